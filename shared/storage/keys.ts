@@ -1,0 +1,18 @@
+// Key shapes for the single table live here and nowhere else.
+
+export type Kind = 'NODE' | 'VM' | 'CONFIG' | 'RUN' | 'MIGRATION' | 'EVENT' | 'MODULE' | 'IDEMPOTENCY';
+
+export const nodeKey = (id: string) => ({ pk: `NODE#${id}`, sk: 'NODE' });
+export const vmKey = (id: string) => ({ pk: `VM#${id}`, sk: 'VM' });
+export const configKey = (name: string) => ({ pk: `CONFIG#${name}`, sk: 'CONFIG' });
+export const runKey = (id: string) => ({ pk: `RUN#${id}`, sk: 'RUN' });
+export const migrationKey = (id: string) => ({ pk: `MIGRATION#${id}`, sk: 'MIGRATION' });
+export const eventKey = (id: string) => ({ pk: `EVENT#${id}`, sk: 'EVENT' });
+export const moduleKey = (name: string) => ({ pk: `MODULE#${name}`, sk: 'MODULE' });
+export const idempotencyKey = (key: string) => ({ pk: `IDEMPOTENCY#${key}`, sk: 'IDEMPOTENCY' });
+
+/** GSI attributes that put a VM in its owner's partition of the byOwner index. */
+export const ownerIndexKey = (node: string, vm: string) => ({ gsi1pk: `OWNER#${node}`, gsi1sk: `VM#${vm}` });
+
+/** GSI attributes that list an item under its kind; `order` sorts within the kind (id or time). */
+export const kindIndexKey = (kind: Kind, order: string) => ({ kind, gsi2sk: order });

@@ -1,0 +1,222 @@
+// Node items: registration, the lease (heartbeat), load reports, balancer claims and admin changes.
+// Each change is one conditional write that names what it protects.
+import type { LoadFactors, NodeInfo, Weights } from '../domain/types.ts';
+import type { Clients } from './clients.ts';
+import { NotFound } from './errors.ts';
+import { kindIndexKey, nodeKey } from './keys.ts';
+import { getItem, listKind, type Usage, updateItem } from './table.ts';
+
+/**
+ * One VM's line in a load report: the Fig. 5 schedule entry plus what the balancer needs to
+ * decide without reading the VM item (so a run reads one item per node).
+ */
+export interface ReportedVm {
+  factors: LoadFactors;
+  /** The VM's load under this node's weights. */
+  load: number;
+  targetLoad?: number;
+  memPages: number;
+  pinned: boolean;
+  group?: string;
+  cooldownUntil?: number;
+  /** The fence the agent runs the VM under; orders are conditional on it. */
+  fence: number;
+  /** A migration or state change is in flight. */
+  busy: boolean;
+  digest: string;
+}
+
+/** What an agent posts every period: per-VM entries and the node's total under its own weights. */
+export interface LoadReport {
+  at: number;
+  total: number;
+  vms: Record<string, ReportedVm>;
+  /** Demand the node could not serve in the period, in load units (the patent's "runs slower"). */
+  steal: number;
+  /** Capacity in use, as a fraction. */
+  utilisation: number;
+}
+
+export interface NodeRecord extends NodeInfo {
+  labels: Record<string, string>;
+  /** Which agent process holds the node; a restarted agent gets a new incarnation. */
+  incarnation: string;
+  /** Epoch ms; past it the node is dead unless it renews. */
+  leaseUntil: number;
+  /** A balancer run's booking of the node for one exchange. */
+  claim?: { run: string; until: number };
+  report?: LoadReport;
+  /** Multipliers on the weights from performance-monitor hints. */
+  hints?: Partial<Weights>;
+  registeredAt: number;
+  updatedAt: number;
+}
+
+export interface NodeSpec {
+  id: string;
+  capacity: number;
+  weights: Weights;
+  memCapacityPages: number;
+  labels?: Record<string, string>;
+}
+
+/** Registers (or re-registers) a node under a new incarnation; admin state (draining, override) is kept. */
+export async function registerNode(
+  clients: Clients,
+  spec: NodeSpec,
+  incarnation: string,
+  now: number,
+  leaseMs: number,
+): Promise<NodeRecord> {
+  return updateItem<NodeRecord>(clients, 'registerNode', {
+    Key: nodeKey(spec.id),
+    UpdateExpression:
+      'SET id = :id, #capacity = :c, weights = :w, memCapacityPages = :m, labels = :l, incarnation = :i, ' +
+      'leaseUntil = :lease, updatedAt = :now, registeredAt = if_not_exists(registeredAt, :now), ' +
+      'draining = if_not_exists(draining, :false), #kind = :kind, gsi2sk = :id',
+    ExpressionAttributeNames: { '#kind': 'kind', '#capacity': 'capacity' },
+    ExpressionAttributeValues: {
+      ':id': spec.id,
+      ':c': spec.capacity,
+      ':w': spec.weights,
+      ':m': spec.memCapacityPages,
+      ':l': spec.labels ?? {},
+      ':i': incarnation,
+      ':lease': now + leaseMs,
+      ':now': now,
+      ':false': false,
+      ':kind': kindIndexKey('NODE', spec.id).kind,
+    },
+  });
+}
+
+/** Extends the lease; fails (ConditionFailed) if another incarnation took the node or the lease lapsed. */
+export function renewLease(
+  clients: Clients,
+  id: string,
+  incarnation: string,
+  now: number,
+  leaseMs: number,
+  report?: LoadReport,
+): Promise<NodeRecord> {
+  return updateItem<NodeRecord>(clients, 'renewLease', {
+    Key: nodeKey(id),
+    UpdateExpression: report
+      ? 'SET leaseUntil = :lease, updatedAt = :now, report = :r'
+      : 'SET leaseUntil = :lease, updatedAt = :now',
+    ConditionExpression: 'incarnation = :i AND leaseUntil >= :now',
+    ExpressionAttributeValues: {
+      ':i': incarnation,
+      ':now': now,
+      ':lease': now + leaseMs,
+      ...(report ? { ':r': report } : {}),
+    },
+  });
+}
+
+/** Gives the lease up at shutdown so the reaper need not wait for it to lapse. */
+export async function releaseLease(
+  clients: Clients,
+  id: string,
+  incarnation: string,
+  now: number,
+): Promise<void> {
+  await updateItem(clients, 'releaseLease', {
+    Key: nodeKey(id),
+    UpdateExpression: 'SET leaseUntil = :now, updatedAt = :now',
+    ConditionExpression: 'incarnation = :i',
+    ExpressionAttributeValues: { ':i': incarnation, ':now': now },
+  });
+}
+
+/** Books a node for one exchange of run `run` until `until`; fails if another live claim holds it. */
+export async function claimNode(
+  clients: Clients,
+  id: string,
+  run: string,
+  now: number,
+  until: number,
+  usage?: Usage,
+): Promise<void> {
+  await updateItem(clients, 'claimNode', {
+    Key: nodeKey(id),
+    UpdateExpression: 'SET claim = :claim',
+    ConditionExpression:
+      'attribute_exists(pk) AND (attribute_not_exists(claim) OR claim.#until < :now OR claim.run = :run)',
+    ExpressionAttributeNames: { '#until': 'until' },
+    ExpressionAttributeValues: { ':claim': { run, until }, ':now': now, ':run': run },
+  });
+  if (usage) usage.writes += 1;
+}
+
+/** Drops a run's claim early (a lost race on the partner, or nothing to do). */
+export async function releaseClaim(clients: Clients, id: string, run: string, usage?: Usage): Promise<void> {
+  await updateItem(clients, 'releaseClaim', {
+    Key: nodeKey(id),
+    UpdateExpression: 'REMOVE claim',
+    ConditionExpression: 'claim.run = :run',
+    ExpressionAttributeValues: { ':run': run },
+  });
+  if (usage) usage.writes += 1;
+}
+
+export async function getNode(clients: Clients, id: string): Promise<NodeRecord> {
+  const node = await getItem<NodeRecord>(clients, nodeKey(id));
+  if (!node) throw new NotFound('node', id);
+  return node;
+}
+
+export function listNodes(clients: Clients, usage?: Usage): Promise<NodeRecord[]> {
+  return listKind<NodeRecord>(clients, 'NODE', usage);
+}
+
+/** Administrator changes to a node: drain/undrain, weights, load override, hints. */
+export interface NodePatch {
+  draining?: boolean;
+  weights?: Weights;
+  /** A number overrides the measured load; null clears the override. */
+  loadOverride?: number | null;
+  hints?: Partial<Weights>;
+}
+
+export async function patchNode(
+  clients: Clients,
+  id: string,
+  patch: NodePatch,
+  now: number,
+): Promise<NodeRecord> {
+  const sets: string[] = ['updatedAt = :now'];
+  const removes: string[] = [];
+  const values: Record<string, unknown> = { ':now': now };
+  if (patch.draining !== undefined) {
+    sets.push('draining = :d');
+    values[':d'] = patch.draining;
+  }
+  if (patch.weights) {
+    sets.push('weights = :w');
+    values[':w'] = patch.weights;
+  }
+  if (patch.hints) {
+    sets.push('hints = :h');
+    values[':h'] = patch.hints;
+  }
+  if (patch.loadOverride === null) removes.push('loadOverride');
+  else if (patch.loadOverride !== undefined) {
+    sets.push('loadOverride = :o');
+    values[':o'] = patch.loadOverride;
+  }
+  try {
+    return await updateItem<NodeRecord>(clients, 'patchNode', {
+      Key: nodeKey(id),
+      UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeValues: values,
+    });
+  } catch (error) {
+    if ((error as Error).name === 'ConditionFailed') throw new NotFound('node', id);
+    throw error;
+  }
+}
+
+/** A node is live while its lease has not lapsed. */
+export const isLive = (node: Pick<NodeRecord, 'leaseUntil'>, now: number) => node.leaseUntil >= now;

@@ -1,0 +1,149 @@
+// Thin helpers over the DocumentClient shared by the repositories: conditional writes that
+// turn a failed guard into ConditionFailed, and paginated index queries.
+import {
+  GetCommand,
+  PutCommand,
+  type PutCommandInput,
+  QueryCommand,
+  type QueryCommandInput,
+  UpdateCommand,
+  type UpdateCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+import type { Clients } from './clients.ts';
+import { ConditionFailed, isConditionalCheckFailure } from './errors.ts';
+import type { Kind } from './keys.ts';
+import { TABLE } from './schema.ts';
+
+type Key = { pk: string; sk: string };
+
+/** Reads one item strongly consistently; undefined when absent. */
+export async function getItem<T>(clients: Clients, key: Key): Promise<T | undefined> {
+  const out = await clients.doc.send(
+    new GetCommand({ TableName: clients.tableName, Key: key, ConsistentRead: true }),
+  );
+  return out.Item as T | undefined;
+}
+
+/** A conditional put; a failed condition becomes ConditionFailed(transition). */
+export async function putItem(
+  clients: Clients,
+  transition: string,
+  input: Omit<PutCommandInput, 'TableName'>,
+): Promise<void> {
+  try {
+    await clients.doc.send(new PutCommand({ TableName: clients.tableName, ...input }));
+  } catch (error) {
+    if (isConditionalCheckFailure(error)) throw new ConditionFailed(transition);
+    throw error;
+  }
+}
+
+/** A conditional update returning the new item; a failed condition becomes ConditionFailed(transition). */
+export async function updateItem<T>(
+  clients: Clients,
+  transition: string,
+  input: Omit<UpdateCommandInput, 'TableName' | 'ReturnValues'>,
+): Promise<T> {
+  try {
+    const out = await clients.doc.send(
+      new UpdateCommand({ TableName: clients.tableName, ReturnValues: 'ALL_NEW', ...input }),
+    );
+    return out.Attributes as T;
+  } catch (error) {
+    if (isConditionalCheckFailure(error)) throw new ConditionFailed(transition);
+    throw error;
+  }
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Opaque cursor for the next page; absent on the last page. */
+  next?: string;
+}
+
+export const encodeCursor = (key: Record<string, unknown> | undefined) =>
+  key ? Buffer.from(JSON.stringify(key)).toString('base64url') : undefined;
+
+export function decodeCursor(cursor: string | undefined): Record<string, unknown> | undefined {
+  if (!cursor) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
+      return parsed as Record<string, unknown>;
+  } catch {
+    // fall through
+  }
+  throw new InvalidCursor();
+}
+
+export class InvalidCursor extends Error {
+  override readonly name = 'InvalidInput';
+  constructor() {
+    super('cursor is not one this API returned');
+  }
+}
+
+/** One page of a query. */
+export async function queryPage<T>(
+  clients: Clients,
+  input: Omit<QueryCommandInput, 'TableName'>,
+  cursor?: string,
+): Promise<Page<T>> {
+  const out = await clients.doc.send(
+    new QueryCommand({ TableName: clients.tableName, ...input, ExclusiveStartKey: decodeCursor(cursor) }),
+  );
+  const next = encodeCursor(out.LastEvaluatedKey);
+  return { items: (out.Items ?? []) as T[], ...(next ? { next } : {}) };
+}
+
+/** Every item of a query, following pages; counts read capacity when `usage` is given. */
+export async function queryAll<T>(
+  clients: Clients,
+  input: Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey'>,
+  usage?: Usage,
+): Promise<T[]> {
+  const items: T[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const out = await clients.doc.send(
+      new QueryCommand({
+        TableName: clients.tableName,
+        ...input,
+        ExclusiveStartKey: start,
+        ...(usage ? { ReturnConsumedCapacity: 'TOTAL' } : {}),
+      }),
+    );
+    items.push(...((out.Items ?? []) as T[]));
+    if (usage) {
+      usage.reads += out.Count ?? 0;
+      usage.readCapacity += out.ConsumedCapacity?.CapacityUnits ?? 0;
+    }
+    start = out.LastEvaluatedKey;
+  } while (start);
+  return items;
+}
+
+/** Every item of one kind, through the byKind index. */
+export function listKind<T>(clients: Clients, kind: Kind, usage?: Usage): Promise<T[]> {
+  const index = TABLE.indexes.byKind;
+  return queryAll<T>(
+    clients,
+    {
+      IndexName: index.name,
+      KeyConditionExpression: '#k = :k',
+      ExpressionAttributeNames: { '#k': index.partitionKey },
+      ExpressionAttributeValues: { ':k': kind },
+    },
+    usage,
+  );
+}
+
+/** Store operations counted by a caller (the balancer reports them per run). */
+export interface Usage {
+  reads: number;
+  writes: number;
+  readCapacity: number;
+  writeCapacity: number;
+}
+
+export const newUsage = (): Usage => ({ reads: 0, writes: 0, readCapacity: 0, writeCapacity: 0 });

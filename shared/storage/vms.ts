@@ -1,0 +1,478 @@
+// VM items and their named transitions. Every state change is one conditional write that
+// names the fence it expects; a failed guard is ConditionFailed(transition), never a silent no-op.
+
+import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
+import type { LoadFactors } from '../domain/types.ts';
+import type { ImageRef, MigrationOrder, VmState } from '../domain/vm-state.ts';
+import type { Clients } from './clients.ts';
+import { ConditionFailed, isConditionalCheckFailure, NotFound } from './errors.ts';
+import { kindIndexKey, ownerIndexKey, vmKey } from './keys.ts';
+import { TABLE } from './schema.ts';
+import { getItem, type Page, putItem, queryAll, queryPage, type Usage, updateItem } from './table.ts';
+
+/** What a VM runs: a built-in guest or a registered module, with its parameters. */
+export interface GuestSpec {
+  /** `cpu`, `memory`, `io`, `trace`, `idle`, or `module:<name>` for a registered module. */
+  kind: string;
+  params?: Record<string, number>;
+  /** For `trace`: the utilisation series (percent per step). */
+  series?: number[];
+}
+
+export interface VmRecord {
+  id: string;
+  owner: string;
+  state: VmState;
+  /** Ownership epoch: bumped whenever the VM changes hands or restarts, so old holders' writes fail. */
+  fence: number;
+  guest: GuestSpec;
+  memPages: number;
+  targetLoad?: number;
+  pinned: boolean;
+  group?: string;
+  image?: ImageRef;
+  migration?: MigrationOrder;
+  cooldownUntil?: number;
+  lastMovedAt?: number;
+  moves: number;
+  /** Last measured factors and digest, as of the last checkpoint. */
+  factors?: LoadFactors;
+  digest?: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface NewVm {
+  id: string;
+  owner: string;
+  guest: GuestSpec;
+  memPages: number;
+  targetLoad?: number;
+  pinned?: boolean;
+  group?: string;
+}
+
+export async function createVm(clients: Clients, vm: NewVm, now: number): Promise<VmRecord> {
+  const record: VmRecord = {
+    ...vm,
+    pinned: vm.pinned ?? false,
+    state: 'PENDING',
+    fence: 1,
+    moves: 0,
+    createdAt: now,
+    updatedAt: now,
+  };
+  await putItem(clients, 'createVm', {
+    Item: { ...vmKey(vm.id), ...ownerIndexKey(vm.owner, vm.id), ...kindIndexKey('VM', vm.id), ...record },
+    ConditionExpression: 'attribute_not_exists(pk)',
+  });
+  return record;
+}
+
+export async function getVm(clients: Clients, id: string): Promise<VmRecord> {
+  const vm = await findVm(clients, id);
+  if (!vm) throw new NotFound('vm', id);
+  return vm;
+}
+
+export function findVm(clients: Clients, id: string): Promise<VmRecord | undefined> {
+  return getItem<VmRecord>(clients, vmKey(id));
+}
+
+/** The VMs a node must act on: those it owns, and those whose image is ready for it to take. */
+export function listVmsForNode(clients: Clients, node: string, usage?: Usage): Promise<VmRecord[]> {
+  const index = TABLE.indexes.byOwner;
+  return queryAll<VmRecord>(
+    clients,
+    {
+      IndexName: index.name,
+      KeyConditionExpression: '#p = :p',
+      ExpressionAttributeNames: { '#p': index.partitionKey },
+      ExpressionAttributeValues: { ':p': ownerIndexKey(node, '').gsi1pk },
+    },
+    usage,
+  );
+}
+
+/** One page of all VMs in id order, optionally filtered by owner and state. */
+export function listVmsPage(
+  clients: Clients,
+  options: { limit: number; cursor?: string; owner?: string; state?: VmState },
+): Promise<Page<VmRecord>> {
+  const index = TABLE.indexes.byKind;
+  const filters: string[] = [];
+  const names: Record<string, string> = { '#k': index.partitionKey };
+  const values: Record<string, unknown> = { ':k': 'VM' };
+  if (options.owner) {
+    filters.push('#owner = :owner');
+    names['#owner'] = 'owner';
+    values[':owner'] = options.owner;
+  }
+  if (options.state) {
+    filters.push('#state = :state');
+    names['#state'] = 'state';
+    values[':state'] = options.state;
+  }
+  return queryPage<VmRecord>(
+    clients,
+    {
+      IndexName: index.name,
+      KeyConditionExpression: '#k = :k',
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
+      Limit: options.limit,
+      ...(filters.length ? { FilterExpression: filters.join(' AND ') } : {}),
+    },
+    options.cursor,
+  );
+}
+
+export function listAllVms(clients: Clients, usage?: Usage): Promise<VmRecord[]> {
+  const index = TABLE.indexes.byKind;
+  return queryAll<VmRecord>(
+    clients,
+    {
+      IndexName: index.name,
+      KeyConditionExpression: '#k = :k',
+      ExpressionAttributeNames: { '#k': index.partitionKey },
+      ExpressionAttributeValues: { ':k': 'VM' },
+    },
+    usage,
+  );
+}
+
+// ---- transitions -------------------------------------------------------------------------
+
+/** PENDING → RUNNING: the owner started the guest under `fence`. */
+export function markRunning(clients: Clients, id: string, node: string, fence: number, now: number) {
+  return updateItem<VmRecord>(clients, 'markRunning', {
+    Key: vmKey(id),
+    UpdateExpression: 'SET #state = :running, updatedAt = :now',
+    ConditionExpression:
+      '#owner = :n AND fence = :f AND #state = :pending AND attribute_not_exists(migration)',
+    ExpressionAttributeNames: { '#state': 'state', '#owner': 'owner' },
+    ExpressionAttributeValues: {
+      ':running': 'RUNNING',
+      ':pending': 'PENDING',
+      ':n': node,
+      ':f': fence,
+      ':now': now,
+    },
+  });
+}
+
+/** Records a new image (checkpoint) of a VM the node still holds under `fence`. */
+export function recordCheckpoint(
+  clients: Clients,
+  id: string,
+  node: string,
+  fence: number,
+  image: ImageRef,
+  factors: LoadFactors | undefined,
+  now: number,
+) {
+  return updateItem<VmRecord>(clients, 'recordCheckpoint', {
+    Key: vmKey(id),
+    UpdateExpression: `SET image = :img, digest = :d, updatedAt = :now${factors ? ', factors = :fa' : ''}`,
+    ConditionExpression: '#owner = :n AND fence = :f AND (attribute_not_exists(image) OR image.seq < :seq)',
+    ExpressionAttributeNames: { '#owner': 'owner' },
+    ExpressionAttributeValues: {
+      ':img': image,
+      ':d': image.digest,
+      ':n': node,
+      ':f': fence,
+      ':seq': image.seq,
+      ':now': now,
+      ...(factors ? { ':fa': factors } : {}),
+    },
+  });
+}
+
+/** Protocol step 1: order a RUNNING VM from its owner to another node, conditional on the fence. */
+export async function orderMigration(
+  clients: Clients,
+  id: string,
+  fence: number,
+  order: MigrationOrder,
+  usage?: Usage,
+): Promise<VmRecord> {
+  const out = await updateItem<VmRecord>(clients, 'orderMigration', {
+    Key: vmKey(id),
+    UpdateExpression: 'SET migration = :m, updatedAt = :now',
+    ConditionExpression:
+      '#owner = :from AND fence = :f AND #state = :running AND attribute_not_exists(migration) AND pinned = :false',
+    ExpressionAttributeNames: { '#owner': 'owner', '#state': 'state' },
+    ExpressionAttributeValues: {
+      ':m': order,
+      ':from': order.from,
+      ':f': fence,
+      ':running': 'RUNNING',
+      ':false': false,
+      ':now': order.orderedAt,
+    },
+  });
+  if (usage) usage.writes += 1;
+  return out;
+}
+
+/** Protocol step 2: the source stopped the guest and wrote the final delta; file the VM under the target. */
+export function markImageReady(
+  clients: Clients,
+  id: string,
+  order: Pick<MigrationOrder, 'id' | 'to'>,
+  fence: number,
+  image: ImageRef,
+  stoppedAt: number,
+  bytes: { precopy: number; final: number },
+  now: number,
+) {
+  return updateItem<VmRecord>(clients, 'markImageReady', {
+    Key: vmKey(id),
+    UpdateExpression:
+      'SET migration.phase = :ready, migration.stoppedAt = :stopped, migration.bytes = :bytes, ' +
+      'image = :img, digest = :d, gsi1pk = :holder, updatedAt = :now',
+    ConditionExpression: 'fence = :f AND migration.id = :m AND migration.phase = :ordered',
+    ExpressionAttributeValues: {
+      ':ready': 'IMAGE_READY',
+      ':ordered': 'ORDERED',
+      ':stopped': stoppedAt,
+      ':bytes': bytes,
+      ':img': image,
+      ':d': image.digest,
+      ':f': fence,
+      ':m': order.id,
+      ':holder': ownerIndexKey(order.to, id).gsi1pk,
+      ':now': now,
+    },
+  });
+}
+
+/** Protocol step 3: the target loaded the image and takes the VM; the fence moves on, then it runs. */
+export function takeOwnership(
+  clients: Clients,
+  id: string,
+  migrationId: string,
+  fence: number,
+  node: string,
+  now: number,
+  cooldownUntil: number,
+) {
+  return updateItem<VmRecord>(clients, 'takeOwnership', {
+    Key: vmKey(id),
+    UpdateExpression:
+      'SET #owner = :n, fence = fence + :one, #state = :running, lastMovedAt = :now, cooldownUntil = :cool, ' +
+      'moves = moves + :one, gsi1pk = :holder, updatedAt = :now REMOVE migration',
+    ConditionExpression:
+      'fence = :f AND migration.id = :m AND migration.phase = :ready AND migration.#to = :n',
+    ExpressionAttributeNames: { '#owner': 'owner', '#state': 'state', '#to': 'to' },
+    ExpressionAttributeValues: {
+      ':n': node,
+      ':f': fence,
+      ':m': migrationId,
+      ':ready': 'IMAGE_READY',
+      ':running': 'RUNNING',
+      ':one': 1,
+      ':now': now,
+      ':cool': cooldownUntil,
+      ':holder': ownerIndexKey(node, id).gsi1pk,
+    },
+  });
+}
+
+/** Drops an order that has not reached IMAGE_READY (declined, or past its deadline); the source keeps running. */
+export function abortMigration(clients: Clients, id: string, migrationId: string, now: number) {
+  return updateItem<VmRecord>(clients, 'abortMigration', {
+    Key: vmKey(id),
+    UpdateExpression: 'SET updatedAt = :now REMOVE migration',
+    ConditionExpression: 'migration.id = :m AND migration.phase = :ordered',
+    ExpressionAttributeValues: { ':m': migrationId, ':ordered': 'ORDERED', ':now': now },
+  });
+}
+
+/**
+ * Settles an IMAGE_READY order nobody finished: the image is final and the guest stopped, so the
+ * VM restarts from it on `node` (target or source) under a new fence.
+ */
+export function settleMigration(
+  clients: Clients,
+  id: string,
+  migrationId: string,
+  fence: number,
+  node: string,
+  now: number,
+) {
+  return updateItem<VmRecord>(clients, 'settleMigration', {
+    Key: vmKey(id),
+    UpdateExpression:
+      'SET #owner = :n, fence = fence + :one, #state = :pending, gsi1pk = :holder, updatedAt = :now REMOVE migration',
+    ConditionExpression: 'fence = :f AND migration.id = :m AND migration.phase = :ready',
+    ExpressionAttributeNames: { '#owner': 'owner', '#state': 'state' },
+    ExpressionAttributeValues: {
+      ':n': node,
+      ':f': fence,
+      ':m': migrationId,
+      ':ready': 'IMAGE_READY',
+      ':pending': 'PENDING',
+      ':one': 1,
+      ':now': now,
+      ':holder': ownerIndexKey(node, id).gsi1pk,
+    },
+  });
+}
+
+/** The reaper's move: a VM of a dead node restarts from its last image on `node` under a new fence. */
+export function restartElsewhere(
+  clients: Clients,
+  id: string,
+  deadNode: string,
+  fence: number,
+  node: string,
+  now: number,
+) {
+  return updateItem<VmRecord>(clients, 'restartElsewhere', {
+    Key: vmKey(id),
+    UpdateExpression:
+      'SET #owner = :n, fence = fence + :one, #state = :pending, gsi1pk = :holder, updatedAt = :now REMOVE migration',
+    ConditionExpression: '#owner = :dead AND fence = :f AND #state IN (:pending, :running)',
+    ExpressionAttributeNames: { '#owner': 'owner', '#state': 'state' },
+    ExpressionAttributeValues: {
+      ':n': node,
+      ':dead': deadNode,
+      ':f': fence,
+      ':pending': 'PENDING',
+      ':running': 'RUNNING',
+      ':one': 1,
+      ':now': now,
+      ':holder': ownerIndexKey(node, id).gsi1pk,
+    },
+  });
+}
+
+/** Asks the owner to suspend (RUNNING, no migration in flight) or delete a VM; conditional on the fence. */
+export function requestState(
+  clients: Clients,
+  id: string,
+  fence: number,
+  want: 'SUSPENDING' | 'DELETING',
+  now: number,
+) {
+  return updateItem<VmRecord>(clients, want === 'SUSPENDING' ? 'requestSuspend' : 'requestDelete', {
+    Key: vmKey(id),
+    UpdateExpression: 'SET #state = :want, updatedAt = :now',
+    ConditionExpression:
+      want === 'SUSPENDING'
+        ? 'fence = :f AND #state = :running AND attribute_not_exists(migration)'
+        : 'fence = :f AND #state IN (:running, :pending) AND attribute_not_exists(migration)',
+    ExpressionAttributeNames: { '#state': 'state' },
+    ExpressionAttributeValues: {
+      ':want': want,
+      ':f': fence,
+      ':running': 'RUNNING',
+      ':now': now,
+      ...(want === 'DELETING' ? { ':pending': 'PENDING' } : {}),
+    },
+  });
+}
+
+/** SUSPENDING → SUSPENDED: the owner wrote the full image and stopped the guest; owner kept. */
+export function markSuspended(
+  clients: Clients,
+  id: string,
+  node: string,
+  fence: number,
+  image: ImageRef,
+  now: number,
+) {
+  return updateItem<VmRecord>(clients, 'markSuspended', {
+    Key: vmKey(id),
+    UpdateExpression: 'SET #state = :suspended, image = :img, digest = :d, updatedAt = :now',
+    ConditionExpression: '#owner = :n AND fence = :f AND #state = :suspending',
+    ExpressionAttributeNames: { '#owner': 'owner', '#state': 'state' },
+    ExpressionAttributeValues: {
+      ':suspended': 'SUSPENDED',
+      ':suspending': 'SUSPENDING',
+      ':img': image,
+      ':d': image.digest,
+      ':n': node,
+      ':f': fence,
+      ':now': now,
+    },
+  });
+}
+
+/** SUSPENDED → PENDING on `node` under a new fence; the node loads the image and runs it. */
+export function resumeVm(clients: Clients, id: string, fence: number, node: string, now: number) {
+  return updateItem<VmRecord>(clients, 'resumeVm', {
+    Key: vmKey(id),
+    UpdateExpression:
+      'SET #owner = :n, fence = fence + :one, #state = :pending, gsi1pk = :holder, updatedAt = :now',
+    ConditionExpression: 'fence = :f AND #state = :suspended',
+    ExpressionAttributeNames: { '#owner': 'owner', '#state': 'state' },
+    ExpressionAttributeValues: {
+      ':n': node,
+      ':f': fence,
+      ':one': 1,
+      ':suspended': 'SUSPENDED',
+      ':pending': 'PENDING',
+      ':now': now,
+      ':holder': ownerIndexKey(node, id).gsi1pk,
+    },
+  });
+}
+
+/** Removes the VM item, conditional on the fence (and on the state the caller saw). */
+export async function deleteVmItem(
+  clients: Clients,
+  id: string,
+  fence: number,
+  state: VmState,
+): Promise<void> {
+  try {
+    await clients.doc.send(
+      new DeleteCommand({
+        TableName: clients.tableName,
+        Key: vmKey(id),
+        ConditionExpression: 'fence = :f AND #state = :s',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: { ':f': fence, ':s': state },
+      }),
+    );
+  } catch (error) {
+    if (isConditionalCheckFailure(error)) throw new ConditionFailed('deleteVm');
+    throw error;
+  }
+}
+
+/** Settings that are not state: target load, pinned, anti-affinity group. */
+export async function patchVmSettings(
+  clients: Clients,
+  id: string,
+  patch: { targetLoad?: number | null; pinned?: boolean; group?: string | null },
+  now: number,
+): Promise<VmRecord> {
+  const sets = ['updatedAt = :now'];
+  const removes: string[] = [];
+  const values: Record<string, unknown> = { ':now': now };
+  for (const [field, value] of Object.entries(patch)) {
+    if (value === undefined) continue;
+    if (value === null) removes.push(field === 'group' ? '#group' : field);
+    else {
+      sets.push(`${field === 'group' ? '#group' : field} = :${field}`);
+      values[`:${field}`] = value;
+    }
+  }
+  try {
+    return await updateItem<VmRecord>(clients, 'patchVm', {
+      Key: vmKey(id),
+      UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
+      ConditionExpression: 'attribute_exists(pk)',
+      ...(sets.some((s) => s.includes('#group')) || removes.includes('#group')
+        ? { ExpressionAttributeNames: { '#group': 'group' } }
+        : {}),
+      ExpressionAttributeValues: values,
+    });
+  } catch (error) {
+    if (error instanceof ConditionFailed) throw new NotFound('vm', id);
+    throw error;
+  }
+}

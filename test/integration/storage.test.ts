@@ -1,0 +1,118 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Clients } from '../../shared/storage/clients.ts';
+import { ConditionFailed, NotFound } from '../../shared/storage/errors.ts';
+import {
+  claimNode,
+  getNode,
+  listNodes,
+  patchNode,
+  registerNode,
+  renewLease,
+} from '../../shared/storage/nodes.ts';
+import {
+  abortMigration,
+  createVm,
+  getVm,
+  listVmsForNode,
+  listVmsPage,
+  markImageReady,
+  markRunning,
+  orderMigration,
+  takeOwnership,
+} from '../../shared/storage/vms.ts';
+import { freshStores } from '../support/stores.ts';
+
+const weights = { cpu: 1, io: 0.2, mem: 0.1 };
+const aNodeSpec = (id: string) => ({ id, capacity: 4, weights, memCapacityPages: 4096 });
+const image = (seq: number) => ({ manifest: `images/vm/${seq}.json`, seq, digest: `d${seq}`, vtod: 1000 });
+
+describe('DynamoDB repository against dynalite', () => {
+  let clients: Clients;
+  beforeAll(async () => {
+    clients = await freshStores();
+  });
+
+  it('registers nodes, lists them through the kind index and keeps admin state across re-registration', async () => {
+    await registerNode(clients, aNodeSpec('n1'), 'inc-1', 1000, 5000);
+    await registerNode(clients, aNodeSpec('n2'), 'inc-1', 1000, 5000);
+    await patchNode(clients, 'n1', { draining: true, loadOverride: 7 }, 1100);
+    const again = await registerNode(clients, aNodeSpec('n1'), 'inc-2', 1200, 5000);
+    expect(again.draining).toBe(true);
+    expect(again.loadOverride).toBe(7);
+    expect((await listNodes(clients)).map((n) => n.id)).toEqual(['n1', 'n2']);
+    await patchNode(clients, 'n1', { loadOverride: null }, 1300);
+    expect((await getNode(clients, 'n1')).loadOverride).toBeUndefined();
+  });
+
+  it('refuses to renew a lease held by another incarnation or already lapsed', async () => {
+    await registerNode(clients, aNodeSpec('n3'), 'inc-a', 0, 1000);
+    await expect(renewLease(clients, 'n3', 'inc-b', 500, 1000)).rejects.toBeInstanceOf(ConditionFailed);
+    await expect(renewLease(clients, 'n3', 'inc-a', 2000, 1000)).rejects.toBeInstanceOf(ConditionFailed);
+    const renewed = await renewLease(clients, 'n3', 'inc-a', 900, 1000);
+    expect(renewed.leaseUntil).toBe(1900);
+  });
+
+  it('lets only one run claim a node until the claim expires', async () => {
+    await registerNode(clients, aNodeSpec('n4'), 'inc', 0, 1000);
+    await claimNode(clients, 'n4', 'run-1', 100, 200);
+    await expect(claimNode(clients, 'n4', 'run-2', 150, 300)).rejects.toBeInstanceOf(ConditionFailed);
+    await claimNode(clients, 'n4', 'run-2', 250, 400);
+    expect((await getNode(clients, 'n4')).claim).toEqual({ run: 'run-2', until: 400 });
+  });
+
+  it('reports a missing node as NotFound', async () => {
+    await expect(getNode(clients, 'nope')).rejects.toBeInstanceOf(NotFound);
+    await expect(patchNode(clients, 'nope', { draining: true }, 1)).rejects.toBeInstanceOf(NotFound);
+  });
+
+  it('walks a VM through order, image-ready and take-ownership, fencing out stale writers', async () => {
+    await createVm(clients, { id: 'vm-1', owner: 'n1', guest: { kind: 'cpu' }, memPages: 16 }, 1000);
+    await expect(
+      createVm(clients, { id: 'vm-1', owner: 'n2', guest: { kind: 'cpu' }, memPages: 16 }, 1000),
+    ).rejects.toBeInstanceOf(ConditionFailed);
+    await markRunning(clients, 'vm-1', 'n1', 1, 1001);
+    const order = {
+      id: 'm-1',
+      from: 'n1',
+      to: 'n2',
+      phase: 'ORDERED' as const,
+      deadline: 9000,
+      orderedAt: 1002,
+      origin: 'test',
+    };
+    await orderMigration(clients, 'vm-1', 1, order);
+    // A second order while one is in flight loses.
+    await expect(orderMigration(clients, 'vm-1', 1, { ...order, id: 'm-2' })).rejects.toBeInstanceOf(
+      ConditionFailed,
+    );
+    await markImageReady(clients, 'vm-1', order, 1, image(1), 1003, { precopy: 10, final: 2 }, 1003);
+    expect((await listVmsForNode(clients, 'n2')).map((v) => v.id)).toEqual(['vm-1']);
+    expect(await listVmsForNode(clients, 'n1')).toEqual([]);
+    // The order can no longer be aborted once the image is ready.
+    await expect(abortMigration(clients, 'vm-1', 'm-1', 1004)).rejects.toBeInstanceOf(ConditionFailed);
+    const moved = await takeOwnership(clients, 'vm-1', 'm-1', 1, 'n2', 1005, 5000);
+    expect(moved).toMatchObject({ owner: 'n2', fence: 2, state: 'RUNNING', moves: 1, cooldownUntil: 5000 });
+    expect(moved.migration).toBeUndefined();
+    // A repeated take (an order delivered twice) fails on the fence instead of forking the VM.
+    await expect(takeOwnership(clients, 'vm-1', 'm-1', 1, 'n2', 1006, 5000)).rejects.toBeInstanceOf(
+      ConditionFailed,
+    );
+    expect((await getVm(clients, 'vm-1')).fence).toBe(2);
+  });
+
+  it('pages through VMs with a filter and rejects a forged cursor', async () => {
+    for (const id of ['p-1', 'p-2', 'p-3']) {
+      await createVm(clients, { id, owner: 'n9', guest: { kind: 'idle' }, memPages: 1 }, 1);
+    }
+    const first = await listVmsPage(clients, { limit: 2, owner: 'n9' });
+    const rest = first.next
+      ? await listVmsPage(clients, { limit: 10, owner: 'n9', cursor: first.next })
+      : { items: [] };
+    expect([...first.items, ...rest.items].map((v) => v.id).filter((id) => id.startsWith('p-'))).toEqual([
+      'p-1',
+      'p-2',
+      'p-3',
+    ]);
+    await expect(listVmsPage(clients, { limit: 2, cursor: 'not-a-cursor' })).rejects.toThrow(/cursor/);
+  });
+});
