@@ -1,0 +1,136 @@
+// Turns API responses into what the page draws. Pure: data in, data out (the clock is passed in).
+
+/** A node's load: the administrator's override, else the agent's last report. */
+export function nodeLoad(node) {
+  if (typeof node.load === 'number') return node.load;
+  if (typeof node.loadOverride === 'number') return node.loadOverride;
+  return typeof node.report?.total === 'number' ? node.report.total : 0;
+}
+
+export function imbalance(loads) {
+  if (loads.length === 0) return { cv: 0, maxOverMean: 1, mean: 0, maxLoad: 0 };
+  const mean = loads.reduce((a, b) => a + b, 0) / loads.length;
+  const maxLoad = Math.max(...loads);
+  if (mean <= 0) return { cv: 0, maxOverMean: 1, mean, maxLoad };
+  const variance = loads.reduce((sum, l) => sum + (l - mean) ** 2, 0) / loads.length;
+  return { cv: Math.sqrt(variance) / mean, maxOverMean: maxLoad / mean, mean, maxLoad };
+}
+
+/** Relative distance from the mean, in [-1, 1]: the colour of a node's bar. */
+export function deviation(load, mean) {
+  if (mean <= 0) return 0;
+  return Math.max(-1, Math.min(1, (load - mean) / mean));
+}
+
+/**
+ * Nodes with their VMs. A VM sits on the node that owns it, with the load its owner last reported.
+ * Suspended VMs are listed apart: they hold no load.
+ */
+export function buildView({ nodes, vms, cluster }, now, proposal) {
+  const moving = new Map();
+  for (const move of proposal?.moves ?? []) moving.set(move.vm, move.to);
+
+  const byOwner = new Map();
+  const suspended = [];
+  const migrations = [];
+  const seen = new Set();
+  for (const vm of vms) {
+    seen.add(vm.id);
+    if (vm.migration) migrations.push({ vm: vm.id, ...vm.migration });
+    if (vm.state === 'SUSPENDED') {
+      suspended.push(vm);
+      continue;
+    }
+    if (!byOwner.has(vm.owner)) byOwner.set(vm.owner, []);
+    byOwner.get(vm.owner).push(vm);
+  }
+
+  const viewNodes = nodes
+    .map((node) => {
+      const reported = node.report?.vms ?? {};
+      const list = (byOwner.get(node.id) ?? []).map((vm) => ({
+        id: vm.id,
+        state: vm.state,
+        load: vm.load ?? reported[vm.id]?.load ?? 0,
+        targetLoad: vm.targetLoad,
+        pinned: Boolean(vm.pinned),
+        group: vm.group,
+        migration: vm.migration,
+        proposedTo: moving.get(vm.id),
+      }));
+      // VMs the node reports that the listing has not shown yet (created between two reads).
+      for (const [id, entry] of Object.entries(reported)) {
+        if (seen.has(id)) continue;
+        list.push({
+          id,
+          state: 'RUNNING',
+          load: entry.load ?? 0,
+          targetLoad: entry.targetLoad,
+          pinned: entry.pinned,
+        });
+      }
+      list.sort((a, b) => b.load - a.load || a.id.localeCompare(b.id));
+      const dead = typeof node.live === 'boolean' ? !node.live : node.leaseUntil < now;
+      return {
+        id: node.id,
+        capacity: node.capacity,
+        load: nodeLoad(node),
+        overridden: typeof node.loadOverride === 'number' && node.loadOverride !== null,
+        draining: Boolean(node.draining),
+        dead,
+        claimed: node.claim && node.claim.until >= now ? node.claim.run : undefined,
+        reportAt: node.report?.at,
+        steal: node.report?.steal,
+        utilisation: node.report?.utilisation,
+        weights: node.weights,
+        vms: list,
+      };
+    })
+    .sort((a, b) => a.id.localeCompare(b.id, undefined, { numeric: true }));
+
+  const live = viewNodes.filter((n) => !n.dead);
+  const stats = imbalance(live.map((n) => n.load));
+  const cv = typeof cluster?.imbalance?.cv === 'number' ? cluster.imbalance.cv : stats.cv;
+  const maxOverMean =
+    typeof cluster?.imbalance?.maxOverMean === 'number' ? cluster.imbalance.maxOverMean : stats.maxOverMean;
+  for (const node of viewNodes) node.deviation = node.dead ? 0 : deviation(node.load, stats.mean);
+
+  return {
+    nodes: viewNodes,
+    mean: stats.mean,
+    cv,
+    maxOverMean,
+    suspended,
+    migrations,
+    vmCount: vms.length,
+    running: vms.filter((vm) => vm.state === 'RUNNING').length,
+  };
+}
+
+/** The pairs and moves of a run record or a dry-run answer, whatever it nests them under. */
+export function runParts(run) {
+  const decision = run?.decision ?? run?.round ?? run ?? {};
+  const pairs = Array.isArray(decision.pairs) ? decision.pairs : [];
+  let moves = Array.isArray(decision.moves) ? decision.moves : null;
+  if (!moves) moves = pairs.flatMap((p) => p.moves ?? []);
+  // A stored run says which of its decided moves it actually ordered.
+  const ordered = Array.isArray(run?.orders)
+    ? run.orders.filter((o) => o.outcome === 'written' || o.outcome === 'dry-run').length
+    : moves.length;
+  return {
+    pairs,
+    moves,
+    ordered,
+    before: decision.before ?? run?.before,
+    after: decision.after ?? run?.after,
+    skipped: Array.isArray(decision.skipped) ? decision.skipped : [],
+  };
+}
+
+export function runTime(run) {
+  for (const key of ['at', 'startedAt', 'finishedAt', 'createdAt']) {
+    if (typeof run?.[key] === 'number') return run[key];
+    if (typeof run?.[key] === 'string') return Date.parse(run[key]);
+  }
+  return undefined;
+}

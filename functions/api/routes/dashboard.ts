@@ -1,0 +1,47 @@
+// The dashboard: a public page at `/` and its static files under `/dashboard/`, served from
+// memory (assets.ts is generated from functions/api/dashboard/). Its data calls go to /v1 with
+// the API token, so nothing here needs auth.
+import { createHash } from 'node:crypto';
+import { Hono } from 'hono';
+import { ASSETS } from '../dashboard/assets.ts';
+
+// Scripts, styles and API calls all come from this origin; nothing inline, nothing elsewhere.
+const CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+const served = new Map(
+  Object.entries(ASSETS).map(([name, asset]) => [
+    name,
+    { ...asset, etag: `"${createHash('sha256').update(asset.body).digest('base64url').slice(0, 22)}"` },
+  ]),
+);
+
+function serve(name: string, request: Request): Response {
+  const asset = served.get(name);
+  if (!asset) return new Response('not found', { status: 404, headers: { 'content-type': 'text/plain' } });
+  const headers = {
+    'content-type': asset.type,
+    etag: asset.etag,
+    // Revalidate every time: an ETag round trip is cheap locally, and a new build is seen at once.
+    'cache-control': 'no-cache',
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+    ...(name === 'index.html' ? { 'content-security-policy': CSP } : {}),
+  };
+  if (request.headers.get('if-none-match') === asset.etag)
+    return new Response(null, { status: 304, headers });
+  return new Response(request.method === 'HEAD' ? null : asset.body, { headers });
+}
+
+export const dashboard = new Hono();
+
+dashboard.get('/', (c) => serve('index.html', c.req.raw));
+dashboard.get('/dashboard/:file', (c) => serve(c.req.param('file'), c.req.raw));
