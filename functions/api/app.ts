@@ -1,0 +1,72 @@
+// The Seesaw HTTP API: one Hono app built from route modules. Auth and idempotency guard /v1;
+// every error leaves through onError as an application/problem+json response.
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
+import { requireAuth } from './auth.ts';
+import type { ApiDeps } from './deps.ts';
+import { idempotency } from './idempotency.ts';
+import { ApiProblem, problemResponse, toProblem } from './problem.ts';
+import { balanceRoutes } from './routes/balance.ts';
+import { clusterRoutes } from './routes/cluster.ts';
+import { moduleRoutes } from './routes/modules.ts';
+import { nodeRoutes } from './routes/nodes.ts';
+import { vmRoutes } from './routes/vms.ts';
+
+/** Largest request body accepted (a guest module upload is the big one). */
+export const MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+export function createApp(deps: ApiDeps) {
+  const app = new OpenAPIHono();
+
+  app.onError((error, c) => {
+    const problem = toProblem(error);
+    if (problem.status >= 500) deps.logError(error);
+    return problemResponse(c, problem);
+  });
+  app.notFound((c) =>
+    problemResponse(
+      c,
+      new ApiProblem(404, 'not-found', 'Not found', `no route for ${c.req.method} ${c.req.path}`),
+    ),
+  );
+
+  app.use(
+    '/v1/*',
+    requireAuth(deps.auth),
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new ApiProblem(
+          413,
+          'too-large',
+          'Payload too large',
+          `request bodies are limited to ${MAX_BODY_BYTES} bytes`,
+        );
+      },
+    }),
+    idempotency(deps),
+  );
+
+  app.route('/', vmRoutes(deps));
+  app.route('/', moduleRoutes(deps));
+  app.route('/', nodeRoutes(deps));
+  app.route('/', balanceRoutes(deps));
+  app.route('/', clusterRoutes(deps));
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'The token from .seesaw/token (or SEESAW_TOKEN). On AWS the API Gateway authorises instead.',
+  });
+  app.doc('/openapi.json', {
+    openapi: '3.0.3',
+    info: {
+      title: 'Seesaw',
+      version: '0.1.0',
+      description: 'VM load balancing across a cluster of hosts, after the pairwise half-difference method.',
+    },
+  });
+  return app;
+}
+
+export type SeesawApp = ReturnType<typeof createApp>;

@@ -1,0 +1,46 @@
+// What the API app needs from the outside world, passed in once: storage clients, a clock, an
+// id generator and the balancer runner. Entry files (server.ts, lambda.ts) build it.
+import { randomBytes } from 'node:crypto';
+import type { Clients } from '../../shared/storage/clients.ts';
+
+export type AuthConfig =
+  /** Every /v1 request must carry `Authorization: Bearer <token>`. */
+  | { mode: 'token'; token: string }
+  /** On AWS the API Gateway authorises (IAM/JWT) before the request reaches the app. */
+  | { mode: 'gateway' };
+
+/** Runs one balancing round now; returns the run record the balancer stored. */
+export type BalancerRunner = (options: { dryRun: boolean }) => Promise<unknown>;
+
+export interface ApiDeps {
+  clients: Clients;
+  auth: AuthConfig;
+  /** Epoch ms. */
+  clock: () => number;
+  /** A new id with a readable prefix, e.g. `vm-3f9a1c2e`. */
+  newId: (prefix: string) => string;
+  /** Absent when the process cannot run the balancer (POST /v1/balance answers 503). */
+  runBalancer?: BalancerRunner;
+  /** How long an API-ordered migration may take before anyone may abort it. */
+  migrationDeadlineMs: number;
+  /** How long an Idempotency-Key is remembered. */
+  idempotencyTtlMs: number;
+  /** Where 5xx causes are reported. */
+  logError: (error: unknown) => void;
+}
+
+export const randomId = (prefix: string) => `${prefix}-${randomBytes(5).toString('hex')}`;
+
+/** Fills the optional parts of the deps with production defaults. */
+export function apiDeps(
+  parts: Pick<ApiDeps, 'clients' | 'auth'> & Partial<Omit<ApiDeps, 'clients' | 'auth'>>,
+): ApiDeps {
+  return {
+    clock: Date.now,
+    newId: randomId,
+    migrationDeadlineMs: 60_000,
+    idempotencyTtlMs: 24 * 60 * 60 * 1000,
+    logError: (error) => console.error('seesaw api:', error),
+    ...parts,
+  };
+}

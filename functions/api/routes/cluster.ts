@@ -1,0 +1,82 @@
+// The cluster at a glance (counts, imbalance, last run) and the unauthenticated health check.
+import { createRoute, z } from '@hono/zod-openapi';
+import { imbalance } from '../../../shared/domain/stats.ts';
+import { isLive, listNodes } from '../../../shared/storage/nodes.ts';
+import { listAllVms } from '../../../shared/storage/vms.ts';
+import type { ApiDeps } from '../deps.ts';
+import { problemResponses } from '../problem.ts';
+import { bearerSecurity, newRouter } from '../router.ts';
+import { lastRun } from '../runs-read.ts';
+import { jsonResponse, VmStateSchema } from '../schemas.ts';
+import { nodeLoadOf } from '../views.ts';
+
+const ClusterSchema = z
+  .object({
+    nodes: z.object({ total: z.number().int(), live: z.number().int(), draining: z.number().int() }),
+    vms: z.object({
+      total: z.number().int(),
+      byState: z.record(VmStateSchema, z.number().int()),
+      migrating: z.number().int(),
+    }),
+    imbalance: z
+      .object({
+        cv: z.number().openapi({ description: 'Coefficient of variation of live nodes’ loads.' }),
+        maxOverMean: z.number(),
+        maxLoad: z.number(),
+        mean: z.number(),
+      })
+      .openapi({ description: "Over live nodes' loads (override, else last report total)." }),
+    loads: z.record(z.string(), z.number()),
+    lastRun: z.unknown().nullable().openapi({ description: 'The newest balancing run record, if any.' }),
+  })
+  .openapi('Cluster');
+
+export function clusterRoutes(deps: ApiDeps) {
+  const { clients } = deps;
+  const app = newRouter();
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/cluster',
+      tags: ['Cluster'],
+      security: bearerSecurity,
+      summary: 'Node and VM counts, imbalance (CV and max/mean over live nodes), last balancing run',
+      responses: { 200: jsonResponse(ClusterSchema, 'The cluster summary'), ...problemResponses(401) },
+    }),
+    async (c) => {
+      const now = deps.clock();
+      const [nodes, vms, run] = await Promise.all([
+        listNodes(clients),
+        listAllVms(clients),
+        lastRun(clients),
+      ]);
+      const live = nodes.filter((n) => isLive(n, now));
+      const byState = { PENDING: 0, RUNNING: 0, SUSPENDING: 0, SUSPENDED: 0, DELETING: 0 };
+      for (const vm of vms) byState[vm.state] += 1;
+      return c.json(
+        {
+          nodes: { total: nodes.length, live: live.length, draining: nodes.filter((n) => n.draining).length },
+          vms: { total: vms.length, byState, migrating: vms.filter((vm) => vm.migration).length },
+          imbalance: imbalance(live.map(nodeLoadOf)),
+          loads: Object.fromEntries(live.map((n) => [n.id, nodeLoadOf(n)])),
+          lastRun: run ?? null,
+        },
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/healthz',
+      tags: ['Cluster'],
+      summary: 'Liveness of the API process (no auth, no storage access)',
+      responses: { 200: jsonResponse(z.object({ ok: z.literal(true) }), 'The API is up') },
+    }),
+    (c) => c.json({ ok: true as const }, 200),
+  );
+
+  return app;
+}

@@ -1,0 +1,157 @@
+// Zod schemas shared by several route modules: they validate requests and, through
+// @hono/zod-openapi, are the OpenAPI document.
+import { z } from '@hono/zod-openapi';
+
+const factor = z.number().finite();
+
+export const LoadFactorsSchema = z
+  .object({
+    cpu: factor,
+    io: factor,
+    mem: factor,
+    paging: factor.optional(),
+    net: factor.optional(),
+  })
+  .openapi('LoadFactors');
+
+const weight = z.number().finite().min(0).max(1000);
+
+export const WeightsSchema = z
+  .object({
+    cpu: weight,
+    io: weight,
+    mem: weight,
+    paging: weight.optional(),
+    net: weight.optional(),
+  })
+  .strict()
+  .openapi('Weights', { description: 'Fig. 4 weights of a node: load = Σ weight × factor.' });
+
+const hint = z.number().finite().gt(0).max(100);
+
+export const HintsSchema = z
+  .object({
+    cpu: hint.optional(),
+    io: hint.optional(),
+    mem: hint.optional(),
+    paging: hint.optional(),
+    net: hint.optional(),
+  })
+  .strict()
+  .openapi('Hints', {
+    description: 'Performance-monitor multipliers on the weights (effective weight = weight × hint).',
+  });
+
+export const VmStateSchema = z.enum(['PENDING', 'RUNNING', 'SUSPENDING', 'SUSPENDED', 'DELETING']);
+
+export const MigrationSchema = z
+  .object({
+    id: z.string(),
+    from: z.string(),
+    to: z.string(),
+    phase: z.enum(['ORDERED', 'IMAGE_READY']),
+    deadline: z.number(),
+    orderedAt: z.number(),
+    origin: z.string(),
+  })
+  .openapi('MigrationInFlight');
+
+export const GuestSchema = z
+  .object({
+    kind: z.string(),
+    params: z.record(z.string(), z.number()).optional(),
+    series: z.array(z.number()).optional(),
+  })
+  .openapi('Guest');
+
+export const VmSchema = z
+  .object({
+    id: z.string(),
+    owner: z.string(),
+    state: VmStateSchema,
+    guest: GuestSchema,
+    memPages: z.number().int(),
+    targetLoad: z.number().nullable(),
+    pinned: z.boolean(),
+    group: z.string().nullable(),
+    fence: z.number().int(),
+    digest: z.string().nullable(),
+    load: z
+      .number()
+      .nullable()
+      .openapi({ description: "Load under the owner's weights, from its last report." }),
+    factors: LoadFactorsSchema.nullable(),
+    reportedAt: z.number().nullable(),
+    migration: MigrationSchema.nullable(),
+    moves: z.number().int(),
+    cooldownUntil: z.number().nullable(),
+    lastMovedAt: z.number().nullable(),
+    createdAt: z.number(),
+    updatedAt: z.number(),
+  })
+  .openapi('Vm');
+
+export type VmView = z.infer<typeof VmSchema>;
+
+export const IdParamSchema = z
+  .object({
+    id: z
+      .string()
+      .min(1)
+      .max(128)
+      .openapi({ param: { name: 'id', in: 'path' } }),
+  })
+  .strict();
+
+/** A JSON body (as the OpenAPI request entry). */
+export const jsonBody = <T extends z.ZodType>(schema: T, required = true) => ({
+  required,
+  content: { 'application/json': { schema } },
+});
+
+/** A JSON success response (as the OpenAPI response entry). */
+export const jsonResponse = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+
+const ReportedVmSchema = z.object({
+  load: z.number(),
+  factors: LoadFactorsSchema,
+  fence: z.number().int(),
+  busy: z.boolean(),
+  digest: z.string(),
+});
+
+export const NodeSchema = z
+  .object({
+    id: z.string(),
+    live: z.boolean().openapi({ description: 'Its lease has not lapsed.' }),
+    leaseUntil: z.number(),
+    draining: z.boolean(),
+    capacity: z.number(),
+    memCapacityPages: z.number().int(),
+    memUsedPages: z.number().int(),
+    weights: WeightsSchema,
+    hints: HintsSchema.nullable(),
+    effectiveWeights: WeightsSchema.openapi({ description: 'weights × hints' }),
+    loadOverride: z.number().nullable(),
+    load: z.number().openapi({ description: 'loadOverride if set, else the last report total.' }),
+    report: z
+      .object({
+        at: z.number(),
+        total: z.number(),
+        vmCount: z.number().int(),
+        steal: z.number(),
+        utilisation: z.number(),
+        vms: z.record(z.string(), ReportedVmSchema).optional(),
+      })
+      .nullable(),
+    claim: z.object({ run: z.string(), until: z.number() }).nullable(),
+    labels: z.record(z.string(), z.string()),
+    registeredAt: z.number(),
+    updatedAt: z.number(),
+  })
+  .openapi('Node');
+
+export type NodeView = z.infer<typeof NodeSchema>;

@@ -1,0 +1,110 @@
+// Read models: how VM and node items look to API callers, and the placement choice
+// ("least-loaded live node") shared by create, resume and migrate-auto.
+import { effectiveWeights } from '../../shared/domain/weights.ts';
+import { isLive, type NodeRecord } from '../../shared/storage/nodes.ts';
+import type { VmRecord } from '../../shared/storage/vms.ts';
+import type { NodeView, VmView } from './schemas.ts';
+
+/** A node's load as the balancer sees it: the administrator's override, else its last report's total. */
+export const nodeLoadOf = (node: NodeRecord) => node.loadOverride ?? node.report?.total ?? 0;
+
+/** A VM as the API shows it; current load and factors come from its owner's last report. */
+export function toVmView(vm: VmRecord, owner: NodeRecord | undefined): VmView {
+  const reported = owner?.report?.vms[vm.id];
+  const m = vm.migration;
+  return {
+    id: vm.id,
+    owner: vm.owner,
+    state: vm.state,
+    guest: vm.guest,
+    memPages: vm.memPages,
+    targetLoad: vm.targetLoad ?? null,
+    pinned: vm.pinned,
+    group: vm.group ?? null,
+    fence: vm.fence,
+    digest: reported?.digest ?? vm.digest ?? null,
+    load: reported?.load ?? null,
+    factors: reported?.factors ?? vm.factors ?? null,
+    reportedAt: reported ? (owner?.report?.at ?? null) : null,
+    migration: m
+      ? {
+          id: m.id,
+          from: m.from,
+          to: m.to,
+          phase: m.phase,
+          deadline: m.deadline,
+          orderedAt: m.orderedAt,
+          origin: m.origin,
+        }
+      : null,
+    moves: vm.moves,
+    cooldownUntil: vm.cooldownUntil ?? null,
+    lastMovedAt: vm.lastMovedAt ?? null,
+    createdAt: vm.createdAt,
+    updatedAt: vm.updatedAt,
+  };
+}
+
+export function toNodeView(node: NodeRecord, now: number, withVms: boolean): NodeView {
+  const report = node.report;
+  const memUsedPages = report ? Object.values(report.vms).reduce((sum, vm) => sum + vm.memPages, 0) : 0;
+  return {
+    id: node.id,
+    live: isLive(node, now),
+    leaseUntil: node.leaseUntil,
+    draining: node.draining,
+    capacity: node.capacity,
+    memCapacityPages: node.memCapacityPages,
+    memUsedPages,
+    weights: node.weights,
+    hints: node.hints ?? null,
+    effectiveWeights: effectiveWeights(node.weights, node.hints),
+    loadOverride: node.loadOverride ?? null,
+    load: nodeLoadOf(node),
+    report: report
+      ? {
+          at: report.at,
+          total: report.total,
+          vmCount: Object.keys(report.vms).length,
+          steal: report.steal,
+          utilisation: report.utilisation,
+          ...(withVms
+            ? {
+                vms: Object.fromEntries(
+                  Object.entries(report.vms).map(([id, vm]) => [
+                    id,
+                    { load: vm.load, factors: vm.factors, fence: vm.fence, busy: vm.busy, digest: vm.digest },
+                  ]),
+                ),
+              }
+            : {}),
+        }
+      : null,
+    claim: node.claim ?? null,
+    labels: node.labels ?? {},
+    registeredAt: node.registeredAt,
+    updatedAt: node.updatedAt,
+  };
+}
+
+/** Why a node cannot take a VM, or undefined when it can. */
+export function unfitReason(node: NodeRecord, now: number, memPages: number): string | undefined {
+  if (!isLive(node, now)) return `node ${node.id} is not live (its lease lapsed)`;
+  if (node.draining) return `node ${node.id} is draining`;
+  const used = node.report ? Object.values(node.report.vms).reduce((sum, vm) => sum + vm.memPages, 0) : 0;
+  if (used + memPages > node.memCapacityPages)
+    return `node ${node.id} has no room for ${memPages} more memory pages`;
+  return undefined;
+}
+
+/** The least-loaded live, undrained node with memory room, other than `exclude`; ties by id. */
+export function leastLoaded(
+  nodes: readonly NodeRecord[],
+  now: number,
+  memPages: number,
+  exclude?: string,
+): NodeRecord | undefined {
+  return nodes
+    .filter((n) => n.id !== exclude && unfitReason(n, now, memPages) === undefined)
+    .sort((a, b) => nodeLoadOf(a) - nodeLoadOf(b) || a.id.localeCompare(b.id))[0];
+}
