@@ -19,6 +19,8 @@ export const balancingConfigSchema = z
     maxMigrationsPerCluster: z.number().int().min(1).max(1_000_000),
     reportStaleMs: z.number().int().min(1),
     shards: z.number().int().min(1).max(1024),
+    aim: z.enum(['pair', 'mean']).optional(),
+    trigger: z.enum(['difference', 'headroom']).optional(),
   })
   .strict() satisfies z.ZodType<BalancingConfig>;
 
@@ -38,6 +40,8 @@ export const DEFAULT_BALANCING_CONFIG: BalancingConfig = {
   maxMigrationsPerCluster: 1000,
   reportStaleMs: 30_000,
   shards: 1,
+  aim: 'mean',
+  trigger: 'difference',
 };
 
 /** A partial config (from a file or a PATCH-like PUT) laid over the defaults and validated. */

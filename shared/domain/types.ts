@@ -90,6 +90,17 @@ export interface BalancingConfig {
   /** Load reports older than this keep a node out of the round. */
   reportStaleMs: number;
   shards: number;
+  /**
+   * What an exchange aims for: `pair` evens the two loads (the patent's half difference); `mean` stops
+   * each side at the shard's mean load, so load never overshoots and sloshes back. Absent means `pair`;
+   * DEFAULT_BALANCING_CONFIG sets `mean`.
+   */
+  aim?: 'pair' | 'mean';
+  /**
+   * When a pair acts: `difference` whenever one load exceeds the other; `headroom` only when the giver
+   * is above `highThreshold` of its capacity (and the taker is kept at or below it). Absent means `difference`.
+   */
+  trigger?: 'difference' | 'headroom';
 }
 
 /** One VM moving from one node to another, with the loads the move is predicted to change. */

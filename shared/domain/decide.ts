@@ -1,0 +1,337 @@
+// One balancing round (Figs. 2 and 3 for every pair at once): pair the nodes, test each pair,
+// select the VMs to move under the constraints and limits, and say why for every pair.
+import { type Exclusion, excludedBy, mayLeave, type TakerState } from './constraints.ts';
+import { exceeds } from './exceeds.ts';
+import { nodeLoad, vmLoad } from './load.ts';
+import { type PairingNode, pairNodes } from './pairing.ts';
+import { type Candidate, type ExchangeState, selectVm } from './selection.ts';
+import { imbalance } from './stats.ts';
+import type {
+  BalancingConfig,
+  Move,
+  NodeInfo,
+  PairDecision,
+  Reason,
+  Rng,
+  RoundDecision,
+  RoundInput,
+  VmInfo,
+} from './types.ts';
+
+/** Mutable bookkeeping for one round. */
+interface RoundState {
+  input: RoundInput;
+  config: BalancingConfig;
+  nodes: Map<string, NodeInfo>;
+  vmsOf: Map<string, VmInfo[]>;
+  loads: Map<string, number>;
+  takers: Map<string, TakerState>;
+  nodeBudget: Map<string, number>;
+  clusterBudget: number;
+  /** The load each node would have if the shard were perfectly even (draining nodes excluded). */
+  mean: number;
+}
+
+/** Decide a whole round: node loads, disjoint pairs, the exceeds test, selection under constraints, reasons. */
+export function decideRound(input: RoundInput, config: BalancingConfig, rng: Rng): RoundDecision {
+  const state = prepare(input, config);
+  const skipped: RoundDecision['skipped'] = [];
+  const pairable: PairingNode[] = [];
+  for (const node of input.nodes) {
+    const budget = state.nodeBudget.get(node.id) ?? 0;
+    if (budget <= 0) {
+      const inFlight = input.inFlight?.[node.id] ?? 0;
+      skipped.push({ node: node.id, reason: `limit: ${inFlight} migration(s) already in flight` });
+      continue;
+    }
+    pairable.push({ id: node.id, load: state.loads.get(node.id) ?? 0, capacity: node.capacity });
+  }
+  const before = imbalance(input.nodes.map((n) => state.loads.get(n.id) ?? 0));
+  const pairs = pairNodes(pairable, config, input.round, rng);
+  // The widest gaps go first, so the cluster-wide migration limit is spent where it matters most.
+  const gap = (p: { requester: string; selected: string }) =>
+    Math.abs((state.loads.get(p.requester) ?? 0) - (state.loads.get(p.selected) ?? 0));
+  pairs.sort((a, b) => gap(b) - gap(a));
+  const decisions = pairs.map((p) => decidePair(state, p.requester, p.selected));
+  const moves = decisions.flatMap((d) => d.moves);
+  const after = imbalance(input.nodes.map((n) => state.loads.get(n.id) ?? 0));
+  return { pairs: decisions, moves, skipped, before, after };
+}
+
+function prepare(input: RoundInput, config: BalancingConfig): RoundState {
+  const nodes = new Map(input.nodes.map((n) => [n.id, n]));
+  const vmsOf = new Map<string, VmInfo[]>();
+  for (const n of input.nodes) vmsOf.set(n.id, []);
+  for (const vm of input.vms) vmsOf.get(vm.node)?.push(vm);
+  const loads = new Map<string, number>();
+  const takers = new Map<string, TakerState>();
+  let total = 0;
+  let receiving = 0;
+  for (const n of input.nodes) {
+    const vms = vmsOf.get(n.id) ?? [];
+    const load = nodeLoad(n, vms);
+    loads.set(n.id, load);
+    total += load;
+    if (!n.draining) receiving++;
+    let mem = 0;
+    const groups = new Map<string, number>();
+    for (const vm of vms) {
+      mem += vm.memPages;
+      if (vm.group !== undefined) groups.set(vm.group, (groups.get(vm.group) ?? 0) + 1);
+    }
+    takers.set(n.id, { node: n, memUsedPages: mem, groups });
+  }
+  const inFlight = input.inFlight ?? {};
+  let clusterInFlight = 0;
+  const nodeBudget = new Map<string, number>();
+  for (const n of input.nodes) {
+    const f = inFlight[n.id] ?? 0;
+    clusterInFlight += f;
+    nodeBudget.set(n.id, config.maxMigrationsPerNode - f);
+  }
+  return {
+    input,
+    config,
+    nodes,
+    vmsOf,
+    loads,
+    takers,
+    nodeBudget,
+    clusterBudget: config.maxMigrationsPerCluster - clusterInFlight,
+    mean: receiving > 0 ? total / receiving : 0,
+  };
+}
+
+function decidePair(state: RoundState, requester: string, selected: string): PairDecision {
+  const { config } = state;
+  const loads = { requester: state.loads.get(requester) ?? 0, selected: state.loads.get(selected) ?? 0 };
+  const result = (reason: Reason, moves: Move[] = []): PairDecision => ({
+    requester,
+    selected,
+    loads,
+    moves,
+    reason,
+    predicted: { requester: state.loads.get(requester) ?? 0, selected: state.loads.get(selected) ?? 0 },
+  });
+  const rNode = state.nodes.get(requester) as NodeInfo;
+  const sNode = state.nodes.get(selected) as NodeInfo;
+  if (rNode.draining && sNode.draining) {
+    return result({ code: 'draining', detail: `${requester} and ${selected} are both draining` });
+  }
+  if (rNode.draining || sNode.draining) {
+    const [giver, taker] = rNode.draining ? [rNode, sNode] : [sNode, rNode];
+    return drain(state, giver, taker, result);
+  }
+  let giver: NodeInfo;
+  let taker: NodeInfo;
+  let pulled = false;
+  if (exceeds(loads.requester, loads.selected, config)) {
+    [giver, taker] = [rNode, sNode];
+  } else if (exceeds(loads.selected, loads.requester, config)) {
+    if (config.direction === 'push-only') {
+      return result({
+        code: 'push-only',
+        detail: `${selected} (${fmt(loads.selected)}) exceeds ${requester} (${fmt(loads.requester)}) but only the requester may give`,
+      });
+    }
+    [giver, taker] = [sNode, rNode];
+    pulled = true;
+  } else if (loads.requester === loads.selected) {
+    return result({
+      code: 'balanced',
+      detail: `${requester} and ${selected} carry the same load (${fmt(loads.requester)})`,
+    });
+  } else {
+    return result({
+      code: 'below-threshold',
+      detail: `${fmt(loads.requester)} vs ${fmt(loads.selected)}: the difference is within factor ${config.thresholdFactor} / margin ${config.margin}`,
+    });
+  }
+  const g = state.loads.get(giver.id) ?? 0;
+  const t = state.loads.get(taker.id) ?? 0;
+  if ((config.trigger ?? 'difference') === 'headroom' && g <= config.highThreshold * giver.capacity) {
+    return result({
+      code: 'below-threshold',
+      detail: `${giver.id} (${fmt(g)}) has headroom below ${config.highThreshold} of its capacity ${fmt(giver.capacity)}`,
+    });
+  }
+  const transfer = desiredTransfer(state, taker, g, t);
+  if (transfer <= 0) {
+    return result({
+      code: 'balanced',
+      detail: `${giver.id} (${fmt(g)}) and ${taker.id} (${fmt(t)}) need nothing to reach the aim (mean ${fmt(state.mean)})`,
+    });
+  }
+  if (state.clusterBudget <= 0) {
+    return result({
+      code: 'limit',
+      detail: `cluster limit of ${config.maxMigrationsPerCluster} migrations reached`,
+    });
+  }
+  const { candidates, excluded, total } = candidatesFor(state, giver, taker);
+  if (total === 0) return result({ code: 'no-candidate', detail: `${giver.id} has no VMs to give` });
+  if (candidates.length === 0) {
+    return result({
+      code: 'constraint',
+      detail: `no VM of ${giver.id} may move to ${taker.id}: ${describe(excluded)}`,
+    });
+  }
+  const exchange: ExchangeState = { giverLoad: g, takerLoad: t, aimGap: g - t - 2 * transfer };
+  const maxMoves = config.multiVm ? config.maxMovesPerExchange : 1;
+  const moves: Move[] = [];
+  let pool = candidates;
+  let stoppedByLimit = false;
+  while (moves.length < maxMoves) {
+    if (!hasBudget(state, giver.id, taker.id)) {
+      stoppedByLimit = true;
+      break;
+    }
+    const pick = selectVm(pool, exchange, config.selection);
+    if (!pick) break;
+    moves.push(applyMove(state, pick, giver, taker));
+    exchange.giverLoad -= pick.loadOnSource;
+    exchange.takerLoad += pick.loadOnTarget;
+    const takerState = state.takers.get(taker.id) as TakerState;
+    pool = pool.filter((c) => c !== pick && excludedBy(c.vm, takerState, state.input.now) === undefined);
+    if (!exceeds(exchange.giverLoad, exchange.takerLoad, config)) break;
+  }
+  if (moves.length === 0) {
+    if (stoppedByLimit)
+      return result({ code: 'limit', detail: `migration limit reached for ${giver.id} or ${taker.id}` });
+    return result({
+      code: 'no-gain',
+      detail: `none of ${candidates.length} movable VM(s) of ${giver.id} brings ${fmt(g)} vs ${fmt(t)} closer without raising the pair's maximum`,
+    });
+  }
+  const moved = moves.reduce((sum, m) => sum + m.loadOnSource, 0);
+  return result(
+    {
+      code: 'moved',
+      detail: `${giver.id} ${pulled ? 'gave (pulled by the less loaded side)' : 'gave'} ${moves.length} VM(s), load ${fmt(moved)}, to ${taker.id}: ${fmt(g)}/${fmt(t)} → ${fmt(exchange.giverLoad)}/${fmt(exchange.takerLoad)}`,
+    },
+    moves,
+  );
+}
+
+/** How much load the giver should shed, in its own units: half the gap, capped by the aim and headroom. */
+function desiredTransfer(state: RoundState, taker: NodeInfo, g: number, t: number): number {
+  const { config, mean } = state;
+  let transfer = (g - t) / 2;
+  if ((config.aim ?? 'pair') === 'mean') transfer = Math.min(transfer, g - mean, mean - t);
+  if ((config.trigger ?? 'difference') === 'headroom') {
+    transfer = Math.min(transfer, config.highThreshold * taker.capacity - t);
+  }
+  return transfer;
+}
+
+function candidatesFor(state: RoundState, giver: NodeInfo, taker: NodeInfo) {
+  const takerState = state.takers.get(taker.id) as TakerState;
+  const excluded = new Map<Exclusion, number>();
+  const candidates: Candidate[] = [];
+  const vms = state.vmsOf.get(giver.id) ?? [];
+  for (const vm of vms) {
+    const why = excludedBy(vm, takerState, state.input.now);
+    if (why) {
+      excluded.set(why, (excluded.get(why) ?? 0) + 1);
+      continue;
+    }
+    candidates.push({
+      vm,
+      loadOnSource: vmLoad(vm.factors, giver.weights),
+      loadOnTarget: vmLoad(vm.factors, taker.weights),
+    });
+  }
+  return { candidates, excluded, total: vms.length };
+}
+
+function hasBudget(state: RoundState, a: string, b: string): boolean {
+  return state.clusterBudget > 0 && (state.nodeBudget.get(a) ?? 0) > 0 && (state.nodeBudget.get(b) ?? 0) > 0;
+}
+
+/** Record a move: update loads, the taker's memory and groups, and spend the budgets. */
+function applyMove(state: RoundState, c: Candidate, giver: NodeInfo, taker: NodeInfo): Move {
+  state.loads.set(giver.id, (state.loads.get(giver.id) ?? 0) - c.loadOnSource);
+  state.loads.set(taker.id, (state.loads.get(taker.id) ?? 0) + c.loadOnTarget);
+  const ts = state.takers.get(taker.id) as TakerState;
+  ts.memUsedPages += c.vm.memPages;
+  if (c.vm.group !== undefined) ts.groups.set(c.vm.group, (ts.groups.get(c.vm.group) ?? 0) + 1);
+  const gs = state.takers.get(giver.id) as TakerState;
+  gs.memUsedPages -= c.vm.memPages;
+  if (c.vm.group !== undefined) gs.groups.set(c.vm.group, (gs.groups.get(c.vm.group) ?? 1) - 1);
+  state.nodeBudget.set(giver.id, (state.nodeBudget.get(giver.id) ?? 0) - 1);
+  state.nodeBudget.set(taker.id, (state.nodeBudget.get(taker.id) ?? 0) - 1);
+  state.clusterBudget--;
+  return {
+    vm: c.vm.id,
+    from: giver.id,
+    to: taker.id,
+    loadOnSource: c.loadOnSource,
+    loadOnTarget: c.loadOnTarget,
+  };
+}
+
+/** A draining node gives every VM it may, largest first, regardless of the loads; it takes none. */
+function drain(
+  state: RoundState,
+  giver: NodeInfo,
+  taker: NodeInfo,
+  result: (reason: Reason, moves?: Move[]) => PairDecision,
+): PairDecision {
+  const all = state.vmsOf.get(giver.id) ?? [];
+  if (all.length === 0)
+    return result({ code: 'draining', detail: `${giver.id} is draining and already empty` });
+  const takerState = state.takers.get(taker.id) as TakerState;
+  const excluded = new Map<Exclusion, number>();
+  const candidates: Candidate[] = [];
+  for (const vm of all) {
+    const why = mayLeave(vm, state.input.now);
+    if (why) {
+      excluded.set(why, (excluded.get(why) ?? 0) + 1);
+      continue;
+    }
+    candidates.push({
+      vm,
+      loadOnSource: vmLoad(vm.factors, giver.weights),
+      loadOnTarget: vmLoad(vm.factors, taker.weights),
+    });
+  }
+  candidates.sort((a, b) => b.loadOnSource - a.loadOnSource);
+  const moves: Move[] = [];
+  let limited = false;
+  for (const c of candidates) {
+    if (!hasBudget(state, giver.id, taker.id)) {
+      limited = true;
+      break;
+    }
+    const why = excludedBy(c.vm, takerState, state.input.now);
+    if (why) {
+      excluded.set(why, (excluded.get(why) ?? 0) + 1);
+      continue;
+    }
+    moves.push(applyMove(state, c, giver, taker));
+  }
+  if (moves.length > 0) {
+    const left = all.length - moves.length;
+    return result(
+      {
+        code: 'moved',
+        detail: `${giver.id} is draining: gave ${moves.length} VM(s) to ${taker.id}, ${left} left${limited ? ' (migration limit)' : ''}`,
+      },
+      moves,
+    );
+  }
+  if (limited)
+    return result({ code: 'limit', detail: `${giver.id} is draining but the migration limit is reached` });
+  return result({
+    code: 'draining',
+    detail: `${giver.id} is draining but no VM may move to ${taker.id}: ${describe(excluded)}`,
+  });
+}
+
+function describe(excluded: Map<Exclusion, number>): string {
+  return [...excluded].map(([why, n]) => `${n} ${why}`).join(', ');
+}
+
+function fmt(x: number): string {
+  return Number.isInteger(x) ? String(x) : x.toFixed(3);
+}

@@ -1,0 +1,28 @@
+// Small builders for domain tests: a node, a VM, a config, a round.
+import { DEFAULT_BALANCING_CONFIG } from '../../../shared/domain/config.ts';
+import type { BalancingConfig, NodeInfo, RoundInput, VmInfo, Weights } from '../../../shared/domain/types.ts';
+
+export const CPU: Weights = { cpu: 1, io: 0, mem: 0 };
+
+export function aNode(over: Partial<NodeInfo> & { id: string }): NodeInfo {
+  return { weights: CPU, capacity: 1000, memCapacityPages: 1_000_000, draining: false, ...over };
+}
+
+/** A VM whose CPU factor is `load`, so its load is `load` on a node with CPU-only unit weights. */
+export function aVm(over: Partial<VmInfo> & { id: string; node: string; load?: number }): VmInfo {
+  const { load = 1, ...rest } = over;
+  return { factors: { cpu: load, io: 0, mem: 0 }, memPages: 16, pinned: false, ...rest };
+}
+
+export function aConfig(over: Partial<BalancingConfig> = {}): BalancingConfig {
+  return { ...DEFAULT_BALANCING_CONFIG, thresholdFactor: 1, margin: 0, ...over };
+}
+
+export function aRound(nodes: NodeInfo[], vms: VmInfo[], over: Partial<RoundInput> = {}): RoundInput {
+  return { nodes, vms, round: 0, now: 1_000_000, ...over };
+}
+
+/** VMs with the given loads on one node, named `<node>-<i>`. */
+export function vmsOn(node: string, loads: number[], over: Partial<VmInfo> = {}): VmInfo[] {
+  return loads.map((load, i) => aVm({ id: `${node}-${i}`, node, load, ...over }));
+}

@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_BALANCING_CONFIG } from '../../../shared/domain/config.ts';
+import { type PairingNode, pairNodes } from '../../../shared/domain/pairing.ts';
+import { createRng } from '../../../shared/domain/rng.ts';
+import type { BalancingConfig, PairingPolicy } from '../../../shared/domain/types.ts';
+
+const nodes = (loads: number[]): PairingNode[] =>
+  loads.map((load, i) => ({ id: `n${i}`, load, capacity: 100 }));
+const config = (pairing: PairingPolicy, over: Partial<BalancingConfig> = {}) => ({
+  ...DEFAULT_BALANCING_CONFIG,
+  pairing,
+  ...over,
+});
+
+describe('pairNodes', () => {
+  it('pairs every node at most once under every policy', () => {
+    const cluster = nodes([95, 90, 85, 50, 50, 50, 20, 10, 5, 60, 70]);
+    for (const policy of ['random', 'round-robin', 'sender', 'receiver', 'symmetric', 'spread'] as const) {
+      for (const withRandom of [true, false]) {
+        const pairs = pairNodes(cluster, config(policy, { withRandom }), 3, createRng(9));
+        const ids = pairs.flatMap((p) => [p.requester, p.selected]);
+        expect(new Set(ids).size).toBe(ids.length);
+      }
+    }
+  });
+
+  it('pairs all but one node at random, differently for different seeds', () => {
+    const cluster = nodes(Array.from({ length: 21 }, (_, i) => i));
+    const a = pairNodes(cluster, config('random'), 0, createRng(1));
+    const b = pairNodes(cluster, config('random'), 0, createRng(2));
+    expect(a).toHaveLength(10);
+    expect(a).not.toEqual(b);
+  });
+
+  it('meets every other node exactly once over n−1 round-robin rounds', () => {
+    const cluster = nodes([1, 2, 3, 4, 5, 6]);
+    const met = new Set<string>();
+    for (let round = 0; round < 5; round++) {
+      for (const p of pairNodes(cluster, config('round-robin'), round, createRng(0))) {
+        met.add([p.requester, p.selected].sort().join('-'));
+      }
+    }
+    expect(met.size).toBe(15);
+  });
+
+  it('pairs the most loaded with the least loaded under spread', () => {
+    const pairs = pairNodes(nodes([50, 90, 10, 70, 30, 60]), config('spread'), 0, createRng(1));
+    expect(pairs).toEqual([
+      { requester: 'n1', selected: 'n2' },
+      { requester: 'n3', selected: 'n4' },
+      { requester: 'n5', selected: 'n0' },
+    ]);
+  });
+
+  it('lets only nodes above the high threshold request under sender-initiated pairing', () => {
+    const pairs = pairNodes(
+      nodes([95, 50, 40, 30, 20]),
+      config('sender', { withRandom: false, highThreshold: 0.8 }),
+      0,
+      createRng(1),
+    );
+    expect(pairs).toHaveLength(1);
+    expect(pairs[0]?.requester).toBe('n0');
+  });
+
+  it('lets only nodes below the low threshold request under receiver-initiated pairing', () => {
+    const pairs = pairNodes(
+      nodes([95, 50, 40, 30, 5]),
+      config('receiver', { withRandom: false, lowThreshold: 0.1 }),
+      0,
+      createRng(1),
+    );
+    expect(pairs).toHaveLength(1);
+    expect(pairs[0]?.requester).toBe('n4');
+  });
+
+  it('pairs senders with receivers first under symmetric pairing', () => {
+    const pairs = pairNodes(
+      nodes([95, 50, 40, 30, 5]),
+      config('symmetric', { withRandom: false, highThreshold: 0.8, lowThreshold: 0.1 }),
+      0,
+      createRng(1),
+    );
+    expect(pairs).toEqual([{ requester: 'n0', selected: 'n4' }]);
+  });
+
+  it('pairs the nodes a threshold policy leaves over at random when combined with random', () => {
+    const pairs = pairNodes(
+      nodes([95, 50, 40, 30, 20]),
+      config('sender', { withRandom: true, highThreshold: 0.8 }),
+      0,
+      createRng(1),
+    );
+    expect(pairs).toHaveLength(2);
+    expect(pairs[0]?.requester).toBe('n0');
+  });
+});
