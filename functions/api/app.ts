@@ -8,6 +8,7 @@ import { idempotency } from './idempotency.ts';
 import { ApiProblem, problemResponse, toProblem } from './problem.ts';
 import { balanceRoutes } from './routes/balance.ts';
 import { clusterRoutes } from './routes/cluster.ts';
+import { dashboard } from './routes/dashboard.ts';
 import { moduleRoutes } from './routes/modules.ts';
 import { nodeRoutes } from './routes/nodes.ts';
 import { vmRoutes } from './routes/vms.ts';
@@ -52,6 +53,7 @@ export function createApp(deps: ApiDeps) {
   app.route('/', nodeRoutes(deps));
   app.route('/', balanceRoutes(deps));
   app.route('/', clusterRoutes(deps));
+  app.route('/', dashboard); // public page and assets; its data calls use /v1 with the token
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',
