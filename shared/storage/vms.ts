@@ -174,9 +174,14 @@ export function recordCheckpoint(
   return updateItem<VmRecord>(clients, 'recordCheckpoint', {
     Key: vmKey(id),
     UpdateExpression: `SET image = :img, digest = :d, updatedAt = :now${factors ? ', factors = :fa' : ''}`,
-    ConditionExpression: '#owner = :n AND fence = :f AND (attribute_not_exists(image) OR image.seq < :seq)',
-    ExpressionAttributeNames: { '#owner': 'owner' },
+    // Never once the image is handed over (IMAGE_READY): that image is final, a zombie source must not move it.
+    ConditionExpression:
+      '#owner = :n AND fence = :f AND #state = :running AND (attribute_not_exists(image) OR image.seq < :seq) ' +
+      'AND (attribute_not_exists(migration) OR migration.phase = :ordered)',
+    ExpressionAttributeNames: { '#owner': 'owner', '#state': 'state' },
     ExpressionAttributeValues: {
+      ':running': 'RUNNING',
+      ':ordered': 'ORDERED',
       ':img': image,
       ':d': image.digest,
       ':n': node,
@@ -215,7 +220,10 @@ export async function orderMigration(
   return out;
 }
 
-/** Protocol step 2: the source stopped the guest and wrote the final delta; file the VM under the target. */
+/**
+ * Protocol step 2: the source stopped the guest and wrote the final delta; file the VM under the
+ * target. `deadline`, when given, replaces the order's deadline: a fresh window for the target.
+ */
 export function markImageReady(
   clients: Clients,
   id: string,
@@ -225,12 +233,13 @@ export function markImageReady(
   stoppedAt: number,
   bytes: { precopy: number; final: number },
   now: number,
+  deadline?: number,
 ) {
   return updateItem<VmRecord>(clients, 'markImageReady', {
     Key: vmKey(id),
     UpdateExpression:
       'SET migration.phase = :ready, migration.stoppedAt = :stopped, migration.bytes = :bytes, ' +
-      'image = :img, digest = :d, gsi1pk = :holder, updatedAt = :now',
+      `image = :img, digest = :d, gsi1pk = :holder, updatedAt = :now${deadline === undefined ? '' : ', migration.deadline = :dl'}`,
     ConditionExpression: 'fence = :f AND migration.id = :m AND migration.phase = :ordered',
     ExpressionAttributeValues: {
       ':ready': 'IMAGE_READY',
@@ -243,6 +252,7 @@ export function markImageReady(
       ':m': order.id,
       ':holder': ownerIndexKey(order.to, id).gsi1pk,
       ':now': now,
+      ...(deadline === undefined ? {} : { ':dl': deadline }),
     },
   });
 }
@@ -348,6 +358,10 @@ export function restartElsewhere(
   });
 }
 
+/** A node restarts a VM it owns but no longer holds (it restarted or fenced itself), under a new fence. */
+export const restartOwn = (clients: Clients, id: string, node: string, fence: number, now: number) =>
+  restartElsewhere(clients, id, node, fence, node, now);
+
 /** Asks the owner to suspend (RUNNING, no migration in flight) or delete a VM; conditional on the fence. */
 export function requestState(
   clients: Clients,
@@ -374,25 +388,30 @@ export function requestState(
   });
 }
 
-/** SUSPENDING → SUSPENDED: the owner wrote the full image and stopped the guest; owner kept. */
+/**
+ * SUSPENDING → SUSPENDED: the owner wrote the full image and stopped the guest; owner kept.
+ * Without `image` the last recorded image is the suspended state (the owner died or lost the guest;
+ * a VM never imaged resumes fresh).
+ */
 export function markSuspended(
   clients: Clients,
   id: string,
   node: string,
   fence: number,
-  image: ImageRef,
+  image: ImageRef | undefined,
   now: number,
 ) {
   return updateItem<VmRecord>(clients, 'markSuspended', {
     Key: vmKey(id),
-    UpdateExpression: 'SET #state = :suspended, image = :img, digest = :d, updatedAt = :now',
+    UpdateExpression: image
+      ? 'SET #state = :suspended, image = :img, digest = :d, updatedAt = :now'
+      : 'SET #state = :suspended, updatedAt = :now',
     ConditionExpression: '#owner = :n AND fence = :f AND #state = :suspending',
     ExpressionAttributeNames: { '#owner': 'owner', '#state': 'state' },
     ExpressionAttributeValues: {
       ':suspended': 'SUSPENDED',
       ':suspending': 'SUSPENDING',
-      ':img': image,
-      ':d': image.digest,
+      ...(image ? { ':img': image, ':d': image.digest } : {}),
       ':n': node,
       ':f': fence,
       ':now': now,

@@ -1,0 +1,166 @@
+// The migration protocol as a pure decision: given what the table says about a VM, what this
+// node's kernel holds of it, and the time, what must this node do next? The agent loop and the
+// reaper act on these decisions; every action they take is one conditional write on the fence,
+// so acting on a stale view fails instead of doing harm.
+import type { ImageRef, MigrationOrder, VmState } from './vm-state.ts';
+import { isExpired } from './vm-state.ts';
+
+/** The fields of a VM item the protocol decides on (a VmRecord satisfies it). */
+export interface ProtocolVm {
+  id: string;
+  owner: string;
+  state: VmState;
+  fence: number;
+  image?: ImageRef;
+  migration?: MigrationOrder;
+}
+
+/** What this node's kernel holds of a VM, as the agent tracks it. */
+export interface Holding {
+  /** The fence the copy belongs to: the fence the node owns it under (a target: the fence it will own). */
+  fence: number;
+  /** Loaded but not scheduled: a source between stop and hand-over, or a target before it owns the VM. */
+  paused: boolean;
+  /** Set on a target's copy loaded for this migration. */
+  migrationId?: string;
+}
+
+export type Action =
+  | { kind: 'none' }
+  /** Drop the guest from the kernel now: it moved on, or the fence is no longer ours. */
+  | { kind: 'stop'; why: string }
+  /** Owned and PENDING, not loaded: load it (fresh or from its image), then markRunning. */
+  | { kind: 'start' }
+  /** Owned and PENDING, already loaded under this fence: markRunning, then schedule it. */
+  | { kind: 'markRunning' }
+  /** Owned, RUNNING, loaded but paused (an aborted source, or a target whose take landed): schedule it. */
+  | { kind: 'resume' }
+  /** Owned and RUNNING but not loaded here (the node restarted or fenced itself): restart it under a new fence. */
+  | { kind: 'recover' }
+  /** Source of an ORDERED migration: pre-copy, stop, final delta, IMAGE_READY, forget. */
+  | { kind: 'migrateOut'; order: MigrationOrder }
+  /** Target of an IMAGE_READY migration: load paused, take ownership, run. */
+  | { kind: 'migrateIn'; order: MigrationOrder }
+  /** An ORDERED migration past its deadline: drop the order (the source keeps or resumes the VM). */
+  | { kind: 'abort'; order: MigrationOrder }
+  /** An IMAGE_READY migration past its deadline: restart from the final image on the target if live, else elsewhere. */
+  | { kind: 'settle'; order: MigrationOrder }
+  /** Owned, SUSPENDING, loaded: full image, markSuspended, stop. */
+  | { kind: 'suspend' }
+  /** Owned, SUSPENDING, not loaded: the last image is the suspended state. */
+  | { kind: 'suspendFromImage' }
+  /** Owned, DELETING: stop, remove images, remove the item. */
+  | { kind: 'delete' }
+  /** Owned, RUNNING, loaded, and a periodic image is due. */
+  | { kind: 'checkpoint' };
+
+export interface DecisionInput {
+  /** The VM item, or undefined when it no longer exists. */
+  vm: ProtocolVm | undefined;
+  self: string;
+  held: Holding | undefined;
+  now: number;
+  /** True when the periodic checkpoint interval has passed for this VM. */
+  checkpointDue?: boolean;
+}
+
+/** The next thing `self` must do about one VM; `none` when nothing is its business. */
+export function nextAction({ vm, self, held, now, checkpointDue }: DecisionInput): Action {
+  if (!vm) return held ? { kind: 'stop', why: 'the VM no longer exists' } : { kind: 'none' };
+  const order = vm.migration;
+  const expired = order !== undefined && isExpired(order, now);
+
+  if (order?.phase === 'IMAGE_READY') {
+    // The image is final and the source has stopped; only the target (or a settler) may run it next.
+    if (order.to === self) {
+      if (held && (held.migrationId !== order.id || held.fence !== vm.fence + 1))
+        return { kind: 'stop', why: 'a stale copy of a VM this node is about to take' };
+      return { kind: 'migrateIn', order };
+    }
+    if (held) return { kind: 'stop', why: 'the image is handed over' };
+    return expired ? { kind: 'settle', order } : { kind: 'none' };
+  }
+
+  if (order?.phase === 'ORDERED' && expired) return { kind: 'abort', order };
+
+  if (held) {
+    if (vm.owner !== self) return { kind: 'stop', why: `owned by ${vm.owner} now` };
+    if (vm.fence !== held.fence) return { kind: 'stop', why: `fence moved to ${vm.fence}` };
+    switch (vm.state) {
+      case 'DELETING':
+        return { kind: 'delete' };
+      case 'SUSPENDING':
+        return { kind: 'suspend' };
+      case 'SUSPENDED':
+        return { kind: 'stop', why: 'suspended' };
+      case 'PENDING':
+        return { kind: 'markRunning' };
+      case 'RUNNING':
+        if (order?.phase === 'ORDERED' && order.from === self) return { kind: 'migrateOut', order };
+        if (held.paused) return { kind: 'resume' };
+        return checkpointDue && !order ? { kind: 'checkpoint' } : { kind: 'none' };
+    }
+  }
+
+  if (vm.owner !== self) return { kind: 'none' };
+  switch (vm.state) {
+    case 'PENDING':
+      return order ? { kind: 'none' } : { kind: 'start' };
+    case 'RUNNING':
+      return { kind: 'recover' };
+    case 'SUSPENDING':
+      return { kind: 'suspendFromImage' };
+    case 'DELETING':
+      return { kind: 'delete' };
+    case 'SUSPENDED':
+      return { kind: 'none' };
+  }
+}
+
+/** How long each protocol phase may take before anyone may abort or settle it. */
+export interface ProtocolTimings {
+  /** ORDERED: base time for the source to pre-copy, stop and write the final delta. */
+  orderMs: number;
+  /** IMAGE_READY: base time for the target to load and take the VM. */
+  takeMs: number;
+  /** Extra allowance per 64 KiB page of guest memory, for both phases. */
+  perPageMs: number;
+}
+
+export const DEFAULT_TIMINGS: ProtocolTimings = { orderMs: 30_000, takeMs: 30_000, perPageMs: 2 };
+
+/** The deadline of a new order. */
+export const orderDeadline = (orderedAt: number, memPages: number, t: ProtocolTimings = DEFAULT_TIMINGS) =>
+  orderedAt + t.orderMs + memPages * t.perPageMs;
+
+/** The deadline an order gets when its image is ready: a fresh window for the target. */
+export const takeDeadline = (readyAt: number, memPages: number, t: ProtocolTimings = DEFAULT_TIMINGS) =>
+  readyAt + t.takeMs + memPages * t.perPageMs;
+
+/** Lease rules shared by the agent (self-fencing) and the reaper (declaring nodes dead). */
+export interface LeaseRules {
+  leaseMs: number;
+  /** The agent stops its guests this long before its lease lapses, by its own clock. */
+  fenceMarginMs: number;
+  /** The reaper waits this long past a lapsed lease (covers clock skew) before moving a node's VMs. */
+  graceMs: number;
+}
+
+/** True while a node whose lease runs until `leaseUntil` may still run guests, by its own clock. */
+export const mayRunGuests = (leaseUntil: number, now: number, rules: Pick<LeaseRules, 'fenceMarginMs'>) =>
+  now < leaseUntil - rules.fenceMarginMs;
+
+/** True when the reaper may treat a node as dead and restart its VMs elsewhere. */
+export const isDead = (leaseUntil: number, now: number, rules: Pick<LeaseRules, 'graceMs'>) =>
+  now > leaseUntil + rules.graceMs;
+
+/** Picks where a dead or settled VM restarts: the preferred node if live, else the live node with least load. */
+export function chooseRestartNode(
+  live: { id: string; load: number }[],
+  prefer: string[] = [],
+): string | undefined {
+  for (const id of prefer) if (live.some((n) => n.id === id)) return id;
+  let best: { id: string; load: number } | undefined;
+  for (const n of live) if (!best || n.load < best.load || (n.load === best.load && n.id < best.id)) best = n;
+  return best?.id;
+}

@@ -1,0 +1,131 @@
+import { describe, expect, it } from 'vitest';
+import {
+  chooseRestartNode,
+  type Holding,
+  isDead,
+  mayRunGuests,
+  nextAction,
+  orderDeadline,
+  type ProtocolVm,
+  takeDeadline,
+} from '../../shared/domain/protocol.ts';
+import type { MigrationOrder } from '../../shared/domain/vm-state.ts';
+
+const aVm = (over: Partial<ProtocolVm> = {}): ProtocolVm => ({
+  id: 'vm-1',
+  owner: 'a',
+  state: 'RUNNING',
+  fence: 3,
+  image: { manifest: 'images/vm-1/3/2/manifest.json', seq: 2, digest: 'd2', vtod: 0 },
+  ...over,
+});
+const anOrder = (over: Partial<MigrationOrder> = {}): MigrationOrder => ({
+  id: 'm-1',
+  from: 'a',
+  to: 'b',
+  phase: 'ORDERED',
+  deadline: 10_000,
+  orderedAt: 0,
+  origin: 'test',
+  ...over,
+});
+const running: Holding = { fence: 3, paused: false };
+const decide = (
+  vm: ProtocolVm | undefined,
+  self: string,
+  held?: Holding,
+  now = 1000,
+  checkpointDue = false,
+) => nextAction({ vm, self, held, now, checkpointDue }).kind;
+
+describe('the protocol decision', () => {
+  it('starts a PENDING VM it owns and marks one it already loaded as running', () => {
+    expect(decide(aVm({ state: 'PENDING' }), 'a')).toBe('start');
+    expect(decide(aVm({ state: 'PENDING' }), 'a', { fence: 3, paused: true })).toBe('markRunning');
+  });
+
+  it('leaves alone a VM that is not its business', () => {
+    expect(decide(aVm(), 'b')).toBe('none');
+    expect(decide(aVm({ migration: anOrder() }), 'b')).toBe('none');
+    expect(decide(undefined, 'a')).toBe('none');
+  });
+
+  it('stops a guest at once when the VM moved on, its fence moved, or it was deleted', () => {
+    expect(decide(aVm({ owner: 'c', fence: 4 }), 'a', running)).toBe('stop');
+    expect(decide(aVm({ fence: 4, state: 'PENDING' }), 'a', running)).toBe('stop');
+    expect(decide(undefined, 'a', running)).toBe('stop');
+  });
+
+  it('runs the source side of an ORDERED migration and the target side once the image is ready', () => {
+    expect(decide(aVm({ migration: anOrder() }), 'a', running)).toBe('migrateOut');
+    const ready = aVm({ migration: anOrder({ phase: 'IMAGE_READY' }) });
+    expect(decide(ready, 'b')).toBe('migrateIn');
+    expect(decide(ready, 'b', { fence: 4, paused: true, migrationId: 'm-1' })).toBe('migrateIn');
+    expect(decide(ready, 'a', { fence: 3, paused: true })).toBe('stop');
+    expect(decide(ready, 'a')).toBe('none');
+  });
+
+  it('never lets a target keep a copy loaded for another migration', () => {
+    const ready = aVm({ migration: anOrder({ id: 'm-2', phase: 'IMAGE_READY' }) });
+    expect(decide(ready, 'b', { fence: 4, paused: true, migrationId: 'm-1' })).toBe('stop');
+  });
+
+  it('resumes a paused copy only when the table says it owns and runs it under that fence', () => {
+    expect(decide(aVm(), 'a', { fence: 3, paused: true })).toBe('resume');
+    expect(decide(aVm({ owner: 'b', fence: 4 }), 'b', { fence: 4, paused: true, migrationId: 'm-1' })).toBe(
+      'resume',
+    );
+    expect(decide(aVm({ owner: 'b', fence: 5 }), 'b', { fence: 4, paused: true, migrationId: 'm-1' })).toBe(
+      'stop',
+    );
+  });
+
+  it('aborts an expired ORDERED order and settles an expired IMAGE_READY one, unless it is the target', () => {
+    expect(decide(aVm({ migration: anOrder() }), 'a', running, 20_000)).toBe('abort');
+    const ready = aVm({ migration: anOrder({ phase: 'IMAGE_READY' }) });
+    expect(decide(ready, 'a', undefined, 20_000)).toBe('settle');
+    expect(decide(ready, 'b', undefined, 20_000)).toBe('migrateIn');
+  });
+
+  it('recovers a VM it owns but no longer holds, under a new fence', () => {
+    expect(decide(aVm(), 'a')).toBe('recover');
+    expect(decide(aVm({ migration: anOrder() }), 'a')).toBe('recover');
+  });
+
+  it('suspends and deletes on request, with or without the guest loaded', () => {
+    expect(decide(aVm({ state: 'SUSPENDING' }), 'a', running)).toBe('suspend');
+    expect(decide(aVm({ state: 'SUSPENDING' }), 'a')).toBe('suspendFromImage');
+    expect(decide(aVm({ state: 'DELETING' }), 'a', running)).toBe('delete');
+    expect(decide(aVm({ state: 'DELETING' }), 'a')).toBe('delete');
+    expect(decide(aVm({ state: 'SUSPENDED' }), 'a')).toBe('none');
+  });
+
+  it('checkpoints when due, but not while an order is in flight', () => {
+    expect(decide(aVm(), 'a', running, 1000, true)).toBe('checkpoint');
+    expect(decide(aVm(), 'a', running, 1000, false)).toBe('none');
+  });
+});
+
+describe('deadlines and leases', () => {
+  it('gives larger guests longer deadlines and the target a fresh window', () => {
+    expect(orderDeadline(0, 1000)).toBeGreaterThan(orderDeadline(0, 10));
+    expect(takeDeadline(5000, 10)).toBeGreaterThan(5000);
+  });
+
+  it('stops guests before the lease lapses and declares a node dead only after the grace', () => {
+    expect(mayRunGuests(1000, 899, { fenceMarginMs: 100 })).toBe(true);
+    expect(mayRunGuests(1000, 900, { fenceMarginMs: 100 })).toBe(false);
+    expect(isDead(1000, 1500, { graceMs: 500 })).toBe(false);
+    expect(isDead(1000, 1501, { graceMs: 500 })).toBe(true);
+  });
+
+  it('restarts on the preferred live node, else on the least loaded one', () => {
+    const live = [
+      { id: 'x', load: 3 },
+      { id: 'y', load: 1 },
+    ];
+    expect(chooseRestartNode(live, ['gone', 'x'])).toBe('x');
+    expect(chooseRestartNode(live)).toBe('y');
+    expect(chooseRestartNode([])).toBeUndefined();
+  });
+});
