@@ -48,6 +48,8 @@ export interface VmMeasurement {
   digest: string;
   /** The guest's virtual time of day (epoch ms). */
   vtod: number;
+  /** Set when the guest trapped; the kernel paused it and will not run it again. */
+  error?: string;
 }
 
 export interface CheckpointResult {

@@ -1,0 +1,122 @@
+// Dirty-page tracking for guest memory. Wasm memory cannot be write-protected, so the tracker
+// keeps a shadow copy and compares it with memory at each scan (measure and checkpoint), a
+// native memcmp per 1 MiB chunk and then per page where a chunk differs. See docs/kernel.md for
+// the measured cost against hashing pages.
+
+export const PAGE = 65536;
+const CHUNK_PAGES = 16;
+
+export class PageTracker {
+  private shadow: Buffer;
+  /** Pages changed since the last image was taken. */
+  private sinceImage: Uint8Array;
+  /** Pages changed since the last measurement period began. */
+  private sincePeriod: Uint8Array;
+  /** Pages whose contents are not all zero (as of the last scan). */
+  private resident: Uint8Array;
+  private residentCount = 0;
+  private static zero = Buffer.alloc(PAGE);
+
+  constructor(pages: number) {
+    this.shadow = Buffer.alloc(pages * PAGE);
+    this.sinceImage = new Uint8Array(pages);
+    this.sincePeriod = new Uint8Array(pages);
+    this.resident = new Uint8Array(pages);
+  }
+
+  get pages(): number {
+    return this.sinceImage.length;
+  }
+
+  /** Compares memory with the shadow, records changed pages and refreshes the shadow; returns how many changed. */
+  scan(memory: ArrayBuffer): number {
+    const mem = Buffer.from(memory);
+    const pages = mem.byteLength / PAGE;
+    if (pages > this.pages) this.grow(pages);
+    let changed = 0;
+    for (let chunk = 0; chunk < pages; chunk += CHUNK_PAGES) {
+      const start = chunk * PAGE;
+      const end = Math.min(pages, chunk + CHUNK_PAGES) * PAGE;
+      if (mem.compare(this.shadow, start, end, start, end) === 0) continue;
+      for (let p = chunk; p < Math.min(pages, chunk + CHUNK_PAGES); p++) {
+        const s = p * PAGE;
+        if (mem.compare(this.shadow, s, s + PAGE, s, s + PAGE) === 0) continue;
+        mem.copy(this.shadow, s, s, s + PAGE);
+        this.sinceImage[p] = 1;
+        this.sincePeriod[p] = 1;
+        const nonZero = PageTracker.zero.compare(mem, s, s + PAGE) !== 0 ? 1 : 0;
+        this.residentCount += nonZero - (this.resident[p] ?? 0);
+        this.resident[p] = nonZero;
+        changed++;
+      }
+    }
+    return changed;
+  }
+
+  /** Accepts memory as it is now as clean and imaged (after a restore). */
+  reset(memory: ArrayBuffer) {
+    const pages = memory.byteLength / PAGE;
+    this.shadow = Buffer.from(Buffer.from(memory));
+    this.sinceImage = new Uint8Array(pages);
+    this.sincePeriod = new Uint8Array(pages);
+    this.resident = new Uint8Array(pages);
+    this.residentCount = 0;
+    for (let p = 0; p < pages; p++) {
+      const s = p * PAGE;
+      if (PageTracker.zero.compare(this.shadow, s, s + PAGE) !== 0) {
+        this.resident[p] = 1;
+        this.residentCount++;
+      }
+    }
+  }
+
+  get residentPages(): number {
+    return this.residentCount;
+  }
+
+  /** Distinct pages dirtied since the previous call (one measurement period). */
+  takePeriodDirty(): number {
+    let n = 0;
+    for (let p = 0; p < this.sincePeriod.length; p++) n += this.sincePeriod[p]!;
+    this.sincePeriod.fill(0);
+    return n;
+  }
+
+  /** Pages to write for a full image (every non-zero page) or a delta (pages changed since the last image). */
+  pagesFor(kind: 'full' | 'delta'): number[] {
+    const set = kind === 'full' ? this.resident : this.sinceImage;
+    const out: number[] = [];
+    for (let p = 0; p < set.length; p++) if (set[p]) out.push(p);
+    return out;
+  }
+
+  /** The shadow's copy of a page (equal to memory as of the last scan). */
+  copyPage(p: number): Uint8Array {
+    return new Uint8Array(this.shadow.subarray(p * PAGE, (p + 1) * PAGE));
+  }
+
+  /** Marks the current state imaged; returns the old marks so a failed write can put them back. */
+  markImaged(): Uint8Array {
+    const old = this.sinceImage;
+    this.sinceImage = new Uint8Array(old.length);
+    return old;
+  }
+
+  restoreMarks(old: Uint8Array) {
+    for (let p = 0; p < old.length; p++) if (old[p]) this.sinceImage[p] = 1;
+  }
+
+  private grow(pages: number) {
+    const shadow = Buffer.alloc(pages * PAGE);
+    this.shadow.copy(shadow);
+    this.shadow = shadow;
+    const extend = (a: Uint8Array) => {
+      const b = new Uint8Array(pages);
+      b.set(a);
+      return b;
+    };
+    this.sinceImage = extend(this.sinceImage);
+    this.sincePeriod = extend(this.sincePeriod);
+    this.resident = extend(this.resident);
+  }
+}

@@ -1,0 +1,361 @@
+// The S3 image store: VM images (a manifest plus packs of page and disk blocks) and registered
+// guest modules. Keys are fence- and sequence-addressed (images/<vm>/<fence>/<seq>/...), so a
+// write never overwrites another node's image; every block carries a sha256 that is checked on read.
+import { createHash } from 'node:crypto';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';
+import type { ImageRef } from '../domain/vm-state.ts';
+import type { Clients } from './clients.ts';
+import { Corrupt, InvalidInput, NotFound } from './errors.ts';
+import type { GuestSpec } from './vms.ts';
+
+export const PAGE_BYTES = 65536;
+/** Virtual disks are cached and stored in blocks of this size. */
+export const DISK_BLOCK_BYTES = 65536;
+/** Blocks are grouped into pack objects of at most this size, uploaded in parallel. */
+const PACK_BYTES = 8 * 1024 * 1024;
+const CONCURRENCY = 8;
+const FORMAT = 'seesaw-image/1';
+
+/** Where one block lives: [block index, pack index in `packs`, byte offset in the pack, sha256 hex]. */
+export type BlockEntry = [index: number, pack: number, offset: number, sha256: string];
+
+/** A VM image: everything needed to rebuild the guest exactly, pointing at immutable packs. */
+export interface ImageManifest {
+  format: typeof FORMAT;
+  vm: string;
+  fence: number;
+  seq: number;
+  kind: 'full' | 'delta';
+  /** Manifest key of the full image this chain starts from (its own key for a full image). */
+  base: string;
+  /** Manifest key of the previous image in the chain. */
+  parent?: string;
+  guest: GuestSpec;
+  /** Size of linear memory, in pages; pages not listed are zero. */
+  memPages: number;
+  /** Pack object keys; a delta lists the older packs it still points into. */
+  packs: string[];
+  pages: BlockEntry[];
+  disk: { bytes: number; blocks: BlockEntry[] };
+  /** Exported mutable globals: i64 as decimal strings, numbers as f64 bits in hex (`f:<hex>`). */
+  globals: Record<string, string>;
+  vtod: number;
+  vtodOffset: number;
+  digest: string;
+  createdAt: number;
+  /** sha256 of the manifest without this field. */
+  checksum: string;
+}
+
+export interface ImageWrite {
+  vm: string;
+  fence: number;
+  seq: number;
+  kind: 'full' | 'delta';
+  /** The previous image of the chain; a delta keeps its entries for pages it does not rewrite. */
+  previous?: ImageManifest;
+  guest: GuestSpec;
+  memPages: number;
+  /** Page index → 64 KiB contents: all non-zero pages for a full image, dirty ones for a delta. */
+  pages: Map<number, Uint8Array>;
+  disk: { bytes: number; blocks: Map<number, Uint8Array> };
+  globals: Record<string, string>;
+  vtod: number;
+  vtodOffset: number;
+  digest: string;
+  createdAt: number;
+}
+
+export interface LoadedImage {
+  manifest: ImageManifest;
+  pages: Map<number, Uint8Array>;
+  disk: Map<number, Uint8Array>;
+}
+
+export interface ImageStore {
+  /** Writes packs then the manifest (the manifest last, so a visible manifest is always complete). */
+  putImage(image: ImageWrite): Promise<{ ref: ImageRef; manifest: ImageManifest; bytes: number }>;
+  /** Reads a manifest and every block it points to, verifying each checksum; Corrupt otherwise. */
+  getImage(manifestKey: string): Promise<LoadedImage>;
+  /** Removes every object of a VM (all fences and sequences); returns how many. */
+  deleteVmImages(vmId: string): Promise<number>;
+  putModule(name: string, bytes: Uint8Array): Promise<{ key: string; sha256: string; bytes: number }>;
+  /** A registered module's binary, checksum-verified; NotFound if it was never stored. */
+  getModule(name: string): Promise<Uint8Array>;
+}
+
+/** The object operations the image store needs; S3 in production, a Map in unit tests and benches. */
+export interface BlobStore {
+  put(key: string, body: Uint8Array, metadata?: Record<string, string>): Promise<void>;
+  /** undefined when the key does not exist. */
+  get(key: string): Promise<{ body: Uint8Array; metadata: Record<string, string> } | undefined>;
+  list(prefix: string): Promise<string[]>;
+  delete(key: string): Promise<void>;
+}
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+function checkId(what: string, id: string) {
+  if (!ID.test(id)) throw new InvalidInput(`${what} "${id}" must match ${ID}`);
+}
+
+export const imagePrefix = (vm: string) => `images/${vm}/`;
+export const manifestKey = (vm: string, fence: number, seq: number) =>
+  `images/${vm}/${fence}/${seq}/manifest.json`;
+const packKey = (vm: string, fence: number, seq: number, n: number) =>
+  `images/${vm}/${fence}/${seq}/pack-${n}.bin`;
+export const moduleObjectKey = (name: string) => `modules/${name}.wasm`;
+
+export const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+/** The image store over S3, through the given clients' bucket. */
+export function createImageStore(clients: Pick<Clients, 's3' | 'bucketName'>): ImageStore {
+  return createImageStoreOn(s3Blobs(clients));
+}
+
+/** The image store over any BlobStore (see memoryBlobs for tests and benches). */
+export function createImageStoreOn(blobs: BlobStore): ImageStore {
+  return {
+    async putImage(image) {
+      checkId('vm id', image.vm);
+      if (image.kind === 'delta' && !image.previous)
+        throw new InvalidInput('a delta image needs its previous image');
+      const key = manifestKey(image.vm, image.fence, image.seq);
+      const prev = image.kind === 'delta' ? image.previous : undefined;
+      const packs: string[] = [];
+      const packIndex = new Map<string, number>();
+      const packOf = (k: string) => {
+        let i = packIndex.get(k);
+        if (i === undefined) {
+          i = packs.length;
+          packs.push(k);
+          packIndex.set(k, i);
+        }
+        return i;
+      };
+      const pageEntries = new Map<number, BlockEntry>();
+      const diskEntries = new Map<number, BlockEntry>();
+      if (prev) {
+        for (const [i, p, o, h] of prev.pages) pageEntries.set(i, [i, packOf(prev.packs[p]!), o, h]);
+        for (const [i, p, o, h] of prev.disk.blocks) diskEntries.set(i, [i, packOf(prev.packs[p]!), o, h]);
+      }
+
+      // Lay the new blocks out in packs, pages first, then disk blocks.
+      const uploads: { key: string; parts: Uint8Array[] }[] = [];
+      let current: { key: string; parts: Uint8Array[]; size: number } | undefined;
+      const place = (bytes: Uint8Array): [number, number] => {
+        if (!current || current.size + bytes.byteLength > PACK_BYTES) {
+          current = { key: packKey(image.vm, image.fence, image.seq, uploads.length), parts: [], size: 0 };
+          uploads.push(current);
+        }
+        const offset = current.size;
+        current.parts.push(bytes);
+        current.size += bytes.byteLength;
+        return [packOf(current.key), offset];
+      };
+      for (const [i, bytes] of [...image.pages].sort((a, b) => a[0] - b[0])) {
+        if (bytes.byteLength !== PAGE_BYTES) throw new InvalidInput(`page ${i} is ${bytes.byteLength} bytes`);
+        const [p, o] = place(bytes);
+        pageEntries.set(i, [i, p, o, sha256(bytes)]);
+      }
+      for (const [i, bytes] of [...image.disk.blocks].sort((a, b) => a[0] - b[0])) {
+        if (bytes.byteLength !== DISK_BLOCK_BYTES)
+          throw new InvalidInput(`disk block ${i} is ${bytes.byteLength} bytes`);
+        const [p, o] = place(bytes);
+        diskEntries.set(i, [i, p, o, sha256(bytes)]);
+      }
+
+      const body: Omit<ImageManifest, 'checksum'> = {
+        format: FORMAT,
+        vm: image.vm,
+        fence: image.fence,
+        seq: image.seq,
+        kind: image.kind,
+        base: prev ? prev.base : key,
+        ...(image.previous
+          ? { parent: manifestKey(image.vm, image.previous.fence, image.previous.seq) }
+          : {}),
+        guest: image.guest,
+        memPages: image.memPages,
+        packs,
+        pages: [...pageEntries.values()].sort((a, b) => a[0] - b[0]),
+        disk: { bytes: image.disk.bytes, blocks: [...diskEntries.values()].sort((a, b) => a[0] - b[0]) },
+        globals: image.globals,
+        vtod: image.vtod,
+        vtodOffset: image.vtodOffset,
+        digest: image.digest,
+        createdAt: image.createdAt,
+      };
+      const manifest: ImageManifest = { ...body, checksum: sha256(Buffer.from(JSON.stringify(body))) };
+
+      let bytes = 0;
+      await eachLimited(uploads, CONCURRENCY, async (u) => {
+        const body = Buffer.concat(u.parts);
+        bytes += body.byteLength;
+        await blobs.put(u.key, body);
+      });
+      const json = Buffer.from(JSON.stringify(manifest));
+      await blobs.put(key, json);
+      bytes += json.byteLength;
+      return {
+        ref: { manifest: key, seq: image.seq, digest: image.digest, vtod: image.vtod },
+        manifest,
+        bytes,
+      };
+    },
+
+    async getImage(key) {
+      const object = await blobs.get(key);
+      if (!object) throw new Corrupt(`image manifest ${key} is missing`);
+      const manifest = parseManifest(key, object.body);
+      const packs = new Map<number, Uint8Array>();
+      const needed = new Set<number>([...manifest.pages, ...manifest.disk.blocks].map((e) => e[1]));
+      await eachLimited([...needed], CONCURRENCY, async (p) => {
+        const packKey = manifest.packs[p];
+        if (packKey === undefined)
+          throw new Corrupt(`image ${key} points at pack #${p}, which it does not list`);
+        const pack = await blobs.get(packKey);
+        if (!pack) throw new Corrupt(`image ${key}: block pack ${packKey} is missing`);
+        packs.set(p, pack.body);
+      });
+      const read = (what: string, entries: BlockEntry[], size: number) => {
+        const out = new Map<number, Uint8Array>();
+        for (const [i, p, o, h] of entries) {
+          const pack = packs.get(p)!;
+          if (o + size > pack.byteLength)
+            throw new Corrupt(`image ${key}: ${what} ${i} lies past the end of ${manifest.packs[p]}`);
+          const bytes = pack.subarray(o, o + size);
+          if (sha256(bytes) !== h)
+            throw new Corrupt(`image ${key}: ${what} ${i} in ${manifest.packs[p]} fails its sha256 check`);
+          out.set(i, bytes);
+        }
+        return out;
+      };
+      return {
+        manifest,
+        pages: read('page', manifest.pages, PAGE_BYTES),
+        disk: read('disk block', manifest.disk.blocks, DISK_BLOCK_BYTES),
+      };
+    },
+
+    async deleteVmImages(vmId) {
+      checkId('vm id', vmId);
+      const keys = await blobs.list(imagePrefix(vmId));
+      await eachLimited(keys, CONCURRENCY, (k) => blobs.delete(k));
+      return keys.length;
+    },
+
+    async putModule(name, bytes) {
+      checkId('module name', name);
+      const key = moduleObjectKey(name);
+      const hash = sha256(bytes);
+      await blobs.put(key, bytes, { sha256: hash });
+      return { key, sha256: hash, bytes: bytes.byteLength };
+    },
+
+    async getModule(name) {
+      checkId('module name', name);
+      const key = moduleObjectKey(name);
+      const object = await blobs.get(key);
+      if (!object) throw new NotFound('module', name);
+      if (object.metadata.sha256 !== sha256(object.body))
+        throw new Corrupt(`module ${name} (${key}) fails its sha256 check`);
+      return object.body;
+    },
+  };
+}
+
+function parseManifest(key: string, body: Uint8Array): ImageManifest {
+  let manifest: ImageManifest;
+  try {
+    manifest = JSON.parse(Buffer.from(body).toString('utf8'));
+  } catch {
+    throw new Corrupt(`image manifest ${key} is not valid JSON`);
+  }
+  if (manifest?.format !== FORMAT) throw new Corrupt(`image manifest ${key} has format ${manifest?.format}`);
+  const { checksum, ...rest } = manifest;
+  if (sha256(Buffer.from(JSON.stringify(rest))) !== checksum)
+    throw new Corrupt(`image manifest ${key} fails its sha256 check`);
+  return manifest;
+}
+
+async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+// ---- blob stores -------------------------------------------------------------------------------
+
+/** A BlobStore over an S3 bucket. */
+export function s3Blobs({ s3, bucketName }: Pick<Clients, 's3' | 'bucketName'>): BlobStore {
+  return {
+    async put(key, body, metadata) {
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: bucketName,
+          Key: key,
+          Body: body,
+          ContentLength: body.byteLength,
+          ...(metadata ? { Metadata: metadata } : {}),
+        }),
+      );
+    },
+    async get(key) {
+      try {
+        const out = await s3.send(new GetObjectCommand({ Bucket: bucketName, Key: key }));
+        const body = await out.Body!.transformToByteArray();
+        return { body, metadata: out.Metadata ?? {} };
+      } catch (error) {
+        const name = (error as Error).name;
+        if (name === 'NoSuchKey' || name === 'NotFound') return undefined;
+        throw error;
+      }
+    },
+    async list(prefix) {
+      const keys: string[] = [];
+      let token: string | undefined;
+      do {
+        const out = await s3.send(
+          new ListObjectsV2Command({ Bucket: bucketName, Prefix: prefix, ContinuationToken: token }),
+        );
+        for (const o of out.Contents ?? []) if (o.Key) keys.push(o.Key);
+        token = out.IsTruncated ? out.NextContinuationToken : undefined;
+      } while (token);
+      return keys;
+    },
+    async delete(key) {
+      await s3.send(new DeleteObjectCommand({ Bucket: bucketName, Key: key }));
+    },
+  };
+}
+
+/** An in-memory BlobStore (unit tests, and the bench's serialisation figure). */
+export function memoryBlobs(): BlobStore & {
+  objects: Map<string, { body: Uint8Array; metadata: Record<string, string> }>;
+} {
+  const objects = new Map<string, { body: Uint8Array; metadata: Record<string, string> }>();
+  return {
+    objects,
+    async put(key, body, metadata) {
+      objects.set(key, { body: Uint8Array.from(body), metadata: { ...metadata } });
+    },
+    async get(key) {
+      const o = objects.get(key);
+      return o && { body: Uint8Array.from(o.body), metadata: { ...o.metadata } };
+    },
+    async list(prefix) {
+      return [...objects.keys()].filter((k) => k.startsWith(prefix)).sort();
+    },
+    async delete(key) {
+      objects.delete(key);
+    },
+  };
+}
