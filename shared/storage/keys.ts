@@ -1,6 +1,15 @@
 // Key shapes for the single table live here and nowhere else.
 
-export type Kind = 'NODE' | 'VM' | 'CONFIG' | 'RUN' | 'MIGRATION' | 'EVENT' | 'MODULE' | 'IDEMPOTENCY';
+export type Kind =
+  | 'NODE'
+  | 'VM'
+  | 'CONFIG'
+  | 'RUN'
+  | 'MIGRATION'
+  | 'EVENT'
+  | 'MODULE'
+  | 'IDEMPOTENCY'
+  | 'LEARN';
 
 export const nodeKey = (id: string) => ({ pk: `NODE#${id}`, sk: 'NODE' });
 export const vmKey = (id: string) => ({ pk: `VM#${id}`, sk: 'VM' });
@@ -9,6 +18,8 @@ export const runKey = (id: string) => ({ pk: `RUN#${id}`, sk: 'RUN' });
 export const migrationKey = (id: string) => ({ pk: `MIGRATION#${id}`, sk: 'MIGRATION' });
 export const eventKey = (id: string) => ({ pk: `EVENT#${id}`, sk: 'EVENT' });
 export const moduleKey = (name: string) => ({ pk: `MODULE#${name}`, sk: 'MODULE' });
+/** What one balancer run learned (exchanges to judge, penalties, its CV), read back by later runs. */
+export const learnKey = (run: string) => ({ pk: `LEARN#${run}`, sk: 'LEARN' });
 export const idempotencyKey = (key: string) => ({ pk: `IDEMPOTENCY#${key}`, sk: 'IDEMPOTENCY' });
 
 /** GSI attributes that put a VM in its owner's partition of the byOwner index. */

@@ -1,0 +1,121 @@
+// From the node items a run read to the domain's RoundInput: which nodes are in this round's shard,
+// which of those the run must leave out (and why), and the VMs from the nodes' load reports.
+import type { NodeObservation } from '../../shared/domain/learning.ts';
+import { nodeLoad } from '../../shared/domain/load.ts';
+import { shardOf } from '../../shared/domain/shards.ts';
+import type { NodeInfo, RoundInput, VmInfo } from '../../shared/domain/types.ts';
+import { effectiveWeights } from '../../shared/domain/weights.ts';
+import { isLive, type NodeRecord } from '../../shared/storage/nodes.ts';
+
+export interface RoundView {
+  input: RoundInput;
+  /** Nodes of the shard the run leaves out, with the reason. */
+  skipped: { node: string; reason: string }[];
+  /** How many node items the shard hash put in this run's shard. */
+  inShard: number;
+  /** Each considered node's load (under its own weights) as the domain computes it. */
+  loads: Map<string, number>;
+  /** What each considered node's report shows, for judging earlier exchanges. */
+  observations: Map<string, NodeObservation>;
+  /** The fence each reported VM runs under: orders are conditional on it. */
+  fences: Map<string, number>;
+}
+
+export interface ViewOptions {
+  now: number;
+  round: number;
+  shard: number;
+  shards: number;
+  reportStaleMs: number;
+  /** This run's id: a claim it holds itself does not keep a node out. */
+  run: string;
+}
+
+/** Why a node of the shard cannot take part in the round, or undefined when it can. */
+export function exclusionOf(node: NodeRecord, options: ViewOptions): string | undefined {
+  if (!isLive(node, options.now)) return `lease lapsed ${options.now - node.leaseUntil} ms ago`;
+  if (!node.report) return 'no load report yet';
+  const age = options.now - node.report.at;
+  if (age > options.reportStaleMs) return `stale report: ${age} ms old (bound ${options.reportStaleMs} ms)`;
+  if (node.claim && node.claim.until >= options.now && node.claim.run !== options.run) {
+    return `claimed by run ${node.claim.run} until ${node.claim.until}`;
+  }
+  return undefined;
+}
+
+/** Builds the round's input from the node items (one item per node: its report carries its VMs). */
+export function roundView(records: readonly NodeRecord[], options: ViewOptions): RoundView {
+  const nodes: NodeInfo[] = [];
+  const vms: VmInfo[] = [];
+  const inFlight: Record<string, number> = {};
+  const skipped: RoundView['skipped'] = [];
+  const seen = new Map<string, VmInfo>();
+  const vmsOf = new Map<string, VmInfo[]>();
+  const reports = new Map<string, NonNullable<NodeRecord['report']>>();
+  const fences = new Map<string, number>();
+  let inShard = 0;
+  for (const record of records) {
+    if (shardOf(record.id, options.round, options.shards) !== options.shard) continue;
+    inShard++;
+    const why = exclusionOf(record, options);
+    if (why) {
+      skipped.push({ node: record.id, reason: why });
+      continue;
+    }
+    const report = record.report as NonNullable<NodeRecord['report']>;
+    const info: NodeInfo = {
+      id: record.id,
+      weights: effectiveWeights(record.weights, record.hints),
+      capacity: record.capacity,
+      memCapacityPages: record.memCapacityPages,
+      draining: record.draining ?? false,
+      ...(record.loadOverride !== undefined ? { loadOverride: record.loadOverride } : {}),
+    };
+    nodes.push(info);
+    reports.set(record.id, report);
+    const own: VmInfo[] = [];
+    let busy = 0;
+    for (const [id, entry] of Object.entries(report.vms)) {
+      if (entry.busy) busy++;
+      const twin = seen.get(id);
+      if (twin) {
+        // Reported by two nodes: a move is under way, so neither copy is a candidate.
+        twin.busy = true;
+        continue;
+      }
+      const vm: VmInfo = {
+        id,
+        node: record.id,
+        factors: entry.factors,
+        memPages: entry.memPages,
+        pinned: entry.pinned,
+        busy: entry.busy,
+        ...(entry.targetLoad !== undefined ? { targetLoad: entry.targetLoad } : {}),
+        ...(entry.group !== undefined ? { group: entry.group } : {}),
+        ...(entry.cooldownUntil !== undefined ? { cooldownUntil: entry.cooldownUntil } : {}),
+      };
+      seen.set(id, vm);
+      fences.set(id, entry.fence);
+      own.push(vm);
+      vms.push(vm);
+    }
+    vmsOf.set(record.id, own);
+    if (busy > 0) inFlight[record.id] = busy;
+  }
+  const loads = new Map<string, number>();
+  const observations = new Map<string, NodeObservation>();
+  for (const node of nodes) {
+    const load = nodeLoad(node, vmsOf.get(node.id) ?? []);
+    loads.set(node.id, load);
+    const report = reports.get(node.id);
+    observations.set(node.id, { at: report?.at ?? 0, load, vms: new Set(Object.keys(report?.vms ?? {})) });
+  }
+  return {
+    input: { nodes, vms, round: options.round, now: options.now, inFlight },
+    skipped,
+    inShard,
+    loads,
+    observations,
+    fences,
+  };
+}

@@ -1,0 +1,56 @@
+// The local schedule: `seesaw up` runs the same runBalancer every interval, one run per shard per
+// tick, as EventBridge Scheduler does on AWS. Ticks never overlap inside one loop; a slow tick delays
+// the next one instead of piling runs up.
+import { roundAt } from '../../shared/domain/shards.ts';
+import type { RunRecord } from '../../shared/storage/runs.ts';
+import { type BalancerDeps, runBalancer } from './run.ts';
+
+export interface BalancerLoopOptions {
+  intervalMs: number;
+  /** Runs per tick, one per shard (default 1). */
+  shards?: number;
+  /** Called with each run's record (e.g. to print a line per round). */
+  onRun?: (record: RunRecord) => void;
+}
+
+export function startBalancerLoop(
+  deps: BalancerDeps,
+  options: BalancerLoopOptions,
+): { stop(): Promise<void> } {
+  const shards = options.shards ?? 1;
+  if (!(options.intervalMs > 0))
+    throw new RangeError(`intervalMs must be positive, got ${options.intervalMs}`);
+  if (!Number.isInteger(shards) || shards < 1)
+    throw new RangeError(`shards must be a positive integer, got ${shards}`);
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let current: Promise<void> = Promise.resolve();
+
+  const tick = async () => {
+    const round = roundAt(deps.clock(), options.intervalMs);
+    await Promise.all(
+      Array.from({ length: shards }, async (_, shard) => {
+        try {
+          const record = await runBalancer(deps, { shard, shards, round, roundMs: options.intervalMs });
+          options.onRun?.(record);
+        } catch (error) {
+          deps.log.warn({ err: error, shard, round }, 'balancer run failed');
+        }
+      }),
+    );
+  };
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      current = tick().finally(schedule);
+    }, options.intervalMs);
+  };
+  schedule();
+  return {
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await current;
+    },
+  };
+}
