@@ -2,6 +2,8 @@
 // id generator and the balancer runner. Entry files (server.ts, lambda.ts) build it.
 import { randomBytes } from 'node:crypto';
 import type { Clients } from '../../shared/storage/clients.ts';
+import type { RunRecord } from '../../shared/storage/runs.ts';
+import { inProcessBalancer } from './balancer-runner.ts';
 
 export type AuthConfig =
   /** Every /v1 request must carry `Authorization: Bearer <token>`. */
@@ -10,7 +12,7 @@ export type AuthConfig =
   | { mode: 'gateway' };
 
 /** Runs one balancing round now; returns the run record the balancer stored. */
-export type BalancerRunner = (options: { dryRun: boolean }) => Promise<unknown>;
+export type BalancerRunner = (options: { dryRun: boolean }) => Promise<RunRecord>;
 
 export interface ApiDeps {
   clients: Clients;
@@ -19,7 +21,7 @@ export interface ApiDeps {
   clock: () => number;
   /** A new id with a readable prefix, e.g. `vm-3f9a1c2e`. */
   newId: (prefix: string) => string;
-  /** Absent when the process cannot run the balancer (POST /v1/balance answers 503). */
+  /** Runs a round for POST /v1/balance (default: in this process); absent → 503. */
   runBalancer?: BalancerRunner;
   /** How long an API-ordered migration may take before anyone may abort it. */
   migrationDeadlineMs: number;
@@ -35,12 +37,15 @@ export const randomId = (prefix: string) => `${prefix}-${randomBytes(5).toString
 export function apiDeps(
   parts: Pick<ApiDeps, 'clients' | 'auth'> & Partial<Omit<ApiDeps, 'clients' | 'auth'>>,
 ): ApiDeps {
+  const clock = parts.clock ?? Date.now;
+  const logError = parts.logError ?? ((error: unknown) => console.error('seesaw api:', error));
   return {
-    clock: Date.now,
+    clock,
     newId: randomId,
     migrationDeadlineMs: 60_000,
     idempotencyTtlMs: 24 * 60 * 60 * 1000,
-    logError: (error) => console.error('seesaw api:', error),
+    logError,
+    runBalancer: inProcessBalancer(parts.clients, clock, { logError }),
     ...parts,
   };
 }

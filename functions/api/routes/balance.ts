@@ -1,7 +1,169 @@
 // Balancing: the config item, running a round now, and the history of runs and migrations.
+import { createRoute, z } from '@hono/zod-openapi';
+import { balancingConfigSchema } from '../../../shared/domain/config.ts';
+import { getBalancingConfig, patchBalancingConfig } from '../../../shared/storage/config-store.ts';
+import { listMigrations } from '../../../shared/storage/migrations.ts';
+import { listRuns } from '../../../shared/storage/runs.ts';
 import type { ApiDeps } from '../deps.ts';
-import { newRouter } from '../router.ts';
+import { ApiProblem, problemResponses } from '../problem.ts';
+import { bearerSecurity, newRouter } from '../router.ts';
+import { jsonBody, jsonResponse } from '../schemas.ts';
 
-export function balanceRoutes(_deps: ApiDeps) {
-  return newRouter();
+const ConfigSchema = balancingConfigSchema.openapi('BalancingConfig');
+const ConfigPatchSchema = balancingConfigSchema
+  .partial()
+  .strict()
+  .openapi('BalancingConfigPatch', { description: 'Any subset of the config; merged over the stored one.' });
+
+const ImbalanceSchema = z.object({
+  cv: z.number(),
+  maxOverMean: z.number(),
+  maxLoad: z.number(),
+  mean: z.number(),
+});
+
+const RunSchema = z
+  .looseObject({
+    id: z.string(),
+    at: z.number(),
+    dryRun: z.boolean(),
+    round: z.number(),
+    shard: z.number(),
+    shards: z.number(),
+    exchanges: z.number(),
+    ordersWritten: z.number(),
+    ordersLost: z.number(),
+    before: ImbalanceSchema,
+    after: ImbalanceSchema,
+  })
+  .openapi('Run', { description: 'A balancing run: what it saw, the pairs it formed, the orders it wrote.' });
+
+const MigrationSchema = z
+  .looseObject({
+    id: z.string(),
+    vm: z.string(),
+    from: z.string(),
+    to: z.string(),
+    origin: z.string(),
+    orderedAt: z.number(),
+    endedAt: z.number(),
+    outcome: z.enum(['completed', 'aborted', 'settled']),
+    bytes: z.object({ precopy: z.number(), final: z.number() }).optional(),
+    downtimeMs: z.number().optional(),
+    totalMs: z.number(),
+  })
+  .openapi('Migration', { description: 'A finished or abandoned migration, with bytes moved and downtime.' });
+
+const page = <T extends z.ZodType>(item: T) =>
+  z.object({ items: z.array(item), next: z.string().nullable() });
+const limit = (max: number, fallback: number) => z.coerce.number().int().min(1).max(max).default(fallback);
+const cursor = z.string().max(2048).optional();
+
+const tags = ['Balancing'];
+
+export function balanceRoutes(deps: ApiDeps) {
+  const { clients } = deps;
+  const app = newRouter();
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/config/balancing',
+      tags,
+      security: bearerSecurity,
+      summary: 'The balancing configuration (defaults until first changed)',
+      responses: { 200: jsonResponse(ConfigSchema, 'The config in force'), ...problemResponses(401) },
+    }),
+    async (c) => c.json(await getBalancingConfig(clients), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'put',
+      path: '/v1/config/balancing',
+      tags,
+      security: bearerSecurity,
+      summary: 'Change the balancing configuration: the fields given are merged over the stored config',
+      request: { body: jsonBody(ConfigPatchSchema) },
+      responses: {
+        200: jsonResponse(ConfigSchema, 'The config now in force'),
+        ...problemResponses(400, 401, 415),
+      },
+    }),
+    async (c) => c.json(await patchBalancingConfig(clients, c.req.valid('json'), deps.clock()), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/balance',
+      tags,
+      security: bearerSecurity,
+      summary: 'Run one balancing round now (or only decide it, with dryRun) and return its record',
+      request: { body: jsonBody(z.object({ dryRun: z.boolean().optional() }).strict(), false) },
+      responses: {
+        200: jsonResponse(RunSchema, 'The run record (stored unless dryRun)'),
+        ...problemResponses(400, 401, 415),
+        503: { description: 'This API process cannot run the balancer' },
+      },
+    }),
+    async (c) => {
+      if (!deps.runBalancer)
+        throw new ApiProblem(
+          503,
+          'unavailable',
+          'Balancer unavailable',
+          'this API process has no balancer runner',
+        );
+      const { dryRun } = c.req.valid('json');
+      return c.json(await deps.runBalancer({ dryRun: dryRun ?? false }), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/runs',
+      tags,
+      security: bearerSecurity,
+      summary: 'Balancing runs, newest first',
+      request: { query: z.object({ limit: limit(100, 20), cursor }).strict() },
+      responses: { 200: jsonResponse(page(RunSchema), 'One page of runs'), ...problemResponses(400, 401) },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      const runs = await listRuns(clients, { limit: q.limit, ...(q.cursor ? { cursor: q.cursor } : {}) });
+      return c.json({ items: runs.items, next: runs.next ?? null }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/migrations',
+      tags,
+      security: bearerSecurity,
+      summary: 'Migration history with bytes and downtime, newest first (optionally one VM’s)',
+      request: {
+        query: z
+          .object({ limit: limit(1000, 50), cursor, vm: z.string().min(1).max(128).optional() })
+          .strict(),
+      },
+      responses: {
+        200: jsonResponse(page(MigrationSchema), 'One page of migrations'),
+        ...problemResponses(400, 401),
+      },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      const out = await listMigrations(clients, {
+        limit: q.limit,
+        ...(q.cursor ? { cursor: q.cursor } : {}),
+        ...(q.vm ? { vm: q.vm } : {}),
+      });
+      return c.json({ items: out.items, next: out.next ?? null }, 200);
+    },
+  );
+
+  return app;
 }

@@ -1,7 +1,151 @@
-// Guest modules: upload a wasm module (validated against the guest ABI) and list them.
+// Guest modules: upload a wasm module (validated against the guest ABI) and list them. A name is
+// registered once: VM images refer to their module by name, so its code must never change.
+import { createRoute, z } from '@hono/zod-openapi';
+import { validateGuestModule } from '../../../shared/guest-abi.ts';
+import { ConditionFailed } from '../../../shared/storage/errors.ts';
+import { createImageStore, moduleObjectKey, sha256 } from '../../../shared/storage/image-store.ts';
+import {
+  findModule,
+  forgetModule,
+  listModules,
+  type ModuleRecord,
+  registerModule,
+} from '../../../shared/storage/modules.ts';
 import type { ApiDeps } from '../deps.ts';
-import { newRouter } from '../router.ts';
+import { conflict, problemResponses, unprocessable } from '../problem.ts';
+import { bearerSecurity, newRouter } from '../router.ts';
+import { jsonResponse } from '../schemas.ts';
 
-export function moduleRoutes(_deps: ApiDeps) {
-  return newRouter();
+export const MODULE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const moduleName = z
+  .string()
+  .regex(MODULE_NAME, { message: 'name must be 1–64 of A-Z a-z 0-9 . _ - (not starting with . _ -)' });
+
+const UploadJsonSchema = z
+  .object({ name: moduleName, wasm: z.base64().min(1).openapi({ description: 'The module bytes, base64.' }) })
+  .strict()
+  .openapi('ModuleUpload');
+
+const UploadQuerySchema = z
+  .object({ name: moduleName.optional().openapi({ description: 'Required with an application/wasm body.' }) })
+  .strict();
+
+const ModuleSchema = z
+  .object({
+    name: z.string(),
+    sha256: z.string(),
+    bytes: z.number().int(),
+    key: z.string(),
+    exports: z.object({
+      functions: z.array(z.string()),
+      globals: z.array(z.object({ name: z.string(), type: z.string(), mutable: z.boolean() })),
+      params: z.array(z.string()),
+      memory: z.object({ initialPages: z.number().int(), maximumPages: z.number().int().optional() }),
+      imports: z.array(z.string()),
+    }),
+    createdAt: z.number(),
+  })
+  .openapi('Module');
+
+const tags = ['Modules'];
+
+export function moduleRoutes(deps: ApiDeps) {
+  const { clients } = deps;
+  const images = createImageStore(clients);
+  const app = newRouter();
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/modules',
+      tags,
+      security: bearerSecurity,
+      summary:
+        'Register a guest module (application/wasm with ?name=, or JSON with base64), checked against the guest ABI',
+      request: {
+        query: UploadQuerySchema,
+        body: {
+          required: false,
+          content: {
+            'application/json': { schema: UploadJsonSchema },
+            'application/wasm': { schema: z.string().openapi({ format: 'binary' }) },
+          },
+        },
+      },
+      responses: {
+        201: jsonResponse(ModuleSchema, 'Registered'),
+        200: jsonResponse(ModuleSchema, 'Already registered with these exact bytes'),
+        ...problemResponses(400, 401, 409, 415, 422),
+      },
+    }),
+    async (c) => {
+      let name: string;
+      let bytes: Uint8Array;
+      if ((c.req.header('content-type') ?? '').toLowerCase().startsWith('application/wasm')) {
+        const query = c.req.valid('query');
+        if (!query.name) throw unprocessable('an application/wasm upload needs ?name=<module name>');
+        name = query.name;
+        bytes = new Uint8Array(await c.req.arrayBuffer());
+      } else {
+        const body = c.req.valid('json');
+        if (typeof body !== 'object' || !('name' in body))
+          throw unprocessable('send the module as application/wasm (?name=) or JSON {name, wasm}');
+        name = body.name;
+        bytes = new Uint8Array(Buffer.from(body.wasm, 'base64'));
+      }
+      const checked = validateGuestModule(bytes);
+      if (!checked.ok)
+        throw unprocessable(
+          `module ${name} does not follow the guest ABI: ${checked.problems[0]}`,
+          checked.problems.map((message) => ({ path: 'module', message })),
+        );
+      const hash = sha256(bytes);
+      const existing = await findModule(clients, name);
+      if (existing) {
+        if (existing.sha256 === hash) return c.json(existing, 200);
+        throw conflict(
+          `module ${name} is already registered with different bytes; register it under a new name`,
+        );
+      }
+      // Claim the name first, so a losing concurrent upload can never overwrite the winner's bytes.
+      const record: ModuleRecord = {
+        name,
+        sha256: hash,
+        bytes: bytes.byteLength,
+        key: moduleObjectKey(name),
+        exports: checked.exports,
+        createdAt: deps.clock(),
+      };
+      try {
+        await registerModule(clients, record);
+      } catch (error) {
+        if (error instanceof ConditionFailed) throw conflict(`module ${name} was registered meanwhile`);
+        throw error;
+      }
+      try {
+        await images.putModule(name, bytes);
+      } catch (error) {
+        await forgetModule(clients, name).catch(deps.logError);
+        throw error;
+      }
+      return c.json(record, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/modules',
+      tags,
+      security: bearerSecurity,
+      summary: 'List registered guest modules',
+      responses: {
+        200: jsonResponse(z.object({ items: z.array(ModuleSchema) }), 'Every registered module'),
+        ...problemResponses(401),
+      },
+    }),
+    async (c) => c.json({ items: await listModules(clients) }, 200),
+  );
+
+  return app;
 }

@@ -4,6 +4,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { MigrationOrder } from '../../../shared/domain/vm-state.ts';
 import { ConditionFailed } from '../../../shared/storage/errors.ts';
+import { createImageStore } from '../../../shared/storage/image-store.ts';
+import { findModule } from '../../../shared/storage/modules.ts';
 import {
   createVm,
   deleteVmItem,
@@ -15,7 +17,6 @@ import {
   type VmRecord,
 } from '../../../shared/storage/vms.ts';
 import type { ApiDeps } from '../deps.ts';
-import { guestModuleExists, removeVmImages } from '../images.ts';
 import { findNode, listNodesById } from '../node-reads.ts';
 import { conflict, notFound, problemResponses, unprocessable } from '../problem.ts';
 import { bearerSecurity, newRouter } from '../router.ts';
@@ -35,7 +36,7 @@ const CreateVmSchema = z
   .object({
     guest: z
       .string()
-      .regex(/^(cpu|memory|io|trace|idle|module:[A-Za-z0-9._-]{1,64})$/, {
+      .regex(/^(cpu|memory|io|trace|idle|module:[A-Za-z0-9][A-Za-z0-9._-]{0,63})$/, {
         message: 'guest must be cpu, memory, io, trace, idle or module:<name>',
       })
       .openapi({ example: 'cpu' }),
@@ -86,6 +87,7 @@ const tags = ['VMs'];
 
 export function vmRoutes(deps: ApiDeps) {
   const { clients } = deps;
+  const images = createImageStore(clients);
   const app = newRouter();
 
   const view = async (vm: VmRecord) => toVmView(vm, await findNode(clients, vm.owner));
@@ -114,7 +116,7 @@ export function vmRoutes(deps: ApiDeps) {
       const body = c.req.valid('json');
       const now = deps.clock();
       if (body.series && body.guest !== 'trace') throw unprocessable('series is only for the trace guest');
-      if (body.guest.startsWith('module:') && !(await guestModuleExists(clients, body.guest.slice(7))))
+      if (body.guest.startsWith('module:') && !(await findModule(clients, body.guest.slice(7))))
         throw notFound('module', body.guest.slice(7));
       const memPages = body.memPages ?? DEFAULT_MEM_PAGES;
       let owner: string;
@@ -350,7 +352,7 @@ export function vmRoutes(deps: ApiDeps) {
       if (vm.state === 'SUSPENDED') {
         // The item goes first: a concurrent resume then fails on the fence instead of finding no image.
         await deleteVmItem(clients, id, vm.fence, 'SUSPENDED').catch(raced(id));
-        await removeVmImages(clients, id).catch(deps.logError);
+        await images.deleteVmImages(id).catch(deps.logError);
         return c.body(null, 204);
       }
       if ((vm.state !== 'RUNNING' && vm.state !== 'PENDING') || vm.migration)
