@@ -1,0 +1,165 @@
+// A simple run with the SDK mocked at the client boundary: which commands it sends, with what conditions.
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { metricLine } from '../../functions/balancer/handler.ts';
+import { runBalancer } from '../../functions/balancer/run.ts';
+import { createRng } from '../../shared/domain/rng.ts';
+import { createClients } from '../../shared/storage/clients.ts';
+import type { NodeRecord, ReportedVm } from '../../shared/storage/nodes.ts';
+
+const NOW = 1_700_000_000_000;
+const clients = createClients({
+  tableName: 'seesaw-unit',
+  bucketName: 'seesaw-unit',
+  region: 'us-east-1',
+  credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+});
+const quiet = { info() {}, warn() {} };
+const deps = { clients, clock: () => NOW, rng: createRng(1), log: quiet };
+
+const entry = (cpu: number, fence: number): ReportedVm => ({
+  factors: { cpu, io: 0, mem: 0 },
+  load: cpu,
+  memPages: 16,
+  pinned: false,
+  fence,
+  busy: false,
+  digest: 'd',
+});
+
+function aNode(id: string, vms: Record<string, ReportedVm>): NodeRecord {
+  const total = Object.values(vms).reduce((sum, vm) => sum + vm.load, 0);
+  return {
+    id,
+    weights: { cpu: 1, io: 0, mem: 0 },
+    capacity: 4,
+    memCapacityPages: 100_000,
+    draining: false,
+    labels: {},
+    incarnation: 'i',
+    leaseUntil: NOW + 60_000,
+    registeredAt: NOW - 60_000,
+    updatedAt: NOW,
+    report: { at: NOW - 1000, total, vms, steal: 0, utilisation: total / 4 },
+  };
+}
+
+describe('a balancer run, at the SDK boundary', () => {
+  const ddb = mockClient(DynamoDBDocumentClient);
+  beforeEach(() => {
+    ddb.reset();
+    ddb.on(GetCommand).resolves({});
+    ddb
+      .on(QueryCommand)
+      .callsFake((input) =>
+        input.ExpressionAttributeValues?.[':k'] === 'NODE'
+          ? {
+              Items: [
+                aNode('hot', { v1: entry(1.0, 3), v2: entry(0.5, 7), v3: entry(0.3, 2) }),
+                aNode('cold', {}),
+              ],
+              Count: 2,
+            }
+          : { Items: [], Count: 0 },
+      );
+    ddb.on(UpdateCommand).resolves({ Attributes: {} });
+    ddb.on(PutCommand).resolves({});
+  });
+  afterEach(() => ddb.reset());
+
+  it('reads the config, the nodes and the learning window, then claims both nodes and writes one fenced order', async () => {
+    const record = await runBalancer(deps, { round: 1 });
+
+    expect(ddb.commandCalls(GetCommand).map((c) => c.args[0].input.Key)).toEqual([
+      { pk: 'CONFIG#balancing', sk: 'CONFIG' },
+    ]);
+    const queried = ddb
+      .commandCalls(QueryCommand)
+      .map((c) => c.args[0].input.ExpressionAttributeValues?.[':k']);
+    expect(queried).toEqual(['NODE', 'LEARN']);
+
+    const updates = ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input);
+    const claims = updates.filter((u) => u.UpdateExpression === 'SET claim = :claim');
+    expect(claims.map((c) => c.Key)).toEqual([
+      { pk: 'NODE#cold', sk: 'NODE' },
+      { pk: 'NODE#hot', sk: 'NODE' },
+    ]);
+    for (const claim of claims) {
+      expect(claim.ExpressionAttributeValues?.[':claim']).toEqual({ run: record.id, until: NOW + 10_000 });
+      expect(claim.ConditionExpression).toContain('attribute_not_exists(claim)');
+    }
+    const orders = updates.filter((u) => u.UpdateExpression?.startsWith('SET migration'));
+    expect(orders).toHaveLength(1);
+    const order = orders[0];
+    expect(order?.Key).toEqual({ pk: 'VM#v1', sk: 'VM' });
+    expect(order?.ConditionExpression).toContain('fence = :f');
+    expect(order?.ExpressionAttributeValues).toMatchObject({
+      ':from': 'hot',
+      ':f': 3,
+      ':m': { from: 'hot', to: 'cold', phase: 'ORDERED', origin: record.id, deadline: NOW + 60_000 },
+    });
+    for (const update of updates) expect(update.ReturnConsumedCapacity).toBe('TOTAL');
+
+    const puts = ddb.commandCalls(PutCommand).map((c) => c.args[0].input.Item);
+    expect(puts.map((item) => item?.pk)).toEqual([`LEARN#${record.id}`, `RUN#${record.id}`]);
+    expect(puts[1]).toMatchObject({ kind: 'RUN', ordersWritten: 1, exchanges: 1, dryRun: false });
+    expect(record.usage).toMatchObject({ reads: 2, writes: 5 });
+  });
+
+  it('sends no write at all in a dry run', async () => {
+    const record = await runBalancer(deps, { round: 1, dryRun: true });
+    expect(record.orders).toMatchObject([{ vm: 'v1', from: 'hot', to: 'cold', outcome: 'dry-run' }]);
+    expect(ddb.commandCalls(UpdateCommand)).toHaveLength(0);
+    expect(ddb.commandCalls(PutCommand)).toHaveLength(0);
+  });
+
+  it('reports a lost order and releases the claims when the VM changed under the run', async () => {
+    ddb
+      .on(UpdateCommand, { UpdateExpression: 'SET migration = :m, updatedAt = :now' })
+      .rejects(
+        Object.assign(new Error('The conditional request failed'), {
+          name: 'ConditionalCheckFailedException',
+        }),
+      );
+    const record = await runBalancer(deps, { round: 1 });
+    expect(record.orders).toMatchObject([{ vm: 'v1', outcome: 'lost' }]);
+    expect(record.ordersLost).toBe(1);
+    expect(record.exchanges).toBe(0);
+    const released = ddb
+      .commandCalls(UpdateCommand)
+      .map((c) => c.args[0].input)
+      .filter((u) => u.UpdateExpression === 'REMOVE claim');
+    expect(released.map((u) => u.Key?.pk)).toEqual(['NODE#cold', 'NODE#hot']);
+  });
+
+  it('rejects a shard outside the shard count', async () => {
+    await expect(runBalancer(deps, { shard: 2, shards: 2 })).rejects.toThrow(
+      /shard must be an integer in \[0, 2\)/,
+    );
+  });
+
+  it('turns a run record into one CloudWatch EMF line in the Seesaw namespace', async () => {
+    const record = await runBalancer(deps, { round: 1, dryRun: true });
+    const line = metricLine(record, 'prod');
+    expect(line).toMatchObject({
+      _aws: {
+        Timestamp: NOW,
+        CloudWatchMetrics: [{ Namespace: 'Seesaw', Dimensions: [['Cluster']] }],
+      },
+      Cluster: 'prod',
+      Exchanges: 1,
+      ImbalanceCV: record.before.cv,
+    });
+    const names = (
+      line._aws as { CloudWatchMetrics: { Metrics: { Name: string }[] }[] }
+    ).CloudWatchMetrics[0]?.Metrics.map((m) => m.Name);
+    expect(names).toEqual(expect.arrayContaining(['Exchanges', 'ImbalanceCV']));
+  });
+});
