@@ -186,7 +186,14 @@ function decidePair(state: RoundState, requester: string, selected: string): Pai
       stoppedByLimit = true;
       break;
     }
-    const pick = selectVm(pool, exchange, config.selection);
+    let pick = selectVm(pool, exchange, config.selection);
+    if (!pick && moves.length === 0 && (config.aim ?? 'pair') === 'mean' && g > state.mean) {
+      // Every VM is too large to stop the taker at the mean: let the taker pass it, so that a giver
+      // above the mean is never stuck (its VMs would otherwise stay put for ever).
+      const giverSide = Math.min((g - t) / 2, g - state.mean);
+      exchange.aimGap = g - t - 2 * giverSide;
+      pick = selectVm(pool, exchange, config.selection);
+    }
     if (!pick) break;
     moves.push(applyMove(state, pick, giver, taker));
     exchange.giverLoad -= pick.loadOnSource;
