@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { BUILTIN_GUESTS, guestBinary } from '../../../node-agent/guests/index.ts';
+import { validateGuestModule } from '../../../shared/guest-abi.ts';
+import { CLOCK_GUEST, wat } from './fixtures.ts';
+
+const minimal = (body: string) => `(module ${body})`;
+const MEMORY = '(memory (export "memory") 1)';
+const RUN = '(func (export "run") (param i32) (result i32) (local.get 0))';
+const DIGEST = '(func (export "digest") (result i64) (i64.const 7))';
+
+async function problemsOf(source: string): Promise<string[]> {
+  const result = validateGuestModule(await wat(source));
+  return result.ok ? [] : result.problems;
+}
+
+describe('guest ABI validation', () => {
+  it.each(BUILTIN_GUESTS)('accepts the built-in %s guest', async (kind) => {
+    const result = validateGuestModule(await guestBinary(kind));
+    expect(result).toMatchObject({ ok: true });
+  });
+
+  it('reports the params a guest declares and the host functions it imports', async () => {
+    const result = validateGuestModule(await guestBinary('io'));
+    if (!result.ok) throw new Error(result.problems.join('; '));
+    expect(result.exports.params).toEqual(['rate', 'opBytes', 'diskMiB']);
+    expect(result.exports.imports).toEqual(['disk_read', 'disk_write']);
+    expect(result.exports.memory.initialPages).toBe(2);
+  });
+
+  it('accepts a minimal guest and one importing the clock', async () => {
+    expect(await problemsOf(minimal(MEMORY + RUN + DIGEST))).toEqual([]);
+    expect(await problemsOf(CLOCK_GUEST)).toEqual([]);
+  });
+
+  it('rejects a module without run', async () => {
+    expect(await problemsOf(minimal(MEMORY + DIGEST))).toEqual(['missing export "run" (i32) -> (i32)']);
+  });
+
+  it('rejects a module without an exported memory', async () => {
+    expect(await problemsOf(minimal(`(memory 1) ${RUN} ${DIGEST}`))).toEqual([
+      'missing export "memory" (the guest\'s linear memory)',
+    ]);
+  });
+
+  it('names a wrong signature, an unknown import and a foreign import module', async () => {
+    const problems = await problemsOf(
+      minimal(`
+        (import "env" "open_socket" (func (param i32) (result i32)))
+        (import "wasi" "fd_write" (func (param i32) (result i32)))
+        ${MEMORY}
+        (func (export "run") (param i64) (result i32) (i32.const 0))
+        (func (export "digest") (result i32) (i32.const 0))`),
+    );
+    expect(problems).toEqual([
+      'import env.open_socket: unknown host function (known: vtod, disk_read, disk_write, net_send, series)',
+      'import wasi.fd_write: guests may import only from module "env"',
+      'export "run": expected (i32) -> (i32), found (i64) -> (i32)',
+      'export "digest": expected () -> (i64), found () -> (i32)',
+    ]);
+  });
+
+  it('rejects hidden mutable state, which a snapshot would lose', async () => {
+    const problems = await problemsOf(
+      minimal(`${MEMORY} (global $g (mut i32) (i32.const 0)) ${RUN} ${DIGEST}`),
+    );
+    expect(problems).toEqual(['mutable global 0 is not exported, so its state would be lost on suspend']);
+  });
+
+  it('rejects bytes that are not WebAssembly, without throwing', () => {
+    const result = validateGuestModule(new TextEncoder().encode('definitely not wasm'));
+    expect(result).toEqual({ ok: false, problems: ['not a WebAssembly module: bad magic number'] });
+    expect(validateGuestModule(new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 7, 9]))).toMatchObject({
+      ok: false,
+    });
+  });
+});
