@@ -9,11 +9,10 @@ import { ApiProblem, problemResponses } from '../problem.ts';
 import { bearerSecurity, newRouter } from '../router.ts';
 import { jsonBody, jsonResponse } from '../schemas.ts';
 
-const ConfigSchema = balancingConfigSchema.openapi('BalancingConfig');
-const ConfigPatchSchema = balancingConfigSchema
-  .partial()
-  .strict()
-  .openapi('BalancingConfigPatch', { description: 'Any subset of the config; merged over the stored one.' });
+// The domain's schema is built before @hono/zod-openapi extends zod, so it is used as it is (inlined).
+const ConfigSchema = balancingConfigSchema;
+/** Any subset of the config; merged over the stored one. */
+const ConfigPatchSchema = balancingConfigSchema.partial().strict();
 
 const ImbalanceSchema = z.object({
   cv: z.number(),
