@@ -12,6 +12,7 @@ const state = {
   data: null,
   updatedAt: 0,
   samples: [],
+  openedAt: Date.now(),
   proposal: null,
   openRuns: new Set(),
   timer: 0,
@@ -60,11 +61,14 @@ async function listAllVms() {
 
 function record(view, runs, now) {
   state.samples.push({ t: now, cv: view.cv });
-  // Runs from before the page opened fill the chart's history.
+  // Runs from before the page opened fill the chart's history (runs that paired nobody saw too
+  // few nodes to say anything about the cluster).
   for (const run of runs) {
     const t = runTime(run);
-    const before = runParts(run).before?.cv;
-    if (typeof t === 'number' && typeof before === 'number' && !state.samples.some((p) => p.t === t)) {
+    const parts = runParts(run);
+    const before = parts.before?.cv;
+    if (run.dryRun || !parts.pairs.length || !(t < state.openedAt)) continue;
+    if (typeof before === 'number' && !state.samples.some((p) => p.t === t)) {
       state.samples.push({ t, cv: before });
     }
   }
@@ -78,7 +82,7 @@ function render(now) {
   if (!data) return;
   const view = buildView(data, now, state.proposal && runParts(state.proposal.result));
   const realRuns = data.runs.filter((r) => !r.dryRun);
-  $('summary').replaceChildren(...summary(view, realRuns[0], now));
+  $('summary').replaceChildren(...summary(view, realRuns[0], now).flat());
   $('nodes').replaceChildren(...view.nodes.map((node) => nodeCard(node, view.mean, actions, now)));
   if (!view.nodes.length) $('nodes').replaceChildren(h('p', { class: 'empty' }, 'no nodes registered yet'));
   $('suspended').replaceChildren(...suspendedList(view.suspended, actions));

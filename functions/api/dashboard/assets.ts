@@ -84,6 +84,7 @@ const state = {
   data: null,
   updatedAt: 0,
   samples: [],
+  openedAt: Date.now(),
   proposal: null,
   openRuns: new Set(),
   timer: 0,
@@ -132,11 +133,14 @@ async function listAllVms() {
 
 function record(view, runs, now) {
   state.samples.push({ t: now, cv: view.cv });
-  // Runs from before the page opened fill the chart's history.
+  // Runs from before the page opened fill the chart's history (runs that paired nobody saw too
+  // few nodes to say anything about the cluster).
   for (const run of runs) {
     const t = runTime(run);
-    const before = runParts(run).before?.cv;
-    if (typeof t === 'number' && typeof before === 'number' && !state.samples.some((p) => p.t === t)) {
+    const parts = runParts(run);
+    const before = parts.before?.cv;
+    if (run.dryRun || !parts.pairs.length || !(t < state.openedAt)) continue;
+    if (typeof before === 'number' && !state.samples.some((p) => p.t === t)) {
       state.samples.push({ t, cv: before });
     }
   }
@@ -150,7 +154,7 @@ function render(now) {
   if (!data) return;
   const view = buildView(data, now, state.proposal && runParts(state.proposal.result));
   const realRuns = data.runs.filter((r) => !r.dryRun);
-  $('summary').replaceChildren(...summary(view, realRuns[0], now));
+  $('summary').replaceChildren(...summary(view, realRuns[0], now).flat());
   $('nodes').replaceChildren(...view.nodes.map((node) => nodeCard(node, view.mean, actions, now)));
   if (!view.nodes.length) $('nodes').replaceChildren(h('p', { class: 'empty' }, 'no nodes registered yet'));
   $('suspended').replaceChildren(...suspendedList(view.suspended, actions));
@@ -303,7 +307,8 @@ import { s } from './dom.js';
 const W = 360;
 const H = 150;
 const PAD = { left: 34, right: 10, top: 10, bottom: 20 };
-const WINDOW_MS = 5 * 60 * 1000;
+const MAX_WINDOW_MS = 5 * 60 * 1000;
+const MIN_WINDOW_MS = 60 * 1000;
 
 function niceStep(max) {
   for (const step of [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1]) if (max / step <= 5) return step;
@@ -312,10 +317,13 @@ function niceStep(max) {
 
 /** samples: [{ t, cv }] ascending; runs: [{ t, moves }]. */
 export function cvChart(samples, runs, now) {
-  const from = now - WINDOW_MS;
+  // The window grows with the history, from one minute up to five.
+  const oldest = samples.length ? samples[0].t : now;
+  const span = Math.min(MAX_WINDOW_MS, Math.max(MIN_WINDOW_MS, now - oldest));
+  const from = now - span;
   const points = samples.filter((p) => p.t >= from);
   const maxCv = Math.max(0.12, ...points.map((p) => p.cv)) * 1.1;
-  const x = (t) => PAD.left + ((t - from) / WINDOW_MS) * (W - PAD.left - PAD.right);
+  const x = (t) => PAD.left + ((t - from) / span) * (W - PAD.left - PAD.right);
   const y = (cv) => H - PAD.bottom - (cv / maxCv) * (H - PAD.top - PAD.bottom);
 
   const grid = [];
@@ -330,15 +338,11 @@ export function cvChart(samples, runs, now) {
       ),
     );
   }
-  for (let m = 0; m <= 5; m++) {
-    const t = from + m * 60_000;
-    grid.push(
-      s(
-        'text',
-        { class: 'tick', x: x(t), y: H - 5, 'text-anchor': 'middle' },
-        m === 5 ? 'now' : \`-\${5 - m}m\`,
-      ),
-    );
+  for (let m = 0; m <= 4; m++) {
+    const back = (span * (4 - m)) / 4;
+    const label =
+      m === 4 ? 'now' : back >= 60_000 ? \`-\${+(back / 60_000).toFixed(1)}m\` : \`-\${Math.round(back / 1000)}s\`;
+    grid.push(s('text', { class: 'tick', x: x(now - back), y: H - 5, 'text-anchor': 'middle' }, label));
   }
 
   const target = s('g', { class: 'target' }, [
@@ -381,7 +385,7 @@ export function cvChart(samples, runs, now) {
     {
       viewBox: \`0 0 \${W} \${H}\`,
       role: 'img',
-      'aria-label': 'coefficient of variation over the last five minutes',
+      'aria-label': 'coefficient of variation of node loads over time',
     },
     parts,
   );
@@ -649,11 +653,14 @@ export function buildView({ nodes, vms, cluster }, now, proposal) {
   const cv = typeof cluster?.imbalance?.cv === 'number' ? cluster.imbalance.cv : stats.cv;
   const maxOverMean =
     typeof cluster?.imbalance?.maxOverMean === 'number' ? cluster.imbalance.maxOverMean : stats.maxOverMean;
-  for (const node of viewNodes) node.deviation = node.dead ? 0 : deviation(node.load, stats.mean);
+  // Colours compare each node with the mean of the nodes that take load: a draining node aims at zero.
+  const takers = live.filter((n) => !n.draining);
+  const mean = takers.length ? imbalance(takers.map((n) => n.load)).mean : stats.mean;
+  for (const node of viewNodes) node.deviation = node.dead || node.draining ? 0 : deviation(node.load, mean);
 
   return {
     nodes: viewNodes,
-    mean: stats.mean,
+    mean,
     cv,
     maxOverMean,
     suspended,
@@ -665,7 +672,8 @@ export function buildView({ nodes, vms, cluster }, now, proposal) {
 
 /** The pairs and moves of a run record or a dry-run answer, whatever it nests them under. */
 export function runParts(run) {
-  const decision = run?.decision ?? run?.round ?? run ?? {};
+  // A run record carries the round's decision at its top level; an unstored answer may nest it.
+  const decision = (typeof run?.decision === 'object' && run.decision) || run || {};
   const pairs = Array.isArray(decision.pairs) ? decision.pairs : [];
   let moves = Array.isArray(decision.moves) ? decision.moves : null;
   if (!moves) moves = pairs.flatMap((p) => p.moves ?? []);
@@ -1443,7 +1451,7 @@ export function nodeCard(node, mean, actions, now) {
   const badges = [];
   if (node.dead) badges.push(badge('dead', 'dead', 'lease lapsed: the agent stopped renewing it'));
   if (node.draining) badges.push(badge('draining', 'draining', 'gives its VMs away and takes none'));
-  if (node.claimed) badges.push(badge('exchanging', 'claimed', \`claimed by run \${node.claimed}\`));
+  if (node.claimed) badges.push(badge('claimed', 'claimed', \`booked for an exchange by run \${node.claimed}\`));
   if (node.overridden) badges.push(badge('override', 'override', 'load set by an administrator'));
   if (node.load > node.capacity) badges.push(badge('over capacity', 'dead'));
   const card = h(
@@ -1588,7 +1596,9 @@ export function runsList(runs, open, now) {
           h('span', {}, ago(runTime(run), now) || id),
           run.dryRun ? badge('dry run', 'proposed') : null,
           h('span', {}, \`\${parts.ordered} move\${parts.ordered === 1 ? '' : 's'}\`),
-          h('span', { class: 'cv' }, \`CV \${pct(parts.before?.cv, 1)} → \${pct(parts.after?.cv, 1)}\`),
+          parts.pairs.length
+            ? h('span', { class: 'cv' }, \`CV \${pct(parts.before?.cv, 1)} → \${pct(parts.after?.cv, 1)}\`)
+            : h('span', { class: 'cv' }, \`no pairs · \${parts.skipped.length} left out\`),
         ),
         parts.pairs.length
           ? h('ul', { class: 'pairs' }, parts.pairs.map(pairLine))

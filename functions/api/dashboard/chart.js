@@ -5,7 +5,8 @@ import { s } from './dom.js';
 const W = 360;
 const H = 150;
 const PAD = { left: 34, right: 10, top: 10, bottom: 20 };
-const WINDOW_MS = 5 * 60 * 1000;
+const MAX_WINDOW_MS = 5 * 60 * 1000;
+const MIN_WINDOW_MS = 60 * 1000;
 
 function niceStep(max) {
   for (const step of [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1]) if (max / step <= 5) return step;
@@ -14,10 +15,13 @@ function niceStep(max) {
 
 /** samples: [{ t, cv }] ascending; runs: [{ t, moves }]. */
 export function cvChart(samples, runs, now) {
-  const from = now - WINDOW_MS;
+  // The window grows with the history, from one minute up to five.
+  const oldest = samples.length ? samples[0].t : now;
+  const span = Math.min(MAX_WINDOW_MS, Math.max(MIN_WINDOW_MS, now - oldest));
+  const from = now - span;
   const points = samples.filter((p) => p.t >= from);
   const maxCv = Math.max(0.12, ...points.map((p) => p.cv)) * 1.1;
-  const x = (t) => PAD.left + ((t - from) / WINDOW_MS) * (W - PAD.left - PAD.right);
+  const x = (t) => PAD.left + ((t - from) / span) * (W - PAD.left - PAD.right);
   const y = (cv) => H - PAD.bottom - (cv / maxCv) * (H - PAD.top - PAD.bottom);
 
   const grid = [];
@@ -32,15 +36,11 @@ export function cvChart(samples, runs, now) {
       ),
     );
   }
-  for (let m = 0; m <= 5; m++) {
-    const t = from + m * 60_000;
-    grid.push(
-      s(
-        'text',
-        { class: 'tick', x: x(t), y: H - 5, 'text-anchor': 'middle' },
-        m === 5 ? 'now' : `-${5 - m}m`,
-      ),
-    );
+  for (let m = 0; m <= 4; m++) {
+    const back = (span * (4 - m)) / 4;
+    const label =
+      m === 4 ? 'now' : back >= 60_000 ? `-${+(back / 60_000).toFixed(1)}m` : `-${Math.round(back / 1000)}s`;
+    grid.push(s('text', { class: 'tick', x: x(now - back), y: H - 5, 'text-anchor': 'middle' }, label));
   }
 
   const target = s('g', { class: 'target' }, [
@@ -83,7 +83,7 @@ export function cvChart(samples, runs, now) {
     {
       viewBox: `0 0 ${W} ${H}`,
       role: 'img',
-      'aria-label': 'coefficient of variation over the last five minutes',
+      'aria-label': 'coefficient of variation of node loads over time',
     },
     parts,
   );

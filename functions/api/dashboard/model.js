@@ -93,11 +93,14 @@ export function buildView({ nodes, vms, cluster }, now, proposal) {
   const cv = typeof cluster?.imbalance?.cv === 'number' ? cluster.imbalance.cv : stats.cv;
   const maxOverMean =
     typeof cluster?.imbalance?.maxOverMean === 'number' ? cluster.imbalance.maxOverMean : stats.maxOverMean;
-  for (const node of viewNodes) node.deviation = node.dead ? 0 : deviation(node.load, stats.mean);
+  // Colours compare each node with the mean of the nodes that take load: a draining node aims at zero.
+  const takers = live.filter((n) => !n.draining);
+  const mean = takers.length ? imbalance(takers.map((n) => n.load)).mean : stats.mean;
+  for (const node of viewNodes) node.deviation = node.dead || node.draining ? 0 : deviation(node.load, mean);
 
   return {
     nodes: viewNodes,
-    mean: stats.mean,
+    mean,
     cv,
     maxOverMean,
     suspended,
@@ -109,7 +112,8 @@ export function buildView({ nodes, vms, cluster }, now, proposal) {
 
 /** The pairs and moves of a run record or a dry-run answer, whatever it nests them under. */
 export function runParts(run) {
-  const decision = run?.decision ?? run?.round ?? run ?? {};
+  // A run record carries the round's decision at its top level; an unstored answer may nest it.
+  const decision = (typeof run?.decision === 'object' && run.decision) || run || {};
   const pairs = Array.isArray(decision.pairs) ? decision.pairs : [];
   let moves = Array.isArray(decision.moves) ? decision.moves : null;
   if (!moves) moves = pairs.flatMap((p) => p.moves ?? []);

@@ -116,7 +116,7 @@ export function nodeCard(node, mean, actions, now) {
   const badges = [];
   if (node.dead) badges.push(badge('dead', 'dead', 'lease lapsed: the agent stopped renewing it'));
   if (node.draining) badges.push(badge('draining', 'draining', 'gives its VMs away and takes none'));
-  if (node.claimed) badges.push(badge('exchanging', 'claimed', `claimed by run ${node.claimed}`));
+  if (node.claimed) badges.push(badge('claimed', 'claimed', `booked for an exchange by run ${node.claimed}`));
   if (node.overridden) badges.push(badge('override', 'override', 'load set by an administrator'));
   if (node.load > node.capacity) badges.push(badge('over capacity', 'dead'));
   const card = h(
@@ -261,7 +261,9 @@ export function runsList(runs, open, now) {
           h('span', {}, ago(runTime(run), now) || id),
           run.dryRun ? badge('dry run', 'proposed') : null,
           h('span', {}, `${parts.ordered} move${parts.ordered === 1 ? '' : 's'}`),
-          h('span', { class: 'cv' }, `CV ${pct(parts.before?.cv, 1)} → ${pct(parts.after?.cv, 1)}`),
+          parts.pairs.length
+            ? h('span', { class: 'cv' }, `CV ${pct(parts.before?.cv, 1)} → ${pct(parts.after?.cv, 1)}`)
+            : h('span', { class: 'cv' }, `no pairs · ${parts.skipped.length} left out`),
         ),
         parts.pairs.length
           ? h('ul', { class: 'pairs' }, parts.pairs.map(pairLine))

@@ -1,0 +1,83 @@
+// The dashboard's route and its embedded assets, without a browser: what is served, with which
+// headers, that the embedded copy matches the files, and that it survives an esbuild bundle.
+import { readFileSync } from 'node:fs';
+import { build } from 'esbuild';
+import { describe, expect, it } from 'vitest';
+import { ASSETS } from '../../functions/api/dashboard/assets.ts';
+import { assetFiles, readAsset, renderAssetsModule } from '../../functions/api/dashboard/build.ts';
+import { dashboard } from '../../functions/api/routes/dashboard.ts';
+
+describe('embedded dashboard assets', () => {
+  it('match the files in functions/api/dashboard (run `npm run dashboard:build` after editing them)', () => {
+    expect(Object.keys(ASSETS).sort()).toEqual(assetFiles());
+    for (const name of assetFiles()) expect(ASSETS[name]?.body, name).toBe(readAsset(name));
+  });
+
+  it('are exactly what the generator writes today', () => {
+    expect(readFileSync('functions/api/dashboard/assets.ts', 'utf8')).toBe(renderAssetsModule());
+  });
+});
+
+describe('dashboard route', () => {
+  it('serves the page at / with a strict content security policy and no auth', async () => {
+    const res = await dashboard.request('/');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    const csp = res.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(await res.text()).toContain('<script type="module" src="/dashboard/app.js"></script>');
+  });
+
+  it('serves every module and stylesheet the page refers to', async () => {
+    const html = await (await dashboard.request('/')).text();
+    const refs = [...html.matchAll(/(?:src|href)="(\/dashboard\/[^"]+)"/g)].map((m) => m[1] as string);
+    expect(refs).toContain('/dashboard/style.css');
+    for (const ref of refs) {
+      const res = await dashboard.request(ref);
+      expect(res.status, ref).toBe(200);
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    }
+    expect((await dashboard.request('/dashboard/app.js')).headers.get('content-type')).toMatch(
+      /^text\/javascript/,
+    );
+  });
+
+  it('answers a matching If-None-Match with 304 and no body', async () => {
+    const first = await dashboard.request('/dashboard/app.js');
+    const etag = first.headers.get('etag');
+    expect(etag).toMatch(/^".+"$/);
+    const again = await dashboard.request('/dashboard/app.js', { headers: { 'if-none-match': etag ?? '' } });
+    expect(again.status).toBe(304);
+    expect(await again.text()).toBe('');
+  });
+
+  it('answers 404 for files it does not have, including paths that try to climb out', async () => {
+    for (const path of [
+      '/dashboard/nope.js',
+      '/dashboard/build.ts',
+      '/dashboard/assets.ts',
+      '/dashboard/..%2Fapp.ts',
+    ]) {
+      expect((await dashboard.request(path)).status, path).toBe(404);
+    }
+  });
+
+  it('still serves the page when esbuild bundles it, as the Lambda bundle does', async () => {
+    const out = await build({
+      entryPoints: ['functions/api/routes/dashboard.ts'],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      write: false,
+    });
+    const code = out.outputFiles[0]?.text ?? '';
+    const bundled = (await import(`data:text/javascript;base64,${Buffer.from(code).toString('base64')}`)) as {
+      dashboard: typeof dashboard;
+    };
+    const res = await bundled.dashboard.request('/');
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe(ASSETS['index.html']?.body);
+  });
+});

@@ -1,0 +1,115 @@
+// The dashboard's own behaviour in headless Chromium over a real API and table, with nodes and VMs
+// written straight to storage (no agents): the token flow, dead and draining marks, and escaping.
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ApiServer, startApiServer } from '../../functions/api/server.ts';
+import type { Clients } from '../../shared/storage/clients.ts';
+import { patchNode } from '../../shared/storage/nodes.ts';
+import { seedCluster } from '../support/balancer-cluster.ts';
+import { freshStores } from '../support/stores.ts';
+import { type Browser, launchBrowser } from './browser.ts';
+
+const TOKEN = 'page-test-token';
+const HOSTILE_NODE = '<img src=x onerror="document.title=1">';
+const HOSTILE_VM = 'vm-<b>bold</b>&amp;';
+
+describe('the dashboard page', () => {
+  let clients: Clients;
+  let api: ApiServer;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    clients = await freshStores();
+    const now = Date.now();
+    await seedCluster(clients, now, [
+      {
+        id: 'node-a',
+        vms: [
+          { id: 'vm-1', cpu: 3 },
+          { id: HOSTILE_VM, cpu: 1 },
+        ],
+      },
+      { id: 'node-b', vms: [{ id: 'vm-2', cpu: 1 }] },
+      { id: 'node-dead', lapsed: true },
+      { id: HOSTILE_NODE },
+    ]);
+    await patchNode(clients, 'node-b', { draining: true }, now);
+    api = await startApiServer({ clients, token: TOKEN, port: 0 });
+    browser = await launchBrowser();
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await api?.close();
+  });
+
+  const open = async (path: string): Promise<Page> => {
+    const page = await browser.page();
+    await page.goto(`${api.url}${path}`);
+    return page;
+  };
+
+  it('asks for the token when the address has none, refuses a wrong one, and keeps a right one', async () => {
+    const page = await open('/');
+    const dialog = page.locator('#token-dialog');
+    await expect.poll(() => dialog.isVisible()).toBe(true);
+    expect(await page.locator('[data-node]').count()).toBe(0);
+
+    await page.fill('#token-input', 'not-the-token');
+    await page.click('#token-form button[type="submit"]');
+    await expect.poll(() => page.locator('#token-error').textContent()).toContain('did not accept');
+    expect(await dialog.isVisible()).toBe(true);
+
+    await page.fill('#token-input', TOKEN);
+    await page.click('#token-form button[type="submit"]');
+    await expect.poll(() => page.locator('[data-node]').count()).toBe(4);
+    expect(await dialog.isVisible()).toBe(false);
+
+    await page.reload();
+    await expect.poll(() => page.locator('[data-node]').count()).toBe(4);
+    expect(await dialog.isVisible()).toBe(false);
+
+    await page.click('#sign-out');
+    expect(await page.evaluate(() => sessionStorage.getItem('seesaw.token'))).toBeNull();
+    await expect.poll(() => dialog.isVisible()).toBe(true);
+  });
+
+  it('marks dead and draining nodes', async () => {
+    const page = await open(`/?token=${TOKEN}`);
+    const dead = page.locator('[data-node="node-dead"]');
+    await expect.poll(() => dead.getAttribute('data-dead')).toBe('true');
+    expect(await dead.locator('.badge.dead').textContent()).toBe('dead');
+    const draining = page.locator('[data-node="node-b"]');
+    expect(await draining.getAttribute('data-draining')).toBe('true');
+    expect(await draining.locator('.badge.draining').textContent()).toBe('draining');
+    expect(await draining.locator('button.drain').textContent()).toBe('Undrain');
+    expect(await page.locator('[data-node="node-a"]').getAttribute('data-dead')).toBe('false');
+  });
+
+  it('shows names from the API as text, never as markup', async () => {
+    const page = await open(`/?token=${TOKEN}`);
+    await expect.poll(() => page.locator('[data-node]').count()).toBe(4);
+    const titles = await page.locator('[data-node] h3').allTextContents();
+    expect(titles).toContain(HOSTILE_NODE);
+    expect(await page.locator('[data-node="node-a"] .vm-id').allTextContents()).toContain(HOSTILE_VM);
+    expect(await page.locator('#nodes img, #nodes b').count()).toBe(0);
+    expect(await page.title()).toBe('Seesaw');
+  });
+
+  it('colours the node above the mean apart from the one below it', async () => {
+    const page = await open(`/?token=${TOKEN}`);
+    await expect.poll(() => page.locator('[data-node]').count()).toBe(4);
+    const hues = new Map(
+      await page.$$eval('[data-node]', (els) =>
+        els.map(
+          (el) =>
+            [el.getAttribute('data-node'), Number(getComputedStyle(el).getPropertyValue('--hue'))] as const,
+        ),
+      ),
+    );
+    const hue = (id: string) => hues.get(id) ?? Number.NaN;
+    // node-a carries load 4 while the other live, undrained node carries none: red against blue.
+    expect(hue('node-a')).toBeLessThan(60);
+    expect(hue(HOSTILE_NODE)).toBeGreaterThan(180);
+  });
+});
