@@ -1,57 +1,58 @@
 // `seesaw up` (= `npm start`): the whole cluster on one machine.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import type { Command } from 'commander';
-import { ensureTableAndBucket, LOCAL_CREDENTIALS, startLocalStores } from '../../shared/local/stores.ts';
-import { createClients } from '../../shared/storage/clients.ts';
-import { DEFAULT_BUCKET_NAME, DEFAULT_TABLE_NAME } from '../../shared/storage/schema.ts';
+import { type Command, InvalidArgumentError } from 'commander';
+import { startLocalCluster } from '../local/cluster.ts';
+
+const int = (min: number) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}`);
+  return n;
+};
 
 export function registerUp(program: Command) {
   program
     .command('up')
-    .description('start the local cluster: dynalite, s3rver, and (as they land) the API, balancer and agents')
+    .description('start the local cluster: stores, API, balancer, reaper, agents and demo VMs')
+    .option('--nodes <n>', 'agent processes (one per node)', int(1), 4)
+    .option('--vms <n>', 'demo VMs launched on the first start', int(0), 12)
+    .option('--port <port>', 'API port (0 = any free port)', int(0), Number(process.env.PORT ?? 8787))
     .option('--data <dir>', 'where the cluster keeps its data', '.seesaw')
-    .option('--dynamo-port <port>', 'DynamoDB API port (0 = any free port)', '8000')
-    .option('--s3-port <port>', 'S3 API port (0 = any free port)', '4569')
-    .action(async (options: { data: string; dynamoPort: string; s3Port: string }) => {
-      const dataDir = resolve(options.data);
-      mkdirSync(dataDir, { recursive: true });
-      const stores = await startLocalStores({
-        dataDir,
-        dynamoPort: Number(options.dynamoPort),
-        s3Port: Number(options.s3Port),
+    .option(
+      '--interval <seconds>',
+      'seconds between balancing rounds',
+      (v) => {
+        const n = Number(v);
+        if (!(n > 0)) throw new InvalidArgumentError('expected a positive number of seconds');
+        return n;
+      },
+      5,
+    )
+    .option('--dynamo-port <port>', 'DynamoDB API port (0 = any free port)', int(0), 0)
+    .option('--s3-port <port>', 'S3 API port (0 = any free port)', int(0), 0)
+    .option('--reset', 'wipe the data directory first', false)
+    .action(async (options) => {
+      const cluster = await startLocalCluster({
+        dataDir: options.data,
+        nodes: options.nodes,
+        vms: options.vms,
+        port: options.port,
+        dynamoPort: options.dynamoPort,
+        s3Port: options.s3Port,
+        intervalMs: options.interval * 1000,
+        reset: options.reset,
+        say: (line) => console.log(line),
       });
-      const clients = createClients({
-        tableName: DEFAULT_TABLE_NAME,
-        bucketName: DEFAULT_BUCKET_NAME,
-        region: 'us-east-1',
-        dynamoEndpoint: stores.dynamoEndpoint,
-        s3Endpoint: stores.s3Endpoint,
-        credentials: LOCAL_CREDENTIALS,
-      });
-      const created = await ensureTableAndBucket(clients);
-      const endpoints = {
-        dynamodb: stores.dynamoEndpoint,
-        s3: stores.s3Endpoint,
-        table: clients.tableName,
-        bucket: clients.bucketName,
-        region: 'us-east-1',
-        credentials: LOCAL_CREDENTIALS,
-      };
-      writeFileSync(resolve(dataDir, 'endpoints.json'), `${JSON.stringify(endpoints, null, 2)}\n`);
-      console.log(
-        `DynamoDB  ${stores.dynamoEndpoint}  table ${clients.tableName}${created.createdTable ? ' (created)' : ''}`,
-      );
-      console.log(
-        `S3        ${stores.s3Endpoint}  bucket ${clients.bucketName}${created.createdBucket ? ' (created)' : ''}`,
-      );
-      console.log(`data in   ${dataDir}   (Ctrl-C stops)`);
+      const { endpoints } = cluster;
+      console.log(`API        ${endpoints.api}   token ${cluster.token}`);
+      console.log(`dashboard  ${endpoints.dashboard}`);
+      console.log(`DynamoDB   ${endpoints.dynamodb}   table ${endpoints.table}`);
+      console.log(`S3         ${endpoints.s3}   bucket ${endpoints.bucket}`);
+      console.log(`data in ${options.data} (endpoints.json, token, logs); Ctrl-C stops everything`);
       await new Promise<void>((done) => {
-        const stop = () => done();
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
+        process.once('SIGINT', () => done());
+        process.once('SIGTERM', () => done());
       });
-      await stores.close();
+      console.log('stopping…');
+      await cluster.stop();
       console.log('stopped');
     });
 }

@@ -1,0 +1,247 @@
+// The whole cluster on one machine: dynalite and s3rver, the API, the balancer and the reaper on
+// intervals (the same handlers' logic that EventBridge Scheduler invokes on AWS), and one agent
+// process per node. Data lives under one directory, so the next start resumes the same cluster.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { startApiServer } from '../../functions/api/server.ts';
+import { startBalancerLoop } from '../../functions/balancer/loop.ts';
+import { runBalancer } from '../../functions/balancer/run.ts';
+import { runReaper } from '../../functions/reaper/reaper.ts';
+import { createRng } from '../../shared/domain/rng.ts';
+import { ensureTableAndBucket, LOCAL_CREDENTIALS, startLocalStores } from '../../shared/local/stores.ts';
+import { type Clients, createClients } from '../../shared/storage/clients.ts';
+import { createImageStore } from '../../shared/storage/image-store.ts';
+import type { RunRecord } from '../../shared/storage/runs.ts';
+import { DEFAULT_BUCKET_NAME, DEFAULT_TABLE_NAME } from '../../shared/storage/schema.ts';
+import { createVm, listAllVms } from '../../shared/storage/vms.ts';
+import { type DemoNode, demoNodes, demoVms } from './demo.ts';
+
+export interface LocalClusterOptions {
+  dataDir: string;
+  nodes: number;
+  /** Demo VMs launched on the first start (0 for none). */
+  vms: number;
+  /** API port; 0 picks a free one. */
+  port: number;
+  dynamoPort: number;
+  s3Port: number;
+  /** Balancer interval in ms. */
+  intervalMs: number;
+  /** Wipe the data directory first. */
+  reset: boolean;
+  /** Where progress lines go (a line per balancing round, agent exits). */
+  say: (line: string) => void;
+  /** Extra environment for the agent processes (tests shorten periods with it). */
+  agentEnv?: Record<string, string>;
+}
+
+export interface LocalCluster {
+  apiUrl: string;
+  token: string;
+  clients: Clients;
+  endpoints: Endpoints;
+  stop(): Promise<void>;
+}
+
+export interface Endpoints {
+  api: string;
+  dashboard: string;
+  dynamodb: string;
+  s3: string;
+  table: string;
+  bucket: string;
+  region: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+}
+
+const CLI = fileURLToPath(new URL('../seesaw.js', import.meta.url));
+
+/** The API token: SEESAW_TOKEN, else DIR/token, created (mode 0600) on first start. */
+export function loadOrCreateToken(dataDir: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (env.SEESAW_TOKEN) return env.SEESAW_TOKEN;
+  const file = join(dataDir, 'token');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const token = randomBytes(24).toString('base64url');
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  return token;
+}
+
+export async function startLocalCluster(options: LocalClusterOptions): Promise<LocalCluster> {
+  const dataDir = resolve(options.dataDir);
+  if (options.reset) rmSync(dataDir, { recursive: true, force: true });
+  mkdirSync(dataDir, { recursive: true });
+  const log = pino(
+    { level: process.env.LOG_LEVEL ?? 'warn' },
+    pino.destination(join(dataDir, 'control-plane.log')),
+  );
+
+  const stores = await startLocalStores({ dataDir, dynamoPort: options.dynamoPort, s3Port: options.s3Port });
+  const cleanups: (() => Promise<unknown>)[] = [() => stores.close()];
+  const stopAll = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  };
+  try {
+    const clients = createClients({
+      tableName: DEFAULT_TABLE_NAME,
+      bucketName: DEFAULT_BUCKET_NAME,
+      region: 'us-east-1',
+      dynamoEndpoint: stores.dynamoEndpoint,
+      s3Endpoint: stores.s3Endpoint,
+      credentials: LOCAL_CREDENTIALS,
+    });
+    await ensureTableAndBucket(clients);
+    const token = loadOrCreateToken(dataDir);
+    const images = createImageStore(clients);
+    const clock = Date.now;
+    const balancerDeps = { clients, clock, rng: createRng(clock()), log };
+
+    const api = await startApiServer({
+      clients,
+      token,
+      port: options.port,
+      runBalancer: ({ dryRun }) => runBalancer(balancerDeps, { dryRun, roundMs: options.intervalMs }),
+      logError: (error) => log.error({ err: error }, 'api error'),
+    });
+    cleanups.push(() => api.close());
+
+    const endpoints: Endpoints = {
+      api: api.url,
+      dashboard: `${api.url}/?token=${token}`,
+      dynamodb: stores.dynamoEndpoint,
+      s3: stores.s3Endpoint,
+      table: clients.tableName,
+      bucket: clients.bucketName,
+      region: 'us-east-1',
+      credentials: { ...LOCAL_CREDENTIALS },
+    };
+    writeFileSync(join(dataDir, 'endpoints.json'), `${JSON.stringify(endpoints, null, 2)}\n`);
+
+    const nodes = demoNodes(options.nodes);
+    const agents = nodes.map((node) => spawnAgent(node, dataDir, options));
+    cleanups.push(() => stopAgents(agents));
+
+    if (options.vms > 0 && (await listAllVms(clients)).length === 0) {
+      const now = clock();
+      for (const vm of demoVms(options.vms, nodes)) await createVm(clients, vm, now);
+      options.say(`launched ${options.vms} demo VMs, most of them on ${nodes[0]?.id}`);
+    }
+
+    const balancer = startBalancerLoop(balancerDeps, {
+      intervalMs: options.intervalMs,
+      onRun: (record) => options.say(roundLine(record)),
+    });
+    cleanups.push(() => balancer.stop());
+    const reaper = every(options.intervalMs, async () => {
+      const report = await runReaper({ clients, clock, log, images });
+      for (const r of report.restarted)
+        options.say(`reaper: ${r.vm} restarted on ${r.to} (${r.from} is dead)`);
+    });
+    cleanups.push(() => reaper.stop());
+
+    return { apiUrl: api.url, token, clients, endpoints, stop: stopAll };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+function spawnAgent(node: DemoNode, dataDir: string, options: LocalClusterOptions): ChildProcess {
+  const weights = Object.entries(node.weights)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+  const labels = Object.entries(node.labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'agent',
+      '--node',
+      node.id,
+      '--capacity',
+      String(node.capacity),
+      '--weights',
+      weights,
+      '--labels',
+      labels,
+      '--data',
+      dataDir,
+    ],
+    {
+      env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', ...options.agentEnv },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const logFile = join(dataDir, `${node.id}.log`);
+  writeFileSync(logFile, '');
+  const append = (chunk: Buffer) => writeFileSync(logFile, chunk, { flag: 'a' });
+  child.stdout?.on('data', append);
+  child.stderr?.on('data', append);
+  child.on('exit', (code, signal) => {
+    if (code !== 0 && signal !== 'SIGTERM')
+      options.say(`agent ${node.id} exited (${signal ?? code}); see ${logFile}`);
+  });
+  return child;
+}
+
+async function stopAgents(agents: ChildProcess[]) {
+  await Promise.all(
+    agents.map(
+      (child) =>
+        new Promise<void>((done) => {
+          if (child.exitCode !== null || child.signalCode !== null) return done();
+          const force = setTimeout(() => child.kill('SIGKILL'), 15_000);
+          child.once('exit', () => {
+            clearTimeout(force);
+            done();
+          });
+          child.kill('SIGTERM');
+        }),
+    ),
+  );
+}
+
+/** A repeating async task that never overlaps itself. */
+function every(intervalMs: number, task: () => Promise<void>) {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let current: Promise<void> = Promise.resolve();
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      current = task()
+        .catch(() => undefined)
+        .finally(schedule);
+    }, intervalMs);
+  };
+  schedule();
+  return {
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await current;
+    },
+  };
+}
+
+/** One short line per balancing round: node loads, imbalance, moves. */
+export function roundLine(record: RunRecord): string {
+  const loads = record.pairs
+    .flatMap((p) => [
+      [p.requester, p.loads.requester],
+      [p.selected, p.loads.selected],
+    ])
+    .sort(([a], [b]) => String(a).localeCompare(String(b)))
+    .map(([id, load]) => `${id}=${Number(load).toFixed(2)}`)
+    .join(' ');
+  const moves = record.orders
+    .filter((o) => o.outcome === 'written')
+    .map((o) => `${o.vm} ${o.from}→${o.to}`)
+    .join(', ');
+  return `round ${record.round}: cv ${record.before.cv.toFixed(3)}${loads ? `  ${loads}` : ''}${moves ? `  moves: ${moves}` : ''}`;
+}
