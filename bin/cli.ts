@@ -1,5 +1,7 @@
 // The seesaw CLI: one commander program; each command lives in its own module.
 import { Command } from 'commander';
+import { registerAgent } from './commands/agent.ts';
+import { registerSimulate } from './commands/simulate.ts';
 import { registerUp } from './commands/up.ts';
 
 const program = new Command('seesaw')
@@ -7,6 +9,8 @@ const program = new Command('seesaw')
   .showHelpAfterError('(run with --help for usage)');
 
 registerUp(program);
+registerAgent(program);
+registerSimulate(program);
 
 try {
   await program.parseAsync(process.argv);

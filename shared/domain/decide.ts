@@ -44,7 +44,12 @@ export function decideRound(input: RoundInput, config: BalancingConfig, rng: Rng
       skipped.push({ node: node.id, reason: `limit: ${inFlight} migration(s) already in flight` });
       continue;
     }
-    pairable.push({ id: node.id, load: state.loads.get(node.id) ?? 0, capacity: node.capacity });
+    pairable.push({
+      id: node.id,
+      load: state.loads.get(node.id) ?? 0,
+      capacity: node.capacity,
+      ...(node.draining ? { draining: true } : {}),
+    });
   }
   const before = imbalance(input.nodes.map((n) => state.loads.get(n.id) ?? 0));
   const pairs = pairNodes(pairable, config, input.round, rng);
@@ -277,7 +282,10 @@ function applyMove(state: RoundState, c: Candidate, giver: NodeInfo, taker: Node
   };
 }
 
-/** A draining node gives every VM it may, largest first, regardless of the loads; it takes none. */
+/**
+ * A draining node gives every VM it may, largest first, regardless of the loads; it takes none. The
+ * taker always gets one VM and then more only while it stays at or below the mean.
+ */
 function drain(
   state: RoundState,
   giver: NodeInfo,
@@ -315,6 +323,9 @@ function drain(
       excluded.set(why, (excluded.get(why) ?? 0) + 1);
       continue;
     }
+    // Spread the evacuation: after the first VM, fill the taker only up to the mean.
+    const takerLoad = state.loads.get(taker.id) ?? 0;
+    if (moves.length > 0 && takerLoad + c.loadOnTarget > state.mean) continue;
     moves.push(applyMove(state, c, giver, taker));
   }
   if (moves.length > 0) {

@@ -7,6 +7,8 @@ export interface PairingNode {
   id: string;
   load: number;
   capacity: number;
+  /** Draining nodes give everything away: spread pairing puts them first, with the least loaded. */
+  draining?: boolean;
 }
 
 /** A requesting node (block 50) and the node it selected (block 52). */
@@ -72,7 +74,8 @@ function pairRoundRobin(nodes: readonly PairingNode[], round: number): Pair[] {
  * loaded, the second with the second least, and so on (ties broken at random).
  */
 function pairBySpread(nodes: readonly PairingNode[], rng: Rng): Pair[] {
-  const order = shuffled(rng, nodes).sort((a, b) => b.load - a.load);
+  const key = (n: PairingNode) => (n.draining ? Number.POSITIVE_INFINITY : n.load);
+  const order = shuffled(rng, nodes).sort((a, b) => key(b) - key(a) || 0);
   const pairs: Pair[] = [];
   for (let i = 0, j = order.length - 1; i < j; i++, j--) {
     pairs.push({ requester: (order[i] as PairingNode).id, selected: (order[j] as PairingNode).id });

@@ -1,0 +1,135 @@
+// `seesaw simulate`: run the balancer's own domain code on an in-memory cluster, beside baselines.
+import { writeFileSync } from 'node:fs';
+import { type Command, InvalidArgumentError } from 'commander';
+import type { BalancingConfig } from '../../shared/domain/types.ts';
+import { plotSvg } from '../../shared/sim/plot.ts';
+import { formatTable } from '../../shared/sim/report.ts';
+import { runSimulation } from '../../shared/sim/run.ts';
+import { BUILTIN_SCENARIOS } from '../../shared/sim/scenarios.ts';
+
+const int = (min: number) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}`);
+  return n;
+};
+const positive = (value: string) => {
+  const n = Number(value);
+  if (!(n > 0)) throw new InvalidArgumentError('expected a positive number');
+  return n;
+};
+const oneOf =
+  <T extends string>(...values: T[]) =>
+  (value: string): T => {
+    if (!values.includes(value as T)) throw new InvalidArgumentError(`expected one of ${values.join(', ')}`);
+    return value as T;
+  };
+
+interface Flags {
+  scenario?: string;
+  trace?: string;
+  history?: string;
+  nodes?: number;
+  vms?: number;
+  capacity?: number;
+  policy?: BalancingConfig['pairing'];
+  withRandom?: boolean;
+  selection?: BalancingConfig['selection'];
+  threshold?: number;
+  margin?: number;
+  aim?: 'pair' | 'mean';
+  trigger?: 'difference' | 'headroom';
+  high?: number;
+  low?: number;
+  direction?: 'both' | 'push-only';
+  maxMoves?: number;
+  perNode?: number;
+  rounds?: number;
+  seed: number;
+  shards?: number;
+  estimate?: string;
+  greedy: boolean;
+  json?: boolean;
+  plot?: string;
+}
+
+export function registerSimulate(program: Command) {
+  program
+    .command('simulate')
+    .description('simulate balancing rounds on an in-memory cluster, against greedy and no balancing')
+    .option(
+      '--scenario <name|file>',
+      `built-in (${Object.keys(BUILTIN_SCENARIOS).join(', ')}) or a JSON file`,
+    )
+    .option('--trace <dir>', 'replay utilisation traces (one file per VM, one percentage per line)')
+    .option('--history <file>', 'replay run records exported with `seesaw runs --json`')
+    .option('--nodes <n>', 'nodes (trace replay; resizes a built-in scenario)', int(1))
+    .option('--vms <n>', 'VMs (resizes a built-in scenario)', int(0))
+    .option('--capacity <c>', 'load units each node serves per tick (trace replay)', positive)
+    .option(
+      '--policy <name>',
+      'pairing',
+      oneOf('random', 'round-robin', 'sender', 'receiver', 'symmetric', 'spread'),
+    )
+    .option('--with-random', 'pair the nodes a threshold policy leaves over at random')
+    .option('--no-with-random', 'leave them unpaired')
+    .option('--selection <rule>', 'selection rule', oneOf('best-balance', 'half-diff', 'target', 'largest'))
+    .option('--threshold <factor>', 'exceeds threshold factor (≥ 1)', positive)
+    .option('--margin <load>', 'exceeds absolute margin', (v) => Number(v))
+    .option('--aim <aim>', 'pair (even the pair) or mean (stop at the mean)', oneOf('pair', 'mean'))
+    .option('--trigger <trigger>', 'difference or headroom', oneOf('difference', 'headroom'))
+    .option('--high <fraction>', 'high threshold, fraction of capacity', (v) => Number(v))
+    .option('--low <fraction>', 'low threshold, fraction of capacity', (v) => Number(v))
+    .option('--direction <d>', 'both or push-only', oneOf('both', 'push-only'))
+    .option('--max-moves <n>', 'VMs per exchange', int(1))
+    .option('--per-node <n>', 'migrations per node per round', int(1))
+    .option('--rounds <n>', 'rounds (trace replay: ticks; default all)', int(1))
+    .option('--seed <n>', 'random seed', int(0), 1)
+    .option('--shards <n>', 'balancer shards', int(1))
+    .option('--estimate <how>', 'trace replay: what the balancer sees: last, peak:N or ewma:A', 'last')
+    .option('--no-greedy', 'skip the greedy baseline (slow on very large clusters)')
+    .option('--json', 'print one JSON object')
+    .option('--plot <file.svg>', 'write node-load spread and CV per round as SVG')
+    .action((flags: Flags) => {
+      const config: Partial<BalancingConfig> = {
+        ...(flags.policy ? { pairing: flags.policy } : {}),
+        ...(flags.withRandom !== undefined ? { withRandom: flags.withRandom } : {}),
+        ...(flags.selection ? { selection: flags.selection } : {}),
+        ...(flags.threshold !== undefined ? { thresholdFactor: flags.threshold } : {}),
+        ...(flags.margin !== undefined ? { margin: flags.margin } : {}),
+        ...(flags.aim ? { aim: flags.aim } : {}),
+        ...(flags.trigger ? { trigger: flags.trigger } : {}),
+        ...(flags.high !== undefined ? { highThreshold: flags.high } : {}),
+        ...(flags.low !== undefined ? { lowThreshold: flags.low } : {}),
+        ...(flags.direction ? { direction: flags.direction } : {}),
+        ...(flags.maxMoves !== undefined ? { maxMovesPerExchange: flags.maxMoves } : {}),
+        ...(flags.perNode !== undefined ? { maxMigrationsPerNode: flags.perNode } : {}),
+        ...(flags.shards !== undefined ? { shards: flags.shards } : {}),
+      };
+      const { result, series } = runSimulation({
+        ...(flags.scenario !== undefined ? { scenario: flags.scenario } : {}),
+        ...(flags.trace !== undefined ? { trace: flags.trace } : {}),
+        ...(flags.history !== undefined ? { history: flags.history } : {}),
+        ...(flags.nodes !== undefined ? { nodes: flags.nodes } : {}),
+        ...(flags.vms !== undefined ? { vms: flags.vms } : {}),
+        ...(flags.capacity !== undefined ? { capacity: flags.capacity } : {}),
+        ...(flags.rounds !== undefined ? { rounds: flags.rounds } : {}),
+        ...(flags.estimate !== undefined ? { estimate: flags.estimate } : {}),
+        seed: flags.seed,
+        config,
+        greedy: flags.greedy,
+      });
+      if (flags.plot) writeFileSync(flags.plot, plotSvg(`${result.scenario} (seed ${flags.seed})`, series));
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify(result)}\n`);
+        return;
+      }
+      console.log(formatTable(result));
+      if ('recorded' in result) {
+        const r = result.recorded as { rounds: number; migrations: number; final: { cv: number } };
+        console.log(
+          `recorded: ${r.rounds} rounds, ${r.migrations} migrations, final CV ${r.final.cv.toFixed(4)}`,
+        );
+      }
+      if (flags.plot) console.log(`plot written to ${flags.plot}`);
+    });
+}
