@@ -15,8 +15,8 @@ export interface RoundView {
   inShard: number;
   /** Each considered node's load (under its own weights) as the domain computes it. */
   loads: Map<string, number>;
-  /** What each considered node's report shows, for judging earlier exchanges. */
-  observations: Map<string, NodeObservation>;
+  /** What a considered node's report shows, for judging earlier exchanges (built on demand). */
+  observe: (node: string) => NodeObservation | undefined;
   /** The fence each reported VM runs under: orders are conditional on it. */
   fences: Map<string, number>;
 }
@@ -69,8 +69,8 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
       capacity: record.capacity,
       memCapacityPages: record.memCapacityPages,
       draining: record.draining ?? false,
-      ...(record.loadOverride !== undefined ? { loadOverride: record.loadOverride } : {}),
     };
+    if (record.loadOverride !== undefined) info.loadOverride = record.loadOverride;
     nodes.push(info);
     reports.set(record.id, report);
     const own: VmInfo[] = [];
@@ -90,10 +90,10 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
         memPages: entry.memPages,
         pinned: entry.pinned,
         busy: entry.busy,
-        ...(entry.targetLoad !== undefined ? { targetLoad: entry.targetLoad } : {}),
-        ...(entry.group !== undefined ? { group: entry.group } : {}),
-        ...(entry.cooldownUntil !== undefined ? { cooldownUntil: entry.cooldownUntil } : {}),
       };
+      if (entry.targetLoad !== undefined) vm.targetLoad = entry.targetLoad;
+      if (entry.group !== undefined) vm.group = entry.group;
+      if (entry.cooldownUntil !== undefined) vm.cooldownUntil = entry.cooldownUntil;
       seen.set(id, vm);
       fences.set(id, entry.fence);
       own.push(vm);
@@ -103,19 +103,19 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
     if (busy > 0) inFlight[record.id] = busy;
   }
   const loads = new Map<string, number>();
-  const observations = new Map<string, NodeObservation>();
-  for (const node of nodes) {
-    const load = nodeLoad(node, vmsOf.get(node.id) ?? []);
-    loads.set(node.id, load);
-    const report = reports.get(node.id);
-    observations.set(node.id, { at: report?.at ?? 0, load, vms: new Set(Object.keys(report?.vms ?? {})) });
-  }
+  for (const node of nodes) loads.set(node.id, nodeLoad(node, vmsOf.get(node.id) ?? []));
+  const observe = (node: string): NodeObservation | undefined => {
+    const report = reports.get(node);
+    const load = loads.get(node);
+    if (!report || load === undefined) return undefined;
+    return { at: report.at, load, vms: new Set(Object.keys(report.vms)) };
+  };
   return {
     input: { nodes, vms, round: options.round, now: options.now, inFlight },
     skipped,
     inShard,
     loads,
-    observations,
+    observe,
     fences,
   };
 }

@@ -128,7 +128,7 @@ export async function runBalancer(deps: BalancerDeps, options: BalancerOptions =
   const judged = new Set(history.flatMap((h) => h.evaluated));
   const recent: ExchangeRecord[] = history.flatMap((h) => h.exchanges);
   const pending = recent.filter((e) => !judged.has(e.id));
-  const outcomes = evaluateExchanges(pending, (node) => view.observations.get(node), learnOptions);
+  const outcomes = evaluateExchanges(pending, view.observe, learnOptions);
   const previous = history.flatMap((h) => h.penalties);
   const active = activePenalties(previous, now);
   const input = { ...view.input, vms: applyVmPenalties(view.input.vms, active) };

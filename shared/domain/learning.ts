@@ -58,12 +58,15 @@ export interface LearningOptions {
   windowMs: number;
   /** Each pair strike raises the pair's threshold factor by this fraction of the configured factor. */
   thresholdStep: number;
+  /** A penalised VM's cooldown is max(config cooldown, this) doubled per strike. */
+  penaltyBaseMs: number;
 }
 
 export const DEFAULT_LEARNING: LearningOptions = {
   payoffRatio: 0.5,
   windowMs: 15 * 60_000,
   thresholdStep: 0.25,
+  penaltyBaseMs: 60_000,
 };
 
 /** Unordered key for a pair of nodes. */
@@ -160,7 +163,10 @@ export function penalise(
   const penaliseVm = (vm: string, reason: Penalty['reason'], detail: string) => {
     if (out.has(`vm:${vm}`)) return;
     const strikes = strikesOf(active, 'vm', vm) + 1;
-    const cooldownUntil = Math.min(until, now + config.cooldownMs * 2 ** strikes);
+    const cooldownUntil = Math.min(
+      until,
+      now + Math.max(config.cooldownMs, options.penaltyBaseMs) * 2 ** strikes,
+    );
     out.set(`vm:${vm}`, { kind: 'vm', key: vm, reason, strikes, until, cooldownUntil, detail });
   };
   const penalisePair = (a: string, b: string, reason: Penalty['reason'], detail: string) => {

@@ -132,6 +132,7 @@ describe('learning from outcomes', () => {
             payoffRatio: 0.5,
             windowMs: 900_000,
             thresholdStep: 0.25,
+            penaltyBaseMs: 60_000,
           },
         );
         return p !== undefined && p.strikes === strikes + 1 && (p.cooldownUntil ?? 0) <= 900_000;
