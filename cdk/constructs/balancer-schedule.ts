@@ -1,0 +1,76 @@
+// The balancer function and its schedules: with S shards, S schedules fire each round, each
+// invoking the same function with {"shard": i, "shards": S}. Runs may overlap; the conditional
+// claims on node items keep them from booking a node twice.
+import { Duration } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import { Construct } from 'constructs';
+import { itemStatement, queryStatement } from './data-access.ts';
+import { InvokeWithInput, SchedulerInvokeRole } from './invoke-target.ts';
+import { SeesawFunction } from './seesaw-function.ts';
+
+export interface BalancerScheduleProps {
+  entry: string;
+  table: dynamodb.ITable;
+  bucket: s3.IBucket;
+  rate: Duration;
+  shards: number;
+  /** The `Cluster` dimension of the metrics each run emits (the stack name). */
+  cluster: string;
+}
+
+/** The input one shard's schedule sends. */
+export interface ShardInput {
+  shard: number;
+  shards: number;
+}
+
+export const shardInputs = (shards: number): ShardInput[] =>
+  Array.from({ length: shards }, (_, shard) => ({ shard, shards }));
+
+export class BalancerSchedule extends Construct {
+  readonly handler: SeesawFunction;
+  readonly schedules: scheduler.Schedule[];
+
+  constructor(scope: Construct, id: string, props: BalancerScheduleProps) {
+    super(scope, id);
+    const { table } = props;
+
+    this.handler = new SeesawFunction(this, 'Handler', {
+      entry: props.entry,
+      description: 'Seesaw balancer: one round for one shard',
+      environment: {
+        SEESAW_TABLE: table.tableName,
+        SEESAW_BUCKET: props.bucket.bucketName,
+        SEESAW_CLUSTER: props.cluster,
+        // Round numbers (which salt the shard hash) advance once per scheduled period.
+        SEESAW_BALANCER_ROUND_MS: String(props.rate.toMilliseconds()),
+      },
+      memorySize: 1024,
+      // A round must finish well inside its period so claims from the last round have lapsed.
+      timeout: Duration.seconds(Math.min(60, props.rate.toSeconds())),
+    });
+    for (const statement of [
+      // Config, run and learning records read back by key; nodes (with their load reports) listed
+      // by kind; claims on node items and orders on VM items (conditional updates); the run record
+      // and what the run learned (puts). Nothing is ever deleted.
+      itemStatement('ReadItems', table, ['GetItem']),
+      queryStatement('ListByKind', table, ['byKind']),
+      itemStatement('ClaimNodesAndOrderMigrations', table, ['UpdateItem']),
+      itemStatement('RecordRuns', table, ['PutItem']),
+    ]) {
+      this.handler.role.addToPrincipalPolicy(statement);
+    }
+
+    const invoker = new SchedulerInvokeRole(this, 'Invoker', this.handler.function);
+    this.schedules = shardInputs(props.shards).map(
+      (input) =>
+        new scheduler.Schedule(this, `Shard${input.shard}`, {
+          description: `Seesaw balancer, shard ${input.shard + 1} of ${input.shards}`,
+          schedule: scheduler.ScheduleExpression.rate(props.rate),
+          target: new InvokeWithInput(this.handler.function, invoker.role, { ...input }),
+        }),
+    );
+  }
+}

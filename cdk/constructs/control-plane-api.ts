@@ -1,0 +1,126 @@
+// The Hono API app on Lambda behind an HTTP API. The gateway authorises every /v1 call with IAM
+// (SigV4), and the app trusts it (SEESAW_AUTH=gateway); /healthz stays open for uptime checks.
+import { Duration, Stack } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { BUCKET_PREFIXES } from './cluster-storage.ts';
+import { itemStatement, listStatement, objectStatement, queryStatement } from './data-access.ts';
+import { acknowledge, acknowledgeObjectPrefixes, refToken } from './nag-reasons.ts';
+import { SeesawFunction } from './seesaw-function.ts';
+
+export interface ControlPlaneApiProps {
+  entry: string;
+  table: dynamodb.ITable;
+  bucket: s3.IBucket;
+  /** Requests per second the stage admits (steady state). */
+  rateLimit?: number;
+  burstLimit?: number;
+}
+
+export class ControlPlaneApi extends Construct {
+  readonly handler: SeesawFunction;
+  readonly httpApi: apigwv2.HttpApi;
+  readonly stage: apigwv2.HttpStage;
+  /** Attach to the people and tools that call the API (e.g. the CLI): execute-api:Invoke on it. */
+  readonly invokePolicy: iam.ManagedPolicy;
+
+  constructor(scope: Construct, id: string, props: ControlPlaneApiProps) {
+    super(scope, id);
+    const { table, bucket } = props;
+
+    this.handler = new SeesawFunction(this, 'Handler', {
+      entry: props.entry,
+      description: 'Seesaw HTTP API (VM lifecycle, nodes, balancing config)',
+      environment: {
+        SEESAW_TABLE: table.tableName,
+        SEESAW_BUCKET: bucket.bucketName,
+        SEESAW_AUTH: 'gateway',
+      },
+      memorySize: 1024,
+      timeout: Duration.seconds(29),
+    });
+    for (const statement of [
+      // VMs, nodes, config, modules and idempotency records; removing a VM or a failed module
+      // registration deletes its item. Listing goes through the byKind index only.
+      itemStatement('ReadWriteItems', table, ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem']),
+      queryStatement('ListByKind', table, ['byKind']),
+      objectStatement('StoreModules', bucket, ['PutObject'], [BUCKET_PREFIXES.modules]),
+      // DELETE /v1/vms/{id} removes the VM's images once it has stopped.
+      listStatement('FindVmImages', bucket, [BUCKET_PREFIXES.images]),
+      objectStatement('RemoveVmImages', bucket, ['DeleteObject'], [BUCKET_PREFIXES.images]),
+    ]) {
+      this.handler.role.addToPrincipalPolicy(statement);
+    }
+    acknowledgeObjectPrefixes(
+      this.handler.role,
+      bucket,
+      [BUCKET_PREFIXES.modules, BUCKET_PREFIXES.images],
+      'the API stores uploaded modules and removes the images of deleted VMs',
+    );
+
+    const app = new HttpLambdaIntegration('App', this.handler.function);
+    this.httpApi = new apigwv2.HttpApi(this, 'HttpApi', {
+      description: 'Seesaw control plane',
+      createDefaultStage: false,
+      defaultAuthorizer: new HttpIamAuthorizer(),
+      defaultIntegration: app,
+    });
+    this.httpApi.addRoutes({
+      path: '/healthz',
+      methods: [apigwv2.HttpMethod.GET],
+      integration: app,
+      authorizer: new apigwv2.HttpNoneAuthorizer(),
+    });
+
+    const accessLogs = new logs.LogGroup(this, 'AccessLogs', { retention: logs.RetentionDays.ONE_MONTH });
+    this.stage = new apigwv2.HttpStage(this, 'DefaultStage', {
+      httpApi: this.httpApi,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: { rateLimit: props.rateLimit ?? 100, burstLimit: props.burstLimit ?? 200 },
+      accessLogSettings: {
+        destination: new apigwv2.LogGroupLogDestination(accessLogs),
+        format: apigw.AccessLogFormat.jsonWithStandardFields(),
+      },
+    });
+
+    this.invokePolicy = new iam.ManagedPolicy(this, 'InvokePolicy', {
+      description: 'Call the Seesaw HTTP API (SigV4-signed requests)',
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'InvokeSeesawApi',
+          actions: ['execute-api:Invoke'],
+          resources: [
+            Stack.of(this).formatArn({
+              service: 'execute-api',
+              resource: this.httpApi.apiId,
+              resourceName: '*',
+            }),
+          ],
+        }),
+      ],
+    });
+
+    acknowledge(
+      this.invokePolicy,
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:${refToken(this.httpApi)}/*]`,
+      'Grants every route and method of this one API (apiId/*): the API is the unit operators call.',
+    );
+    acknowledge(
+      this.httpApi,
+      'AwsSolutions-APIG4',
+      'Only GET /healthz is open, for uptime checks; every other route needs IAM (SigV4).',
+    );
+  }
+
+  get url(): string {
+    return this.stage.url;
+  }
+}

@@ -1,0 +1,57 @@
+// The reaper: restarts VMs of nodes whose lease lapsed, finishes or rolls back migrations stuck
+// past their deadline, and removes the items of DELETING VMs whose node died. It emits the
+// Seesaw/StuckMigrations metric (CloudWatch EMF) that an alarm watches.
+import { Duration } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import { Construct } from 'constructs';
+import { itemStatement, queryStatement } from './data-access.ts';
+import { InvokeWithInput, SchedulerInvokeRole } from './invoke-target.ts';
+import { SeesawFunction } from './seesaw-function.ts';
+
+export interface ReaperScheduleProps {
+  entry: string;
+  table: dynamodb.ITable;
+  bucket: s3.IBucket;
+  rate: Duration;
+  /** The `Cluster` dimension of the metrics the reaper emits (the stack name). */
+  cluster: string;
+}
+
+export class ReaperSchedule extends Construct {
+  readonly handler: SeesawFunction;
+  readonly schedule: scheduler.Schedule;
+
+  constructor(scope: Construct, id: string, props: ReaperScheduleProps) {
+    super(scope, id);
+    const { table, bucket } = props;
+
+    this.handler = new SeesawFunction(this, 'Handler', {
+      entry: props.entry,
+      description: 'Seesaw reaper: expired leases, stuck migrations, deleted VMs',
+      environment: {
+        SEESAW_TABLE: table.tableName,
+        SEESAW_BUCKET: bucket.bucketName,
+        SEESAW_CLUSTER: props.cluster,
+      },
+      memorySize: 512,
+      timeout: Duration.seconds(Math.min(120, props.rate.toSeconds())),
+    });
+    for (const statement of [
+      // Nodes and VMs listed by kind; restarts under a new fence, aborted or settled orders
+      // (conditional updates), migration history records, and the items of DELETING VMs.
+      queryStatement('ListByKind', table, ['byKind']),
+      itemStatement('FenceRestartAndRecord', table, ['UpdateItem', 'PutItem', 'DeleteItem']),
+    ]) {
+      this.handler.role.addToPrincipalPolicy(statement);
+    }
+
+    const invoker = new SchedulerInvokeRole(this, 'Invoker', this.handler.function);
+    this.schedule = new scheduler.Schedule(this, 'Schedule', {
+      description: 'Seesaw reaper',
+      schedule: scheduler.ScheduleExpression.rate(props.rate),
+      target: new InvokeWithInput(this.handler.function, invoker.role, {}),
+    });
+  }
+}

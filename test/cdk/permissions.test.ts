@@ -1,0 +1,209 @@
+// Least privilege, checked two ways: against what each role should be able to do, and against
+// what each handler's code can actually call (read from its tree-shaken bundle). Plus cdk-nag.
+import { Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import type { IConstruct } from 'constructs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { AGENT_DELETE_KEY_PREFIXES, AGENT_ITEM_KEY_PREFIXES } from '../../cdk/constructs/agent-policy.ts';
+import { DEFAULT_ENTRIES } from '../../cdk/constructs/seesaw-function.ts';
+import { type AwsCalls, awsCallsOf } from './aws-calls.ts';
+import {
+  actionsOf,
+  allStatements,
+  roleActions,
+  roleStatements,
+  type Statement,
+  SYNTH_TIMEOUT_MS,
+  type Synthesized,
+  synthSeesaw,
+} from './support.ts';
+
+/** The agent process's entry: everything `npx seesaw agent` runs. */
+const AGENT_ENTRY = 'node-agent/agent/agent.ts';
+
+let s: Synthesized;
+const calls: Record<'api' | 'balancer' | 'reaper' | 'agent', AwsCalls> = {} as never;
+beforeAll(async () => {
+  s = synthSeesaw();
+  calls.api = await awsCallsOf(DEFAULT_ENTRIES.api);
+  calls.balancer = await awsCallsOf(DEFAULT_ENTRIES.balancer);
+  calls.reaper = await awsCallsOf(DEFAULT_ENTRIES.reaper);
+  calls.agent = await awsCallsOf(AGENT_ENTRY);
+}, SYNTH_TIMEOUT_MS);
+
+const FUNCTIONS = ['api', 'balancer', 'reaper'] as const;
+type Fn = (typeof FUNCTIONS)[number];
+const handlerOf = (fn: Fn) =>
+  ({ api: s.stack.api.handler, balancer: s.stack.balancer.handler, reaper: s.stack.reaper.handler })[fn];
+const id = (construct: IConstruct) => s.stack.getLogicalId(construct.node.defaultChild as never);
+const roleOf = (fn: Fn) => roleStatements(s.template, id(handlerOf(fn).role));
+const dataActions = (actions: Iterable<string>) => [...actions].filter((a) => !a.startsWith('logs:')).sort();
+const agentStatements = (): Statement[] =>
+  (
+    s.template.toJSON().Resources[id(s.stack.agentPolicy.policy)].Properties as {
+      PolicyDocument: { Statement: Statement[] };
+    }
+  ).PolicyDocument.Statement;
+const tableArn = () => ({ 'Fn::GetAtt': [id(s.stack.storage.table), 'Arn'] });
+const indexArn = (index: string) => ({ 'Fn::Join': ['', [tableArn(), `/index/${index}`]] });
+const objectsArn = (prefix: string) => ({
+  'Fn::Join': ['', [{ 'Fn::GetAtt': [id(s.stack.storage.bucket), 'Arn'] }, `/${prefix}*`]],
+});
+const resourcesOf = (statement: Statement) =>
+  Array.isArray(statement.Resource) ? statement.Resource : [statement.Resource];
+const withAction = (statements: Statement[], action: string) =>
+  statements.filter((st) => actionsOf(st).includes(action));
+
+describe('every policy in the stack', () => {
+  it('names exact actions: no `*` in any action and no bare `*` resource', () => {
+    const statements = allStatements(s.template);
+    expect(statements.length).toBeGreaterThan(10);
+    for (const statement of statements) {
+      for (const action of actionsOf(statement)) expect(action, JSON.stringify(statement)).not.toContain('*');
+      expect(resourcesOf(statement), JSON.stringify(statement)).not.toContain('*');
+    }
+  });
+
+  it('never allows deleting or reconfiguring the table or the bucket', () => {
+    const actions = allStatements(s.template).flatMap(actionsOf);
+    for (const forbidden of [
+      /^dynamodb:(DeleteTable|UpdateTable|CreateTable|Scan|Batch)/,
+      /^s3:(DeleteBucket|PutBucket|PutLifecycle)/,
+    ]) {
+      expect(actions.filter((a) => forbidden.test(a))).toEqual([]);
+    }
+  });
+});
+
+describe('each function role', () => {
+  it.each(FUNCTIONS)('%s: allows exactly the DynamoDB calls its handler code can make', (fn) => {
+    const granted = dataActions(roleActions(s.template, id(handlerOf(fn).role))).filter((a) =>
+      a.startsWith('dynamodb:'),
+    );
+    const needed = dataActions(calls[fn].actions).filter((a) => a.startsWith('dynamodb:'));
+    expect(granted, `${fn} code reaches ${calls[fn].files.join(', ')}`).toEqual(needed);
+  });
+
+  it.each(FUNCTIONS)('%s: queries exactly the indexes its handler code names, never the base table', (fn) => {
+    const queried = withAction(roleOf(fn), 'dynamodb:Query').flatMap(resourcesOf);
+    expect(queried).not.toContainEqual(tableArn());
+    expect(new Set(queried)).toEqual(new Set([...calls[fn].indexes].map(indexArn)));
+  });
+
+  it.each(FUNCTIONS)('%s: allows no S3 call its handler code cannot make', (fn) => {
+    const granted = dataActions(roleActions(s.template, id(handlerOf(fn).role))).filter((a) =>
+      a.startsWith('s3:'),
+    );
+    for (const action of granted) expect(calls[fn].actions, action).toContain(action);
+  });
+
+  it.each(FUNCTIONS)('%s: writes logs only to its own log group', (fn) => {
+    const logs = roleOf(fn).filter((st) => actionsOf(st).some((a) => a.startsWith('logs:')));
+    expect(logs).toEqual([
+      expect.objectContaining({
+        Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        Resource: { 'Fn::GetAtt': [id(handlerOf(fn).logGroup), 'Arn'] },
+      }),
+    ]);
+  });
+
+  it('balancer: reads, claims, orders and records runs, but cannot delete the table, an item or an object', () => {
+    expect(dataActions(roleActions(s.template, id(handlerOf('balancer').role)))).toEqual([
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+    ]);
+  });
+
+  it('reaper: restarts, settles and removes VM items, with no access to images', () => {
+    expect(dataActions(roleActions(s.template, id(handlerOf('reaper').role)))).toEqual([
+      'dynamodb:DeleteItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+    ]);
+  });
+
+  it('api: stores modules and removes deleted VMs’ images, and reads no image', () => {
+    const s3 = roleOf('api').filter((st) => actionsOf(st).some((a) => a.startsWith('s3:')));
+    expect(s3.map(({ Action, Resource, Condition }) => ({ Action, Resource, Condition }))).toEqual([
+      { Action: 's3:PutObject', Resource: objectsArn('modules/'), Condition: undefined },
+      {
+        Action: 's3:ListBucket',
+        Resource: { 'Fn::GetAtt': [id(s.stack.storage.bucket), 'Arn'] },
+        Condition: { StringLike: { 's3:prefix': ['images/*'] } },
+      },
+      { Action: 's3:DeleteObject', Resource: objectsArn('images/'), Condition: undefined },
+    ]);
+  });
+});
+
+describe('the node agent policy', () => {
+  it('allows exactly the DynamoDB calls the agent code can make', () => {
+    const granted = [...new Set(agentStatements().flatMap(actionsOf))]
+      .filter((a) => a.startsWith('dynamodb:'))
+      .sort();
+    expect(granted).toEqual(dataActions(calls.agent.actions).filter((a) => a.startsWith('dynamodb:')));
+  });
+
+  it('reaches only node, VM and migration items (LeadingKeys), the item kinds the agent code addresses', () => {
+    const items = agentStatements().filter((st) => actionsOf(st).some((a) => /Item$/.test(a)));
+    for (const statement of items) {
+      expect(statement.Resource).toEqual(tableArn());
+      expect(statement.Condition).toHaveProperty(['ForAllValues:StringLike', 'dynamodb:LeadingKeys']);
+    }
+    expect(new Set(AGENT_ITEM_KEY_PREFIXES)).toEqual(calls.agent.keyPrefixes);
+  });
+
+  it('deletes only VM items (the owner removes a VM in DELETING)', () => {
+    const deletes = withAction(agentStatements(), 'dynamodb:DeleteItem');
+    expect(deletes).toHaveLength(1);
+    expect(deletes[0]!.Condition).toEqual({
+      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': AGENT_DELETE_KEY_PREFIXES.map((p) => `${p}*`) },
+    });
+    expect(AGENT_DELETE_KEY_PREFIXES).toEqual(['VM#']);
+  });
+
+  it('queries the byOwner and byKind indexes only, as the agent code does', () => {
+    const queried = withAction(agentStatements(), 'dynamodb:Query').flatMap(resourcesOf);
+    expect(new Set(queried)).toEqual(new Set([...calls.agent.indexes].map(indexArn)));
+  });
+
+  it('reads and writes images, reads modules, and can write no module', () => {
+    expect(withAction(agentStatements(), 's3:PutObject').flatMap(resourcesOf)).toEqual([
+      objectsArn('images/'),
+    ]);
+    expect(withAction(agentStatements(), 's3:DeleteObject').flatMap(resourcesOf)).toEqual([
+      objectsArn('images/'),
+    ]);
+    expect(new Set(withAction(agentStatements(), 's3:GetObject').flatMap(resourcesOf))).toEqual(
+      new Set([objectsArn('images/'), objectsArn('modules/')]),
+    );
+  });
+});
+
+describe('cdk-nag', () => {
+  it('finds nothing unacknowledged in the AwsSolutions pack', () => {
+    const report = new AwsSolutionsChecks(s.app).validateScope(s.stack);
+    const findings = report.violations.map(
+      (v) => `${v.ruleName} at ${v.violatingResources.map((r) => r.constructPath)}`,
+    );
+    expect(findings).toEqual([]);
+    expect(report.success).toBe(true);
+  });
+
+  it('has a reason for every acknowledged finding', () => {
+    const acknowledged: [string, string][] = [];
+    const walk = (construct: IConstruct) => {
+      for (const entry of construct.node.metadata) {
+        if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
+        acknowledged.push(...Object.entries(entry.data as Record<string, string>));
+      }
+      construct.node.children.forEach(walk);
+    };
+    walk(s.stack);
+    expect(acknowledged.length).toBeGreaterThan(0);
+    for (const [rule, reason] of acknowledged) expect(reason.length, rule).toBeGreaterThan(40);
+  });
+});
