@@ -57,6 +57,12 @@ export interface GuestExports {
   params: string[];
   memory: { initialPages: number; maximumPages?: number };
   imports: string[];
+  /**
+   * False when no instruction can store to memory (no store, bulk-memory write, atomic or SIMD op)
+   * and `disk_read` is not imported: such a guest's pages never change after instantiation, so the
+   * kernel need not scan them for dirty pages.
+   */
+  writesMemory: boolean;
 }
 
 export type GuestValidation = { ok: true; exports: GuestExports } | { ok: false; problems: string[] };
@@ -148,6 +154,8 @@ export function validateGuestModule(bytes: Uint8Array): GuestValidation {
         ...(mem.maximum !== undefined ? { maximumPages: mem.maximum } : {}),
       },
       imports: parsed.imports.map((i) => i.name),
+      writesMemory:
+        parsed.codeWrites || parsed.imports.some((i) => i.module === 'env' && i.name === 'disk_read'),
     },
   };
 }
@@ -173,6 +181,8 @@ interface ParsedModule {
   /** Every global in the global index space, imported ones first. */
   globals: { type: ValType; mutable: boolean }[];
   exports: { name: string; kind: ExternKind; index: number }[];
+  /** True if any function body may write linear memory (or uses an opcode this reader does not know). */
+  codeWrites: boolean;
 }
 
 const VAL_TYPES: Record<number, ValType> = {
@@ -190,7 +200,15 @@ function parseModule(bytes: Uint8Array): ParsedModule {
   const r = new Reader(bytes);
   if (r.u32le() !== 0x6d736100) throw new Error('bad magic number');
   if (r.u32le() !== 1) throw new Error('unsupported binary version');
-  const m: ParsedModule = { types: [], imports: [], funcTypes: [], memories: [], globals: [], exports: [] };
+  const m: ParsedModule = {
+    types: [],
+    imports: [],
+    funcTypes: [],
+    memories: [],
+    globals: [],
+    exports: [],
+    codeWrites: false,
+  };
   while (!r.done()) {
     const id = r.byte();
     const size = r.leb();
@@ -204,6 +222,7 @@ function parseModule(bytes: Uint8Array): ParsedModule {
     else if (id === 5) for (let n = section.leb(); n > 0; n--) m.memories.push(readLimits(section));
     else if (id === 6) readGlobals(section, m);
     else if (id === 7) readExports(section, m);
+    else if (id === 10) m.codeWrites = codeMayWrite(section);
   }
   return m;
 }
@@ -253,6 +272,62 @@ function readExports(r: Reader, m: ParsedModule) {
     if (!kind) throw new Error(`export ${name} has an unknown kind`);
     m.exports.push({ name, kind, index: r.leb() });
   }
+}
+
+/**
+ * Walks every instruction of the code section; true at the first one that may write memory
+ * (stores 0x36–0x3e, memory.init/copy/fill), or that this reader does not decode (SIMD, atomics,
+ * anything unknown), so the answer errs on the side of scanning.
+ */
+function codeMayWrite(r: Reader): boolean {
+  for (let bodies = r.leb(); bodies > 0; bodies--) {
+    const size = r.leb();
+    const end = r.pos + size;
+    for (let groups = r.leb(); groups > 0; groups--) {
+      r.leb();
+      r.valType();
+    }
+    while (r.pos < end) {
+      const op = r.byte();
+      if (op >= 0x36 && op <= 0x3e) return true;
+      if (op >= 0x28 && op <= 0x35) {
+        r.leb();
+        r.leb();
+      } else if (op <= 0x01 || op === 0x05 || op === 0x0b || op === 0x0f || op === 0x1a || op === 0x1b) {
+        // no immediates
+      } else if (op >= 0x02 && op <= 0x04) r.blockType();
+      else if (op === 0x0c || op === 0x0d || op === 0x10 || op === 0x12 || (op >= 0x20 && op <= 0x26))
+        r.leb();
+      else if (op === 0x0e) {
+        for (let n = r.leb(); n >= 0; n--) r.leb();
+      } else if (op === 0x11 || op === 0x13) {
+        r.leb();
+        r.leb();
+      } else if (op === 0x1c) r.vec(() => r.valType());
+      else if (op === 0x3f || op === 0x40) r.leb();
+      else if (op === 0x41 || op === 0x42) r.sleb();
+      else if (op === 0x43) r.pos += 4;
+      else if (op === 0x44) r.pos += 8;
+      else if (op >= 0x45 && op <= 0xc4) {
+        // numeric, no immediates
+      } else if (op === 0xd0) r.byte();
+      else if (op === 0xd1) {
+        // ref.is_null
+      } else if (op === 0xd2) r.leb();
+      else if (op === 0xfc) {
+        const sub = r.leb();
+        if (sub <= 7) continue;
+        if (sub === 8 || sub === 10 || sub === 11) return true;
+        if (sub === 9 || sub === 13 || sub === 15 || sub === 16 || sub === 17) r.leb();
+        else if (sub === 12 || sub === 14) {
+          r.leb();
+          r.leb();
+        } else return true;
+      } else return true;
+    }
+    r.pos = end;
+  }
+  return false;
 }
 
 function readLimits(r: Reader): { initial: number; maximum?: number; shared: boolean } {
@@ -325,6 +400,12 @@ class Reader {
         continue;
       else throw new Error(`unsupported opcode 0x${op.toString(16)} in a constant expression`);
     }
+  }
+  /** A block type: empty (0x40), a value type, or a type index (a positive signed LEB). */
+  blockType() {
+    const b = this.bytes[this.pos];
+    if (b === 0x40 || (b !== undefined && VAL_TYPES[b])) this.pos++;
+    else this.sleb();
   }
   sleb() {
     while (this.byte() & 0x80) {

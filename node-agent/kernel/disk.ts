@@ -11,7 +11,7 @@ export class VirtualDisk {
 
   static from(bytes: number, blocks: Map<number, Uint8Array>): VirtualDisk {
     const disk = new VirtualDisk(bytes);
-    for (const [i, b] of blocks) disk.blocks.set(i, Uint8Array.from(b));
+    for (const [i, b] of blocks) disk.blocks.set(i, new Uint8Array(b));
     return disk;
   }
 
@@ -57,7 +57,7 @@ export class VirtualDisk {
     const marks = this.dirty;
     this.dirty = new Set();
     const indexes = kind === 'full' ? [...this.blocks.keys()] : [...marks];
-    return { blocks: new Map(indexes.map((i) => [i, Uint8Array.from(this.blocks.get(i)!)])), marks };
+    return { blocks: new Map(indexes.map((i) => [i, new Uint8Array(this.blocks.get(i)!)])), marks };
   }
 
   restoreMarks(marks: Set<number>) {

@@ -1,6 +1,5 @@
 // The emulated VM kernel (Figs. 1, 5): runs WebAssembly guests in time slices from the schedule,
 // measures their load, and writes and reads their images in the image store.
-import { hrtime } from 'node:process';
 import type { LoadFactors, Weights } from '../../shared/domain/types.ts';
 import { type GuestGlobal, validateGuestModule } from '../../shared/guest-abi.ts';
 import { Conflict, Corrupt, InvalidInput, NotFound } from '../../shared/storage/errors.ts';
@@ -10,7 +9,7 @@ import { guestBinary, guestModule, isBuiltinGuest } from '../guests/index.ts';
 import { VirtualDisk } from './disk.ts';
 import { type Guest, growMemory, instantiateGuest } from './guest.ts';
 import { PAGE, PageTracker } from './pages.ts';
-import { type ScheduleEntry, shareCapacity, shareWeights } from './schedule.ts';
+import { type Claim, type ScheduleEntry, shareCapacity, shareWeights } from './schedule.ts';
 import type { CheckpointResult, Kernel, KernelOptions, VmLaunch, VmMeasurement } from './types.ts';
 
 export type { ScheduleEntry } from './schedule.ts';
@@ -23,6 +22,9 @@ export const DEFAULT_DISK_MIB = 16;
 /** Params the kernel reads itself; a guest need not declare them. */
 const KERNEL_PARAMS = ['diskMiB'] as const;
 const MAX_PAGES = 65536;
+
+/** Monotonic time in ns as a double: unlike hrtime.bigint() it allocates nothing per reading. */
+const nowNs = () => performance.now() * 1e6;
 
 export interface KernelDeps {
   images: ImageStore;
@@ -56,6 +58,10 @@ interface Vm {
   error?: string;
   guest: Guest;
   tracker: PageTracker;
+  /** False for guests that cannot write memory (see validateGuestModule): scanned once, then never. */
+  writesMemory: boolean;
+  /** Whether the guest ran since its memory was last scanned; an unrun guest cannot have dirtied a page. */
+  ranSinceScan: boolean;
   disk: VirtualDisk;
   vtodOffset: number;
   lastVtod: number;
@@ -63,7 +69,7 @@ interface Vm {
   manifest?: ImageManifest;
   chain: Promise<unknown>;
   io: { ops: number; bytes: number; netBytes: number };
-  period: { ticks: number; demanded: number; done: number; steal: number; cpuNanos: bigint };
+  period: { ticks: number; demanded: number; done: number; steal: number; cpuNanos: number };
   lastLoad: number;
   lastDemand: number;
   lastShare: number;
@@ -72,6 +78,7 @@ interface Vm {
 interface LoadedModule {
   module: WebAssembly.Module;
   globals: GuestGlobal[];
+  writesMemory: boolean;
 }
 
 export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKernel {
@@ -102,14 +109,14 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
         if (isBuiltinGuest(kind)) {
           const abi = validateGuestModule(await guestBinary(kind));
           if (!abi.ok) throw new Error(`built-in guest ${kind} breaks the ABI: ${abi.problems.join('; ')}`);
-          return { module: await guestModule(kind), globals: abi.exports.globals };
+          return { module: await guestModule(kind), ...abi.exports };
         }
         if (!kind.startsWith('module:')) throw new InvalidInput(`unknown guest kind "${kind}"`);
         const bytes = await deps.images.getModule(kind.slice('module:'.length));
         const abi = validateGuestModule(bytes);
         if (!abi.ok)
           throw new InvalidInput(`module ${kind} breaks the guest ABI: ${abi.problems.join('; ')}`);
-        return { module: await WebAssembly.compile(bytes as BufferSource), globals: abi.exports.globals };
+        return { module: await WebAssembly.compile(bytes as BufferSource), ...abi.exports };
       })();
       loaded.catch(() => modules.delete(kind));
       modules.set(kind, loaded);
@@ -118,15 +125,18 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
   };
 
   const sample = (vm: Vm) => {
-    const t0 = hrtime.bigint();
-    vm.tracker.scan(vm.guest.memory.buffer);
-    stats.scanNanos += Number(hrtime.bigint() - t0);
+    const buffer = vm.guest.memory.buffer;
+    if (!vm.ranSinceScan && vm.tracker.pages === buffer.byteLength / PAGE) return;
+    const t0 = nowNs();
+    vm.tracker.scan(buffer);
+    vm.ranSinceScan = false;
+    stats.scanNanos += nowNs() - t0;
   };
 
   async function launch(vm: VmLaunch): Promise<Vm> {
     if (!Number.isInteger(vm.memPages) || vm.memPages < 1 || vm.memPages > MAX_PAGES)
       throw new InvalidInput(`memPages must be an integer in 1..${MAX_PAGES}`);
-    const { module, globals } = await loadModule(vm.guest.kind);
+    const { module, globals, writesMemory } = await loadModule(vm.guest.kind);
     const io = { ops: 0, bytes: 0, netBytes: 0 };
     const diskMiB = vm.guest.params?.diskMiB ?? DEFAULT_DISK_MIB;
     if (!(diskMiB > 0 && diskMiB <= 4095)) throw new InvalidInput('diskMiB must be in (0, 4095]');
@@ -187,12 +197,14 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
       paused: vm.paused ?? false,
       guest,
       tracker,
+      writesMemory,
+      ranSinceScan: true,
       vtodOffset,
       lastVtod,
       seq: m?.seq ?? 0,
       ...(m ? { manifest: m } : {}),
       chain: Promise.resolve(),
-      period: { ticks: 0, demanded: 0, done: 0, steal: 0, cpuNanos: 0n },
+      period: { ticks: 0, demanded: 0, done: 0, steal: 0, cpuNanos: 0 },
       lastLoad: 0,
       lastDemand: 0,
       lastShare: 0,
@@ -202,7 +214,7 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
   async function snapshotAndWrite(vm: Vm, mode: 'full' | 'delta'): Promise<CheckpointResult> {
     if (vms.get(vm.id) !== vm) throw new NotFound('vm', vm.id);
     // Everything up to putImage is synchronous, so pages, globals, disk and clock are one instant.
-    const t0 = hrtime.bigint();
+    const t0 = nowNs();
     const kind = mode === 'full' || !vm.manifest ? 'full' : 'delta';
     sample(vm);
     const pages = new Map(vm.tracker.pagesFor(kind).map((p) => [p, vm.tracker.copyPage(p)] as const));
@@ -225,7 +237,7 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
       digest: vm.guest.digest(),
       createdAt: clock(),
     } as const;
-    stats.totalNanos += Number(hrtime.bigint() - t0);
+    stats.totalNanos += nowNs() - t0;
     try {
       const out = await deps.images.putImage(write);
       vm.manifest = out.manifest;
@@ -277,45 +289,51 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
     },
 
     tick() {
-      const t0 = hrtime.bigint();
-      let guestNanos = 0n;
+      // One clock read between guest calls times both the guest before it and the kernel after it.
+      const t0 = nowNs();
+      let guestNanos = 0;
       const perTick = (options.capacity * tickMs) / 1000;
       const all = [...vms.values()];
-      const runnable = all.filter((vm) => !vm.paused);
       const fail = (vm: Vm, error: unknown) => {
         vm.error = (error as Error).message ?? String(error);
         vm.paused = true;
       };
-      const demands = new Map<Vm, number>();
-      for (const vm of runnable) {
-        const g0 = hrtime.bigint();
+      const scheduled: Vm[] = [];
+      const claims: Claim[] = [];
+      let t = nowNs();
+      for (const vm of all) {
+        if (vm.paused) continue;
+        let demand = 0;
         try {
           const d = vm.guest.demand(tickMs);
-          demands.set(vm, d === undefined ? Math.floor(perTick) : Math.max(0, d | 0));
+          demand = d === undefined ? Math.floor(perTick) : Math.max(0, d | 0);
         } catch (error) {
           fail(vm, error);
         }
-        const spent = hrtime.bigint() - g0;
-        vm.period.cpuNanos += spent;
-        guestNanos += spent;
+        const now = nowNs();
+        vm.period.cpuNanos += now - t;
+        guestNanos += now - t;
+        t = now;
+        if (vm.paused) continue;
+        scheduled.push(vm);
+        claims.push({ id: vm.id, demand, weight: 1 });
       }
-      const scheduled = runnable.filter((vm) => demands.has(vm));
       const weightsOf = shareWeights(scheduled.map((vm) => vm.targetLoad));
-      const shares = shareCapacity(
-        perTick,
-        scheduled.map((vm, i) => ({ id: vm.id, demand: demands.get(vm)!, weight: weightsOf[i]! })),
-      );
-      for (const vm of scheduled) {
-        const demand = demands.get(vm)!;
+      for (let i = 0; i < claims.length; i++) claims[i]!.weight = weightsOf[i]!;
+      const shares = shareCapacity(perTick, claims);
+      for (let i = 0; i < scheduled.length; i++) {
+        const vm = scheduled[i]!;
+        const demand = claims[i]!.demand;
         const share = Math.min(shares.get(vm.id) ?? 0, 0x7fffffff);
-        const g0 = hrtime.bigint();
+        t = nowNs();
         let used = 0;
         try {
           used = vm.guest.run(share);
         } catch (error) {
           fail(vm, error);
         }
-        const spent = hrtime.bigint() - g0;
+        const spent = nowNs() - t;
+        vm.ranSinceScan = vm.writesMemory || vm.tracker.pages === 0;
         used = Math.min(Math.max(0, used | 0), share);
         vm.period.cpuNanos += spent;
         guestNanos += spent;
@@ -327,12 +345,12 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
       }
       for (const vm of all) vm.period.ticks++;
       stats.ticks++;
-      stats.guestNanos += Number(guestNanos);
-      stats.totalNanos += Number(hrtime.bigint() - t0);
+      stats.guestNanos += guestNanos;
+      stats.totalNanos += nowNs() - t0;
     },
 
     measure() {
-      const t0 = hrtime.bigint();
+      const t0 = nowNs();
       const out: VmMeasurement[] = [];
       for (const vm of vms.values()) {
         sample(vm);
@@ -355,7 +373,7 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
           workDemanded: vm.period.demanded,
           workDone: vm.period.done,
           steal: vm.period.steal,
-          cpuNanos: Number(vm.period.cpuNanos),
+          cpuNanos: Math.round(vm.period.cpuNanos),
           ioOps: vm.io.ops,
           ioBytes: vm.io.bytes,
           residentPages: vm.tracker.residentPages,
@@ -365,12 +383,12 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
           vtod: vtodOf(vm),
           ...(vm.error ? { error: vm.error } : {}),
         });
-        vm.period = { ticks: 0, demanded: 0, done: 0, steal: 0, cpuNanos: 0n };
+        vm.period = { ticks: 0, demanded: 0, done: 0, steal: 0, cpuNanos: 0 };
         vm.io.ops = 0;
         vm.io.bytes = 0;
         vm.io.netBytes = 0;
       }
-      stats.totalNanos += Number(hrtime.bigint() - t0);
+      stats.totalNanos += nowNs() - t0;
       return out;
     },
 

@@ -345,11 +345,11 @@ export function memoryBlobs(): BlobStore & {
   return {
     objects,
     async put(key, body, metadata) {
-      objects.set(key, { body: Uint8Array.from(body), metadata: { ...metadata } });
+      objects.set(key, { body: new Uint8Array(body), metadata: { ...metadata } });
     },
     async get(key) {
       const o = objects.get(key);
-      return o && { body: Uint8Array.from(o.body), metadata: { ...o.metadata } };
+      return o && { body: new Uint8Array(o.body), metadata: { ...o.metadata } };
     },
     async list(prefix) {
       return [...objects.keys()].filter((k) => k.startsWith(prefix)).sort();

@@ -66,6 +66,48 @@ describe('guest ABI validation', () => {
     expect(problems).toEqual(['mutable global 0 is not exported, so its state would be lost on suspend']);
   });
 
+  it('knows which guests can never write their memory, so the kernel need not scan them', async () => {
+    const writes = async (source: string) => {
+      const result = validateGuestModule(await wat(source));
+      if (!result.ok) throw new Error(result.problems.join('; '));
+      return result.exports.writesMemory;
+    };
+    for (const kind of BUILTIN_GUESTS) {
+      const result = validateGuestModule(await guestBinary(kind));
+      expect(result.ok && result.exports.writesMemory).toBe(kind === 'memory' || kind === 'io');
+    }
+    // constants whose bytes look like store opcodes (0x36..0x3e) are immediates, not stores
+    const constants =
+      '(drop (f64.const 1.7e-76)) (drop (i64.const 0x3636363636)) (drop (i32.load offset=54 (i32.const 0)))';
+    expect(
+      await writes(
+        minimal(
+          `${MEMORY} (func (export "run") (param i32) (result i32) ${constants} (local.get 0)) ${DIGEST}`,
+        ),
+      ),
+    ).toBe(false);
+    const store = '(block (br_table 0 0 (i32.const 0))) (i32.store8 (i32.const 1) (i32.const 2))';
+    expect(
+      await writes(
+        minimal(`${MEMORY} (func (export "run") (param i32) (result i32) ${store} (local.get 0)) ${DIGEST}`),
+      ),
+    ).toBe(true);
+    expect(
+      await writes(
+        minimal(
+          `${MEMORY} (func (export "run") (param i32) (result i32) (memory.fill (i32.const 0) (i32.const 1) (i32.const 2)) (local.get 0)) ${DIGEST}`,
+        ),
+      ),
+    ).toBe(true);
+    expect(
+      await writes(
+        minimal(
+          `(import "env" "disk_read" (func (param i32 i32 i32) (result i32))) ${MEMORY} ${RUN} ${DIGEST}`,
+        ),
+      ),
+    ).toBe(true);
+  });
+
   it('rejects bytes that are not WebAssembly, without throwing', () => {
     const result = validateGuestModule(new TextEncoder().encode('definitely not wasm'));
     expect(result).toEqual({ ok: false, problems: ['not a WebAssembly module: bad magic number'] });

@@ -1,0 +1,259 @@
+// Kernel figures: (1) the kernel's own share of a tick's CPU (scheduling, measuring, dirty-page
+// tracking) with 50 VMs on one node, target < 3 %; (2) a 64 MiB guest's delta checkpoint with 5 %
+// of its pages dirty, target < 100 ms, against an s3rver this suite starts on a free port (and
+// the same write into an in-memory blob store, to separate serialisation from the store);
+// (3) the cost of finding dirty pages by shadow comparison versus hashing every page.
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hrtime } from 'node:process';
+import wabtInit from 'wabt';
+import { createKernel, type SeesawKernel } from '../../node-agent/kernel/index.ts';
+import { PAGE, PageTracker } from '../../node-agent/kernel/pages.ts';
+import { ensureTableAndBucket, LOCAL_CREDENTIALS, startLocalStores } from '../../shared/local/stores.ts';
+import { createClients } from '../../shared/storage/clients.ts';
+import {
+  createImageStore,
+  createImageStoreOn,
+  type ImageStore,
+  memoryBlobs,
+} from '../../shared/storage/image-store.ts';
+import type { GuestSpec } from '../../shared/storage/vms.ts';
+
+export const name = 'kernel';
+
+const TICK_MS = 100;
+const WEIGHTS = { cpu: 1, io: 0.1, mem: 1, paging: 0.1, net: 0.1 };
+const BIG_PAGES = 1024; // 64 MiB
+
+/** A guest for the checkpoint figure: fills all its pages at init, then dirties `pages` distinct pages a tick. */
+const DIRTY_GUEST = `(module
+  (memory (export "memory") 1)
+  (global $per_tick (export "param_pages") (mut i32) (i32.const 51))
+  (global $cursor (export "cursor") (mut i32) (i32.const 0))
+  (global $h (export "h") (mut i64) (i64.const 1))
+  (func (export "init") (local $p i32)
+    (loop $fill
+      (i64.store (i32.mul (local.get $p) (i32.const 65536)) (i64.extend_i32_u (i32.add (local.get $p) (i32.const 1))))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br_if $fill (i32.lt_u (local.get $p) (memory.size)))))
+  (func (export "demand") (param i32) (result i32) (global.get $per_tick))
+  (func (export "run") (param $n i32) (result i32) (local $i i32) (local $a i32)
+    (block $out (loop $next
+      (br_if $out (i32.ge_s (local.get $i) (local.get $n)))
+      ;; a stride of 19 pages walks all pages of a power-of-two memory before repeating
+      (global.set $cursor (i32.rem_u (i32.add (global.get $cursor) (i32.const 19)) (memory.size)))
+      (local.set $a (i32.add (i32.mul (global.get $cursor) (i32.const 65536)) (i32.const 8)))
+      (global.set $h (i64.mul (i64.add (global.get $h) (i64.load (local.get $a))) (i64.const 0x100000001b3)))
+      (i64.store (local.get $a) (global.get $h))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $next)))
+    (local.get $i))
+  (func (export "digest") (result i64) (global.get $h)))`;
+
+interface Ctx {
+  quick: boolean;
+  log: (line: string) => void;
+}
+
+export async function run(ctx: Ctx): Promise<Record<string, unknown>> {
+  const overhead = await kernelOverhead(ctx);
+  const tracking = dirtyTrackingCost(ctx);
+  const checkpoint = await checkpointFigures(ctx);
+  return { overhead, tracking, checkpoint };
+}
+
+/** 50 VMs of mixed guests on one node, ticked and measured once a second (every 10 ticks). */
+async function kernelOverhead(ctx: Ctx) {
+  const images = createImageStoreOn(memoryBlobs());
+  const clock = { t: 1_700_000_000_000 };
+  const kernel = createKernel(
+    { nodeId: 'bench', capacity: 40_000_000, weights: WEIGHTS, tickMs: TICK_MS, clock: () => clock.t },
+    { images },
+  );
+  const mix: [GuestSpec, number][] = [
+    [{ kind: 'cpu' }, 16],
+    [{ kind: 'memory', params: { wsPages: 32 } }, 48],
+    [{ kind: 'io' }, 16],
+    [{ kind: 'trace', series: Array.from({ length: 288 }, (_, i) => 50 + 40 * Math.sin(i / 20)) }, 16],
+    [{ kind: 'idle' }, 16],
+  ];
+  let pages = 0;
+  for (let i = 0; i < 50; i++) {
+    const [guest, memPages] = mix[i % mix.length]!;
+    pages += memPages;
+    await kernel.start({ id: `vm-${i}`, fence: 1, guest, memPages });
+  }
+  const warm = () => {
+    for (let i = 0; i < 10; i++) {
+      kernel.tick();
+      clock.t += TICK_MS;
+    }
+    kernel.measure();
+  };
+  warm(); // tier-up of the guests' code, first touch of memory and shadows
+  const before = kernel.stats();
+  const seconds = ctx.quick ? 3 : 10;
+  for (let s = 0; s < seconds; s++) warm();
+  const after = kernel.stats();
+  const total = after.totalNanos - before.totalNanos;
+  const guest = after.guestNanos - before.guestNanos;
+  const scan = after.scanNanos - before.scanNanos;
+  const ticks = after.ticks - before.ticks;
+  const figures = {
+    vms: 50,
+    guestMemoryMiB: (pages * PAGE) / 2 ** 20,
+    ticks,
+    tickCpuMs: round(total / ticks / 1e6, 3),
+    guestCpuMs: round(guest / ticks / 1e6, 3),
+    overheadPercent: round(((total - guest) / total) * 100, 2),
+    schedulingPercent: round(((total - guest - scan) / total) * 100, 2),
+    dirtyTrackingPercent: round((scan / total) * 100, 2),
+    target: '< 3 %',
+  };
+  ctx.log(
+    `kernel overhead, 50 VMs (${figures.guestMemoryMiB} MiB of guest memory), measured every 10 ticks: ` +
+      `${figures.overheadPercent} % of ${figures.tickCpuMs} ms per tick ` +
+      `(scheduling and measuring ${figures.schedulingPercent} %, dirty tracking ${figures.dirtyTrackingPercent} %; target < 3 %)`,
+  );
+  return figures;
+}
+
+/** Finding 5 % dirty pages of a 64 MiB memory: shadow compare (what the kernel does) versus page hashes. */
+function dirtyTrackingCost(ctx: Ctx) {
+  const memory = new WebAssembly.Memory({ initial: BIG_PAGES });
+  const bytes = new Uint8Array(memory.buffer);
+  for (let p = 0; p < BIG_PAGES; p++) bytes[p * PAGE] = 1;
+  const tracker = new PageTracker(0);
+  tracker.scan(memory.buffer);
+  const hashes = Array.from({ length: BIG_PAGES }, (_, p) => hashPage(bytes, p));
+  const rounds = ctx.quick ? 3 : 10;
+  let shadowNs = 0;
+  let hashNs = 0;
+  let fnvNs = 0;
+  for (let r = 0; r < rounds; r++) {
+    for (let p = r; p < BIG_PAGES; p += 20) bytes[p * PAGE + 8] = (bytes[p * PAGE + 8]! + 1) & 0xff;
+    let t = hrtime.bigint();
+    const changed = tracker.scan(memory.buffer);
+    shadowNs += Number(hrtime.bigint() - t);
+    t = hrtime.bigint();
+    let rehashed = 0;
+    for (let p = 0; p < BIG_PAGES; p++) {
+      const h = hashPage(bytes, p);
+      if (h !== hashes[p]) {
+        hashes[p] = h;
+        rehashed++;
+      }
+    }
+    hashNs += Number(hrtime.bigint() - t);
+    if (rehashed !== changed) throw new Error(`trackers disagree: ${changed} vs ${rehashed}`);
+    t = hrtime.bigint();
+    const words = new Uint32Array(memory.buffer);
+    let acc = 0;
+    for (let i = 0; i < words.length; i++) acc = Math.imul(acc ^ words[i]!, 16777619);
+    fnvNs += Number(hrtime.bigint() - t) + (acc & 0);
+  }
+  const figures = {
+    memoryMiB: 64,
+    dirtyPercent: 5,
+    shadowCompareMs: round(shadowNs / rounds / 1e6, 2),
+    sha1PerPageMs: round(hashNs / rounds / 1e6, 2),
+    jsFnvPerPageMs: round(fnvNs / rounds / 1e6, 2),
+  };
+  ctx.log(
+    `dirty tracking of 64 MiB with 5 % dirty: shadow compare ${figures.shadowCompareMs} ms, ` +
+      `sha1 per page ${figures.sha1PerPageMs} ms, FNV in JS ${figures.jsFnvPerPageMs} ms`,
+  );
+  return figures;
+}
+
+function hashPage(bytes: Uint8Array, p: number): string {
+  return createHash('sha1')
+    .update(bytes.subarray(p * PAGE, (p + 1) * PAGE))
+    .digest('base64');
+}
+
+/** A 64 MiB guest: full image, then delta checkpoints with 51 of 1024 pages (5 %) dirty. */
+async function checkpointFigures(ctx: Ctx) {
+  const scratch = mkdtempSync(join(tmpdir(), 'seesaw-bench-s3-'));
+  const stores = await startLocalStores({ scratchDir: scratch });
+  try {
+    const clients = createClients({
+      tableName: 'bench-kernel',
+      bucketName: 'bench-kernel',
+      region: 'us-east-1',
+      dynamoEndpoint: stores.dynamoEndpoint,
+      s3Endpoint: stores.s3Endpoint,
+      credentials: LOCAL_CREDENTIALS,
+    });
+    await ensureTableAndBucket(clients);
+    const wasm = await wat(DIRTY_GUEST);
+    const s3 = await checkpointOn(createImageStore(clients), wasm, ctx);
+    const memory = await checkpointOn(createImageStoreOn(memoryBlobs()), wasm, ctx);
+    const figures = { s3rver: s3, inMemoryStore: memory, target: 'delta < 100 ms on s3rver' };
+    ctx.log(
+      `64 MiB guest, 5 % dirty: delta checkpoint ${s3.deltaMs} ms on s3rver (${memory.deltaMs} ms into memory), ` +
+        `${s3.deltaPages} pages / ${round(s3.deltaBytes / 2 ** 20, 2)} MiB; full image ${s3.fullMs} ms; ` +
+        `restore from the chain ${s3.restoreMs} ms (target < 100 ms)`,
+    );
+    return figures;
+  } finally {
+    await stores.close();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+async function checkpointOn(images: ImageStore, wasm: Uint8Array, ctx: Ctx) {
+  await images.putModule('dirty', wasm);
+  const clock = { t: 1_700_000_000_000 };
+  const make = (node: string) =>
+    createKernel(
+      { nodeId: node, capacity: 1e9, weights: WEIGHTS, tickMs: TICK_MS, clock: () => clock.t },
+      { images },
+    );
+  const kernel: SeesawKernel = make('a');
+  const guest = { kind: 'module:dirty', params: { pages: 51 } };
+  await kernel.start({ id: 'big', fence: 1, guest, memPages: BIG_PAGES });
+  let t = performance.now();
+  const full = await kernel.checkpoint('big', 'full');
+  const fullMs = performance.now() - t;
+  const rounds = ctx.quick ? 3 : 8;
+  const times: number[] = [];
+  let last = full;
+  for (let r = 0; r < rounds; r++) {
+    kernel.tick();
+    clock.t += TICK_MS;
+    t = performance.now();
+    last = await kernel.checkpoint('big', 'delta');
+    times.push(performance.now() - t);
+  }
+  kernel.pause('big');
+  const other = make('b');
+  t = performance.now();
+  await other.start({ id: 'big', fence: 2, guest, memPages: BIG_PAGES, image: last.image });
+  const restoreMs = performance.now() - t;
+  if (other.digest('big') !== kernel.digest('big')) throw new Error('restored digest differs');
+  return {
+    fullMs: round(fullMs, 1),
+    fullMiB: round(full.bytes / 2 ** 20, 1),
+    deltaMs: round(median(times), 1),
+    deltaMaxMs: round(Math.max(...times), 1),
+    deltaPages: last.pages,
+    deltaBytes: last.bytes,
+    restoreMs: round(restoreMs, 1),
+  };
+}
+
+async function wat(source: string): Promise<Uint8Array> {
+  const wabt = await wabtInit();
+  const parsed = wabt.parseWat('bench.wat', source);
+  try {
+    return new Uint8Array(parsed.toBinary({}).buffer);
+  } finally {
+    parsed.destroy();
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
