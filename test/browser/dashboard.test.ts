@@ -120,16 +120,23 @@ describe('the dashboard on a live local cluster', () => {
     await expect(page.locator('[data-node="node-1"] .badge.draining').textContent()).resolves.toBe(
       'draining',
     );
-    await expect.poll(() => vmsOn(page, 'node-1').count(), { timeout: 60_000, interval: 500 }).toBe(0);
+    await expect.poll(() => vmsOn(page, 'node-1').count(), { timeout: 100_000, interval: 500 }).toBe(0);
     expect(await page.locator('[data-node="node-1"] .empty').textContent()).toBe('no VMs');
     // Every VM is still on screen, on the other nodes, and the runs say why they moved.
     await expect
       .poll(async () => (await vmsOn(page, 'node-2').count()) + (await vmsOn(page, 'node-3').count()))
       .toBe(RATES.length);
-    await page.locator('#runs details').first().click();
-    await expect.poll(() => page.locator('#runs .pair').count()).toBeGreaterThan(0);
+    const runId = await page
+      .locator('#runs details')
+      .filter({ hasText: 'node-1 is draining: gave' })
+      .first()
+      .getAttribute('data-run');
+    const drainRun = page.locator(`#runs details[data-run="${runId}"]`);
+    await drainRun.locator('summary').click();
+    await expect.poll(() => drainRun.locator('.pair.moved').first().isVisible()).toBe(true);
+    expect(await drainRun.locator('.pair.moved').first().textContent()).toContain('node-1 is draining');
     await screenshot(page, 'test-artifacts/dashboard.png');
-  }, 90_000);
+  }, 150_000);
 
   it('migrates a VM to the node chosen in the migrate dialog', async () => {
     const { items } = await cluster.api<{ items: VmItem[] }>('GET', '/v1/vms');

@@ -32,7 +32,7 @@ export function s(tag, attrs, ...children) {
 export function patch(container, key, render) {
   if (container.dataset.key === key) return;
   container.dataset.key = key;
-  container.replaceChildren(...[render()].flat());
+  container.replaceChildren(...[render()].flat().filter((child) => child !== null && child !== undefined));
 }
 
 export function fmt(n, digits = 1) {
