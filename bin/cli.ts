@@ -1,5 +1,6 @@
 // The seesaw CLI: one commander program; each command lives in its own module.
 import { Command } from 'commander';
+import { registerAgent } from './commands/agent.ts';
 import { registerSimulate } from './commands/simulate.ts';
 import { registerUp } from './commands/up.ts';
 
@@ -8,6 +9,7 @@ const program = new Command('seesaw')
   .showHelpAfterError('(run with --help for usage)');
 
 registerUp(program);
+registerAgent(program);
 registerSimulate(program);
 
 try {

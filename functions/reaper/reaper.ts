@@ -34,6 +34,8 @@ export interface ReaperDeps {
 export interface ReaperOptions {
   /** How long past a lapsed lease before a node counts as dead (covers clock skew); default 5 s. */
   graceMs?: number;
+  /** Restricts the run to the nodes (and their VMs) this accepts: one shard of a large cluster. */
+  shard?: (nodeId: string) => boolean;
 }
 
 export interface ReaperReport {
@@ -58,8 +60,11 @@ export async function runReaper(deps: ReaperDeps, options: ReaperOptions = {}): 
   const { clients, clock, log } = deps;
   const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
   const now = clock();
-  const nodes = await listNodes(clients);
-  const vms = await listAllVms(clients);
+  const inShard = options.shard ?? (() => true);
+  const nodes = (await listNodes(clients)).filter((n) => inShard(n.id));
+  const vms = (await listAllVms(clients)).filter(
+    (vm) => inShard(vm.owner) || (vm.migration !== undefined && inShard(vm.migration.to)),
+  );
   const known = new Map(nodes.map((n) => [n.id, n]));
   const dead = new Set(nodes.filter((n) => isDead(n.leaseUntil, now, { graceMs })).map((n) => n.id));
   const live = nodes

@@ -26,7 +26,7 @@ import {
   takeOwnership,
   type VmRecord,
 } from '../../shared/storage/vms.ts';
-import type { Kernel } from '../kernel/types.ts';
+import type { Kernel, VmLaunch } from '../kernel/types.ts';
 import type { AgentConfig, ImageCleaner, Log } from './agent.ts';
 import type { FaultPoint } from './faults.ts';
 
@@ -103,15 +103,13 @@ async function perform(
   if (!vm) return false;
   switch (action.kind) {
     case 'start': {
-      await ctx.step('start', id, () =>
-        kernel.start({
-          ...launchOf(vm),
-          fence: vm.fence,
-          ...(vm.image ? { image: vm.image } : {}),
-          paused: true,
-        }),
-      );
-      held.set(id, { fence: vm.fence, paused: true });
+      const launch = {
+        ...launchOf(vm),
+        fence: vm.fence,
+        ...(vm.image ? { image: vm.image } : {}),
+        paused: true,
+      };
+      await ctx.step('start', id, () => load(ctx, launch, { fence: vm.fence, paused: true }));
       ctx.lastCheckpoint.set(id, ctx.clock());
       return true;
     }
@@ -209,6 +207,14 @@ const launchOf = (vm: VmRecord) => ({
   ...(vm.targetLoad !== undefined ? { targetLoad: vm.targetLoad } : {}),
 });
 
+/** Loads a guest paused and records the holding; a copy the agent no longer tracks is dropped first. */
+async function load(ctx: OpContext, launch: VmLaunch, holding: Holding) {
+  if (ctx.kernel.has(launch.id)) ctx.kernel.stop(launch.id);
+  ctx.held.delete(launch.id);
+  await ctx.kernel.start(launch);
+  ctx.held.set(launch.id, holding);
+}
+
 function stop(ctx: OpContext, id: string) {
   if (ctx.kernel.has(id)) ctx.kernel.stop(id);
   ctx.held.delete(id);
@@ -302,18 +308,18 @@ async function migrateOut(ctx: OpContext, vm: VmRecord, order: MigrationOrder) {
 
 /** Target side: load paused from the final image (the kernel adjusts the vTOD), take ownership, run. */
 async function migrateIn(ctx: OpContext, vm: VmRecord, order: MigrationOrder) {
-  const { kernel, clients, self } = ctx;
+  const { clients, self } = ctx;
   const id = vm.id;
   if (!ctx.held.has(id)) {
+    const launch = {
+      ...launchOf(vm),
+      fence: vm.fence + 1,
+      ...(vm.image ? { image: vm.image } : {}),
+      paused: true,
+    };
     await ctx.step('loadTarget', id, () =>
-      kernel.start({
-        ...launchOf(vm),
-        fence: vm.fence + 1,
-        ...(vm.image ? { image: vm.image } : {}),
-        paused: true,
-      }),
+      load(ctx, launch, { fence: vm.fence + 1, paused: true, migrationId: order.id }),
     );
-    ctx.held.set(id, { fence: vm.fence + 1, paused: true, migrationId: order.id });
   }
   const now = ctx.clock();
   await ctx.step('takeOwnership', id, () =>

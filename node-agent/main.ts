@@ -1,0 +1,187 @@
+// The node agent process: one validated config from flags and env, structured logs, the agent
+// loop on the real clock, and a graceful shutdown on SIGTERM/SIGINT.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pino from 'pino';
+import { z } from 'zod';
+import { DEFAULT_TIMINGS } from '../shared/domain/protocol.ts';
+import { createClients, type StorageConfig, storageConfigFromEnv } from '../shared/storage/clients.ts';
+import { getBalancingConfig } from '../shared/storage/config-store.ts';
+import { createImageStore } from '../shared/storage/image-store.ts';
+import { createAgent } from './agent/agent.ts';
+import { runAgent } from './agent/run.ts';
+import { createKernel } from './kernel/index.ts';
+
+const positive = z.number().int().positive();
+
+export const agentProcessConfigSchema = z
+  .object({
+    node: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'node id: letters, digits, . _ -'),
+    capacity: z.number().positive(),
+    weights: z.object({
+      cpu: z.number().min(0),
+      io: z.number().min(0),
+      mem: z.number().min(0),
+      paging: z.number().min(0).optional(),
+      net: z.number().min(0).optional(),
+    }),
+    labels: z.record(z.string(), z.string()),
+    memCapacityPages: positive,
+    leaseMs: positive.min(100),
+    reportMs: positive,
+    tickMs: positive,
+    reconcileMs: positive,
+    checkpointMs: positive,
+    fenceMarginMs: z.number().int().min(0),
+    storage: z.object({
+      tableName: z.string().min(3),
+      bucketName: z.string().min(3),
+      region: z.string().min(1),
+      dynamoEndpoint: z.string().url().optional(),
+      s3Endpoint: z.string().url().optional(),
+      credentials: z.object({ accessKeyId: z.string(), secretAccessKey: z.string() }).optional(),
+    }),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  })
+  .refine((c) => c.reportMs < c.leaseMs - c.fenceMarginMs, {
+    message:
+      'reportMs must be shorter than leaseMs minus fenceMarginMs, or the node fences itself between reports',
+  });
+
+export type AgentProcessConfig = z.infer<typeof agentProcessConfigSchema>;
+
+/** Raw options as the CLI hands them over (strings from flags); env fills the storage part. */
+export interface AgentFlags {
+  node?: string;
+  capacity?: string;
+  weights?: string;
+  labels?: string[];
+  memPages?: string;
+  leaseMs?: string;
+  reportMs?: string;
+  tickMs?: string;
+  reconcileMs?: string;
+  checkpointMs?: string;
+  data?: string;
+  logLevel?: string;
+}
+
+/** `cpu=1,io=0.2,mem=0.1` → { cpu: 1, io: 0.2, mem: 0.1 } (values stay strings for zod to reject). */
+export function parsePairs(text: string | string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (Array.isArray(text) ? text : [text ?? '']).flatMap((t) => t.split(','))) {
+    if (!part.trim()) continue;
+    const eq = part.indexOf('=');
+    if (eq < 1) throw new Error(`expected key=value, got "${part}"`);
+    out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+const num = (v: string | undefined, fallback: number) => (v === undefined ? fallback : Number(v));
+
+/** Builds and validates the one config object; throws a readable error for bad input. */
+export function resolveAgentConfig(
+  flags: AgentFlags,
+  env: NodeJS.ProcessEnv = process.env,
+): AgentProcessConfig {
+  let storage: StorageConfig = storageConfigFromEnv(env);
+  if (flags.data) {
+    const file = join(flags.data, 'endpoints.json');
+    const endpoints = JSON.parse(readFileSync(file, 'utf8')) as {
+      dynamodb: string;
+      s3: string;
+      table: string;
+      bucket: string;
+      region: string;
+      credentials?: { accessKeyId: string; secretAccessKey: string };
+    };
+    storage = {
+      tableName: endpoints.table,
+      bucketName: endpoints.bucket,
+      region: endpoints.region,
+      dynamoEndpoint: endpoints.dynamodb,
+      s3Endpoint: endpoints.s3,
+      ...(endpoints.credentials ? { credentials: endpoints.credentials } : {}),
+    };
+  }
+  const weights = Object.fromEntries(
+    Object.entries({ cpu: '1', io: '0.2', mem: '0.1', ...parsePairs(flags.weights) }).map(([k, v]) => [
+      k,
+      Number(v),
+    ]),
+  );
+  const leaseMs = num(flags.leaseMs ?? env.SEESAW_LEASE_MS, 10_000);
+  const raw = {
+    node: flags.node ?? env.SEESAW_NODE,
+    capacity: num(flags.capacity ?? env.SEESAW_CAPACITY, 4_000_000),
+    weights,
+    labels: parsePairs(flags.labels),
+    memCapacityPages: num(flags.memPages, 16_384),
+    leaseMs,
+    reportMs: num(flags.reportMs ?? env.SEESAW_REPORT_MS, Math.floor(leaseMs / 4)),
+    tickMs: num(flags.tickMs, 100),
+    reconcileMs: num(flags.reconcileMs, 250),
+    checkpointMs: num(flags.checkpointMs, 30_000),
+    fenceMarginMs: Math.floor(leaseMs / 5),
+    storage,
+    logLevel: flags.logLevel ?? env.LOG_LEVEL ?? 'info',
+  };
+  const parsed = agentProcessConfigSchema.safeParse(raw);
+  if (!parsed.success)
+    throw new Error(
+      `invalid agent configuration: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`).join('; ')}`,
+    );
+  return parsed.data;
+}
+
+/** Starts the agent process and resolves when it has stopped (SIGTERM/SIGINT, or superseded). */
+export async function runAgentProcess(config: AgentProcessConfig): Promise<void> {
+  const log = pino({ name: 'seesaw-agent', level: config.logLevel, base: { node: config.node } });
+  const clients = createClients(config.storage);
+  const images = createImageStore(clients);
+  const clock = Date.now;
+  const kernel = createKernel(
+    { nodeId: config.node, capacity: config.capacity, weights: config.weights, tickMs: config.tickMs, clock },
+    { images },
+  );
+  const agentConfig = {
+    node: {
+      id: config.node,
+      capacity: config.capacity,
+      weights: config.weights,
+      memCapacityPages: config.memCapacityPages,
+      labels: config.labels,
+    },
+    lease: { leaseMs: config.leaseMs, fenceMarginMs: config.fenceMarginMs },
+    checkpointMs: config.checkpointMs,
+    cooldownMs: 60_000,
+    timings: DEFAULT_TIMINGS,
+  };
+  const refreshCooldown = async () => {
+    agentConfig.cooldownMs = (await getBalancingConfig(clients)).cooldownMs;
+  };
+  await refreshCooldown().catch(() => undefined);
+  const agent = createAgent({ clients, kernel, clock, log, images }, agentConfig);
+  await agent.register();
+  let reports = 0;
+  const running = runAgent(
+    agent,
+    { tickMs: config.tickMs, reportMs: config.reportMs, reconcileMs: config.reconcileMs },
+    log,
+    async () => {
+      reports += 1;
+      if (reports % 20 === 0) await refreshCooldown();
+    },
+  );
+  const onSignal = (signal: string) => {
+    log.info({ signal }, 'shutting down');
+    void running.stop();
+  };
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  process.once('SIGINT', () => onSignal('SIGINT'));
+  log.info({ capacity: config.capacity, weights: config.weights, leaseMs: config.leaseMs }, 'agent started');
+  await running.done;
+  clients.dynamo.destroy();
+  clients.s3.destroy();
+}

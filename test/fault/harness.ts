@@ -1,0 +1,688 @@
+// The fault harness: real agents (real kernels running real wasm guests, real DynamoDB and S3
+// APIs through dynalite and s3rver) in one process, driven round by round on a virtual clock,
+// while a seeded schedule kills, freezes and repeats protocol steps of sources, targets and
+// balancers. After every schedule the invariants are checked; a failure names its seed.
+import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
+import { runReaper } from '../../functions/reaper/reaper.ts';
+import { type Agent, createAgent } from '../../node-agent/agent/agent.ts';
+import { Crash, type FaultContext, type FaultPoint } from '../../node-agent/agent/faults.ts';
+import { createKernel } from '../../node-agent/kernel/index.ts';
+import { orderDeadline, type ProtocolTimings } from '../../shared/domain/protocol.ts';
+import { createRng } from '../../shared/domain/rng.ts';
+import type { Rng } from '../../shared/domain/types.ts';
+import type { Clients } from '../../shared/storage/clients.ts';
+import { ConditionFailed } from '../../shared/storage/errors.ts';
+import { createImageStore, type ImageStore } from '../../shared/storage/image-store.ts';
+import { nodeKey, vmKey } from '../../shared/storage/keys.ts';
+import { getMigration } from '../../shared/storage/migrations.ts';
+import { claimNode, type NodeSpec, releaseClaim } from '../../shared/storage/nodes.ts';
+import {
+  createVm,
+  findVm,
+  type GuestSpec,
+  orderMigration,
+  requestState,
+  resumeVm,
+  type VmRecord,
+} from '../../shared/storage/vms.ts';
+import { Tracker } from './tracker.ts';
+
+/** Virtual timings: one round is one kernel tick of `stepMs`. */
+export const TIMING = {
+  tickMs: 10,
+  stepMs: 10,
+  leaseMs: 120,
+  fenceMarginMs: 20,
+  graceMs: 20,
+  heartbeatEvery: 4,
+  reconcileEvery: 2,
+  reaperEvery: 4,
+  sampleEvery: 3,
+  checkpointMs: 60,
+  claimMs: 200,
+  timings: { orderMs: 60, takeMs: 60, perPageMs: 0 } satisfies ProtocolTimings,
+};
+
+const GUEST: GuestSpec = { kind: 'memory', params: { wsPages: 2, rate: 2000 } };
+const MEM_PAGES = 3;
+
+const SOURCE_POINTS: FaultPoint[] = ['precopy', 'pause', 'finalDelta', 'markImageReady', 'stopSource'];
+const TARGET_POINTS: FaultPoint[] = ['loadTarget', 'takeOwnership', 'resumeTarget', 'history', 'markRunning'];
+const ANY_POINTS: FaultPoint[] = [
+  'checkpoint',
+  'recordCheckpoint',
+  'renew',
+  'recover',
+  'start',
+  'abort',
+  'settle',
+];
+const BALANCER_POINTS = ['claim', 'order', 'release'] as const;
+type BalancerPoint = (typeof BALANCER_POINTS)[number];
+const ACCEPTING: FaultPoint[] = ['recordCheckpoint', 'markImageReady', 'markSuspended'];
+
+type FaultAction = { kind: 'crash' } | { kind: 'freeze'; rounds: number } | { kind: 'repeat' };
+
+interface ArmedFault {
+  node: string;
+  point: FaultPoint;
+  phase: 'before' | 'after';
+  action: FaultAction;
+  /** Fire on this (1-based) hit of the point. */
+  hit: number;
+  hits: number;
+  fired: boolean;
+}
+
+interface SimNode {
+  id: string;
+  spec: NodeSpec;
+  skew: number;
+  agent: Agent;
+  kernel: ReturnType<Tracker['wrap']>;
+  dead: boolean;
+  frozen: boolean;
+  thaw?: () => void;
+  thawAt?: number;
+  frozenSignal: Promise<void>;
+  signalFrozen: () => void;
+  heartbeat?: Promise<void>;
+  lastHeartbeat: number;
+}
+
+/** A lane: one table and bucket, one virtual clock, schedules run one after another. */
+export interface Lane {
+  clients: Clients;
+  images: ImageStore;
+  now: number;
+}
+
+export function createLane(clients: Clients): Lane {
+  return { clients, images: createImageStore(clients), now: 1_700_000_000_000 };
+}
+
+export interface ScheduleResult {
+  seed: number;
+  scenario: string;
+  faults: string[];
+  violations: string[];
+  rounds: number;
+  migrations: { completed: number; aborted: number; settled: number };
+  errors: string[];
+}
+
+const deferred = () => {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+};
+
+const pick = <T>(rng: Rng, items: readonly T[]): T => items[Math.floor(rng.next() * items.length)]!;
+const chance = (rng: Rng, p: number) => rng.next() < p;
+const int = (rng: Rng, lo: number, hi: number) => lo + Math.floor(rng.next() * (hi - lo + 1));
+
+class Schedule {
+  readonly rng: Rng;
+  readonly prefix: string;
+  readonly tracker: Tracker;
+  readonly nodes = new Map<string, SimNode>();
+  readonly vms: string[] = [];
+  readonly armed: ArmedFault[] = [];
+  readonly notes: string[] = [];
+  readonly errors: string[] = [];
+  readonly background: Promise<unknown>[] = [];
+  suspended = new Set<string>();
+  readonly orders = new Set<string>();
+  round = 0;
+  injecting = true;
+  /** Quiescing: every agent reconciles every round. */
+  settling = false;
+  private restarts = 0;
+
+  constructor(
+    readonly lane: Lane,
+    readonly seed: number,
+  ) {
+    this.rng = createRng(seed);
+    this.prefix = `s${seed}-${Math.floor(lane.now % 1e6)}`;
+    this.tracker = new Tracker(() => lane.now);
+  }
+
+  node(id: string) {
+    const n = this.nodes.get(`${this.prefix}-${id}`);
+    if (!n) throw new Error(`no node ${id}`);
+    return n;
+  }
+
+  addNode(id: string, skew: number) {
+    const full = `${this.prefix}-${id}`;
+    const spec: NodeSpec = {
+      id: full,
+      capacity: 1e9,
+      weights: { cpu: 1, io: 0.2, mem: 0.1 },
+      memCapacityPages: 4096,
+    };
+    this.nodes.set(full, this.boot(spec, skew));
+  }
+
+  private boot(spec: NodeSpec, skew: number): SimNode {
+    const clock = () => this.lane.now + skew;
+    const inner = createKernel(
+      { nodeId: spec.id, capacity: spec.capacity, weights: spec.weights, tickMs: TIMING.tickMs, clock },
+      { images: this.lane.images },
+    );
+    const kernel = this.tracker.wrap(spec.id, inner);
+    const frozen = deferred();
+    const sim: SimNode = {
+      id: spec.id,
+      spec,
+      skew,
+      kernel,
+      dead: false,
+      frozen: false,
+      frozenSignal: frozen.promise,
+      signalFrozen: frozen.resolve,
+      lastHeartbeat: -1,
+      agent: undefined as unknown as Agent,
+    };
+    const errors = this.errors;
+    const quiet = () => {};
+    sim.agent = createAgent(
+      {
+        clients: this.lane.clients,
+        kernel,
+        clock,
+        images: this.lane.images,
+        log: {
+          info: quiet,
+          debug: quiet,
+          warn: quiet,
+          error: (obj: object, msg?: string) => errors.push(`${spec.id}: ${msg} ${JSON.stringify(obj)}`),
+        },
+        faults: (point, ctx) => this.onPoint(sim, point, ctx),
+        newId: () => `${spec.id}-inc${++this.restarts}`,
+      },
+      {
+        node: spec,
+        lease: { leaseMs: TIMING.leaseMs, fenceMarginMs: TIMING.fenceMarginMs },
+        checkpointMs: TIMING.checkpointMs,
+        cooldownMs: 0,
+        timings: TIMING.timings,
+      },
+    );
+    return sim;
+  }
+
+  kill(sim: SimNode, why: string) {
+    if (sim.dead) return;
+    this.notes.push(`r${this.round} kill ${short(sim.id)} (${why})`);
+    sim.dead = true;
+    sim.kernel.dead = true;
+    sim.agent.crash();
+    sim.thaw?.();
+  }
+
+  restart(sim: SimNode) {
+    this.notes.push(`r${this.round} restart ${short(sim.id)}`);
+    this.nodes.set(sim.id, this.boot(sim.spec, sim.skew));
+  }
+
+  freeze(sim: SimNode, rounds: number): Promise<void> {
+    const gate = deferred();
+    sim.frozen = true;
+    sim.thawAt = this.round + rounds;
+    sim.thaw = () => {
+      sim.frozen = false;
+      sim.thaw = undefined;
+      const next = deferred();
+      sim.frozenSignal = next.promise;
+      sim.signalFrozen = next.resolve;
+      gate.resolve();
+    };
+    sim.signalFrozen();
+    return gate.promise;
+  }
+
+  private async onPoint(sim: SimNode, point: FaultPoint, ctx: FaultContext): Promise<undefined | 'repeat'> {
+    if (ctx.phase === 'after' && ctx.image && ctx.vm && ACCEPTING.includes(point))
+      this.tracker.accept(ctx.vm, ctx.image);
+    if (sim.dead) throw new Crash(point);
+    if (!this.injecting) return undefined;
+    for (const f of this.armed) {
+      if (f.fired || f.node !== sim.id || f.point !== point || f.phase !== ctx.phase) continue;
+      f.hits += 1;
+      if (f.hits < f.hit) continue;
+      f.fired = true;
+      this.notes.push(`r${this.round} ${f.action.kind} ${short(sim.id)} at ${point}:${ctx.phase}`);
+      if (f.action.kind === 'crash') {
+        this.kill(sim, `fault at ${point}`);
+        throw new Crash(point);
+      }
+      if (f.action.kind === 'repeat') return 'repeat';
+      await this.freeze(sim, f.action.rounds);
+      if (sim.dead) throw new Crash(point);
+    }
+    return undefined;
+  }
+
+  arm(node: string, point: FaultPoint, action: FaultAction, phase?: 'before' | 'after') {
+    this.armed.push({
+      node,
+      point,
+      phase: phase ?? (chance(this.rng, 0.5) ? 'before' : 'after'),
+      action,
+      hit: 1,
+      hits: 0,
+      fired: false,
+    });
+  }
+
+  randomAction(): FaultAction {
+    const r = this.rng.next();
+    if (r < 0.4) return { kind: 'crash' };
+    if (r < 0.75) return { kind: 'freeze', rounds: pick(this.rng, [1, 4, 8, 16]) };
+    return { kind: 'repeat' };
+  }
+
+  /** A balancer run ordering `vm` from `from` to `to`, with its own fault. */
+  async balance(
+    run: string,
+    vm: string,
+    from: string,
+    to: string,
+    fault?: { at: BalancerPoint; action: 'kill' | 'pause'; rounds: number },
+    twice = false,
+  ) {
+    const { clients } = this.lane;
+    const point = async (at: BalancerPoint) => {
+      if (fault?.at !== at) return true;
+      this.notes.push(`r${this.round} balancer ${run} ${fault.action} at ${at}`);
+      if (fault.action === 'kill') return false;
+      const until = this.round + fault.rounds;
+      while (this.round < until && this.injecting) await new Promise((r) => setTimeout(r, 1));
+      return true;
+    };
+    if (!(await point('claim'))) return;
+    const claimedAt = this.lane.now;
+    const until = claimedAt + TIMING.claimMs;
+    try {
+      await claimNode(clients, from, run, claimedAt, until);
+      await claimNode(clients, to, run, claimedAt, until);
+    } catch (error) {
+      if (error instanceof ConditionFailed) {
+        this.notes.push(`r${this.round} balancer ${run} lost the claim`);
+        await releaseClaim(clients, from, run).catch(() => undefined);
+        return;
+      }
+      throw error;
+    }
+    const record = await findVm(clients, vm);
+    const busy = await this.inFlightNodes();
+    if (!(await point('order'))) return;
+    const now = this.lane.now;
+    const ok =
+      record?.owner === from &&
+      record.state === 'RUNNING' &&
+      !record.migration &&
+      !busy.has(from) &&
+      !busy.has(to) &&
+      now < until - TIMING.timings.orderMs;
+    if (ok) {
+      const order = {
+        id: `${run}-${vm}`,
+        from,
+        to,
+        phase: 'ORDERED' as const,
+        deadline: orderDeadline(now, MEM_PAGES, TIMING.timings),
+        orderedAt: now,
+        origin: run,
+      };
+      for (let i = 0; i < (twice ? 2 : 1); i += 1) {
+        try {
+          this.orders.add(order.id);
+          await orderMigration(clients, vm, record.fence, order);
+          this.notes.push(
+            `r${this.round} ${run} ordered ${short(vm)} ${short(from)}→${short(to)}${i ? ' (again)' : ''}`,
+          );
+        } catch (error) {
+          if (!(error instanceof ConditionFailed)) throw error;
+        }
+      }
+    }
+    if (!(await point('release'))) return;
+    await releaseClaim(clients, from, run).catch(() => undefined);
+    await releaseClaim(clients, to, run).catch(() => undefined);
+  }
+
+  async inFlightNodes() {
+    const busy = new Set<string>();
+    for (const vm of await this.readVms()) {
+      if (!vm?.migration) continue;
+      busy.add(vm.migration.from);
+      busy.add(vm.migration.to);
+    }
+    return busy;
+  }
+
+  readVms() {
+    return Promise.all(this.vms.map((id) => findVm(this.lane.clients, id)));
+  }
+
+  /** One round: advance the clock, tick every running node, heartbeats, reconciles, reaper. */
+  async step(stepMs = TIMING.stepMs) {
+    this.round += 1;
+    this.lane.now += stepMs;
+    for (const sim of this.nodes.values())
+      if (sim.frozen && sim.thawAt !== undefined && this.round >= sim.thawAt) sim.thaw?.();
+    const active = [...this.nodes.values()].filter((n) => !n.dead && !n.frozen);
+    for (const sim of active) sim.agent.tick();
+    await Promise.all(
+      active.map((sim, i) => {
+        const reconcile = this.settling || (this.round + i) % TIMING.reconcileEvery === 0;
+        const work = (async () => {
+          if (!sim.heartbeat && this.round - sim.lastHeartbeat >= TIMING.heartbeatEvery) {
+            sim.lastHeartbeat = this.round;
+            sim.heartbeat = sim.agent.heartbeat(TIMING.stepMs * TIMING.heartbeatEvery).finally(() => {
+              sim.heartbeat = undefined;
+            });
+          }
+          await sim.heartbeat;
+          if (!reconcile) return;
+          await sim.agent.reconcile();
+          await sim.agent.idle();
+        })().catch((error: unknown) => {
+          if (!(error instanceof Crash)) this.errors.push(`${sim.id}: ${(error as Error).message}`);
+        });
+        return Promise.race([work, sim.frozenSignal]);
+      }),
+    );
+    if (this.round % TIMING.reaperEvery === 0) {
+      const prefix = `${this.prefix}-`;
+      await runReaper(
+        { clients: this.lane.clients, clock: () => this.lane.now, log: { info: () => {}, warn: () => {} } },
+        { graceMs: TIMING.graceMs, shard: (id) => id.startsWith(prefix) },
+      );
+    }
+    if (this.round % TIMING.sampleEvery === 0) await this.sample();
+  }
+
+  /** Invariants that must hold at every instant: each VM exists, has one owner among the nodes, and no node is in two exchanges. */
+  async sample() {
+    const records = await this.readVms();
+    const exchanges = new Map<string, number>();
+    for (const [i, vm] of records.entries()) {
+      const id = this.vms[i]!;
+      if (!vm) {
+        this.tracker.violation(`${id} is lost: its item is gone`);
+        continue;
+      }
+      if (!this.nodes.has(vm.owner)) this.tracker.violation(`${id} is owned by unknown node ${vm.owner}`);
+      if (vm.migration)
+        for (const n of [vm.migration.from, vm.migration.to]) exchanges.set(n, (exchanges.get(n) ?? 0) + 1);
+    }
+    for (const [n, count] of exchanges)
+      if (count > 1) this.tracker.violation(`${short(n)} is in ${count} exchanges at once`);
+  }
+
+  /** True when every VM runs (or stays suspended) exactly where the table says, under its fence. */
+  async stable(): Promise<boolean> {
+    const records = await this.readVms();
+    return records.every((vm) => vm !== undefined && this.settledOn(vm));
+  }
+
+  private settledOn(vm: VmRecord): boolean {
+    if (vm.migration) return false;
+    const holders = [...this.nodes.values()].filter((n) => !n.dead && n.agent.holdings().has(vm.id));
+    if (this.suspended.has(vm.id)) return vm.state === 'SUSPENDED' && holders.length === 0;
+    if (vm.state !== 'RUNNING') return false;
+    const owner = this.nodes.get(vm.owner);
+    if (!owner || owner.dead || owner.frozen || owner.agent.status() !== 'ready') return false;
+    const held = owner.agent.holdings().get(vm.id);
+    return holders.length === 1 && held !== undefined && held.fence === vm.fence && !held.paused;
+  }
+
+  /** Final checks once stable: one kernel runs each VM and its digest is the reference digest for its ticks of life. */
+  async finalChecks() {
+    const records = await this.readVms();
+    for (const vm of records) {
+      if (!vm || this.suspended.has(vm.id)) continue;
+      const owner = this.nodes.get(vm.owner)!;
+      const running = [...this.nodes.values()].filter((n) => !n.dead && n.kernel.running().includes(vm.id));
+      if (running.length !== 1 || running[0] !== owner)
+        this.tracker.violation(
+          `${vm.id} runs on ${running.map((n) => short(n.id)).join(',') || 'no node'}, owner ${short(vm.owner)}`,
+        );
+      const pos = owner.kernel.position(vm.id);
+      if (pos === undefined) {
+        this.tracker.violation(`${vm.id}: its owner's kernel has no run of it`);
+        continue;
+      }
+      if (pos < this.tracker.acceptedPos(vm.id))
+        this.tracker.violation(`${vm.id} is behind its newest accepted image`);
+      if (owner.kernel.digest(vm.id) !== this.tracker.ref(vm.id).at(pos))
+        this.tracker.violation(
+          `${vm.id}: digest after ${pos} ticks differs from the reference (forked or skipped)`,
+        );
+    }
+  }
+
+  async cleanup() {
+    for (const sim of this.nodes.values()) {
+      sim.dead = true;
+      sim.kernel.dead = true;
+      sim.agent.crash();
+      sim.thaw?.();
+    }
+    await Promise.allSettled(this.background);
+    const { clients } = this.lane;
+    const del = (Key: Record<string, string>) =>
+      clients.doc.send(new DeleteCommand({ TableName: clients.tableName, Key }));
+    await Promise.all([
+      ...[...this.nodes.keys()].map((id) => del(nodeKey(id))),
+      ...this.vms.map((id) => del(vmKey(id))),
+    ]);
+    // Keep the lane's clock far past this schedule's leases, so its leftovers never look alive.
+    this.lane.now += 60_000;
+  }
+
+  async migrationCounts() {
+    const counts = { completed: 0, aborted: 0, settled: 0 };
+    const records = await Promise.all([...this.orders].map((id) => getMigration(this.lane.clients, id)));
+    for (const m of records) if (m) counts[m.outcome] += 1;
+    return counts;
+  }
+}
+
+const short = (id: string) => id.split('-').pop() ?? id;
+
+const SCENARIOS = [
+  'source-fault',
+  'target-fault',
+  'two-balancers',
+  'order-twice',
+  'balancer-fault',
+  'slow-lease',
+  'kill-any',
+  'suspend-resume',
+] as const;
+
+/** Runs one seeded schedule on a lane and checks the invariants; never throws for a violation. */
+export async function runSchedule(lane: Lane, seed: number): Promise<ScheduleResult> {
+  const s = new Schedule(lane, seed);
+  const { rng } = s;
+  const scenario = pick(rng, SCENARIOS);
+  const skew = () => int(rng, -5, 5);
+  // A third node only where the scenario needs one: every node costs table traffic each round.
+  const three =
+    scenario === 'two-balancers' ||
+    scenario === 'kill-any' ||
+    scenario === 'suspend-resume' ||
+    chance(rng, 0.3);
+  for (const id of three ? ['a', 'b', 'c'] : ['a', 'b']) s.addNode(id, skew());
+  const [a, b] = [s.node('a'), s.node('b')];
+  const c = three ? s.node('c') : b;
+  const vmCount = chance(rng, 0.5) ? 2 : 1;
+  const homes = [a, b];
+  for (let i = 0; i < vmCount; i += 1) {
+    const id = `${s.prefix}-v${i + 1}`;
+    s.vms.push(id);
+    await s.tracker.addVm(id, GUEST, MEM_PAGES, TIMING.tickMs);
+    await createVm(lane.clients, { id, owner: homes[i]!.id, guest: GUEST, memPages: MEM_PAGES }, lane.now);
+  }
+  let result: ScheduleResult | undefined;
+  try {
+    // Warm up: every VM running on its home node, with a checkpoint or two behind it.
+    for (let i = 0; i < 30 && (i < 4 || !(await s.stable())); i += 1) await s.step();
+    const v1 = s.vms[0]!;
+    const at = s.round + int(rng, 0, 3);
+    const waitUntil = async (round: number) => {
+      while (s.round < round) await s.step();
+    };
+    switch (scenario) {
+      case 'source-fault':
+      case 'target-fault': {
+        const points = scenario === 'source-fault' ? SOURCE_POINTS : TARGET_POINTS;
+        const victim = scenario === 'source-fault' ? a : b;
+        s.arm(victim.id, pick(rng, points), s.randomAction());
+        if (chance(rng, 0.3))
+          s.arm(pick(rng, [a, b]).id, pick(rng, [...SOURCE_POINTS, ...TARGET_POINTS]), s.randomAction());
+        await waitUntil(at);
+        s.background.push(s.balance('bal1', v1, a.id, b.id));
+        break;
+      }
+      case 'two-balancers': {
+        await waitUntil(at);
+        s.background.push(s.balance('bal1', v1, a.id, b.id));
+        s.background.push(s.balance('bal2', v1, a.id, c.id));
+        if (s.vms[1]) s.background.push(s.balance('bal3', s.vms[1], b.id, c.id));
+        if (chance(rng, 0.5))
+          s.arm(pick(rng, [a, b, c]).id, pick(rng, [...SOURCE_POINTS, ...TARGET_POINTS]), s.randomAction());
+        break;
+      }
+      case 'order-twice': {
+        if (chance(rng, 0.5))
+          s.arm(pick(rng, [a, b]).id, pick(rng, [...SOURCE_POINTS, ...TARGET_POINTS]), { kind: 'repeat' });
+        await waitUntil(at);
+        s.background.push(s.balance('bal1', v1, a.id, b.id, undefined, true));
+        break;
+      }
+      case 'balancer-fault': {
+        await waitUntil(at);
+        const fault = {
+          at: pick(rng, BALANCER_POINTS),
+          action: pick(rng, ['kill', 'pause'] as const),
+          rounds: pick(rng, [2, 10, 25]),
+        };
+        s.background.push(s.balance('bal1', v1, a.id, b.id, fault));
+        await waitUntil(s.round + 2);
+        s.background.push(s.balance('bal2', v1, a.id, c.id));
+        break;
+      }
+      case 'slow-lease': {
+        // The node is only slow: its renewal stalls past the lease; the reaper moves its VMs on.
+        const victim = pick(rng, [a, b]);
+        s.arm(victim.id, 'renew', { kind: 'freeze', rounds: int(rng, 10, 20) }, 'before');
+        if (chance(rng, 0.5)) {
+          await waitUntil(at);
+          s.background.push(s.balance('bal1', v1, a.id, b.id));
+        }
+        break;
+      }
+      case 'kill-any': {
+        s.arm(
+          pick(rng, [a, b, c]).id,
+          pick(rng, [...ANY_POINTS, ...SOURCE_POINTS, ...TARGET_POINTS]),
+          s.randomAction(),
+        );
+        await waitUntil(at);
+        s.background.push(s.balance('bal1', v1, a.id, pick(rng, [b, c]).id));
+        await waitUntil(s.round + int(rng, 0, 6));
+        if (chance(rng, 0.5)) s.kill(pick(rng, [a, b, c]), 'random kill');
+        break;
+      }
+      case 'suspend-resume': {
+        await waitUntil(at);
+        const vm = await findVm(lane.clients, v1);
+        if (vm) {
+          s.arm(
+            a.id,
+            pick(rng, ['suspend', 'checkpoint', 'markSuspended'] as FaultPoint[]),
+            s.randomAction(),
+          );
+          await requestState(lane.clients, v1, vm.fence, 'SUSPENDING', lane.now).catch(() => undefined);
+          for (let i = 0; i < 30; i += 1) {
+            await s.step();
+            const now = await findVm(lane.clients, v1);
+            if (now?.state === 'SUSPENDED') {
+              if (chance(rng, 0.8))
+                await resumeVm(lane.clients, v1, now.fence, pick(rng, [b, c]).id, lane.now);
+              else s.suspended.add(v1);
+              break;
+            }
+          }
+        }
+        break;
+      }
+    }
+    // Let the schedule play out with faults armed.
+    await waitUntil(s.round + 16);
+    // Quiesce: no more faults, frozen nodes thaw, most dead nodes come back.
+    s.injecting = false;
+    for (const sim of s.nodes.values()) sim.thaw?.();
+    const dead = [...s.nodes.values()].filter((n) => n.dead);
+    const restart = dead.filter((_, i) =>
+      i === 0 && dead.length === s.nodes.size ? true : chance(rng, 0.6),
+    );
+    for (const sim of restart) s.restart(sim);
+    s.settling = true;
+    let stableFor = 0;
+    for (let i = 0; i < 150 && stableFor < 2; i += 1) {
+      await s.step(i < 40 ? TIMING.stepMs : 30);
+      stableFor = (await s.stable()) ? stableFor + 1 : 0;
+    }
+    if (stableFor < 2) {
+      const vms = await s.readVms();
+      s.tracker.violation(
+        `did not settle: ${vms.map((v) => (v ? `${short(v.id)} ${v.state} on ${short(v.owner)} f${v.fence}${v.migration ? ` ${v.migration.phase}→${short(v.migration.to)}` : ''}` : 'gone')).join('; ')}; nodes ${[...s.nodes.values()].map((n) => `${short(n.id)}:${n.dead ? 'dead' : n.agent.status()}[${[...n.agent.holdings().entries()].map(([k, h]) => `${short(k)}f${h.fence}${h.paused ? 'p' : ''}`).join(',')}]`).join(' ')}`,
+      );
+    }
+    for (let i = 0; i < 2; i += 1) await s.step();
+    await s.sample();
+    await s.finalChecks();
+    result = {
+      seed,
+      scenario,
+      faults: s.notes,
+      violations: s.tracker.violations,
+      rounds: s.round,
+      migrations: await s.migrationCounts(),
+      errors: s.errors,
+    };
+  } finally {
+    await s.cleanup();
+  }
+  return result;
+}
+
+/** Runs seeds on `lanes` lanes at once; returns every result. */
+export async function runSchedules(
+  lanes: Lane[],
+  seeds: number[],
+  onResult?: (r: ScheduleResult) => void,
+): Promise<ScheduleResult[]> {
+  const results: ScheduleResult[] = [];
+  let next = 0;
+  await Promise.all(
+    lanes.map(async (lane) => {
+      while (next < seeds.length) {
+        const seed = seeds[next++]!;
+        const r = await runSchedule(lane, seed);
+        results.push(r);
+        onResult?.(r);
+      }
+    }),
+  );
+  return results;
+}

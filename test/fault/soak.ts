@@ -1,0 +1,86 @@
+// `npm run soak`: a long fault run outside vitest, on its own dynalite and s3rver.
+// Usage: npm run soak -- [--schedules 5000] [--lanes 4] [--from 100000] [--seeds 1,2,3]
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ensureTableAndBucket, LOCAL_CREDENTIALS, startLocalStores } from '../../shared/local/stores.ts';
+import { createClients } from '../../shared/storage/clients.ts';
+import { createLane, runSchedules, type ScheduleResult } from './harness.ts';
+
+const { values } = parseArgs({
+  options: {
+    schedules: { type: 'string', default: '5000' },
+    lanes: { type: 'string', default: '4' },
+    from: { type: 'string', default: '100000' },
+    seeds: { type: 'string' },
+  },
+});
+const count = Number(values.schedules);
+const from = Number(values.from);
+const seeds = values.seeds
+  ? values.seeds.split(',').map(Number)
+  : Array.from({ length: count }, (_, i) => from + i);
+
+const requests = new Map<string, number>();
+const scratch = mkdtempSync(join(tmpdir(), 'seesaw-soak-'));
+const stores = await startLocalStores({ scratchDir: scratch });
+const lanes = await Promise.all(
+  Array.from({ length: Number(values.lanes) }, async (_, i) => {
+    const clients = createClients({
+      tableName: `seesaw-soak-${i}`,
+      bucketName: `seesaw-soak-${i}`,
+      region: 'us-east-1',
+      dynamoEndpoint: stores.dynamoEndpoint,
+      s3Endpoint: stores.s3Endpoint,
+      credentials: LOCAL_CREDENTIALS,
+    });
+    await ensureTableAndBucket(clients);
+    for (const client of [clients.doc, clients.s3] as { send: (...a: never[]) => unknown }[]) {
+      const send = client.send.bind(client);
+      client.send = (...args: never[]) => {
+        const name = (args[0] as unknown as { constructor: { name: string } }).constructor.name;
+        requests.set(name, (requests.get(name) ?? 0) + 1);
+        return send(...args);
+      };
+    }
+    return createLane(clients);
+  }),
+);
+const started = Date.now();
+let done = 0;
+const failed: ScheduleResult[] = [];
+const scenarios = new Map<string, number>();
+const moves = { completed: 0, aborted: 0, settled: 0 };
+let events = 0;
+let rounds = 0;
+await runSchedules(lanes, seeds, (r) => {
+  done += 1;
+  rounds += r.rounds;
+  events += r.faults.length;
+  scenarios.set(r.scenario, (scenarios.get(r.scenario) ?? 0) + 1);
+  for (const k of ['completed', 'aborted', 'settled'] as const) moves[k] += r.migrations[k];
+  if (r.violations.length) {
+    failed.push(r);
+    console.error(`seed ${r.seed} (${r.scenario}) FAILED — replay: npm run soak -- --seeds ${r.seed}`);
+    for (const v of r.violations) console.error(`  violation: ${v}`);
+    for (const f of r.faults) console.error(`  step: ${f}`);
+  }
+  if (done % 100 === 0 || done === seeds.length)
+    console.log(
+      `${done}/${seeds.length} schedules, ${failed.length} failed, ${((Date.now() - started) / 1000).toFixed(0)} s`,
+    );
+});
+console.log(
+  `schedules: ${done} run, ${failed.length} failed (${((Date.now() - started) / 1000).toFixed(1)} s, ${rounds} rounds)`,
+);
+console.log(`scenarios: ${[...scenarios].map(([k, v]) => `${k} ${v}`).join(', ')}`);
+console.log(
+  `events injected: ${events}; migrations completed ${moves.completed}, aborted ${moves.aborted}, settled ${moves.settled}`,
+);
+if (process.env.SEESAW_SOAK_REQUESTS)
+  console.log(`requests: ${[...requests].map(([k, v]) => `${k} ${v}`).join(', ')}`);
+if (failed.length) console.log(`failed seeds: ${failed.map((r) => r.seed).join(',')}`);
+await stores.close();
+rmSync(scratch, { recursive: true, force: true });
+process.exitCode = failed.length ? 1 : 0;

@@ -1,0 +1,152 @@
+// Two real agent processes (`node bin/seesaw.js agent`) against dynalite and s3rver: a running
+// `memory` guest migrates from one to the other with its digest intact, and the migration
+// record reports bytes and downtime.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKernel } from '../../node-agent/kernel/index.ts';
+import { orderDeadline } from '../../shared/domain/protocol.ts';
+import type { Clients } from '../../shared/storage/clients.ts';
+import { createImageStore, createImageStoreOn, memoryBlobs } from '../../shared/storage/image-store.ts';
+import { getMigration } from '../../shared/storage/migrations.ts';
+import { getNode } from '../../shared/storage/nodes.ts';
+import { createVm, getVm, orderMigration, type VmRecord } from '../../shared/storage/vms.ts';
+import { freshStores, storeEnv } from '../support/stores.ts';
+
+const TICK_MS = 50;
+const RATE = 200_000;
+const GUEST = { kind: 'memory', params: { wsPages: 48, rate: RATE } };
+const MEM_PAGES = 64;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    await sleep(100);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('agent processes', () => {
+  let clients: Clients;
+  const procs = new Map<string, { child: ChildProcess; output: string[] }>();
+
+  const startAgent = (node: string) => {
+    const child = spawn(
+      process.execPath,
+      [
+        'bin/seesaw.js',
+        'agent',
+        '--node',
+        node,
+        '--capacity',
+        '4000000',
+        '--weights',
+        'cpu=1,io=0.2,mem=0.1',
+        '--labels',
+        'zone=test',
+        '--lease-ms',
+        '4000',
+        '--report-ms',
+        '500',
+        '--tick-ms',
+        String(TICK_MS),
+        '--reconcile-ms',
+        '100',
+        '--checkpoint-ms',
+        '60000',
+      ],
+      { env: { ...process.env, ...storeEnv(clients) }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const output: string[] = [];
+    child.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
+    child.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
+    procs.set(node, { child, output });
+    return child;
+  };
+
+  const stopAgent = async (node: string) => {
+    const proc = procs.get(node);
+    if (!proc || proc.child.exitCode !== null) return proc?.child.exitCode;
+    const exited = new Promise<number | null>((r) => proc.child.once('exit', (code) => r(code)));
+    proc.child.kill('SIGTERM');
+    return exited;
+  };
+
+  beforeAll(async () => {
+    clients = await freshStores();
+  });
+
+  afterAll(async () => {
+    for (const node of procs.keys()) await stopAgent(node);
+  });
+
+  it('migrates a running memory guest between two agent processes with its digest intact', {
+    timeout: 90_000,
+  }, async () => {
+    startAgent('pa');
+    startAgent('pb');
+    await until('both agents registered', async () =>
+      (await getNode(clients, 'pa')).report && (await getNode(clients, 'pb')).report ? true : undefined,
+    );
+    await createVm(clients, { id: 'vm-mig', owner: 'pa', guest: GUEST, memPages: MEM_PAGES }, Date.now());
+    const running = await until('the VM running on pa', async () => {
+      const vm = await getVm(clients, 'vm-mig');
+      return vm.state === 'RUNNING' ? vm : undefined;
+    });
+    await sleep(1500);
+    const now = Date.now();
+    await orderMigration(clients, 'vm-mig', running.fence, {
+      id: 'm-proc-1',
+      from: 'pa',
+      to: 'pb',
+      phase: 'ORDERED',
+      deadline: orderDeadline(now, MEM_PAGES),
+      orderedAt: now,
+      origin: 'test',
+    });
+    const moved = await until<VmRecord>('the VM running on pb', async () => {
+      const vm = await getVm(clients, 'vm-mig');
+      return vm.owner === 'pb' && vm.state === 'RUNNING' && !vm.migration ? vm : undefined;
+    });
+    expect(moved.fence).toBe(running.fence + 1);
+    expect(moved.moves).toBe(1);
+    const record = await until('the migration record', () => getMigration(clients, 'm-proc-1'));
+    expect(record.outcome).toBe('completed');
+    expect(record.bytes?.precopy).toBeGreaterThan(0);
+    expect(record.bytes?.final).toBeGreaterThan(0);
+    expect(record.downtimeMs).toBeGreaterThanOrEqual(0);
+    expect(record.totalMs).toBeGreaterThanOrEqual(record.downtimeMs ?? 0);
+    console.log(
+      `process migration: pre-copy ${record.bytes?.precopy} B, final delta ${record.bytes?.final} B, downtime ${record.downtimeMs} ms, total ${record.totalMs} ms`,
+    );
+
+    // The source no longer reports it; the target does.
+    await until('reports to catch up', async () => {
+      const [pa, pb] = [await getNode(clients, 'pa'), await getNode(clients, 'pb')];
+      return pb.report?.vms['vm-mig'] && !pa.report?.vms['vm-mig'] ? true : undefined;
+    });
+
+    // A graceful stop of the target writes a last image; its digest must be the reference
+    // guest's digest after the same amount of work (the guest counts its work in `done`).
+    await sleep(500);
+    expect(await stopAgent('pb')).toBe(0);
+    const last = await getVm(clients, 'vm-mig');
+    expect(last.image).toBeDefined();
+    const image = await createImageStore(clients).getImage(last.image!.manifest);
+    const done = Number(image.manifest.globals.done);
+    const perTick = (RATE * TICK_MS) / 1000;
+    expect(done).toBeGreaterThan(0);
+    expect(done % perTick).toBe(0);
+    const reference = createKernel(
+      { nodeId: 'ref', capacity: 1e9, weights: { cpu: 1, io: 0, mem: 0 }, tickMs: TICK_MS, clock: () => 0 },
+      { images: createImageStoreOn(memoryBlobs()) },
+    );
+    await reference.start({ id: 'vm-mig', fence: 1, guest: GUEST, memPages: MEM_PAGES });
+    for (let t = 0; t < done / perTick; t += 1) reference.tick();
+    expect(reference.digest('vm-mig')).toBe(last.image!.digest);
+    expect(procs.get('pa')!.output.join('')).toContain('image handed over');
+  });
+});
