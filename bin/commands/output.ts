@@ -1,0 +1,120 @@
+// What the API commands share: the connection flags, printing (tables or --json), and waiting
+// for a VM to reach a state with a progress bar.
+import { SingleBar } from 'cli-progress';
+import type { Command } from 'commander';
+import {
+  ApiError,
+  type ConnectionOptions,
+  createClient,
+  resolveConnection,
+  type SeesawClient,
+  type VmView,
+} from '../client.ts';
+
+export interface CommonOptions extends ConnectionOptions {
+  json?: boolean;
+}
+
+/** Adds --api, --token, --data and --json to a command. */
+export function withConnection(command: Command): Command {
+  return command
+    .option('--api <url>', 'the API (default: SEESAW_API, DIR/endpoints.json, or http://127.0.0.1:8787)')
+    .option('--token <token>', 'the API token (default: SEESAW_TOKEN, or DIR/token)')
+    .option('--data <dir>', 'the cluster data directory DIR (default: SEESAW_DATA or .seesaw)')
+    .option('--json', 'print JSON for scripts instead of a table');
+}
+
+export function clientFor(options: CommonOptions): SeesawClient {
+  return createClient(resolveConnection(options));
+}
+
+export function printJson(value: unknown) {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** A plain text table: one header row, columns padded to their widest cell. */
+export function table(headers: string[], rows: (string | number)[][]): string {
+  const cells = [headers, ...rows.map((row) => row.map(String))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((row) => (row[i] ?? '').length)));
+  return cells
+    .map((row) =>
+      row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  '),
+    )
+    .join('\n');
+}
+
+export function printTable(headers: string[], rows: (string | number)[][], empty = '(none)') {
+  console.log(rows.length ? table(headers, rows) : empty);
+}
+
+/** A number for people: up to 3 decimals, no trailing zeros; '-' when absent. */
+export const num = (value: number | null | undefined, digits = 3) =>
+  value === null || value === undefined ? '-' : String(Number(value.toFixed(digits)));
+
+export const pct = (value: number) => `${(value * 100).toFixed(1)}%`;
+
+export const when = (ms: number | null | undefined) =>
+  ms ? new Date(ms).toISOString().replace('.000Z', 'Z') : '-';
+
+/** Reads a positive number option, failing with a one-line reason. */
+export function numberOption(name: string, value: string | undefined, integer = false): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)))
+    throw new Error(`${name} must be ${integer ? 'an integer' : 'a number'}, got "${value}"`);
+  return n;
+}
+
+export interface WaitStep {
+  /** Shown next to the bar. */
+  label: string;
+  /** Reached when this is true of the VM (undefined = the VM is gone). */
+  reached: (vm: VmView | undefined) => boolean;
+}
+
+/**
+ * Polls GET /v1/vms/{id} until the last step is reached, moving a progress bar (on a terminal)
+ * through the steps. `failed` ends the wait early with its message (e.g. an aborted migration).
+ */
+export async function waitForVm(
+  client: SeesawClient,
+  id: string,
+  steps: WaitStep[],
+  options: { timeoutMs: number; quiet: boolean; failed?: (vm: VmView | undefined) => string | undefined },
+): Promise<VmView | undefined> {
+  const bar = options.quiet
+    ? undefined
+    : new SingleBar({
+        format: `${id} [{bar}] {step}`,
+        hideCursor: true,
+        clearOnComplete: false,
+        stopOnComplete: true,
+      });
+  bar?.start(steps.length, 0, { step: 'waiting' });
+  const deadline = Date.now() + options.timeoutMs;
+  try {
+    for (;;) {
+      let vm: VmView | undefined;
+      try {
+        vm = await client.getVm(id);
+      } catch (error) {
+        if (!(error instanceof ApiError && error.status === 404)) throw error;
+      }
+      const failure = options.failed?.(vm);
+      if (failure) throw new Error(failure);
+      let done = 0;
+      steps.forEach((step, i) => {
+        if (step.reached(vm)) done = i + 1;
+      });
+      bar?.update(done, { step: steps[Math.max(0, done - 1)]?.label ?? 'waiting' });
+      if (done === steps.length) return vm;
+      if (Date.now() > deadline)
+        throw new Error(
+          `timed out after ${Math.round(options.timeoutMs / 1000)} s waiting for ${id} (now ${vm ? vm.state : 'gone'}); it may still finish — check \`seesaw vm show ${id}\``,
+        );
+      await new Promise((r) => setTimeout(r, 400));
+    }
+  } finally {
+    bar?.stop();
+  }
+}

@@ -1,0 +1,323 @@
+// `seesaw vm create|ls|show|set|suspend|resume|migrate|rm`: the VM lifecycle through the API.
+import type { Command } from 'commander';
+import type { CreateVmRequest, VmView } from '../client.ts';
+import {
+  type CommonOptions,
+  clientFor,
+  num,
+  numberOption,
+  printJson,
+  printTable,
+  table,
+  waitForVm,
+  when,
+  withConnection,
+} from './output.ts';
+
+interface WaitOptions extends CommonOptions {
+  wait: boolean;
+  timeout: string;
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+function vmRows(vms: VmView[]) {
+  return vms.map((vm) => [
+    vm.id,
+    vm.owner,
+    vm.state + (vm.migration ? ` → ${vm.migration.to} (${vm.migration.phase})` : ''),
+    vm.guest.kind,
+    num(vm.load),
+    num(vm.targetLoad),
+    vm.memPages,
+    vm.pinned ? 'yes' : '',
+    vm.group ?? '',
+  ]);
+}
+const VM_HEADERS = ['ID', 'NODE', 'STATE', 'GUEST', 'LOAD', 'TARGET', 'PAGES', 'PINNED', 'GROUP'];
+
+function showVm(vm: VmView) {
+  const f = vm.factors;
+  console.log(
+    table(
+      ['FIELD', 'VALUE'],
+      [
+        ['id', vm.id],
+        ['owner', vm.owner],
+        ['state', vm.state],
+        ['guest', `${vm.guest.kind}${vm.guest.params ? ` ${JSON.stringify(vm.guest.params)}` : ''}`],
+        ['load', num(vm.load)],
+        ['factors', f ? `cpu ${num(f.cpu)}  io ${num(f.io)}  mem ${num(f.mem)}` : '-'],
+        ['target load', num(vm.targetLoad)],
+        ['memory', `${vm.memPages} pages (${num((vm.memPages * 64) / 1024, 2)} MiB)`],
+        ['pinned', vm.pinned ? 'yes' : 'no'],
+        ['group', vm.group ?? '-'],
+        ['fence', vm.fence],
+        ['digest', vm.digest ?? '-'],
+        [
+          'migration',
+          vm.migration
+            ? `${vm.migration.id} ${vm.migration.from} → ${vm.migration.to} ${vm.migration.phase} (by ${vm.migration.origin})`
+            : '-',
+        ],
+        ['moves', vm.moves],
+        ['reported', when(vm.reportedAt)],
+        ['created', when(vm.createdAt)],
+      ],
+    ),
+  );
+}
+
+function parseParams(pairs: string[] | undefined): Record<string, number> | undefined {
+  if (!pairs?.length) return undefined;
+  const out: Record<string, number> = {};
+  for (const pair of pairs) {
+    const [key, value] = pair.split('=');
+    const n = Number(value);
+    if (!key || value === undefined || !Number.isFinite(n))
+      throw new Error(`--param wants name=number, got "${pair}"`);
+    out[key] = n;
+  }
+  return out;
+}
+
+function waitOptions(command: Command) {
+  return command
+    .option('--no-wait', 'return once the API accepted the request')
+    .option('--timeout <seconds>', 'how long to wait', '120');
+}
+
+const timeoutMs = (options: WaitOptions) => (numberOption('--timeout', options.timeout) ?? 120) * 1000;
+
+export function registerVm(program: Command) {
+  const vm = program
+    .command('vm')
+    .description('create, list, inspect, suspend, resume, migrate and delete VMs');
+
+  withConnection(
+    vm
+      .command('create')
+      .description('launch a VM from a built-in guest (cpu, memory, io, trace, idle) or module:<name>')
+      .requiredOption('--guest <kind>', 'cpu | memory | io | trace | idle | module:<name>')
+      .option('--node <id>', 'place it on this node (default: the least-loaded live node)')
+      .option('--target-load <load>', 'programmed target load (Fig. 7)')
+      .option('--mem-pages <n>', 'linear memory, in 64 KiB pages')
+      .option('--group <name>', 'anti-affinity group')
+      .option('--pinned', 'never move it')
+      .option('--param <name=value>', 'a guest parameter (repeatable)', collect)
+      .option('--series <list>', 'for trace: comma-separated utilisation percents'),
+  ).action(
+    async (
+      options: CommonOptions & {
+        guest: string;
+        node?: string;
+        targetLoad?: string;
+        memPages?: string;
+        group?: string;
+        pinned?: boolean;
+        param?: string[];
+        series?: string;
+      },
+    ) => {
+      const client = clientFor(options);
+      const params = parseParams(options.param);
+      const targetLoad = numberOption('--target-load', options.targetLoad);
+      const memPages = numberOption('--mem-pages', options.memPages, true);
+      const body: CreateVmRequest = {
+        guest: options.guest,
+        ...(options.node ? { node: options.node } : {}),
+        ...(targetLoad !== undefined ? { targetLoad } : {}),
+        ...(memPages !== undefined ? { memPages } : {}),
+        ...(options.group ? { group: options.group } : {}),
+        ...(options.pinned ? { pinned: true } : {}),
+        ...(params ? { params } : {}),
+        ...(options.series
+          ? { series: options.series.split(',').map((s) => numberOption('--series', s.trim()) ?? 0) }
+          : {}),
+      };
+      const created = await client.createVm(body);
+      if (options.json) printJson(created);
+      else console.log(`created ${created.id} on ${created.owner} (${created.state})`);
+    },
+  );
+
+  withConnection(
+    vm
+      .command('ls')
+      .description('list VMs')
+      .option('--node <id>', 'only VMs owned by this node')
+      .option(
+        '--state <state>',
+        'only VMs in this state (PENDING, RUNNING, SUSPENDING, SUSPENDED, DELETING)',
+      ),
+  ).action(async (options: CommonOptions & { node?: string; state?: string }) => {
+    const client = clientFor(options);
+    const vms = await client.allVms({
+      ...(options.node ? { node: options.node } : {}),
+      ...(options.state ? { state: options.state.toUpperCase() } : {}),
+    });
+    if (options.json) printJson(vms);
+    else printTable(VM_HEADERS, vmRows(vms), 'no VMs');
+  });
+
+  withConnection(vm.command('show <id>').description('show one VM')).action(
+    async (id: string, options: CommonOptions) => {
+      const found = await clientFor(options).getVm(id);
+      if (options.json) printJson(found);
+      else showVm(found);
+    },
+  );
+
+  withConnection(
+    vm
+      .command('set <id>')
+      .description('change target load, pinned or group')
+      .option('--target-load <load>', "programmed target load ('none' clears)")
+      .option('--pinned', 'never move it')
+      .option('--unpinned', 'let the balancer move it')
+      .option('--group <name>', "anti-affinity group ('none' clears)"),
+  ).action(
+    async (
+      id: string,
+      options: CommonOptions & { targetLoad?: string; pinned?: boolean; unpinned?: boolean; group?: string },
+    ) => {
+      if (options.pinned && options.unpinned) throw new Error('give --pinned or --unpinned, not both');
+      const patch = {
+        ...(options.targetLoad !== undefined
+          ? {
+              targetLoad:
+                options.targetLoad === 'none' ? null : numberOption('--target-load', options.targetLoad),
+            }
+          : {}),
+        ...(options.pinned ? { pinned: true } : options.unpinned ? { pinned: false } : {}),
+        ...(options.group !== undefined ? { group: options.group === 'none' ? null : options.group } : {}),
+      };
+      if (!Object.keys(patch).length)
+        throw new Error('nothing to change: give --target-load, --pinned, --unpinned or --group');
+      const updated = await clientFor(options).patchVm(id, patch);
+      if (options.json) printJson(updated);
+      else showVm(updated);
+    },
+  );
+
+  waitOptions(
+    withConnection(
+      vm.command('suspend <id>').description('write the whole VM state to its image and stop it'),
+    ),
+  ).action(async (id: string, options: WaitOptions) => {
+    const client = clientFor(options);
+    let current: VmView | undefined = await client.suspendVm(id);
+    if (options.wait)
+      current = await waitForVm(
+        client,
+        id,
+        [
+          { label: 'SUSPENDING', reached: (v) => v?.state === 'SUSPENDING' || v?.state === 'SUSPENDED' },
+          { label: 'SUSPENDED', reached: (v) => v?.state === 'SUSPENDED' },
+        ],
+        {
+          timeoutMs: timeoutMs(options),
+          quiet: !!options.json,
+          failed: (v) => (v ? undefined : `${id} disappeared`),
+        },
+      );
+    if (options.json) printJson(current);
+    else console.log(`${id} ${current?.state === 'SUSPENDED' ? 'suspended' : 'is suspending'}`);
+  });
+
+  waitOptions(
+    withConnection(
+      vm
+        .command('resume <id>')
+        .description('run a suspended VM again from its image')
+        .option('--node <id>', 'resume on this node (default: the least-loaded live node)'),
+    ),
+  ).action(async (id: string, options: WaitOptions & { node?: string }) => {
+    const client = clientFor(options);
+    let current: VmView | undefined = await client.resumeVm(id, options.node);
+    const fence = current.fence;
+    if (options.wait)
+      current = await waitForVm(
+        client,
+        id,
+        [
+          { label: 'PENDING', reached: (v) => !!v && v.fence >= fence },
+          { label: 'RUNNING', reached: (v) => v?.state === 'RUNNING' },
+        ],
+        {
+          timeoutMs: timeoutMs(options),
+          quiet: !!options.json,
+          failed: (v) => (v ? undefined : `${id} disappeared`),
+        },
+      );
+    if (options.json) printJson(current);
+    else console.log(`${id} ${current?.state === 'RUNNING' ? 'running' : 'resuming'} on ${current?.owner}`);
+  });
+
+  waitOptions(
+    withConnection(
+      vm
+        .command('migrate <id>')
+        .description('move a running VM to another node')
+        .option('--to <node>', "target node, or 'auto' for the least-loaded live node", 'auto'),
+    ),
+  ).action(async (id: string, options: WaitOptions & { to: string }) => {
+    const client = clientFor(options);
+    let current: VmView | undefined = await client.migrateVm(id, options.to);
+    const order = current.migration;
+    if (!order) throw new Error(`the API accepted the migration of ${id} but shows no order`);
+    if (options.wait)
+      current = await waitForVm(
+        client,
+        id,
+        [
+          { label: `ORDERED → ${order.to}`, reached: () => true },
+          {
+            label: 'IMAGE_READY',
+            reached: (v) => v?.migration?.phase === 'IMAGE_READY' || v?.owner === order.to,
+          },
+          {
+            label: `running on ${order.to}`,
+            reached: (v) => v?.owner === order.to && v.state === 'RUNNING' && !v.migration,
+          },
+        ],
+        {
+          timeoutMs: timeoutMs(options),
+          quiet: !!options.json,
+          failed: (v) => {
+            if (!v) return `${id} disappeared during the migration`;
+            if (!v.migration && v.owner !== order.to)
+              return `migration ${order.id} was aborted; ${id} stays on ${v.owner}`;
+            return undefined;
+          },
+        },
+      );
+    if (options.json) printJson(current);
+    else
+      console.log(
+        current?.owner === order.to
+          ? `${id} now runs on ${order.to}`
+          : `${id} is migrating ${order.from} → ${order.to}`,
+      );
+  });
+
+  waitOptions(
+    withConnection(vm.command('rm <id>').description('stop a VM and delete it with its image')),
+  ).action(async (id: string, options: WaitOptions) => {
+    const client = clientFor(options);
+    const pending = await client.deleteVm(id);
+    if (pending && options.wait)
+      await waitForVm(
+        client,
+        id,
+        [
+          { label: 'DELETING', reached: () => true },
+          { label: 'deleted', reached: (v) => v === undefined },
+        ],
+        { timeoutMs: timeoutMs(options), quiet: !!options.json },
+      );
+    const gone = !pending || options.wait;
+    if (options.json) printJson({ id, deleted: gone });
+    else console.log(gone ? `deleted ${id}` : `${id} is being deleted`);
+  });
+}
