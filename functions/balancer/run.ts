@@ -130,7 +130,15 @@ export async function runBalancer(deps: BalancerDeps, options: BalancerOptions =
   const pending = recent.filter((e) => !judged.has(e.id));
   const outcomes = evaluateExchanges(pending, view.observe, learnOptions);
   const previous = history.flatMap((h) => h.penalties);
-  const active = activePenalties(previous, now);
+  // Exchanges that did not pay off are penalised before this round decides, so it already heeds them.
+  const fromOutcomes = penalise(
+    { outcomes, pingPong: [], exchanges: pending },
+    previous,
+    config,
+    now,
+    learnOptions,
+  );
+  const active = activePenalties([...previous, ...fromOutcomes], now);
   const input = { ...view.input, vms: applyVmPenalties(view.input.vms, active) };
 
   const decideStart = performance.now();
@@ -175,7 +183,14 @@ export async function runBalancer(deps: BalancerDeps, options: BalancerOptions =
     planned.length === decision.moves.length ? decision.after : expectedImbalance(view.loads, planned);
   const newExchanges = exchangeRecords(id, now, planned, view.loads);
   const pingPong = detectPingPong(planned, recent);
-  const penalties = penalise({ outcomes, pingPong, exchanges: pending }, previous, config, now, learnOptions);
+  const fromPingPong = penalise(
+    { outcomes: [], pingPong, exchanges: [] },
+    [...previous, ...fromOutcomes],
+    config,
+    now,
+    learnOptions,
+  );
+  const penalties = [...fromOutcomes, ...fromPingPong];
   for (const penalty of penalties) deps.log.info({ run: id, ...penalty }, 'learned a penalty');
   const points = history.map((h) => ({ round: h.round, cv: h.cv }));
   const convergence = estimateConvergence(
