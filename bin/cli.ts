@@ -1,6 +1,7 @@
 // The seesaw CLI: one commander program; each command lives in its own module.
 import { Command } from 'commander';
 import { registerBalance } from './commands/balance.ts';
+import { registerBench } from './commands/bench.ts';
 import { registerCluster } from './commands/cluster.ts';
 import { registerMigrations } from './commands/migrations.ts';
 import { registerNodes } from './commands/nodes.ts';
@@ -15,6 +16,7 @@ const program = new Command('seesaw')
 
 registerUp(program);
 registerSimulate(program);
+registerBench(program);
 
 registerVm(program);
 registerNodes(program);

@@ -1,0 +1,135 @@
+// The bench harness: discovers bench/suites/*.ts, runs all or the named ones, prints each suite's
+// figures in one table and writes bench/results.json (merged with the suites not run this time).
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+export interface BenchContext {
+  quick: boolean;
+  log: (line: string) => void;
+}
+
+interface Suite {
+  name: string;
+  run(ctx: BenchContext): Promise<Record<string, unknown>>;
+}
+
+interface SuiteOutcome {
+  ms: number;
+  quick: boolean;
+  at: string;
+  figures?: Record<string, unknown>;
+  error?: string;
+}
+
+/** The repository root (bench/.. of this file). */
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const SUITES_DIR = join(REPO_ROOT, 'bench', 'suites');
+const RESULTS = join(REPO_ROOT, 'bench', 'results.json');
+
+/** Suite names found in bench/suites, in name order. */
+export function suiteNames(): string[] {
+  if (!existsSync(SUITES_DIR)) return [];
+  return readdirSync(SUITES_DIR)
+    .filter((f) => f.endsWith('.ts') && !f.startsWith('_'))
+    .map((f) => f.slice(0, -3))
+    .sort();
+}
+
+/** Run the named suites (all when none are named); returns false when one failed. */
+export async function runBench(
+  names: string[],
+  options: { quick: boolean; out?: (line: string) => void },
+): Promise<boolean> {
+  const out = options.out ?? ((line: string) => console.log(line));
+  const available = suiteNames();
+  const unknown = names.filter((n) => !available.includes(n));
+  if (unknown.length > 0) {
+    throw new Error(
+      `unknown bench suite(s): ${unknown.join(', ')} (available: ${available.join(', ') || 'none'})`,
+    );
+  }
+  const selected = names.length > 0 ? names : available;
+  const outcomes: Record<string, SuiteOutcome> = {};
+  for (const file of selected) {
+    const mod = (await import(pathToFileURL(join(SUITES_DIR, `${file}.ts`)).href)) as Partial<Suite>;
+    const name = mod.name ?? file;
+    out(`\n== ${name}${options.quick ? ' (quick)' : ''} ==`);
+    const started = performance.now();
+    const at = new Date().toISOString();
+    try {
+      if (typeof mod.run !== 'function') throw new Error(`bench/suites/${file}.ts exports no run()`);
+      const figures = await mod.run({ quick: options.quick, log: (line) => out(`  ${line}`) });
+      outcomes[name] = { ms: Math.round(performance.now() - started), quick: options.quick, at, figures };
+    } catch (error) {
+      const message = (error as Error).stack ?? String(error);
+      out(`  FAILED: ${message}`);
+      outcomes[name] = {
+        ms: Math.round(performance.now() - started),
+        quick: options.quick,
+        at,
+        error: message,
+      };
+    }
+  }
+  out(`\n${formatSummary(outcomes)}`);
+  writeResults(outcomes);
+  out(`\nresults written to ${RESULTS}`);
+  return Object.values(outcomes).every((o) => !o.error);
+}
+
+function writeResults(outcomes: Record<string, SuiteOutcome>): void {
+  let previous: { suites?: Record<string, SuiteOutcome> } = {};
+  try {
+    previous = JSON.parse(readFileSync(RESULTS, 'utf8'));
+  } catch {
+    // First run, or an unreadable file: start afresh.
+  }
+  const results = {
+    updated: new Date().toISOString(),
+    node: process.version,
+    suites: { ...(previous.suites ?? {}), ...outcomes },
+  };
+  writeFileSync(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
+}
+
+/** One table: suite, figure (flattened path), value. */
+export function formatSummary(outcomes: Record<string, SuiteOutcome>): string {
+  const rows: [string, string, string][] = [];
+  for (const [suite, o] of Object.entries(outcomes)) {
+    if (o.error) {
+      rows.push([suite, 'FAILED', o.error.split('\n')[0] ?? '']);
+      continue;
+    }
+    for (const [path, value] of flatten(o.figures ?? {})) rows.push([suite, path, value]);
+    rows.push([suite, 'suite time', `${(o.ms / 1000).toFixed(1)} s`]);
+  }
+  const w0 = Math.max(5, ...rows.map((r) => r[0].length));
+  const w1 = Math.max(6, ...rows.map((r) => r[1].length));
+  const line = (r: [string, string, string]) => `${r[0].padEnd(w0)}  ${r[1].padEnd(w1)}  ${r[2]}`;
+  return [
+    line(['suite', 'figure', 'value']),
+    line(['-'.repeat(w0), '-'.repeat(w1), '-----']),
+    ...rows.map(line),
+  ].join('\n');
+}
+
+function flatten(value: unknown, prefix = ''): [string, string][] {
+  if (value === null || value === undefined) return [[prefix, String(value)]];
+  if (Array.isArray(value)) {
+    if (value.every((v) => typeof v !== 'object' || v === null))
+      return [[prefix, value.map(show).join(', ')]];
+    return value.flatMap((v, i) => flatten(v, `${prefix}[${i}]`));
+  }
+  if (typeof value === 'object') {
+    return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) =>
+      flatten(v, prefix ? `${prefix}.${k}` : k),
+    );
+  }
+  return [[prefix, show(value)]];
+}
+
+function show(v: unknown): string {
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toPrecision(4);
+  return String(v);
+}
