@@ -36,14 +36,14 @@ function askToken(message) {
 }
 
 async function fetchAll() {
-  const [nodes, vms, cluster, runs, migrations] = await Promise.all([
+  // The imbalance is computed here from the nodes, as GET /v1/cluster does, saving it a second scan.
+  const [nodes, vms, runs, migrations] = await Promise.all([
     api('GET', '/v1/nodes'),
     listAllVms(),
-    api('GET', '/v1/cluster').catch(() => null),
     api('GET', '/v1/runs?limit=10').catch(() => null),
     api('GET', '/v1/migrations?limit=10').catch(() => null),
   ]);
-  return { nodes: items(nodes), vms, cluster, runs: items(runs), migrations: items(migrations) };
+  return { nodes: items(nodes), vms, runs: items(runs), migrations: items(migrations) };
 }
 
 async function listAllVms() {
@@ -117,12 +117,15 @@ async function poll() {
   state.polling = true;
   state.again = false;
   clearTimeout(state.timer);
+  const started = Date.now();
   try {
     state.data = await fetchAll();
     const now = Date.now();
     state.updatedAt = now;
     record(buildView(state.data, now), state.data.runs, now);
     render(now);
+    // For the benchmark: when the cluster first appeared on screen, from navigation start.
+    if (!performance.getEntriesByName('seesaw:first-render').length) performance.mark('seesaw:first-render');
     $('live').textContent = 'live';
     $('live').className = 'live ok';
   } catch (error) {
@@ -137,7 +140,8 @@ async function poll() {
   } finally {
     state.polling = false;
   }
-  state.timer = setTimeout(poll, state.again ? 0 : POLL_MS);
+  // Polls start POLL_MS apart however long the answers took, so the page is never staler than that.
+  state.timer = setTimeout(poll, state.again ? 0 : Math.max(250, POLL_MS - (Date.now() - started)));
 }
 
 /** Runs an action, reports its outcome, and refreshes at once so its effect shows. */

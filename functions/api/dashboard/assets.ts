@@ -108,14 +108,14 @@ function askToken(message) {
 }
 
 async function fetchAll() {
-  const [nodes, vms, cluster, runs, migrations] = await Promise.all([
+  // The imbalance is computed here from the nodes, as GET /v1/cluster does, saving it a second scan.
+  const [nodes, vms, runs, migrations] = await Promise.all([
     api('GET', '/v1/nodes'),
     listAllVms(),
-    api('GET', '/v1/cluster').catch(() => null),
     api('GET', '/v1/runs?limit=10').catch(() => null),
     api('GET', '/v1/migrations?limit=10').catch(() => null),
   ]);
-  return { nodes: items(nodes), vms, cluster, runs: items(runs), migrations: items(migrations) };
+  return { nodes: items(nodes), vms, runs: items(runs), migrations: items(migrations) };
 }
 
 async function listAllVms() {
@@ -189,12 +189,15 @@ async function poll() {
   state.polling = true;
   state.again = false;
   clearTimeout(state.timer);
+  const started = Date.now();
   try {
     state.data = await fetchAll();
     const now = Date.now();
     state.updatedAt = now;
     record(buildView(state.data, now), state.data.runs, now);
     render(now);
+    // For the benchmark: when the cluster first appeared on screen, from navigation start.
+    if (!performance.getEntriesByName('seesaw:first-render').length) performance.mark('seesaw:first-render');
     $('live').textContent = 'live';
     $('live').className = 'live ok';
   } catch (error) {
@@ -209,7 +212,8 @@ async function poll() {
   } finally {
     state.polling = false;
   }
-  state.timer = setTimeout(poll, state.again ? 0 : POLL_MS);
+  // Polls start POLL_MS apart however long the answers took, so the page is never staler than that.
+  state.timer = setTimeout(poll, state.again ? 0 : Math.max(250, POLL_MS - (Date.now() - started)));
 }
 
 /** Runs an action, reports its outcome, and refreshes at once so its effect shows. */
@@ -586,7 +590,7 @@ export function deviation(load, mean) {
  * Nodes with their VMs. A VM sits on the node that owns it, with the load its owner last reported.
  * Suspended VMs are listed apart: they hold no load.
  */
-export function buildView({ nodes, vms, cluster }, now, proposal) {
+export function buildView({ nodes, vms }, now, proposal) {
   const moving = new Map();
   for (const move of proposal?.moves ?? []) moving.set(move.vm, move.to);
 
@@ -650,9 +654,6 @@ export function buildView({ nodes, vms, cluster }, now, proposal) {
 
   const live = viewNodes.filter((n) => !n.dead);
   const stats = imbalance(live.map((n) => n.load));
-  const cv = typeof cluster?.imbalance?.cv === 'number' ? cluster.imbalance.cv : stats.cv;
-  const maxOverMean =
-    typeof cluster?.imbalance?.maxOverMean === 'number' ? cluster.imbalance.maxOverMean : stats.maxOverMean;
   // Colours compare each node with the mean of the nodes that take load: a draining node aims at zero.
   const takers = live.filter((n) => !n.draining);
   const mean = takers.length ? imbalance(takers.map((n) => n.load)).mean : stats.mean;
@@ -661,8 +662,9 @@ export function buildView({ nodes, vms, cluster }, now, proposal) {
   return {
     nodes: viewNodes,
     mean,
-    cv,
-    maxOverMean,
+    // As GET /v1/cluster reports it: over live nodes, draining ones included.
+    cv: stats.cv,
+    maxOverMean: stats.maxOverMean,
     suspended,
     migrations,
     vmCount: vms.length,

@@ -26,7 +26,7 @@ export function deviation(load, mean) {
  * Nodes with their VMs. A VM sits on the node that owns it, with the load its owner last reported.
  * Suspended VMs are listed apart: they hold no load.
  */
-export function buildView({ nodes, vms, cluster }, now, proposal) {
+export function buildView({ nodes, vms }, now, proposal) {
   const moving = new Map();
   for (const move of proposal?.moves ?? []) moving.set(move.vm, move.to);
 
@@ -90,9 +90,6 @@ export function buildView({ nodes, vms, cluster }, now, proposal) {
 
   const live = viewNodes.filter((n) => !n.dead);
   const stats = imbalance(live.map((n) => n.load));
-  const cv = typeof cluster?.imbalance?.cv === 'number' ? cluster.imbalance.cv : stats.cv;
-  const maxOverMean =
-    typeof cluster?.imbalance?.maxOverMean === 'number' ? cluster.imbalance.maxOverMean : stats.maxOverMean;
   // Colours compare each node with the mean of the nodes that take load: a draining node aims at zero.
   const takers = live.filter((n) => !n.draining);
   const mean = takers.length ? imbalance(takers.map((n) => n.load)).mean : stats.mean;
@@ -101,8 +98,9 @@ export function buildView({ nodes, vms, cluster }, now, proposal) {
   return {
     nodes: viewNodes,
     mean,
-    cv,
-    maxOverMean,
+    // As GET /v1/cluster reports it: over live nodes, draining ones included.
+    cv: stats.cv,
+    maxOverMean: stats.maxOverMean,
     suspended,
     migrations,
     vmCount: vms.length,

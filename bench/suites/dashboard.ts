@@ -1,0 +1,113 @@
+// Dashboard figures in headless Chromium over a real API and table: time from navigation to the
+// cluster on screen (target < 1 s locally), the poll period (target ≤ 2 s), and the bytes of one load.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startApiServer } from '../../functions/api/server.ts';
+import { ensureTableAndBucket, LOCAL_CREDENTIALS, startLocalStores } from '../../shared/local/stores.ts';
+import { createClients } from '../../shared/storage/clients.ts';
+import { launchBrowser } from '../../test/browser/browser.ts';
+import { type NodeFixture, seedCluster } from '../../test/support/balancer-cluster.ts';
+
+export const name = 'dashboard';
+
+const TOKEN = 'bench-token';
+
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+const round1 = (n: number) => Math.round(n * 10) / 10;
+
+export async function run(ctx: {
+  quick: boolean;
+  log: (line: string) => void;
+}): Promise<Record<string, unknown>> {
+  const nodes = ctx.quick ? 8 : 32;
+  const vmsPerNode = ctx.quick ? 5 : 10;
+  const loads = ctx.quick ? 5 : 15;
+  const scratch = mkdtempSync(join(tmpdir(), 'seesaw-bench-dash-'));
+  const stores = await startLocalStores({ scratchDir: scratch, dynamoPort: 0, s3Port: 0 });
+  const clients = createClients({
+    tableName: 'seesaw-bench-dashboard',
+    bucketName: 'seesaw-bench-dashboard',
+    region: 'us-east-1',
+    dynamoEndpoint: stores.dynamoEndpoint,
+    s3Endpoint: stores.s3Endpoint,
+    credentials: LOCAL_CREDENTIALS,
+  });
+  await ensureTableAndBucket(clients);
+  const fixtures: NodeFixture[] = Array.from({ length: nodes }, (_, n) => ({
+    id: `node-${n + 1}`,
+    capacity: 20,
+    vms: Array.from({ length: vmsPerNode }, (_, v) => ({
+      id: `vm-${n + 1}-${v + 1}`,
+      cpu: 0.2 + ((n * 7 + v) % 10) / 10,
+    })),
+  }));
+  await seedCluster(clients, Date.now(), fixtures);
+  const api = await startApiServer({ clients, token: TOKEN, port: 0 });
+  const browser = await launchBrowser();
+  try {
+    const firstRender: number[] = [];
+    const domReady: number[] = [];
+    let pageBytes = 0;
+    for (let i = 0; i < loads; i++) {
+      const page = await browser.page();
+      let bytes = 0;
+      page.on('response', async (res) => {
+        if (!new URL(res.url()).pathname.startsWith('/v1/'))
+          bytes += (await res.body().catch(() => Buffer.alloc(0))).length;
+      });
+      await page.goto(`${api.url}/?token=${TOKEN}`);
+      await page.waitForFunction(() => performance.getEntriesByName('seesaw:first-render').length > 0);
+      const timing = await page.evaluate(() => ({
+        render: performance.getEntriesByName('seesaw:first-render')[0]?.startTime ?? Number.NaN,
+        dom: (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming)
+          .domContentLoadedEventEnd,
+      }));
+      firstRender.push(timing.render);
+      domReady.push(timing.dom);
+      // The first load fetches every file; later ones revalidate them (304s, empty bodies).
+      pageBytes = Math.max(pageBytes, bytes);
+      await page.close();
+    }
+
+    // The poll period: how often the page asks for the nodes while it sits open.
+    const page = await browser.page();
+    const asked: number[] = [];
+    page.on('request', (req) => {
+      if (new URL(req.url()).pathname === '/v1/nodes') asked.push(Date.now());
+    });
+    await page.goto(`${api.url}/?token=${TOKEN}`);
+    await new Promise((r) => setTimeout(r, ctx.quick ? 6_000 : 15_000));
+    await page.close();
+    const gaps = asked
+      .slice(1)
+      .map((t, i) => t - (asked[i] as number))
+      .sort((a, b) => a - b);
+
+    firstRender.sort((a, b) => a - b);
+    domReady.sort((a, b) => a - b);
+    const figures = {
+      nodes,
+      vms: nodes * vmsPerNode,
+      loads,
+      firstRenderMsP50: round1(percentile(firstRender, 50)),
+      firstRenderMsMax: round1(firstRender[firstRender.length - 1] ?? Number.NaN),
+      domContentLoadedMsP50: round1(percentile(domReady, 50)),
+      pollPeriodMsP50: percentile(gaps, 50),
+      pollPeriodMsMax: gaps[gaps.length - 1] ?? Number.NaN,
+      pageKiB: round1(pageBytes / 1024),
+    };
+    ctx.log(
+      `${nodes} nodes, ${nodes * vmsPerNode} VMs: cluster on screen p50 ${figures.firstRenderMsP50} ms ` +
+        `(max ${figures.firstRenderMsMax} ms, target < 1000), polls every ${figures.pollPeriodMsP50} ms ` +
+        `(max ${figures.pollPeriodMsMax} ms, target ≤ 2000), page ${figures.pageKiB} KiB`,
+    );
+    return figures;
+  } finally {
+    await browser.close();
+    await api.close();
+    await stores.close();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
