@@ -15,6 +15,7 @@ import { createRng } from '../../shared/domain/rng.ts';
 import { ensureTableAndBucket, LOCAL_CREDENTIALS, startLocalStores } from '../../shared/local/stores.ts';
 import { type Clients, createClients } from '../../shared/storage/clients.ts';
 import { createImageStore } from '../../shared/storage/image-store.ts';
+import { isLive, listNodes } from '../../shared/storage/nodes.ts';
 import type { RunRecord } from '../../shared/storage/runs.ts';
 import { DEFAULT_BUCKET_NAME, DEFAULT_TABLE_NAME } from '../../shared/storage/schema.ts';
 import { createVm, listAllVms } from '../../shared/storage/vms.ts';
@@ -124,6 +125,13 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     const agents = nodes.map((node) => spawnAgent(node, dataDir, options));
     cleanups.push(() => stopAgents(agents));
 
+    await waitForNodes(
+      clients,
+      nodes.map((n) => n.id),
+      clock,
+      options.say,
+    );
+
     if (options.vms > 0 && (await listAllVms(clients)).length === 0) {
       const now = clock();
       for (const vm of demoVms(options.vms, nodes)) await createVm(clients, vm, now);
@@ -178,7 +186,6 @@ function spawnAgent(node: DemoNode, dataDir: string, options: LocalClusterOption
     },
   );
   const logFile = join(dataDir, `${node.id}.log`);
-  writeFileSync(logFile, '');
   const append = (chunk: Buffer) => writeFileSync(logFile, chunk, { flag: 'a' });
   child.stdout?.on('data', append);
   child.stderr?.on('data', append);
@@ -187,6 +194,27 @@ function spawnAgent(node: DemoNode, dataDir: string, options: LocalClusterOption
       options.say(`agent ${node.id} exited (${signal ?? code}); see ${logFile}`);
   });
   return child;
+}
+
+/** Waits until every agent has registered and holds a live lease, so demo VMs land on live nodes. */
+async function waitForNodes(
+  clients: Clients,
+  ids: string[],
+  clock: () => number,
+  say: (line: string) => void,
+) {
+  const deadline = clock() + 180_000;
+  let reported = -1;
+  for (;;) {
+    const now = clock();
+    const live = (await listNodes(clients)).filter((n) => ids.includes(n.id) && isLive(n, now)).length;
+    if (live === ids.length) return;
+    if (live !== reported) say(`waiting for agents: ${live}/${ids.length} nodes live`);
+    reported = live;
+    if (now > deadline)
+      throw new Error(`only ${live} of ${ids.length} agents came up within 180 s; see the node logs`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
 }
 
 async function stopAgents(agents: ChildProcess[]) {
