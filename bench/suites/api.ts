@@ -119,6 +119,8 @@ export async function run(ctx: {
       getVm,
       postVm,
       postVmIdempotent: postIdempotent,
+      // Latency on a shared machine tracks its load: the 1-minute load average while measuring.
+      loadAverage: round2(loadavg()[0] ?? 0),
       setup: {
         nodes: NODES,
         vmsSeeded: seeded,
