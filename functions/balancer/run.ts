@@ -222,7 +222,9 @@ export async function runBalancer(deps: BalancerDeps, options: BalancerOptions =
     exchanges,
     orders,
     ordersWritten,
-    ordersLost: orders.filter((o) => o.outcome === 'lost' || o.outcome === 'unclaimed').length,
+    ordersLost: orders.filter(
+      (o) => o.outcome === 'lost' || o.outcome === 'unclaimed' || o.outcome === 'failed',
+    ).length,
     skipped,
     before: decision.before,
     after,
@@ -312,16 +314,17 @@ async function carryOut(
       claimed.push(node);
     }
   } catch (error) {
-    if (!(error instanceof ConditionFailed)) throw error;
     const taken = nodes[claimed.length];
-    log.info({ run: run.id, pair: nodes, node: taken }, 'claim lost to another run');
-    await releaseAll(clients, claimed, run.id);
+    const lost = error instanceof ConditionFailed;
+    if (lost) log.info({ run: run.id, pair: nodes, node: taken }, 'claim lost to another run');
+    else log.warn({ run: run.id, pair: nodes, node: taken, err: error }, 'claim failed');
+    await releaseAll(clients, claimed, run.id).catch(() => undefined);
     for (const [k, move] of pair.moves.entries()) {
       orders.push({
         ...moveIds(move),
         migration: migrationId(k),
-        outcome: 'unclaimed',
-        detail: `${taken} is booked`,
+        outcome: lost ? 'unclaimed' : 'failed',
+        detail: lost ? `${taken} is booked` : String((error as Error).message ?? error),
       });
     }
     return { orders, written };
@@ -345,12 +348,22 @@ async function carryOut(
       orders.push({ ...moveIds(move), migration: order.id, outcome: 'written' });
       written.push(move);
     } catch (error) {
-      if (!(error instanceof ConditionFailed)) throw error;
-      log.info({ run: run.id, vm: move.vm, from: move.from, to: move.to }, 'order lost: the VM changed');
-      orders.push({ ...moveIds(move), migration: order.id, outcome: 'lost', detail: error.message });
+      if (error instanceof ConditionFailed) {
+        log.info({ run: run.id, vm: move.vm, from: move.from, to: move.to }, 'order lost: the VM changed');
+        orders.push({ ...moveIds(move), migration: order.id, outcome: 'lost', detail: error.message });
+      } else {
+        // A store error (throttling, network) loses this order only; the run goes on and records it.
+        log.warn({ run: run.id, vm: move.vm, err: error }, 'order failed');
+        orders.push({
+          ...moveIds(move),
+          migration: order.id,
+          outcome: 'failed',
+          detail: String((error as Error).message),
+        });
+      }
     }
   }
-  if (written.length === 0) await releaseAll(clients, claimed, run.id);
+  if (written.length === 0) await releaseAll(clients, claimed, run.id).catch(() => undefined);
   return { orders, written };
 }
 

@@ -16,8 +16,11 @@ export interface RunOrder {
   to: string;
   /** The migration order id written on the VM item. */
   migration: string;
-  /** `written`; `lost`: the VM changed under us (fence, owner, state); `unclaimed`: a node of the pair was booked. */
-  outcome: 'written' | 'lost' | 'unclaimed' | 'dry-run';
+  /**
+   * `written`; `lost`: the VM changed under us (fence, owner, state); `unclaimed`: a node of the pair
+   * was booked by another run; `failed`: a store error; `dry-run`: decided, not written.
+   */
+  outcome: 'written' | 'lost' | 'unclaimed' | 'failed' | 'dry-run';
   detail?: string;
 }
 
@@ -38,6 +41,7 @@ export interface RunRecord {
   exchanges: number;
   orders: RunOrder[];
   ordersWritten: number;
+  /** Orders decided but not written: lost, unclaimed or failed. */
   ordersLost: number;
   skipped: { node: string; reason: string }[];
   before: Imbalance;

@@ -56,19 +56,17 @@ describe('a balancer run, at the SDK boundary', () => {
   beforeEach(() => {
     ddb.reset();
     ddb.on(GetCommand).resolves({});
-    ddb
-      .on(QueryCommand)
-      .callsFake((input) =>
-        input.ExpressionAttributeValues?.[':k'] === 'NODE'
-          ? {
-              Items: [
-                aNode('hot', { v1: entry(1.0, 3), v2: entry(0.5, 7), v3: entry(0.3, 2) }),
-                aNode('cold', {}),
-              ],
-              Count: 2,
-            }
-          : { Items: [], Count: 0 },
-      );
+    ddb.on(QueryCommand).callsFake((input) =>
+      input.ExpressionAttributeValues?.[':k'] === 'NODE'
+        ? {
+            Items: [
+              aNode('hot', { v1: entry(1.0, 3), v2: entry(0.5, 7), v3: entry(0.3, 2) }),
+              aNode('cold', {}),
+            ],
+            Count: 2,
+          }
+        : { Items: [], Count: 0 },
+    );
     ddb.on(UpdateCommand).resolves({ Attributes: {} });
     ddb.on(PutCommand).resolves({});
   });
@@ -121,13 +119,11 @@ describe('a balancer run, at the SDK boundary', () => {
   });
 
   it('reports a lost order and releases the claims when the VM changed under the run', async () => {
-    ddb
-      .on(UpdateCommand, { UpdateExpression: 'SET migration = :m, updatedAt = :now' })
-      .rejects(
-        Object.assign(new Error('The conditional request failed'), {
-          name: 'ConditionalCheckFailedException',
-        }),
-      );
+    ddb.on(UpdateCommand, { UpdateExpression: 'SET migration = :m, updatedAt = :now' }).rejects(
+      Object.assign(new Error('The conditional request failed'), {
+        name: 'ConditionalCheckFailedException',
+      }),
+    );
     const record = await runBalancer(deps, { round: 1 });
     expect(record.orders).toMatchObject([{ vm: 'v1', outcome: 'lost' }]);
     expect(record.ordersLost).toBe(1);
@@ -137,6 +133,15 @@ describe('a balancer run, at the SDK boundary', () => {
       .map((c) => c.args[0].input)
       .filter((u) => u.UpdateExpression === 'REMOVE claim');
     expect(released.map((u) => u.Key?.pk)).toEqual(['NODE#cold', 'NODE#hot']);
+  });
+
+  it('records a store error on an order as failed and still writes the run record', async () => {
+    ddb
+      .on(UpdateCommand, { UpdateExpression: 'SET migration = :m, updatedAt = :now' })
+      .rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+    const record = await runBalancer(deps, { round: 1 });
+    expect(record.orders).toMatchObject([{ vm: 'v1', outcome: 'failed', detail: 'Rate exceeded' }]);
+    expect(ddb.commandCalls(PutCommand).map((c) => c.args[0].input.Item?.pk)).toContain(`RUN#${record.id}`);
   });
 
   it('rejects a shard outside the shard count', async () => {
