@@ -1,6 +1,5 @@
 // `seesaw up` (= `npm start`): the whole cluster on one machine.
 import { type Command, InvalidArgumentError } from 'commander';
-import { startLocalCluster } from '../local/cluster.ts';
 
 const int = (min: number) => (value: string) => {
   const n = Number(value);
@@ -30,6 +29,8 @@ export function registerUp(program: Command) {
     .option('--s3-port <port>', 'S3 API port (0 = any free port)', int(0), 0)
     .option('--reset', 'wipe the data directory first', false)
     .action(async (options) => {
+      // Loaded on use, so other commands (the agent above all) do not pay for the whole control plane.
+      const { startLocalCluster } = await import('../local/cluster.ts');
       const cluster = await startLocalCluster({
         dataDir: options.data,
         nodes: options.nodes,
