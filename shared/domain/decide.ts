@@ -25,6 +25,7 @@ interface RoundState {
   nodes: Map<string, NodeInfo>;
   vmsOf: Map<string, VmInfo[]>;
   loads: Map<string, number>;
+  /** Memory and groups per node, built the first time a node takes part in an exchange. */
   takers: Map<string, TakerState>;
   nodeBudget: Map<string, number>;
   clusterBudget: number;
@@ -69,22 +70,13 @@ function prepare(input: RoundInput, config: BalancingConfig): RoundState {
   for (const n of input.nodes) vmsOf.set(n.id, []);
   for (const vm of input.vms) vmsOf.get(vm.node)?.push(vm);
   const loads = new Map<string, number>();
-  const takers = new Map<string, TakerState>();
   let total = 0;
   let receiving = 0;
   for (const n of input.nodes) {
-    const vms = vmsOf.get(n.id) ?? [];
-    const load = nodeLoad(n, vms);
+    const load = nodeLoad(n, vmsOf.get(n.id) ?? []);
     loads.set(n.id, load);
     total += load;
     if (!n.draining) receiving++;
-    let mem = 0;
-    const groups = new Map<string, number>();
-    for (const vm of vms) {
-      mem += vm.memPages;
-      if (vm.group !== undefined) groups.set(vm.group, (groups.get(vm.group) ?? 0) + 1);
-    }
-    takers.set(n.id, { node: n, memUsedPages: mem, groups });
   }
   const inFlight = input.inFlight ?? {};
   let clusterInFlight = 0;
@@ -100,7 +92,7 @@ function prepare(input: RoundInput, config: BalancingConfig): RoundState {
     nodes,
     vmsOf,
     loads,
-    takers,
+    takers: new Map(),
     nodeBudget,
     clusterBudget: config.maxMigrationsPerCluster - clusterInFlight,
     mean: receiving > 0 ? total / receiving : 0,
@@ -203,7 +195,7 @@ function decidePair(state: RoundState, requester: string, selected: string): Pai
     moves.push(applyMove(state, pick, giver, taker));
     exchange.giverLoad -= pick.loadOnSource;
     exchange.takerLoad += pick.loadOnTarget;
-    const takerState = state.takers.get(taker.id) as TakerState;
+    const takerState = takerOf(state, taker.id);
     pool = pool.filter((c) => c !== pick && excludedBy(c.vm, takerState, state.input.now) === undefined);
     if (!exceeds(exchange.giverLoad, exchange.takerLoad, config)) break;
   }
@@ -237,7 +229,7 @@ function desiredTransfer(state: RoundState, taker: NodeInfo, g: number, t: numbe
 }
 
 function candidatesFor(state: RoundState, giver: NodeInfo, taker: NodeInfo) {
-  const takerState = state.takers.get(taker.id) as TakerState;
+  const takerState = takerOf(state, taker.id);
   const excluded = new Map<Exclusion, number>();
   const candidates: Candidate[] = [];
   const vms = state.vmsOf.get(giver.id) ?? [];
@@ -256,6 +248,22 @@ function candidatesFor(state: RoundState, giver: NodeInfo, taker: NodeInfo) {
   return { candidates, excluded, total: vms.length };
 }
 
+/** The node's memory in use and anti-affinity groups, computed on first use. */
+function takerOf(state: RoundState, id: string): TakerState {
+  let t = state.takers.get(id);
+  if (!t) {
+    let mem = 0;
+    const groups = new Map<string, number>();
+    for (const vm of state.vmsOf.get(id) ?? []) {
+      mem += vm.memPages;
+      if (vm.group !== undefined) groups.set(vm.group, (groups.get(vm.group) ?? 0) + 1);
+    }
+    t = { node: state.nodes.get(id) as NodeInfo, memUsedPages: mem, groups };
+    state.takers.set(id, t);
+  }
+  return t;
+}
+
 function hasBudget(state: RoundState, a: string, b: string): boolean {
   return state.clusterBudget > 0 && (state.nodeBudget.get(a) ?? 0) > 0 && (state.nodeBudget.get(b) ?? 0) > 0;
 }
@@ -264,10 +272,10 @@ function hasBudget(state: RoundState, a: string, b: string): boolean {
 function applyMove(state: RoundState, c: Candidate, giver: NodeInfo, taker: NodeInfo): Move {
   state.loads.set(giver.id, (state.loads.get(giver.id) ?? 0) - c.loadOnSource);
   state.loads.set(taker.id, (state.loads.get(taker.id) ?? 0) + c.loadOnTarget);
-  const ts = state.takers.get(taker.id) as TakerState;
+  const ts = takerOf(state, taker.id);
   ts.memUsedPages += c.vm.memPages;
   if (c.vm.group !== undefined) ts.groups.set(c.vm.group, (ts.groups.get(c.vm.group) ?? 0) + 1);
-  const gs = state.takers.get(giver.id) as TakerState;
+  const gs = takerOf(state, giver.id);
   gs.memUsedPages -= c.vm.memPages;
   if (c.vm.group !== undefined) gs.groups.set(c.vm.group, (gs.groups.get(c.vm.group) ?? 1) - 1);
   state.nodeBudget.set(giver.id, (state.nodeBudget.get(giver.id) ?? 0) - 1);
@@ -295,7 +303,7 @@ function drain(
   const all = state.vmsOf.get(giver.id) ?? [];
   if (all.length === 0)
     return result({ code: 'draining', detail: `${giver.id} is draining and already empty` });
-  const takerState = state.takers.get(taker.id) as TakerState;
+  const takerState = takerOf(state, taker.id);
   const excluded = new Map<Exclusion, number>();
   const candidates: Candidate[] = [];
   for (const vm of all) {
