@@ -17,8 +17,8 @@ export interface RoundView {
   loads: Map<string, number>;
   /** What a considered node's report shows, for judging earlier exchanges (built on demand). */
   observe: (node: string) => NodeObservation | undefined;
-  /** The fence each reported VM runs under: orders are conditional on it. */
-  fences: Map<string, number>;
+  /** The fence a VM runs under on the node that reported it: orders are conditional on it. */
+  fenceOf: (vm: string, node: string) => number | undefined;
 }
 
 export interface ViewOptions {
@@ -52,7 +52,6 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
   const seen = new Map<string, VmInfo>();
   const vmsOf = new Map<string, VmInfo[]>();
   const reports = new Map<string, NonNullable<NodeRecord['report']>>();
-  const fences = new Map<string, number>();
   let inShard = 0;
   for (const record of records) {
     if (shardOf(record.id, options.round, options.shards) !== options.shard) continue;
@@ -95,7 +94,6 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
       if (entry.group !== undefined) vm.group = entry.group;
       if (entry.cooldownUntil !== undefined) vm.cooldownUntil = entry.cooldownUntil;
       seen.set(id, vm);
-      fences.set(id, entry.fence);
       own.push(vm);
       vms.push(vm);
     }
@@ -116,6 +114,6 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
     inShard,
     loads,
     observe,
-    fences,
+    fenceOf: (vm, node) => reports.get(node)?.vms[vm]?.fence,
   };
 }

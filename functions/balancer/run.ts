@@ -168,7 +168,7 @@ export async function runBalancer(deps: BalancerDeps, options: BalancerOptions =
         id,
         now,
         options,
-        fences: view.fences,
+        fenceOf: view.fenceOf,
       });
       orders.push(...result.orders);
       written.push(...result.written);
@@ -288,7 +288,7 @@ interface RunContext {
   id: string;
   now: number;
   options: BalancerOptions;
-  fences: ReadonlyMap<string, number>;
+  fenceOf: (vm: string, node: string) => number | undefined;
 }
 
 /**
@@ -341,7 +341,7 @@ async function carryOut(
       origin: run.id,
       predicted: { loadOnSource: move.loadOnSource, loadOnTarget: move.loadOnTarget },
     };
-    const fence = run.fences.get(move.vm);
+    const fence = run.fenceOf(move.vm, move.from);
     try {
       if (fence === undefined) throw new ConditionFailed('orderMigration', 'no fence in the report');
       await orderMigration(clients, move.vm, fence, order);
