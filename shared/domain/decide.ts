@@ -18,6 +18,9 @@ import type {
   VmInfo,
 } from './types.ts';
 
+/** How far past the mean (as a fraction of the giver's excess) a mean-aimed exchange may fill the taker. */
+const MEAN_OVERSHOOT = 0.25;
+
 /** Mutable bookkeeping for one round. */
 interface RoundState {
   input: RoundInput;
@@ -221,7 +224,11 @@ function decidePair(state: RoundState, requester: string, selected: string): Pai
 function desiredTransfer(state: RoundState, taker: NodeInfo, g: number, t: number): number {
   const { config, mean } = state;
   let transfer = (g - t) / 2;
-  if ((config.aim ?? 'pair') === 'mean') transfer = Math.min(transfer, g - mean, mean - t);
+  if ((config.aim ?? 'pair') === 'mean') {
+    // A giver far above the mean may push its partner past the mean by a fraction of its own excess:
+    // it meets one partner per round, and partners near the mean would otherwise take it slowly.
+    transfer = Math.min(transfer, g - mean, Math.max(mean - t, (g - mean) * MEAN_OVERSHOOT));
+  }
   if ((config.trigger ?? 'difference') === 'headroom') {
     transfer = Math.min(transfer, config.highThreshold * taker.capacity - t);
   }
