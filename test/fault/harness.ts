@@ -135,6 +135,7 @@ class Schedule {
   readonly background: Promise<unknown>[] = [];
   suspended = new Set<string>();
   readonly orders = new Set<string>();
+  pending = 0;
   round = 0;
   injecting = true;
   /** Quiescing: every agent reconciles every round. */
@@ -356,6 +357,16 @@ class Schedule {
     await releaseClaim(clients, to, run).catch(() => undefined);
   }
 
+  /** No node frozen and no balancer run still going. */
+  quiet() {
+    return this.pending === 0 && [...this.nodes.values()].every((n) => !n.frozen);
+  }
+
+  track(run: Promise<unknown>) {
+    this.pending += 1;
+    this.background.push(run.finally(() => (this.pending -= 1)));
+  }
+
   async inFlightNodes() {
     const busy = new Set<string>();
     for (const vm of await this.readVms()) {
@@ -428,6 +439,16 @@ class Schedule {
 
   /** True when every VM runs (or stays suspended) exactly where the table says, under its fence. */
   async stable(): Promise<boolean> {
+    // Cheap check first: each VM held, unpaused, by exactly one live node (or by none if suspended).
+    for (const id of this.vms) {
+      const holders = [...this.nodes.values()].filter((n) => !n.dead && n.agent.holdings().has(id));
+      if (
+        this.suspended.has(id)
+          ? holders.length
+          : holders.length !== 1 || holders[0]!.agent.holdings().get(id)!.paused
+      )
+        return false;
+    }
     const records = await this.readVms();
     return records.every((vm) => vm !== undefined && this.settledOn(vm));
   }
@@ -549,14 +570,14 @@ export async function runSchedule(lane: Lane, seed: number): Promise<ScheduleRes
         if (chance(rng, 0.3))
           s.arm(pick(rng, [a, b]).id, pick(rng, [...SOURCE_POINTS, ...TARGET_POINTS]), s.randomAction());
         await waitUntil(at);
-        s.background.push(s.balance('bal1', v1, a.id, b.id));
+        s.track(s.balance('bal1', v1, a.id, b.id));
         break;
       }
       case 'two-balancers': {
         await waitUntil(at);
-        s.background.push(s.balance('bal1', v1, a.id, b.id));
-        s.background.push(s.balance('bal2', v1, a.id, c.id));
-        if (s.vms[1]) s.background.push(s.balance('bal3', s.vms[1], b.id, c.id));
+        s.track(s.balance('bal1', v1, a.id, b.id));
+        s.track(s.balance('bal2', v1, a.id, c.id));
+        if (s.vms[1]) s.track(s.balance('bal3', s.vms[1], b.id, c.id));
         if (chance(rng, 0.5))
           s.arm(pick(rng, [a, b, c]).id, pick(rng, [...SOURCE_POINTS, ...TARGET_POINTS]), s.randomAction());
         break;
@@ -565,7 +586,7 @@ export async function runSchedule(lane: Lane, seed: number): Promise<ScheduleRes
         if (chance(rng, 0.5))
           s.arm(pick(rng, [a, b]).id, pick(rng, [...SOURCE_POINTS, ...TARGET_POINTS]), { kind: 'repeat' });
         await waitUntil(at);
-        s.background.push(s.balance('bal1', v1, a.id, b.id, undefined, true));
+        s.track(s.balance('bal1', v1, a.id, b.id, undefined, true));
         break;
       }
       case 'balancer-fault': {
@@ -575,9 +596,9 @@ export async function runSchedule(lane: Lane, seed: number): Promise<ScheduleRes
           action: pick(rng, ['kill', 'pause'] as const),
           rounds: pick(rng, [2, 10, 25]),
         };
-        s.background.push(s.balance('bal1', v1, a.id, b.id, fault));
+        s.track(s.balance('bal1', v1, a.id, b.id, fault));
         await waitUntil(s.round + 2);
-        s.background.push(s.balance('bal2', v1, a.id, c.id));
+        s.track(s.balance('bal2', v1, a.id, c.id));
         break;
       }
       case 'slow-lease': {
@@ -586,7 +607,7 @@ export async function runSchedule(lane: Lane, seed: number): Promise<ScheduleRes
         s.arm(victim.id, 'renew', { kind: 'freeze', rounds: int(rng, 10, 20) }, 'before');
         if (chance(rng, 0.5)) {
           await waitUntil(at);
-          s.background.push(s.balance('bal1', v1, a.id, b.id));
+          s.track(s.balance('bal1', v1, a.id, b.id));
         }
         break;
       }
@@ -597,7 +618,7 @@ export async function runSchedule(lane: Lane, seed: number): Promise<ScheduleRes
           s.randomAction(),
         );
         await waitUntil(at);
-        s.background.push(s.balance('bal1', v1, a.id, pick(rng, [b, c]).id));
+        s.track(s.balance('bal1', v1, a.id, pick(rng, [b, c]).id));
         await waitUntil(s.round + int(rng, 0, 6));
         if (chance(rng, 0.5)) s.kill(pick(rng, [a, b, c]), 'random kill');
         break;
@@ -626,8 +647,11 @@ export async function runSchedule(lane: Lane, seed: number): Promise<ScheduleRes
         break;
       }
     }
-    // Let the schedule play out with faults armed.
-    await waitUntil(s.round + 16);
+    // Let the schedule play out with faults armed, ending early once nothing is left to happen.
+    for (let i = 0; i < 16; i += 1) {
+      await s.step();
+      if (i >= 3 && s.quiet() && (i >= 8 || s.armed.every((f) => f.fired)) && (await s.stable())) break;
+    }
     // Quiesce: no more faults, frozen nodes thaw, most dead nodes come back.
     s.injecting = false;
     for (const sim of s.nodes.values()) sim.thaw?.();

@@ -1,0 +1,215 @@
+// Agents in one process on a virtual clock, with real kernels, dynalite and s3rver: the VM
+// lifecycle (start, checkpoint, suspend, resume, delete), load reports, self-fencing, and a
+// restarted node that must not resume what moved on.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type Agent, createAgent } from '../../node-agent/agent/agent.ts';
+import { createKernel } from '../../node-agent/kernel/index.ts';
+import { orderDeadline } from '../../shared/domain/protocol.ts';
+import type { Clients } from '../../shared/storage/clients.ts';
+import { createImageStore, type ImageStore } from '../../shared/storage/image-store.ts';
+import { getMigration } from '../../shared/storage/migrations.ts';
+import { getNode } from '../../shared/storage/nodes.ts';
+import {
+  abortMigration,
+  createVm,
+  findVm,
+  getVm,
+  orderMigration,
+  requestState,
+  restartElsewhere,
+  resumeVm,
+} from '../../shared/storage/vms.ts';
+import { freshStores } from '../support/stores.ts';
+
+const GUEST = { kind: 'memory', params: { wsPages: 4, rate: 10_000 } };
+const quiet = { info: () => {}, warn: () => {}, debug: () => {}, error: () => {} };
+
+describe('the node agent', () => {
+  let clients: Clients;
+  let images: ImageStore;
+  let now = 1_000_000;
+  const clock = () => now;
+
+  const anAgent = (id: string, faults?: Parameters<typeof createAgent>[0]['faults']) => {
+    const spec = { id, capacity: 1e9, weights: { cpu: 1, io: 0.2, mem: 0.1 }, memCapacityPages: 1024 };
+    const kernel = createKernel(
+      { nodeId: id, capacity: spec.capacity, weights: spec.weights, tickMs: 10, clock },
+      { images },
+    );
+    return createAgent(
+      { clients, kernel, clock, log: quiet, images, ...(faults ? { faults } : {}) },
+      {
+        node: spec,
+        lease: { leaseMs: 1000, fenceMarginMs: 200 },
+        checkpointMs: 300,
+        cooldownMs: 5000,
+        timings: { orderMs: 2000, takeMs: 2000, perPageMs: 0 },
+      },
+    );
+  };
+  /** One period: time passes, guests tick, heartbeats and reconciles run to completion. */
+  const cycle = async (agents: Agent[], steps = 1, stepMs = 100) => {
+    for (let i = 0; i < steps; i += 1) {
+      now += stepMs;
+      for (const a of agents) a.tick();
+      for (const a of agents) {
+        await a.heartbeat(stepMs);
+        await a.reconcile();
+        await a.idle();
+      }
+    }
+  };
+
+  beforeAll(async () => {
+    clients = await freshStores();
+    images = createImageStore(clients);
+  });
+
+  it('starts a pending VM, runs it, reports it and checkpoints it', async () => {
+    const a = anAgent('n1');
+    await a.register();
+    await createVm(clients, { id: 'life', owner: 'n1', guest: GUEST, memPages: 5 }, now);
+    await cycle([a], 6);
+    const vm = await getVm(clients, 'life');
+    expect(vm.state).toBe('RUNNING');
+    expect(a.kernel.running()).toEqual(['life']);
+    expect(vm.image?.seq).toBeGreaterThan(0);
+    const report = (await getNode(clients, 'n1')).report;
+    expect(report?.vms.life).toMatchObject({ fence: 1, memPages: 5, busy: false });
+    expect(report?.vms.life?.load).toBeGreaterThan(0);
+  });
+
+  it('suspends to an image, resumes on another node from it, and deletes with its images', async () => {
+    const [a, b] = [anAgent('s1'), anAgent('s2')];
+    await a.register();
+    await b.register();
+    await createVm(clients, { id: 'sus', owner: 's1', guest: GUEST, memPages: 5 }, now);
+    await cycle([a, b], 3);
+    await requestState(clients, 'sus', 1, 'SUSPENDING', now);
+    await cycle([a, b], 2);
+    const suspended = await getVm(clients, 'sus');
+    expect(suspended).toMatchObject({ state: 'SUSPENDED', owner: 's1' });
+    expect(a.kernel.has('sus')).toBe(false);
+    await resumeVm(clients, 'sus', suspended.fence, 's2', now);
+    await cycle([a, b], 1);
+    // Resumed but not yet ticked: exactly the suspended state.
+    expect(b.kernel.running()).toEqual(['sus']);
+    expect(b.kernel.digest('sus')).toBe(suspended.image?.digest);
+    await cycle([a, b], 1);
+    const resumed = await getVm(clients, 'sus');
+    expect(resumed).toMatchObject({ state: 'RUNNING', owner: 's2', fence: 2 });
+    await requestState(clients, 'sus', resumed.fence, 'DELETING', now);
+    await cycle([a, b], 2);
+    expect(await findVm(clients, 'sus')).toBeUndefined();
+    expect(b.kernel.has('sus')).toBe(false);
+    expect(await images.deleteVmImages('sus')).toBe(0);
+  });
+
+  it('migrates a running guest between agents and records bytes and downtime', async () => {
+    const [a, b] = [anAgent('m1'), anAgent('m2')];
+    await a.register();
+    await b.register();
+    await createVm(clients, { id: 'mig', owner: 'm1', guest: GUEST, memPages: 5 }, now);
+    await cycle([a, b], 3);
+    const vm = await getVm(clients, 'mig');
+    await orderMigration(clients, 'mig', vm.fence, {
+      id: 'mig-1',
+      from: 'm1',
+      to: 'm2',
+      phase: 'ORDERED',
+      deadline: orderDeadline(now, 5),
+      orderedAt: now,
+      origin: 'test',
+    });
+    await cycle([a, b], 3);
+    expect(await getVm(clients, 'mig')).toMatchObject({
+      owner: 'm2',
+      state: 'RUNNING',
+      fence: vm.fence + 1,
+      moves: 1,
+    });
+    expect(a.kernel.has('mig')).toBe(false);
+    expect(b.kernel.running()).toEqual(['mig']);
+    const record = await getMigration(clients, 'mig-1');
+    expect(record).toMatchObject({ outcome: 'completed', from: 'm1', to: 'm2', by: 'm2' });
+    expect(record?.bytes?.precopy).toBeGreaterThan(0);
+    expect(record?.downtimeMs).toBeGreaterThanOrEqual(0);
+    expect((await getVm(clients, 'mig')).cooldownUntil).toBeGreaterThan(now);
+  });
+
+  it('resumes the guest on the source when its order is aborted before the image is ready', async () => {
+    let abortNow = false;
+    const a = anAgent('r1', async (point, ctx) => {
+      if (point === 'markImageReady' && ctx.phase === 'before' && abortNow) {
+        abortNow = false;
+        await abortMigration(clients, 'ab', 'ab-1', now);
+      }
+      return undefined;
+    });
+    const b = anAgent('r2');
+    await a.register();
+    await b.register();
+    await createVm(clients, { id: 'ab', owner: 'r1', guest: GUEST, memPages: 5 }, now);
+    await cycle([a, b], 3);
+    const vm = await getVm(clients, 'ab');
+    abortNow = true;
+    await orderMigration(clients, 'ab', vm.fence, {
+      id: 'ab-1',
+      from: 'r1',
+      to: 'r2',
+      phase: 'ORDERED',
+      deadline: orderDeadline(now, 5),
+      orderedAt: now,
+      origin: 'test',
+    });
+    await cycle([a, b], 3);
+    expect(await getVm(clients, 'ab')).toMatchObject({ owner: 'r1', fence: vm.fence, state: 'RUNNING' });
+    expect(a.kernel.running()).toEqual(['ab']);
+    expect(b.kernel.has('ab')).toBe(false);
+  });
+
+  it('fences itself when it cannot renew its lease, and after re-registering runs only what it still owns', async () => {
+    const [a, b] = [anAgent('f1'), anAgent('f2')];
+    await a.register();
+    await b.register();
+    await createVm(clients, { id: 'keep', owner: 'f1', guest: GUEST, memPages: 5 }, now);
+    await createVm(clients, { id: 'gone', owner: 'f1', guest: GUEST, memPages: 5 }, now);
+    await cycle([a, b], 4);
+    expect(a.kernel.running().sort()).toEqual(['gone', 'keep']);
+    // f1 stalls: no heartbeats. Ticks alone must stop its guests before the lease lapses.
+    for (let i = 0; i < 12; i += 1) {
+      now += 100;
+      a.tick();
+      b.tick();
+      await b.heartbeat(100);
+    }
+    expect(a.kernel.running()).toEqual([]);
+    expect(a.status()).toBe('fenced');
+    // Meanwhile the reaper's move: `gone` restarts on f2 under a new fence.
+    const gone = await getVm(clients, 'gone');
+    await restartElsewhere(clients, 'gone', 'f1', gone.fence, 'f2', now);
+    const incarnation = a.incarnation;
+    await cycle([a, b], 4);
+    expect(a.incarnation).not.toBe(incarnation);
+    expect(a.kernel.running()).toEqual(['keep']);
+    expect(b.kernel.running()).toEqual(['gone']);
+    expect((await getVm(clients, 'keep')).fence).toBe(2);
+  });
+
+  it('waits out a previous incarnation’s lease before acting', async () => {
+    const old = anAgent('w1');
+    await old.register();
+    await createVm(clients, { id: 'wait', owner: 'w1', guest: GUEST, memPages: 5 }, now);
+    await cycle([old], 3);
+    old.crash();
+    const fresh = anAgent('w1');
+    await fresh.register();
+    expect(fresh.status()).toBe('waiting');
+    await cycle([fresh], 3);
+    expect(fresh.kernel.has('wait')).toBe(false);
+    await cycle([fresh], 10);
+    expect(fresh.status()).toBe('ready');
+    expect(fresh.kernel.running()).toEqual(['wait']);
+    expect((await getVm(clients, 'wait')).fence).toBe(2);
+  });
+});
