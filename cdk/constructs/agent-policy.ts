@@ -5,18 +5,25 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { migrationKey, nodeKey, vmKey } from '../../shared/storage/keys.ts';
+import { configKey, migrationKey, nodeKey, vmKey } from '../../shared/storage/keys.ts';
 import { BUCKET_PREFIXES } from './cluster-storage.ts';
 import { itemStatement, listStatement, objectStatement, queryStatement } from './data-access.ts';
 import { acknowledgeObjectPrefixes } from './nag-reasons.ts';
 
+const prefix = (key: (id: string) => { pk: string }) => key('').pk;
+
 /**
- * Partition-key prefixes of the items an agent reads and writes: its node (registration, lease,
- * reports), the VMs it runs or is ordered to take, and migration history records.
+ * Partition-key prefixes an agent may touch, per action. It reads its node, the VMs it runs or is
+ * ordered to take, and the balancing config; updates its node (registration, lease, reports) and
+ * those VMs (every protocol transition); puts migration history records; and deletes VM items
+ * (the owner removes a VM in DELETING once it has stopped it).
  */
-export const AGENT_ITEM_KEY_PREFIXES = [nodeKey, vmKey, migrationKey].map((key) => key('').pk);
-/** An agent deletes only VM items: the owner removes a VM in state DELETING once it has stopped it. */
-export const AGENT_DELETE_KEY_PREFIXES = [vmKey('').pk];
+export const AGENT_KEY_PREFIXES = {
+  get: [prefix(nodeKey), prefix(vmKey), prefix(configKey)],
+  update: [prefix(nodeKey), prefix(vmKey)],
+  put: [prefix(migrationKey)],
+  delete: [prefix(vmKey)],
+} as const;
 
 export interface AgentPolicyProps {
   table: dynamodb.ITable;
@@ -31,11 +38,13 @@ export class AgentPolicy extends Construct {
     const { table, bucket } = props;
     this.policy = new iam.ManagedPolicy(this, 'Policy', {
       description:
-        'Seesaw node agent: conditional reads and writes of node, VM and migration items; ' +
-        'VM images; read-only guest modules.',
+        'Seesaw node agent: its node, VM and migration items (by key prefix), the balancing config, ' +
+        'VM images, and read-only guest modules.',
       statements: [
-        itemStatement('ProtocolItems', table, ['GetItem', 'PutItem', 'UpdateItem'], AGENT_ITEM_KEY_PREFIXES),
-        itemStatement('RemoveDeletedVms', table, ['DeleteItem'], AGENT_DELETE_KEY_PREFIXES),
+        itemStatement('ReadProtocolItems', table, ['GetItem'], [...AGENT_KEY_PREFIXES.get]),
+        itemStatement('UpdateNodeAndVms', table, ['UpdateItem'], [...AGENT_KEY_PREFIXES.update]),
+        itemStatement('RecordMigrations', table, ['PutItem'], [...AGENT_KEY_PREFIXES.put]),
+        itemStatement('RemoveDeletedVms', table, ['DeleteItem'], [...AGENT_KEY_PREFIXES.delete]),
         // The VMs filed under this node (owned, or ordered to it), and the live nodes a stuck
         // hand-over may be settled on.
         queryStatement('FindWork', table, ['byOwner', 'byKind']),

@@ -4,7 +4,7 @@ import { Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AGENT_DELETE_KEY_PREFIXES, AGENT_ITEM_KEY_PREFIXES } from '../../cdk/constructs/agent-policy.ts';
+import { AGENT_KEY_PREFIXES } from '../../cdk/constructs/agent-policy.ts';
 import { DEFAULT_ENTRIES } from '../../cdk/constructs/seesaw-function.ts';
 import { type AwsCalls, awsCallsOf } from './aws-calls.ts';
 import {
@@ -19,7 +19,7 @@ import {
 } from './support.ts';
 
 /** The agent process's entry: everything `npx seesaw agent` runs. */
-const AGENT_ENTRY = 'node-agent/agent/agent.ts';
+const AGENT_ENTRY = 'bin/commands/agent.ts';
 
 let s: Synthesized;
 const calls: Record<'api' | 'balancer' | 'reaper' | 'agent', AwsCalls> = {} as never;
@@ -147,22 +147,39 @@ describe('the node agent policy', () => {
     expect(granted).toEqual(dataActions(calls.agent.actions).filter((a) => a.startsWith('dynamodb:')));
   });
 
-  it('reaches only node, VM and migration items (LeadingKeys), the item kinds the agent code addresses', () => {
+  it('reaches items only by key prefix (LeadingKeys): exactly the item kinds the agent code addresses', () => {
     const items = agentStatements().filter((st) => actionsOf(st).some((a) => /Item$/.test(a)));
+    const prefixes = new Set<string>();
     for (const statement of items) {
       expect(statement.Resource).toEqual(tableArn());
-      expect(statement.Condition).toHaveProperty(['ForAllValues:StringLike', 'dynamodb:LeadingKeys']);
+      const condition = statement.Condition?.['ForAllValues:StringLike'] as
+        | Record<string, string[]>
+        | undefined;
+      expect(condition?.['dynamodb:LeadingKeys'], JSON.stringify(statement)).toBeDefined();
+      for (const p of condition?.['dynamodb:LeadingKeys'] ?? []) prefixes.add(p.replace(/\*$/, ''));
     }
-    expect(new Set(AGENT_ITEM_KEY_PREFIXES)).toEqual(calls.agent.keyPrefixes);
+    expect(prefixes).toEqual(calls.agent.keyPrefixes);
   });
 
-  it('deletes only VM items (the owner removes a VM in DELETING)', () => {
-    const deletes = withAction(agentStatements(), 'dynamodb:DeleteItem');
-    expect(deletes).toHaveLength(1);
-    expect(deletes[0]!.Condition).toEqual({
-      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': AGENT_DELETE_KEY_PREFIXES.map((p) => `${p}*`) },
+  it.each([
+    ['GetItem', ['NODE#*', 'VM#*', 'CONFIG#*']],
+    ['UpdateItem', ['NODE#*', 'VM#*']],
+    ['PutItem', ['MIGRATION#*']],
+    ['DeleteItem', ['VM#*']],
+  ])('allows %s only on items keyed %j', (action, leadingKeys) => {
+    const statements = withAction(agentStatements(), `dynamodb:${action}`);
+    expect(statements.map((st) => st.Condition)).toEqual([
+      { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': leadingKeys } },
+    ]);
+  });
+
+  it('takes those prefixes from shared/storage/keys.ts', () => {
+    expect(AGENT_KEY_PREFIXES).toEqual({
+      get: ['NODE#', 'VM#', 'CONFIG#'],
+      update: ['NODE#', 'VM#'],
+      put: ['MIGRATION#'],
+      delete: ['VM#'],
     });
-    expect(AGENT_DELETE_KEY_PREFIXES).toEqual(['VM#']);
   });
 
   it('queries the byOwner and byKind indexes only, as the agent code does', () => {
