@@ -122,7 +122,7 @@ async function listAllVms() {
   const all = [];
   let cursor;
   for (let page = 0; page < 20; page++) {
-    const query = cursor ? \`?limit=100&cursor=\${encodeURIComponent(cursor)}\` : '?limit=100';
+    const query = cursor ? \`?limit=500&cursor=\${encodeURIComponent(cursor)}\` : '?limit=500';
     const data = await api('GET', \`/v1/vms\${query}\`);
     all.push(...items(data));
     cursor = data?.cursor ?? data?.next;
