@@ -166,7 +166,7 @@ export async function runBalancer(deps: BalancerDeps, options: BalancerOptions =
     await inPool(numbered, options.concurrency ?? BALANCER_DEFAULTS.concurrency, async ({ pair, first }) => {
       const result = await carryOut(clients, deps.log, pair, first, {
         id,
-        now,
+        clock: deps.clock,
         options,
         fenceOf: view.fenceOf,
       });
@@ -286,7 +286,8 @@ export async function runBalancer(deps: BalancerDeps, options: BalancerOptions =
 
 interface RunContext {
   id: string;
-  now: number;
+  /** Read at each exchange: a long run must not book nodes with claims that lapsed while it ran. */
+  clock: () => number;
   options: BalancerOptions;
   fenceOf: (vm: string, node: string) => number | undefined;
 }
@@ -305,12 +306,13 @@ async function carryOut(
   const orders: RunOrder[] = [];
   const written: Move[] = [];
   const migrationId = (k: number) => `${run.id}-${first + k}`;
-  const until = run.now + (run.options.claimTtlMs ?? BALANCER_DEFAULTS.claimTtlMs);
+  const now = run.clock();
+  const until = now + (run.options.claimTtlMs ?? BALANCER_DEFAULTS.claimTtlMs);
   const claimed: string[] = [];
   const nodes = [pair.requester, pair.selected].sort();
   try {
     for (const node of nodes) {
-      await claimNode(clients, node, run.id, run.now, until);
+      await claimNode(clients, node, run.id, now, until);
       claimed.push(node);
     }
   } catch (error) {
@@ -329,7 +331,7 @@ async function carryOut(
     }
     return { orders, written };
   }
-  const deadline = run.now + (run.options.orderDeadlineMs ?? BALANCER_DEFAULTS.orderDeadlineMs);
+  const deadline = now + (run.options.orderDeadlineMs ?? BALANCER_DEFAULTS.orderDeadlineMs);
   for (const [k, move] of pair.moves.entries()) {
     const order: MigrationOrder = {
       id: migrationId(k),
@@ -337,7 +339,7 @@ async function carryOut(
       to: move.to,
       phase: 'ORDERED',
       deadline,
-      orderedAt: run.now,
+      orderedAt: now,
       origin: run.id,
       predicted: { loadOnSource: move.loadOnSource, loadOnTarget: move.loadOnTarget },
     };
