@@ -11,14 +11,16 @@ import { Construct } from 'constructs';
 import { acknowledge } from './nag-reasons.ts';
 
 /**
- * The metric the reaper emits once per run as a CloudWatch EMF log line: namespace `Seesaw`,
- * metric `StuckMigrations` (Count) = migrations it found past their deadline in that run, with
- * dimension `Cluster` = the SEESAW_CLUSTER environment variable (the stack name).
+ * The metric the reaper emits once per run as a CloudWatch EMF line on stdout (functions/reaper,
+ * `emfLine`): namespace `Seesaw`, metric `StuckMigrations` (Count) = orders it found past their
+ * deadline in that run. The reaper emits it with no dimensions, so the alarm watches the metric
+ * without dimensions too (one Seesaw stack per account and region keeps it unambiguous);
+ * test/cdk/metrics.test.ts holds the two together.
  */
 export const STUCK_MIGRATIONS_METRIC = {
   namespace: 'Seesaw',
   metricName: 'StuckMigrations',
-  dimension: 'Cluster',
+  dimensions: {} as Record<string, string>,
 } as const;
 
 export interface ClusterAlarmsProps {
@@ -82,7 +84,7 @@ export class ClusterAlarms extends Construct {
       metric: new cloudwatch.Metric({
         namespace: STUCK_MIGRATIONS_METRIC.namespace,
         metricName: STUCK_MIGRATIONS_METRIC.metricName,
-        dimensionsMap: { [STUCK_MIGRATIONS_METRIC.dimension]: props.cluster },
+        dimensionsMap: STUCK_MIGRATIONS_METRIC.dimensions,
         statistic: cloudwatch.Stats.MAXIMUM,
         period: Duration.seconds(Math.max(PERIOD.toSeconds(), props.reaperRate.toSeconds())),
       }),
