@@ -2,7 +2,7 @@
 // select the VMs to move under the constraints and limits, and say why for every pair.
 import { type Exclusion, excludedBy, mayLeave, type TakerState } from './constraints.ts';
 import { exceeds } from './exceeds.ts';
-import { nodeLoad, vmLoad } from './load.ts';
+import { vmLoad } from './load.ts';
 import { type PairingNode, pairNodes } from './pairing.ts';
 import { type Candidate, type ExchangeState, selectVm } from './selection.ts';
 import { imbalance } from './stats.ts';
@@ -21,19 +21,41 @@ import type {
 /** How far past the mean (as a fraction of the giver's excess) a mean-aimed exchange may fill the taker. */
 const MEAN_OVERSHOOT = 0.25;
 
-/** Mutable bookkeeping for one round. */
+/** Mutable bookkeeping for one round; per-node figures live in arrays indexed like `input.nodes`. */
 interface RoundState {
   input: RoundInput;
   config: BalancingConfig;
-  nodes: Map<string, NodeInfo>;
-  vmsOf: Map<string, VmInfo[]>;
-  loads: Map<string, number>;
+  index: Map<string, number>;
+  loads: Float64Array;
+  budget: Float64Array;
+  /** VMs of node i are `vms[order[start[i]]] … vms[order[start[i + 1] - 1]]`. */
+  start: Int32Array;
+  order: Int32Array;
+  vmLists: (VmInfo[] | undefined)[];
   /** Memory and groups per node, built the first time a node takes part in an exchange. */
-  takers: Map<string, TakerState>;
-  nodeBudget: Map<string, number>;
+  takers: (TakerState | undefined)[];
   clusterBudget: number;
   /** The load each node would have if the shard were perfectly even (draining nodes excluded). */
   mean: number;
+}
+
+const at = (state: RoundState, id: string) => state.index.get(id) as number;
+const nodeOf = (state: RoundState, id: string) => state.input.nodes[at(state, id)] as NodeInfo;
+const loadOf = (state: RoundState, id: string) => state.loads[at(state, id)] ?? 0;
+const budgetOf = (state: RoundState, id: string) => state.budget[at(state, id)] ?? 0;
+
+/** The VMs on a node (as the round started), gathered on first use. */
+function vmsOf(state: RoundState, id: string): VmInfo[] {
+  const i = at(state, id);
+  let list = state.vmLists[i];
+  if (!list) {
+    list = [];
+    for (let k = state.start[i] ?? 0; k < (state.start[i + 1] ?? 0); k++) {
+      list.push(state.input.vms[state.order[k] ?? 0] as VmInfo);
+    }
+    state.vmLists[i] = list;
+  }
+  return list;
 }
 
 /** Decide a whole round: node loads, disjoint pairs, the exceeds test, selection under constraints, reasons. */
@@ -41,62 +63,80 @@ export function decideRound(input: RoundInput, config: BalancingConfig, rng: Rng
   const state = prepare(input, config);
   const skipped: RoundDecision['skipped'] = [];
   const pairable: PairingNode[] = [];
-  for (const node of input.nodes) {
-    const budget = state.nodeBudget.get(node.id) ?? 0;
-    if (budget <= 0) {
+  input.nodes.forEach((node, i) => {
+    if ((state.budget[i] ?? 0) <= 0) {
       const inFlight = input.inFlight?.[node.id] ?? 0;
       skipped.push({ node: node.id, reason: `limit: ${inFlight} migration(s) already in flight` });
-      continue;
+      return;
     }
     pairable.push({
       id: node.id,
-      load: state.loads.get(node.id) ?? 0,
+      load: state.loads[i] ?? 0,
       capacity: node.capacity,
       ...(node.draining ? { draining: true } : {}),
     });
-  }
-  const before = imbalance(input.nodes.map((n) => state.loads.get(n.id) ?? 0));
+  });
+  const before = imbalance(state.loads);
   const pairs = pairNodes(pairable, config, input.round, rng);
   // The widest gaps go first, so the cluster-wide migration limit is spent where it matters most.
-  const gap = (p: { requester: string; selected: string }) =>
-    Math.abs((state.loads.get(p.requester) ?? 0) - (state.loads.get(p.selected) ?? 0));
-  pairs.sort((a, b) => gap(b) - gap(a));
+  const gaps = new Map(
+    pairs.map((p) => [p, Math.abs(loadOf(state, p.requester) - loadOf(state, p.selected))]),
+  );
+  pairs.sort((a, b) => (gaps.get(b) ?? 0) - (gaps.get(a) ?? 0));
   const decisions = pairs.map((p) => decidePair(state, p.requester, p.selected));
   const moves = decisions.flatMap((d) => d.moves);
-  const after = imbalance(input.nodes.map((n) => state.loads.get(n.id) ?? 0));
+  const after = imbalance(state.loads);
   return { pairs: decisions, moves, skipped, before, after };
 }
 
 function prepare(input: RoundInput, config: BalancingConfig): RoundState {
-  const nodes = new Map(input.nodes.map((n) => [n.id, n]));
-  const vmsOf = new Map<string, VmInfo[]>();
-  for (const n of input.nodes) vmsOf.set(n.id, []);
-  for (const vm of input.vms) vmsOf.get(vm.node)?.push(vm);
-  const loads = new Map<string, number>();
+  const n = input.nodes.length;
+  const index = new Map<string, number>();
+  for (const [i, node] of input.nodes.entries()) index.set(node.id, i);
+  // One pass over the VMs: node of each VM, loads under each node's weights, counts per node.
+  const vmNode = new Int32Array(input.vms.length);
+  const start = new Int32Array(n + 1);
+  const loads = new Float64Array(n);
+  for (let v = 0; v < input.vms.length; v++) {
+    const vm = input.vms[v] as VmInfo;
+    const i = index.get(vm.node) ?? -1;
+    vmNode[v] = i;
+    if (i < 0) continue;
+    start[i + 1] = (start[i + 1] ?? 0) + 1;
+    loads[i] = (loads[i] ?? 0) + vmLoad(vm.factors, (input.nodes[i] as NodeInfo).weights);
+  }
+  for (let i = 0; i < n; i++) start[i + 1] = (start[i + 1] ?? 0) + (start[i] ?? 0);
+  const order = new Int32Array(start[n] ?? 0);
+  const fill = start.slice(0, n);
+  for (let v = 0; v < input.vms.length; v++) {
+    const i = vmNode[v] ?? -1;
+    if (i < 0) continue;
+    order[fill[i] ?? 0] = v;
+    fill[i] = (fill[i] ?? 0) + 1;
+  }
   let total = 0;
   let receiving = 0;
-  for (const n of input.nodes) {
-    const load = nodeLoad(n, vmsOf.get(n.id) ?? []);
-    loads.set(n.id, load);
-    total += load;
-    if (!n.draining) receiving++;
-  }
   const inFlight = input.inFlight ?? {};
   let clusterInFlight = 0;
-  const nodeBudget = new Map<string, number>();
-  for (const n of input.nodes) {
-    const f = inFlight[n.id] ?? 0;
+  const budget = new Float64Array(n);
+  input.nodes.forEach((node, i) => {
+    if (node.loadOverride !== undefined) loads[i] = node.loadOverride;
+    total += loads[i] ?? 0;
+    if (!node.draining) receiving++;
+    const f = inFlight[node.id] ?? 0;
     clusterInFlight += f;
-    nodeBudget.set(n.id, config.maxMigrationsPerNode - f);
-  }
+    budget[i] = config.maxMigrationsPerNode - f;
+  });
   return {
     input,
     config,
-    nodes,
-    vmsOf,
+    index,
     loads,
-    takers: new Map(),
-    nodeBudget,
+    budget,
+    start,
+    order,
+    vmLists: new Array(n),
+    takers: new Array(n),
     clusterBudget: config.maxMigrationsPerCluster - clusterInFlight,
     mean: receiving > 0 ? total / receiving : 0,
   };
@@ -104,17 +144,17 @@ function prepare(input: RoundInput, config: BalancingConfig): RoundState {
 
 function decidePair(state: RoundState, requester: string, selected: string): PairDecision {
   const { config } = state;
-  const loads = { requester: state.loads.get(requester) ?? 0, selected: state.loads.get(selected) ?? 0 };
+  const loads = { requester: loadOf(state, requester), selected: loadOf(state, selected) };
   const result = (reason: Reason, moves: Move[] = []): PairDecision => ({
     requester,
     selected,
     loads,
     moves,
     reason,
-    predicted: { requester: state.loads.get(requester) ?? 0, selected: state.loads.get(selected) ?? 0 },
+    predicted: { requester: loadOf(state, requester), selected: loadOf(state, selected) },
   });
-  const rNode = state.nodes.get(requester) as NodeInfo;
-  const sNode = state.nodes.get(selected) as NodeInfo;
+  const rNode = nodeOf(state, requester);
+  const sNode = nodeOf(state, selected);
   if (rNode.draining && sNode.draining) {
     return result({ code: 'draining', detail: `${requester} and ${selected} are both draining` });
   }
@@ -147,8 +187,8 @@ function decidePair(state: RoundState, requester: string, selected: string): Pai
       detail: `${fmt(loads.requester)} vs ${fmt(loads.selected)}: the difference is within factor ${config.thresholdFactor} / margin ${config.margin}`,
     });
   }
-  const g = state.loads.get(giver.id) ?? 0;
-  const t = state.loads.get(taker.id) ?? 0;
+  const g = loadOf(state, giver.id);
+  const t = loadOf(state, taker.id);
   if ((config.trigger ?? 'difference') === 'headroom' && g <= config.highThreshold * giver.capacity) {
     return result({
       code: 'below-threshold',
@@ -239,7 +279,7 @@ function candidatesFor(state: RoundState, giver: NodeInfo, taker: NodeInfo) {
   const takerState = takerOf(state, taker.id);
   const excluded = new Map<Exclusion, number>();
   const candidates: Candidate[] = [];
-  const vms = state.vmsOf.get(giver.id) ?? [];
+  const vms = vmsOf(state, giver.id);
   for (const vm of vms) {
     const why = excludedBy(vm, takerState, state.input.now);
     if (why) {
@@ -257,36 +297,39 @@ function candidatesFor(state: RoundState, giver: NodeInfo, taker: NodeInfo) {
 
 /** The node's memory in use and anti-affinity groups, computed on first use. */
 function takerOf(state: RoundState, id: string): TakerState {
-  let t = state.takers.get(id);
+  const i = at(state, id);
+  let t = state.takers[i];
   if (!t) {
     let mem = 0;
     const groups = new Map<string, number>();
-    for (const vm of state.vmsOf.get(id) ?? []) {
+    for (const vm of vmsOf(state, id)) {
       mem += vm.memPages;
       if (vm.group !== undefined) groups.set(vm.group, (groups.get(vm.group) ?? 0) + 1);
     }
-    t = { node: state.nodes.get(id) as NodeInfo, memUsedPages: mem, groups };
-    state.takers.set(id, t);
+    t = { node: state.input.nodes[i] as NodeInfo, memUsedPages: mem, groups };
+    state.takers[i] = t;
   }
   return t;
 }
 
 function hasBudget(state: RoundState, a: string, b: string): boolean {
-  return state.clusterBudget > 0 && (state.nodeBudget.get(a) ?? 0) > 0 && (state.nodeBudget.get(b) ?? 0) > 0;
+  return state.clusterBudget > 0 && budgetOf(state, a) > 0 && budgetOf(state, b) > 0;
 }
 
 /** Record a move: update loads, the taker's memory and groups, and spend the budgets. */
 function applyMove(state: RoundState, c: Candidate, giver: NodeInfo, taker: NodeInfo): Move {
-  state.loads.set(giver.id, (state.loads.get(giver.id) ?? 0) - c.loadOnSource);
-  state.loads.set(taker.id, (state.loads.get(taker.id) ?? 0) + c.loadOnTarget);
+  const g = at(state, giver.id);
+  const t = at(state, taker.id);
+  state.loads[g] = (state.loads[g] ?? 0) - c.loadOnSource;
+  state.loads[t] = (state.loads[t] ?? 0) + c.loadOnTarget;
   const ts = takerOf(state, taker.id);
   ts.memUsedPages += c.vm.memPages;
   if (c.vm.group !== undefined) ts.groups.set(c.vm.group, (ts.groups.get(c.vm.group) ?? 0) + 1);
   const gs = takerOf(state, giver.id);
   gs.memUsedPages -= c.vm.memPages;
   if (c.vm.group !== undefined) gs.groups.set(c.vm.group, (gs.groups.get(c.vm.group) ?? 1) - 1);
-  state.nodeBudget.set(giver.id, (state.nodeBudget.get(giver.id) ?? 0) - 1);
-  state.nodeBudget.set(taker.id, (state.nodeBudget.get(taker.id) ?? 0) - 1);
+  state.budget[g] = (state.budget[g] ?? 0) - 1;
+  state.budget[t] = (state.budget[t] ?? 0) - 1;
   state.clusterBudget--;
   return {
     vm: c.vm.id,
@@ -307,7 +350,7 @@ function drain(
   taker: NodeInfo,
   result: (reason: Reason, moves?: Move[]) => PairDecision,
 ): PairDecision {
-  const all = state.vmsOf.get(giver.id) ?? [];
+  const all = vmsOf(state, giver.id);
   if (all.length === 0)
     return result({ code: 'draining', detail: `${giver.id} is draining and already empty` });
   const takerState = takerOf(state, taker.id);
@@ -339,7 +382,7 @@ function drain(
       continue;
     }
     // Spread the evacuation: after the first VM, fill the taker only up to the mean.
-    const takerLoad = state.loads.get(taker.id) ?? 0;
+    const takerLoad = loadOf(state, taker.id);
     if (moves.length > 0 && takerLoad + c.loadOnTarget > state.mean) continue;
     moves.push(applyMove(state, c, giver, taker));
   }
