@@ -257,19 +257,15 @@ function every(intervalMs: number, task: () => Promise<void>) {
   };
 }
 
-/** One short line per balancing round: node loads, imbalance, moves. */
+/** One short line per balancing round: imbalance, moves, and why pairs that did not exchange did not. */
 export function roundLine(record: RunRecord): string {
-  const loads = record.pairs
-    .flatMap((p) => [
-      [p.requester, p.loads.requester],
-      [p.selected, p.loads.selected],
-    ])
-    .sort(([a], [b]) => String(a).localeCompare(String(b)))
-    .map(([id, load]) => `${id}=${Number(load).toFixed(2)}`)
-    .join(' ');
   const moves = record.orders
     .filter((o) => o.outcome === 'written')
     .map((o) => `${o.vm} ${o.from}→${o.to}`)
     .join(', ');
-  return `round ${record.round}: cv ${record.before.cv.toFixed(3)}${loads ? `  ${loads}` : ''}${moves ? `  moves: ${moves}` : ''}`;
+  const idle = Object.entries(record.reasons)
+    .filter(([code]) => code !== 'moved')
+    .map(([code, count]) => `${code}×${count}`)
+    .join(' ');
+  return `round ${record.round}: cv ${record.before.cv.toFixed(3)} over ${record.nodes.considered} nodes${moves ? `  moves: ${moves}` : ''}${idle ? `  (${idle})` : ''}`;
 }

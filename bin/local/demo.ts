@@ -41,9 +41,9 @@ export function demoNodes(count: number): DemoNode[] {
  */
 export function demoVms(count: number, nodes: DemoNode[]): NewVm[] {
   const kinds: { kind: string; params: Record<string, number>; memPages: number }[] = [
-    { kind: 'cpu', params: { rate: 0.35 * CORE }, memPages: 16 },
+    { kind: 'cpu', params: { rate: 0.3 * CORE }, memPages: 16 },
     { kind: 'memory', params: { rate: 0.15 * CORE, wsPages: 32 }, memPages: 64 },
-    { kind: 'io', params: { rate: 40_000, diskMiB: 4 }, memPages: 16 },
+    { kind: 'io', params: { rate: 8_000, diskMiB: 4 }, memPages: 16 },
     { kind: 'cpu', params: { rate: 0.2 * CORE }, memPages: 8 },
     { kind: 'idle', params: {}, memPages: 4 },
   ];

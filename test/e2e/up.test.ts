@@ -1,0 +1,185 @@
+// `seesaw up` end to end: the real CLI starts stores, API, balancer, reaper and agent processes in a
+// temporary directory; the skewed demo cluster must balance, and every VM must come through with
+// its work intact.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { guestModule } from '../../node-agent/guests/index.ts';
+import { createClients } from '../../shared/storage/clients.ts';
+import { createImageStore } from '../../shared/storage/image-store.ts';
+
+const NODES = 3;
+const VMS = 9;
+const CV_TARGET = 0.1;
+/** Balancing rounds (1 s apart) the cluster gets to reach the target once every agent is up. */
+const ROUND_BUDGET = 180;
+
+interface Cluster {
+  imbalance: { cv: number };
+}
+
+interface VmView {
+  id: string;
+  owner: string;
+  state: string;
+  guest: { kind: string };
+  image?: { manifest: string; digest: string };
+}
+
+describe('seesaw up', () => {
+  let dir: string;
+  let up: ChildProcess;
+  let output = '';
+  let api = '';
+  let token = '';
+
+  const call = async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${api}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`${method} ${path} → ${response.status} ${text}`);
+    return text ? JSON.parse(text) : undefined;
+  };
+
+  const until = async <T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = await probe().catch(() => undefined);
+      if (value !== undefined) return value;
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for ${what}\n--- seesaw up said:\n${output}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'seesaw-up-'));
+    up = spawn(
+      process.execPath,
+      [
+        'bin/seesaw.js',
+        'up',
+        '--data',
+        dir,
+        '--port',
+        '0',
+        '--nodes',
+        String(NODES),
+        '--vms',
+        String(VMS),
+        '--interval',
+        '1',
+      ],
+      {
+        env: { ...process.env, SEESAW_LEASE_MS: '6000', SEESAW_REPORT_MS: '500', LOG_LEVEL: 'info' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    up.stdout?.on('data', (chunk) => {
+      output += chunk;
+    });
+    up.stderr?.on('data', (chunk) => {
+      output += chunk;
+    });
+    const line = await until(
+      'the API line',
+      240_000,
+      async () => output.match(/API\s+(\S+)\s+token\s+(\S+)/) ?? undefined,
+    );
+    api = line[1]!;
+    token = line[2]!;
+  }, 300_000);
+
+  afterAll(async () => {
+    if (up && up.exitCode === null) {
+      const exited = new Promise((r) => up.once('exit', r));
+      up.kill('SIGINT');
+      await exited;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('writes endpoints.json and a private token that the API accepts', async () => {
+    const endpoints = JSON.parse(readFileSync(join(dir, 'endpoints.json'), 'utf8'));
+    expect(endpoints).toMatchObject({ api, table: 'seesaw', bucket: 'seesaw-images' });
+    expect(endpoints.dynamodb).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(readFileSync(join(dir, 'token'), 'utf8').trim()).toBe(token);
+    const unauthorised = await fetch(`${api}/v1/cluster`);
+    expect(unauthorised.status).toBe(401);
+  });
+
+  it(
+    'balances the skewed demo cluster below 10% CV and keeps every VM and its work',
+    async () => {
+      // Every VM runs and shows up in its node's load report; the demo starts badly skewed.
+      const reported = async () => {
+        const nodes = (await call('GET', '/v1/nodes')).items as {
+          live: boolean;
+          report?: { vmCount: number };
+        }[];
+        const vms = (await call('GET', '/v1/vms?limit=100')).items as VmView[];
+        const running = vms.length === VMS && vms.every((v) => v.state === 'RUNNING');
+        const counted = nodes.filter((n) => n.live).reduce((sum, n) => sum + (n.report?.vmCount ?? 0), 0);
+        return running && counted === VMS ? ((await call('GET', '/v1/cluster')) as Cluster) : undefined;
+      };
+      const skewed = await until('the demo VMs to run and report', 120_000, async () => {
+        const cluster = await reported();
+        return cluster && cluster.imbalance.cv > 0.3 ? cluster : undefined;
+      });
+      expect(skewed.imbalance.cv).toBeGreaterThan(0.3);
+
+      // Balancing: the CV of live nodes' loads falls below the target within the round budget.
+      const reached = await until('CV below 10%', ROUND_BUDGET * 1000, async () => {
+        const cluster = await reported();
+        return cluster && cluster.imbalance.cv < CV_TARGET ? cluster : undefined;
+      });
+      expect(reached.imbalance.cv).toBeLessThan(CV_TARGET);
+      const migrations = (await call('GET', '/v1/migrations?limit=100')).items as unknown[];
+      expect(migrations.length).toBeGreaterThan(0);
+
+      // Every VM is accounted for: suspend them all and check each image against a guest that never moved.
+      const vms = (await call('GET', '/v1/vms?limit=100')).items as VmView[];
+      expect(vms.map((v) => v.id).sort()).toEqual(Array.from({ length: VMS }, (_, i) => `demo-0${i + 1}`));
+      for (const vm of vms)
+        await until(`suspend ${vm.id}`, 30_000, () => call('POST', `/v1/vms/${vm.id}/suspend`));
+      const suspended = await until('all suspended', 60_000, async () => {
+        const all = (await call('GET', '/v1/vms?limit=100')).items as VmView[];
+        return all.every((v) => v.state === 'SUSPENDED') ? all : undefined;
+      });
+
+      const endpoints = JSON.parse(readFileSync(join(dir, 'endpoints.json'), 'utf8'));
+      const images = createImageStore(
+        createClients({
+          tableName: endpoints.table,
+          bucketName: endpoints.bucket,
+          region: endpoints.region,
+          dynamoEndpoint: endpoints.dynamodb,
+          s3Endpoint: endpoints.s3,
+          credentials: endpoints.credentials,
+        }),
+      );
+      const cpuGuests = suspended.filter((v) => v.guest.kind === 'cpu');
+      expect(cpuGuests.length).toBeGreaterThan(0);
+      for (const vm of cpuGuests) {
+        const image = await images.getImage(vm.image!.manifest);
+        const done = Number(image.manifest.globals.done);
+        expect(done).toBeGreaterThan(0);
+        expect(await cpuDigestAfter(done)).toBe(vm.image!.digest);
+      }
+    },
+    ROUND_BUDGET * 1000 + 180_000,
+  );
+});
+
+/** The digest of a `cpu` guest that did `units` of work in one place, never suspended or moved. */
+async function cpuDigestAfter(units: number): Promise<string> {
+  const instance = await WebAssembly.instantiate(await guestModule('cpu'), {});
+  const exports = instance.exports as { run(budget: number): number; digest(): bigint };
+  for (let left = units; left > 0; ) left -= exports.run(Math.min(left, 1_000_000));
+  return BigInt.asUintN(64, exports.digest()).toString(16).padStart(16, '0');
+}
