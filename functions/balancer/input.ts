@@ -5,7 +5,7 @@ import { nodeLoad } from '../../shared/domain/load.ts';
 import { shardOf } from '../../shared/domain/shards.ts';
 import type { NodeInfo, RoundInput, VmInfo } from '../../shared/domain/types.ts';
 import { effectiveWeights } from '../../shared/domain/weights.ts';
-import { isLive, type NodeRecord } from '../../shared/storage/nodes.ts';
+import { isLive, type NodeRecord, type ReportedVm } from '../../shared/storage/nodes.ts';
 
 export interface RoundView {
   input: RoundInput;
@@ -74,7 +74,8 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
     reports.set(record.id, report);
     const own: VmInfo[] = [];
     let busy = 0;
-    for (const [id, entry] of Object.entries(report.vms)) {
+    for (const id in report.vms) {
+      const entry = report.vms[id] as ReportedVm;
       if (entry.busy) busy++;
       const twin = seen.get(id);
       if (twin) {
