@@ -12,6 +12,8 @@ import { badRequest, conflict, unprocessable } from './problem.ts';
 
 export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+/** Longer than any request may run (the Lambda timeout), so a live first attempt is never taken over. */
+const ABANDONED_AFTER_S = 120;
 
 interface StoredResponse {
   status: number;
@@ -27,6 +29,8 @@ interface IdempotencyItem {
   response?: StoredResponse;
   /** Epoch seconds; DynamoDB TTL removes the item, and reads ignore it once past. */
   expiresAt: number;
+  /** Epoch seconds the first request started; a claim with no response this old was abandoned. */
+  startedAt: number;
 }
 
 export function idempotency(deps: ApiDeps): MiddlewareHandler {
@@ -46,7 +50,8 @@ export function idempotency(deps: ApiDeps): MiddlewareHandler {
     const itemKey = idempotencyKey(key);
 
     const seen = await getItem<IdempotencyItem>(clients, itemKey);
-    if (seen && seen.expiresAt > nowSeconds) {
+    const abandoned = seen && !seen.response && seen.startedAt <= nowSeconds - ABANDONED_AFTER_S;
+    if (seen && seen.expiresAt > nowSeconds && !abandoned) {
       if (seen.fingerprint !== fingerprint)
         throw unprocessable(`${IDEMPOTENCY_HEADER} ${key} was already used for a different request`);
       if (!seen.response) throw conflict(`a request with ${IDEMPOTENCY_HEADER} ${key} is still in progress`);
@@ -56,9 +61,12 @@ export function idempotency(deps: ApiDeps): MiddlewareHandler {
     const expiresAt = nowSeconds + Math.ceil(deps.idempotencyTtlMs / 1000);
     try {
       await putItem(clients, 'claimIdempotencyKey', {
-        Item: { ...itemKey, fingerprint, expiresAt },
-        ConditionExpression: 'attribute_not_exists(pk) OR expiresAt <= :now',
-        ExpressionAttributeValues: { ':now': nowSeconds },
+        Item: { ...itemKey, fingerprint, expiresAt, startedAt: nowSeconds },
+        // Free, expired, or a claim whose process died before answering (no response, too old).
+        ConditionExpression:
+          'attribute_not_exists(pk) OR expiresAt <= :now OR (attribute_not_exists(#response) AND startedAt <= :stale)',
+        ExpressionAttributeNames: { '#response': 'response' },
+        ExpressionAttributeValues: { ':now': nowSeconds, ':stale': nowSeconds - ABANDONED_AFTER_S },
       });
     } catch (error) {
       if (error instanceof ConditionFailed)
@@ -81,7 +89,7 @@ export function idempotency(deps: ApiDeps): MiddlewareHandler {
       ...(c.res.headers.get('content-type') ? { contentType: c.res.headers.get('content-type')! } : {}),
     };
     await putItem(clients, 'storeIdempotentResponse', {
-      Item: { ...itemKey, fingerprint, expiresAt, response },
+      Item: { ...itemKey, fingerprint, expiresAt, startedAt: nowSeconds, response },
     });
   };
 }

@@ -1,5 +1,8 @@
+import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { aNode, anApi, aVm, PROBLEM, type TestApi, TOKEN } from './support.ts';
+import { idempotencyKey } from '../../shared/storage/keys.ts';
+import { putItem } from '../../shared/storage/table.ts';
+import { aNode, anApi, aVm, NOW, PROBLEM, type TestApi, TOKEN } from './support.ts';
 
 /** Every /v1 route, as a method and a concrete path. */
 const V1_ROUTES: [string, string][] = [
@@ -330,5 +333,27 @@ describe('Idempotency-Key', () => {
       headers: { 'idempotency-key': 'a b' },
     });
     expect(res.status).toBe(400);
+  });
+
+  it('answers 409 while the first request with a key still runs, and takes over a claim abandoned long ago', async () => {
+    const body = JSON.stringify({ guest: 'cpu' });
+    const fingerprint = createHash('sha256').update('POST /v1/vms\n').update(body).digest('hex');
+    const claim = (key: string, startedAt: number) =>
+      putItem(api.clients, 'test', {
+        Item: { ...idempotencyKey(key), fingerprint, startedAt, expiresAt: NOW / 1000 + 3600 },
+      });
+    await claim('running-1', NOW / 1000 - 5);
+    const busy = await api.call('POST', '/v1/vms', {
+      raw: body,
+      headers: { 'content-type': 'application/json', 'idempotency-key': 'running-1' },
+    });
+    expect(busy.status).toBe(409);
+    expect((await busy.json()).detail).toMatch(/still in progress/);
+    await claim('crashed-1', NOW / 1000 - 600);
+    const retried = await api.call('POST', '/v1/vms', {
+      raw: body,
+      headers: { 'content-type': 'application/json', 'idempotency-key': 'crashed-1' },
+    });
+    expect(retried.status).toBe(201);
   });
 });
