@@ -15,7 +15,12 @@ describe('the migration protocol under injected faults', () => {
     const lanes = await Promise.all(
       Array.from({ length: LANES }, async () => createLane(await freshStores())),
     );
-    const results = await runSchedules(lanes, seeds);
+    const results = await runSchedules(lanes, seeds).finally(() => {
+      for (const lane of lanes) {
+        lane.clients.dynamo.destroy();
+        lane.clients.s3.destroy();
+      }
+    });
     const failed = results.filter((r) => r.violations.length);
     for (const r of failed) console.error(describeFailure(r));
     console.log(summary(results));

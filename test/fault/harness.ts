@@ -38,7 +38,7 @@ export const TIMING = {
   reconcileEvery: 2,
   reaperEvery: 4,
   sampleEvery: 3,
-  checkpointMs: 60,
+  checkpointMs: 100,
   claimMs: 200,
   timings: { orderMs: 60, takeMs: 60, perPageMs: 0 } satisfies ProtocolTimings,
 };
