@@ -1,5 +1,6 @@
 // The seesaw CLI: one commander program; each command lives in its own module.
 import { Command } from 'commander';
+import { registerAgent } from './commands/agent.ts';
 import { registerBalance } from './commands/balance.ts';
 import { registerBench } from './commands/bench.ts';
 import { registerCluster } from './commands/cluster.ts';
@@ -15,6 +16,7 @@ const program = new Command('seesaw')
   .showHelpAfterError('(run with --help for usage)');
 
 registerUp(program);
+registerAgent(program);
 registerSimulate(program);
 registerBench(program);
 
