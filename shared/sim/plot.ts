@@ -6,11 +6,12 @@ const COLORS = { seesaw: '#1f77b4', greedy: '#d62728', none: '#7f7f7f' } as cons
 const W = 720;
 const H = 250;
 const PAD = { left: 56, right: 16, top: 28, bottom: 32 };
+const TITLE = 24;
 
 /** An SVG document with two panels: CV per round, and max/mean and min/mean per round. */
 export function plotSvg(title: string, series: SimSeries): string {
   const panels = [
-    panel(0, 'CV of node loads', series, (p) => p.cv),
+    panel(TITLE, 'CV of node loads', series, (p) => p.cv),
     panel(
       H,
       'node load spread (max/mean above, min/mean below)',
@@ -22,10 +23,10 @@ export function plotSvg(title: string, series: SimSeries): string {
   const legend = (Object.keys(COLORS) as (keyof typeof COLORS)[])
     .map(
       (k, i) =>
-        `<g transform="translate(${PAD.left + i * 110},${2 * H + 8})"><rect width="14" height="4" y="-4" fill="${COLORS[k]}"/><text x="20" font-size="12">${k}</text></g>`,
+        `<g transform="translate(${PAD.left + i * 110},${TITLE + 2 * H + 8})"><rect width="14" height="4" y="-4" fill="${COLORS[k]}"/><text x="20" font-size="12">${k}</text></g>`,
     )
     .join('');
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${2 * H + 20}" viewBox="0 0 ${W} ${2 * H + 20}" font-family="sans-serif">
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${TITLE + 2 * H + 20}" viewBox="0 0 ${W} ${TITLE + 2 * H + 20}" font-family="sans-serif">
 <rect width="100%" height="100%" fill="white"/>
 <text x="${PAD.left}" y="16" font-size="14" font-weight="bold">${escapeXml(title)}</text>
 ${panels.join('\n')}
@@ -44,7 +45,8 @@ function panel(
   const all = Object.values(series).flat() as RoundPoint[];
   const rounds = Math.max(1, ...all.map((p) => p.round));
   const values = all.flatMap((p) => (lower ? [upper(p), lower(p)] : [upper(p)]));
-  const vmax = Math.max(1e-9, ...values);
+  // A little headroom, so a flat line at the top does not hide under the frame.
+  const vmax = Math.max(1e-9, ...values) * 1.08;
   const vmin = lower ? Math.min(0, ...values) : 0;
   const x = (r: number) => PAD.left + (r / rounds) * (W - PAD.left - PAD.right);
   const y = (v: number) => y0 + H - PAD.bottom - ((v - vmin) / (vmax - vmin)) * (H - PAD.top - PAD.bottom);

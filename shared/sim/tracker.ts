@@ -94,6 +94,8 @@ export class LoadTracker {
 
   /** Note the first time the CV reaches each level. */
   private mark(): void {
+    // With no load at all the CV says nothing (a trace replay before its first tick).
+    if (this.sum <= 0) return;
     const cv = this.cv();
     for (const level of CV_LEVELS) {
       if (this.roundsToCv[level] === null && cv <= Number(level) + 1e-12) {

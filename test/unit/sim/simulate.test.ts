@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_BALANCING_CONFIG } from '../../../shared/domain/config.ts';
 import { createRng } from '../../../shared/domain/rng.ts';
 import { lowerBound } from '../../../shared/sim/cluster.ts';
+import { plotSvg } from '../../../shared/sim/plot.ts';
 import { builtinScenario } from '../../../shared/sim/scenarios.ts';
 import { simulate } from '../../../shared/sim/simulate.ts';
 import type { Scenario } from '../../../shared/sim/types.ts';
@@ -174,5 +175,16 @@ describe('the greedy baseline', () => {
     expect(greedy.migrations).toBe(2);
     expect(greedy.final.cv).toBe(0);
     expect(greedy.migrationsToCv['0.05']).toBe(2);
+  });
+});
+
+describe('plotSvg', () => {
+  it('draws the CV and the spread for Seesaw and both baselines', () => {
+    const { series } = simulate(small('skewed'), options({ rounds: 5 }));
+    const svg = plotSvg('skewed <test>', series);
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg).toContain('skewed &lt;test&gt;');
+    // Two panels; the spread panel has an upper and a dashed lower line per strategy.
+    expect(svg.match(/<polyline/g)).toHaveLength(9);
   });
 });
