@@ -1,13 +1,15 @@
 // The reaper: restarts VMs of nodes whose lease lapsed, finishes or rolls back migrations stuck
-// past their deadline, and removes the items of DELETING VMs whose node died. It emits the
+// past their deadline, and removes DELETING VMs (images, then item) whose node died. It emits the
 // Seesaw/StuckMigrations metric (CloudWatch EMF) that an alarm watches.
 import { Duration } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { Construct } from 'constructs';
-import { itemStatement, queryStatement } from './data-access.ts';
+import { BUCKET_PREFIXES } from './cluster-storage.ts';
+import { itemStatement, listStatement, objectStatement, queryStatement } from './data-access.ts';
 import { InvokeWithInput, SchedulerInvokeRole } from './invoke-target.ts';
+import { acknowledgeObjectPrefixes } from './nag-reasons.ts';
 import { SeesawFunction } from './seesaw-function.ts';
 
 export interface ReaperScheduleProps {
@@ -43,9 +45,18 @@ export class ReaperSchedule extends Construct {
       // (conditional updates), migration history records, and the items of DELETING VMs.
       queryStatement('ListByKind', table, ['byKind']),
       itemStatement('FenceRestartAndRecord', table, ['UpdateItem', 'PutItem', 'DeleteItem']),
+      // A dead node's DELETING VMs: the reaper removes their images before their items.
+      listStatement('FindVmImages', bucket, [BUCKET_PREFIXES.images]),
+      objectStatement('RemoveVmImages', bucket, ['DeleteObject'], [BUCKET_PREFIXES.images]),
     ]) {
       this.handler.role.addToPrincipalPolicy(statement);
     }
+    acknowledgeObjectPrefixes(
+      this.handler.role,
+      bucket,
+      [BUCKET_PREFIXES.images],
+      'the reaper removes the images of VMs deleted while their node was dead',
+    );
 
     const invoker = new SchedulerInvokeRole(this, 'Invoker', this.handler.function);
     this.schedule = new scheduler.Schedule(this, 'Schedule', {

@@ -35,7 +35,19 @@ const ACTION_OF_COMMAND: Record<string, string> = {
   ListObjectsV2Command: 's3:ListBucket',
 };
 
+/** What each image-store method sends to S3, as `action prefix` pairs (shared/storage/image-store.ts). */
+const S3_OF_IMAGE_STORE_METHOD: Record<string, string[]> = {
+  putImage: ['s3:PutObject images/'],
+  getImage: ['s3:GetObject images/'],
+  deleteVmImages: ['s3:ListBucket images/', 's3:DeleteObject images/'],
+  putModule: ['s3:PutObject modules/'],
+  getModule: ['s3:GetObject modules/'],
+};
+const IMAGE_STORE = 'shared/storage/image-store.ts';
+
 export interface AwsCalls {
+  /** S3 calls the code makes through the image store, as `action prefix`, e.g. `s3:PutObject images/`. */
+  objects: Set<string>;
   /** IAM actions the code can need, e.g. `dynamodb:UpdateItem`. */
   actions: Set<string>;
   /** Table indexes the code names (`byOwner`, `byKind`). */
@@ -60,12 +72,27 @@ export async function awsCallsOf(entry: string): Promise<AwsCalls> {
   const text = result.outputFiles[0]?.text ?? '';
   // esbuild heads each module's code with a `// path/to/module.ts` comment.
   const sections = text.split(/^\/\/ (?=\S+\.ts$)/m).slice(1);
-  const calls: AwsCalls = { actions: new Set(), indexes: new Set(), keyPrefixes: new Set(), files: [] };
+  const calls: AwsCalls = {
+    objects: new Set(),
+    actions: new Set(),
+    indexes: new Set(),
+    keyPrefixes: new Set(),
+    files: [],
+  };
   for (const section of sections) {
     const file = section.slice(0, section.indexOf('\n'));
     calls.files.push(file);
     // Those two modules define every key and index; what matters is who uses them.
     if (file === 'shared/storage/keys.ts' || file === 'shared/storage/schema.ts') continue;
+    if (file !== IMAGE_STORE && /new \w+Object\w*Command\(/.test(section)) {
+      throw new Error(`${file} calls S3 directly: teach test/cdk/aws-calls.ts which key prefixes it uses`);
+    }
+    if (file !== IMAGE_STORE) {
+      for (const [, method] of section.matchAll(/\.(\w+)\(/g)) {
+        if (!Object.hasOwn(S3_OF_IMAGE_STORE_METHOD, method as string)) continue;
+        for (const call of S3_OF_IMAGE_STORE_METHOD[method as string] ?? []) calls.objects.add(call);
+      }
+    }
     for (const [, command] of section.matchAll(/new (\w+Command)\(/g)) {
       const action = ACTION_OF_COMMAND[command as string];
       if (!action) throw new Error(`${entry} sends ${command}: add its IAM action to ACTION_OF_COMMAND`);
