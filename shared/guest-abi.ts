@@ -39,6 +39,14 @@ export const OPTIONAL_EXPORTS: Readonly<Record<string, FuncSig>> = {
   demand: { params: ['i32'], results: ['i32'] },
 };
 
+/**
+ * Optional exported i32 global: the address of a byte map, one byte per page, in which the guest
+ * sets byte p whenever it writes page p (the map's own page too, if it keeps other data there).
+ * The kernel reads and clears the map instead of comparing all of memory with a shadow copy; a
+ * page written but not marked is not saved by a delta. The guest must not read the map.
+ */
+export const DIRTY_MAP_EXPORT = 'dirty_map';
+
 /** Exported mutable globals named `param_<name>` receive GuestSpec.params[name] before `init`. */
 export const PARAM_PREFIX = 'param_';
 
@@ -117,6 +125,10 @@ export function validateGuestModule(bytes: Uint8Array): GuestValidation {
   };
   for (const [name, sig] of Object.entries(REQUIRED_EXPORTS)) checkFunc(name, sig, true);
   for (const [name, sig] of Object.entries(OPTIONAL_EXPORTS)) checkFunc(name, sig, false);
+
+  const dirtyMap = exportsByName.get(DIRTY_MAP_EXPORT);
+  if (dirtyMap && (dirtyMap.kind !== 'global' || parsed.globals[dirtyMap.index]?.type !== 'i32'))
+    problems.push(`export "${DIRTY_MAP_EXPORT}" must be an i32 global (the address of the dirty-page map)`);
 
   const globals: GuestGlobal[] = [];
   const exportedGlobals = new Set<number>();

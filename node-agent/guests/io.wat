@@ -2,6 +2,7 @@
 ;; opBytes (a multiple of 512) between a buffer at page 1 and the disk: half the operations read a
 ;; random aligned place and fold what they find into the digest, half append a pattern derived
 ;; from the guest's state at a cursor that wraps around the disk, like a log.
+;; Only page 1 (the buffer) is ever written; the guest marks it in its dirty map at address 0.
 ;; Params: rate (units per virtual second, default 50,000), opBytes (default 4096, at most 65536),
 ;; diskMiB (the disk's size, default 16; the kernel sizes the disk from the same param).
 (module
@@ -16,6 +17,7 @@
   (global $done (export "done") (mut i64) (i64.const 0))
   (global $errors (export "errors") (mut i32) (i32.const 0))
   (global $cursor (export "cursor") (mut i64) (i64.const 0))
+  (global $map (export "dirty_map") i32 (i32.const 0))
 
   (func (export "init")
     (local $b i32)
@@ -49,6 +51,7 @@
         (local.set $x (i64.xor (local.get $x) (i64.shl (local.get $x) (i64.const 17))))
         (local.set $off (i32.wrap_i64 (i64.mul (i64.rem_u (local.get $x) (local.get $slots))
                                                (i64.extend_i32_u (global.get $op_bytes)))))
+        (i32.store8 (i32.add (global.get $map) (i32.const 1)) (i32.const 1))
         (if (i64.eqz (i64.and (i64.shr_u (local.get $x) (i64.const 40)) (i64.const 1)))
           (then
             ;; write: fill the buffer with a pattern from x, then write it out

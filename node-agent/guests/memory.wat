@@ -1,5 +1,7 @@
 ;; memory: dirties a working set of pages. One work unit reads, folds and rewrites 64 bytes at a
 ;; pseudo-random place in the working set (pages 1..wsPages; page 0 is left alone).
+;; It marks each page it writes in a dirty map (one byte per page at address 0, exported as
+;; `dirty_map`), so the kernel finds its dirty pages without comparing all of memory.
 ;; Params: wsPages (default 64, clamped to the memory the VM has), rate (units per virtual second,
 ;; default 200,000).
 (module
@@ -7,6 +9,7 @@
   (global $ws_param (export "param_wsPages") (mut i32) (i32.const 64))
   (global $rate (export "param_rate") (mut f64) (f64.const 200000))
   (global $ws (export "ws") (mut i32) (i32.const 1))
+  (global $map (export "dirty_map") i32 (i32.const 0))
   (global $x (export "x") (mut i64) (i64.const 0x4F1BBCDCBFA53E0B))
   (global $h (export "h") (mut i64) (i64.const 0xcbf29ce484222325))
   (global $done (export "done") (mut i64) (i64.const 0))
@@ -29,7 +32,7 @@
     (i32.trunc_f64_s (local.get $w)))
 
   (func (export "run") (param $budget i32) (result i32)
-    (local $i i32) (local $x i64) (local $h i64) (local $addr i32) (local $k i32) (local $v i64)
+    (local $i i32) (local $x i64) (local $h i64) (local $addr i32) (local $k i32) (local $v i64) (local $page i32)
     (local.set $x (global.get $x))
     (local.set $h (global.get $h))
     (block $out
@@ -39,12 +42,12 @@
         (local.set $x (i64.xor (local.get $x) (i64.shr_u (local.get $x) (i64.const 7))))
         (local.set $x (i64.xor (local.get $x) (i64.shl (local.get $x) (i64.const 17))))
         ;; page 1 + (x mod ws), 64-byte line from the high bits
+        (local.set $page
+          (i32.add (i32.const 1) (i32.wrap_i64 (i64.rem_u (local.get $x) (i64.extend_i32_u (global.get $ws))))))
         (local.set $addr
-          (i32.add
-            (i32.mul
-              (i32.add (i32.const 1) (i32.wrap_i64 (i64.rem_u (local.get $x) (i64.extend_i32_u (global.get $ws)))))
-              (i32.const 65536))
+          (i32.add (i32.mul (local.get $page) (i32.const 65536))
             (i32.and (i32.wrap_i64 (i64.shr_u (local.get $x) (i64.const 40))) (i32.const 0xffc0))))
+        (i32.store8 (i32.add (global.get $map) (local.get $page)) (i32.const 1))
         (local.set $k (i32.const 0))
         (loop $word
           (local.set $v (i64.load (i32.add (local.get $addr) (local.get $k))))

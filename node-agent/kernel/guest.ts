@@ -1,7 +1,7 @@
 // One guest instance: the wasm instance with its host imports, and exact capture and restore of
 // the state that lives outside linear memory (its exported mutable globals).
 import type { GuestGlobal } from '../../shared/guest-abi.ts';
-import { PARAM_PREFIX } from '../../shared/guest-abi.ts';
+import { DIRTY_MAP_EXPORT, PARAM_PREFIX } from '../../shared/guest-abi.ts';
 import { InvalidInput } from '../../shared/storage/errors.ts';
 import type { VirtualDisk } from './disk.ts';
 import { PAGE } from './pages.ts';
@@ -25,6 +25,8 @@ export interface Guest {
   /** Sets `param_<name>` globals; names the guest lacks are an InvalidInput. */
   setParams(params: Record<string, number>, kernelParams: readonly string[]): void;
   init(): void;
+  /** Address of the guest's dirty-page map, if it keeps one. */
+  dirtyMap(): number | undefined;
 }
 
 type Exports = {
@@ -48,10 +50,22 @@ export async function instantiateGuest(
     return view;
   };
   const inMemory = (ptr: number, len: number) => len >= 0 && ptr >= 0 && ptr + len <= mem().byteLength;
+  const mapGlobal = globals.some((g) => g.name === DIRTY_MAP_EXPORT && g.type === 'i32')
+    ? () => (exports![DIRTY_MAP_EXPORT] as WebAssembly.Global).value as number
+    : undefined;
+  /** The host's own writes into memory go in the guest's dirty map too. */
+  const markWritten = (ptr: number, len: number) => {
+    if (!mapGlobal || len <= 0) return;
+    const map = mapGlobal();
+    const bytes = mem();
+    for (let p = Math.floor(ptr / PAGE); p <= Math.floor((ptr + len - 1) / PAGE); p++)
+      if (map + p < bytes.byteLength) bytes[map + p] = 1;
+  };
   const env = {
     vtod: () => host.vtod(),
     disk_read: (offset: number, ptr: number, len: number) => {
       if (!inMemory(ptr, len) || !host.disk.read(offset >>> 0, mem(), ptr, len)) return -1;
+      markWritten(ptr, len);
       host.io.ops++;
       host.io.bytes += len;
       return len;
@@ -110,6 +124,7 @@ export async function instantiateGuest(
       }
     },
     init: () => exports!.init?.(),
+    dirtyMap: () => mapGlobal?.(),
   };
 }
 

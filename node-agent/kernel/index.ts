@@ -22,6 +22,8 @@ export const DEFAULT_DISK_MIB = 16;
 /** Params the kernel reads itself; a guest need not declare them. */
 const KERNEL_PARAMS = ['diskMiB'] as const;
 const MAX_PAGES = 65536;
+/** A delta whose image would point into more packs than this is written as a full image instead, which bounds what a restore reads. */
+export const MAX_CHAIN_PACKS = 32;
 
 /** Monotonic time in ns as a double: unlike hrtime.bigint() it allocates nothing per reading. */
 const nowNs = () => performance.now() * 1e6;
@@ -124,11 +126,19 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
     return loaded;
   };
 
-  const sample = (vm: Vm) => {
+  /** Brings the VM's dirty marks up to date; `compareAll` ignores the guest's dirty map (full images). */
+  const sample = (vm: Vm, compareAll = false) => {
     const buffer = vm.guest.memory.buffer;
-    if (!vm.ranSinceScan && vm.tracker.pages === buffer.byteLength / PAGE) return;
+    if (!compareAll && !vm.ranSinceScan && vm.tracker.pages === buffer.byteLength / PAGE) return;
     const t0 = nowNs();
-    vm.tracker.scan(buffer);
+    const map = vm.guest.dirtyMap();
+    if (map === undefined) vm.tracker.scan(buffer);
+    else if (compareAll || vm.tracker.pages === 0) {
+      // The full compare finds every change; the map's marks are spent either way.
+      const pages = buffer.byteLength / PAGE;
+      if (map >= 0 && map + pages <= buffer.byteLength) new Uint8Array(buffer, map, pages).fill(0);
+      vm.tracker.scan(buffer);
+    } else vm.tracker.scanMarked(buffer, map);
     vm.ranSinceScan = false;
     stats.scanNanos += nowNs() - t0;
   };
@@ -215,9 +225,10 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
     if (vms.get(vm.id) !== vm) throw new NotFound('vm', vm.id);
     // Everything up to putImage is synchronous, so pages, globals, disk and clock are one instant.
     const t0 = nowNs();
-    const kind = mode === 'full' || !vm.manifest ? 'full' : 'delta';
-    sample(vm);
-    const pages = new Map(vm.tracker.pagesFor(kind).map((p) => [p, vm.tracker.copyPage(p)] as const));
+    const kind =
+      mode === 'full' || !vm.manifest || vm.manifest.packs.length >= MAX_CHAIN_PACKS ? 'full' : 'delta';
+    sample(vm, kind === 'full');
+    const pages = vm.tracker.copyPages(vm.guest.memory.buffer, vm.tracker.pagesFor(kind));
     const marks = vm.tracker.markImaged();
     const disk = vm.disk.takeBlocks(kind);
     const seq = ++vm.seq;

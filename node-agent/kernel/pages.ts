@@ -1,7 +1,8 @@
 // Dirty-page tracking for guest memory. Wasm memory cannot be write-protected, so the tracker
 // keeps a shadow copy and compares it with memory at each scan (measure and checkpoint), a
-// native memcmp per 1 MiB chunk and then per page where a chunk differs. See docs/kernel.md for
-// the measured cost against hashing pages.
+// native memcmp per 1 MiB chunk and then per page where a chunk differs; a guest that keeps a
+// dirty map (see DIRTY_MAP_EXPORT) is compared only where it says it wrote. See docs/kernel.md
+// for the measured costs.
 
 export const PAGE = 65536;
 const CHUNK_PAGES = 16;
@@ -38,17 +39,46 @@ export class PageTracker {
       const start = chunk * PAGE;
       const end = Math.min(pages, chunk + CHUNK_PAGES) * PAGE;
       if (mem.compare(this.shadow, start, end, start, end) === 0) continue;
-      for (let p = chunk; p < Math.min(pages, chunk + CHUNK_PAGES); p++) {
-        const s = p * PAGE;
-        if (mem.compare(this.shadow, s, s + PAGE, s, s + PAGE) === 0) continue;
-        mem.copy(this.shadow, s, s, s + PAGE);
-        this.sinceImage[p] = 1;
-        this.sincePeriod[p] = 1;
-        const nonZero = PageTracker.zero.compare(mem, s, s + PAGE) !== 0 ? 1 : 0;
-        this.residentCount += nonZero - (this.resident[p] ?? 0);
-        this.resident[p] = nonZero;
-        changed++;
+      for (let p = chunk; p < Math.min(pages, chunk + CHUNK_PAGES); p++) changed += this.refresh(mem, p);
+    }
+    return changed;
+  }
+
+  /** Compares one page with the shadow; if it changed, copies it and marks it. Returns 1 if changed. */
+  private refresh(mem: Buffer, p: number): number {
+    const s = p * PAGE;
+    if (mem.compare(this.shadow, s, s + PAGE, s, s + PAGE) === 0) return 0;
+    mem.copy(this.shadow, s, s, s + PAGE);
+    this.sinceImage[p] = 1;
+    this.sincePeriod[p] = 1;
+    const nonZero = PageTracker.zero.compare(mem, s, s + PAGE) !== 0 ? 1 : 0;
+    this.residentCount += nonZero - (this.resident[p] ?? 0);
+    this.resident[p] = nonZero;
+    return 1;
+  }
+
+  /**
+   * Instead of scan, trusts the guest's dirty map (one byte per page at `map`): the pages marked
+   * there are dirty (and resident), the map is cleared, and nothing is compared or copied, so the
+   * shadow goes stale for them until the next full scan (which then re-marks them: a superset,
+   * never a loss). Falls back to a full scan if the map does not fit in memory.
+   */
+  scanMarked(memory: ArrayBuffer, map: number): number {
+    const mem = new Uint8Array(memory);
+    const pages = mem.byteLength / PAGE;
+    if (!Number.isInteger(map) || map < 0 || map + pages > mem.byteLength) return this.scan(memory);
+    if (pages > this.pages) this.grow(pages);
+    let changed = 0;
+    for (let p = 0; p < pages; p++) {
+      if (mem[map + p] === 0) continue;
+      mem[map + p] = 0;
+      this.sinceImage[p] = 1;
+      this.sincePeriod[p] = 1;
+      if (!this.resident[p]) {
+        this.resident[p] = 1;
+        this.residentCount++;
       }
+      changed++;
     }
     return changed;
   }
@@ -90,9 +120,16 @@ export class PageTracker {
     return out;
   }
 
-  /** The shadow's copy of a page (equal to memory as of the last scan). */
-  copyPage(p: number): Uint8Array {
-    return new Uint8Array(this.shadow.subarray(p * PAGE, (p + 1) * PAGE));
+  /** Copies of pages of memory, laid out back to back in one buffer (call right after a scan). */
+  copyPages(memory: ArrayBuffer, pages: number[]): Map<number, Uint8Array> {
+    const mem = Buffer.from(memory);
+    const out = Buffer.allocUnsafe(pages.length * PAGE);
+    return new Map(
+      pages.map((p, i) => {
+        mem.copy(out, i * PAGE, p * PAGE, (p + 1) * PAGE);
+        return [p, out.subarray(i * PAGE, (i + 1) * PAGE)];
+      }),
+    );
   }
 
   /** Marks the current state imaged; returns the old marks so a failed write can put them back. */

@@ -78,7 +78,7 @@ export interface LoadedImage {
 }
 
 export interface ImageStore {
-  /** Writes packs then the manifest (the manifest last, so a visible manifest is always complete). */
+  /** Writes the packs of new blocks and the manifest; the returned ref is what makes the image visible. */
   putImage(image: ImageWrite): Promise<{ ref: ImageRef; manifest: ImageManifest; bytes: number }>;
   /** Reads a manifest and every block it points to, verifying each checksum; Corrupt otherwise. */
   getImage(manifestKey: string): Promise<LoadedImage>;
@@ -154,7 +154,15 @@ export function createImageStoreOn(blobs: BlobStore): ImageStore {
           uploads.push(current);
         }
         const offset = current.size;
-        current.parts.push(bytes);
+        const last = current.parts.at(-1);
+        if (last && last.buffer === bytes.buffer && last.byteOffset + last.byteLength === bytes.byteOffset) {
+          // blocks laid out back to back by the caller go up without another copy
+          current.parts[current.parts.length - 1] = new Uint8Array(
+            last.buffer,
+            last.byteOffset,
+            last.byteLength + bytes.byteLength,
+          );
+        } else current.parts.push(bytes);
         current.size += bytes.byteLength;
         return [packOf(current.key), offset];
       };
@@ -193,15 +201,15 @@ export function createImageStoreOn(blobs: BlobStore): ImageStore {
       };
       const manifest: ImageManifest = { ...body, checksum: sha256(Buffer.from(JSON.stringify(body))) };
 
-      let bytes = 0;
-      await eachLimited(uploads, CONCURRENCY, async (u) => {
-        const body = Buffer.concat(u.parts);
-        bytes += body.byteLength;
+      // Packs and manifest go up together: nobody reads a manifest before its ref is returned (and
+      // recorded in the table), and a reader of an incomplete one gets Corrupt, never garbage.
+      const json = Buffer.from(JSON.stringify(manifest));
+      let bytes = json.byteLength;
+      await eachLimited([...uploads, { key, parts: [json] }], CONCURRENCY, async (u) => {
+        const body = u.parts.length === 1 ? u.parts[0]! : Buffer.concat(u.parts);
+        bytes += u.key === key ? 0 : body.byteLength;
         await blobs.put(u.key, body);
       });
-      const json = Buffer.from(JSON.stringify(manifest));
-      await blobs.put(key, json);
-      bytes += json.byteLength;
       return {
         ref: { manifest: key, seq: image.seq, digest: image.digest, vtod: image.vtod },
         manifest,

@@ -108,6 +108,12 @@ describe('guest ABI validation', () => {
     ).toBe(true);
   });
 
+  it('requires a dirty map to be an i32 global', async () => {
+    expect(
+      await problemsOf(minimal(`${MEMORY} (global (export "dirty_map") i64 (i64.const 0)) ${RUN} ${DIGEST}`)),
+    ).toEqual(['export "dirty_map" must be an i32 global (the address of the dirty-page map)']);
+  });
+
   it('rejects bytes that are not WebAssembly, without throwing', () => {
     const result = validateGuestModule(new TextEncoder().encode('definitely not wasm'));
     expect(result).toEqual({ ok: false, problems: ['not a WebAssembly module: bad magic number'] });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UNITS_PER_CORE } from '../../../node-agent/kernel/index.ts';
+import { MAX_CHAIN_PACKS, UNITS_PER_CORE } from '../../../node-agent/kernel/index.ts';
 import { Conflict, InvalidInput, NotFound } from '../../../shared/storage/errors.ts';
 import { createImageStoreOn, memoryBlobs } from '../../../shared/storage/image-store.ts';
 import { aClock, aKernel, CLOCK_GUEST, runTicks, TICK_MS, wat } from './fixtures.ts';
@@ -96,6 +96,32 @@ describe('the VM kernel', () => {
     expect(b.digest('vm')).toBe(never.digest('vm'));
     const next = await b.checkpoint('vm', 'delta');
     expect(next.image).toMatchObject({ seq: 3, manifest: 'images/vm/2/3/manifest.json' });
+  });
+
+  it('writes a full image instead of a delta once the chain points into too many packs', async () => {
+    const images = store();
+    // dirties one new page a tick, so every delta adds a pack the chain still needs
+    await images.putModule(
+      'stripe',
+      await wat(`(module (memory (export "memory") 64)
+        (global $n (export "n") (mut i32) (i32.const 0))
+        (func (export "demand") (param i32) (result i32) (i32.const 1))
+        (func (export "run") (param i32) (result i32)
+          (i32.store (i32.mul (global.get $n) (i32.const 65536)) (i32.add (global.get $n) (i32.const 1)))
+          (global.set $n (i32.add (global.get $n) (i32.const 1)))
+          (i32.const 1))
+        (func (export "digest") (result i64) (i64.extend_i32_u (global.get $n))))`),
+    );
+    const kernel = aKernel(images);
+    await kernel.start({ id: 'vm', fence: 1, guest: { kind: 'module:stripe' }, memPages: 64 });
+    const kinds: string[] = [];
+    for (let i = 0; i < MAX_CHAIN_PACKS + 2; i++) {
+      runTicks(kernel, 1);
+      const { image } = await kernel.checkpoint('vm', 'delta');
+      kinds.push((await images.getImage(image.manifest)).manifest.kind);
+    }
+    expect(kinds.slice(0, 2)).toEqual(['full', 'delta']);
+    expect(kinds.indexOf('full', 1)).toBe(MAX_CHAIN_PACKS);
   });
 
   it('keeps a paused VM loaded but unscheduled until resumed', async () => {

@@ -33,7 +33,7 @@ describe('dirty-page tracking by shadow comparison', () => {
     expect(tracker.pagesFor('delta')).toEqual([]);
     tracker.restoreMarks(marks);
     expect(tracker.pagesFor('delta')).toEqual([2]);
-    expect(tracker.copyPage(2)[5]).toBe(9);
+    expect(tracker.copyPages(memory.buffer, [2]).get(2)![5]).toBe(9);
   });
 
   it('treats restored memory as clean', () => {
@@ -44,5 +44,34 @@ describe('dirty-page tracking by shadow comparison', () => {
     expect(tracker.residentPages).toBe(1);
     expect(tracker.scan(memory.buffer)).toBe(0);
     expect(tracker.pagesFor('delta')).toEqual([]);
+  });
+
+  it('with a dirty map, takes the pages the guest marked as dirty and clears the marks', () => {
+    const memory = new WebAssembly.Memory({ initial: 8 });
+    const bytes = new Uint8Array(memory.buffer);
+    const tracker = new PageTracker(0);
+    tracker.scan(memory.buffer);
+    const map = 100; // one byte per page, inside page 0
+    bytes[5 * PAGE] = 1;
+    bytes[map + 5] = 1;
+    bytes[6 * PAGE] = 1; // written but not marked: the guest broke its promise, so it is not seen
+    bytes[map + 7] = 1; // marked but unchanged: taken as dirty all the same
+    expect(tracker.scanMarked(memory.buffer, map)).toBe(2);
+    expect(tracker.pagesFor('delta')).toEqual([5, 7]);
+    expect(tracker.residentPages).toBe(2);
+    expect(bytes.subarray(map, map + 8).every((b) => b === 0)).toBe(true);
+    expect(tracker.copyPages(memory.buffer, [5]).get(5)![0]).toBe(1);
+    // a full scan still finds everything the shadow has not seen
+    tracker.markImaged();
+    expect(tracker.scan(memory.buffer)).toBe(2);
+    expect(tracker.pagesFor('delta')).toEqual([5, 6]);
+  });
+
+  it('falls back to comparing everything when the map does not fit in memory', () => {
+    const memory = new WebAssembly.Memory({ initial: 2 });
+    const tracker = new PageTracker(0);
+    tracker.scan(memory.buffer);
+    new Uint8Array(memory.buffer)[PAGE + 3] = 4;
+    expect(tracker.scanMarked(memory.buffer, 2 * PAGE - 1)).toBe(1);
   });
 });
