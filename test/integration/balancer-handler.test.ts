@@ -1,5 +1,9 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { listRuns } from '../../shared/storage/runs.ts';
+import { startBalancerLoop } from '../../functions/balancer/loop.ts';
+import { DEFAULT_BALANCING_CONFIG } from '../../shared/domain/config.ts';
+import { createRng } from '../../shared/domain/rng.ts';
+import { putBalancingConfig } from '../../shared/storage/config-store.ts';
+import { listRuns, type RunRecord } from '../../shared/storage/runs.ts';
 import { seedCluster } from '../support/balancer-cluster.ts';
 import { freshStores, storeEnv } from '../support/stores.ts';
 
@@ -48,5 +52,31 @@ describe('the balancer Lambda entry', () => {
       run: out.run,
     });
     expect(metrics[0].ImbalanceCV).toBeCloseTo(1, 5);
+  });
+
+  it('runs one balancer per shard each tick locally, with the shard count from the stored config, until stopped', async () => {
+    const clients = await freshStores();
+    const now = Date.now();
+    await putBalancingConfig(clients, { ...DEFAULT_BALANCING_CONFIG, shards: 2 }, now);
+    await seedCluster(clients, now, [{ id: 'a', vms: [{ id: 'v1', cpu: 1 }] }, { id: 'b' }, { id: 'c' }]);
+    const records: RunRecord[] = [];
+    const loop = startBalancerLoop(
+      { clients, clock: Date.now, rng: createRng(1), log: { info() {}, warn() {} } },
+      { intervalMs: 100, onRun: (record) => records.push(record) },
+    );
+    await vi.waitFor(() => expect(records.length).toBeGreaterThanOrEqual(4), {
+      timeout: 20_000,
+      interval: 50,
+    });
+    await loop.stop();
+    const seen = records.length;
+    const first = records.slice(0, 2);
+    expect(first.map((r) => r.shard).sort()).toEqual([0, 1]);
+    expect(first.every((r) => r.shards === 2 && r.round === first[0]?.round)).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(records).toHaveLength(seen);
+    expect(() =>
+      startBalancerLoop({ clients, clock: Date.now, rng: createRng(1), log: console }, { intervalMs: 0 }),
+    ).toThrow(/intervalMs must be positive/);
   });
 });
