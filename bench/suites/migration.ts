@@ -1,7 +1,7 @@
 // Live migration between two agents (real clock, real kernels, dynalite + s3rver started here):
 // bytes written by pre-copy and by the final delta, downtime (guest stopped on the source →
 // running on the target) and total time, for a hot guest that dirties its whole working set
-// every tick and a cool one that dirties a little of a larger memory.
+// every tick and a cool one whose small working set sits in a larger memory.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,7 +32,7 @@ async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 60_000)
 
 const GUESTS = [
   { label: 'hot', guest: { kind: 'memory', params: { wsPages: 64, rate: 200_000 } }, memPages: 66 },
-  { label: 'cool', guest: { kind: 'memory', params: { wsPages: 256, rate: 2_000 } }, memPages: 258 },
+  { label: 'cool', guest: { kind: 'memory', params: { wsPages: 16, rate: 2_000 } }, memPages: 256 },
 ];
 
 const median = (xs: number[]) => {

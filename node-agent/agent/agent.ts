@@ -184,6 +184,8 @@ export function createAgent(deps: AgentDeps, config: AgentConfig): Agent {
   }
 
   function opContext(): OpContext {
+    // Operations started under this epoch stop at their next step once the node fences itself.
+    const start = epoch;
     return {
       self,
       clients,
@@ -202,7 +204,6 @@ export function createAgent(deps: AgentDeps, config: AgentConfig): Agent {
         fn: () => Promise<T> | T,
         describe?: (out: T) => Parameters<FaultHook>[1]['image'],
       ): Promise<T> {
-        const start = epoch;
         const check = () => {
           if (status === 'crashed') throw new Crash(point);
           if (epoch !== start) throw new Fenced();
