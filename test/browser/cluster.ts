@@ -86,11 +86,7 @@ export async function startLocalCluster(
 ): Promise<LocalCluster> {
   const token = randomBytes(12).toString('hex');
   // Quick rounds for a test: VMs may move again soon, and a drain is not held to one move per round.
-  await patchBalancingConfig(
-    clients,
-    { cooldownMs: 5_000, maxMigrationsPerNode: 4, reportStaleMs: 5_000 },
-    Date.now(),
-  );
+  await patchBalancingConfig(clients, { cooldownMs: 5_000, maxMigrationsPerNode: 4 }, Date.now());
   const balancer: BalancerDeps = { clients, clock: Date.now, rng: createRng(7), log: quiet };
   const server = await startApiServer({
     clients,

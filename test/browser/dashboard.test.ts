@@ -88,7 +88,7 @@ describe('the dashboard on a live local cluster', () => {
   it('shows a dry run’s proposed moves before anything moves', async () => {
     await page.click('#dry-run');
     const moves = page.locator('#proposal [data-move]');
-    await moves.first().waitFor();
+    await moves.first().waitFor({ timeout: 60_000 });
     const proposed = await moves.allTextContents();
     expect(proposed.length).toBeGreaterThan(0);
     for (const line of proposed) expect(line).toMatch(/node-1 → node-[23]/);
@@ -100,18 +100,18 @@ describe('the dashboard on a live local cluster', () => {
     expect(items.every((vm) => vm.owner === 'node-1' && vm.migration === null)).toBe(true);
     const { items: runs } = await cluster.api<{ items: { dryRun: boolean }[] }>('GET', '/v1/runs');
     expect(runs.filter((r) => !r.dryRun)).toEqual([]);
-  });
+  }, 90_000);
 
   it('runs the proposal on request, and the moved VMs appear on their new nodes', async () => {
     await page.locator('#proposal').getByRole('button', { name: 'Run it now' }).click();
     await expect
       .poll(async () => (await vmsOn(page, 'node-2').count()) + (await vmsOn(page, 'node-3').count()), {
-        timeout: 45_000,
+        timeout: 60_000,
       })
       .toBeGreaterThan(0);
     await expect.poll(() => page.locator('#runs details').count()).toBeGreaterThan(0);
     expect(await page.locator('#proposal-panel').isHidden()).toBe(true);
-  });
+  }, 90_000);
 
   it('empties a node on screen when it is drained', async () => {
     cluster.startBalancer();
