@@ -116,9 +116,9 @@ async function kernelOverhead(ctx: Ctx) {
       tracking: (scan / total) * 100,
     };
   };
-  const trials = ctx.quick ? 3 : 7;
+  const trials = ctx.quick ? 3 : 5;
   const perSecond = Array.from({ length: trials }, () => trial(ctx.quick ? 1 : 2, 10));
-  const perFive = Array.from({ length: ctx.quick ? 1 : 3 }, () => trial(1, 50));
+  const perFive = [trial(1, 50)];
   const mid = <T extends { overhead: number }>(xs: T[]) =>
     [...xs].sort((a, b) => a.overhead - b.overhead)[xs.length >> 1]!;
   const m = mid(perSecond);
@@ -247,7 +247,7 @@ async function checkpointOn(images: ImageStore, wasm: Uint8Array, id: string, ct
   let t = performance.now();
   const full = await kernel.checkpoint(id, 'full');
   const fullMs = performance.now() - t;
-  const rounds = ctx.quick ? 3 : 8;
+  const rounds = ctx.quick ? 3 : 5;
   const times: number[] = [];
   const cpuTimes: number[] = [];
   let last = full;
