@@ -306,3 +306,46 @@ describe('decideRound reasons', () => {
     for (const p of decision.pairs) expect(p.reason.detail.length).toBeGreaterThan(0);
   });
 });
+
+describe('decideRound with the headroom trigger', () => {
+  const nodes = [aNode({ id: 'a', capacity: 100 }), aNode({ id: 'b', capacity: 100 })];
+  const headroom = { trigger: 'headroom' as const, highThreshold: 0.8, aim: 'pair' as const };
+
+  it('leaves a pair alone while the busier node has headroom, however uneven', () => {
+    const decision = decide(aRound(nodes, [...vmsOn('a', [30, 30, 10]), ...vmsOn('b', [5])]), headroom);
+    expect(decision.moves).toEqual([]);
+    expect(decision.pairs[0]?.reason.code).toBe('below-threshold');
+  });
+
+  it('sheds load from a node above the high threshold without pushing the taker above it', () => {
+    const decision = decide(aRound(nodes, [...vmsOn('a', [30, 30, 30]), ...vmsOn('b', [45, 20])]), {
+      ...headroom,
+      maxMovesPerExchange: 4,
+    });
+    // a is at 90 (> 80), b at 65: b may take at most 15, so one VM of 30 would break b's headroom.
+    expect(decision.moves).toEqual([]);
+    const roomy = decide(aRound(nodes, [...vmsOn('a', [30, 30, 30]), ...vmsOn('b', [20])]), headroom);
+    expect(roomy.moves.map((m) => m.loadOnSource)).toEqual([30]);
+    expect(roomy.pairs[0]?.predicted).toMatchObject({ requester: 60, selected: 50 });
+  });
+});
+
+describe('decideRound with spread pairing and draining nodes', () => {
+  it('pairs a draining node with the least loaded node', () => {
+    const nodes = [
+      aNode({ id: 'drain', draining: true }),
+      aNode({ id: 'mid' }),
+      aNode({ id: 'high' }),
+      aNode({ id: 'low' }),
+    ];
+    const vms = [
+      ...vmsOn('drain', [3]),
+      ...vmsOn('mid', [50]),
+      ...vmsOn('high', [90]),
+      ...vmsOn('low', [10]),
+    ];
+    const decision = decide(aRound(nodes, vms), { pairing: 'spread' });
+    expect(decision.pairs.map((p) => [p.requester, p.selected])).toContainEqual(['drain', 'low']);
+    expect(decision.moves.filter((m) => m.from === 'drain').map((m) => m.to)).toEqual(['low']);
+  });
+});
