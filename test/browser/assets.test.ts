@@ -1,6 +1,9 @@
 // The dashboard's route and its embedded assets, without a browser: what is served, with which
 // headers, that the embedded copy matches the files, and that it survives an esbuild bundle.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 import { ASSETS } from '../../functions/api/dashboard/assets.ts';
@@ -79,5 +82,68 @@ describe('dashboard route', () => {
     const res = await bundled.dashboard.request('/');
     expect(res.status).toBe(200);
     expect(await res.text()).toBe(ASSETS['index.html']?.body);
+  });
+
+  it('is served by the esbuild bundle of the Lambda entry, through the API Gateway adapter', async () => {
+    const out = await build({
+      entryPoints: ['functions/api/lambda.ts'],
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      target: 'node20',
+      write: false,
+      logLevel: 'error',
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'seesaw-lambda-'));
+    const file = join(dir, 'lambda.cjs');
+    writeFileSync(file, out.outputFiles[0]?.text ?? '');
+    // The entry builds its clients at load; nothing here reaches storage.
+    const env: Record<string, string> = {
+      SEESAW_TABLE: 'seesaw-bundle-test',
+      SEESAW_BUCKET: 'seesaw-bundle-test',
+      SEESAW_AUTH: 'gateway',
+      AWS_REGION: 'us-east-1',
+    };
+    const saved = Object.fromEntries(Object.keys(env).map((key) => [key, process.env[key]]));
+    Object.assign(process.env, env);
+    try {
+      const { handler } = createRequire(import.meta.url)(file) as {
+        handler: (
+          event: unknown,
+          context: unknown,
+        ) => Promise<{ statusCode: number; headers: Record<string, string>; body: string }>;
+      };
+      const get = (path: string) =>
+        handler(
+          {
+            version: '2.0',
+            routeKey: '$default',
+            rawPath: path,
+            rawQueryString: '',
+            headers: { host: 'api.example.com' },
+            requestContext: {
+              http: { method: 'GET', path, protocol: 'HTTP/1.1', sourceIp: '192.0.2.1', userAgent: 'test' },
+              domainName: 'api.example.com',
+              requestId: 'r',
+              routeKey: '$default',
+              stage: '$default',
+            },
+            isBase64Encoded: false,
+          },
+          {},
+        );
+      const page = await get('/');
+      expect(page.statusCode).toBe(200);
+      expect(page.body).toBe(ASSETS['index.html']?.body);
+      const script = await get('/dashboard/app.js');
+      expect(script.statusCode).toBe(200);
+      expect(script.body).toBe(ASSETS['app.js']?.body);
+    } finally {
+      for (const [key, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
