@@ -1,6 +1,6 @@
 // One balancing round (Figs. 2 and 3 for every pair at once): pair the nodes, test each pair,
 // select the VMs to move under the constraints and limits, and say why for every pair.
-import { type Exclusion, excludedBy, mayLeave, type TakerState } from './constraints.ts';
+import { type Exclusion, excludedBy, mayEnter, mayLeave, type TakerState } from './constraints.ts';
 import { exceeds } from './exceeds.ts';
 import { vmLoad } from './load.ts';
 import { type PairingNode, pairNodes } from './pairing.ts';
@@ -73,7 +73,7 @@ export function decideRound(input: RoundInput, config: BalancingConfig, rng: Rng
       id: node.id,
       load: state.loads[i] ?? 0,
       capacity: node.capacity,
-      ...(node.draining ? { draining: true } : {}),
+      draining: node.draining,
     });
   });
   const before = imbalance(state.loads);
@@ -219,7 +219,7 @@ function decidePair(state: RoundState, requester: string, selected: string): Pai
   const exchange: ExchangeState = { giverLoad: g, takerLoad: t, aimGap: g - t - 2 * transfer };
   const maxMoves = config.multiVm ? config.maxMovesPerExchange : 1;
   const moves: Move[] = [];
-  let pool = candidates;
+  const pool = candidates;
   let stoppedByLimit = false;
   while (moves.length < maxMoves) {
     if (!hasBudget(state, giver.id, taker.id)) {
@@ -239,7 +239,10 @@ function decidePair(state: RoundState, requester: string, selected: string): Pai
     exchange.giverLoad -= pick.loadOnSource;
     exchange.takerLoad += pick.loadOnTarget;
     const takerState = takerOf(state, taker.id);
-    pool = pool.filter((c) => c !== pick && excludedBy(c.vm, takerState, state.input.now) === undefined);
+    // The taker's memory and groups changed: keep the candidates that still fit (in place).
+    let kept = 0;
+    for (const c of pool) if (c !== pick && mayEnter(c.vm, takerState) === undefined) pool[kept++] = c;
+    pool.length = kept;
     if (!exceeds(exchange.giverLoad, exchange.takerLoad, config)) break;
   }
   if (moves.length === 0) {
