@@ -124,6 +124,39 @@ describe('the VM kernel', () => {
     expect(kinds.indexOf('full', 1)).toBe(MAX_CHAIN_PACKS);
   });
 
+  it('marks pages that disk_read fills in the dirty map of a guest that keeps one', async () => {
+    const images = store();
+    // tick 1 writes page 1 to disk (and marks page 1); later ticks read it back into page 2 unmarked
+    await images.putModule(
+      'reader',
+      await wat(`(module
+        (import "env" "disk_read" (func $read (param i32 i32 i32) (result i32)))
+        (import "env" "disk_write" (func $write (param i32 i32 i32) (result i32)))
+        (memory (export "memory") 3)
+        (global (export "dirty_map") i32 (i32.const 0))
+        (global $t (export "t") (mut i32) (i32.const 0))
+        (func (export "run") (param i32) (result i32)
+          (if (i32.eqz (global.get $t))
+            (then (i32.store (i32.const 65536) (i32.const 77)) (i32.store8 (i32.const 1) (i32.const 1))
+                  (drop (call $write (i32.const 0) (i32.const 65536) (i32.const 4))))
+            (else (drop (call $read (i32.const 0) (i32.const 131072) (i32.const 4)))))
+          (global.set $t (i32.add (global.get $t) (i32.const 1)))
+          (i32.const 0))
+        (func (export "digest") (result i64) (i64.load32_u (i32.const 131072))))`),
+    );
+    const kernel = aKernel(images);
+    await kernel.start({ id: 'vm', fence: 1, guest: { kind: 'module:reader' }, memPages: 3 });
+    runTicks(kernel, 1);
+    await kernel.checkpoint('vm', 'full');
+    runTicks(kernel, 1);
+    const { image } = await kernel.checkpoint('vm', 'delta');
+    const { manifest } = await images.getImage(image.manifest);
+    expect(manifest.pages.map((e) => e[0])).toContain(2);
+    const other = aKernel(images, { nodeId: 'node-b' });
+    await other.start({ id: 'vm', fence: 2, guest: { kind: 'module:reader' }, memPages: 3, image });
+    expect(other.digest('vm')).toBe((77).toString(16).padStart(16, '0'));
+  });
+
   it('keeps a paused VM loaded but unscheduled until resumed', async () => {
     const kernel = aKernel(store());
     await kernel.start({ id: 'vm', fence: 1, guest: { kind: 'cpu' }, memPages: 1, paused: true });

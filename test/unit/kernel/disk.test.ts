@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { DISK_BLOCK, VirtualDisk } from '../../../node-agent/kernel/disk.ts';
+
+describe('the virtual disk cache', () => {
+  it('reads back writes that cross block boundaries, and zeros where nothing was written', () => {
+    const disk = new VirtualDisk(4 * DISK_BLOCK);
+    const data = Uint8Array.from({ length: 100 }, (_, i) => i + 1);
+    expect(disk.write(DISK_BLOCK - 50, data, 0, 100)).toBe(true);
+    const out = new Uint8Array(120).fill(0xee);
+    expect(disk.read(DISK_BLOCK - 60, out, 10, 110)).toBe(true);
+    expect([...out.subarray(10, 20)]).toEqual(new Array(10).fill(0));
+    expect([...out.subarray(20, 120)]).toEqual([...data]);
+    expect([...disk.blocks.keys()]).toEqual([0, 1]);
+  });
+
+  it('refuses ranges past the end of the disk', () => {
+    const disk = new VirtualDisk(DISK_BLOCK);
+    expect(disk.write(DISK_BLOCK - 1, new Uint8Array(2), 0, 2)).toBe(false);
+    expect(disk.read(DISK_BLOCK, new Uint8Array(1), 0, 1)).toBe(false);
+  });
+
+  it('hands out changed blocks for a delta, all blocks for a full image, and can take the marks back', () => {
+    const disk = new VirtualDisk(8 * DISK_BLOCK);
+    disk.write(0, new Uint8Array([1]), 0, 1);
+    disk.write(3 * DISK_BLOCK, new Uint8Array([3]), 0, 1);
+    const first = disk.takeBlocks('delta');
+    expect([...first.blocks.keys()]).toEqual([0, 3]);
+    disk.write(3 * DISK_BLOCK + 1, new Uint8Array([4]), 0, 1);
+    const failed = disk.takeBlocks('delta');
+    expect([...failed.blocks.keys()]).toEqual([3]);
+    disk.restoreMarks(failed.marks);
+    expect([...disk.takeBlocks('delta').blocks.keys()]).toEqual([3]);
+    expect([...disk.takeBlocks('full').blocks.keys()].sort()).toEqual([0, 3]);
+    // the copies are snapshots, not views of the live cache
+    const snap = disk.takeBlocks('full').blocks.get(0)!;
+    disk.write(0, new Uint8Array([9]), 0, 1);
+    expect(snap[0]).toBe(1);
+  });
+});
