@@ -5,6 +5,7 @@ import {
   type Action,
   chooseRestartNode,
   type Holding,
+  inEarlierExchange,
   nextAction,
   takeDeadline,
 } from '../../shared/domain/protocol.ts';
@@ -66,6 +67,7 @@ export async function runVmOp(ctx: OpContext, id: string, hint: VmRecord | undef
       held: ctx.held.get(id),
       now: ctx.clock(),
       checkpointDue: ctx.clock() - (ctx.lastCheckpoint.get(id) ?? 0) >= ctx.config.checkpointMs,
+      busyElsewhere: vm !== undefined && inEarlierExchange(vm, ctx.records.values(), ctx.self),
     });
   // Skip the consistent read when the index copy says there is nothing to do.
   if (hint && decide(hint).kind === 'none') return;

@@ -62,10 +62,12 @@ export interface DecisionInput {
   now: number;
   /** True when the periodic checkpoint interval has passed for this VM. */
   checkpointDue?: boolean;
+  /** True when this node is already in an earlier exchange (see `inEarlierExchange`): decline this order. */
+  busyElsewhere?: boolean;
 }
 
 /** The next thing `self` must do about one VM; `none` when nothing is its business. */
-export function nextAction({ vm, self, held, now, checkpointDue }: DecisionInput): Action {
+export function nextAction({ vm, self, held, now, checkpointDue, busyElsewhere }: DecisionInput): Action {
   if (!vm) return held ? { kind: 'stop', why: 'the VM no longer exists' } : { kind: 'none' };
   const order = vm.migration;
   const expired = order !== undefined && isExpired(order, now);
@@ -82,6 +84,8 @@ export function nextAction({ vm, self, held, now, checkpointDue }: DecisionInput
   }
 
   if (order?.phase === 'ORDERED' && expired) return { kind: 'abort', order };
+  // A node is in one exchange at a time: a source declines an order that arrives while it is in another.
+  if (order?.phase === 'ORDERED' && order.from === self && busyElsewhere) return { kind: 'abort', order };
 
   if (held) {
     if (vm.owner !== self) return { kind: 'stop', why: `owned by ${vm.owner} now` };
@@ -115,6 +119,26 @@ export function nextAction({ vm, self, held, now, checkpointDue }: DecisionInput
     case 'SUSPENDED':
       return { kind: 'none' };
   }
+}
+
+/**
+ * True when `self` is in another exchange that came first: an order it is the source or target
+ * of that is already handed over (IMAGE_READY), or was ordered earlier (ties broken by id).
+ */
+export function inEarlierExchange(vm: ProtocolVm, others: Iterable<ProtocolVm>, self: string): boolean {
+  const mine = vm.migration;
+  if (!mine) return false;
+  for (const other of others) {
+    const o = other.migration;
+    if (other.id === vm.id || !o || (o.from !== self && o.to !== self)) continue;
+    if (
+      o.phase === 'IMAGE_READY' ||
+      o.orderedAt < mine.orderedAt ||
+      (o.orderedAt === mine.orderedAt && o.id < mine.id)
+    )
+      return true;
+  }
+  return false;
 }
 
 /** How long each protocol phase may take before anyone may abort or settle it. */

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   chooseRestartNode,
   type Holding,
+  inEarlierExchange,
   isDead,
   mayRunGuests,
   nextAction,
@@ -98,6 +99,28 @@ describe('the protocol decision', () => {
     expect(decide(aVm({ state: 'DELETING' }), 'a', running)).toBe('delete');
     expect(decide(aVm({ state: 'DELETING' }), 'a')).toBe('delete');
     expect(decide(aVm({ state: 'SUSPENDED' }), 'a')).toBe('none');
+  });
+
+  it('declines an order that arrives while the source is in an earlier exchange', () => {
+    const vm = aVm({ migration: anOrder({ id: 'm-2', orderedAt: 500 }) });
+    expect(nextAction({ vm, self: 'a', held: running, now: 1000, busyElsewhere: true }).kind).toBe('abort');
+    const handingIn = aVm({
+      id: 'vm-2',
+      owner: 'c',
+      migration: anOrder({ id: 'm-0', from: 'c', to: 'a', phase: 'IMAGE_READY' }),
+    });
+    const earlier = aVm({ id: 'vm-3', migration: anOrder({ id: 'm-1', orderedAt: 100 }) });
+    const later = aVm({ id: 'vm-4', migration: anOrder({ id: 'm-3', orderedAt: 900 }) });
+    expect(inEarlierExchange(vm, [vm, handingIn], 'a')).toBe(true);
+    expect(inEarlierExchange(vm, [vm, earlier], 'a')).toBe(true);
+    expect(inEarlierExchange(vm, [vm, later], 'a')).toBe(false);
+    expect(
+      inEarlierExchange(
+        vm,
+        [vm, aVm({ id: 'vm-5', owner: 'x', migration: anOrder({ from: 'x', to: 'y' }) })],
+        'a',
+      ),
+    ).toBe(false);
   });
 
   it('checkpoints when due, but not while an order is in flight', () => {
