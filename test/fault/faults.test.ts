@@ -2,7 +2,7 @@
 // seed; replay it with SEESAW_FAULT_SEEDS=<seed> npx vitest run test/fault.
 import { describe, expect, it } from 'vitest';
 import { freshStores } from '../support/stores.ts';
-import { createLane, runSchedules, type ScheduleResult } from './harness.ts';
+import { createLane, eventCounts, runSchedules, type ScheduleResult } from './harness.ts';
 
 const COUNT = Number(process.env.SEESAW_FAULT_COUNT ?? 200);
 const LANES = 4;
@@ -52,6 +52,9 @@ function summary(results: ScheduleResult[]) {
   return [
     `fault schedules: ${results.length} run, ${results.filter((r) => r.violations.length).length} failed`,
     `  scenarios: ${[...by].map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    `  events by kind: ${Object.entries(eventCounts(results))
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
     `  events: ${faults}; migrations completed ${moves.completed}, aborted ${moves.aborted}, settled ${moves.settled}`,
   ].join('\n');
 }

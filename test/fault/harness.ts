@@ -136,6 +136,7 @@ class Schedule {
   suspended = new Set<string>();
   readonly orders = new Set<string>();
   pending = 0;
+  readonly restartAt = new Map<string, number>();
   round = 0;
   injecting = true;
   /** Quiescing: every agent reconciles every round. */
@@ -223,6 +224,9 @@ class Schedule {
     sim.kernel.dead = true;
     sim.agent.crash();
     sim.thaw?.();
+    // Half the killed nodes come back while faults are still armed, as a new incarnation.
+    if (this.injecting && chance(this.rng, 0.5))
+      this.restartAt.set(sim.id, this.round + int(this.rng, 2, 15));
   }
 
   restart(sim: SimNode) {
@@ -359,7 +363,9 @@ class Schedule {
 
   /** No node frozen and no balancer run still going. */
   quiet() {
-    return this.pending === 0 && [...this.nodes.values()].every((n) => !n.frozen);
+    return (
+      this.pending === 0 && this.restartAt.size === 0 && [...this.nodes.values()].every((n) => !n.frozen)
+    );
   }
 
   track(run: Promise<unknown>) {
@@ -385,6 +391,12 @@ class Schedule {
   async step(stepMs = TIMING.stepMs) {
     this.round += 1;
     this.lane.now += stepMs;
+    for (const [id, round] of this.restartAt) {
+      const sim = this.nodes.get(id);
+      if (round > this.round || !sim) continue;
+      this.restartAt.delete(id);
+      if (sim.dead) this.restart(sim);
+    }
     for (const sim of this.nodes.values())
       if (sim.frozen && sim.thawAt !== undefined && this.round >= sim.thawAt) sim.thaw?.();
     const active = [...this.nodes.values()].filter((n) => !n.dead && !n.frozen);
@@ -654,6 +666,7 @@ export async function runSchedule(lane: Lane, seed: number): Promise<ScheduleRes
     }
     // Quiesce: no more faults, frozen nodes thaw, most dead nodes come back.
     s.injecting = false;
+    s.restartAt.clear();
     for (const sim of s.nodes.values()) sim.thaw?.();
     const dead = [...s.nodes.values()].filter((n) => n.dead);
     const restart = dead.filter((_, i) =>
@@ -688,6 +701,23 @@ export async function runSchedule(lane: Lane, seed: number): Promise<ScheduleRes
     await s.cleanup();
   }
   return result;
+}
+
+/** Counts a batch's injected events by kind (crash, freeze, repeat, kill, restart, balancer faults, orders). */
+export function eventCounts(results: ScheduleResult[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const r of results)
+    for (const note of r.faults) {
+      const words = note.split(' ');
+      const kind =
+        words[1] === 'balancer'
+          ? `balancer-${words[3]}`
+          : words[2] === 'ordered'
+            ? 'order'
+            : (words[1] ?? '?');
+      counts[kind] = (counts[kind] ?? 0) + 1;
+    }
+  return counts;
 }
 
 /** Runs seeds on `lanes` lanes at once; returns every result. */

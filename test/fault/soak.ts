@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureTableAndBucket, LOCAL_CREDENTIALS, startLocalStores } from '../../shared/local/stores.ts';
 import { createClients } from '../../shared/storage/clients.ts';
-import { createLane, runSchedules, type ScheduleResult } from './harness.ts';
+import { createLane, eventCounts, runSchedules, type ScheduleResult } from './harness.ts';
 
 const { values } = parseArgs({
   options: {
@@ -54,7 +54,7 @@ const scenarios = new Map<string, number>();
 const moves = { completed: 0, aborted: 0, settled: 0 };
 let events = 0;
 let rounds = 0;
-await runSchedules(lanes, seeds, (r) => {
+const results = await runSchedules(lanes, seeds, (r) => {
   done += 1;
   rounds += r.rounds;
   events += r.faults.length;
@@ -77,6 +77,11 @@ console.log(
 console.log(`scenarios: ${[...scenarios].map(([k, v]) => `${k} ${v}`).join(', ')}`);
 console.log(
   `events injected: ${events}; migrations completed ${moves.completed}, aborted ${moves.aborted}, settled ${moves.settled}`,
+);
+console.log(
+  `events by kind: ${Object.entries(eventCounts(results))
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ')}`,
 );
 if (process.env.SEESAW_SOAK_REQUESTS)
   console.log(`requests: ${[...requests].map(([k, v]) => `${k} ${v}`).join(', ')}`);
