@@ -133,6 +133,8 @@ describe('agent processes', () => {
     // guest's digest after the same amount of work (the guest counts its work in `done`).
     await sleep(500);
     expect(await stopAgent('pb')).toBe(0);
+    // A graceful stop gives the lease up, so the reaper need not wait for it to lapse.
+    expect((await getNode(clients, 'pb')).leaseUntil).toBeLessThanOrEqual(Date.now());
     const last = await getVm(clients, 'vm-mig');
     expect(last.image).toBeDefined();
     const image = await createImageStore(clients).getImage(last.image!.manifest);
