@@ -72,12 +72,15 @@ export class ControlPlaneApi extends Construct {
       defaultAuthorizer: new HttpIamAuthorizer(),
       defaultIntegration: app,
     });
-    this.httpApi.addRoutes({
-      path: '/healthz',
-      methods: [apigwv2.HttpMethod.GET],
-      integration: app,
-      authorizer: new apigwv2.HttpNoneAuthorizer(),
-    });
+    // The health check and the dashboard's static page are public; the page's data calls go to /v1.
+    for (const path of ['/healthz', '/', '/dashboard/{file}']) {
+      this.httpApi.addRoutes({
+        path,
+        methods: [apigwv2.HttpMethod.GET],
+        integration: app,
+        authorizer: new apigwv2.HttpNoneAuthorizer(),
+      });
+    }
 
     const accessLogs = new logs.LogGroup(this, 'AccessLogs', { retention: logs.RetentionDays.ONE_MONTH });
     this.stage = new apigwv2.HttpStage(this, 'DefaultStage', {
@@ -116,7 +119,7 @@ export class ControlPlaneApi extends Construct {
     acknowledge(
       this.httpApi,
       'AwsSolutions-APIG4',
-      'Only GET /healthz is open, for uptime checks; every other route needs IAM (SigV4).',
+      'Only GET /healthz (uptime checks) and the static dashboard page (GET /, GET /dashboard/{file}) are open; every /v1 route needs IAM (SigV4).',
     );
   }
 

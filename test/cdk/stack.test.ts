@@ -196,14 +196,19 @@ describe('the functions', () => {
 });
 
 describe('the HTTP API', () => {
-  it('requires IAM (SigV4) on every route except GET /healthz', () => {
+  it('requires IAM (SigV4) on every route except the health check and the static dashboard page', () => {
     const routes = Object.fromEntries(
       resources('AWS::ApiGatewayV2::Route').map(([, r]) => [
         r.Properties.RouteKey,
         r.Properties.AuthorizationType,
       ]),
     );
-    expect(routes).toEqual({ $default: 'AWS_IAM', 'GET /healthz': 'NONE' });
+    expect(routes).toEqual({
+      $default: 'AWS_IAM',
+      'GET /healthz': 'NONE',
+      'GET /': 'NONE',
+      'GET /dashboard/{file}': 'NONE',
+    });
   });
 
   it('sends every request to the API function', () => {
