@@ -1,6 +1,7 @@
 // The emulated VM kernel (Figs. 1, 5): runs WebAssembly guests in time slices from the schedule,
 // measures their load, and writes and reads their images in the image store.
-import type { LoadFactors, Weights } from '../../shared/domain/types.ts';
+import { vmLoad } from '../../shared/domain/load.ts';
+import type { LoadFactors } from '../../shared/domain/types.ts';
 import { type GuestGlobal, validateGuestModule } from '../../shared/guest-abi.ts';
 import { Conflict, Corrupt, InvalidInput, NotFound } from '../../shared/storage/errors.ts';
 import type { ImageManifest, ImageStore } from '../../shared/storage/image-store.ts';
@@ -375,7 +376,7 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
           paging: rate(dirtiedPages) / 1000,
           net: rate(vm.io.netBytes) / 2 ** 20,
         };
-        const load = loadUnder(weights, factors);
+        const load = vmLoad(factors, weights);
         vm.lastLoad = load;
         out.push({
           id: vm.id,
@@ -422,15 +423,4 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
     vtod: (id) => vtodOf(get(id)),
   };
   return kernel;
-}
-
-/** Fig. 4: the weighted sum of a VM's factors under one node's weights. */
-export function loadUnder(weights: Weights, f: LoadFactors): number {
-  return (
-    weights.cpu * f.cpu +
-    weights.io * f.io +
-    weights.mem * f.mem +
-    (weights.paging ?? 0) * (f.paging ?? 0) +
-    (weights.net ?? 0) * (f.net ?? 0)
-  );
 }
