@@ -10,7 +10,7 @@ import { getBalancingConfig } from '../shared/storage/config-store.ts';
 import { createImageStore } from '../shared/storage/image-store.ts';
 import { createAgent } from './agent/agent.ts';
 import { runAgent } from './agent/run.ts';
-import { createKernel } from './kernel/index.ts';
+import { createKernel, UNITS_PER_CORE } from './kernel/index.ts';
 
 const positive = z.number().int().positive();
 
@@ -148,7 +148,8 @@ export async function runAgentProcess(config: AgentProcessConfig): Promise<void>
   const agentConfig = {
     node: {
       id: config.node,
-      capacity: config.capacity,
+      // The kernel serves work units; the node item speaks the balancer's load units (cores × CPU weight).
+      capacity: (config.capacity / UNITS_PER_CORE) * config.weights.cpu,
       weights: config.weights,
       memCapacityPages: config.memCapacityPages,
       labels: config.labels,

@@ -19,6 +19,7 @@ import {
   renewLease,
 } from '../../shared/storage/nodes.ts';
 import { listVmsForNode, recordCheckpoint, type VmRecord } from '../../shared/storage/vms.ts';
+import { UNITS_PER_CORE } from '../kernel/index.ts';
 import type { Kernel } from '../kernel/types.ts';
 import { Crash, type FaultHook, type FaultPoint, Fenced } from './faults.ts';
 import { type OpContext, runVmOp } from './ops.ts';
@@ -158,6 +159,7 @@ export function createAgent(deps: AgentDeps, config: AgentConfig): Agent {
       busy: new Set(ops.keys()),
       capacity: config.node.capacity,
       periodMs,
+      loadPerWorkUnit: (config.node.weights.cpu ?? 1) / UNITS_PER_CORE,
     });
     const before = epoch;
     await fault('renew', { phase: 'before' });

@@ -12,16 +12,17 @@ export interface ReportInput {
   held: ReadonlyMap<string, Holding>;
   /** VMs with an operation (migration, suspend, …) in flight. */
   busy: ReadonlySet<string>;
-  /** Work units per second the node serves, and the length of the period measured. */
+  /** The node's capacity in load units (NodeInfo.capacity), and the length of the period measured. */
   capacity: number;
   periodMs: number;
+  /** Load units per kernel work unit per second: the node's CPU weight over the kernel's units per core. */
+  loadPerWorkUnit: number;
 }
 
 export function buildReport(input: ReportInput): LoadReport {
   const vms: Record<string, ReportedVm> = {};
   let total = 0;
   let steal = 0;
-  let workDone = 0;
   for (const m of input.measurements) {
     const held = input.held.get(m.id);
     const record = input.records.get(m.id);
@@ -42,14 +43,14 @@ export function buildReport(input: ReportInput): LoadReport {
     vms[m.id] = entry;
     total += m.load;
     steal += m.steal;
-    workDone += m.workDone;
   }
-  const served = input.capacity * (input.periodMs / 1000);
+  // The kernel counts unserved demand in work units over the period; the report speaks load units.
+  const seconds = input.periodMs / 1000;
   return {
     at: input.now,
     total,
     vms,
-    steal,
-    utilisation: served > 0 ? Math.min(1, workDone / served) : 0,
+    steal: seconds > 0 ? (steal / seconds) * input.loadPerWorkUnit : 0,
+    utilisation: input.capacity > 0 ? total / input.capacity : 0,
   };
 }
