@@ -10,7 +10,10 @@ export const nodeLoadOf = (node: NodeRecord) => node.loadOverride ?? node.report
 
 /** A VM as the API shows it; current load and factors come from its owner's last report. */
 export function toVmView(vm: VmRecord, owner: NodeRecord | undefined): VmView {
-  const reported = owner?.report?.vms[vm.id];
+  // A report line speaks for the VM only while it runs under the same fence; after a suspend or a
+  // move the owner's last report may still hold the old line until its next heartbeat.
+  const line = owner?.report?.vms[vm.id];
+  const reported = vm.state === 'RUNNING' && line?.fence === vm.fence ? line : undefined;
   const m = vm.migration;
   return {
     id: vm.id,
