@@ -36,7 +36,7 @@ export class ClusterStorage extends Construct {
       timeToLiveAttribute: TABLE.ttlAttribute,
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
       deletionProtection: true,
-      // The cluster's state outlives the stack: `cdk destroy` leaves the table (see docs/deploy.md).
+      // The cluster's state outlives the stack: `cdk destroy` leaves the table (see "Deploy to AWS" in the README).
       removalPolicy: RemovalPolicy.RETAIN,
     });
     for (const index of Object.values(TABLE.indexes)) {

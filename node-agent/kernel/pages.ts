@@ -1,7 +1,7 @@
 // Dirty-page tracking for guest memory. Wasm memory cannot be write-protected, so the tracker
 // keeps a shadow copy and compares it with memory at each scan (measure and checkpoint), a
 // native memcmp per 1 MiB chunk and then per page where a chunk differs; a guest that keeps a
-// dirty map (see DIRTY_MAP_EXPORT) is compared only where it says it wrote. See docs/kernel.md
+// dirty map (see DIRTY_MAP_EXPORT) is compared only where it says it wrote. See "Dirty pages" in the README
 // for the measured costs.
 
 export const PAGE = 65536;
