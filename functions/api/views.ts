@@ -1,5 +1,6 @@
 // Read models: how VM and node items look to API callers, and the placement choice
 // ("least-loaded live node") shared by create, resume and migrate-auto.
+import { chooseRestartNode } from '../../shared/domain/protocol.ts';
 import { effectiveWeights } from '../../shared/domain/weights.ts';
 import { isLive, type NodeRecord } from '../../shared/storage/nodes.ts';
 import type { VmRecord } from '../../shared/storage/vms.ts';
@@ -107,7 +108,7 @@ export function leastLoaded(
   memPages: number,
   exclude?: string,
 ): NodeRecord | undefined {
-  return nodes
-    .filter((n) => n.id !== exclude && unfitReason(n, now, memPages) === undefined)
-    .sort((a, b) => nodeLoadOf(a) - nodeLoadOf(b) || a.id.localeCompare(b.id))[0];
+  const fit = nodes.filter((n) => n.id !== exclude && unfitReason(n, now, memPages) === undefined);
+  const id = chooseRestartNode(fit.map((n) => ({ id: n.id, load: nodeLoadOf(n) })));
+  return fit.find((n) => n.id === id);
 }
