@@ -257,8 +257,16 @@ function every(intervalMs: number, task: () => Promise<void>) {
   };
 }
 
-/** One short line per balancing round: imbalance, moves, and why pairs that did not exchange did not. */
+/** One short line per balancing round: imbalance, the paired nodes' loads, moves, and why idle pairs idled. */
 export function roundLine(record: RunRecord): string {
+  const loads = record.pairs
+    .flatMap((p) => [
+      { id: p.requester, load: p.loads.requester },
+      { id: p.selected, load: p.loads.selected },
+    ])
+    .sort((a, b) => a.id.localeCompare(b.id))
+    .map(({ id, load }) => `${id}=${load.toFixed(2)}`)
+    .join(' ');
   const moves = record.orders
     .filter((o) => o.outcome === 'written')
     .map((o) => `${o.vm} ${o.from}→${o.to}`)
@@ -267,5 +275,10 @@ export function roundLine(record: RunRecord): string {
     .filter(([code]) => code !== 'moved')
     .map(([code, count]) => `${code}×${count}`)
     .join(' ');
-  return `round ${record.round}: cv ${record.before.cv.toFixed(3)} over ${record.nodes.considered} nodes${moves ? `  moves: ${moves}` : ''}${idle ? `  (${idle})` : ''}`;
+  return [
+    `round ${record.round}: cv ${record.before.cv.toFixed(3)} over ${record.nodes.considered} nodes`,
+    loads && `  ${loads}`,
+    moves && `  moves: ${moves}`,
+    idle && `  (${idle})`,
+  ].join('');
 }
