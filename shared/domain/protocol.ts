@@ -124,6 +124,7 @@ export function nextAction({ vm, self, held, now, checkpointDue, busyElsewhere }
 /**
  * True when `self` is in another exchange that came first: an order it is the source or target
  * of that is already handed over (IMAGE_READY), or was ordered earlier (ties broken by id).
+ * Orders one run wrote for the same pair are one exchange (several VMs may move in it).
  */
 export function inEarlierExchange(vm: ProtocolVm, others: Iterable<ProtocolVm>, self: string): boolean {
   const mine = vm.migration;
@@ -131,6 +132,7 @@ export function inEarlierExchange(vm: ProtocolVm, others: Iterable<ProtocolVm>, 
   for (const other of others) {
     const o = other.migration;
     if (other.id === vm.id || !o || (o.from !== self && o.to !== self)) continue;
+    if (sameExchange(o, mine)) continue;
     if (
       o.phase === 'IMAGE_READY' ||
       o.orderedAt < mine.orderedAt ||
@@ -140,6 +142,10 @@ export function inEarlierExchange(vm: ProtocolVm, others: Iterable<ProtocolVm>, 
   }
   return false;
 }
+
+/** Two orders belong to one exchange when one party wrote both for the same pair of nodes. */
+export const sameExchange = (a: MigrationOrder, b: MigrationOrder) =>
+  a.origin === b.origin && a.from === b.from && a.to === b.to;
 
 /** How long each protocol phase may take before anyone may abort or settle it. */
 export interface ProtocolTimings {

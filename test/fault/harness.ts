@@ -434,7 +434,8 @@ class Schedule {
   /** Invariants that must hold at every instant: each VM exists, has one owner among the nodes, and no node is in two exchanges. */
   async sample() {
     const records = await this.readVms();
-    const exchanges = new Map<string, number>();
+    // An exchange is one party's orders for one pair of nodes; several VMs may move in it.
+    const exchanges = new Map<string, Set<string>>();
     for (const [i, vm] of records.entries()) {
       const id = this.vms[i]!;
       if (!vm) {
@@ -442,11 +443,13 @@ class Schedule {
         continue;
       }
       if (!this.nodes.has(vm.owner)) this.tracker.violation(`${id} is owned by unknown node ${vm.owner}`);
-      if (vm.migration)
-        for (const n of [vm.migration.from, vm.migration.to]) exchanges.set(n, (exchanges.get(n) ?? 0) + 1);
+      const m = vm.migration;
+      if (m)
+        for (const n of [m.from, m.to])
+          exchanges.set(n, (exchanges.get(n) ?? new Set()).add(`${m.origin} ${m.from}→${m.to}`));
     }
-    for (const [n, count] of exchanges)
-      if (count > 1) this.tracker.violation(`${short(n)} is in ${count} exchanges at once`);
+    for (const [n, set] of exchanges)
+      if (set.size > 1) this.tracker.violation(`${short(n)} is in ${set.size} exchanges at once`);
   }
 
   /** True when every VM runs (or stays suspended) exactly where the table says, under its fence. */

@@ -109,8 +109,11 @@ describe('the protocol decision', () => {
       owner: 'c',
       migration: anOrder({ id: 'm-0', from: 'c', to: 'a', phase: 'IMAGE_READY' }),
     });
-    const earlier = aVm({ id: 'vm-3', migration: anOrder({ id: 'm-1', orderedAt: 100 }) });
-    const later = aVm({ id: 'vm-4', migration: anOrder({ id: 'm-3', orderedAt: 900 }) });
+    const earlier = aVm({ id: 'vm-3', migration: anOrder({ id: 'm-1', orderedAt: 100, origin: 'run-0' }) });
+    const later = aVm({ id: 'vm-4', migration: anOrder({ id: 'm-3', orderedAt: 900, origin: 'run-2' }) });
+    // A second VM of the same run's exchange for the same pair is not another exchange.
+    const sameRun = aVm({ id: 'vm-6', migration: anOrder({ id: 'm-0', orderedAt: 100 }) });
+    expect(inEarlierExchange(vm, [vm, sameRun], 'a')).toBe(false);
     expect(inEarlierExchange(vm, [vm, handingIn], 'a')).toBe(true);
     expect(inEarlierExchange(vm, [vm, earlier], 'a')).toBe(true);
     expect(inEarlierExchange(vm, [vm, later], 'a')).toBe(false);
