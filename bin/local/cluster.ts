@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { startApiServer } from '../../functions/api/server.ts';
-import { startBalancerLoop } from '../../functions/balancer/loop.ts';
+import { repeatEvery, startBalancerLoop } from '../../functions/balancer/loop.ts';
 import { runBalancer } from '../../functions/balancer/run.ts';
 import { runReaper } from '../../functions/reaper/reaper.ts';
 import { createRng } from '../../shared/domain/rng.ts';
@@ -143,7 +143,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       onRun: (record) => options.say(roundLine(record)),
     });
     cleanups.push(() => balancer.stop());
-    const reaper = every(options.intervalMs, async () => {
+    const reaper = repeatEvery(options.intervalMs, async () => {
       const report = await runReaper({ clients, clock, log, images });
       for (const r of report.restarted)
         options.say(`reaper: ${r.vm} restarted on ${r.to} (${r.from} is dead)`);
@@ -232,29 +232,6 @@ async function stopAgents(agents: ChildProcess[]) {
         }),
     ),
   );
-}
-
-/** A repeating async task that never overlaps itself. */
-function every(intervalMs: number, task: () => Promise<void>) {
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let current: Promise<void> = Promise.resolve();
-  const schedule = () => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      current = task()
-        .catch(() => undefined)
-        .finally(schedule);
-    }, intervalMs);
-  };
-  schedule();
-  return {
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await current;
-    },
-  };
 }
 
 /** One short line per balancing round: imbalance, the paired nodes' loads, moves, and why idle pairs idled. */

@@ -24,10 +24,6 @@ export function startBalancerLoop(
   if (options.shards !== undefined && !(Number.isInteger(options.shards) && options.shards >= 1)) {
     throw new RangeError(`shards must be a positive integer, got ${options.shards}`);
   }
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let current: Promise<void> = Promise.resolve();
-
   const tick = async () => {
     const round = roundAt(deps.clock(), options.intervalMs);
     let shards = options.shards;
@@ -50,11 +46,24 @@ export function startBalancerLoop(
       }),
     );
   };
+  return repeatEvery(options.intervalMs, tick);
+}
+
+/**
+ * Runs `task` every `intervalMs`, never overlapping itself: a slow run delays the next one instead
+ * of piling runs up. `stop()` waits for a run in progress.
+ */
+export function repeatEvery(intervalMs: number, task: () => Promise<void>): { stop(): Promise<void> } {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let current: Promise<void> = Promise.resolve();
   const schedule = () => {
     if (stopped) return;
     timer = setTimeout(() => {
-      current = tick().finally(schedule);
-    }, options.intervalMs);
+      current = task()
+        .catch(() => undefined)
+        .finally(schedule);
+    }, intervalMs);
   };
   schedule();
   return {
