@@ -11,8 +11,8 @@ import { createClients } from '../../shared/storage/clients.ts';
 import { createImageStore } from '../../shared/storage/image-store.ts';
 import { getVm } from '../../shared/storage/vms.ts';
 
-const NODES = 3;
-const VMS = 12;
+const NODES = 4;
+const VMS = 24;
 const CV_TARGET = 0.1;
 /** Balancing rounds (1 s apart) the cluster gets to reach the target once every agent is up. */
 const ROUND_BUDGET = 180;
