@@ -11,6 +11,7 @@ import { clusterRoutes } from './routes/cluster.ts';
 import { dashboard } from './routes/dashboard.ts';
 import { moduleRoutes } from './routes/modules.ts';
 import { nodeRoutes } from './routes/nodes.ts';
+import { planRoutes } from './routes/plans.ts';
 import { vmRoutes } from './routes/vms.ts';
 
 /** Largest request body accepted (a guest module upload is the big one). */
@@ -52,6 +53,7 @@ export function createApp(deps: ApiDeps) {
   app.route('/', moduleRoutes(deps));
   app.route('/', nodeRoutes(deps));
   app.route('/', balanceRoutes(deps));
+  app.route('/', planRoutes(deps));
   app.route('/', clusterRoutes(deps));
   app.route('/', dashboard); // public page and assets; its data calls use /v1 with the token
 
