@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { NodeView, VmView } from '../functions/api/schemas.ts';
+import type { Plan } from '../shared/domain/plans.ts';
 import type { BalancingConfig } from '../shared/domain/types.ts';
 import type { MigrationRecord } from '../shared/storage/migrations.ts';
 import type { ModuleRecord } from '../shared/storage/modules.ts';
@@ -76,7 +77,7 @@ export interface Page<T> {
   next: string | null;
 }
 
-export type { MigrationRecord, ModuleRecord, NodeView, RunRecord, VmView };
+export type { MigrationRecord, ModuleRecord, NodeView, Plan, RunRecord, VmView };
 
 export interface ClusterView {
   nodes: { total: number; live: number; draining: number };
@@ -181,7 +182,9 @@ export function createClient(connection: Connection, fetchImpl: typeof fetch = f
     getConfig: () => request<BalancingConfig>('GET', '/v1/config/balancing'),
     putConfig: (patch: Partial<BalancingConfig>) =>
       request<BalancingConfig>('PUT', '/v1/config/balancing', patch),
-    balance: (dryRun: boolean) => request<RunRecord>('POST', '/v1/balance', { dryRun }),
+    balance: (dryRun: boolean) => request<RunRecord & { plan?: Plan }>('POST', '/v1/balance', { dryRun }),
+    listPlans: (limit?: number) => request<Page<Plan>>('GET', `/v1/plans${q({ limit })}`),
+    applyPlan: (id: string) => request<Plan>('POST', `/v1/plans/${encodeURIComponent(id)}/apply`),
     listRuns: (limit?: number) => request<Page<RunRecord>>('GET', `/v1/runs${q({ limit })}`),
     listMigrations: (filter: { limit?: number; vm?: string } = {}) =>
       request<Page<MigrationRecord>>('GET', `/v1/migrations${q(filter)}`),
