@@ -2,10 +2,12 @@
 // Each mutation reads the item and writes conditionally on the fence it read: a lost race is a
 // 409 and nothing changes.
 import { createRoute, z } from '@hono/zod-openapi';
+import { expectedFactors, type PlacementVm } from '../../../shared/domain/placement.ts';
 import type { MigrationOrder } from '../../../shared/domain/vm-state.ts';
 import { ConditionFailed } from '../../../shared/storage/errors.ts';
 import { createImageStore } from '../../../shared/storage/image-store.ts';
 import { findModule } from '../../../shared/storage/modules.ts';
+import { listNodes } from '../../../shared/storage/nodes.ts';
 import {
   createVm,
   deleteVmItem,
@@ -21,7 +23,7 @@ import { findNode, listNodesById } from '../node-reads.ts';
 import { conflict, notFound, problemResponses, unprocessable } from '../problem.ts';
 import { bearerSecurity, newRouter } from '../router.ts';
 import { IdParamSchema, jsonBody, jsonResponse, VmSchema, VmStateSchema } from '../schemas.ts';
-import { leastLoaded, toVmView, unfitReason } from '../views.ts';
+import { choosePlacement, toVmView } from '../views.ts';
 import { patchVmAtFence } from '../vm-writes.ts';
 
 export const BUILT_IN_GUESTS = ['cpu', 'memory', 'io', 'trace', 'idle'] as const;
@@ -119,18 +121,12 @@ export function vmRoutes(deps: ApiDeps) {
       if (body.guest.startsWith('module:') && !(await findModule(clients, body.guest.slice(7))))
         throw notFound('module', body.guest.slice(7));
       const memPages = body.memPages ?? DEFAULT_MEM_PAGES;
-      let owner: string;
-      if (body.node) {
-        const node = await findNode(clients, body.node);
-        if (!node) throw notFound('node', body.node);
-        const why = unfitReason(node, now, memPages);
-        if (why) throw unprocessable(`cannot place the VM: ${why}`);
-        owner = node.id;
-      } else {
-        const best = leastLoaded([...(await listNodesById(clients)).values()], now, memPages);
-        if (!best) throw conflict('no live, undrained node has room for the VM');
-        owner = best.id;
-      }
+      const placed: PlacementVm = {
+        factors: expectedFactors({ memPages }),
+        memPages,
+        ...(body.group !== undefined ? { group: body.group } : {}),
+      };
+      const owner = choosePlacement(await listNodes(clients), placed, now, body.node, 'place the VM');
       const vm = await createVm(
         clients,
         {
@@ -263,18 +259,12 @@ export function vmRoutes(deps: ApiDeps) {
       const vm = await getVm(clients, id);
       if (vm.state !== 'SUSPENDED')
         throw conflict(`vm ${id} is ${describe(vm)}; only a SUSPENDED VM can be resumed`);
-      let target: string;
-      if (body.node) {
-        const node = await findNode(clients, body.node);
-        if (!node) throw notFound('node', body.node);
-        const why = unfitReason(node, now, vm.memPages);
-        if (why) throw unprocessable(`cannot resume there: ${why}`);
-        target = node.id;
-      } else {
-        const best = leastLoaded([...(await listNodesById(clients)).values()], now, vm.memPages);
-        if (!best) throw conflict('no live, undrained node has room for the VM');
-        target = best.id;
-      }
+      const placed: PlacementVm = {
+        factors: vm.factors ?? expectedFactors(vm),
+        memPages: vm.memPages,
+        ...(vm.group !== undefined ? { group: vm.group } : {}),
+      };
+      const target = choosePlacement(await listNodes(clients), placed, now, body.node, 'resume it');
       const updated = await resumeVm(clients, id, vm.fence, target, now).catch(raced(id));
       return c.json(await view(updated), 202);
     },
@@ -304,19 +294,17 @@ export function vmRoutes(deps: ApiDeps) {
           `vm ${id} is ${describe(vm)}; only a RUNNING VM with no migration in flight can migrate`,
         );
       if (vm.pinned) throw conflict(`vm ${id} is pinned; unpin it (PATCH pinned=false) to migrate it`);
-      let target: string;
-      if (to === 'auto') {
-        const best = leastLoaded([...(await listNodesById(clients)).values()], now, vm.memPages, vm.owner);
-        if (!best) throw conflict(`no live, undrained node other than ${vm.owner} has room for vm ${id}`);
-        target = best.id;
-      } else {
-        const node = await findNode(clients, to);
-        if (!node) throw notFound('node', to);
-        if (node.id === vm.owner) throw unprocessable(`vm ${id} already runs on ${to}`);
-        const why = unfitReason(node, now, vm.memPages);
-        if (why) throw unprocessable(`cannot migrate there: ${why}`);
-        target = node.id;
-      }
+      const nodes = await listNodes(clients);
+      if (to !== 'auto' && !nodes.some((n) => n.id === to)) throw notFound('node', to);
+      if (to === vm.owner) throw unprocessable(`vm ${id} already runs on ${to}`);
+      const line = nodes.find((n) => n.id === vm.owner)?.report?.vms[id];
+      const placed: PlacementVm = {
+        factors: line?.factors ?? vm.factors ?? expectedFactors(vm),
+        memPages: vm.memPages,
+        leaving: vm.owner,
+        ...(vm.group !== undefined ? { group: vm.group } : {}),
+      };
+      const target = choosePlacement(nodes, placed, now, to === 'auto' ? undefined : to, `migrate vm ${id}`);
       const order: MigrationOrder = {
         id: deps.newId('mig'),
         from: vm.owner,
