@@ -91,6 +91,7 @@ export interface CreateVmRequest {
   guest: string;
   node?: string;
   targetLoad?: number;
+  cpuLimit?: number;
   memPages?: number;
   group?: string;
   pinned?: boolean;
@@ -159,8 +160,15 @@ export function createClient(connection: Connection, fetchImpl: typeof fetch = f
       return out;
     },
     getVm: (id: string) => request<VmView>('GET', vm(id)),
-    patchVm: (id: string, patch: { targetLoad?: number | null; pinned?: boolean; group?: string | null }) =>
-      request<VmView>('PATCH', vm(id), patch),
+    patchVm: (
+      id: string,
+      patch: {
+        targetLoad?: number | null;
+        cpuLimit?: number | null;
+        pinned?: boolean;
+        group?: string | null;
+      },
+    ) => request<VmView>('PATCH', vm(id), patch),
     suspendVm: (id: string) => request<VmView>('POST', `${vm(id)}/suspend`),
     resumeVm: (id: string, nodeId?: string) =>
       request<VmView>('POST', `${vm(id)}/resume`, nodeId ? { node: nodeId } : undefined),

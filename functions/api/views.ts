@@ -30,6 +30,7 @@ export function toVmView(vm: VmRecord, owner: NodeRecord | undefined): VmView {
     guest: vm.guest,
     memPages: vm.memPages,
     targetLoad: vm.targetLoad ?? null,
+    cpuLimit: vm.cpuLimit ?? null,
     pinned: vm.pinned,
     group: vm.group ?? null,
     fence: vm.fence,

@@ -218,6 +218,7 @@ const launchOf = (vm: VmRecord) => ({
   guest: vm.guest,
   memPages: vm.memPages,
   ...(vm.targetLoad !== undefined ? { targetLoad: vm.targetLoad } : {}),
+  ...(vm.cpuLimit !== undefined ? { cpuLimit: vm.cpuLimit } : {}),
 });
 
 /** Loads a guest paused and records the holding; a copy the agent no longer tracks is dropped first. */

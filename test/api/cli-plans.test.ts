@@ -59,6 +59,31 @@ describe('seesaw balance with plans', () => {
     expect(again.stderr).toMatch(/^seesaw: 409 Conflict: plan .* was already applied/);
   });
 
+  it('creates a VM with --cpu-limit and shows the limit apart from the target load', async () => {
+    const created = await seesaw([
+      'vm',
+      'create',
+      '--guest',
+      'cpu',
+      '--cpu-limit',
+      '0.5',
+      '--target-load',
+      '2',
+      '--node',
+      'n2',
+      '--json',
+    ]);
+    expect(created.stderr).toBe('');
+    const vm = JSON.parse(created.stdout);
+    expect(vm).toMatchObject({ cpuLimit: 0.5, targetLoad: 2 });
+    const shown = await seesaw(['vm', 'show', vm.id]);
+    expect(shown.stdout).toMatch(/cpu limit\s+0\.5 cores/);
+    expect(shown.stdout).toMatch(/target load\s+2 .*not a limit/);
+    const bad = await seesaw(['vm', 'create', '--guest', 'cpu', '--cpu-limit', 'half']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('--cpu-limit must be a number');
+  });
+
   it('refuses two modes at once', async () => {
     const out = await seesaw(['balance', '--dry-run', '--plans']);
     expect(out.code).toBe(1);

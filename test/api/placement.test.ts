@@ -57,4 +57,36 @@ describe('placement through the API', () => {
     const res = await api.call('POST', '/v1/vms', { body: { guest: 'cpu', targetLoad: 0.5 } });
     expect((await res.json()).owner).toBe('fast');
   });
+
+  it('keeps cpuLimit apart from targetLoad, validates it, and clears it with null', async () => {
+    const api = await anApi();
+    await aNode(api.clients, 'n1');
+    const res = await api.call('POST', '/v1/vms', { body: { guest: 'cpu', cpuLimit: 0.5, targetLoad: 2 } });
+    expect(res.status).toBe(201);
+    const vm = await res.json();
+    expect(vm).toMatchObject({ cpuLimit: 0.5, targetLoad: 2 });
+    const before = await api.snapshot();
+    for (const cpuLimit of [0, -1, 'half'])
+      expect((await api.call('POST', '/v1/vms', { body: { guest: 'cpu', cpuLimit } })).status).toBe(400);
+    expect(await api.snapshot()).toEqual(before);
+    const cleared = await api.call('PATCH', `/v1/vms/${vm.id}`, { body: { cpuLimit: null } });
+    expect(await cleared.json()).toMatchObject({ cpuLimit: null, targetLoad: 2 });
+  });
+
+  it('expects a limited VM to add only its limit when it compares nodes', async () => {
+    const api = await anApi();
+    // Under weights: a carries 1 (cpu 1), b carries 0 but a core there costs 3.
+    await aNode(api.clients, 'a', { vms: { 'a-1': 1 } });
+    await aNode(api.clients, 'b', { weights: { cpu: 3, io: 0, mem: 0 } });
+    // A whole core: a → 2, b → 3; half a core: a → 1.5, b → 1.5, a tie that goes to b (it carries less).
+    const whole = await (await api.call('POST', '/v1/vms', { body: { guest: 'cpu' } })).json();
+    expect(whole.owner).toBe('a');
+    const api2 = await anApi();
+    await aNode(api2.clients, 'a', { vms: { 'a-1': 1 } });
+    await aNode(api2.clients, 'b', { weights: { cpu: 3, io: 0, mem: 0 } });
+    const limited = await (
+      await api2.call('POST', '/v1/vms', { body: { guest: 'cpu', cpuLimit: 0.25 } })
+    ).json();
+    expect(limited.owner).toBe('b');
+  });
 });

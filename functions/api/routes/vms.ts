@@ -33,6 +33,9 @@ const MAX_MEM_PAGES = 65_536;
 const nodeId = z.string().min(1).max(128);
 const targetLoad = z.number().finite().min(0).max(1_000_000);
 const group = z.string().min(1).max(128);
+const cpuLimit = z.number().finite().gt(0).max(1024).openapi({
+  description: 'Cores the VM may use at most (e.g. 0.5), enforced by the kernel. Not the target load.',
+});
 
 const CreateVmSchema = z
   .object({
@@ -43,7 +46,11 @@ const CreateVmSchema = z
       })
       .openapi({ example: 'cpu' }),
     node: nodeId.optional().openapi({ description: 'Place it here; default: the least-loaded live node.' }),
-    targetLoad: targetLoad.optional(),
+    targetLoad: targetLoad.optional().openapi({
+      description:
+        'Programmed target load (patent Fig. 7): guides selection and sharing; does not limit the VM.',
+    }),
+    cpuLimit: cpuLimit.optional(),
     memPages: z.number().int().min(1).max(MAX_MEM_PAGES).optional().openapi({ description: '64 KiB pages.' }),
     group: group
       .optional()
@@ -60,6 +67,7 @@ const CreateVmSchema = z
 const PatchVmSchema = z
   .object({
     targetLoad: targetLoad.nullable().optional(),
+    cpuLimit: cpuLimit.nullable().optional(),
     pinned: z.boolean().optional(),
     group: group.nullable().optional(),
   })
@@ -122,7 +130,10 @@ export function vmRoutes(deps: ApiDeps) {
         throw notFound('module', body.guest.slice(7));
       const memPages = body.memPages ?? DEFAULT_MEM_PAGES;
       const placed: PlacementVm = {
-        factors: expectedFactors({ memPages }),
+        factors: expectedFactors({
+          memPages,
+          ...(body.cpuLimit !== undefined ? { cpuLimit: body.cpuLimit } : {}),
+        }),
         memPages,
         ...(body.group !== undefined ? { group: body.group } : {}),
       };
@@ -139,6 +150,7 @@ export function vmRoutes(deps: ApiDeps) {
           },
           memPages,
           ...(body.targetLoad !== undefined ? { targetLoad: body.targetLoad } : {}),
+          ...(body.cpuLimit !== undefined ? { cpuLimit: body.cpuLimit } : {}),
           ...(body.pinned !== undefined ? { pinned: body.pinned } : {}),
           ...(body.group !== undefined ? { group: body.group } : {}),
         },
