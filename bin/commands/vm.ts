@@ -100,7 +100,7 @@ export function registerVm(program: Command) {
       .command('create')
       .description('launch a VM from a built-in guest (cpu, memory, io, trace, idle) or module:<name>')
       .requiredOption('--guest <kind>', 'cpu | memory | io | trace | idle | module:<name>')
-      .option('--node <id>', 'place it on this node (default: the least-loaded live node)')
+      .option('--node <id>', 'place it on this node (default: where the balancer would leave it)')
       .option('--target-load <load>', 'programmed target load (Fig. 7): guides selection, does not limit')
       .option('--cpu-limit <cores>', 'cores the VM may use at most, enforced by the kernel (e.g. 0.5)')
       .option('--mem-pages <n>', 'linear memory, in 64 KiB pages')
@@ -247,7 +247,7 @@ export function registerVm(program: Command) {
       vm
         .command('resume <id>')
         .description('run a suspended VM again from its image')
-        .option('--node <id>', 'resume on this node (default: the least-loaded live node)'),
+        .option('--node <id>', 'resume on this node (default: where the balancer would leave it)'),
     ),
   ).action(async (id: string, options: WaitOptions & { node?: string }) => {
     const client = clientFor(options);
@@ -276,7 +276,7 @@ export function registerVm(program: Command) {
       vm
         .command('migrate <id>')
         .description('move a running VM to another node')
-        .option('--to <node>', "target node, or 'auto' for the least-loaded live node", 'auto'),
+        .option('--to <node>', "target node, or 'auto' for the best placement", 'auto'),
     ),
   ).action(async (id: string, options: WaitOptions & { to: string }) => {
     const client = clientFor(options);

@@ -45,7 +45,12 @@ const CreateVmSchema = z
         message: 'guest must be cpu, memory, io, trace, idle or module:<name>',
       })
       .openapi({ example: 'cpu' }),
-    node: nodeId.optional().openapi({ description: 'Place it here; default: the least-loaded live node.' }),
+    node: nodeId
+      .optional()
+      .openapi({
+        description:
+          'Place it here; default: the live node with the least load with it, under each node’s weights (anti-affinity, drain and memory apply).',
+      }),
     targetLoad: targetLoad.optional().openapi({
       description:
         'Programmed target load (patent Fig. 7): guides selection and sharing; does not limit the VM.',
@@ -76,7 +81,9 @@ const PatchVmSchema = z
 
 const ResumeSchema = z.object({ node: nodeId.optional() }).strict().openapi('ResumeVm');
 const MigrateSchema = z
-  .object({ to: nodeId.openapi({ description: "A node id, or 'auto' for the least-loaded live node." }) })
+  .object({
+    to: nodeId.openapi({ description: "A node id, or 'auto' for the best placement (as for create)." }),
+  })
   .strict()
   .openapi('MigrateVm');
 const EmptySchema = z.object({}).strict();
@@ -257,7 +264,7 @@ export function vmRoutes(deps: ApiDeps) {
       path: `${vmPath}/resume`,
       tags,
       security: bearerSecurity,
-      summary: 'Resume a SUSPENDED VM from its image, on `node` or the least-loaded live node',
+      summary: 'Resume a SUSPENDED VM from its image, on `node` or the best placement',
       request: { params: IdParamSchema, body: jsonBody(ResumeSchema, false) },
       responses: {
         202: jsonResponse(VmSchema, 'Resumed: PENDING on its new owner'),
@@ -288,8 +295,7 @@ export function vmRoutes(deps: ApiDeps) {
       path: `${vmPath}/migrate`,
       tags,
       security: bearerSecurity,
-      summary:
-        "Order a live migration to a node, or to 'auto' (the least-loaded live node other than the owner)",
+      summary: "Order a live migration to a node, or to 'auto' (the best placement other than the owner)",
       request: { params: IdParamSchema, body: jsonBody(MigrateSchema) },
       responses: {
         202: jsonResponse(VmSchema, 'Migration ordered; follow it with GET /v1/vms/{id}'),
