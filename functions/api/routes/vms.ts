@@ -45,12 +45,10 @@ const CreateVmSchema = z
         message: 'guest must be cpu, memory, io, trace, idle or module:<name>',
       })
       .openapi({ example: 'cpu' }),
-    node: nodeId
-      .optional()
-      .openapi({
-        description:
-          'Place it here; default: the live node with the least load with it, under each node’s weights (anti-affinity, drain and memory apply).',
-      }),
+    node: nodeId.optional().openapi({
+      description:
+        'Place it here; default: the live node with the least load with it, under each node’s weights (anti-affinity, drain and memory apply).',
+    }),
     targetLoad: targetLoad.optional().openapi({
       description:
         'Programmed target load (patent Fig. 7): guides selection and sharing; does not limit the VM.',
