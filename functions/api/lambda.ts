@@ -3,6 +3,7 @@ import { handle } from 'hono/aws-lambda';
 import { createClients, storageConfigFromEnv } from '../../shared/storage/clients.ts';
 import { createApp } from './app.ts';
 import { type AuthConfig, apiDeps } from './deps.ts';
+import { signInFromEnv } from './operator-auth.ts';
 
 const clients = createClients(storageConfigFromEnv());
 
@@ -12,4 +13,7 @@ function authFromEnv(env: NodeJS.ProcessEnv): AuthConfig {
   throw new Error('set SEESAW_AUTH=gateway (API Gateway authorises) or SEESAW_TOKEN');
 }
 
-export const handler = handle(createApp(apiDeps({ clients, auth: authFromEnv(process.env) })));
+const signIn = signInFromEnv(process.env);
+export const handler = handle(
+  createApp(apiDeps({ clients, auth: authFromEnv(process.env), ...(signIn ? { signIn } : {}) })),
+);

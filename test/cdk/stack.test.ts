@@ -196,7 +196,7 @@ describe('the functions', () => {
 });
 
 describe('the HTTP API', () => {
-  it('requires IAM (SigV4) on every route except the health check and the static dashboard page', () => {
+  it('requires IAM (SigV4) on every route except the health check, the static page and the dashboard mirror', () => {
     const routes = Object.fromEntries(
       resources('AWS::ApiGatewayV2::Route').map(([, r]) => [
         r.Properties.RouteKey,
@@ -208,6 +208,8 @@ describe('the HTTP API', () => {
       'GET /healthz': 'NONE',
       'GET /': 'NONE',
       'GET /dashboard/{file}': 'NONE',
+      // The dashboard's mirror of /v1, for operators signed in to the user pool (fleet.test.ts).
+      'ANY /ui/v1/{proxy+}': 'JWT',
     });
   });
 
@@ -349,7 +351,7 @@ describe('the alarms', () => {
 });
 
 describe('the outputs', () => {
-  it('give the API URL, the table, the bucket, the two managed policies, the alarm topic and the region', () => {
+  it('give the API URL, the user pool, the table, the bucket, the two managed policies, the alarm topic and the region', () => {
     const outputs = s.template.toJSON().Outputs as Record<string, { Value: unknown }>;
     expect(Object.keys(outputs).sort()).toEqual(
       [
@@ -360,6 +362,7 @@ describe('the outputs', () => {
         'BucketName',
         'Region',
         'TableName',
+        'UserPoolId',
       ].sort(),
     );
     expect(outputs.TableName!.Value).toEqual({ Ref: ref(s.stack.storage.table) });
