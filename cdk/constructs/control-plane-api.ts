@@ -11,6 +11,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { SERVICES } from '../../functions/services.ts';
 import { BUCKET_PREFIXES } from './cluster-storage.ts';
 import { itemStatement, listStatement, objectStatement, queryStatement } from './data-access.ts';
 import { acknowledge, acknowledgeObjectPrefixes, refToken } from './nag-reasons.ts';
@@ -39,6 +40,7 @@ export class ControlPlaneApi extends Construct {
     const { table, bucket } = props;
 
     this.handler = new SeesawFunction(this, 'Handler', {
+      service: SERVICES.api,
       entry: props.entry,
       description: 'Seesaw HTTP API (VM lifecycle, nodes, balancing config)',
       environment: {

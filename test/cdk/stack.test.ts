@@ -158,6 +158,16 @@ describe('the functions', () => {
     }
   });
 
+  it('trace with X-Ray and name their Powertools service and metrics namespace', () => {
+    for (const name of ['api', 'balancer', 'reaper'] as const) {
+      expect(functionProps(name).TracingConfig).toEqual({ Mode: 'Active' });
+      expect(functionProps(name).Environment.Variables).toMatchObject({
+        POWERTOOLS_SERVICE_NAME: `seesaw-${name}`,
+        POWERTOOLS_METRICS_NAMESPACE: 'Seesaw',
+      });
+    }
+  });
+
   it('bundle the real handler entry files into minified ESM with source maps', () => {
     // Strings that survive minification and exist only in each real handler's module graph.
     const marks = { api: 'SEESAW_AUTH', balancer: 'seesaw-balancer', reaper: 'seesaw-reaper' } as const;
@@ -309,8 +319,10 @@ describe('the alarms', () => {
   });
 
   it('page when migrations stay past their deadline across reaper runs (Seesaw/StuckMigrations)', () => {
-    // No dimensions, as the reaper emits it (see metrics.test.ts).
-    expect(alarm(s.stack.alarms.stuckMigrations).Dimensions).toBeUndefined();
+    // The `service` dimension Powertools files the reaper's metrics under (see metrics.test.ts).
+    expect(alarm(s.stack.alarms.stuckMigrations).Dimensions).toEqual([
+      { Name: 'service', Value: 'seesaw-reaper' },
+    ]);
     expect(alarm(s.stack.alarms.stuckMigrations)).toMatchObject({
       Namespace: STUCK_MIGRATIONS_METRIC.namespace,
       MetricName: STUCK_MIGRATIONS_METRIC.metricName,
