@@ -1,6 +1,6 @@
 // `seesaw agent`: one node's agent process (registers, holds its lease, runs and migrates VMs).
 import type { Command } from 'commander';
-import { type AgentFlags, resolveAgentConfig, runAgentProcess } from '../../node-agent/main.ts';
+import type { AgentFlags } from '../../node-agent/main.ts';
 
 export function registerAgent(program: Command) {
   program
@@ -16,9 +16,10 @@ export function registerAgent(program: Command) {
     .option('--tick-ms <ms>', 'kernel tick length')
     .option('--reconcile-ms <ms>', 'how often to look for work')
     .option('--checkpoint-ms <ms>', 'periodic checkpoint interval per VM')
-    .option('--data <dir>', 'read endpoints from <dir>/endpoints.json (written by `seesaw up`)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
     .action(async (flags: AgentFlags) => {
+      // --data (global): read the local stores' endpoints from DIR/endpoints.json.
+      const { resolveAgentConfig, runAgentProcess } = await import('../../node-agent/main.ts');
       await runAgentProcess(resolveAgentConfig(flags));
     });
 }

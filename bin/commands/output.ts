@@ -15,17 +15,14 @@ export interface CommonOptions extends ConnectionOptions {
   json?: boolean;
 }
 
-/** Adds --api, --token, --data and --json to a command. */
+/** Adds --json to a command that talks to the API (the connection options are global). */
 export function withConnection(command: Command): Command {
-  return command
-    .option('--api <url>', 'the API (default: SEESAW_API, DIR/endpoints.json, or http://127.0.0.1:8787)')
-    .option('--token <token>', 'the API token (default: SEESAW_TOKEN, or DIR/token)')
-    .option('--data <dir>', 'the cluster data directory DIR (default: SEESAW_DATA or .seesaw)')
-    .option('--json', 'print JSON for scripts instead of a table');
+  return command.option('--json', 'print JSON for scripts instead of a table');
 }
 
+/** A client whose connection is resolved from the global options on its first request. */
 export function clientFor(options: CommonOptions): SeesawClient {
-  return createClient(resolveConnection(options));
+  return createClient(() => resolveConnection(options));
 }
 
 export function printJson(value: unknown) {
