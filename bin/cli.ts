@@ -30,10 +30,10 @@ export function buildProgram(): Command {
     .option('--api <url>', 'the API URL (default: SEESAW_API, the stack, or DIR/endpoints.json)')
     .option('--stack <name>', 'read the API URL from this CloudFormation stack (default: SEESAW_STACK)')
     .addOption(
-      new Option('--auth <mode>', 'token or iam (default: SEESAW_AUTH; iam unless the API is loopback)').choices([
-        'iam',
-        'token',
-      ]),
+      new Option(
+        '--auth <mode>',
+        'token or iam (default: SEESAW_AUTH; iam unless the API is loopback)',
+      ).choices(['iam', 'token']),
     )
     .option('--token <token>', 'the API token in token mode (default: SEESAW_TOKEN, or DIR/token)')
     .option('--region <region>', 'AWS region for --stack and IAM signing (default: AWS_REGION)');

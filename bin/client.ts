@@ -104,9 +104,12 @@ export function createClient(
     if (connection.auth === 'token') headers.authorization = `Bearer ${connection.token}`;
     else {
       try {
-        const signed = await (await signerFor(connection.region))(
-          { method, url, headers, ...(payload !== undefined ? { body: payload } : {}) },
-        );
+        const signed = await (await signerFor(connection.region))({
+          method,
+          url,
+          headers,
+          ...(payload !== undefined ? { body: payload } : {}),
+        });
         // fetch sets Host itself, to the same value that was signed.
         const { host: _host, ...rest } = signed;
         headers = rest;

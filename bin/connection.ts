@@ -51,7 +51,10 @@ export function readUserConfig(env: NodeJS.ProcessEnv = process.env): UserConfig
 export function writeUserConfig(config: UserConfig, env: NodeJS.ProcessEnv = process.env): string {
   const file = userConfigPath(env);
   mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, `${JSON.stringify({ ...config, data: config.data && resolve(config.data) }, null, 2)}\n`);
+  writeFileSync(
+    file,
+    `${JSON.stringify({ ...config, data: config.data && resolve(config.data) }, null, 2)}\n`,
+  );
   return file;
 }
 
@@ -80,7 +83,8 @@ export function findClusterDir(
   cwd: string = process.cwd(),
 ): { found?: ClusterDir; looked: string[] } {
   if (options.data) return { found: { dir: resolve(cwd, options.data), via: '--data' }, looked: [] };
-  if (env.SEESAW_DATA) return { found: { dir: resolve(cwd, env.SEESAW_DATA), via: 'SEESAW_DATA' }, looked: [] };
+  if (env.SEESAW_DATA)
+    return { found: { dir: resolve(cwd, env.SEESAW_DATA), via: 'SEESAW_DATA' }, looked: [] };
   const looked: string[] = [];
   for (let dir = resolve(cwd); ; dir = dirname(dir)) {
     const candidate = join(dir, DATA_DIR_NAME);
@@ -147,11 +151,9 @@ export async function resolveConnection(
   }
   if (!api)
     throw new Error(
-      `no cluster found (${[
-        'no --api or SEESAW_API',
-        'no --stack or SEESAW_STACK',
-        ...cluster.looked,
-      ].join('; ')}): start one with \`npm start\`, or pass --data DIR, --api URL or --stack NAME`,
+      `no cluster found (${['no --api or SEESAW_API', 'no --stack or SEESAW_STACK', ...cluster.looked].join(
+        '; ',
+      )}): start one with \`npm start\`, or pass --data DIR, --api URL or --stack NAME`,
     );
   try {
     new URL(api);
