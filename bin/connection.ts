@@ -126,9 +126,9 @@ export async function resolveConnection(
 ): Promise<Connection> {
   const env = deps.env ?? process.env;
   const cwd = deps.cwd ?? process.cwd();
-  const stack = options.stack ?? env.SEESAW_STACK;
-  const region = options.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
-  let api = options.api ?? env.SEESAW_API;
+  const stack = options.stack || env.SEESAW_STACK;
+  const region = options.region || env.AWS_REGION || env.AWS_DEFAULT_REGION;
+  let api = options.api || env.SEESAW_API;
   let via = options.api ? '--api' : 'SEESAW_API';
   const cluster = findClusterDir(options, env, cwd);
   const dir = cluster.found?.dir;
@@ -162,7 +162,7 @@ export async function resolveConnection(
   }
   api = api.replace(/\/+$/, '');
 
-  const auth = options.auth ?? env.SEESAW_AUTH ?? (isLoopback(api) ? 'token' : 'iam');
+  const auth = options.auth || env.SEESAW_AUTH || (isLoopback(api) ? 'token' : 'iam');
   if (auth !== 'iam' && auth !== 'token')
     throw new Error(`--auth / SEESAW_AUTH must be iam or token, got "${auth}"`);
   if (auth === 'iam') {
@@ -173,7 +173,7 @@ export async function resolveConnection(
       );
     return { api, via, auth, region: signingRegion };
   }
-  let token = options.token ?? env.SEESAW_TOKEN;
+  let token = options.token || env.SEESAW_TOKEN;
   if (!token && dir) {
     const file = join(dir, 'token');
     if (existsSync(file)) token = readFileSync(file, 'utf8').trim();

@@ -19,8 +19,10 @@ export type Signer = (request: RequestToSign, signingDate?: Date) => Promise<Rec
 export function createSigner(
   region: string,
   credentials: AwsCredentialIdentity | AwsCredentialIdentityProvider = fromNodeProviderChain(),
+  service = 'execute-api',
 ): Signer {
-  const signer = new SignatureV4({ service: 'execute-api', region, credentials, sha256: Sha256 });
+  // API Gateway needs no x-amz-content-sha256 header (the payload hash is in the signature anyway).
+  const signer = new SignatureV4({ service, region, credentials, sha256: Sha256, applyChecksum: false });
   return async (request, signingDate) => {
     const url = new URL(request.url);
     const query: Record<string, string | string[]> = {};
