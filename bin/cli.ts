@@ -14,6 +14,10 @@ import { registerSimulate } from './commands/simulate.ts';
 import { registerUp } from './commands/up.ts';
 import { registerVm } from './commands/vm.ts';
 
+// The SDK warns every process on Node 20 about its 2027 support change; docs/cli.md says it once.
+// Its own switch, so the agents and stores this process starts inherit it.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 /** Options of the whole program, accepted before or after the subcommand. */
 const GLOBAL_OPTIONS = ['data', 'api', 'token', 'stack', 'auth', 'region'] as const;
 
