@@ -5,7 +5,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { discover, jwtCheck } from '../../functions/api/operator-auth.ts';
 import { startApiServer } from '../../functions/api/server.ts';
@@ -20,6 +19,7 @@ import { isLive, listNodes } from '../../shared/storage/nodes.ts';
 import type { RunRecord } from '../../shared/storage/runs.ts';
 import { DEFAULT_BUCKET_NAME, DEFAULT_TABLE_NAME } from '../../shared/storage/schema.ts';
 import { createVm, listAllVms } from '../../shared/storage/vms.ts';
+import { CLI_ENTRY as CLI } from '../self.ts';
 import { type DemoNode, demoNodes, demoVms } from './demo.ts';
 
 export interface LocalClusterOptions {
@@ -61,8 +61,6 @@ export interface Endpoints {
   region: string;
   credentials: { accessKeyId: string; secretAccessKey: string };
 }
-
-const CLI = fileURLToPath(new URL('../seesaw.js', import.meta.url));
 
 /** The API token: SEESAW_TOKEN, else DIR/token, created (mode 0600) on first start. */
 export function loadOrCreateToken(dataDir: string, env: NodeJS.ProcessEnv = process.env): string {
