@@ -126,6 +126,8 @@ describe('plans: apply the moves that were reviewed', () => {
     expect(res.headers.get('content-type')).toBe(PROBLEM);
     expect((await res.json()).detail).toMatch(/expired/);
     expect(await api.snapshot()).toEqual(before);
+    const listed = await (await api.call('GET', '/v1/plans')).json();
+    expect(listed.items[0]).toMatchObject({ id: plan.id, status: 'expired' });
     const unknown = await api.call('POST', '/v1/plans/plan-nope/apply');
     expect(unknown.status).toBe(404);
     expect(unknown.headers.get('content-type')).toBe(PROBLEM);

@@ -1,5 +1,6 @@
 // Plans: the moves a dry run decided, listed, shown and applied exactly as reviewed.
 import { createRoute, z } from '@hono/zod-openapi';
+import { isPlanExpired, type Plan } from '../../../shared/domain/plans.ts';
 import { getPlan, listPlans } from '../../../shared/storage/plans.ts';
 import type { ApiDeps } from '../deps.ts';
 import { applyPlan } from '../plans.ts';
@@ -22,7 +23,9 @@ export const PlanSchema = z
     run: z.string().openapi({ description: 'The dry run that decided it.' }),
     createdAt: z.number(),
     expiresAt: z.number().openapi({ description: 'Epoch ms; from then on an apply answers 410.' }),
-    status: z.enum(['open', 'applied']),
+    status: z.enum(['open', 'applied', 'expired']).openapi({
+      description: '`expired`: an open plan past `expiresAt`; applying it answers 410.',
+    }),
     moves: z.array(PlannedMoveSchema),
     loads: z.record(z.string(), z.number()).openapi({
       description: 'Load of each node the moves touch, under its own weights, as the dry run saw it.',
@@ -70,6 +73,10 @@ const PlanIdSchema = z.object({
 
 const tags = ['Balancing'];
 
+/** A plan as callers see it: an open plan past its expiry says so. */
+const asShown = (plan: Plan, now: number): Omit<Plan, 'status'> & { status: Plan['status'] | 'expired' } =>
+  plan.status === 'open' && isPlanExpired(plan, now) ? { ...plan, status: 'expired' } : plan;
+
 export function planRoutes(deps: ApiDeps) {
   const { clients } = deps;
   const app = newRouter();
@@ -100,7 +107,8 @@ export function planRoutes(deps: ApiDeps) {
     async (c) => {
       const q = c.req.valid('query');
       const page = await listPlans(clients, { limit: q.limit, ...(q.cursor ? { cursor: q.cursor } : {}) });
-      return c.json({ items: page.items, next: page.next ?? null }, 200);
+      const now = deps.clock();
+      return c.json({ items: page.items.map((p) => asShown(p, now)), next: page.next ?? null }, 200);
     },
   );
 
@@ -114,7 +122,7 @@ export function planRoutes(deps: ApiDeps) {
       request: { params: PlanIdSchema },
       responses: { 200: jsonResponse(PlanSchema, 'The plan'), ...problemResponses(400, 401, 404) },
     }),
-    async (c) => c.json(await getPlan(clients, c.req.valid('param').id), 200),
+    async (c) => c.json(asShown(await getPlan(clients, c.req.valid('param').id), deps.clock()), 200),
   );
 
   const refused = (description: string) => ({
