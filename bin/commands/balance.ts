@@ -1,16 +1,45 @@
 // `seesaw balance [--dry-run]`: run one balancing round now and show what it decided.
 import type { Command } from 'commander';
 import type { RunRecord } from '../client.ts';
-import { type CommonOptions, clientFor, num, printJson, printTable, withConnection } from './output.ts';
+import {
+  abbreviate,
+  type CommonOptions,
+  clientFor,
+  num,
+  pct,
+  printJson,
+  printTable,
+  WIDTH,
+  withConnection,
+  wrap,
+} from './output.ts';
 
-export function printRun(run: RunRecord) {
+/** One run for people: totals, CV as a percentage, every pair with its reason, then the moves. */
+export function printRun(run: RunRecord, short: (id: string) => string = abbreviate([run.id])) {
+  const exchanges = `${run.exchanges} exchange${run.exchanges === 1 ? '' : 's'}`;
   console.log(
-    `${run.id}${run.dryRun ? ' (dry run)' : ''}: ${run.pairs.length} pairs, ${run.exchanges} exchanges, ` +
-      `${run.ordersWritten} orders written${run.ordersLost ? `, ${run.ordersLost} lost` : ''}`,
+    `${short(run.id)}${run.dryRun ? ' (dry run)' : ''}: ${run.pairs.length} pairs, ${exchanges}, ` +
+      `${run.ordersWritten} orders ${run.dryRun ? 'planned' : 'written'}${run.ordersLost ? `, ${run.ordersLost} lost` : ''}`,
   );
   console.log(
-    `imbalance CV ${num(run.before.cv)} → ${num(run.after.cv)} expected, max/mean ${num(run.before.maxOverMean)} → ${num(run.after.maxOverMean)}`,
+    `imbalance CV ${pct(run.before.cv)} → ${pct(run.after.cv)} expected, max/mean ${num(run.before.maxOverMean)} → ${num(run.after.maxOverMean)}`,
   );
+  if (run.pairs.length) {
+    console.log('');
+    const pairs = run.pairs.map((p) => [
+      `${p.requester} ⇄ ${p.selected}`,
+      `${num(p.loads.requester, 2)} ⇄ ${num(p.loads.selected, 2)}`,
+      `${p.reason.code}: ${p.reason.detail}`,
+    ]);
+    // The reason is the last column, wrapped under itself so the table stays within WIDTH.
+    const lead = Math.max(4, ...pairs.map((r) => r[0]?.length ?? 0)) + 2;
+    const loads = Math.max(5, ...pairs.map((r) => r[1]?.length ?? 0)) + 2;
+    const indent = lead + loads;
+    console.log(`${'PAIR'.padEnd(lead)}${'LOADS'.padEnd(loads)}REASON`);
+    for (const [pair = '', load = '', reason = ''] of pairs)
+      console.log(`${pair.padEnd(lead)}${load.padEnd(loads)}${wrap(reason, WIDTH - indent, indent)}`);
+    if (run.omitted?.pairs) console.log(`… and ${run.omitted.pairs} more pairs (see --json)`);
+  }
   const moves = run.pairs.flatMap((p) => p.moves);
   if (moves.length) {
     console.log('');
