@@ -5,6 +5,7 @@ import {
   abbreviate,
   type CommonOptions,
   clientFor,
+  count,
   num,
   pct,
   printJson,
@@ -16,10 +17,11 @@ import {
 
 /** One run for people: totals, CV as a percentage, every pair with its reason, then the moves. */
 export function printRun(run: RunRecord, short: (id: string) => string = abbreviate([run.id])) {
-  const exchanges = `${run.exchanges} exchange${run.exchanges === 1 ? '' : 's'}`;
+  const orders = run.dryRun
+    ? `${count(run.orders.length, 'order')} planned`
+    : `${count(run.ordersWritten, 'order')} written${run.ordersLost ? `, ${run.ordersLost} lost` : ''}`;
   console.log(
-    `${short(run.id)}${run.dryRun ? ' (dry run)' : ''}: ${run.pairs.length} pairs, ${exchanges}, ` +
-      `${run.ordersWritten} orders ${run.dryRun ? 'planned' : 'written'}${run.ordersLost ? `, ${run.ordersLost} lost` : ''}`,
+    `${short(run.id)}${run.dryRun ? ' (dry run)' : ''}: ${count(run.pairs.length, 'pair')}, ${count(run.exchanges, 'exchange')}, ${orders}`,
   );
   console.log(
     `imbalance CV ${pct(run.before.cv)} → ${pct(run.after.cv)} expected, max/mean ${num(run.before.maxOverMean)} → ${num(run.after.maxOverMean)}`,

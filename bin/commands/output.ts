@@ -55,6 +55,9 @@ export const num = (value: number | null | undefined, digits = 3) =>
 export const pct = (value: number | null | undefined) =>
   value === null || value === undefined ? '-' : `${(value * 100).toFixed(1)}%`;
 
+/** `1 pair`, `2 pairs`. */
+export const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
 /** Tables are laid out to fit this many columns. */
 export const WIDTH = 100;
 

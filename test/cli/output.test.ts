@@ -84,6 +84,7 @@ describe('printRun', () => {
       exchanges: 0,
       ordersWritten: 0,
       ordersLost: 0,
+      orders: [],
       pairs: [
         {
           requester: 'node-1',
