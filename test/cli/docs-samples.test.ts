@@ -93,6 +93,15 @@ describe('the samples in docs/cli.md', () => {
       return nodes.filter((n) => n.live).length === 2 ? true : undefined;
     });
 
+    // No cooldown: the scenario moves VMs right after creating and moving them.
+    const endpoints = JSON.parse(readFileSync(join(project, '.seesaw', 'endpoints.json'), 'utf8'));
+    const token = readFileSync(join(project, '.seesaw', 'token'), 'utf8').trim();
+    const put = await fetch(`${endpoints.api}/v1/config/balancing`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ cooldownMs: 0 }),
+    });
+    expect(put.status).toBe(200);
     // Three busy VMs and one light one, all on node-1; from here on, only the user config finds the cluster.
     await run('vm create --guest cpu --node node-1', 'vm create --guest cpu');
     for (const guest of ['cpu', 'memory', 'idle']) await run(`vm create --guest ${guest} --node node-1`);
