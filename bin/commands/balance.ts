@@ -1,6 +1,7 @@
-// `seesaw balance [--dry-run]`: run one balancing round now and show what it decided.
+// `seesaw balance [--dry-run | --apply ID | --plans]`: run one balancing round now, or only decide it
+// and keep the plan, or order exactly a reviewed plan's moves.
 import type { Command } from 'commander';
-import type { RunRecord } from '../client.ts';
+import type { Plan, RunRecord } from '../client.ts';
 import {
   abbreviate,
   type CommonOptions,
@@ -11,12 +12,16 @@ import {
   printJson,
   printTable,
   WIDTH,
+  when,
   withConnection,
   wrap,
 } from './output.ts';
 
 /** One run for people: totals, CV as a percentage, every pair with its reason, then the moves. */
-export function printRun(run: RunRecord, short: (id: string) => string = abbreviate([run.id])) {
+export function printRun(
+  run: RunRecord & { plan?: Plan },
+  short: (id: string) => string = abbreviate([run.id]),
+) {
   const orders = run.dryRun
     ? `${count(run.orders.length, 'order')} planned`
     : `${count(run.ordersWritten, 'order')} written${run.ordersLost ? `, ${run.ordersLost} lost` : ''}`;
@@ -50,16 +55,70 @@ export function printRun(run: RunRecord, short: (id: string) => string = abbrevi
       moves.map((m) => [m.vm, m.from, m.to, num(m.loadOnSource), num(m.loadOnTarget)]),
     );
   }
+  if (run.plan) {
+    console.log('');
+    console.log(
+      `plan ${run.plan.id}: ${run.plan.moves.length} move(s), valid until ${when(run.plan.expiresAt)}` +
+        (run.plan.moves.length
+          ? ` — apply exactly these with \`seesaw balance --apply ${run.plan.id}\``
+          : ''),
+    );
+  }
 }
+
+function printApplied(plan: Plan) {
+  const outcome = plan.outcome ?? [];
+  const written = outcome.filter((o) => o.outcome === 'written').length;
+  console.log(`plan ${plan.id} applied: ${written} of ${plan.moves.length} order(s) written`);
+  if (outcome.length) {
+    console.log('');
+    printTable(
+      ['VM', 'MIGRATION', 'OUTCOME', 'DETAIL'],
+      outcome.map((o) => [o.vm, o.migration, o.outcome, o.detail ?? '']),
+    );
+  }
+}
+
+function printPlans(plans: Plan[], now: number) {
+  printTable(
+    ['PLAN', 'STATUS', 'MOVES', 'CREATED', 'EXPIRES'],
+    plans.map((p) => [
+      p.id,
+      p.status === 'open' && p.expiresAt <= now ? 'expired' : p.status,
+      p.moves.map((m) => `${m.vm} ${m.from}→${m.to}`).join(', ') || '-',
+      when(p.createdAt),
+      when(p.expiresAt),
+    ]),
+  );
+}
+
+type BalanceOptions = CommonOptions & { dryRun?: boolean; apply?: string; plans?: boolean };
 
 export function registerBalance(program: Command) {
   withConnection(
     program
       .command('balance')
-      .description('run one balancing round now')
-      .option('--dry-run', 'decide the round and show it, but write nothing'),
-  ).action(async (options: CommonOptions & { dryRun?: boolean }) => {
-    const run = await clientFor(options).balance(!!options.dryRun);
+      .description('run one balancing round now, or decide it and keep the plan, or apply a plan')
+      .option('--dry-run', 'decide the round and show its plan, but write no orders')
+      .option('--apply <plan>', 'order exactly the moves of a plan a dry run returned')
+      .option('--plans', 'list the plans of recent dry runs'),
+  ).action(async (options: BalanceOptions) => {
+    const chosen = [options.dryRun, options.apply !== undefined, options.plans].filter(Boolean).length;
+    if (chosen > 1) throw new Error('choose one of --dry-run, --apply and --plans');
+    const client = clientFor(options);
+    if (options.apply !== undefined) {
+      const plan = await client.applyPlan(options.apply);
+      if (options.json) printJson(plan);
+      else printApplied(plan);
+      return;
+    }
+    if (options.plans) {
+      const page = await client.listPlans(20);
+      if (options.json) printJson(page.items);
+      else printPlans(page.items, Date.now());
+      return;
+    }
+    const run = await client.balance(!!options.dryRun);
     if (options.json) printJson(run);
     else printRun(run);
   });
