@@ -20,7 +20,7 @@ export const balancingConfigSchema = z
     reportStaleMs: z.number().int().min(1),
     shards: z.number().int().min(1).max(1024),
     aim: z.enum(['pair', 'mean']).optional(),
-    trigger: z.enum(['difference', 'headroom']).optional(),
+    trigger: z.enum(['difference', 'headroom', 'auto']).optional(),
   })
   .strict() satisfies z.ZodType<BalancingConfig>;
 
@@ -41,7 +41,7 @@ export const DEFAULT_BALANCING_CONFIG: BalancingConfig = {
   reportStaleMs: 30_000,
   shards: 1,
   aim: 'mean',
-  trigger: 'difference',
+  trigger: 'auto',
 };
 
 /** A partial config (from a file or a PATCH-like PUT) laid over the defaults and validated. */

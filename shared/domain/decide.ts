@@ -6,6 +6,7 @@ import { vmLoad } from './load.ts';
 import { type PairingNode, pairNodes } from './pairing.ts';
 import { type Candidate, type ExchangeState, selectVm } from './selection.ts';
 import { imbalance } from './stats.ts';
+import { chooseTrigger, OVERLOAD_FACTOR, type TriggerChoice } from './trigger.ts';
 import type {
   BalancingConfig,
   Move,
@@ -37,6 +38,8 @@ interface RoundState {
   clusterBudget: number;
   /** The load each node would have if the shard were perfectly even (draining nodes excluded). */
   mean: number;
+  /** The trigger this round uses (the configured one, or the one `auto` chose). */
+  trigger: TriggerChoice;
 }
 
 const at = (state: RoundState, id: string) => state.index.get(id) as number;
@@ -76,7 +79,7 @@ export function decideRound(input: RoundInput, config: BalancingConfig, rng: Rng
       draining: node.draining,
     });
   });
-  const before = imbalance(state.loads);
+  const before = imbalance(countedLoads(state));
   const pairs = pairNodes(pairable, config, input.round, rng);
   // The widest gaps go first, so the cluster-wide migration limit is spent where it matters most.
   const gaps = new Map(
@@ -85,8 +88,21 @@ export function decideRound(input: RoundInput, config: BalancingConfig, rng: Rng
   pairs.sort((a, b) => (gaps.get(b) ?? 0) - (gaps.get(a) ?? 0));
   const decisions = pairs.map((p) => decidePair(state, p.requester, p.selected));
   const moves = decisions.flatMap((d) => d.moves);
-  const after = imbalance(state.loads);
-  return { pairs: decisions, moves, skipped, before, after };
+  const after = imbalance(countedLoads(state));
+  const expected: Record<string, number> = {};
+  input.nodes.forEach((node, i) => {
+    expected[node.id] = state.loads[i] ?? 0;
+  });
+  return { pairs: decisions, moves, skipped, before, after, expected, trigger: state.trigger };
+}
+
+/** The loads imbalance figures count: draining nodes are on their way out and are left out. */
+function countedLoads(state: RoundState): number[] {
+  const out: number[] = [];
+  state.input.nodes.forEach((node, i) => {
+    if (!node.draining) out.push(state.loads[i] ?? 0);
+  });
+  return out;
 }
 
 function prepare(input: RoundInput, config: BalancingConfig): RoundState {
@@ -127,6 +143,10 @@ function prepare(input: RoundInput, config: BalancingConfig): RoundState {
     clusterInFlight += f;
     budget[i] = config.maxMigrationsPerNode - f;
   });
+  const counted = new Map<string, number>();
+  input.nodes.forEach((node, i) => {
+    if (!node.draining) counted.set(node.id, loads[i] ?? 0);
+  });
   return {
     input,
     config,
@@ -139,6 +159,7 @@ function prepare(input: RoundInput, config: BalancingConfig): RoundState {
     takers: new Array(n),
     clusterBudget: config.maxMigrationsPerCluster - clusterInFlight,
     mean: receiving > 0 ? total / receiving : 0,
+    trigger: chooseTrigger(config, counted, input.expected),
   };
 }
 
@@ -189,13 +210,19 @@ function decidePair(state: RoundState, requester: string, selected: string): Pai
   }
   const g = loadOf(state, giver.id);
   const t = loadOf(state, taker.id);
-  if ((config.trigger ?? 'difference') === 'headroom' && g <= config.highThreshold * giver.capacity) {
+  if (state.trigger.trigger === 'headroom' && g <= config.highThreshold * giver.capacity) {
     return result({
       code: 'below-threshold',
       detail: `${giver.id} (${fmt(g)}) has headroom below ${config.highThreshold} of its capacity ${fmt(giver.capacity)}`,
     });
   }
-  const transfer = desiredTransfer(state, taker, g, t);
+  if (state.trigger.trigger === 'overload' && g <= OVERLOAD_FACTOR * giver.capacity) {
+    return result({
+      code: 'below-threshold',
+      detail: `${giver.id} (${fmt(g)}) is not overloaded (capacity ${fmt(giver.capacity)}) and the loads are noisy (spread ${fmt(state.trigger.spread)}, noise ${fmt(state.trigger.noise ?? 0)})`,
+    });
+  }
+  const transfer = desiredTransfer(state, giver, taker, g, t);
   if (transfer <= 0) {
     return result({
       code: 'balanced',
@@ -264,7 +291,7 @@ function decidePair(state: RoundState, requester: string, selected: string): Pai
 }
 
 /** How much load the giver should shed, in its own units: half the gap, capped by the aim and headroom. */
-function desiredTransfer(state: RoundState, taker: NodeInfo, g: number, t: number): number {
+function desiredTransfer(state: RoundState, giver: NodeInfo, taker: NodeInfo, g: number, t: number): number {
   const { config, mean } = state;
   let transfer = (g - t) / 2;
   if ((config.aim ?? 'pair') === 'mean') {
@@ -272,8 +299,12 @@ function desiredTransfer(state: RoundState, taker: NodeInfo, g: number, t: numbe
     // it meets one partner per round, and partners near the mean would otherwise take it slowly.
     transfer = Math.min(transfer, g - mean, Math.max(mean - t, (g - mean) * MEAN_OVERSHOOT));
   }
-  if ((config.trigger ?? 'difference') === 'headroom') {
+  if (state.trigger.trigger === 'headroom') {
     transfer = Math.min(transfer, config.highThreshold * taker.capacity - t);
+  }
+  if (state.trigger.trigger === 'overload') {
+    // Shed just the overload: under noise, load moved below capacity is load moved for nothing.
+    transfer = Math.min(transfer, taker.capacity - t, g - giver.capacity);
   }
   return transfer;
 }

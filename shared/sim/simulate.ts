@@ -3,7 +3,7 @@
 import { decideRound } from '../domain/decide.ts';
 import { createRng, randomInt } from '../domain/rng.ts';
 import { nodesInShard } from '../domain/shards.ts';
-import type { Move, NodeInfo, Rng, VmInfo } from '../domain/types.ts';
+import type { Move, NodeInfo, RoundInput, Rng, VmInfo } from '../domain/types.ts';
 import { bytesOf, cloneVms, lowerBound, nodeLoads } from './cluster.ts';
 import { greedyRound, greedyState } from './greedy.ts';
 import { LoadTracker } from './tracker.ts';
@@ -62,6 +62,7 @@ function runStrategy(strategy: Strategy, scenario: Scenario, options: SimOptions
   const moves: SimMove[] = [];
   const byId = new Map(vms.map((v) => [v.id, v]));
   let greedy = strategy === 'greedy' ? greedyState(nodes, vms) : undefined;
+  const memory: RoundMemory = {};
   let nextId = 0;
   for (let round = 1; round <= options.rounds; round++) {
     tracker.round = round;
@@ -74,7 +75,7 @@ function runStrategy(strategy: Strategy, scenario: Scenario, options: SimOptions
       if (greedy) greedy = greedyState(nodes, vms);
     }
     if (strategy === 'seesaw') {
-      for (const m of seesawRound(nodes, vms, round, now, options, decisions)) {
+      for (const m of seesawRound(nodes, vms, round, now, options, decisions, memory)) {
         const vm = byId.get(m.vm) as VmInfo;
         tracker.move(m.from, m.to, m.loadOnSource, m.loadOnTarget, bytesOf(vm));
         vm.node = m.to;
@@ -91,6 +92,11 @@ function runStrategy(strategy: Strategy, scenario: Scenario, options: SimOptions
   return { result: tracker.summary(initial), moves, points: tracker.points };
 }
 
+/** What one round leaves the next: the loads it expected (the auto trigger measures noise against them). */
+export interface RoundMemory {
+  expected?: Record<string, number>;
+}
+
 /** One Seesaw round, split into shards the way the scheduled balancer splits it. */
 export function seesawRound(
   nodes: readonly NodeInfo[],
@@ -99,10 +105,21 @@ export function seesawRound(
   now: number,
   options: Pick<SimOptions, 'config'>,
   rng: Rng,
+  memory: RoundMemory = {},
 ): Move[] {
   const shards = options.config.shards;
-  if (shards <= 1)
-    return decideRound({ nodes: [...nodes], vms: [...vms], round, now }, options.config, rng).moves;
+  const previous = memory.expected;
+  const expected: Record<string, number> = {};
+  const decide = (input: RoundInput) => {
+    const d = decideRound(previous ? { ...input, expected: previous } : input, options.config, rng);
+    Object.assign(expected, d.expected);
+    return d.moves;
+  };
+  if (shards <= 1) {
+    const moves = decide({ nodes: [...nodes], vms: [...vms], round, now });
+    memory.expected = expected;
+    return moves;
+  }
   const ids = nodes.map((n) => n.id);
   const byNode = new Map<string, VmInfo[]>();
   for (const v of vms) {
@@ -116,8 +133,9 @@ export function seesawRound(
     const inShard = nodesInShard(ids, round, shard, shards);
     const shardNodes = inShard.map((id) => nodeById.get(id) as NodeInfo);
     const shardVms = inShard.flatMap((id) => byNode.get(id) ?? []);
-    moves.push(...decideRound({ nodes: shardNodes, vms: shardVms, round, now }, options.config, rng).moves);
+    moves.push(...decide({ nodes: shardNodes, vms: shardVms, round, now }));
   }
+  memory.expected = expected;
   return moves;
 }
 

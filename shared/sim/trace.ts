@@ -4,7 +4,7 @@ import { createRng } from '../domain/rng.ts';
 import type { BalancingConfig, NodeInfo, VmInfo } from '../domain/types.ts';
 import { bytesOf } from './cluster.ts';
 import { greedyRound, greedyState } from './greedy.ts';
-import { seesawRound } from './simulate.ts';
+import { type RoundMemory, seesawRound } from './simulate.ts';
 import { LoadTracker } from './tracker.ts';
 import type { SimMove, SimResult, SimSeries, StrategyResult } from './types.ts';
 
@@ -112,6 +112,7 @@ function runTraceStrategy(strategy: Strategy, traces: TraceSet, options: TraceOp
   const tracker = new LoadTracker(nodes, new Array(nodes.length).fill(0));
   const greedy = strategy === 'greedy' ? greedyState(nodes, vms) : undefined;
   const moves: SimMove[] = [];
+  const memory: RoundMemory = {};
   let overloadNodeTicks = 0;
   let steal = 0;
   let initial = { maxLoad: 0, cv: 0 };
@@ -145,7 +146,7 @@ function runTraceStrategy(strategy: Strategy, traces: TraceSet, options: TraceOp
       tracker.move(from, to, d, d, bytesOf(byId.get(vmId) as VmInfo));
     };
     if (strategy === 'seesaw') {
-      for (const m of seesawRound(nodes, vms, tick, now, options, rng)) {
+      for (const m of seesawRound(nodes, vms, tick, now, options, rng, memory)) {
         const vm = byId.get(m.vm) as VmInfo;
         vm.node = m.to;
         vm.cooldownUntil = now + options.config.cooldownMs;
