@@ -3,7 +3,7 @@
 import { decideRound } from '../domain/decide.ts';
 import { createRng, randomInt } from '../domain/rng.ts';
 import { nodesInShard } from '../domain/shards.ts';
-import type { Move, NodeInfo, RoundInput, Rng, VmInfo } from '../domain/types.ts';
+import type { Move, NodeInfo, Rng, RoundInput, VmInfo } from '../domain/types.ts';
 import { bytesOf, cloneVms, lowerBound, nodeLoads } from './cluster.ts';
 import { greedyRound, greedyState } from './greedy.ts';
 import { LoadTracker } from './tracker.ts';
