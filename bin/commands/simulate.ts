@@ -4,7 +4,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import type { BalancingConfig } from '../../shared/domain/types.ts';
 import { plotSvg } from '../../shared/sim/plot.ts';
 import { formatTable } from '../../shared/sim/report.ts';
-import { runSimulation } from '../../shared/sim/run.ts';
+import { runSimulation, seriesJson } from '../../shared/sim/run.ts';
 import { BUILTIN_SCENARIOS } from '../../shared/sim/scenarios.ts';
 
 const int = (min: number) => (value: string) => {
@@ -37,7 +37,7 @@ interface Flags {
   threshold?: number;
   margin?: number;
   aim?: 'pair' | 'mean';
-  trigger?: 'difference' | 'headroom';
+  trigger?: 'difference' | 'headroom' | 'auto';
   high?: number;
   low?: number;
   direction?: 'both' | 'push-only';
@@ -76,7 +76,11 @@ export function registerSimulate(program: Command) {
     .option('--threshold <factor>', 'exceeds threshold factor (≥ 1)', positive)
     .option('--margin <load>', 'exceeds absolute margin', (v) => Number(v))
     .option('--aim <aim>', 'pair (even the pair) or mean (stop at the mean)', oneOf('pair', 'mean'))
-    .option('--trigger <trigger>', 'difference or headroom', oneOf('difference', 'headroom'))
+    .option(
+      '--trigger <trigger>',
+      'auto (default: chosen each round from spread vs noise), difference or headroom',
+      oneOf('auto', 'difference', 'headroom'),
+    )
     .option('--high <fraction>', 'high threshold, fraction of capacity', (v) => Number(v))
     .option('--low <fraction>', 'low threshold, fraction of capacity', (v) => Number(v))
     .option('--direction <d>', 'both or push-only', oneOf('both', 'push-only'))
@@ -120,7 +124,9 @@ export function registerSimulate(program: Command) {
       });
       if (flags.plot) writeFileSync(flags.plot, plotSvg(`${result.scenario} (seed ${flags.seed})`, series));
       if (flags.json) {
-        process.stdout.write(`${JSON.stringify(result)}\n`);
+        process.stdout.write(
+          `${JSON.stringify({ ...result, series: seriesJson(series, result.lowerBound) })}\n`,
+        );
         return;
       }
       console.log(formatTable(result));

@@ -6,16 +6,27 @@ import { nodesInShard } from '../domain/shards.ts';
 import type { Move, NodeInfo, Rng, RoundInput, VmInfo } from '../domain/types.ts';
 import { bytesOf, cloneVms, lowerBound, nodeLoads } from './cluster.ts';
 import { greedyRound, greedyState } from './greedy.ts';
+import { lowNodeUtilizationRound, proxlbRound } from './peers.ts';
 import { LoadTracker } from './tracker.ts';
 import type { Scenario, SimMove, SimOptions, SimResult, SimSeries, StrategyResult } from './types.ts';
 
-type Strategy = 'seesaw' | 'greedy' | 'none';
+type Strategy = 'seesaw' | Peer | 'none';
+
+/** The centralised baselines, each one round function over the same placement state. */
+export const PEERS = {
+  greedy: greedyRound,
+  lowNodeUtilization: lowNodeUtilizationRound,
+  proxlb: proxlbRound,
+} as const;
+export type Peer = keyof typeof PEERS;
 
 /** Run a scenario under Seesaw and both baselines; deterministic for a given seed. */
 export function simulate(scenario: Scenario, options: SimOptions): { result: SimResult; series: SimSeries } {
   const seesaw = runStrategy('seesaw', scenario, options);
   const greedy = options.greedy === false ? skipped(seesaw.result) : runStrategy('greedy', scenario, options);
   const none = runStrategy('none', scenario, options);
+  const lnu = runStrategy('lowNodeUtilization', scenario, options);
+  const proxlb = runStrategy('proxlb', scenario, options);
   const result: SimResult = {
     scenario: scenario.name,
     nodes: scenario.nodes.length,
@@ -24,9 +35,23 @@ export function simulate(scenario: Scenario, options: SimOptions): { result: Sim
     lowerBound: lowerBound(scenario.nodes, scenario.vms),
     ...seesaw.result,
     moves: seesaw.moves,
-    baselines: { greedy: greedy.result, none: none.result },
+    baselines: {
+      greedy: greedy.result,
+      none: none.result,
+      lowNodeUtilization: lnu.result,
+      proxlb: proxlb.result,
+    },
   };
-  return { result, series: { seesaw: seesaw.points, greedy: greedy.points, none: none.points } };
+  return {
+    result,
+    series: {
+      seesaw: seesaw.points,
+      greedy: greedy.points,
+      none: none.points,
+      lowNodeUtilization: lnu.points,
+      proxlb: proxlb.points,
+    },
+  };
 }
 
 interface StrategyRun {
@@ -61,7 +86,8 @@ function runStrategy(strategy: Strategy, scenario: Scenario, options: SimOptions
   tracker.endRound();
   const moves: SimMove[] = [];
   const byId = new Map(vms.map((v) => [v.id, v]));
-  let greedy = strategy === 'greedy' ? greedyState(nodes, vms) : undefined;
+  const peer = strategy === 'seesaw' || strategy === 'none' ? undefined : PEERS[strategy];
+  let greedy = peer ? greedyState(nodes, vms) : undefined;
   const memory: RoundMemory = {};
   let nextId = 0;
   for (let round = 1; round <= options.rounds; round++) {
@@ -82,8 +108,8 @@ function runStrategy(strategy: Strategy, scenario: Scenario, options: SimOptions
         vm.cooldownUntil = now + options.config.cooldownMs;
         moves.push({ round, vm: m.vm, from: m.from, to: m.to });
       }
-    } else if (greedy) {
-      greedyRound(greedy, tracker.loads, options.config.maxMigrationsPerCluster, now, (m) =>
+    } else if (greedy && peer) {
+      peer(greedy, tracker.loads, options.config.maxMigrationsPerCluster, now, (m) =>
         tracker.moved(m.from, m.to, m.loadOnSource, m.loadOnTarget, m.bytes),
       );
     }
