@@ -143,7 +143,8 @@ export async function runBalancer(deps: BalancerDeps, options: BalancerOptions =
 
   const decideStart = performance.now();
   const decided = decideRound(input, config, deps.rng);
-  const held = holdBackPairs(decided, active, view.loads);
+  const draining = new Set(view.input.nodes.filter((n) => n.draining).map((n) => n.id));
+  const held = holdBackPairs(decided, active, view.loads, draining);
   const decision = held.decision;
   const decideMs = performance.now() - decideStart;
 
@@ -180,7 +181,9 @@ export async function runBalancer(deps: BalancerDeps, options: BalancerOptions =
   orders.sort((a, b) => (position.get(a.vm) ?? 0) - (position.get(b.vm) ?? 0));
   const planned = dryRun ? decision.moves : written;
   const after =
-    planned.length === decision.moves.length ? decision.after : expectedImbalance(view.loads, planned);
+    planned.length === decision.moves.length
+      ? decision.after
+      : expectedImbalance(view.loads, planned, draining);
   const newExchanges = exchangeRecords(id, now, planned, view.loads);
   const pingPong = detectPingPong(planned, recent);
   const fromPingPong = penalise(
