@@ -147,8 +147,7 @@ export function inEarlierExchange(vm: ProtocolVm, others: Iterable<ProtocolVm>, 
 
 /** Two orders belong to one exchange when one run wrote both for the same pair of nodes (either way) or the same source. */
 export const sameExchange = (a: MigrationOrder, b: MigrationOrder) =>
-  a.origin === b.origin &&
-  (a.from === b.from || (a.from === b.to && a.to === b.from));
+  a.origin === b.origin && (a.from === b.from || (a.from === b.to && a.to === b.from));
 
 /** How long each protocol phase may take before anyone may abort or settle it. */
 export interface ProtocolTimings {
