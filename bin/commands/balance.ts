@@ -2,16 +2,51 @@
 // and keep the plan, or order exactly a reviewed plan's moves.
 import type { Command } from 'commander';
 import type { Plan, RunRecord } from '../client.ts';
-import { type CommonOptions, clientFor, num, printJson, printTable, when, withConnection } from './output.ts';
+import {
+  abbreviate,
+  type CommonOptions,
+  clientFor,
+  count,
+  num,
+  pct,
+  printJson,
+  printTable,
+  WIDTH,
+  when,
+  withConnection,
+  wrap,
+} from './output.ts';
 
-export function printRun(run: RunRecord & { plan?: Plan }) {
+/** One run for people: totals, CV as a percentage, every pair with its reason, then the moves. */
+export function printRun(
+  run: RunRecord & { plan?: Plan },
+  short: (id: string) => string = abbreviate([run.id]),
+) {
+  const orders = run.dryRun
+    ? `${count(run.orders.length, 'order')} planned`
+    : `${count(run.ordersWritten, 'order')} written${run.ordersLost ? `, ${run.ordersLost} lost` : ''}`;
   console.log(
-    `${run.id}${run.dryRun ? ' (dry run)' : ''}: ${run.pairs.length} pairs, ${run.exchanges} exchanges, ` +
-      `${run.ordersWritten} orders written${run.ordersLost ? `, ${run.ordersLost} lost` : ''}`,
+    `${short(run.id)}${run.dryRun ? ' (dry run)' : ''}: ${count(run.pairs.length, 'pair')}, ${count(run.exchanges, 'exchange')}, ${orders}`,
   );
   console.log(
-    `imbalance CV ${num(run.before.cv)} → ${num(run.after.cv)} expected, max/mean ${num(run.before.maxOverMean)} → ${num(run.after.maxOverMean)}`,
+    `imbalance CV ${pct(run.before.cv)} → ${pct(run.after.cv)} expected, max/mean ${num(run.before.maxOverMean)} → ${num(run.after.maxOverMean)}`,
   );
+  if (run.pairs.length) {
+    console.log('');
+    const pairs = run.pairs.map((p) => [
+      `${p.requester} ⇄ ${p.selected}`,
+      `${num(p.loads.requester, 2)} ⇄ ${num(p.loads.selected, 2)}`,
+      `${p.reason.code}: ${p.reason.detail}`,
+    ]);
+    // The reason is the last column, wrapped under itself so the table stays within WIDTH.
+    const lead = Math.max(4, ...pairs.map((r) => r[0]?.length ?? 0)) + 2;
+    const loads = Math.max(5, ...pairs.map((r) => r[1]?.length ?? 0)) + 2;
+    const indent = lead + loads;
+    console.log(`${'PAIR'.padEnd(lead)}${'LOADS'.padEnd(loads)}REASON`);
+    for (const [pair = '', load = '', reason = ''] of pairs)
+      console.log(`${pair.padEnd(lead)}${load.padEnd(loads)}${wrap(reason, WIDTH - indent, indent)}`);
+    if (run.omitted?.pairs) console.log(`… and ${run.omitted.pairs} more pairs (see --json)`);
+  }
   const moves = run.pairs.flatMap((p) => p.moves);
   if (moves.length) {
     console.log('');
@@ -23,11 +58,9 @@ export function printRun(run: RunRecord & { plan?: Plan }) {
   if (run.plan) {
     console.log('');
     console.log(
-      `plan ${run.plan.id}: ${run.plan.moves.length} move(s), valid until ${when(run.plan.expiresAt)}` +
-        (run.plan.moves.length
-          ? ` — apply exactly these with \`seesaw balance --apply ${run.plan.id}\``
-          : ''),
+      `plan ${run.plan.id}: ${count(run.plan.moves.length, 'move')}, valid until ${when(run.plan.expiresAt)}`,
     );
+    if (run.plan.moves.length) console.log(`apply exactly these: seesaw balance --apply ${run.plan.id}`);
   }
 }
 

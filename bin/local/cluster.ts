@@ -271,7 +271,7 @@ export function roundLine(record: RunRecord): string {
     .map(([code, count]) => `${code}×${count}`)
     .join(' ');
   return [
-    `round ${record.round}: cv ${record.before.cv.toFixed(3)} over ${record.nodes.considered} nodes`,
+    `round ${record.round}: CV ${(record.before.cv * 100).toFixed(1)}% over ${record.nodes.considered} nodes`,
     loads && `  ${loads}`,
     moves && `  moves: ${moves}`,
     idle && `  (${idle})`,
