@@ -54,6 +54,8 @@ export interface NewVm {
   cpuLimit?: number;
   pinned?: boolean;
   group?: string;
+  /** A new VM's first cooldown: the balancer leaves it where placement put it until then. */
+  cooldownUntil?: number;
 }
 
 export async function createVm(clients: Clients, vm: NewVm, now: number): Promise<VmRecord> {

@@ -41,9 +41,9 @@ describe('seesaw balance with plans', () => {
     const dry = await seesaw(['balance', '--dry-run']);
     expect(dry.stderr).toBe('');
     expect(dry.code).toBe(0);
-    const id = /plan (plan-[0-9a-f]+): 1 move\(s\), valid until /.exec(dry.stdout)?.[1];
+    const id = /plan (plan-[0-9a-f]+): 1 move, valid until /.exec(dry.stdout)?.[1];
     expect(id).toBeDefined();
-    expect(dry.stdout).toContain(`seesaw balance --apply ${id}`);
+    expect(dry.stdout).toContain(`apply exactly these: seesaw balance --apply ${id}`);
     expect((await findVm(clients, 'vm-2'))?.migration).toBeUndefined();
 
     const listed = await seesaw(['balance', '--plans', '--json']);

@@ -1,7 +1,7 @@
 // The API places VMs with the domain's placementCandidates: anti-affinity, drain, memory and pin
 // apply, and load is compared under each node's weights, as the balancer compares it.
 import { describe, expect, it } from 'vitest';
-import { aNode, anApi, aVm, PROBLEM } from './support.ts';
+import { aNode, anApi, aVm, NOW, PROBLEM } from './support.ts';
 
 describe('placement through the API', () => {
   it('avoids a node that already runs a VM of the same anti-affinity group, and refuses it by name', async () => {
@@ -55,7 +55,13 @@ describe('placement through the API', () => {
     await aNode(api.clients, 'fast', { vms: { 'a-1': 1.5 }, weights: { cpu: 0.5, io: 0, mem: 0 } });
     await aNode(api.clients, 'slow', { vms: { 'b-1': 1 }, weights: { cpu: 2, io: 0, mem: 0 } });
     const res = await api.call('POST', '/v1/vms', { body: { guest: 'cpu', targetLoad: 0.5 } });
-    expect((await res.json()).owner).toBe('fast');
+    const vm = await res.json();
+    expect(vm.owner).toBe('fast');
+    // Its first cooldown: the balancer leaves it where it was placed until then.
+    const { cooldownMs } = await (await api.call('GET', '/v1/config/balancing')).json();
+    expect(vm.cooldownUntil).toBe(NOW + cooldownMs);
+    const named = await (await api.call('POST', '/v1/vms', { body: { guest: 'cpu', node: 'slow' } })).json();
+    expect(named.cooldownUntil).toBeNull();
   });
 
   it('keeps cpuLimit apart from targetLoad, validates it, and clears it with null', async () => {

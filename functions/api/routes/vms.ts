@@ -4,6 +4,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { expectedFactors, type PlacementVm } from '../../../shared/domain/placement.ts';
 import type { MigrationOrder } from '../../../shared/domain/vm-state.ts';
+import { getBalancingConfig } from '../../../shared/storage/config-store.ts';
 import { ConditionFailed } from '../../../shared/storage/errors.ts';
 import { createImageStore } from '../../../shared/storage/image-store.ts';
 import { findModule } from '../../../shared/storage/modules.ts';
@@ -158,6 +159,10 @@ export function vmRoutes(deps: ApiDeps) {
           ...(body.cpuLimit !== undefined ? { cpuLimit: body.cpuLimit } : {}),
           ...(body.pinned !== undefined ? { pinned: body.pinned } : {}),
           ...(body.group !== undefined ? { group: body.group } : {}),
+          // Placed by placement (not on a node the caller named): its first cooldown, as after a move.
+          ...(body.node === undefined
+            ? { cooldownUntil: now + (await getBalancingConfig(clients)).cooldownMs }
+            : {}),
         },
         now,
       );
