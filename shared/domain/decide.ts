@@ -356,6 +356,8 @@ function trySwap(
   exchange: ExchangeState,
 ): [Move, Move] | undefined {
   if (state.clusterBudget < 2 || budgetOf(state, giver.id) < 2 || budgetOf(state, taker.id) < 2) return;
+  // Only between nodes of the same weights: across different weights a swap trades on the weights.
+  if (!sameWeights(giver.weights, taker.weights)) return;
   const back = candidatesFor(state, taker, giver).candidates;
   if (back.length === 0 || gives.length === 0) return;
   const swap = selectSwap(gives, back, exchange);
@@ -515,6 +517,16 @@ function drain(
 
 function describe(excluded: Map<Exclusion, number>): string {
   return [...excluded].map(([why, n]) => `${n} ${why}`).join(', ');
+}
+
+function sameWeights(a: NodeInfo['weights'], b: NodeInfo['weights']): boolean {
+  return (
+    a.cpu === b.cpu &&
+    a.io === b.io &&
+    a.mem === b.mem &&
+    (a.paging ?? 0) === (b.paging ?? 0) &&
+    (a.net ?? 0) === (b.net ?? 0)
+  );
 }
 
 function maxOf(values: Iterable<number>, floor: number): number {
