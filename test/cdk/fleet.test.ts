@@ -35,6 +35,22 @@ describe('the operators’ user pool', () => {
     });
   });
 
+  it('asks for long passwords of all four character classes', () => {
+    expect(only('AWS::Cognito::UserPool').Policies).toMatchObject({
+      PasswordPolicy: {
+        MinimumLength: 12,
+        RequireLowercase: true,
+        RequireUppercase: true,
+        RequireNumbers: true,
+        RequireSymbols: true,
+      },
+    });
+  });
+
+  it('goes with the stack (operator accounts only), freeing its sign-in domain for the next deploy', () => {
+    s.template.hasResource('AWS::Cognito::UserPool', { DeletionPolicy: 'Delete' });
+  });
+
   it('invites the first operator from -c adminEmail by e-mail', () => {
     expect(only('AWS::Cognito::UserPoolUser')).toMatchObject({
       Username: 'first@example.com',
