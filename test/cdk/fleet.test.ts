@@ -220,16 +220,3 @@ describe('cdk-nag on the full stack', () => {
     expect(findings).toEqual([]);
   });
 });
-
-describe('without -c agents', () => {
-  it(
-    'the stack has no hosts, no VPC and no instance profile',
-    () => {
-      const plain = synthSeesaw({ 'seesaw:stackName': 'SeesawPlain' });
-      expect(plain.stack.fleet).toBeUndefined();
-      for (const type of ['AWS::EC2::VPC', 'AWS::EC2::LaunchTemplate', 'AWS::IAM::InstanceProfile'])
-        plain.template.resourceCountIs(type, 0);
-    },
-    SYNTH_TIMEOUT_MS,
-  );
-});
