@@ -129,7 +129,7 @@ export function registerSimulate(program: Command) {
       if ('recorded' in result) {
         const r = result.recorded as { rounds: number; migrations: number; final: { cv: number } };
         console.log(
-          `recorded: ${r.rounds} rounds, ${r.migrations} migrations, final CV ${r.final.cv.toFixed(4)}`,
+          `recorded: ${r.rounds} rounds, ${r.migrations} migrations, final CV ${(r.final.cv * 100).toFixed(2)}%`,
         );
       }
       if (flags.plot) console.log(`plot written to ${flags.plot}`);
