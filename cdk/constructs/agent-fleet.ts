@@ -1,37 +1,50 @@
 // The optional agent fleet (`-c agents=N`): N Graviton hosts in an Auto Scaling group, each running
 // one node agent under systemd. No SSH: no key pair and no inbound rule at all; operators reach a
 // host through SSM Session Manager. IMDSv2 only. The node id is the instance id, read from IMDSv2.
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { Duration } from 'aws-cdk-lib';
+import { AssetHashType, DockerImage, Duration } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
+import { DEFAULT_ENV_FILE, UNIT_NAME } from '../../bin/systemd.ts';
 import { acknowledge } from './nag-reasons.ts';
 import { PROJECT_ROOT } from './seesaw-function.ts';
 
 /** The systemd unit `seesaw agent install --systemd` writes; the user data starts it. */
-export const AGENT_UNIT = 'seesaw-agent.service';
+export const AGENT_UNIT = UNIT_NAME;
 /** Where the bundle is unpacked on a host, and the user the unit runs as. */
 export const AGENT_HOME = '/opt/seesaw';
 export const AGENT_USER = 'seesaw';
-/** The environment file the unit reads (a drop-in adds it): node id, table, bucket, region. */
-export const AGENT_ENV_FILE = '/etc/seesaw/agent.env';
+/** The environment file the unit reads (the installer's default): node id, table, bucket, region. */
+export const AGENT_ENV_FILE = DEFAULT_ENV_FILE;
+/** The bundle's entry on a host, and the node binary Amazon Linux 2023's nodejs22 package installs. */
+export const AGENT_ENTRY = `${AGENT_HOME}/seesaw.js`;
+const NODE = '/usr/bin/node-22';
 
 /**
- * What the agent needs on a host, from this checkout: the CLI entry, the agent and the shared
- * domain, and the package files `npm ci` installs from.
+ * The sources the agent bundle is built from (bin/build.js bundles the CLI, which is the agent):
+ * the asset's hash follows them, so a change to the agent ships a new bundle.
  */
-export const AGENT_BUNDLE_INCLUDES = [
-  'bin',
-  'node-agent',
-  'shared',
-  'package.json',
-  'package-lock.json',
-  'tsconfig.json',
-];
+export const AGENT_BUNDLE_SOURCES = ['bin', 'node-agent', 'shared', 'package.json', 'package-lock.json'];
+
+/** Builds the esbuild bundle (dist/ of `npm run build`: seesaw.js, its chunks, precompiled guests) into `outdir`. */
+export function buildAgentBundle(outdir: string): void {
+  const build = path.join(PROJECT_ROOT, 'bin', 'build.js');
+  execFileSync(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `const { buildCli } = await import(${JSON.stringify(build)}); await buildCli({ outdir: process.argv[1], quiet: true });`,
+      outdir,
+    ],
+    { cwd: PROJECT_ROOT, stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+}
 
 export interface AgentFleetProps {
   count: number;
@@ -86,15 +99,21 @@ export class AgentFleet extends Construct {
       ],
     });
 
+    // The agent as one self-contained bundle (node and this directory are all a host needs),
+    // built by the local esbuild at synth time, never in Docker.
     this.bundle = new s3assets.Asset(this, 'AgentBundle', {
       path: PROJECT_ROOT,
-      exclude: [
-        '*',
-        '.*',
-        ...AGENT_BUNDLE_INCLUDES.flatMap((p) => [`!${p}`, `!${p}/**`]),
-        '**/node_modules',
-        '**/*.wasm',
-      ],
+      exclude: ['*', '.*', ...AGENT_BUNDLE_SOURCES.flatMap((p) => [`!${p}`, `!${p}/**`]), '**/node_modules'],
+      assetHashType: AssetHashType.SOURCE,
+      bundling: {
+        image: DockerImage.fromRegistry('public.ecr.aws/docker/library/node:22-slim'),
+        local: {
+          tryBundle(outputDir) {
+            buildAgentBundle(outputDir);
+            return true;
+          },
+        },
+      },
     });
     // The one object, not the bootstrap bucket (grantRead would give GetObject* on all of it).
     this.role.addToPrincipalPolicy(
@@ -184,12 +203,11 @@ export function agentHostScript(options: { zip: string; tableName: string; bucke
     'imds() { curl -sf -H "X-aws-ec2-metadata-token: $IMDS_TOKEN" "http://169.254.169.254/latest/$1"; }',
     'INSTANCE_ID=$(imds meta-data/instance-id)',
     'REGION=$(imds meta-data/placement/region)',
-    'dnf install -y nodejs22 nodejs22-npm unzip',
-    'alternatives --set node /usr/bin/node-22 || true',
-    `id ${AGENT_USER} >/dev/null 2>&1 || useradd --system --home-dir /var/lib/seesaw --create-home --shell /sbin/nologin ${AGENT_USER}`,
+    'dnf install -y nodejs22 unzip',
+    `id ${AGENT_USER} >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin ${AGENT_USER}`,
+    // The bundle is self-contained: no npm install on the host.
     `rm -rf ${AGENT_HOME} && mkdir -p ${AGENT_HOME}`,
     `unzip -q ${options.zip} -d ${AGENT_HOME}`,
-    `cd ${AGENT_HOME} && npm-22 ci --omit=dev --no-audit --no-fund`,
     `mkdir -p ${path.posix.dirname(AGENT_ENV_FILE)}`,
     `cat > ${AGENT_ENV_FILE} <<EOF`,
     'SEESAW_NODE=$INSTANCE_ID',
@@ -199,9 +217,9 @@ export function agentHostScript(options: { zip: string; tableName: string; bucke
     // One core serves 1,000,000 work units a second (the kernel's UNITS_PER_CORE).
     'SEESAW_CAPACITY=$(( $(nproc) * 1000000 ))',
     'EOF',
-    `/usr/bin/node-22 ${AGENT_HOME}/bin/seesaw.js agent install --systemd`,
-    `mkdir -p /etc/systemd/system/${AGENT_UNIT}.d`,
-    `printf '[Service]\\nEnvironmentFile=${AGENT_ENV_FILE}\\n' > /etc/systemd/system/${AGENT_UNIT}.d/fleet.conf`,
+    // The unit runs the bundle as the seesaw user and reads the environment file above (its
+    // default path; `--env-file` is left out because Node 20 takes it for its own option).
+    `${NODE} ${AGENT_ENTRY} agent install --systemd --user ${AGENT_USER} --entry ${AGENT_ENTRY} --node-path ${NODE}`,
     'systemctl daemon-reload',
     `systemctl enable --now ${AGENT_UNIT}`,
   ];

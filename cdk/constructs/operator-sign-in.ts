@@ -2,7 +2,7 @@
 // administrator invites people), the hosted sign-in page, and one public app client that uses the
 // authorization-code flow with PKCE (the page holds no secret). The API checks the tokens with a
 // JWT authorizer on the /ui/v1 routes (control-plane-api.ts).
-import { Aws, Duration, Fn, Stack } from 'aws-cdk-lib';
+import { Aws, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
 import { Construct } from 'constructs';
 import { acknowledge } from './nag-reasons.ts';
@@ -45,6 +45,9 @@ export class OperatorSignIn extends Construct {
         requireSymbols: true,
         tempPasswordValidity: Duration.days(3),
       },
+      // The pool holds operator accounts only (no cluster data), and a retained pool would keep its
+      // sign-in domain, so the next deploy of the same stack could not take it again.
+      removalPolicy: RemovalPolicy.DESTROY,
       mfa: cognito.Mfa.OPTIONAL,
       mfaSecondFactor: { otp: true, sms: false },
       userInvitation: {

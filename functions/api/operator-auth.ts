@@ -73,7 +73,8 @@ export async function discover(
       clientId,
       authorizationEndpoint: field('authorization_endpoint'),
       tokenEndpoint: field('token_endpoint'),
-      ...(typeof doc.end_session_endpoint === 'string' ? { logoutEndpoint: doc.end_session_endpoint } : {}),
+      // No logoutEndpoint: the page's sign-out speaks Cognito's /logout, not RP-initiated logout,
+      // so with another provider it forgets its tokens and signs in again.
       scope: 'openid',
     },
     jwksUri: field('jwks_uri'),

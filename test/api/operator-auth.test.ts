@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiPathOf, jwtCheck } from '../../functions/api/operator-auth.ts';
+import { apiPathOf, discover, jwtCheck } from '../../functions/api/operator-auth.ts';
 import { anApi, type TestApi, TOKEN } from './support.ts';
 
 const ISSUER = 'https://issuer.example';
@@ -22,9 +22,19 @@ beforeAll(async () => {
   const { publicKey, privateKey } = await generateKeyPair('RS256');
   const other = await generateKeyPair('RS256');
   const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
-  server = createServer((_req, res) => {
+  server = createServer((req, res) => {
     res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify({ keys: [jwk] }));
+    const base = `http://${req.headers.host}`;
+    if (req.url === '/.well-known/openid-configuration') {
+      res.end(
+        JSON.stringify({
+          issuer: base,
+          authorization_endpoint: `${base}/auth`,
+          token_endpoint: `${base}/token`,
+          jwks_uri: `${base}/jwks`,
+        }),
+      );
+    } else res.end(JSON.stringify({ keys: [jwk] }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const jwksUri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`;
@@ -123,5 +133,27 @@ describe('the page configuration', () => {
     expect(await res.json()).toEqual({ signIn: 'token', api: '/v1' });
     const csp = (await plain.call('GET', '/', { auth: false })).headers.get('content-security-policy');
     expect(csp).toContain("connect-src 'self';");
+  });
+});
+
+describe('discovery (seesaw up --oidc)', () => {
+  const local = () => `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  it('reads the endpoints and the JWKS address from the issuer’s discovery document', async () => {
+    const issuer = local();
+    expect(await discover(issuer, CLIENT)).toEqual({
+      signIn: {
+        issuer,
+        clientId: CLIENT,
+        authorizationEndpoint: `${issuer}/auth`,
+        tokenEndpoint: `${issuer}/token`,
+        scope: 'openid',
+      },
+      jwksUri: `${issuer}/jwks`,
+    });
+  });
+
+  it('refuses a document that names another issuer', async () => {
+    await expect(discover(`${local()}/`, CLIENT)).rejects.toThrow(/names issuer/);
   });
 });

@@ -1,10 +1,12 @@
 // The stack as an operator deploys it for daily use: `-c adminEmail=… -c agents=N`. The dashboard's
 // sign-in (user pool, JWT routes), IAM on the CLI's routes, and the agent fleet; cdk-nag over all.
+import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AGENT_ENV_FILE, AGENT_UNIT } from '../../cdk/constructs/agent-fleet.ts';
+import { UNIT_NAME } from '../../bin/systemd.ts';
+import { AGENT_ENTRY, AGENT_ENV_FILE, AGENT_UNIT } from '../../cdk/constructs/agent-fleet.ts';
 import { SYNTH_TIMEOUT_MS, type Synthesized, synthSeesaw } from './support.ts';
 
 let s: Synthesized;
@@ -31,6 +33,22 @@ describe('the operators’ user pool', () => {
     expect(only('AWS::Cognito::UserPool')).toMatchObject({
       AdminCreateUserConfig: { AllowAdminCreateUserOnly: true },
     });
+  });
+
+  it('asks for long passwords of all four character classes', () => {
+    expect(only('AWS::Cognito::UserPool').Policies).toMatchObject({
+      PasswordPolicy: {
+        MinimumLength: 12,
+        RequireLowercase: true,
+        RequireUppercase: true,
+        RequireNumbers: true,
+        RequireSymbols: true,
+      },
+    });
+  });
+
+  it('goes with the stack (operator accounts only), freeing its sign-in domain for the next deploy', () => {
+    s.template.hasResource('AWS::Cognito::UserPool', { DeletionPolicy: 'Delete' });
   });
 
   it('invites the first operator from -c adminEmail by e-mail', () => {
@@ -149,18 +167,41 @@ describe('the agent fleet (-c agents=3)', () => {
     expect(userData).toContain('SEESAW_NODE=$INSTANCE_ID');
     expect(userData).toContain('meta-data/instance-id');
     expect(userData).toContain(AGENT_ENV_FILE);
-    expect(userData).toContain('agent install --systemd');
+    expect(userData).toContain(`${AGENT_ENTRY} agent install --systemd --user seesaw --entry ${AGENT_ENTRY}`);
     expect(userData).toContain(`systemctl enable --now ${AGENT_UNIT}`);
+    expect(userData).not.toContain('npm ');
     expect(userData).toContain(`SEESAW_TABLE=",{"Ref":"${id(s.stack.storage.table)}"}`);
     // Any failing step stops the script, from the download on.
     expect(userData.indexOf('set -euo pipefail')).toBeLessThan(userData.indexOf('aws s3 cp'));
   });
 
-  it('bundles the agent’s sources and package files, not the rest of the checkout', () => {
-    const dir = path.join(s.outdir, `asset.${fleet().bundle.assetHash}`);
-    expect(readdirSync(dir).sort()).toEqual(
-      ['bin', 'node-agent', 'package-lock.json', 'package.json', 'shared', 'tsconfig.json'].sort(),
+  it('ships the agent as the esbuild bundle: the entry, its chunks and the precompiled guests, no sources', () => {
+    const files = readdirSync(path.join(s.outdir, `asset.${fleet().bundle.assetHash}`));
+    expect(files).toContain('seesaw.js');
+    expect(files.filter((f) => f.endsWith('.wasm')).length).toBeGreaterThan(0);
+    expect(files.filter((f) => f.endsWith('.ts'))).toEqual([]);
+    for (const dir of ['bin', 'node-agent', 'shared', 'node_modules']) expect(files).not.toContain(dir);
+  });
+
+  it('starts the very unit `seesaw agent install --systemd` writes, reading the file the user data writes', () => {
+    const unit = execFileSync(
+      process.execPath,
+      [
+        'bin/seesaw.js',
+        'agent',
+        'install',
+        '--systemd',
+        '--print',
+        '--user',
+        'seesaw',
+        '--entry',
+        AGENT_ENTRY,
+      ],
+      { encoding: 'utf8' },
     );
+    expect(unit).toContain(`EnvironmentFile=-${AGENT_ENV_FILE}`);
+    expect(unit).toContain('User=seesaw');
+    expect(AGENT_UNIT).toBe(UNIT_NAME);
   });
 
   it('encrypts the hosts’ disks', () => {
@@ -178,17 +219,4 @@ describe('cdk-nag on the full stack', () => {
     );
     expect(findings).toEqual([]);
   });
-});
-
-describe('without -c agents', () => {
-  it(
-    'the stack has no hosts, no VPC and no instance profile',
-    () => {
-      const plain = synthSeesaw({ 'seesaw:stackName': 'SeesawPlain' });
-      expect(plain.stack.fleet).toBeUndefined();
-      for (const type of ['AWS::EC2::VPC', 'AWS::EC2::LaunchTemplate', 'AWS::IAM::InstanceProfile'])
-        plain.template.resourceCountIs(type, 0);
-    },
-    SYNTH_TIMEOUT_MS,
-  );
 });

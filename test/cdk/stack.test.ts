@@ -362,6 +362,14 @@ describe('the alarms', () => {
   });
 });
 
+describe('without -c agents', () => {
+  it('the stack has no hosts, no VPC and no instance profile (fleet.test.ts covers -c agents=N)', () => {
+    expect(s.stack.fleet).toBeUndefined();
+    for (const type of ['AWS::EC2::VPC', 'AWS::EC2::LaunchTemplate', 'AWS::IAM::InstanceProfile'])
+      s.template.resourceCountIs(type, 0);
+  });
+});
+
 describe('the outputs', () => {
   it('give the API URL, the user pool, the table, the bucket, the two managed policies, the alarm topic and the region', () => {
     const outputs = s.template.toJSON().Outputs as Record<string, { Value: unknown }>;
