@@ -107,13 +107,18 @@ async function kernelOverhead(ctx: Ctx) {
     const total = after.totalNanos - before.totalNanos;
     const guest = after.guestNanos - before.guestNanos;
     const scan = after.scanNanos - before.scanNanos;
+    const watchdog = after.watchdogNanos - before.watchdogNanos;
+    const batches = after.watchdogBatches - before.watchdogBatches;
     const ticks = after.ticks - before.ticks;
     return {
       tickCpuMs: total / ticks / 1e6,
       guestCpuMs: guest / ticks / 1e6,
       overhead: ((total - guest) / total) * 100,
-      scheduling: ((total - guest - scan) / total) * 100,
+      scheduling: ((total - guest - scan - watchdog) / total) * 100,
       tracking: (scan / total) * 100,
+      watchdog: (watchdog / total) * 100,
+      watchdogMsPerBatch: batches ? watchdog / batches / 1e6 : 0,
+      batchesPerTick: batches / ticks,
     };
   };
   const trials = ctx.quick ? 3 : 5;
@@ -131,6 +136,10 @@ async function kernelOverhead(ctx: Ctx) {
     overheadPercent: round(m.overhead, 2),
     schedulingPercent: round(m.scheduling, 2),
     dirtyTrackingPercent: round(m.tracking, 2),
+    guestBudgetMs: kernel.guestBudgetMs,
+    watchdogPercent: round(m.watchdog, 2),
+    watchdogMsPerBatch: round(m.watchdogMsPerBatch, 3),
+    watchdogBatchesPerTick: round(m.batchesPerTick, 2),
     overheadPercentTrials: perSecond.map((t) => round(t.overhead, 2)),
     overheadPercentMeasureEvery50Ticks: round(mid(perFive).overhead, 2),
     target: '< 3 %',
@@ -138,7 +147,8 @@ async function kernelOverhead(ctx: Ctx) {
   ctx.log(
     `kernel overhead, 50 VMs (${figures.guestMemoryMiB} MiB of guest memory), measured every 10 ticks: ` +
       `${figures.overheadPercent} % of ${figures.tickCpuMs} ms per tick (median of ${trials}; ` +
-      `scheduling and measuring ${figures.schedulingPercent} %, dirty tracking ${figures.dirtyTrackingPercent} %); ` +
+      `scheduling and measuring ${figures.schedulingPercent} %, dirty tracking ${figures.dirtyTrackingPercent} %, ` +
+      `guest budget watchdog ${figures.watchdogPercent} % at ${figures.watchdogBatchesPerTick} batches a tick); ` +
       `measured every 50 ticks: ${figures.overheadPercentMeasureEvery50Ticks} % (target < 3 %)`,
   );
   return figures;

@@ -7,12 +7,22 @@ import { Conflict, Corrupt, InvalidInput, NotFound } from '../../shared/storage/
 import type { ImageManifest, ImageStore } from '../../shared/storage/image-store.ts';
 import type { GuestSpec } from '../../shared/storage/vms.ts';
 import { guestBinary, guestModule, isBuiltinGuest } from '../guests/index.ts';
+import {
+  createWatchdog,
+  type GuestCall,
+  GuestFault,
+  memoryReason,
+  timeoutReason,
+  trapReason,
+} from './budget.ts';
 import { VirtualDisk } from './disk.ts';
 import { type Guest, growMemory, instantiateGuest } from './guest.ts';
+import { capMemory } from './limits.ts';
 import { PAGE, PageTracker } from './pages.ts';
 import { type Claim, type ScheduleEntry, shareCapacity, shareWeights } from './schedule.ts';
 import type { CheckpointResult, Kernel, KernelOptions, VmLaunch, VmMeasurement } from './types.ts';
 
+export { GuestFault } from './budget.ts';
 export type { ScheduleEntry } from './schedule.ts';
 export type * from './types.ts';
 
@@ -23,6 +33,8 @@ export const DEFAULT_DISK_MIB = 16;
 /** Params the kernel reads itself; a guest need not declare them. */
 const KERNEL_PARAMS = ['diskMiB'] as const;
 const MAX_PAGES = 65536;
+/** The budget of one guest call unless KernelOptions say otherwise: five ticks, at least 500 ms. */
+export const defaultGuestBudgetMs = (tickMs: number) => Math.max(500, 5 * tickMs);
 /** A delta whose image would point into more packs than this is written as a full image instead, which bounds what a restore reads. */
 export const MAX_CHAIN_PACKS = 32;
 
@@ -42,6 +54,10 @@ export interface KernelStats {
   guestNanos: number;
   /** Of which spent scanning memory for dirty pages. */
   scanNanos: number;
+  /** Watchdog batches started (one timer thread each) to hold guests to their budget. */
+  watchdogBatches: number;
+  /** Of totalNanos, spent starting and stopping watchdogs. */
+  watchdogNanos: number;
 }
 
 export interface SeesawKernel extends Kernel {
@@ -50,6 +66,9 @@ export interface SeesawKernel extends Kernel {
   stats(): KernelStats;
   /** A VM's virtual time of day now (epoch ms). */
   vtod(id: string): number;
+  /** The guest budget, in ms per call. */
+  readonly guestBudgetMs: number;
+  failure(id: string): string | undefined;
 }
 
 interface Vm {
@@ -58,7 +77,11 @@ interface Vm {
   spec: GuestSpec;
   targetLoad: number | undefined;
   paused: boolean;
+  /** Why the guest failed (see budget.ts); a failed guest is never called again. */
   error?: string;
+  /** The memory limit in pages (the VM's memPages). */
+  memLimit: number;
+  lastDigest: string;
   guest: Guest;
   tracker: PageTracker;
   /** False for guests that cannot write memory (see validateGuestModule): scanned once, then never. */
@@ -84,14 +107,55 @@ interface LoadedModule {
   writesMemory: boolean;
 }
 
+interface CheckedModule {
+  bytes: Uint8Array;
+  globals: GuestGlobal[];
+  writesMemory: boolean;
+}
+
 export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKernel {
   const { clock, tickMs, weights } = options;
   if (!(options.capacity >= 0) || !(tickMs > 0))
     throw new InvalidInput('capacity must be ≥ 0 and tickMs > 0');
   const vms = new Map<string, Vm>();
   const starting = new Set<string>();
+  const checked = new Map<string, Promise<CheckedModule>>();
   const modules = new Map<string, Promise<LoadedModule>>();
-  const stats: KernelStats = { ticks: 0, totalNanos: 0, guestNanos: 0, scanNanos: 0 };
+  const stats = { ticks: 0, totalNanos: 0, guestNanos: 0, scanNanos: 0 };
+  const guestBudgetMs = options.guestBudgetMs ?? defaultGuestBudgetMs(tickMs);
+  const watchdog = createWatchdog(guestBudgetMs);
+
+  /** Marks a guest failed; it stays loaded (paused) until the agent records the failure and stops it. */
+  const failVm = (vm: Vm, reason: string) => {
+    vm.error ??= reason;
+    vm.paused = true;
+  };
+  /** A guest call's outcome: a trap, or a memory grown past the limit, fails the VM. */
+  const callGuest = <T>(vm: Vm, call: GuestCall, fn: () => T): T | undefined => {
+    let out: T | undefined;
+    try {
+      out = fn();
+    } catch (error) {
+      failVm(vm, trapReason(call, error));
+      return undefined;
+    }
+    if (vm.guest.memory.buffer.byteLength > vm.memLimit * PAGE) failVm(vm, memoryReason(vm.memLimit));
+    return out;
+  };
+  /** A guest call made alone (not in a tick's batch) under the budget; GuestFault if the VM failed. */
+  const callAlone = <T>(vm: Vm, call: GuestCall, fn: () => T): T => {
+    if (vm.error) throw new GuestFault(vm.error);
+    let out: T | undefined;
+    watchdog.each(
+      1,
+      () => {
+        out = callGuest(vm, call, fn);
+      },
+      (_, ms) => failVm(vm, timeoutReason(call, ms)),
+    );
+    if (vm.error) throw new GuestFault(vm.error);
+    return out as T;
+  };
 
   const get = (id: string) => {
     const vm = vms.get(id);
@@ -105,24 +169,45 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
     return vm.lastVtod;
   };
 
-  const loadModule = (kind: string): Promise<LoadedModule> => {
-    let loaded = modules.get(kind);
-    if (!loaded) {
-      loaded = (async () => {
+  const checkModule = (kind: string): Promise<CheckedModule> => {
+    let module = checked.get(kind);
+    if (!module) {
+      module = (async () => {
         if (isBuiltinGuest(kind)) {
-          const abi = validateGuestModule(await guestBinary(kind));
+          const bytes = await guestBinary(kind);
+          const abi = validateGuestModule(bytes);
           if (!abi.ok) throw new Error(`built-in guest ${kind} breaks the ABI: ${abi.problems.join('; ')}`);
-          return { module: await guestModule(kind), ...abi.exports };
+          return { bytes, ...abi.exports };
         }
         if (!kind.startsWith('module:')) throw new InvalidInput(`unknown guest kind "${kind}"`);
         const bytes = await deps.images.getModule(kind.slice('module:'.length));
         const abi = validateGuestModule(bytes);
         if (!abi.ok)
           throw new InvalidInput(`module ${kind} breaks the guest ABI: ${abi.problems.join('; ')}`);
-        return { module: await WebAssembly.compile(bytes as BufferSource), ...abi.exports };
+        return { bytes, ...abi.exports };
       })();
-      loaded.catch(() => modules.delete(kind));
-      modules.set(kind, loaded);
+      module.catch(() => checked.delete(kind));
+      checked.set(kind, module);
+    }
+    return module;
+  };
+
+  /** The module compiled with its memory capped at `memPages` (one compiled copy per kind and cap). */
+  const loadModule = (kind: string, memPages: number): Promise<LoadedModule> => {
+    const key = `${kind}#${memPages}`;
+    let loaded = modules.get(key);
+    if (!loaded) {
+      loaded = (async () => {
+        const { bytes, globals, writesMemory } = await checkModule(kind);
+        const capped = capMemory(bytes, memPages);
+        const module =
+          capped === bytes && isBuiltinGuest(kind)
+            ? await guestModule(kind)
+            : await WebAssembly.compile(capped as BufferSource);
+        return { module, globals, writesMemory };
+      })();
+      loaded.catch(() => modules.delete(key));
+      modules.set(key, loaded);
     }
     return loaded;
   };
@@ -147,7 +232,7 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
   async function launch(vm: VmLaunch): Promise<Vm> {
     if (!Number.isInteger(vm.memPages) || vm.memPages < 1 || vm.memPages > MAX_PAGES)
       throw new InvalidInput(`memPages must be an integer in 1..${MAX_PAGES}`);
-    const { module, globals, writesMemory } = await loadModule(vm.guest.kind);
+    const { module, globals, writesMemory } = await loadModule(vm.guest.kind, vm.memPages);
     const io = { ops: 0, bytes: 0, netBytes: 0 };
     const diskMiB = vm.guest.params?.diskMiB ?? DEFAULT_DISK_MIB;
     if (!(diskMiB > 0 && diskMiB <= 4095)) throw new InvalidInput('diskMiB must be in (0, 4095]');
@@ -164,18 +249,29 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
     const disk = m
       ? VirtualDisk.from(m.disk.bytes, image.disk)
       : new VirtualDisk(Math.floor(diskMiB * 1024 * 1024));
-    const record: Partial<Vm> & { io: Vm['io']; disk: VirtualDisk } = {
+    const record: Partial<Vm> & { io: Vm['io']; disk: VirtualDisk; memLimit: number } = {
       io,
       disk,
       vtodOffset: 0,
       lastVtod: clock(),
+      memLimit: vm.memPages,
     };
-    const guest = await instantiateGuest(module, globals, {
-      vtod: () => vtodOf(record as Vm),
-      disk,
-      series: vm.guest.series ?? [],
-      io,
-    });
+    // Until the guest exists, a fault is the instantiation's (a start function) or a trap in it.
+    const guest = await instantiateGuest(
+      module,
+      globals,
+      { vtod: () => vtodOf(record as Vm), disk, series: vm.guest.series ?? [], io },
+      (instantiate) => {
+        try {
+          return watchdog.one('init', instantiate);
+        } catch (error) {
+          if (error instanceof GuestFault) throw error;
+          throw new GuestFault(trapReason('init', error));
+        }
+      },
+    );
+    record.guest = guest;
+    const guarded = <T>(call: GuestCall, fn: () => T) => callAlone(record as Vm, call, fn);
     const now = clock();
     let tracker: PageTracker;
     let vtodOffset = 0;
@@ -186,9 +282,13 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
       bytes.fill(0);
       for (const [p, page] of image.pages) bytes.set(page, p * PAGE);
       guest.restoreGlobals(m.globals);
-      const digest = guest.digest();
+      const digest = guarded('restore', () => guest.digest());
       if (digest !== m.digest)
         throw new Corrupt(`image ${vm.image!.manifest} restores to digest ${digest}, not ${m.digest}`);
+      if (vm.image!.digest !== undefined && digest !== vm.image!.digest)
+        throw new Corrupt(
+          `image ${vm.image!.manifest} restores to digest ${digest}; the table recorded ${vm.image!.digest}`,
+        );
       // The guest's clock continues from the image's, never behind it, whatever this node's clock says.
       vtodOffset = Math.max(m.vtod, now + m.vtodOffset) - now;
       lastVtod = m.vtod;
@@ -197,7 +297,7 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
     } else {
       growMemory(guest.memory, vm.memPages);
       guest.setParams(vm.guest.params ?? {}, KERNEL_PARAMS);
-      guest.init();
+      guarded('init', () => guest.init());
       tracker = new PageTracker(0);
     }
     return Object.assign(record, {
@@ -213,6 +313,7 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
       vtodOffset,
       lastVtod,
       seq: m?.seq ?? 0,
+      lastDigest: m?.digest ?? '',
       ...(m ? { manifest: m } : {}),
       chain: Promise.resolve(),
       period: { ticks: 0, demanded: 0, done: 0, steal: 0, cpuNanos: 0 },
@@ -226,6 +327,7 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
     if (vms.get(vm.id) !== vm) throw new NotFound('vm', vm.id);
     // Everything up to putImage is synchronous, so pages, globals, disk and clock are one instant.
     const t0 = nowNs();
+    const digest = callAlone(vm, 'digest', () => vm.guest.digest());
     const kind =
       mode === 'full' || !vm.manifest || vm.manifest.packs.length >= MAX_CHAIN_PACKS ? 'full' : 'delta';
     sample(vm, kind === 'full');
@@ -246,7 +348,7 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
       globals: vm.guest.captureGlobals(),
       vtod: vtodOf(vm),
       vtodOffset: vm.vtodOffset,
-      digest: vm.guest.digest(),
+      digest,
       createdAt: clock(),
     } as const;
     stats.totalNanos += nowNs() - t0;
@@ -306,44 +408,45 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
       let guestNanos = 0;
       const perTick = (options.capacity * tickMs) / 1000;
       const all = [...vms.values()];
-      const fail = (vm: Vm, error: unknown) => {
-        vm.error = (error as Error).message ?? String(error);
-        vm.paused = true;
-      };
+      // Start each tick at another VM, so a tick cut short by slow guests (see `each`) starves nobody.
+      const first = all.length ? stats.ticks % all.length : 0;
+      const order = all.slice(first).concat(all.slice(0, first));
+      const ready = order.filter((vm) => !vm.paused);
+      const n = ready.length;
+      const demands = new Array<number>(n).fill(0);
       const scheduled: Vm[] = [];
       const claims: Claim[] = [];
+      let shares = new Map<string, number>();
       let t = nowNs();
-      for (const vm of all) {
-        if (vm.paused) continue;
-        let demand = 0;
-        try {
-          const d = vm.guest.demand(tickMs);
-          demand = d === undefined ? Math.floor(perTick) : Math.max(0, d | 0);
-        } catch (error) {
-          fail(vm, error);
-        }
+      // One watchdog batch for the tick: steps 0..n-1 ask each VM's demand, step n shares the
+      // capacity, steps n+1..2n run the VMs that were scheduled.
+      const demandStep = (i: number) => {
+        const vm = ready[i]!;
+        t = nowNs();
+        const d = callGuest(vm, 'demand', () => vm.guest.demand(tickMs));
+        demands[i] = d === undefined ? Math.floor(perTick) : Math.max(0, d | 0);
         const now = nowNs();
         vm.period.cpuNanos += now - t;
         guestNanos += now - t;
-        t = now;
-        if (vm.paused) continue;
-        scheduled.push(vm);
-        claims.push({ id: vm.id, demand, weight: 1 });
-      }
-      const weightsOf = shareWeights(scheduled.map((vm) => vm.targetLoad));
-      for (let i = 0; i < claims.length; i++) claims[i]!.weight = weightsOf[i]!;
-      const shares = shareCapacity(perTick, claims);
-      for (let i = 0; i < scheduled.length; i++) {
-        const vm = scheduled[i]!;
+      };
+      const shareStep = () => {
+        for (let i = 0; i < n; i++) {
+          const vm = ready[i]!;
+          if (vm.paused) continue;
+          scheduled.push(vm);
+          claims.push({ id: vm.id, demand: demands[i]!, weight: 1 });
+        }
+        const weightsOf = shareWeights(scheduled.map((vm) => vm.targetLoad));
+        for (let i = 0; i < claims.length; i++) claims[i]!.weight = weightsOf[i]!;
+        shares = shareCapacity(perTick, claims);
+      };
+      const runStep = (i: number) => {
+        const vm = scheduled[i];
+        if (!vm) return;
         const demand = claims[i]!.demand;
         const share = Math.min(shares.get(vm.id) ?? 0, 0x7fffffff);
         t = nowNs();
-        let used = 0;
-        try {
-          used = vm.guest.run(share);
-        } catch (error) {
-          fail(vm, error);
-        }
+        let used = callGuest(vm, 'run', () => vm.guest.run(share)) ?? 0;
         const spent = nowNs() - t;
         vm.ranSinceScan = vm.writesMemory || vm.tracker.pages === 0;
         used = Math.min(Math.max(0, used | 0), share);
@@ -354,7 +457,24 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
         vm.period.steal += Math.max(0, demand - share);
         vm.lastDemand = demand;
         vm.lastShare = share;
-      }
+      };
+      watchdog.each(
+        2 * n + 1,
+        (step) => {
+          if (step < n) demandStep(step);
+          else if (step === n) shareStep();
+          else runStep(step - n - 1);
+        },
+        (step, ms) => {
+          if (step < n) failVm(ready[step]!, timeoutReason('demand', ms));
+          else if (step > n && scheduled[step - n - 1]) {
+            const vm = scheduled[step - n - 1]!;
+            vm.ranSinceScan = true;
+            failVm(vm, timeoutReason('run', ms));
+          }
+        },
+        guestBudgetMs,
+      );
       for (const vm of all) vm.period.ticks++;
       stats.ticks++;
       stats.guestNanos += guestNanos;
@@ -363,8 +483,20 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
 
     measure() {
       const t0 = nowNs();
+      const all = [...vms.values()];
+      const live = all.filter((vm) => !vm.error);
+      watchdog.each(
+        live.length,
+        (i) => {
+          const vm = live[i]!;
+          const digest = callGuest(vm, 'digest', () => vm.guest.digest());
+          if (digest !== undefined) vm.lastDigest = digest;
+        },
+        (i, ms) => failVm(live[i]!, timeoutReason('digest', ms)),
+        guestBudgetMs,
+      );
       const out: VmMeasurement[] = [];
-      for (const vm of vms.values()) {
+      for (const vm of all) {
         sample(vm);
         const seconds = (vm.period.ticks * tickMs) / 1000;
         const dirtiedPages = vm.tracker.takePeriodDirty();
@@ -391,7 +523,7 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
           residentPages: vm.tracker.residentPages,
           dirtiedPages,
           netBytes: vm.io.netBytes,
-          digest: vm.guest.digest(),
+          digest: vm.lastDigest,
           vtod: vtodOf(vm),
           ...(vm.error ? { error: vm.error } : {}),
         });
@@ -404,7 +536,14 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
       return out;
     },
 
-    digest: (id) => get(id).guest.digest(),
+    digest(id) {
+      const vm = get(id);
+      return callAlone(vm, 'digest', () => vm.guest.digest());
+    },
+
+    failure: (id) => vms.get(id)?.error,
+
+    guestBudgetMs,
 
     setTargetLoad(id, targetLoad) {
       get(id).targetLoad = targetLoad;
@@ -418,7 +557,7 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
         info: { paused: vm.paused, demand: vm.lastDemand, share: vm.lastShare },
       })),
 
-    stats: () => ({ ...stats }),
+    stats: () => ({ ...stats, watchdogBatches: watchdog.batches(), watchdogNanos: watchdog.nanos() }),
 
     vtod: (id) => vtodOf(get(id)),
   };

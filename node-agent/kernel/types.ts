@@ -13,6 +13,8 @@ export interface KernelOptions {
   tickMs: number;
   /** The node's clock (epoch ms); a test passes a skewed or simulated one. */
   clock: () => number;
+  /** Wall time one guest call may take before the kernel stops it and fails the VM (see budget.ts). */
+  guestBudgetMs?: number;
 }
 
 /** What the agent asks the kernel to run: a VM item's guest, fresh or from its image chain. */
@@ -48,7 +50,7 @@ export interface VmMeasurement {
   digest: string;
   /** The guest's virtual time of day (epoch ms). */
   vtod: number;
-  /** Set when the guest trapped; the kernel paused it and will not run it again. */
+  /** Set when the guest failed (trap, timeout, memory limit); the kernel paused it and will not run it again. */
   error?: string;
 }
 
@@ -82,6 +84,8 @@ export interface Kernel {
   /** Measurements since the previous call (one reporting period), per VM. */
   measure(): VmMeasurement[];
   digest(id: string): string;
+  /** Why a loaded VM's guest failed (then it is paused for good), or undefined. */
+  failure?(id: string): string | undefined;
   /** Changes a VM's programmed target load (Fig. 5) in the schedule. */
   setTargetLoad(id: string, targetLoad: number | undefined): void;
 }
