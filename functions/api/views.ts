@@ -1,6 +1,7 @@
 // Read models: how VM and node items look to API callers, and the placement choice
 // ("least-loaded live node") shared by create, resume and migrate-auto.
 import { chooseRestartNode } from '../../shared/domain/protocol.ts';
+import { DEFAULT_RESTART_POLICY } from '../../shared/domain/restart.ts';
 import { effectiveWeights } from '../../shared/domain/weights.ts';
 import { isLive, type NodeRecord } from '../../shared/storage/nodes.ts';
 import type { VmRecord } from '../../shared/storage/vms.ts';
@@ -44,6 +45,11 @@ export function toVmView(vm: VmRecord, owner: NodeRecord | undefined): VmView {
     moves: vm.moves,
     cooldownUntil: vm.cooldownUntil ?? null,
     lastMovedAt: vm.lastMovedAt ?? null,
+    restartPolicy: vm.restartPolicy ?? DEFAULT_RESTART_POLICY,
+    reason: vm.reason ?? null,
+    failures: vm.failures ?? 0,
+    retryAt: vm.retryAt ?? null,
+    recovery: vm.recovery ?? null,
     createdAt: vm.createdAt,
     updatedAt: vm.updatedAt,
   };

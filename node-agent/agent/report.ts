@@ -34,7 +34,11 @@ export function buildReport(input: ReportInput): LoadReport {
       pinned: record.pinned,
       fence: held.fence,
       busy:
-        held.paused || input.busy.has(m.id) || record.migration !== undefined || record.state !== 'RUNNING',
+        held.paused ||
+        m.error !== undefined ||
+        input.busy.has(m.id) ||
+        record.migration !== undefined ||
+        record.state !== 'RUNNING',
       digest: m.digest,
     };
     if (record.targetLoad !== undefined) entry.targetLoad = record.targetLoad;

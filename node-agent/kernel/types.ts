@@ -62,10 +62,22 @@ export interface CheckpointResult {
   pages: number;
 }
 
+/** What a start did beyond loading: a restore that had to skip broken images. */
+export interface StartResult {
+  recovery?: {
+    /** The image the VM was restored from instead of the newest. */
+    image: ImageRef;
+    /** Why the newer image(s) could not be used. */
+    why: string;
+    /** Guest time (vTOD) between the broken image and the restored one, in seconds. */
+    lostSeconds: number;
+  };
+}
+
 export interface Kernel {
   readonly nodeId: string;
   /** Loads a VM (verifying every block's checksum when restoring) and adds it to the schedule. */
-  start(vm: VmLaunch): Promise<void>;
+  start(vm: VmLaunch): Promise<StartResult | undefined | void>;
   /** Stops scheduling the VM but keeps it in memory (migration stop-and-copy, or a pending take). */
   pause(id: string): void;
   /** Schedules a paused VM again. */

@@ -13,6 +13,7 @@ import {
   listVmsPage,
   orderMigration,
   requestState,
+  restartVm,
   resumeVm,
   type VmRecord,
 } from '../../../shared/storage/vms.ts';
@@ -20,7 +21,14 @@ import type { ApiDeps } from '../deps.ts';
 import { findNode, listNodesById } from '../node-reads.ts';
 import { conflict, notFound, problemResponses, unprocessable } from '../problem.ts';
 import { bearerSecurity, newRouter } from '../router.ts';
-import { IdParamSchema, jsonBody, jsonResponse, VmSchema, VmStateSchema } from '../schemas.ts';
+import {
+  IdParamSchema,
+  jsonBody,
+  jsonResponse,
+  RestartPolicySchema,
+  VmSchema,
+  VmStateSchema,
+} from '../schemas.ts';
 import { leastLoaded, toVmView, unfitReason } from '../views.ts';
 import { patchVmAtFence } from '../vm-writes.ts';
 
@@ -51,6 +59,7 @@ const CreateVmSchema = z
     series: z.array(z.number().finite().min(0).max(100)).min(1).max(100_000).optional().openapi({
       description: 'For the trace guest: utilisation per step, in percent.',
     }),
+    restartPolicy: RestartPolicySchema.optional(),
   })
   .strict()
   .openapi('CreateVm');
@@ -145,6 +154,7 @@ export function vmRoutes(deps: ApiDeps) {
           ...(body.targetLoad !== undefined ? { targetLoad: body.targetLoad } : {}),
           ...(body.pinned !== undefined ? { pinned: body.pinned } : {}),
           ...(body.group !== undefined ? { group: body.group } : {}),
+          ...(body.restartPolicy !== undefined ? { restartPolicy: body.restartPolicy } : {}),
         },
         now,
       );
@@ -283,6 +293,50 @@ export function vmRoutes(deps: ApiDeps) {
   app.openapi(
     createRoute({
       method: 'post',
+      path: `${vmPath}/restart`,
+      tags,
+      security: bearerSecurity,
+      summary:
+        'Give a FAILED VM a fresh try from its last image (failures forgotten), on `node`, its owner if it fits, or the least-loaded live node',
+      request: { params: IdParamSchema, body: jsonBody(ResumeSchema, false) },
+      responses: {
+        202: jsonResponse(VmSchema, 'Restarted: PENDING on its owner'),
+        ...problemResponses(400, 401, 404, 409, 422),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const body = c.req.valid('json');
+      const now = deps.clock();
+      const vm = await getVm(clients, id);
+      if (vm.state !== 'FAILED')
+        throw conflict(`vm ${id} is ${describe(vm)}; only a FAILED VM can be restarted`);
+      const nodes = await listNodesById(clients);
+      let target: string;
+      if (body.node) {
+        const node = nodes.get(body.node);
+        if (!node) throw notFound('node', body.node);
+        const why = unfitReason(node, now, vm.memPages);
+        if (why) throw unprocessable(`cannot restart there: ${why}`);
+        target = node.id;
+      } else {
+        // Its own node first: a failure is the guest's doing, not the node's.
+        const owner = nodes.get(vm.owner);
+        const best =
+          owner && unfitReason(owner, now, vm.memPages) === undefined
+            ? owner
+            : leastLoaded([...nodes.values()], now, vm.memPages);
+        if (!best) throw conflict('no live, undrained node has room for the VM');
+        target = best.id;
+      }
+      const updated = await restartVm(clients, id, vm.fence, target, now).catch(raced(id));
+      return c.json(await view(updated), 202);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
       path: `${vmPath}/migrate`,
       tags,
       security: bearerSecurity,
@@ -337,7 +391,8 @@ export function vmRoutes(deps: ApiDeps) {
       path: vmPath,
       tags,
       security: bearerSecurity,
-      summary: 'Delete a VM: a running one is stopped by its owner (202); a suspended one goes at once (204)',
+      summary:
+        'Delete a VM: a running one is stopped by its owner (202); a suspended or failed one goes at once (204)',
       request: { params: IdParamSchema },
       responses: {
         202: jsonResponse(VmSchema, 'Deletion requested; the owner stops the VM and removes its image'),
@@ -349,9 +404,9 @@ export function vmRoutes(deps: ApiDeps) {
       const { id } = c.req.valid('param');
       const vm = await getVm(clients, id);
       if (vm.state === 'DELETING') return c.json(await view(vm), 202);
-      if (vm.state === 'SUSPENDED') {
+      if (vm.state === 'SUSPENDED' || vm.state === 'FAILED') {
         // The item goes first: a concurrent resume then fails on the fence instead of finding no image.
-        await deleteVmItem(clients, id, vm.fence, 'SUSPENDED').catch(raced(id));
+        await deleteVmItem(clients, id, vm.fence, vm.state).catch(raced(id));
         await images.deleteVmImages(id).catch(deps.logError);
         return c.body(null, 204);
       }
