@@ -20,7 +20,14 @@ import { type Guest, growMemory, instantiateGuest } from './guest.ts';
 import { capMemory } from './limits.ts';
 import { PAGE, PageTracker } from './pages.ts';
 import { type Claim, type ScheduleEntry, shareCapacity, shareWeights } from './schedule.ts';
-import type { CheckpointResult, Kernel, KernelOptions, VmLaunch, VmMeasurement } from './types.ts';
+import type {
+  CheckpointResult,
+  Kernel,
+  KernelOptions,
+  StartResult,
+  VmLaunch,
+  VmMeasurement,
+} from './types.ts';
 
 export { GuestFault } from './budget.ts';
 export type { ScheduleEntry } from './schedule.ts';
@@ -37,6 +44,8 @@ const MAX_PAGES = 65536;
 export const defaultGuestBudgetMs = (tickMs: number) => Math.max(500, 5 * tickMs);
 /** A delta whose image would point into more packs than this is written as a full image instead, which bounds what a restore reads. */
 export const MAX_CHAIN_PACKS = 32;
+/** Older images a restore tries, newest first, when the newest is broken. */
+export const MAX_FALLBACK_IMAGES = 8;
 
 /** Monotonic time in ns as a double: unlike hrtime.bigint() it allocates nothing per reading. */
 const nowNs = () => performance.now() * 1e6;
@@ -229,7 +238,49 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
     stats.scanNanos += nowNs() - t0;
   };
 
-  async function launch(vm: VmLaunch): Promise<Vm> {
+  /**
+   * Loads a VM; when its newest image is broken (Corrupt: missing, unreadable, failing a checksum or
+   * a digest), the newest older image of the VM that restores instead, with the guest time lost.
+   * Corrupt when none does. Never retries by itself: the agent fails the VM on Corrupt.
+   */
+  async function launchOrFallBack(vm: VmLaunch): Promise<{ vm: Vm; recovery?: StartResult['recovery'] }> {
+    try {
+      return { vm: await launch(vm) };
+    } catch (error) {
+      const newest = vm.image;
+      if (!(error instanceof Corrupt) || !newest) throw error;
+      const fenceOf = Number(
+        /^images\/[^/]+\/(\d+)\//.exec(newest.manifest)?.[1] ?? Number.POSITIVE_INFINITY,
+      );
+      const older = (await deps.images.listImages(vm.id))
+        .filter((r) => r.seq < newest.seq && r.fence <= fenceOf)
+        .slice(0, MAX_FALLBACK_IMAGES);
+      for (const candidate of older) {
+        try {
+          const loaded = await launch(
+            { ...vm, image: { manifest: candidate.manifest, seq: candidate.seq, digest: '', vtod: 0 } },
+            false,
+          );
+          const m = loaded.manifest!;
+          return {
+            vm: loaded,
+            recovery: {
+              image: { manifest: candidate.manifest, seq: m.seq, digest: m.digest, vtod: m.vtod },
+              why: error.message,
+              lostSeconds: Math.max(0, Math.round((newest.vtod - m.vtod) / 100) / 10),
+            },
+          };
+        } catch (olderError) {
+          if (!(olderError instanceof Corrupt)) throw olderError;
+        }
+      }
+      throw new Corrupt(
+        `${error.message}; ${older.length ? `none of the ${older.length} older images restores either` : 'no older image'}`,
+      );
+    }
+  }
+
+  async function launch(vm: VmLaunch, checkTableDigest = true): Promise<Vm> {
     if (!Number.isInteger(vm.memPages) || vm.memPages < 1 || vm.memPages > MAX_PAGES)
       throw new InvalidInput(`memPages must be an integer in 1..${MAX_PAGES}`);
     const { module, globals, writesMemory } = await loadModule(vm.guest.kind, vm.memPages);
@@ -285,7 +336,7 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
       const digest = guarded('restore', () => guest.digest());
       if (digest !== m.digest)
         throw new Corrupt(`image ${vm.image!.manifest} restores to digest ${digest}, not ${m.digest}`);
-      if (vm.image!.digest !== undefined && digest !== vm.image!.digest)
+      if (checkTableDigest && digest !== vm.image!.digest)
         throw new Corrupt(
           `image ${vm.image!.manifest} restores to digest ${digest}; the table recorded ${vm.image!.digest}`,
         );
@@ -371,7 +422,9 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
         throw new Conflict(`vm ${launch_.id} is already on node ${options.nodeId}`);
       starting.add(launch_.id);
       try {
-        vms.set(launch_.id, await launch(launch_));
+        const { vm, recovery } = await launchOrFallBack(launch_);
+        vms.set(launch_.id, vm);
+        return recovery ? { recovery } : undefined;
       } finally {
         starting.delete(launch_.id);
       }

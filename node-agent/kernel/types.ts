@@ -77,6 +77,7 @@ export interface StartResult {
 export interface Kernel {
   readonly nodeId: string;
   /** Loads a VM (verifying every block's checksum when restoring) and adds it to the schedule. */
+  // biome-ignore lint/suspicious/noConfusingVoidType: kernels that never fall back return nothing
   start(vm: VmLaunch): Promise<StartResult | undefined | void>;
   /** Stops scheduling the VM but keeps it in memory (migration stop-and-copy, or a pending take). */
   pause(id: string): void;
