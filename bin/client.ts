@@ -95,6 +95,7 @@ export interface CreateVmRequest {
   pinned?: boolean;
   params?: Record<string, number>;
   series?: number[];
+  restartPolicy?: { kind: 'never' | 'on-failure'; maxRetries?: number };
 }
 
 export type SeesawClient = ReturnType<typeof createClient>;
@@ -163,6 +164,8 @@ export function createClient(connection: Connection, fetchImpl: typeof fetch = f
     suspendVm: (id: string) => request<VmView>('POST', `${vm(id)}/suspend`),
     resumeVm: (id: string, nodeId?: string) =>
       request<VmView>('POST', `${vm(id)}/resume`, nodeId ? { node: nodeId } : undefined),
+    restartVm: (id: string, nodeId?: string) =>
+      request<VmView>('POST', `${vm(id)}/restart`, nodeId ? { node: nodeId } : undefined),
     migrateVm: (id: string, to: string) => request<VmView>('POST', `${vm(id)}/migrate`, { to }),
     /** The VM while its owner stops it, or undefined once it is gone. */
     deleteVm: (id: string) => request<VmView | undefined>('DELETE', vm(id)),
