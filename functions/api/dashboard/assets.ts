@@ -1374,7 +1374,9 @@ function vmRow(vm, node, actions) {
   if (vm.state !== 'RUNNING') badges.push(badge(vm.state.toLowerCase(), 'state', vm.reason ?? undefined));
   // A failed guest says why (a backing-off one too, until its retry).
   if (vm.reason && (vm.state === 'FAILED' || vm.state === 'PENDING'))
-    badges.push(badge(vm.reason, 'failed', vm.state === 'FAILED' ? 'why the guest failed' : 'last failure; retrying'));
+    badges.push(
+      badge(vm.reason, 'failed', vm.state === 'FAILED' ? 'why the guest failed' : 'last failure; retrying'),
+    );
   if (vm.pinned) badges.push(badge('pinned', 'pinned'));
   if (vm.migration) {
     badges.push(badge(\`→ \${vm.migration.to} · \${vm.migration.phase}\`, 'moving', 'migration in flight'));
