@@ -30,7 +30,8 @@ export function buildReport(input: ReportInput): LoadReport {
     const entry: ReportedVm = {
       factors: m.factors,
       load: m.load,
-      memPages: record.memPages,
+      // Disk blocks live in node memory too: placement and the balancer count them with the pages.
+      memPages: record.memPages + (m.diskBlocks ?? 0),
       pinned: record.pinned,
       fence: held.fence,
       busy:

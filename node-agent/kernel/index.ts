@@ -15,7 +15,7 @@ import {
   timeoutReason,
   trapReason,
 } from './budget.ts';
-import { VirtualDisk } from './disk.ts';
+import { type DiskBudget, VirtualDisk } from './disk.ts';
 import { type Guest, growMemory, instantiateGuest } from './guest.ts';
 import { capMemory } from './limits.ts';
 import { PAGE, PageTracker } from './pages.ts';
@@ -78,6 +78,8 @@ export interface SeesawKernel extends Kernel {
   /** The guest budget, in ms per call. */
   readonly guestBudgetMs: number;
   failure(id: string): string | undefined;
+  /** Disk blocks held in memory across the node's VMs. */
+  diskBlocks(): number;
 }
 
 interface Vm {
@@ -132,6 +134,18 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
   const modules = new Map<string, Promise<LoadedModule>>();
   const stats = { ticks: 0, totalNanos: 0, guestNanos: 0, scanNanos: 0 };
   const guestBudgetMs = options.guestBudgetMs ?? defaultGuestBudgetMs(tickMs);
+  // Disk blocks live in node memory: with a memory capacity, a block is admitted only while guest
+  // memory plus blocks stay within it (a guest's write that needs one more is refused with -1).
+  const memCapacityPages = options.memCapacityPages;
+  const diskBudget: DiskBudget = {
+    blocks: 0,
+    admit() {
+      if (memCapacityPages === undefined) return true;
+      let pages = diskBudget.blocks + 1;
+      for (const vm of vms.values()) pages += vm.guest.memory.buffer.byteLength / PAGE;
+      return pages <= memCapacityPages;
+    },
+  };
   const watchdog = createWatchdog(guestBudgetMs);
 
   /** Marks a guest failed; it stays loaded (paused) until the agent records the failure and stops it. */
@@ -298,8 +312,8 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
         throw new InvalidInput(`image of ${vm.id} runs ${m.guest.kind}, not ${vm.guest.kind}`);
     }
     const disk = m
-      ? VirtualDisk.from(m.disk.bytes, image.disk)
-      : new VirtualDisk(Math.floor(diskMiB * 1024 * 1024));
+      ? VirtualDisk.from(m.disk.bytes, image.disk, diskBudget)
+      : new VirtualDisk(Math.floor(diskMiB * 1024 * 1024), diskBudget);
     const record: Partial<Vm> & { io: Vm['io']; disk: VirtualDisk; memLimit: number } = {
       io,
       disk,
@@ -441,6 +455,7 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
     },
 
     stop(id) {
+      vms.get(id)?.disk.release();
       vms.delete(id);
     },
 
@@ -574,6 +589,7 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
           ioOps: vm.io.ops,
           ioBytes: vm.io.bytes,
           residentPages: vm.tracker.residentPages,
+          diskBlocks: vm.disk.blocks.size,
           dirtiedPages,
           netBytes: vm.io.netBytes,
           digest: vm.lastDigest,
@@ -609,6 +625,8 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
         ...(vm.targetLoad !== undefined ? { targetLoad: vm.targetLoad } : {}),
         info: { paused: vm.paused, demand: vm.lastDemand, share: vm.lastShare },
       })),
+
+    diskBlocks: () => diskBudget.blocks,
 
     stats: () => ({ ...stats, watchdogBatches: watchdog.batches(), watchdogNanos: watchdog.nanos() }),
 

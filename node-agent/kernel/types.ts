@@ -15,6 +15,8 @@ export interface KernelOptions {
   clock: () => number;
   /** Wall time one guest call may take before the kernel stops it and fails the VM (see budget.ts). */
   guestBudgetMs?: number;
+  /** Node memory for guests, in pages; disk blocks (one page each) are refused past it. Unlimited if absent. */
+  memCapacityPages?: number;
 }
 
 /** What the agent asks the kernel to run: a VM item's guest, fresh or from its image chain. */
@@ -45,6 +47,8 @@ export interface VmMeasurement {
   ioOps: number;
   ioBytes: number;
   residentPages: number;
+  /** Virtual-disk blocks (64 KiB, one page each) the VM holds in node memory. */
+  diskBlocks?: number;
   dirtiedPages: number;
   netBytes: number;
   digest: string;

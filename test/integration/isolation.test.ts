@@ -11,7 +11,7 @@ import type { Clients } from '../../shared/storage/clients.ts';
 import { createImageStore, type ImageStore } from '../../shared/storage/image-store.ts';
 import { getNode, isLive } from '../../shared/storage/nodes.ts';
 import { createVm, getVm, restartVm } from '../../shared/storage/vms.ts';
-import { GROW_RUN, SPIN_INIT, SPIN_RUN, TRAP_DIGEST, wasmOf } from '../support/hostile.ts';
+import { FILL_DISK, GROW_RUN, SPIN_INIT, SPIN_RUN, TRAP_DIGEST, wasmOf } from '../support/hostile.ts';
 import { freshStores } from '../support/stores.ts';
 
 const quiet = { info: () => {}, warn: () => {}, debug: () => {}, error: () => {} };
@@ -27,7 +27,15 @@ describe('hostile and broken guests on a node agent', () => {
   const anAgent = (id: string) => {
     const spec = { id, capacity: 1e9, weights: { cpu: 1, io: 0.2, mem: 0.1 }, memCapacityPages: 1024 };
     const kernel = createKernel(
-      { nodeId: id, capacity: spec.capacity, weights: spec.weights, tickMs: 10, clock, guestBudgetMs: 40 },
+      {
+        nodeId: id,
+        capacity: spec.capacity,
+        weights: spec.weights,
+        tickMs: 10,
+        clock,
+        guestBudgetMs: 200,
+        memCapacityPages: spec.memCapacityPages,
+      },
       { images },
     );
     return createAgent(
@@ -61,6 +69,7 @@ describe('hostile and broken guests on a node agent', () => {
       trap: TRAP_DIGEST,
       grow: GROW_RUN,
       init: SPIN_INIT,
+      fill: FILL_DISK,
     }))
       await images.putModule(name, await wasmOf(source));
   });
@@ -95,6 +104,16 @@ describe('hostile and broken guests on a node agent', () => {
     await cycle([a], 3);
     expect(a.kernel.digest('ok')).not.toBe(before);
     expect((await getNode(clients, 'h1')).report?.vms.ok?.load).toBeGreaterThan(0);
+  });
+
+  it('reports disk blocks with memory pages, so placement and the balancer count them against the node', async () => {
+    const a = anAgent('h8');
+    await a.register();
+    await createVm(clients, { id: 'disk', owner: 'h8', guest: { kind: 'module:fill' }, memPages: 2 }, now);
+    await cycle([a], 5);
+    const line = (await getNode(clients, 'h8')).report?.vms.disk;
+    expect(a.kernel.measure().find((m) => m.id === 'disk')?.diskBlocks).toBeGreaterThan(0);
+    expect(line?.memPages).toBeGreaterThan(2);
   });
 
   it('never lets the reaper move a FAILED VM, even when its node dies; it moves the others', async () => {

@@ -55,3 +55,17 @@ export async function wasmOf(source: string): Promise<Uint8Array> {
     parsed.destroy();
   }
 }
+
+/** `run` writes one new 64 KiB disk block per call, without bound; `digest` counts refused writes. */
+export const FILL_DISK = `(module
+  (import "env" "disk_write" (func $write (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $next (export "next") (mut i32) (i32.const 0))
+  (global $refused (export "refused") (mut i64) (i64.const 0))
+  (func (export "demand") (param i32) (result i32) (i32.const 1))
+  (func (export "run") (param i32) (result i32)
+    (if (i32.lt_s (call $write (i32.mul (global.get $next) (i32.const 65536)) (i32.const 0) (i32.const 65536)) (i32.const 0))
+      (then (global.set $refused (i64.add (global.get $refused) (i64.const 1))))
+      (else (global.set $next (i32.add (global.get $next) (i32.const 1)))))
+    (i32.const 1))
+  (func (export "digest") (result i64) (global.get $refused)))`;

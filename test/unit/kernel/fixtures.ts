@@ -41,6 +41,7 @@ export function aKernel(
       tickMs: options.tickMs ?? TICK_MS,
       clock: clock.now,
       ...(options.guestBudgetMs !== undefined ? { guestBudgetMs: options.guestBudgetMs } : {}),
+      ...(options.memCapacityPages !== undefined ? { memCapacityPages: options.memCapacityPages } : {}),
     },
     { images },
   );
