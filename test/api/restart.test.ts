@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { afterFailure } from '../../shared/domain/restart.ts';
 import { failVm, getVm } from '../../shared/storage/vms.ts';
+import { BIG_MEMORY, wasmOf } from '../support/hostile.ts';
 import { aNode, anApi, aVm, NOW, PROBLEM, type TestApi } from './support.ts';
 
 describe('failed VMs through the API', () => {
@@ -85,6 +86,23 @@ describe('failed VMs through the API', () => {
     expect((await res.json()).detail).toMatch(/only a FAILED VM can be restarted/);
     expect(await api.snapshot()).toEqual(before);
     expect((await api.call('POST', '/v1/vms/nope/restart')).status).toBe(404);
+  });
+
+  it('refuses (422) a module VM whose memPages is below the initial memory the module declares', async () => {
+    const up = await api.call('POST', '/v1/modules?name=big', {
+      raw: new Uint8Array(await wasmOf(BIG_MEMORY)),
+      headers: { 'content-type': 'application/wasm' },
+    });
+    expect(up.status).toBe(201);
+    const before = await api.snapshot();
+    const small = await api.call('POST', '/v1/vms', { body: { guest: 'module:big', memPages: 4 } });
+    expect(small.status).toBe(422);
+    expect(small.headers.get('content-type')).toBe(PROBLEM);
+    expect((await small.json()).detail).toMatch(/declares 8 initial memory pages/);
+    expect(await api.snapshot()).toEqual(before);
+    expect((await api.call('POST', '/v1/vms', { body: { guest: 'module:big', memPages: 8 } })).status).toBe(
+      201,
+    );
   });
 
   it('deletes a FAILED VM at once', async () => {

@@ -128,6 +128,7 @@ export function vmRoutes(deps: ApiDeps) {
       if (body.guest.startsWith('module:') && !(await findModule(clients, body.guest.slice(7))))
         throw notFound('module', body.guest.slice(7));
       const memPages = body.memPages ?? DEFAULT_MEM_PAGES;
+      await checkDeclaredMemory(clients, body.guest, memPages);
       let owner: string;
       if (body.node) {
         const node = await findNode(clients, body.node);
@@ -418,6 +419,16 @@ export function vmRoutes(deps: ApiDeps) {
   );
 
   return app;
+}
+
+/** A module's memory is capped at the VM's memPages: one that declares more initial pages cannot start. */
+async function checkDeclaredMemory(clients: ApiDeps['clients'], guest: string, memPages: number) {
+  if (!guest.startsWith('module:')) return;
+  const initial = (await findModule(clients, guest.slice(7)))?.exports.memory.initialPages ?? 0;
+  if (initial > memPages)
+    throw unprocessable(
+      `${guest} declares ${initial} initial memory pages; give memPages of at least ${initial} (it is the VM's memory limit)`,
+    );
 }
 
 function describe(vm: VmRecord): string {
