@@ -154,7 +154,15 @@ export async function runBalancer(deps: BalancerDeps, options: BalancerOptions =
   if (dryRun) {
     exchanges = exchanging.length;
     for (const [n, move] of decision.moves.entries()) {
-      orders.push({ vm: move.vm, from: move.from, to: move.to, migration: `${id}-${n}`, outcome: 'dry-run' });
+      const fence = view.fenceOf(move.vm, move.from);
+      orders.push({
+        vm: move.vm,
+        from: move.from,
+        to: move.to,
+        migration: `${id}-${n}`,
+        outcome: 'dry-run',
+        ...(fence !== undefined ? { fence } : {}),
+      });
     }
   } else {
     const numbered: { pair: PairDecision; first: number }[] = [];
@@ -284,22 +292,22 @@ export async function runBalancer(deps: BalancerDeps, options: BalancerOptions =
   return record;
 }
 
-interface RunContext {
+export interface RunContext {
   id: string;
   /** Read at each exchange: a long run must not book nodes with claims that lapsed while it ran. */
   clock: () => number;
-  options: BalancerOptions;
+  options: Pick<BalancerOptions, 'claimTtlMs' | 'orderDeadlineMs'>;
   fenceOf: (vm: string, node: string) => number | undefined;
 }
 
 /**
- * One exchange: claim both nodes (in id order, so two runs meet on the same node first), then order
+ * One exchange (also an applied plan's): claim both nodes (in id order, so two runs meet on the same node first), then order
  * each move on its VM item. A lost claim or a changed VM is a normal outcome of overlapping runs.
  */
-async function carryOut(
+export async function carryOut(
   clients: Clients,
   log: Logger,
-  pair: PairDecision,
+  pair: Pick<PairDecision, 'requester' | 'selected' | 'moves'>,
   first: number,
   run: RunContext,
 ): Promise<{ orders: RunOrder[]; written: Move[] }> {

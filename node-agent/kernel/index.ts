@@ -87,6 +87,8 @@ interface Vm {
   fence: number;
   spec: GuestSpec;
   targetLoad: number | undefined;
+  /** Work units per tick the guest may claim at most (its CPU limit); undefined: no cap. */
+  capPerTick: number | undefined;
   paused: boolean;
   /** Why the guest failed (see budget.ts); a failed guest is never called again. */
   error?: string;
@@ -370,6 +372,8 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
       fence: vm.fence,
       spec: vm.guest,
       targetLoad: vm.targetLoad,
+      capPerTick:
+        vm.cpuLimit === undefined ? undefined : Math.floor((vm.cpuLimit * UNITS_PER_CORE * tickMs) / 1000),
       paused: vm.paused ?? false,
       guest,
       tracker,
@@ -492,7 +496,9 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
         const vm = ready[i]!;
         t = nowNs();
         const d = callGuest(vm, 'demand', () => vm.guest.demand(tickMs));
-        demands[i] = d === undefined ? Math.floor(perTick) : Math.max(0, d | 0);
+        let demand = d === undefined ? Math.floor(perTick) : Math.max(0, d | 0);
+        if (vm.capPerTick !== undefined) demand = Math.min(demand, vm.capPerTick);
+        demands[i] = demand;
         const now = nowNs();
         vm.period.cpuNanos += now - t;
         guestNanos += now - t;

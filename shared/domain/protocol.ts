@@ -202,14 +202,3 @@ export const mayRunGuests = (leaseUntil: number, now: number, rules: Pick<LeaseR
 /** True when the reaper may treat a node as dead and restart its VMs elsewhere. */
 export const isDead = (leaseUntil: number, now: number, rules: Pick<LeaseRules, 'graceMs'>) =>
   now > leaseUntil + rules.graceMs;
-
-/** Picks where a dead or settled VM restarts: the preferred node if live, else the live node with least load. */
-export function chooseRestartNode(
-  live: { id: string; load: number }[],
-  prefer: string[] = [],
-): string | undefined {
-  for (const id of prefer) if (live.some((n) => n.id === id)) return id;
-  let best: { id: string; load: number } | undefined;
-  for (const n of live) if (!best || n.load < best.load || (n.load === best.load && n.id < best.id)) best = n;
-  return best?.id;
-}

@@ -22,6 +22,8 @@ export interface RunOrder {
    */
   outcome: 'written' | 'lost' | 'unclaimed' | 'failed' | 'dry-run';
   detail?: string;
+  /** The fence the VM ran under when the run read it (dry runs keep it for their plan). */
+  fence?: number;
 }
 
 export interface RunRecord {

@@ -79,14 +79,17 @@ describe('node, balancing, module and cluster routes', () => {
     expect((await getBalancingConfig(api.clients)).thresholdFactor).toBe(1.5);
   });
 
-  it('runs a dry-run round that writes no orders and no run record', async () => {
-    const before = await api.snapshot();
+  it('runs a dry-run round that writes no orders and no run record, only its plan', async () => {
+    const withoutPlans = async () =>
+      (await api.snapshot()).filter((item) => !String((item as { pk: string }).pk).startsWith('PLAN#'));
+    const before = await withoutPlans();
     const res = await api.call('POST', '/v1/balance', { body: { dryRun: true } });
     expect(res.status).toBe(200);
     const run = await res.json();
     expect(run.dryRun).toBe(true);
     expect(run.before.cv).toBeGreaterThan(0);
-    expect(await api.snapshot()).toEqual(before);
+    expect(run.plan).toMatchObject({ run: run.id, status: 'open' });
+    expect(await withoutPlans()).toEqual(before);
     expect((await (await api.call('GET', '/v1/runs')).json()).items).toEqual([]);
   });
 
@@ -202,6 +205,9 @@ describe('node, balancing, module and cluster routes', () => {
         'GET /v1/config/balancing',
         'PUT /v1/config/balancing',
         'POST /v1/balance',
+        'GET /v1/plans',
+        'GET /v1/plans/{id}',
+        'POST /v1/plans/{id}/apply',
         'GET /v1/runs',
         'GET /v1/migrations',
         'GET /v1/cluster',

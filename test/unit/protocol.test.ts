@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  chooseRestartNode,
   type Holding,
   inEarlierExchange,
   isDead,
@@ -143,15 +142,5 @@ describe('deadlines and leases', () => {
     expect(mayRunGuests(1000, 900, { fenceMarginMs: 100 })).toBe(false);
     expect(isDead(1000, 1500, { graceMs: 500 })).toBe(false);
     expect(isDead(1000, 1501, { graceMs: 500 })).toBe(true);
-  });
-
-  it('restarts on the preferred live node, else on the least loaded one', () => {
-    const live = [
-      { id: 'x', load: 3 },
-      { id: 'y', load: 1 },
-    ];
-    expect(chooseRestartNode(live, ['gone', 'x'])).toBe('x');
-    expect(chooseRestartNode(live)).toBe('y');
-    expect(chooseRestartNode([])).toBeUndefined();
   });
 });

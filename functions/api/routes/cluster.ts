@@ -1,7 +1,8 @@
 // The cluster at a glance (counts, imbalance, last run) and the unauthenticated health check.
 import { createRoute, z } from '@hono/zod-openapi';
+import { isLive } from '../../../shared/domain/placement.ts';
 import { imbalance } from '../../../shared/domain/stats.ts';
-import { isLive, listNodes } from '../../../shared/storage/nodes.ts';
+import { listNodes } from '../../../shared/storage/nodes.ts';
 import { listAllVms } from '../../../shared/storage/vms.ts';
 import type { ApiDeps } from '../deps.ts';
 import { problemResponses } from '../problem.ts';

@@ -2,10 +2,12 @@
 // Each mutation reads the item and writes conditionally on the fence it read: a lost race is a
 // 409 and nothing changes.
 import { createRoute, z } from '@hono/zod-openapi';
+import { expectedFactors, type PlacementVm, placementExclusion } from '../../../shared/domain/placement.ts';
 import type { MigrationOrder } from '../../../shared/domain/vm-state.ts';
 import { ConditionFailed } from '../../../shared/storage/errors.ts';
 import { createImageStore } from '../../../shared/storage/image-store.ts';
 import { findModule } from '../../../shared/storage/modules.ts';
+import { listNodes, placementNode } from '../../../shared/storage/nodes.ts';
 import {
   createVm,
   deleteVmItem,
@@ -29,7 +31,7 @@ import {
   VmSchema,
   VmStateSchema,
 } from '../schemas.ts';
-import { leastLoaded, toVmView, unfitReason } from '../views.ts';
+import { choosePlacement, toVmView } from '../views.ts';
 import { patchVmAtFence } from '../vm-writes.ts';
 
 export const BUILT_IN_GUESTS = ['cpu', 'memory', 'io', 'trace', 'idle'] as const;
@@ -39,6 +41,9 @@ const MAX_MEM_PAGES = 65_536;
 const nodeId = z.string().min(1).max(128);
 const targetLoad = z.number().finite().min(0).max(1_000_000);
 const group = z.string().min(1).max(128);
+const cpuLimit = z.number().finite().gt(0).max(1024).openapi({
+  description: 'Cores the VM may use at most (e.g. 0.5), enforced by the kernel. Not the target load.',
+});
 
 const CreateVmSchema = z
   .object({
@@ -48,8 +53,15 @@ const CreateVmSchema = z
         message: 'guest must be cpu, memory, io, trace, idle or module:<name>',
       })
       .openapi({ example: 'cpu' }),
-    node: nodeId.optional().openapi({ description: 'Place it here; default: the least-loaded live node.' }),
-    targetLoad: targetLoad.optional(),
+    node: nodeId.optional().openapi({
+      description:
+        'Place it here; default: the live node with the least load with it, under each node’s weights (anti-affinity, drain and memory apply).',
+    }),
+    targetLoad: targetLoad.optional().openapi({
+      description:
+        'Programmed target load (patent Fig. 7): guides selection and sharing; does not limit the VM.',
+    }),
+    cpuLimit: cpuLimit.optional(),
     memPages: z.number().int().min(1).max(MAX_MEM_PAGES).optional().openapi({ description: '64 KiB pages.' }),
     group: group
       .optional()
@@ -67,6 +79,7 @@ const CreateVmSchema = z
 const PatchVmSchema = z
   .object({
     targetLoad: targetLoad.nullable().optional(),
+    cpuLimit: cpuLimit.nullable().optional(),
     pinned: z.boolean().optional(),
     group: group.nullable().optional(),
   })
@@ -75,7 +88,9 @@ const PatchVmSchema = z
 
 const ResumeSchema = z.object({ node: nodeId.optional() }).strict().openapi('ResumeVm');
 const MigrateSchema = z
-  .object({ to: nodeId.openapi({ description: "A node id, or 'auto' for the least-loaded live node." }) })
+  .object({
+    to: nodeId.openapi({ description: "A node id, or 'auto' for the best placement (as for create)." }),
+  })
   .strict()
   .openapi('MigrateVm');
 const EmptySchema = z.object({}).strict();
@@ -129,18 +144,15 @@ export function vmRoutes(deps: ApiDeps) {
         throw notFound('module', body.guest.slice(7));
       const memPages = body.memPages ?? DEFAULT_MEM_PAGES;
       await checkDeclaredMemory(clients, body.guest, memPages);
-      let owner: string;
-      if (body.node) {
-        const node = await findNode(clients, body.node);
-        if (!node) throw notFound('node', body.node);
-        const why = unfitReason(node, now, memPages);
-        if (why) throw unprocessable(`cannot place the VM: ${why}`);
-        owner = node.id;
-      } else {
-        const best = leastLoaded([...(await listNodesById(clients)).values()], now, memPages);
-        if (!best) throw conflict('no live, undrained node has room for the VM');
-        owner = best.id;
-      }
+      const placed: PlacementVm = {
+        factors: expectedFactors({
+          memPages,
+          ...(body.cpuLimit !== undefined ? { cpuLimit: body.cpuLimit } : {}),
+        }),
+        memPages,
+        ...(body.group !== undefined ? { group: body.group } : {}),
+      };
+      const owner = choosePlacement(await listNodes(clients), placed, now, body.node, 'place the VM');
       const vm = await createVm(
         clients,
         {
@@ -153,6 +165,7 @@ export function vmRoutes(deps: ApiDeps) {
           },
           memPages,
           ...(body.targetLoad !== undefined ? { targetLoad: body.targetLoad } : {}),
+          ...(body.cpuLimit !== undefined ? { cpuLimit: body.cpuLimit } : {}),
           ...(body.pinned !== undefined ? { pinned: body.pinned } : {}),
           ...(body.group !== undefined ? { group: body.group } : {}),
           ...(body.restartPolicy !== undefined ? { restartPolicy: body.restartPolicy } : {}),
@@ -260,7 +273,7 @@ export function vmRoutes(deps: ApiDeps) {
       path: `${vmPath}/resume`,
       tags,
       security: bearerSecurity,
-      summary: 'Resume a SUSPENDED VM from its image, on `node` or the least-loaded live node',
+      summary: 'Resume a SUSPENDED VM from its image, on `node` or the best placement',
       request: { params: IdParamSchema, body: jsonBody(ResumeSchema, false) },
       responses: {
         202: jsonResponse(VmSchema, 'Resumed: PENDING on its new owner'),
@@ -274,18 +287,12 @@ export function vmRoutes(deps: ApiDeps) {
       const vm = await getVm(clients, id);
       if (vm.state !== 'SUSPENDED')
         throw conflict(`vm ${id} is ${describe(vm)}; only a SUSPENDED VM can be resumed`);
-      let target: string;
-      if (body.node) {
-        const node = await findNode(clients, body.node);
-        if (!node) throw notFound('node', body.node);
-        const why = unfitReason(node, now, vm.memPages);
-        if (why) throw unprocessable(`cannot resume there: ${why}`);
-        target = node.id;
-      } else {
-        const best = leastLoaded([...(await listNodesById(clients)).values()], now, vm.memPages);
-        if (!best) throw conflict('no live, undrained node has room for the VM');
-        target = best.id;
-      }
+      const placed: PlacementVm = {
+        factors: vm.factors ?? expectedFactors(vm),
+        memPages: vm.memPages,
+        ...(vm.group !== undefined ? { group: vm.group } : {}),
+      };
+      const target = choosePlacement(await listNodes(clients), placed, now, body.node, 'resume it');
       const updated = await resumeVm(clients, id, vm.fence, target, now).catch(raced(id));
       return c.json(await view(updated), 202);
     },
@@ -312,24 +319,19 @@ export function vmRoutes(deps: ApiDeps) {
       const vm = await getVm(clients, id);
       if (vm.state !== 'FAILED')
         throw conflict(`vm ${id} is ${describe(vm)}; only a FAILED VM can be restarted`);
-      const nodes = await listNodesById(clients);
-      let target: string;
-      if (body.node) {
-        const node = nodes.get(body.node);
-        if (!node) throw notFound('node', body.node);
-        const why = unfitReason(node, now, vm.memPages);
-        if (why) throw unprocessable(`cannot restart there: ${why}`);
-        target = node.id;
-      } else {
-        // Its own node first: a failure is the guest's doing, not the node's.
-        const owner = nodes.get(vm.owner);
-        const best =
-          owner && unfitReason(owner, now, vm.memPages) === undefined
-            ? owner
-            : leastLoaded([...nodes.values()], now, vm.memPages);
-        if (!best) throw conflict('no live, undrained node has room for the VM');
-        target = best.id;
-      }
+      const records = await listNodes(clients);
+      const placed: PlacementVm = {
+        factors: vm.factors ?? expectedFactors(vm),
+        memPages: vm.memPages,
+        ...(vm.group !== undefined ? { group: vm.group } : {}),
+      };
+      // Its own node first: a failure is the guest's doing, not the node's.
+      const own = records.find((n) => n.id === vm.owner);
+      const stays =
+        body.node === undefined &&
+        own !== undefined &&
+        placementExclusion(placementNode(own), placed, now) === undefined;
+      const target = stays ? vm.owner : choosePlacement(records, placed, now, body.node, 'restart it');
       const updated = await restartVm(clients, id, vm.fence, target, now).catch(raced(id));
       return c.json(await view(updated), 202);
     },
@@ -341,8 +343,7 @@ export function vmRoutes(deps: ApiDeps) {
       path: `${vmPath}/migrate`,
       tags,
       security: bearerSecurity,
-      summary:
-        "Order a live migration to a node, or to 'auto' (the least-loaded live node other than the owner)",
+      summary: "Order a live migration to a node, or to 'auto' (the best placement other than the owner)",
       request: { params: IdParamSchema, body: jsonBody(MigrateSchema) },
       responses: {
         202: jsonResponse(VmSchema, 'Migration ordered; follow it with GET /v1/vms/{id}'),
@@ -359,19 +360,17 @@ export function vmRoutes(deps: ApiDeps) {
           `vm ${id} is ${describe(vm)}; only a RUNNING VM with no migration in flight can migrate`,
         );
       if (vm.pinned) throw conflict(`vm ${id} is pinned; unpin it (PATCH pinned=false) to migrate it`);
-      let target: string;
-      if (to === 'auto') {
-        const best = leastLoaded([...(await listNodesById(clients)).values()], now, vm.memPages, vm.owner);
-        if (!best) throw conflict(`no live, undrained node other than ${vm.owner} has room for vm ${id}`);
-        target = best.id;
-      } else {
-        const node = await findNode(clients, to);
-        if (!node) throw notFound('node', to);
-        if (node.id === vm.owner) throw unprocessable(`vm ${id} already runs on ${to}`);
-        const why = unfitReason(node, now, vm.memPages);
-        if (why) throw unprocessable(`cannot migrate there: ${why}`);
-        target = node.id;
-      }
+      const nodes = await listNodes(clients);
+      if (to !== 'auto' && !nodes.some((n) => n.id === to)) throw notFound('node', to);
+      if (to === vm.owner) throw unprocessable(`vm ${id} already runs on ${to}`);
+      const line = nodes.find((n) => n.id === vm.owner)?.report?.vms[id];
+      const placed: PlacementVm = {
+        factors: line?.factors ?? vm.factors ?? expectedFactors(vm),
+        memPages: vm.memPages,
+        leaving: vm.owner,
+        ...(vm.group !== undefined ? { group: vm.group } : {}),
+      };
+      const target = choosePlacement(nodes, placed, now, to === 'auto' ? undefined : to, `migrate vm ${id}`);
       const order: MigrationOrder = {
         id: deps.newId('mig'),
         from: vm.owner,
