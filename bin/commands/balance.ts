@@ -58,11 +58,9 @@ export function printRun(
   if (run.plan) {
     console.log('');
     console.log(
-      `plan ${run.plan.id}: ${run.plan.moves.length} move(s), valid until ${when(run.plan.expiresAt)}` +
-        (run.plan.moves.length
-          ? ` — apply exactly these with \`seesaw balance --apply ${run.plan.id}\``
-          : ''),
+      `plan ${run.plan.id}: ${count(run.plan.moves.length, 'move')}, valid until ${when(run.plan.expiresAt)}`,
     );
+    if (run.plan.moves.length) console.log(`apply exactly these: seesaw balance --apply ${run.plan.id}`);
   }
 }
 

@@ -68,6 +68,18 @@ describe('node, balancing, module and cluster routes', () => {
     expect(cluster.imbalance.maxOverMean).toBeCloseTo(1.6, 10);
   });
 
+  it('leaves a draining node out of the imbalance', async () => {
+    await api.call('PATCH', '/v1/nodes/n2', { body: { draining: true } });
+    try {
+      const cluster = await (await api.call('GET', '/v1/cluster')).json();
+      expect(cluster.nodes.draining).toBe(1);
+      // Only n1 (load 4) counts: one node is perfectly even.
+      expect(cluster.imbalance).toMatchObject({ cv: 0, mean: 4, maxLoad: 4 });
+    } finally {
+      await api.call('PATCH', '/v1/nodes/n2', { body: { draining: false } });
+    }
+  });
+
   it('reads the balancing config and merges a partial PUT over it', async () => {
     const defaults = await (await api.call('GET', '/v1/config/balancing')).json();
     expect(defaults).toEqual(await getBalancingConfig(api.clients));

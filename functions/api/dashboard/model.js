@@ -124,10 +124,11 @@ export function buildView({ nodes, vms }, now, proposal) {
     .sort((a, b) => a.id.localeCompare(b.id, undefined, { numeric: true }));
 
   const live = viewNodes.filter((n) => !n.dead);
-  const stats = imbalance(live.map((n) => n.load));
-  // Colours compare each node with the mean of the nodes that take load: a draining node aims at zero.
+  // As GET /v1/cluster reports it (countedImbalance): draining and dead nodes are left out, and
+  // colours compare each node with the mean of the nodes that take load.
   const takers = live.filter((n) => !n.draining);
-  const mean = takers.length ? imbalance(takers.map((n) => n.load)).mean : stats.mean;
+  const stats = imbalance(takers.map((n) => n.load));
+  const mean = stats.mean;
   for (const node of viewNodes) {
     node.deviation = node.dead || node.draining ? 0 : deviation(node.load, mean);
     node.band = band(node);
@@ -136,7 +137,6 @@ export function buildView({ nodes, vms }, now, proposal) {
   return {
     nodes: viewNodes,
     mean,
-    // As GET /v1/cluster reports it: over live nodes, draining ones included.
     cv: stats.cv,
     maxOverMean: stats.maxOverMean,
     suspended,
