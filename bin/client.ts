@@ -61,6 +61,7 @@ export interface CreateVmRequest {
   pinned?: boolean;
   params?: Record<string, number>;
   series?: number[];
+  restartPolicy?: { kind: 'never' | 'on-failure'; maxRetries?: number };
 }
 
 /** API Gateway's IAM authorizer refused the signature or the principal: one line on what to check. */
@@ -185,6 +186,8 @@ export function createClient(
     suspendVm: (id: string) => request<VmView>('POST', `${vm(id)}/suspend`),
     resumeVm: (id: string, nodeId?: string) =>
       request<VmView>('POST', `${vm(id)}/resume`, nodeId ? { node: nodeId } : undefined),
+    restartVm: (id: string, nodeId?: string) =>
+      request<VmView>('POST', `${vm(id)}/restart`, nodeId ? { node: nodeId } : undefined),
     migrateVm: (id: string, to: string) => request<VmView>('POST', `${vm(id)}/migrate`, { to }),
     /** The VM while its owner stops it, or undefined once it is gone. */
     deleteVm: (id: string) => request<VmView | undefined>('DELETE', vm(id)),

@@ -142,7 +142,14 @@ export async function runAgentProcess(config: AgentProcessConfig): Promise<void>
   const images = createImageStore(clients);
   const clock = Date.now;
   const kernel = createKernel(
-    { nodeId: config.node, capacity: config.capacity, weights: config.weights, tickMs: config.tickMs, clock },
+    {
+      nodeId: config.node,
+      capacity: config.capacity,
+      weights: config.weights,
+      tickMs: config.tickMs,
+      clock,
+      memCapacityPages: config.memCapacityPages,
+    },
     { images },
   );
   const agentConfig = {

@@ -1,4 +1,4 @@
-// `seesaw vm create|ls|show|set|suspend|resume|migrate|rm`: the VM lifecycle through the API.
+// `seesaw vm create|ls|show|set|suspend|resume|restart|migrate|rm`: the VM lifecycle through the API.
 import type { Command } from 'commander';
 import type { CreateVmRequest, VmView } from '../client.ts';
 import {
@@ -32,9 +32,12 @@ function vmRows(vms: VmView[]) {
     vm.memPages,
     vm.pinned ? 'yes' : '',
     vm.group ?? '',
+    vm.reason
+      ? `${vm.reason}${vm.state === 'PENDING' && vm.retryAt ? ` (retry at ${when(vm.retryAt)})` : ''}`
+      : '',
   ]);
 }
-const VM_HEADERS = ['ID', 'NODE', 'STATE', 'GUEST', 'LOAD', 'TARGET', 'PAGES', 'PINNED', 'GROUP'];
+const VM_HEADERS = ['ID', 'NODE', 'STATE', 'GUEST', 'LOAD', 'TARGET', 'PAGES', 'PINNED', 'GROUP', 'REASON'];
 
 function showVm(vm: VmView) {
   const f = vm.factors;
@@ -62,6 +65,21 @@ function showVm(vm: VmView) {
             : '-',
         ],
         ['moves', vm.moves],
+        [
+          'restart policy',
+          vm.restartPolicy.kind === 'on-failure'
+            ? `on-failure (at most ${vm.restartPolicy.maxRetries ?? 5} retries)`
+            : vm.restartPolicy.kind,
+        ],
+        ['reason', vm.reason ?? '-'],
+        ['failures', vm.failures],
+        ['retry at', when(vm.retryAt)],
+        [
+          'image recovery',
+          vm.recovery
+            ? `${vm.recovery.lostSeconds} s of guest work lost: ${vm.recovery.why} (restored ${vm.recovery.restored})`
+            : '-',
+        ],
         ['reported', when(vm.reportedAt)],
         ['created', when(vm.createdAt)],
       ],
@@ -107,7 +125,9 @@ export function registerVm(program: Command) {
       .option('--group <name>', 'anti-affinity group')
       .option('--pinned', 'never move it')
       .option('--param <name=value>', 'a guest parameter (repeatable)', collect)
-      .option('--series <list>', 'for trace: comma-separated utilisation percents'),
+      .option('--series <list>', 'for trace: comma-separated utilisation percents')
+      .option('--restart <policy>', "what a failure of the guest does: 'never' (default) or 'on-failure'")
+      .option('--max-retries <n>', 'with --restart on-failure: retries before the VM is FAILED (default 5)'),
   ).action(
     async (
       options: CommonOptions & {
@@ -120,12 +140,19 @@ export function registerVm(program: Command) {
         pinned?: boolean;
         param?: string[];
         series?: string;
+        restart?: string;
+        maxRetries?: string;
       },
     ) => {
       const client = clientFor(options);
       const params = parseParams(options.param);
       const targetLoad = numberOption('--target-load', options.targetLoad);
       const memPages = numberOption('--mem-pages', options.memPages, true);
+      if (options.restart !== undefined && options.restart !== 'never' && options.restart !== 'on-failure')
+        throw new Error(`--restart wants 'never' or 'on-failure', got "${options.restart}"`);
+      const maxRetries = numberOption('--max-retries', options.maxRetries, true);
+      if (maxRetries !== undefined && options.restart !== 'on-failure')
+        throw new Error('--max-retries needs --restart on-failure');
       const cpuLimit = numberOption('--cpu-limit', options.cpuLimit);
       const body: CreateVmRequest = {
         guest: options.guest,
@@ -138,6 +165,14 @@ export function registerVm(program: Command) {
         ...(params ? { params } : {}),
         ...(options.series
           ? { series: options.series.split(',').map((s) => numberOption('--series', s.trim()) ?? 0) }
+          : {}),
+        ...(options.restart
+          ? {
+              restartPolicy: {
+                kind: options.restart as 'never' | 'on-failure',
+                ...(maxRetries !== undefined ? { maxRetries } : {}),
+              },
+            }
           : {}),
       };
       const created = await client.createVm(body);
@@ -153,7 +188,7 @@ export function registerVm(program: Command) {
       .option('--node <id>', 'only VMs owned by this node')
       .option(
         '--state <state>',
-        'only VMs in this state (PENDING, RUNNING, SUSPENDING, SUSPENDED, DELETING)',
+        'only VMs in this state (PENDING, RUNNING, SUSPENDING, SUSPENDED, DELETING, FAILED)',
       ),
   ).action(async (options: CommonOptions & { node?: string; state?: string }) => {
     const client = clientFor(options);
@@ -269,6 +304,36 @@ export function registerVm(program: Command) {
       );
     if (options.json) printJson(current);
     else console.log(`${id} ${current?.state === 'RUNNING' ? 'running' : 'resuming'} on ${current?.owner}`);
+  });
+
+  waitOptions(
+    withConnection(
+      vm
+        .command('restart <id>')
+        .description('give a FAILED VM a fresh try from its last image')
+        .option('--node <id>', 'restart on this node (default: its own node if live, else the least-loaded)'),
+    ),
+  ).action(async (id: string, options: WaitOptions & { node?: string }) => {
+    const client = clientFor(options);
+    let current: VmView | undefined = await client.restartVm(id, options.node);
+    const fence = current.fence;
+    if (options.wait)
+      current = await waitForVm(
+        client,
+        id,
+        [
+          { label: 'PENDING', reached: (v) => !!v && v.fence >= fence },
+          { label: 'RUNNING', reached: (v) => v?.state === 'RUNNING' },
+        ],
+        {
+          timeoutMs: timeoutMs(options),
+          quiet: !!options.json,
+          failed: (v) =>
+            !v ? `${id} disappeared` : v.state === 'FAILED' ? `${id} failed again: ${v.reason}` : undefined,
+        },
+      );
+    if (options.json) printJson(current);
+    else console.log(`${id} ${current?.state === 'RUNNING' ? 'running' : 'restarting'} on ${current?.owner}`);
   });
 
   waitOptions(

@@ -42,7 +42,30 @@ export const HintsSchema = z
     description: 'Performance-monitor multipliers on the weights (effective weight = weight × hint).',
   });
 
-export const VmStateSchema = z.enum(['PENDING', 'RUNNING', 'SUSPENDING', 'SUSPENDED', 'DELETING']);
+export const VmStateSchema = z.enum(['PENDING', 'RUNNING', 'SUSPENDING', 'SUSPENDED', 'DELETING', 'FAILED']);
+
+export const RestartPolicySchema = z
+  .object({
+    kind: z.enum(['never', 'on-failure']),
+    maxRetries: z.number().int().min(0).max(100).optional(),
+  })
+  .strict()
+  .openapi('RestartPolicy', {
+    description:
+      'What a failure of the guest itself (trap, timeout, memory limit, no usable image) does: `never` (the default) leaves the VM FAILED; `on-failure` restarts it on its node after 10 s, 20 s, 40 s … (at most 5 min), up to `maxRetries` (default 5) times.',
+  });
+
+export const ImageRecoverySchema = z
+  .object({
+    broken: z.string(),
+    why: z.string(),
+    restored: z.string(),
+    lostSeconds: z.number(),
+    at: z.number(),
+  })
+  .openapi('ImageRecovery', {
+    description: 'The last restore that skipped a broken image, and the guest time it lost.',
+  });
 
 export const MigrationSchema = z
   .object({
@@ -93,6 +116,14 @@ export const VmSchema = z
     moves: z.number().int(),
     cooldownUntil: z.number().nullable(),
     lastMovedAt: z.number().nullable(),
+    restartPolicy: RestartPolicySchema,
+    reason: z
+      .string()
+      .nullable()
+      .openapi({ description: 'Why the guest last failed, e.g. `timeout in run after 500 ms`.' }),
+    failures: z.number().int().openapi({ description: 'Failures since creation or the last restart.' }),
+    retryAt: z.number().nullable().openapi({ description: 'Backing off after a failure until then.' }),
+    recovery: ImageRecoverySchema.nullable(),
     createdAt: z.number(),
     updatedAt: z.number(),
   })

@@ -7,6 +7,7 @@ import {
   placementCandidates,
   placementExclusion,
 } from '../../shared/domain/placement.ts';
+import { DEFAULT_RESTART_POLICY } from '../../shared/domain/restart.ts';
 import { effectiveWeights } from '../../shared/domain/weights.ts';
 import { type NodeRecord, placementNode } from '../../shared/storage/nodes.ts';
 import type { VmRecord } from '../../shared/storage/vms.ts';
@@ -52,6 +53,11 @@ export function toVmView(vm: VmRecord, owner: NodeRecord | undefined): VmView {
     moves: vm.moves,
     cooldownUntil: vm.cooldownUntil ?? null,
     lastMovedAt: vm.lastMovedAt ?? null,
+    restartPolicy: vm.restartPolicy ?? DEFAULT_RESTART_POLICY,
+    reason: vm.reason ?? null,
+    failures: vm.failures ?? 0,
+    retryAt: vm.retryAt ?? null,
+    recovery: vm.recovery ?? null,
     createdAt: vm.createdAt,
     updatedAt: vm.updatedAt,
   };

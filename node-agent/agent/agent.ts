@@ -151,9 +151,20 @@ export function createAgent(deps: AgentDeps, config: AgentConfig): Agent {
   async function heartbeat(periodMs: number) {
     if (!alive()) return;
     if (status === 'new') return register();
+    // The lease comes first: a kernel that cannot measure (it holds guests to their budget, but
+    // still) costs the report, never the renewal.
+    let measurements: ReturnType<Kernel['measure']> = [];
+    try {
+      measurements = kernel.measure();
+    } catch (error) {
+      log.error(
+        { node: self, err: (error as Error).message },
+        'measuring failed; renewing the lease without VM lines',
+      );
+    }
     const report = buildReport({
       now: clock(),
-      measurements: kernel.measure(),
+      measurements,
       records,
       held,
       busy: new Set(ops.keys()),

@@ -24,7 +24,9 @@ export type FaultPoint =
   | 'markSuspended'
   | 'delete'
   | 'abort'
-  | 'settle';
+  | 'settle'
+  | 'fail'
+  | 'recordImageRecovery';
 
 export interface FaultContext {
   node: string;

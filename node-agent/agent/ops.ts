@@ -10,25 +10,29 @@ import {
   nextAction,
   takeDeadline,
 } from '../../shared/domain/protocol.ts';
+import { afterFailure } from '../../shared/domain/restart.ts';
 import type { ImageRef, MigrationOrder } from '../../shared/domain/vm-state.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
-import { ConditionFailed } from '../../shared/storage/errors.ts';
+import { ConditionFailed, Corrupt, InvalidInput, NotFound } from '../../shared/storage/errors.ts';
 import { migrationRecord, putMigration } from '../../shared/storage/migrations.ts';
 import { listNodes, placementNode } from '../../shared/storage/nodes.ts';
 import {
   abortMigration,
   deleteVmItem,
+  failVm,
   findVm,
   markImageReady,
   markRunning,
   markSuspended,
   recordCheckpoint,
+  recordImageRecovery,
   restartOwn,
   settleMigration,
   takeOwnership,
   type VmRecord,
 } from '../../shared/storage/vms.ts';
-import type { Kernel, VmLaunch } from '../kernel/types.ts';
+import { GuestFault } from '../kernel/budget.ts';
+import type { Kernel, StartResult, VmLaunch } from '../kernel/types.ts';
 import type { AgentConfig, ImageCleaner, Log } from './agent.ts';
 import type { FaultPoint } from './faults.ts';
 
@@ -69,6 +73,7 @@ export async function runVmOp(ctx: OpContext, id: string, hint: VmRecord | undef
       now: ctx.clock(),
       checkpointDue: ctx.clock() - (ctx.lastCheckpoint.get(id) ?? 0) >= ctx.config.checkpointMs,
       busyElsewhere: vm !== undefined && inEarlierExchange(vm, ctx.records.values(), ctx.self),
+      ...failureOf(ctx, id),
     });
   // Skip the consistent read when the index copy says there is nothing to do.
   if (hint && decide(hint).kind === 'none') return;
@@ -115,10 +120,43 @@ async function perform(
         ...(vm.image ? { image: vm.image } : {}),
         paused: true,
       };
-      await ctx.step('start', id, () => load(ctx, launch, { fence: vm.fence, paused: true }));
+      let started: StartResult | undefined;
+      try {
+        started = await ctx.step('start', id, () => load(ctx, launch, { fence: vm.fence, paused: true }));
+      } catch (error) {
+        const reason = startFailure(error);
+        if (reason === undefined) throw error;
+        await recordFailure(ctx, vm, reason);
+        return false;
+      }
+      const recovery = started?.recovery;
+      if (recovery && vm.image) {
+        await ctx.step('recordImageRecovery', id, () =>
+          recordImageRecovery(clients, id, self, vm.fence, recovery.image, {
+            broken: vm.image!.manifest,
+            why: recovery.why,
+            restored: recovery.image.manifest,
+            lostSeconds: recovery.lostSeconds,
+            at: ctx.clock(),
+          }),
+        );
+        ctx.log.warn(
+          {
+            node: self,
+            vm: id,
+            broken: vm.image.manifest,
+            restored: recovery.image.manifest,
+            why: recovery.why,
+          },
+          `restored an older image; ${recovery.lostSeconds} s of guest work lost`,
+        );
+      }
       ctx.lastCheckpoint.set(id, ctx.clock());
       return true;
     }
+    case 'fail':
+      await recordFailure(ctx, vm, action.reason);
+      return false;
     case 'markRunning': {
       await ctx.step('markRunning', id, () => markRunningOnce(ctx, vm));
       resume(ctx, id);
@@ -222,11 +260,49 @@ const launchOf = (vm: VmRecord) => ({
 });
 
 /** Loads a guest paused and records the holding; a copy the agent no longer tracks is dropped first. */
-async function load(ctx: OpContext, launch: VmLaunch, holding: Holding) {
+async function load(ctx: OpContext, launch: VmLaunch, holding: Holding): Promise<StartResult | undefined> {
   if (ctx.kernel.has(launch.id)) ctx.kernel.stop(launch.id);
   ctx.held.delete(launch.id);
-  await ctx.kernel.start(launch);
+  const out = await ctx.kernel.start(launch);
   ctx.held.set(launch.id, holding);
+  return out ?? undefined;
+}
+
+/** The kernel's failure of a guest this node holds, as a decision input. */
+function failureOf(ctx: OpContext, id: string): { failure?: string } {
+  if (!ctx.held.has(id)) return {};
+  const failure = ctx.kernel.failure?.(id);
+  return failure === undefined ? {} : { failure };
+}
+
+/**
+ * Why a start failed for good (the guest's or its image's fault), or undefined for an error worth
+ * retrying at the next reconcile (the store did not answer, say).
+ */
+function startFailure(error: unknown): string | undefined {
+  if (error instanceof GuestFault) return error.reason;
+  if (error instanceof Corrupt) return `no usable image: ${error.message}`;
+  if (error instanceof InvalidInput) return `cannot start: ${error.message}`;
+  if (error instanceof NotFound) return `cannot start: ${error.message}`;
+  return undefined;
+}
+
+/** Records a guest's own failure by its restart policy (FAILED, or PENDING after a backoff) and drops it. */
+async function recordFailure(ctx: OpContext, vm: VmRecord, reason: string) {
+  const now = ctx.clock();
+  const next = afterFailure(vm.restartPolicy, vm.failures ?? 0, now);
+  await ctx.step('fail', vm.id, () => failVm(ctx.clients, vm.id, ctx.self, vm.fence, reason, next, now));
+  stop(ctx, vm.id);
+  ctx.log.warn(
+    {
+      node: ctx.self,
+      vm: vm.id,
+      reason,
+      failures: next.failures,
+      ...(next.state === 'PENDING' ? { retryAt: next.retryAt } : {}),
+    },
+    next.state === 'FAILED' ? 'guest failed' : 'guest failed; restarting after a backoff',
+  );
 }
 
 function stop(ctx: OpContext, id: string) {

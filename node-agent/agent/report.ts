@@ -30,11 +30,16 @@ export function buildReport(input: ReportInput): LoadReport {
     const entry: ReportedVm = {
       factors: m.factors,
       load: m.load,
-      memPages: record.memPages,
+      // Disk blocks live in node memory too: placement and the balancer count them with the pages.
+      memPages: record.memPages + (m.diskBlocks ?? 0),
       pinned: record.pinned,
       fence: held.fence,
       busy:
-        held.paused || input.busy.has(m.id) || record.migration !== undefined || record.state !== 'RUNNING',
+        held.paused ||
+        m.error !== undefined ||
+        input.busy.has(m.id) ||
+        record.migration !== undefined ||
+        record.state !== 'RUNNING',
       digest: m.digest,
     };
     if (record.targetLoad !== undefined) entry.targetLoad = record.targetLoad;

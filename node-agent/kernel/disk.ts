@@ -3,16 +3,34 @@
 
 export const DISK_BLOCK = 65536;
 
+/** The node's account of disk blocks held in memory; a write needing a block it refuses fails. */
+export interface DiskBudget {
+  /** May one more block be held? */
+  admit(): boolean;
+  /** Blocks now held, across the node's disks. */
+  blocks: number;
+}
+
 export class VirtualDisk {
   readonly blocks = new Map<number, Uint8Array>();
   private dirty = new Set<number>();
 
-  constructor(readonly bytes: number) {}
+  constructor(
+    readonly bytes: number,
+    private readonly budget?: DiskBudget,
+  ) {}
 
-  static from(bytes: number, blocks: Map<number, Uint8Array>): VirtualDisk {
-    const disk = new VirtualDisk(bytes);
+  static from(bytes: number, blocks: Map<number, Uint8Array>, budget?: DiskBudget): VirtualDisk {
+    const disk = new VirtualDisk(bytes, budget);
     for (const [i, b] of blocks) disk.blocks.set(i, new Uint8Array(b));
+    if (budget) budget.blocks += blocks.size;
     return disk;
+  }
+
+  /** Gives the disk's blocks back to the node's budget (the VM left the node). */
+  release() {
+    if (this.budget) this.budget.blocks -= this.blocks.size;
+    this.blocks.clear();
   }
 
   /** Copies disk[offset, offset+len) into `into` at `at`; false if out of range. */
@@ -32,8 +50,22 @@ export class VirtualDisk {
     return true;
   }
 
+  /** False, writing nothing, when out of range or when the node's budget refuses a block it needs. */
   write(offset: number, from: Uint8Array, at: number, len: number): boolean {
     if (offset + len > this.bytes) return false;
+    if (this.budget) {
+      let needed = 0;
+      const last = Math.floor((offset + len - 1) / DISK_BLOCK);
+      for (let i = Math.floor(offset / DISK_BLOCK); len > 0 && i <= last; i++)
+        if (!this.blocks.has(i)) needed++;
+      for (let n = 0; n < needed; n++) {
+        if (!this.budget.admit()) {
+          this.budget.blocks -= n;
+          return false;
+        }
+        this.budget.blocks += 1;
+      }
+    }
     let done = 0;
     while (done < len) {
       const pos = offset + done;

@@ -37,10 +37,15 @@ type Exports = {
   init?: () => void;
 } & Record<string, unknown>;
 
+/**
+ * Instantiates a guest; `guard` wraps the instantiation (a module's start function runs in it),
+ * so the kernel can hold it to the guest budget.
+ */
 export async function instantiateGuest(
   module: WebAssembly.Module,
   globals: readonly GuestGlobal[],
   host: GuestHost,
+  guard: (instantiate: () => WebAssembly.Instance) => WebAssembly.Instance = (f) => f(),
 ): Promise<Guest> {
   let exports: Exports | undefined;
   let view = new Uint8Array(0);
@@ -86,7 +91,7 @@ export async function instantiateGuest(
       return n ? (host.series[((i % n) + n) % n] ?? -1) : -1;
     },
   };
-  const instance = await WebAssembly.instantiate(module, { env });
+  const instance = guard(() => new WebAssembly.Instance(module, { env }));
   exports = instance.exports as Exports;
   const state = globals.filter((g) => g.mutable);
   const global = (name: string) => exports![name] as WebAssembly.Global;

@@ -7,12 +7,29 @@ import { Conflict, Corrupt, InvalidInput, NotFound } from '../../shared/storage/
 import type { ImageManifest, ImageStore } from '../../shared/storage/image-store.ts';
 import type { GuestSpec } from '../../shared/storage/vms.ts';
 import { guestBinary, guestModule, isBuiltinGuest } from '../guests/index.ts';
-import { VirtualDisk } from './disk.ts';
+import {
+  createWatchdog,
+  type GuestCall,
+  GuestFault,
+  memoryReason,
+  timeoutReason,
+  trapReason,
+} from './budget.ts';
+import { type DiskBudget, VirtualDisk } from './disk.ts';
 import { type Guest, growMemory, instantiateGuest } from './guest.ts';
+import { capMemory } from './limits.ts';
 import { PAGE, PageTracker } from './pages.ts';
 import { type Claim, type ScheduleEntry, shareCapacity, shareWeights } from './schedule.ts';
-import type { CheckpointResult, Kernel, KernelOptions, VmLaunch, VmMeasurement } from './types.ts';
+import type {
+  CheckpointResult,
+  Kernel,
+  KernelOptions,
+  StartResult,
+  VmLaunch,
+  VmMeasurement,
+} from './types.ts';
 
+export { GuestFault } from './budget.ts';
 export type { ScheduleEntry } from './schedule.ts';
 export type * from './types.ts';
 
@@ -23,8 +40,12 @@ export const DEFAULT_DISK_MIB = 16;
 /** Params the kernel reads itself; a guest need not declare them. */
 const KERNEL_PARAMS = ['diskMiB'] as const;
 const MAX_PAGES = 65536;
+/** The budget of one guest call unless KernelOptions say otherwise: five ticks, at least 500 ms. */
+export const defaultGuestBudgetMs = (tickMs: number) => Math.max(500, 5 * tickMs);
 /** A delta whose image would point into more packs than this is written as a full image instead, which bounds what a restore reads. */
 export const MAX_CHAIN_PACKS = 32;
+/** Older images a restore tries, newest first, when the newest is broken. */
+export const MAX_FALLBACK_IMAGES = 8;
 
 /** Monotonic time in ns as a double: unlike hrtime.bigint() it allocates nothing per reading. */
 const nowNs = () => performance.now() * 1e6;
@@ -42,6 +63,10 @@ export interface KernelStats {
   guestNanos: number;
   /** Of which spent scanning memory for dirty pages. */
   scanNanos: number;
+  /** Watchdog batches started (one timer thread each) to hold guests to their budget. */
+  watchdogBatches: number;
+  /** Of totalNanos, spent starting and stopping watchdogs. */
+  watchdogNanos: number;
 }
 
 export interface SeesawKernel extends Kernel {
@@ -50,6 +75,11 @@ export interface SeesawKernel extends Kernel {
   stats(): KernelStats;
   /** A VM's virtual time of day now (epoch ms). */
   vtod(id: string): number;
+  /** The guest budget, in ms per call. */
+  readonly guestBudgetMs: number;
+  failure(id: string): string | undefined;
+  /** Disk blocks held in memory across the node's VMs. */
+  diskBlocks(): number;
 }
 
 interface Vm {
@@ -60,7 +90,11 @@ interface Vm {
   /** Work units per tick the guest may claim at most (its CPU limit); undefined: no cap. */
   capPerTick: number | undefined;
   paused: boolean;
+  /** Why the guest failed (see budget.ts); a failed guest is never called again. */
   error?: string;
+  /** The memory limit in pages (the VM's memPages). */
+  memLimit: number;
+  lastDigest: string;
   guest: Guest;
   tracker: PageTracker;
   /** False for guests that cannot write memory (see validateGuestModule): scanned once, then never. */
@@ -86,14 +120,67 @@ interface LoadedModule {
   writesMemory: boolean;
 }
 
+interface CheckedModule {
+  bytes: Uint8Array;
+  globals: GuestGlobal[];
+  writesMemory: boolean;
+}
+
 export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKernel {
   const { clock, tickMs, weights } = options;
   if (!(options.capacity >= 0) || !(tickMs > 0))
     throw new InvalidInput('capacity must be ≥ 0 and tickMs > 0');
   const vms = new Map<string, Vm>();
   const starting = new Set<string>();
+  const checked = new Map<string, Promise<CheckedModule>>();
   const modules = new Map<string, Promise<LoadedModule>>();
-  const stats: KernelStats = { ticks: 0, totalNanos: 0, guestNanos: 0, scanNanos: 0 };
+  const stats = { ticks: 0, totalNanos: 0, guestNanos: 0, scanNanos: 0 };
+  const guestBudgetMs = options.guestBudgetMs ?? defaultGuestBudgetMs(tickMs);
+  // Disk blocks live in node memory: with a memory capacity, a block is admitted only while guest
+  // memory plus blocks stay within it (a guest's write that needs one more is refused with -1).
+  const memCapacityPages = options.memCapacityPages;
+  const diskBudget: DiskBudget = {
+    blocks: 0,
+    admit() {
+      if (memCapacityPages === undefined) return true;
+      let pages = diskBudget.blocks + 1;
+      for (const vm of vms.values()) pages += vm.guest.memory.buffer.byteLength / PAGE;
+      return pages <= memCapacityPages;
+    },
+  };
+  const watchdog = createWatchdog(guestBudgetMs);
+
+  /** Marks a guest failed; it stays loaded (paused) until the agent records the failure and stops it. */
+  const failVm = (vm: Vm, reason: string) => {
+    vm.error ??= reason;
+    vm.paused = true;
+  };
+  /** A guest call's outcome: a trap, or a memory grown past the limit, fails the VM. */
+  const callGuest = <T>(vm: Vm, call: GuestCall, fn: () => T): T | undefined => {
+    let out: T | undefined;
+    try {
+      out = fn();
+    } catch (error) {
+      failVm(vm, trapReason(call, error));
+      return undefined;
+    }
+    if (vm.guest.memory.buffer.byteLength > vm.memLimit * PAGE) failVm(vm, memoryReason(vm.memLimit));
+    return out;
+  };
+  /** A guest call made alone (not in a tick's batch) under the budget; GuestFault if the VM failed. */
+  const callAlone = <T>(vm: Vm, call: GuestCall, fn: () => T): T => {
+    if (vm.error) throw new GuestFault(vm.error);
+    let out: T | undefined;
+    watchdog.each(
+      1,
+      () => {
+        out = callGuest(vm, call, fn);
+      },
+      (_, ms) => failVm(vm, timeoutReason(call, ms)),
+    );
+    if (vm.error) throw new GuestFault(vm.error);
+    return out as T;
+  };
 
   const get = (id: string) => {
     const vm = vms.get(id);
@@ -107,24 +194,45 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
     return vm.lastVtod;
   };
 
-  const loadModule = (kind: string): Promise<LoadedModule> => {
-    let loaded = modules.get(kind);
-    if (!loaded) {
-      loaded = (async () => {
+  const checkModule = (kind: string): Promise<CheckedModule> => {
+    let module = checked.get(kind);
+    if (!module) {
+      module = (async () => {
         if (isBuiltinGuest(kind)) {
-          const abi = validateGuestModule(await guestBinary(kind));
+          const bytes = await guestBinary(kind);
+          const abi = validateGuestModule(bytes);
           if (!abi.ok) throw new Error(`built-in guest ${kind} breaks the ABI: ${abi.problems.join('; ')}`);
-          return { module: await guestModule(kind), ...abi.exports };
+          return { bytes, ...abi.exports };
         }
         if (!kind.startsWith('module:')) throw new InvalidInput(`unknown guest kind "${kind}"`);
         const bytes = await deps.images.getModule(kind.slice('module:'.length));
         const abi = validateGuestModule(bytes);
         if (!abi.ok)
           throw new InvalidInput(`module ${kind} breaks the guest ABI: ${abi.problems.join('; ')}`);
-        return { module: await WebAssembly.compile(bytes as BufferSource), ...abi.exports };
+        return { bytes, ...abi.exports };
       })();
-      loaded.catch(() => modules.delete(kind));
-      modules.set(kind, loaded);
+      module.catch(() => checked.delete(kind));
+      checked.set(kind, module);
+    }
+    return module;
+  };
+
+  /** The module compiled with its memory capped at `memPages` (one compiled copy per kind and cap). */
+  const loadModule = (kind: string, memPages: number): Promise<LoadedModule> => {
+    const key = `${kind}#${memPages}`;
+    let loaded = modules.get(key);
+    if (!loaded) {
+      loaded = (async () => {
+        const { bytes, globals, writesMemory } = await checkModule(kind);
+        const capped = capMemory(bytes, memPages);
+        const module =
+          capped === bytes && isBuiltinGuest(kind)
+            ? await guestModule(kind)
+            : await WebAssembly.compile(capped as BufferSource);
+        return { module, globals, writesMemory };
+      })();
+      loaded.catch(() => modules.delete(key));
+      modules.set(key, loaded);
     }
     return loaded;
   };
@@ -146,10 +254,52 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
     stats.scanNanos += nowNs() - t0;
   };
 
-  async function launch(vm: VmLaunch): Promise<Vm> {
+  /**
+   * Loads a VM; when its newest image is broken (Corrupt: missing, unreadable, failing a checksum or
+   * a digest), the newest older image of the VM that restores instead, with the guest time lost.
+   * Corrupt when none does. Never retries by itself: the agent fails the VM on Corrupt.
+   */
+  async function launchOrFallBack(vm: VmLaunch): Promise<{ vm: Vm; recovery?: StartResult['recovery'] }> {
+    try {
+      return { vm: await launch(vm) };
+    } catch (error) {
+      const newest = vm.image;
+      if (!(error instanceof Corrupt) || !newest) throw error;
+      const fenceOf = Number(
+        /^images\/[^/]+\/(\d+)\//.exec(newest.manifest)?.[1] ?? Number.POSITIVE_INFINITY,
+      );
+      const older = (await deps.images.listImages(vm.id))
+        .filter((r) => r.seq < newest.seq && r.fence <= fenceOf)
+        .slice(0, MAX_FALLBACK_IMAGES);
+      for (const candidate of older) {
+        try {
+          const loaded = await launch(
+            { ...vm, image: { manifest: candidate.manifest, seq: candidate.seq, digest: '', vtod: 0 } },
+            false,
+          );
+          const m = loaded.manifest!;
+          return {
+            vm: loaded,
+            recovery: {
+              image: { manifest: candidate.manifest, seq: m.seq, digest: m.digest, vtod: m.vtod },
+              why: error.message,
+              lostSeconds: Math.max(0, Math.round((newest.vtod - m.vtod) / 100) / 10),
+            },
+          };
+        } catch (olderError) {
+          if (!(olderError instanceof Corrupt)) throw olderError;
+        }
+      }
+      throw new Corrupt(
+        `${error.message}; ${older.length ? `none of the ${older.length} older images restores either` : 'no older image'}`,
+      );
+    }
+  }
+
+  async function launch(vm: VmLaunch, checkTableDigest = true): Promise<Vm> {
     if (!Number.isInteger(vm.memPages) || vm.memPages < 1 || vm.memPages > MAX_PAGES)
       throw new InvalidInput(`memPages must be an integer in 1..${MAX_PAGES}`);
-    const { module, globals, writesMemory } = await loadModule(vm.guest.kind);
+    const { module, globals, writesMemory } = await loadModule(vm.guest.kind, vm.memPages);
     const io = { ops: 0, bytes: 0, netBytes: 0 };
     const diskMiB = vm.guest.params?.diskMiB ?? DEFAULT_DISK_MIB;
     if (!(diskMiB > 0 && diskMiB <= 4095)) throw new InvalidInput('diskMiB must be in (0, 4095]');
@@ -164,20 +314,31 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
         throw new InvalidInput(`image of ${vm.id} runs ${m.guest.kind}, not ${vm.guest.kind}`);
     }
     const disk = m
-      ? VirtualDisk.from(m.disk.bytes, image.disk)
-      : new VirtualDisk(Math.floor(diskMiB * 1024 * 1024));
-    const record: Partial<Vm> & { io: Vm['io']; disk: VirtualDisk } = {
+      ? VirtualDisk.from(m.disk.bytes, image.disk, diskBudget)
+      : new VirtualDisk(Math.floor(diskMiB * 1024 * 1024), diskBudget);
+    const record: Partial<Vm> & { io: Vm['io']; disk: VirtualDisk; memLimit: number } = {
       io,
       disk,
       vtodOffset: 0,
       lastVtod: clock(),
+      memLimit: vm.memPages,
     };
-    const guest = await instantiateGuest(module, globals, {
-      vtod: () => vtodOf(record as Vm),
-      disk,
-      series: vm.guest.series ?? [],
-      io,
-    });
+    // Until the guest exists, a fault is the instantiation's (a start function) or a trap in it.
+    const guest = await instantiateGuest(
+      module,
+      globals,
+      { vtod: () => vtodOf(record as Vm), disk, series: vm.guest.series ?? [], io },
+      (instantiate) => {
+        try {
+          return watchdog.one('init', instantiate);
+        } catch (error) {
+          if (error instanceof GuestFault) throw error;
+          throw new GuestFault(trapReason('init', error));
+        }
+      },
+    );
+    record.guest = guest;
+    const guarded = <T>(call: GuestCall, fn: () => T) => callAlone(record as Vm, call, fn);
     const now = clock();
     let tracker: PageTracker;
     let vtodOffset = 0;
@@ -188,9 +349,13 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
       bytes.fill(0);
       for (const [p, page] of image.pages) bytes.set(page, p * PAGE);
       guest.restoreGlobals(m.globals);
-      const digest = guest.digest();
+      const digest = guarded('restore', () => guest.digest());
       if (digest !== m.digest)
         throw new Corrupt(`image ${vm.image!.manifest} restores to digest ${digest}, not ${m.digest}`);
+      if (checkTableDigest && digest !== vm.image!.digest)
+        throw new Corrupt(
+          `image ${vm.image!.manifest} restores to digest ${digest}; the table recorded ${vm.image!.digest}`,
+        );
       // The guest's clock continues from the image's, never behind it, whatever this node's clock says.
       vtodOffset = Math.max(m.vtod, now + m.vtodOffset) - now;
       lastVtod = m.vtod;
@@ -199,7 +364,7 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
     } else {
       growMemory(guest.memory, vm.memPages);
       guest.setParams(vm.guest.params ?? {}, KERNEL_PARAMS);
-      guest.init();
+      guarded('init', () => guest.init());
       tracker = new PageTracker(0);
     }
     return Object.assign(record, {
@@ -217,6 +382,7 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
       vtodOffset,
       lastVtod,
       seq: m?.seq ?? 0,
+      lastDigest: m?.digest ?? '',
       ...(m ? { manifest: m } : {}),
       chain: Promise.resolve(),
       period: { ticks: 0, demanded: 0, done: 0, steal: 0, cpuNanos: 0 },
@@ -230,6 +396,7 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
     if (vms.get(vm.id) !== vm) throw new NotFound('vm', vm.id);
     // Everything up to putImage is synchronous, so pages, globals, disk and clock are one instant.
     const t0 = nowNs();
+    const digest = callAlone(vm, 'digest', () => vm.guest.digest());
     const kind =
       mode === 'full' || !vm.manifest || vm.manifest.packs.length >= MAX_CHAIN_PACKS ? 'full' : 'delta';
     sample(vm, kind === 'full');
@@ -250,7 +417,7 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
       globals: vm.guest.captureGlobals(),
       vtod: vtodOf(vm),
       vtodOffset: vm.vtodOffset,
-      digest: vm.guest.digest(),
+      digest,
       createdAt: clock(),
     } as const;
     stats.totalNanos += nowNs() - t0;
@@ -273,7 +440,9 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
         throw new Conflict(`vm ${launch_.id} is already on node ${options.nodeId}`);
       starting.add(launch_.id);
       try {
-        vms.set(launch_.id, await launch(launch_));
+        const { vm, recovery } = await launchOrFallBack(launch_);
+        vms.set(launch_.id, vm);
+        return recovery ? { recovery } : undefined;
       } finally {
         starting.delete(launch_.id);
       }
@@ -290,6 +459,7 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
     },
 
     stop(id) {
+      vms.get(id)?.disk.release();
       vms.delete(id);
     },
 
@@ -310,45 +480,47 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
       let guestNanos = 0;
       const perTick = (options.capacity * tickMs) / 1000;
       const all = [...vms.values()];
-      const fail = (vm: Vm, error: unknown) => {
-        vm.error = (error as Error).message ?? String(error);
-        vm.paused = true;
-      };
+      // Start each tick at another VM, so a tick cut short by slow guests (see `each`) starves nobody.
+      const first = all.length ? stats.ticks % all.length : 0;
+      const order = all.slice(first).concat(all.slice(0, first));
+      const ready = order.filter((vm) => !vm.paused);
+      const n = ready.length;
+      const demands = new Array<number>(n).fill(0);
       const scheduled: Vm[] = [];
       const claims: Claim[] = [];
+      let shares = new Map<string, number>();
       let t = nowNs();
-      for (const vm of all) {
-        if (vm.paused) continue;
-        let demand = 0;
-        try {
-          const d = vm.guest.demand(tickMs);
-          demand = d === undefined ? Math.floor(perTick) : Math.max(0, d | 0);
-          if (vm.capPerTick !== undefined) demand = Math.min(demand, vm.capPerTick);
-        } catch (error) {
-          fail(vm, error);
-        }
+      // One watchdog batch for the tick: steps 0..n-1 ask each VM's demand, step n shares the
+      // capacity, steps n+1..2n run the VMs that were scheduled.
+      const demandStep = (i: number) => {
+        const vm = ready[i]!;
+        t = nowNs();
+        const d = callGuest(vm, 'demand', () => vm.guest.demand(tickMs));
+        let demand = d === undefined ? Math.floor(perTick) : Math.max(0, d | 0);
+        if (vm.capPerTick !== undefined) demand = Math.min(demand, vm.capPerTick);
+        demands[i] = demand;
         const now = nowNs();
         vm.period.cpuNanos += now - t;
         guestNanos += now - t;
-        t = now;
-        if (vm.paused) continue;
-        scheduled.push(vm);
-        claims.push({ id: vm.id, demand, weight: 1 });
-      }
-      const weightsOf = shareWeights(scheduled.map((vm) => vm.targetLoad));
-      for (let i = 0; i < claims.length; i++) claims[i]!.weight = weightsOf[i]!;
-      const shares = shareCapacity(perTick, claims);
-      for (let i = 0; i < scheduled.length; i++) {
-        const vm = scheduled[i]!;
+      };
+      const shareStep = () => {
+        for (let i = 0; i < n; i++) {
+          const vm = ready[i]!;
+          if (vm.paused) continue;
+          scheduled.push(vm);
+          claims.push({ id: vm.id, demand: demands[i]!, weight: 1 });
+        }
+        const weightsOf = shareWeights(scheduled.map((vm) => vm.targetLoad));
+        for (let i = 0; i < claims.length; i++) claims[i]!.weight = weightsOf[i]!;
+        shares = shareCapacity(perTick, claims);
+      };
+      const runStep = (i: number) => {
+        const vm = scheduled[i];
+        if (!vm) return;
         const demand = claims[i]!.demand;
         const share = Math.min(shares.get(vm.id) ?? 0, 0x7fffffff);
         t = nowNs();
-        let used = 0;
-        try {
-          used = vm.guest.run(share);
-        } catch (error) {
-          fail(vm, error);
-        }
+        let used = callGuest(vm, 'run', () => vm.guest.run(share)) ?? 0;
         const spent = nowNs() - t;
         vm.ranSinceScan = vm.writesMemory || vm.tracker.pages === 0;
         used = Math.min(Math.max(0, used | 0), share);
@@ -359,7 +531,24 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
         vm.period.steal += Math.max(0, demand - share);
         vm.lastDemand = demand;
         vm.lastShare = share;
-      }
+      };
+      watchdog.each(
+        2 * n + 1,
+        (step) => {
+          if (step < n) demandStep(step);
+          else if (step === n) shareStep();
+          else runStep(step - n - 1);
+        },
+        (step, ms) => {
+          if (step < n) failVm(ready[step]!, timeoutReason('demand', ms));
+          else if (step > n && scheduled[step - n - 1]) {
+            const vm = scheduled[step - n - 1]!;
+            vm.ranSinceScan = true;
+            failVm(vm, timeoutReason('run', ms));
+          }
+        },
+        guestBudgetMs,
+      );
       for (const vm of all) vm.period.ticks++;
       stats.ticks++;
       stats.guestNanos += guestNanos;
@@ -368,8 +557,20 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
 
     measure() {
       const t0 = nowNs();
+      const all = [...vms.values()];
+      const live = all.filter((vm) => !vm.error);
+      watchdog.each(
+        live.length,
+        (i) => {
+          const vm = live[i]!;
+          const digest = callGuest(vm, 'digest', () => vm.guest.digest());
+          if (digest !== undefined) vm.lastDigest = digest;
+        },
+        (i, ms) => failVm(live[i]!, timeoutReason('digest', ms)),
+        guestBudgetMs,
+      );
       const out: VmMeasurement[] = [];
-      for (const vm of vms.values()) {
+      for (const vm of all) {
         sample(vm);
         const seconds = (vm.period.ticks * tickMs) / 1000;
         const dirtiedPages = vm.tracker.takePeriodDirty();
@@ -394,9 +595,10 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
           ioOps: vm.io.ops,
           ioBytes: vm.io.bytes,
           residentPages: vm.tracker.residentPages,
+          diskBlocks: vm.disk.blocks.size,
           dirtiedPages,
           netBytes: vm.io.netBytes,
-          digest: vm.guest.digest(),
+          digest: vm.lastDigest,
           vtod: vtodOf(vm),
           ...(vm.error ? { error: vm.error } : {}),
         });
@@ -409,7 +611,14 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
       return out;
     },
 
-    digest: (id) => get(id).guest.digest(),
+    digest(id) {
+      const vm = get(id);
+      return callAlone(vm, 'digest', () => vm.guest.digest());
+    },
+
+    failure: (id) => vms.get(id)?.error,
+
+    guestBudgetMs,
 
     setTargetLoad(id, targetLoad) {
       get(id).targetLoad = targetLoad;
@@ -423,7 +632,9 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
         info: { paused: vm.paused, demand: vm.lastDemand, share: vm.lastShare },
       })),
 
-    stats: () => ({ ...stats }),
+    diskBlocks: () => diskBudget.blocks,
+
+    stats: () => ({ ...stats, watchdogBatches: watchdog.batches(), watchdogNanos: watchdog.nanos() }),
 
     vtod: (id) => vtodOf(get(id)),
   };

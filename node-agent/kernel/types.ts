@@ -13,6 +13,10 @@ export interface KernelOptions {
   tickMs: number;
   /** The node's clock (epoch ms); a test passes a skewed or simulated one. */
   clock: () => number;
+  /** Wall time one guest call may take before the kernel stops it and fails the VM (see budget.ts). */
+  guestBudgetMs?: number;
+  /** Node memory for guests, in pages; disk blocks (one page each) are refused past it. Unlimited if absent. */
+  memCapacityPages?: number;
 }
 
 /** What the agent asks the kernel to run: a VM item's guest, fresh or from its image chain. */
@@ -45,12 +49,14 @@ export interface VmMeasurement {
   ioOps: number;
   ioBytes: number;
   residentPages: number;
+  /** Virtual-disk blocks (64 KiB, one page each) the VM holds in node memory. */
+  diskBlocks?: number;
   dirtiedPages: number;
   netBytes: number;
   digest: string;
   /** The guest's virtual time of day (epoch ms). */
   vtod: number;
-  /** Set when the guest trapped; the kernel paused it and will not run it again. */
+  /** Set when the guest failed (trap, timeout, memory limit); the kernel paused it and will not run it again. */
   error?: string;
 }
 
@@ -62,10 +68,23 @@ export interface CheckpointResult {
   pages: number;
 }
 
+/** What a start did beyond loading: a restore that had to skip broken images. */
+export interface StartResult {
+  recovery?: {
+    /** The image the VM was restored from instead of the newest. */
+    image: ImageRef;
+    /** Why the newer image(s) could not be used. */
+    why: string;
+    /** Guest time (vTOD) between the broken image and the restored one, in seconds. */
+    lostSeconds: number;
+  };
+}
+
 export interface Kernel {
   readonly nodeId: string;
   /** Loads a VM (verifying every block's checksum when restoring) and adds it to the schedule. */
-  start(vm: VmLaunch): Promise<void>;
+  // biome-ignore lint/suspicious/noConfusingVoidType: kernels that never fall back return nothing
+  start(vm: VmLaunch): Promise<StartResult | undefined | void>;
   /** Stops scheduling the VM but keeps it in memory (migration stop-and-copy, or a pending take). */
   pause(id: string): void;
   /** Schedules a paused VM again. */
@@ -84,6 +103,8 @@ export interface Kernel {
   /** Measurements since the previous call (one reporting period), per VM. */
   measure(): VmMeasurement[];
   digest(id: string): string;
+  /** Why a loaded VM's guest failed (then it is paused for good), or undefined. */
+  failure?(id: string): string | undefined;
   /** Changes a VM's programmed target load (Fig. 5) in the schedule. */
   setTargetLoad(id: string, targetLoad: number | undefined): void;
 }

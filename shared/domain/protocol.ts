@@ -13,6 +13,8 @@ export interface ProtocolVm {
   fence: number;
   image?: ImageRef;
   migration?: MigrationOrder;
+  /** A VM backing off after a failure (restart policy `on-failure`) is not started before this. */
+  retryAt?: number;
 }
 
 /** What this node's kernel holds of a VM, as the agent tracks it. */
@@ -51,6 +53,8 @@ export type Action =
   | { kind: 'suspendFromImage' }
   /** Owned, DELETING: stop, remove images, remove the item. */
   | { kind: 'delete' }
+  /** Owned and loaded, and the guest failed in the kernel: record the failure (FAILED or back off), stop it. */
+  | { kind: 'fail'; reason: string }
   /** Owned, RUNNING, loaded, and a periodic image is due. */
   | { kind: 'checkpoint' };
 
@@ -64,10 +68,20 @@ export interface DecisionInput {
   checkpointDue?: boolean;
   /** True when this node is already in an earlier exchange (see `inEarlierExchange`): decline this order. */
   busyElsewhere?: boolean;
+  /** Why the guest this node holds failed in its kernel, if it did. */
+  failure?: string;
 }
 
 /** The next thing `self` must do about one VM; `none` when nothing is its business. */
-export function nextAction({ vm, self, held, now, checkpointDue, busyElsewhere }: DecisionInput): Action {
+export function nextAction({
+  vm,
+  self,
+  held,
+  now,
+  checkpointDue,
+  busyElsewhere,
+  failure,
+}: DecisionInput): Action {
   if (!vm) return held ? { kind: 'stop', why: 'the VM no longer exists' } : { kind: 'none' };
   const order = vm.migration;
   const expired = order !== undefined && isExpired(order, now);
@@ -90,7 +104,11 @@ export function nextAction({ vm, self, held, now, checkpointDue, busyElsewhere }
   if (held) {
     if (vm.owner !== self) return { kind: 'stop', why: `owned by ${vm.owner} now` };
     if (vm.fence !== held.fence) return { kind: 'stop', why: `fence moved to ${vm.fence}` };
+    if (failure !== undefined && vm.state !== 'DELETING' && vm.state !== 'FAILED' && vm.state !== 'SUSPENDED')
+      return { kind: 'fail', reason: failure };
     switch (vm.state) {
+      case 'FAILED':
+        return { kind: 'stop', why: 'failed' };
       case 'DELETING':
         return { kind: 'delete' };
       case 'SUSPENDING':
@@ -109,7 +127,7 @@ export function nextAction({ vm, self, held, now, checkpointDue, busyElsewhere }
   if (vm.owner !== self) return { kind: 'none' };
   switch (vm.state) {
     case 'PENDING':
-      return order ? { kind: 'none' } : { kind: 'start' };
+      return order || (vm.retryAt !== undefined && now < vm.retryAt) ? { kind: 'none' } : { kind: 'start' };
     case 'RUNNING':
       return { kind: 'recover' };
     case 'SUSPENDING':
@@ -117,6 +135,7 @@ export function nextAction({ vm, self, held, now, checkpointDue, busyElsewhere }
     case 'DELETING':
       return { kind: 'delete' };
     case 'SUSPENDED':
+    case 'FAILED':
       return { kind: 'none' };
   }
 }

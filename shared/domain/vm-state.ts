@@ -5,9 +5,20 @@
  * PENDING: placed on `owner`, not yet started there (new, resumed, or restarted by the reaper).
  * RUNNING: the owner runs it. SUSPENDING: the owner is asked to write a full image and stop.
  * SUSPENDED: stopped, whole state in the image; owner kept. DELETING: the owner is asked to
- * stop it and remove its image; the item disappears when done.
+ * stop it and remove its image; the item disappears when done. FAILED: the guest failed by
+ * itself (trap, timeout, memory limit, no usable image) and its restart policy gives up; terminal
+ * until someone restarts it (`restartVm`); `reason` says why.
  */
-export type VmState = 'PENDING' | 'RUNNING' | 'SUSPENDING' | 'SUSPENDED' | 'DELETING';
+export type VmState = 'PENDING' | 'RUNNING' | 'SUSPENDING' | 'SUSPENDED' | 'DELETING' | 'FAILED';
+
+/** What happens when a VM's guest fails by itself: `never` restart it, or restart `on-failure`. */
+export type RestartPolicyKind = 'never' | 'on-failure';
+
+export interface RestartPolicy {
+  kind: RestartPolicyKind;
+  /** For `on-failure`: consecutive failures retried before the VM is FAILED. */
+  maxRetries?: number;
+}
 
 /**
  * ORDERED: the balancer (or API) wants the VM on `to`; the source pre-copies while it runs.

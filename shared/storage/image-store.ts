@@ -84,6 +84,8 @@ export interface ImageStore {
   getImage(manifestKey: string): Promise<LoadedImage>;
   /** Removes every object of a VM (all fences and sequences); returns how many. */
   deleteVmImages(vmId: string): Promise<number>;
+  /** The manifests stored for a VM, newest first (by sequence, then fence); none are read. */
+  listImages(vmId: string): Promise<{ manifest: string; fence: number; seq: number }[]>;
   putModule(name: string, bytes: Uint8Array): Promise<{ key: string; sha256: string; bytes: number }>;
   /** A registered module's binary, checksum-verified; NotFound if it was never stored. */
   getModule(name: string): Promise<Uint8Array>;
@@ -256,6 +258,16 @@ export function createImageStoreOn(blobs: BlobStore): ImageStore {
       const keys = await blobs.list(imagePrefix(vmId));
       await eachLimited(keys, CONCURRENCY, (k) => blobs.delete(k));
       return keys.length;
+    },
+
+    async listImages(vmId) {
+      checkId('vm id', vmId);
+      const out: { manifest: string; fence: number; seq: number }[] = [];
+      for (const key of await blobs.list(imagePrefix(vmId))) {
+        const m = /^images\/[^/]+\/(\d+)\/(\d+)\/manifest\.json$/.exec(key);
+        if (m) out.push({ manifest: key, fence: Number(m[1]), seq: Number(m[2]) });
+      }
+      return out.sort((a, b) => b.seq - a.seq || b.fence - a.fence);
     },
 
     async putModule(name, bytes) {

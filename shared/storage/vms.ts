@@ -2,8 +2,9 @@
 // names the fence it expects; a failed guard is ConditionFailed(transition), never a silent no-op.
 
 import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
+import type { AfterFailure } from '../domain/restart.ts';
 import type { LoadFactors } from '../domain/types.ts';
-import type { ImageRef, MigrationOrder, VmState } from '../domain/vm-state.ts';
+import type { ImageRef, MigrationOrder, RestartPolicy, VmState } from '../domain/vm-state.ts';
 import type { Clients } from './clients.ts';
 import { ConditionFailed, isConditionalCheckFailure, NotFound } from './errors.ts';
 import { kindIndexKey, ownerIndexKey, vmKey } from './keys.ts';
@@ -41,8 +42,29 @@ export interface VmRecord {
   /** Last measured factors and digest, as of the last checkpoint. */
   factors?: LoadFactors;
   digest?: string;
+  /** What a failure of the guest itself does; absent means `never`. */
+  restartPolicy?: RestartPolicy;
+  /** Why the guest last failed (kept while it backs off, and when FAILED). */
+  reason?: string;
+  failedAt?: number;
+  /** Consecutive failures of the guest since it was created or last restarted by hand. */
+  failures?: number;
+  /** Backing off after a failure: not started again before this (epoch ms). */
+  retryAt?: number;
+  /** The last time a restore fell back from a broken image to an older one, and what it cost. */
+  recovery?: ImageRecovery;
   createdAt: number;
   updatedAt: number;
+}
+
+/** A restore that skipped broken images: which one was newest, which one ran, guest work lost. */
+export interface ImageRecovery {
+  broken: string;
+  why: string;
+  restored: string;
+  /** Seconds of guest time (vTOD) between the broken image and the restored one. */
+  lostSeconds: number;
+  at: number;
 }
 
 export interface NewVm {
@@ -56,6 +78,7 @@ export interface NewVm {
   group?: string;
   /** A new VM's first cooldown: the balancer leaves it where placement put it until then. */
   cooldownUntil?: number;
+  restartPolicy?: RestartPolicy;
 }
 
 export async function createVm(clients: Clients, vm: NewVm, now: number): Promise<VmRecord> {
@@ -500,4 +523,95 @@ export async function patchVmSettings(
     if (error instanceof ConditionFailed) throw new NotFound('vm', id);
     throw error;
   }
+}
+
+/**
+ * The owner's guest failed by itself (see shared/domain/restart.ts for `next`): FAILED with the
+ * reason, or PENDING again under a new fence after a backoff. Only the owner under its fence, and
+ * only while the VM is starting, running or suspending; an ORDERED migration is dropped with it.
+ */
+export function failVm(
+  clients: Clients,
+  id: string,
+  node: string,
+  fence: number,
+  reason: string,
+  next: AfterFailure,
+  now: number,
+) {
+  const retry = next.state === 'PENDING';
+  return updateItem<VmRecord>(clients, retry ? 'backOffVm' : 'failVm', {
+    Key: vmKey(id),
+    UpdateExpression: retry
+      ? 'SET #state = :pending, fence = fence + :one, reason = :r, failedAt = :now, failures = :n, retryAt = :at, updatedAt = :now REMOVE migration'
+      : 'SET #state = :failed, reason = :r, failedAt = :now, failures = :n, updatedAt = :now REMOVE migration, retryAt',
+    ConditionExpression:
+      '#owner = :o AND fence = :f AND #state IN (:pending, :running, :suspending) ' +
+      'AND (attribute_not_exists(migration) OR migration.phase = :ordered)',
+    ExpressionAttributeNames: { '#owner': 'owner', '#state': 'state' },
+    ExpressionAttributeValues: {
+      ':o': node,
+      ':f': fence,
+      ':pending': 'PENDING',
+      ':running': 'RUNNING',
+      ':suspending': 'SUSPENDING',
+      ':ordered': 'ORDERED',
+      ':r': reason,
+      ':n': next.failures,
+      ':now': now,
+      ...(retry ? { ':one': 1, ':at': next.retryAt } : { ':failed': 'FAILED' }),
+    },
+  });
+}
+
+/** FAILED → PENDING on `node` under a new fence: a fresh try, failures forgotten (the reason too). */
+export function restartVm(clients: Clients, id: string, fence: number, node: string, now: number) {
+  return updateItem<VmRecord>(clients, 'restartVm', {
+    Key: vmKey(id),
+    UpdateExpression:
+      'SET #owner = :n, fence = fence + :one, #state = :pending, failures = :zero, gsi1pk = :holder, ' +
+      'updatedAt = :now REMOVE reason, failedAt, retryAt',
+    ConditionExpression: 'fence = :f AND #state = :failed',
+    ExpressionAttributeNames: { '#owner': 'owner', '#state': 'state' },
+    ExpressionAttributeValues: {
+      ':n': node,
+      ':f': fence,
+      ':one': 1,
+      ':zero': 0,
+      ':failed': 'FAILED',
+      ':pending': 'PENDING',
+      ':now': now,
+      ':holder': ownerIndexKey(node, id).gsi1pk,
+    },
+  });
+}
+
+/**
+ * The owner started a PENDING VM from an older image than the table's newest, which was broken:
+ * the older image becomes the VM's image (so checkpoints continue from it) and the loss is recorded.
+ */
+export function recordImageRecovery(
+  clients: Clients,
+  id: string,
+  node: string,
+  fence: number,
+  image: ImageRef,
+  recovery: ImageRecovery,
+) {
+  return updateItem<VmRecord>(clients, 'recordImageRecovery', {
+    Key: vmKey(id),
+    UpdateExpression: 'SET image = :img, digest = :d, recovery = :rec, updatedAt = :now',
+    ConditionExpression: '#owner = :n AND fence = :f AND #state = :pending AND image.manifest = :broken',
+    ExpressionAttributeNames: { '#owner': 'owner', '#state': 'state' },
+    ExpressionAttributeValues: {
+      ':img': image,
+      ':d': image.digest,
+      ':rec': recovery,
+      ':n': node,
+      ':f': fence,
+      ':pending': 'PENDING',
+      ':broken': recovery.broken,
+      ':now': recovery.at,
+    },
+  });
 }

@@ -208,6 +208,7 @@ describe('node, balancing, module and cluster routes', () => {
         'POST /v1/vms/{id}/suspend',
         'POST /v1/vms/{id}/resume',
         'POST /v1/vms/{id}/migrate',
+        'POST /v1/vms/{id}/restart',
         'POST /v1/modules',
         'GET /v1/modules',
         'GET /v1/nodes',

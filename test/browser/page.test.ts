@@ -3,8 +3,10 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiServer, startApiServer } from '../../functions/api/server.ts';
+import { afterFailure } from '../../shared/domain/restart.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { patchNode } from '../../shared/storage/nodes.ts';
+import { createVm, failVm, markRunning } from '../../shared/storage/vms.ts';
 import { seedCluster } from '../support/balancer-cluster.ts';
 import { freshStores } from '../support/stores.ts';
 import { type Browser, launchBrowser } from './browser.ts';
@@ -34,6 +36,17 @@ describe('the dashboard page', () => {
       { id: HOSTILE_NODE },
     ]);
     await patchNode(clients, 'node-b', { draining: true }, now);
+    await createVm(clients, { id: 'vm-bad', owner: 'node-a', guest: { kind: 'cpu' }, memPages: 1 }, now);
+    await markRunning(clients, 'vm-bad', 'node-a', 1, now);
+    await failVm(
+      clients,
+      'vm-bad',
+      'node-a',
+      1,
+      'trap in digest: unreachable',
+      afterFailure(undefined, 0, now),
+      now,
+    );
     api = await startApiServer({ clients, token: TOKEN, port: 0 });
     browser = await launchBrowser();
   }, 60_000);
@@ -94,6 +107,14 @@ describe('the dashboard page', () => {
     expect(await page.locator('[data-node="node-a"] .vm-id').allTextContents()).toContain(HOSTILE_VM);
     expect(await page.locator('#nodes img, #nodes b').count()).toBe(0);
     expect(await page.title()).toBe('Seesaw');
+  });
+
+  it('shows a failed VM with the reason it failed', async () => {
+    const page = await open(`/?token=${TOKEN}`);
+    const bad = page.locator('[data-vm="vm-bad"]');
+    await expect.poll(() => bad.count()).toBe(1);
+    expect(await bad.locator('.badge.state').textContent()).toBe('failed');
+    expect(await bad.locator('.badge.failed').textContent()).toBe('trap in digest: unreachable');
   });
 
   it('colours the node above the mean apart from the one below it, in the legend’s bands', async () => {

@@ -696,6 +696,7 @@ export function buildView({ nodes, vms }, now, proposal) {
       const list = (byOwner.get(node.id) ?? []).map((vm) => ({
         id: vm.id,
         state: vm.state,
+        reason: vm.reason ?? null,
         load: vm.load ?? reported[vm.id]?.load ?? 0,
         targetLoad: vm.targetLoad,
         cpuLimit: vm.cpuLimit,
@@ -1370,6 +1371,11 @@ button.quiet {
   color: var(--muted);
   white-space: nowrap;
 }
+.badge.failed {
+  color: var(--over);
+  white-space: normal;
+}
+
 .badge.dead {
   background: #fde8e8;
   color: #b42318;
@@ -1721,7 +1727,12 @@ export function summary(view, lastRun, now) {
 function vmRow(vm, node, actions) {
   const running = vm.state === 'RUNNING' && !vm.migration;
   const badges = [];
-  if (vm.state !== 'RUNNING') badges.push(badge(vm.state.toLowerCase(), 'state'));
+  if (vm.state !== 'RUNNING') badges.push(badge(vm.state.toLowerCase(), 'state', vm.reason ?? undefined));
+  // A failed guest says why (a backing-off one too, until its retry).
+  if (vm.reason && (vm.state === 'FAILED' || vm.state === 'PENDING'))
+    badges.push(
+      badge(vm.reason, 'failed', vm.state === 'FAILED' ? 'why the guest failed' : 'last failure; retrying'),
+    );
   if (vm.pinned) badges.push(badge('pinned', 'pinned'));
   if (vm.migration) {
     badges.push(badge(\`→ \${vm.migration.to} · \${vm.migration.phase}\`, 'moving', 'migration in flight'));

@@ -33,7 +33,12 @@ export function summary(view, lastRun, now) {
 function vmRow(vm, node, actions) {
   const running = vm.state === 'RUNNING' && !vm.migration;
   const badges = [];
-  if (vm.state !== 'RUNNING') badges.push(badge(vm.state.toLowerCase(), 'state'));
+  if (vm.state !== 'RUNNING') badges.push(badge(vm.state.toLowerCase(), 'state', vm.reason ?? undefined));
+  // A failed guest says why (a backing-off one too, until its retry).
+  if (vm.reason && (vm.state === 'FAILED' || vm.state === 'PENDING'))
+    badges.push(
+      badge(vm.reason, 'failed', vm.state === 'FAILED' ? 'why the guest failed' : 'last failure; retrying'),
+    );
   if (vm.pinned) badges.push(badge('pinned', 'pinned'));
   if (vm.migration) {
     badges.push(badge(`→ ${vm.migration.to} · ${vm.migration.phase}`, 'moving', 'migration in flight'));

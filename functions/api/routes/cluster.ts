@@ -56,7 +56,7 @@ export function clusterRoutes(deps: ApiDeps) {
         lastRun(clients),
       ]);
       const live = nodes.filter((n) => isLive(n, now));
-      const byState = { PENDING: 0, RUNNING: 0, SUSPENDING: 0, SUSPENDED: 0, DELETING: 0 };
+      const byState = { PENDING: 0, RUNNING: 0, SUSPENDING: 0, SUSPENDED: 0, DELETING: 0, FAILED: 0 };
       for (const vm of vms) byState[vm.state] += 1;
       return c.json(
         {

@@ -2,13 +2,13 @@
 // Each mutation reads the item and writes conditionally on the fence it read: a lost race is a
 // 409 and nothing changes.
 import { createRoute, z } from '@hono/zod-openapi';
-import { expectedFactors, type PlacementVm } from '../../../shared/domain/placement.ts';
+import { expectedFactors, type PlacementVm, placementExclusion } from '../../../shared/domain/placement.ts';
 import type { MigrationOrder } from '../../../shared/domain/vm-state.ts';
 import { getBalancingConfig } from '../../../shared/storage/config-store.ts';
 import { ConditionFailed } from '../../../shared/storage/errors.ts';
 import { createImageStore } from '../../../shared/storage/image-store.ts';
 import { findModule } from '../../../shared/storage/modules.ts';
-import { listNodes } from '../../../shared/storage/nodes.ts';
+import { listNodes, placementNode } from '../../../shared/storage/nodes.ts';
 import {
   createVm,
   deleteVmItem,
@@ -16,6 +16,7 @@ import {
   listVmsPage,
   orderMigration,
   requestState,
+  restartVm,
   resumeVm,
   type VmRecord,
 } from '../../../shared/storage/vms.ts';
@@ -23,7 +24,14 @@ import type { ApiDeps } from '../deps.ts';
 import { findNode, listNodesById } from '../node-reads.ts';
 import { conflict, notFound, problemResponses, unprocessable } from '../problem.ts';
 import { bearerSecurity, newRouter } from '../router.ts';
-import { IdParamSchema, jsonBody, jsonResponse, VmSchema, VmStateSchema } from '../schemas.ts';
+import {
+  IdParamSchema,
+  jsonBody,
+  jsonResponse,
+  RestartPolicySchema,
+  VmSchema,
+  VmStateSchema,
+} from '../schemas.ts';
 import { choosePlacement, toVmView } from '../views.ts';
 import { patchVmAtFence } from '../vm-writes.ts';
 
@@ -64,6 +72,7 @@ const CreateVmSchema = z
     series: z.array(z.number().finite().min(0).max(100)).min(1).max(100_000).optional().openapi({
       description: 'For the trace guest: utilisation per step, in percent.',
     }),
+    restartPolicy: RestartPolicySchema.optional(),
   })
   .strict()
   .openapi('CreateVm');
@@ -135,6 +144,7 @@ export function vmRoutes(deps: ApiDeps) {
       if (body.guest.startsWith('module:') && !(await findModule(clients, body.guest.slice(7))))
         throw notFound('module', body.guest.slice(7));
       const memPages = body.memPages ?? DEFAULT_MEM_PAGES;
+      await checkDeclaredMemory(clients, body.guest, memPages);
       const placed: PlacementVm = {
         factors: expectedFactors({
           memPages,
@@ -163,6 +173,7 @@ export function vmRoutes(deps: ApiDeps) {
           ...(body.node === undefined
             ? { cooldownUntil: now + (await getBalancingConfig(clients)).cooldownMs }
             : {}),
+          ...(body.restartPolicy !== undefined ? { restartPolicy: body.restartPolicy } : {}),
         },
         now,
       );
@@ -295,6 +306,45 @@ export function vmRoutes(deps: ApiDeps) {
   app.openapi(
     createRoute({
       method: 'post',
+      path: `${vmPath}/restart`,
+      tags,
+      security: bearerSecurity,
+      summary:
+        'Give a FAILED VM a fresh try from its last image (failures forgotten), on `node`, its owner if it fits, or the least-loaded live node',
+      request: { params: IdParamSchema, body: jsonBody(ResumeSchema, false) },
+      responses: {
+        202: jsonResponse(VmSchema, 'Restarted: PENDING on its owner'),
+        ...problemResponses(400, 401, 404, 409, 422),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const body = c.req.valid('json');
+      const now = deps.clock();
+      const vm = await getVm(clients, id);
+      if (vm.state !== 'FAILED')
+        throw conflict(`vm ${id} is ${describe(vm)}; only a FAILED VM can be restarted`);
+      const records = await listNodes(clients);
+      const placed: PlacementVm = {
+        factors: vm.factors ?? expectedFactors(vm),
+        memPages: vm.memPages,
+        ...(vm.group !== undefined ? { group: vm.group } : {}),
+      };
+      // Its own node first: a failure is the guest's doing, not the node's.
+      const own = records.find((n) => n.id === vm.owner);
+      const stays =
+        body.node === undefined &&
+        own !== undefined &&
+        placementExclusion(placementNode(own), placed, now) === undefined;
+      const target = stays ? vm.owner : choosePlacement(records, placed, now, body.node, 'restart it');
+      const updated = await restartVm(clients, id, vm.fence, target, now).catch(raced(id));
+      return c.json(await view(updated), 202);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
       path: `${vmPath}/migrate`,
       tags,
       security: bearerSecurity,
@@ -346,7 +396,8 @@ export function vmRoutes(deps: ApiDeps) {
       path: vmPath,
       tags,
       security: bearerSecurity,
-      summary: 'Delete a VM: a running one is stopped by its owner (202); a suspended one goes at once (204)',
+      summary:
+        'Delete a VM: a running one is stopped by its owner (202); a suspended or failed one goes at once (204)',
       request: { params: IdParamSchema },
       responses: {
         202: jsonResponse(VmSchema, 'Deletion requested; the owner stops the VM and removes its image'),
@@ -358,9 +409,9 @@ export function vmRoutes(deps: ApiDeps) {
       const { id } = c.req.valid('param');
       const vm = await getVm(clients, id);
       if (vm.state === 'DELETING') return c.json(await view(vm), 202);
-      if (vm.state === 'SUSPENDED') {
+      if (vm.state === 'SUSPENDED' || vm.state === 'FAILED') {
         // The item goes first: a concurrent resume then fails on the fence instead of finding no image.
-        await deleteVmItem(clients, id, vm.fence, 'SUSPENDED').catch(raced(id));
+        await deleteVmItem(clients, id, vm.fence, vm.state).catch(raced(id));
         await images.deleteVmImages(id).catch(deps.logError);
         return c.body(null, 204);
       }
@@ -372,6 +423,16 @@ export function vmRoutes(deps: ApiDeps) {
   );
 
   return app;
+}
+
+/** A module's memory is capped at the VM's memPages: one that declares more initial pages cannot start. */
+async function checkDeclaredMemory(clients: ApiDeps['clients'], guest: string, memPages: number) {
+  if (!guest.startsWith('module:')) return;
+  const initial = (await findModule(clients, guest.slice(7)))?.exports.memory.initialPages ?? 0;
+  if (initial > memPages)
+    throw unprocessable(
+      `${guest} declares ${initial} initial memory pages; give memPages of at least ${initial} (it is the VM's memory limit)`,
+    );
 }
 
 function describe(vm: VmRecord): string {

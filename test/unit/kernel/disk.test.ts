@@ -37,3 +37,38 @@ describe('the virtual disk cache', () => {
     expect(snap[0]).toBe(1);
   });
 });
+
+describe('the node disk budget', () => {
+  const aBudget = (limit: number) => {
+    const budget = { blocks: 0, admit: () => budget.blocks + 1 <= limit };
+    return budget;
+  };
+
+  it('refuses a write that needs a block past the budget, writing nothing, and still takes writes to held blocks', () => {
+    const budget = aBudget(2);
+    const disk = new VirtualDisk(8 * DISK_BLOCK, budget);
+    expect(disk.write(0, new Uint8Array(2 * DISK_BLOCK).fill(1), 0, 2 * DISK_BLOCK)).toBe(true);
+    expect(budget.blocks).toBe(2);
+    expect(disk.write(DISK_BLOCK + 10, new Uint8Array(DISK_BLOCK), 0, DISK_BLOCK)).toBe(false);
+    expect([...disk.blocks.keys()]).toEqual([0, 1]);
+    expect(budget.blocks).toBe(2);
+    expect(disk.write(10, new Uint8Array([7]), 0, 1)).toBe(true);
+  });
+
+  it('counts restored blocks against the budget and gives them all back on release', () => {
+    const budget = aBudget(10);
+    const disk = VirtualDisk.from(
+      4 * DISK_BLOCK,
+      new Map([
+        [0, new Uint8Array(DISK_BLOCK)],
+        [3, new Uint8Array(DISK_BLOCK)],
+      ]),
+      budget,
+    );
+    expect(budget.blocks).toBe(2);
+    disk.write(DISK_BLOCK, new Uint8Array(1), 0, 1);
+    expect(budget.blocks).toBe(3);
+    disk.release();
+    expect(budget.blocks).toBe(0);
+  });
+});

@@ -40,6 +40,8 @@ export function aKernel(
       weights: options.weights ?? weights,
       tickMs: options.tickMs ?? TICK_MS,
       clock: clock.now,
+      ...(options.guestBudgetMs !== undefined ? { guestBudgetMs: options.guestBudgetMs } : {}),
+      ...(options.memCapacityPages !== undefined ? { memCapacityPages: options.memCapacityPages } : {}),
     },
     { images },
   );
