@@ -3,9 +3,9 @@
 // 409 and nothing changes.
 import { createRoute, z } from '@hono/zod-openapi';
 import type { MigrationOrder } from '../../../shared/domain/vm-state.ts';
+import { MAX_VM_MEM_PAGES } from '../../../shared/guest-params.ts';
 import { ConditionFailed } from '../../../shared/storage/errors.ts';
 import { createImageStore } from '../../../shared/storage/image-store.ts';
-import { findModule } from '../../../shared/storage/modules.ts';
 import {
   createVm,
   deleteVmItem,
@@ -17,6 +17,7 @@ import {
   type VmRecord,
 } from '../../../shared/storage/vms.ts';
 import type { ApiDeps } from '../deps.ts';
+import { checkLaunch } from '../launch-checks.ts';
 import { findNode, listNodesById } from '../node-reads.ts';
 import { conflict, notFound, problemResponses, unprocessable } from '../problem.ts';
 import { bearerSecurity, newRouter } from '../router.ts';
@@ -25,8 +26,7 @@ import { leastLoaded, toVmView, unfitReason } from '../views.ts';
 import { patchVmAtFence } from '../vm-writes.ts';
 
 export const BUILT_IN_GUESTS = ['cpu', 'memory', 'io', 'trace', 'idle'] as const;
-export const DEFAULT_MEM_PAGES = 16;
-const MAX_MEM_PAGES = 65_536;
+const MAX_MEM_PAGES = MAX_VM_MEM_PAGES;
 
 const nodeId = z.string().min(1).max(128);
 const targetLoad = z.number().finite().min(0).max(1_000_000);
@@ -116,9 +116,7 @@ export function vmRoutes(deps: ApiDeps) {
       const body = c.req.valid('json');
       const now = deps.clock();
       if (body.series && body.guest !== 'trace') throw unprocessable('series is only for the trace guest');
-      if (body.guest.startsWith('module:') && !(await findModule(clients, body.guest.slice(7))))
-        throw notFound('module', body.guest.slice(7));
-      const memPages = body.memPages ?? DEFAULT_MEM_PAGES;
+      const memPages = await checkLaunch(clients, body);
       let owner: string;
       if (body.node) {
         const node = await findNode(clients, body.node);
