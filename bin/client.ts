@@ -1,57 +1,21 @@
-// A small typed client of the Seesaw HTTP API for the CLI (and scripts): where the API is, which
-// token to send, and one method per route. Failures are errors with a one-line message.
+// A small typed client of the Seesaw HTTP API for the CLI (and scripts): one method per route,
+// each request carrying a bearer token (local cluster) or a SigV4 signature (deployed stack).
+// Failures are errors with a one-line message.
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import type { NodeView, VmView } from '../functions/api/schemas.ts';
 import type { BalancingConfig } from '../shared/domain/types.ts';
 import type { MigrationRecord } from '../shared/storage/migrations.ts';
 import type { ModuleRecord } from '../shared/storage/modules.ts';
 import type { RunRecord } from '../shared/storage/runs.ts';
+import { type Connection, isLoopback } from './connection.ts';
+import type { Signer } from './sigv4.ts';
 
-export const DEFAULT_API = 'http://127.0.0.1:8787';
-export const DEFAULT_DATA_DIR = '.seesaw';
-
-export interface ConnectionOptions {
-  api?: string;
-  token?: string;
-  /** The cluster's data directory (holds `token` and `endpoints.json`). */
-  data?: string;
-}
-
-export interface Connection {
-  api: string;
-  token: string;
-}
-
-/** The API URL (--api, SEESAW_API, DIR/endpoints.json, default) and token (--token, SEESAW_TOKEN, DIR/token). */
-export function resolveConnection(
-  options: ConnectionOptions,
-  env: NodeJS.ProcessEnv = process.env,
-): Connection {
-  const dir = resolve(options.data ?? env.SEESAW_DATA ?? DEFAULT_DATA_DIR);
-  let api = options.api ?? env.SEESAW_API;
-  if (!api) {
-    const endpoints = join(dir, 'endpoints.json');
-    if (existsSync(endpoints)) {
-      try {
-        api = (JSON.parse(readFileSync(endpoints, 'utf8')) as { api?: string }).api;
-      } catch {
-        // a half-written file: fall back to the default
-      }
-    }
-  }
-  let token = options.token ?? env.SEESAW_TOKEN;
-  if (!token) {
-    const file = join(dir, 'token');
-    if (existsSync(file)) token = readFileSync(file, 'utf8').trim();
-  }
-  if (!token)
-    throw new Error(
-      `no API token: pass --token, set SEESAW_TOKEN, or start the cluster with \`npm start\` (it writes ${join(dir, 'token')})`,
-    );
-  return { api: (api ?? DEFAULT_API).replace(/\/+$/, ''), token };
-}
+export {
+  type Connection,
+  type ConnectionOptions,
+  DEFAULT_API,
+  resolveConnection,
+} from './connection.ts';
 
 interface Problem {
   title?: string;
@@ -97,27 +61,75 @@ export interface CreateVmRequest {
   series?: number[];
 }
 
+/** API Gateway's IAM authorizer refused the signature or the principal: one line on what to check. */
+function iamRefused(connection: Connection & { auth: 'iam' }, body: unknown): Error {
+  const message = (body as { message?: string; Message?: string } | undefined)?.message ?? 'Forbidden';
+  return new Error(
+    `403 ${message}: the API at ${connection.api} refused the SigV4-signed request; your AWS credentials (check \`aws sts get-caller-identity\`) need execute-api:Invoke on it, in region ${connection.region}`,
+  );
+}
+
 export type SeesawClient = ReturnType<typeof createClient>;
 
-export function createClient(connection: Connection, fetchImpl: typeof fetch = fetch) {
+/** `connection` may be a function, resolved once on the first request (so flags are read lazily). */
+export function createClient(
+  connection: Connection | (() => Promise<Connection>),
+  fetchImpl: typeof fetch = fetch,
+  signer?: Signer,
+) {
+  let resolved: Promise<Connection> | undefined;
+  const connect = () => {
+    resolved ??= typeof connection === 'function' ? connection() : Promise.resolve(connection);
+    return resolved;
+  };
+  let sign: Promise<Signer> | undefined;
+  const signerFor = (region: string) => {
+    sign ??= signer
+      ? Promise.resolve(signer)
+      : import('./sigv4.ts').then(({ createSigner }) => createSigner(region));
+    return sign;
+  };
   async function request<T>(
     method: string,
     path: string,
     body?: unknown,
     idempotencyKey?: string,
   ): Promise<T> {
-    const headers: Record<string, string> = { authorization: `Bearer ${connection.token}` };
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    const connection = await connect();
+    const url = `${connection.api}${path}`;
+    let headers: Record<string, string> = {};
+    const payload = body !== undefined ? JSON.stringify(body) : undefined;
+    if (payload !== undefined) headers['content-type'] = 'application/json';
     if (idempotencyKey) headers['idempotency-key'] = idempotencyKey;
+    if (connection.auth === 'token') headers.authorization = `Bearer ${connection.token}`;
+    else {
+      try {
+        const signed = await (await signerFor(connection.region))({
+          method,
+          url,
+          headers,
+          ...(payload !== undefined ? { body: payload } : {}),
+        });
+        // fetch sets Host itself, to the same value that was signed.
+        const { host: _host, ...rest } = signed;
+        headers = rest;
+      } catch (error) {
+        throw new Error(`cannot sign the request for IAM auth: ${(error as Error).message}`);
+      }
+    }
     let res: Response;
     try {
-      res = await fetchImpl(`${connection.api}${path}`, {
+      res = await fetchImpl(url, {
         method,
         headers,
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        ...(payload !== undefined ? { body: payload } : {}),
       });
     } catch {
-      throw new Error(`cannot reach the API at ${connection.api} — is \`npm start\` running?`);
+      throw new Error(
+        isLoopback(connection.api)
+          ? `cannot reach the API at ${connection.api} — is \`npm start\` running?`
+          : `cannot reach the API at ${connection.api} (from ${connection.via})`,
+      );
     }
     if (res.status === 204) return undefined as T;
     const text = await res.text();
@@ -127,6 +139,7 @@ export function createClient(connection: Connection, fetchImpl: typeof fetch = f
     } catch {
       throw new Error(`the API at ${connection.api} answered ${res.status} with something that is not JSON`);
     }
+    if (res.status === 403 && connection.auth === 'iam') throw iamRefused(connection, parsed);
     if (!res.ok) throw new ApiError(res.status, (parsed ?? {}) as Problem);
     return parsed as T;
   }
@@ -140,7 +153,7 @@ export function createClient(connection: Connection, fetchImpl: typeof fetch = f
   const node = (id: string) => `/v1/nodes/${encodeURIComponent(id)}`;
 
   return {
-    connection,
+    connection: connect,
     /** A retry of the same create with the same key never makes a second VM. */
     createVm: (body: CreateVmRequest, idempotencyKey: string = randomUUID()) =>
       request<VmView>('POST', '/v1/vms', body, idempotencyKey),

@@ -13,6 +13,12 @@ export interface SeesawSettings {
   reaperRate: Duration;
   /** Optional address subscribed to the alarm topic. */
   alarmEmail?: string;
+  /** The first dashboard operator, invited to the user pool by e-mail. */
+  adminEmail?: string;
+  /** Agent hosts the stack runs (0: no fleet, the stack stays as it was). */
+  agents: number;
+  /** EC2 instance type of the agent hosts (arm64). */
+  agentInstanceType: string;
 }
 
 export const CONTEXT = {
@@ -21,6 +27,10 @@ export const CONTEXT = {
   shards: 'seesaw:shards',
   reaperRate: 'seesaw:reaperRate',
   alarmEmail: 'seesaw:alarmEmail',
+  // As the deploy guide spells them: `-c adminEmail=… -c agents=N`.
+  adminEmail: 'adminEmail',
+  agents: 'agents',
+  agentInstanceType: 'agentInstanceType',
 } as const;
 
 export const DEFAULT_SETTINGS = {
@@ -28,10 +38,14 @@ export const DEFAULT_SETTINGS = {
   balancerRate: '1 minute',
   shards: 1,
   reaperRate: '1 minute',
+  agents: 0,
+  agentInstanceType: 't4g.small',
 } as const;
 
 /** A sanity bound: each shard is one schedule and one Lambda invocation per round. */
 const MAX_SHARDS = 64;
+/** A sanity bound on the optional fleet; larger clusters bring their own hosts. */
+const MAX_AGENTS = 100;
 
 export class InvalidSetting extends Error {
   override readonly name = 'InvalidSetting';
@@ -58,12 +72,23 @@ export function parseRate(key: string, value: unknown): Duration {
   return Duration.minutes(amount);
 }
 
-function parseShards(value: unknown): number {
-  const shards = typeof value === 'number' ? value : Number(String(value).trim());
-  if (!Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS) {
-    throw new InvalidSetting(CONTEXT.shards, value, `an integer from 1 to ${MAX_SHARDS}`);
+function parseCount(key: string, value: unknown, min: number, max: number): number {
+  const count = typeof value === 'number' ? value : Number(String(value).trim());
+  if (!Number.isInteger(count) || count < min || count > max) {
+    throw new InvalidSetting(key, value, `an integer from ${min} to ${max}`);
   }
-  return shards;
+  return count;
+}
+
+const parseShards = (value: unknown) => parseCount(CONTEXT.shards, value, 1, MAX_SHARDS);
+
+function parseInstanceType(value: unknown): string {
+  const type = String(value).trim();
+  // Graviton families only: the launch template's image is the arm64 Amazon Linux 2023.
+  if (!/^[a-z]+\d+g[a-z-]*\.[a-z0-9]+$/.test(type)) {
+    throw new InvalidSetting(CONTEXT.agentInstanceType, value, 'an arm64 (Graviton) type such as t4g.small');
+  }
+  return type;
 }
 
 function parseStackName(value: unknown): string {
@@ -78,11 +103,11 @@ function parseStackName(value: unknown): string {
   return name;
 }
 
-function parseEmail(value: unknown): string | undefined {
+function parseEmail(value: unknown, key: string = CONTEXT.alarmEmail): string | undefined {
   if (value === undefined || value === null || value === '') return undefined;
   const email = String(value);
   if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) {
-    throw new InvalidSetting(CONTEXT.alarmEmail, value, 'an email address');
+    throw new InvalidSetting(key, value, 'an email address');
   }
   return email;
 }
@@ -91,12 +116,16 @@ function parseEmail(value: unknown): string | undefined {
 export function settingsFromContext(node: Node): SeesawSettings {
   const read = (key: string, fallback: unknown) => node.tryGetContext(key) ?? fallback;
   const alarmEmail = parseEmail(read(CONTEXT.alarmEmail, undefined));
+  const adminEmail = parseEmail(read(CONTEXT.adminEmail, undefined), CONTEXT.adminEmail);
   return {
     stackName: parseStackName(read(CONTEXT.stackName, DEFAULT_SETTINGS.stackName)),
     balancerRate: parseRate(CONTEXT.balancerRate, read(CONTEXT.balancerRate, DEFAULT_SETTINGS.balancerRate)),
     shards: parseShards(read(CONTEXT.shards, DEFAULT_SETTINGS.shards)),
     reaperRate: parseRate(CONTEXT.reaperRate, read(CONTEXT.reaperRate, DEFAULT_SETTINGS.reaperRate)),
     ...(alarmEmail ? { alarmEmail } : {}),
+    ...(adminEmail ? { adminEmail } : {}),
+    agents: parseCount(CONTEXT.agents, read(CONTEXT.agents, DEFAULT_SETTINGS.agents), 0, MAX_AGENTS),
+    agentInstanceType: parseInstanceType(read(CONTEXT.agentInstanceType, DEFAULT_SETTINGS.agentInstanceType)),
   };
 }
 

@@ -1,6 +1,5 @@
 // `seesaw bench` (= `npm run bench`): run the benchmark suites and write bench/results.json.
 import type { Command } from 'commander';
-import { runBench } from '../../bench/index.ts';
 
 export function registerBench(program: Command) {
   program
@@ -9,6 +8,7 @@ export function registerBench(program: Command) {
     .argument('[suites...]', 'suite names (files in bench/suites)')
     .option('--quick', 'smaller sizes, for a fast look')
     .action(async (suites: string[], flags: { quick?: boolean }) => {
+      const { runBench } = await import('../../bench/index.ts');
       const ok = await runBench(suites, { quick: flags.quick === true });
       if (!ok) process.exitCode = 1;
     });

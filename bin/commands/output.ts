@@ -15,17 +15,14 @@ export interface CommonOptions extends ConnectionOptions {
   json?: boolean;
 }
 
-/** Adds --api, --token, --data and --json to a command. */
+/** Adds --json to a command that talks to the API (the connection options are global). */
 export function withConnection(command: Command): Command {
-  return command
-    .option('--api <url>', 'the API (default: SEESAW_API, DIR/endpoints.json, or http://127.0.0.1:8787)')
-    .option('--token <token>', 'the API token (default: SEESAW_TOKEN, or DIR/token)')
-    .option('--data <dir>', 'the cluster data directory DIR (default: SEESAW_DATA or .seesaw)')
-    .option('--json', 'print JSON for scripts instead of a table');
+  return command.option('--json', 'print JSON for scripts instead of a table');
 }
 
+/** A client whose connection is resolved from the global options on its first request. */
 export function clientFor(options: CommonOptions): SeesawClient {
-  return createClient(resolveConnection(options));
+  return createClient(() => resolveConnection(options));
 }
 
 export function printJson(value: unknown) {
@@ -95,6 +92,14 @@ export async function waitForVm(
       });
   bar?.start(steps.length, 0, { step: 'waiting' });
   const deadline = Date.now() + options.timeoutMs;
+  // Ctrl-C stops the waiting, not the request: say what is still going on and how to follow it.
+  let last: VmView | undefined;
+  const onInterrupt = () => {
+    bar?.stop();
+    process.stderr.write(`\n${inFlight(id, last)}\n`);
+    process.exit(130);
+  };
+  process.once('SIGINT', onInterrupt);
   try {
     for (;;) {
       let vm: VmView | undefined;
@@ -103,6 +108,7 @@ export async function waitForVm(
       } catch (error) {
         if (!(error instanceof ApiError && error.status === 404)) throw error;
       }
+      last = vm;
       const failure = options.failed?.(vm);
       if (failure) throw new Error(failure);
       let done = 0;
@@ -118,6 +124,17 @@ export async function waitForVm(
       await new Promise((r) => setTimeout(r, 400));
     }
   } finally {
+    process.off('SIGINT', onInterrupt);
     bar?.stop();
   }
+}
+
+/** One line on what an interrupted wait leaves running. */
+export function inFlight(id: string, vm: VmView | undefined): string {
+  const follow = `follow it with \`seesaw vm show ${id}\``;
+  if (!vm) return `stopped waiting; ${id} was not seen yet — ${follow}`;
+  const m = vm.migration;
+  if (m)
+    return `stopped waiting; still in flight: migration ${m.id} of ${id} ${m.from} → ${m.to} (${m.phase}) — ${follow}`;
+  return `stopped waiting; ${id} is ${vm.state} on ${vm.owner} and carries on — ${follow}`;
 }

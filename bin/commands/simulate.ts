@@ -2,9 +2,6 @@
 import { writeFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { BalancingConfig } from '../../shared/domain/types.ts';
-import { plotSvg } from '../../shared/sim/plot.ts';
-import { formatTable } from '../../shared/sim/report.ts';
-import { runSimulation } from '../../shared/sim/run.ts';
 import { BUILTIN_SCENARIOS } from '../../shared/sim/scenarios.ts';
 
 const int = (min: number) => (value: string) => {
@@ -89,7 +86,12 @@ export function registerSimulate(program: Command) {
     .option('--no-greedy', 'skip the greedy baseline (slow on very large clusters)')
     .option('--json', 'print one JSON object')
     .option('--plot <file.svg>', 'write node-load spread and CV per round as SVG')
-    .action((flags: Flags) => {
+    .action(async (flags: Flags) => {
+      const [{ plotSvg }, { formatTable }, { runSimulation }] = await Promise.all([
+        import('../../shared/sim/plot.ts'),
+        import('../../shared/sim/report.ts'),
+        import('../../shared/sim/run.ts'),
+      ]);
       const config: Partial<BalancingConfig> = {
         ...(flags.policy ? { pairing: flags.policy } : {}),
         ...(flags.withRandom !== undefined ? { withRandom: flags.withRandom } : {}),

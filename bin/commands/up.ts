@@ -1,5 +1,6 @@
 // `seesaw up` (= `npm start`): the whole cluster on one machine.
 import { type Command, InvalidArgumentError } from 'commander';
+import { writeUserConfig } from '../connection.ts';
 
 const int = (min: number) => (value: string) => {
   const n = Number(value);
@@ -14,7 +15,6 @@ export function registerUp(program: Command) {
     .option('--nodes <n>', 'agent processes (one per node)', int(1), 4)
     .option('--vms <n>', 'demo VMs launched on the first start', int(0), 12)
     .option('--port <port>', 'API port (0 = any free port)', int(0), Number(process.env.PORT ?? 8787))
-    .option('--data <dir>', 'where the cluster keeps its data', '.seesaw')
     .option(
       '--interval <seconds>',
       'seconds between balancing rounds',
@@ -28,11 +28,15 @@ export function registerUp(program: Command) {
     .option('--dynamo-port <port>', 'DynamoDB API port (0 = any free port)', int(0), 0)
     .option('--s3-port <port>', 'S3 API port (0 = any free port)', int(0), 0)
     .option('--reset', 'wipe the data directory first', false)
+    .option('--oidc <issuer>', 'the dashboard signs in through this OpenID Connect issuer (JWTs on /ui/v1)')
+    .option('--oidc-client <id>', 'the dashboard’s client id at that issuer', 'seesaw-dashboard')
     .action(async (options) => {
+      // --data (global) is where this cluster keeps its data; ./.seesaw by default.
+      const dataDir: string = options.data ?? '.seesaw';
       // Loaded on use, so other commands (the agent above all) do not pay for the whole control plane.
       const { startLocalCluster } = await import('../local/cluster.ts');
       const cluster = await startLocalCluster({
-        dataDir: options.data,
+        dataDir,
         nodes: options.nodes,
         vms: options.vms,
         port: options.port,
@@ -40,14 +44,17 @@ export function registerUp(program: Command) {
         s3Port: options.s3Port,
         intervalMs: options.interval * 1000,
         reset: options.reset,
+        ...(options.oidc ? { oidc: { issuer: options.oidc, clientId: options.oidcClient } } : {}),
         say: (line) => console.log(line),
       });
       const { endpoints } = cluster;
+      // So that `seesaw …` finds this cluster from any directory.
+      writeUserConfig({ data: dataDir, api: endpoints.api });
       console.log(`API        ${endpoints.api}   token ${cluster.token}`);
       console.log(`dashboard  ${endpoints.dashboard}`);
       console.log(`DynamoDB   ${endpoints.dynamodb}   table ${endpoints.table}`);
       console.log(`S3         ${endpoints.s3}   bucket ${endpoints.bucket}`);
-      console.log(`data in ${options.data} (endpoints.json, token, logs); Ctrl-C stops everything`);
+      console.log(`data in ${dataDir} (endpoints.json, token, logs); Ctrl-C stops everything`);
       await new Promise<void>((done) => {
         process.once('SIGINT', () => done());
         process.once('SIGTERM', () => done());

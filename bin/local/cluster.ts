@@ -5,8 +5,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pino from 'pino';
+import { discover, jwtCheck } from '../../functions/api/operator-auth.ts';
 import { startApiServer } from '../../functions/api/server.ts';
 import { repeatEvery, startBalancerLoop } from '../../functions/balancer/loop.ts';
 import { runBalancer } from '../../functions/balancer/run.ts';
@@ -19,6 +19,7 @@ import { isLive, listNodes } from '../../shared/storage/nodes.ts';
 import type { RunRecord } from '../../shared/storage/runs.ts';
 import { DEFAULT_BUCKET_NAME, DEFAULT_TABLE_NAME } from '../../shared/storage/schema.ts';
 import { createVm, listAllVms } from '../../shared/storage/vms.ts';
+import { CLI_ENTRY as CLI } from '../self.ts';
 import { type DemoNode, demoNodes, demoVms } from './demo.ts';
 
 export interface LocalClusterOptions {
@@ -38,6 +39,8 @@ export interface LocalClusterOptions {
   say: (line: string) => void;
   /** Extra environment for the agent processes (tests shorten periods with it). */
   agentEnv?: Record<string, string>;
+  /** `--oidc`: the dashboard signs in through this provider and calls /ui/v1 with its JWTs. */
+  oidc?: { issuer: string; clientId: string };
 }
 
 export interface LocalCluster {
@@ -58,8 +61,6 @@ export interface Endpoints {
   region: string;
   credentials: { accessKeyId: string; secretAccessKey: string };
 }
-
-const CLI = fileURLToPath(new URL('../seesaw.js', import.meta.url));
 
 /** The API token: SEESAW_TOKEN, else DIR/token, created (mode 0600) on first start. */
 export function loadOrCreateToken(dataDir: string, env: NodeJS.ProcessEnv = process.env): string {
@@ -100,9 +101,25 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     const clock = Date.now;
     const balancerDeps = { clients, clock, rng: createRng(clock()), log };
 
+    // As the stack's JWT authorizer does: keys from the issuer's JWKS, issuer, audience, expiry.
+    const oidc = options.oidc && (await discover(options.oidc.issuer, options.oidc.clientId));
     const api = await startApiServer({
       clients,
       token,
+      ...(oidc && options.oidc
+        ? {
+            auth: {
+              mode: 'token' as const,
+              token,
+              jwt: jwtCheck({
+                issuer: options.oidc.issuer,
+                audience: options.oidc.clientId,
+                jwksUri: oidc.jwksUri,
+              }),
+            },
+            signIn: oidc.signIn,
+          }
+        : {}),
       port: options.port,
       runBalancer: ({ dryRun }) => runBalancer(balancerDeps, { dryRun, roundMs: options.intervalMs }),
       logError: (error) => log.error({ err: error }, 'api error'),
@@ -111,7 +128,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
 
     const endpoints: Endpoints = {
       api: api.url,
-      dashboard: `${api.url}/?token=${token}`,
+      dashboard: oidc ? `${api.url}/` : `${api.url}/?token=${token}`,
       dynamodb: stores.dynamoEndpoint,
       s3: stores.s3Endpoint,
       table: clients.tableName,

@@ -6,6 +6,7 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { Construct } from 'constructs';
+import { SERVICES } from '../../functions/services.ts';
 import { itemStatement, queryStatement } from './data-access.ts';
 import { InvokeWithInput, SchedulerInvokeRole } from './invoke-target.ts';
 import { SeesawFunction } from './seesaw-function.ts';
@@ -38,6 +39,7 @@ export class BalancerSchedule extends Construct {
     const { table } = props;
 
     this.handler = new SeesawFunction(this, 'Handler', {
+      service: SERVICES.balancer,
       entry: props.entry,
       description: 'Seesaw balancer: one round for one shard',
       environment: {

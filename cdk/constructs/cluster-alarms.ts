@@ -8,19 +8,20 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import { METRICS_NAMESPACE, SERVICES } from '../../functions/services.ts';
 import { acknowledge } from './nag-reasons.ts';
 
 /**
- * The metric the reaper emits once per run as a CloudWatch EMF line on stdout (functions/reaper,
- * `emfLine`): namespace `Seesaw`, metric `StuckMigrations` (Count) = orders it found past their
- * deadline in that run. The reaper emits it with no dimensions, so the alarm watches the metric
- * without dimensions too (one Seesaw stack per account and region keeps it unambiguous);
- * test/cdk/metrics.test.ts holds the two together.
+ * The metric the reaper emits once per run through Powertools Metrics (functions/metrics.ts,
+ * `recordReaperMetrics`): namespace `Seesaw`, metric `StuckMigrations` (Count) = orders it found
+ * past their deadline in that run. Powertools files every metric under the `service` dimension, so
+ * the alarm watches that dimension set (one Seesaw stack per account and region keeps it
+ * unambiguous); test/cdk/metrics.test.ts holds the two together.
  */
 export const STUCK_MIGRATIONS_METRIC = {
-  namespace: 'Seesaw',
+  namespace: METRICS_NAMESPACE,
   metricName: 'StuckMigrations',
-  dimensions: {} as Record<string, string>,
+  dimensions: { service: SERVICES.reaper } as Record<string, string>,
 } as const;
 
 export interface ClusterAlarmsProps {

@@ -1,18 +1,21 @@
 // The Hono API app on Lambda behind an HTTP API. The gateway authorises every /v1 call with IAM
-// (SigV4), and the app trusts it (SEESAW_AUTH=gateway); /healthz stays open for uptime checks.
+// (SigV4, the CLI) and every /ui/v1 call with a JWT from the operators' user pool (the dashboard);
+// the app trusts it (SEESAW_AUTH=gateway) and serves both prefixes. /healthz stays open.
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
-import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpIamAuthorizer, HttpUserPoolAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { SERVICES } from '../../functions/services.ts';
 import { BUCKET_PREFIXES } from './cluster-storage.ts';
 import { itemStatement, listStatement, objectStatement, queryStatement } from './data-access.ts';
 import { acknowledge, acknowledgeObjectPrefixes, refToken } from './nag-reasons.ts';
+import type { OperatorSignIn } from './operator-sign-in.ts';
 import { SeesawFunction } from './seesaw-function.ts';
 
 export interface ControlPlaneApiProps {
@@ -30,12 +33,14 @@ export class ControlPlaneApi extends Construct {
   readonly stage: apigwv2.HttpStage;
   /** Attach to the people and tools that call the API (e.g. the CLI): execute-api:Invoke on it. */
   readonly invokePolicy: iam.ManagedPolicy;
+  private readonly app: HttpLambdaIntegration;
 
   constructor(scope: Construct, id: string, props: ControlPlaneApiProps) {
     super(scope, id);
     const { table, bucket } = props;
 
     this.handler = new SeesawFunction(this, 'Handler', {
+      service: SERVICES.api,
       entry: props.entry,
       description: 'Seesaw HTTP API (VM lifecycle, nodes, balancing config)',
       environment: {
@@ -66,6 +71,7 @@ export class ControlPlaneApi extends Construct {
     );
 
     const app = new HttpLambdaIntegration('App', this.handler.function);
+    this.app = app;
     this.httpApi = new apigwv2.HttpApi(this, 'HttpApi', {
       description: 'Seesaw control plane',
       createDefaultStage: false,
@@ -119,8 +125,30 @@ export class ControlPlaneApi extends Construct {
     acknowledge(
       this.httpApi,
       'AwsSolutions-APIG4',
-      'Only GET /healthz (uptime checks) and the static dashboard page (GET /, GET /dashboard/{file}) are open; every /v1 route needs IAM (SigV4).',
+      'Only GET /healthz (uptime checks) and the static dashboard page (GET /, GET /dashboard/{file}) are open; every /v1 route needs IAM (SigV4) and every /ui/v1 route a JWT from the user pool.',
     );
+  }
+
+  /**
+   * The dashboard's door: /ui/v1/* mirrors /v1/* on the same function, authorised by a JWT from
+   * the operators' user pool (issuer, audience = the dashboard client, expiry). The function
+   * learns the sign-in endpoints to hand the page.
+   */
+  addOperatorRoutes(signIn: OperatorSignIn): void {
+    this.httpApi.addRoutes({
+      path: '/ui/v1/{proxy+}',
+      methods: [apigwv2.HttpMethod.ANY],
+      integration: this.app,
+      authorizer: new HttpUserPoolAuthorizer('Operators', signIn.userPool, {
+        userPoolClients: [signIn.client],
+      }),
+    });
+    const endpoints = signIn.endpoints;
+    this.handler.function.addEnvironment('SEESAW_OIDC_ISSUER', endpoints.issuer);
+    this.handler.function.addEnvironment('SEESAW_OIDC_CLIENT_ID', endpoints.clientId);
+    this.handler.function.addEnvironment('SEESAW_OIDC_AUTHORIZE_URL', endpoints.authorizationEndpoint);
+    this.handler.function.addEnvironment('SEESAW_OIDC_TOKEN_URL', endpoints.tokenEndpoint);
+    this.handler.function.addEnvironment('SEESAW_OIDC_LOGOUT_URL', endpoints.logoutEndpoint);
   }
 
   get url(): string {

@@ -6,6 +6,7 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { Construct } from 'constructs';
+import { SERVICES } from '../../functions/services.ts';
 import { BUCKET_PREFIXES } from './cluster-storage.ts';
 import { itemStatement, listStatement, objectStatement, queryStatement } from './data-access.ts';
 import { InvokeWithInput, SchedulerInvokeRole } from './invoke-target.ts';
@@ -30,6 +31,7 @@ export class ReaperSchedule extends Construct {
     const { table, bucket } = props;
 
     this.handler = new SeesawFunction(this, 'Handler', {
+      service: SERVICES.reaper,
       entry: props.entry,
       description: 'Seesaw reaper: expired leases, stuck migrations, deleted VMs',
       environment: {

@@ -1,6 +1,7 @@
 // One way to build every Seesaw Lambda: an esbuild bundle of a handler entry file (never Docker),
-// Node.js 22 on arm64, its own log group with a retention, and its own role that can write
-// only to that log group. Data permissions are added by the construct that owns the function.
+// Node.js 22 on arm64, its own log group with a retention, its own role that can write only to
+// that log group, and X-Ray tracing on (Powertools Tracer). Data permissions are added by the
+// construct that owns the function.
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +11,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { METRICS_NAMESPACE, type Service } from '../../functions/services.ts';
 import { acknowledge } from './nag-reasons.ts';
 
 /** The repository root: entry paths are relative to it and it holds package-lock.json. */
@@ -32,6 +34,8 @@ export interface SeesawFunctionProps {
   /** Entry file, absolute or relative to the repository root; must export `handler`. */
   entry: string;
   description: string;
+  /** Powertools service name: the `service` of its log lines and metrics. */
+  service: Service;
   environment: Record<string, string>;
   memorySize: number;
   timeout: Duration;
@@ -93,7 +97,13 @@ export class SeesawFunction extends Construct {
       role: this.role,
       logGroup: this.logGroup,
       // Stack traces point into the TypeScript sources (maps ship without sources to stay small).
-      environment: { ...props.environment, NODE_OPTIONS: '--enable-source-maps' },
+      environment: {
+        ...props.environment,
+        NODE_OPTIONS: '--enable-source-maps',
+        POWERTOOLS_SERVICE_NAME: props.service,
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+      },
+      tracing: lambda.Tracing.ACTIVE,
       bundling: {
         format: OutputFormat.ESM,
         target: 'node22',
@@ -112,6 +122,12 @@ export class SeesawFunction extends Construct {
     });
     this.role.node.addDependency(this.logGroup);
 
+    acknowledge(
+      this.role,
+      'AwsSolutions-IAM5[Resource::*]',
+      'X-Ray (tracing: ACTIVE) adds xray:PutTraceSegments and xray:PutTelemetryRecords, which support ' +
+        'no resource-level permissions and must be granted on *.',
+    );
     acknowledge(
       this.function,
       'AwsSolutions-L1',

@@ -2,13 +2,15 @@
 // every error leaves through onError as an application/problem+json response.
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
+import { getPath } from 'hono/utils/url';
 import { requireAuth } from './auth.ts';
 import type { ApiDeps } from './deps.ts';
 import { idempotency } from './idempotency.ts';
+import { apiPathOf } from './operator-auth.ts';
 import { ApiProblem, problemResponse, toProblem } from './problem.ts';
 import { balanceRoutes } from './routes/balance.ts';
 import { clusterRoutes } from './routes/cluster.ts';
-import { dashboard } from './routes/dashboard.ts';
+import { dashboardRoutes } from './routes/dashboard.ts';
 import { moduleRoutes } from './routes/modules.ts';
 import { nodeRoutes } from './routes/nodes.ts';
 import { vmRoutes } from './routes/vms.ts';
@@ -17,7 +19,8 @@ import { vmRoutes } from './routes/vms.ts';
 export const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 export function createApp(deps: ApiDeps) {
-  const app = new OpenAPIHono();
+  // /ui/v1/… (the dashboard's door, JWT-authorised on AWS) runs the very /v1/… routes.
+  const app = new OpenAPIHono({ getPath: (request) => apiPathOf(getPath(request)) });
 
   app.onError((error, c) => {
     const problem = toProblem(error);
@@ -53,7 +56,12 @@ export function createApp(deps: ApiDeps) {
   app.route('/', nodeRoutes(deps));
   app.route('/', balanceRoutes(deps));
   app.route('/', clusterRoutes(deps));
-  app.route('/', dashboard); // public page and assets; its data calls use /v1 with the token
+  // What the page signs in with: the token (and /v1), or an OIDC provider (and /ui/v1).
+  app.get('/dashboard/config.json', (c) =>
+    c.json(deps.signIn ? { signIn: 'oidc', api: '/ui/v1', ...deps.signIn } : { signIn: 'token', api: '/v1' }),
+  );
+  // Public page and assets; the page may fetch tokens from the sign-in provider's token endpoint.
+  app.route('/', dashboardRoutes(deps.signIn ? [new URL(deps.signIn.tokenEndpoint).origin] : []));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',

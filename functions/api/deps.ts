@@ -4,10 +4,14 @@ import { randomBytes } from 'node:crypto';
 import type { Clients } from '../../shared/storage/clients.ts';
 import type { RunRecord } from '../../shared/storage/runs.ts';
 import { inProcessBalancer } from './balancer-runner.ts';
+import type { JwtCheck, SignInConfig } from './operator-auth.ts';
 
 export type AuthConfig =
-  /** Every /v1 request must carry `Authorization: Bearer <token>`. */
-  | { mode: 'token'; token: string }
+  /**
+   * Every /v1 request must carry `Authorization: Bearer <token>`. With `jwt` (`seesaw up --oidc`),
+   * /ui/v1 requests need a JWT that passes it instead, as the JWT authorizer on AWS would demand.
+   */
+  | { mode: 'token'; token: string; jwt?: JwtCheck }
   /** On AWS the API Gateway authorises (IAM/JWT) before the request reaches the app. */
   | { mode: 'gateway' };
 
@@ -29,6 +33,8 @@ export interface ApiDeps {
   idempotencyTtlMs: number;
   /** Where 5xx causes are reported. */
   logError: (error: unknown) => void;
+  /** The dashboard signs in through this provider and calls /ui/v1; without it, the token and /v1. */
+  signIn?: SignInConfig;
 }
 
 export const randomId = (prefix: string) => `${prefix}-${randomBytes(5).toString('hex')}`;

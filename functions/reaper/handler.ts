@@ -1,20 +1,22 @@
-// Lambda entry for the scheduled reaper: clients once per container, logic in reaper.ts.
-import pino from 'pino';
+// Lambda entry for the scheduled reaper: clients and Powertools once per container, logic in
+// reaper.ts. Each run's metrics leave as one CloudWatch EMF line; the stack alarms on StuckMigrations.
 import { createClients, storageConfigFromEnv } from '../../shared/storage/clients.ts';
 import { createImageStore } from '../../shared/storage/image-store.ts';
-import { emfLine, type ReaperReport, runReaper } from './reaper.ts';
+import { recordReaperMetrics } from '../metrics.ts';
+import { instrumented, observability, pinoStyle, SERVICES, traceClients } from '../observability.ts';
+import { type ReaperReport, runReaper } from './reaper.ts';
 
-const clients = createClients(storageConfigFromEnv());
+const tools = observability(SERVICES.reaper);
+const clients = traceClients(tools.tracer, createClients(storageConfigFromEnv()));
 const images = createImageStore(clients);
-const log = pino({ name: 'seesaw-reaper' });
+const log = pinoStyle(tools.logger);
 const graceMs = process.env.SEESAW_REAPER_GRACE_MS ? Number(process.env.SEESAW_REAPER_GRACE_MS) : undefined;
 
-export async function handler(): Promise<ReaperReport> {
+export const handler = instrumented(tools, async (_event: unknown): Promise<ReaperReport> => {
   const report = await runReaper(
     { clients, clock: Date.now, log, images },
     graceMs === undefined ? {} : { graceMs },
   );
-  // EMF: CloudWatch turns this stdout line into metrics; the stack alarms on StuckMigrations.
-  process.stdout.write(`${emfLine(report)}\n`);
+  recordReaperMetrics(tools.metrics, report);
   return report;
-}
+});

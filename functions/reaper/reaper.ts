@@ -168,26 +168,3 @@ export async function runReaper(deps: ReaperDeps, options: ReaperOptions = {}): 
     );
   return report;
 }
-
-/** One CloudWatch Embedded Metric Format line for a run: StuckMigrations and friends in namespace Seesaw. */
-export function emfLine(report: ReaperReport): string {
-  return JSON.stringify({
-    _aws: {
-      Timestamp: report.at,
-      CloudWatchMetrics: [
-        {
-          Namespace: 'Seesaw',
-          Dimensions: [[]],
-          Metrics: [
-            { Name: 'StuckMigrations', Unit: 'Count' },
-            { Name: 'RestartedVms', Unit: 'Count' },
-            { Name: 'DeadNodes', Unit: 'Count' },
-          ],
-        },
-      ],
-    },
-    StuckMigrations: report.stuckMigrations,
-    RestartedVms: report.restarted.length,
-    DeadNodes: report.deadNodes.length,
-  });
-}

@@ -1,7 +1,8 @@
 // The built-in guests: WAT sources in this folder, compiled with wabt on first use and cached
-// for the life of the process (compiling all five takes a few milliseconds).
-import { readFileSync } from 'node:fs';
-import wabtInit from 'wabt';
+// for the life of the process (compiling all five takes a few milliseconds). The bundle (dist/)
+// ships them precompiled beside it, so an agent installed from it needs no wabt.
+import { existsSync, readFileSync } from 'node:fs';
+import type wabtInit from 'wabt';
 
 export const BUILTIN_GUESTS = ['cpu', 'memory', 'io', 'trace', 'idle'] as const;
 export type BuiltinGuest = (typeof BUILTIN_GUESTS)[number];
@@ -24,7 +25,9 @@ export function guestBinary(kind: BuiltinGuest): Promise<Uint8Array> {
   let binary = binaries.get(kind);
   if (!binary) {
     binary = (async () => {
-      wabt ??= wabtInit();
+      const built = new URL(`./${kind}.wasm`, import.meta.url);
+      if (existsSync(built)) return new Uint8Array(readFileSync(built));
+      wabt ??= import('wabt').then((m) => m.default());
       const w = await wabt;
       const parsed = w.parseWat(`${kind}.wat`, guestSource(kind));
       try {

@@ -37,7 +37,8 @@ const handlerOf = (fn: Fn) =>
   ({ api: s.stack.api.handler, balancer: s.stack.balancer.handler, reaper: s.stack.reaper.handler })[fn];
 const id = (construct: IConstruct) => s.stack.getLogicalId(construct.node.defaultChild as never);
 const roleOf = (fn: Fn) => roleStatements(s.template, id(handlerOf(fn).role));
-const dataActions = (actions: Iterable<string>) => [...actions].filter((a) => !a.startsWith('logs:')).sort();
+const dataActions = (actions: Iterable<string>) =>
+  [...actions].filter((a) => !a.startsWith('logs:') && !a.startsWith('xray:')).sort();
 const agentStatements = (): Statement[] =>
   (
     s.template.toJSON().Resources[id(s.stack.agentPolicy.policy)].Properties as {
@@ -71,12 +72,14 @@ const withAction = (statements: Statement[], action: string) =>
   statements.filter((st) => actionsOf(st).includes(action));
 
 describe('every policy in the stack', () => {
-  it('names exact actions: no `*` in any action and no bare `*` resource', () => {
+  it('names exact actions: no `*` in any action, and a bare `*` resource only for X-Ray', () => {
     const statements = allStatements(s.template);
     expect(statements.length).toBeGreaterThan(10);
+    // X-Ray's PutTraceSegments and PutTelemetryRecords have no resource-level permissions.
+    const xray = ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'];
     for (const statement of statements) {
       for (const action of actionsOf(statement)) expect(action, JSON.stringify(statement)).not.toContain('*');
-      expect(resourcesOf(statement), JSON.stringify(statement)).not.toContain('*');
+      if (resourcesOf(statement).includes('*')) expect(actionsOf(statement).sort()).toEqual(xray);
     }
   });
 
@@ -118,6 +121,11 @@ describe('each function role', () => {
         Resource: { 'Fn::GetAtt': [id(handlerOf(fn).logGroup), 'Arn'] },
       }),
     ]);
+  });
+
+  it.each(FUNCTIONS)('%s: sends traces to X-Ray and nothing else on *', (fn) => {
+    const anywhere = roleOf(fn).filter((st) => resourcesOf(st).includes('*'));
+    expect(anywhere.flatMap(actionsOf).sort()).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
   });
 
   it('balancer: reads, claims, orders and records runs, but cannot delete the table, an item or an object', () => {

@@ -56,6 +56,32 @@ describe('deployment settings', () => {
   });
 });
 
+describe('the operator and fleet settings', () => {
+  it('default to no fleet (the stack stays as it was), t4g.small hosts, and no invited operator', () => {
+    expect(settings({})).toMatchObject({ agents: 0, agentInstanceType: 't4g.small' });
+    expect(settings({}).adminEmail).toBeUndefined();
+  });
+
+  it('read -c agents=N, -c agentInstanceType and -c adminEmail as the deploy guide spells them', () => {
+    expect(
+      settings({ agents: '3', agentInstanceType: 'c7g.large', adminEmail: 'me@example.com' }),
+    ).toMatchObject({
+      agents: 3,
+      agentInstanceType: 'c7g.large',
+      adminEmail: 'me@example.com',
+    });
+  });
+
+  it.each([['-1'], ['101'], ['many'], ['2.5']])('refuse the agent count %j', (agents) => {
+    expect(() => settings({ agents })).toThrow(/agents=.* expected an integer from 0 to 100/);
+  });
+
+  it('refuse an x86 instance type (the hosts boot the arm64 image) and an address that is not one', () => {
+    expect(() => settings({ agentInstanceType: 't3.small' })).toThrow(/agentInstanceType/);
+    expect(() => settings({ adminEmail: 'me' })).toThrow(/adminEmail=.* expected an email address/);
+  });
+});
+
 describe('context for `npm run synth`', () => {
   it('starts from cdk.json and lets -c / --context key=value override it', () => {
     const context = contextFromArgs(['-c', 'seesaw:shards=4', '--context', 'seesaw:balancerRate=2 minutes'], {

@@ -158,6 +158,16 @@ describe('the functions', () => {
     }
   });
 
+  it('trace with X-Ray and name their Powertools service and metrics namespace', () => {
+    for (const name of ['api', 'balancer', 'reaper'] as const) {
+      expect(functionProps(name).TracingConfig).toEqual({ Mode: 'Active' });
+      expect(functionProps(name).Environment.Variables).toMatchObject({
+        POWERTOOLS_SERVICE_NAME: `seesaw-${name}`,
+        POWERTOOLS_METRICS_NAMESPACE: 'Seesaw',
+      });
+    }
+  });
+
   it('bundle the real handler entry files into minified ESM with source maps', () => {
     // Strings that survive minification and exist only in each real handler's module graph.
     const marks = { api: 'SEESAW_AUTH', balancer: 'seesaw-balancer', reaper: 'seesaw-reaper' } as const;
@@ -196,7 +206,7 @@ describe('the functions', () => {
 });
 
 describe('the HTTP API', () => {
-  it('requires IAM (SigV4) on every route except the health check and the static dashboard page', () => {
+  it('requires IAM (SigV4) on every route except the health check, the static page and the dashboard mirror', () => {
     const routes = Object.fromEntries(
       resources('AWS::ApiGatewayV2::Route').map(([, r]) => [
         r.Properties.RouteKey,
@@ -208,6 +218,8 @@ describe('the HTTP API', () => {
       'GET /healthz': 'NONE',
       'GET /': 'NONE',
       'GET /dashboard/{file}': 'NONE',
+      // The dashboard's mirror of /v1, for operators signed in to the user pool (fleet.test.ts).
+      'ANY /ui/v1/{proxy+}': 'JWT',
     });
   });
 
@@ -307,8 +319,10 @@ describe('the alarms', () => {
   });
 
   it('page when migrations stay past their deadline across reaper runs (Seesaw/StuckMigrations)', () => {
-    // No dimensions, as the reaper emits it (see metrics.test.ts).
-    expect(alarm(s.stack.alarms.stuckMigrations).Dimensions).toBeUndefined();
+    // The `service` dimension Powertools files the reaper's metrics under (see metrics.test.ts).
+    expect(alarm(s.stack.alarms.stuckMigrations).Dimensions).toEqual([
+      { Name: 'service', Value: 'seesaw-reaper' },
+    ]);
     expect(alarm(s.stack.alarms.stuckMigrations)).toMatchObject({
       Namespace: STUCK_MIGRATIONS_METRIC.namespace,
       MetricName: STUCK_MIGRATIONS_METRIC.metricName,
@@ -349,7 +363,7 @@ describe('the alarms', () => {
 });
 
 describe('the outputs', () => {
-  it('give the API URL, the table, the bucket, the two managed policies, the alarm topic and the region', () => {
+  it('give the API URL, the user pool, the table, the bucket, the two managed policies, the alarm topic and the region', () => {
     const outputs = s.template.toJSON().Outputs as Record<string, { Value: unknown }>;
     expect(Object.keys(outputs).sort()).toEqual(
       [
@@ -360,6 +374,7 @@ describe('the outputs', () => {
         'BucketName',
         'Region',
         'TableName',
+        'UserPoolId',
       ].sort(),
     );
     expect(outputs.TableName!.Value).toEqual({ Ref: ref(s.stack.storage.table) });

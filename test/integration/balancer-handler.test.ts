@@ -13,7 +13,7 @@ describe('the balancer Lambda entry', () => {
     vi.unstubAllEnvs();
   });
 
-  it('runs one shard from the schedule event, stores the record and prints one EMF metric line', async () => {
+  it('runs one shard from the schedule event, stores the record and prints one EMF metric line (Powertools)', async () => {
     const clients = await freshStores();
     await seedCluster(clients, Date.now(), [
       {
@@ -46,7 +46,8 @@ describe('the balancer Lambda entry', () => {
       .map((line) => JSON.parse(line));
     expect(metrics).toHaveLength(1);
     expect(metrics[0]).toMatchObject({
-      _aws: { CloudWatchMetrics: [{ Namespace: 'Seesaw', Dimensions: [['Cluster']] }] },
+      _aws: { CloudWatchMetrics: [{ Namespace: 'Seesaw', Dimensions: [['service', 'Cluster']] }] },
+      service: 'seesaw-balancer',
       Cluster: 'test-cluster',
       Exchanges: 1,
       run: out.run,

@@ -8,11 +8,13 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { metricLine } from '../../functions/balancer/handler.ts';
 import { runBalancer } from '../../functions/balancer/run.ts';
+import { recordRunMetrics } from '../../functions/metrics.ts';
+import { observability, SERVICES } from '../../functions/observability.ts';
 import { createRng } from '../../shared/domain/rng.ts';
 import { createClients } from '../../shared/storage/clients.ts';
 import type { NodeRecord, ReportedVm } from '../../shared/storage/nodes.ts';
+import { captureEmf } from '../support/emf.ts';
 
 const NOW = 1_700_000_000_000;
 const clients = createClients({
@@ -150,21 +152,28 @@ describe('a balancer run, at the SDK boundary', () => {
     );
   });
 
-  it('turns a run record into one CloudWatch EMF line in the Seesaw namespace', async () => {
+  it('turns a run record into one Powertools EMF line in the Seesaw namespace, under service and Cluster', async () => {
     const record = await runBalancer(deps, { round: 1, dryRun: true });
-    const line = metricLine(record, 'prod');
-    expect(line).toMatchObject({
+    const { metrics } = observability(SERVICES.balancer, { defaultDimensions: { Cluster: 'prod' } });
+    recordRunMetrics(metrics, record);
+    const lines = captureEmf(() => metrics.publishStoredMetrics());
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({
       _aws: {
         Timestamp: NOW,
-        CloudWatchMetrics: [{ Namespace: 'Seesaw', Dimensions: [['Cluster']] }],
+        CloudWatchMetrics: [{ Namespace: 'Seesaw', Dimensions: [['service', 'Cluster']] }],
       },
+      service: 'seesaw-balancer',
       Cluster: 'prod',
       Exchanges: 1,
       ImbalanceCV: record.before.cv,
+      OrdersLost: 0,
+      run: record.id,
     });
-    const names = (
-      line._aws as { CloudWatchMetrics: { Metrics: { Name: string }[] }[] }
-    ).CloudWatchMetrics[0]?.Metrics.map((m) => m.Name);
-    expect(names).toEqual(expect.arrayContaining(['Exchanges', 'ImbalanceCV']));
+    expect(lines[0]?._aws.CloudWatchMetrics[0]?.Metrics.map((m) => m.Name)).toEqual(
+      expect.arrayContaining(['Exchanges', 'ImbalanceCV', 'OrdersLost']),
+    );
+    // Published metrics are cleared: the next invocation starts empty.
+    expect(captureEmf(() => metrics.publishStoredMetrics())).toEqual([]);
   });
 });

@@ -1,4 +1,5 @@
-// The dashboard's only way to the API: same origin, Bearer token from the browser session.
+// The dashboard's only way to the API: same origin, Bearer token from the browser session (or,
+// once sign-in.js has signed the operator in, their JWT, sent to the /ui/v1 mirror of /v1).
 
 const KEY = 'seesaw.token';
 
@@ -23,11 +24,20 @@ export const getToken = () => sessionStorage.getItem(KEY);
 export const setToken = (token) => sessionStorage.setItem(KEY, token);
 export const clearToken = () => sessionStorage.removeItem(KEY);
 
+let base = '/v1';
+let tokenSource = async () => getToken();
+
+/** Sends /v1 calls to `apiBase` instead, with the bearer token `source` resolves to. */
+export function useSignIn(apiBase, source) {
+  base = apiBase;
+  tokenSource = source;
+}
+
 export async function api(method, path, body) {
-  const headers = { authorization: `Bearer ${getToken() ?? ''}`, accept: 'application/json' };
+  const headers = { authorization: `Bearer ${(await tokenSource()) ?? ''}`, accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (method === 'POST' && globalThis.crypto?.randomUUID) headers['idempotency-key'] = crypto.randomUUID();
-  const res = await fetch(path, {
+  const res = await fetch(path.startsWith('/v1/') ? base + path.slice(3) : path, {
     method,
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),

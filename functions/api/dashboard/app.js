@@ -3,6 +3,7 @@ import { ApiError, adoptTokenFromUrl, api, clearToken, getToken, items, setToken
 import { cvChart } from './chart.js';
 import { ago, h, patch } from './dom.js';
 import { buildView, runParts, runTime } from './model.js';
+import { signIn, signOut, startSignIn } from './sign-in.js';
 import { migrationsList, nodeCard, proposalView, runsList, summary, suspendedList } from './view.js';
 
 const POLL_MS = 1500;
@@ -28,6 +29,8 @@ function toast(text, kind = 'info') {
 
 function askToken(message) {
   clearTimeout(state.timer);
+  // Signed in through a provider: its sign-in page replaces the token dialog.
+  if (state.session?.mode === 'oidc') return void signIn();
   const dialog = $('token-dialog');
   $('token-error').hidden = !message;
   $('token-error').textContent = message ?? '';
@@ -203,7 +206,8 @@ function wire() {
   });
   $('sign-out').addEventListener('click', () => {
     clearToken();
-    askToken();
+    if (state.session?.mode === 'oidc') signOut();
+    else askToken();
   });
   $('token-form').addEventListener('submit', () => {
     setToken($('token-input').value.trim());
@@ -226,5 +230,12 @@ function wire() {
 
 adoptTokenFromUrl();
 wire();
-if (getToken()) void poll();
+state.session = await startSignIn().catch((error) => {
+  toast(String(error?.message ?? error), 'error');
+  return { mode: 'oidc', signedIn: false, failed: true };
+});
+if (state.session.mode === 'oidc') {
+  if (state.session.signedIn) void poll();
+  else if (!state.session.failed) void signIn();
+} else if (getToken()) void poll();
 else askToken();

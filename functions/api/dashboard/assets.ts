@@ -9,7 +9,8 @@ export interface Asset {
 export const ASSETS: Record<string, Asset> = {
   'api.js': {
     type: 'text/javascript; charset=utf-8',
-    body: `// The dashboard's only way to the API: same origin, Bearer token from the browser session.
+    body: `// The dashboard's only way to the API: same origin, Bearer token from the browser session (or,
+// once sign-in.js has signed the operator in, their JWT, sent to the /ui/v1 mirror of /v1).
 
 const KEY = 'seesaw.token';
 
@@ -34,11 +35,20 @@ export const getToken = () => sessionStorage.getItem(KEY);
 export const setToken = (token) => sessionStorage.setItem(KEY, token);
 export const clearToken = () => sessionStorage.removeItem(KEY);
 
+let base = '/v1';
+let tokenSource = async () => getToken();
+
+/** Sends /v1 calls to \`apiBase\` instead, with the bearer token \`source\` resolves to. */
+export function useSignIn(apiBase, source) {
+  base = apiBase;
+  tokenSource = source;
+}
+
 export async function api(method, path, body) {
-  const headers = { authorization: \`Bearer \${getToken() ?? ''}\`, accept: 'application/json' };
+  const headers = { authorization: \`Bearer \${(await tokenSource()) ?? ''}\`, accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (method === 'POST' && globalThis.crypto?.randomUUID) headers['idempotency-key'] = crypto.randomUUID();
-  const res = await fetch(path, {
+  const res = await fetch(path.startsWith('/v1/') ? base + path.slice(3) : path, {
     method,
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -75,6 +85,7 @@ import { ApiError, adoptTokenFromUrl, api, clearToken, getToken, items, setToken
 import { cvChart } from './chart.js';
 import { ago, h, patch } from './dom.js';
 import { buildView, runParts, runTime } from './model.js';
+import { signIn, signOut, startSignIn } from './sign-in.js';
 import { migrationsList, nodeCard, proposalView, runsList, summary, suspendedList } from './view.js';
 
 const POLL_MS = 1500;
@@ -100,6 +111,8 @@ function toast(text, kind = 'info') {
 
 function askToken(message) {
   clearTimeout(state.timer);
+  // Signed in through a provider: its sign-in page replaces the token dialog.
+  if (state.session?.mode === 'oidc') return void signIn();
   const dialog = $('token-dialog');
   $('token-error').hidden = !message;
   $('token-error').textContent = message ?? '';
@@ -275,7 +288,8 @@ function wire() {
   });
   $('sign-out').addEventListener('click', () => {
     clearToken();
-    askToken();
+    if (state.session?.mode === 'oidc') signOut();
+    else askToken();
   });
   $('token-form').addEventListener('submit', () => {
     setToken($('token-input').value.trim());
@@ -298,7 +312,14 @@ function wire() {
 
 adoptTokenFromUrl();
 wire();
-if (getToken()) void poll();
+state.session = await startSignIn().catch((error) => {
+  toast(String(error?.message ?? error), 'error');
+  return { mode: 'oidc', signedIn: false, failed: true };
+});
+if (state.session.mode === 'oidc') {
+  if (state.session.signedIn) void poll();
+  else if (!state.session.failed) void signIn();
+} else if (getToken()) void poll();
 else askToken();
 `,
   },
@@ -469,6 +490,7 @@ export function ago(ms, now) {
     <link rel="modulepreload" href="/dashboard/model.js" />
     <link rel="modulepreload" href="/dashboard/view.js" />
     <link rel="modulepreload" href="/dashboard/chart.js" />
+    <link rel="modulepreload" href="/dashboard/sign-in.js" />
     <script type="module" src="/dashboard/app.js"></script>
   </head>
   <body>
@@ -699,6 +721,138 @@ export function runTime(run) {
     if (typeof run?.[key] === 'string') return Date.parse(run[key]);
   }
   return undefined;
+}
+`,
+  },
+  'sign-in.js': {
+    type: 'text/javascript; charset=utf-8',
+    body: `// Operator sign-in for the dashboard when the API names an OpenID Connect provider (the stack's
+// Cognito user pool on AWS; \`seesaw up --oidc\` locally): the authorization-code flow with PKCE,
+// tokens kept in session storage, refreshed before they expire. Without a provider the page keeps
+// the API token (api.js) and none of this runs.
+import { useSignIn } from './api.js';
+
+const TOKENS = 'seesaw.oidc.tokens';
+const PENDING = 'seesaw.oidc.pending';
+/** Refresh this long before expiry, so a poll never carries a token about to lapse. */
+const EARLY_MS = 60_000;
+
+let config = null;
+let refreshing = null;
+
+const b64url = (bytes) =>
+  btoa(String.fromCharCode(...new Uint8Array(bytes)))
+    .replace(/\\+/g, '-')
+    .replace(/\\//g, '_')
+    .replace(/=+$/, '');
+const randomString = () => b64url(crypto.getRandomValues(new Uint8Array(32)));
+const redirectUri = () => \`\${location.origin}/\`;
+
+const readTokens = () => JSON.parse(sessionStorage.getItem(TOKENS) ?? 'null');
+function keepTokens(answer, previous) {
+  const tokens = {
+    idToken: answer.id_token ?? previous?.idToken,
+    accessToken: answer.access_token,
+    refreshToken: answer.refresh_token ?? previous?.refreshToken,
+    expiresAt: Date.now() + Number(answer.expires_in ?? 300) * 1000,
+  };
+  sessionStorage.setItem(TOKENS, JSON.stringify(tokens));
+  return tokens;
+}
+
+async function tokenRequest(params) {
+  const res = await fetch(config.tokenEndpoint, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ client_id: config.clientId, ...params }),
+  });
+  const answer = await res.json().catch(() => ({}));
+  if (!res.ok)
+    throw new Error(answer.error_description ?? answer.error ?? \`token endpoint answered \${res.status}\`);
+  return answer;
+}
+
+/** Sends the browser to the provider's sign-in page; it comes back to / with a code. */
+export async function signIn() {
+  const verifier = randomString();
+  const state = randomString();
+  const challenge = b64url(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier)));
+  sessionStorage.setItem(PENDING, JSON.stringify({ verifier, state }));
+  const url = new URL(config.authorizationEndpoint);
+  url.search = new URLSearchParams({
+    response_type: 'code',
+    client_id: config.clientId,
+    redirect_uri: redirectUri(),
+    scope: config.scope,
+    state,
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+  }).toString();
+  location.assign(url.toString());
+}
+
+export function signOut() {
+  sessionStorage.removeItem(TOKENS);
+  if (config?.logoutEndpoint) {
+    // Cognito's hosted sign-out ends the provider's session too, then returns here.
+    const url = new URL(config.logoutEndpoint);
+    url.search = new URLSearchParams({ client_id: config.clientId, logout_uri: redirectUri() }).toString();
+    location.assign(url.toString());
+  } else void signIn();
+}
+
+/** The token the API's JWT authorizer checks (its \`aud\` is this client), refreshed when due. */
+async function currentToken() {
+  const tokens = readTokens();
+  if (!tokens) return null;
+  if (Date.now() < tokens.expiresAt - EARLY_MS || !tokens.refreshToken) return tokens.idToken;
+  refreshing ??= tokenRequest({ grant_type: 'refresh_token', refresh_token: tokens.refreshToken })
+    .then((answer) => keepTokens(answer, tokens).idToken)
+    .catch(() => {
+      sessionStorage.removeItem(TOKENS);
+      return null;
+    })
+    .finally(() => {
+      refreshing = null;
+    });
+  return refreshing;
+}
+
+/** Finishes a sign-in the provider just sent back (?code=…&state=…), and cleans the address. */
+async function completeRedirect() {
+  const url = new URL(location.href);
+  const code = url.searchParams.get('code');
+  const state = url.searchParams.get('state');
+  const error = url.searchParams.get('error');
+  if (!code && !error) return;
+  for (const name of ['code', 'state', 'error', 'error_description', 'session_state', 'iss'])
+    url.searchParams.delete(name);
+  history.replaceState(history.state, '', url.pathname + url.search + url.hash);
+  const pending = JSON.parse(sessionStorage.getItem(PENDING) ?? 'null');
+  sessionStorage.removeItem(PENDING);
+  if (error) throw new Error(\`sign-in failed: \${error}\`);
+  if (!pending || pending.state !== state) throw new Error('sign-in answer does not match this tab');
+  const answer = await tokenRequest({
+    grant_type: 'authorization_code',
+    code,
+    redirect_uri: redirectUri(),
+    code_verifier: pending.verifier,
+  });
+  keepTokens(answer, null);
+}
+
+/**
+ * Reads the page configuration. With a provider: finishes a returning sign-in, points api.js at
+ * /ui/v1 with the signed-in token, and says whether the operator is signed in.
+ */
+export async function startSignIn() {
+  const res = await fetch('/dashboard/config.json', { cache: 'no-store' });
+  const page = res.ok ? await res.json() : { signIn: 'token' };
+  if (page.signIn !== 'oidc') return { mode: 'token' };
+  config = page;
+  useSignIn(page.api, currentToken);
+  await completeRedirect();
+  return { mode: 'oidc', signedIn: Boolean(readTokens()) };
 }
 `,
   },

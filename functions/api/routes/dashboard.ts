@@ -5,17 +5,19 @@ import { createHash } from 'node:crypto';
 import { Hono } from 'hono';
 import { ASSETS } from '../dashboard/assets.ts';
 
-// Scripts, styles and API calls all come from this origin; nothing inline, nothing elsewhere.
-const CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
+// Scripts, styles and API calls all come from this origin; nothing inline, nothing elsewhere but
+// the sign-in provider's token endpoint when the page signs in through one.
+const csp = (connect: readonly string[]) =>
+  [
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    ["connect-src 'self'", ...connect].join(' '),
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
 
 const served = new Map(
   Object.entries(ASSETS).map(([name, asset]) => [
@@ -24,7 +26,7 @@ const served = new Map(
   ]),
 );
 
-function serve(name: string, request: Request): Response {
+function serve(name: string, request: Request, connect: readonly string[] = []): Response {
   const asset = served.get(name);
   if (!asset) return new Response('not found', { status: 404, headers: { 'content-type': 'text/plain' } });
   const headers = {
@@ -34,14 +36,19 @@ function serve(name: string, request: Request): Response {
     'cache-control': 'no-cache',
     'x-content-type-options': 'nosniff',
     'referrer-policy': 'no-referrer',
-    ...(name === 'index.html' ? { 'content-security-policy': CSP } : {}),
+    ...(name === 'index.html' ? { 'content-security-policy': csp(connect) } : {}),
   };
   if (request.headers.get('if-none-match') === asset.etag)
     return new Response(null, { status: 304, headers });
   return new Response(request.method === 'HEAD' ? null : asset.body, { headers });
 }
 
-export const dashboard = new Hono();
+/** The page and its files; `connect` lists the extra origins the page may fetch from. */
+export function dashboardRoutes(connect: readonly string[] = []) {
+  const routes = new Hono();
+  routes.get('/', (c) => serve('index.html', c.req.raw, connect));
+  routes.get('/dashboard/:file', (c) => serve(c.req.param('file'), c.req.raw));
+  return routes;
+}
 
-dashboard.get('/', (c) => serve('index.html', c.req.raw));
-dashboard.get('/dashboard/:file', (c) => serve(c.req.param('file'), c.req.raw));
+export const dashboard = dashboardRoutes();
