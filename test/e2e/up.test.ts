@@ -138,8 +138,14 @@ describe('seesaw up', () => {
     second.stderr?.on('data', (chunk) => {
       said += chunk;
     });
-    const code = await new Promise<number | null>((r) => second.once('exit', r));
-    expect(code).toBe(1);
+    const code = await new Promise<number | null>((r) => {
+      const timer = setTimeout(() => second.kill('SIGINT'), 80_000);
+      second.once('exit', (c) => {
+        clearTimeout(timer);
+        r(c);
+      });
+    });
+    expect(code, said).toBe(1);
     expect(said).toContain(
       `a cluster is already running from ${dir}: pid ${up.pid}, API port ${new URL(api).port}`,
     );
@@ -150,7 +156,7 @@ describe('seesaw up', () => {
     expect((await fetch(`${api}/v1/cluster`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(
       200,
     );
-  });
+  }, 90_000);
 
   it(
     'balances the skewed demo cluster below 10% CV and keeps every VM and its work',

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureTableAndBucket, LOCAL_CREDENTIALS, startLocalStores } from '../../shared/local/stores.ts';
 import { createClients } from '../../shared/storage/clients.ts';
-import { createLane, eventCounts, runSchedules, type ScheduleResult } from './harness.ts';
+import { createLane, eventCounts, runSchedules, type ScheduleResult, scenarioTable } from './harness.ts';
 
 const { values } = parseArgs({
   options: {
@@ -65,6 +65,7 @@ const results = await runSchedules(lanes, seeds, (r) => {
     console.error(`seed ${r.seed} (${r.scenario}) FAILED — replay: npm run soak -- --seeds ${r.seed}`);
     for (const v of r.violations) console.error(`  violation: ${v}`);
     for (const f of r.faults) console.error(`  step: ${f}`);
+    for (const e of r.errors.slice(0, 5)) console.error(`  error: ${e}`);
   }
   if (done % 100 === 0 || done === seeds.length)
     console.log(
@@ -75,6 +76,7 @@ console.log(
   `schedules: ${done} run, ${failed.length} failed (${((Date.now() - started) / 1000).toFixed(1)} s, ${rounds} rounds)`,
 );
 console.log(`scenarios: ${[...scenarios].map(([k, v]) => `${k} ${v}`).join(', ')}`);
+console.log(['by kind:', ...scenarioTable(results)].join('\n'));
 console.log(
   `events injected: ${events}; migrations completed ${moves.completed}, aborted ${moves.aborted}, settled ${moves.settled}`,
 );
