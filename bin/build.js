@@ -3,8 +3,8 @@
 // node agent (`seesaw agent`), into dist/ as ESM with esbuild. Commands load their code as
 // separate chunks on first use, so `seesaw --help` parses little. The built-in guests go beside the
 // chunks as .wat and precompiled .wasm. Plain JavaScript, so it runs before anything is built.
-import { copyFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
@@ -16,9 +16,29 @@ const guests = join(root, 'node-agent', 'guests');
 // own), the dev-only TypeScript loader and the WAT compiler (the bundle ships compiled guests).
 export const EXTERNAL = ['dynalite', 's3rver', 'tsx', 'tsx/*', 'esbuild', 'wabt'];
 
+/**
+ * A checkout may hold only what an agent needs (the fleet's asset: bin/, node-agent/, shared/):
+ * imports of source files that are not there stay unresolved in the bundle, so the commands
+ * that need them (`up`, `bench`) fail when run, and the rest work.
+ */
+const missingSources = (missing) => ({
+  name: 'missing-sources',
+  setup(b) {
+    // Our sources import each other by relative path with the .ts extension.
+    b.onResolve({ filter: /^\.\.?\/.*\.ts$/ }, (args) => {
+      if (args.importer.includes('node_modules') || existsSync(resolve(args.resolveDir, args.path)))
+        return undefined;
+      missing.add(relative(root, resolve(args.resolveDir, args.path)));
+      return { path: args.path, external: true };
+    });
+  },
+});
+
 export async function buildCli({ outdir = out, quiet = false } = {}) {
   rmSync(outdir, { recursive: true, force: true });
+  const missing = new Set();
   const result = await build({
+    plugins: [missingSources(missing)],
     absWorkingDir: root,
     entryPoints: { seesaw: 'bin/cli.ts' },
     outdir,
@@ -60,6 +80,8 @@ export async function buildCli({ outdir = out, quiet = false } = {}) {
   );
   writeFileSync(join(outdir, 'inputs.json'), `${JSON.stringify(['package.json', ...inputs])}\n`);
   const bytes = Object.values(result.metafile.outputs).reduce((sum, o) => sum + o.bytes, 0);
+  if (missing.size && !quiet)
+    console.warn(`partial checkout: commands that need ${[...missing].join(', ')} will not run`);
   if (!quiet)
     console.log(
       `dist/: ${Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.js')).length} chunks, ${(bytes / 1e6).toFixed(1)} MB, ${names.length} guests`,

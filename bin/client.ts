@@ -3,6 +3,7 @@
 // Failures are errors with a one-line message.
 import { randomUUID } from 'node:crypto';
 import type { NodeView, VmView } from '../functions/api/schemas.ts';
+import type { Plan } from '../shared/domain/plans.ts';
 import type { BalancingConfig } from '../shared/domain/types.ts';
 import type { MigrationRecord } from '../shared/storage/migrations.ts';
 import type { ModuleRecord } from '../shared/storage/modules.ts';
@@ -40,7 +41,7 @@ export interface Page<T> {
   next: string | null;
 }
 
-export type { MigrationRecord, ModuleRecord, NodeView, RunRecord, VmView };
+export type { MigrationRecord, ModuleRecord, NodeView, Plan, RunRecord, VmView };
 
 export interface ClusterView {
   nodes: { total: number; live: number; draining: number };
@@ -54,6 +55,7 @@ export interface CreateVmRequest {
   guest: string;
   node?: string;
   targetLoad?: number;
+  cpuLimit?: number;
   memPages?: number;
   group?: string;
   pinned?: boolean;
@@ -171,8 +173,15 @@ export function createClient(
       return out;
     },
     getVm: (id: string) => request<VmView>('GET', vm(id)),
-    patchVm: (id: string, patch: { targetLoad?: number | null; pinned?: boolean; group?: string | null }) =>
-      request<VmView>('PATCH', vm(id), patch),
+    patchVm: (
+      id: string,
+      patch: {
+        targetLoad?: number | null;
+        cpuLimit?: number | null;
+        pinned?: boolean;
+        group?: string | null;
+      },
+    ) => request<VmView>('PATCH', vm(id), patch),
     suspendVm: (id: string) => request<VmView>('POST', `${vm(id)}/suspend`),
     resumeVm: (id: string, nodeId?: string) =>
       request<VmView>('POST', `${vm(id)}/resume`, nodeId ? { node: nodeId } : undefined),
@@ -194,7 +203,9 @@ export function createClient(
     getConfig: () => request<BalancingConfig>('GET', '/v1/config/balancing'),
     putConfig: (patch: Partial<BalancingConfig>) =>
       request<BalancingConfig>('PUT', '/v1/config/balancing', patch),
-    balance: (dryRun: boolean) => request<RunRecord>('POST', '/v1/balance', { dryRun }),
+    balance: (dryRun: boolean) => request<RunRecord & { plan?: Plan }>('POST', '/v1/balance', { dryRun }),
+    listPlans: (limit?: number) => request<Page<Plan>>('GET', `/v1/plans${q({ limit })}`),
+    applyPlan: (id: string) => request<Plan>('POST', `/v1/plans/${encodeURIComponent(id)}/apply`),
     listRuns: (limit?: number) => request<Page<RunRecord>>('GET', `/v1/runs${q({ limit })}`),
     listMigrations: (filter: { limit?: number; vm?: string } = {}) =>
       request<Page<MigrationRecord>>('GET', `/v1/migrations${q(filter)}`),

@@ -132,6 +132,10 @@ export async function resolveConnection(
   let via = options.api ? '--api' : 'SEESAW_API';
   const cluster = findClusterDir(options, env, cwd);
   const dir = cluster.found?.dir;
+  if (dir && !isDir(dir) && (cluster.found?.via === '--data' || cluster.found?.via === 'SEESAW_DATA'))
+    throw new Error(
+      `${cluster.found.via} names ${dir}, which is not a directory (a cluster's data directory holds endpoints.json and token)`,
+    );
   if (!api && stack) {
     const stackApi = deps.stackApi ?? (await import('./stack.ts')).stackApiUrl;
     api = await stackApi(stack, region);

@@ -1,7 +1,7 @@
 // Simulator figures against the issue's targets: the skewed cluster (CV, max over the lower bound,
 // migrations against greedy, for several policies), the PlanetLab replay (overload against
 // migrations, for several policies and estimators), and decideRound's time on 10,000 × 100,000.
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_BALANCING_CONFIG } from '../../shared/domain/config.ts';
@@ -21,6 +21,7 @@ const SEED = 1;
 
 export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
   return {
+    defaults: defaultsFigures(ctx),
     skewed: skewedFigures(ctx),
     planetlab: planetlabFigures(ctx),
     decideRound: decideFigures(ctx),
@@ -235,6 +236,112 @@ function planetlabFigures(ctx: BenchContext) {
     policies: rows,
     targets,
   };
+}
+
+/** Where the defaults were tuned; every other day and seed is held out. */
+const TUNED = { days: ['20110303'], traceSeeds: [1, 2], skewedSeeds: [1, 2] };
+
+/**
+ * Issue 15's targets for DEFAULT_BALANCING_CONFIG, with no flags: every PlanetLab day at 7, 7.5 and
+ * 8 VMs per node of capacity 1.5 (overload ≤ greedy's, migrations ≤ 0.1 × greedy's), and skewed
+ * 1,000 × 10,000 clusters from several seeds (CV ≤ 0.05 in ≤ 8 rounds, max/LB ≤ 1.03 at round 50,
+ * migrations to CV 0.05 ≤ greedy's). Peers and the lower bound side by side; tuned vs held out.
+ */
+function defaultsFigures(ctx: BenchContext) {
+  const root = join(REPO_ROOT, '..', 'shared', 'data', 'planetlab');
+  const days = existsSync(root) ? readdirSync(root).filter((d) => /^\d{8}$/.test(d)) : [];
+  const perNode = ctx.quick ? [7.5] : [7, 7.5, 8];
+  const traceSeeds = ctx.quick ? [1] : [1, 2, 3];
+  const trace: Record<string, unknown>[] = [];
+  ctx.log('defaults on PlanetLab (capacity 1.5): overload and migrations as ratios of greedy’s');
+  ctx.log(
+    `${'day'.padEnd(9)} ${'VMs/n'.padStart(5)} ${'seed'.padStart(4)} ${'set'.padEnd(8)} ${'over×g'.padStart(7)} ${'migr×g'.padStart(7)} | ${'seesaw'.padStart(11)} ${'greedy'.padStart(12)} ${'LNU'.padStart(12)} ${'ProxLB'.padStart(11)} ${'LB'.padStart(6)}`,
+  );
+  for (const day of days) {
+    const traces = readTraceDir(join(root, day));
+    for (const per of perNode) {
+      const nodes = Math.floor(traces.vms.length / per);
+      for (const seed of traceSeeds) {
+        const { result: r } = replayTraces(traces, {
+          nodes,
+          capacity: 1.5,
+          seed,
+          config: DEFAULT_BALANCING_CONFIG,
+          estimator: parseEstimator('last'),
+          ...(ctx.quick ? { ticks: 96 } : {}),
+        });
+        const g = r.baselines.greedy;
+        const set = TUNED.days.includes(day) && TUNED.traceSeeds.includes(seed) ? 'tuned' : 'held-out';
+        const row = {
+          day,
+          vmsPerNode: per,
+          nodes,
+          seed,
+          set,
+          overloadVsGreedy: r3((r.overloadNodeTicks ?? 0) / Math.max(1, g.overloadNodeTicks ?? 0)),
+          migrationsVsGreedy: r3(r.migrations / Math.max(1, g.migrations)),
+          seesaw: { overloadNodeTicks: r.overloadNodeTicks, migrations: r.migrations },
+          greedy: { overloadNodeTicks: g.overloadNodeTicks, migrations: g.migrations },
+          lowNodeUtilization: peerFigures(r.baselines.lowNodeUtilization),
+          proxlb: peerFigures(r.baselines.proxlb),
+          lowerBound: r3(r.lowerBound),
+        };
+        row.set = set;
+        trace.push(row);
+        const pair = (x: { overloadNodeTicks?: number | undefined; migrations: number } | undefined) =>
+          x ? `${x.overloadNodeTicks}/${x.migrations}` : '—';
+        ctx.log(
+          `${day.padEnd(9)} ${String(per).padStart(5)} ${String(seed).padStart(4)} ${set.padEnd(8)} ${cell(row.overloadVsGreedy, 7)} ${cell(row.migrationsVsGreedy, 7)} | ${pair(row.seesaw).padStart(11)} ${pair(row.greedy).padStart(12)} ${pair(row.lowNodeUtilization).padStart(12)} ${pair(row.proxlb).padStart(11)} ${cell(row.lowerBound, 6)}`,
+        );
+      }
+    }
+  }
+  const size = ctx.quick ? { nodes: 200, vms: 2000 } : { nodes: 1000, vms: 10_000 };
+  const skewedSeeds = ctx.quick ? [1, 3] : [1, 2, 3, 4, 5, 6];
+  const skewed: Record<string, unknown>[] = [];
+  ctx.log(`defaults on skewed ${size.nodes} × ${size.vms}, 50 rounds`);
+  ctx.log(
+    `${'seed'.padStart(4)} ${'set'.padEnd(8)} ${'rounds→0.05'.padStart(11)} ${'max/LB@50'.padStart(9)} ${'migr×g'.padStart(7)} | greedy: ${'rounds'.padStart(6)} ${'max/LB'.padStart(6)} | LNU max/LB, ProxLB max/LB`,
+  );
+  for (const seed of skewedSeeds) {
+    const scenario = builtinScenario('skewed', createRng(seed), size);
+    const { result: r } = simulate(scenario, {
+      rounds: 50,
+      seed,
+      config: DEFAULT_BALANCING_CONFIG,
+      intervalMs: 60_000,
+    });
+    const g = r.baselines.greedy;
+    const lb = r.lowerBound;
+    const row = {
+      seed,
+      set: TUNED.skewedSeeds.includes(seed) ? 'tuned' : 'held-out',
+      roundsToCv005: r.roundsToCv['0.05'],
+      maxOverLbAt50: r3(r.final.maxLoad / lb),
+      migrationsVsGreedy: r3(
+        (r.migrationsToCv['0.05'] ?? Number.NaN) / (g.migrationsToCv['0.05'] ?? Number.NaN),
+      ),
+      greedy: { roundsToCv005: g.roundsToCv['0.05'], maxOverLbAt50: r3(g.final.maxLoad / lb) },
+      lowNodeUtilization: { maxOverLbAt50: r3((r.baselines.lowNodeUtilization?.final.maxLoad ?? 0) / lb) },
+      proxlb: { maxOverLbAt50: r3((r.baselines.proxlb?.final.maxLoad ?? 0) / lb) },
+    };
+    skewed.push(row);
+    ctx.log(
+      `${String(seed).padStart(4)} ${row.set.padEnd(8)} ${cell(row.roundsToCv005, 11)} ${cell(row.maxOverLbAt50, 9)} ${cell(row.migrationsVsGreedy, 7)} |         ${cell(row.greedy.roundsToCv005, 6)} ${cell(row.greedy.maxOverLbAt50, 6)} | ${row.lowNodeUtilization.maxOverLbAt50}, ${row.proxlb.maxOverLbAt50}`,
+    );
+  }
+  const met = {
+    trace: trace.every((t) => (t.overloadVsGreedy as number) <= 1 && (t.migrationsVsGreedy as number) <= 0.1),
+    skewedRounds: skewed.every((s) => s.roundsToCv005 !== null && (s.roundsToCv005 as number) <= 8),
+    skewedMaxOverLb: skewed.every((s) => (s.maxOverLbAt50 as number) <= 1.03),
+    skewedMigrations: skewed.every((s) => (s.migrationsVsGreedy as number) <= 1),
+  };
+  for (const [k, v] of Object.entries(met)) ctx.log(`defaults target ${k}: ${v ? 'MET' : 'NOT MET'}`);
+  return { tuned: TUNED, trace, skewed, met };
+}
+
+function peerFigures(r: StrategyResult | undefined) {
+  return r ? { overloadNodeTicks: r.overloadNodeTicks, migrations: r.migrations } : undefined;
 }
 
 /** decideRound on 10,000 nodes × 100,000 VMs (target < 200 ms). */

@@ -81,7 +81,10 @@ export function registerAgent(program: Command) {
     .command('agent')
     .description('run a node agent: lease, load reports, VMs and migrations for one node')
     .option('--node <id>', 'node id (default: SEESAW_NODE)')
-    .option('--capacity <units>', 'work units the node serves per second', '4000000')
+    .option(
+      '--capacity <units>',
+      'work units the node serves per second (default: SEESAW_CAPACITY or 4000000)',
+    )
     .option('--weights <list>', 'load weights, e.g. cpu=1,io=0.2,mem=0.1')
     .option('--labels <list...>', 'node labels, e.g. zone=a,disk=ssd')
     .option('--mem-pages <n>', 'guest memory the node can hold, in 64 KiB pages')

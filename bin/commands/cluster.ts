@@ -1,8 +1,10 @@
 // `seesaw cluster`: node and VM counts, how uneven the load is, and the last balancing run.
 import type { Command } from 'commander';
 import {
+  abbreviate,
   type CommonOptions,
   clientFor,
+  count,
   num,
   pct,
   printJson,
@@ -31,7 +33,7 @@ export function registerCluster(program: Command) {
         `imbalance  CV ${pct(imbalance.cv)}, max/mean ${num(imbalance.maxOverMean)} (mean load ${num(imbalance.mean)})`,
       );
       console.log(
-        `last run   ${lastRun ? `${lastRun.id} at ${when(lastRun.at)}: ${lastRun.exchanges} exchanges, ${lastRun.ordersWritten} orders` : 'none yet'}`,
+        `last run   ${lastRun ? `${abbreviate([lastRun.id])(lastRun.id)} at ${when(lastRun.at)}: ${count(lastRun.exchanges, 'exchange')}, ${count(lastRun.ordersWritten, 'order')}` : 'none yet'}`,
       );
       const loads = Object.entries(cluster.loads);
       if (loads.length) {

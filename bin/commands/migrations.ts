@@ -1,16 +1,18 @@
-// `seesaw migrations`: migration history with bytes moved and downtime.
+// `seesaw migrations`: migration history with bytes moved and downtime. BY is `api` or the run
+// that ordered the move, abbreviated like `seesaw runs` shows it; --json has the full ids.
 import type { Command } from 'commander';
 import {
+  abbreviate,
   type CommonOptions,
   clientFor,
+  clock,
   numberOption,
   printJson,
   printTable,
-  when,
   withConnection,
 } from './output.ts';
 
-const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
+const kib = (bytes: number) => (bytes / 1024).toFixed(0);
 
 export function registerMigrations(program: Command) {
   withConnection(
@@ -25,18 +27,16 @@ export function registerMigrations(program: Command) {
       ...(options.vm ? { vm: options.vm } : {}),
     });
     if (options.json) return printJson(items);
+    const by = abbreviate(items.map((m) => m.origin));
     printTable(
-      ['MIGRATION', 'VM', 'FROM', 'TO', 'BY', 'OUTCOME', 'ENDED', 'PRECOPY', 'FINAL', 'DOWNTIME', 'TOTAL'],
+      ['VM', 'MOVE', 'BY', 'OUTCOME', 'ENDED', 'PRECOPY+FINAL', 'DOWNTIME', 'TOTAL'],
       items.map((m) => [
-        m.id,
         m.vm,
-        m.from,
-        m.to,
-        m.origin,
+        `${m.from}→${m.to}`,
+        by(m.origin),
         m.outcome,
-        when(m.endedAt),
-        m.bytes ? kib(m.bytes.precopy) : '-',
-        m.bytes ? kib(m.bytes.final) : '-',
+        clock(m.endedAt),
+        m.bytes ? `${kib(m.bytes.precopy)}+${kib(m.bytes.final)} KiB` : '-',
         m.downtimeMs !== undefined ? `${m.downtimeMs} ms` : '-',
         `${m.totalMs} ms`,
       ]),

@@ -23,6 +23,14 @@ const weightsText = (w: Partial<Record<(typeof FACTORS)[number], number>> | null
         .join('  ')
     : '-';
 
+/** The same, compact for the `nodes ls` table (which must fit 100 columns). */
+const weightsCompact = (w: Partial<Record<(typeof FACTORS)[number], number>> | null) =>
+  w
+    ? FACTORS.filter((f) => w[f] !== undefined)
+        .map((f) => `${f}=${num(w[f])}`)
+        .join(' ')
+    : '-';
+
 function showNode(node: NodeView) {
   console.log(
     table(
@@ -94,7 +102,7 @@ export function registerNodes(program: Command) {
           n.report?.vmCount ?? 0,
           num(n.capacity),
           n.report ? pct(n.report.utilisation) : '-',
-          weightsText(n.effectiveWeights),
+          weightsCompact(n.effectiveWeights),
         ]),
         'no nodes registered',
       );

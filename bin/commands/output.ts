@@ -51,7 +51,69 @@ export function printTable(headers: string[], rows: (string | number)[][], empty
 export const num = (value: number | null | undefined, digits = 3) =>
   value === null || value === undefined ? '-' : String(Number(value.toFixed(digits)));
 
-export const pct = (value: number) => `${(value * 100).toFixed(1)}%`;
+/** A fraction for people, as a percentage (CV, utilisation); --json keeps the fraction. */
+export const pct = (value: number | null | undefined) =>
+  value === null || value === undefined ? '-' : `${(value * 100).toFixed(1)}%`;
+
+/** `1 pair`, `2 pairs`. */
+export const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
+/** Tables are laid out to fit this many columns. */
+export const WIDTH = 100;
+
+/** Shortest abbreviation shown, like git's 7 hex digits after the `run-` prefix. */
+export const SHORT_ID = 11;
+
+/**
+ * Git's way of abbreviating commits: each id shortened to the shortest prefix of at least `min`
+ * characters that no other id in `ids` shares. `resolvePrefix` takes such a prefix back.
+ */
+export function abbreviate(ids: readonly string[], min = SHORT_ID): (id: string) => string {
+  const unique = [...new Set(ids)];
+  return (id) => {
+    for (let n = min; n < id.length; n++) {
+      const prefix = id.slice(0, n);
+      if (!unique.some((other) => other !== id && other.startsWith(prefix))) return prefix;
+    }
+    return id;
+  };
+}
+
+/** The one id that starts with `prefix` (or with `kind-prefix`); a clear error otherwise. */
+export function resolvePrefix(prefix: string, ids: readonly string[], kind: string): string {
+  const full = (id: string) => id === prefix || id.startsWith(prefix) || id.startsWith(`${kind}-${prefix}`);
+  const matches = [...new Set(ids.filter(full))];
+  if (matches.length === 1) return matches[0] as string;
+  if (!matches.length)
+    throw new Error(`no ${kind} id starts with "${prefix}" (among the ${ids.length} most recent)`);
+  const show = abbreviate(matches, prefix.length + 1);
+  throw new Error(
+    `"${prefix}" is ambiguous: ${matches.slice(0, 5).map(show).join(', ')}${matches.length > 5 ? ', …' : ''}`,
+  );
+}
+
+/** A time for a table: 19:24:28Z today (UTC), 11-29T19:24Z before. */
+export function clock(ms: number | null | undefined, now = Date.now()): string {
+  if (!ms) return '-';
+  const iso = new Date(ms).toISOString();
+  return iso.slice(0, 10) === new Date(now).toISOString().slice(0, 10)
+    ? `${iso.slice(11, 19)}Z`
+    : `${iso.slice(5, 16)}Z`;
+}
+
+/** Wraps text to `width` columns, continuation lines indented by `indent` spaces. */
+export function wrap(text: string, width: number, indent: number): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  lines.push(line);
+  return lines.join(`\n${' '.repeat(indent)}`);
+}
 
 export const when = (ms: number | null | undefined) =>
   ms ? new Date(ms).toISOString().replace('.000Z', 'Z') : '-';

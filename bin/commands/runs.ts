@@ -1,13 +1,17 @@
-// `seesaw runs`: recent balancing runs, newest first.
+// `seesaw runs [ID]`: recent balancing runs, newest first, with ids abbreviated the way git
+// abbreviates commits; or one run in full, named by any unambiguous prefix of its id.
 import type { Command } from 'commander';
+import { printRun } from './balance.ts';
 import {
+  abbreviate,
   type CommonOptions,
   clientFor,
-  num,
+  clock,
   numberOption,
+  pct,
   printJson,
   printTable,
-  when,
+  resolvePrefix,
   withConnection,
 } from './output.ts';
 
@@ -15,24 +19,39 @@ export function registerRuns(program: Command) {
   withConnection(
     program
       .command('runs')
-      .description('recent balancing runs, newest first')
-      .option('--limit <n>', 'how many', '20'),
-  ).action(async (options: CommonOptions & { limit: string }) => {
-    const { items } = await clientFor(options).listRuns(numberOption('--limit', options.limit, true));
+      .description('recent balancing runs, newest first; or one run, with every pair and its reason')
+      .argument('[id]', 'a run id, or any prefix of it that only one recent run has (e.g. 0mx3npz)')
+      .option('--limit <n>', 'how many (with an id: how many recent runs to search)', '20'),
+  ).action(async (id: string | undefined, options: CommonOptions & { limit: string }) => {
+    const limit = numberOption('--limit', options.limit, true);
+    const { items } = await clientFor(options).listRuns(
+      id && limit !== undefined ? Math.max(limit, 100) : limit,
+    );
+    const short = abbreviate(items.map((r) => r.id));
+    if (id) {
+      const chosen = resolvePrefix(
+        id,
+        items.map((r) => r.id),
+        'run',
+      );
+      const run = items.find((r) => r.id === chosen);
+      if (!run) throw new Error(`run ${chosen} vanished`);
+      return options.json ? printJson(run) : printRun(run, short);
+    }
     if (options.json) return printJson(items);
     printTable(
       ['RUN', 'AT', 'ROUND', 'SHARD', 'PAIRS', 'EXCHANGES', 'ORDERS', 'LOST', 'CV BEFORE', 'CV AFTER'],
       items.map((r) => [
-        r.id,
-        when(r.at),
+        short(r.id),
+        clock(r.at),
         r.round,
         `${r.shard}/${r.shards}`,
         r.pairs.length,
         r.exchanges,
         r.ordersWritten,
         r.ordersLost,
-        num(r.before.cv),
-        num(r.after.cv),
+        pct(r.before.cv),
+        pct(r.after.cv),
       ]),
       'no runs yet',
     );

@@ -34,7 +34,7 @@ interface Flags {
   threshold?: number;
   margin?: number;
   aim?: 'pair' | 'mean';
-  trigger?: 'difference' | 'headroom';
+  trigger?: 'difference' | 'headroom' | 'auto';
   high?: number;
   low?: number;
   direction?: 'both' | 'push-only';
@@ -73,7 +73,11 @@ export function registerSimulate(program: Command) {
     .option('--threshold <factor>', 'exceeds threshold factor (≥ 1)', positive)
     .option('--margin <load>', 'exceeds absolute margin', (v) => Number(v))
     .option('--aim <aim>', 'pair (even the pair) or mean (stop at the mean)', oneOf('pair', 'mean'))
-    .option('--trigger <trigger>', 'difference or headroom', oneOf('difference', 'headroom'))
+    .option(
+      '--trigger <trigger>',
+      'auto (default: chosen each round from spread vs noise), difference or headroom',
+      oneOf('auto', 'difference', 'headroom'),
+    )
     .option('--high <fraction>', 'high threshold, fraction of capacity', (v) => Number(v))
     .option('--low <fraction>', 'low threshold, fraction of capacity', (v) => Number(v))
     .option('--direction <d>', 'both or push-only', oneOf('both', 'push-only'))
@@ -87,7 +91,7 @@ export function registerSimulate(program: Command) {
     .option('--json', 'print one JSON object')
     .option('--plot <file.svg>', 'write node-load spread and CV per round as SVG')
     .action(async (flags: Flags) => {
-      const [{ plotSvg }, { formatTable }, { runSimulation }] = await Promise.all([
+      const [{ plotSvg }, { formatTable }, { runSimulation, seriesJson }] = await Promise.all([
         import('../../shared/sim/plot.ts'),
         import('../../shared/sim/report.ts'),
         import('../../shared/sim/run.ts'),
@@ -122,14 +126,16 @@ export function registerSimulate(program: Command) {
       });
       if (flags.plot) writeFileSync(flags.plot, plotSvg(`${result.scenario} (seed ${flags.seed})`, series));
       if (flags.json) {
-        process.stdout.write(`${JSON.stringify(result)}\n`);
+        process.stdout.write(
+          `${JSON.stringify({ ...result, series: seriesJson(series, result.lowerBound) })}\n`,
+        );
         return;
       }
       console.log(formatTable(result));
       if ('recorded' in result) {
         const r = result.recorded as { rounds: number; migrations: number; final: { cv: number } };
         console.log(
-          `recorded: ${r.rounds} rounds, ${r.migrations} migrations, final CV ${r.final.cv.toFixed(4)}`,
+          `recorded: ${r.rounds} rounds, ${r.migrations} migrations, final CV ${(r.final.cv * 100).toFixed(2)}%`,
         );
       }
       if (flags.plot) console.log(`plot written to ${flags.plot}`);

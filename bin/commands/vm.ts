@@ -48,7 +48,8 @@ function showVm(vm: VmView) {
         ['guest', `${vm.guest.kind}${vm.guest.params ? ` ${JSON.stringify(vm.guest.params)}` : ''}`],
         ['load', num(vm.load)],
         ['factors', f ? `cpu ${num(f.cpu)}  io ${num(f.io)}  mem ${num(f.mem)}` : '-'],
-        ['target load', num(vm.targetLoad)],
+        ['target load', `${num(vm.targetLoad)}  (Fig. 7 selection and sharing weight; not a limit)`],
+        ['cpu limit', vm.cpuLimit === null ? 'none (may use a whole core)' : `${num(vm.cpuLimit)} cores`],
         ['memory', `${vm.memPages} pages (${num((vm.memPages * 64) / 1024, 2)} MiB)`],
         ['pinned', vm.pinned ? 'yes' : 'no'],
         ['group', vm.group ?? '-'],
@@ -99,8 +100,9 @@ export function registerVm(program: Command) {
       .command('create')
       .description('launch a VM from a built-in guest (cpu, memory, io, trace, idle) or module:<name>')
       .requiredOption('--guest <kind>', 'cpu | memory | io | trace | idle | module:<name>')
-      .option('--node <id>', 'place it on this node (default: the least-loaded live node)')
-      .option('--target-load <load>', 'programmed target load (Fig. 7)')
+      .option('--node <id>', 'place it on this node (default: where the balancer would leave it)')
+      .option('--target-load <load>', 'programmed target load (Fig. 7): guides selection, does not limit')
+      .option('--cpu-limit <cores>', 'cores the VM may use at most, enforced by the kernel (e.g. 0.5)')
       .option('--mem-pages <n>', 'linear memory, in 64 KiB pages')
       .option('--group <name>', 'anti-affinity group')
       .option('--pinned', 'never move it')
@@ -112,6 +114,7 @@ export function registerVm(program: Command) {
         guest: string;
         node?: string;
         targetLoad?: string;
+        cpuLimit?: string;
         memPages?: string;
         group?: string;
         pinned?: boolean;
@@ -123,10 +126,12 @@ export function registerVm(program: Command) {
       const params = parseParams(options.param);
       const targetLoad = numberOption('--target-load', options.targetLoad);
       const memPages = numberOption('--mem-pages', options.memPages, true);
+      const cpuLimit = numberOption('--cpu-limit', options.cpuLimit);
       const body: CreateVmRequest = {
         guest: options.guest,
         ...(options.node ? { node: options.node } : {}),
         ...(targetLoad !== undefined ? { targetLoad } : {}),
+        ...(cpuLimit !== undefined ? { cpuLimit } : {}),
         ...(memPages !== undefined ? { memPages } : {}),
         ...(options.group ? { group: options.group } : {}),
         ...(options.pinned ? { pinned: true } : {}),
@@ -171,15 +176,22 @@ export function registerVm(program: Command) {
   withConnection(
     vm
       .command('set <id>')
-      .description('change target load, pinned or group')
+      .description('change target load, CPU limit, pinned or group')
       .option('--target-load <load>', "programmed target load ('none' clears)")
+      .option('--cpu-limit <cores>', "CPU limit, applied when the guest next starts ('none' clears)")
       .option('--pinned', 'never move it')
       .option('--unpinned', 'let the balancer move it')
       .option('--group <name>', "anti-affinity group ('none' clears)"),
   ).action(
     async (
       id: string,
-      options: CommonOptions & { targetLoad?: string; pinned?: boolean; unpinned?: boolean; group?: string },
+      options: CommonOptions & {
+        targetLoad?: string;
+        cpuLimit?: string;
+        pinned?: boolean;
+        unpinned?: boolean;
+        group?: string;
+      },
     ) => {
       if (options.pinned && options.unpinned) throw new Error('give --pinned or --unpinned, not both');
       const patch = {
@@ -189,11 +201,16 @@ export function registerVm(program: Command) {
                 options.targetLoad === 'none' ? null : numberOption('--target-load', options.targetLoad),
             }
           : {}),
+        ...(options.cpuLimit !== undefined
+          ? { cpuLimit: options.cpuLimit === 'none' ? null : numberOption('--cpu-limit', options.cpuLimit) }
+          : {}),
         ...(options.pinned ? { pinned: true } : options.unpinned ? { pinned: false } : {}),
         ...(options.group !== undefined ? { group: options.group === 'none' ? null : options.group } : {}),
       };
       if (!Object.keys(patch).length)
-        throw new Error('nothing to change: give --target-load, --pinned, --unpinned or --group');
+        throw new Error(
+          'nothing to change: give --target-load, --cpu-limit, --pinned, --unpinned or --group',
+        );
       const updated = await clientFor(options).patchVm(id, patch);
       if (options.json) printJson(updated);
       else showVm(updated);
@@ -230,7 +247,7 @@ export function registerVm(program: Command) {
       vm
         .command('resume <id>')
         .description('run a suspended VM again from its image')
-        .option('--node <id>', 'resume on this node (default: the least-loaded live node)'),
+        .option('--node <id>', 'resume on this node (default: where the balancer would leave it)'),
     ),
   ).action(async (id: string, options: WaitOptions & { node?: string }) => {
     const client = clientFor(options);
@@ -259,7 +276,7 @@ export function registerVm(program: Command) {
       vm
         .command('migrate <id>')
         .description('move a running VM to another node')
-        .option('--to <node>', "target node, or 'auto' for the least-loaded live node", 'auto'),
+        .option('--to <node>', "target node, or 'auto' for the best placement", 'auto'),
     ),
   ).action(async (id: string, options: WaitOptions & { to: string }) => {
     const client = clientFor(options);

@@ -11,11 +11,12 @@ import { startApiServer } from '../../functions/api/server.ts';
 import { repeatEvery, startBalancerLoop } from '../../functions/balancer/loop.ts';
 import { runBalancer } from '../../functions/balancer/run.ts';
 import { runReaper } from '../../functions/reaper/reaper.ts';
+import { isLive } from '../../shared/domain/placement.ts';
 import { createRng } from '../../shared/domain/rng.ts';
 import { ensureTableAndBucket, LOCAL_CREDENTIALS, startLocalStores } from '../../shared/local/stores.ts';
 import { type Clients, createClients } from '../../shared/storage/clients.ts';
 import { createImageStore } from '../../shared/storage/image-store.ts';
-import { isLive, listNodes } from '../../shared/storage/nodes.ts';
+import { listNodes } from '../../shared/storage/nodes.ts';
 import type { RunRecord } from '../../shared/storage/runs.ts';
 import { DEFAULT_BUCKET_NAME, DEFAULT_TABLE_NAME } from '../../shared/storage/schema.ts';
 import { createVm, listAllVms } from '../../shared/storage/vms.ts';
@@ -294,7 +295,7 @@ export function roundLine(record: RunRecord): string {
     .map(([code, count]) => `${code}×${count}`)
     .join(' ');
   return [
-    `round ${record.round}: cv ${record.before.cv.toFixed(3)} over ${record.nodes.considered} nodes`,
+    `round ${record.round}: CV ${(record.before.cv * 100).toFixed(1)}% over ${record.nodes.considered} nodes`,
     loads && `  ${loads}`,
     moves && `  moves: ${moves}`,
     idle && `  (${idle})`,

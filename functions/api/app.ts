@@ -13,6 +13,7 @@ import { clusterRoutes } from './routes/cluster.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { moduleRoutes } from './routes/modules.ts';
 import { nodeRoutes } from './routes/nodes.ts';
+import { planRoutes } from './routes/plans.ts';
 import { vmRoutes } from './routes/vms.ts';
 
 /** Largest request body accepted (a guest module upload is the big one). */
@@ -55,6 +56,7 @@ export function createApp(deps: ApiDeps) {
   app.route('/', moduleRoutes(deps));
   app.route('/', nodeRoutes(deps));
   app.route('/', balanceRoutes(deps));
+  app.route('/', planRoutes(deps));
   app.route('/', clusterRoutes(deps));
   // What the page signs in with: the token (and /v1), or an OIDC provider (and /ui/v1).
   app.get('/dashboard/config.json', (c) =>

@@ -1,10 +1,12 @@
 // What the API app needs from the outside world, passed in once: storage clients, a clock, an
 // id generator and the balancer runner. Entry files (server.ts, lambda.ts) build it.
 import { randomBytes } from 'node:crypto';
+import { DEFAULT_DRIFT, DEFAULT_PLAN_TTL_MS } from '../../shared/domain/plans.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import type { RunRecord } from '../../shared/storage/runs.ts';
 import { inProcessBalancer } from './balancer-runner.ts';
 import type { JwtCheck, SignInConfig } from './operator-auth.ts';
+import type { PlanSettings } from './plans.ts';
 
 export type AuthConfig =
   /**
@@ -29,6 +31,8 @@ export interface ApiDeps {
   runBalancer?: BalancerRunner;
   /** How long an API-ordered migration may take before anyone may abort it. */
   migrationDeadlineMs: number;
+  /** How long a dry run's plan may be applied, and how far loads may drift before it is refused. */
+  plans: PlanSettings;
   /** How long an Idempotency-Key is remembered. */
   idempotencyTtlMs: number;
   /** Where 5xx causes are reported. */
@@ -50,6 +54,7 @@ export function apiDeps(
     newId: randomId,
     migrationDeadlineMs: 60_000,
     idempotencyTtlMs: 24 * 60 * 60 * 1000,
+    plans: { ttlMs: DEFAULT_PLAN_TTL_MS, drift: DEFAULT_DRIFT },
     logError,
     runBalancer: inProcessBalancer(parts.clients, clock, { logError }),
     ...parts,

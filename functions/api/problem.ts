@@ -28,7 +28,8 @@ export class ApiProblem extends Error {
     readonly slug: string,
     readonly title: string,
     readonly detail: string,
-    readonly extra: Partial<Pick<Problem, 'errors'>> = {},
+    /** Extension members (RFC 9457 §3.2), e.g. `errors`, or `changes` of a refused plan. */
+    readonly extra: Partial<Pick<Problem, 'errors'>> & Record<string, unknown> = {},
   ) {
     super(detail);
     this.name = 'ApiProblem';
@@ -111,6 +112,7 @@ export function problemResponses<const S extends number>(...statuses: S[]) {
     401: 'Missing or wrong bearer token',
     404: 'Unknown id',
     409: 'The item is in a conflicting state or changed meanwhile; nothing changed',
+    410: 'Gone: the item expired',
     415: 'Unsupported media type',
     422: 'Well-formed but not acceptable',
   };

@@ -71,7 +71,14 @@ export const VmSchema = z
     state: VmStateSchema,
     guest: GuestSchema,
     memPages: z.number().int(),
-    targetLoad: z.number().nullable(),
+    targetLoad: z.number().nullable().openapi({
+      description:
+        'Programmed target load (patent Fig. 7): used by selection and as the sharing weight; not a limit.',
+    }),
+    cpuLimit: z
+      .number()
+      .nullable()
+      .openapi({ description: 'Cores the VM may use at most, enforced by its node’s kernel.' }),
     pinned: z.boolean(),
     group: z.string().nullable(),
     fence: z.number().int(),

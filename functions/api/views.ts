@@ -1,9 +1,16 @@
 // Read models: how VM and node items look to API callers, and the placement choice
-// ("least-loaded live node") shared by create, resume and migrate-auto.
-import { chooseRestartNode } from '../../shared/domain/protocol.ts';
+// (placementCandidates, the balancer's constraints and load) shared by create, resume and migrate.
+
+import {
+  isLive,
+  type PlacementVm,
+  placementCandidates,
+  placementExclusion,
+} from '../../shared/domain/placement.ts';
 import { effectiveWeights } from '../../shared/domain/weights.ts';
-import { isLive, type NodeRecord } from '../../shared/storage/nodes.ts';
+import { type NodeRecord, placementNode } from '../../shared/storage/nodes.ts';
 import type { VmRecord } from '../../shared/storage/vms.ts';
+import { conflict, notFound, unprocessable } from './problem.ts';
 import type { NodeView, VmView } from './schemas.ts';
 
 /** A node's load as the balancer sees it: the administrator's override, else its last report's total. */
@@ -23,6 +30,7 @@ export function toVmView(vm: VmRecord, owner: NodeRecord | undefined): VmView {
     guest: vm.guest,
     memPages: vm.memPages,
     targetLoad: vm.targetLoad ?? null,
+    cpuLimit: vm.cpuLimit ?? null,
     pinned: vm.pinned,
     group: vm.group ?? null,
     fence: vm.fence,
@@ -91,24 +99,30 @@ export function toNodeView(node: NodeRecord, now: number, withVms: boolean): Nod
   };
 }
 
-/** Why a node cannot take a VM, or undefined when it can. */
-export function unfitReason(node: NodeRecord, now: number, memPages: number): string | undefined {
-  if (!isLive(node, now)) return `node ${node.id} is not live (its lease lapsed)`;
-  if (node.draining) return `node ${node.id} is draining`;
-  const used = node.report ? Object.values(node.report.vms).reduce((sum, vm) => sum + vm.memPages, 0) : 0;
-  if (used + memPages > node.memCapacityPages)
-    return `node ${node.id} has no room for ${memPages} more memory pages`;
-  return undefined;
-}
-
-/** The least-loaded live, undrained node with memory room, other than `exclude`; ties by id. */
-export function leastLoaded(
-  nodes: readonly NodeRecord[],
+/**
+ * Where the API puts a VM: on `wanted` when given and it may take it (else 422 with the reason), or
+ * on the best candidate by the balancer's notion of load (else 409 naming why each node refused).
+ */
+export function choosePlacement(
+  records: readonly NodeRecord[],
+  vm: PlacementVm,
   now: number,
-  memPages: number,
-  exclude?: string,
-): NodeRecord | undefined {
-  const fit = nodes.filter((n) => n.id !== exclude && unfitReason(n, now, memPages) === undefined);
-  const id = chooseRestartNode(fit.map((n) => ({ id: n.id, load: nodeLoadOf(n) })));
-  return fit.find((n) => n.id === id);
+  wanted: string | undefined,
+  verb: string,
+): string {
+  const nodes = records.map(placementNode);
+  if (wanted !== undefined) {
+    const node = nodes.find((n) => n.id === wanted);
+    if (!node) throw notFound('node', wanted);
+    const why = placementExclusion(node, vm, now);
+    if (why) throw unprocessable(`cannot ${verb} there: ${why.detail}`);
+    return node.id;
+  }
+  const { candidates, excluded } = placementCandidates(nodes, vm, now);
+  const best = candidates[0];
+  if (!best) {
+    const reasons = excluded.filter((e) => e.reason !== 'current').map((e) => e.detail);
+    throw conflict(`no node can ${verb}${reasons.length ? `: ${reasons.join('; ')}` : ': no nodes'}`);
+  }
+  return best.node;
 }

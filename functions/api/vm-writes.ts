@@ -9,6 +9,8 @@ import type { VmRecord } from '../../shared/storage/vms.ts';
 export interface VmSettingsPatch {
   /** null clears it. */
   targetLoad?: number | null;
+  /** null clears it; the owner applies it the next time it starts the guest. */
+  cpuLimit?: number | null;
   pinned?: boolean;
   /** null clears it. */
   group?: string | null;
@@ -26,7 +28,7 @@ export function patchVmAtFence(
   const values: Record<string, unknown> = { ':now': now, ':f': fence };
   const sets = ['updatedAt = :now'];
   const removes: string[] = [];
-  for (const field of ['targetLoad', 'pinned', 'group'] as const) {
+  for (const field of ['targetLoad', 'cpuLimit', 'pinned', 'group'] as const) {
     const value = patch[field];
     if (value === undefined) continue;
     names[`#${field}`] = field;

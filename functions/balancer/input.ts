@@ -2,10 +2,11 @@
 // which of those the run must leave out (and why), and the VMs from the nodes' load reports.
 import type { NodeObservation } from '../../shared/domain/learning.ts';
 import { nodeLoad } from '../../shared/domain/load.ts';
+import { isLive } from '../../shared/domain/placement.ts';
 import { shardOf } from '../../shared/domain/shards.ts';
 import type { NodeInfo, RoundInput, VmInfo } from '../../shared/domain/types.ts';
 import { effectiveWeights } from '../../shared/domain/weights.ts';
-import { isLive, type NodeRecord, type ReportedVm } from '../../shared/storage/nodes.ts';
+import type { NodeRecord, ReportedVm } from '../../shared/storage/nodes.ts';
 
 export interface RoundView {
   input: RoundInput;

@@ -25,6 +25,7 @@ import { getBalancingConfig } from '../../shared/storage/config-store.ts';
 import { ConditionFailed } from '../../shared/storage/errors.ts';
 import { claimNode, listNodes, releaseClaim } from '../../shared/storage/nodes.ts';
 import {
+  EXPECTED_NODES,
   type LearnRecord,
   listLearningSince,
   putLearning,
@@ -139,11 +140,20 @@ export async function runBalancer(deps: BalancerDeps, options: BalancerOptions =
     learnOptions,
   );
   const active = activePenalties([...previous, ...fromOutcomes], now);
-  const input = { ...view.input, vms: applyVmPenalties(view.input.vms, active) };
+  // The auto trigger measures noise against what the shard's last run left untouched.
+  const roundMs = options.roundMs ?? BALANCER_DEFAULTS.roundMs;
+  const last = [...history].reverse().find((h) => h.shard === shard && h.expected !== undefined);
+  const expected = last && now - last.at <= 5 * roundMs ? last.expected : undefined;
+  const input = {
+    ...view.input,
+    vms: applyVmPenalties(view.input.vms, active),
+    ...(expected ? { expected } : {}),
+  };
 
   const decideStart = performance.now();
   const decided = decideRound(input, config, deps.rng);
-  const held = holdBackPairs(decided, active, view.loads);
+  const draining = new Set(view.input.nodes.filter((n) => n.draining).map((n) => n.id));
+  const held = holdBackPairs(decided, active, view.loads, draining);
   const decision = held.decision;
   const decideMs = performance.now() - decideStart;
 
@@ -154,7 +164,15 @@ export async function runBalancer(deps: BalancerDeps, options: BalancerOptions =
   if (dryRun) {
     exchanges = exchanging.length;
     for (const [n, move] of decision.moves.entries()) {
-      orders.push({ vm: move.vm, from: move.from, to: move.to, migration: `${id}-${n}`, outcome: 'dry-run' });
+      const fence = view.fenceOf(move.vm, move.from);
+      orders.push({
+        vm: move.vm,
+        from: move.from,
+        to: move.to,
+        migration: `${id}-${n}`,
+        outcome: 'dry-run',
+        ...(fence !== undefined ? { fence } : {}),
+      });
     }
   } else {
     const numbered: { pair: PairDecision; first: number }[] = [];
@@ -180,7 +198,9 @@ export async function runBalancer(deps: BalancerDeps, options: BalancerOptions =
   orders.sort((a, b) => (position.get(a.vm) ?? 0) - (position.get(b.vm) ?? 0));
   const planned = dryRun ? decision.moves : written;
   const after =
-    planned.length === decision.moves.length ? decision.after : expectedImbalance(view.loads, planned);
+    planned.length === decision.moves.length
+      ? decision.after
+      : expectedImbalance(view.loads, planned, draining);
   const newExchanges = exchangeRecords(id, now, planned, view.loads);
   const pingPong = detectPingPong(planned, recent);
   const fromPingPong = penalise(
@@ -236,6 +256,7 @@ export async function runBalancer(deps: BalancerDeps, options: BalancerOptions =
       heldBack: held.heldBack.map((p) => `${p.requester}|${p.selected}`),
     },
     convergence,
+    ...(decision.trigger ? { trigger: decision.trigger } : {}),
     decideMs,
     durationMs: 0,
   };
@@ -250,6 +271,7 @@ export async function runBalancer(deps: BalancerDeps, options: BalancerOptions =
       exchanges: newExchanges,
       evaluated: outcomes.map((o) => o.exchange),
       penalties,
+      expected: untouchedLoads(view.loads, decided.moves),
     };
     await putLearning(clients, learned, learnOptions.windowMs);
     // The record counts its own write (capacity estimated at 1 unit per KB, as DynamoDB bills it).
@@ -284,22 +306,22 @@ export async function runBalancer(deps: BalancerDeps, options: BalancerOptions =
   return record;
 }
 
-interface RunContext {
+export interface RunContext {
   id: string;
   /** Read at each exchange: a long run must not book nodes with claims that lapsed while it ran. */
   clock: () => number;
-  options: BalancerOptions;
+  options: Pick<BalancerOptions, 'claimTtlMs' | 'orderDeadlineMs'>;
   fenceOf: (vm: string, node: string) => number | undefined;
 }
 
 /**
- * One exchange: claim both nodes (in id order, so two runs meet on the same node first), then order
+ * One exchange (also an applied plan's): claim both nodes (in id order, so two runs meet on the same node first), then order
  * each move on its VM item. A lost claim or a changed VM is a normal outcome of overlapping runs.
  */
-async function carryOut(
+export async function carryOut(
   clients: Clients,
   log: Logger,
-  pair: PairDecision,
+  pair: Pick<PairDecision, 'requester' | 'selected' | 'moves'>,
   first: number,
   run: RunContext,
 ): Promise<{ orders: RunOrder[]; written: Move[] }> {
@@ -370,6 +392,22 @@ async function carryOut(
 }
 
 const moveIds = (move: Move) => ({ vm: move.vm, from: move.from, to: move.to });
+
+/**
+ * The loads of the nodes no decided move touches (a move may still be in flight at the next run, so
+ * the nodes it touches say nothing about noise), rounded, at most EXPECTED_NODES of them.
+ */
+export function untouchedLoads(loads: ReadonlyMap<string, number>, moves: readonly Move[]) {
+  const touched = new Set(moves.flatMap((m) => [m.from, m.to]));
+  const out: Record<string, number> = {};
+  let n = 0;
+  for (const [id, load] of loads) {
+    if (touched.has(id)) continue;
+    if (n++ >= EXPECTED_NODES) break;
+    out[id] = Number(load.toPrecision(6));
+  }
+  return out;
+}
 
 async function releaseAll(clients: Clients, nodes: readonly string[], run: string): Promise<void> {
   for (const node of nodes) {

@@ -2,12 +2,14 @@
 // fenced themselves, so their VMs restart on live nodes from their last image under a new fence;
 // migrations stuck past their deadline are rolled back (ORDERED) or finished (IMAGE_READY).
 // Every move is a conditional write on the fence the reaper read, so racing an agent is safe.
-import { chooseRestartNode, isDead } from '../../shared/domain/protocol.ts';
+
+import { bestPlacement, expectedFactors, type PlacementVm } from '../../shared/domain/placement.ts';
+import { isDead } from '../../shared/domain/protocol.ts';
 import { isExpired } from '../../shared/domain/vm-state.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { ConditionFailed } from '../../shared/storage/errors.ts';
 import { migrationRecord, putMigration } from '../../shared/storage/migrations.ts';
-import { isLive, listNodes } from '../../shared/storage/nodes.ts';
+import { listNodes, placementNode } from '../../shared/storage/nodes.ts';
 import {
   abortMigration,
   deleteVmItem,
@@ -67,9 +69,13 @@ export async function runReaper(deps: ReaperDeps, options: ReaperOptions = {}): 
   );
   const known = new Map(nodes.map((n) => [n.id, n]));
   const dead = new Set(nodes.filter((n) => isDead(n.leaseUntil, now, { graceMs })).map((n) => n.id));
-  const live = nodes
-    .filter((n) => isLive(n, now) && !n.draining)
-    .map((n) => ({ id: n.id, load: n.report?.total ?? 0 }));
+  // Restarts land where the API would place them; each one is added to its target for the next.
+  const placing = nodes.map(placementNode);
+  const placeOf = (vm: VmRecord): PlacementVm => ({
+    factors: known.get(vm.owner)?.report?.vms[vm.id]?.factors ?? vm.factors ?? expectedFactors(vm),
+    memPages: vm.memPages,
+    ...(vm.group !== undefined ? { group: vm.group } : {}),
+  });
   const report: ReaperReport = {
     at: now,
     deadNodes: [...dead].sort(),
@@ -98,7 +104,7 @@ export async function runReaper(deps: ReaperDeps, options: ReaperOptions = {}): 
             migrationRecord(order, vm.id, { outcome: 'aborted', endedAt: clock(), by: 'reaper' }),
           );
         } else {
-          const to = chooseRestartNode(live, [order.to, order.from]);
+          const to = bestPlacement(placing, placeOf(vm), now, [order.to, order.from]);
           if (!to) {
             report.homeless.push(vm.id);
             continue;
@@ -123,15 +129,16 @@ export async function runReaper(deps: ReaperDeps, options: ReaperOptions = {}): 
       switch (vm.state) {
         case 'PENDING':
         case 'RUNNING': {
-          const to = chooseRestartNode(live);
+          const placed = placeOf(vm);
+          const to = bestPlacement(placing, placed, now);
           if (!to) {
             report.homeless.push(vm.id);
             break;
           }
           await restartElsewhere(clients, vm.id, vm.owner, vm.fence, to, clock(), vm.state);
           report.restarted.push({ vm: vm.id, from: vm.owner, to });
-          const target = live.find((n) => n.id === to);
-          if (target) target.load += known.get(vm.owner)?.report?.vms[vm.id]?.load ?? 1;
+          const target = placing.find((n) => n.id === to);
+          if (target) target.vms = [...target.vms, placed];
           log.info(
             { vm: vm.id, from: vm.owner, to, fence: vm.fence + 1 },
             'restarted a dead node’s VM elsewhere',

@@ -1,9 +1,10 @@
 // One VM's operation: re-read the item, decide with the protocol, act. A step whose fenced write
 // fails (someone else moved the VM on) loops back to a fresh read, so the node always ends in
 // the state the table asks for, or does nothing.
+
+import { bestPlacement, expectedFactors } from '../../shared/domain/placement.ts';
 import {
   type Action,
-  chooseRestartNode,
   type Holding,
   inEarlierExchange,
   nextAction,
@@ -13,7 +14,7 @@ import type { ImageRef, MigrationOrder } from '../../shared/domain/vm-state.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { ConditionFailed } from '../../shared/storage/errors.ts';
 import { migrationRecord, putMigration } from '../../shared/storage/migrations.ts';
-import { isLive, listNodes } from '../../shared/storage/nodes.ts';
+import { listNodes, placementNode } from '../../shared/storage/nodes.ts';
 import {
   abortMigration,
   deleteVmItem,
@@ -151,10 +152,17 @@ async function perform(
       return true;
     case 'settle': {
       const now = ctx.clock();
-      const live = (await listNodes(clients))
-        .filter((n) => isLive(n, now) && !n.draining)
-        .map((n) => ({ id: n.id, load: n.report?.total ?? 0 }));
-      const node = chooseRestartNode(live, [action.order.to, action.order.from]);
+      const records = await listNodes(clients);
+      const line = records.find((n) => n.id === action.order.from)?.report?.vms[id];
+      const placed = {
+        factors: line?.factors ?? vm.factors ?? expectedFactors(vm),
+        memPages: vm.memPages,
+        ...(vm.group !== undefined ? { group: vm.group } : {}),
+      };
+      const node = bestPlacement(records.map(placementNode), placed, now, [
+        action.order.to,
+        action.order.from,
+      ]);
       if (!node) return false;
       await ctx.step('settle', id, () =>
         settleMigration(clients, id, action.order.id, vm.fence, node, ctx.clock()),
@@ -212,6 +220,7 @@ const launchOf = (vm: VmRecord) => ({
   guest: vm.guest,
   memPages: vm.memPages,
   ...(vm.targetLoad !== undefined ? { targetLoad: vm.targetLoad } : {}),
+  ...(vm.cpuLimit !== undefined ? { cpuLimit: vm.cpuLimit } : {}),
 });
 
 /** Loads a guest paused and records the holding; a copy the agent no longer tracks is dropped first. */

@@ -57,6 +57,8 @@ interface Vm {
   fence: number;
   spec: GuestSpec;
   targetLoad: number | undefined;
+  /** Work units per tick the guest may claim at most (its CPU limit); undefined: no cap. */
+  capPerTick: number | undefined;
   paused: boolean;
   error?: string;
   guest: Guest;
@@ -205,6 +207,8 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
       fence: vm.fence,
       spec: vm.guest,
       targetLoad: vm.targetLoad,
+      capPerTick:
+        vm.cpuLimit === undefined ? undefined : Math.floor((vm.cpuLimit * UNITS_PER_CORE * tickMs) / 1000),
       paused: vm.paused ?? false,
       guest,
       tracker,
@@ -319,6 +323,7 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
         try {
           const d = vm.guest.demand(tickMs);
           demand = d === undefined ? Math.floor(perTick) : Math.max(0, d | 0);
+          if (vm.capPerTick !== undefined) demand = Math.min(demand, vm.capPerTick);
         } catch (error) {
           fail(vm, error);
         }

@@ -23,6 +23,8 @@ export interface VmLaunch {
   guest: GuestSpec;
   memPages: number;
   targetLoad?: number;
+  /** Cores the guest may use at most; the kernel caps its claim on each tick (absent: no cap). */
+  cpuLimit?: number;
   /** Restore from this image (and its delta chain) instead of starting fresh. */
   image?: ImageRef;
   /** Load but do not schedule until `resume` (a migration target before it owns the VM). */

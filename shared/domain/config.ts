@@ -20,7 +20,7 @@ export const balancingConfigSchema = z
     reportStaleMs: z.number().int().min(1),
     shards: z.number().int().min(1).max(1024),
     aim: z.enum(['pair', 'mean']).optional(),
-    trigger: z.enum(['difference', 'headroom']).optional(),
+    trigger: z.enum(['difference', 'headroom', 'auto']).optional(),
   })
   .strict() satisfies z.ZodType<BalancingConfig>;
 
@@ -34,14 +34,14 @@ export const DEFAULT_BALANCING_CONFIG: BalancingConfig = {
   lowThreshold: 0.3,
   direction: 'both',
   multiVm: true,
-  maxMovesPerExchange: 4,
+  maxMovesPerExchange: 8,
   cooldownMs: 60_000,
-  maxMigrationsPerNode: 4,
+  maxMigrationsPerNode: 8,
   maxMigrationsPerCluster: 1000,
   reportStaleMs: 30_000,
   shards: 1,
   aim: 'mean',
-  trigger: 'difference',
+  trigger: 'auto',
 };
 
 /** A partial config (from a file or a PATCH-like PUT) laid over the defaults and validated. */

@@ -4,8 +4,9 @@ import { type Exclusion, excludedBy, mayEnter, mayLeave, type TakerState } from 
 import { exceeds } from './exceeds.ts';
 import { vmLoad } from './load.ts';
 import { type PairingNode, pairNodes } from './pairing.ts';
-import { type Candidate, type ExchangeState, selectVm } from './selection.ts';
+import { type Candidate, type ExchangeState, selectSwap, selectVm } from './selection.ts';
 import { imbalance } from './stats.ts';
+import { chooseTrigger, OVERLOAD_FACTOR, type TriggerChoice } from './trigger.ts';
 import type {
   BalancingConfig,
   Move,
@@ -20,6 +21,9 @@ import type {
 
 /** How far past the mean (as a fraction of the giver's excess) a mean-aimed exchange may fill the taker. */
 const MEAN_OVERSHOOT = 0.25;
+
+/** Swaps are for givers in this upper share of the excess of the most loaded node over the mean. */
+const SWAP_SHARE = 0.5;
 
 /** Mutable bookkeeping for one round; per-node figures live in arrays indexed like `input.nodes`. */
 interface RoundState {
@@ -37,6 +41,13 @@ interface RoundState {
   clusterBudget: number;
   /** The load each node would have if the shard were perfectly even (draining nodes excluded). */
   mean: number;
+  /**
+   * Givers at or above this load may swap when no single move helps: the upper half of the excess over
+   * the mean, where the maximum is. Swaps elsewhere cost two migrations for little.
+   */
+  swapFloor: number;
+  /** The trigger this round uses (the configured one, or the one `auto` chose). */
+  trigger: TriggerChoice;
 }
 
 const at = (state: RoundState, id: string) => state.index.get(id) as number;
@@ -69,14 +80,11 @@ export function decideRound(input: RoundInput, config: BalancingConfig, rng: Rng
       skipped.push({ node: node.id, reason: `limit: ${inFlight} migration(s) already in flight` });
       return;
     }
-    pairable.push({
-      id: node.id,
-      load: state.loads[i] ?? 0,
-      capacity: node.capacity,
-      draining: node.draining,
-    });
+    // A draining node takes no pairing slot: the others pair as if it were absent, and it gives below.
+    if (node.draining) return;
+    pairable.push({ id: node.id, load: state.loads[i] ?? 0, capacity: node.capacity });
   });
-  const before = imbalance(state.loads);
+  const before = imbalance(countedLoads(state));
   const pairs = pairNodes(pairable, config, input.round, rng);
   // The widest gaps go first, so the cluster-wide migration limit is spent where it matters most.
   const gaps = new Map(
@@ -84,9 +92,52 @@ export function decideRound(input: RoundInput, config: BalancingConfig, rng: Rng
   );
   pairs.sort((a, b) => (gaps.get(b) ?? 0) - (gaps.get(a) ?? 0));
   const decisions = pairs.map((p) => decidePair(state, p.requester, p.selected));
+  decisions.push(...drainAll(state, skipped));
   const moves = decisions.flatMap((d) => d.moves);
-  const after = imbalance(state.loads);
-  return { pairs: decisions, moves, skipped, before, after };
+  const after = imbalance(countedLoads(state));
+  const expected: Record<string, number> = {};
+  input.nodes.forEach((node, i) => {
+    expected[node.id] = state.loads[i] ?? 0;
+  });
+  return { pairs: decisions, moves, skipped, before, after, expected, trigger: state.trigger };
+}
+
+/**
+ * Each draining node gives to the best receivers: the least loaded non-draining nodes (after the
+ * pairs' moves) that still have migration budget, one exchange each, until it is empty or stuck.
+ */
+function drainAll(state: RoundState, skipped: RoundDecision['skipped']): PairDecision[] {
+  const out: PairDecision[] = [];
+  const { nodes } = state.input;
+  for (const giver of nodes) {
+    if (!giver.draining || budgetOf(state, giver.id) <= 0 || vmsOf(state, giver.id).length === 0) continue;
+    const receivers = nodes
+      .filter((n) => !n.draining && budgetOf(state, n.id) > 0)
+      .sort((a, b) => loadOf(state, a.id) - loadOf(state, b.id));
+    if (receivers.length === 0) {
+      skipped.push({ node: giver.id, reason: 'draining, but no node in the round may receive its VMs' });
+      continue;
+    }
+    let left = vmsOf(state, giver.id).length;
+    for (const taker of receivers) {
+      if (left <= 0 || budgetOf(state, giver.id) <= 0 || state.clusterBudget <= 0) break;
+      const decision = drain(state, giver, taker, resultFor(state, giver.id, taker.id));
+      left -= decision.moves.length;
+      // Keep the exchanges that moved something; one line for a drain that could not start.
+      if (decision.moves.length > 0 || out.every((d) => d.requester !== giver.id)) out.push(decision);
+      if (decision.moves.length === 0 && decision.reason.code !== 'draining') break;
+    }
+  }
+  return out;
+}
+
+/** The loads imbalance figures count: draining nodes are on their way out and are left out. */
+function countedLoads(state: RoundState): number[] {
+  const out: number[] = [];
+  state.input.nodes.forEach((node, i) => {
+    if (!node.draining) out.push(state.loads[i] ?? 0);
+  });
+  return out;
 }
 
 function prepare(input: RoundInput, config: BalancingConfig): RoundState {
@@ -127,6 +178,11 @@ function prepare(input: RoundInput, config: BalancingConfig): RoundState {
     clusterInFlight += f;
     budget[i] = config.maxMigrationsPerNode - f;
   });
+  const mean = receiving > 0 ? total / receiving : 0;
+  const counted = new Map<string, number>();
+  input.nodes.forEach((node, i) => {
+    if (!node.draining) counted.set(node.id, loads[i] ?? 0);
+  });
   return {
     input,
     config,
@@ -138,14 +194,16 @@ function prepare(input: RoundInput, config: BalancingConfig): RoundState {
     vmLists: new Array(n),
     takers: new Array(n),
     clusterBudget: config.maxMigrationsPerCluster - clusterInFlight,
-    mean: receiving > 0 ? total / receiving : 0,
+    mean,
+    trigger: chooseTrigger(config, counted, input.expected),
+    swapFloor: mean + SWAP_SHARE * (maxOf(counted.values(), mean) - mean),
   };
 }
 
-function decidePair(state: RoundState, requester: string, selected: string): PairDecision {
-  const { config } = state;
+/** A builder of the pair's decision: loads as the exchange starts, predicted loads when it is made. */
+function resultFor(state: RoundState, requester: string, selected: string) {
   const loads = { requester: loadOf(state, requester), selected: loadOf(state, selected) };
-  const result = (reason: Reason, moves: Move[] = []): PairDecision => ({
+  return (reason: Reason, moves: Move[] = []): PairDecision => ({
     requester,
     selected,
     loads,
@@ -153,6 +211,12 @@ function decidePair(state: RoundState, requester: string, selected: string): Pai
     reason,
     predicted: { requester: loadOf(state, requester), selected: loadOf(state, selected) },
   });
+}
+
+function decidePair(state: RoundState, requester: string, selected: string): PairDecision {
+  const { config } = state;
+  const loads = { requester: loadOf(state, requester), selected: loadOf(state, selected) };
+  const result = resultFor(state, requester, selected);
   const rNode = nodeOf(state, requester);
   const sNode = nodeOf(state, selected);
   if (rNode.draining && sNode.draining) {
@@ -189,13 +253,19 @@ function decidePair(state: RoundState, requester: string, selected: string): Pai
   }
   const g = loadOf(state, giver.id);
   const t = loadOf(state, taker.id);
-  if ((config.trigger ?? 'difference') === 'headroom' && g <= config.highThreshold * giver.capacity) {
+  if (state.trigger.trigger === 'headroom' && g <= config.highThreshold * giver.capacity) {
     return result({
       code: 'below-threshold',
       detail: `${giver.id} (${fmt(g)}) has headroom below ${config.highThreshold} of its capacity ${fmt(giver.capacity)}`,
     });
   }
-  const transfer = desiredTransfer(state, taker, g, t);
+  if (state.trigger.trigger === 'overload' && g <= OVERLOAD_FACTOR * giver.capacity) {
+    return result({
+      code: 'below-threshold',
+      detail: `${giver.id} (${fmt(g)}) is not overloaded (capacity ${fmt(giver.capacity)}) and the loads are noisy (spread ${fmt(state.trigger.spread)}, noise ${fmt(state.trigger.noise ?? 0)})`,
+    });
+  }
+  const transfer = desiredTransfer(state, giver, taker, g, t);
   if (transfer <= 0) {
     return result({
       code: 'balanced',
@@ -248,6 +318,17 @@ function decidePair(state: RoundState, requester: string, selected: string): Pai
   if (moves.length === 0) {
     if (stoppedByLimit)
       return result({ code: 'limit', detail: `migration limit reached for ${giver.id} or ${taker.id}` });
+    const straddles = g >= state.swapFloor && t < state.mean;
+    const swap = config.multiVm && straddles ? trySwap(state, giver, taker, candidates, exchange) : undefined;
+    if (swap) {
+      return result(
+        {
+          code: 'moved',
+          detail: `no single VM helps, so ${giver.id} and ${taker.id} swapped ${swap[0].vm} (${fmt(swap[0].loadOnSource)}) for ${swap[1].vm} (${fmt(swap[1].loadOnSource)}): ${fmt(g)}/${fmt(t)} → ${fmt(loadOf(state, giver.id))}/${fmt(loadOf(state, taker.id))}`,
+        },
+        swap,
+      );
+    }
     return result({
       code: 'no-gain',
       detail: `none of ${candidates.length} movable VM(s) of ${giver.id} brings ${fmt(g)} vs ${fmt(t)} closer without raising the pair's maximum`,
@@ -263,8 +344,29 @@ function decidePair(state: RoundState, requester: string, selected: string): Pai
   );
 }
 
+/**
+ * When no single VM improves the pair: the best swap of one giver VM for one taker VM, applied (two
+ * moves, giver's first), or undefined. Both nodes spend two migrations of their budget.
+ */
+function trySwap(
+  state: RoundState,
+  giver: NodeInfo,
+  taker: NodeInfo,
+  gives: Candidate[],
+  exchange: ExchangeState,
+): [Move, Move] | undefined {
+  if (state.clusterBudget < 2 || budgetOf(state, giver.id) < 2 || budgetOf(state, taker.id) < 2) return;
+  const back = candidatesFor(state, taker, giver).candidates;
+  if (back.length === 0 || gives.length === 0) return;
+  const swap = selectSwap(gives, back, exchange);
+  if (!swap) return;
+  const out = applyMove(state, swap.give, giver, taker);
+  const into = applyMove(state, swap.take, taker, giver);
+  return [out, into];
+}
+
 /** How much load the giver should shed, in its own units: half the gap, capped by the aim and headroom. */
-function desiredTransfer(state: RoundState, taker: NodeInfo, g: number, t: number): number {
+function desiredTransfer(state: RoundState, giver: NodeInfo, taker: NodeInfo, g: number, t: number): number {
   const { config, mean } = state;
   let transfer = (g - t) / 2;
   if ((config.aim ?? 'pair') === 'mean') {
@@ -272,8 +374,12 @@ function desiredTransfer(state: RoundState, taker: NodeInfo, g: number, t: numbe
     // it meets one partner per round, and partners near the mean would otherwise take it slowly.
     transfer = Math.min(transfer, g - mean, Math.max(mean - t, (g - mean) * MEAN_OVERSHOOT));
   }
-  if ((config.trigger ?? 'difference') === 'headroom') {
+  if (state.trigger.trigger === 'headroom') {
     transfer = Math.min(transfer, config.highThreshold * taker.capacity - t);
+  }
+  if (state.trigger.trigger === 'overload') {
+    // Shed just the overload: under noise, load moved below capacity is load moved for nothing.
+    transfer = Math.min(transfer, taker.capacity - t, g - giver.capacity);
   }
   return transfer;
 }
@@ -409,6 +515,12 @@ function drain(
 
 function describe(excluded: Map<Exclusion, number>): string {
   return [...excluded].map(([why, n]) => `${n} ${why}`).join(', ');
+}
+
+function maxOf(values: Iterable<number>, floor: number): number {
+  let max = floor;
+  for (const v of values) if (v > max) max = v;
+  return max;
 }
 
 function fmt(x: number): string {

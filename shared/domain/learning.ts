@@ -210,6 +210,7 @@ export function holdBackPairs(
   decision: RoundDecision,
   active: Map<string, Penalty>,
   loads: ReadonlyMap<string, number>,
+  leaveOut: ReadonlySet<string> = new Set(),
 ): { decision: RoundDecision; heldBack: PairDecision[] } {
   const heldBack: PairDecision[] = [];
   const pairs = decision.pairs.map((pair) => {
@@ -233,16 +234,27 @@ export function holdBackPairs(
   });
   if (heldBack.length === 0) return { decision, heldBack };
   const moves = pairs.flatMap((pair) => pair.moves);
-  return { decision: { ...decision, pairs, moves, after: expectedImbalance(loads, moves) }, heldBack };
+  return {
+    decision: { ...decision, pairs, moves, after: expectedImbalance(loads, moves, leaveOut) },
+    heldBack,
+  };
 }
 
-/** Imbalance of `loads` once `moves` are made (each move sheds its source load and adds its target load). */
-export function expectedImbalance(loads: ReadonlyMap<string, number>, moves: readonly Move[]): Imbalance {
+/**
+ * Imbalance of `loads` once `moves` are made (each move sheds its source load and adds its target
+ * load), leaving out the nodes in `leaveOut` (draining ones) as every imbalance figure does.
+ */
+export function expectedImbalance(
+  loads: ReadonlyMap<string, number>,
+  moves: readonly Move[],
+  leaveOut: ReadonlySet<string> = new Set(),
+): Imbalance {
   const after = new Map(loads);
   for (const move of moves) {
     after.set(move.from, (after.get(move.from) ?? 0) - move.loadOnSource);
     after.set(move.to, (after.get(move.to) ?? 0) + move.loadOnTarget);
   }
+  for (const id of leaveOut) after.delete(id);
   return imbalance([...after.values()]);
 }
 

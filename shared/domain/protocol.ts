@@ -124,7 +124,9 @@ export function nextAction({ vm, self, held, now, checkpointDue, busyElsewhere }
 /**
  * True when `self` is in another exchange that came first: an order it is the source or target
  * of that is already handed over (IMAGE_READY), or was ordered earlier (ties broken by id).
- * Orders one run wrote for the same pair are one exchange (several VMs may move in it).
+ * Orders one run wrote for the same pair are one exchange (several VMs may move in it, both ways:
+ * a swap), and so are the orders one run wrote from the same source (a draining node giving to
+ * several receivers).
  */
 export function inEarlierExchange(vm: ProtocolVm, others: Iterable<ProtocolVm>, self: string): boolean {
   const mine = vm.migration;
@@ -143,9 +145,9 @@ export function inEarlierExchange(vm: ProtocolVm, others: Iterable<ProtocolVm>, 
   return false;
 }
 
-/** Two orders belong to one exchange when one party wrote both for the same pair of nodes. */
+/** Two orders belong to one exchange when one run wrote both for the same pair of nodes (either way) or the same source. */
 export const sameExchange = (a: MigrationOrder, b: MigrationOrder) =>
-  a.origin === b.origin && a.from === b.from && a.to === b.to;
+  a.origin === b.origin && (a.from === b.from || (a.from === b.to && a.to === b.from));
 
 /** How long each protocol phase may take before anyone may abort or settle it. */
 export interface ProtocolTimings {
@@ -183,14 +185,3 @@ export const mayRunGuests = (leaseUntil: number, now: number, rules: Pick<LeaseR
 /** True when the reaper may treat a node as dead and restart its VMs elsewhere. */
 export const isDead = (leaseUntil: number, now: number, rules: Pick<LeaseRules, 'graceMs'>) =>
   now > leaseUntil + rules.graceMs;
-
-/** Picks where a dead or settled VM restarts: the preferred node if live, else the live node with least load. */
-export function chooseRestartNode(
-  live: { id: string; load: number }[],
-  prefer: string[] = [],
-): string | undefined {
-  for (const id of prefer) if (live.some((n) => n.id === id)) return id;
-  let best: { id: string; load: number } | undefined;
-  for (const n of live) if (!best || n.load < best.load || (n.load === best.load && n.id < best.id)) best = n;
-  return best?.id;
-}

@@ -74,3 +74,56 @@ function scoreOf(c: Candidate, s: ExchangeState, search: number, rule: Selection
       return -c.loadOnSource;
   }
 }
+
+/** Two VMs trading places: `give` leaves the giver for the taker, `take` leaves the taker for the giver. */
+export interface Swap {
+  /** A giver's VM; loads as in `Candidate` (source = giver, target = taker). */
+  give: Candidate;
+  /** A taker's VM; its `loadOnSource` is its load on the taker, `loadOnTarget` its load on the giver. */
+  take: Candidate;
+}
+
+/** The pair's loads after a swap. */
+function afterSwap(w: Swap, s: ExchangeState) {
+  return {
+    giver: s.giverLoad - w.give.loadOnSource + w.take.loadOnTarget,
+    taker: s.takerLoad + w.give.loadOnTarget - w.take.loadOnSource,
+  };
+}
+
+/** Whether a swap improves the pair by the same law as a single move (see `improves`). */
+export function swapImproves(w: Swap, s: ExchangeState): boolean {
+  const { giver, taker } = afterSwap(w, s);
+  const maxBefore = Math.max(s.giverLoad, s.takerLoad);
+  if (Math.max(giver, taker) > maxBefore + 1e-12) return false;
+  const gapBefore = s.giverLoad - s.takerLoad;
+  const gapAfter = giver - taker;
+  if (Math.abs(gapAfter) >= Math.abs(gapBefore) - 1e-12) return false;
+  return Math.abs(gapAfter - s.aimGap) < Math.abs(gapBefore - s.aimGap) - 1e-12;
+}
+
+/**
+ * The swap that leaves the pair closest to the aimed gap among those that improve it, or undefined.
+ * Used when no single move improves the pair: giving a 4 and taking a 3 moves a net 1.
+ */
+export function selectSwap(
+  gives: readonly Candidate[],
+  takes: readonly Candidate[],
+  state: ExchangeState,
+): Swap | undefined {
+  let best: Swap | undefined;
+  let bestScore = Number.POSITIVE_INFINITY;
+  for (const give of gives) {
+    for (const take of takes) {
+      const w = { give, take };
+      if (!swapImproves(w, state)) continue;
+      const { giver, taker } = afterSwap(w, state);
+      const score = Math.abs(giver - taker - state.aimGap);
+      if (score < bestScore) {
+        best = w;
+        bestScore = score;
+      }
+    }
+  }
+  return best;
+}

@@ -1,6 +1,16 @@
 // How uneven a set of node loads is.
 import type { Imbalance } from './types.ts';
 
+/**
+ * The cluster's imbalance as every figure reports it (API, CLI, dashboard, run records): over the
+ * nodes that may hold load, leaving out draining nodes (on their way to zero) and dead ones.
+ */
+export function countedImbalance(
+  nodes: readonly { load: number; draining?: boolean; dead?: boolean }[],
+): Imbalance {
+  return imbalance(nodes.filter((n) => !n.draining && !n.dead).map((n) => n.load));
+}
+
 /** The spread of node loads: coefficient of variation, max over mean, max and mean (all 0/1 when empty). */
 export function imbalance(loads: ArrayLike<number>): Imbalance {
   const n = loads.length;

@@ -1,5 +1,6 @@
 // The plain data the balancing method works on, named as in the patent.
 // Everything here is data: no methods, no I/O. Policies are functions over it.
+import type { TriggerChoice } from './trigger.ts';
 
 /** Per-VM resource use measured by the VM kernel over one period (Fig. 4 factors). */
 export interface LoadFactors {
@@ -98,9 +99,11 @@ export interface BalancingConfig {
   aim?: 'pair' | 'mean';
   /**
    * When a pair acts: `difference` whenever one load exceeds the other; `headroom` only when the giver
-   * is above `highThreshold` of its capacity (and the taker is kept at or below it). Absent means `difference`.
+   * is above `highThreshold` of its capacity (and the taker is kept at or below it); `auto` picks one
+   * of the two each round from the measured spread and noise (see trigger.ts). Absent means
+   * `difference`; DEFAULT_BALANCING_CONFIG sets `auto`.
    */
-  trigger?: 'difference' | 'headroom';
+  trigger?: 'difference' | 'headroom' | 'auto';
 }
 
 /** One VM moving from one node to another, with the loads the move is predicted to change. */
@@ -158,6 +161,8 @@ export interface RoundInput {
   now: number;
   /** Migrations already in flight per node, counted against the limits. */
   inFlight?: Record<string, number>;
+  /** The loads the previous round expected each node to have after its moves (`RoundDecision.expected`). */
+  expected?: Record<string, number>;
 }
 
 export interface RoundDecision {
@@ -165,8 +170,13 @@ export interface RoundDecision {
   moves: Move[];
   /** Nodes left out of the round and why. */
   skipped: { node: string; reason: string }[];
+  /** Imbalance of the non-draining nodes before and after the moves. */
   before: Imbalance;
   after: Imbalance;
+  /** Every node's load once the moves are made: the next round's `expected`. */
+  expected?: Record<string, number>;
+  /** The trigger the round used and what `auto` measured to choose it. */
+  trigger?: TriggerChoice;
 }
 
 /** A source of uniform numbers in [0, 1); seeded in tests and the simulator. */

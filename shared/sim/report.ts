@@ -4,6 +4,10 @@ import type { SimResult, StrategyResult } from './types.ts';
 const num = (x: number | null | undefined, digits = 3) =>
   x === null || x === undefined ? '—' : Number.isInteger(x) ? String(x) : x.toFixed(digits);
 
+/** CV for people: a percentage (the JSON keeps the fraction). */
+const pct = (x: number | null | undefined, digits = 1) =>
+  x === null || x === undefined ? '—' : `${(x * 100).toFixed(digits)}%`;
+
 const bytes = (b: number) => {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let v = b;
@@ -25,16 +29,16 @@ export function formatTable(result: SimResult): string {
   const trace = result.overloadNodeTicks !== undefined;
   const rows: [string, (r: StrategyResult) => string][] = [
     ['initial max load', (r) => num(r.initial.maxLoad)],
-    ['initial CV', (r) => num(r.initial.cv)],
+    ['initial CV', (r) => pct(r.initial.cv)],
     ['final max load', (r) => num(r.final.maxLoad)],
     ['final max / lower bound', (r) => num(r.final.maxLoad / result.lowerBound)],
-    ['final CV', (r) => num(r.final.cv, 4)],
+    ['final CV', (r) => pct(r.final.cv, 2)],
     ['migrations', (r) => num(r.migrations)],
     ['bytes moved', (r) => bytes(r.bytesMoved)],
-    ['rounds to CV 0.10', (r) => num(r.roundsToCv['0.10'])],
-    ['rounds to CV 0.05', (r) => num(r.roundsToCv['0.05'])],
-    ['migrations to CV 0.10', (r) => num(r.migrationsToCv['0.10'])],
-    ['migrations to CV 0.05', (r) => num(r.migrationsToCv['0.05'])],
+    ['rounds to CV 10%', (r) => num(r.roundsToCv['0.10'])],
+    ['rounds to CV 5%', (r) => num(r.roundsToCv['0.05'])],
+    ['migrations to CV 10%', (r) => num(r.migrationsToCv['0.10'])],
+    ['migrations to CV 5%', (r) => num(r.migrationsToCv['0.05'])],
     ...(trace
       ? ([
           ['overload node-ticks', (r) => num(r.overloadNodeTicks)],

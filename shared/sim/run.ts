@@ -9,7 +9,7 @@ import { replayHistory } from './history.ts';
 import { BUILTIN_SCENARIOS, builtinScenario } from './scenarios.ts';
 import { simulate } from './simulate.ts';
 import { parseEstimator, replayTraces } from './trace.ts';
-import type { SimResult, SimSeries } from './types.ts';
+import type { RoundPoint, SimResult, SimSeries } from './types.ts';
 
 export interface SimulateArgs {
   scenario?: string;
@@ -88,4 +88,30 @@ export function runSimulation(args: SimulateArgs): { result: SimResult; series: 
 
 function fail(message: string): never {
   throw new Error(message);
+}
+
+/** One strategy's convergence per round, as `simulate --json` prints it. */
+export interface SeriesPoint {
+  round: number;
+  cv: number;
+  /** The most loaded node over the lower bound on the maximum. */
+  maxOverLowerBound: number;
+  /** Migrations so far. */
+  migrations: number;
+}
+
+/** The per-round series of every strategy that ran, for `--json`. */
+export function seriesJson(series: SimSeries, lowerBound: number): Record<string, SeriesPoint[]> {
+  const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
+  const out: Record<string, SeriesPoint[]> = {};
+  for (const [name, points] of Object.entries(series) as [string, RoundPoint[] | undefined][]) {
+    if (!points || points.length === 0) continue;
+    out[name] = points.map((p) => ({
+      round: p.round,
+      cv: round4(p.cv),
+      maxOverLowerBound: lowerBound > 0 ? round4(p.maxLoad / lowerBound) : 1,
+      migrations: p.migrations,
+    }));
+  }
+  return out;
 }

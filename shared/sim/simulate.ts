@@ -3,19 +3,30 @@
 import { decideRound } from '../domain/decide.ts';
 import { createRng, randomInt } from '../domain/rng.ts';
 import { nodesInShard } from '../domain/shards.ts';
-import type { Move, NodeInfo, Rng, VmInfo } from '../domain/types.ts';
+import type { Move, NodeInfo, Rng, RoundInput, VmInfo } from '../domain/types.ts';
 import { bytesOf, cloneVms, lowerBound, nodeLoads } from './cluster.ts';
 import { greedyRound, greedyState } from './greedy.ts';
+import { lowNodeUtilizationRound, proxlbRound } from './peers.ts';
 import { LoadTracker } from './tracker.ts';
 import type { Scenario, SimMove, SimOptions, SimResult, SimSeries, StrategyResult } from './types.ts';
 
-type Strategy = 'seesaw' | 'greedy' | 'none';
+type Strategy = 'seesaw' | Peer | 'none';
+
+/** The centralised baselines, each one round function over the same placement state. */
+export const PEERS = {
+  greedy: greedyRound,
+  lowNodeUtilization: lowNodeUtilizationRound,
+  proxlb: proxlbRound,
+} as const;
+export type Peer = keyof typeof PEERS;
 
 /** Run a scenario under Seesaw and both baselines; deterministic for a given seed. */
 export function simulate(scenario: Scenario, options: SimOptions): { result: SimResult; series: SimSeries } {
   const seesaw = runStrategy('seesaw', scenario, options);
   const greedy = options.greedy === false ? skipped(seesaw.result) : runStrategy('greedy', scenario, options);
   const none = runStrategy('none', scenario, options);
+  const lnu = runStrategy('lowNodeUtilization', scenario, options);
+  const proxlb = runStrategy('proxlb', scenario, options);
   const result: SimResult = {
     scenario: scenario.name,
     nodes: scenario.nodes.length,
@@ -24,9 +35,23 @@ export function simulate(scenario: Scenario, options: SimOptions): { result: Sim
     lowerBound: lowerBound(scenario.nodes, scenario.vms),
     ...seesaw.result,
     moves: seesaw.moves,
-    baselines: { greedy: greedy.result, none: none.result },
+    baselines: {
+      greedy: greedy.result,
+      none: none.result,
+      lowNodeUtilization: lnu.result,
+      proxlb: proxlb.result,
+    },
   };
-  return { result, series: { seesaw: seesaw.points, greedy: greedy.points, none: none.points } };
+  return {
+    result,
+    series: {
+      seesaw: seesaw.points,
+      greedy: greedy.points,
+      none: none.points,
+      lowNodeUtilization: lnu.points,
+      proxlb: proxlb.points,
+    },
+  };
 }
 
 interface StrategyRun {
@@ -61,7 +86,9 @@ function runStrategy(strategy: Strategy, scenario: Scenario, options: SimOptions
   tracker.endRound();
   const moves: SimMove[] = [];
   const byId = new Map(vms.map((v) => [v.id, v]));
-  let greedy = strategy === 'greedy' ? greedyState(nodes, vms) : undefined;
+  const peer = strategy === 'seesaw' || strategy === 'none' ? undefined : PEERS[strategy];
+  let greedy = peer ? greedyState(nodes, vms) : undefined;
+  const memory: RoundMemory = {};
   let nextId = 0;
   for (let round = 1; round <= options.rounds; round++) {
     tracker.round = round;
@@ -74,21 +101,26 @@ function runStrategy(strategy: Strategy, scenario: Scenario, options: SimOptions
       if (greedy) greedy = greedyState(nodes, vms);
     }
     if (strategy === 'seesaw') {
-      for (const m of seesawRound(nodes, vms, round, now, options, decisions)) {
+      for (const m of seesawRound(nodes, vms, round, now, options, decisions, memory)) {
         const vm = byId.get(m.vm) as VmInfo;
         tracker.move(m.from, m.to, m.loadOnSource, m.loadOnTarget, bytesOf(vm));
         vm.node = m.to;
         vm.cooldownUntil = now + options.config.cooldownMs;
         moves.push({ round, vm: m.vm, from: m.from, to: m.to });
       }
-    } else if (greedy) {
-      greedyRound(greedy, tracker.loads, options.config.maxMigrationsPerCluster, now, (m) =>
+    } else if (greedy && peer) {
+      peer(greedy, tracker.loads, options.config.maxMigrationsPerCluster, now, (m) =>
         tracker.moved(m.from, m.to, m.loadOnSource, m.loadOnTarget, m.bytes),
       );
     }
     tracker.endRound();
   }
   return { result: tracker.summary(initial), moves, points: tracker.points };
+}
+
+/** What one round leaves the next: the loads it expected (the auto trigger measures noise against them). */
+export interface RoundMemory {
+  expected?: Record<string, number>;
 }
 
 /** One Seesaw round, split into shards the way the scheduled balancer splits it. */
@@ -99,10 +131,21 @@ export function seesawRound(
   now: number,
   options: Pick<SimOptions, 'config'>,
   rng: Rng,
+  memory: RoundMemory = {},
 ): Move[] {
   const shards = options.config.shards;
-  if (shards <= 1)
-    return decideRound({ nodes: [...nodes], vms: [...vms], round, now }, options.config, rng).moves;
+  const previous = memory.expected;
+  const expected: Record<string, number> = {};
+  const decide = (input: RoundInput) => {
+    const d = decideRound(previous ? { ...input, expected: previous } : input, options.config, rng);
+    Object.assign(expected, d.expected);
+    return d.moves;
+  };
+  if (shards <= 1) {
+    const moves = decide({ nodes: [...nodes], vms: [...vms], round, now });
+    memory.expected = expected;
+    return moves;
+  }
   const ids = nodes.map((n) => n.id);
   const byNode = new Map<string, VmInfo[]>();
   for (const v of vms) {
@@ -116,8 +159,9 @@ export function seesawRound(
     const inShard = nodesInShard(ids, round, shard, shards);
     const shardNodes = inShard.map((id) => nodeById.get(id) as NodeInfo);
     const shardVms = inShard.flatMap((id) => byNode.get(id) ?? []);
-    moves.push(...decideRound({ nodes: shardNodes, vms: shardVms, round, now }, options.config, rng).moves);
+    moves.push(...decide({ nodes: shardNodes, vms: shardVms, round, now }));
   }
+  memory.expected = expected;
   return moves;
 }
 

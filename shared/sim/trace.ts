@@ -3,8 +3,8 @@
 import { createRng } from '../domain/rng.ts';
 import type { BalancingConfig, NodeInfo, VmInfo } from '../domain/types.ts';
 import { bytesOf } from './cluster.ts';
-import { greedyRound, greedyState } from './greedy.ts';
-import { seesawRound } from './simulate.ts';
+import { greedyState } from './greedy.ts';
+import { PEERS, type Peer, type RoundMemory, seesawRound } from './simulate.ts';
 import { LoadTracker } from './tracker.ts';
 import type { SimMove, SimResult, SimSeries, StrategyResult } from './types.ts';
 
@@ -52,7 +52,7 @@ export function formatEstimator(e: Estimator): string {
   return e.kind === 'last' ? 'last' : e.kind === 'peak' ? `peak:${e.window}` : `ewma:${e.alpha}`;
 }
 
-type Strategy = 'seesaw' | 'greedy' | 'none';
+type Strategy = 'seesaw' | Peer | 'none';
 
 /** Replay the traces under Seesaw, greedy and no balancing; deterministic for a given seed. */
 export function replayTraces(
@@ -66,6 +66,8 @@ export function replayTraces(
   const seesaw = runTraceStrategy('seesaw', traces, options, ticks);
   const greedy = options.greedy === false ? undefined : runTraceStrategy('greedy', traces, options, ticks);
   const none = runTraceStrategy('none', traces, options, ticks);
+  const lnu = runTraceStrategy('lowNodeUtilization', traces, options, ticks);
+  const proxlb = runTraceStrategy('proxlb', traces, options, ticks);
   const peakDemand = traces.vms.reduce((m, v) => Math.max(m, ...v.percent.slice(0, ticks)), 0) / 100;
   const meanTotal =
     traces.vms.reduce((s, v) => s + v.percent.slice(0, ticks).reduce((a, b) => a + b, 0), 0) / 100 / ticks;
@@ -78,9 +80,23 @@ export function replayTraces(
     lowerBound: Math.max(meanTotal / options.nodes, peakDemand),
     ...seesaw.result,
     moves: seesaw.moves,
-    baselines: { greedy: greedy?.result ?? seesaw.result, none: none.result },
+    baselines: {
+      greedy: greedy?.result ?? seesaw.result,
+      none: none.result,
+      lowNodeUtilization: lnu.result,
+      proxlb: proxlb.result,
+    },
   };
-  return { result, series: { seesaw: seesaw.points, greedy: greedy?.points ?? [], none: none.points } };
+  return {
+    result,
+    series: {
+      seesaw: seesaw.points,
+      greedy: greedy?.points ?? [],
+      none: none.points,
+      lowNodeUtilization: lnu.points,
+      proxlb: proxlb.points,
+    },
+  };
 }
 
 function runTraceStrategy(strategy: Strategy, traces: TraceSet, options: TraceOptions, ticks: number) {
@@ -110,8 +126,10 @@ function runTraceStrategy(strategy: Strategy, traces: TraceSet, options: TraceOp
   const vmIndex = new Map(vms.map((v, i) => [v.id, i]));
   const rng = createRng(options.seed);
   const tracker = new LoadTracker(nodes, new Array(nodes.length).fill(0));
-  const greedy = strategy === 'greedy' ? greedyState(nodes, vms) : undefined;
+  const peer = strategy === 'seesaw' || strategy === 'none' ? undefined : PEERS[strategy];
+  const greedy = peer ? greedyState(nodes, vms) : undefined;
   const moves: SimMove[] = [];
+  const memory: RoundMemory = {};
   let overloadNodeTicks = 0;
   let steal = 0;
   let initial = { maxLoad: 0, cv: 0 };
@@ -145,21 +163,21 @@ function runTraceStrategy(strategy: Strategy, traces: TraceSet, options: TraceOp
       tracker.move(from, to, d, d, bytesOf(byId.get(vmId) as VmInfo));
     };
     if (strategy === 'seesaw') {
-      for (const m of seesawRound(nodes, vms, tick, now, options, rng)) {
+      for (const m of seesawRound(nodes, vms, tick, now, options, rng, memory)) {
         const vm = byId.get(m.vm) as VmInfo;
         vm.node = m.to;
         vm.cooldownUntil = now + options.config.cooldownMs;
         record(m.vm, m.from, m.to);
         moves.push({ round: tick, vm: m.vm, from: m.from, to: m.to });
       }
-    } else if (greedy) {
-      // Greedy balances the same estimates Seesaw sees.
+    } else if (greedy && peer) {
+      // The peers balance the same estimates Seesaw sees.
       const estimated = new Float64Array(nodes.length);
       for (const vm of vms) {
         const n = nodeIndex.get(vm.node) as number;
         estimated[n] = (estimated[n] ?? 0) + vm.factors.cpu;
       }
-      greedyRound(greedy, estimated, options.config.maxMigrationsPerCluster, now, (m) =>
+      peer(greedy, estimated, options.config.maxMigrationsPerCluster, now, (m) =>
         record(m.vm.id, m.from, m.to),
       );
     }

@@ -62,7 +62,13 @@ export interface SimResult extends StrategyResult {
   rounds: number;
   lowerBound: number;
   moves: SimMove[];
-  baselines: { greedy: StrategyResult; none: StrategyResult };
+  /** Peers on the same cluster and loads; `lowNodeUtilization` and `proxlb` are absent in history replays. */
+  baselines: {
+    greedy: StrategyResult;
+    none: StrategyResult;
+    lowNodeUtilization?: StrategyResult;
+    proxlb?: StrategyResult;
+  };
 }
 
 /** A run's per-round series, for `--plot` (not part of the JSON). */
@@ -70,6 +76,8 @@ export interface SimSeries {
   seesaw: RoundPoint[];
   greedy: RoundPoint[];
   none: RoundPoint[];
+  lowNodeUtilization?: RoundPoint[];
+  proxlb?: RoundPoint[];
 }
 
 export interface SimOptions {

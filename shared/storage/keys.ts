@@ -9,7 +9,8 @@ export type Kind =
   | 'EVENT'
   | 'MODULE'
   | 'IDEMPOTENCY'
-  | 'LEARN';
+  | 'LEARN'
+  | 'PLAN';
 
 export const nodeKey = (id: string) => ({ pk: `NODE#${id}`, sk: 'NODE' });
 export const vmKey = (id: string) => ({ pk: `VM#${id}`, sk: 'VM' });
@@ -20,6 +21,8 @@ export const eventKey = (id: string) => ({ pk: `EVENT#${id}`, sk: 'EVENT' });
 export const moduleKey = (name: string) => ({ pk: `MODULE#${name}`, sk: 'MODULE' });
 /** What one balancer run learned (exchanges to judge, penalties, its CV), read back by later runs. */
 export const learnKey = (run: string) => ({ pk: `LEARN#${run}`, sk: 'LEARN' });
+/** A dry run's reviewed plan, applied at most once. */
+export const planKey = (id: string) => ({ pk: `PLAN#${id}`, sk: 'PLAN' });
 export const idempotencyKey = (key: string) => ({ pk: `IDEMPOTENCY#${key}`, sk: 'IDEMPOTENCY' });
 
 /** GSI attributes that put a VM in its owner's partition of the byOwner index. */

@@ -1,6 +1,8 @@
 // Node items: registration, the lease (heartbeat), load reports, balancer claims and admin changes.
 // Each change is one conditional write that names what it protects.
+import type { PlacementNode } from '../domain/placement.ts';
 import type { LoadFactors, NodeInfo, Weights } from '../domain/types.ts';
+import { effectiveWeights } from '../domain/weights.ts';
 import type { Clients } from './clients.ts';
 import { ConditionFailed, NotFound } from './errors.ts';
 import { kindIndexKey, nodeKey } from './keys.ts';
@@ -259,5 +261,21 @@ export async function patchNode(
   }
 }
 
-/** A node is live while its lease has not lapsed. */
-export const isLive = (node: Pick<NodeRecord, 'leaseUntil'>, now: number) => node.leaseUntil >= now;
+/** A node item as placement sees it: effective weights, lease, and the VMs of its last report. */
+export function placementNode(node: NodeRecord): PlacementNode {
+  const out: PlacementNode = {
+    id: node.id,
+    weights: effectiveWeights(node.weights, node.hints),
+    capacity: node.capacity,
+    memCapacityPages: node.memCapacityPages,
+    draining: node.draining ?? false,
+    leaseUntil: node.leaseUntil,
+    vms: Object.values(node.report?.vms ?? {}).map((vm) => ({
+      factors: vm.factors,
+      memPages: vm.memPages,
+      ...(vm.group !== undefined ? { group: vm.group } : {}),
+    })),
+  };
+  if (node.loadOverride !== undefined) out.loadOverride = node.loadOverride;
+  return out;
+}

@@ -2,6 +2,7 @@
 // later runs read back. Both are listed newest first through the byKind index under a time-sortable
 // sort key, and expire through TTL.
 import type { ConvergenceEstimate, ExchangeOutcome, ExchangeRecord, Penalty } from '../domain/learning.ts';
+import type { TriggerChoice } from '../domain/trigger.ts';
 import type { BalancingConfig, Imbalance, PairDecision, Reason } from '../domain/types.ts';
 import type { Clients } from './clients.ts';
 import { NotFound } from './errors.ts';
@@ -22,6 +23,8 @@ export interface RunOrder {
    */
   outcome: 'written' | 'lost' | 'unclaimed' | 'failed' | 'dry-run';
   detail?: string;
+  /** The fence the VM ran under when the run read it (dry runs keep it for their plan). */
+  fence?: number;
 }
 
 export interface RunRecord {
@@ -59,6 +62,8 @@ export interface RunRecord {
     heldBack: string[];
   };
   convergence: ConvergenceEstimate;
+  /** The trigger the round used, and the spread and noise the auto trigger measured to choose it. */
+  trigger?: TriggerChoice;
   decideMs: number;
   durationMs: number;
   /** Entries left out of the stored record to keep it under the item size limit. */
@@ -75,7 +80,15 @@ export interface LearnRecord {
   exchanges: ExchangeRecord[];
   evaluated: string[];
   penalties: Penalty[];
+  /**
+   * Loads of the nodes this run left untouched (no move decided), for the next run's auto trigger
+   * to measure noise against (`RoundInput.expected`); at most EXPECTED_NODES of them.
+   */
+  expected?: Record<string, number>;
 }
+
+/** A learning item holds at most this many nodes' expected loads (it must fit in one item). */
+export const EXPECTED_NODES = 2000;
 
 const DAY_MS = 86_400_000;
 /** DynamoDB's item limit is 400 KB; stay well clear of it. */

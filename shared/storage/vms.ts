@@ -27,7 +27,10 @@ export interface VmRecord {
   fence: number;
   guest: GuestSpec;
   memPages: number;
+  /** Programmed target load (Fig. 5, Fig. 7): selection and the kernel's sharing weight; not a limit. */
   targetLoad?: number;
+  /** Cores the VM may use at most, enforced by its node's kernel. */
+  cpuLimit?: number;
   pinned: boolean;
   group?: string;
   image?: ImageRef;
@@ -50,6 +53,7 @@ export interface NewVm {
   guest: GuestSpec;
   memPages: number;
   targetLoad?: number;
+  cpuLimit?: number;
   pinned?: boolean;
   group?: string;
 }

@@ -68,6 +68,18 @@ describe('node, balancing, module and cluster routes', () => {
     expect(cluster.imbalance.maxOverMean).toBeCloseTo(1.6, 10);
   });
 
+  it('leaves a draining node out of the imbalance', async () => {
+    await api.call('PATCH', '/v1/nodes/n2', { body: { draining: true } });
+    try {
+      const cluster = await (await api.call('GET', '/v1/cluster')).json();
+      expect(cluster.nodes.draining).toBe(1);
+      // Only n1 (load 4) counts: one node is perfectly even.
+      expect(cluster.imbalance).toMatchObject({ cv: 0, mean: 4, maxLoad: 4 });
+    } finally {
+      await api.call('PATCH', '/v1/nodes/n2', { body: { draining: false } });
+    }
+  });
+
   it('reads the balancing config and merges a partial PUT over it', async () => {
     const defaults = await (await api.call('GET', '/v1/config/balancing')).json();
     expect(defaults).toEqual(await getBalancingConfig(api.clients));
@@ -79,14 +91,17 @@ describe('node, balancing, module and cluster routes', () => {
     expect((await getBalancingConfig(api.clients)).thresholdFactor).toBe(1.5);
   });
 
-  it('runs a dry-run round that writes no orders and no run record', async () => {
-    const before = await api.snapshot();
+  it('runs a dry-run round that writes no orders and no run record, only its plan', async () => {
+    const withoutPlans = async () =>
+      (await api.snapshot()).filter((item) => !String((item as { pk: string }).pk).startsWith('PLAN#'));
+    const before = await withoutPlans();
     const res = await api.call('POST', '/v1/balance', { body: { dryRun: true } });
     expect(res.status).toBe(200);
     const run = await res.json();
     expect(run.dryRun).toBe(true);
     expect(run.before.cv).toBeGreaterThan(0);
-    expect(await api.snapshot()).toEqual(before);
+    expect(run.plan).toMatchObject({ run: run.id, status: 'open' });
+    expect(await withoutPlans()).toEqual(before);
     expect((await (await api.call('GET', '/v1/runs')).json()).items).toEqual([]);
   });
 
@@ -201,6 +216,9 @@ describe('node, balancing, module and cluster routes', () => {
         'GET /v1/config/balancing',
         'PUT /v1/config/balancing',
         'POST /v1/balance',
+        'GET /v1/plans',
+        'GET /v1/plans/{id}',
+        'POST /v1/plans/{id}/apply',
         'GET /v1/runs',
         'GET /v1/migrations',
         'GET /v1/cluster',

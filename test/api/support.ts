@@ -72,13 +72,26 @@ const weights = { cpu: 1, io: 0.5, mem: 0.25 };
 export async function aNode(
   clients: Clients,
   id: string,
-  options: { load?: number; live?: boolean; vms?: Record<string, number>; memCapacityPages?: number } = {},
+  options: {
+    load?: number;
+    live?: boolean;
+    vms?: Record<string, number>;
+    memCapacityPages?: number;
+    /** Anti-affinity groups of the reported VMs. */
+    groups?: Record<string, string>;
+    weights?: { cpu: number; io: number; mem: number };
+  } = {},
 ) {
   const live = options.live ?? true;
   const leaseMs = 10_000;
   await registerNode(
     clients,
-    { id, capacity: 4, weights, memCapacityPages: options.memCapacityPages ?? 4096 },
+    {
+      id,
+      capacity: 4,
+      weights: options.weights ?? weights,
+      memCapacityPages: options.memCapacityPages ?? 4096,
+    },
     `inc-${id}`,
     live ? NOW : NOW - 2 * leaseMs,
     leaseMs,
@@ -87,7 +100,17 @@ export async function aNode(
   const vms: LoadReport['vms'] = {};
   for (const [vm, load] of Object.entries(options.vms ?? {})) {
     const factors: LoadFactors = { cpu: load, io: 0, mem: 0 };
-    vms[vm] = { factors, load, memPages: 16, pinned: false, fence: 1, busy: false, digest: `digest-${vm}` };
+    const group = options.groups?.[vm];
+    vms[vm] = {
+      factors,
+      load: load * (options.weights ?? weights).cpu,
+      memPages: 16,
+      pinned: false,
+      fence: 1,
+      busy: false,
+      digest: `digest-${vm}`,
+      ...(group !== undefined ? { group } : {}),
+    };
   }
   const total = options.load ?? Object.values(options.vms ?? {}).reduce((a, b) => a + b, 0);
   await renewLease(clients, id, `inc-${id}`, NOW, leaseMs, {

@@ -96,20 +96,20 @@ describe('the dashboard page', () => {
     expect(await page.title()).toBe('Seesaw');
   });
 
-  it('colours the node above the mean apart from the one below it', async () => {
+  it('colours the node above the mean apart from the one below it, in the legend’s bands', async () => {
     const page = await open(`/?token=${TOKEN}`);
     await expect.poll(() => page.locator('[data-node]').count()).toBe(4);
-    const hues = new Map(
+    const bands = Object.fromEntries(
       await page.$$eval('[data-node]', (els) =>
-        els.map(
-          (el) =>
-            [el.getAttribute('data-node'), Number(getComputedStyle(el).getPropertyValue('--hue'))] as const,
-        ),
+        els.map((el) => [el.getAttribute('data-node'), el.dataset.band]),
       ),
     );
-    const hue = (id: string) => hues.get(id) ?? Number.NaN;
-    // node-a carries load 4 while the other live, undrained node carries none: red against blue.
-    expect(hue('node-a')).toBeLessThan(60);
-    expect(hue(HOSTILE_NODE)).toBeGreaterThan(180);
+    // node-a carries load 4 while the other live, undrained node carries none; node-b drains.
+    expect(bands).toEqual({
+      'node-a': 'over',
+      [HOSTILE_NODE]: 'under',
+      'node-b': 'draining',
+      'node-dead': 'dead',
+    });
   });
 });

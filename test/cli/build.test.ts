@@ -2,7 +2,7 @@
 // run on their own once copied away from the repository and its node_modules, as on a host that
 // gets only the bundle. Built into a scratch folder, so other tests' dist/ is left alone.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { cpSync, readdirSync, readFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +23,23 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+describe('the build in a checkout with only the agent’s sources (the AWS fleet’s asset)', () => {
+  it('succeeds, and the bundle runs the agent commands and names the missing ones', async () => {
+    const tree = scratchDir('seesaw-agent-tree-');
+    for (const part of ['bin', 'node-agent', 'shared', 'package.json'])
+      cpSync(part, join(tree, part), { recursive: true });
+    symlinkSync(resolve('node_modules'), join(tree, 'node_modules'));
+    execFileSync(process.execPath, ['bin/build.js'], { cwd: tree, stdio: 'pipe' });
+    const entry = join(tree, 'dist', 'seesaw.js');
+    expect((await seesaw(['--version'], { entry })).stdout.trim()).toBe(pkg.version);
+    const unit = await seesaw(['agent', 'install', '--systemd', '--print'], { entry });
+    expect(unit.stdout).toContain(`\nExecStart=${process.execPath} ${entry} agent\n`);
+    const up = await seesaw(['up', '--port', '0'], { entry });
+    expect(up.code).toBe(1);
+    expect(up.stderr).toMatch(/^seesaw: Cannot find module '.*functions\/api\/.*\.ts'/);
+  }, 120_000);
+});
 
 describe('the bundle', () => {
   let host: string;

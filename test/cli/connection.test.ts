@@ -193,6 +193,15 @@ describe('finding the cluster', () => {
     );
   });
 
+  it('says when --data or SEESAW_DATA names no directory', async () => {
+    await expect(
+      resolveConnection({ data: '/nonexistent/x' }, { env: noEnv(), cwd: scratchDir() }),
+    ).rejects.toThrow('--data names /nonexistent/x, which is not a directory');
+    await expect(
+      resolveConnection({}, { env: noEnv({ SEESAW_DATA: '/nonexistent/y' }), cwd: scratchDir() }),
+    ).rejects.toThrow('SEESAW_DATA names /nonexistent/y, which is not a directory');
+  });
+
   it('says when the recorded cluster directory is gone', async () => {
     const env = noEnv();
     writeUserConfig({ data: '/nonexistent/.seesaw' }, env);

@@ -208,6 +208,25 @@ describe('the scheduled balancer against dynalite', () => {
     expect(vmsBefore.every((v) => v.migration === undefined)).toBe(true);
   });
 
+  it('hands the next run the loads it left untouched, so the auto trigger can measure noise', async () => {
+    const clients = await freshStores();
+    await withConfig(clients, { pairing: 'spread' });
+    await seedCluster(clients, NOW, [
+      { id: 'a', vms: vmsOn('a', [1, 0.8, 0.6]) },
+      { id: 'b' },
+      { id: 'c', vms: vmsOn('c', [0.5, 0.3]) },
+      { id: 'd', vms: vmsOn('d', [0.4, 0.3]) },
+    ]);
+    const first = await runBalancer(depsFor(clients, NOW, 1), { round: 1 });
+    expect(first.trigger).toMatchObject({ trigger: 'difference', noise: undefined });
+    const touched = new Set(first.orders.flatMap((o) => [o.from, o.to]));
+    expect(touched.size).toBeGreaterThan(0);
+    // The claims of the first run keep its nodes out; the others' loads have not moved at all.
+    const second = await runBalancer(depsFor(clients, NOW + 1000, 2), { round: 2 });
+    expect(second.trigger?.noise).toBe(0);
+    expect(second.trigger?.trigger).toBe('difference');
+  });
+
   it('empties a draining node over rounds without losing a VM', async () => {
     const clients = await freshStores();
     await withConfig(clients, { cooldownMs: 0, maxMigrationsPerNode: 1 });

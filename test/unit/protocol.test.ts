@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  chooseRestartNode,
   type Holding,
   inEarlierExchange,
   isDead,
@@ -114,6 +113,20 @@ describe('the protocol decision', () => {
     // A second VM of the same run's exchange for the same pair is not another exchange.
     const sameRun = aVm({ id: 'vm-6', migration: anOrder({ id: 'm-0', orderedAt: 100 }) });
     expect(inEarlierExchange(vm, [vm, sameRun], 'a')).toBe(false);
+    // A swap: the same run's order the other way between the same two nodes is the same exchange...
+    const swapBack = aVm({
+      id: 'vm-7',
+      owner: 'b',
+      migration: anOrder({ id: 'm-0', from: 'b', to: 'a', orderedAt: 100 }),
+    });
+    expect(inEarlierExchange(vm, [vm, swapBack], 'a')).toBe(false);
+    // ...but another run's order the other way is another exchange.
+    const otherRunBack = aVm({
+      id: 'vm-8',
+      owner: 'b',
+      migration: anOrder({ id: 'm-0', from: 'b', to: 'a', orderedAt: 100, origin: 'run-0' }),
+    });
+    expect(inEarlierExchange(vm, [vm, otherRunBack], 'a')).toBe(true);
     expect(inEarlierExchange(vm, [vm, handingIn], 'a')).toBe(true);
     expect(inEarlierExchange(vm, [vm, earlier], 'a')).toBe(true);
     expect(inEarlierExchange(vm, [vm, later], 'a')).toBe(false);
@@ -143,15 +156,5 @@ describe('deadlines and leases', () => {
     expect(mayRunGuests(1000, 900, { fenceMarginMs: 100 })).toBe(false);
     expect(isDead(1000, 1500, { graceMs: 500 })).toBe(false);
     expect(isDead(1000, 1501, { graceMs: 500 })).toBe(true);
-  });
-
-  it('restarts on the preferred live node, else on the least loaded one', () => {
-    const live = [
-      { id: 'x', load: 3 },
-      { id: 'y', load: 1 },
-    ];
-    expect(chooseRestartNode(live, ['gone', 'x'])).toBe('x');
-    expect(chooseRestartNode(live)).toBe('y');
-    expect(chooseRestartNode([])).toBeUndefined();
   });
 });

@@ -35,13 +35,13 @@ describe('the round line seesaw up prints', () => {
       }),
     );
     expect(line).toBe(
-      'round 7: cv 0.500 over 3 nodes  node-1=0.80 node-2=1.20  moves: vm-a node-2→node-1  (no-gain×2)',
+      'round 7: CV 50.0% over 3 nodes  node-1=0.80 node-2=1.20  moves: vm-a node-2→node-1  (no-gain×2)',
     );
   });
 
   it('is just the CV when nothing was paired', () => {
     expect(roundLine(aRun({ nodes: { read: 1, inShard: 1, considered: 1 } }))).toBe(
-      'round 7: cv 0.500 over 1 nodes',
+      'round 7: CV 50.0% over 1 nodes',
     );
   });
 });

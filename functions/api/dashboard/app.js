@@ -105,8 +105,10 @@ function render(now) {
   const panel = $('proposal-panel');
   panel.hidden = !state.proposal;
   if (state.proposal) {
-    patch($('proposal'), `${state.proposal.at}:${Math.floor(now / 5000)}`, () =>
-      proposalView(state.proposal, actions, now),
+    patch(
+      $('proposal'),
+      `${state.proposal.at}:${state.proposal.refused ?? ''}:${Math.floor(now / 5000)}`,
+      () => proposalView(state.proposal, actions, now),
     );
   }
 }
@@ -171,6 +173,28 @@ const actions = {
     act(`suspending ${vm}`, () => api('POST', `/v1/vms/${encodeURIComponent(vm)}/suspend`, {})),
   resume: (vm) => act(`resuming ${vm}`, () => api('POST', `/v1/vms/${encodeURIComponent(vm)}/resume`, {})),
   migrate: (vm, from) => openMigrate(vm, from),
+  /** Orders exactly the reviewed plan's moves; a changed cluster or an expired plan is said in the panel. */
+  apply: async (planId) => {
+    try {
+      const plan = await api('POST', `/v1/plans/${encodeURIComponent(planId)}/apply`, {});
+      const written = (plan?.outcome ?? []).filter((o) => o.outcome === 'written').length;
+      state.proposal = null;
+      toast(`${written} move${written === 1 ? '' : 's'} ordered, as reviewed`, 'ok');
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) askToken('The API did not accept that token.');
+      else if (
+        state.proposal &&
+        error instanceof ApiError &&
+        (error.status === 409 || error.status === 410)
+      ) {
+        state.proposal = { ...state.proposal, refused: `Not applied — ${error.message}` };
+        toast('the plan was not applied', 'error');
+      } else toast(`applying the plan failed — ${error.message}`, 'error');
+    } finally {
+      render(Date.now());
+      void poll();
+    }
+  },
   balance: async (dryRun) => {
     const result = await act(dryRun ? 'dry run done' : 'balancer ran', () =>
       api('POST', '/v1/balance', { dryRun }),

@@ -187,8 +187,10 @@ function render(now) {
   const panel = $('proposal-panel');
   panel.hidden = !state.proposal;
   if (state.proposal) {
-    patch($('proposal'), \`\${state.proposal.at}:\${Math.floor(now / 5000)}\`, () =>
-      proposalView(state.proposal, actions, now),
+    patch(
+      $('proposal'),
+      \`\${state.proposal.at}:\${state.proposal.refused ?? ''}:\${Math.floor(now / 5000)}\`,
+      () => proposalView(state.proposal, actions, now),
     );
   }
 }
@@ -253,6 +255,28 @@ const actions = {
     act(\`suspending \${vm}\`, () => api('POST', \`/v1/vms/\${encodeURIComponent(vm)}/suspend\`, {})),
   resume: (vm) => act(\`resuming \${vm}\`, () => api('POST', \`/v1/vms/\${encodeURIComponent(vm)}/resume\`, {})),
   migrate: (vm, from) => openMigrate(vm, from),
+  /** Orders exactly the reviewed plan's moves; a changed cluster or an expired plan is said in the panel. */
+  apply: async (planId) => {
+    try {
+      const plan = await api('POST', \`/v1/plans/\${encodeURIComponent(planId)}/apply\`, {});
+      const written = (plan?.outcome ?? []).filter((o) => o.outcome === 'written').length;
+      state.proposal = null;
+      toast(\`\${written} move\${written === 1 ? '' : 's'} ordered, as reviewed\`, 'ok');
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) askToken('The API did not accept that token.');
+      else if (
+        state.proposal &&
+        error instanceof ApiError &&
+        (error.status === 409 || error.status === 410)
+      ) {
+        state.proposal = { ...state.proposal, refused: \`Not applied — \${error.message}\` };
+        toast('the plan was not applied', 'error');
+      } else toast(\`applying the plan failed — \${error.message}\`, 'error');
+    } finally {
+      render(Date.now());
+      void poll();
+    }
+  },
   balance: async (dryRun) => {
     const result = await act(dryRun ? 'dry run done' : 'balancer ran', () =>
       api('POST', '/v1/balance', { dryRun }),
@@ -515,12 +539,14 @@ export function ago(ms, now) {
       <section class="panel nodes-panel" aria-labelledby="nodes-title">
         <div class="panel-head">
           <h2 id="nodes-title">Nodes</h2>
-          <div class="legend" title="colour by distance from the mean load">
-            <span class="swatch under"></span>below mean
-            <span class="swatch even"></span>near mean
-            <span class="swatch over"></span>above mean
-            <span class="mean-key"></span>mean
-          </div>
+          <ul class="legend" aria-label="colour key">
+            <li title="more than 10 % below the mean load"><span class="swatch under"></span>below −10 %</li>
+            <li title="within 10 % of the mean load"><span class="swatch even"></span>near mean ±10 %</li>
+            <li title="more than 10 % above the mean load"><span class="swatch over"></span>above +10 %</li>
+            <li title="gives its VMs away, takes none"><span class="swatch draining"></span>draining</li>
+            <li title="its lease lapsed"><span class="swatch dead"></span>dead</li>
+            <li title="mean load of the nodes that take VMs"><span class="mean-key"></span>mean</li>
+          </ul>
         </div>
         <div id="nodes" class="nodes"></div>
         <div id="suspended" class="suspended"></div>
@@ -535,7 +561,7 @@ export function ago(ms, now) {
           <div id="proposal"></div>
         </section>
 
-        <section class="panel" aria-labelledby="chart-title">
+        <section class="panel" id="chart-panel" aria-labelledby="chart-title">
           <div class="panel-head">
             <h2 id="chart-title">Imbalance</h2>
             <span class="hint">coefficient of variation of node loads</span>
@@ -548,7 +574,7 @@ export function ago(ms, now) {
           <div id="migrations"></div>
         </section>
 
-        <section class="panel" aria-labelledby="runs-title">
+        <section class="panel" id="runs-panel" aria-labelledby="runs-title">
           <div class="panel-head"><h2 id="runs-title">Balancer runs</h2></div>
           <div id="runs"></div>
         </section>
@@ -608,6 +634,39 @@ export function deviation(load, mean) {
   return Math.max(-1, Math.min(1, (load - mean) / mean));
 }
 
+/** How far from the mean (as a fraction of it) a node still counts as "near mean". */
+export const NEAR_MEAN = 0.1;
+
+/**
+ * The colour band of a node, exactly as the legend reads: dead and draining nodes are marked as
+ * such whatever their load; the others are below, near (within ±10 %) or above the mean.
+ */
+export function band(node) {
+  if (node.dead) return 'dead';
+  if (node.draining) return 'draining';
+  if (node.deviation >= NEAR_MEAN) return 'over';
+  if (node.deviation <= -NEAR_MEAN) return 'under';
+  return 'even';
+}
+
+/** The reason most of a run's pairs gave, with how many gave it (a run record counts them in \`reasons\`). */
+export function dominantReason(run) {
+  let counts = run?.reasons && typeof run.reasons === 'object' ? run.reasons : null;
+  if (!counts) {
+    counts = {};
+    for (const pair of runParts(run).pairs) {
+      const code = pair.reason?.code ?? '?';
+      counts[code] = (counts[code] ?? 0) + 1;
+    }
+  }
+  let best;
+  for (const [code, count] of Object.entries(counts)) {
+    if (typeof count !== 'number' || count <= 0) continue;
+    if (!best || count > best.count || (count === best.count && code < best.code)) best = { code, count };
+  }
+  return best;
+}
+
 /**
  * Nodes with their VMs. A VM sits on the node that owns it, with the load its owner last reported.
  * Suspended VMs are listed apart: they hold no load.
@@ -639,6 +698,7 @@ export function buildView({ nodes, vms }, now, proposal) {
         state: vm.state,
         load: vm.load ?? reported[vm.id]?.load ?? 0,
         targetLoad: vm.targetLoad,
+        cpuLimit: vm.cpuLimit,
         pinned: Boolean(vm.pinned),
         group: vm.group,
         migration: vm.migration,
@@ -675,16 +735,19 @@ export function buildView({ nodes, vms }, now, proposal) {
     .sort((a, b) => a.id.localeCompare(b.id, undefined, { numeric: true }));
 
   const live = viewNodes.filter((n) => !n.dead);
-  const stats = imbalance(live.map((n) => n.load));
-  // Colours compare each node with the mean of the nodes that take load: a draining node aims at zero.
+  // As GET /v1/cluster reports it (countedImbalance): draining and dead nodes are left out, and
+  // colours compare each node with the mean of the nodes that take load.
   const takers = live.filter((n) => !n.draining);
-  const mean = takers.length ? imbalance(takers.map((n) => n.load)).mean : stats.mean;
-  for (const node of viewNodes) node.deviation = node.dead || node.draining ? 0 : deviation(node.load, mean);
+  const stats = imbalance(takers.map((n) => n.load));
+  const mean = stats.mean;
+  for (const node of viewNodes) {
+    node.deviation = node.dead || node.draining ? 0 : deviation(node.load, mean);
+    node.band = band(node);
+  }
 
   return {
     nodes: viewNodes,
     mean,
-    // As GET /v1/cluster reports it: over live nodes, draining ones included.
     cv: stats.cv,
     maxOverMean: stats.maxOverMean,
     suspended,
@@ -865,9 +928,15 @@ export async function startSignIn() {
   --muted: #687385;
   --line: #e2e6ed;
   --accent: #2f6fdf;
-  --under: hsl(210 70% 52%);
-  --even: hsl(145 55% 42%);
+  /* The five node bands; the legend's swatches use the very same colours. */
+  --under: hsl(210 70% 50%);
+  --under-alt: hsl(210 62% 40%);
+  --even: hsl(145 55% 40%);
+  --even-alt: hsl(145 55% 31%);
   --over: hsl(5 75% 52%);
+  --over-alt: hsl(5 65% 42%);
+  --draining: hsl(36 85% 48%);
+  --dead: #9aa3ae;
   --radius: 10px;
   color-scheme: light;
   font:
@@ -920,6 +989,7 @@ code {
 }
 
 button {
+  white-space: nowrap;
   font: inherit;
   font-size: 13px;
   padding: 4px 11px;
@@ -977,6 +1047,9 @@ button.quiet {
   gap: 22px;
   margin: 0;
   flex: 1;
+}
+.summary .figure {
+  white-space: nowrap;
 }
 .summary dt {
   font-size: 11px;
@@ -1042,14 +1115,6 @@ button.quiet {
   padding: 18px 22px;
   align-items: start;
 }
-@media (max-width: 980px) {
-  .grid {
-    grid-template-columns: 1fr;
-  }
-  .summary {
-    display: none;
-  }
-}
 .side {
   display: grid;
   gap: 18px;
@@ -1075,17 +1140,35 @@ button.quiet {
 
 .legend {
   display: flex;
+  flex-wrap: wrap;
   align-items: center;
-  gap: 6px;
+  gap: 4px 12px;
   font-size: 12px;
   color: var(--muted);
+  list-style: none;
+  margin: 0;
+  padding: 0;
+}
+.legend li {
+  display: flex;
+  align-items: center;
+  gap: 5px;
+  white-space: nowrap;
+}
+.panel-head {
+  flex-wrap: wrap;
 }
 .swatch {
   display: inline-block;
   width: 12px;
   height: 12px;
   border-radius: 3px;
-  margin-left: 8px;
+}
+.swatch.draining {
+  background: repeating-linear-gradient(135deg, var(--draining) 0 3px, #fff2db 3px 6px);
+}
+.swatch.dead {
+  background: var(--dead);
 }
 .swatch.under {
   background: var(--under);
@@ -1101,7 +1184,6 @@ button.quiet {
   width: 2px;
   height: 14px;
   background: var(--ink);
-  margin-left: 8px;
 }
 
 .nodes {
@@ -1109,8 +1191,9 @@ button.quiet {
   gap: 12px;
 }
 .node {
-  --hue: 145;
-  --tone: hsl(var(--hue) 62% 46%);
+  --tone: var(--even);
+  --tone-alt: var(--even-alt);
+  min-width: 0;
   border: 1px solid var(--line);
   border-left: 4px solid var(--tone);
   border-radius: 8px;
@@ -1142,14 +1225,25 @@ button.quiet {
   font-size: 11.5px;
   color: var(--muted);
 }
-.node.is-dead {
-  --tone: #9aa3ae;
+.node.band-under {
+  --tone: var(--under);
+  --tone-alt: var(--under-alt);
+}
+.node.band-over {
+  --tone: var(--over);
+  --tone-alt: var(--over-alt);
+}
+.node.band-dead {
+  --tone: var(--dead);
+  --tone-alt: #7d8693;
   background: repeating-linear-gradient(135deg, #fafbfc 0 10px, #f3f4f6 10px 20px);
 }
-
-.node.is-draining {
+.node.band-draining {
+  --tone: var(--draining);
+  --tone-alt: hsl(36 80% 40%);
   border-style: dashed;
   border-left-style: solid;
+  background: #fffcf5;
 }
 
 .bar {
@@ -1180,7 +1274,10 @@ button.quiet {
   transition: width 0.6s ease;
 }
 .seg.alt {
-  background: hsl(var(--hue) 55% 38%);
+  background-color: var(--tone-alt);
+}
+.node.band-draining .seg {
+  background-image: repeating-linear-gradient(135deg, rgb(255 255 255 / 30%) 0 4px, transparent 4px 8px);
 }
 .seg.proposed {
   background-image: repeating-linear-gradient(45deg, rgb(255 255 255 / 35%) 0 5px, transparent 5px 10px);
@@ -1206,6 +1303,7 @@ button.quiet {
 }
 
 .vms {
+  grid-template-columns: minmax(0, 1fr);
   list-style: none;
   margin: 8px 0 0;
   padding: 0;
@@ -1214,7 +1312,7 @@ button.quiet {
 }
 .vm {
   display: grid;
-  grid-template-columns: minmax(90px, 1fr) auto 70px auto;
+  grid-template-columns: minmax(90px, 1fr) auto minmax(70px, auto) auto;
   align-items: center;
   gap: 10px;
   padding: 3px 6px;
@@ -1231,6 +1329,10 @@ button.quiet {
   background: #eef4ff;
 }
 .vm-id {
+  min-width: 0;
+  overflow: hidden;
+  text-overflow: ellipsis;
+  white-space: nowrap;
   font:
     12.5px ui-monospace,
     SFMono-Regular,
@@ -1351,7 +1453,8 @@ button.quiet {
 }
 .list li {
   display: flex;
-  gap: 10px;
+  flex-wrap: wrap;
+  gap: 2px 10px;
   align-items: center;
   font-size: 13px;
 }
@@ -1370,7 +1473,8 @@ button.quiet {
 }
 .runs summary {
   display: flex;
-  gap: 10px;
+  flex-wrap: wrap;
+  gap: 4px 10px;
   cursor: pointer;
   font-size: 13px;
   align-items: center;
@@ -1416,6 +1520,19 @@ button.quiet {
 }
 .proposal-summary {
   margin: 0 0 8px;
+}
+.refused {
+  margin: 8px 0 0;
+  color: #b42318;
+}
+.plan-note {
+  margin: 6px 0 0;
+}
+.vm-load small {
+  white-space: nowrap;
+}
+.node-load {
+  white-space: nowrap;
 }
 #proposal-panel {
   border-color: #f0c36b;
@@ -1485,6 +1602,86 @@ dialog label {
   gap: 4px;
   color: var(--muted);
 }
+
+/* Narrow screens: kept last so that they override the rules above. */
+@media (max-width: 980px) {
+  /* One column: the header wraps (figures on their own row), and the chart comes before the nodes. */
+  .top {
+    flex-wrap: wrap;
+    gap: 8px 16px;
+    padding: 10px 14px;
+  }
+  .summary {
+    order: 3;
+    flex: 1 1 100%;
+    flex-wrap: wrap;
+    gap: 4px 18px;
+  }
+  .controls {
+    margin-left: auto;
+    flex-wrap: wrap;
+    justify-content: flex-end;
+  }
+  .grid {
+    display: flex;
+    flex-direction: column;
+    align-items: stretch;
+    gap: 14px;
+    padding: 14px;
+  }
+  .side {
+    display: contents;
+  }
+  #proposal-panel {
+    order: -2;
+  }
+  #chart-panel {
+    order: -1;
+  }
+  .nodes-panel,
+  .side > .panel {
+    min-width: 0;
+  }
+}
+@media (max-width: 520px) {
+  .summary dd {
+    font-size: 15px;
+  }
+  .live {
+    display: none;
+  }
+  .top .brand h1 {
+    font-size: 17px;
+  }
+  /* A VM takes two lines: its id and buttons, then its load and badges. */
+  .vm {
+    grid-template-columns: minmax(0, 1fr) auto;
+    grid-template-areas:
+      "id actions"
+      "load badges";
+    row-gap: 0;
+  }
+  .vm-id {
+    grid-area: id;
+  }
+  .vm-actions {
+    grid-area: actions;
+  }
+  .vm-load {
+    grid-area: load;
+    text-align: left;
+  }
+  .vm-badges {
+    grid-area: badges;
+    flex-wrap: wrap;
+  }
+  .node header {
+    flex-wrap: wrap;
+  }
+  .panel {
+    padding: 12px;
+  }
+}
 `,
   },
   'view.js': {
@@ -1492,20 +1689,25 @@ dialog label {
     body: `// Renders the page's panels from the view model. Every function returns DOM built with h()/s(),
 // so API text is never parsed as markup.
 import { ago, fmt, h, pct } from './dom.js';
-import { runParts, runTime } from './model.js';
+import { dominantReason, runParts, runTime } from './model.js';
 
-/** Hue for a node's bar: green near the mean, towards red above it, towards blue below it. */
-function hue(dev) {
-  if (Math.abs(dev) < 0.1) return 145;
-  return dev > 0 ? 145 - Math.min(1, dev / 0.5) * 145 : 145 + Math.min(1, -dev / 0.5) * 65;
-}
+/** What each colour band means, as the legend says it. */
+export const BAND_TITLES = {
+  under: 'more than 10 % below the mean load',
+  even: 'within 10 % of the mean load',
+  over: 'more than 10 % above the mean load',
+  draining: 'draining: gives its VMs away, takes none',
+  dead: 'dead: its lease lapsed',
+};
 
 function badge(text, kind, title) {
   return h('span', { class: \`badge \${kind}\`, title }, text);
 }
 
 export function summary(view, lastRun, now) {
-  const item = (label, value, cls) => [h('dt', {}, label), h('dd', { class: cls }, value)];
+  // Each figure is one group, so a narrow header wraps between figures, never inside one.
+  const item = (label, value, cls) =>
+    h('div', { class: 'figure' }, h('dt', {}, label), h('dd', { class: cls }, value));
   const live = view.nodes.filter((n) => !n.dead).length;
   return [
     item('nodes', \`\${live}/\${view.nodes.length}\`),
@@ -1532,9 +1734,25 @@ function vmRow(vm, node, actions) {
     h('span', { class: 'vm-badges' }, badges),
     h(
       'span',
-      { class: 'vm-load', title: 'load on this node (target load in brackets)' },
+      { class: 'vm-load', title: 'measured load on this node, under its weights' },
       fmt(vm.load),
-      typeof vm.targetLoad === 'number' ? h('small', {}, \` (\${fmt(vm.targetLoad)})\`) : null,
+      typeof vm.targetLoad === 'number'
+        ? h(
+            'small',
+            {
+              class: 'vm-target',
+              title: 'programmed target load (Fig. 7): guides selection, does not limit',
+            },
+            \` target \${fmt(vm.targetLoad)}\`,
+          )
+        : null,
+      typeof vm.cpuLimit === 'number'
+        ? h(
+            'small',
+            { class: 'vm-limit', title: 'CPU limit, in cores, enforced by the node’s kernel' },
+            \` limit \${fmt(vm.cpuLimit)}\`,
+          )
+        : null,
     ),
     h(
       'span',
@@ -1578,7 +1796,7 @@ function bar(node, mean) {
       ),
     );
   const marks = [];
-  if (mean > 0 && !node.dead) {
+  if (mean > 0 && !node.dead && !node.draining) {
     marks.push(
       h('span', { class: 'mean', style: { left: \`\${Math.min(100, (mean / scale) * 100).toFixed(2)}%\` } }),
     );
@@ -1613,8 +1831,10 @@ export function nodeCard(node, mean, actions, now) {
   const card = h(
     'article',
     {
-      class: \`node\${node.dead ? ' is-dead' : ''}\${node.draining ? ' is-draining' : ''}\`,
+      class: \`node band-\${node.band}\${node.dead ? ' is-dead' : ''}\${node.draining ? ' is-draining' : ''}\`,
+      title: BAND_TITLES[node.band],
       'data-node': node.id,
+      'data-band': node.band,
       'data-draining': node.draining ? 'true' : 'false',
       'data-dead': node.dead ? 'true' : 'false',
     },
@@ -1627,7 +1847,7 @@ export function nodeCard(node, mean, actions, now) {
         'span',
         { class: 'node-load' },
         h('strong', {}, fmt(node.load)),
-        \` / \${fmt(node.capacity, 0)}\`,
+        \` / \${fmt(node.capacity, 1)}\`,
         h('small', {}, \` · \${pct(node.capacity ? node.load / node.capacity : 0)}\`),
       ),
       h(
@@ -1657,7 +1877,6 @@ export function nodeCard(node, mean, actions, now) {
       node.reportAt ? \` · reported \${ago(node.reportAt, now)}\` : ' · no report yet',
     ),
   );
-  card.style.setProperty('--hue', String(hue(node.deviation)));
   return card;
 }
 
@@ -1735,6 +1954,17 @@ function pairLine(pair) {
   );
 }
 
+/** The reason most pairs of a run gave, as "no-gain × 2". */
+function reasonBadge(run) {
+  const top = dominantReason(run);
+  if (!top) return null;
+  return h(
+    'span',
+    { class: \`badge reason \${top.code === 'moved' ? 'moved' : ''}\`, title: 'the reason most pairs gave' },
+    \`\${top.code} × \${top.count}\`,
+  );
+}
+
 export function runsList(runs, open, now) {
   if (!runs.length) return h('p', { class: 'empty' }, 'no runs yet');
   return h(
@@ -1752,6 +1982,7 @@ export function runsList(runs, open, now) {
           h('span', {}, ago(runTime(run), now) || id),
           run.dryRun ? badge('dry run', 'proposed') : null,
           h('span', {}, \`\${parts.ordered} move\${parts.ordered === 1 ? '' : 's'}\`),
+          reasonBadge(run),
           parts.pairs.length
             ? h('span', { class: 'cv' }, \`CV \${pct(parts.before?.cv, 1)} → \${pct(parts.after?.cv, 1)}\`)
             : h('span', { class: 'cv' }, \`no pairs · \${parts.skipped.length} left out\`),
@@ -1775,6 +2006,7 @@ export function runsList(runs, open, now) {
 
 export function proposalView(proposal, actions, now) {
   const parts = runParts(proposal.result);
+  const plan = proposal.result?.plan;
   return [
     h(
       'p',
@@ -1800,10 +2032,29 @@ export function proposalView(proposal, actions, now) {
         )
       : null,
     parts.pairs.length ? h('ul', { class: 'pairs' }, parts.pairs.map(pairLine)) : null,
+    proposal.refused ? h('p', { class: 'refused', role: 'alert' }, proposal.refused) : null,
+    plan && parts.moves.length && !proposal.refused
+      ? h(
+          'p',
+          { class: 'plan-note' },
+          h('small', {}, \`plan \${plan.id} · valid until \${new Date(plan.expiresAt).toLocaleTimeString()}\`),
+        )
+      : null,
     h(
       'menu',
       {},
-      h('button', { type: 'button', class: 'primary', onclick: () => actions.balance(false) }, 'Run it now'),
+      plan && parts.moves.length && !proposal.refused
+        ? h(
+            'button',
+            {
+              type: 'button',
+              class: 'primary',
+              onclick: () => actions.apply(plan.id),
+              title: 'order exactly these moves; refused if the cluster changed since',
+            },
+            'Apply these moves',
+          )
+        : h('button', { type: 'button', onclick: () => actions.balance(true) }, 'Dry run again'),
     ),
   ];
 }

@@ -22,6 +22,39 @@ export function deviation(load, mean) {
   return Math.max(-1, Math.min(1, (load - mean) / mean));
 }
 
+/** How far from the mean (as a fraction of it) a node still counts as "near mean". */
+export const NEAR_MEAN = 0.1;
+
+/**
+ * The colour band of a node, exactly as the legend reads: dead and draining nodes are marked as
+ * such whatever their load; the others are below, near (within ±10 %) or above the mean.
+ */
+export function band(node) {
+  if (node.dead) return 'dead';
+  if (node.draining) return 'draining';
+  if (node.deviation >= NEAR_MEAN) return 'over';
+  if (node.deviation <= -NEAR_MEAN) return 'under';
+  return 'even';
+}
+
+/** The reason most of a run's pairs gave, with how many gave it (a run record counts them in `reasons`). */
+export function dominantReason(run) {
+  let counts = run?.reasons && typeof run.reasons === 'object' ? run.reasons : null;
+  if (!counts) {
+    counts = {};
+    for (const pair of runParts(run).pairs) {
+      const code = pair.reason?.code ?? '?';
+      counts[code] = (counts[code] ?? 0) + 1;
+    }
+  }
+  let best;
+  for (const [code, count] of Object.entries(counts)) {
+    if (typeof count !== 'number' || count <= 0) continue;
+    if (!best || count > best.count || (count === best.count && code < best.code)) best = { code, count };
+  }
+  return best;
+}
+
 /**
  * Nodes with their VMs. A VM sits on the node that owns it, with the load its owner last reported.
  * Suspended VMs are listed apart: they hold no load.
@@ -53,6 +86,7 @@ export function buildView({ nodes, vms }, now, proposal) {
         state: vm.state,
         load: vm.load ?? reported[vm.id]?.load ?? 0,
         targetLoad: vm.targetLoad,
+        cpuLimit: vm.cpuLimit,
         pinned: Boolean(vm.pinned),
         group: vm.group,
         migration: vm.migration,
@@ -89,16 +123,19 @@ export function buildView({ nodes, vms }, now, proposal) {
     .sort((a, b) => a.id.localeCompare(b.id, undefined, { numeric: true }));
 
   const live = viewNodes.filter((n) => !n.dead);
-  const stats = imbalance(live.map((n) => n.load));
-  // Colours compare each node with the mean of the nodes that take load: a draining node aims at zero.
+  // As GET /v1/cluster reports it (countedImbalance): draining and dead nodes are left out, and
+  // colours compare each node with the mean of the nodes that take load.
   const takers = live.filter((n) => !n.draining);
-  const mean = takers.length ? imbalance(takers.map((n) => n.load)).mean : stats.mean;
-  for (const node of viewNodes) node.deviation = node.dead || node.draining ? 0 : deviation(node.load, mean);
+  const stats = imbalance(takers.map((n) => n.load));
+  const mean = stats.mean;
+  for (const node of viewNodes) {
+    node.deviation = node.dead || node.draining ? 0 : deviation(node.load, mean);
+    node.band = band(node);
+  }
 
   return {
     nodes: viewNodes,
     mean,
-    // As GET /v1/cluster reports it: over live nodes, draining ones included.
     cv: stats.cv,
     maxOverMean: stats.maxOverMean,
     suspended,

@@ -1,20 +1,25 @@
 // Renders the page's panels from the view model. Every function returns DOM built with h()/s(),
 // so API text is never parsed as markup.
 import { ago, fmt, h, pct } from './dom.js';
-import { runParts, runTime } from './model.js';
+import { dominantReason, runParts, runTime } from './model.js';
 
-/** Hue for a node's bar: green near the mean, towards red above it, towards blue below it. */
-function hue(dev) {
-  if (Math.abs(dev) < 0.1) return 145;
-  return dev > 0 ? 145 - Math.min(1, dev / 0.5) * 145 : 145 + Math.min(1, -dev / 0.5) * 65;
-}
+/** What each colour band means, as the legend says it. */
+export const BAND_TITLES = {
+  under: 'more than 10 % below the mean load',
+  even: 'within 10 % of the mean load',
+  over: 'more than 10 % above the mean load',
+  draining: 'draining: gives its VMs away, takes none',
+  dead: 'dead: its lease lapsed',
+};
 
 function badge(text, kind, title) {
   return h('span', { class: `badge ${kind}`, title }, text);
 }
 
 export function summary(view, lastRun, now) {
-  const item = (label, value, cls) => [h('dt', {}, label), h('dd', { class: cls }, value)];
+  // Each figure is one group, so a narrow header wraps between figures, never inside one.
+  const item = (label, value, cls) =>
+    h('div', { class: 'figure' }, h('dt', {}, label), h('dd', { class: cls }, value));
   const live = view.nodes.filter((n) => !n.dead).length;
   return [
     item('nodes', `${live}/${view.nodes.length}`),
@@ -41,9 +46,25 @@ function vmRow(vm, node, actions) {
     h('span', { class: 'vm-badges' }, badges),
     h(
       'span',
-      { class: 'vm-load', title: 'load on this node (target load in brackets)' },
+      { class: 'vm-load', title: 'measured load on this node, under its weights' },
       fmt(vm.load),
-      typeof vm.targetLoad === 'number' ? h('small', {}, ` (${fmt(vm.targetLoad)})`) : null,
+      typeof vm.targetLoad === 'number'
+        ? h(
+            'small',
+            {
+              class: 'vm-target',
+              title: 'programmed target load (Fig. 7): guides selection, does not limit',
+            },
+            ` target ${fmt(vm.targetLoad)}`,
+          )
+        : null,
+      typeof vm.cpuLimit === 'number'
+        ? h(
+            'small',
+            { class: 'vm-limit', title: 'CPU limit, in cores, enforced by the node’s kernel' },
+            ` limit ${fmt(vm.cpuLimit)}`,
+          )
+        : null,
     ),
     h(
       'span',
@@ -87,7 +108,7 @@ function bar(node, mean) {
       ),
     );
   const marks = [];
-  if (mean > 0 && !node.dead) {
+  if (mean > 0 && !node.dead && !node.draining) {
     marks.push(
       h('span', { class: 'mean', style: { left: `${Math.min(100, (mean / scale) * 100).toFixed(2)}%` } }),
     );
@@ -122,8 +143,10 @@ export function nodeCard(node, mean, actions, now) {
   const card = h(
     'article',
     {
-      class: `node${node.dead ? ' is-dead' : ''}${node.draining ? ' is-draining' : ''}`,
+      class: `node band-${node.band}${node.dead ? ' is-dead' : ''}${node.draining ? ' is-draining' : ''}`,
+      title: BAND_TITLES[node.band],
       'data-node': node.id,
+      'data-band': node.band,
       'data-draining': node.draining ? 'true' : 'false',
       'data-dead': node.dead ? 'true' : 'false',
     },
@@ -136,7 +159,7 @@ export function nodeCard(node, mean, actions, now) {
         'span',
         { class: 'node-load' },
         h('strong', {}, fmt(node.load)),
-        ` / ${fmt(node.capacity, 0)}`,
+        ` / ${fmt(node.capacity, 1)}`,
         h('small', {}, ` · ${pct(node.capacity ? node.load / node.capacity : 0)}`),
       ),
       h(
@@ -166,7 +189,6 @@ export function nodeCard(node, mean, actions, now) {
       node.reportAt ? ` · reported ${ago(node.reportAt, now)}` : ' · no report yet',
     ),
   );
-  card.style.setProperty('--hue', String(hue(node.deviation)));
   return card;
 }
 
@@ -244,6 +266,17 @@ function pairLine(pair) {
   );
 }
 
+/** The reason most pairs of a run gave, as "no-gain × 2". */
+function reasonBadge(run) {
+  const top = dominantReason(run);
+  if (!top) return null;
+  return h(
+    'span',
+    { class: `badge reason ${top.code === 'moved' ? 'moved' : ''}`, title: 'the reason most pairs gave' },
+    `${top.code} × ${top.count}`,
+  );
+}
+
 export function runsList(runs, open, now) {
   if (!runs.length) return h('p', { class: 'empty' }, 'no runs yet');
   return h(
@@ -261,6 +294,7 @@ export function runsList(runs, open, now) {
           h('span', {}, ago(runTime(run), now) || id),
           run.dryRun ? badge('dry run', 'proposed') : null,
           h('span', {}, `${parts.ordered} move${parts.ordered === 1 ? '' : 's'}`),
+          reasonBadge(run),
           parts.pairs.length
             ? h('span', { class: 'cv' }, `CV ${pct(parts.before?.cv, 1)} → ${pct(parts.after?.cv, 1)}`)
             : h('span', { class: 'cv' }, `no pairs · ${parts.skipped.length} left out`),
@@ -284,6 +318,7 @@ export function runsList(runs, open, now) {
 
 export function proposalView(proposal, actions, now) {
   const parts = runParts(proposal.result);
+  const plan = proposal.result?.plan;
   return [
     h(
       'p',
@@ -309,10 +344,29 @@ export function proposalView(proposal, actions, now) {
         )
       : null,
     parts.pairs.length ? h('ul', { class: 'pairs' }, parts.pairs.map(pairLine)) : null,
+    proposal.refused ? h('p', { class: 'refused', role: 'alert' }, proposal.refused) : null,
+    plan && parts.moves.length && !proposal.refused
+      ? h(
+          'p',
+          { class: 'plan-note' },
+          h('small', {}, `plan ${plan.id} · valid until ${new Date(plan.expiresAt).toLocaleTimeString()}`),
+        )
+      : null,
     h(
       'menu',
       {},
-      h('button', { type: 'button', class: 'primary', onclick: () => actions.balance(false) }, 'Run it now'),
+      plan && parts.moves.length && !proposal.refused
+        ? h(
+            'button',
+            {
+              type: 'button',
+              class: 'primary',
+              onclick: () => actions.apply(plan.id),
+              title: 'order exactly these moves; refused if the cluster changed since',
+            },
+            'Apply these moves',
+          )
+        : h('button', { type: 'button', onclick: () => actions.balance(true) }, 'Dry run again'),
     ),
   ];
 }

@@ -5,9 +5,11 @@ import { getBalancingConfig, patchBalancingConfig } from '../../../shared/storag
 import { listMigrations } from '../../../shared/storage/migrations.ts';
 import { listRuns } from '../../../shared/storage/runs.ts';
 import type { ApiDeps } from '../deps.ts';
+import { keepPlan } from '../plans.ts';
 import { ApiProblem, problemResponses } from '../problem.ts';
 import { bearerSecurity, newRouter } from '../router.ts';
 import { jsonBody, jsonResponse } from '../schemas.ts';
+import { PlanSchema } from './plans.ts';
 
 // The domain's schema is built before @hono/zod-openapi extends zod, so it is used as it is (inlined).
 const ConfigSchema = balancingConfigSchema;
@@ -99,9 +101,14 @@ export function balanceRoutes(deps: ApiDeps) {
       tags,
       security: bearerSecurity,
       summary: 'Run one balancing round now (or only decide it, with dryRun) and return its record',
+      description:
+        'A dry run writes no orders; it stores a plan (`plan` in the answer) that `POST /v1/plans/{id}/apply` carries out exactly, until it expires.',
       request: { body: jsonBody(z.object({ dryRun: z.boolean().optional() }).strict(), false) },
       responses: {
-        200: jsonResponse(RunSchema, 'The run record (stored unless dryRun)'),
+        200: jsonResponse(
+          RunSchema.extend({ plan: PlanSchema.optional() }),
+          'The run record (stored unless dryRun); a dry run’s also carries its plan',
+        ),
         ...problemResponses(400, 401, 415),
         503: { description: 'This API process cannot run the balancer' },
       },
@@ -115,7 +122,10 @@ export function balanceRoutes(deps: ApiDeps) {
           'this API process has no balancer runner',
         );
       const { dryRun } = c.req.valid('json');
-      return c.json(await deps.runBalancer({ dryRun: dryRun ?? false }), 200);
+      const run = await deps.runBalancer({ dryRun: dryRun ?? false });
+      if (!run.dryRun) return c.json(run, 200);
+      const plan = await keepPlan(clients, run, deps.newId('plan'), deps.clock(), deps.plans);
+      return c.json({ ...run, plan }, 200);
     },
   );
 

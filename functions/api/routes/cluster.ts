@@ -1,7 +1,8 @@
 // The cluster at a glance (counts, imbalance, last run) and the unauthenticated health check.
 import { createRoute, z } from '@hono/zod-openapi';
-import { imbalance } from '../../../shared/domain/stats.ts';
-import { isLive, listNodes } from '../../../shared/storage/nodes.ts';
+import { isLive } from '../../../shared/domain/placement.ts';
+import { countedImbalance } from '../../../shared/domain/stats.ts';
+import { listNodes } from '../../../shared/storage/nodes.ts';
 import { listAllVms } from '../../../shared/storage/vms.ts';
 import type { ApiDeps } from '../deps.ts';
 import { problemResponses } from '../problem.ts';
@@ -20,12 +21,14 @@ const ClusterSchema = z
     }),
     imbalance: z
       .object({
-        cv: z.number().openapi({ description: 'Coefficient of variation of live nodes’ loads.' }),
+        cv: z.number().openapi({
+          description: 'Coefficient of variation of the loads of live nodes that are not draining.',
+        }),
         maxOverMean: z.number(),
         maxLoad: z.number(),
         mean: z.number(),
       })
-      .openapi({ description: "Over live nodes' loads (override, else last report total)." }),
+      .openapi({ description: "Over live, non-draining nodes' loads (override, else last report total)." }),
     loads: z.record(z.string(), z.number()),
     lastRun: z.unknown().nullable().openapi({ description: 'The newest balancing run record, if any.' }),
   })
@@ -41,7 +44,8 @@ export function clusterRoutes(deps: ApiDeps) {
       path: '/v1/cluster',
       tags: ['Cluster'],
       security: bearerSecurity,
-      summary: 'Node and VM counts, imbalance (CV and max/mean over live nodes), last balancing run',
+      summary:
+        'Node and VM counts, imbalance (CV and max/mean over live, non-draining nodes), last balancing run',
       responses: { 200: jsonResponse(ClusterSchema, 'The cluster summary'), ...problemResponses(401) },
     }),
     async (c) => {
@@ -58,7 +62,7 @@ export function clusterRoutes(deps: ApiDeps) {
         {
           nodes: { total: nodes.length, live: live.length, draining: nodes.filter((n) => n.draining).length },
           vms: { total: vms.length, byState, migrating: vms.filter((vm) => vm.migration).length },
-          imbalance: imbalance(live.map(nodeLoadOf)),
+          imbalance: countedImbalance(live.map((n) => ({ load: nodeLoadOf(n), draining: n.draining }))),
           loads: Object.fromEntries(live.map((n) => [n.id, nodeLoadOf(n)])),
           lastRun: run ?? null,
         },

@@ -2,10 +2,12 @@
 // Each mutation reads the item and writes conditionally on the fence it read: a lost race is a
 // 409 and nothing changes.
 import { createRoute, z } from '@hono/zod-openapi';
+import { expectedFactors, type PlacementVm } from '../../../shared/domain/placement.ts';
 import type { MigrationOrder } from '../../../shared/domain/vm-state.ts';
 import { MAX_VM_MEM_PAGES } from '../../../shared/guest-params.ts';
 import { ConditionFailed } from '../../../shared/storage/errors.ts';
 import { createImageStore } from '../../../shared/storage/image-store.ts';
+import { listNodes } from '../../../shared/storage/nodes.ts';
 import {
   createVm,
   deleteVmItem,
@@ -22,7 +24,7 @@ import { findNode, listNodesById } from '../node-reads.ts';
 import { conflict, notFound, problemResponses, unprocessable } from '../problem.ts';
 import { bearerSecurity, newRouter } from '../router.ts';
 import { IdParamSchema, jsonBody, jsonResponse, VmSchema, VmStateSchema } from '../schemas.ts';
-import { leastLoaded, toVmView, unfitReason } from '../views.ts';
+import { choosePlacement, toVmView } from '../views.ts';
 import { patchVmAtFence } from '../vm-writes.ts';
 
 export const BUILT_IN_GUESTS = ['cpu', 'memory', 'io', 'trace', 'idle'] as const;
@@ -31,6 +33,9 @@ const MAX_MEM_PAGES = MAX_VM_MEM_PAGES;
 const nodeId = z.string().min(1).max(128);
 const targetLoad = z.number().finite().min(0).max(1_000_000);
 const group = z.string().min(1).max(128);
+const cpuLimit = z.number().finite().gt(0).max(1024).openapi({
+  description: 'Cores the VM may use at most (e.g. 0.5), enforced by the kernel. Not the target load.',
+});
 
 const CreateVmSchema = z
   .object({
@@ -40,8 +45,15 @@ const CreateVmSchema = z
         message: 'guest must be cpu, memory, io, trace, idle or module:<name>',
       })
       .openapi({ example: 'cpu' }),
-    node: nodeId.optional().openapi({ description: 'Place it here; default: the least-loaded live node.' }),
-    targetLoad: targetLoad.optional(),
+    node: nodeId.optional().openapi({
+      description:
+        'Place it here; default: the live node with the least load with it, under each node’s weights (anti-affinity, drain and memory apply).',
+    }),
+    targetLoad: targetLoad.optional().openapi({
+      description:
+        'Programmed target load (patent Fig. 7): guides selection and sharing; does not limit the VM.',
+    }),
+    cpuLimit: cpuLimit.optional(),
     memPages: z.number().int().min(1).max(MAX_MEM_PAGES).optional().openapi({ description: '64 KiB pages.' }),
     group: group
       .optional()
@@ -58,6 +70,7 @@ const CreateVmSchema = z
 const PatchVmSchema = z
   .object({
     targetLoad: targetLoad.nullable().optional(),
+    cpuLimit: cpuLimit.nullable().optional(),
     pinned: z.boolean().optional(),
     group: group.nullable().optional(),
   })
@@ -66,7 +79,9 @@ const PatchVmSchema = z
 
 const ResumeSchema = z.object({ node: nodeId.optional() }).strict().openapi('ResumeVm');
 const MigrateSchema = z
-  .object({ to: nodeId.openapi({ description: "A node id, or 'auto' for the least-loaded live node." }) })
+  .object({
+    to: nodeId.openapi({ description: "A node id, or 'auto' for the best placement (as for create)." }),
+  })
   .strict()
   .openapi('MigrateVm');
 const EmptySchema = z.object({}).strict();
@@ -117,18 +132,15 @@ export function vmRoutes(deps: ApiDeps) {
       const now = deps.clock();
       if (body.series && body.guest !== 'trace') throw unprocessable('series is only for the trace guest');
       const memPages = await checkLaunch(clients, body);
-      let owner: string;
-      if (body.node) {
-        const node = await findNode(clients, body.node);
-        if (!node) throw notFound('node', body.node);
-        const why = unfitReason(node, now, memPages);
-        if (why) throw unprocessable(`cannot place the VM: ${why}`);
-        owner = node.id;
-      } else {
-        const best = leastLoaded([...(await listNodesById(clients)).values()], now, memPages);
-        if (!best) throw conflict('no live, undrained node has room for the VM');
-        owner = best.id;
-      }
+      const placed: PlacementVm = {
+        factors: expectedFactors({
+          memPages,
+          ...(body.cpuLimit !== undefined ? { cpuLimit: body.cpuLimit } : {}),
+        }),
+        memPages,
+        ...(body.group !== undefined ? { group: body.group } : {}),
+      };
+      const owner = choosePlacement(await listNodes(clients), placed, now, body.node, 'place the VM');
       const vm = await createVm(
         clients,
         {
@@ -141,6 +153,7 @@ export function vmRoutes(deps: ApiDeps) {
           },
           memPages,
           ...(body.targetLoad !== undefined ? { targetLoad: body.targetLoad } : {}),
+          ...(body.cpuLimit !== undefined ? { cpuLimit: body.cpuLimit } : {}),
           ...(body.pinned !== undefined ? { pinned: body.pinned } : {}),
           ...(body.group !== undefined ? { group: body.group } : {}),
         },
@@ -247,7 +260,7 @@ export function vmRoutes(deps: ApiDeps) {
       path: `${vmPath}/resume`,
       tags,
       security: bearerSecurity,
-      summary: 'Resume a SUSPENDED VM from its image, on `node` or the least-loaded live node',
+      summary: 'Resume a SUSPENDED VM from its image, on `node` or the best placement',
       request: { params: IdParamSchema, body: jsonBody(ResumeSchema, false) },
       responses: {
         202: jsonResponse(VmSchema, 'Resumed: PENDING on its new owner'),
@@ -261,18 +274,12 @@ export function vmRoutes(deps: ApiDeps) {
       const vm = await getVm(clients, id);
       if (vm.state !== 'SUSPENDED')
         throw conflict(`vm ${id} is ${describe(vm)}; only a SUSPENDED VM can be resumed`);
-      let target: string;
-      if (body.node) {
-        const node = await findNode(clients, body.node);
-        if (!node) throw notFound('node', body.node);
-        const why = unfitReason(node, now, vm.memPages);
-        if (why) throw unprocessable(`cannot resume there: ${why}`);
-        target = node.id;
-      } else {
-        const best = leastLoaded([...(await listNodesById(clients)).values()], now, vm.memPages);
-        if (!best) throw conflict('no live, undrained node has room for the VM');
-        target = best.id;
-      }
+      const placed: PlacementVm = {
+        factors: vm.factors ?? expectedFactors(vm),
+        memPages: vm.memPages,
+        ...(vm.group !== undefined ? { group: vm.group } : {}),
+      };
+      const target = choosePlacement(await listNodes(clients), placed, now, body.node, 'resume it');
       const updated = await resumeVm(clients, id, vm.fence, target, now).catch(raced(id));
       return c.json(await view(updated), 202);
     },
@@ -284,8 +291,7 @@ export function vmRoutes(deps: ApiDeps) {
       path: `${vmPath}/migrate`,
       tags,
       security: bearerSecurity,
-      summary:
-        "Order a live migration to a node, or to 'auto' (the least-loaded live node other than the owner)",
+      summary: "Order a live migration to a node, or to 'auto' (the best placement other than the owner)",
       request: { params: IdParamSchema, body: jsonBody(MigrateSchema) },
       responses: {
         202: jsonResponse(VmSchema, 'Migration ordered; follow it with GET /v1/vms/{id}'),
@@ -302,19 +308,17 @@ export function vmRoutes(deps: ApiDeps) {
           `vm ${id} is ${describe(vm)}; only a RUNNING VM with no migration in flight can migrate`,
         );
       if (vm.pinned) throw conflict(`vm ${id} is pinned; unpin it (PATCH pinned=false) to migrate it`);
-      let target: string;
-      if (to === 'auto') {
-        const best = leastLoaded([...(await listNodesById(clients)).values()], now, vm.memPages, vm.owner);
-        if (!best) throw conflict(`no live, undrained node other than ${vm.owner} has room for vm ${id}`);
-        target = best.id;
-      } else {
-        const node = await findNode(clients, to);
-        if (!node) throw notFound('node', to);
-        if (node.id === vm.owner) throw unprocessable(`vm ${id} already runs on ${to}`);
-        const why = unfitReason(node, now, vm.memPages);
-        if (why) throw unprocessable(`cannot migrate there: ${why}`);
-        target = node.id;
-      }
+      const nodes = await listNodes(clients);
+      if (to !== 'auto' && !nodes.some((n) => n.id === to)) throw notFound('node', to);
+      if (to === vm.owner) throw unprocessable(`vm ${id} already runs on ${to}`);
+      const line = nodes.find((n) => n.id === vm.owner)?.report?.vms[id];
+      const placed: PlacementVm = {
+        factors: line?.factors ?? vm.factors ?? expectedFactors(vm),
+        memPages: vm.memPages,
+        leaving: vm.owner,
+        ...(vm.group !== undefined ? { group: vm.group } : {}),
+      };
+      const target = choosePlacement(nodes, placed, now, to === 'auto' ? undefined : to, `migrate vm ${id}`);
       const order: MigrationOrder = {
         id: deps.newId('mig'),
         from: vm.owner,

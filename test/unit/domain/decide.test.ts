@@ -252,7 +252,9 @@ describe('decideRound constraints', () => {
     );
     const decision = decide(input);
     expect(decision.moves).toEqual([]);
-    expect(decision.pairs[0]?.reason.code).toBe('draining');
+    expect(decision.pairs).toEqual([]);
+    expect(decision.skipped.map((s) => s.node).sort()).toEqual(['a', 'b']);
+    expect(decision.skipped[0]?.reason).toMatch(/draining/);
   });
 });
 
@@ -322,8 +324,19 @@ describe('decideRound with the headroom trigger', () => {
       ...headroom,
       maxMovesPerExchange: 4,
     });
-    // a is at 90 (> 80), b at 65: b may take at most 15, so one VM of 30 would break b's headroom.
-    expect(decision.moves).toEqual([]);
+    // a is at 90 (> 80), b at 65: b may take at most 15, so one VM of 30 would break b's headroom;
+    // a swap (30 for 20) moves a net 10 and leaves b at 75, under the threshold.
+    expect(decision.moves.map((m) => [m.from, m.loadOnSource])).toEqual([
+      ['a', 30],
+      ['b', 20],
+    ]);
+    expect(decision.pairs[0]?.predicted).toMatchObject({ requester: 80, selected: 75 });
+    expect(
+      decide(aRound(nodes, [...vmsOn('a', [30, 30, 30]), ...vmsOn('b', [45, 20])]), {
+        ...headroom,
+        multiVm: false,
+      }).moves,
+    ).toEqual([]);
     const roomy = decide(aRound(nodes, [...vmsOn('a', [30, 30, 30]), ...vmsOn('b', [20])]), headroom);
     expect(roomy.moves.map((m) => m.loadOnSource)).toEqual([30]);
     expect(roomy.pairs[0]?.predicted).toMatchObject({ requester: 60, selected: 50 });

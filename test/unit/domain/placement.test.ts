@@ -1,0 +1,180 @@
+// Placement in the domain: the balancer's constraints wherever a VM is placed, and the balancer's
+// notion of load, so the balancer does not undo a placement it did not need to.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_BALANCING_CONFIG } from '../../../shared/domain/config.ts';
+import { decideRound } from '../../../shared/domain/decide.ts';
+import {
+  bestPlacement,
+  expectedFactors,
+  isLive,
+  type PlacementNode,
+  type PlacementVm,
+  placementCandidates,
+} from '../../../shared/domain/placement.ts';
+import { createRng } from '../../../shared/domain/rng.ts';
+import type { VmInfo, Weights } from '../../../shared/domain/types.ts';
+
+const NOW = 1_000_000;
+const cpu = (load: number, group?: string) => ({
+  factors: { cpu: load, io: 0, mem: 0 },
+  memPages: 16,
+  ...(group !== undefined ? { group } : {}),
+});
+function aNode(id: string, over: Partial<PlacementNode> = {}): PlacementNode {
+  return {
+    id,
+    weights: { cpu: 1, io: 0, mem: 0 },
+    capacity: 4,
+    memCapacityPages: 1024,
+    draining: false,
+    leaseUntil: NOW + 10_000,
+    vms: [],
+    ...over,
+  };
+}
+const aVm = (load: number, over: Partial<PlacementVm> = {}): PlacementVm => ({ ...cpu(load), ...over });
+
+describe('placementCandidates', () => {
+  it('is live while the lease has not lapsed', () => {
+    expect(isLive({ leaseUntil: NOW }, NOW)).toBe(true);
+    expect(isLive({ leaseUntil: NOW - 1 }, NOW)).toBe(false);
+  });
+
+  it('leaves out dead, draining, full and same-group nodes, each with its reason', () => {
+    const nodes = [
+      aNode('dead', { leaseUntil: NOW - 1 }),
+      aNode('drain', { draining: true }),
+      aNode('full', { memCapacityPages: 20, vms: [cpu(0.1)] }),
+      aNode('group', { vms: [cpu(0.1, 'db')] }),
+      aNode('ok', { vms: [cpu(3)] }),
+    ];
+    const { candidates, excluded } = placementCandidates(nodes, aVm(0.5, { group: 'db' }), NOW);
+    expect(candidates.map((c) => c.node)).toEqual(['ok']);
+    expect(excluded.map((e) => [e.node, e.reason])).toEqual([
+      ['dead', 'dead'],
+      ['drain', 'draining'],
+      ['full', 'memory'],
+      ['group', 'anti-affinity'],
+    ]);
+    expect(excluded[3]?.detail).toBe('node group already runs a VM of anti-affinity group db');
+  });
+
+  it('never offers the node a VM leaves, and offers nothing for a pinned VM that would leave', () => {
+    const nodes = [aNode('a'), aNode('b')];
+    expect(placementCandidates(nodes, aVm(1, { leaving: 'a' }), NOW).candidates.map((c) => c.node)).toEqual([
+      'b',
+    ]);
+    const pinned = placementCandidates(nodes, aVm(1, { leaving: 'a', pinned: true }), NOW);
+    expect(pinned.candidates).toEqual([]);
+    expect(pinned.excluded.map((e) => e.reason)).toEqual(['current', 'pinned']);
+  });
+
+  it('ranks by load under each node’s own weights, not by raw factors', () => {
+    // Raw CPU: a holds 1.0, b holds 0.6. Under their weights a carries 1.0 and b 1.2, and the new VM
+    // adds 0.5 on a but 1.0 on b (b's CPU is twice as expensive).
+    const nodes = [
+      aNode('a', { vms: [cpu(1)] }),
+      aNode('b', { weights: { cpu: 2, io: 0, mem: 0 }, vms: [cpu(0.6)] }),
+    ];
+    const { candidates } = placementCandidates(nodes, aVm(0.5), NOW);
+    expect(candidates).toEqual([
+      { node: 'a', load: 1, loadAfter: 1.5 },
+      { node: 'b', load: 1.2, loadAfter: 2.2 },
+    ]);
+  });
+
+  it('honours a load override, as the balancer does', () => {
+    const nodes = [aNode('a'), aNode('b', { loadOverride: 9 })];
+    expect(bestPlacement(nodes, aVm(1), NOW)).toBe('a');
+    expect(bestPlacement([aNode('a', { loadOverride: 9 }), aNode('b', { vms: [cpu(2)] })], aVm(1), NOW)).toBe(
+      'b',
+    );
+  });
+
+  it('prefers a named node when it may take the VM, else the best', () => {
+    const nodes = [aNode('a', { vms: [cpu(3)] }), aNode('b'), aNode('c', { draining: true })];
+    expect(bestPlacement(nodes, aVm(1), NOW, ['c', 'a'])).toBe('a');
+    expect(bestPlacement(nodes, aVm(1), NOW, ['c'])).toBe('b');
+    expect(bestPlacement([], aVm(1), NOW)).toBeUndefined();
+  });
+
+  it('expects a new VM to use its CPU limit, or a whole core without one', () => {
+    expect(expectedFactors({ memPages: 16, cpuLimit: 0.5 }).cpu).toBe(0.5);
+    expect(expectedFactors({ memPages: 16 })).toEqual({ cpu: 1, io: 0, mem: 16 / 16_384 });
+  });
+});
+
+/** The balancer's next decision, with the placed VM added where placement put it. */
+function nextMovesOf(nodes: PlacementNode[], placed: PlacementVm, seed: number) {
+  const to = bestPlacement(nodes, placed, NOW) as string;
+  const vms: VmInfo[] = nodes.flatMap((n) =>
+    n.vms.map((vm, i) => ({ id: `${n.id}-${i}`, node: n.id, pinned: false, ...vm })),
+  );
+  vms.push({ id: 'new', node: to, pinned: false, ...placed });
+  const input = { nodes, vms, round: 0, now: NOW };
+  return decideRound(input, DEFAULT_BALANCING_CONFIG, createRng(seed)).moves;
+}
+
+describe('a placed VM stays where placement put it', () => {
+  it('a new VM on a heterogeneous cluster is not moved by the next decision', () => {
+    // Raw CPU would choose c (0.9); under the weights a would reach 1.7, b 1.6 and c 2.8.
+    const nodes = [
+      aNode('a', { vms: [cpu(1), cpu(0.2)] }),
+      aNode('b', { weights: { cpu: 0.8, io: 0, mem: 0 }, vms: [cpu(1.5)] }),
+      aNode('c', { weights: { cpu: 2, io: 0, mem: 0 }, vms: [cpu(0.9)] }),
+    ];
+    const placed = aVm(0.5, {});
+    expect(bestPlacement(nodes, placed, NOW)).toBe('b');
+    for (let seed = 1; seed <= 20; seed++)
+      expect(nextMovesOf(nodes, placed, seed).some((m) => m.vm === 'new')).toBe(false);
+  });
+
+  it('breaks a tie hidden by rounding towards the node that carries less now', () => {
+    // 0.56 + 0.24 and 0.2 + 0.6 are both 0.8 but differ in the last bit; placing the VM on n0 let the
+    // balancer move it to n1 at once (found by the property below; kept as a pinned example).
+    const nodes = [
+      aNode('n0', { weights: { cpu: 0.8, io: 0, mem: 0 }, vms: [cpu(0.7)] }),
+      aNode('n1', { weights: { cpu: 2, io: 0, mem: 0 }, vms: [cpu(0.1)] }),
+    ];
+    expect(bestPlacement(nodes, aVm(0.3), NOW)).toBe('n1');
+    expect(nextMovesOf(nodes, aVm(0.3), 1).some((m) => m.vm === 'new')).toBe(false);
+  });
+
+  it('holds on random heterogeneous clusters the balancer left alone', () => {
+    const weights = fc.record({
+      cpu: fc.constantFrom(0.5, 0.8, 1, 1.25, 2),
+      io: fc.constant(0),
+      mem: fc.constant(0),
+    });
+    const node = fc.record({
+      weights: weights as fc.Arbitrary<Weights>,
+      loads: fc.array(
+        fc.integer({ min: 1, max: 20 }).map((x) => x / 10),
+        { maxLength: 5 },
+      ),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(node, { minLength: 2, maxLength: 5 }),
+        fc.integer({ min: 1, max: 20 }).map((x) => x / 10),
+        fc.integer({ min: 1, max: 1000 }),
+        (specs, load, seed) => {
+          const nodes = specs.map((s, i) =>
+            aNode(`n${i}`, { weights: s.weights, vms: s.loads.map((l) => cpu(l)) }),
+          );
+          const vms: VmInfo[] = nodes.flatMap((n) =>
+            n.vms.map((vm, k) => ({ id: `${n.id}-${k}`, node: n.id, pinned: false, ...vm })),
+          );
+          // Only clusters the balancer would leave as they are: then nothing changed but the new VM.
+          fc.pre(
+            decideRound({ nodes, vms, round: 0, now: NOW }, DEFAULT_BALANCING_CONFIG, createRng(seed)).moves
+              .length === 0,
+          );
+          return !nextMovesOf(nodes, aVm(load), seed).some((m) => m.vm === 'new');
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});

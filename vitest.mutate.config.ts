@@ -1,0 +1,10 @@
+// The domain's own tests, without the storage setup: what `npm run mutate` (StrykerJS) runs per mutant.
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/unit/domain/**/*.test.ts', 'test/unit/sim/drain.test.ts'],
+    testTimeout: 30_000,
+    pool: 'forks',
+  },
+});
