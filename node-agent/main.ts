@@ -1,6 +1,7 @@
 // The node agent process: one validated config from flags and env, structured logs, the agent
 // loop on the real clock, and a graceful shutdown on SIGTERM/SIGINT.
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { z } from 'zod';
@@ -170,8 +171,16 @@ export async function runAgentProcess(config: AgentProcessConfig): Promise<void>
     agentConfig.cooldownMs = (await getBalancingConfig(clients)).cooldownMs;
   };
   await refreshCooldown().catch(() => undefined);
-  const agent = createAgent({ clients, kernel, clock, log, images }, agentConfig);
-  await agent.register();
+  const holder = { pid: process.pid, host: hostname() };
+  const agent = createAgent({ clients, kernel, clock, log, images, holder }, agentConfig);
+  try {
+    // One process per node id: a live lease of another incarnation refuses this one (NodeHeld).
+    await agent.register();
+  } catch (error) {
+    clients.dynamo.destroy();
+    clients.s3.destroy();
+    throw error;
+  }
   let reports = 0;
   const running = runAgent(
     agent,

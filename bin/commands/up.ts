@@ -51,7 +51,7 @@ export function registerUp(program: Command) {
       // So that `seesaw …` finds this cluster from any directory.
       writeUserConfig({ data: dataDir, api: endpoints.api });
       console.log(`API        ${endpoints.api}   token ${cluster.token}`);
-      console.log(`dashboard  ${endpoints.dashboard}`);
+      console.log(`dashboard  ${endpoints.dashboard}${options.oidc ? '' : `?token=${cluster.token}`}`);
       console.log(`DynamoDB   ${endpoints.dynamodb}   table ${endpoints.table}`);
       console.log(`S3         ${endpoints.s3}   bucket ${endpoints.bucket}`);
       console.log(`data in ${dataDir} (endpoints.json, token, logs); Ctrl-C stops everything`);

@@ -3,7 +3,7 @@
 // process per node. Data lives under one directory, so the next start resumes the same cluster.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
 import { discover, jwtCheck } from '../../functions/api/operator-auth.ts';
@@ -22,6 +22,7 @@ import { DEFAULT_BUCKET_NAME, DEFAULT_TABLE_NAME } from '../../shared/storage/sc
 import { createVm, listAllVms } from '../../shared/storage/vms.ts';
 import { CLI_ENTRY as CLI } from '../self.ts';
 import { type DemoNode, demoNodes, demoVms } from './demo.ts';
+import { acquireClusterLock } from './lock.ts';
 
 export interface LocalClusterOptions {
   dataDir: string;
@@ -73,17 +74,38 @@ export function loadOrCreateToken(dataDir: string, env: NodeJS.ProcessEnv = proc
   return token;
 }
 
+/** DIR/endpoints.json: where the stores and the API listen (never the token, which has its own file); mode 0600. */
+export function writeEndpoints(dataDir: string, endpoints: Endpoints) {
+  const file = join(dataDir, 'endpoints.json');
+  writeFileSync(file, `${JSON.stringify(endpoints, null, 2)}\n`, { mode: 0o600 });
+  // The mode above applies only when the file is created; a file from an older start is narrowed too.
+  chmodSync(file, 0o600);
+}
+
 export async function startLocalCluster(options: LocalClusterOptions): Promise<LocalCluster> {
   const dataDir = resolve(options.dataDir);
-  if (options.reset) rmSync(dataDir, { recursive: true, force: true });
   mkdirSync(dataDir, { recursive: true });
+  // Before anything else (--reset included): a running cluster's files are not ours to touch.
+  let lock = acquireClusterLock(dataDir);
+  if (options.reset) {
+    lock.release();
+    rmSync(dataDir, { recursive: true, force: true });
+    mkdirSync(dataDir, { recursive: true });
+    lock = acquireClusterLock(dataDir);
+  }
   const log = pino(
     { level: process.env.LOG_LEVEL ?? 'warn' },
     pino.destination(join(dataDir, 'control-plane.log')),
   );
 
-  const stores = await startLocalStores({ dataDir, dynamoPort: options.dynamoPort, s3Port: options.s3Port });
-  const cleanups: (() => Promise<unknown>)[] = [() => stores.close()];
+  let stores: Awaited<ReturnType<typeof startLocalStores>>;
+  try {
+    stores = await startLocalStores({ dataDir, dynamoPort: options.dynamoPort, s3Port: options.s3Port });
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+  const cleanups: (() => Promise<unknown>)[] = [async () => lock.release(), () => stores.close()];
   const stopAll = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   };
@@ -129,7 +151,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
 
     const endpoints: Endpoints = {
       api: api.url,
-      dashboard: oidc ? `${api.url}/` : `${api.url}/?token=${token}`,
+      // No token here: it lives in DIR/token (0600) alone.
+      dashboard: `${api.url}/`,
       dynamodb: stores.dynamoEndpoint,
       s3: stores.s3Endpoint,
       table: clients.tableName,
@@ -137,7 +160,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       region: 'us-east-1',
       credentials: { ...LOCAL_CREDENTIALS },
     };
-    writeFileSync(join(dataDir, 'endpoints.json'), `${JSON.stringify(endpoints, null, 2)}\n`);
+    writeEndpoints(dataDir, endpoints);
+    lock.update(api.url);
 
     const nodes = demoNodes(options.nodes);
     const agents = nodes.map((node) => spawnAgent(node, dataDir, options));

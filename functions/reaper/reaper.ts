@@ -135,7 +135,7 @@ export async function runReaper(deps: ReaperDeps, options: ReaperOptions = {}): 
             report.homeless.push(vm.id);
             break;
           }
-          await restartElsewhere(clients, vm.id, vm.owner, vm.fence, to, clock());
+          await restartElsewhere(clients, vm.id, vm.owner, vm.fence, to, clock(), vm.state);
           report.restarted.push({ vm: vm.id, from: vm.owner, to });
           const target = placing.find((n) => n.id === to);
           if (target) target.vms = [...target.vms, placed];

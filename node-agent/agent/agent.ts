@@ -12,6 +12,8 @@ import type { Clients } from '../../shared/storage/clients.ts';
 import { ConditionFailed, NotFound } from '../../shared/storage/errors.ts';
 import {
   getNode,
+  type LeaseHolder,
+  NodeHeld,
   type NodeRecord,
   type NodeSpec,
   registerNode,
@@ -22,7 +24,7 @@ import { listVmsForNode, recordCheckpoint, type VmRecord } from '../../shared/st
 import { UNITS_PER_CORE } from '../kernel/index.ts';
 import type { Kernel } from '../kernel/types.ts';
 import { Crash, type FaultHook, type FaultPoint, Fenced } from './faults.ts';
-import { type OpContext, runVmOp } from './ops.ts';
+import { ForeignStart, type OpContext, runVmOp } from './ops.ts';
 import { buildReport } from './report.ts';
 
 /** The structured logger the agent writes to (pino satisfies it). */
@@ -54,6 +56,8 @@ export interface AgentDeps {
   clock: () => number;
   log: Log;
   images?: ImageCleaner;
+  /** This process's pid and host, recorded on the node item so a refused second agent can name it. */
+  holder?: LeaseHolder;
   faults?: FaultHook;
   newId?: () => string;
 }
@@ -136,9 +140,14 @@ export function createAgent(deps: AgentDeps, config: AgentConfig): Agent {
       if (!(error instanceof NotFound)) throw error;
     }
     const mine = incarnation;
-    incarnation = newId();
+    const next = newId();
     const now = clock();
-    const record = await registerNode(clients, config.node, incarnation, now, config.lease.leaseMs);
+    // Conditional: refused (NodeHeld) while another process's lease on this node id is live.
+    const record = await registerNode(clients, config.node, next, now, config.lease.leaseMs, {
+      ...(mine ? { replaces: mine } : {}),
+      ...(deps.holder ? { holder: deps.holder } : {}),
+    });
+    incarnation = next;
     leaseUntil = record.leaseUntil;
     // Another process held this node until previous.leaseUntil and fences itself by then; act only after.
     readyAt =
@@ -192,7 +201,16 @@ export function createAgent(deps: AgentDeps, config: AgentConfig): Agent {
       }
       status = 'fenced';
       log.warn({ node: self, incarnation }, 'lease lapsed; re-registering under a new incarnation');
-      await register();
+      try {
+        await register();
+      } catch (error) {
+        if (!(error instanceof NodeHeld)) throw error;
+        status = 'superseded';
+        log.error(
+          { node: self, by: error.node.incarnation },
+          'another agent process holds this node; stopping',
+        );
+      }
     }
   }
 
@@ -201,6 +219,7 @@ export function createAgent(deps: AgentDeps, config: AgentConfig): Agent {
     const start = epoch;
     return {
       self,
+      incarnation,
       clients,
       kernel,
       clock,
@@ -258,13 +277,27 @@ export function createAgent(deps: AgentDeps, config: AgentConfig): Agent {
         id,
         listed.find((vm) => vm.id === id),
       )
-        .catch((error: unknown) => {
+        .catch(async (error: unknown) => {
           if (error instanceof Crash || error instanceof Fenced) return;
+          if (error instanceof ForeignStart) return onForeignStart(error);
           log.error({ node: self, vm: id, err: (error as Error).message }, 'operation failed');
         })
         .finally(() => ops.delete(id));
       ops.set(id, op);
     }
+  }
+
+  /** Two processes run this node id: the one that does not hold the node item's lease stops. */
+  async function onForeignStart(error: ForeignStart) {
+    const node = await getNode(clients, self).catch(() => undefined);
+    if (node && node.incarnation === incarnation) {
+      // This process holds the lease; the next reconcile restarts the VM under a new fence.
+      log.warn({ node: self, vm: error.vm, by: error.by }, 'a stale process of this node id started a VM');
+      return;
+    }
+    fenceAll('another process holds this node');
+    status = 'superseded';
+    log.error({ node: self, by: node?.incarnation }, 'another agent process holds this node; stopping');
   }
 
   async function idle() {

@@ -38,6 +38,8 @@ import type { FaultPoint } from './faults.ts';
 
 export interface OpContext {
   self: string;
+  /** This agent process's incarnation (recorded on the VMs it marks RUNNING). */
+  incarnation: string;
   clients: Clients;
   kernel: Kernel;
   clock: () => number;
@@ -167,7 +169,7 @@ async function perform(
       resume(ctx, id);
       return false;
     case 'recover':
-      await ctx.step('recover', id, () => restartOwn(clients, id, self, vm.fence, ctx.clock()));
+      await ctx.step('recover', id, () => restartOwn(clients, id, self, vm.fence, ctx.clock(), 'RUNNING'));
       ctx.log.warn(
         { node: self, vm: id, fence: vm.fence + 1 },
         'restarting a VM this node lost, from its last image',
@@ -321,14 +323,33 @@ function resume(ctx: OpContext, id: string) {
   ctx.outbound.delete(id);
 }
 
-/** markRunning, treating "already RUNNING under this fence" (a repeated step) as done. */
+/**
+ * markRunning, treating "already RUNNING under this fence, marked by this very incarnation" (a
+ * repeated step) as done. RUNNING under this node id but marked by another incarnation is another
+ * process's guest: not ours to run.
+ */
 async function markRunningOnce(ctx: OpContext, vm: VmRecord) {
   try {
-    await markRunning(ctx.clients, vm.id, ctx.self, vm.fence, ctx.clock());
+    await markRunning(ctx.clients, vm.id, ctx.self, vm.fence, ctx.clock(), ctx.incarnation);
   } catch (error) {
     if (!(error instanceof ConditionFailed)) throw error;
     const now = await findVm(ctx.clients, vm.id);
     if (!(now?.owner === ctx.self && now.fence === vm.fence && now.state === 'RUNNING')) throw error;
+    if (now.startedBy === ctx.incarnation) return;
+    // Another process under this node id runs it: drop the copy loaded here, never resume it.
+    stop(ctx, vm.id);
+    throw new ForeignStart(vm.id, now.startedBy);
+  }
+}
+
+/** A VM this node id owns was marked RUNNING by another incarnation: two processes claim the node id. */
+export class ForeignStart extends Error {
+  override readonly name = 'ForeignStart';
+  constructor(
+    readonly vm: string,
+    readonly by: string | undefined,
+  ) {
+    super(`${vm} was started by another agent incarnation (${by ?? 'unrecorded'}) under this node id`);
   }
 }
 

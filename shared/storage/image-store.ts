@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { ImageRef } from '../domain/vm-state.ts';
 import type { Clients } from './clients.ts';
-import { Corrupt, InvalidInput, NotFound } from './errors.ts';
+import { Conflict, Corrupt, InvalidInput, NotFound } from './errors.ts';
 import type { GuestSpec } from './vms.ts';
 
 export const PAGE_BYTES = 65536;
@@ -318,15 +318,26 @@ async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promis
 export function s3Blobs({ s3, bucketName }: Pick<Clients, 's3' | 'bucketName'>): BlobStore {
   return {
     async put(key, body, metadata) {
-      await s3.send(
-        new PutObjectCommand({
-          Bucket: bucketName,
-          Key: key,
-          Body: body,
-          ContentLength: body.byteLength,
-          ...(metadata ? { Metadata: metadata } : {}),
-        }),
-      );
+      try {
+        await s3.send(
+          new PutObjectCommand({
+            Bucket: bucketName,
+            Key: key,
+            Body: body,
+            ContentLength: body.byteLength,
+            // Every object here (image packs, manifests, modules) is written once: a second writer of
+            // a key fails instead of replacing it, where the store honours the condition (S3 does;
+            // s3rver ignores it on PUT, see test/integration/image-store.test.ts).
+            IfNoneMatch: '*',
+            ...(metadata ? { Metadata: metadata } : {}),
+          }),
+        );
+      } catch (error) {
+        const e = error as Error & { $metadata?: { httpStatusCode?: number } };
+        if (e.name === 'PreconditionFailed' || e.$metadata?.httpStatusCode === 412)
+          throw new Conflict(`object ${key} already exists; images and modules are never overwritten`);
+        throw error;
+      }
     },
     async get(key) {
       try {

@@ -4,7 +4,7 @@ import type { PlacementNode } from '../domain/placement.ts';
 import type { LoadFactors, NodeInfo, Weights } from '../domain/types.ts';
 import { effectiveWeights } from '../domain/weights.ts';
 import type { Clients } from './clients.ts';
-import { NotFound } from './errors.ts';
+import { ConditionFailed, NotFound } from './errors.ts';
 import { kindIndexKey, nodeKey } from './keys.ts';
 import { getItem, listKind, type Usage, updateItem } from './table.ts';
 
@@ -43,6 +43,8 @@ export interface NodeRecord extends NodeInfo {
   labels: Record<string, string>;
   /** Which agent process holds the node; a restarted agent gets a new incarnation. */
   incarnation: string;
+  /** The holding process's pid and host, for the message that refuses a second agent. */
+  holder?: LeaseHolder;
   /** Epoch ms; past it the node is dead unless it renews. */
   leaseUntil: number;
   /** A balancer run's booking of the node for one exchange. */
@@ -62,34 +64,73 @@ export interface NodeSpec {
   labels?: Record<string, string>;
 }
 
-/** Registers (or re-registers) a node under a new incarnation; admin state (draining, override) is kept. */
+/** Which process holds a node's lease, as the agent recorded it at registration. */
+export interface LeaseHolder {
+  pid: number;
+  host: string;
+}
+
+/** A node id whose live lease another agent process (incarnation) holds: this one may not take it. */
+export class NodeHeld extends Error {
+  override readonly name = 'NodeHeld';
+  constructor(
+    readonly node: Pick<NodeRecord, 'id' | 'incarnation' | 'leaseUntil' | 'holder'>,
+    now: number,
+  ) {
+    const holder = node.holder ? `pid ${node.holder.pid} on ${node.holder.host}` : 'an unrecorded process';
+    super(
+      `node ${node.id} is held by a live agent: incarnation ${node.incarnation} (${holder}); ` +
+        `its lease ends at ${new Date(node.leaseUntil).toISOString()} (in ${((node.leaseUntil - now) / 1000).toFixed(1)} s). ` +
+        'Stop that agent, or start this one after the lease lapses.',
+    );
+  }
+}
+
+/**
+ * Registers (or re-registers) a node under a new incarnation; admin state (draining, override) is
+ * kept. Conditional: only when the node is new, its lease has lapsed, or it is held by `replaces`
+ * (this process's own previous incarnation). Otherwise NodeHeld names the live holder.
+ */
 export async function registerNode(
   clients: Clients,
   spec: NodeSpec,
   incarnation: string,
   now: number,
   leaseMs: number,
+  options: { replaces?: string; holder?: LeaseHolder } = {},
 ): Promise<NodeRecord> {
-  return updateItem<NodeRecord>(clients, 'registerNode', {
-    Key: nodeKey(spec.id),
-    UpdateExpression:
-      'SET id = :id, #capacity = :c, weights = :w, memCapacityPages = :m, labels = :l, incarnation = :i, ' +
-      'leaseUntil = :lease, updatedAt = :now, registeredAt = if_not_exists(registeredAt, :now), ' +
-      'draining = if_not_exists(draining, :false), #kind = :kind, gsi2sk = :id',
-    ExpressionAttributeNames: { '#kind': 'kind', '#capacity': 'capacity' },
-    ExpressionAttributeValues: {
-      ':id': spec.id,
-      ':c': spec.capacity,
-      ':w': spec.weights,
-      ':m': spec.memCapacityPages,
-      ':l': spec.labels ?? {},
-      ':i': incarnation,
-      ':lease': now + leaseMs,
-      ':now': now,
-      ':false': false,
-      ':kind': kindIndexKey('NODE', spec.id).kind,
-    },
-  });
+  try {
+    return await updateItem<NodeRecord>(clients, 'registerNode', {
+      Key: nodeKey(spec.id),
+      UpdateExpression:
+        'SET id = :id, #capacity = :c, weights = :w, memCapacityPages = :m, labels = :l, incarnation = :i, ' +
+        'leaseUntil = :lease, updatedAt = :now, registeredAt = if_not_exists(registeredAt, :now), ' +
+        `draining = if_not_exists(draining, :false), #kind = :kind, gsi2sk = :id${options.holder ? ', holder = :h' : ''}` +
+        (options.holder ? '' : ' REMOVE holder'),
+      ConditionExpression:
+        'attribute_not_exists(pk) OR attribute_not_exists(incarnation) OR incarnation IN (:i, :mine) OR leaseUntil < :now',
+      ExpressionAttributeNames: { '#kind': 'kind', '#capacity': 'capacity' },
+      ExpressionAttributeValues: {
+        ':id': spec.id,
+        ':c': spec.capacity,
+        ':w': spec.weights,
+        ':m': spec.memCapacityPages,
+        ':l': spec.labels ?? {},
+        ':i': incarnation,
+        ':mine': options.replaces ?? incarnation,
+        ':lease': now + leaseMs,
+        ':now': now,
+        ':false': false,
+        ':kind': kindIndexKey('NODE', spec.id).kind,
+        ...(options.holder ? { ':h': options.holder } : {}),
+      },
+    });
+  } catch (error) {
+    if (!(error instanceof ConditionFailed)) throw error;
+    const held = await getItem<NodeRecord>(clients, nodeKey(spec.id));
+    if (held) throw new NodeHeld(held, now);
+    throw error;
+  }
 }
 
 /** Extends the lease; fails (ConditionFailed) if another incarnation took the node or the lease lapsed. */

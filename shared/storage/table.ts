@@ -6,13 +6,14 @@ import {
   type PutCommandInput,
   QueryCommand,
   type QueryCommandInput,
+  type QueryCommandOutput,
   UpdateCommand,
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import type { Clients } from './clients.ts';
 import { ConditionFailed, isConditionalCheckFailure } from './errors.ts';
 import type { Kind } from './keys.ts';
-import { TABLE } from './schema.ts';
+import { KEY_ATTRIBUTES, TABLE } from './schema.ts';
 
 type Key = { pk: string; sk: string };
 
@@ -68,13 +69,24 @@ export function decodeCursor(cursor: string | undefined): Record<string, unknown
   if (!cursor) return undefined;
   try {
     const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
+    // A cursor is a start key: the table's and an index's key attributes, each a string.
+    if (
+      parsed &&
+      typeof parsed === 'object' &&
+      !Array.isArray(parsed) &&
+      Object.keys(parsed).length > 0 &&
+      Object.entries(parsed).every(
+        ([name, value]) => CURSOR_KEYS.has(name) && typeof value === 'string' && value.length <= 1024,
+      )
+    )
       return parsed as Record<string, unknown>;
   } catch {
     // fall through
   }
   throw new InvalidCursor();
 }
+
+const CURSOR_KEYS: ReadonlySet<string> = new Set(KEY_ATTRIBUTES);
 
 export class InvalidCursor extends Error {
   override readonly name = 'InvalidInput';
@@ -89,9 +101,17 @@ export async function queryPage<T>(
   input: Omit<QueryCommandInput, 'TableName'>,
   cursor?: string,
 ): Promise<Page<T>> {
-  const out = await clients.doc.send(
-    new QueryCommand({ TableName: clients.tableName, ...input, ExclusiveStartKey: decodeCursor(cursor) }),
-  );
+  const start = decodeCursor(cursor);
+  let out: QueryCommandOutput;
+  try {
+    out = await clients.doc.send(
+      new QueryCommand({ TableName: clients.tableName, ...input, ExclusiveStartKey: start }),
+    );
+  } catch (error) {
+    // A well-formed key that does not fit this query's index (a forged cursor): the caller's fault.
+    if (start && (error as Error).name === 'ValidationException') throw new InvalidCursor();
+    throw error;
+  }
   const next = encodeCursor(out.LastEvaluatedKey);
   return { items: (out.Items ?? []) as T[], ...(next ? { next } : {}) };
 }

@@ -39,6 +39,8 @@ export interface VmRecord {
   cooldownUntil?: number;
   lastMovedAt?: number;
   moves: number;
+  /** The agent incarnation that marked it RUNNING under this fence. */
+  startedBy?: string;
   /** Last measured factors and digest, as of the last checkpoint. */
   factors?: LoadFactors;
   digest?: string;
@@ -172,11 +174,23 @@ export function listAllVms(clients: Clients, usage?: Usage): Promise<VmRecord[]>
 
 // ---- transitions -------------------------------------------------------------------------
 
-/** PENDING → RUNNING: the owner started the guest under `fence`. */
-export function markRunning(clients: Clients, id: string, node: string, fence: number, now: number) {
+/**
+ * PENDING → RUNNING: the owner started the guest under `fence`. `incarnation` records which agent
+ * process did, so a repeated step can tell its own write from another process's.
+ */
+export function markRunning(
+  clients: Clients,
+  id: string,
+  node: string,
+  fence: number,
+  now: number,
+  incarnation?: string,
+) {
   return updateItem<VmRecord>(clients, 'markRunning', {
     Key: vmKey(id),
-    UpdateExpression: 'SET #state = :running, updatedAt = :now',
+    UpdateExpression: incarnation
+      ? 'SET #state = :running, updatedAt = :now, startedBy = :inc'
+      : 'SET #state = :running, updatedAt = :now REMOVE startedBy',
     ConditionExpression:
       '#owner = :n AND fence = :f AND #state = :pending AND attribute_not_exists(migration)',
     ExpressionAttributeNames: { '#state': 'state', '#owner': 'owner' },
@@ -186,6 +200,7 @@ export function markRunning(clients: Clients, id: string, node: string, fence: n
       ':n': node,
       ':f': fence,
       ':now': now,
+      ...(incarnation ? { ':inc': incarnation } : {}),
     },
   });
 }
@@ -359,7 +374,11 @@ export function settleMigration(
   });
 }
 
-/** The reaper's move: a VM of a dead node restarts from its last image on `node` under a new fence. */
+/**
+ * The reaper's move: a VM of a dead node restarts from its last image on `node` under a new fence.
+ * Conditional on the owner, fence and state the caller read: PENDING → RUNNING keeps the fence, so
+ * a stale read of PENDING must not restart a VM its owner has started meanwhile.
+ */
 export function restartElsewhere(
   clients: Clients,
   id: string,
@@ -367,19 +386,20 @@ export function restartElsewhere(
   fence: number,
   node: string,
   now: number,
+  seen: 'PENDING' | 'RUNNING',
 ) {
   return updateItem<VmRecord>(clients, 'restartElsewhere', {
     Key: vmKey(id),
     UpdateExpression:
-      'SET #owner = :n, fence = fence + :one, #state = :pending, gsi1pk = :holder, updatedAt = :now REMOVE migration',
-    ConditionExpression: '#owner = :dead AND fence = :f AND #state IN (:pending, :running)',
+      'SET #owner = :n, fence = fence + :one, #state = :pending, gsi1pk = :holder, updatedAt = :now REMOVE migration, startedBy',
+    ConditionExpression: '#owner = :dead AND fence = :f AND #state = :seen',
     ExpressionAttributeNames: { '#owner': 'owner', '#state': 'state' },
     ExpressionAttributeValues: {
       ':n': node,
       ':dead': deadNode,
       ':f': fence,
       ':pending': 'PENDING',
-      ':running': 'RUNNING',
+      ':seen': seen,
       ':one': 1,
       ':now': now,
       ':holder': ownerIndexKey(node, id).gsi1pk,
@@ -388,8 +408,14 @@ export function restartElsewhere(
 }
 
 /** A node restarts a VM it owns but no longer holds (it restarted or fenced itself), under a new fence. */
-export const restartOwn = (clients: Clients, id: string, node: string, fence: number, now: number) =>
-  restartElsewhere(clients, id, node, fence, node, now);
+export const restartOwn = (
+  clients: Clients,
+  id: string,
+  node: string,
+  fence: number,
+  now: number,
+  seen: 'PENDING' | 'RUNNING',
+) => restartElsewhere(clients, id, node, fence, node, now, seen);
 
 /** Asks the owner to suspend (RUNNING, no migration in flight) or delete a VM; conditional on the fence. */
 export function requestState(

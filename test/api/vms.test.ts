@@ -20,14 +20,14 @@ describe('VM routes', () => {
 
   it('launches a VM on the least-loaded live node with room and answers 201 with its Location', async () => {
     const res = await api.call('POST', '/v1/vms', {
-      body: { guest: 'cpu', targetLoad: 0.4, group: 'web', params: { work: 3 } },
+      body: { guest: 'cpu', targetLoad: 0.4, group: 'web', params: { rate: 3 } },
     });
     expect(res.status).toBe(201);
     const vm = await res.json();
     expect(res.headers.get('location')).toBe(`/v1/vms/${vm.id}`);
     // `tiny` has less load but only 8 pages for a 16-page VM.
     expect(vm).toMatchObject({ owner: 'idle', state: 'PENDING', fence: 1, targetLoad: 0.4, group: 'web' });
-    expect(vm.guest).toEqual({ kind: 'cpu', params: { work: 3 } });
+    expect(vm.guest).toEqual({ kind: 'cpu', params: { rate: 3 } });
     expect((await getVm(api.clients, vm.id)).owner).toBe('idle');
   });
 

@@ -2,7 +2,7 @@
 // temporary directory; the skewed demo cluster must balance, and every VM must come through with
 // its work intact.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -114,14 +114,49 @@ describe('seesaw up', () => {
     rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
-  it('writes endpoints.json and a private token that the API accepts', async () => {
-    const endpoints = JSON.parse(readFileSync(join(dir, 'endpoints.json'), 'utf8'));
+  it('writes endpoints.json (0600, no token) and a private token that the API accepts', async () => {
+    const text = readFileSync(join(dir, 'endpoints.json'), 'utf8');
+    expect(text).not.toContain(token);
+    expect(statSync(join(dir, 'endpoints.json')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, 'token')).mode & 0o777).toBe(0o600);
+    const endpoints = JSON.parse(text);
     expect(endpoints).toMatchObject({ api, table: 'seesaw', bucket: 'seesaw-images' });
     expect(endpoints.dynamodb).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(readFileSync(join(dir, 'token'), 'utf8').trim()).toBe(token);
     const unauthorised = await fetch(`${api}/v1/cluster`);
     expect(unauthorised.status).toBe(401);
   });
+
+  it('refuses a second `seesaw up` in the same folder at once, naming the running cluster and how to stop it', async () => {
+    const second = spawn(process.execPath, ['bin/seesaw.js', 'up', '--data', dir, '--port', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let said = '';
+    second.stdout?.on('data', (chunk) => {
+      said += chunk;
+    });
+    second.stderr?.on('data', (chunk) => {
+      said += chunk;
+    });
+    const code = await new Promise<number | null>((r) => {
+      const timer = setTimeout(() => second.kill('SIGINT'), 80_000);
+      second.once('exit', (c) => {
+        clearTimeout(timer);
+        r(c);
+      });
+    });
+    expect(code, said).toBe(1);
+    expect(said).toContain(
+      `a cluster is already running from ${dir}: pid ${up.pid}, API port ${new URL(api).port}`,
+    );
+    expect(said).toContain(`kill ${up.pid}`);
+    expect(said).not.toMatch(/Database is closed/);
+    // The running cluster is untouched.
+    expect(up.exitCode).toBeNull();
+    expect((await fetch(`${api}/v1/cluster`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(
+      200,
+    );
+  }, 90_000);
 
   it(
     'balances the skewed demo cluster below 10% CV and keeps every VM and its work',

@@ -2,7 +2,7 @@
 // seed; replay it with SEESAW_FAULT_SEEDS=<seed> npx vitest run test/fault.
 import { describe, expect, it } from 'vitest';
 import { freshStores } from '../support/stores.ts';
-import { createLane, eventCounts, runSchedules, type ScheduleResult } from './harness.ts';
+import { createLane, eventCounts, runSchedules, type ScheduleResult, scenarioTable } from './harness.ts';
 
 const COUNT = Number(process.env.SEESAW_FAULT_COUNT ?? 200);
 const LANES = 4;
@@ -26,6 +26,13 @@ describe('the migration protocol under injected faults', () => {
     console.log(summary(results));
     expect(failed.map((r) => r.seed)).toEqual([]);
     expect(results.length).toBe(seeds.length);
+    // Every schedule kind ran (with the default 200 seeds), the new racing kinds included.
+    if (!process.env.SEESAW_FAULT_SEEDS && seeds.length >= 200)
+      for (const kind of ['twin-agent', 'reaper-race', 'real-balancer', 'clock-skew'])
+        expect(
+          results.some((r) => r.scenario === kind),
+          kind,
+        ).toBe(true);
   });
 });
 
@@ -52,6 +59,8 @@ function summary(results: ScheduleResult[]) {
   return [
     `fault schedules: ${results.length} run, ${results.filter((r) => r.violations.length).length} failed`,
     `  scenarios: ${[...by].map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    '  by kind:',
+    ...scenarioTable(results),
     `  events by kind: ${Object.entries(eventCounts(results))
       .map(([k, v]) => `${k} ${v}`)
       .join(', ')}`,

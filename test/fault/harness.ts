@@ -3,6 +3,7 @@
 // while a seeded schedule kills, freezes and repeats protocol steps of sources, targets and
 // balancers. After every schedule the invariants are checked; a failure names its seed.
 import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
+import { runBalancer } from '../../functions/balancer/run.ts';
 import { runReaper } from '../../functions/reaper/reaper.ts';
 import { type Agent, createAgent } from '../../node-agent/agent/agent.ts';
 import { Crash, type FaultContext, type FaultPoint } from '../../node-agent/agent/faults.ts';
@@ -11,11 +12,12 @@ import { orderDeadline, type ProtocolTimings } from '../../shared/domain/protoco
 import { createRng } from '../../shared/domain/rng.ts';
 import type { Rng } from '../../shared/domain/types.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
+import { patchBalancingConfig } from '../../shared/storage/config-store.ts';
 import { ConditionFailed } from '../../shared/storage/errors.ts';
 import { createImageStore, type ImageStore } from '../../shared/storage/image-store.ts';
 import { nodeKey, vmKey } from '../../shared/storage/keys.ts';
 import { getMigration } from '../../shared/storage/migrations.ts';
-import { claimNode, type NodeSpec, releaseClaim } from '../../shared/storage/nodes.ts';
+import { claimNode, getNode, NodeHeld, type NodeSpec, releaseClaim } from '../../shared/storage/nodes.ts';
 import {
   createVm,
   findVm,
@@ -76,6 +78,8 @@ interface ArmedFault {
 
 interface SimNode {
   id: string;
+  /** The node id, or the id with `~twin` for a second process of the same node id. */
+  label: string;
   spec: NodeSpec;
   skew: number;
   agent: Agent;
@@ -109,6 +113,23 @@ export interface ScheduleResult {
   rounds: number;
   migrations: { completed: number; aborted: number; settled: number };
   errors: string[];
+  /** Violations by what they mean: a VM lost (item or work), doubled (two runs), or anything else. */
+  lost: number;
+  doubled: number;
+}
+
+/** Agent log errors a schedule may produce: each names a condition the protocol handles. */
+const EXPECTED_ERRORS = [
+  // A second incarnation of a node id found the node held (NodeHeld), or lost it to one: it stops.
+  /another agent process holds this node; stopping/,
+  /is held by a live agent/,
+];
+
+/** Sorts a violation into lost, doubled or other. */
+export function violationKind(v: string): 'lost' | 'doubled' | 'other' {
+  if (/is lost|work lost|behind its newest accepted image|no node|has no run of it/.test(v)) return 'lost';
+  if (/fork|same instant|runs on .*,|forked/.test(v)) return 'doubled';
+  return 'other';
 }
 
 const deferred = () => {
@@ -139,6 +160,13 @@ class Schedule {
   readonly restartAt = new Map<string, number>();
   round = 0;
   injecting = true;
+  /** Second agent processes for a node id, keyed by node id. */
+  readonly twins = new Map<string, SimNode>();
+  /** The reaper runs every round alongside the agents, not after them. */
+  concurrentReaper = false;
+  private reaping: Promise<unknown> | undefined;
+  /** Refusals of a second process for a live node id (NodeHeld), counted, not errors. */
+  refused = 0;
   /** Quiescing: every agent reconciles every round. */
   settling = false;
   private restarts = 0;
@@ -169,16 +197,24 @@ class Schedule {
     this.nodes.set(full, this.boot(spec, skew));
   }
 
-  private boot(spec: NodeSpec, skew: number): SimNode {
+  /** Starts a second agent process for node `id` (another incarnation), alongside the first. */
+  addTwin(id: string, skew: number) {
+    const first = this.node(id);
+    this.notes.push(`r${this.round} twin ${short(first.id)}`);
+    this.twins.set(first.id, this.boot(first.spec, skew, `${first.id}~twin`));
+  }
+
+  private boot(spec: NodeSpec, skew: number, label = spec.id): SimNode {
     const clock = () => this.lane.now + skew;
     const inner = createKernel(
       { nodeId: spec.id, capacity: spec.capacity, weights: spec.weights, tickMs: TIMING.tickMs, clock },
       { images: this.lane.images },
     );
-    const kernel = this.tracker.wrap(spec.id, inner);
+    const kernel = this.tracker.wrap(label, inner);
     const frozen = deferred();
     const sim: SimNode = {
       id: spec.id,
+      label,
       spec,
       skew,
       kernel,
@@ -201,10 +237,10 @@ class Schedule {
           info: quiet,
           debug: quiet,
           warn: quiet,
-          error: (obj: object, msg?: string) => errors.push(`${spec.id}: ${msg} ${JSON.stringify(obj)}`),
+          error: (obj: object, msg?: string) => errors.push(`${label}: ${msg} ${JSON.stringify(obj)}`),
         },
         faults: (point, ctx) => this.onPoint(sim, point, ctx),
-        newId: () => `${spec.id}-inc${++this.restarts}`,
+        newId: () => `${label}-inc${++this.restarts}`,
       },
       {
         node: spec,
@@ -254,7 +290,7 @@ class Schedule {
     if (ctx.phase === 'after' && ctx.image && ctx.vm && ACCEPTING.includes(point))
       this.tracker.accept(ctx.vm, ctx.image);
     if (sim.dead) throw new Crash(point);
-    if (!this.injecting) return undefined;
+    if (!this.injecting || sim.label !== sim.id) return undefined;
     for (const f of this.armed) {
       if (f.fired || f.node !== sim.id || f.point !== point || f.phase !== ctx.phase) continue;
       f.hits += 1;
@@ -361,6 +397,61 @@ class Schedule {
     await releaseClaim(clients, to, run).catch(() => undefined);
   }
 
+  /** Every agent process of the schedule, second processes of a node id included. */
+  sims() {
+    return [...this.nodes.values(), ...this.twins.values()];
+  }
+
+  /** Keeps, of each node id with two processes, the one the node item names; the other is killed. */
+  async resolveTwins() {
+    for (const [id, twin] of this.twins) {
+      const first = this.nodes.get(id)!;
+      const item = await getNode(this.lane.clients, id).catch(() => undefined);
+      const keep = item && !twin.dead && item.incarnation === twin.agent.incarnation ? twin : first;
+      const drop = keep === twin ? first : twin;
+      this.notes.push(
+        `r${this.round} twins of ${short(id)}: ${keep === twin ? 'second' : 'first'} holds the node`,
+      );
+      drop.dead = true;
+      drop.kernel.dead = true;
+      drop.agent.crash();
+      drop.thaw?.();
+      if (drop.agent.holdings().size) for (const vm of drop.agent.holdings().keys()) drop.kernel.stop(vm);
+      this.nodes.set(id, keep);
+      this.twins.delete(id);
+      this.retired.push(drop);
+    }
+  }
+
+  /** Processes taken out of the schedule (the losing twin): still checked for running nothing. */
+  readonly retired: SimNode[] = [];
+
+  /** The real balancer (functions/balancer/run.ts) in place of the harness's order writer. */
+  async realBalance(label: string) {
+    const record = await runBalancer(
+      {
+        clients: this.lane.clients,
+        clock: () => this.lane.now,
+        rng: createRng(this.seed * 31 + this.round),
+        log: { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} } as never,
+      },
+      {
+        roundMs: 1000,
+        claimTtlMs: TIMING.claimMs,
+        orderDeadlineMs: TIMING.timings.orderMs,
+      },
+    );
+    for (const o of record.orders) {
+      if (o.outcome !== 'written') continue;
+      this.orders.add(o.migration);
+      this.notes.push(`r${this.round} ${label} ordered ${short(o.vm)} ${short(o.from)}→${short(o.to)}`);
+    }
+    if (!record.orders.some((o) => o.outcome === 'written'))
+      this.notes.push(
+        `r${this.round} idle-run ${label} (${[...Object.keys(record.reasons), ...record.skipped.map((k) => k.reason)].join(', ') || 'no pairs'}; cv ${record.before.cv.toFixed(2)})`,
+      );
+  }
+
   /** No node frozen and no balancer run still going. */
   quiet() {
     return (
@@ -399,7 +490,7 @@ class Schedule {
     }
     for (const sim of this.nodes.values())
       if (sim.frozen && sim.thawAt !== undefined && this.round >= sim.thawAt) sim.thaw?.();
-    const active = [...this.nodes.values()].filter((n) => !n.dead && !n.frozen);
+    const active = [...this.nodes.values(), ...this.twins.values()].filter((n) => !n.dead && !n.frozen);
     for (const sim of active) sim.agent.tick();
     await Promise.all(
       active.map((sim, i) => {
@@ -416,18 +507,29 @@ class Schedule {
           await sim.agent.reconcile();
           await sim.agent.idle();
         })().catch((error: unknown) => {
-          if (!(error instanceof Crash)) this.errors.push(`${sim.id}: ${(error as Error).message}`);
+          if (error instanceof NodeHeld) this.refused += 1;
+          else if (!(error instanceof Crash)) this.errors.push(`${sim.label}: ${(error as Error).message}`);
         });
         return Promise.race([work, sim.frozenSignal]);
       }),
     );
-    if (this.round % TIMING.reaperEvery === 0) {
-      const prefix = `${this.prefix}-`;
-      await runReaper(
+    const prefix = `${this.prefix}-`;
+    const reap = () =>
+      runReaper(
         { clients: this.lane.clients, clock: () => this.lane.now, log: { info: () => {}, warn: () => {} } },
         { graceMs: TIMING.graceMs, shard: (id) => id.startsWith(prefix) },
       );
-    }
+    if (this.concurrentReaper) {
+      // Started beside the agents' work and not awaited: its reads go stale while agents act.
+      if (!this.reaping) {
+        this.reaping = reap()
+          .catch((error: unknown) => this.errors.push(`reaper: ${(error as Error).message}`))
+          .finally(() => {
+            this.reaping = undefined;
+          });
+        this.background.push(this.reaping);
+      }
+    } else if (this.round % TIMING.reaperEvery === 0) await reap();
     if (this.round % TIMING.sampleEvery === 0) await this.sample();
   }
 
@@ -456,7 +558,7 @@ class Schedule {
   async stable(): Promise<boolean> {
     // Cheap check first: each VM held, unpaused, by exactly one live node (or by none if suspended).
     for (const id of this.vms) {
-      const holders = [...this.nodes.values()].filter((n) => !n.dead && n.agent.holdings().has(id));
+      const holders = this.sims().filter((n) => !n.dead && n.agent.holdings().has(id));
       if (
         this.suspended.has(id)
           ? holders.length
@@ -470,7 +572,7 @@ class Schedule {
 
   private settledOn(vm: VmRecord): boolean {
     if (vm.migration) return false;
-    const holders = [...this.nodes.values()].filter((n) => !n.dead && n.agent.holdings().has(vm.id));
+    const holders = this.sims().filter((n) => !n.dead && n.agent.holdings().has(vm.id));
     if (this.suspended.has(vm.id)) return vm.state === 'SUSPENDED' && holders.length === 0;
     if (vm.state !== 'RUNNING') return false;
     const owner = this.nodes.get(vm.owner);
@@ -485,7 +587,9 @@ class Schedule {
     for (const vm of records) {
       if (!vm || this.suspended.has(vm.id)) continue;
       const owner = this.nodes.get(vm.owner)!;
-      const running = [...this.nodes.values()].filter((n) => !n.dead && n.kernel.running().includes(vm.id));
+      const running = [...this.sims(), ...this.retired].filter(
+        (n) => !n.dead && n.kernel.running().includes(vm.id),
+      );
       if (running.length !== 1 || running[0] !== owner)
         this.tracker.violation(
           `${vm.id} runs on ${running.map((n) => short(n.id)).join(',') || 'no node'}, owner ${short(vm.owner)}`,
@@ -505,7 +609,7 @@ class Schedule {
   }
 
   async cleanup() {
-    for (const sim of this.nodes.values()) {
+    for (const sim of this.sims()) {
       sim.dead = true;
       sim.kernel.dead = true;
       sim.agent.crash();
@@ -542,6 +646,10 @@ const SCENARIOS = [
   'slow-lease',
   'kill-any',
   'suspend-resume',
+  'twin-agent',
+  'reaper-race',
+  'real-balancer',
+  'clock-skew',
 ] as const;
 
 /** Runs one seeded schedule on a lane and checks the invariants; never throws for a violation. */
@@ -549,7 +657,9 @@ export async function runSchedule(lane: Lane, seed: number): Promise<ScheduleRes
   const s = new Schedule(lane, seed);
   const { rng } = s;
   const scenario = pick(rng, SCENARIOS);
-  const skew = () => int(rng, -5, 5);
+  // Clock skew: a few ms everywhere; in `clock-skew`, up to the fence margin between two nodes.
+  const skewMax = scenario === 'clock-skew' ? TIMING.fenceMarginMs / 2 : 5;
+  const skew = () => int(rng, -skewMax, skewMax);
   // A third node only where the scenario needs one: every node costs table traffic each round.
   const three =
     scenario === 'two-balancers' ||
@@ -559,8 +669,9 @@ export async function runSchedule(lane: Lane, seed: number): Promise<ScheduleRes
   for (const id of three ? ['a', 'b', 'c'] : ['a', 'b']) s.addNode(id, skew());
   const [a, b] = [s.node('a'), s.node('b')];
   const c = three ? s.node('c') : b;
-  const vmCount = chance(rng, 0.5) ? 2 : 1;
-  const homes = [a, b];
+  const vmCount = chance(rng, 0.5) || scenario === 'real-balancer' ? 2 : 1;
+  // The real balancer needs an imbalance to act on: both VMs start on one node.
+  const homes = scenario === 'real-balancer' ? [a, a] : [a, b];
   for (let i = 0; i < vmCount; i += 1) {
     const id = `${s.prefix}-v${i + 1}`;
     s.vms.push(id);
@@ -638,6 +749,53 @@ export async function runSchedule(lane: Lane, seed: number): Promise<ScheduleRes
         if (chance(rng, 0.5)) s.kill(pick(rng, [a, b, c]), 'random kill');
         break;
       }
+      case 'twin-agent': {
+        // A second process for node a: refused while a's lease is live; takes over if a stalls.
+        await waitUntil(at);
+        s.addTwin('a', skew());
+        if (chance(rng, 0.6)) s.arm(a.id, 'renew', { kind: 'freeze', rounds: int(rng, 14, 24) }, 'before');
+        if (chance(rng, 0.5)) s.track(s.balance('bal1', v1, a.id, b.id));
+        break;
+      }
+      case 'reaper-race': {
+        // The reaper runs every round beside the agents while a node stalls or dies and comes back.
+        s.concurrentReaper = true;
+        await waitUntil(at);
+        const victim = pick(rng, [a, b]);
+        if (chance(rng, 0.5))
+          s.arm(victim.id, 'renew', { kind: 'freeze', rounds: int(rng, 10, 20) }, 'before');
+        else s.kill(victim, 'reaper race');
+        if (chance(rng, 0.5)) s.track(s.balance('bal1', v1, a.id, b.id));
+        break;
+      }
+      case 'real-balancer': {
+        if (chance(rng, 0.6))
+          s.arm(pick(rng, [a, b, c]).id, pick(rng, [...SOURCE_POINTS, ...TARGET_POINTS]), s.randomAction());
+        // The harness's guests are light: any clear difference is worth an exchange.
+        await patchBalancingConfig(
+          lane.clients,
+          { margin: 0, thresholdFactor: 1.1, trigger: 'difference' },
+          lane.now,
+        );
+        // Every node has sent a load report by then (the first heartbeat only registers).
+        await waitUntil(at + 2 * TIMING.heartbeatEvery + 1);
+        s.track(s.realBalance('run1'));
+        // Sometimes a second run races the first (another shard's schedule firing late).
+        if (chance(rng, 0.5)) s.track(s.realBalance('run2'));
+        if (chance(rng, 0.3)) s.concurrentReaper = true;
+        break;
+      }
+      case 'clock-skew': {
+        // Nodes' clocks differ by up to the fence margin while leases lapse and VMs move.
+        const victim = pick(rng, [a, b, c]);
+        if (chance(rng, 0.5))
+          s.arm(victim.id, 'renew', { kind: 'freeze', rounds: int(rng, 10, 20) }, 'before');
+        else
+          s.arm(victim.id, pick(rng, [...ANY_POINTS, ...SOURCE_POINTS, ...TARGET_POINTS]), s.randomAction());
+        await waitUntil(at);
+        s.track(s.balance('bal1', v1, a.id, pick(rng, [b, c]).id));
+        break;
+      }
       case 'suspend-resume': {
         await waitUntil(at);
         const vm = await findVm(lane.clients, v1);
@@ -670,6 +828,7 @@ export async function runSchedule(lane: Lane, seed: number): Promise<ScheduleRes
     // Quiesce: no more faults, frozen nodes thaw, most dead nodes come back.
     s.injecting = false;
     s.restartAt.clear();
+    await s.resolveTwins();
     for (const sim of s.nodes.values()) sim.thaw?.();
     const dead = [...s.nodes.values()].filter((n) => n.dead);
     const restart = dead.filter((_, i) =>
@@ -691,6 +850,9 @@ export async function runSchedule(lane: Lane, seed: number): Promise<ScheduleRes
     for (let i = 0; i < 2; i += 1) await s.step();
     await s.sample();
     await s.finalChecks();
+    // Agent errors are part of the verdict: only the ones the protocol expects are allowed.
+    for (const e of s.errors)
+      if (!EXPECTED_ERRORS.some((re) => re.test(e))) s.tracker.violation(`unexpected agent error: ${e}`);
     result = {
       seed,
       scenario,
@@ -699,6 +861,8 @@ export async function runSchedule(lane: Lane, seed: number): Promise<ScheduleRes
       rounds: s.round,
       migrations: await s.migrationCounts(),
       errors: s.errors,
+      lost: s.tracker.violations.filter((v) => violationKind(v) === 'lost').length,
+      doubled: s.tracker.violations.filter((v) => violationKind(v) === 'doubled').length,
     };
   } finally {
     await s.cleanup();
@@ -721,6 +885,29 @@ export function eventCounts(results: ScheduleResult[]): Record<string, number> {
       counts[kind] = (counts[kind] ?? 0) + 1;
     }
   return counts;
+}
+
+/** Per schedule kind: schedules run, failed (any violation), and VMs lost or doubled. */
+export function countsByScenario(
+  results: ScheduleResult[],
+): Map<string, { run: number; failed: number; lost: number; doubled: number }> {
+  const by = new Map<string, { run: number; failed: number; lost: number; doubled: number }>();
+  for (const r of results) {
+    const c = by.get(r.scenario) ?? { run: 0, failed: 0, lost: 0, doubled: 0 };
+    c.run += 1;
+    if (r.violations.length) c.failed += 1;
+    c.lost += r.lost;
+    c.doubled += r.doubled;
+    by.set(r.scenario, c);
+  }
+  return new Map([...by].sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/** One line per schedule kind: `kind: run N, failed N, lost N, doubled N`. */
+export function scenarioTable(results: ScheduleResult[]): string[] {
+  return [...countsByScenario(results)].map(
+    ([k, c]) => `  ${k.padEnd(15)} run ${c.run}, failed ${c.failed}, lost ${c.lost}, doubled ${c.doubled}`,
+  );
 }
 
 /** Runs seeds on `lanes` lanes at once; returns every result. */

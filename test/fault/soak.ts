@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureTableAndBucket, LOCAL_CREDENTIALS, startLocalStores } from '../../shared/local/stores.ts';
 import { createClients } from '../../shared/storage/clients.ts';
-import { createLane, eventCounts, runSchedules, type ScheduleResult } from './harness.ts';
+import { createLane, eventCounts, runSchedules, type ScheduleResult, scenarioTable } from './harness.ts';
 
 const { values } = parseArgs({
   options: {
@@ -54,7 +54,9 @@ const scenarios = new Map<string, number>();
 const moves = { completed: 0, aborted: 0, settled: 0 };
 let events = 0;
 let rounds = 0;
+const seen: ScheduleResult[] = [];
 const results = await runSchedules(lanes, seeds, (r) => {
+  seen.push(r);
   done += 1;
   rounds += r.rounds;
   events += r.faults.length;
@@ -65,16 +67,21 @@ const results = await runSchedules(lanes, seeds, (r) => {
     console.error(`seed ${r.seed} (${r.scenario}) FAILED — replay: npm run soak -- --seeds ${r.seed}`);
     for (const v of r.violations) console.error(`  violation: ${v}`);
     for (const f of r.faults) console.error(`  step: ${f}`);
+    for (const e of r.errors.slice(0, 5)) console.error(`  error: ${e}`);
   }
-  if (done % 100 === 0 || done === seeds.length)
+  if (done % 100 === 0 || done === seeds.length) {
     console.log(
       `${done}/${seeds.length} schedules, ${failed.length} failed, ${((Date.now() - started) / 1000).toFixed(0)} s`,
     );
+    // The table so far, so a run cut short still leaves its figures.
+    if (done % 200 === 0) console.log(scenarioTable(seen).join('\n'));
+  }
 });
 console.log(
   `schedules: ${done} run, ${failed.length} failed (${((Date.now() - started) / 1000).toFixed(1)} s, ${rounds} rounds)`,
 );
 console.log(`scenarios: ${[...scenarios].map(([k, v]) => `${k} ${v}`).join(', ')}`);
+console.log(['by kind:', ...scenarioTable(results)].join('\n'));
 console.log(
   `events injected: ${events}; migrations completed ${moves.completed}, aborted ${moves.aborted}, settled ${moves.settled}`,
 );

@@ -33,7 +33,7 @@ describe('agent processes', () => {
   let clients: Clients;
   const procs = new Map<string, { child: ChildProcess; output: string[] }>();
 
-  const startAgent = (node: string) => {
+  const startAgent = (node: string, key = node) => {
     const child = spawn(
       process.execPath,
       [
@@ -63,13 +63,19 @@ describe('agent processes', () => {
     const output: string[] = [];
     child.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
     child.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
-    procs.set(node, { child, output });
+    procs.set(key, { child, output });
     return child;
+  };
+
+  const exitOf = (key: string) => {
+    const { child } = procs.get(key)!;
+    if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+    return new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   };
 
   const stopAgent = async (node: string) => {
     const proc = procs.get(node);
-    if (!proc || proc.child.exitCode !== null) return proc?.child.exitCode;
+    if (!proc || proc.child.exitCode !== null || proc.child.signalCode !== null) return proc?.child.exitCode;
     const exited = new Promise<number | null>((r) => proc.child.once('exit', (code) => r(code)));
     proc.child.kill('SIGTERM');
     return exited;
@@ -150,5 +156,49 @@ describe('agent processes', () => {
     for (let t = 0; t < done / perTick; t += 1) reference.tick();
     expect(reference.digest('vm-mig')).toBe(last.image!.digest);
     expect(procs.get('pa')!.output.join('')).toContain('image handed over');
+  });
+
+  it('refuses a second agent for a live node id with exit 1 naming the holder, and takes over only once its lease lapsed', {
+    timeout: 60_000,
+  }, async () => {
+    const first = startAgent('pdup');
+    const held = await until('the first agent registered', async () => {
+      const node = await getNode(clients, 'pdup');
+      return node.report ? node : undefined;
+    });
+    expect(held.holder).toEqual({ pid: first.pid, host: expect.any(String) });
+
+    startAgent('pdup', 'pdup-2');
+    expect(await exitOf('pdup-2')).toBe(1);
+    const said = procs.get('pdup-2')!.output.join('');
+    expect(said).toContain(`node pdup is held by a live agent: incarnation ${held.incarnation}`);
+    expect(said).toContain(`pid ${first.pid} on ${held.holder!.host}`);
+    expect(said).toMatch(/its lease ends at \d{4}-\d\d-\d\dT[\d:.]+Z \(in \d+\.\d s\)/);
+    // The refused process changed nothing: the first still holds the node and keeps renewing.
+    const after = await getNode(clients, 'pdup');
+    expect(after.incarnation).toBe(held.incarnation);
+    expect(first.exitCode).toBeNull();
+
+    // The holder dies without giving the lease up: a new agent is refused until the lease lapses.
+    const lastLease = await until('a renewal', async () => {
+      const node = await getNode(clients, 'pdup');
+      return node.leaseUntil > after.leaseUntil ? node.leaseUntil : undefined;
+    });
+    first.kill('SIGKILL');
+    await exitOf('pdup');
+    const leaseUntil = Math.max(lastLease, (await getNode(clients, 'pdup')).leaseUntil);
+    if (Date.now() < leaseUntil - 1000) {
+      startAgent('pdup', 'pdup-3');
+      expect(await exitOf('pdup-3')).toBe(1);
+      expect(procs.get('pdup-3')!.output.join('')).toContain('is held by a live agent');
+    }
+    await sleep(Math.max(0, leaseUntil - Date.now() + 100));
+    startAgent('pdup', 'pdup-4');
+    const taken = await until('the new agent took the node over', async () => {
+      const node = await getNode(clients, 'pdup');
+      return node.incarnation !== held.incarnation && node.report ? node : undefined;
+    });
+    expect(taken.holder?.pid).toBe(procs.get('pdup-4')!.child.pid);
+    expect(await stopAgent('pdup-4')).toBe(0);
   });
 });

@@ -8,12 +8,13 @@ import { orderDeadline } from '../../shared/domain/protocol.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { createImageStore, type ImageStore } from '../../shared/storage/image-store.ts';
 import { getMigration } from '../../shared/storage/migrations.ts';
-import { getNode } from '../../shared/storage/nodes.ts';
+import { getNode, NodeHeld, registerNode } from '../../shared/storage/nodes.ts';
 import {
   abortMigration,
   createVm,
   findVm,
   getVm,
+  markRunning,
   orderMigration,
   requestState,
   restartElsewhere,
@@ -187,7 +188,7 @@ describe('the node agent', () => {
     expect(a.status()).toBe('fenced');
     // Meanwhile the reaper's move: `gone` restarts on f2 under a new fence.
     const gone = await getVm(clients, 'gone');
-    await restartElsewhere(clients, 'gone', 'f1', gone.fence, 'f2', now);
+    await restartElsewhere(clients, 'gone', 'f1', gone.fence, 'f2', now, 'RUNNING');
     const incarnation = a.incarnation;
     await cycle([a, b], 4);
     expect(a.incarnation).not.toBe(incarnation);
@@ -196,20 +197,57 @@ describe('the node agent', () => {
     expect((await getVm(clients, 'keep')).fence).toBe(2);
   });
 
-  it('waits out a previous incarnation’s lease before acting', async () => {
+  it('is refused while a previous incarnation’s lease is live, and takes the node over once it lapsed', async () => {
     const old = anAgent('w1');
     await old.register();
     await createVm(clients, { id: 'wait', owner: 'w1', guest: GUEST, memPages: 5 }, now);
     await cycle([old], 3);
+    const held = await getNode(clients, 'w1');
     old.crash();
     const fresh = anAgent('w1');
-    await fresh.register();
-    expect(fresh.status()).toBe('waiting');
-    await cycle([fresh], 3);
-    expect(fresh.kernel.has('wait')).toBe(false);
-    await cycle([fresh], 10);
+    await expect(fresh.register()).rejects.toBeInstanceOf(NodeHeld);
+    expect(fresh.status()).toBe('new');
+    expect((await getNode(clients, 'w1')).incarnation).toBe(old.incarnation);
+    // Each heartbeat tries again and is refused, until the old lease has lapsed.
+    while (now + 100 <= held.leaseUntil) {
+      now += 100;
+      await expect(fresh.heartbeat(100)).rejects.toBeInstanceOf(NodeHeld);
+      await fresh.reconcile();
+      expect(fresh.kernel.has('wait')).toBe(false);
+    }
+    await cycle([fresh], 4);
     expect(fresh.status()).toBe('ready');
+    expect((await getNode(clients, 'w1')).incarnation).toBe(fresh.incarnation);
     expect(fresh.kernel.running()).toEqual(['wait']);
     expect((await getVm(clients, 'wait')).fence).toBe(2);
+  });
+
+  it('never runs a VM that another incarnation of its node id marked RUNNING, and stops when it does not hold the node', async () => {
+    let other = '';
+    const a = anAgent('m1', async (point, ctx) => {
+      // Another process takes the node id over and starts the VM between this agent's load and its markRunning.
+      if (point === 'markRunning' && ctx.phase === 'before' && !other) {
+        other = 'another-incarnation';
+        await registerNode(
+          clients,
+          { id: 'm1', capacity: 1, weights: { cpu: 1, io: 0, mem: 0 }, memCapacityPages: 1 },
+          other,
+          now,
+          1000,
+          { replaces: a.incarnation },
+        );
+        await markRunning(clients, 'twin', 'm1', 1, now, other);
+      }
+      return undefined;
+    });
+    await a.register();
+    await createVm(clients, { id: 'twin', owner: 'm1', guest: GUEST, memPages: 5 }, now);
+    await a.reconcile();
+    await a.idle();
+    expect(other).not.toBe('');
+    expect(a.kernel.has('twin')).toBe(false);
+    expect(a.holdings().has('twin')).toBe(false);
+    expect(a.status()).toBe('superseded');
+    expect(await getVm(clients, 'twin')).toMatchObject({ state: 'RUNNING', fence: 1, startedBy: other });
   });
 });

@@ -105,7 +105,9 @@ describe('guest failure transitions against dynalite', () => {
       afterFailure(undefined, 0, 200),
       200,
     );
-    await expect(restartElsewhere(clients, 'f4', 'n1', 1, 'n2', 300)).rejects.toBeInstanceOf(ConditionFailed);
+    await expect(restartElsewhere(clients, 'f4', 'n1', 1, 'n2', 300, 'RUNNING')).rejects.toBeInstanceOf(
+      ConditionFailed,
+    );
     await expect(restartVm(clients, 'f4', 0, 'n2', 300)).rejects.toBeInstanceOf(ConditionFailed);
     const again = await restartVm(clients, 'f4', 1, 'n2', 300);
     expect(again).toMatchObject({ state: 'PENDING', owner: 'n2', fence: 2, failures: 0 });
@@ -119,7 +121,7 @@ describe('guest failure transitions against dynalite', () => {
     await markRunning(clients, 'f5', 'n1', 1, 110);
     const { recordCheckpoint } = await import('../../shared/storage/vms.ts');
     await recordCheckpoint(clients, 'f5', 'n1', 1, image(3), undefined, 120);
-    await restartElsewhere(clients, 'f5', 'n1', 1, 'n1', 130);
+    await restartElsewhere(clients, 'f5', 'n1', 1, 'n1', 130, 'RUNNING');
     const recovery = {
       broken: image(3).manifest,
       why: 'missing',

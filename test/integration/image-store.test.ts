@@ -1,7 +1,7 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Clients } from '../../shared/storage/clients.ts';
-import { Corrupt, InvalidInput, NotFound } from '../../shared/storage/errors.ts';
+import { Conflict, Corrupt, InvalidInput, NotFound } from '../../shared/storage/errors.ts';
 import {
   createImageStore,
   type ImageStore,
@@ -153,5 +153,43 @@ describe('the S3 image store against s3rver', () => {
   it('refuses ids that would escape their key prefix', async () => {
     await expect(images.putImage(anImage({ vm: '../other', seq: 1 }))).rejects.toThrow(InvalidInput);
     await expect(images.putModule('a/b', new Uint8Array(1))).rejects.toThrow(InvalidInput);
+  });
+
+  it('writes every object with If-None-Match: *, and s3rver (unlike S3) does not enforce it on PUT', async () => {
+    const sent: { IfNoneMatch?: string }[] = [];
+    const send = clients.s3.send.bind(clients.s3);
+    clients.s3.send = ((command: { input: { IfNoneMatch?: string } }) => {
+      if (command instanceof PutObjectCommand) sent.push(command.input);
+      return send(command as never);
+    }) as never;
+    try {
+      await images.putModule('write-once', new Uint8Array([1, 2, 3]));
+      // A second write of the same key: S3 answers 412 (Conflict here); s3rver stores it anyway.
+      await images.putModule('write-once', new Uint8Array([4, 5, 6]));
+    } finally {
+      clients.s3.send = send as never;
+    }
+    expect(sent.length).toBe(2);
+    for (const input of sent) expect(input.IfNoneMatch).toBe('*');
+    expect([...(await images.getModule('write-once'))]).toEqual([4, 5, 6]);
+  });
+
+  it('turns a 412 from a store that honours If-None-Match into Conflict', async () => {
+    const send = clients.s3.send.bind(clients.s3);
+    clients.s3.send = ((command: unknown) => {
+      if (command instanceof PutObjectCommand)
+        return Promise.reject(
+          Object.assign(new Error('At least one of the pre-conditions you specified did not hold'), {
+            name: 'PreconditionFailed',
+            $metadata: { httpStatusCode: 412 },
+          }),
+        );
+      return send(command as never);
+    }) as never;
+    try {
+      await expect(images.putModule('taken', new Uint8Array([1]))).rejects.toThrow(Conflict);
+    } finally {
+      clients.s3.send = send as never;
+    }
   });
 });

@@ -77,6 +77,36 @@ describe('the reaper', () => {
     );
   });
 
+  it('never restarts a VM its owner started after the reaper read it PENDING (stale read)', async () => {
+    const { dead, live, vm } = ids();
+    await node(dead, 50_000);
+    await node(live, 100_000);
+    await createVm(clients, { id: vm, owner: dead, guest: { kind: 'memory' }, memPages: 2 }, 0);
+    // Between the reaper's read and its write, the owner re-registers and starts the VM under the
+    // same fence: PENDING → RUNNING keeps fence 1, so only the state the reaper read can tell.
+    const send = clients.doc.send.bind(clients.doc);
+    let raced = false;
+    vi.spyOn(clients.doc, 'send').mockImplementation((async (command: {
+      input: { ConditionExpression?: string };
+    }) => {
+      if (!raced && command.input.ConditionExpression?.includes('#owner = :dead')) {
+        raced = true;
+        await markRunning(clients, vm, dead, 1, 50_000 + GRACE + 2, 'inc-new');
+      }
+      return send(command as never);
+    }) as never);
+    const report = await reap(50_000 + GRACE + 1, [dead, live]);
+    expect(raced).toBe(true);
+    expect(report.restarted).toEqual([]);
+    expect(report.raced).toBe(1);
+    expect(await getVm(clients, vm)).toMatchObject({
+      owner: dead,
+      state: 'RUNNING',
+      fence: 1,
+      startedBy: 'inc-new',
+    });
+  });
+
   it('waits out the grace before declaring a node dead', async () => {
     const { dead, live, vm } = ids();
     await node(dead, 50_000);

@@ -5,6 +5,7 @@ import {
   claimNode,
   getNode,
   listNodes,
+  NodeHeld,
   patchNode,
   registerNode,
   renewLease,
@@ -36,12 +37,55 @@ describe('DynamoDB repository against dynalite', () => {
     await registerNode(clients, aNodeSpec('n1'), 'inc-1', 1000, 5000);
     await registerNode(clients, aNodeSpec('n2'), 'inc-1', 1000, 5000);
     await patchNode(clients, 'n1', { draining: true, loadOverride: 7 }, 1100);
-    const again = await registerNode(clients, aNodeSpec('n1'), 'inc-2', 1200, 5000);
+    const again = await registerNode(clients, aNodeSpec('n1'), 'inc-2', 6001, 5000);
     expect(again.draining).toBe(true);
     expect(again.loadOverride).toBe(7);
     expect((await listNodes(clients)).map((n) => n.id)).toEqual(['n1', 'n2']);
-    await patchNode(clients, 'n1', { loadOverride: null }, 1300);
+    await patchNode(clients, 'n1', { loadOverride: null }, 6100);
     expect((await getNode(clients, 'n1')).loadOverride).toBeUndefined();
+  });
+
+  it('refuses to register a node whose live lease another incarnation holds, naming the holder', async () => {
+    const holder = { pid: 4242, host: 'host-a' };
+    await registerNode(clients, aNodeSpec('nh'), 'inc-a', 1000, 5000, { holder });
+    const refused = registerNode(clients, aNodeSpec('nh'), 'inc-b', 3000, 5000, {
+      holder: { pid: 7, host: 'b' },
+    });
+    await expect(refused).rejects.toBeInstanceOf(NodeHeld);
+    await expect(refused).rejects.toThrow(
+      'node nh is held by a live agent: incarnation inc-a (pid 4242 on host-a); its lease ends at 1970-01-01T00:00:06.000Z (in 3.0 s)',
+    );
+    // Even at the lease's last instant; and a process naming some other incarnation as its own does not help.
+    await expect(registerNode(clients, aNodeSpec('nh'), 'inc-b', 6000, 5000)).rejects.toBeInstanceOf(
+      NodeHeld,
+    );
+    await expect(
+      registerNode(clients, aNodeSpec('nh'), 'inc-b', 3000, 5000, { replaces: 'inc-x' }),
+    ).rejects.toBeInstanceOf(NodeHeld);
+    expect(await getNode(clients, 'nh')).toMatchObject({ incarnation: 'inc-a', leaseUntil: 6000, holder });
+    // The holder itself may re-register under a new incarnation while its lease is live.
+    await registerNode(clients, aNodeSpec('nh'), 'inc-a2', 4000, 5000, { replaces: 'inc-a', holder });
+    expect((await getNode(clients, 'nh')).incarnation).toBe('inc-a2');
+    // Once the lease has lapsed, anyone takes the node over.
+    const taken = await registerNode(clients, aNodeSpec('nh'), 'inc-b', 9001, 5000, {
+      holder: { pid: 7, host: 'b' },
+    });
+    expect(taken).toMatchObject({ incarnation: 'inc-b', leaseUntil: 14_001, holder: { pid: 7, host: 'b' } });
+  });
+
+  it('lets one of two concurrent registrations of a new node win and refuses the other', async () => {
+    const results = await Promise.allSettled(
+      ['inc-1', 'inc-2', 'inc-3'].map((inc) => registerNode(clients, aNodeSpec('nrace'), inc, 1000, 5000)),
+    );
+    // The first write creates the item; the others find a live lease of another incarnation.
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(NodeHeld);
+  });
+
+  it('records which incarnation marked a VM RUNNING', async () => {
+    await createVm(clients, { id: 'vm-inc', owner: 'n-inc', guest: { kind: 'idle' }, memPages: 1 }, 1000);
+    const running = await markRunning(clients, 'vm-inc', 'n-inc', 1, 1001, 'inc-2');
+    expect(running.startedBy).toBe('inc-2');
   });
 
   it('refuses to renew a lease held by another incarnation or already lapsed', async () => {

@@ -2,6 +2,7 @@
 // registered once: VM images refer to their module by name, so its code must never change.
 import { createRoute, z } from '@hono/zod-openapi';
 import { validateGuestModule } from '../../../shared/guest-abi.ts';
+import { checkModuleResources } from '../../../shared/guest-params.ts';
 import { ConditionFailed } from '../../../shared/storage/errors.ts';
 import { createImageStore, moduleObjectKey, sha256 } from '../../../shared/storage/image-store.ts';
 import {
@@ -98,6 +99,12 @@ export function moduleRoutes(deps: ApiDeps) {
         throw unprocessable(
           `module ${name} does not follow the guest ABI: ${checked.problems[0]}`,
           checked.problems.map((message) => ({ path: 'module', message })),
+        );
+      const resources = checkModuleResources(checked.exports);
+      if (resources.length)
+        throw unprocessable(
+          `module ${name} declares resources a VM cannot have: ${resources[0]}`,
+          resources.map((message) => ({ path: 'module', message })),
         );
       const hash = sha256(bytes);
       const existing = await findModule(clients, name);

@@ -4,6 +4,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { expectedFactors, type PlacementVm, placementExclusion } from '../../../shared/domain/placement.ts';
 import type { MigrationOrder } from '../../../shared/domain/vm-state.ts';
+import { MAX_VM_MEM_PAGES } from '../../../shared/guest-params.ts';
 import { getBalancingConfig } from '../../../shared/storage/config-store.ts';
 import { ConditionFailed } from '../../../shared/storage/errors.ts';
 import { createImageStore } from '../../../shared/storage/image-store.ts';
@@ -21,6 +22,7 @@ import {
   type VmRecord,
 } from '../../../shared/storage/vms.ts';
 import type { ApiDeps } from '../deps.ts';
+import { checkLaunch } from '../launch-checks.ts';
 import { findNode, listNodesById } from '../node-reads.ts';
 import { conflict, notFound, problemResponses, unprocessable } from '../problem.ts';
 import { bearerSecurity, newRouter } from '../router.ts';
@@ -36,8 +38,7 @@ import { choosePlacement, toVmView } from '../views.ts';
 import { patchVmAtFence } from '../vm-writes.ts';
 
 export const BUILT_IN_GUESTS = ['cpu', 'memory', 'io', 'trace', 'idle'] as const;
-export const DEFAULT_MEM_PAGES = 16;
-const MAX_MEM_PAGES = 65_536;
+const MAX_MEM_PAGES = MAX_VM_MEM_PAGES;
 
 const nodeId = z.string().min(1).max(128);
 const targetLoad = z.number().finite().min(0).max(1_000_000);
@@ -141,10 +142,7 @@ export function vmRoutes(deps: ApiDeps) {
       const body = c.req.valid('json');
       const now = deps.clock();
       if (body.series && body.guest !== 'trace') throw unprocessable('series is only for the trace guest');
-      if (body.guest.startsWith('module:') && !(await findModule(clients, body.guest.slice(7))))
-        throw notFound('module', body.guest.slice(7));
-      const memPages = body.memPages ?? DEFAULT_MEM_PAGES;
-      await checkDeclaredMemory(clients, body.guest, memPages);
+      const memPages = await checkLaunch(clients, body);
       const placed: PlacementVm = {
         factors: expectedFactors({
           memPages,
@@ -423,16 +421,6 @@ export function vmRoutes(deps: ApiDeps) {
   );
 
   return app;
-}
-
-/** A module's memory is capped at the VM's memPages: one that declares more initial pages cannot start. */
-async function checkDeclaredMemory(clients: ApiDeps['clients'], guest: string, memPages: number) {
-  if (!guest.startsWith('module:')) return;
-  const initial = (await findModule(clients, guest.slice(7)))?.exports.memory.initialPages ?? 0;
-  if (initial > memPages)
-    throw unprocessable(
-      `${guest} declares ${initial} initial memory pages; give memPages of at least ${initial} (it is the VM's memory limit)`,
-    );
 }
 
 function describe(vm: VmRecord): string {
