@@ -8,7 +8,6 @@ import { MAX_VM_MEM_PAGES } from '../../../shared/guest-params.ts';
 import { getBalancingConfig } from '../../../shared/storage/config-store.ts';
 import { ConditionFailed } from '../../../shared/storage/errors.ts';
 import { createImageStore } from '../../../shared/storage/image-store.ts';
-import { findModule } from '../../../shared/storage/modules.ts';
 import { listNodes, placementNode } from '../../../shared/storage/nodes.ts';
 import {
   createVm,
