@@ -100,7 +100,7 @@ describe('failed VMs through the API', () => {
     const small = await api.call('POST', '/v1/vms', { body: { guest: 'module:big', memPages: 4 } });
     expect(small.status).toBe(422);
     expect(small.headers.get('content-type')).toBe(PROBLEM);
-    expect((await small.json()).detail).toMatch(/declares 8 initial memory pages/);
+    expect((await small.json()).detail).toMatch(/below the 8 pages the module's memory starts with/);
     expect(await api.snapshot()).toEqual(before);
     expect((await api.call('POST', '/v1/vms', { body: { guest: 'module:big', memPages: 8 } })).status).toBe(
       201,
