@@ -287,21 +287,7 @@ export function registerVm(program: Command) {
   ).action(async (id: string, options: WaitOptions & { node?: string }) => {
     const client = clientFor(options);
     let current: VmView | undefined = await client.resumeVm(id, options.node);
-    const fence = current.fence;
-    if (options.wait)
-      current = await waitForVm(
-        client,
-        id,
-        [
-          { label: 'PENDING', reached: (v) => !!v && v.fence >= fence },
-          { label: 'RUNNING', reached: (v) => v?.state === 'RUNNING' },
-        ],
-        {
-          timeoutMs: timeoutMs(options),
-          quiet: !!options.json,
-          failed: (v) => (v ? undefined : `${id} disappeared`),
-        },
-      );
+    if (options.wait) current = await waitUntilRunning(client, id, current.fence, options);
     if (options.json) printJson(current);
     else console.log(`${id} ${current?.state === 'RUNNING' ? 'running' : 'resuming'} on ${current?.owner}`);
   });
@@ -316,22 +302,7 @@ export function registerVm(program: Command) {
   ).action(async (id: string, options: WaitOptions & { node?: string }) => {
     const client = clientFor(options);
     let current: VmView | undefined = await client.restartVm(id, options.node);
-    const fence = current.fence;
-    if (options.wait)
-      current = await waitForVm(
-        client,
-        id,
-        [
-          { label: 'PENDING', reached: (v) => !!v && v.fence >= fence },
-          { label: 'RUNNING', reached: (v) => v?.state === 'RUNNING' },
-        ],
-        {
-          timeoutMs: timeoutMs(options),
-          quiet: !!options.json,
-          failed: (v) =>
-            !v ? `${id} disappeared` : v.state === 'FAILED' ? `${id} failed again: ${v.reason}` : undefined,
-        },
-      );
+    if (options.wait) current = await waitUntilRunning(client, id, current.fence, options);
     if (options.json) printJson(current);
     else console.log(`${id} ${current?.state === 'RUNNING' ? 'running' : 'restarting'} on ${current?.owner}`);
   });
@@ -402,4 +373,27 @@ export function registerVm(program: Command) {
     if (options.json) printJson({ id, deleted: gone });
     else console.log(gone ? `deleted ${id}` : `${id} is being deleted`);
   });
+}
+
+/** Waits for a VM started again (resume, restart) to run under the fence its request gave it. */
+function waitUntilRunning(
+  client: ReturnType<typeof clientFor>,
+  id: string,
+  fence: number,
+  options: WaitOptions,
+) {
+  return waitForVm(
+    client,
+    id,
+    [
+      { label: 'PENDING', reached: (v) => !!v && v.fence >= fence },
+      { label: 'RUNNING', reached: (v) => v?.state === 'RUNNING' },
+    ],
+    {
+      timeoutMs: timeoutMs(options),
+      quiet: !!options.json,
+      failed: (v) =>
+        !v ? `${id} disappeared` : v.state === 'FAILED' ? `${id} failed: ${v.reason}` : undefined,
+    },
+  );
 }
