@@ -53,27 +53,10 @@ export function greedyRound(
   onMove: (m: GreedyMove) => void,
 ): number {
   let made = 0;
+  const move = mover(state, loads, onMove);
   const apply = (vm: VmInfo, s: number, t: number) => {
-    const source = state.nodes[s] as NodeInfo;
-    const target = state.nodes[t] as NodeInfo;
-    const a = vmLoad(vm.factors, source.weights);
-    const b = vmLoad(vm.factors, target.weights);
-    const list = state.vmsOf[s] as VmInfo[];
-    list.splice(list.indexOf(vm), 1);
-    state.vmsOf[t]?.push(vm);
-    const st = state.takers[s] as TakerState;
-    const tt = state.takers[t] as TakerState;
-    st.memUsedPages -= vm.memPages;
-    tt.memUsedPages += vm.memPages;
-    if (vm.group !== undefined) {
-      st.groups.set(vm.group, (st.groups.get(vm.group) ?? 1) - 1);
-      tt.groups.set(vm.group, (tt.groups.get(vm.group) ?? 0) + 1);
-    }
-    vm.node = target.id;
-    loads[s] = (loads[s] ?? 0) - a;
-    loads[t] = (loads[t] ?? 0) + b;
+    move(vm, s, t);
     made++;
-    onMove({ vm, from: source.id, to: target.id, loadOnSource: a, loadOnTarget: b, bytes: bytesOf(vm) });
   };
   // Evacuate draining nodes to the least loaded node that can take each VM.
   for (let s = 0; s < state.nodes.length && made < budget; s++) {
@@ -135,4 +118,29 @@ function extremes(state: GreedyState, loads: Float64Array, k: number, highest: b
     }
   }
   return picked;
+}
+
+/** Carries out one move on the simulated cluster: lists, memory, groups and loads follow the VM. */
+export function mover(state: GreedyState, loads: Float64Array, onMove: (m: GreedyMove) => void) {
+  return (vm: VmInfo, s: number, t: number) => {
+    const source = state.nodes[s] as NodeInfo;
+    const target = state.nodes[t] as NodeInfo;
+    const a = vmLoad(vm.factors, source.weights);
+    const b = vmLoad(vm.factors, target.weights);
+    const list = state.vmsOf[s] as VmInfo[];
+    list.splice(list.indexOf(vm), 1);
+    state.vmsOf[t]?.push(vm);
+    const st = state.takers[s] as TakerState;
+    const tt = state.takers[t] as TakerState;
+    st.memUsedPages -= vm.memPages;
+    tt.memUsedPages += vm.memPages;
+    if (vm.group !== undefined) {
+      st.groups.set(vm.group, (st.groups.get(vm.group) ?? 1) - 1);
+      tt.groups.set(vm.group, (tt.groups.get(vm.group) ?? 0) + 1);
+    }
+    vm.node = target.id;
+    loads[s] = (loads[s] ?? 0) - a;
+    loads[t] = (loads[t] ?? 0) + b;
+    onMove({ vm, from: source.id, to: target.id, loadOnSource: a, loadOnTarget: b, bytes: bytesOf(vm) });
+  };
 }

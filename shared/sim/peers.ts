@@ -3,8 +3,7 @@
 import { mayEnter, mayLeave, type TakerState } from '../domain/constraints.ts';
 import { vmLoad } from '../domain/load.ts';
 import type { NodeInfo, VmInfo } from '../domain/types.ts';
-import { bytesOf } from './cluster.ts';
-import type { GreedyMove, GreedyState } from './greedy.ts';
+import { type GreedyMove, type GreedyState, mover } from './greedy.ts';
 
 /**
  * Kubernetes descheduler `LowNodeUtilization` with `useDeviationThresholds`: a node whose
@@ -18,30 +17,6 @@ export const LNU_DEFAULTS = { thresholds: 10, targetThresholds: 10 };
 
 /** ProxLB: when max − min utilisation (percent) exceeds `balanciness`, move one guest per run from the most to the least loaded node. */
 export const PROXLB_DEFAULTS = { balanciness: 10 };
-
-function mover(state: GreedyState, loads: Float64Array, onMove: (m: GreedyMove) => void) {
-  return (vm: VmInfo, s: number, t: number) => {
-    const source = state.nodes[s] as NodeInfo;
-    const target = state.nodes[t] as NodeInfo;
-    const a = vmLoad(vm.factors, source.weights);
-    const b = vmLoad(vm.factors, target.weights);
-    const list = state.vmsOf[s] as VmInfo[];
-    list.splice(list.indexOf(vm), 1);
-    state.vmsOf[t]?.push(vm);
-    const st = state.takers[s] as TakerState;
-    const tt = state.takers[t] as TakerState;
-    st.memUsedPages -= vm.memPages;
-    tt.memUsedPages += vm.memPages;
-    if (vm.group !== undefined) {
-      st.groups.set(vm.group, (st.groups.get(vm.group) ?? 1) - 1);
-      tt.groups.set(vm.group, (tt.groups.get(vm.group) ?? 0) + 1);
-    }
-    vm.node = target.id;
-    loads[s] = (loads[s] ?? 0) - a;
-    loads[t] = (loads[t] ?? 0) + b;
-    onMove({ vm, from: source.id, to: target.id, loadOnSource: a, loadOnTarget: b, bytes: bytesOf(vm) });
-  };
-}
 
 const utilisation = (state: GreedyState, loads: Float64Array, i: number) =>
   (100 * (loads[i] ?? 0)) / ((state.nodes[i] as NodeInfo).capacity || 1);
