@@ -261,4 +261,44 @@ describe('the scheduled balancer against dynalite', () => {
     expect(vms.every((vm) => ['k1', 'k2', 'k3'].includes(vm.owner))).toBe(true);
     expect(vms.every((vm) => vm.migration === undefined && vm.state === 'RUNNING')).toBe(true);
   });
+
+  it('balances the rest when an empty node drains, instead of pairing the drained node every round', async () => {
+    // Issue 19's case: an empty draining node once took the busiest node's pairing slot every round,
+    // leaving b and c at 1.6 and e at 0.4 for good.
+    const clients = await freshStores();
+    await withConfig(clients, { cooldownMs: 0 });
+    const fixture: NodeFixture[] = [
+      { id: 'a' },
+      { id: 'b', vms: vmsOn('b', [1.5, 0.3, 0.2]) },
+      { id: 'c', vms: vmsOn('c', [0.3, 0.3, 0.3, 0.2, 0.1]) },
+      { id: 'e', vms: vmsOn('e', [0.1, 0.1, 0.1, 0.1]) },
+    ];
+    await seedCluster(clients, NOW, fixture);
+    const { patchNode } = await import('../../shared/storage/nodes.ts');
+    await patchNode(clients, 'a', { draining: true }, NOW);
+    const factors = new Map<string, LoadFactors>(
+      fixture.flatMap((n) => (n.vms ?? []).map((vm) => [vm.id, factorsOf(vm.cpu)] as const)),
+    );
+    const cpuOf = new Map([...factors].map(([id, f]) => [id, f.cpu]));
+    const loads = async () => {
+      const sum = new Map<string, number>();
+      for (const vm of await listAllVms(clients))
+        sum.set(vm.owner, (sum.get(vm.owner) ?? 0) + (cpuOf.get(vm.id) ?? 0));
+      return sum;
+    };
+
+    let now = NOW;
+    for (let round = 0; round < 8; round++) {
+      const record = await runBalancer(depsFor(clients, now, round + 1), { round });
+      expect(record.pairs.every((p) => p.requester !== 'a' && p.selected !== 'a')).toBe(true);
+      now += 15_000; // past the claims
+      await applyOrders(clients, fixture, factors, now);
+    }
+
+    const after = await loads();
+    expect(after.get('a') ?? 0).toBe(0);
+    // The big VM alone sets the floor: b keeps 1.5 at most, and the others share the rest.
+    expect(Math.max(...['b', 'c', 'e'].map((n) => after.get(n) ?? 0))).toBeLessThanOrEqual(1.5 + 1e-9);
+    expect(after.get('e') ?? 0).toBeGreaterThan(0.4 + 1e-9);
+  });
 });
