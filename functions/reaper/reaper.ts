@@ -3,7 +3,7 @@
 // migrations stuck past their deadline are rolled back (ORDERED) or finished (IMAGE_READY).
 // Every move is a conditional write on the fence the reaper read, so racing an agent is safe.
 
-import { bestPlacement, expectedFactors, type PlacementVm } from '../../shared/domain/placement.ts';
+import { bestPlacement, type PlacementVm, placementVmOf } from '../../shared/domain/placement.ts';
 import { isDead } from '../../shared/domain/protocol.ts';
 import { isExpired } from '../../shared/domain/vm-state.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
@@ -71,11 +71,8 @@ export async function runReaper(deps: ReaperDeps, options: ReaperOptions = {}): 
   const dead = new Set(nodes.filter((n) => isDead(n.leaseUntil, now, { graceMs })).map((n) => n.id));
   // Restarts land where the API would place them; each one is added to its target for the next.
   const placing = nodes.map(placementNode);
-  const placeOf = (vm: VmRecord): PlacementVm => ({
-    factors: known.get(vm.owner)?.report?.vms[vm.id]?.factors ?? vm.factors ?? expectedFactors(vm),
-    memPages: vm.memPages,
-    ...(vm.group !== undefined ? { group: vm.group } : {}),
-  });
+  const placeOf = (vm: VmRecord): PlacementVm =>
+    placementVmOf(vm, known.get(vm.owner)?.report?.vms[vm.id]?.factors);
   const report: ReaperReport = {
     at: now,
     deadNodes: [...dead].sort(),

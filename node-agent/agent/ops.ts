@@ -2,7 +2,7 @@
 // fails (someone else moved the VM on) loops back to a fresh read, so the node always ends in
 // the state the table asks for, or does nothing.
 
-import { bestPlacement, expectedFactors } from '../../shared/domain/placement.ts';
+import { bestPlacement, placementVmOf } from '../../shared/domain/placement.ts';
 import {
   type Action,
   type Holding,
@@ -192,11 +192,7 @@ async function perform(
       const now = ctx.clock();
       const records = await listNodes(clients);
       const line = records.find((n) => n.id === action.order.from)?.report?.vms[id];
-      const placed = {
-        factors: line?.factors ?? vm.factors ?? expectedFactors(vm),
-        memPages: vm.memPages,
-        ...(vm.group !== undefined ? { group: vm.group } : {}),
-      };
+      const placed = placementVmOf(vm, line?.factors);
       const node = bestPlacement(records.map(placementNode), placed, now, [
         action.order.to,
         action.order.from,

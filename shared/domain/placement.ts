@@ -55,6 +55,18 @@ export function expectedFactors(vm: { memPages: number; cpuLimit?: number }): Lo
   return { cpu: vm.cpuLimit ?? 1, io: 0, mem: vm.memPages * PAGE_GIB };
 }
 
+/** A VM as placement sees it: its last measured factors if any, else its recorded ones, else the expected. */
+export function placementVmOf(
+  vm: { memPages: number; cpuLimit?: number; group?: string; factors?: LoadFactors },
+  measured?: LoadFactors,
+): PlacementVm {
+  return {
+    factors: measured ?? vm.factors ?? expectedFactors(vm),
+    memPages: vm.memPages,
+    ...(vm.group !== undefined ? { group: vm.group } : {}),
+  };
+}
+
 function takerState(node: PlacementNode): TakerState {
   const groups = new Map<string, number>();
   let memUsedPages = 0;

@@ -2,7 +2,12 @@
 // Each mutation reads the item and writes conditionally on the fence it read: a lost race is a
 // 409 and nothing changes.
 import { createRoute, z } from '@hono/zod-openapi';
-import { expectedFactors, type PlacementVm, placementExclusion } from '../../../shared/domain/placement.ts';
+import {
+  expectedFactors,
+  type PlacementVm,
+  placementExclusion,
+  placementVmOf,
+} from '../../../shared/domain/placement.ts';
 import type { MigrationOrder } from '../../../shared/domain/vm-state.ts';
 import { MAX_VM_MEM_PAGES } from '../../../shared/guest-params.ts';
 import { getBalancingConfig } from '../../../shared/storage/config-store.ts';
@@ -289,11 +294,7 @@ export function vmRoutes(deps: ApiDeps) {
       const vm = await getVm(clients, id);
       if (vm.state !== 'SUSPENDED')
         throw conflict(`vm ${id} is ${describe(vm)}; only a SUSPENDED VM can be resumed`);
-      const placed: PlacementVm = {
-        factors: vm.factors ?? expectedFactors(vm),
-        memPages: vm.memPages,
-        ...(vm.group !== undefined ? { group: vm.group } : {}),
-      };
+      const placed = placementVmOf(vm);
       const target = choosePlacement(await listNodes(clients), placed, now, body.node, 'resume it');
       const updated = await resumeVm(clients, id, vm.fence, target, now).catch(raced(id));
       return c.json(await view(updated), 202);
@@ -322,11 +323,7 @@ export function vmRoutes(deps: ApiDeps) {
       if (vm.state !== 'FAILED')
         throw conflict(`vm ${id} is ${describe(vm)}; only a FAILED VM can be restarted`);
       const records = await listNodes(clients);
-      const placed: PlacementVm = {
-        factors: vm.factors ?? expectedFactors(vm),
-        memPages: vm.memPages,
-        ...(vm.group !== undefined ? { group: vm.group } : {}),
-      };
+      const placed = placementVmOf(vm);
       // Its own node first: a failure is the guest's doing, not the node's.
       const own = records.find((n) => n.id === vm.owner);
       const stays =
@@ -366,12 +363,7 @@ export function vmRoutes(deps: ApiDeps) {
       if (to !== 'auto' && !nodes.some((n) => n.id === to)) throw notFound('node', to);
       if (to === vm.owner) throw unprocessable(`vm ${id} already runs on ${to}`);
       const line = nodes.find((n) => n.id === vm.owner)?.report?.vms[id];
-      const placed: PlacementVm = {
-        factors: line?.factors ?? vm.factors ?? expectedFactors(vm),
-        memPages: vm.memPages,
-        leaving: vm.owner,
-        ...(vm.group !== undefined ? { group: vm.group } : {}),
-      };
+      const placed: PlacementVm = { ...placementVmOf(vm, line?.factors), leaving: vm.owner };
       const target = choosePlacement(nodes, placed, now, to === 'auto' ? undefined : to, `migrate vm ${id}`);
       const order: MigrationOrder = {
         id: deps.newId('mig'),
