@@ -80,5 +80,3 @@ export function createApp(deps: ApiDeps) {
   });
   return app;
 }
-
-export type SeesawApp = ReturnType<typeof createApp>;

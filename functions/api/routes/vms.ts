@@ -41,7 +41,6 @@ import {
 import { choosePlacement, toVmView } from '../views.ts';
 import { patchVmAtFence } from '../vm-writes.ts';
 
-export const BUILT_IN_GUESTS = ['cpu', 'memory', 'io', 'trace', 'idle'] as const;
 const MAX_MEM_PAGES = MAX_VM_MEM_PAGES;
 
 const nodeId = z.string().min(1).max(128);
