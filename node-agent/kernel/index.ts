@@ -1,12 +1,14 @@
 // The emulated VM kernel (Figs. 1, 5): runs WebAssembly guests in time slices from the schedule,
 // measures their load, and writes and reads their images in the image store.
+
+import { isBuiltinGuest, PAGE_BYTES } from '../../shared/domain/guests.ts';
 import { vmLoad } from '../../shared/domain/load.ts';
 import type { LoadFactors } from '../../shared/domain/types.ts';
 import { type GuestGlobal, validateGuestModule } from '../../shared/guest-abi.ts';
 import { Conflict, Corrupt, InvalidInput, NotFound } from '../../shared/storage/errors.ts';
 import type { ImageManifest, ImageStore } from '../../shared/storage/image-store.ts';
 import type { GuestSpec } from '../../shared/storage/vms.ts';
-import { guestBinary, guestModule, isBuiltinGuest } from '../guests/index.ts';
+import { guestBinary, guestModule } from '../guests/index.ts';
 import {
   createWatchdog,
   type GuestCall,
@@ -18,7 +20,7 @@ import {
 import { type DiskBudget, VirtualDisk } from './disk.ts';
 import { type Guest, growMemory, instantiateGuest } from './guest.ts';
 import { capMemory } from './limits.ts';
-import { PAGE, PageTracker } from './pages.ts';
+import { PageTracker } from './pages.ts';
 import { type Claim, type ScheduleEntry, shareCapacity, shareWeights } from './schedule.ts';
 import type {
   CheckpointResult,
@@ -144,7 +146,7 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
     admit() {
       if (memCapacityPages === undefined) return true;
       let pages = diskBudget.blocks + 1;
-      for (const vm of vms.values()) pages += vm.guest.memory.buffer.byteLength / PAGE;
+      for (const vm of vms.values()) pages += vm.guest.memory.buffer.byteLength / PAGE_BYTES;
       return pages <= memCapacityPages;
     },
   };
@@ -164,7 +166,7 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
       failVm(vm, trapReason(call, error));
       return undefined;
     }
-    if (vm.guest.memory.buffer.byteLength > vm.memLimit * PAGE) failVm(vm, memoryReason(vm.memLimit));
+    if (vm.guest.memory.buffer.byteLength > vm.memLimit * PAGE_BYTES) failVm(vm, memoryReason(vm.memLimit));
     return out;
   };
   /** A guest call made alone (not in a tick's batch) under the budget; GuestFault if the VM failed. */
@@ -240,13 +242,13 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
   /** Brings the VM's dirty marks up to date; `compareAll` ignores the guest's dirty map (full images). */
   const sample = (vm: Vm, compareAll = false) => {
     const buffer = vm.guest.memory.buffer;
-    if (!compareAll && !vm.ranSinceScan && vm.tracker.pages === buffer.byteLength / PAGE) return;
+    if (!compareAll && !vm.ranSinceScan && vm.tracker.pages === buffer.byteLength / PAGE_BYTES) return;
     const t0 = nowNs();
     const map = vm.guest.dirtyMap();
     if (map === undefined) vm.tracker.scan(buffer);
     else if (compareAll || vm.tracker.pages === 0) {
       // The full compare finds every change; the map's marks are spent either way.
-      const pages = buffer.byteLength / PAGE;
+      const pages = buffer.byteLength / PAGE_BYTES;
       if (map >= 0 && map + pages <= buffer.byteLength) new Uint8Array(buffer, map, pages).fill(0);
       vm.tracker.scan(buffer);
     } else vm.tracker.scanMarked(buffer, map);
@@ -347,7 +349,7 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
       growMemory(guest.memory, Math.max(m.memPages, vm.memPages));
       const bytes = new Uint8Array(guest.memory.buffer);
       bytes.fill(0);
-      for (const [p, page] of image.pages) bytes.set(page, p * PAGE);
+      for (const [p, page] of image.pages) bytes.set(page, p * PAGE_BYTES);
       guest.restoreGlobals(m.globals);
       const digest = guarded('restore', () => guest.digest());
       if (digest !== m.digest)
@@ -411,7 +413,7 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
       kind,
       ...(vm.manifest ? { previous: vm.manifest } : {}),
       guest: vm.spec,
-      memPages: vm.guest.memory.buffer.byteLength / PAGE,
+      memPages: vm.guest.memory.buffer.byteLength / PAGE_BYTES,
       pages,
       disk: { bytes: vm.disk.bytes, blocks: disk.blocks },
       globals: vm.guest.captureGlobals(),
@@ -578,7 +580,7 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
         const factors: LoadFactors = {
           cpu: rate(vm.period.done) / UNITS_PER_CORE,
           io: rate(vm.io.ops) / 1000,
-          mem: (vm.tracker.residentPages * PAGE) / 2 ** 30,
+          mem: (vm.tracker.residentPages * PAGE_BYTES) / 2 ** 30,
           paging: rate(dirtiedPages) / 1000,
           net: rate(vm.io.netBytes) / 2 ** 20,
         };
