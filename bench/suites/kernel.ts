@@ -72,7 +72,7 @@ export async function run(ctx: Ctx): Promise<Record<string, unknown>> {
 }
 
 /** 50 VMs of mixed guests on one node, ticked and measured once a second (every 10 ticks). */
-async function kernelOverhead(ctx: Ctx) {
+export async function kernelOverhead(ctx: Ctx) {
   const images = createImageStoreOn(memoryBlobs());
   const clock = { t: 1_700_000_000_000 };
   const kernel = createKernel(

@@ -49,9 +49,9 @@ export async function instantiateGuest(
 ): Promise<Guest> {
   let exports: Exports | undefined;
   let view = new Uint8Array(0);
+  // A grown memory detaches its old buffer, which leaves the view empty: only then read it again.
   const mem = () => {
-    const buffer = exports!.memory.buffer;
-    if (view.buffer !== buffer) view = new Uint8Array(buffer);
+    if (view.byteLength === 0) view = new Uint8Array(exports!.memory.buffer);
     return view;
   };
   const inMemory = (ptr: number, len: number) => len >= 0 && ptr >= 0 && ptr + len <= mem().byteLength;

@@ -123,7 +123,7 @@ async function openImage(state: KernelState, vm: VmLaunch): Promise<LoadedImage>
   return image;
 }
 
-type Started = Pick<Vm, 'tracker' | 'vtodOffset' | 'lastVtod' | 'seq' | 'lastDigest'> &
+type Started = Pick<Vm, 'tracker' | 'vtodOffset' | 'lastVtod' | 'seq' | 'lastDigest' | 'digestFresh'> &
   Partial<Pick<Vm, 'manifest'>>;
 
 /** A fresh guest: its params set and its `init` run. */
@@ -133,7 +133,14 @@ function startFresh(state: KernelState, record: Vm, vm: VmLaunch): Started {
   guest.setParams(vm.guest.params ?? {}, KERNEL_PARAMS);
   callAlone(state, record, 'init', () => guest.init());
   const now = state.options.clock();
-  return { tracker: new PageTracker(0), vtodOffset: 0, lastVtod: now, seq: 0, lastDigest: '' };
+  return {
+    tracker: new PageTracker(0),
+    vtodOffset: 0,
+    lastVtod: now,
+    seq: 0,
+    lastDigest: '',
+    digestFresh: false,
+  };
 }
 
 /** The guest put back in the image's state, which must digest to what the image (and the table) recorded. */
@@ -160,7 +167,15 @@ function restore(
   // The guest's clock continues from the image's, never behind it, whatever this node's clock says.
   const now = state.options.clock();
   const vtodOffset = Math.max(m.vtod, now + m.vtodOffset) - now;
-  return { tracker, vtodOffset, lastVtod: m.vtod, seq: m.seq, lastDigest: m.digest, manifest: m };
+  return {
+    tracker,
+    vtodOffset,
+    lastVtod: m.vtod,
+    seq: m.seq,
+    lastDigest: m.digest,
+    digestFresh: true,
+    manifest: m,
+  };
 }
 
 function writePages(guest: Guest, pages: Map<number, Uint8Array>) {

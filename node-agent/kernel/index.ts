@@ -71,7 +71,7 @@ export function createKernel(options: KernelOptions, deps: KernelDeps): SeesawKe
     images: deps.images,
     vms,
     starting: new Set(),
-    counters: { ticks: 0, totalNanos: 0, guestNanos: 0, scanNanos: 0 },
+    counters: { ticks: 0, measuredAtTick: 0, periodTicks: 0, totalNanos: 0, guestNanos: 0, scanNanos: 0 },
     guestBudgetMs,
     watchdog: createWatchdog(guestBudgetMs),
     diskBudget: nodeDiskBudget(vms, options.memCapacityPages),
@@ -141,7 +141,14 @@ function observation(state: KernelState) {
         info: { paused: vm.paused, demand: vm.lastDemand, share: vm.lastShare },
       })),
     diskBlocks: () => state.diskBudget.blocks,
-    stats: () => ({ ...counters, watchdogBatches: watchdog.batches(), watchdogNanos: watchdog.nanos() }),
+    stats: () => ({
+      ticks: counters.ticks,
+      totalNanos: counters.totalNanos,
+      guestNanos: counters.guestNanos,
+      scanNanos: counters.scanNanos,
+      watchdogBatches: watchdog.batches(),
+      watchdogNanos: watchdog.nanos(),
+    }),
     vtod: (id) => vtodOf(getVm(state, id), options.clock),
   } satisfies Partial<SeesawKernel>;
 }

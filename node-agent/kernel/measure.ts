@@ -6,11 +6,11 @@ import type { LoadFactors } from '../../shared/domain/types.ts';
 import { timeoutReason } from './budget.ts';
 import {
   type Counters,
-  callGuest,
   emptyPeriod,
   failVm,
   type KernelState,
   nowNs,
+  takeDigest,
   UNITS_PER_CORE,
   type Vm,
   vtodOf,
@@ -37,6 +37,9 @@ export function sample(counters: Counters, vm: Vm, compareAll = false) {
 /** Every VM's measurement since the previous call; the period's counters start again. */
 export function measureAll(state: KernelState): VmMeasurement[] {
   const t0 = nowNs();
+  const { counters } = state;
+  counters.periodTicks = counters.ticks - counters.measuredAtTick;
+  counters.measuredAtTick = counters.ticks;
   const all = [...state.vms.values()];
   digestAll(state, all);
   const out = all.map((vm) => measureVm(state, vm));
@@ -44,17 +47,17 @@ export function measureAll(state: KernelState): VmMeasurement[] {
   return out;
 }
 
-/** Refreshes the digest of every guest that has not failed, in one watchdog batch. */
+/**
+ * Refreshes, in one watchdog batch, the digest of every guest that has not failed and was called
+ * since its digest was taken (a paused guest, or one the last tick already digested, has not
+ * changed: no batch at all when none has).
+ */
 function digestAll(state: KernelState, all: Vm[]) {
-  const live = all.filter((vm) => !vm.error);
+  const stale = all.filter((vm) => !vm.error && !vm.digestFresh);
   state.watchdog.each(
-    live.length,
-    (i) => {
-      const vm = live[i]!;
-      const digest = callGuest(vm, 'digest', () => vm.guest.digest());
-      if (digest !== undefined) vm.lastDigest = digest;
-    },
-    (i, ms) => failVm(live[i]!, timeoutReason('digest', ms)),
+    stale.length,
+    (i) => takeDigest(stale[i]!),
+    (i, ms) => failVm(stale[i]!, timeoutReason('digest', ms)),
     state.guestBudgetMs,
   );
 }

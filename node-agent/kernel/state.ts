@@ -38,7 +38,15 @@ export interface Vm {
   /** The memory limit in pages (the VM's memPages). */
   memLimit: number;
   lastDigest: string;
+  /** Whether lastDigest is the digest of the guest as it is now (no guest call since it was taken). */
+  digestFresh: boolean;
   guest: Guest;
+  /**
+   * The guest memory's buffer as of the last size check. Growing a wasm memory detaches its old
+   * buffer (byteLength 0), so a non-zero byteLength here proves the size is unchanged without the
+   * cost of the `memory.buffer` getter on every call.
+   */
+  checkedBuffer?: ArrayBuffer;
   tracker: PageTracker;
   /** False for guests that cannot write memory (see validateGuestModule): scanned once, then never. */
   writesMemory: boolean;
@@ -72,6 +80,9 @@ export const emptyPeriod = (): Period => ({ ticks: 0, demanded: 0, done: 0, stea
 /** The kernel's own time, for the overhead benchmark (see KernelStats). */
 export interface Counters {
   ticks: number;
+  /** `ticks` at the last measure, and the ticks between the last two (to foresee the next measure). */
+  measuredAtTick: number;
+  periodTicks: number;
   totalNanos: number;
   guestNanos: number;
   scanNanos: number;
@@ -111,14 +122,27 @@ export function failVm(vm: Vm, reason: string) {
 /** A guest call's outcome: a trap, or a memory grown past the limit, fails the VM. */
 export function callGuest<T>(vm: Vm, call: GuestCall, fn: () => T): T | undefined {
   let out: T | undefined;
+  if (call !== 'digest') vm.digestFresh = false;
   try {
     out = fn();
   } catch (error) {
     failVm(vm, trapReason(call, error));
     return undefined;
   }
-  if (vm.guest.memory.buffer.byteLength > vm.memLimit * PAGE_BYTES) failVm(vm, memoryReason(vm.memLimit));
+  if (!vm.checkedBuffer?.byteLength) {
+    vm.checkedBuffer = vm.guest.memory.buffer;
+    if (vm.checkedBuffer.byteLength > vm.memLimit * PAGE_BYTES) failVm(vm, memoryReason(vm.memLimit));
+  }
   return out;
+}
+
+/** The guest's digest, taken under the budget of the batch it runs in; undefined if the VM failed. */
+export function takeDigest(vm: Vm): string | undefined {
+  const digest = callGuest(vm, 'digest', () => vm.guest.digest());
+  if (digest === undefined) return undefined;
+  vm.lastDigest = digest;
+  vm.digestFresh = true;
+  return digest;
 }
 
 /** A guest call made alone (not in a tick's batch) under the budget; GuestFault if the VM failed. */
