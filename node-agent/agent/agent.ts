@@ -18,7 +18,7 @@ import type { Kernel } from '../kernel/types.ts';
 import { Crash, type FaultHook, type FaultPoint, Fenced } from './faults.ts';
 import { ForeignStart, runVmOp } from './ops.ts';
 import { buildReport } from './report.ts';
-import type { Agent, AgentConfig, AgentDeps, AgentStatus, OpContext, Outbound } from './types.ts';
+import type { Agent, AgentConfig, AgentDeps, AgentStatus, OpContext, Outbound, PeriodDirt } from './types.ts';
 
 export type { Agent, AgentConfig, AgentDeps, AgentStatus, ImageCleaner } from './types.ts';
 
@@ -33,6 +33,8 @@ interface AgentState {
   lastCheckpoint: Map<string, number>;
   outbound: Map<string, Outbound>;
   ops: Map<string, Promise<void>>;
+  /** Each guest's paging in the last report period (see PeriodDirt). */
+  dirt: Map<string, PeriodDirt>;
   incarnation: string;
   leaseUntil: number;
   readyAt: number;
@@ -52,6 +54,7 @@ export function createAgent(deps: AgentDeps, config: AgentConfig): Agent {
     lastCheckpoint: new Map(),
     outbound: new Map(),
     ops: new Map(),
+    dirt: new Map(),
     incarnation: '',
     leaseUntil: 0,
     readyAt: Number.POSITIVE_INFINITY,
@@ -154,6 +157,12 @@ function loadReport(s: AgentState, periodMs: number) {
       'measuring failed; renewing the lease without VM lines',
     );
   }
+  s.dirt = new Map(
+    measurements.map((m) => [
+      m.id,
+      { dirtiedPages: m.dirtiedPages, residentPages: m.residentPages, periodMs },
+    ]),
+  );
   return buildReport({
     now: s.deps.clock(),
     measurements,
@@ -248,6 +257,7 @@ function opContext(s: AgentState): OpContext {
     lastCheckpoint: s.lastCheckpoint,
     outbound: s.outbound,
     images,
+    dirt: (id) => s.dirt.get(id),
     step: (point, vm, fn, describe) => step(s, epoch, point, vm, fn, describe),
   };
 }

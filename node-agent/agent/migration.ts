@@ -2,6 +2,7 @@
 // and run; and the expired orders anyone may abort or settle. Each table write is conditional on
 // the fence and the order, so a step repeated or raced fails instead of forking the VM.
 import { bestPlacement, placementVmOf } from '../../shared/domain/placement.ts';
+import { afterRound, dirtyRateOf, nextPrecopyStep } from '../../shared/domain/precopy.ts';
 import { takeDeadline } from '../../shared/domain/protocol.ts';
 import type { MigrationOrder } from '../../shared/domain/vm-state.ts';
 import { migrationRecord, putMigration } from '../../shared/storage/migrations.ts';
@@ -17,13 +18,9 @@ import { Crash, Fenced } from './faults.ts';
 import { launchOf, load, resumeGuest, stopGuest } from './lifecycle.ts';
 import type { Handler, OpContext, Outbound } from './types.ts';
 
-/** Pre-copy rounds at most, and the dirty-page count at which pre-copy has converged. */
-const PRECOPY_ROUNDS = 4;
-const PRECOPY_DONE_PAGES = 8;
-
 /** Source side: pre-copy while running, stop, final delta, IMAGE_READY, forget. */
 export const migrateOut: Handler<'migrateOut'> = async (ctx, action, vm, id) => {
-  const progress = ctx.outbound.get(id) ?? (await precopyAndStop(ctx, id));
+  const progress = ctx.outbound.get(id) ?? (await precopyAndStop(ctx, vm));
   const final = await ctx.step(
     'finalDelta',
     id,
@@ -57,14 +54,27 @@ export const migrateOut: Handler<'migrateOut'> = async (ctx, action, vm, id) => 
   return false;
 };
 
+/** Pages per ms assumed for the image store before a round has measured it (64 MB/s). */
+const PRIOR_TRANSFER_PAGES_PER_MS = 1;
+
 /**
- * Iterative pre-copy: each round writes what the guest dirtied during the previous one; stop when
- * the dirty set is small or no longer shrinking, so the final delta (downtime) is small. Then pause.
+ * Pre-copy while the guest runs, for as long as a round shrinks the remainder enough (see
+ * shared/domain/precopy.ts), then pause: what is dirty now is the final delta.
  */
-async function precopyAndStop(ctx: OpContext, id: string): Promise<Outbound> {
+async function precopyAndStop(ctx: OpContext, vm: VmRecord): Promise<Outbound> {
+  const id = vm.id;
+  const seen = ctx.dirt(id);
+  let state: Parameters<typeof afterRound>[0] = {
+    rounds: 0,
+    remainderPages: seen?.residentPages ?? vm.memPages,
+    transferPagesPerMs: PRIOR_TRANSFER_PAGES_PER_MS,
+    dirtyPagesPerMs: seen ? dirtyRateOf(seen) : 0,
+    workingSetPages: seen?.dirtiedPages ?? 0,
+  };
   let precopyBytes = 0;
-  let previous = Number.POSITIVE_INFINITY;
-  for (let round = 0; round < PRECOPY_ROUNDS; round += 1) {
+  let decision = nextPrecopyStep(state);
+  while (decision.kind === 'round') {
+    const startedAt = ctx.clock();
     const result = await ctx.step(
       'precopy',
       id,
@@ -72,14 +82,24 @@ async function precopyAndStop(ctx: OpContext, id: string): Promise<Outbound> {
       (r) => r.image,
     );
     precopyBytes += result.bytes;
-    if (result.pages <= PRECOPY_DONE_PAGES || result.pages > previous / 2) break;
-    previous = result.pages;
+    state = afterRound(state, { pages: result.pages, ms: ctx.clock() - startedAt });
+    decision = nextPrecopyStep(state);
   }
   await ctx.step('pause', id, () => ctx.kernel.pause(id));
   const h = ctx.held.get(id);
   if (h) h.paused = true;
   const progress = { stoppedAt: ctx.clock(), precopy: precopyBytes };
   ctx.outbound.set(id, progress);
+  ctx.log.debug(
+    {
+      node: ctx.self,
+      vm: id,
+      rounds: state.rounds,
+      why: decision.why,
+      predictedPages: decision.predictedPages,
+    },
+    'pre-copy done; stopping the guest',
+  );
   return progress;
 }
 

@@ -67,6 +67,13 @@ export interface Outbound {
   precopy: number;
 }
 
+/** A guest's paging over the last measured period: the pre-copy's dirty-rate estimate. */
+export interface PeriodDirt {
+  dirtiedPages: number;
+  residentPages: number;
+  periodMs: number;
+}
+
 /** What one VM operation may see and touch of its agent. */
 export interface OpContext {
   self: string;
@@ -82,6 +89,8 @@ export interface OpContext {
   lastCheckpoint: Map<string, number>;
   outbound: Map<string, Outbound>;
   images: ImageCleaner | undefined;
+  /** The VM's paging in the last measured period, if it was measured here. */
+  dirt(id: string): PeriodDirt | undefined;
   /** Runs one protocol step between fault points; throws Crash/Fenced when the node died or fenced meanwhile. */
   step<T>(
     point: FaultPoint,
