@@ -20,6 +20,7 @@ import {
 import { checkShard, roundAt } from '../../shared/domain/shards.ts';
 import type { Move, PairDecision, Reason, Rng } from '../../shared/domain/types.ts';
 import type { MigrationOrder } from '../../shared/domain/vm-state.ts';
+import { eachLimited } from '../../shared/runtime/pool.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { getBalancingConfig } from '../../shared/storage/config-store.ts';
 import { ConditionFailed } from '../../shared/storage/errors.ts';
@@ -84,18 +85,6 @@ export const BALANCER_DEFAULTS = {
 /** A run id that sorts by time and cannot collide between runs started at the same moment. */
 export function newRunId(now: number, shard: number): string {
   return `run-${now.toString(36).padStart(9, '0')}-s${shard}-${randomBytes(4).toString('hex')}`;
-}
-
-async function inPool<T>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await work(items[next++] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /** Runs one shard of one balancing round and returns its record (stored unless `dryRun`). */
@@ -181,17 +170,21 @@ export async function runBalancer(deps: BalancerDeps, options: BalancerOptions =
       numbered.push({ pair, first });
       first += pair.moves.length;
     }
-    await inPool(numbered, options.concurrency ?? BALANCER_DEFAULTS.concurrency, async ({ pair, first }) => {
-      const result = await carryOut(clients, deps.log, pair, first, {
-        id,
-        clock: deps.clock,
-        options,
-        fenceOf: view.fenceOf,
-      });
-      orders.push(...result.orders);
-      written.push(...result.written);
-      if (result.written.length > 0) exchanges++;
-    });
+    await eachLimited(
+      numbered,
+      options.concurrency ?? BALANCER_DEFAULTS.concurrency,
+      async ({ pair, first }) => {
+        const result = await carryOut(clients, deps.log, pair, first, {
+          id,
+          clock: deps.clock,
+          options,
+          fenceOf: view.fenceOf,
+        });
+        orders.push(...result.orders);
+        written.push(...result.written);
+        if (result.written.length > 0) exchanges++;
+      },
+    );
   }
 
   const position = new Map(decision.moves.map((m, k) => [m.vm, k]));

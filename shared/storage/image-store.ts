@@ -9,6 +9,7 @@ import {
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import type { ImageRef } from '../domain/vm-state.ts';
+import { eachLimited } from '../runtime/pool.ts';
 import type { Clients } from './clients.ts';
 import { Conflict, Corrupt, InvalidInput, NotFound } from './errors.ts';
 import type { GuestSpec } from './vms.ts';
@@ -302,14 +303,6 @@ function parseManifest(key: string, body: Uint8Array): ImageManifest {
   if (sha256(Buffer.from(JSON.stringify(rest))) !== checksum)
     throw new Corrupt(`image manifest ${key} fails its sha256 check`);
   return manifest;
-}
-
-async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 // ---- blob stores -------------------------------------------------------------------------------
