@@ -24,6 +24,7 @@ import { eachLimited } from '../../shared/runtime/pool.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { getBalancingConfig } from '../../shared/storage/config-store.ts';
 import { ConditionFailed } from '../../shared/storage/errors.ts';
+import { meteredClients, newUsage } from '../../shared/storage/metered.ts';
 import { claimNode, listNodes, releaseClaim } from '../../shared/storage/nodes.ts';
 import {
   EXPECTED_NODES,
@@ -34,10 +35,8 @@ import {
   type RunOrder,
   type RunRecord,
 } from '../../shared/storage/runs.ts';
-import { newUsage } from '../../shared/storage/table.ts';
 import { orderMigration } from '../../shared/storage/vms.ts';
 import { roundView } from './input.ts';
-import { meteredClients } from './metered.ts';
 
 /** The slice of a pino logger the balancer uses. */
 export interface Logger {

@@ -106,7 +106,13 @@ export async function runReaper(deps: ReaperDeps, options: ReaperOptions = {}): 
             report.homeless.push(vm.id);
             continue;
           }
-          await settleMigration(clients, vm.id, order.id, vm.fence, to, clock());
+          await settleMigration(clients, {
+            id: vm.id,
+            migrationId: order.id,
+            fence: vm.fence,
+            node: to,
+            now: clock(),
+          });
           report.settled.push({ vm: vm.id, to });
           await putMigration(
             clients,
@@ -132,7 +138,14 @@ export async function runReaper(deps: ReaperDeps, options: ReaperOptions = {}): 
             report.homeless.push(vm.id);
             break;
           }
-          await restartElsewhere(clients, vm.id, vm.owner, vm.fence, to, clock(), vm.state);
+          await restartElsewhere(clients, {
+            id: vm.id,
+            deadNode: vm.owner,
+            fence: vm.fence,
+            node: to,
+            now: clock(),
+            seen: vm.state,
+          });
           report.restarted.push({ vm: vm.id, from: vm.owner, to });
           const target = placing.find((n) => n.id === to);
           if (target) target.vms = [...target.vms, placed];

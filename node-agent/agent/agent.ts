@@ -325,7 +325,13 @@ export function createAgent(deps: AgentDeps, config: AgentConfig): Agent {
         try {
           kernel.pause(id);
           const result = await kernel.checkpoint(id, 'delta');
-          await recordCheckpoint(clients, id, self, holding.fence, result.image, undefined, clock());
+          await recordCheckpoint(clients, {
+            id,
+            node: self,
+            fence: holding.fence,
+            image: result.image,
+            now: clock(),
+          });
         } catch (error) {
           log.warn({ node: self, vm: id, err: (error as Error).message }, 'final checkpoint not recorded');
         }

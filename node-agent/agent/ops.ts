@@ -199,7 +199,13 @@ async function perform(
       ]);
       if (!node) return false;
       await ctx.step('settle', id, () =>
-        settleMigration(clients, id, action.order.id, vm.fence, node, ctx.clock()),
+        settleMigration(clients, {
+          id,
+          migrationId: action.order.id,
+          fence: vm.fence,
+          node,
+          now: ctx.clock(),
+        }),
       );
       await history(ctx, id, action.order, {
         outcome: 'settled',
@@ -359,7 +365,15 @@ async function checkpoint(ctx: OpContext, vm: VmRecord) {
   await ctx.step(
     'recordCheckpoint',
     vm.id,
-    () => recordCheckpoint(ctx.clients, vm.id, ctx.self, vm.fence, result.image, vm.factors, ctx.clock()),
+    () =>
+      recordCheckpoint(ctx.clients, {
+        id: vm.id,
+        node: ctx.self,
+        fence: vm.fence,
+        image: result.image,
+        factors: vm.factors,
+        now: ctx.clock(),
+      }),
     () => result.image,
   );
   ctx.lastCheckpoint.set(vm.id, ctx.clock());
@@ -405,17 +419,16 @@ async function migrateOut(ctx: OpContext, vm: VmRecord, order: MigrationOrder) {
     'markImageReady',
     id,
     () =>
-      markImageReady(
-        clients,
+      markImageReady(clients, {
         id,
         order,
-        vm.fence,
-        final.image,
+        fence: vm.fence,
+        image: final.image,
         stoppedAt,
         bytes,
         now,
-        takeDeadline(now, vm.memPages, ctx.config.timings),
-      ),
+        deadline: takeDeadline(now, vm.memPages, ctx.config.timings),
+      }),
     () => final.image,
   );
   await ctx.step('stopSource', id, () => stop(ctx, id));
@@ -439,7 +452,14 @@ async function migrateIn(ctx: OpContext, vm: VmRecord, order: MigrationOrder) {
   }
   const now = ctx.clock();
   await ctx.step('takeOwnership', id, () =>
-    takeOwnership(clients, id, order.id, vm.fence, self, now, now + ctx.config.cooldownMs),
+    takeOwnership(clients, {
+      id,
+      migrationId: order.id,
+      fence: vm.fence,
+      node: self,
+      now,
+      cooldownUntil: now + ctx.config.cooldownMs,
+    }),
   );
   await ctx.step('resumeTarget', id, () => resume(ctx, id));
   const runningAt = ctx.clock();
