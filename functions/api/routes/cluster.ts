@@ -3,11 +3,11 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { isLive } from '../../../shared/domain/placement.ts';
 import { countedImbalance } from '../../../shared/domain/stats.ts';
 import { listNodes } from '../../../shared/storage/nodes.ts';
+import { listRuns } from '../../../shared/storage/runs.ts';
 import { listAllVms } from '../../../shared/storage/vms.ts';
 import type { ApiDeps } from '../deps.ts';
 import { problemResponses } from '../problem.ts';
 import { bearerSecurity, newRouter } from '../router.ts';
-import { lastRun } from '../runs-read.ts';
 import { jsonResponse, VmStateSchema } from '../schemas.ts';
 import { nodeLoadOf } from '../views.ts';
 
@@ -50,10 +50,10 @@ export function clusterRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const now = deps.clock();
-      const [nodes, vms, run] = await Promise.all([
+      const [nodes, vms, runs] = await Promise.all([
         listNodes(clients),
         listAllVms(clients),
-        lastRun(clients),
+        listRuns(clients, { limit: 1 }),
       ]);
       const live = nodes.filter((n) => isLive(n, now));
       const byState = { PENDING: 0, RUNNING: 0, SUSPENDING: 0, SUSPENDED: 0, DELETING: 0, FAILED: 0 };
@@ -64,7 +64,7 @@ export function clusterRoutes(deps: ApiDeps) {
           vms: { total: vms.length, byState, migrating: vms.filter((vm) => vm.migration).length },
           imbalance: countedImbalance(live.map((n) => ({ load: nodeLoadOf(n), draining: n.draining }))),
           loads: Object.fromEntries(live.map((n) => [n.id, nodeLoadOf(n)])),
-          lastRun: run ?? null,
+          lastRun: runs.items[0] ?? null,
         },
         200,
       );

@@ -13,7 +13,9 @@ import { MAX_VM_MEM_PAGES } from '../../../shared/guest-params.ts';
 import { getBalancingConfig } from '../../../shared/storage/config-store.ts';
 import { ConditionFailed } from '../../../shared/storage/errors.ts';
 import { createImageStore } from '../../../shared/storage/image-store.ts';
+import { findNode, listNodesById } from '../../../shared/storage/node-lookups.ts';
 import { listNodes, placementNode } from '../../../shared/storage/nodes.ts';
+import { patchVmAtFence } from '../../../shared/storage/vm-settings.ts';
 import {
   createVm,
   deleteVmItem,
@@ -27,7 +29,6 @@ import {
 } from '../../../shared/storage/vms.ts';
 import type { ApiDeps } from '../deps.ts';
 import { checkLaunch } from '../launch-checks.ts';
-import { findNode, listNodesById } from '../node-reads.ts';
 import { conflict, notFound, problemResponses, unprocessable } from '../problem.ts';
 import { bearerSecurity, newRouter } from '../router.ts';
 import {
@@ -39,7 +40,6 @@ import {
   VmStateSchema,
 } from '../schemas.ts';
 import { choosePlacement, toVmView } from '../views.ts';
-import { patchVmAtFence } from '../vm-writes.ts';
 
 export const BUILT_IN_GUESTS = ['cpu', 'memory', 'io', 'trace', 'idle'] as const;
 const MAX_MEM_PAGES = MAX_VM_MEM_PAGES;
@@ -243,7 +243,9 @@ export function vmRoutes(deps: ApiDeps) {
       const patch = c.req.valid('json');
       const vm = await getVm(clients, id);
       if (vm.state === 'DELETING') throw conflict(`vm ${id} is being deleted`);
-      const updated = await patchVmAtFence(clients, id, vm.fence, patch, deps.clock()).catch(raced(id));
+      const updated = await patchVmAtFence(clients, { id, fence: vm.fence, patch, now: deps.clock() }).catch(
+        raced(id),
+      );
       return c.json(await view(updated), 200);
     },
   );
