@@ -3,7 +3,7 @@
 // key with a different body is refused (422). A retry while the first is still running gets 409.
 import { createHash } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
-import { ConditionFailed } from '../../shared/storage/errors.ts';
+import { ConditionFailed } from '../../shared/errors.ts';
 import {
   claimIdempotencyKey,
   findIdempotencyRecord,

@@ -1,8 +1,8 @@
 // The API's own access patterns (Idempotency-Key records, fenced settings changes, node lookups)
 // against dynalite with the real AWS SDK.
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ConditionFailed } from '../../shared/errors.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
-import { ConditionFailed } from '../../shared/storage/errors.ts';
 import {
   claimIdempotencyKey,
   findIdempotencyRecord,

@@ -1,9 +1,9 @@
 // Guest modules: upload a wasm module (validated against the guest ABI) and list them. A name is
 // registered once: VM images refer to their module by name, so its code must never change.
 import { createRoute, z } from '@hono/zod-openapi';
+import { ConditionFailed } from '../../../shared/errors.ts';
 import { validateGuestModule } from '../../../shared/guest-abi.ts';
 import { checkModuleResources } from '../../../shared/guest-params.ts';
-import { ConditionFailed } from '../../../shared/storage/errors.ts';
 import { createImageStore, moduleObjectKey, sha256 } from '../../../shared/storage/image-store.ts';
 import {
   findModule,

@@ -9,9 +9,9 @@ import {
   placementVmOf,
 } from '../../../shared/domain/placement.ts';
 import type { MigrationOrder } from '../../../shared/domain/vm-state.ts';
+import { ConditionFailed } from '../../../shared/errors.ts';
 import { MAX_VM_MEM_PAGES } from '../../../shared/guest-params.ts';
 import { getBalancingConfig } from '../../../shared/storage/config-store.ts';
-import { ConditionFailed } from '../../../shared/storage/errors.ts';
 import { createImageStore } from '../../../shared/storage/image-store.ts';
 import { findNode, listNodesById } from '../../../shared/storage/node-lookups.ts';
 import { listNodes, placementNode } from '../../../shared/storage/nodes.ts';
