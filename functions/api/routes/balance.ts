@@ -1,5 +1,5 @@
 // Balancing: the config item, running a round now, and the history of runs and migrations.
-import { createRoute, z } from '@hono/zod-openapi';
+import { createRoute, type RouteHandler, z } from '@hono/zod-openapi';
 import { balancingConfigSchema } from '../../../shared/domain/config.ts';
 import { getBalancingConfig, patchBalancingConfig } from '../../../shared/storage/config-store.ts';
 import { listMigrations } from '../../../shared/storage/migrations.ts';
@@ -62,6 +62,26 @@ const cursor = z.string().max(2048).optional();
 
 const tags = ['Balancing'];
 
+const balanceRoute = createRoute({
+  method: 'post',
+  path: '/v1/balance',
+  operationId: 'balance',
+  tags,
+  security: bearerSecurity,
+  summary: 'Run one balancing round now (or only decide it, with dryRun) and return its record',
+  description:
+    'A dry run writes no orders; it stores a plan (`plan` in the answer) that `POST /v1/plans/{id}/apply` carries out exactly, until it expires.',
+  request: { body: jsonBody(z.object({ dryRun: z.boolean().optional() }).strict(), false) },
+  responses: {
+    200: jsonResponse(
+      RunSchema.extend({ plan: PlanSchema.optional() }),
+      'The run record (stored unless dryRun); a dry run’s also carries its plan',
+    ),
+    ...problemResponses(400, 401, 415),
+    503: { description: 'This API process cannot run the balancer' },
+  },
+});
+
 export function balanceRoutes(deps: ApiDeps) {
   const { clients } = deps;
   return newRouter()
@@ -93,41 +113,7 @@ export function balanceRoutes(deps: ApiDeps) {
       }),
       async (c) => c.json(await patchBalancingConfig(clients, c.req.valid('json'), deps.clock()), 200),
     )
-    .openapi(
-      createRoute({
-        method: 'post',
-        path: '/v1/balance',
-        operationId: 'balance',
-        tags,
-        security: bearerSecurity,
-        summary: 'Run one balancing round now (or only decide it, with dryRun) and return its record',
-        description:
-          'A dry run writes no orders; it stores a plan (`plan` in the answer) that `POST /v1/plans/{id}/apply` carries out exactly, until it expires.',
-        request: { body: jsonBody(z.object({ dryRun: z.boolean().optional() }).strict(), false) },
-        responses: {
-          200: jsonResponse(
-            RunSchema.extend({ plan: PlanSchema.optional() }),
-            'The run record (stored unless dryRun); a dry run’s also carries its plan',
-          ),
-          ...problemResponses(400, 401, 415),
-          503: { description: 'This API process cannot run the balancer' },
-        },
-      }),
-      async (c) => {
-        if (!deps.runBalancer)
-          throw new ApiProblem(
-            503,
-            'unavailable',
-            'Balancer unavailable',
-            'this API process has no balancer runner',
-          );
-        const { dryRun } = c.req.valid('json');
-        const run = await deps.runBalancer({ dryRun: dryRun ?? false });
-        if (!run.dryRun) return c.json(run, 200);
-        const plan = await keepPlan(clients, run, deps.newId('plan'), deps.clock(), deps.plans);
-        return c.json({ ...run, plan }, 200);
-      },
-    )
+    .openapi(balanceRoute, runRound(deps))
     .openapi(
       createRoute({
         method: 'get',
@@ -173,4 +159,22 @@ export function balanceRoutes(deps: ApiDeps) {
         return c.json({ items: out.items, next: out.next ?? null }, 200);
       },
     );
+}
+
+/** POST /v1/balance: one round now; a dry run's answer also carries the plan it stored. */
+function runRound(deps: ApiDeps): RouteHandler<typeof balanceRoute> {
+  return async (c) => {
+    if (!deps.runBalancer)
+      throw new ApiProblem(
+        503,
+        'unavailable',
+        'Balancer unavailable',
+        'this API process has no balancer runner',
+      );
+    const { dryRun } = c.req.valid('json');
+    const run = await deps.runBalancer({ dryRun: dryRun ?? false });
+    if (!run.dryRun) return c.json(run, 200);
+    const plan = await keepPlan(deps.clients, run, deps.newId('plan'), deps.clock(), deps.plans);
+    return c.json({ ...run, plan }, 200);
+  };
 }
