@@ -44,17 +44,33 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
   const n = input.nodes.length;
   const index = new Map<string, number>();
   for (let i = 0; i < n; i++) index.set((input.nodes[i] as NodeInfo).id, i);
-  // One pass over the VMs: node of each VM, loads under each node's weights, counts per node.
+  // One pass over the VMs: node of each VM, loads under each node's weights, counts per node. The
+  // weights sit in flat arrays, and a VM on the same node as the one before skips the id lookup
+  // (reports list a node's VMs together); the sum is vmLoad's, term by term.
+  const w = weightArrays(input.nodes);
   const vmNode = new Int32Array(input.vms.length);
   const start = new Int32Array(n + 1);
   const loads = new Float64Array(n);
+  let lastNode: string | undefined;
+  let last = -1;
   for (let v = 0; v < input.vms.length; v++) {
     const vm = input.vms[v] as VmInfo;
-    const i = index.get(vm.node) ?? -1;
+    if (vm.node !== lastNode) {
+      lastNode = vm.node;
+      last = index.get(vm.node) ?? -1;
+    }
+    const i = last;
     vmNode[v] = i;
     if (i < 0) continue;
     start[i + 1] = (start[i + 1] as number) + 1;
-    loads[i] = (loads[i] as number) + vmLoad(vm.factors, (input.nodes[i] as NodeInfo).weights);
+    const f = vm.factors;
+    loads[i] =
+      (loads[i] as number) +
+      ((w.cpu[i] as number) * f.cpu +
+        (w.io[i] as number) * f.io +
+        (w.mem[i] as number) * f.mem +
+        (w.paging[i] as number) * (f.paging ?? 0) +
+        (w.net[i] as number) * (f.net ?? 0));
   }
   for (let i = 0; i < n; i++) start[i + 1] = (start[i + 1] as number) + (start[i] as number);
   const order = new Int32Array(start[n] as number);
@@ -67,7 +83,7 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
   }
   let total = 0;
   let receiving = 0;
-  const inFlight = input.inFlight ?? {};
+  const { inFlight } = input;
   let clusterInFlight = 0;
   const budget = new Float64Array(n);
   const counted = new Map<string, number>();
@@ -82,7 +98,7 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
       counted.set(node.id, load);
       if (load > max) max = load;
     }
-    const f = inFlight[node.id] ?? 0;
+    const f = inFlight ? (inFlight[node.id] ?? 0) : 0;
     clusterInFlight += f;
     budget[i] = config.maxMigrationsPerNode - f;
   }
@@ -102,6 +118,27 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
     trigger: chooseTrigger(config, counted, input.expected),
     swapFloor: mean + SWAP_SHARE * (Math.max(max, mean) - mean),
   };
+}
+
+/** Each node's Fig. 4 weights as flat arrays (a missing paging or network weight is 0, as in vmLoad). */
+function weightArrays(nodes: readonly NodeInfo[]) {
+  const n = nodes.length;
+  const w = {
+    cpu: new Float64Array(n),
+    io: new Float64Array(n),
+    mem: new Float64Array(n),
+    paging: new Float64Array(n),
+    net: new Float64Array(n),
+  };
+  for (let i = 0; i < n; i++) {
+    const x = (nodes[i] as NodeInfo).weights;
+    w.cpu[i] = x.cpu;
+    w.io[i] = x.io;
+    w.mem[i] = x.mem;
+    w.paging[i] = x.paging ?? 0;
+    w.net[i] = x.net ?? 0;
+  }
+  return w;
 }
 
 /** The VMs on a node (as the round started), gathered on first use. */
