@@ -335,7 +335,13 @@ async function finalCheckpoints(s: AgentState) {
     try {
       kernel.pause(id);
       const result = await kernel.checkpoint(id, 'delta');
-      await recordCheckpoint(clients, id, s.self, holding.fence, result.image, undefined, clock());
+      await recordCheckpoint(clients, {
+        id,
+        node: s.self,
+        fence: holding.fence,
+        image: result.image,
+        now: clock(),
+      });
     } catch (error) {
       log.warn({ node: s.self, vm: id, err: (error as Error).message }, 'final checkpoint not recorded');
     }

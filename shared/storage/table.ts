@@ -11,7 +11,7 @@ import {
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import type { Clients } from './clients.ts';
-import { ConditionFailed, isConditionalCheckFailure } from './errors.ts';
+import { ConditionFailed, InvalidInput, isConditionalCheckFailure } from './errors.ts';
 import type { Kind } from './keys.ts';
 import { KEY_ATTRIBUTES, TABLE } from './schema.ts';
 
@@ -88,8 +88,8 @@ export function decodeCursor(cursor: string | undefined): Record<string, unknown
 
 const CURSOR_KEYS: ReadonlySet<string> = new Set(KEY_ATTRIBUTES);
 
-export class InvalidCursor extends Error {
-  override readonly name = 'InvalidInput';
+export class InvalidCursor extends InvalidInput {
+  override readonly name = 'InvalidCursor';
   constructor() {
     super('cursor is not one this API returned');
   }

@@ -168,7 +168,14 @@ describe('the node agent', () => {
     expect(a.status()).toBe('fenced');
     // Meanwhile the reaper's move: `gone` restarts on f2 under a new fence.
     const gone = await getVm(clients, 'gone');
-    await restartElsewhere(clients, 'gone', 'f1', gone.fence, 'f2', now, 'RUNNING');
+    await restartElsewhere(clients, {
+      id: 'gone',
+      deadNode: 'f1',
+      fence: gone.fence,
+      node: 'f2',
+      now,
+      seen: 'RUNNING',
+    });
     const incarnation = a.incarnation;
     await cycle([a, b], 4);
     expect(a.incarnation).not.toBe(incarnation);
