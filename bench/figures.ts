@@ -191,8 +191,10 @@ async function main(args: string[]): Promise<number> {
   let baseline = existsSync(BASELINE) ? readBaseline() : { suites: {} };
   if (!check) {
     if (existsSync(RESULTS)) {
-      baseline = takeResults(baseline, JSON.parse(readFileSync(RESULTS, 'utf8')) as Results, console.log);
-      writeFileSync(BASELINE, `${JSON.stringify(baseline, null, 2)}\n`);
+      const taken = takeResults(baseline, JSON.parse(readFileSync(RESULTS, 'utf8')) as Results, console.log);
+      if (JSON.stringify(taken) !== JSON.stringify(baseline))
+        writeFileSync(BASELINE, `${JSON.stringify(taken, null, 2)}\n`);
+      baseline = taken;
     } else console.log('no bench/results.json (npm run bench writes it): docs rewritten from the snapshot');
   }
   let stale = 0;
