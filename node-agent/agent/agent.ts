@@ -21,6 +21,7 @@ import {
   renewLease,
 } from '../../shared/storage/nodes.ts';
 import { listVmsForNode, recordCheckpoint, type VmRecord } from '../../shared/storage/vms.ts';
+import { GuestFault } from '../kernel/budget.ts';
 import { UNITS_PER_CORE } from '../kernel/index.ts';
 import type { Kernel } from '../kernel/types.ts';
 import { Crash, type FaultHook, type FaultPoint, Fenced } from './faults.ts';
@@ -280,6 +281,10 @@ export function createAgent(deps: AgentDeps, config: AgentConfig): Agent {
         .catch(async (error: unknown) => {
           if (error instanceof Crash || error instanceof Fenced) return;
           if (error instanceof ForeignStart) return onForeignStart(error);
+          // The guest failed under the operation (a checkpoint's digest trapped, say): the kernel
+          // keeps the reason, and the next reconcile records it. The guest's fault, not the agent's.
+          if (error instanceof GuestFault)
+            return log.warn({ node: self, vm: id, reason: error.reason }, 'guest failed during an operation');
           log.error({ node: self, vm: id, err: (error as Error).message }, 'operation failed');
         })
         .finally(() => ops.delete(id));
