@@ -100,7 +100,7 @@ describe('draining a node of a live `seesaw up` cluster', () => {
       expect(seesaw('nodes', 'undrain', DRAINED)).toContain(`${DRAINED} takes VMs again`);
       const back = await c.until(`${DRAINED} to take VMs again`, PHASE_BUDGET * 1000, async () => {
         const now = await settled();
-        if (!now || !now.vms.some((v) => v.owner === DRAINED)) return undefined;
+        if (!now?.vms.some((v) => v.owner === DRAINED)) return undefined;
         const cluster = await c.call<Cluster>('GET', '/v1/cluster');
         return cluster.imbalance.cv < CV_TARGET ? { ...now, cluster } : undefined;
       });
