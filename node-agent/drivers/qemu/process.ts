@@ -72,6 +72,7 @@ export function procSample(pid: number): { cpuNanos: number; residentBytes: numb
 export class QemuProcess {
   readonly serial: SerialLog;
   private exitError: Error | undefined;
+  private migrations = 0;
   /** Fires (never rejects) with an error when the process exits. */
   readonly exited: Promise<Error>;
 
@@ -187,16 +188,34 @@ export class QemuProcess {
   }
 
   /**
-   * Sends the VM's state with QEMU's migration to `sink`, chunk by chunk as QEMU produces it. A
-   * running VM is migrated live (pre-copy rounds while it runs, then a short stop); either way it is
-   * stopped when this resolves (QEMU's `postmigrate`). `sink` must consume every chunk; when it
-   * throws, the migration is cancelled.
+   * Sends the VM's state with QEMU's migration to `sink`, chunk by chunk as QEMU produces it, and
+   * waits for it to complete. A running VM is migrated live; either way it is stopped at the end
+   * (QEMU's `postmigrate`). `sink` must consume every chunk; when it throws, the migration fails.
    */
   async migrateOut(
     sink: (chunk: Buffer) => Promise<void> | void,
-    { timeoutMs = 60_000, downtimeLimitMs }: { timeoutMs?: number; downtimeLimitMs?: number } = {},
+    options: { timeoutMs?: number; downtimeLimitMs?: number } = {},
   ): Promise<MigrationStats> {
-    const path = join(this.options.dir, `out-${Date.now()}.sock`);
+    const migration = await this.startMigration(sink, options);
+    await migration.switchover;
+    return migration.complete();
+  }
+
+  /**
+   * Starts QEMU's migration into `sink`. `switchover` resolves after the pre-copy rounds, when QEMU
+   * has stopped the guest but not yet sent its device state and last dirty pages (QEMU's
+   * `pause-before-switchover`); then `complete` sends the rest, or `cancel` gives up and QEMU runs
+   * the guest again if it was running.
+   */
+  async startMigration(
+    sink: (chunk: Buffer) => Promise<void> | void,
+    { timeoutMs = 60_000, downtimeLimitMs }: { timeoutMs?: number; downtimeLimitMs?: number } = {},
+  ): Promise<{
+    switchover: Promise<{ precopyBytes: number }>;
+    complete(): Promise<MigrationStats>;
+    cancel(): Promise<void>;
+  }> {
+    const path = join(this.options.dir, `out-${++this.migrations}.sock`);
     rmSync(path, { force: true });
     const server = createServer();
     server.maxConnections = 1;
@@ -204,12 +223,14 @@ export class QemuProcess {
     connection.catch(() => {});
     server.listen(path);
     await once(server, 'listening');
+    const cleanup = () => {
+      server.close();
+      rmSync(path, { force: true });
+    };
     let bytes = 0;
     try {
       if (downtimeLimitMs !== undefined)
         await this.qmp.execute('migrate-set-parameters', { 'downtime-limit': downtimeLimitMs });
-      // QEMU pauses after the pre-copy rounds (guest stopped, device state and last pages not yet
-      // sent), so the bytes of each part are exact and the caller may act before the switchover
       await this.qmp.execute('migrate-set-capabilities', {
         capabilities: [{ capability: 'pause-before-switchover', state: true }],
       });
@@ -221,8 +242,10 @@ export class QemuProcess {
           since: mark,
           match: (e) => wanted.includes(String(e.data?.status)),
         });
-      const switchover = status('pre-switchover', 'failed', 'cancelled');
+      const paused = status('pre-switchover', 'failed', 'cancelled');
       const finished = status('completed', 'failed', 'cancelled');
+      paused.catch(() => {});
+      finished.catch(() => {});
       await this.qmp.execute('migrate', { uri: `unix:${path}` });
       const [socket] = await connection;
       const drained = (async () => {
@@ -233,39 +256,60 @@ export class QemuProcess {
       })();
       drained.catch(() => this.qmp.execute('migrate_cancel').catch(() => {}));
       const died = this.exited.then((e) => Promise.reject(e));
+      died.catch(() => {});
       const failed = async (event: { data?: Record<string, unknown> }) => {
         const info = await this.qmp
           .execute<{ 'error-desc'?: string }>('query-migrate')
           .catch(() => undefined);
         await drained.catch(() => {});
+        cleanup();
         return new Error(
           `migration ${event.data?.status}${info?.['error-desc'] ? `: ${info['error-desc']}` : ''}`,
         );
       };
-      const paused = await Promise.race([switchover, died, drained.then(() => switchover)]);
-      if (paused.data?.status !== 'pre-switchover') throw await failed(paused);
-      const before = await this.qmp.execute<{ ram?: { transferred?: number } }>('query-migrate');
-      const precopyBytes = running ? (before.ram?.transferred ?? 0) : 0;
-      await this.qmp.execute('migrate-continue', { state: 'pre-switchover' });
-      const event = await Promise.race([finished, died]);
-      if (event.data?.status !== 'completed') throw await failed(event);
-      await drained;
-      const info = await this.qmp.execute<{
-        'total-time'?: number;
-        downtime?: number;
-        ram?: { transferred?: number; 'dirty-sync-count'?: number };
-      }>('query-migrate');
+      const switchover = (async () => {
+        const event = await Promise.race([paused, died, drained.then(() => paused)]);
+        if (event.data?.status !== 'pre-switchover') throw await failed(event);
+        const before = await this.qmp.execute<{ ram?: { transferred?: number } }>('query-migrate');
+        return { precopyBytes: running ? (before.ram?.transferred ?? 0) : 0 };
+      })();
+      switchover.catch(() => {});
       return {
-        bytes,
-        ramBytes: info.ram?.transferred ?? 0,
-        rounds: info.ram?.['dirty-sync-count'] ?? 0,
-        downtimeMs: info.downtime ?? 0,
-        totalMs: info['total-time'] ?? 0,
-        precopyBytes,
+        switchover,
+        complete: async () => {
+          try {
+            const { precopyBytes } = await switchover;
+            await this.qmp.execute('migrate-continue', { state: 'pre-switchover' });
+            const event = await Promise.race([finished, died]);
+            if (event.data?.status !== 'completed') throw await failed(event);
+            await drained;
+            const info = await this.qmp.execute<{
+              'total-time'?: number;
+              downtime?: number;
+              ram?: { transferred?: number; 'dirty-sync-count'?: number };
+            }>('query-migrate');
+            return {
+              bytes,
+              ramBytes: info.ram?.transferred ?? 0,
+              rounds: info.ram?.['dirty-sync-count'] ?? 0,
+              downtimeMs: info.downtime ?? 0,
+              totalMs: info['total-time'] ?? 0,
+              precopyBytes,
+            };
+          } finally {
+            cleanup();
+          }
+        },
+        cancel: async () => {
+          await this.qmp.execute('migrate_cancel').catch(() => {});
+          await Promise.race([finished, died]).catch(() => {});
+          await drained.catch(() => {});
+          cleanup();
+        },
       };
-    } finally {
-      server.close();
-      rmSync(path, { force: true });
+    } catch (error) {
+      cleanup();
+      throw error;
     }
   }
 

@@ -159,6 +159,7 @@ export async function listenQmp(path: string): Promise<{
   const server = createServer();
   server.maxConnections = 1;
   const accepted = once(server, 'connection') as Promise<[Socket]>;
+  accepted.catch(() => {}); // a server error reaches the caller through `connected`'s race
   server.listen(path);
   await once(server, 'listening');
   return {

@@ -1,0 +1,192 @@
+// The qemu driver against s3rver: checkpoints, suspend/resume and migration all go through QEMU's
+// migration stream in the image store, and the counter guest goes on where it stopped, in another
+// process of another "node" (driver), with nothing lost or repeated.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { detectAccel } from '../../node-agent/drivers/qemu/accel.ts';
+import { expectedOutput, parseLine } from '../../node-agent/drivers/qemu/counter-image.ts';
+import { QemuDriver } from '../../node-agent/drivers/qemu/driver.ts';
+import { emptySerial, foldSerial, serialDigest } from '../../node-agent/drivers/qemu/serial.ts';
+import { readStateManifest } from '../../node-agent/drivers/qemu/state-store.ts';
+import { Corrupt, InvalidInput } from '../../shared/storage/errors.ts';
+import { type BlobStore, s3Blobs } from '../../shared/storage/image-store.ts';
+import { freshStores } from '../support/stores.ts';
+import { QEMU } from './support.ts';
+
+const WAIT = 15_000;
+const guest = { kind: 'qemu:counter' };
+const digestAt = (lines: number) => serialDigest(foldSerial(emptySerial(), expectedOutput(1, lines)));
+
+describe('the qemu driver with the image store on s3rver', () => {
+  let blobs: BlobStore;
+  const dir = mkdtempSync(join(tmpdir(), 'seesaw-qemu-driver-'));
+  const drivers: QemuDriver[] = [];
+  const aNode = (nodeId: string) => {
+    const driver = new QemuDriver({
+      nodeId,
+      binary: QEMU,
+      workDir: join(dir, nodeId),
+      accel: 'tcg',
+      blobs,
+      weights: { cpu: 1, io: 1, mem: 1 },
+      clock: Date.now,
+    });
+    drivers.push(driver);
+    return driver;
+  };
+  const linesOf = (driver: QemuDriver, id: string) => driver.processOf(id).serial.sync().lines;
+  const waitLines = (driver: QemuDriver, id: string, n: number) =>
+    driver.processOf(id).serial.wait((s) => s.lines >= n, WAIT);
+
+  beforeAll(async () => {
+    blobs = s3Blobs(await freshStores());
+  });
+  afterEach(async () => {
+    await Promise.all(drivers.map((d) => d.stopAll()));
+    drivers.length = 0;
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('suspends to S3 and resumes on another node, the counter going on from where it stopped', async () => {
+    const a = aNode('a');
+    const b = aNode('b');
+    await a.start({ id: 'vm-s', fence: 1, guest, memPages: 256 });
+    await waitLines(a, 'vm-s', 5);
+    await a.pause('vm-s');
+    const saved = await a.checkpoint('vm-s');
+    const stoppedAt = linesOf(a, 'vm-s');
+    await a.stop('vm-s');
+    expect(a.has('vm-s')).toBe(false);
+    expect(saved.image).toMatchObject({ manifest: 'images/vm-s/1/1/manifest.json', seq: 1 });
+    expect(saved.image.digest).toBe(digestAt(stoppedAt));
+    expect(saved.migration.precopyBytes).toBe(0); // it was stopped: no pre-copy
+
+    const manifest = await readStateManifest(blobs, saved.image.manifest);
+    expect(manifest.parts.length).toBeGreaterThan(0);
+    expect(manifest.bytes).toBe(saved.migration.bytes);
+    expect(manifest.serial.lines).toBe(stoppedAt);
+
+    await b.start({ id: 'vm-s', fence: 2, guest, memPages: 256, image: saved.image });
+    await waitLines(b, 'vm-s', stoppedAt + 3);
+    expect(b.processOf('vm-s').serial.tail.startsWith(expectedOutput(stoppedAt + 1, stoppedAt + 3))).toBe(
+      true,
+    );
+    const now = linesOf(b, 'vm-s');
+    expect(b.digest('vm-s')).toBe(digestAt(now));
+  });
+
+  it('checkpoints a running VM live: it goes on running, and the checkpoint restores where it was taken', async () => {
+    const a = aNode('a');
+    const b = aNode('b');
+    await a.start({ id: 'vm-c', fence: 1, guest, memPages: 256 });
+    await waitLines(a, 'vm-c', 3);
+    const saved = await a.checkpoint('vm-c');
+    const manifest = await readStateManifest(blobs, saved.image.manifest);
+    // the source was not stopped for good: it prints on past the checkpoint
+    await waitLines(a, 'vm-c', manifest.serial.lines + 3);
+    expect(a.running()).toEqual(['vm-c']);
+    await b.start({ id: 'vm-c', fence: 2, guest, memPages: 256, image: saved.image });
+    await waitLines(b, 'vm-c', manifest.serial.lines + 2);
+    const first = b.processOf('vm-c').serial.tail.split('\n')[0]!;
+    expect(parseLine(first)?.counter).toBe(manifest.serial.lines + 1);
+  });
+
+  it('migrates with QEMU pre-copy, three times between two nodes, and digests like a VM that never moved', async () => {
+    const nodes = [aNode('a'), aNode('b')];
+    await nodes[0]!.start({ id: 'vm-m', fence: 1, guest, memPages: 256 });
+    let fence = 1;
+    for (let move = 0; move < 3; move++) {
+      const source = nodes[move % 2]!;
+      const target = nodes[(move + 1) % 2]!;
+      await waitLines(source, 'vm-m', 3 * (move + 1));
+      const pre = await source.precopy('vm-m');
+      expect(pre.bytes).toBeGreaterThan(0);
+      const final = await source.finalState('vm-m');
+      expect(final.migration.precopyBytes).toBe(pre.bytes);
+      expect(final.migration.downtimeMs).toBeGreaterThanOrEqual(0);
+      expect(final.migration.rounds).toBeGreaterThanOrEqual(1);
+      const stoppedAt = linesOf(source, 'vm-m');
+      await source.stop('vm-m');
+      fence += 1;
+      await target.start({ id: 'vm-m', fence, guest, memPages: 256, image: final.image, paused: true });
+      expect(target.running()).toEqual([]);
+      await target.resume('vm-m');
+      await waitLines(target, 'vm-m', stoppedAt + 1);
+      expect(parseLine(target.processOf('vm-m').serial.tail.split('\n')[0]!)?.counter).toBe(stoppedAt + 1);
+    }
+    const last = nodes[1]!;
+    const lines = linesOf(last, 'vm-m');
+    expect(last.digest('vm-m')).toBe(digestAt(lines));
+    expect(parseLine(last.processOf('vm-m').serial.current.last)?.counter).toBe(lines);
+  });
+
+  it('gives up a migration after pre-copy, and the guest runs on at the source', async () => {
+    const a = aNode('a');
+    await a.start({ id: 'vm-x', fence: 1, guest, memPages: 256 });
+    await waitLines(a, 'vm-x', 2);
+    await a.precopy('vm-x');
+    expect(a.running()).toEqual([]);
+    const at = linesOf(a, 'vm-x');
+    await a.abortMigration('vm-x');
+    expect(a.running()).toEqual(['vm-x']);
+    await waitLines(a, 'vm-x', at + 2);
+    expect(a.digest('vm-x')).toBe(digestAt(linesOf(a, 'vm-x')));
+  });
+
+  it('refuses a saved state with an altered part, and leaves no process behind', async () => {
+    const a = aNode('a');
+    const b = aNode('b');
+    await a.start({ id: 'vm-k', fence: 1, guest, memPages: 256 });
+    await waitLines(a, 'vm-k', 1);
+    await a.pause('vm-k');
+    const saved = await a.checkpoint('vm-k');
+    const manifest = await readStateManifest(blobs, saved.image.manifest);
+    const part = manifest.parts[0]!;
+    const body = (await blobs.get(part.key))!.body;
+    body[body.byteLength >> 1]! ^= 0xff;
+    await blobs.delete(part.key);
+    await blobs.put(part.key, body);
+    await expect(b.start({ id: 'vm-k', fence: 2, guest, memPages: 256, image: saved.image })).rejects.toThrow(
+      Corrupt,
+    );
+    expect(b.has('vm-k')).toBe(false);
+  });
+
+  it('measures CPU from the process and memory from its resident set', async () => {
+    const a = aNode('a');
+    await a.start({ id: 'vm-l', fence: 1, guest, memPages: 256 });
+    await waitLines(a, 'vm-l', 3);
+    const [m] = await a.measure();
+    expect(m!.id).toBe('vm-l');
+    expect(m!.factors.cpu).toBeGreaterThanOrEqual(0);
+    expect(m!.factors.mem).toBeGreaterThan(16 / 1024); // at least its 16 MiB of RAM, in GiB
+    expect(m!.load).toBeCloseTo(m!.factors.cpu + m!.factors.io + m!.factors.mem, 9);
+    expect(m!.digest).toMatch(/^serial:\d+:[0-9a-f]{32}$/);
+  });
+
+  it('refuses a guest that is not a qemu image, or an image it does not know', async () => {
+    const a = aNode('a');
+    await expect(a.start({ id: 'w', fence: 1, guest: { kind: 'cpu' }, memPages: 1 })).rejects.toThrow(
+      InvalidInput,
+    );
+    await expect(a.start({ id: 'w', fence: 1, guest: { kind: 'qemu:nope' }, memPages: 1 })).rejects.toThrow(
+      InvalidInput,
+    );
+    expect(a.has('w')).toBe(false);
+  });
+});
+
+describe('choosing the accelerator', () => {
+  it('uses TCG when /dev/kvm cannot be opened', async () => {
+    expect(await detectAccel(QEMU, { device: '/nonexistent/kvm' })).toMatchObject({ accel: 'tcg' });
+  });
+
+  it('uses TCG when a guest does not run under KVM', async () => {
+    // /dev/null opens read-write like /dev/kvm, but `false` never boots the test guest
+    const out = await detectAccel('false', { device: '/dev/null' });
+    expect(out.accel).toBe('tcg');
+    expect(out.why).toMatch(/KVM did not run a test guest/);
+  });
+});
