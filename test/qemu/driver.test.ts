@@ -190,3 +190,102 @@ describe('choosing the accelerator', () => {
     expect(out.why).toMatch(/KVM did not run a test guest/);
   });
 });
+
+describe('the qemu driver when the image store fails', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'seesaw-qemu-faults-'));
+  let blobs: BlobStore;
+  const drivers: QemuDriver[] = [];
+  /** The store, with puts of stream parts failing after `okParts` of them while `failing` is set. */
+  const flaky = { failing: false, okParts: 0, partsPut: 0, failGets: false };
+  const aNode = (nodeId: string) => {
+    const store: BlobStore = {
+      ...blobs,
+      async put(key, body, metadata) {
+        if (/qemu-\d+\.bin$/.test(key) && flaky.failing && flaky.partsPut++ >= flaky.okParts)
+          throw new Error('S3 is down');
+        return blobs.put(key, body, metadata);
+      },
+      async get(key) {
+        if (/qemu-[1-9]\d*\.bin$/.test(key) && flaky.failGets) throw new Error('S3 is down');
+        return blobs.get(key);
+      },
+    };
+    const driver = new QemuDriver({
+      nodeId,
+      binary: QEMU,
+      workDir: join(dir, nodeId),
+      accel: 'tcg',
+      blobs: store,
+      weights: { cpu: 1, io: 1, mem: 1 },
+      clock: Date.now,
+      statePartBytes: 64 * 1024, // many parts, uploaded while QEMU streams
+    });
+    drivers.push(driver);
+    return driver;
+  };
+  const waitLines = (driver: QemuDriver, id: string, n: number) =>
+    driver.processOf(id).serial.wait((s) => s.lines >= n, WAIT);
+
+  beforeAll(async () => {
+    blobs = s3Blobs(await freshStores());
+  });
+  afterEach(async () => {
+    Object.assign(flaky, { failing: false, okParts: 0, partsPut: 0, failGets: false });
+    await Promise.all(drivers.map((d) => d.stopAll()));
+    drivers.length = 0;
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('fails a checkpoint whose upload breaks mid-stream: no state becomes visible and the guest runs on', async () => {
+    const a = aNode('a');
+    await a.start({ id: 'vm-u', fence: 1, guest, memPages: 256 });
+    await waitLines(a, 'vm-u', 2);
+    Object.assign(flaky, { failing: true, okParts: 3 });
+    await expect(a.checkpoint('vm-u')).rejects.toThrow(/S3 is down/);
+    expect(flaky.partsPut).toBeGreaterThan(3);
+    expect(await blobs.list('images/vm-u/')).not.toContain('images/vm-u/1/1/manifest.json');
+    const at = a.processOf('vm-u').serial.sync().lines;
+    await waitLines(a, 'vm-u', at + 2);
+    expect(a.digest('vm-u')).toBe(digestAt(a.processOf('vm-u').serial.sync().lines));
+    // the store is back: the next save works, under a new sequence (keys are written once)
+    flaky.failing = false;
+    const saved = await a.checkpoint('vm-u');
+    expect(saved.image.seq).toBe(2);
+    expect((await readStateManifest(blobs, saved.image.manifest)).parts.length).toBeGreaterThan(3);
+  });
+
+  it('keeps a migrating guest on its source when the final upload fails, and runs it again on abort', async () => {
+    const a = aNode('a');
+    await a.start({ id: 'vm-f', fence: 1, guest, memPages: 256 });
+    await waitLines(a, 'vm-f', 2);
+    await a.precopy('vm-f');
+    Object.assign(flaky, { failing: true, okParts: 0 });
+    await expect(a.finalState('vm-f')).rejects.toThrow();
+    expect(a.running()).toEqual([]);
+    const at = a.processOf('vm-f').serial.sync().lines;
+    await a.abortMigration('vm-f');
+    expect(a.running()).toEqual(['vm-f']);
+    await waitLines(a, 'vm-f', at + 2);
+    expect(a.digest('vm-f')).toBe(digestAt(a.processOf('vm-f').serial.sync().lines));
+  });
+
+  it('fails a load whose parts cannot be read, leaves no process, and loads on a retry', async () => {
+    const a = aNode('a');
+    const b = aNode('b');
+    await a.start({ id: 'vm-r', fence: 1, guest, memPages: 256 });
+    await waitLines(a, 'vm-r', 2);
+    await a.pause('vm-r');
+    const saved = await a.checkpoint('vm-r');
+    const stoppedAt = a.processOf('vm-r').serial.sync().lines;
+    await a.stop('vm-r');
+    flaky.failGets = true;
+    await expect(b.start({ id: 'vm-r', fence: 2, guest, memPages: 256, image: saved.image })).rejects.toThrow(
+      /S3 is down/,
+    );
+    expect(b.has('vm-r')).toBe(false);
+    flaky.failGets = false;
+    await b.start({ id: 'vm-r', fence: 2, guest, memPages: 256, image: saved.image });
+    await waitLines(b, 'vm-r', stoppedAt + 1);
+    expect(parseLine(b.processOf('vm-r').serial.tail.split('\n')[0]!)?.counter).toBe(stoppedAt + 1);
+  });
+});

@@ -24,6 +24,8 @@ export interface QemuDriverOptions {
   clock: () => number;
   /** Longest a save or load may take before it fails. */
   migrationTimeoutMs?: number;
+  /** Bytes of QEMU's stream per object in the image store (tests use small parts). */
+  statePartBytes?: number;
 }
 
 export interface QemuLaunch {
@@ -68,6 +70,8 @@ interface QemuVm {
   memMiB: number;
   last: ProcessSample & { at: number };
   outbound?: Outbound;
+  /** Set once a migration out began with the guest running: an abort runs it here again. */
+  resumeOnAbort?: boolean;
 }
 
 interface Outbound {
@@ -75,7 +79,6 @@ interface Outbound {
   migration: Awaited<ReturnType<QemuProcess['startMigration']>>;
   seq: number;
   precopyBytes: number;
-  wasRunning: boolean;
 }
 
 const MIB_PAGES = 16; // 64 KiB pages per MiB
@@ -173,10 +176,13 @@ export class QemuDriver {
   async checkpoint(id: string): Promise<QemuCheckpoint> {
     const vm = this.get(id);
     if (vm.outbound) throw new Conflict(`VM ${id} is migrating out`);
-    const out = await this.beginSave(vm);
-    const result = await this.finishSave(vm, out);
-    if (out.wasRunning) await vm.process.resume();
-    return result;
+    const wasRunning = !vm.paused;
+    try {
+      return await this.finishSave(vm, await this.beginSave(vm));
+    } finally {
+      // a failed save (store down, say) must not leave a running guest stopped
+      if (wasRunning && (await vm.process.status()).running === false) await vm.process.resume();
+    }
   }
 
   /**
@@ -186,29 +192,36 @@ export class QemuDriver {
   async precopy(id: string): Promise<{ bytes: number }> {
     const vm = this.get(id);
     if (vm.outbound) return { bytes: vm.outbound.precopyBytes };
+    vm.resumeOnAbort ??= !vm.paused;
     vm.outbound = await this.beginSave(vm);
     vm.paused = true;
     return { bytes: vm.outbound.precopyBytes };
   }
 
-  /** Migration, source side, second part: device state and the last dirty pages; the guest stays stopped. */
+  /**
+   * Migration, source side, second part: device state and the last dirty pages; the guest stays
+   * stopped. After a failure, calling it again saves the stopped guest whole under a new sequence.
+   */
   async finalState(id: string): Promise<QemuCheckpoint> {
     const vm = this.get(id);
+    vm.resumeOnAbort ??= !vm.paused;
     const out = vm.outbound ?? (await this.beginSave(vm));
-    vm.paused = true;
-    const result = await this.finishSave(vm, out);
     delete vm.outbound;
-    return result;
+    vm.paused = true;
+    return this.finishSave(vm, out);
   }
 
-  /** Gives up an outbound migration before its final state: the guest runs here again if it ran. */
+  /** Gives up an outbound migration that was not handed over: the guest runs here again if it ran. */
   async abortMigration(id: string): Promise<void> {
     const vm = this.get(id);
     const out = vm.outbound;
-    if (!out) return;
     delete vm.outbound;
-    await out.migration.cancel();
-    vm.paused = !out.wasRunning;
+    if (out) await out.migration.cancel();
+    if (vm.resumeOnAbort) {
+      if (!(await vm.process.status()).running) await vm.process.resume();
+      vm.paused = false;
+    }
+    delete vm.resumeOnAbort;
   }
 
   digest(id: string): string {
@@ -249,12 +262,21 @@ export class QemuDriver {
   }
 
   private async beginSave(vm: QemuVm): Promise<Outbound> {
-    const seq = vm.seq + 1;
-    const upload = startStateUpload(this.options.blobs, { vm: vm.launch.id, fence: vm.launch.fence, seq });
-    const wasRunning = (await vm.process.status()).running;
+    // a new sequence for every attempt: keys are written once, also those of a failed attempt
+    const seq = ++vm.seq;
+    const upload = startStateUpload(
+      this.options.blobs,
+      { vm: vm.launch.id, fence: vm.launch.fence, seq },
+      this.options.statePartBytes,
+    );
     const migration = await vm.process.startMigration((chunk) => upload.sink(chunk), this.timeout());
-    const { precopyBytes } = await migration.switchover;
-    return { upload, migration, seq, precopyBytes, wasRunning };
+    try {
+      const { precopyBytes } = await migration.switchover;
+      return { upload, migration, seq, precopyBytes };
+    } catch (error) {
+      await migration.cancel();
+      throw error;
+    }
   }
 
   private async finishSave(vm: QemuVm, out: Outbound): Promise<QemuCheckpoint> {
@@ -271,7 +293,6 @@ export class QemuDriver {
       migration,
       createdAt: now,
     });
-    vm.seq = out.seq;
     return { image: saved.ref, bytes: saved.bytes, migration };
   }
 

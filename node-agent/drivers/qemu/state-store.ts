@@ -56,7 +56,11 @@ const partKey = (vm: string, fence: number, seq: number, n: number) =>
  * are in flight, which holds back QEMU through the socket); `finish` writes the manifest once the
  * stream and the VM's serial state are complete, and only then is the state visible.
  */
-export function startStateUpload(blobs: BlobStore, at: { vm: string; fence: number; seq: number }) {
+export function startStateUpload(
+  blobs: BlobStore,
+  at: { vm: string; fence: number; seq: number },
+  partBytes = PART_BYTES,
+) {
   const parts: StatePart[] = [];
   const inFlight = new Set<Promise<void>>();
   let failure: unknown;
@@ -76,9 +80,9 @@ export function startStateUpload(blobs: BlobStore, at: { vm: string; fence: numb
     inFlight.add(p);
   };
   const cut = (all: boolean) => {
-    while (pendingBytes >= PART_BYTES || (all && pendingBytes > 0)) {
+    while (pendingBytes >= partBytes || (all && pendingBytes > 0)) {
       const joined = Buffer.concat(pending);
-      const size = Math.min(PART_BYTES, joined.byteLength);
+      const size = Math.min(partBytes, joined.byteLength);
       upload(joined.subarray(0, size));
       pending = size < joined.byteLength ? [joined.subarray(size)] : [];
       pendingBytes = joined.byteLength - size;
