@@ -1,5 +1,6 @@
 // `seesaw vm create|ls|show|set|suspend|resume|restart|migrate|rm`: the VM lifecycle through the API.
 import type { Command } from 'commander';
+import { BUILTIN_GUESTS } from '../../shared/domain/guests.ts';
 import type { CreateVmRequest, VmView } from '../client.ts';
 import {
   type CommonOptions,
@@ -116,8 +117,8 @@ export function registerVm(program: Command) {
   withConnection(
     vm
       .command('create')
-      .description('launch a VM from a built-in guest (cpu, memory, io, trace, idle) or module:<name>')
-      .requiredOption('--guest <kind>', 'cpu | memory | io | trace | idle | module:<name>')
+      .description(`launch a VM from a built-in guest (${BUILTIN_GUESTS.join(', ')}) or module:<name>`)
+      .requiredOption('--guest <kind>', [...BUILTIN_GUESTS, 'module:<name>'].join(' | '))
       .option('--node <id>', 'place it on this node (default: where the balancer would leave it)')
       .option('--target-load <load>', 'programmed target load (Fig. 7): guides selection, does not limit')
       .option('--cpu-limit <cores>', 'cores the VM may use at most, enforced by the kernel (e.g. 0.5)')

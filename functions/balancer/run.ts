@@ -20,6 +20,7 @@ import {
 import { checkShard, roundAt } from '../../shared/domain/shards.ts';
 import type { Move, PairDecision, Reason, Rng } from '../../shared/domain/types.ts';
 import type { MigrationOrder } from '../../shared/domain/vm-state.ts';
+import type { Logger as SharedLogger } from '../../shared/runtime/logger.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { getBalancingConfig } from '../../shared/storage/config-store.ts';
 import { ConditionFailed } from '../../shared/storage/errors.ts';
@@ -38,11 +39,8 @@ import { orderMigration } from '../../shared/storage/vms.ts';
 import { roundView } from './input.ts';
 import { meteredClients } from './metered.ts';
 
-/** The slice of a pino logger the balancer uses. */
-export interface Logger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
+/** The slice of the logger the balancer uses. */
+type Logger = Pick<SharedLogger, 'info' | 'warn'>;
 
 export interface BalancerDeps {
   clients: Clients;

@@ -6,6 +6,7 @@
 import { bestPlacement, type PlacementVm, placementVmOf } from '../../shared/domain/placement.ts';
 import { isDead } from '../../shared/domain/protocol.ts';
 import { isExpired } from '../../shared/domain/vm-state.ts';
+import type { Logger } from '../../shared/runtime/logger.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { ConditionFailed } from '../../shared/storage/errors.ts';
 import { migrationRecord, putMigration } from '../../shared/storage/migrations.ts';
@@ -20,15 +21,10 @@ import {
   type VmRecord,
 } from '../../shared/storage/vms.ts';
 
-export interface ReaperLog {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
-
 export interface ReaperDeps {
   clients: Clients;
   clock: () => number;
-  log: ReaperLog;
+  log: Pick<Logger, 'info' | 'warn'>;
   /** Removes a deleted VM's images; without it a dead node's DELETING VMs keep their images. */
   images?: { deleteVmImages(vmId: string): Promise<unknown> };
 }

@@ -2,6 +2,7 @@
 // Each mutation reads the item and writes conditionally on the fence it read: a lost race is a
 // 409 and nothing changes.
 import { createRoute, z } from '@hono/zod-openapi';
+import { WASM_GUEST_KIND, WASM_GUEST_KINDS_TEXT } from '../../../shared/domain/guests.ts';
 import {
   expectedFactors,
   type PlacementVm,
@@ -41,7 +42,6 @@ import {
 import { choosePlacement, toVmView } from '../views.ts';
 import { patchVmAtFence } from '../vm-writes.ts';
 
-export const BUILT_IN_GUESTS = ['cpu', 'memory', 'io', 'trace', 'idle'] as const;
 const MAX_MEM_PAGES = MAX_VM_MEM_PAGES;
 
 const nodeId = z.string().min(1).max(128);
@@ -55,9 +55,7 @@ const CreateVmSchema = z
   .object({
     guest: z
       .string()
-      .regex(/^(cpu|memory|io|trace|idle|module:[A-Za-z0-9][A-Za-z0-9._-]{0,63})$/, {
-        message: 'guest must be cpu, memory, io, trace, idle or module:<name>',
-      })
+      .regex(WASM_GUEST_KIND, { message: `guest must be ${WASM_GUEST_KINDS_TEXT}` })
       .openapi({ example: 'cpu' }),
     node: nodeId.optional().openapi({
       description:
