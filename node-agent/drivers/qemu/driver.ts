@@ -98,6 +98,11 @@ export class QemuDriver {
     return this.vms.has(id);
   }
 
+  /** Whether QEMU has pre-copied the VM and stopped it for a switchover that has not happened yet. */
+  isMigratingOut(id: string): boolean {
+    return this.vms.get(id)?.outbound !== undefined;
+  }
+
   running(): string[] {
     return [...this.vms.values()].filter((v) => !v.paused).map((v) => v.launch.id);
   }
