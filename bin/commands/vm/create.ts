@@ -1,5 +1,6 @@
 // `seesaw vm create`: flags → a CreateVm request → the API.
 import type { Command } from 'commander';
+import { BUILTIN_GUESTS } from '../../../shared/domain/guests.ts';
 import type { CreateVmRequest } from '../../client.ts';
 import { type CommonOptions, clientFor, numberOption, printJson, withConnection } from '../output.ts';
 
@@ -22,8 +23,8 @@ export function registerVmCreate(vm: Command) {
   withConnection(
     vm
       .command('create')
-      .description('launch a VM from a built-in guest (cpu, memory, io, trace, idle) or module:<name>')
-      .requiredOption('--guest <kind>', 'cpu | memory | io | trace | idle | module:<name>')
+      .description(`launch a VM from a built-in guest (${BUILTIN_GUESTS.join(', ')}) or module:<name>`)
+      .requiredOption('--guest <kind>', [...BUILTIN_GUESTS, 'module:<name>'].join(' | '))
       .option('--node <id>', 'place it on this node (default: where the balancer would leave it)')
       .option('--target-load <load>', 'programmed target load (Fig. 7): guides selection, does not limit')
       .option('--cpu-limit <cores>', 'cores the VM may use at most, enforced by the kernel (e.g. 0.5)')

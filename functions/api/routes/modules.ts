@@ -1,6 +1,7 @@
 // Guest modules: upload a wasm module (validated against the guest ABI) and list them. A name is
 // registered once: VM images refer to their module by name, so its code must never change.
 import { createRoute, type RouteHandler, z } from '@hono/zod-openapi';
+import { MODULE_NAME } from '../../../shared/domain/guests.ts';
 import { ConditionFailed } from '../../../shared/errors.ts';
 import { validateGuestModule } from '../../../shared/guest-abi.ts';
 import { checkModuleResources } from '../../../shared/guest-params.ts';
@@ -22,7 +23,6 @@ import { conflict, problemResponses, unprocessable } from '../problem.ts';
 import { bearerSecurity, newRouter } from '../router.ts';
 import { jsonResponse } from '../schemas.ts';
 
-export const MODULE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const moduleName = z
   .string()
   .regex(MODULE_NAME, { message: 'name must be 1–64 of A-Z a-z 0-9 . _ - (not starting with . _ -)' });

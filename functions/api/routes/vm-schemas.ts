@@ -1,6 +1,7 @@
 // The VM routes as OpenAPI declarations: request schemas and one createRoute per operation. The
 // handlers are in vms.ts; these are what the OpenAPI document and the typed client are made of.
 import { createRoute, z } from '@hono/zod-openapi';
+import { WASM_GUEST_KIND, WASM_GUEST_KINDS_TEXT } from '../../../shared/domain/guests.ts';
 import { MAX_VM_MEM_PAGES } from '../../../shared/guest-params.ts';
 import { problemResponses } from '../problem.ts';
 import { bearerSecurity } from '../router.ts';
@@ -24,9 +25,7 @@ export const CreateVmSchema = z
   .object({
     guest: z
       .string()
-      .regex(/^(cpu|memory|io|trace|idle|module:[A-Za-z0-9][A-Za-z0-9._-]{0,63})$/, {
-        message: 'guest must be cpu, memory, io, trace, idle or module:<name>',
-      })
+      .regex(WASM_GUEST_KIND, { message: `guest must be ${WASM_GUEST_KINDS_TEXT}` })
       .openapi({ example: 'cpu' }),
     node: nodeId.optional().openapi({
       description:
