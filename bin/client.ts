@@ -94,6 +94,13 @@ function segment(id: string): string {
 
 export type SeesawClient = ReturnType<typeof createClient>;
 
+/** Sends one operation through hc and reads its answer. */
+type Call = <R extends ClientResponse<unknown, number, string>>(
+  send: (api: Api) => Promise<R>,
+) => Promise<Answer<R>>;
+
+type SignerFor = (region: string) => Promise<Signer>;
+
 /** `connection` may be a function, resolved once on the first request (so flags are read lazily). */
 export function createClient(
   connection: Connection | (() => Promise<Connection>),
@@ -106,87 +113,105 @@ export function createClient(
     return resolved;
   };
   let sign: Promise<Signer> | undefined;
-  const signerFor = (region: string) => {
+  const signerFor: SignerFor = (region) => {
     sign ??= signer
       ? Promise.resolve(signer)
       : import('./sigv4.ts').then(({ createSigner }) => createSigner(region));
     return sign;
   };
-
-  /** hc's fetch: adds the credential, and names the API when it cannot be reached. */
-  const authorisedFetch =
-    (connection: Connection): typeof fetch =>
-    async (input, init = {}) => {
-      const url = String(input);
-      const method = init.method ?? 'GET';
-      const payload = typeof init.body === 'string' ? init.body : undefined;
-      let headers: Record<string, string> = {};
-      new Headers(init.headers).forEach((value, name) => {
-        headers[name] = value;
-      });
-      if (connection.auth === 'token') headers.authorization = `Bearer ${connection.token}`;
-      else headers = await signed(connection, { method, url, headers, payload });
-      try {
-        return await fetchImpl(url, { method, headers, ...(payload !== undefined ? { body: payload } : {}) });
-      } catch {
-        throw new Error(
-          isLoopback(connection.api)
-            ? `cannot reach the API at ${connection.api} — is \`npm start\` running?`
-            : `cannot reach the API at ${connection.api} (from ${connection.via})`,
-        );
-      }
-    };
-
-  async function signed(
-    connection: Connection & { auth: 'iam' },
-    request: { method: string; url: string; headers: Record<string, string>; payload: string | undefined },
-  ): Promise<Record<string, string>> {
-    try {
-      const { host: _host, ...rest } = await (await signerFor(connection.region))({
-        method: request.method,
-        url: request.url,
-        headers: request.headers,
-        ...(request.payload !== undefined ? { body: request.payload } : {}),
-      });
-      // fetch sets Host itself, to the same value that was signed.
-      return rest;
-    } catch (error) {
-      throw new Error(`cannot sign the request for IAM auth: ${(error as Error).message}`);
-    }
-  }
-
   let api: Promise<{ connection: Connection; api: Api }> | undefined;
   const client = () => {
-    api ??= connect().then((c) => ({ connection: c, api: hc<ApiApp>(c.api, { fetch: authorisedFetch(c) }) }));
+    api ??= connect().then((c) => ({
+      connection: c,
+      api: hc<ApiApp>(c.api, { fetch: authorisedFetch(c, fetchImpl, signerFor) }),
+    }));
     return api;
   };
-
-  /** Sends one operation and reads its answer: the typed body, or an ApiError with the problem. */
-  async function call<R extends ClientResponse<unknown, number, string>>(
-    send: (api: Api) => Promise<R>,
-  ): Promise<Answer<R>> {
+  const call: Call = async (send) => {
     const { connection, api } = await client();
-    const res = await send(api);
-    if (res.status === 204) return undefined as Answer<R>;
-    const text = await res.text();
-    let parsed: unknown;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      throw new Error(`the API at ${connection.api} answered ${res.status} with something that is not JSON`);
-    }
-    if (res.status === 403 && connection.auth === 'iam') throw iamRefused(connection, parsed);
-    if (!res.ok) throw new ApiError(res.status, (parsed ?? {}) as Problem);
-    return parsed as Answer<R>;
-  }
+    return answerOf(connection, await send(api));
+  };
+  return { connection: connect, ...operations(call) };
+}
 
+/** hc's fetch: adds the credential, and names the API when it cannot be reached. */
+function authorisedFetch(
+  connection: Connection,
+  fetchImpl: typeof fetch,
+  signerFor: SignerFor,
+): typeof fetch {
+  return async (input, init = {}) => {
+    const url = String(input);
+    const method = init.method ?? 'GET';
+    const payload = typeof init.body === 'string' ? init.body : undefined;
+    let headers: Record<string, string> = {};
+    new Headers(init.headers).forEach((value, name) => {
+      headers[name] = value;
+    });
+    if (connection.auth === 'token') headers.authorization = `Bearer ${connection.token}`;
+    else
+      headers = await signed(await signerFor(connection.region).catch(signFailed), {
+        method,
+        url,
+        headers,
+        payload,
+      });
+    try {
+      return await fetchImpl(url, { method, headers, ...(payload !== undefined ? { body: payload } : {}) });
+    } catch {
+      throw new Error(
+        isLoopback(connection.api)
+          ? `cannot reach the API at ${connection.api} — is \`npm start\` running?`
+          : `cannot reach the API at ${connection.api} (from ${connection.via})`,
+      );
+    }
+  };
+}
+
+const signFailed = (error: unknown): never => {
+  throw new Error(`cannot sign the request for IAM auth: ${(error as Error).message}`);
+};
+
+/** The request's headers with a SigV4 signature, less Host (fetch sets it, to the value signed). */
+async function signed(
+  sign: Signer,
+  request: { method: string; url: string; headers: Record<string, string>; payload: string | undefined },
+): Promise<Record<string, string>> {
+  const { host: _host, ...rest } = await sign({
+    method: request.method,
+    url: request.url,
+    headers: request.headers,
+    ...(request.payload !== undefined ? { body: request.payload } : {}),
+  }).catch(signFailed);
+  return rest;
+}
+
+/** The typed body of a success answer, or an ApiError with the problem. */
+async function answerOf<R extends ClientResponse<unknown, number, string>>(
+  connection: Connection,
+  res: R,
+): Promise<Answer<R>> {
+  if (res.status === 204) return undefined as Answer<R>;
+  const text = await res.text();
+  let parsed: unknown;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    throw new Error(`the API at ${connection.api} answered ${res.status} with something that is not JSON`);
+  }
+  if (res.status === 403 && connection.auth === 'iam') throw iamRefused(connection, parsed);
+  if (!res.ok) throw new ApiError(res.status, (parsed ?? {}) as Problem);
+  return parsed as Answer<R>;
+}
+
+/** One method per operation (named after its operationId where the CLI has no better name). */
+function operations(call: Call) {
   const vm = (id: string) => ({ param: { id: segment(id) } });
   const listVms = (
     filter: { node?: string; state?: VmView['state']; limit?: number; cursor?: string } = {},
   ) => call((api) => api.v1.vms.$get({ query: query(filter) }));
 
   return {
-    connection: connect,
     /** A retry of the same create with the same key never makes a second VM. */
     createVm: (body: CreateVmRequest, idempotencyKey: string = randomUUID()) =>
       call((api) => api.v1.vms.$post({ json: body }, { headers: { 'idempotency-key': idempotencyKey } })),
