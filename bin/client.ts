@@ -11,12 +11,7 @@ import type { ApiApp } from '../functions/api/app.ts';
 import { type Connection, isLoopback } from './connection.ts';
 import type { Signer } from './sigv4.ts';
 
-export {
-  type Connection,
-  type ConnectionOptions,
-  DEFAULT_API,
-  resolveConnection,
-} from './connection.ts';
+export { type Connection, type ConnectionOptions, resolveConnection } from './connection.ts';
 
 /** The API as Hono's client sees it: `api.v1.vms[':id'].$get(...)` and so on. */
 type Api = ReturnType<typeof hc<ApiApp>>;
@@ -36,19 +31,6 @@ export type NodePatch = InferRequestType<Api['v1']['nodes'][':id']['$patch']>['j
 export type Plan = InferResponseType<Api['v1']['plans'][':id']['$get'], 200>;
 /** listRuns */
 export type RunRecord = InferResponseType<Api['v1']['runs']['$get'], 200>['items'][number];
-/** listMigrations */
-export type MigrationRecord = InferResponseType<Api['v1']['migrations']['$get'], 200>['items'][number];
-/** listModules */
-export type ModuleRecord = InferResponseType<Api['v1']['modules']['$get'], 200>['items'][number];
-/** getCluster */
-export type ClusterView = InferResponseType<Api['v1']['cluster']['$get'], 200>;
-/** getBalancingConfig */
-export type BalancingConfig = InferResponseType<Api['v1']['config']['balancing']['$get'], 200>;
-
-export interface Page<T> {
-  items: T[];
-  next: string | null;
-}
 
 interface Problem {
   title?: string;
