@@ -117,9 +117,10 @@ export function listVmsForNode(clients: Clients, node: string, usage?: Usage): P
     clients,
     {
       IndexName: index.name,
-      KeyConditionExpression: '#p = :p',
-      ExpressionAttributeNames: { '#p': index.partitionKey },
-      ExpressionAttributeValues: { ':p': ownerIndexKey(node, '').gsi1pk },
+      // The partition also files inbound migration hints (shared/storage/switchover.ts): VMs only.
+      KeyConditionExpression: '#p = :p AND begins_with(#s, :vm)',
+      ExpressionAttributeNames: { '#p': index.partitionKey, '#s': index.sortKey },
+      ExpressionAttributeValues: { ':p': ownerIndexKey(node, '').gsi1pk, ':vm': 'VM#' },
     },
     usage,
   );
