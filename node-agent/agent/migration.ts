@@ -181,6 +181,7 @@ export const prepareIn: Handler<'prepareIn'> = async (ctx, action, vm, id) => {
 export const migrateIn: Handler<'migrateIn'> = async (ctx, action, vm, id) => {
   const order = action.order;
   const image = vm.image;
+  let loading: Promise<unknown> = Promise.resolve();
   if (!ctx.held.has(id) || ctx.held.get(id)?.image !== image?.manifest) {
     const launch = { ...launchOf(vm), fence: vm.fence + 1, ...(image ? { image } : {}), paused: true };
     const holding = {
@@ -189,12 +190,17 @@ export const migrateIn: Handler<'migrateIn'> = async (ctx, action, vm, id) => {
       migrationId: order.id,
       ...(image ? { image: image.manifest } : {}),
     };
-    await ctx.step('loadTarget', id, () => load(ctx, launch, holding));
+    loading = ctx.step('loadTarget', id, () => load(ctx, launch, holding));
   }
+  // The load and the take overlap; the guest runs only once both are done. A take without a load
+  // leaves the VM owned here and not held: the next decision restarts it from this same image.
   const now = ctx.clock();
-  await ctx.step('takeOwnership', id, () =>
+  const taking = ctx.step('takeOwnership', id, () =>
     takeOwnership(ctx.clients, id, order.id, vm.fence, ctx.self, now, now + ctx.config.cooldownMs),
   );
+  const [loaded, taken] = await Promise.allSettled([loading, taking]);
+  if (loaded.status === 'rejected') throw loaded.reason;
+  if (taken.status === 'rejected') throw taken.reason;
   await ctx.step('resumeTarget', id, () => resumeGuest(ctx, id));
   ctx.wake();
   const runningAt = ctx.clock();

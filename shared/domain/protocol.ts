@@ -109,7 +109,14 @@ export function nextAction({
     // The target restores from the pre-copy ahead of the final delta, paused, under the fence it will own.
     if (held && (held.migrationId !== order.id || held.fence !== vm.fence + 1))
       return { kind: 'stop', why: 'a copy prepared for another order' };
-    if (held || order.precopiedAt === undefined || vm.state !== 'RUNNING') return { kind: 'none' };
+    // Prepared once: a target that lost its copy after saying ready loads at IMAGE_READY instead.
+    if (
+      held ||
+      order.precopiedAt === undefined ||
+      order.targetReadyAt !== undefined ||
+      vm.state !== 'RUNNING'
+    )
+      return { kind: 'none' };
     return { kind: 'prepareIn', order };
   }
 
