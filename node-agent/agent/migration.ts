@@ -135,17 +135,16 @@ async function stopAndCopy(ctx: OpContext, vm: VmRecord, order: MigrationOrder) 
     'markImageReady',
     id,
     () =>
-      markImageReady(
-        ctx.clients,
+      markImageReady(ctx.clients, {
         id,
         order,
-        vm.fence,
-        final.image,
+        fence: vm.fence,
+        image: final.image,
         stoppedAt,
         bytes,
         now,
-        takeDeadline(now, vm.memPages, ctx.config.timings),
-      ),
+        deadline: takeDeadline(now, vm.memPages, ctx.config.timings),
+      }),
     () => final.image,
   );
   await ctx.step('stopSource', id, () => stopGuest(ctx, id));
@@ -196,7 +195,14 @@ export const migrateIn: Handler<'migrateIn'> = async (ctx, action, vm, id) => {
   // leaves the VM owned here and not held: the next decision restarts it from this same image.
   const now = ctx.clock();
   const taking = ctx.step('takeOwnership', id, () =>
-    takeOwnership(ctx.clients, id, order.id, vm.fence, ctx.self, now, now + ctx.config.cooldownMs),
+    takeOwnership(ctx.clients, {
+      id,
+      migrationId: order.id,
+      fence: vm.fence,
+      node: ctx.self,
+      now,
+      cooldownUntil: now + ctx.config.cooldownMs,
+    }),
   );
   const [loaded, taken] = await Promise.allSettled([loading, taking]);
   if (loaded.status === 'rejected') throw loaded.reason;
@@ -232,7 +238,13 @@ export const settle: Handler<'settle'> = async (ctx, action, vm, id) => {
   const node = await settleTarget(ctx, vm, action.order);
   if (!node) return false;
   await ctx.step('settle', id, () =>
-    settleMigration(ctx.clients, id, action.order.id, vm.fence, node, ctx.clock()),
+    settleMigration(ctx.clients, {
+      id,
+      migrationId: action.order.id,
+      fence: vm.fence,
+      node,
+      now: ctx.clock(),
+    }),
   );
   await history(ctx, id, action.order, {
     outcome: 'settled',

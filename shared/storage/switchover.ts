@@ -9,7 +9,7 @@ import type { Clients } from './clients.ts';
 import { ConditionFailed } from './errors.ts';
 import { inboundIndexKey, inboundKey, ownerIndexKey, vmKey } from './keys.ts';
 import { TABLE } from './schema.ts';
-import { putItem, queryAll, type Usage, updateItem } from './table.ts';
+import { putItem, queryAll, updateItem } from './table.ts';
 import type { VmRecord } from './vms.ts';
 
 /** A source's word to a target that a VM is on its way. */
@@ -46,19 +46,14 @@ export async function dropInbound(clients: Clients, vm: string, migration: strin
 export async function listNodeWork(
   clients: Clients,
   node: string,
-  usage?: Usage,
 ): Promise<{ vms: VmRecord[]; inbound: InboundHint[] }> {
   const index = TABLE.indexes.byOwner;
-  const items = await queryAll<Record<string, unknown>>(
-    clients,
-    {
-      IndexName: index.name,
-      KeyConditionExpression: '#p = :p',
-      ExpressionAttributeNames: { '#p': index.partitionKey },
-      ExpressionAttributeValues: { ':p': ownerIndexKey(node, '').gsi1pk },
-    },
-    usage,
-  );
+  const items = await queryAll<Record<string, unknown>>(clients, {
+    IndexName: index.name,
+    KeyConditionExpression: '#p = :p',
+    ExpressionAttributeNames: { '#p': index.partitionKey },
+    ExpressionAttributeValues: { ':p': ownerIndexKey(node, '').gsi1pk },
+  });
   const vms: VmRecord[] = [];
   const inbound: InboundHint[] = [];
   for (const item of items) {
