@@ -333,7 +333,10 @@ const switchoverSignature = (vm: VmRecord | undefined) =>
     ? `${vm.owner}|${vm.fence}|${vm.state}|${vm.migration?.id}|${vm.migration?.phase}|${vm.migration?.precopiedAt}|${vm.migration?.targetReadyAt}`
     : 'gone';
 
-/** Polls, fast then slower, for this long at most (real time; the reconcile takes over after). */
+/**
+ * A ready target polls fast at first (the final delta is due: downtime); anyone else, and the
+ * target later on, polls slower. At most this many reads (real time; the reconcile takes over after).
+ */
 const WATCH_FAST_MS = 5;
 const WATCH_FAST_POLLS = 40;
 const WATCH_SLOW_MS = 25;
@@ -351,9 +354,11 @@ function watch(s: AgentState, id: string, seen: VmRecord) {
   const epoch = s.epoch;
   const before = switchoverSignature(seen);
   const current = () => alive(s) && s.epoch === epoch;
+  const fastPolls =
+    seen.migration?.to === s.self && seen.migration.targetReadyAt !== undefined ? WATCH_FAST_POLLS : 0;
   void (async () => {
     for (let i = 0; i < WATCH_POLLS && current(); i += 1) {
-      await pause(i < WATCH_FAST_POLLS ? WATCH_FAST_MS : WATCH_SLOW_MS);
+      await pause(i < fastPolls ? WATCH_FAST_MS : WATCH_SLOW_MS);
       if (!current() || switchoverSignature(await findVm(s.deps.clients, id)) === before) continue;
       await s.ops.get(id);
       if (current() && !s.ops.has(id)) startOp(s, opContext(s), id, undefined);
