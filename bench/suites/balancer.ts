@@ -4,7 +4,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { roundView } from '../../functions/balancer/input.ts';
 import { runBalancer } from '../../functions/balancer/run.ts';
 import { DEFAULT_BALANCING_CONFIG } from '../../shared/domain/config.ts';
@@ -13,9 +12,8 @@ import { activePenalties, applyVmPenalties, holdBackPairs } from '../../shared/d
 import { createRng } from '../../shared/domain/rng.ts';
 import type { Weights } from '../../shared/domain/types.ts';
 import { ensureTableAndBucket, localClients, startLocalStores } from '../../shared/local/stores.ts';
-import type { Clients } from '../../shared/storage/clients.ts';
-import { kindIndexKey, nodeKey, ownerIndexKey, vmKey } from '../../shared/storage/keys.ts';
 import type { NodeRecord, ReportedVm } from '../../shared/storage/nodes.ts';
+import { seedCluster } from '../../shared/storage/seed.ts';
 
 export const name = 'balancer';
 
@@ -120,48 +118,6 @@ function decisionTime(nodes: number, vmsPerNode: number, reps: number) {
   };
 }
 
-/** Writes node items (with reports) and RUNNING VM items in batches of 25. */
-async function seedStore(clients: Clients, records: NodeRecord[]): Promise<void> {
-  const items: Record<string, unknown>[] = [];
-  for (const record of records) {
-    items.push({ ...nodeKey(record.id), ...kindIndexKey('NODE', record.id), ...record });
-    for (const [id, vm] of Object.entries(record.report?.vms ?? {})) {
-      items.push({
-        ...vmKey(id),
-        ...ownerIndexKey(record.id, id),
-        ...kindIndexKey('VM', id),
-        id,
-        owner: record.id,
-        state: 'RUNNING',
-        fence: vm.fence,
-        guest: { kind: 'cpu' },
-        memPages: vm.memPages,
-        pinned: false,
-        moves: 0,
-        createdAt: NOW,
-        updatedAt: NOW,
-      });
-    }
-  }
-  const batches: Record<string, unknown>[][] = [];
-  for (let i = 0; i < items.length; i += 25) batches.push(items.slice(i, i + 25));
-  const writeBatch = async (batch: Record<string, unknown>[]) => {
-    let pending: Record<string, unknown[]> | undefined = {
-      [clients.tableName]: batch.map((Item) => ({ PutRequest: { Item } })),
-    };
-    while (pending && Object.keys(pending).length > 0) {
-      const out = await clients.doc.send(new BatchWriteCommand({ RequestItems: pending as never }));
-      pending = out.UnprocessedItems as Record<string, unknown[]> | undefined;
-    }
-  };
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: 8 }, async () => {
-      while (next < batches.length) await writeBatch(batches[next++] as Record<string, unknown>[]);
-    }),
-  );
-}
-
 async function storeOps(
   endpoints: { dynamoEndpoint: string; s3Endpoint: string },
   nodes: number,
@@ -175,7 +131,7 @@ async function storeOps(
   await ensureTableAndBucket(clients);
   const records = clusterRecords(nodes, vmsPerNode, 11);
   const seedStart = performance.now();
-  await seedStore(clients, records);
+  await seedCluster(clients, records, NOW);
   const seedMs = performance.now() - seedStart;
   const start = performance.now();
   const record = await runBalancer(

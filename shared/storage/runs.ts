@@ -66,6 +66,18 @@ export interface RunRecord {
   trigger?: TriggerChoice;
   decideMs: number;
   durationMs: number;
+  /**
+   * Wall time of each step of the run: store reads, building the domain's input, learning, decideRound
+   * (with held-back pairs), writing orders, building this record.
+   */
+  phasesMs?: {
+    readMs: number;
+    inputMs: number;
+    learnMs: number;
+    decideMs: number;
+    writeMs: number;
+    recordMs: number;
+  };
   /** Entries left out of the stored record to keep it under the item size limit. */
   omitted?: { pairs: number; orders: number; skipped: number };
 }
