@@ -105,7 +105,7 @@ async function decisionTime(nodes: number, vmsPerNode: number, reps: number) {
     whole.push(performance.now() - start);
     const used = process.cpuUsage(cpu);
     wholeCpu.push((used.user + used.system) / 1000);
-    for (const [phase, ms] of Object.entries(record.phasesMs ?? {})) {
+    for (const [phase, ms] of Object.entries(record.phasesCpuMs ?? {})) {
       phases[phase] = [...(phases[phase] ?? []), ms];
     }
     moves = record.orders.length;
@@ -121,8 +121,8 @@ async function decisionTime(nodes: number, vmsPerNode: number, reps: number) {
     /** CPU time of the same span (user + system): steadier than wall time on a shared machine. */
     runCpuMs: round2(median(wholeCpu)),
     decideRoundMs: breakdown.decideMs ?? Number.NaN,
-    /** Wall time per phase (medians): readMs, inputMs, learnMs, decideMs, writeMs, recordMs. */
-    phasesMs: breakdown,
+    /** CPU time per phase (medians): readMs, inputMs, learnMs, decideMs, writeMs, recordMs. */
+    phasesCpuMs: breakdown,
     moves,
     cvBefore: round2(cvBefore * 1000) / 1000,
     cvAfter: round2(cvAfter * 1000) / 1000,
@@ -233,7 +233,7 @@ export async function run(ctx: {
   const big = await decisionTime(10_000, 10, ctx.quick ? 3 : 7);
   ctx.log(
     `whole dry run over ${big.nodes} nodes × ${big.vms} VMs: ${big.runMs} ms (CPU ${big.runCpuMs} ms); ` +
-      `phases ${JSON.stringify(big.phasesMs)}; ${big.moves} moves, CV ${big.cvBefore} → ${big.cvAfter}; ` +
+      `CPU by phase ${JSON.stringify(big.phasesCpuMs)}; ${big.moves} moves, CV ${big.cvBefore} → ${big.cvAfter}; ` +
       `target ≤ 100 ms CPU: ${big.met ? 'met' : 'MISSED'}`,
   );
 

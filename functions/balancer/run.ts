@@ -150,20 +150,49 @@ export async function runBalancer(deps: BalancerDeps, options: BalancerOptions =
   const record = buildRecord(read, learned, decided, written, usage, options);
   const phases = { ...read.phases, learnMs, decideMs: decided.decideMs, writeMs, recordMs: lap() };
   record.phasesMs = roundPhases(phases);
+  record.cpuMs = Math.round(lap.cpuMs() * 100) / 100;
+  // Laps in order: read, input, learn, decide, write, record.
+  const [readMs, inputMs, learnCpu, decideCpu, writeCpu, recordCpu] = lap.laps;
+  record.phasesCpuMs = roundPhases({
+    readMs: readMs ?? 0,
+    inputMs: inputMs ?? 0,
+    learnMs: learnCpu ?? 0,
+    decideMs: decideCpu ?? 0,
+    writeMs: writeCpu ?? 0,
+    recordMs: recordCpu ?? 0,
+  });
   await recordRun(deps, clients, { read, learned, decided, written, record, usage });
   logRun(deps.log, record, decided.decideMs);
   return record;
 }
 
-/** A lap timer: each call returns the ms since the previous call (or since it was made). */
-function stopwatch(): () => number {
+type Lap = (() => number) & { cpuMs(): number; laps: number[] };
+
+/**
+ * A lap timer: each call returns the wall ms since the previous call (or since it was made) and
+ * keeps that lap's CPU ms in `laps`; `cpuMs` is the CPU since it was made.
+ */
+function stopwatch(): Lap {
   let last = performance.now();
-  return () => {
+  const start = process.cpuUsage();
+  let lastCpu = start;
+  const laps: number[] = [];
+  const lap = () => {
     const now = performance.now();
     const ms = now - last;
     last = now;
+    const used = process.cpuUsage(lastCpu);
+    lastCpu = process.cpuUsage();
+    laps.push((used.user + used.system) / 1000);
     return ms;
   };
+  return Object.assign(lap, {
+    laps,
+    cpuMs: () => {
+      const used = process.cpuUsage(start);
+      return (used.user + used.system) / 1000;
+    },
+  });
 }
 
 const roundPhases = (phases: NonNullable<RunRecord['phasesMs']>) =>
@@ -172,12 +201,7 @@ const roundPhases = (phases: NonNullable<RunRecord['phasesMs']>) =>
   >;
 
 /** Read: the config, the round's identity and the node items, turned into the domain's input. */
-async function readRound(
-  clients: Clients,
-  now: number,
-  options: BalancerOptions,
-  lap: () => number,
-): Promise<Read> {
+async function readRound(clients: Clients, now: number, options: BalancerOptions, lap: Lap): Promise<Read> {
   const config = await getBalancingConfig(clients);
   const shards = options.shards ?? config.shards;
   const shard = options.shard ?? 0;

@@ -78,6 +78,10 @@ export interface RunRecord {
     writeMs: number;
     recordMs: number;
   };
+  /** CPU time (user + system) of the process from the run's start to its record built. */
+  cpuMs?: number;
+  /** CPU time of each step, as `phasesMs` (steadier than wall time on a shared machine). */
+  phasesCpuMs?: NonNullable<RunRecord['phasesMs']>;
   /** Entries left out of the stored record to keep it under the item size limit. */
   omitted?: { pairs: number; orders: number; skipped: number };
 }
