@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import pino from 'pino';
 import { discover, jwtCheck } from '../../functions/api/operator-auth.ts';
 import { startApiServer } from '../../functions/api/server.ts';
-import { repeatEvery, startBalancerLoop } from '../../functions/balancer/loop.ts';
+import { startBalancerLoop } from '../../functions/balancer/loop.ts';
 import { runBalancer } from '../../functions/balancer/run.ts';
 import { runReaper } from '../../functions/reaper/reaper.ts';
 import { isLive } from '../../shared/domain/placement.ts';
@@ -19,6 +19,7 @@ import {
   localClients,
   startLocalStores,
 } from '../../shared/local/stores.ts';
+import { repeatEvery } from '../../shared/runtime/timer.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { createImageStore } from '../../shared/storage/image-store.ts';
 import { listNodes } from '../../shared/storage/nodes.ts';

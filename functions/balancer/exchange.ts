@@ -2,17 +2,15 @@
 // on its VM item, conditional on the fence the run read. Lost races are normal outcomes, recorded.
 import type { Move, PairDecision } from '../../shared/domain/types.ts';
 import type { MigrationOrder } from '../../shared/domain/vm-state.ts';
+import type { Logger as SharedLogger } from '../../shared/runtime/logger.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { ConditionFailed } from '../../shared/storage/errors.ts';
 import { claimNode, releaseClaim } from '../../shared/storage/nodes.ts';
 import type { RunOrder } from '../../shared/storage/runs.ts';
 import { orderMigration } from '../../shared/storage/vms.ts';
 
-/** The slice of a pino logger the balancer uses. */
-export interface Logger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
+/** The slice of the logger the balancer uses. */
+export type Logger = Pick<SharedLogger, 'info' | 'warn'>;
 
 /** How long a claim books a node and when an order lapses, unless a run says otherwise. */
 export const EXCHANGE_DEFAULTS = { claimTtlMs: 10_000, orderDeadlineMs: 60_000 } as const;

@@ -11,6 +11,7 @@ import {
 } from '../../shared/domain/placement.ts';
 import { isDead } from '../../shared/domain/protocol.ts';
 import { isExpired, type MigrationOrder } from '../../shared/domain/vm-state.ts';
+import type { Logger } from '../../shared/runtime/logger.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { ConditionFailed } from '../../shared/storage/errors.ts';
 import { migrationRecord, putMigration } from '../../shared/storage/migrations.ts';
@@ -25,15 +26,10 @@ import {
   type VmRecord,
 } from '../../shared/storage/vms.ts';
 
-export interface ReaperLog {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
-
 export interface ReaperDeps {
   clients: Clients;
   clock: () => number;
-  log: ReaperLog;
+  log: Pick<Logger, 'info' | 'warn'>;
   /** Removes a deleted VM's images; without it a dead node's DELETING VMs keep their images. */
   images?: { deleteVmImages(vmId: string): Promise<unknown> };
 }
@@ -67,7 +63,7 @@ export const DEFAULT_GRACE_MS = 5_000;
 interface Sweep {
   clients: Clients;
   clock: () => number;
-  log: ReaperLog;
+  log: Pick<Logger, 'info' | 'warn'>;
   images: ReaperDeps['images'];
   now: number;
   dead: Set<string>;
@@ -235,7 +231,7 @@ async function restartOrphan(sweep: Sweep, vm: VmRecord, seen: 'PENDING' | 'RUNN
   );
 }
 
-function logSweep(log: ReaperLog, report: ReaperReport): void {
+function logSweep(log: Pick<Logger, 'info' | 'warn'>, report: ReaperReport): void {
   if (report.stuckMigrations || report.restarted.length || report.deadNodes.length)
     log.info(
       {

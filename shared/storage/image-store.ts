@@ -8,15 +8,13 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
+import { DISK_BLOCK_BYTES, PAGE_BYTES } from '../domain/guests.ts';
 import type { ImageRef } from '../domain/vm-state.ts';
 import { eachLimited } from '../runtime/pool.ts';
 import type { Clients } from './clients.ts';
 import { Conflict, Corrupt, InvalidInput, NotFound } from './errors.ts';
 import type { GuestSpec } from './vms.ts';
 
-export const PAGE_BYTES = 65536;
-/** Virtual disks are cached and stored in blocks of this size. */
-export const DISK_BLOCK_BYTES = 65536;
 /** Blocks are grouped into pack objects of at most this size, uploaded in parallel. */
 const PACK_BYTES = 8 * 1024 * 1024;
 const CONCURRENCY = 8;

@@ -9,7 +9,7 @@ import type { Clients } from './clients.ts';
 import { ConditionFailed, NotFound } from './errors.ts';
 import { bucketIndexKey, bucketPrefix, kindIndexKey, nodeKey } from './keys.ts';
 import { TABLE } from './schema.ts';
-import { getItem, listKind, queryAll, type Usage, updateItem } from './table.ts';
+import { getItem, listKind, queryAll, updateItem } from './table.ts';
 
 /**
  * One VM's line in a load report: the Fig. 5 schedule entry plus what the balancer needs to
@@ -193,7 +193,6 @@ export async function claimNode(
   run: string,
   now: number,
   until: number,
-  usage?: Usage,
 ): Promise<void> {
   await updateItem(clients, 'claimNode', {
     Key: nodeKey(id),
@@ -203,18 +202,16 @@ export async function claimNode(
     ExpressionAttributeNames: { '#until': 'until' },
     ExpressionAttributeValues: { ':claim': { run, until }, ':now': now, ':run': run },
   });
-  if (usage) usage.writes += 1;
 }
 
 /** Drops a run's claim early (a lost race on the partner, or nothing to do). */
-export async function releaseClaim(clients: Clients, id: string, run: string, usage?: Usage): Promise<void> {
+export async function releaseClaim(clients: Clients, id: string, run: string): Promise<void> {
   await updateItem(clients, 'releaseClaim', {
     Key: nodeKey(id),
     UpdateExpression: 'REMOVE claim',
     ConditionExpression: 'claim.run = :run',
     ExpressionAttributeValues: { ':run': run },
   });
-  if (usage) usage.writes += 1;
 }
 
 export async function getNode(clients: Clients, id: string): Promise<NodeRecord> {
@@ -223,8 +220,8 @@ export async function getNode(clients: Clients, id: string): Promise<NodeRecord>
   return node;
 }
 
-export function listNodes(clients: Clients, usage?: Usage): Promise<NodeRecord[]> {
-  return listKind<NodeRecord>(clients, 'NODE', usage);
+export function listNodes(clients: Clients): Promise<NodeRecord[]> {
+  return listKind<NodeRecord>(clients, 'NODE');
 }
 
 /** Bucket queries in flight at once when a run reads its shard. */
@@ -234,28 +231,23 @@ const BUCKET_READS = 16;
 export async function listNodesInBuckets(
   clients: Clients,
   reads: readonly { group: number; bucket?: number }[],
-  usage?: Usage,
 ): Promise<NodeRecord[]> {
   const index = TABLE.indexes.byBucket;
   const found: NodeRecord[][] = [];
   await eachLimited([...reads.entries()], BUCKET_READS, async ([k, read]) => {
     const partition = bucketIndexKey(read.group, 0, '').gsi3pk;
-    found[k] = await queryAll<NodeRecord>(
-      clients,
-      {
-        IndexName: index.name,
-        KeyConditionExpression: read.bucket === undefined ? '#g = :g' : '#g = :g AND begins_with(#b, :b)',
-        ExpressionAttributeNames: {
-          '#g': index.partitionKey,
-          ...(read.bucket === undefined ? {} : { '#b': index.sortKey }),
-        },
-        ExpressionAttributeValues: {
-          ':g': partition,
-          ...(read.bucket === undefined ? {} : { ':b': bucketPrefix(read.bucket) }),
-        },
+    found[k] = await queryAll<NodeRecord>(clients, {
+      IndexName: index.name,
+      KeyConditionExpression: read.bucket === undefined ? '#g = :g' : '#g = :g AND begins_with(#b, :b)',
+      ExpressionAttributeNames: {
+        '#g': index.partitionKey,
+        ...(read.bucket === undefined ? {} : { '#b': index.sortKey }),
       },
-      usage,
-    );
+      ExpressionAttributeValues: {
+        ':g': partition,
+        ...(read.bucket === undefined ? {} : { ':b': bucketPrefix(read.bucket) }),
+      },
+    });
   });
   return found.flat();
 }
@@ -269,14 +261,13 @@ export async function listNodesInBuckets(
 export async function listShardNodes(
   clients: Clients,
   shard: { round: number; shard: number; shards: number },
-  usage?: Usage,
 ): Promise<NodeRecord[]> {
-  if (shard.shards === 1) return listNodes(clients, usage);
+  if (shard.shards === 1) return listNodes(clients);
   try {
-    return await listNodesInBuckets(clients, shardReads(shard.round, shard.shard, shard.shards), usage);
+    return await listNodesInBuckets(clients, shardReads(shard.round, shard.shard, shard.shards));
   } catch (error) {
     if ((error as Error).name !== 'ValidationException') throw error;
-    return listNodes(clients, usage);
+    return listNodes(clients);
   }
 }
 

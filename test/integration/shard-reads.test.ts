@@ -8,7 +8,7 @@ import { createRng } from '../../shared/domain/rng.ts';
 import { bucketOf, groupOf, nodesInShard } from '../../shared/domain/shards.ts';
 import { ensureTableAndBucket, localClients } from '../../shared/local/stores.ts';
 import { putBalancingConfig } from '../../shared/storage/config-store.ts';
-import { newUsage } from '../../shared/storage/metered.ts';
+import { meteredClients, newUsage } from '../../shared/storage/metered.ts';
 import { listNodesInBuckets, listShardNodes, registerNode, renewLease } from '../../shared/storage/nodes.ts';
 import { createTableInput } from '../../shared/storage/schema.ts';
 import { type NodeFixture, seedCluster } from '../support/balancer-cluster.ts';
@@ -32,7 +32,8 @@ describe('per-shard node reads', () => {
     const seen = new Set<string>();
     for (let shard = 0; shard < shards; shard++) {
       const usage = newUsage();
-      const read = (await listShardNodes(clients, { round: 9, shard, shards }, usage)).map((n) => n.id);
+      const metered = meteredClients(clients, usage);
+      const read = (await listShardNodes(metered, { round: 9, shard, shards })).map((n) => n.id);
       expect(new Set(read)).toEqual(new Set(nodesInShard(ids, 9, shard, shards)));
       expect(usage.reads).toBe(read.length);
       for (const id of read) {
