@@ -208,12 +208,21 @@ export function markRunning(
 /** Records a new image (checkpoint) of a VM the node still holds under `fence`. */
 export function recordCheckpoint(
   clients: Clients,
-  id: string,
-  node: string,
-  fence: number,
-  image: ImageRef,
-  factors: LoadFactors | undefined,
-  now: number,
+  {
+    id,
+    node,
+    fence,
+    image,
+    factors,
+    now,
+  }: {
+    id: string;
+    node: string;
+    fence: number;
+    image: ImageRef;
+    factors?: LoadFactors | undefined;
+    now: number;
+  },
 ) {
   return updateItem<VmRecord>(clients, 'recordCheckpoint', {
     Key: vmKey(id),
@@ -270,14 +279,25 @@ export async function orderMigration(
  */
 export function markImageReady(
   clients: Clients,
-  id: string,
-  order: Pick<MigrationOrder, 'id' | 'to'>,
-  fence: number,
-  image: ImageRef,
-  stoppedAt: number,
-  bytes: { precopy: number; final: number },
-  now: number,
-  deadline?: number,
+  {
+    id,
+    order,
+    fence,
+    image,
+    stoppedAt,
+    bytes,
+    now,
+    deadline,
+  }: {
+    id: string;
+    order: Pick<MigrationOrder, 'id' | 'to'>;
+    fence: number;
+    image: ImageRef;
+    stoppedAt: number;
+    bytes: { precopy: number; final: number };
+    now: number;
+    deadline?: number | undefined;
+  },
 ) {
   return updateItem<VmRecord>(clients, 'markImageReady', {
     Key: vmKey(id),
@@ -304,12 +324,14 @@ export function markImageReady(
 /** Protocol step 3: the target loaded the image and takes the VM; the fence moves on, then it runs. */
 export function takeOwnership(
   clients: Clients,
-  id: string,
-  migrationId: string,
-  fence: number,
-  node: string,
-  now: number,
-  cooldownUntil: number,
+  {
+    id,
+    migrationId,
+    fence,
+    node,
+    now,
+    cooldownUntil,
+  }: { id: string; migrationId: string; fence: number; node: string; now: number; cooldownUntil: number },
 ) {
   return updateItem<VmRecord>(clients, 'takeOwnership', {
     Key: vmKey(id),
@@ -349,11 +371,13 @@ export function abortMigration(clients: Clients, id: string, migrationId: string
  */
 export function settleMigration(
   clients: Clients,
-  id: string,
-  migrationId: string,
-  fence: number,
-  node: string,
-  now: number,
+  {
+    id,
+    migrationId,
+    fence,
+    node,
+    now,
+  }: { id: string; migrationId: string; fence: number; node: string; now: number },
 ) {
   return updateItem<VmRecord>(clients, 'settleMigration', {
     Key: vmKey(id),
@@ -381,12 +405,14 @@ export function settleMigration(
  */
 export function restartElsewhere(
   clients: Clients,
-  id: string,
-  deadNode: string,
-  fence: number,
-  node: string,
-  now: number,
-  seen: 'PENDING' | 'RUNNING',
+  {
+    id,
+    deadNode,
+    fence,
+    node,
+    now,
+    seen,
+  }: { id: string; deadNode: string; fence: number; node: string; now: number; seen: 'PENDING' | 'RUNNING' },
 ) {
   return updateItem<VmRecord>(clients, 'restartElsewhere', {
     Key: vmKey(id),
@@ -415,7 +441,7 @@ export const restartOwn = (
   fence: number,
   now: number,
   seen: 'PENDING' | 'RUNNING',
-) => restartElsewhere(clients, id, node, fence, node, now, seen);
+) => restartElsewhere(clients, { id, deadNode: node, fence, node, now, seen });
 
 /** Asks the owner to suspend (RUNNING, no migration in flight) or delete a VM; conditional on the fence. */
 export function requestState(

@@ -131,8 +131,23 @@ export async function applyOrders(
     const order = vm.migration;
     if (!order) continue;
     const image = { manifest: `images/${vm.id}/${vm.fence}.json`, seq: vm.fence, digest: 'd', vtod: now };
-    await markImageReady(clients, vm.id, order, vm.fence, image, now, { precopy: 0, final: 0 }, now);
-    await takeOwnership(clients, vm.id, order.id, vm.fence, order.to, now, now + cooldownMs);
+    await markImageReady(clients, {
+      id: vm.id,
+      order,
+      fence: vm.fence,
+      image,
+      stoppedAt: now,
+      bytes: { precopy: 0, final: 0 },
+      now,
+    });
+    await takeOwnership(clients, {
+      id: vm.id,
+      migrationId: order.id,
+      fence: vm.fence,
+      node: order.to,
+      now,
+      cooldownUntil: now + cooldownMs,
+    });
     moved++;
   }
   const vms = await listAllVms(clients);
