@@ -27,6 +27,16 @@ const image = (vm: string, seq: number) => ({
   vtod: 0,
 });
 const GRACE = 1000;
+/** An order from `from` to `to`, placed at 10 s with its deadline at 20 s. */
+const orderOf = (vm: string, from: string, to: string): MigrationOrder => ({
+  id: `${vm}-m`,
+  from,
+  to,
+  phase: 'ORDERED',
+  deadline: 20_000,
+  orderedAt: 10_000,
+  origin: 'test',
+});
 
 describe('the reaper', () => {
   let clients: Clients;
@@ -142,15 +152,7 @@ describe('the reaper', () => {
     await node(source, 100_000);
     await node(target, 100_000);
     await runningVm(vm, source);
-    const order: MigrationOrder = {
-      id: `${vm}-m`,
-      from: source,
-      to: target,
-      phase: 'ORDERED',
-      deadline: 20_000,
-      orderedAt: 10_000,
-      origin: 'test',
-    };
+    const order = orderOf(vm, source, target);
     await orderMigration(clients, vm, 1, order);
     const report = await reap(30_000, [source, target]);
     expect(report.stuckMigrations).toBe(1);
@@ -167,15 +169,7 @@ describe('the reaper', () => {
       await node(source, 100_000);
       await node(target, targetAlive ? 100_000 : 5_000);
       await runningVm(vm, source);
-      const order: MigrationOrder = {
-        id: `${vm}-m`,
-        from: source,
-        to: target,
-        phase: 'ORDERED',
-        deadline: 20_000,
-        orderedAt: 10_000,
-        origin: 'test',
-      };
+      const order = orderOf(vm, source, target);
       await orderMigration(clients, vm, 1, order);
       await markImageReady(clients, {
         id: vm,
