@@ -1,7 +1,7 @@
 // What a launch may pass a guest: the params it declares (its `param_<name>` globals), each within
 // the range of its wasm type and, for the built-in guests, of what it means. Pure; the API checks a
 // launch with it at the door, so a bad one is a 422 and never a VM that stays PENDING forever.
-import type { BuiltinGuest } from './domain/guests.ts';
+import { type BuiltinGuest, PAGE_BYTES } from './domain/guests.ts';
 import type { GuestExports } from './guest-abi.ts';
 
 export interface ParamRule {
@@ -11,7 +11,7 @@ export interface ParamRule {
 }
 
 /** The largest VM memory in 64 KiB pages (4 GiB, the wasm32 limit). */
-export const MAX_VM_MEM_PAGES = 65_536;
+export const MAX_VM_MEM_PAGES = 2 ** 32 / PAGE_BYTES;
 /** The largest virtual disk in MiB. */
 export const MAX_DISK_MIB = 4095;
 /** At most this many params a module may declare. */

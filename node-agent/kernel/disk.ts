@@ -1,6 +1,8 @@
-// A VM's virtual disk, cached on the node as 64 KiB blocks (absent blocks read as zeros). The
-// guest's disk_write is the only write path, so dirty blocks are marked there at no extra cost.
-import { DISK_BLOCK_BYTES } from '../../shared/domain/guests.ts';
+// A VM's virtual disk, cached on the node in blocks of one page (PAGE_BYTES, 64 KiB; absent
+// blocks read as zeros). A block is a page on purpose: the node counts each block it holds as one
+// page of its memory. The guest's disk_write is the only write path, so dirty blocks are marked
+// there at no extra cost.
+import { PAGE_BYTES } from '../../shared/domain/guests.ts';
 
 /** The node's account of disk blocks held in memory; a write needing a block it refuses fails. */
 export interface DiskBudget {
@@ -38,9 +40,9 @@ export class VirtualDisk {
     let done = 0;
     while (done < len) {
       const pos = offset + done;
-      const index = Math.floor(pos / DISK_BLOCK_BYTES);
-      const within = pos - index * DISK_BLOCK_BYTES;
-      const n = Math.min(len - done, DISK_BLOCK_BYTES - within);
+      const index = Math.floor(pos / PAGE_BYTES);
+      const within = pos - index * PAGE_BYTES;
+      const n = Math.min(len - done, PAGE_BYTES - within);
       const block = this.blocks.get(index);
       if (block) into.set(block.subarray(within, within + n), at + done);
       else into.fill(0, at + done, at + done + n);
@@ -54,8 +56,8 @@ export class VirtualDisk {
     if (offset + len > this.bytes) return false;
     if (this.budget) {
       let needed = 0;
-      const last = Math.floor((offset + len - 1) / DISK_BLOCK_BYTES);
-      for (let i = Math.floor(offset / DISK_BLOCK_BYTES); len > 0 && i <= last; i++)
+      const last = Math.floor((offset + len - 1) / PAGE_BYTES);
+      for (let i = Math.floor(offset / PAGE_BYTES); len > 0 && i <= last; i++)
         if (!this.blocks.has(i)) needed++;
       for (let n = 0; n < needed; n++) {
         if (!this.budget.admit()) {
@@ -68,12 +70,12 @@ export class VirtualDisk {
     let done = 0;
     while (done < len) {
       const pos = offset + done;
-      const index = Math.floor(pos / DISK_BLOCK_BYTES);
-      const within = pos - index * DISK_BLOCK_BYTES;
-      const n = Math.min(len - done, DISK_BLOCK_BYTES - within);
+      const index = Math.floor(pos / PAGE_BYTES);
+      const within = pos - index * PAGE_BYTES;
+      const n = Math.min(len - done, PAGE_BYTES - within);
       let block = this.blocks.get(index);
       if (!block) {
-        block = new Uint8Array(DISK_BLOCK_BYTES);
+        block = new Uint8Array(PAGE_BYTES);
         this.blocks.set(index, block);
       }
       block.set(from.subarray(at + done, at + done + n), within);

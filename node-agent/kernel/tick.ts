@@ -39,9 +39,10 @@ export function runTick(state: KernelState) {
     guestNanos: 0,
   };
   // Steps 0..n-1 ask each VM's demand, step n shares the capacity, steps n+1..2n run the VMs, and
-  // when a measure is due, steps 2n+1..3n take the digests of the VMs that ran.
+  // when a measure is due, steps 2n+1..3n take the digests of the VMs that ran. With no VM ready
+  // there is nothing to guard, and no batch.
   state.watchdog.each(
-    (measureDue(state) ? 3 : 2) * n + 1,
+    n === 0 ? 0 : (measureDue(state) ? 3 : 2) * n + 1,
     (step) => {
       if (step < n) askDemand(state, tick, step);
       else if (step === n) share(tick);

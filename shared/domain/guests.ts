@@ -2,14 +2,13 @@
 // which driver (the WebAssembly kernel or QEMU) runs a guest kind. Pure; the API, the kernel, the
 // image store and the simulator all take these from here.
 
-/** One page of guest memory: the WebAssembly page, 64 KiB. `memPages`, images and dirty tracking count in it. */
-export const PAGE_BYTES = 65_536;
-
 /**
- * One virtual-disk block. The same quantity as a page, on purpose: a node caches disk blocks in its
- * memory and counts each block as one page against its memory capacity (`memCapacityPages`).
+ * One page of guest memory: the WebAssembly page, 64 KiB. `memPages`, images and dirty tracking
+ * count in it. A virtual-disk block is the same quantity, on purpose, not a second constant: a
+ * node caches disk blocks in its memory and counts each block as one page against its memory
+ * capacity (`memCapacityPages`).
  */
-export const DISK_BLOCK_BYTES = PAGE_BYTES;
+export const PAGE_BYTES = 65_536;
 
 /** The guests the kernel ships (WAT sources in node-agent/guests). */
 export const BUILTIN_GUESTS = ['cpu', 'memory', 'io', 'trace', 'idle'] as const;

@@ -8,7 +8,7 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
-import { DISK_BLOCK_BYTES, PAGE_BYTES } from '../domain/guests.ts';
+import { PAGE_BYTES } from '../domain/guests.ts';
 import type { ImageRef } from '../domain/vm-state.ts';
 import { eachLimited } from '../runtime/pool.ts';
 import type { Clients } from './clients.ts';
@@ -238,7 +238,7 @@ function layOutPacks(image: ImageWrite): PackLayout {
     pageEntries.set(i, [i, p, o, sha256(bytes)]);
   }
   for (const [i, bytes] of [...image.disk.blocks].sort((a, b) => a[0] - b[0])) {
-    if (bytes.byteLength !== DISK_BLOCK_BYTES)
+    if (bytes.byteLength !== PAGE_BYTES)
       throw new InvalidInput(`disk block ${i} is ${bytes.byteLength} bytes`);
     const [p, o] = place(bytes);
     diskEntries.set(i, [i, p, o, sha256(bytes)]);
@@ -283,7 +283,7 @@ async function getImage(blobs: BlobStore, key: string): Promise<LoadedImage> {
     disk: readBlocks(key, manifest, packs, {
       what: 'disk block',
       entries: manifest.disk.blocks,
-      size: DISK_BLOCK_BYTES,
+      size: PAGE_BYTES,
     }),
   };
 }

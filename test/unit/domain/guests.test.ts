@@ -2,7 +2,6 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   BUILTIN_GUESTS,
-  DISK_BLOCK_BYTES,
   driverOf,
   isBuiltinGuest,
   offersDriver,
@@ -49,8 +48,8 @@ describe('guest kinds and their drivers', () => {
     expect(isBuiltinGuest('module:idle')).toBe(false);
   });
 
-  it('uses one 64 KiB quantity for a page and a disk block', () => {
+  it('makes a page the 64 KiB WebAssembly page', () => {
     expect(PAGE_BYTES).toBe(64 * 1024);
-    expect(DISK_BLOCK_BYTES).toBe(PAGE_BYTES);
+    expect(new WebAssembly.Memory({ initial: 1 }).buffer.byteLength).toBe(PAGE_BYTES);
   });
 });

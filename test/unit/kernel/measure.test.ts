@@ -37,6 +37,17 @@ describe('measuring', () => {
     expect(second[0]!.digest).not.toBe(first[0]!.digest);
   });
 
+  it('starts no watchdog batch for a tick or a measure when no guest is ready', async () => {
+    const kernel = aKernel(createImageStoreOn(memoryBlobs()));
+    await kernel.start({ id: 'a', fence: 1, guest: { kind: 'cpu' }, memPages: 1, paused: true });
+    const digest = kernel.measure()[0]!.digest; // a fresh guest's first digest needs a batch
+    const batches = kernel.stats().watchdogBatches;
+    runTicks(kernel, 3);
+    expect(kernel.measure()[0]!.digest).toBe(digest);
+    expect(kernel.stats().watchdogBatches).toBe(batches);
+    expect(kernel.stats().ticks).toBe(3);
+  });
+
   it('digests again in measure a guest that ran after the foreseen tick, and none that did not run', async () => {
     const kernel = aKernel(createImageStoreOn(memoryBlobs()));
     await kernel.start({ id: 'a', fence: 1, guest: { kind: 'cpu', params: { rate: 100_000 } }, memPages: 1 });
