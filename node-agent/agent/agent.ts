@@ -13,6 +13,7 @@ import {
   renewLease,
 } from '../../shared/storage/nodes.ts';
 import { listVmsForNode, recordCheckpoint, type VmRecord } from '../../shared/storage/vms.ts';
+import { GuestFault } from '../kernel/budget.ts';
 import { UNITS_PER_CORE } from '../kernel/index.ts';
 import type { Kernel } from '../kernel/types.ts';
 import { Crash, type FaultHook, type FaultPoint, Fenced } from './faults.ts';
@@ -292,6 +293,13 @@ function startOp(s: AgentState, context: OpContext, id: string, hint: VmRecord |
     .catch(async (error: unknown) => {
       if (error instanceof Crash || error instanceof Fenced) return;
       if (error instanceof ForeignStart) return onForeignStart(s, error);
+      // The guest failed under the operation (a checkpoint's digest trapped, say): the kernel
+      // keeps the reason, and the next reconcile records it. The guest's fault, not the agent's.
+      if (error instanceof GuestFault)
+        return s.deps.log.warn(
+          { node: s.self, vm: id, reason: error.reason },
+          'guest failed during an operation',
+        );
       s.deps.log.error({ node: s.self, vm: id, err: (error as Error).message }, 'operation failed');
     })
     .finally(() => s.ops.delete(id));
@@ -335,7 +343,13 @@ async function finalCheckpoints(s: AgentState) {
     try {
       kernel.pause(id);
       const result = await kernel.checkpoint(id, 'delta');
-      await recordCheckpoint(clients, id, s.self, holding.fence, result.image, undefined, clock());
+      await recordCheckpoint(clients, {
+        id,
+        node: s.self,
+        fence: holding.fence,
+        image: result.image,
+        now: clock(),
+      });
     } catch (error) {
       log.warn({ node: s.self, vm: id, err: (error as Error).message }, 'final checkpoint not recorded');
     }

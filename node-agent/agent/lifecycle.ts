@@ -169,7 +169,15 @@ export const checkpoint: Handler<'checkpoint'> = async (ctx, _action, vm) => {
   await ctx.step(
     'recordCheckpoint',
     vm.id,
-    () => recordCheckpoint(ctx.clients, vm.id, ctx.self, vm.fence, result.image, vm.factors, ctx.clock()),
+    () =>
+      recordCheckpoint(ctx.clients, {
+        id: vm.id,
+        node: ctx.self,
+        fence: vm.fence,
+        image: result.image,
+        factors: vm.factors,
+        now: ctx.clock(),
+      }),
     () => result.image,
   );
   ctx.lastCheckpoint.set(vm.id, ctx.clock());

@@ -33,17 +33,16 @@ export const migrateOut: Handler<'migrateOut'> = async (ctx, action, vm, id) => 
     'markImageReady',
     id,
     () =>
-      markImageReady(
-        ctx.clients,
+      markImageReady(ctx.clients, {
         id,
-        action.order,
-        vm.fence,
-        final.image,
-        progress.stoppedAt,
+        order: action.order,
+        fence: vm.fence,
+        image: final.image,
+        stoppedAt: progress.stoppedAt,
         bytes,
         now,
-        takeDeadline(now, vm.memPages, ctx.config.timings),
-      ),
+        deadline: takeDeadline(now, vm.memPages, ctx.config.timings),
+      }),
     () => final.image,
   );
   await ctx.step('stopSource', id, () => stopGuest(ctx, id));
@@ -119,7 +118,14 @@ export const migrateIn: Handler<'migrateIn'> = async (ctx, action, vm, id) => {
   }
   const now = ctx.clock();
   await ctx.step('takeOwnership', id, () =>
-    takeOwnership(ctx.clients, id, order.id, vm.fence, ctx.self, now, now + ctx.config.cooldownMs),
+    takeOwnership(ctx.clients, {
+      id,
+      migrationId: order.id,
+      fence: vm.fence,
+      node: ctx.self,
+      now,
+      cooldownUntil: now + ctx.config.cooldownMs,
+    }),
   );
   await ctx.step('resumeTarget', id, () => resumeGuest(ctx, id));
   const runningAt = ctx.clock();
@@ -151,7 +157,13 @@ export const settle: Handler<'settle'> = async (ctx, action, vm, id) => {
   const node = await settleTarget(ctx, vm, action.order);
   if (!node) return false;
   await ctx.step('settle', id, () =>
-    settleMigration(ctx.clients, id, action.order.id, vm.fence, node, ctx.clock()),
+    settleMigration(ctx.clients, {
+      id,
+      migrationId: action.order.id,
+      fence: vm.fence,
+      node,
+      now: ctx.clock(),
+    }),
   );
   await history(ctx, id, action.order, {
     outcome: 'settled',

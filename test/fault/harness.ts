@@ -8,9 +8,11 @@ import { runReaper } from '../../functions/reaper/reaper.ts';
 import { type Agent, createAgent } from '../../node-agent/agent/agent.ts';
 import { Crash, type FaultContext, type FaultPoint } from '../../node-agent/agent/faults.ts';
 import { createKernel } from '../../node-agent/kernel/index.ts';
-import { orderDeadline, type ProtocolTimings } from '../../shared/domain/protocol.ts';
+import { isLive } from '../../shared/domain/placement.ts';
+import { orderDeadline, type ProtocolTimings, sameExchange } from '../../shared/domain/protocol.ts';
 import { createRng } from '../../shared/domain/rng.ts';
 import type { Rng } from '../../shared/domain/types.ts';
+import type { MigrationOrder } from '../../shared/domain/vm-state.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { patchBalancingConfig } from '../../shared/storage/config-store.ts';
 import { ConditionFailed } from '../../shared/storage/errors.ts';
@@ -27,6 +29,14 @@ import {
   resumeVm,
   type VmRecord,
 } from '../../shared/storage/vms.ts';
+import {
+  expectedReason,
+  HOSTILE_DELAYS,
+  HOSTILE_KINDS,
+  type HostileKind,
+  hostileModule,
+  registerHostileModules,
+} from './hostile-guests.ts';
 import { Tracker } from './tracker.ts';
 
 /** Virtual timings: one round is one kernel tick of `stepMs`. */
@@ -113,6 +123,8 @@ export interface ScheduleResult {
   rounds: number;
   migrations: { completed: number; aborted: number; settled: number };
   errors: string[];
+  /** Swaps ordered (two orders of one exchange, one each way). */
+  swaps: number;
   /** Violations by what they mean: a VM lost (item or work), doubled (two runs), or anything else. */
   lost: number;
   doubled: number;
@@ -169,6 +181,14 @@ class Schedule {
   refused = 0;
   /** Quiescing: every agent reconciles every round. */
   settling = false;
+  /** Hostile VMs (id → kind and memory cap): they must end FAILED with their reason, on no kernel. */
+  readonly hostile = new Map<string, { kind: HostileKind; memPages: number }>();
+  /** Nodes the schedule killed, froze, restarted or doubled: the others must keep their lease at every sample. */
+  readonly disturbed = new Set<string>();
+  /** Check at every sample that undisturbed nodes stay live (hostile schedules). */
+  checkLeases = false;
+  /** Swaps the schedule ordered (two orders of one exchange, one each way). */
+  swaps = 0;
   private restarts = 0;
 
   constructor(
@@ -200,6 +220,7 @@ class Schedule {
   /** Starts a second agent process for node `id` (another incarnation), alongside the first. */
   addTwin(id: string, skew: number) {
     const first = this.node(id);
+    this.disturbed.add(first.id);
     this.notes.push(`r${this.round} twin ${short(first.id)}`);
     this.twins.set(first.id, this.boot(first.spec, skew, `${first.id}~twin`));
   }
@@ -256,6 +277,7 @@ class Schedule {
   kill(sim: SimNode, why: string) {
     if (sim.dead) return;
     this.notes.push(`r${this.round} kill ${short(sim.id)} (${why})`);
+    this.disturbed.add(sim.id);
     sim.dead = true;
     sim.kernel.dead = true;
     sim.agent.crash();
@@ -272,6 +294,7 @@ class Schedule {
 
   freeze(sim: SimNode, rounds: number): Promise<void> {
     const gate = deferred();
+    this.disturbed.add(sim.id);
     sim.frozen = true;
     sim.thawAt = this.round + rounds;
     sim.thaw = () => {
@@ -397,6 +420,107 @@ class Schedule {
     await releaseClaim(clients, to, run).catch(() => undefined);
   }
 
+  /** Launches a hostile VM on `owner`: a registered module that turns hostile after `after` runs. */
+  async addHostile(kind: HostileKind, after: number, owner: SimNode) {
+    const { clients, images } = this.lane;
+    await registerHostileModules(images);
+    const id = `${this.prefix}-h${this.hostile.size + 1}`;
+    const memPages = MEM_PAGES;
+    this.vms.push(id);
+    this.hostile.set(id, { kind, memPages });
+    this.tracker.addUntracked(id);
+    await createVm(
+      clients,
+      { id, owner: owner.id, guest: { kind: `module:${hostileModule(kind, after)}` }, memPages },
+      this.lane.now,
+    );
+    this.notes.push(
+      `r${this.round} hostile ${short(id)} ${kind}${after ? ` after ${after}` : ''} on ${short(owner.id)}`,
+    );
+    return id;
+  }
+
+  /**
+   * A balancer run that swaps `give` (on `a`) for `take` (on `b`): claims both nodes, then writes two
+   * orders under one origin, one each way, as the real balancer does for a swap (one exchange, two
+   * fenced migrations). `fault` kills or pauses the run at a point, as in `balance`.
+   */
+  async swap(
+    run: string,
+    give: string,
+    take: string,
+    a: string,
+    b: string,
+    fault?: { at: BalancerPoint | 'between'; action: 'kill' | 'pause'; rounds: number },
+  ) {
+    const { clients } = this.lane;
+    const point = async (at: BalancerPoint | 'between') => {
+      if (fault?.at !== at) return true;
+      this.notes.push(`r${this.round} balancer ${run} ${fault.action} at ${at}`);
+      if (fault.action === 'kill') return false;
+      const until = this.round + fault.rounds;
+      while (this.round < until && this.injecting) await new Promise((r) => setTimeout(r, 1));
+      return true;
+    };
+    if (!(await point('claim'))) return;
+    const claimedAt = this.lane.now;
+    const until = claimedAt + TIMING.claimMs;
+    try {
+      await claimNode(clients, a, run, claimedAt, until);
+      await claimNode(clients, b, run, claimedAt, until);
+    } catch (error) {
+      if (error instanceof ConditionFailed) {
+        this.notes.push(`r${this.round} balancer ${run} lost the claim`);
+        await releaseClaim(clients, a, run).catch(() => undefined);
+        return;
+      }
+      throw error;
+    }
+    const [out, back] = await Promise.all([findVm(clients, give), findVm(clients, take)]);
+    const busy = await this.inFlightNodes();
+    if (!(await point('order'))) return;
+    const now = this.lane.now;
+    const ready = (vm: VmRecord | undefined, owner: string) =>
+      vm?.owner === owner && vm.state === 'RUNNING' && !vm.migration;
+    if (
+      ready(out, a) &&
+      ready(back, b) &&
+      !busy.has(a) &&
+      !busy.has(b) &&
+      now < until - TIMING.timings.orderMs
+    ) {
+      const order = (vm: string, from: string, to: string): MigrationOrder => ({
+        id: `${run}-${vm}`,
+        from,
+        to,
+        phase: 'ORDERED',
+        deadline: orderDeadline(now, MEM_PAGES, TIMING.timings),
+        orderedAt: now,
+        origin: run,
+      });
+      this.swaps += 1;
+      for (const [i, [vm, record, from, to]] of (
+        [
+          [give, out!, a, b],
+          [take, back!, b, a],
+        ] as const
+      ).entries()) {
+        if (i === 1 && !(await point('between'))) return;
+        const o = order(vm, from, to);
+        try {
+          this.orders.add(o.id);
+          await orderMigration(clients, vm, record.fence, o);
+          this.notes.push(`r${this.round} ${run} swap-ordered ${short(vm)} ${short(from)}→${short(to)}`);
+        } catch (error) {
+          if (!(error instanceof ConditionFailed)) throw error;
+        }
+      }
+    }
+    if (!(await point('release'))) return;
+    await releaseClaim(clients, a, run).catch(() => undefined);
+    await releaseClaim(clients, b, run).catch(() => undefined);
+  }
+
   /** Every agent process of the schedule, second processes of a node id included. */
   sims() {
     return [...this.nodes.values(), ...this.twins.values()];
@@ -441,11 +565,15 @@ class Schedule {
         orderDeadlineMs: TIMING.timings.orderMs,
       },
     );
-    for (const o of record.orders) {
-      if (o.outcome !== 'written') continue;
+    const written = record.orders.filter((o) => o.outcome === 'written');
+    for (const o of written) {
       this.orders.add(o.migration);
-      this.notes.push(`r${this.round} ${label} ordered ${short(o.vm)} ${short(o.from)}→${short(o.to)}`);
+      const swap = written.some((p) => p.from === o.to && p.to === o.from);
+      this.notes.push(
+        `r${this.round} ${label} ${swap ? 'swap-ordered' : 'ordered'} ${short(o.vm)} ${short(o.from)}→${short(o.to)}`,
+      );
     }
+    if (written.some((o) => written.some((p) => p.from === o.to && p.to === o.from))) this.swaps += 1;
     if (!record.orders.some((o) => o.outcome === 'written'))
       this.notes.push(
         `r${this.round} idle-run ${label} (${[...Object.keys(record.reasons), ...record.skipped.map((k) => k.reason)].join(', ') || 'no pairs'}; cv ${record.before.cv.toFixed(2)})`,
@@ -536,8 +664,8 @@ class Schedule {
   /** Invariants that must hold at every instant: each VM exists, has one owner among the nodes, and no node is in two exchanges. */
   async sample() {
     const records = await this.readVms();
-    // An exchange is one party's orders for one pair of nodes; several VMs may move in it.
-    const exchanges = new Map<string, Set<string>>();
+    // An exchange is one run's orders for one pair of nodes (both ways, a swap) or from one source.
+    const exchanges = new Map<string, MigrationOrder[]>();
     for (const [i, vm] of records.entries()) {
       const id = this.vms[i]!;
       if (!vm) {
@@ -546,12 +674,25 @@ class Schedule {
       }
       if (!this.nodes.has(vm.owner)) this.tracker.violation(`${id} is owned by unknown node ${vm.owner}`);
       const m = vm.migration;
-      if (m)
-        for (const n of [m.from, m.to])
-          exchanges.set(n, (exchanges.get(n) ?? new Set()).add(`${m.origin} ${m.from}→${m.to}`));
+      if (m) for (const n of [m.from, m.to]) exchanges.set(n, [...(exchanges.get(n) ?? []), m]);
     }
-    for (const [n, set] of exchanges)
-      if (set.size > 1) this.tracker.violation(`${short(n)} is in ${set.size} exchanges at once`);
+    for (const [n, orders] of exchanges)
+      for (const [i, o] of orders.entries())
+        for (const p of orders.slice(i + 1))
+          if (!sameExchange(o, p))
+            this.tracker.violation(
+              `${short(n)} is in two exchanges at once: ${o.origin} ${short(o.from)}→${short(o.to)} and ${p.origin} ${short(p.from)}→${short(p.to)}`,
+            );
+    // Hostile guests never take a node down: a node the schedule left alone keeps its lease live.
+    if (this.checkLeases)
+      for (const sim of this.nodes.values()) {
+        if (sim.dead || this.disturbed.has(sim.id) || sim.agent.status() !== 'ready') continue;
+        const item = await getNode(this.lane.clients, sim.id).catch(() => undefined);
+        if (item && !isLive(item, this.lane.now))
+          this.tracker.violation(
+            `${short(sim.id)} lost its lease (ends ${item.leaseUntil}) while hosting ${[...sim.agent.holdings().keys()].map(short).join(',') || 'nothing'}`,
+          );
+      }
   }
 
   /** True when every VM runs (or stays suspended) exactly where the table says, under its fence. */
@@ -559,6 +700,10 @@ class Schedule {
     // Cheap check first: each VM held, unpaused, by exactly one live node (or by none if suspended).
     for (const id of this.vms) {
       const holders = this.sims().filter((n) => !n.dead && n.agent.holdings().has(id));
+      if (this.hostile.has(id)) {
+        if (holders.length) return false;
+        continue;
+      }
       if (
         this.suspended.has(id)
           ? holders.length
@@ -573,6 +718,7 @@ class Schedule {
   private settledOn(vm: VmRecord): boolean {
     if (vm.migration) return false;
     const holders = this.sims().filter((n) => !n.dead && n.agent.holdings().has(vm.id));
+    if (this.hostile.has(vm.id)) return vm.state === 'FAILED' && holders.length === 0;
     if (this.suspended.has(vm.id)) return vm.state === 'SUSPENDED' && holders.length === 0;
     if (vm.state !== 'RUNNING') return false;
     const owner = this.nodes.get(vm.owner);
@@ -586,6 +732,23 @@ class Schedule {
     const records = await this.readVms();
     for (const vm of records) {
       if (!vm || this.suspended.has(vm.id)) continue;
+      const hostile = this.hostile.get(vm.id);
+      if (hostile) {
+        // A hostile VM ends FAILED with its own reason, and no kernel runs it any more.
+        const reason = expectedReason(hostile.kind, hostile.memPages);
+        if (vm.state !== 'FAILED' || !reason.test(vm.reason ?? ''))
+          this.tracker.violation(
+            `hostile ${vm.id} (${hostile.kind}) ended ${vm.state}${vm.reason ? ` (${vm.reason})` : ''}, not FAILED with ${reason}`,
+          );
+        const running = [...this.sims(), ...this.retired].filter(
+          (n) => !n.dead && n.kernel.running().includes(vm.id),
+        );
+        if (running.length)
+          this.tracker.violation(
+            `hostile ${vm.id} still runs on ${running.map((n) => short(n.id)).join(',')}`,
+          );
+        continue;
+      }
       const owner = this.nodes.get(vm.owner)!;
       const running = [...this.sims(), ...this.retired].filter(
         (n) => !n.dead && n.kernel.running().includes(vm.id),
@@ -637,7 +800,7 @@ class Schedule {
 
 const short = (id: string) => id.split('-').pop() ?? id;
 
-const SCENARIOS = [
+export const SCENARIOS = [
   'source-fault',
   'target-fault',
   'two-balancers',
@@ -650,33 +813,70 @@ const SCENARIOS = [
   'reaper-race',
   'real-balancer',
   'clock-skew',
+  'hostile',
+  'hostile-race',
+  'swap',
+  'real-swap',
 ] as const;
+export type ScheduleKind = (typeof SCENARIOS)[number];
+
+/** Parses a comma-separated list of schedule kinds (all of them when empty). */
+export function parseKinds(list: string | undefined): readonly ScheduleKind[] {
+  if (!list) return SCENARIOS;
+  const kinds = list.split(',').map((k) => k.trim());
+  const bad = kinds.filter((k) => !(SCENARIOS as readonly string[]).includes(k));
+  if (bad.length)
+    throw new Error(`unknown schedule kind(s) ${bad.join(', ')}; known: ${SCENARIOS.join(', ')}`);
+  return kinds as ScheduleKind[];
+}
 
 /** Runs one seeded schedule on a lane and checks the invariants; never throws for a violation. */
-export async function runSchedule(lane: Lane, seed: number): Promise<ScheduleResult> {
+export async function runSchedule(
+  lane: Lane,
+  seed: number,
+  kinds: readonly ScheduleKind[] = SCENARIOS,
+): Promise<ScheduleResult> {
   const s = new Schedule(lane, seed);
   const { rng } = s;
-  const scenario = pick(rng, SCENARIOS);
+  const scenario = pick(rng, kinds);
   // Clock skew: a few ms everywhere; in `clock-skew`, up to the fence margin between two nodes.
   const skewMax = scenario === 'clock-skew' ? TIMING.fenceMarginMs / 2 : 5;
   const skew = () => int(rng, -skewMax, skewMax);
   // A third node only where the scenario needs one: every node costs table traffic each round.
+  // The real balancer's swap needs a pair with no third node to give to.
   const three =
-    scenario === 'two-balancers' ||
-    scenario === 'kill-any' ||
-    scenario === 'suspend-resume' ||
-    chance(rng, 0.3);
+    scenario !== 'real-swap' &&
+    (scenario === 'two-balancers' ||
+      scenario === 'kill-any' ||
+      scenario === 'suspend-resume' ||
+      scenario === 'hostile' ||
+      scenario === 'hostile-race' ||
+      chance(rng, 0.3));
   for (const id of three ? ['a', 'b', 'c'] : ['a', 'b']) s.addNode(id, skew());
   const [a, b] = [s.node('a'), s.node('b')];
   const c = three ? s.node('c') : b;
-  const vmCount = chance(rng, 0.5) || scenario === 'real-balancer' ? 2 : 1;
+  const vmCount = chance(rng, 0.5) || scenario === 'real-balancer' || scenario === 'swap' ? 2 : 1;
   // The real balancer needs an imbalance to act on: both VMs start on one node.
   const homes = scenario === 'real-balancer' ? [a, a] : [a, b];
-  for (let i = 0; i < vmCount; i += 1) {
+  // For `real-swap`, loads that only a swap improves: a holds 3 + 3, b holds 2 + 2 (cpu guests, in
+  // thousands of work units a second). Moving a 3 raises the pair's maximum; swapping a 3 for a 2
+  // makes it 5 / 5.
+  const plan =
+    scenario === 'real-swap'
+      ? (
+          [
+            [a, 3000],
+            [a, 3000],
+            [b, 2000],
+            [b, 2000],
+          ] as const
+        ).map(([home, rate]) => ({ home, guest: { kind: 'cpu', params: { rate } } as GuestSpec }))
+      : Array.from({ length: vmCount }, (_, i) => ({ home: homes[i]!, guest: GUEST }));
+  for (const [i, { home, guest }] of plan.entries()) {
     const id = `${s.prefix}-v${i + 1}`;
     s.vms.push(id);
-    await s.tracker.addVm(id, GUEST, MEM_PAGES, TIMING.tickMs);
-    await createVm(lane.clients, { id, owner: homes[i]!.id, guest: GUEST, memPages: MEM_PAGES }, lane.now);
+    await s.tracker.addVm(id, guest, MEM_PAGES, TIMING.tickMs);
+    await createVm(lane.clients, { id, owner: home.id, guest, memPages: MEM_PAGES }, lane.now);
   }
   let result: ScheduleResult | undefined;
   try {
@@ -796,6 +996,89 @@ export async function runSchedule(lane: Lane, seed: number): Promise<ScheduleRes
         s.track(s.balance('bal1', v1, a.id, pick(rng, [b, c]).id));
         break;
       }
+      case 'hostile': {
+        // Hostile guests (hostile at once) land among the ordinary VMs while agents race a migration
+        // and the reaper; every node must stay live and each hostile VM end FAILED with its reason.
+        s.checkLeases = true;
+        const kinds = HOSTILE_KINDS.filter(() => chance(rng, 0.6));
+        for (const kind of kinds.length ? kinds : [pick(rng, HOSTILE_KINDS)])
+          await s.addHostile(kind, 0, pick(rng, [a, b, c]));
+        if (chance(rng, 0.5)) s.concurrentReaper = true;
+        await waitUntil(at);
+        if (chance(rng, 0.7)) s.track(s.balance('bal1', v1, a.id, pick(rng, [b, c]).id));
+        break;
+      }
+      case 'hostile-race': {
+        // Hostile guests that turn only after some runs: they are ordered to migrate, their node is
+        // killed (the reaper moves the poison on), and protocol steps fault, all before or as they turn.
+        s.checkLeases = true;
+        const hostile: string[] = [];
+        for (let i = int(rng, 1, 3); i > 0; i -= 1)
+          hostile.push(
+            await s.addHostile(pick(rng, HOSTILE_KINDS), pick(rng, HOSTILE_DELAYS), pick(rng, [a, b, c])),
+          );
+        if (chance(rng, 0.5)) s.concurrentReaper = true;
+        if (chance(rng, 0.5))
+          s.arm(
+            pick(rng, [a, b, c]).id,
+            pick(rng, [...SOURCE_POINTS, ...TARGET_POINTS, 'fail', 'start'] as FaultPoint[]),
+            s.randomAction(),
+          );
+        // Let the hostile VMs start before they are moved.
+        await waitUntil(at + 4);
+        const h = pick(rng, hostile);
+        const record = await findVm(lane.clients, h);
+        if (record && chance(rng, 0.7)) {
+          const to = pick(
+            rng,
+            [a, b, c].filter((n) => n.id !== record.owner),
+          );
+          if (to) s.track(s.balance('balh', h, record.owner, to.id));
+        }
+        if (chance(rng, 0.5)) s.track(s.balance('bal1', v1, a.id, pick(rng, [b, c]).id));
+        await waitUntil(s.round + int(rng, 0, 6));
+        if (chance(rng, 0.4)) {
+          const owner = (await findVm(lane.clients, pick(rng, hostile)))?.owner;
+          const victim = [a, b, c].find((n) => n.id === owner);
+          if (victim) s.kill(victim, 'hosts a hostile VM');
+        }
+        break;
+      }
+      case 'swap': {
+        // The protocol's swap: two fenced migrations, one each way, ordered by one run (one exchange),
+        // with a fault at a source or target step, the run itself faulted, or a second run racing.
+        if (chance(rng, 0.7))
+          s.arm(pick(rng, [a, b]).id, pick(rng, [...SOURCE_POINTS, ...TARGET_POINTS]), s.randomAction());
+        if (chance(rng, 0.2))
+          s.arm(pick(rng, [a, b]).id, pick(rng, [...SOURCE_POINTS, ...TARGET_POINTS]), s.randomAction());
+        if (chance(rng, 0.3)) s.concurrentReaper = true;
+        await waitUntil(at);
+        const fault = chance(rng, 0.3)
+          ? {
+              at: pick(rng, [...BALANCER_POINTS, 'between'] as const),
+              action: pick(rng, ['kill', 'pause'] as const),
+              rounds: pick(rng, [2, 10, 25]),
+            }
+          : undefined;
+        s.track(s.swap('swap1', v1, s.vms[1]!, a.id, b.id, fault));
+        if (chance(rng, 0.3)) s.track(s.balance('bal2', v1, a.id, c.id));
+        break;
+      }
+      case 'real-swap': {
+        // The real runBalancer finds no single move that helps and swaps a 3 for a 2.
+        if (chance(rng, 0.6))
+          s.arm(pick(rng, [a, b]).id, pick(rng, [...SOURCE_POINTS, ...TARGET_POINTS]), s.randomAction());
+        await patchBalancingConfig(
+          lane.clients,
+          { margin: 0, thresholdFactor: 1.1, trigger: 'difference', multiVm: true },
+          lane.now,
+        );
+        await waitUntil(at + 2 * TIMING.heartbeatEvery + 1);
+        s.track(s.realBalance('run1'));
+        if (chance(rng, 0.3)) s.track(s.realBalance('run2'));
+        if (chance(rng, 0.3)) s.concurrentReaper = true;
+        break;
+      }
       case 'suspend-resume': {
         await waitUntil(at);
         const vm = await findVm(lane.clients, v1);
@@ -861,6 +1144,7 @@ export async function runSchedule(lane: Lane, seed: number): Promise<ScheduleRes
       rounds: s.round,
       migrations: await s.migrationCounts(),
       errors: s.errors,
+      swaps: s.swaps,
       lost: s.tracker.violations.filter((v) => violationKind(v) === 'lost').length,
       doubled: s.tracker.violations.filter((v) => violationKind(v) === 'doubled').length,
     };
@@ -881,7 +1165,9 @@ export function eventCounts(results: ScheduleResult[]): Record<string, number> {
           ? `balancer-${words[3]}`
           : words[2] === 'ordered'
             ? 'order'
-            : (words[1] ?? '?');
+            : words[2] === 'swap-ordered'
+              ? 'swap-order'
+              : (words[1] ?? '?');
       counts[kind] = (counts[kind] ?? 0) + 1;
     }
   return counts;
@@ -915,6 +1201,7 @@ export async function runSchedules(
   lanes: Lane[],
   seeds: number[],
   onResult?: (r: ScheduleResult) => void,
+  kinds: readonly ScheduleKind[] = SCENARIOS,
 ): Promise<ScheduleResult[]> {
   const results: ScheduleResult[] = [];
   let next = 0;
@@ -922,7 +1209,7 @@ export async function runSchedules(
     lanes.map(async (lane) => {
       while (next < seeds.length) {
         const seed = seeds[next++]!;
-        const r = await runSchedule(lane, seed);
+        const r = await runSchedule(lane, seed, kinds);
         results.push(r);
         onResult?.(r);
       }

@@ -1,12 +1,19 @@
 // `npm run soak`: a long fault run outside vitest, on its own dynalite and s3rver.
-// Usage: npm run soak -- [--schedules 5000] [--lanes 4] [--from 100000] [--seeds 1,2,3]
+// Usage: npm run soak -- [--schedules 5000] [--lanes 4] [--from 100000] [--seeds 1,2,3] [--kinds hostile,swap]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureTableAndBucket, LOCAL_CREDENTIALS, startLocalStores } from '../../shared/local/stores.ts';
 import { createClients } from '../../shared/storage/clients.ts';
-import { createLane, eventCounts, runSchedules, type ScheduleResult, scenarioTable } from './harness.ts';
+import {
+  createLane,
+  eventCounts,
+  parseKinds,
+  runSchedules,
+  type ScheduleResult,
+  scenarioTable,
+} from './harness.ts';
 
 const { values } = parseArgs({
   options: {
@@ -14,8 +21,11 @@ const { values } = parseArgs({
     lanes: { type: 'string', default: '4' },
     from: { type: 'string', default: '100000' },
     seeds: { type: 'string' },
+    kinds: { type: 'string' },
   },
 });
+const kinds = parseKinds(values.kinds);
+const replay = values.kinds ? ` --kinds ${values.kinds}` : '';
 const count = Number(values.schedules);
 const from = Number(values.from);
 const seeds = values.seeds
@@ -53,37 +63,46 @@ const failed: ScheduleResult[] = [];
 const scenarios = new Map<string, number>();
 const moves = { completed: 0, aborted: 0, settled: 0 };
 let events = 0;
+let swaps = 0;
 let rounds = 0;
 const seen: ScheduleResult[] = [];
-const results = await runSchedules(lanes, seeds, (r) => {
-  seen.push(r);
-  done += 1;
-  rounds += r.rounds;
-  events += r.faults.length;
-  scenarios.set(r.scenario, (scenarios.get(r.scenario) ?? 0) + 1);
-  for (const k of ['completed', 'aborted', 'settled'] as const) moves[k] += r.migrations[k];
-  if (r.violations.length) {
-    failed.push(r);
-    console.error(`seed ${r.seed} (${r.scenario}) FAILED — replay: npm run soak -- --seeds ${r.seed}`);
-    for (const v of r.violations) console.error(`  violation: ${v}`);
-    for (const f of r.faults) console.error(`  step: ${f}`);
-    for (const e of r.errors.slice(0, 5)) console.error(`  error: ${e}`);
-  }
-  if (done % 100 === 0 || done === seeds.length) {
-    console.log(
-      `${done}/${seeds.length} schedules, ${failed.length} failed, ${((Date.now() - started) / 1000).toFixed(0)} s`,
-    );
-    // The table so far, so a run cut short still leaves its figures.
-    if (done % 200 === 0) console.log(scenarioTable(seen).join('\n'));
-  }
-});
+const results = await runSchedules(
+  lanes,
+  seeds,
+  (r) => {
+    seen.push(r);
+    done += 1;
+    rounds += r.rounds;
+    events += r.faults.length;
+    swaps += r.swaps;
+    scenarios.set(r.scenario, (scenarios.get(r.scenario) ?? 0) + 1);
+    for (const k of ['completed', 'aborted', 'settled'] as const) moves[k] += r.migrations[k];
+    if (r.violations.length) {
+      failed.push(r);
+      console.error(
+        `seed ${r.seed} (${r.scenario}) FAILED — replay: npm run soak -- --seeds ${r.seed}${replay}`,
+      );
+      for (const v of r.violations) console.error(`  violation: ${v}`);
+      for (const f of r.faults) console.error(`  step: ${f}`);
+      for (const e of r.errors.slice(0, 5)) console.error(`  error: ${e}`);
+    }
+    if (done % 100 === 0 || done === seeds.length) {
+      console.log(
+        `${done}/${seeds.length} schedules, ${failed.length} failed, ${((Date.now() - started) / 1000).toFixed(0)} s`,
+      );
+      // The table so far, so a run cut short still leaves its figures.
+      if (done % 200 === 0) console.log(scenarioTable(seen).join('\n'));
+    }
+  },
+  kinds,
+);
 console.log(
   `schedules: ${done} run, ${failed.length} failed (${((Date.now() - started) / 1000).toFixed(1)} s, ${rounds} rounds)`,
 );
 console.log(`scenarios: ${[...scenarios].map(([k, v]) => `${k} ${v}`).join(', ')}`);
 console.log(['by kind:', ...scenarioTable(results)].join('\n'));
 console.log(
-  `events injected: ${events}; migrations completed ${moves.completed}, aborted ${moves.aborted}, settled ${moves.settled}`,
+  `events injected: ${events}; migrations completed ${moves.completed}, aborted ${moves.aborted}, settled ${moves.settled}; swaps ordered ${swaps}`,
 );
 console.log(
   `events by kind: ${Object.entries(eventCounts(results))

@@ -9,6 +9,9 @@ import type { ImageRef } from '../../shared/domain/vm-state.ts';
 import { createImageStoreOn, memoryBlobs } from '../../shared/storage/image-store.ts';
 import type { GuestSpec } from '../../shared/storage/vms.ts';
 
+/** A tick slower than this may have skipped guests (the smallest guest budget is 500 ms). */
+const SLOW_TICK_MS = 200;
+
 /** The digests of one guest after 0, 1, 2, … ticks, computed on demand by an undisturbed kernel. */
 export class Reference {
   private readonly kernel: Kernel;
@@ -70,6 +73,8 @@ export class Tracker {
   private readonly retired = new Set<number>();
   private runs = 0;
   ticks = 0;
+  /** VMs with no reference (hostile guests): their runs are checked for forks, not for digests. */
+  private readonly untracked = new Set<string>();
 
   constructor(private readonly now: () => number) {}
 
@@ -79,12 +84,18 @@ export class Tracker {
     await ref.ready();
   }
 
+  /** A VM whose runs are watched for forks but whose digests and images are not checked. */
+  addUntracked(vm: string) {
+    this.untracked.add(vm);
+  }
+
   violation(what: string) {
     this.violations.push(`t=${this.now()}: ${what}`);
   }
 
   /** The agent's fault hook reports each image the table accepted (recordCheckpoint, markImageReady, markSuspended). */
   accept(vm: string, image: ImageRef) {
+    if (this.untracked.has(vm)) return;
     const pos = this.imagePos.get(image.manifest);
     if (pos === undefined)
       return this.violation(`${vm}: the table accepted an image nobody wrote (${image.manifest})`);
@@ -110,7 +121,12 @@ export class Tracker {
       dead: false,
       nodeId: inner.nodeId,
       async start(launch: VmLaunch) {
-        await inner.start(launch);
+        const out = await inner.start(launch);
+        if (tracker.untracked.has(launch.id)) {
+          tracker.runs += 1;
+          runs.set(launch.id, { id: tracker.runs, node, vm: launch.id, start: 0, pos: 0 });
+          return out;
+        }
         let start = 0;
         if (launch.image) {
           const pos = tracker.imagePos.get(launch.image.manifest);
@@ -128,6 +144,7 @@ export class Tracker {
           );
         tracker.runs += 1;
         runs.set(launch.id, { id: tracker.runs, node, vm: launch.id, start, pos: start });
+        return out;
       },
       pause: (id: string) => inner.pause(id),
       resume: (id: string) => inner.resume(id),
@@ -140,7 +157,7 @@ export class Tracker {
       async checkpoint(id: string, mode: 'full' | 'delta') {
         const run = runs.get(id);
         const result = await inner.checkpoint(id, mode);
-        if (run) {
+        if (run && !tracker.untracked.has(id)) {
           const pos = tracker.ref(id).find(result.image.digest, run.start, run.pos);
           if (pos === undefined)
             tracker.violation(
@@ -169,10 +186,23 @@ export class Tracker {
           run.pos += 1;
         }
         tracker.ticks += 1;
+        const started = performance.now();
         inner.tick();
+        // A tick cut short by a guest that overran its budget (a hostile neighbour, or a stalled
+        // machine) starts no more guest calls: the VMs after it in the tick miss that one slice, by
+        // design (kernel/budget.ts). Such a VM's life is one tick shorter, not forked.
+        if (performance.now() - started >= SLOW_TICK_MS)
+          for (const id of inner.running()) {
+            const run = runs.get(id);
+            if (!run || tracker.untracked.has(id) || run.pos <= run.start) continue;
+            const digest = inner.digest(id);
+            const ref = tracker.ref(id);
+            if (digest !== ref.at(run.pos) && digest === ref.at(run.pos - 1)) run.pos -= 1;
+          }
       },
       measure: () => inner.measure(),
       digest: (id: string) => inner.digest(id),
+      failure: (id: string) => inner.failure?.(id),
       setTargetLoad: (id: string, load: number | undefined) => inner.setTargetLoad(id, load),
       /** Ticks of life of a VM on this kernel, for the final digest check. */
       position: (id: string) => runs.get(id)?.pos,
