@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { expectedOutput, parseLine } from '../../node-agent/drivers/qemu/counter-image.ts';
 import { emptySerial, foldSerial } from '../../node-agent/drivers/qemu/serial.ts';
-import { qemuScratch } from './support.ts';
+import { QEMU, qemuScratch } from './support.ts';
 
 const WAIT = 15_000;
 const counterOf = (line: string) => parseLine(line)!.counter;
@@ -114,13 +114,19 @@ describe('a QEMU process running the counter guest', () => {
   it('dies with the agent process that started it, even when that is killed outright', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'seesaw-qemu-orphan-'));
     try {
-      const agent = spawn(
-        process.execPath,
-        ['--import', 'tsx', join(import.meta.dirname, 'orphan-child.ts'), dir],
-        {
-          stdio: ['ignore', 'pipe', 'inherit'],
-        },
-      );
+      // an "agent": a process that starts one QEMU, prints its pid and waits to be killed
+      const module = join(import.meta.dirname, '../../node-agent/drivers/qemu/process.ts');
+      const script = `
+        const { QemuProcess } = await import(${JSON.stringify(module)});
+        const vm = await QemuProcess.spawn({
+          binary: ${JSON.stringify(QEMU)}, dir: ${JSON.stringify(join(dir, 'vm'))}, accel: 'tcg', memMiB: 16,
+          floppy: ${JSON.stringify(scratch.floppy)},
+        });
+        process.stdout.write(vm.pid + '\\n');
+        setInterval(() => {}, 1000);`;
+      const agent = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       const [line] = (await once(agent.stdout!, 'data')) as [Buffer];
       const pid = Number(line.toString().trim());
       expect(() => process.kill(pid, 0)).not.toThrow(); // QEMU runs
