@@ -334,6 +334,8 @@ export class QemuProcess {
     });
     await this.qmp.execute('migrate-incoming', { uri: `unix:${path}` });
     const socket = createConnection(path);
+    // QEMU closing its end early (a stream it refuses, a crash) is reported by QMP or `exited`
+    socket.on('error', () => {});
     await once(socket, 'connect');
     const pumped = (async () => {
       try {
