@@ -1,17 +1,36 @@
-// A small typed client of the Seesaw HTTP API for the CLI (and scripts): one method per route,
-// each request carrying a bearer token (local cluster) or a SigV4 signature (deployed stack).
-// Failures are errors with a one-line message.
+// The typed client of the Seesaw HTTP API for the CLI (and scripts): Hono's `hc` over the API
+// app's own type (functions/api/app.ts), so every path, request body, query and response here
+// comes from the routes' zod schemas, the same ones that make /openapi.json. Only types cross
+// over from the API: the bundle carries hono/client, not the app. Each request carries a bearer
+// token (local cluster) or a SigV4 signature (deployed stack); failures are errors with a
+// one-line message.
 import { randomUUID } from 'node:crypto';
-import type { NodeView, VmView } from '../functions/api/schemas.ts';
-import type { Plan } from '../shared/domain/plans.ts';
-import type { BalancingConfig } from '../shared/domain/types.ts';
-import type { MigrationRecord } from '../shared/storage/migrations.ts';
-import type { ModuleRecord } from '../shared/storage/modules.ts';
-import type { RunRecord } from '../shared/storage/runs.ts';
+import { type ClientResponse, hc, type InferRequestType, type InferResponseType } from 'hono/client';
+import type { SuccessStatusCode } from 'hono/utils/http-status';
+import type { ApiApp } from '../functions/api/app.ts';
 import { type Connection, isLoopback } from './connection.ts';
 import type { Signer } from './sigv4.ts';
 
 export { type Connection, type ConnectionOptions, resolveConnection } from './connection.ts';
+
+/** The API as Hono's client sees it: `api.v1.vms[':id'].$get(...)` and so on. */
+type Api = ReturnType<typeof hc<ApiApp>>;
+
+// The wire types, read off the operations (operationId in comments).
+/** getVm */
+export type VmView = InferResponseType<Api['v1']['vms'][':id']['$get'], 200>;
+/** createVm */
+export type CreateVmRequest = InferRequestType<Api['v1']['vms']['$post']>['json'];
+/** patchVm */
+export type VmPatch = InferRequestType<Api['v1']['vms'][':id']['$patch']>['json'];
+/** getNode */
+export type NodeView = InferResponseType<Api['v1']['nodes'][':id']['$get'], 200>;
+/** patchNode */
+export type NodePatch = InferRequestType<Api['v1']['nodes'][':id']['$patch']>['json'];
+/** getPlan */
+export type Plan = InferResponseType<Api['v1']['plans'][':id']['$get'], 200>;
+/** listRuns */
+export type RunRecord = InferResponseType<Api['v1']['runs']['$get'], 200>['items'][number];
 
 interface Problem {
   title?: string;
@@ -31,34 +50,6 @@ export class ApiError extends Error {
   }
 }
 
-export interface Page<T> {
-  items: T[];
-  next: string | null;
-}
-
-export type { MigrationRecord, ModuleRecord, NodeView, Plan, RunRecord, VmView };
-
-export interface ClusterView {
-  nodes: { total: number; live: number; draining: number };
-  vms: { total: number; byState: Record<string, number>; migrating: number };
-  imbalance: { cv: number; maxOverMean: number; maxLoad: number; mean: number };
-  loads: Record<string, number>;
-  lastRun: RunRecord | null;
-}
-
-export interface CreateVmRequest {
-  guest: string;
-  node?: string;
-  targetLoad?: number;
-  cpuLimit?: number;
-  memPages?: number;
-  group?: string;
-  pinned?: boolean;
-  params?: Record<string, number>;
-  series?: number[];
-  restartPolicy?: { kind: 'never' | 'on-failure'; maxRetries?: number };
-}
-
 /** API Gateway's IAM authorizer refused the signature or the principal: one line on what to check. */
 function iamRefused(connection: Connection & { auth: 'iam' }, body: unknown): Error {
   const message = (body as { message?: string; Message?: string } | undefined)?.message ?? 'Forbidden';
@@ -67,7 +58,30 @@ function iamRefused(connection: Connection & { auth: 'iam' }, body: unknown): Er
   );
 }
 
+/** The body of a success answer, typed by the operation's success responses (204 → undefined). */
+type Answer<R> =
+  R extends ClientResponse<infer T, infer S, infer F>
+    ? S extends SuccessStatusCode
+      ? F extends 'json'
+        ? T
+        : undefined
+      : never
+    : never;
+
+/** A path segment: hc puts path params in as they are. */
+function segment(id: string): string {
+  if (!id) throw new Error('an id must not be empty');
+  return encodeURIComponent(id);
+}
+
 export type SeesawClient = ReturnType<typeof createClient>;
+
+/** Sends one operation through hc and reads its answer. */
+type Call = <R extends ClientResponse<unknown, number, string>>(
+  send: (api: Api) => Promise<R>,
+) => Promise<Answer<R>>;
+
+type SignerFor = (region: string) => Promise<Signer>;
 
 /** `connection` may be a function, resolved once on the first request (so flags are read lazily). */
 export function createClient(
@@ -81,47 +95,51 @@ export function createClient(
     return resolved;
   };
   let sign: Promise<Signer> | undefined;
-  const signerFor = (region: string) => {
+  const signerFor: SignerFor = (region) => {
     sign ??= signer
       ? Promise.resolve(signer)
       : import('./sigv4.ts').then(({ createSigner }) => createSigner(region));
     return sign;
   };
-  async function request<T>(
-    method: string,
-    path: string,
-    body?: unknown,
-    idempotencyKey?: string,
-  ): Promise<T> {
-    const connection = await connect();
-    const url = `${connection.api}${path}`;
+  let api: Promise<{ connection: Connection; api: Api }> | undefined;
+  const client = () => {
+    api ??= connect().then((c) => ({
+      connection: c,
+      api: hc<ApiApp>(c.api, { fetch: authorisedFetch(c, fetchImpl, signerFor) }),
+    }));
+    return api;
+  };
+  const call: Call = async (send) => {
+    const { connection, api } = await client();
+    return answerOf(connection, await send(api));
+  };
+  return { connection: connect, ...operations(call) };
+}
+
+/** hc's fetch: adds the credential, and names the API when it cannot be reached. */
+function authorisedFetch(
+  connection: Connection,
+  fetchImpl: typeof fetch,
+  signerFor: SignerFor,
+): typeof fetch {
+  return async (input, init = {}) => {
+    const url = String(input);
+    const method = init.method ?? 'GET';
+    const payload = typeof init.body === 'string' ? init.body : undefined;
     let headers: Record<string, string> = {};
-    const payload = body !== undefined ? JSON.stringify(body) : undefined;
-    if (payload !== undefined) headers['content-type'] = 'application/json';
-    if (idempotencyKey) headers['idempotency-key'] = idempotencyKey;
+    new Headers(init.headers).forEach((value, name) => {
+      headers[name] = value;
+    });
     if (connection.auth === 'token') headers.authorization = `Bearer ${connection.token}`;
-    else {
-      try {
-        const signed = await (await signerFor(connection.region))({
-          method,
-          url,
-          headers,
-          ...(payload !== undefined ? { body: payload } : {}),
-        });
-        // fetch sets Host itself, to the same value that was signed.
-        const { host: _host, ...rest } = signed;
-        headers = rest;
-      } catch (error) {
-        throw new Error(`cannot sign the request for IAM auth: ${(error as Error).message}`);
-      }
-    }
-    let res: Response;
-    try {
-      res = await fetchImpl(url, {
+    else
+      headers = await signed(await signerFor(connection.region).catch(signFailed), {
         method,
+        url,
         headers,
-        ...(payload !== undefined ? { body: payload } : {}),
+        payload,
       });
+    try {
+      return await fetchImpl(url, { method, headers, ...(payload !== undefined ? { body: payload } : {}) });
     } catch {
       throw new Error(
         isLoopback(connection.api)
@@ -129,84 +147,106 @@ export function createClient(
           : `cannot reach the API at ${connection.api} (from ${connection.via})`,
       );
     }
-    if (res.status === 204) return undefined as T;
-    const text = await res.text();
-    let parsed: unknown;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      throw new Error(`the API at ${connection.api} answered ${res.status} with something that is not JSON`);
-    }
-    if (res.status === 403 && connection.auth === 'iam') throw iamRefused(connection, parsed);
-    if (!res.ok) throw new ApiError(res.status, (parsed ?? {}) as Problem);
-    return parsed as T;
-  }
-  const q = (params: Record<string, string | number | undefined>) => {
-    const entries = Object.entries(params).filter((e): e is [string, string | number] => e[1] !== undefined);
-    return entries.length
-      ? `?${new URLSearchParams(entries.map(([k, v]) => [k, String(v)])).toString()}`
-      : '';
   };
-  const vm = (id: string) => `/v1/vms/${encodeURIComponent(id)}`;
-  const node = (id: string) => `/v1/nodes/${encodeURIComponent(id)}`;
+}
+
+const signFailed = (error: unknown): never => {
+  throw new Error(`cannot sign the request for IAM auth: ${(error as Error).message}`);
+};
+
+/** The request's headers with a SigV4 signature, less Host (fetch sets it, to the value signed). */
+async function signed(
+  sign: Signer,
+  request: { method: string; url: string; headers: Record<string, string>; payload: string | undefined },
+): Promise<Record<string, string>> {
+  const { host: _host, ...rest } = await sign({
+    method: request.method,
+    url: request.url,
+    headers: request.headers,
+    ...(request.payload !== undefined ? { body: request.payload } : {}),
+  }).catch(signFailed);
+  return rest;
+}
+
+/** The typed body of a success answer, or an ApiError with the problem. */
+async function answerOf<R extends ClientResponse<unknown, number, string>>(
+  connection: Connection,
+  res: R,
+): Promise<Answer<R>> {
+  if (res.status === 204) return undefined as Answer<R>;
+  const text = await res.text();
+  let parsed: unknown;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    throw new Error(`the API at ${connection.api} answered ${res.status} with something that is not JSON`);
+  }
+  if (res.status === 403 && connection.auth === 'iam') throw iamRefused(connection, parsed);
+  if (!res.ok) throw new ApiError(res.status, (parsed ?? {}) as Problem);
+  return parsed as Answer<R>;
+}
+
+/** One method per operation (named after its operationId where the CLI has no better name). */
+function operations(call: Call) {
+  const vm = (id: string) => ({ param: { id: segment(id) } });
+  const listVms = (
+    filter: { node?: string; state?: VmView['state']; limit?: number; cursor?: string } = {},
+  ) => call((api) => api.v1.vms.$get({ query: query(filter) }));
 
   return {
-    connection: connect,
     /** A retry of the same create with the same key never makes a second VM. */
     createVm: (body: CreateVmRequest, idempotencyKey: string = randomUUID()) =>
-      request<VmView>('POST', '/v1/vms', body, idempotencyKey),
-    listVms: (filter: { node?: string; state?: string; limit?: number; cursor?: string } = {}) =>
-      request<Page<VmView>>('GET', `/v1/vms${q(filter)}`),
+      call((api) => api.v1.vms.$post({ json: body }, { headers: { 'idempotency-key': idempotencyKey } })),
+    listVms,
     /** Every VM matching the filter, following the pages. */
-    async allVms(filter: { node?: string; state?: string } = {}): Promise<VmView[]> {
+    async allVms(filter: { node?: string; state?: VmView['state'] } = {}): Promise<VmView[]> {
       const out: VmView[] = [];
       let cursor: string | undefined;
       do {
-        const page = await request<Page<VmView>>('GET', `/v1/vms${q({ ...filter, limit: 500, cursor })}`);
+        const page = await listVms({ ...filter, limit: 500, ...(cursor ? { cursor } : {}) });
         out.push(...page.items);
         cursor = page.next ?? undefined;
       } while (cursor);
       return out;
     },
-    getVm: (id: string) => request<VmView>('GET', vm(id)),
-    patchVm: (
-      id: string,
-      patch: {
-        targetLoad?: number | null;
-        cpuLimit?: number | null;
-        pinned?: boolean;
-        group?: string | null;
-      },
-    ) => request<VmView>('PATCH', vm(id), patch),
-    suspendVm: (id: string) => request<VmView>('POST', `${vm(id)}/suspend`),
+    getVm: (id: string) => call((api) => api.v1.vms[':id'].$get(vm(id))),
+    patchVm: (id: string, patch: VmPatch) =>
+      call((api) => api.v1.vms[':id'].$patch({ ...vm(id), json: patch })),
+    suspendVm: (id: string) => call((api) => api.v1.vms[':id'].suspend.$post({ ...vm(id), json: {} })),
     resumeVm: (id: string, nodeId?: string) =>
-      request<VmView>('POST', `${vm(id)}/resume`, nodeId ? { node: nodeId } : undefined),
+      call((api) => api.v1.vms[':id'].resume.$post({ ...vm(id), json: nodeId ? { node: nodeId } : {} })),
     restartVm: (id: string, nodeId?: string) =>
-      request<VmView>('POST', `${vm(id)}/restart`, nodeId ? { node: nodeId } : undefined),
-    migrateVm: (id: string, to: string) => request<VmView>('POST', `${vm(id)}/migrate`, { to }),
+      call((api) => api.v1.vms[':id'].restart.$post({ ...vm(id), json: nodeId ? { node: nodeId } : {} })),
+    migrateVm: (id: string, to: string) =>
+      call((api) => api.v1.vms[':id'].migrate.$post({ ...vm(id), json: { to } })),
     /** The VM while its owner stops it, or undefined once it is gone. */
-    deleteVm: (id: string) => request<VmView | undefined>('DELETE', vm(id)),
-    listModules: () => request<{ items: ModuleRecord[] }>('GET', '/v1/modules'),
-    listNodes: () => request<{ items: NodeView[] }>('GET', '/v1/nodes'),
-    getNode: (id: string) => request<NodeView>('GET', node(id)),
-    patchNode: (
-      id: string,
-      patch: {
-        draining?: boolean;
-        weights?: Partial<NodeView['weights']>;
-        loadOverride?: number | null;
-        hints?: Record<string, number>;
-      },
-    ) => request<NodeView>('PATCH', node(id), patch),
-    getConfig: () => request<BalancingConfig>('GET', '/v1/config/balancing'),
-    putConfig: (patch: Partial<BalancingConfig>) =>
-      request<BalancingConfig>('PUT', '/v1/config/balancing', patch),
-    balance: (dryRun: boolean) => request<RunRecord & { plan?: Plan }>('POST', '/v1/balance', { dryRun }),
-    listPlans: (limit?: number) => request<Page<Plan>>('GET', `/v1/plans${q({ limit })}`),
-    applyPlan: (id: string) => request<Plan>('POST', `/v1/plans/${encodeURIComponent(id)}/apply`),
-    listRuns: (limit?: number) => request<Page<RunRecord>>('GET', `/v1/runs${q({ limit })}`),
+    deleteVm: (id: string) => call((api) => api.v1.vms[':id'].$delete(vm(id))),
+    listModules: () => call((api) => api.v1.modules.$get()),
+    listNodes: () => call((api) => api.v1.nodes.$get()),
+    getNode: (id: string) => call((api) => api.v1.nodes[':id'].$get(vm(id))),
+    patchNode: (id: string, patch: NodePatch) =>
+      call((api) => api.v1.nodes[':id'].$patch({ ...vm(id), json: patch })),
+    getConfig: () => call((api) => api.v1.config.balancing.$get()),
+    putConfig: (patch: InferRequestType<Api['v1']['config']['balancing']['$put']>['json']) =>
+      call((api) => api.v1.config.balancing.$put({ json: patch })),
+    balance: (dryRun: boolean) => call((api) => api.v1.balance.$post({ json: { dryRun } })),
+    listPlans: (limit?: number) => call((api) => api.v1.plans.$get({ query: query({ limit }) })),
+    applyPlan: (id: string) => call((api) => api.v1.plans[':id'].apply.$post(vm(id))),
+    listRuns: (limit?: number) => call((api) => api.v1.runs.$get({ query: query({ limit }) })),
     listMigrations: (filter: { limit?: number; vm?: string } = {}) =>
-      request<Page<MigrationRecord>>('GET', `/v1/migrations${q(filter)}`),
-    cluster: () => request<ClusterView>('GET', '/v1/cluster'),
+      call((api) => api.v1.migrations.$get({ query: query(filter) })),
+    cluster: () => call((api) => api.v1.cluster.$get()),
   };
+}
+
+/** A query as hc sends it: numbers become strings, absent values are left out. */
+type Query<T> = {
+  [K in keyof T]?: Exclude<T[K], number | undefined> | (number extends T[K] ? string : never);
+};
+
+/** Query parameters as strings, leaving out the ones not given. */
+function query<T extends Record<string, string | number | undefined>>(params: T): Query<T> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(params)) if (value !== undefined) out[key] = String(value);
+  return out as Query<T>;
 }

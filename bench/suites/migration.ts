@@ -1,6 +1,6 @@
 // Live migration between two agents (real clock, real kernels, dynalite + s3rver started here):
-// bytes written by pre-copy and by the final delta, downtime (guest stopped on the source →
-// running on the target) and total time, for a hot guest that dirties its whole working set
+// bytes written by pre-copy and by the final delta, downtime (guest stopped on the source → its
+// first tick on the target) and total time, for a hot guest that dirties its whole working set
 // every tick and a cool one whose small working set sits in a larger memory.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';

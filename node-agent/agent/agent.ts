@@ -12,7 +12,8 @@ import {
   releaseLease,
   renewLease,
 } from '../../shared/storage/nodes.ts';
-import { listVmsForNode, recordCheckpoint, type VmRecord } from '../../shared/storage/vms.ts';
+import { dropInbound, type InboundHint, listNodeWork } from '../../shared/storage/switchover.ts';
+import { findVm, recordCheckpoint, type VmRecord } from '../../shared/storage/vms.ts';
 import { GuestFault } from '../kernel/budget.ts';
 import { UNITS_PER_CORE } from '../kernel/index.ts';
 import type { Kernel } from '../kernel/types.ts';
@@ -21,7 +22,7 @@ import { ForeignStart, runVmOp } from './ops.ts';
 import { buildReport } from './report.ts';
 import type { Agent, AgentConfig, AgentDeps, AgentStatus, OpContext, Outbound, PeriodDirt } from './types.ts';
 
-export type { Agent, AgentConfig, AgentDeps, AgentStatus, ImageCleaner } from './types.ts';
+export type { Agent, AgentConfig, AgentDeps } from './types.ts';
 
 /** Everything one agent process knows; the functions below read and change it. */
 interface AgentState {
@@ -36,6 +37,10 @@ interface AgentState {
   ops: Map<string, Promise<void>>;
   /** Each guest's paging in the last report period (see PeriodDirt). */
   dirt: Map<string, PeriodDirt>;
+  precopied: Map<string, number>;
+  /** VM items watched for a switchover's other side (see watch). */
+  watching: Set<string>;
+  waker: (() => boolean) | undefined;
   incarnation: string;
   leaseUntil: number;
   readyAt: number;
@@ -56,6 +61,9 @@ export function createAgent(deps: AgentDeps, config: AgentConfig): Agent {
     outbound: new Map(),
     ops: new Map(),
     dirt: new Map(),
+    precopied: new Map(),
+    watching: new Set(),
+    waker: undefined,
     incarnation: '',
     leaseUntil: 0,
     readyAt: Number.POSITIVE_INFINITY,
@@ -77,6 +85,9 @@ export function createAgent(deps: AgentDeps, config: AgentConfig): Agent {
     shutdown: () => shutdown(s),
     crash: () => crash(s),
     holdings: () => s.held,
+    setWaker: (waker) => {
+      s.waker = waker;
+    },
   };
 }
 
@@ -104,6 +115,7 @@ function fenceAll(s: AgentState, why: string) {
   for (const id of s.held.keys()) s.deps.kernel.stop(id);
   s.held.clear();
   s.outbound.clear();
+  s.precopied.clear();
 }
 
 function crash(s: AgentState) {
@@ -257,7 +269,10 @@ function opContext(s: AgentState): OpContext {
     records: s.records,
     lastCheckpoint: s.lastCheckpoint,
     outbound: s.outbound,
+    precopied: s.precopied,
     images,
+    watch: (id, seen) => watch(s, id, seen),
+    wake: () => (alive(s) && s.waker ? s.waker() : false),
     dirt: (id) => s.dirt.get(id),
     step: (point, vm, fn, describe) => step(s, epoch, point, vm, fn, describe),
   };
@@ -268,7 +283,7 @@ async function reconcile(s: AgentState) {
   const now = s.deps.clock();
   if (s.status === 'waiting' && now >= s.readyAt) s.status = 'ready';
   if (s.status !== 'ready' || !leaseOk(s, now)) return;
-  const listed = await listVmsForNode(s.deps.clients, s.self);
+  const { vms: listed, inbound } = await listNodeWork(s.deps.clients, s.self);
   if (!alive(s)) return;
   const ids = new Set<string>(s.held.keys());
   for (const vm of listed) {
@@ -285,11 +300,79 @@ async function reconcile(s: AgentState) {
         id,
         listed.find((vm) => vm.id === id),
       );
+  for (const hint of inbound) {
+    const mine = listed.find((vm) => vm.id === hint.vm);
+    if (mine && mine.migration?.id !== hint.migration)
+      void dropInbound(s.deps.clients, hint.vm, hint.migration).catch(() => undefined);
+    else if (!s.ops.has(hint.vm)) startInboundOp(s, context, hint);
+  }
+}
+
+/** A VM hinted to this node: act on its item (prepare, take), and drop the hint once it is no longer ours. */
+function startInboundOp(s: AgentState, context: OpContext, hint: InboundHint) {
+  const op = runVmOp(context, hint.vm, undefined)
+    .then(async (vm) => {
+      const order = vm?.migration;
+      if (order?.id !== hint.migration || order.to !== s.self)
+        await dropInbound(s.deps.clients, hint.vm, hint.migration);
+    })
+    .catch((error: unknown) => {
+      if (error instanceof Crash || error instanceof Fenced) return;
+      s.deps.log.warn(
+        { node: s.self, vm: hint.vm, err: (error as Error).message },
+        'inbound migration not prepared',
+      );
+    })
+    .finally(() => s.ops.delete(hint.vm));
+  s.ops.set(hint.vm, op);
+}
+
+/** What a watcher compares: the parts of a VM item a switchover moves on. */
+const switchoverSignature = (vm: VmRecord | undefined) =>
+  vm
+    ? `${vm.owner}|${vm.fence}|${vm.state}|${vm.migration?.id}|${vm.migration?.phase}|${vm.migration?.precopiedAt}|${vm.migration?.targetReadyAt}`
+    : 'gone';
+
+/**
+ * A ready target polls fast at first (the final delta is due: downtime); anyone else, and the
+ * target later on, polls slower. At most this many reads (real time; the reconcile takes over after).
+ */
+const WATCH_FAST_MS = 5;
+const WATCH_FAST_POLLS = 40;
+const WATCH_SLOW_MS = 25;
+const WATCH_POLLS = 400;
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Waits on one VM item for the other side of a switchover (see awaitsPeer), and starts the VM's
+ * operation as soon as the item changes: a consistent read every few ms of one item, instead of
+ * the next reconcile's query.
+ */
+function watch(s: AgentState, id: string, seen: VmRecord) {
+  if (s.watching.has(id) || !alive(s)) return;
+  s.watching.add(id);
+  const epoch = s.epoch;
+  const before = switchoverSignature(seen);
+  const current = () => alive(s) && s.epoch === epoch;
+  const fastPolls =
+    seen.migration?.to === s.self && seen.migration.targetReadyAt !== undefined ? WATCH_FAST_POLLS : 0;
+  void (async () => {
+    for (let i = 0; i < WATCH_POLLS && current(); i += 1) {
+      await pause(i < fastPolls ? WATCH_FAST_MS : WATCH_SLOW_MS);
+      if (!current() || switchoverSignature(await findVm(s.deps.clients, id)) === before) continue;
+      await s.ops.get(id);
+      if (current() && !s.ops.has(id)) startOp(s, opContext(s), id, undefined);
+      return;
+    }
+  })()
+    .catch(() => undefined)
+    .finally(() => s.watching.delete(id));
 }
 
 /** Starts one VM's operation; it leaves the in-flight set when it ends, however it ends. */
 function startOp(s: AgentState, context: OpContext, id: string, hint: VmRecord | undefined) {
   const op = runVmOp(context, id, hint)
+    .then(() => undefined)
     .catch(async (error: unknown) => {
       if (error instanceof Crash || error instanceof Fenced) return;
       if (error instanceof ForeignStart) return onForeignStart(s, error);

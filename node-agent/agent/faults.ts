@@ -10,10 +10,13 @@ export type FaultPoint =
   | 'markRunning'
   | 'recover'
   | 'precopy'
+  | 'announce'
   | 'pause'
   | 'finalDelta'
   | 'markImageReady'
   | 'stopSource'
+  | 'prepareTarget'
+  | 'targetReady'
   | 'loadTarget'
   | 'takeOwnership'
   | 'resumeTarget'
@@ -32,7 +35,7 @@ export interface FaultContext {
   node: string;
   phase: 'before' | 'after';
   vm?: string;
-  /** The image a step wrote or recorded (after checkpoint, finalDelta, recordCheckpoint, markImageReady, markSuspended). */
+  /** The image a step wrote or recorded (after checkpoint, finalDelta, recordCheckpoint, announce, markImageReady, markSuspended). */
   image?: ImageRef;
   /** The fence the step acted under. */
   fence?: number;

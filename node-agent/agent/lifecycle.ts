@@ -45,6 +45,7 @@ export function stopGuest(ctx: OpContext, id: string) {
   if (ctx.kernel.has(id)) ctx.kernel.stop(id);
   ctx.held.delete(id);
   ctx.outbound.delete(id);
+  ctx.precopied.delete(id);
   ctx.lastCheckpoint.delete(id);
 }
 
@@ -56,6 +57,7 @@ export function resumeGuest(ctx: OpContext, id: string) {
   h.paused = false;
   delete h.migrationId;
   ctx.outbound.delete(id);
+  ctx.precopied.delete(id);
 }
 
 /** The kernel's failure of a guest this node holds, as a decision input. */

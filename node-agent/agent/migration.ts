@@ -3,10 +3,11 @@
 // the fence and the order, so a step repeated or raced fails instead of forking the VM.
 import { bestPlacement, placementVmOf } from '../../shared/domain/placement.ts';
 import { afterRound, dirtyRateOf, nextPrecopyStep } from '../../shared/domain/precopy.ts';
-import { takeDeadline } from '../../shared/domain/protocol.ts';
-import type { MigrationOrder } from '../../shared/domain/vm-state.ts';
+import { sourceStep, takeDeadline } from '../../shared/domain/protocol.ts';
+import type { ImageRef, MigrationOrder } from '../../shared/domain/vm-state.ts';
 import { migrationRecord, putMigration } from '../../shared/storage/migrations.ts';
 import { listNodes, placementNode } from '../../shared/storage/nodes.ts';
+import { announcePrecopy, hintInbound, markTargetReady } from '../../shared/storage/switchover.ts';
 import {
   abortMigration,
   markImageReady,
@@ -16,40 +17,27 @@ import {
 } from '../../shared/storage/vms.ts';
 import { Crash, Fenced } from './faults.ts';
 import { launchOf, load, resumeGuest, stopGuest } from './lifecycle.ts';
-import type { Handler, OpContext, Outbound } from './types.ts';
+import type { Handler, OpContext } from './types.ts';
 
-/** Source side: pre-copy while running, stop, final delta, IMAGE_READY, forget. */
+/**
+ * Source side, in three steps (see sourceStep): hint the target and pre-copy while the guest runs,
+ * announcing the pre-copy; wait (watching the item) until the target is restored and waiting; then
+ * stop, write the final delta, IMAGE_READY (the target's cue), forget.
+ */
 export const migrateOut: Handler<'migrateOut'> = async (ctx, action, vm, id) => {
-  const progress = ctx.outbound.get(id) ?? (await precopyAndStop(ctx, vm));
-  const final = await ctx.step(
-    'finalDelta',
-    id,
-    () => ctx.kernel.checkpoint(id, 'delta'),
-    (r) => r.image,
-  );
-  const bytes = { precopy: progress.precopy, final: final.bytes };
-  const now = ctx.clock();
-  await ctx.step(
-    'markImageReady',
-    id,
-    () =>
-      markImageReady(ctx.clients, {
-        id,
-        order: action.order,
-        fence: vm.fence,
-        image: final.image,
-        stoppedAt: progress.stoppedAt,
-        bytes,
-        now,
-        deadline: takeDeadline(now, vm.memPages, ctx.config.timings),
-      }),
-    () => final.image,
-  );
-  await ctx.step('stopSource', id, () => stopGuest(ctx, id));
-  ctx.log.info(
-    { node: ctx.self, vm: id, to: action.order.to, migration: action.order.id, bytes },
-    'image handed over',
-  );
+  if (!ctx.outbound.has(id)) {
+    const step = sourceStep(action.order, ctx.clock(), ctx.config.timings);
+    if (step === 'precopy') {
+      const announced = await precopyAndAnnounce(ctx, vm, action.order);
+      ctx.watch(id, announced);
+      return false;
+    }
+    if (step === 'waitForTarget') {
+      ctx.watch(id, vm);
+      return false;
+    }
+  }
+  await stopAndCopy(ctx, vm, action.order);
   return false;
 };
 
@@ -58,10 +46,20 @@ const PRIOR_TRANSFER_PAGES_PER_MS = 1;
 
 /**
  * Pre-copy while the guest runs, for as long as a round shrinks the remainder enough (see
- * shared/domain/precopy.ts), then pause: what is dirty now is the final delta.
+ * shared/domain/precopy.ts); the target, told by a hint first, restores from what it wrote.
  */
-async function precopyAndStop(ctx: OpContext, vm: VmRecord): Promise<Outbound> {
+async function precopyAndAnnounce(ctx: OpContext, vm: VmRecord, order: MigrationOrder): Promise<VmRecord> {
   const id = vm.id;
+  try {
+    await hintInbound(
+      ctx.clients,
+      { vm: id, migration: order.id, from: ctx.self, to: order.to },
+      order.deadline + 60_000,
+    );
+  } catch (error) {
+    // Only a hint: without it the target learns of the VM at IMAGE_READY, as before.
+    ctx.log.warn({ node: ctx.self, vm: id, err: (error as Error).message }, 'inbound hint not written');
+  }
   const seen = ctx.dirt(id);
   let state: Parameters<typeof afterRound>[0] = {
     rounds: 0,
@@ -71,6 +69,7 @@ async function precopyAndStop(ctx: OpContext, vm: VmRecord): Promise<Outbound> {
     workingSetPages: seen?.dirtiedPages ?? 0,
   };
   let precopyBytes = 0;
+  let image: ImageRef | undefined;
   let decision = nextPrecopyStep(state);
   while (decision.kind === 'round') {
     const startedAt = ctx.clock();
@@ -81,14 +80,11 @@ async function precopyAndStop(ctx: OpContext, vm: VmRecord): Promise<Outbound> {
       (r) => r.image,
     );
     precopyBytes += result.bytes;
+    image = result.image;
     state = afterRound(state, { pages: result.pages, ms: ctx.clock() - startedAt });
     decision = nextPrecopyStep(state);
   }
-  await ctx.step('pause', id, () => ctx.kernel.pause(id));
-  const h = ctx.held.get(id);
-  if (h) h.paused = true;
-  const progress = { stoppedAt: ctx.clock(), precopy: precopyBytes };
-  ctx.outbound.set(id, progress);
+  ctx.precopied.set(id, precopyBytes);
   ctx.log.debug(
     {
       node: ctx.self,
@@ -97,27 +93,108 @@ async function precopyAndStop(ctx: OpContext, vm: VmRecord): Promise<Outbound> {
       why: decision.why,
       predictedPages: decision.predictedPages,
     },
-    'pre-copy done; stopping the guest',
+    'pre-copy done; announcing it to the target',
   );
-  return progress;
+  return ctx.step(
+    'announce',
+    id,
+    () =>
+      announcePrecopy(ctx.clients, {
+        id,
+        migration: order.id,
+        node: ctx.self,
+        fence: vm.fence,
+        ...(image ? { image } : {}),
+        now: ctx.clock(),
+      }),
+    () => image,
+  );
 }
 
-/** Target side: load paused from the final image (the kernel adjusts the vTOD), take ownership, run. */
+/** Stop the guest, write what it dirtied since the pre-copy, and hand the image over. */
+async function stopAndCopy(ctx: OpContext, vm: VmRecord, order: MigrationOrder) {
+  const id = vm.id;
+  let progress = ctx.outbound.get(id);
+  if (!progress) {
+    await ctx.step('pause', id, () => ctx.kernel.pause(id));
+    const h = ctx.held.get(id);
+    if (h) h.paused = true;
+    progress = { stoppedAt: ctx.clock(), precopy: ctx.precopied.get(id) ?? 0 };
+    ctx.outbound.set(id, progress);
+  }
+  const final = await ctx.step(
+    'finalDelta',
+    id,
+    () => ctx.kernel.checkpoint(id, 'delta'),
+    (r) => r.image,
+  );
+  const bytes = { precopy: progress.precopy, final: final.bytes };
+  const now = ctx.clock();
+  const stoppedAt = progress.stoppedAt;
+  await ctx.step(
+    'markImageReady',
+    id,
+    () =>
+      markImageReady(ctx.clients, {
+        id,
+        order,
+        fence: vm.fence,
+        image: final.image,
+        stoppedAt,
+        bytes,
+        now,
+        deadline: takeDeadline(now, vm.memPages, ctx.config.timings),
+      }),
+    () => final.image,
+  );
+  await ctx.step('stopSource', id, () => stopGuest(ctx, id));
+  ctx.log.info({ node: ctx.self, vm: id, to: order.to, migration: order.id, bytes }, 'image handed over');
+}
+
+/** Target side, ahead of the final delta: restore paused from the pre-copy, say ready, watch the item. */
+export const prepareIn: Handler<'prepareIn'> = async (ctx, action, vm, id) => {
+  const order = action.order;
+  const image = vm.image;
+  if (image) {
+    const launch = { ...launchOf(vm), fence: vm.fence + 1, image, paused: true };
+    const holding = { fence: vm.fence + 1, paused: true, migrationId: order.id, image: image.manifest };
+    await ctx.step('prepareTarget', id, () => load(ctx, launch, holding));
+  }
+  const ready = await ctx.step('targetReady', id, () =>
+    markTargetReady(ctx.clients, {
+      id,
+      migration: order.id,
+      node: ctx.self,
+      fence: vm.fence,
+      now: ctx.clock(),
+    }),
+  );
+  ctx.watch(id, ready);
+  return false;
+};
+
+/**
+ * Target side at IMAGE_READY: bring the copy up to the final image (a restore the pre-copy already
+ * validated and compiled), take ownership, run, and tick at once.
+ */
 export const migrateIn: Handler<'migrateIn'> = async (ctx, action, vm, id) => {
   const order = action.order;
-  if (!ctx.held.has(id)) {
-    const launch = {
-      ...launchOf(vm),
+  const image = vm.image;
+  let loading: Promise<unknown> = Promise.resolve();
+  if (!ctx.held.has(id) || ctx.held.get(id)?.image !== image?.manifest) {
+    const launch = { ...launchOf(vm), fence: vm.fence + 1, ...(image ? { image } : {}), paused: true };
+    const holding = {
       fence: vm.fence + 1,
-      ...(vm.image ? { image: vm.image } : {}),
       paused: true,
+      migrationId: order.id,
+      ...(image ? { image: image.manifest } : {}),
     };
-    await ctx.step('loadTarget', id, () =>
-      load(ctx, launch, { fence: vm.fence + 1, paused: true, migrationId: order.id }),
-    );
+    loading = ctx.step('loadTarget', id, () => load(ctx, launch, holding));
   }
+  // The load and the take overlap; the guest runs only once both are done. A take without a load
+  // leaves the VM owned here and not held: the next decision restarts it from this same image.
   const now = ctx.clock();
-  await ctx.step('takeOwnership', id, () =>
+  const taking = ctx.step('takeOwnership', id, () =>
     takeOwnership(ctx.clients, {
       id,
       migrationId: order.id,
@@ -127,7 +204,11 @@ export const migrateIn: Handler<'migrateIn'> = async (ctx, action, vm, id) => {
       cooldownUntil: now + ctx.config.cooldownMs,
     }),
   );
+  const [loaded, taken] = await Promise.allSettled([loading, taking]);
+  if (loaded.status === 'rejected') throw loaded.reason;
+  if (taken.status === 'rejected') throw taken.reason;
   await ctx.step('resumeTarget', id, () => resumeGuest(ctx, id));
+  ctx.wake();
   const runningAt = ctx.clock();
   ctx.lastCheckpoint.set(id, runningAt);
   await history(ctx, id, order, { outcome: 'completed', endedAt: runningAt, runningAt, by: ctx.self });

@@ -1,7 +1,7 @@
 // One VM's operation: re-read the item, decide with the protocol, act. A step whose fenced write
 // fails (someone else moved the VM on) loops back to a fresh read, so the node always ends in
 // the state the table asks for, or does nothing. Each action has its own handler, named for it.
-import { type Action, inEarlierExchange, nextAction } from '../../shared/domain/protocol.ts';
+import { type Action, awaitsPeer, inEarlierExchange, nextAction } from '../../shared/domain/protocol.ts';
 import { ConditionFailed } from '../../shared/storage/errors.ts';
 import { findVm, type VmRecord } from '../../shared/storage/vms.ts';
 import {
@@ -17,7 +17,7 @@ import {
   suspend,
   suspendFromImage,
 } from './lifecycle.ts';
-import { abort, migrateIn, migrateOut, settle } from './migration.ts';
+import { abort, migrateIn, migrateOut, prepareIn, settle } from './migration.ts';
 import type { Handler, OpContext } from './types.ts';
 
 export { ForeignStart } from './lifecycle.ts';
@@ -35,6 +35,7 @@ const HANDLERS: { [K in Exclude<Kind, 'none' | 'stop'>]: Handler<K> } = {
   recover,
   checkpoint,
   migrateOut,
+  prepareIn,
   migrateIn,
   abort,
   settle,
@@ -43,8 +44,15 @@ const HANDLERS: { [K in Exclude<Kind, 'none' | 'stop'>]: Handler<K> } = {
   delete: deleteVm,
 };
 
-/** Brings one VM in line with the table; `hint` is the (eventually consistent) index copy, if any. */
-export async function runVmOp(ctx: OpContext, id: string, hint: VmRecord | undefined): Promise<void> {
+/**
+ * Brings one VM in line with the table; `hint` is the (eventually consistent) index copy, if any.
+ * Resolves with the item as last read (the hint when it showed nothing to do).
+ */
+export async function runVmOp(
+  ctx: OpContext,
+  id: string,
+  hint: VmRecord | undefined,
+): Promise<VmRecord | undefined> {
   const decide = (vm: VmRecord | undefined) =>
     nextAction({
       vm,
@@ -56,15 +64,16 @@ export async function runVmOp(ctx: OpContext, id: string, hint: VmRecord | undef
       ...failureOf(ctx, id),
     });
   // Skip the consistent read when the index copy says there is nothing to do.
-  if (hint && decide(hint).kind === 'none') return;
+  if (hint && decide(hint).kind === 'none') return watchIfWaiting(ctx, hint);
+  let vm: VmRecord | undefined;
   for (let round = 0; round < MAX_ROUNDS; round += 1) {
-    const vm = await findVm(ctx.clients, id);
+    vm = await findVm(ctx.clients, id);
     if (vm) ctx.records.set(id, vm);
     const action = decide(vm);
-    if (action.kind === 'none') return;
+    if (action.kind === 'none') return watchIfWaiting(ctx, vm);
     try {
       const again = await perform(ctx, action, vm, id);
-      if (!again) return;
+      if (!again) return vm;
     } catch (error) {
       if (!(error instanceof ConditionFailed)) throw error;
       ctx.log.debug(
@@ -73,6 +82,13 @@ export async function runVmOp(ctx: OpContext, id: string, hint: VmRecord | undef
       );
     }
   }
+  return vm;
+}
+
+/** A node that waits for the other side of a switchover watches the VM item (see awaitsPeer). */
+function watchIfWaiting(ctx: OpContext, vm: VmRecord | undefined) {
+  if (vm && awaitsPeer(vm, ctx.self, ctx.held.get(vm.id))) ctx.watch(vm.id, vm);
+  return vm;
 }
 
 /** Performs one action by its handler; returns true when the VM needs another decision right away. */

@@ -28,13 +28,22 @@ export function runAgent(
   const done = new Promise<void>((resolve) => {
     finish = resolve;
   });
-  const ticker = setInterval(() => {
+  const tick = () => {
     try {
       agent.tick();
     } catch (error) {
       log.error({ err: (error as Error).message }, 'tick failed');
     }
-  }, periods.tickMs);
+  };
+  let ticker = setInterval(tick, periods.tickMs);
+  // A VM that just moved here runs at once: tick now and count the next period from here.
+  agent.setWaker(() => {
+    if (stopping) return false;
+    clearInterval(ticker);
+    tick();
+    ticker = setInterval(tick, periods.tickMs);
+    return true;
+  });
 
   /** Repeats `fn` from now on; a node taken over by another process stops the whole loop. */
   const every = (ms: number, what: string, fn: () => Promise<void>): Repeating =>

@@ -59,6 +59,8 @@ export interface Agent {
   crash(): void;
   /** What the kernel holds, by VM. */
   holdings(): ReadonlyMap<string, Holding>;
+  /** Installs the runner's immediate tick (see OpContext.wake). */
+  setWaker(waker: () => boolean): void;
 }
 
 /** A source's progress between its stop and the hand-over, kept across retries. */
@@ -88,7 +90,13 @@ export interface OpContext {
   records: Map<string, VmRecord>;
   lastCheckpoint: Map<string, number>;
   outbound: Map<string, Outbound>;
+  /** Bytes a source pre-copied of a VM it still runs, until it hands the VM over. */
+  precopied: Map<string, number>;
   images: ImageCleaner | undefined;
+  /** Watches one VM item for the other side of a switchover; acts as soon as it changes from `seen`. */
+  watch(id: string, seen: VmRecord): void;
+  /** Asks the agent's runner for a kernel tick now (a target that just took a VM); true when it ticked. */
+  wake(): boolean;
   /** The VM's paging in the last measured period, if it was measured here. */
   dirt(id: string): PeriodDirt | undefined;
   /** Runs one protocol step between fault points; throws Crash/Fenced when the node died or fenced meanwhile. */

@@ -13,7 +13,7 @@ export function decideRound(input: RoundInput, config: BalancingConfig, rng: Rng
   const skipped: RoundDecision['skipped'] = [];
   const before = imbalance(countedLoads(state));
   const pairs = pairNodes(pairableNodes(state, skipped), config, input.round, rng);
-  const decisions = decidePairs(state, pairs);
+  const decisions = retryStalled(state, decidePairs(state, pairs));
   decisions.push(...drainAll(state, skipped));
   const moves = decisions.flatMap((d) => d.moves);
   const after = imbalance(countedLoads(state));
@@ -48,10 +48,66 @@ function decidePairs(state: RoundState, pairs: { requester: string; selected: st
   const gap = (p: { requester: string; selected: string }) =>
     Math.abs(loadOf(state, p.requester) - loadOf(state, p.selected));
   const ordered = pairs.map((p) => ({ p, gap: gap(p) })).sort((a, b) => b.gap - a.gap);
-  return ordered.map(({ p }) => {
-    const opened = openExchange(state, p.requester, p.selected);
-    if ('reason' in opened) return opened;
-    while (stepExchange(state, opened)) {}
-    return closeExchange(state, opened);
-  });
+  return ordered.map(({ p }) => decideExchange(state, p.requester, p.selected));
+}
+
+/** One pair's exchange from opening to its decision. */
+function decideExchange(state: RoundState, requester: string, selected: string): PairDecision {
+  const opened = openExchange(state, requester, selected);
+  if ('reason' in opened) return opened;
+  while (stepExchange(state, opened)) {}
+  return closeExchange(state, opened);
+}
+
+/** How many other partners a stalled giver tries before it waits for the next round. */
+export const RETRY_PARTNERS = 3;
+
+/**
+ * A giver whose partner could take nothing that helps (`no-gain`) tries, most loaded first, up to
+ * RETRY_PARTNERS other nodes that made no exchange this round, least loaded first: spread pairing
+ * would otherwise pair the same two nodes round after round, stalled above the optimum. The first
+ * exchange that moves replaces the idle decisions of both nodes, so the round's pairs stay disjoint.
+ */
+function retryStalled(state: RoundState, decisions: PairDecision[]): PairDecision[] {
+  const stalled = decisions.filter((d) => d.reason.code === 'no-gain');
+  if (stalled.length === 0) return decisions;
+  const idle = new Set<string>();
+  const partnerOf = new Map<string, string>();
+  for (const d of decisions) {
+    if (d.moves.length > 0) continue;
+    idle.add(d.requester);
+    idle.add(d.selected);
+    partnerOf.set(d.requester, d.selected);
+    partnerOf.set(d.selected, d.requester);
+  }
+  const byLoad = [...idle].sort((a, b) => loadOf(state, a) - loadOf(state, b));
+  const retried: PairDecision[] = [];
+  for (const d of stalled) {
+    const giver = d.loads.requester >= d.loads.selected ? d.requester : d.selected;
+    const first = giver === d.requester ? d.selected : d.requester;
+    if (!idle.has(giver)) continue;
+    let tried = 0;
+    for (const partner of byLoad) {
+      if (tried >= RETRY_PARTNERS || loadOf(state, partner) >= loadOf(state, giver)) break;
+      if (partner === first || !idle.has(partner)) continue;
+      tried++;
+      const decision = decideExchange(state, giver, partner);
+      if (decision.moves.length === 0) continue;
+      idle.delete(giver);
+      idle.delete(partner);
+      retried.push(decision);
+      // The two nodes left without a partner pair up with each other.
+      const orphan = partnerOf.get(partner);
+      if (orphan !== undefined && orphan !== giver && idle.has(first) && idle.has(orphan)) {
+        idle.delete(first);
+        idle.delete(orphan);
+        retried.push(decideExchange(state, first, orphan));
+      }
+      break;
+    }
+  }
+  if (retried.length === 0) return decisions;
+  const busy = new Set(retried.flatMap((d) => [d.requester, d.selected]));
+  const kept = decisions.filter((d) => !busy.has(d.requester) && !busy.has(d.selected));
+  return [...kept, ...retried];
 }

@@ -187,10 +187,13 @@ export function closeExchange(state: RoundState, ex: Exchange): PairDecision {
   const straddles = g >= state.swapFloor && t < state.mean;
   const swap = state.config.multiVm && straddles ? trySwap(state, ex) : undefined;
   if (swap) {
+    const list = (ms: Move[]) => ms.map((m) => `${m.vm} (${fmt(m.loadOnSource)})`).join(' and ');
+    const gave = swap.filter((m) => m.from === giver.id);
+    const took = swap.filter((m) => m.from === taker.id);
     return result(
       {
         code: 'moved',
-        detail: `no single VM helps, so ${giver.id} and ${taker.id} swapped ${swap[0].vm} (${fmt(swap[0].loadOnSource)}) for ${swap[1].vm} (${fmt(swap[1].loadOnSource)}): ${fmt(g)}/${fmt(t)} → ${fmt(loadOf(state, giver.id))}/${fmt(loadOf(state, taker.id))}`,
+        detail: `no single VM helps, so ${giver.id} and ${taker.id} swapped ${list(gave)} for ${list(took)}: ${fmt(g)}/${fmt(t)} → ${fmt(loadOf(state, giver.id))}/${fmt(loadOf(state, taker.id))}`,
       },
       swap,
     );
@@ -209,21 +212,23 @@ function clusterLimit(state: RoundState) {
 }
 
 /**
- * When no single VM improves the pair: the best swap of one giver VM for one taker VM, applied (two
- * moves, giver's first), or undefined. Both nodes spend two migrations of their budget.
+ * When no single VM improves the pair: the best swap of giver VMs for taker VMs (one for one, else two
+ * for one either way), applied (giver's moves first), or undefined. Each VM is one migration of both
+ * nodes' budgets.
  */
-function trySwap(state: RoundState, ex: Exchange): [Move, Move] | undefined {
+function trySwap(state: RoundState, ex: Exchange): Move[] | undefined {
   const { giver, taker } = ex;
-  if (state.clusterBudget < 2 || budgetOf(state, giver.id) < 2 || budgetOf(state, taker.id) < 2) return;
+  const room = Math.min(state.clusterBudget, budgetOf(state, giver.id), budgetOf(state, taker.id));
+  if (room < 2) return;
   // Only between nodes of the same weights: across different weights a swap trades on the weights.
   if (!sameWeights(giver.weights, taker.weights)) return;
   const back = candidatesFor(state, taker, giver).candidates;
   if (back.length === 0) return;
-  const swap = selectSwap(ex.candidates, back, ex.pair);
+  const swap = selectSwap(ex.candidates, back, ex.pair, room);
   if (!swap) return;
-  const out = applyMove(state, swap.give, giver, taker);
-  const into = applyMove(state, swap.take, taker, giver);
-  return [out, into];
+  const out = swap.give.map((c) => applyMove(state, c, giver, taker));
+  const into = swap.take.map((c) => applyMove(state, c, taker, giver));
+  return [...out, ...into];
 }
 
 /** How much load the giver should shed, in its own units: half the gap, capped by the aim and headroom. */

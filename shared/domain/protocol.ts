@@ -25,6 +25,8 @@ export interface Holding {
   paused: boolean;
   /** Set on a target's copy loaded for this migration. */
   migrationId?: string;
+  /** The image manifest the copy was restored from, if any. */
+  image?: string;
 }
 
 export type Action =
@@ -41,6 +43,8 @@ export type Action =
   | { kind: 'recover' }
   /** Source of an ORDERED migration: pre-copy, stop, final delta, IMAGE_READY, forget. */
   | { kind: 'migrateOut'; order: MigrationOrder }
+  /** Target of an ORDERED migration whose pre-copy is announced: restore paused from it, say ready, wait. */
+  | { kind: 'prepareIn'; order: MigrationOrder }
   /** Target of an IMAGE_READY migration: load paused, take ownership, run. */
   | { kind: 'migrateIn'; order: MigrationOrder }
   /** An ORDERED migration past its deadline: drop the order (the source keeps or resumes the VM). */
@@ -100,6 +104,21 @@ export function nextAction({
   if (order?.phase === 'ORDERED' && expired) return { kind: 'abort', order };
   // A node is in one exchange at a time: a source declines an order that arrives while it is in another.
   if (order?.phase === 'ORDERED' && order.from === self && busyElsewhere) return { kind: 'abort', order };
+
+  if (order?.phase === 'ORDERED' && order.to === self && vm.owner !== self) {
+    // The target restores from the pre-copy ahead of the final delta, paused, under the fence it will own.
+    if (held && (held.migrationId !== order.id || held.fence !== vm.fence + 1))
+      return { kind: 'stop', why: 'a copy prepared for another order' };
+    // Prepared once: a target that lost its copy after saying ready loads at IMAGE_READY instead.
+    if (
+      held ||
+      order.precopiedAt === undefined ||
+      order.targetReadyAt !== undefined ||
+      vm.state !== 'RUNNING'
+    )
+      return { kind: 'none' };
+    return { kind: 'prepareIn', order };
+  }
 
   if (held) {
     if (vm.owner !== self) return { kind: 'stop', why: `owned by ${vm.owner} now` };
@@ -168,6 +187,44 @@ export function inEarlierExchange(vm: ProtocolVm, others: Iterable<ProtocolVm>, 
 export const sameExchange = (a: MigrationOrder, b: MigrationOrder) =>
   a.origin === b.origin && (a.from === b.from || (a.from === b.to && a.to === b.from));
 
+/**
+ * True while `self` waits on a VM item for the other side of a switchover: a target for the
+ * pre-copy's announcement or the final delta, a source that announced its pre-copy for the target
+ * to be ready. Such a node watches the one item instead of waiting for its next reconcile.
+ */
+export function awaitsPeer(vm: ProtocolVm | undefined, self: string, held: Holding | undefined): boolean {
+  const order = vm?.migration;
+  if (order?.phase !== 'ORDERED') return false;
+  if (order.to === self) return vm!.owner !== self;
+  return (
+    order.from === self &&
+    held !== undefined &&
+    order.precopiedAt !== undefined &&
+    order.targetReadyAt === undefined
+  );
+}
+
+/** Where a source stands in an ORDERED migration of a VM it runs. */
+export type SourceStep = 'precopy' | 'waitForTarget' | 'stopAndCopy';
+
+/**
+ * The source pre-copies first; once that is announced it keeps the guest running until the target
+ * says it is restored and waiting (or `readyWaitMs` passed: then the target loads at IMAGE_READY),
+ * so the downtime is the final delta's copy, not the target's discovery of it.
+ */
+export function sourceStep(
+  order: MigrationOrder,
+  now: number,
+  t: ProtocolTimings = DEFAULT_TIMINGS,
+): SourceStep {
+  if (order.precopiedAt === undefined) return 'precopy';
+  if (order.targetReadyAt !== undefined) return 'stopAndCopy';
+  return now >= order.precopiedAt + readyWaitMs(t) ? 'stopAndCopy' : 'waitForTarget';
+}
+
+/** How long a source waits for its target to be ready: `readyWaitMs`, by default a quarter of the order's time, at most 1 s. */
+export const readyWaitMs = (t: ProtocolTimings) => t.readyWaitMs ?? Math.min(1000, t.orderMs / 4);
+
 /** How long each protocol phase may take before anyone may abort or settle it. */
 export interface ProtocolTimings {
   /** ORDERED: base time for the source to pre-copy, stop and write the final delta. */
@@ -176,6 +233,8 @@ export interface ProtocolTimings {
   takeMs: number;
   /** Extra allowance per 64 KiB page of guest memory, for both phases. */
   perPageMs: number;
+  /** How long a source that pre-copied keeps the guest running for its target to be ready (see sourceStep). */
+  readyWaitMs?: number;
 }
 
 export const DEFAULT_TIMINGS: ProtocolTimings = { orderMs: 30_000, takeMs: 30_000, perPageMs: 2 };

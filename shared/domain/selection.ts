@@ -71,20 +71,30 @@ function scoreOf(c: Candidate, s: ExchangeState, search: number, rule: Selection
   }
 }
 
-/** Two VMs trading places: `give` leaves the giver for the taker, `take` leaves the taker for the giver. */
+/** VMs trading places: `give` leave the giver for the taker, `take` leave the taker for the giver. */
 export interface Swap {
-  /** A giver's VM; loads as in `Candidate` (source = giver, target = taker). */
-  give: Candidate;
-  /** A taker's VM; its `loadOnSource` is its load on the taker, `loadOnTarget` its load on the giver. */
-  take: Candidate;
+  /** Giver's VMs; loads as in `Candidate` (source = giver, target = taker). */
+  give: Candidate[];
+  /** Taker's VMs; `loadOnSource` is the load on the taker, `loadOnTarget` the load on the giver. */
+  take: Candidate[];
 }
+
+/** Three-VM swaps (two for one) are searched only when both sides have at most this many candidates. */
+export const MULTI_SWAP_LIMIT = 32;
 
 /** The pair's loads after a swap. */
 function afterSwap(w: Swap, s: ExchangeState) {
-  return {
-    giver: s.giverLoad - w.give.loadOnSource + w.take.loadOnTarget,
-    taker: s.takerLoad + w.give.loadOnTarget - w.take.loadOnSource,
-  };
+  let giver = s.giverLoad;
+  let taker = s.takerLoad;
+  for (const c of w.give) {
+    giver -= c.loadOnSource;
+    taker += c.loadOnTarget;
+  }
+  for (const c of w.take) {
+    giver += c.loadOnTarget;
+    taker -= c.loadOnSource;
+  }
+  return { giver, taker };
 }
 
 /** Whether a swap improves the pair by the same law as a single move (see `improves`). */
@@ -100,24 +110,52 @@ export function swapImproves(w: Swap, s: ExchangeState): boolean {
 
 /**
  * The swap that leaves the pair closest to the aimed gap among those that improve it, or undefined.
- * Used when no single move improves the pair: giving a 4 and taking a 3 moves a net 1.
+ * Used when no single move improves the pair: giving a 4 and taking a 3 moves a net 1. One for one
+ * first; when none helps and `maxVms` allows three migrations, two for one either way (give a 9, take
+ * a 4 and a 4), on nodes small enough (`MULTI_SWAP_LIMIT`) for every combination to be tried.
  */
 export function selectSwap(
   gives: readonly Candidate[],
   takes: readonly Candidate[],
   state: ExchangeState,
+  maxVms = 2,
 ): Swap | undefined {
+  const one = bestSwap(singles(gives), singles(takes), state);
+  if (one || maxVms < 3 || gives.length > MULTI_SWAP_LIMIT || takes.length > MULTI_SWAP_LIMIT) return one;
+  const giveTwo = bestSwap(couples(gives), singles(takes), state);
+  const takeTwo = bestSwap(singles(gives), couples(takes), state);
+  if (!giveTwo || !takeTwo) return giveTwo ?? takeTwo;
+  return score(giveTwo, state) <= score(takeTwo, state) ? giveTwo : takeTwo;
+}
+
+function singles(cs: readonly Candidate[]): Candidate[][] {
+  return cs.map((c) => [c]);
+}
+
+function couples(cs: readonly Candidate[]): Candidate[][] {
+  const out: Candidate[][] = [];
+  for (let i = 0; i < cs.length; i++) {
+    for (let j = i + 1; j < cs.length; j++) out.push([cs[i] as Candidate, cs[j] as Candidate]);
+  }
+  return out;
+}
+
+function score(w: Swap, s: ExchangeState): number {
+  const { giver, taker } = afterSwap(w, s);
+  return Math.abs(giver - taker - s.aimGap);
+}
+
+function bestSwap(gives: Candidate[][], takes: Candidate[][], state: ExchangeState): Swap | undefined {
   let best: Swap | undefined;
   let bestScore = Number.POSITIVE_INFINITY;
   for (const give of gives) {
     for (const take of takes) {
       const w = { give, take };
       if (!swapImproves(w, state)) continue;
-      const { giver, taker } = afterSwap(w, state);
-      const score = Math.abs(giver - taker - state.aimGap);
-      if (score < bestScore) {
+      const sc = score(w, state);
+      if (sc < bestScore) {
         best = w;
-        bestScore = score;
+        bestScore = sc;
       }
     }
   }

@@ -42,6 +42,10 @@ export interface MigrationOrder {
   /** Set at IMAGE_READY: when the source stopped the guest, and bytes written by pre-copy and final delta. */
   stoppedAt?: number;
   bytes?: { precopy: number; final: number };
+  /** Set while ORDERED when the source has pre-copied and the VM's image is the pre-copy (source clock). */
+  precopiedAt?: number;
+  /** Set while ORDERED when the target is restored from the pre-copy and waits for the final delta (target clock). */
+  targetReadyAt?: number;
 }
 
 /** Pointer to the newest image of a VM in the image store. */

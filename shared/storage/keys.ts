@@ -28,3 +28,11 @@ export const ownerIndexKey = (node: string, vm: string) => ({ gsi1pk: `OWNER#${n
 
 /** GSI attributes that list an item under its kind; `order` sorts within the kind (id or time). */
 export const kindIndexKey = (kind: Kind, order: string) => ({ kind, gsi2sk: order });
+
+/** A source's hint to the target of a migration, kept in the VM's partition. */
+export const inboundKey = (vm: string, migration: string) => ({ pk: `VM#${vm}`, sk: `INBOUND#${migration}` });
+/** GSI attributes that file an inbound hint beside the VMs the target owns (listed by the same query). */
+export const inboundIndexKey = (node: string, vm: string) => ({
+  gsi1pk: `OWNER#${node}`,
+  gsi1sk: `INBOUND#${vm}`,
+});

@@ -253,7 +253,7 @@ export async function patchNode(
       ExpressionAttributeValues: values,
     });
   } catch (error) {
-    if ((error as Error).name === 'ConditionFailed') throw new NotFound('node', id);
+    if (error instanceof ConditionFailed) throw new NotFound('node', id);
     throw error;
   }
 }

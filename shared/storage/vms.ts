@@ -115,9 +115,10 @@ export function listVmsForNode(clients: Clients, node: string): Promise<VmRecord
   const index = TABLE.indexes.byOwner;
   return queryAll<VmRecord>(clients, {
     IndexName: index.name,
-    KeyConditionExpression: '#p = :p',
-    ExpressionAttributeNames: { '#p': index.partitionKey },
-    ExpressionAttributeValues: { ':p': ownerIndexKey(node, '').gsi1pk },
+    // The partition also files inbound migration hints (shared/storage/switchover.ts): VMs only.
+    KeyConditionExpression: '#p = :p AND begins_with(#s, :vm)',
+    ExpressionAttributeNames: { '#p': index.partitionKey, '#s': index.sortKey },
+    ExpressionAttributeValues: { ':p': ownerIndexKey(node, '').gsi1pk, ':vm': 'VM#' },
   });
 }
 

@@ -58,8 +58,23 @@ export const TIMING = {
 const GUEST: GuestSpec = { kind: 'memory', params: { wsPages: 2, rate: 2000 } };
 const MEM_PAGES = 3;
 
-const SOURCE_POINTS: FaultPoint[] = ['precopy', 'pause', 'finalDelta', 'markImageReady', 'stopSource'];
-const TARGET_POINTS: FaultPoint[] = ['loadTarget', 'takeOwnership', 'resumeTarget', 'history', 'markRunning'];
+const SOURCE_POINTS: FaultPoint[] = [
+  'precopy',
+  'announce',
+  'pause',
+  'finalDelta',
+  'markImageReady',
+  'stopSource',
+];
+const TARGET_POINTS: FaultPoint[] = [
+  'prepareTarget',
+  'targetReady',
+  'loadTarget',
+  'takeOwnership',
+  'resumeTarget',
+  'history',
+  'markRunning',
+];
 const ANY_POINTS: FaultPoint[] = [
   'checkpoint',
   'recordCheckpoint',
@@ -71,7 +86,7 @@ const ANY_POINTS: FaultPoint[] = [
 ];
 const BALANCER_POINTS = ['claim', 'order', 'release'] as const;
 type BalancerPoint = (typeof BALANCER_POINTS)[number];
-const ACCEPTING: FaultPoint[] = ['recordCheckpoint', 'markImageReady', 'markSuspended'];
+const ACCEPTING: FaultPoint[] = ['recordCheckpoint', 'announce', 'markImageReady', 'markSuspended'];
 
 type FaultAction = { kind: 'crash' } | { kind: 'freeze'; rounds: number } | { kind: 'repeat' };
 

@@ -61,6 +61,8 @@ interface Run {
   start: number;
   pos: number;
   lastTickAt?: number;
+  /** Checked at its first tick that it did not start behind the newest accepted image. */
+  checked?: boolean;
 }
 
 /** Shared by all kernels of one schedule. */
@@ -133,10 +135,6 @@ export class Tracker {
           if (pos === undefined) tracker.violation(`${launch.id} started on ${node} from an unknown image`);
           start = pos ?? 0;
         }
-        if (start < tracker.acceptedPos(launch.id))
-          tracker.violation(
-            `${launch.id} started on ${node} from tick ${start}, behind its newest accepted image (tick ${tracker.acceptedPos(launch.id)}): work lost`,
-          );
         const digest = inner.digest(launch.id);
         if (digest !== tracker.ref(launch.id).at(start))
           tracker.violation(
@@ -181,6 +179,13 @@ export class Tracker {
               tracker.violation(`${id} ran on ${last.node} and ${node} in the same instant`);
             tracker.retired.add(last.id);
           }
+          // A copy loaded ahead (a migration target restored from the pre-copy) loses nothing until it
+          // runs: work is lost only when a run's first tick continues from behind the newest accepted image.
+          if (!run.checked && run.start < tracker.acceptedPos(id))
+            tracker.violation(
+              `${id} started on ${node} from tick ${run.start}, behind its newest accepted image (tick ${tracker.acceptedPos(id)}): work lost`,
+            );
+          run.checked = true;
           tracker.lastRun.set(id, run);
           run.lastTickAt = t;
           run.pos += 1;

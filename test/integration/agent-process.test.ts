@@ -102,7 +102,8 @@ describe('agent processes', () => {
       const vm = await getVm(clients, 'vm-mig');
       return vm.state === 'RUNNING' ? vm : undefined;
     });
-    await sleep(1500);
+    // Past one report period (leaseMs / 4 = 2.5 s), so the source has measured the guest's paging.
+    await sleep(3000);
     const now = Date.now();
     await orderMigration(clients, 'vm-mig', running.fence, {
       id: 'm-proc-1',
@@ -121,8 +122,13 @@ describe('agent processes', () => {
     expect(moved.moves).toBe(1);
     const record = await until('the migration record', () => getMigration(clients, 'm-proc-1'));
     expect(record.outcome).toBe('completed');
-    expect(record.bytes?.precopy).toBeGreaterThan(0);
-    expect(record.bytes?.final).toBeGreaterThan(0);
+    // It rewrites its 48 hot pages every tick: pre-copy cannot converge, so it is stopped and copied
+    // once, and what moves is about its memory (issue 17: at most 1.1 times).
+    expect(record.bytes?.precopy).toBe(0);
+    expect(record.bytes?.final).toBeGreaterThan(48 * 65536);
+    expect((record.bytes?.precopy ?? 0) + (record.bytes?.final ?? 0)).toBeLessThanOrEqual(
+      1.1 * MEM_PAGES * 65536,
+    );
     expect(record.downtimeMs).toBeGreaterThanOrEqual(0);
     expect(record.totalMs).toBeGreaterThanOrEqual(record.downtimeMs ?? 0);
     console.log(

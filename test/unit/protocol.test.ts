@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  awaitsPeer,
   type Holding,
   inEarlierExchange,
   isDead,
@@ -7,6 +8,7 @@ import {
   nextAction,
   orderDeadline,
   type ProtocolVm,
+  sourceStep,
   takeDeadline,
 } from '../../shared/domain/protocol.ts';
 import type { MigrationOrder } from '../../shared/domain/vm-state.ts';
@@ -156,5 +158,57 @@ describe('deadlines and leases', () => {
     expect(mayRunGuests(1000, 900, { fenceMarginMs: 100 })).toBe(false);
     expect(isDead(1000, 1500, { graceMs: 500 })).toBe(false);
     expect(isDead(1000, 1501, { graceMs: 500 })).toBe(true);
+  });
+});
+
+describe('the event-driven switchover', () => {
+  const prepared: Holding = { fence: 4, paused: true, migrationId: 'm-1' };
+
+  it('has the target restore ahead once the pre-copy is announced, once, and wait with its copy', () => {
+    expect(decide(aVm({ migration: anOrder() }), 'b')).toBe('none');
+    expect(
+      nextAction({
+        vm: aVm({ migration: anOrder({ precopiedAt: 500 }) }),
+        self: 'b',
+        held: undefined,
+        now: 1000,
+      }),
+    ).toEqual({
+      kind: 'prepareIn',
+      order: anOrder({ precopiedAt: 500 }),
+    });
+    expect(decide(aVm({ migration: anOrder({ precopiedAt: 500 }) }), 'b', prepared)).toBe('none');
+    // Ready said and the copy lost (a restart): it loads at IMAGE_READY instead.
+    expect(decide(aVm({ migration: anOrder({ precopiedAt: 500, targetReadyAt: 600 }) }), 'b')).toBe('none');
+    expect(
+      decide(aVm({ migration: anOrder({ phase: 'IMAGE_READY', precopiedAt: 500 }) }), 'b', prepared),
+    ).toBe('migrateIn');
+  });
+
+  it('drops a prepared copy that belongs to another order, a moved fence, or an aborted order', () => {
+    const other = anOrder({ id: 'm-2', precopiedAt: 500 });
+    expect(decide(aVm({ migration: other }), 'b', prepared)).toBe('stop');
+    expect(decide(aVm({ fence: 4, migration: anOrder({ precopiedAt: 500 }) }), 'b', prepared)).toBe('stop');
+    expect(decide(aVm(), 'b', prepared)).toBe('stop');
+  });
+
+  it('keeps the source running until the target is ready or the ready wait is over', () => {
+    const t = { orderMs: 2000, takeMs: 2000, perPageMs: 0 };
+    expect(sourceStep(anOrder(), 1000, t)).toBe('precopy');
+    expect(sourceStep(anOrder({ precopiedAt: 1000 }), 1499, t)).toBe('waitForTarget');
+    expect(sourceStep(anOrder({ precopiedAt: 1000 }), 1500, t)).toBe('stopAndCopy');
+    expect(sourceStep(anOrder({ precopiedAt: 1000, targetReadyAt: 1001 }), 1001, t)).toBe('stopAndCopy');
+    expect(sourceStep(anOrder({ precopiedAt: 1000 }), 1100, { ...t, readyWaitMs: 100 })).toBe('stopAndCopy');
+  });
+
+  it('watches the VM item exactly while waiting for the other side', () => {
+    expect(awaitsPeer(aVm({ migration: anOrder() }), 'b', undefined)).toBe(true);
+    expect(awaitsPeer(aVm({ migration: anOrder({ precopiedAt: 1 }) }), 'a', running)).toBe(true);
+    expect(awaitsPeer(aVm({ migration: anOrder({ precopiedAt: 1, targetReadyAt: 2 }) }), 'a', running)).toBe(
+      false,
+    );
+    expect(awaitsPeer(aVm({ migration: anOrder() }), 'a', running)).toBe(false);
+    expect(awaitsPeer(aVm({ migration: anOrder({ phase: 'IMAGE_READY' }) }), 'b', undefined)).toBe(false);
+    expect(awaitsPeer(aVm(), 'a', running)).toBe(false);
   });
 });

@@ -1,5 +1,6 @@
 // `seesaw vm ls|show|set`: read VMs and change their settings.
 import type { Command } from 'commander';
+import type { VmView } from '../../client.ts';
 import {
   type CommonOptions,
   clientFor,
@@ -24,7 +25,8 @@ export function registerVmList(vm: Command) {
     const client = clientFor(options);
     const vms = await client.allVms({
       ...(options.node ? { node: options.node } : {}),
-      ...(options.state ? { state: options.state.toUpperCase() } : {}),
+      // The API refuses an unknown state (400), so it is passed on as given.
+      ...(options.state ? { state: options.state.toUpperCase() as VmView['state'] } : {}),
     });
     if (options.json) printJson(vms);
     else printTable(VM_HEADERS, vmRows(vms), 'no VMs');

@@ -23,7 +23,47 @@ const ImbalanceSchema = z.object({
   mean: z.number(),
 });
 
-const RunSchema = z
+const MoveSchema = z.object({
+  vm: z.string(),
+  from: z.string(),
+  to: z.string(),
+  loadOnSource: z.number().openapi({ description: "The VM's load under the source's weights." }),
+  loadOnTarget: z.number().openapi({ description: "The VM's load under the target's weights." }),
+});
+
+const PairSchema = z.object({
+  requester: z.string(),
+  selected: z.string(),
+  loads: z.object({ requester: z.number(), selected: z.number() }),
+  moves: z.array(MoveSchema),
+  reason: z.object({
+    code: z.enum([
+      'moved',
+      'balanced',
+      'below-threshold',
+      'no-candidate',
+      'no-gain',
+      'constraint',
+      'draining',
+      'push-only',
+      'limit',
+    ]),
+    detail: z.string(),
+  }),
+  predicted: z.object({ requester: z.number(), selected: z.number() }),
+});
+
+const RunOrderSchema = z.object({
+  vm: z.string(),
+  from: z.string(),
+  to: z.string(),
+  migration: z.string(),
+  outcome: z.enum(['written', 'lost', 'unclaimed', 'failed', 'dry-run']),
+  detail: z.string().optional(),
+  fence: z.number().int().optional(),
+});
+
+export const RunSchema = z
   .looseObject({
     id: z.string(),
     at: z.number(),
@@ -31,13 +71,22 @@ const RunSchema = z
     round: z.number(),
     shard: z.number(),
     shards: z.number(),
+    pairs: z
+      .array(PairSchema)
+      .openapi({ description: 'Every pair the round formed (trimmed: see omitted).' }),
     exchanges: z.number(),
+    orders: z.array(RunOrderSchema),
     ordersWritten: z.number(),
     ordersLost: z.number(),
+    skipped: z.array(z.object({ node: z.string(), reason: z.string() })),
     before: ImbalanceSchema,
     after: ImbalanceSchema,
+    omitted: z.object({ pairs: z.number(), orders: z.number(), skipped: z.number() }).optional(),
   })
-  .openapi('Run', { description: 'A balancing run: what it saw, the pairs it formed, the orders it wrote.' });
+  .openapi('Run', {
+    description:
+      'A balancing run: what it saw, the pairs it formed, the orders it wrote (and more fields: config, learning, usage).',
+  });
 
 const MigrationSchema = z
   .looseObject({

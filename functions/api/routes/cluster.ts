@@ -10,6 +10,7 @@ import { problemResponses } from '../problem.ts';
 import { bearerSecurity, newRouter } from '../router.ts';
 import { jsonResponse, VmStateSchema } from '../schemas.ts';
 import { nodeLoadOf } from '../views.ts';
+import { RunSchema } from './balance.ts';
 
 const ClusterSchema = z
   .object({
@@ -30,7 +31,7 @@ const ClusterSchema = z
       })
       .openapi({ description: "Over live, non-draining nodes' loads (override, else last report total)." }),
     loads: z.record(z.string(), z.number()),
-    lastRun: z.unknown().nullable().openapi({ description: 'The newest balancing run record, if any.' }),
+    lastRun: RunSchema.nullable().openapi({ description: 'The newest balancing run record, if any.' }),
   })
   .openapi('Cluster');
 

@@ -50,8 +50,33 @@ describe('the pair maximum guard, pinned', () => {
     const give = { vm: aVm({ id: 'g', node: 'a' }), loadOnSource: 5, loadOnTarget: 5 };
     const take = { vm: aVm({ id: 't', node: 'b' }), loadOnSource: 1, loadOnTarget: 7 };
     const state = { giverLoad: 10, takerLoad: 4, aimGap: 0 };
-    expect(swapImproves({ give, take }, state)).toBe(false);
+    expect(swapImproves({ give: [give], take: [take] }, state)).toBe(false);
     expect(selectSwap([give], [take], state)).toBeUndefined();
+  });
+
+  it('swaps two for one when no one-for-one swap helps, and only with room for three migrations', () => {
+    // 17 vs 14 (aim: even): giving the 9 and taking 4 + 4 leaves 16 / 15; no single trade improves.
+    const nine = { vm: aVm({ id: 'g9', node: 'a' }), loadOnSource: 9, loadOnTarget: 9 };
+    const fours = ['t1', 't2'].map((id) => ({
+      vm: aVm({ id, node: 'b' }),
+      loadOnSource: 4,
+      loadOnTarget: 4,
+    }));
+    const state = { giverLoad: 17, takerLoad: 14, aimGap: 0 };
+    expect(selectSwap([nine], fours, state, 2)).toBeUndefined();
+    expect(selectSwap([nine], fours, state, 3)).toEqual({ give: [nine], take: fours });
+    // The other way round: 14 (4 + 4 + 6) vs 11 (1 + 1 + 8 + 1) gives a 4 for 1 + 1 → 12 / 13.
+    const four = { vm: aVm({ id: 'g4', node: 'a' }), loadOnSource: 4, loadOnTarget: 4 };
+    const ones = ['u1', 'u2'].map((id) => ({ vm: aVm({ id, node: 'b' }), loadOnSource: 1, loadOnTarget: 1 }));
+    const swap = selectSwap([four], ones, { giverLoad: 14, takerLoad: 11, aimGap: 0 }, 3);
+    expect(swap).toEqual({ give: [four], take: ones });
+  });
+
+  it('refuses a two-for-one swap that would raise the maximum', () => {
+    // 10 vs 9: giving 1 + 1 for a 3 leaves 11 / 8.
+    const ones = ['g1', 'g2'].map((id) => ({ vm: aVm({ id, node: 'a' }), loadOnSource: 1, loadOnTarget: 1 }));
+    const three = { vm: aVm({ id: 't3', node: 'b' }), loadOnSource: 3, loadOnTarget: 3 };
+    expect(selectSwap(ones, [three], { giverLoad: 10, takerLoad: 9, aimGap: 0 }, 3)).toBeUndefined();
   });
 
   it('lets a swap finish a pair no single move can improve', () => {
@@ -59,7 +84,7 @@ describe('the pair maximum guard, pinned', () => {
     const take = { vm: aVm({ id: 't', node: 'b' }), loadOnSource: 3, loadOnTarget: 3 };
     const state = { giverLoad: 8, takerLoad: 6, aimGap: 0 };
     expect(improves(give, state)).toBe(false);
-    expect(selectSwap([give], [take], state)).toEqual({ give, take });
+    expect(selectSwap([give], [take], state)).toEqual({ give: [give], take: [take] });
   });
 });
 

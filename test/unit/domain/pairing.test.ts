@@ -95,3 +95,56 @@ describe('pairNodes', () => {
     expect(pairs[0]?.requester).toBe('n0');
   });
 });
+
+describe('pairNodes edge cases', () => {
+  const key = (p: { requester: string; selected: string }) => [p.requester, p.selected].sort().join('-');
+
+  it('pairs nobody when there are no nodes or one node', () => {
+    for (const policy of ['random', 'round-robin', 'spread', 'symmetric'] as const) {
+      expect(pairNodes([], config(policy), 4, createRng(1))).toEqual([]);
+      expect(pairNodes(nodes([50]), config(policy), 4, createRng(1))).toEqual([]);
+    }
+  });
+
+  it('round-robin on an odd count leaves one node out each round and meets every pair once in n rounds', () => {
+    const cluster = nodes([1, 2, 3, 4, 5]);
+    const seen: string[] = [];
+    for (let round = 0; round < 5; round++) {
+      const pairs = pairNodes(cluster, config('round-robin'), round, createRng(1));
+      expect(pairs).toHaveLength(2);
+      seen.push(...pairs.map(key));
+    }
+    expect(new Set(seen).size).toBe(10);
+    expect(seen).toHaveLength(10);
+  });
+
+  it('round-robin repeats with period n − 1 on an even count, every pair once per period', () => {
+    const cluster = nodes([1, 2, 3, 4, 5, 6]);
+    const round = (r: number) => pairNodes(cluster, config('round-robin'), r, createRng(1)).map(key).sort();
+    const seen = [0, 1, 2, 3, 4].flatMap(round);
+    expect(new Set(seen).size).toBe(15);
+    for (const r of [0, 3, 4, 7]) expect(round(r + 5)).toEqual(round(r));
+    for (const pairs of [0, 1, 2, 3, 4].map(round)) expect(pairs).toHaveLength(3);
+  });
+
+  it('counts a node exactly at the high threshold as no sender, and one exactly at the low as no receiver', () => {
+    // highThreshold 0.8 and lowThreshold 0.3 of capacity 100.
+    const at = nodes([80, 30, 50, 50]);
+    const noRandom = { withRandom: false, highThreshold: 0.8, lowThreshold: 0.3 };
+    expect(pairNodes(at, config('sender', noRandom), 0, createRng(1))).toEqual([]);
+    expect(pairNodes(at, config('receiver', noRandom), 0, createRng(1))).toEqual([]);
+    const past = nodes([81, 29, 50, 50]);
+    expect(pairNodes(past, config('sender', noRandom), 0, createRng(1))).toHaveLength(1);
+    expect(pairNodes(past, config('receiver', noRandom), 0, createRng(1))).toHaveLength(1);
+  });
+
+  it('lets only senders request under sender-initiated pairing, and only receivers under receiver-initiated', () => {
+    const noRandom = { withRandom: false, highThreshold: 0.8, lowThreshold: 0.3 };
+    // One receiver (10), no sender: sender-initiated pairs nobody, receiver-initiated pairs it.
+    const cluster = nodes([10, 50, 60]);
+    expect(pairNodes(cluster, config('sender', noRandom), 0, createRng(1))).toEqual([]);
+    const pairs = pairNodes(cluster, config('receiver', noRandom), 0, createRng(1));
+    expect(pairs).toHaveLength(1);
+    expect(pairs[0]?.requester).toBe('n0');
+  });
+});

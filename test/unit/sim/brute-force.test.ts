@@ -1,5 +1,6 @@
 // Small coarse clusters (3–4 nodes, about 10 VMs of integer sizes): the defaults must reach the
-// optimal maximum that brute force finds. Single moves alone stall above it on about half of them.
+// optimal maximum that brute force finds. Single moves alone stall above it on about half of them;
+// two-for-one swaps and a retry of stalled givers get 38 of 40 there.
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_BALANCING_CONFIG } from '../../../shared/domain/config.ts';
 import { createRng, randomInt } from '../../../shared/domain/rng.ts';
@@ -57,15 +58,70 @@ function misses(config: typeof DEFAULT_BALANCING_CONFIG) {
   return missed;
 }
 
+/** A cluster placed by hand: node i holds the VMs of sizes `placement[i]`. */
+function placed(placement: number[][]): Scenario {
+  const nodes = placement.map((_, i) => aNode({ id: `n${i}`, capacity: 100 }));
+  const vms = placement.flatMap((sizes, i) =>
+    sizes.map((load, k) => aVm({ id: `v${i}-${k}`, node: `n${i}`, load })),
+  );
+  return { name: 'placed', nodes, vms };
+}
+
+const finalMax = (s: Scenario) =>
+  simulate(s, {
+    rounds: 10,
+    seed: 1,
+    config: { ...DEFAULT_BALANCING_CONFIG, cooldownMs: 0 },
+    intervalMs: 60_000,
+    greedy: false,
+  }).result.final.maxLoad;
+
 describe('the defaults on small coarse clusters', () => {
-  it('come within one unit of the optimal maximum everywhere, and reach it on at least 35 of 40', () => {
-    // Not yet the issue's target (optimal on every case): 5 of these 40 stop one unit above it.
+  it('reach the optimal maximum on 38 of 40 and come within one unit on the other two', () => {
+    // Seeds 13 and 30 stop one unit above it: from there every step toward the optimum first needs a
+    // move that leaves some pair no better, which the pairwise law forbids (see docs/balancer.md).
     const missed = misses({ ...DEFAULT_BALANCING_CONFIG, cooldownMs: 0 });
-    expect(missed.length).toBeLessThanOrEqual(5);
+    expect(missed.map((m) => m.seed)).toEqual([13, 30]);
     for (const m of missed) expect(m.by, `seed ${m.seed}`).toBeLessThanOrEqual(1 + 1e-9);
     // Swaps are what gets there: single moves alone stop above the optimum far more often.
     const single = misses({ ...DEFAULT_BALANCING_CONFIG, cooldownMs: 0, multiVm: false });
     expect(single.length).toBeGreaterThan(missed.length + 5);
+  });
+
+  it('finish with a two-for-one swap where one-for-one swaps stalled (seeds 14 and 21)', () => {
+    // 14/13/11: 14 gives a 4 and takes 1 + 1 from 11. 17/16/14: 17 gives a 9 and takes 4 + 4.
+    expect(
+      finalMax(
+        placed([
+          [4, 4, 6],
+          [4, 9],
+          [1, 8, 1, 1],
+        ]),
+      ),
+    ).toBe(13);
+    expect(
+      finalMax(
+        placed([
+          [4, 4, 9],
+          [9, 7],
+          [4, 4, 5, 1],
+        ]),
+      ),
+    ).toBe(16);
+  });
+
+  it('let a stalled giver try another partner (seed 26)', () => {
+    // Spread pairing puts 12 with 9 every round, where nothing helps; 12 swaps its 7 for the 6 of a 10.
+    expect(
+      finalMax(
+        placed([
+          [8, 1],
+          [1, 1, 8],
+          [6, 1, 3],
+          [5, 7],
+        ]),
+      ),
+    ).toBe(11);
   });
 
   it('brute force itself is right on a case worked by hand', () => {

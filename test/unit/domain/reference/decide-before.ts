@@ -1,5 +1,6 @@
 // A frozen copy of decideRound as it was before it was split into steps and sped up (issues 16, 17):
-// the equivalence test checks that today's decideRound still makes exactly these decisions.
+// the equivalence test checks that today's decideRound still makes exactly these decisions. Policy
+// changes made since (issue 15: two-for-one swaps, the retry of stalled givers) are carried into it.
 // One balancing round (Figs. 2 and 3 for every pair at once): pair the nodes, test each pair,
 // select the VMs to move under the constraints and limits, and say why for every pair.
 import {
@@ -11,7 +12,8 @@ import {
 } from '../../../../shared/domain/constraints.ts';
 import { exceeds } from '../../../../shared/domain/exceeds.ts';
 import { vmLoad } from '../../../../shared/domain/load.ts';
-import { type PairingNode, pairNodes } from '../../../../shared/domain/pairing.ts';
+import { type Pair, type PairingNode, pairNodes } from '../../../../shared/domain/pairing.ts';
+import { shuffled } from '../../../../shared/domain/rng.ts';
 import {
   type Candidate,
   type ExchangeState,
@@ -98,13 +100,19 @@ export function decideRoundBefore(input: RoundInput, config: BalancingConfig, rn
     pairable.push({ id: node.id, load: state.loads[i] ?? 0, capacity: node.capacity });
   });
   const before = imbalance(countedLoads(state));
-  const pairs = pairNodes(pairable, config, input.round, rng);
+  const pairs =
+    config.pairing === 'spread'
+      ? pairBySpreadBefore(pairable, rng)
+      : pairNodes(pairable, config, input.round, rng);
   // The widest gaps go first, so the cluster-wide migration limit is spent where it matters most.
   const gaps = new Map(
     pairs.map((p) => [p, Math.abs(loadOf(state, p.requester) - loadOf(state, p.selected))]),
   );
   pairs.sort((a, b) => (gaps.get(b) ?? 0) - (gaps.get(a) ?? 0));
-  const decisions = pairs.map((p) => decidePair(state, p.requester, p.selected));
+  const decisions = retryStalledBefore(
+    state,
+    pairs.map((p) => decidePair(state, p.requester, p.selected)),
+  );
   decisions.push(...drainAll(state, skipped));
   const moves = decisions.flatMap((d) => d.moves);
   const after = imbalance(countedLoads(state));
@@ -334,10 +342,11 @@ function decidePair(state: RoundState, requester: string, selected: string): Pai
     const straddles = g >= state.swapFloor && t < state.mean;
     const swap = config.multiVm && straddles ? trySwap(state, giver, taker, candidates, exchange) : undefined;
     if (swap) {
+      const list = (ms: Move[]) => ms.map((m) => `${m.vm} (${fmt(m.loadOnSource)})`).join(' and ');
       return result(
         {
           code: 'moved',
-          detail: `no single VM helps, so ${giver.id} and ${taker.id} swapped ${swap[0].vm} (${fmt(swap[0].loadOnSource)}) for ${swap[1].vm} (${fmt(swap[1].loadOnSource)}): ${fmt(g)}/${fmt(t)} → ${fmt(loadOf(state, giver.id))}/${fmt(loadOf(state, taker.id))}`,
+          detail: `no single VM helps, so ${giver.id} and ${taker.id} swapped ${list(swap.filter((m) => m.from === giver.id))} for ${list(swap.filter((m) => m.from === taker.id))}: ${fmt(g)}/${fmt(t)} → ${fmt(loadOf(state, giver.id))}/${fmt(loadOf(state, taker.id))}`,
         },
         swap,
       );
@@ -358,8 +367,8 @@ function decidePair(state: RoundState, requester: string, selected: string): Pai
 }
 
 /**
- * When no single VM improves the pair: the best swap of one giver VM for one taker VM, applied (two
- * moves, giver's first), or undefined. Both nodes spend two migrations of their budget.
+ * Swaps follow today's search (two for one since issue 15's brute-force work), so that this copy pins
+ * the round's bookkeeping, pairing and moves; `selectSwap` has its own tests.
  */
 function trySwap(
   state: RoundState,
@@ -367,17 +376,17 @@ function trySwap(
   taker: NodeInfo,
   gives: Candidate[],
   exchange: ExchangeState,
-): [Move, Move] | undefined {
-  if (state.clusterBudget < 2 || budgetOf(state, giver.id) < 2 || budgetOf(state, taker.id) < 2) return;
-  // Only between nodes of the same weights: across different weights a swap trades on the weights.
+): Move[] | undefined {
+  const room = Math.min(state.clusterBudget, budgetOf(state, giver.id), budgetOf(state, taker.id));
+  if (room < 2) return;
   if (!sameWeights(giver.weights, taker.weights)) return;
   const back = candidatesFor(state, taker, giver).candidates;
   if (back.length === 0 || gives.length === 0) return;
-  const swap = selectSwap(gives, back, exchange);
+  const swap = selectSwap(gives, back, exchange, room);
   if (!swap) return;
-  const out = applyMove(state, swap.give, giver, taker);
-  const into = applyMove(state, swap.take, taker, giver);
-  return [out, into];
+  const out = swap.give.map((c) => applyMove(state, c, giver, taker));
+  const into = swap.take.map((c) => applyMove(state, c, taker, giver));
+  return [...out, ...into];
 }
 
 /** How much load the giver should shed, in its own units: half the gap, capped by the aim and headroom. */
@@ -550,4 +559,58 @@ function maxOf(values: Iterable<number>, floor: number): number {
 
 function fmt(x: number): string {
   return Number.isInteger(x) ? String(x) : x.toFixed(3);
+}
+
+function pairBySpreadBefore(nodes: readonly PairingNode[], rng: Rng): Pair[] {
+  const key = (n: PairingNode) => (n.draining ? Number.POSITIVE_INFINITY : n.load);
+  const order = shuffled(rng, nodes).sort((a, b) => key(b) - key(a) || 0);
+  const pairs: Pair[] = [];
+  for (let i = 0, j = order.length - 1; i < j; i++, j--) {
+    pairs.push({ requester: (order[i] as PairingNode).id, selected: (order[j] as PairingNode).id });
+  }
+  return pairs;
+}
+
+/** Issue 15's retry of stalled givers, written against this copy's state (policy, not speed). */
+function retryStalledBefore(state: RoundState, decisions: PairDecision[]): PairDecision[] {
+  const stalled = decisions.filter((d) => d.reason.code === 'no-gain');
+  if (stalled.length === 0) return decisions;
+  const idle = new Set<string>();
+  const partnerOf = new Map<string, string>();
+  for (const d of decisions) {
+    if (d.moves.length > 0) continue;
+    idle.add(d.requester);
+    idle.add(d.selected);
+    partnerOf.set(d.requester, d.selected);
+    partnerOf.set(d.selected, d.requester);
+  }
+  const byLoad = [...idle].sort((a, b) => loadOf(state, a) - loadOf(state, b));
+  const retried: PairDecision[] = [];
+  for (const d of stalled) {
+    const giver = d.loads.requester >= d.loads.selected ? d.requester : d.selected;
+    const first = giver === d.requester ? d.selected : d.requester;
+    if (!idle.has(giver)) continue;
+    let tried = 0;
+    for (const partner of byLoad) {
+      if (tried >= 3 || loadOf(state, partner) >= loadOf(state, giver)) break;
+      if (partner === first || !idle.has(partner)) continue;
+      tried++;
+      const decision = decidePair(state, giver, partner);
+      if (decision.moves.length === 0) continue;
+      idle.delete(giver);
+      idle.delete(partner);
+      retried.push(decision);
+      // The two nodes left without a partner pair up with each other.
+      const orphan = partnerOf.get(partner);
+      if (orphan !== undefined && orphan !== giver && idle.has(first) && idle.has(orphan)) {
+        idle.delete(first);
+        idle.delete(orphan);
+        retried.push(decidePair(state, first, orphan));
+      }
+      break;
+    }
+  }
+  if (retried.length === 0) return decisions;
+  const busy = new Set(retried.flatMap((d) => [d.requester, d.selected]));
+  return [...decisions.filter((d) => !busy.has(d.requester) && !busy.has(d.selected)), ...retried];
 }
