@@ -55,10 +55,12 @@ export class BalancerSchedule extends Construct {
     });
     for (const statement of [
       // Config, run and learning records read back by key; nodes (with their load reports) listed
-      // by kind; claims on node items and orders on VM items (conditional updates); the run record
+      // by kind, or by bucket for one shard; claims on node items and orders on VM items (conditional updates); the run record
       // and what the run learned (puts). Nothing is ever deleted.
       itemStatement('ReadItems', table, ['GetItem']),
       queryStatement('ListByKind', table, ['byKind']),
+      // A sharded run reads its shard's buckets of nodes alone.
+      queryStatement('ListShardNodes', table, ['byBucket']),
       itemStatement('ClaimNodesAndOrderMigrations', table, ['UpdateItem']),
       itemStatement('RecordRuns', table, ['PutItem']),
     ]) {

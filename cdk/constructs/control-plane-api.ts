@@ -53,9 +53,11 @@ export class ControlPlaneApi extends Construct {
     });
     for (const statement of [
       // VMs, nodes, config, modules and idempotency records; removing a VM or a failed module
-      // registration deletes its item. Listing goes through the byKind index only.
+      // registration deletes its item. Listing goes through the byKind index; a balancer run the API
+      // starts (`seesaw balance`) with several shards reads its shard's nodes through byBucket.
       itemStatement('ReadWriteItems', table, ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem']),
       queryStatement('ListByKind', table, ['byKind']),
+      queryStatement('ListShardNodes', table, ['byBucket']),
       objectStatement('StoreModules', bucket, ['PutObject'], [BUCKET_PREFIXES.modules]),
       // DELETE /v1/vms/{id} removes the VM's images once it has stopped.
       listStatement('FindVmImages', bucket, [BUCKET_PREFIXES.images]),

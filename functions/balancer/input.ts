@@ -1,7 +1,7 @@
 // From the node items a run read to the domain's RoundInput: which nodes are in this round's shard,
 // which of those the run must leave out (and why), and the VMs from the nodes' load reports.
 import type { NodeObservation } from '../../shared/domain/learning.ts';
-import { nodeLoad } from '../../shared/domain/load.ts';
+import { vmLoad } from '../../shared/domain/load.ts';
 import { isLive } from '../../shared/domain/placement.ts';
 import { shardOf } from '../../shared/domain/shards.ts';
 import type { NodeInfo, RoundInput, VmInfo } from '../../shared/domain/types.ts';
@@ -51,7 +51,7 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
   const inFlight: Record<string, number> = {};
   const skipped: RoundView['skipped'] = [];
   const seen = new Map<string, VmInfo>();
-  const vmsOf = new Map<string, VmInfo[]>();
+  const loads = new Map<string, number>();
   const reports = new Map<string, NonNullable<NodeRecord['report']>>();
   let inShard = 0;
   for (const record of records) {
@@ -73,7 +73,8 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
     if (record.loadOverride !== undefined) info.loadOverride = record.loadOverride;
     nodes.push(info);
     reports.set(record.id, report);
-    const own: VmInfo[] = [];
+    // The node's load as nodeLoad computes it, summed in the same pass over its report.
+    let load = 0;
     let busy = 0;
     for (const id in report.vms) {
       const entry = report.vms[id] as ReportedVm;
@@ -96,14 +97,12 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
       if (entry.group !== undefined) vm.group = entry.group;
       if (entry.cooldownUntil !== undefined) vm.cooldownUntil = entry.cooldownUntil;
       seen.set(id, vm);
-      own.push(vm);
+      load += vmLoad(vm.factors, info.weights);
       vms.push(vm);
     }
-    vmsOf.set(record.id, own);
+    loads.set(record.id, info.loadOverride ?? load);
     if (busy > 0) inFlight[record.id] = busy;
   }
-  const loads = new Map<string, number>();
-  for (const node of nodes) loads.set(node.id, nodeLoad(node, vmsOf.get(node.id) ?? []));
   const observe = (node: string): NodeObservation | undefined => {
     const report = reports.get(node);
     const load = loads.get(node);

@@ -33,7 +33,7 @@ import { eachLimited } from '../../shared/runtime/pool.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { getBalancingConfig } from '../../shared/storage/config-store.ts';
 import { meteredClients, newUsage, type Usage } from '../../shared/storage/metered.ts';
-import { listNodes, type NodeRecord } from '../../shared/storage/nodes.ts';
+import { listShardNodes, type NodeRecord } from '../../shared/storage/nodes.ts';
 import {
   EXPECTED_NODES,
   type LearnRecord,
@@ -100,6 +100,8 @@ interface Read {
   config: BalancingConfig;
   records: NodeRecord[];
   view: RoundView;
+  /** Wall time of reading the store and of building the domain's input from the items. */
+  phases: { readMs: number; inputMs: number };
 }
 
 /** What earlier runs taught this one. */
@@ -135,27 +137,79 @@ interface Written {
 export async function runBalancer(deps: BalancerDeps, options: BalancerOptions = {}): Promise<RunRecord> {
   const usage = newUsage();
   const clients = meteredClients(deps.clients, usage);
-  const read = await readRound(clients, deps.clock(), options);
+  const lap = stopwatch();
+  const read = await readRound(clients, deps.clock(), options, lap);
   for (const skip of read.view.skipped)
     deps.log.info({ run: read.id, node: skip.node, reason: skip.reason }, 'node left out');
   const learned = await learn(clients, read, options);
+  const learnMs = lap();
   const decided = decide(read, learned, deps.rng);
+  lap();
   const written = await writeOrders(clients, deps, read, decided, options);
+  const writeMs = lap();
   const record = buildRecord(read, learned, decided, written, usage, options);
+  const phases = { ...read.phases, learnMs, decideMs: decided.decideMs, writeMs, recordMs: lap() };
+  record.phasesMs = roundPhases(phases);
+  record.cpuMs = Math.round(lap.cpuMs() * 100) / 100;
+  // Laps in order: read, input, learn, decide, write, record.
+  const [readMs, inputMs, learnCpu, decideCpu, writeCpu, recordCpu] = lap.laps;
+  record.phasesCpuMs = roundPhases({
+    readMs: readMs ?? 0,
+    inputMs: inputMs ?? 0,
+    learnMs: learnCpu ?? 0,
+    decideMs: decideCpu ?? 0,
+    writeMs: writeCpu ?? 0,
+    recordMs: recordCpu ?? 0,
+  });
   await recordRun(deps, clients, { read, learned, decided, written, record, usage });
   logRun(deps.log, record, decided.decideMs);
   return record;
 }
 
+type Lap = (() => number) & { cpuMs(): number; laps: number[] };
+
+/**
+ * A lap timer: each call returns the wall ms since the previous call (or since it was made) and
+ * keeps that lap's CPU ms in `laps`; `cpuMs` is the CPU since it was made.
+ */
+function stopwatch(): Lap {
+  let last = performance.now();
+  const start = process.cpuUsage();
+  let lastCpu = start;
+  const laps: number[] = [];
+  const lap = () => {
+    const now = performance.now();
+    const ms = now - last;
+    last = now;
+    const used = process.cpuUsage(lastCpu);
+    lastCpu = process.cpuUsage();
+    laps.push((used.user + used.system) / 1000);
+    return ms;
+  };
+  return Object.assign(lap, {
+    laps,
+    cpuMs: () => {
+      const used = process.cpuUsage(start);
+      return (used.user + used.system) / 1000;
+    },
+  });
+}
+
+const roundPhases = (phases: NonNullable<RunRecord['phasesMs']>) =>
+  Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Math.round(v * 100) / 100])) as NonNullable<
+    RunRecord['phasesMs']
+  >;
+
 /** Read: the config, the round's identity and the node items, turned into the domain's input. */
-async function readRound(clients: Clients, now: number, options: BalancerOptions): Promise<Read> {
+async function readRound(clients: Clients, now: number, options: BalancerOptions, lap: Lap): Promise<Read> {
   const config = await getBalancingConfig(clients);
   const shards = options.shards ?? config.shards;
   const shard = options.shard ?? 0;
   checkShard(shard, shards);
   const round = options.round ?? roundAt(now, options.roundMs ?? BALANCER_DEFAULTS.roundMs);
   const id = newRunId(now, shard);
-  const records = await listNodes(clients);
+  const records = await listShardNodes(clients, { round, shard, shards });
+  const readMs = lap();
   const view = roundView(records, {
     now,
     round,
@@ -164,7 +218,8 @@ async function readRound(clients: Clients, now: number, options: BalancerOptions
     reportStaleMs: config.reportStaleMs,
     run: id,
   });
-  return { id, now, round, shard, shards, dryRun: options.dryRun ?? false, config, records, view };
+  const phases = { readMs, inputMs: lap() };
+  return { id, now, round, shard, shards, dryRun: options.dryRun ?? false, config, records, view, phases };
 }
 
 /** Learn: judge earlier exchanges now that their VMs moved, and collect the penalties in force. */

@@ -26,6 +26,17 @@ export const idempotencyKey = (key: string) => ({ pk: `IDEMPOTENCY#${key}`, sk: 
 /** GSI attributes that put a VM in its owner's partition of the byOwner index. */
 export const ownerIndexKey = (node: string, vm: string) => ({ gsi1pk: `OWNER#${node}`, gsi1sk: `VM#${vm}` });
 
+/**
+ * GSI attributes that file a node under its stable bucket in the byBucket index (see
+ * shared/domain/shards.ts): one partition per group of buckets, sorted by bucket then node id.
+ */
+export const bucketIndexKey = (group: number, bucket: number, node: string) => ({
+  gsi3pk: `BUCKETS#${String(group).padStart(2, '0')}`,
+  gsi3sk: `${bucketPrefix(bucket)}${node}`,
+});
+/** The sort-key prefix of one bucket's nodes within its group's partition. */
+export const bucketPrefix = (bucket: number) => `${String(bucket).padStart(4, '0')}#`;
+
 /** GSI attributes that list an item under its kind; `order` sorts within the kind (id or time). */
 export const kindIndexKey = (kind: Kind, order: string) => ({ kind, gsi2sk: order });
 

@@ -1,12 +1,15 @@
 // Node items: registration, the lease (heartbeat), load reports, balancer claims and admin changes.
 // Each change is one conditional write that names what it protects.
 import type { PlacementNode } from '../domain/placement.ts';
+import { bucketOf, groupOf, shardReads } from '../domain/shards.ts';
 import type { LoadFactors, NodeInfo, Weights } from '../domain/types.ts';
 import { effectiveWeights } from '../domain/weights.ts';
+import { eachLimited } from '../runtime/pool.ts';
 import type { Clients } from './clients.ts';
 import { ConditionFailed, NotFound } from './errors.ts';
-import { kindIndexKey, nodeKey } from './keys.ts';
-import { getItem, listKind, updateItem } from './table.ts';
+import { bucketIndexKey, bucketPrefix, kindIndexKey, nodeKey } from './keys.ts';
+import { TABLE } from './schema.ts';
+import { getItem, listKind, queryAll, updateItem } from './table.ts';
 
 /**
  * One VM's line in a load report: the Fig. 5 schedule entry plus what the balancer needs to
@@ -86,6 +89,13 @@ export class NodeHeld extends Error {
   }
 }
 
+/** The byBucket index values of node `id`, as update expression values. */
+function bucketValues(id: string) {
+  const bucket = bucketOf(id);
+  const keys = bucketIndexKey(groupOf(bucket), bucket, id);
+  return { ':bgroup': keys.gsi3pk, ':bsort': keys.gsi3sk };
+}
+
 /**
  * Registers (or re-registers) a node under a new incarnation; admin state (draining, override) is
  * kept. Conditional: only when the node is new, its lease has lapsed, or it is held by `replaces`
@@ -105,7 +115,8 @@ export async function registerNode(
       UpdateExpression:
         'SET id = :id, #capacity = :c, weights = :w, memCapacityPages = :m, labels = :l, incarnation = :i, ' +
         'leaseUntil = :lease, updatedAt = :now, registeredAt = if_not_exists(registeredAt, :now), ' +
-        `draining = if_not_exists(draining, :false), #kind = :kind, gsi2sk = :id${options.holder ? ', holder = :h' : ''}` +
+        'draining = if_not_exists(draining, :false), #kind = :kind, gsi2sk = :id, gsi3pk = :bgroup, gsi3sk = :bsort' +
+        (options.holder ? ', holder = :h' : '') +
         (options.holder ? '' : ' REMOVE holder'),
       ConditionExpression:
         'attribute_not_exists(pk) OR attribute_not_exists(incarnation) OR incarnation IN (:i, :mine) OR leaseUntil < :now',
@@ -122,6 +133,7 @@ export async function registerNode(
         ':now': now,
         ':false': false,
         ':kind': kindIndexKey('NODE', spec.id).kind,
+        ...bucketValues(spec.id),
         ...(options.holder ? { ':h': options.holder } : {}),
       },
     });
@@ -144,12 +156,14 @@ export function renewLease(
 ): Promise<NodeRecord> {
   return updateItem<NodeRecord>(clients, 'renewLease', {
     Key: nodeKey(id),
+    // The bucket keys ride along so a node registered before the byBucket index files itself on its next beat.
     UpdateExpression: report
-      ? 'SET leaseUntil = :lease, updatedAt = :now, report = :r'
-      : 'SET leaseUntil = :lease, updatedAt = :now',
+      ? 'SET leaseUntil = :lease, updatedAt = :now, report = :r, gsi3pk = :bgroup, gsi3sk = :bsort'
+      : 'SET leaseUntil = :lease, updatedAt = :now, gsi3pk = :bgroup, gsi3sk = :bsort',
     ConditionExpression: 'incarnation = :i AND leaseUntil >= :now',
     ExpressionAttributeValues: {
       ':i': incarnation,
+      ...bucketValues(id),
       ':now': now,
       ':lease': now + leaseMs,
       ...(report ? { ':r': report } : {}),
@@ -208,6 +222,53 @@ export async function getNode(clients: Clients, id: string): Promise<NodeRecord>
 
 export function listNodes(clients: Clients): Promise<NodeRecord[]> {
   return listKind<NodeRecord>(clients, 'NODE');
+}
+
+/** Bucket queries in flight at once when a run reads its shard. */
+const BUCKET_READS = 16;
+
+/** The nodes filed under the given groups, or single buckets of them (byBucket index), in read order. */
+export async function listNodesInBuckets(
+  clients: Clients,
+  reads: readonly { group: number; bucket?: number }[],
+): Promise<NodeRecord[]> {
+  const index = TABLE.indexes.byBucket;
+  const found: NodeRecord[][] = [];
+  await eachLimited([...reads.entries()], BUCKET_READS, async ([k, read]) => {
+    const partition = bucketIndexKey(read.group, 0, '').gsi3pk;
+    found[k] = await queryAll<NodeRecord>(clients, {
+      IndexName: index.name,
+      KeyConditionExpression: read.bucket === undefined ? '#g = :g' : '#g = :g AND begins_with(#b, :b)',
+      ExpressionAttributeNames: {
+        '#g': index.partitionKey,
+        ...(read.bucket === undefined ? {} : { '#b': index.sortKey }),
+      },
+      ExpressionAttributeValues: {
+        ':g': partition,
+        ...(read.bucket === undefined ? {} : { ':b': bucketPrefix(read.bucket) }),
+      },
+    });
+  });
+  return found.flat();
+}
+
+/**
+ * The node items one shard of a round may pair: those of the buckets the round deals to the shard
+ * (about N/shards of them). With one shard, every node through the byKind index; so too on a table
+ * without a readable byBucket index (a local store created before it, or one still backfilling it),
+ * where the caller's shard filter then does the work.
+ */
+export async function listShardNodes(
+  clients: Clients,
+  shard: { round: number; shard: number; shards: number },
+): Promise<NodeRecord[]> {
+  if (shard.shards === 1) return listNodes(clients);
+  try {
+    return await listNodesInBuckets(clients, shardReads(shard.round, shard.shard, shard.shards));
+  } catch (error) {
+    if ((error as Error).name !== 'ValidationException') throw error;
+    return listNodes(clients);
+  }
 }
 
 /** Administrator changes to a node: drain/undrain, weights, load override, hints. */

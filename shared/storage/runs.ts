@@ -66,6 +66,22 @@ export interface RunRecord {
   trigger?: TriggerChoice;
   decideMs: number;
   durationMs: number;
+  /**
+   * Wall time of each step of the run: store reads, building the domain's input, learning, decideRound
+   * (with held-back pairs), writing orders, building this record.
+   */
+  phasesMs?: {
+    readMs: number;
+    inputMs: number;
+    learnMs: number;
+    decideMs: number;
+    writeMs: number;
+    recordMs: number;
+  };
+  /** CPU time (user + system) of the process from the run's start to its record built. */
+  cpuMs?: number;
+  /** CPU time of each step, as `phasesMs` (steadier than wall time on a shared machine). */
+  phasesCpuMs?: NonNullable<RunRecord['phasesMs']>;
   /** Entries left out of the stored record to keep it under the item size limit. */
   omitted?: { pairs: number; orders: number; skipped: number };
 }

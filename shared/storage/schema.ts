@@ -11,6 +11,8 @@ export const TABLE = {
     byOwner: { name: 'byOwner', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
     /** "All items of a kind" (nodes, VMs, runs, migrations, modules), in sort-key order. */
     byKind: { name: 'byKind', partitionKey: 'kind', sortKey: 'gsi2sk' },
+    /** "Nodes in bucket group G (or bucket B of it)", so a sharded run reads its shard's nodes alone: gsi3pk = BUCKETS#<g>, gsi3sk = <b>#<id>. */
+    byBucket: { name: 'byBucket', partitionKey: 'gsi3pk', sortKey: 'gsi3sk' },
   },
 } as const;
 
@@ -18,11 +20,11 @@ export const DEFAULT_TABLE_NAME = 'seesaw';
 export const DEFAULT_BUCKET_NAME = 'seesaw-images';
 
 /** Every key attribute is a string. */
-export const KEY_ATTRIBUTES = ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'kind', 'gsi2sk'] as const;
+export const KEY_ATTRIBUTES = ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'kind', 'gsi2sk', 'gsi3pk', 'gsi3sk'] as const;
 
 /** CreateTable input for the local stack and the integration tests (on-demand billing). */
 export function createTableInput(tableName: string) {
-  const { byOwner, byKind } = TABLE.indexes;
+  const { byOwner, byKind, byBucket } = TABLE.indexes;
   return {
     TableName: tableName,
     BillingMode: 'PAY_PER_REQUEST' as const,
@@ -34,7 +36,7 @@ export function createTableInput(tableName: string) {
       { AttributeName: TABLE.partitionKey, KeyType: 'HASH' as const },
       { AttributeName: TABLE.sortKey, KeyType: 'RANGE' as const },
     ],
-    GlobalSecondaryIndexes: [byOwner, byKind].map((index) => ({
+    GlobalSecondaryIndexes: [byOwner, byKind, byBucket].map((index) => ({
       IndexName: index.name,
       KeySchema: [
         { AttributeName: index.partitionKey, KeyType: 'HASH' as const },
