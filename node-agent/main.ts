@@ -11,6 +11,7 @@ import { getBalancingConfig } from '../shared/storage/config-store.ts';
 import { createImageStore } from '../shared/storage/image-store.ts';
 import { createAgent } from './agent/agent.ts';
 import { runAgent } from './agent/run.ts';
+import { withQemu } from './drivers/qemu/agent-wiring.ts';
 import { createKernel, UNITS_PER_CORE } from './kernel/index.ts';
 
 const positive = z.number().int().positive();
@@ -43,6 +44,8 @@ export const agentProcessConfigSchema = z
       credentials: z.object({ accessKeyId: z.string(), secretAccessKey: z.string() }).optional(),
     }),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    /** Offer the qemu driver (x86 VMs) beside the kernel, if qemu-system-x86_64 is installed. */
+    qemu: z.boolean(),
   })
   .refine((c) => c.reportMs < c.leaseMs - c.fenceMarginMs, {
     message:
@@ -65,6 +68,7 @@ export interface AgentFlags {
   checkpointMs?: string;
   data?: string;
   logLevel?: string;
+  qemu?: boolean;
 }
 
 /** `cpu=1,io=0.2,mem=0.1` → { cpu: 1, io: 0.2, mem: 0.1 } (values stay strings for zod to reject). */
@@ -127,6 +131,7 @@ export function resolveAgentConfig(
     fenceMarginMs: Math.floor(leaseMs / 5),
     storage,
     logLevel: flags.logLevel ?? env.LOG_LEVEL ?? 'info',
+    qemu: flags.qemu ?? env.SEESAW_QEMU === '1',
   };
   const parsed = agentProcessConfigSchema.safeParse(raw);
   if (!parsed.success)
@@ -142,7 +147,7 @@ export async function runAgentProcess(config: AgentProcessConfig): Promise<void>
   const clients = createClients(config.storage);
   const images = createImageStore(clients);
   const clock = Date.now;
-  const kernel = createKernel(
+  const wasm = createKernel(
     {
       nodeId: config.node,
       capacity: config.capacity,
@@ -153,6 +158,10 @@ export async function runAgentProcess(config: AgentProcessConfig): Promise<void>
     },
     { images },
   );
+  const qemu = config.qemu
+    ? await withQemu(wasm, { nodeId: config.node, clients, weights: config.weights, clock, log })
+    : undefined;
+  const kernel = qemu?.kernel ?? wasm;
   const agentConfig = {
     node: {
       id: config.node,
@@ -160,7 +169,7 @@ export async function runAgentProcess(config: AgentProcessConfig): Promise<void>
       capacity: (config.capacity / UNITS_PER_CORE) * config.weights.cpu,
       weights: config.weights,
       memCapacityPages: config.memCapacityPages,
-      labels: config.labels,
+      labels: { ...qemu?.labels, ...config.labels },
     },
     lease: { leaseMs: config.leaseMs, fenceMarginMs: config.fenceMarginMs },
     checkpointMs: config.checkpointMs,
@@ -199,6 +208,7 @@ export async function runAgentProcess(config: AgentProcessConfig): Promise<void>
   process.once('SIGINT', () => onSignal('SIGINT'));
   log.info({ capacity: config.capacity, weights: config.weights, leaseMs: config.leaseMs }, 'agent started');
   await running.done;
+  await qemu?.stop();
   clients.dynamo.destroy();
   clients.s3.destroy();
 }

@@ -94,6 +94,7 @@ export function registerAgent(program: Command) {
     .option('--reconcile-ms <ms>', 'how often to look for work')
     .option('--checkpoint-ms <ms>', 'periodic checkpoint interval per VM')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .option('--qemu', 'also run x86 VMs (guest qemu:<image>) under QEMU, if qemu-system-x86_64 is installed')
     .action(async (flags: AgentFlags) => {
       // --data (global): read the local stores' endpoints from DIR/endpoints.json.
       const { resolveAgentConfig, runAgentProcess } = await import('../../node-agent/main.ts');

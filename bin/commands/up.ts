@@ -28,6 +28,11 @@ export function registerUp(program: Command) {
     .option('--dynamo-port <port>', 'DynamoDB API port (0 = any free port)', int(0), 0)
     .option('--s3-port <port>', 'S3 API port (0 = any free port)', int(0), 0)
     .option('--reset', 'wipe the data directory first', false)
+    .option(
+      '--qemu',
+      'agents also run real x86 VMs under QEMU (needs qemu-system-x86_64), and one demo VM is one',
+      false,
+    )
     .option('--oidc <issuer>', 'the dashboard signs in through this OpenID Connect issuer (JWTs on /ui/v1)')
     .option('--oidc-client <id>', 'the dashboard’s client id at that issuer', 'seesaw-dashboard')
     .action(async (options) => {
@@ -44,6 +49,7 @@ export function registerUp(program: Command) {
         s3Port: options.s3Port,
         intervalMs: options.interval * 1000,
         reset: options.reset,
+        ...(options.qemu ? { qemu: true } : {}),
         ...(options.oidc ? { oidc: { issuer: options.oidc, clientId: options.oidcClient } } : {}),
         say: (line) => console.log(line),
       });

@@ -46,6 +46,8 @@ export interface LocalClusterOptions {
   say: (line: string) => void;
   /** Extra environment for the agent processes (tests shorten periods with it). */
   agentEnv?: Record<string, string>;
+  /** `--qemu`: agents offer the qemu driver too, and one demo VM is a real x86 guest (qemu:counter). */
+  qemu?: boolean;
   /** `--oidc`: the dashboard signs in through this provider and calls /ui/v1 with its JWTs. */
   oidc?: { issuer: string; clientId: string };
 }
@@ -176,6 +178,14 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       const now = clock();
       for (const vm of demoVms(options.vms, nodes)) await createVm(clients, vm, now);
       options.say(`launched ${options.vms} demo VMs, most of them on ${nodes[0]?.id}`);
+      if (options.qemu) {
+        await createVm(
+          clients,
+          { id: 'x86-counter', owner: nodes[0]!.id, guest: { kind: 'qemu:counter' }, memPages: 256 },
+          now,
+        );
+        options.say(`launched x86-counter, a real x86 VM under QEMU, on ${nodes[0]?.id}`);
+      }
     }
 
     const balancer = startBalancerLoop(balancerDeps, {
@@ -221,7 +231,12 @@ function spawnAgent(node: DemoNode, dataDir: string, options: LocalClusterOption
       dataDir,
     ],
     {
-      env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', ...options.agentEnv },
+      env: {
+        ...process.env,
+        LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+        ...(options.qemu ? { SEESAW_QEMU: '1' } : {}),
+        ...options.agentEnv,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );

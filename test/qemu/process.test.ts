@@ -1,9 +1,14 @@
 // One real QEMU process per VM, under TCG: the counter guest boots, is measured, paused and
 // resumed over QMP, and its state moves through QEMU's migration stream into another process.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { expectedOutput, parseLine } from '../../node-agent/drivers/qemu/counter-image.ts';
 import { emptySerial, foldSerial } from '../../node-agent/drivers/qemu/serial.ts';
-import { qemuScratch } from './support.ts';
+import { QEMU, qemuScratch } from './support.ts';
 
 const WAIT = 15_000;
 const counterOf = (line: string) => parseLine(line)!.counter;
@@ -104,5 +109,42 @@ describe('a QEMU process running the counter guest', () => {
       ),
     ).rejects.toThrow();
     expect(target.serial.sync().lines).toBe(0);
+  });
+
+  it('dies with the agent process that started it, even when that is killed outright', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'seesaw-qemu-orphan-'));
+    try {
+      // an "agent": a process that starts one QEMU, prints its pid and waits to be killed
+      const module = join(import.meta.dirname, '../../node-agent/drivers/qemu/process.ts');
+      const script = `
+        const { QemuProcess } = await import(${JSON.stringify(module)});
+        const vm = await QemuProcess.spawn({
+          binary: ${JSON.stringify(QEMU)}, dir: ${JSON.stringify(join(dir, 'vm'))}, accel: 'tcg', memMiB: 16,
+          floppy: ${JSON.stringify(scratch.floppy)},
+        });
+        process.stdout.write(vm.pid + '\\n');
+        setInterval(() => {}, 1000);`;
+      const agent = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const [line] = (await once(agent.stdout!, 'data')) as [Buffer];
+      const pid = Number(line.toString().trim());
+      expect(() => process.kill(pid, 0)).not.toThrow(); // QEMU runs
+      agent.kill('SIGKILL');
+      await once(agent, 'exit');
+      const end = Date.now() + WAIT;
+      let alive = true;
+      while (alive && Date.now() < end) {
+        try {
+          process.kill(pid, 0);
+          await new Promise((r) => setTimeout(r, 20));
+        } catch {
+          alive = false;
+        }
+      }
+      expect(alive).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

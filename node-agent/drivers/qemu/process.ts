@@ -3,7 +3,7 @@
 // serves, so the stream goes straight between QEMU and the image store without touching disk.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { listenQmp, type QmpClient } from './qmp.ts';
@@ -56,6 +56,7 @@ export interface ProcessSample {
   ioBytes: number;
 }
 
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ on Linux/x86-64
 const PAGE_BYTES = 4096;
 
@@ -131,7 +132,12 @@ export class QemuProcess {
       ...(options.paused || options.incoming ? ['-S'] : []),
       ...(options.incoming ? ['-incoming', 'defer'] : []),
     ];
-    const child = spawn(options.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // A QEMU process must not outlive its agent (a VM runs on at most one node): where util-linux's
+    // setpriv exists, the kernel kills QEMU when the agent process dies, even by SIGKILL.
+    const [command, argv] = SETPRIV
+      ? [SETPRIV, ['--pdeathsig', 'KILL', '--', options.binary, ...args]]
+      : [options.binary, args];
+    const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (s: string) => {
@@ -328,6 +334,8 @@ export class QemuProcess {
     });
     await this.qmp.execute('migrate-incoming', { uri: `unix:${path}` });
     const socket = createConnection(path);
+    // QEMU closing its end early (a stream it refuses, a crash) is reported by QMP or `exited`
+    socket.on('error', () => {});
     await once(socket, 'connect');
     const pumped = (async () => {
       try {
