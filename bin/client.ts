@@ -11,12 +11,7 @@ import type { RunRecord } from '../shared/storage/runs.ts';
 import { type Connection, isLoopback } from './connection.ts';
 import type { Signer } from './sigv4.ts';
 
-export {
-  type Connection,
-  type ConnectionOptions,
-  DEFAULT_API,
-  resolveConnection,
-} from './connection.ts';
+export { type Connection, type ConnectionOptions, resolveConnection } from './connection.ts';
 
 interface Problem {
   title?: string;

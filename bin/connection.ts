@@ -9,8 +9,6 @@ import { dirname, join, resolve } from 'node:path';
 export const DEFAULT_API = 'http://127.0.0.1:8787';
 export const DATA_DIR_NAME = '.seesaw';
 
-export type AuthMode = 'iam' | 'token';
-
 /** The global options as commander hands them over. */
 export interface ConnectionOptions {
   api?: string;

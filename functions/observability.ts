@@ -8,7 +8,7 @@ import type { Context } from 'aws-lambda';
 import type { Clients } from '../shared/storage/clients.ts';
 import { METRICS_NAMESPACE } from './services.ts';
 
-export { METRICS_NAMESPACE, SERVICES } from './services.ts';
+export { SERVICES } from './services.ts';
 
 export interface Observability {
   logger: Logger;

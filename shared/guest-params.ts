@@ -1,6 +1,7 @@
 // What a launch may pass a guest: the params it declares (its `param_<name>` globals), each within
 // the range of its wasm type and, for the built-in guests, of what it means. Pure; the API checks a
 // launch with it at the door, so a bad one is a 422 and never a VM that stays PENDING forever.
+import type { BuiltinGuest } from './domain/guests.ts';
 import type { GuestExports } from './guest-abi.ts';
 
 export interface ParamRule {
@@ -22,7 +23,7 @@ export const KERNEL_PARAM_RULES: Readonly<Record<string, ParamRule>> = {
   diskMiB: { type: 'f64', min: Number.MIN_VALUE, max: MAX_DISK_MIB },
 };
 
-/** The built-in guests' params (their WAT `param_*` globals; a unit test keeps the two in step). */
+/** The built-in guests' params (their WAT `param_*` globals; a unit test keeps the two in step), one entry per built-in guest. */
 export const BUILTIN_PARAM_RULES: Readonly<Record<string, Readonly<Record<string, ParamRule>>>> = {
   cpu: { rate },
   io: {
@@ -33,7 +34,7 @@ export const BUILTIN_PARAM_RULES: Readonly<Record<string, Readonly<Record<string
   memory: { wsPages: { type: 'i32', min: 0, max: MAX_VM_MEM_PAGES }, rate },
   trace: { peak: rate, stepTicks: { type: 'i32', min: 1, max: 1_000_000 } },
   idle: {},
-};
+} satisfies Record<BuiltinGuest, Record<string, ParamRule>>;
 
 const TYPE_RANGE: Record<ParamRule['type'], { min: number; max: number; integer: boolean }> = {
   i32: { min: -(2 ** 31), max: 2 ** 31 - 1, integer: true },

@@ -12,8 +12,8 @@ import { decideRound } from '../../shared/domain/decide.ts';
 import { activePenalties, applyVmPenalties, holdBackPairs } from '../../shared/domain/learning.ts';
 import { createRng } from '../../shared/domain/rng.ts';
 import type { Weights } from '../../shared/domain/types.ts';
-import { ensureTableAndBucket, LOCAL_CREDENTIALS, startLocalStores } from '../../shared/local/stores.ts';
-import { type Clients, createClients } from '../../shared/storage/clients.ts';
+import { ensureTableAndBucket, localClients, startLocalStores } from '../../shared/local/stores.ts';
+import type { Clients } from '../../shared/storage/clients.ts';
 import { kindIndexKey, nodeKey, ownerIndexKey, vmKey } from '../../shared/storage/keys.ts';
 import type { NodeRecord, ReportedVm } from '../../shared/storage/nodes.ts';
 
@@ -168,12 +168,9 @@ async function storeOps(
   vmsPerNode: number,
 ) {
   const suffix = `${nodes}-${Date.now().toString(36)}`;
-  const clients = createClients({
+  const clients = localClients(endpoints, {
     tableName: `bench-balancer-${suffix}`,
     bucketName: `bench-balancer-${suffix}`,
-    region: 'us-east-1',
-    ...endpoints,
-    credentials: LOCAL_CREDENTIALS,
   });
   await ensureTableAndBucket(clients);
   const records = clusterRecords(nodes, vmsPerNode, 11);

@@ -11,7 +11,8 @@ import { cpuUsage, hrtime } from 'node:process';
 import wabtInit from 'wabt';
 import { createWatchdog } from '../../node-agent/kernel/budget.ts';
 import { createKernel, type SeesawKernel } from '../../node-agent/kernel/index.ts';
-import { PAGE, PageTracker } from '../../node-agent/kernel/pages.ts';
+import { PageTracker } from '../../node-agent/kernel/pages.ts';
+import { PAGE_BYTES } from '../../shared/domain/guests.ts';
 import { ensureTableAndBucket, LOCAL_CREDENTIALS, startLocalStores } from '../../shared/local/stores.ts';
 import { createClients } from '../../shared/storage/clients.ts';
 import {
@@ -71,7 +72,7 @@ export async function run(ctx: Ctx): Promise<Record<string, unknown>> {
 }
 
 /** 50 VMs of mixed guests on one node, ticked and measured once a second (every 10 ticks). */
-async function kernelOverhead(ctx: Ctx) {
+export async function kernelOverhead(ctx: Ctx) {
   const images = createImageStoreOn(memoryBlobs());
   const clock = { t: 1_700_000_000_000 };
   const kernel = createKernel(
@@ -130,7 +131,7 @@ async function kernelOverhead(ctx: Ctx) {
   const m = mid(perSecond);
   const figures = {
     vms: 50,
-    guestMemoryMiB: (pages * PAGE) / 2 ** 20,
+    guestMemoryMiB: (pages * PAGE_BYTES) / 2 ** 20,
     measureEveryTicks: 10,
     tickCpuMs: round(m.tickCpuMs, 2),
     guestCpuMs: round(m.guestCpuMs, 2),
@@ -190,7 +191,7 @@ function watchdogCpu(m: { tickCpuMs: number; guestCpuMs: number; watchdog: numbe
 function dirtyTrackingCost(ctx: Ctx) {
   const memory = new WebAssembly.Memory({ initial: BIG_PAGES });
   const bytes = new Uint8Array(memory.buffer);
-  for (let p = 0; p < BIG_PAGES; p++) bytes[p * PAGE] = 1;
+  for (let p = 0; p < BIG_PAGES; p++) bytes[p * PAGE_BYTES] = 1;
   const tracker = new PageTracker(0);
   tracker.scan(memory.buffer);
   const hashes = Array.from({ length: BIG_PAGES }, (_, p) => hashPage(bytes, p));
@@ -199,7 +200,8 @@ function dirtyTrackingCost(ctx: Ctx) {
   let hashNs = 0;
   let fnvNs = 0;
   for (let r = 0; r < rounds; r++) {
-    for (let p = r; p < BIG_PAGES; p += 20) bytes[p * PAGE + 8] = (bytes[p * PAGE + 8]! + 1) & 0xff;
+    for (let p = r; p < BIG_PAGES; p += 20)
+      bytes[p * PAGE_BYTES + 8] = (bytes[p * PAGE_BYTES + 8]! + 1) & 0xff;
     let t = hrtime.bigint();
     const changed = tracker.scan(memory.buffer);
     shadowNs += Number(hrtime.bigint() - t);
@@ -236,7 +238,7 @@ function dirtyTrackingCost(ctx: Ctx) {
 
 function hashPage(bytes: Uint8Array, p: number): string {
   return createHash('sha1')
-    .update(bytes.subarray(p * PAGE, (p + 1) * PAGE))
+    .update(bytes.subarray(p * PAGE_BYTES, (p + 1) * PAGE_BYTES))
     .digest('base64');
 }
 

@@ -18,6 +18,7 @@ import { createVm, findVm, orderMigration, type VmRecord } from '../../shared/st
 export const name = 'migration';
 
 const quiet = { info: () => {}, warn: () => {}, debug: () => {}, error: () => {} };
+const REPORT_MS = 500;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
@@ -75,7 +76,7 @@ export async function run(ctx: {
       },
     );
     await agent.register();
-    loops.push(runAgent(agent, { tickMs: 20, reportMs: 500, reconcileMs: 100 }, quiet));
+    loops.push(runAgent(agent, { tickMs: 20, reportMs: REPORT_MS, reconcileMs: 100 }, quiet));
   }
   const moves = ctx.quick ? 2 : 6;
   const figures: Record<string, unknown> = {
@@ -92,7 +93,8 @@ export async function run(ctx: {
       });
       const records: MigrationRecord[] = [];
       for (let i = 0; i < moves; i += 1) {
-        await sleep(300);
+        // Past one report period, so the source has measured the guest's paging since it arrived.
+        await sleep(REPORT_MS + 100);
         const from = vm.owner;
         const to = nodes.find((n) => n !== from)!;
         const now = Date.now();

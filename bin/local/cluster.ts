@@ -8,17 +8,22 @@ import { join, resolve } from 'node:path';
 import pino from 'pino';
 import { discover, jwtCheck } from '../../functions/api/operator-auth.ts';
 import { startApiServer } from '../../functions/api/server.ts';
-import { repeatEvery, startBalancerLoop } from '../../functions/balancer/loop.ts';
+import { startBalancerLoop } from '../../functions/balancer/loop.ts';
 import { runBalancer } from '../../functions/balancer/run.ts';
 import { runReaper } from '../../functions/reaper/reaper.ts';
 import { isLive } from '../../shared/domain/placement.ts';
 import { createRng } from '../../shared/domain/rng.ts';
-import { ensureTableAndBucket, LOCAL_CREDENTIALS, startLocalStores } from '../../shared/local/stores.ts';
-import { type Clients, createClients } from '../../shared/storage/clients.ts';
+import {
+  ensureTableAndBucket,
+  LOCAL_CREDENTIALS,
+  localClients,
+  startLocalStores,
+} from '../../shared/local/stores.ts';
+import { repeatEvery } from '../../shared/runtime/timer.ts';
+import type { Clients } from '../../shared/storage/clients.ts';
 import { createImageStore } from '../../shared/storage/image-store.ts';
 import { listNodes } from '../../shared/storage/nodes.ts';
 import type { RunRecord } from '../../shared/storage/runs.ts';
-import { DEFAULT_BUCKET_NAME, DEFAULT_TABLE_NAME } from '../../shared/storage/schema.ts';
 import { createVm, listAllVms } from '../../shared/storage/vms.ts';
 import { CLI_ENTRY as CLI } from '../self.ts';
 import { type DemoNode, demoNodes, demoVms } from './demo.ts';
@@ -110,14 +115,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   };
   try {
-    const clients = createClients({
-      tableName: DEFAULT_TABLE_NAME,
-      bucketName: DEFAULT_BUCKET_NAME,
-      region: 'us-east-1',
-      dynamoEndpoint: stores.dynamoEndpoint,
-      s3Endpoint: stores.s3Endpoint,
-      credentials: LOCAL_CREDENTIALS,
-    });
+    const clients = localClients(stores);
     await ensureTableAndBucket(clients);
     const token = loadOrCreateToken(dataDir);
     const images = createImageStore(clients);

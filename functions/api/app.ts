@@ -52,12 +52,14 @@ export function createApp(deps: ApiDeps) {
     idempotency(deps),
   );
 
-  app.route('/', vmRoutes(deps));
-  app.route('/', moduleRoutes(deps));
-  app.route('/', nodeRoutes(deps));
-  app.route('/', balanceRoutes(deps));
-  app.route('/', planRoutes(deps));
-  app.route('/', clusterRoutes(deps));
+  // Chained, so the app's type carries every operation: bin/client.ts is typed from it.
+  const api = app
+    .route('/', vmRoutes(deps))
+    .route('/', moduleRoutes(deps))
+    .route('/', nodeRoutes(deps))
+    .route('/', balanceRoutes(deps))
+    .route('/', planRoutes(deps))
+    .route('/', clusterRoutes(deps));
   // What the page signs in with: the token (and /v1), or an OIDC provider (and /ui/v1).
   app.get('/dashboard/config.json', (c) =>
     c.json(deps.signIn ? { signIn: 'oidc', api: '/ui/v1', ...deps.signIn } : { signIn: 'token', api: '/v1' }),
@@ -78,7 +80,8 @@ export function createApp(deps: ApiDeps) {
       description: 'VM load balancing across a cluster of hosts, after the pairwise half-difference method.',
     },
   });
-  return app;
+  return api;
 }
 
-export type SeesawApp = ReturnType<typeof createApp>;
+/** The app's type: every operation with its request and response schemas, for Hono's typed client. */
+export type ApiApp = ReturnType<typeof createApp>;

@@ -2,8 +2,11 @@
 import { randomInt } from 'node:crypto';
 import { createRng } from '../../shared/domain/rng.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
+import type { RunRecord } from '../../shared/storage/runs.ts';
 import { BALANCER_DEFAULTS, runBalancer } from '../balancer/run.ts';
-import type { BalancerRunner } from './deps.ts';
+
+/** Runs one balancing round now; returns the run record the balancer stored. */
+export type BalancerRunner = (options: { dryRun: boolean }) => Promise<RunRecord>;
 
 export function inProcessBalancer(
   clients: Clients,

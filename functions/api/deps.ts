@@ -3,8 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { DEFAULT_DRIFT, DEFAULT_PLAN_TTL_MS } from '../../shared/domain/plans.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
-import type { RunRecord } from '../../shared/storage/runs.ts';
-import { inProcessBalancer } from './balancer-runner.ts';
+import { type BalancerRunner, inProcessBalancer } from './balancer-runner.ts';
 import type { JwtCheck, SignInConfig } from './operator-auth.ts';
 import type { PlanSettings } from './plans.ts';
 
@@ -16,9 +15,6 @@ export type AuthConfig =
   | { mode: 'token'; token: string; jwt?: JwtCheck }
   /** On AWS the API Gateway authorises (IAM/JWT) before the request reaches the app. */
   | { mode: 'gateway' };
-
-/** Runs one balancing round now; returns the run record the balancer stored. */
-export type BalancerRunner = (options: { dryRun: boolean }) => Promise<RunRecord>;
 
 export interface ApiDeps {
   clients: Clients;

@@ -2,11 +2,15 @@
 // a TTL); a retry with the same key and the same body gets the same response again, and the same
 // key with a different body is refused (422). A retry while the first is still running gets 409.
 import { createHash } from 'node:crypto';
-import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
-import type { MiddlewareHandler } from 'hono';
-import { ConditionFailed } from '../../shared/storage/errors.ts';
-import { idempotencyKey } from '../../shared/storage/keys.ts';
-import { getItem, putItem } from '../../shared/storage/table.ts';
+import type { Context, MiddlewareHandler } from 'hono';
+import { ConditionFailed } from '../../shared/errors.ts';
+import {
+  claimIdempotencyKey,
+  findIdempotencyRecord,
+  forgetIdempotencyKey,
+  type StoredResponse,
+  storeIdempotentResponse,
+} from '../../shared/storage/idempotency.ts';
 import type { ApiDeps } from './deps.ts';
 import { badRequest, conflict, unprocessable } from './problem.ts';
 
@@ -14,24 +18,6 @@ export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 /** Longer than any request may run (the Lambda timeout), so a live first attempt is never taken over. */
 const ABANDONED_AFTER_S = 120;
-
-interface StoredResponse {
-  status: number;
-  contentType?: string;
-  /** base64 of the body bytes. */
-  body: string;
-}
-
-interface IdempotencyItem {
-  /** sha256 of method, path and body: what the key was first used for. */
-  fingerprint: string;
-  /** Absent while the first request is in progress. */
-  response?: StoredResponse;
-  /** Epoch seconds; DynamoDB TTL removes the item, and reads ignore it once past. */
-  expiresAt: number;
-  /** Epoch seconds the first request started; a claim with no response this old was abandoned. */
-  startedAt: number;
-}
 
 export function idempotency(deps: ApiDeps): MiddlewareHandler {
   const { clients } = deps;
@@ -41,16 +27,12 @@ export function idempotency(deps: ApiDeps): MiddlewareHandler {
     if (!KEY_PATTERN.test(key))
       throw badRequest(`${IDEMPOTENCY_HEADER} must be 1–255 visible ASCII characters`);
 
-    const body = new Uint8Array(await c.req.arrayBuffer());
-    const fingerprint = createHash('sha256')
-      .update(`${c.req.method} ${c.req.path}\n`)
-      .update(body)
-      .digest('hex');
+    const fingerprint = await fingerprintOf(c);
     const nowSeconds = Math.floor(deps.clock() / 1000);
-    const itemKey = idempotencyKey(key);
+    const abandonedBefore = nowSeconds - ABANDONED_AFTER_S;
 
-    const seen = await getItem<IdempotencyItem>(clients, itemKey);
-    const abandoned = seen && !seen.response && seen.startedAt <= nowSeconds - ABANDONED_AFTER_S;
+    const seen = await findIdempotencyRecord(clients, key);
+    const abandoned = seen && !seen.response && seen.startedAt <= abandonedBefore;
     if (seen && seen.expiresAt > nowSeconds && !abandoned) {
       if (seen.fingerprint !== fingerprint)
         throw unprocessable(`${IDEMPOTENCY_HEADER} ${key} was already used for a different request`);
@@ -58,16 +40,13 @@ export function idempotency(deps: ApiDeps): MiddlewareHandler {
       return replay(seen.response);
     }
 
-    const expiresAt = nowSeconds + Math.ceil(deps.idempotencyTtlMs / 1000);
+    const claim = {
+      fingerprint,
+      startedAt: nowSeconds,
+      expiresAt: nowSeconds + Math.ceil(deps.idempotencyTtlMs / 1000),
+    };
     try {
-      await putItem(clients, 'claimIdempotencyKey', {
-        Item: { ...itemKey, fingerprint, expiresAt, startedAt: nowSeconds },
-        // Free, expired, or a claim whose process died before answering (no response, too old).
-        ConditionExpression:
-          'attribute_not_exists(pk) OR expiresAt <= :now OR (attribute_not_exists(#response) AND startedAt <= :stale)',
-        ExpressionAttributeNames: { '#response': 'response' },
-        ExpressionAttributeValues: { ':now': nowSeconds, ':stale': nowSeconds - ABANDONED_AFTER_S },
-      });
+      await claimIdempotencyKey(clients, key, { ...claim, abandonedBefore });
     } catch (error) {
       if (error instanceof ConditionFailed)
         throw conflict(`a request with ${IDEMPOTENCY_HEADER} ${key} is still in progress`);
@@ -79,18 +58,27 @@ export function idempotency(deps: ApiDeps): MiddlewareHandler {
       await next();
       failed = c.res.status >= 500;
     } finally {
-      if (failed) await forget(deps, itemKey);
+      // A failed first attempt leaves no trace, so the client may retry with the same key.
+      if (failed) await forgetIdempotencyKey(clients, key).catch((error: unknown) => deps.logError(error));
     }
     if (failed) return;
-    const bytes = new Uint8Array(await c.res.clone().arrayBuffer());
-    const response: StoredResponse = {
-      status: c.res.status,
-      body: Buffer.from(bytes).toString('base64'),
-      ...(c.res.headers.get('content-type') ? { contentType: c.res.headers.get('content-type')! } : {}),
-    };
-    await putItem(clients, 'storeIdempotentResponse', {
-      Item: { ...itemKey, fingerprint, expiresAt, startedAt: nowSeconds, response },
-    });
+    await storeIdempotentResponse(clients, key, { ...claim, response: await storedResponseOf(c.res) });
+  };
+}
+
+/** sha256 of method, path and body: what the key is used for. */
+async function fingerprintOf(c: Context): Promise<string> {
+  const body = new Uint8Array(await c.req.arrayBuffer());
+  return createHash('sha256').update(`${c.req.method} ${c.req.path}\n`).update(body).digest('hex');
+}
+
+async function storedResponseOf(res: Response): Promise<StoredResponse> {
+  const bytes = new Uint8Array(await res.clone().arrayBuffer());
+  const contentType = res.headers.get('content-type');
+  return {
+    status: res.status,
+    body: Buffer.from(bytes).toString('base64'),
+    ...(contentType ? { contentType } : {}),
   };
 }
 
@@ -99,11 +87,4 @@ function replay(stored: StoredResponse): Response {
   if (stored.contentType) headers.set('Content-Type', stored.contentType);
   const body = stored.status === 204 ? null : Buffer.from(stored.body, 'base64');
   return new Response(body, { status: stored.status, headers });
-}
-
-/** A failed first attempt leaves no trace, so the client may retry with the same key. */
-async function forget(deps: ApiDeps, key: { pk: string; sk: string }) {
-  await deps.clients.doc
-    .send(new DeleteCommand({ TableName: deps.clients.tableName, Key: key }))
-    .catch((error: unknown) => deps.logError(error));
 }

@@ -9,9 +9,9 @@ import {
   planChanges,
   planExchanges,
 } from '../../shared/domain/plans.ts';
+import { ConditionFailed } from '../../shared/errors.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { getBalancingConfig } from '../../shared/storage/config-store.ts';
-import { ConditionFailed } from '../../shared/storage/errors.ts';
 import { listNodes } from '../../shared/storage/nodes.ts';
 import { getPlan, markPlanApplied, putPlan, recordPlanOutcome } from '../../shared/storage/plans.ts';
 import type { RunOrder, RunRecord } from '../../shared/storage/runs.ts';

@@ -1,10 +1,11 @@
 // Every 4xx/5xx the API sends is an RFC 9457 problem (application/problem+json). Errors from the
-// storage layer, zod and Hono are mapped to problems here and nowhere else.
+// shared layer (shared/errors.ts), zod and Hono are mapped to problems here and nowhere else.
 import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { ZodError } from 'zod';
+import { ConditionFailed, Conflict, InvalidInput, NotFound } from '../../shared/errors.ts';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -73,23 +74,16 @@ export function toProblem(error: unknown): ApiProblem {
       error.message || 'the request could not be read',
     );
   }
-  if (error instanceof Error) {
-    switch (error.name) {
-      case 'NotFound':
-        return new ApiProblem(404, 'not-found', 'Not found', error.message);
-      case 'ConditionFailed':
-        return new ApiProblem(
-          409,
-          'conflict',
-          'Conflict',
-          `${error.message}; nothing was changed — read the item again and retry`,
-        );
-      case 'Conflict':
-        return new ApiProblem(409, 'conflict', 'Conflict', error.message);
-      case 'InvalidInput':
-        return new ApiProblem(400, 'bad-request', 'Bad request', error.message);
-    }
-  }
+  if (error instanceof NotFound) return new ApiProblem(404, 'not-found', 'Not found', error.message);
+  if (error instanceof ConditionFailed)
+    return new ApiProblem(
+      409,
+      'conflict',
+      'Conflict',
+      `${error.message}; nothing was changed — read the item again and retry`,
+    );
+  if (error instanceof Conflict) return new ApiProblem(409, 'conflict', 'Conflict', error.message);
+  if (error instanceof InvalidInput) return new ApiProblem(400, 'bad-request', 'Bad request', error.message);
   return new ApiProblem(500, 'internal', 'Internal error', 'the server failed to handle the request');
 }
 

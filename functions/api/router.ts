@@ -20,7 +20,5 @@ export function newRouter() {
   });
 }
 
-export type Router = ReturnType<typeof newRouter>;
-
 /** Security requirement attached to every /v1 route in the OpenAPI document. */
 export const bearerSecurity = [{ bearerAuth: [] }];

@@ -2,6 +2,7 @@
 // tick, as EventBridge Scheduler does on AWS. Ticks never overlap inside one loop; a slow tick delays
 // the next one instead of piling runs up.
 import { roundAt } from '../../shared/domain/shards.ts';
+import { repeatEvery } from '../../shared/runtime/timer.ts';
 import { getBalancingConfig } from '../../shared/storage/config-store.ts';
 import type { RunRecord } from '../../shared/storage/runs.ts';
 import { type BalancerDeps, runBalancer } from './run.ts';
@@ -47,30 +48,4 @@ export function startBalancerLoop(
     );
   };
   return repeatEvery(options.intervalMs, tick);
-}
-
-/**
- * Runs `task` every `intervalMs`, never overlapping itself: a slow run delays the next one instead
- * of piling runs up. `stop()` waits for a run in progress.
- */
-export function repeatEvery(intervalMs: number, task: () => Promise<void>): { stop(): Promise<void> } {
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let current: Promise<void> = Promise.resolve();
-  const schedule = () => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      current = task()
-        .catch(() => undefined)
-        .finally(schedule);
-    }, intervalMs);
-  };
-  schedule();
-  return {
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await current;
-    },
-  };
 }

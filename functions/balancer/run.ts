@@ -1,6 +1,7 @@
-// One balancer run: read the config and the nodes, decide the round with the shared domain, claim
-// each exchanging pair, write the orders with fence conditions, and record what happened. Any number
-// of runs may overlap; the conditional writes alone keep them from double-booking a node or a VM.
+// One balancer run: read the config and the nodes, learn from earlier runs, decide the round with the
+// shared domain, write the orders (claiming each exchanging pair, conditional on the fences read), and
+// record what happened. Any number of runs may overlap; the conditional writes alone keep them from
+// double-booking a node or a VM.
 import { randomBytes } from 'node:crypto';
 import { decideRound } from '../../shared/domain/decide.ts';
 import {
@@ -8,6 +9,7 @@ import {
   applyVmPenalties,
   DEFAULT_LEARNING,
   detectPingPong,
+  type ExchangeOutcome,
   type ExchangeRecord,
   estimateConvergence,
   evaluateExchanges,
@@ -15,15 +17,23 @@ import {
   expectedImbalance,
   holdBackPairs,
   type LearningOptions,
+  type Penalty,
   penalise,
 } from '../../shared/domain/learning.ts';
 import { checkShard, roundAt } from '../../shared/domain/shards.ts';
-import type { Move, PairDecision, Reason, Rng } from '../../shared/domain/types.ts';
-import type { MigrationOrder } from '../../shared/domain/vm-state.ts';
+import type {
+  BalancingConfig,
+  Move,
+  PairDecision,
+  Reason,
+  Rng,
+  RoundDecision,
+} from '../../shared/domain/types.ts';
+import { eachLimited } from '../../shared/runtime/pool.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { getBalancingConfig } from '../../shared/storage/config-store.ts';
-import { ConditionFailed } from '../../shared/storage/errors.ts';
-import { claimNode, listNodes, releaseClaim } from '../../shared/storage/nodes.ts';
+import { meteredClients, newUsage, type Usage } from '../../shared/storage/metered.ts';
+import { listNodes, type NodeRecord } from '../../shared/storage/nodes.ts';
 import {
   EXPECTED_NODES,
   type LearnRecord,
@@ -33,16 +43,10 @@ import {
   type RunOrder,
   type RunRecord,
 } from '../../shared/storage/runs.ts';
-import { newUsage } from '../../shared/storage/table.ts';
-import { orderMigration } from '../../shared/storage/vms.ts';
-import { roundView } from './input.ts';
-import { meteredClients } from './metered.ts';
+import { carryOut, EXCHANGE_DEFAULTS, type Logger } from './exchange.ts';
+import { type RoundView, roundView } from './input.ts';
 
-/** The slice of a pino logger the balancer uses. */
-export interface Logger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
+export { carryOut, type Logger, type RunContext } from './exchange.ts';
 
 export interface BalancerDeps {
   clients: Clients;
@@ -75,8 +79,7 @@ export interface BalancerOptions {
 
 export const BALANCER_DEFAULTS = {
   roundMs: 60_000,
-  claimTtlMs: 10_000,
-  orderDeadlineMs: 60_000,
+  ...EXCHANGE_DEFAULTS,
   targetCv: 0.05,
   concurrency: 8,
 } as const;
@@ -86,32 +89,72 @@ export function newRunId(now: number, shard: number): string {
   return `run-${now.toString(36).padStart(9, '0')}-s${shard}-${randomBytes(4).toString('hex')}`;
 }
 
-async function inPool<T>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await work(items[next++] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+/** What a run read: its identity, the config, the node items of its shard and the round's view of them. */
+interface Read {
+  id: string;
+  now: number;
+  round: number;
+  shard: number;
+  shards: number;
+  dryRun: boolean;
+  config: BalancingConfig;
+  records: NodeRecord[];
+  view: RoundView;
+}
+
+/** What earlier runs taught this one. */
+interface Learned {
+  options: LearningOptions;
+  history: LearnRecord[];
+  recent: ExchangeRecord[];
+  outcomes: ExchangeOutcome[];
+  previous: Penalty[];
+  fromOutcomes: Penalty[];
+  active: ReturnType<typeof activePenalties>;
+  expected: Record<string, number> | undefined;
+}
+
+interface Decided {
+  /** The round as decideRound returned it (the learning item keeps its untouched loads). */
+  round: RoundDecision;
+  /** After learned thresholds held pairs back: what the run writes. */
+  decision: RoundDecision;
+  heldBack: PairDecision[];
+  draining: Set<string>;
+  decideMs: number;
+}
+
+interface Written {
+  orders: RunOrder[];
+  /** Moves whose order was written (all decided moves in a dry run). */
+  planned: Move[];
+  exchanges: number;
 }
 
 /** Runs one shard of one balancing round and returns its record (stored unless `dryRun`). */
 export async function runBalancer(deps: BalancerDeps, options: BalancerOptions = {}): Promise<RunRecord> {
   const usage = newUsage();
   const clients = meteredClients(deps.clients, usage);
-  const now = deps.clock();
-  const dryRun = options.dryRun ?? false;
-  const learnOptions: LearningOptions = { ...DEFAULT_LEARNING, ...options.learning };
+  const read = await readRound(clients, deps.clock(), options);
+  for (const skip of read.view.skipped)
+    deps.log.info({ run: read.id, node: skip.node, reason: skip.reason }, 'node left out');
+  const learned = await learn(clients, read, options);
+  const decided = decide(read, learned, deps.rng);
+  const written = await writeOrders(clients, deps, read, decided, options);
+  const record = buildRecord(read, learned, decided, written, usage, options);
+  await recordRun(deps, clients, { read, learned, decided, written, record, usage });
+  logRun(deps.log, record, decided.decideMs);
+  return record;
+}
+
+/** Read: the config, the round's identity and the node items, turned into the domain's input. */
+async function readRound(clients: Clients, now: number, options: BalancerOptions): Promise<Read> {
   const config = await getBalancingConfig(clients);
   const shards = options.shards ?? config.shards;
   const shard = options.shard ?? 0;
   checkShard(shard, shards);
   const round = options.round ?? roundAt(now, options.roundMs ?? BALANCER_DEFAULTS.roundMs);
   const id = newRunId(now, shard);
-
   const records = await listNodes(clients);
   const view = roundView(records, {
     now,
@@ -121,10 +164,13 @@ export async function runBalancer(deps: BalancerDeps, options: BalancerOptions =
     reportStaleMs: config.reportStaleMs,
     run: id,
   });
-  for (const skip of view.skipped)
-    deps.log.info({ run: id, node: skip.node, reason: skip.reason }, 'node left out');
+  return { id, now, round, shard, shards, dryRun: options.dryRun ?? false, config, records, view };
+}
 
-  // What earlier runs learned: exchanges to judge now that the VMs have moved, and live penalties.
+/** Learn: judge earlier exchanges now that their VMs moved, and collect the penalties in force. */
+async function learn(clients: Clients, read: Read, options: BalancerOptions): Promise<Learned> {
+  const { now, view, config, shard } = read;
+  const learnOptions: LearningOptions = { ...DEFAULT_LEARNING, ...options.learning };
   const history = await listLearningSince(clients, now - learnOptions.windowMs);
   const judged = new Set(history.flatMap((h) => h.evaluated));
   const recent: ExchangeRecord[] = history.flatMap((h) => h.exchanges);
@@ -144,254 +190,215 @@ export async function runBalancer(deps: BalancerDeps, options: BalancerOptions =
   const roundMs = options.roundMs ?? BALANCER_DEFAULTS.roundMs;
   const last = [...history].reverse().find((h) => h.shard === shard && h.expected !== undefined);
   const expected = last && now - last.at <= 5 * roundMs ? last.expected : undefined;
+  return { options: learnOptions, history, recent, outcomes, previous, fromOutcomes, active, expected };
+}
+
+/** Decide: the domain's round over the view, with VM penalties applied and learned thresholds heeded. */
+function decide(read: Read, learned: Learned, rng: Rng): Decided {
+  const { view } = read;
   const input = {
     ...view.input,
-    vms: applyVmPenalties(view.input.vms, active),
-    ...(expected ? { expected } : {}),
+    vms: applyVmPenalties(view.input.vms, learned.active),
+    ...(learned.expected ? { expected: learned.expected } : {}),
   };
-
-  const decideStart = performance.now();
-  const decided = decideRound(input, config, deps.rng);
+  const start = performance.now();
+  const round = decideRound(input, read.config, rng);
   const draining = new Set(view.input.nodes.filter((n) => n.draining).map((n) => n.id));
-  const held = holdBackPairs(decided, active, view.loads, draining);
-  const decision = held.decision;
-  const decideMs = performance.now() - decideStart;
+  const held = holdBackPairs(round, learned.active, view.loads, draining);
+  const decideMs = performance.now() - start;
+  return { round, decision: held.decision, heldBack: held.heldBack, draining, decideMs };
+}
 
-  const orders: RunOrder[] = [];
-  const written: Move[] = [];
+/** Write: claim each exchanging pair and order its moves (a dry run only numbers them). */
+async function writeOrders(
+  clients: Clients,
+  deps: BalancerDeps,
+  read: Read,
+  decided: Decided,
+  options: BalancerOptions,
+): Promise<Written> {
+  const { decision } = decided;
   const exchanging = decision.pairs.filter((p) => p.moves.length > 0);
+  if (read.dryRun) return dryRunOrders(read, decision, exchanging.length);
+  const orders: RunOrder[] = [];
+  const planned: Move[] = [];
   let exchanges = 0;
-  if (dryRun) {
-    exchanges = exchanging.length;
-    for (const [n, move] of decision.moves.entries()) {
-      const fence = view.fenceOf(move.vm, move.from);
-      orders.push({
-        vm: move.vm,
-        from: move.from,
-        to: move.to,
-        migration: `${id}-${n}`,
-        outcome: 'dry-run',
-        ...(fence !== undefined ? { fence } : {}),
-      });
-    }
-  } else {
-    const numbered: { pair: PairDecision; first: number }[] = [];
-    let first = 0;
-    for (const pair of exchanging) {
-      numbered.push({ pair, first });
-      first += pair.moves.length;
-    }
-    await inPool(numbered, options.concurrency ?? BALANCER_DEFAULTS.concurrency, async ({ pair, first }) => {
-      const result = await carryOut(clients, deps.log, pair, first, {
-        id,
-        clock: deps.clock,
-        options,
-        fenceOf: view.fenceOf,
-      });
-      orders.push(...result.orders);
-      written.push(...result.written);
-      if (result.written.length > 0) exchanges++;
-    });
+  const numbered: { pair: PairDecision; first: number }[] = [];
+  let first = 0;
+  for (const pair of exchanging) {
+    numbered.push({ pair, first });
+    first += pair.moves.length;
   }
-
+  const context = { id: read.id, clock: deps.clock, options, fenceOf: read.view.fenceOf };
+  const concurrency = options.concurrency ?? BALANCER_DEFAULTS.concurrency;
+  await eachLimited(numbered, concurrency, async ({ pair, first }) => {
+    const result = await carryOut(clients, deps.log, pair, first, context);
+    orders.push(...result.orders);
+    planned.push(...result.written);
+    if (result.written.length > 0) exchanges++;
+  });
+  // Exchanges finish in any order; the record lists orders in the order the round decided them.
   const position = new Map(decision.moves.map((m, k) => [m.vm, k]));
   orders.sort((a, b) => (position.get(a.vm) ?? 0) - (position.get(b.vm) ?? 0));
-  const planned = dryRun ? decision.moves : written;
-  const after =
-    planned.length === decision.moves.length
-      ? decision.after
-      : expectedImbalance(view.loads, planned, draining);
-  const newExchanges = exchangeRecords(id, now, planned, view.loads);
-  const pingPong = detectPingPong(planned, recent);
+  return { orders, planned, exchanges };
+}
+
+function dryRunOrders(read: Read, decision: RoundDecision, exchanges: number): Written {
+  const orders: RunOrder[] = decision.moves.map((move, n) => {
+    const fence = read.view.fenceOf(move.vm, move.from);
+    return {
+      vm: move.vm,
+      from: move.from,
+      to: move.to,
+      migration: `${read.id}-${n}`,
+      outcome: 'dry-run',
+      ...(fence !== undefined ? { fence } : {}),
+    };
+  });
+  return { orders, planned: decision.moves, exchanges };
+}
+
+/** The penalties this run learned: from judged exchanges and from moves that undo recent ones. */
+function newPenalties(read: Read, learned: Learned, planned: readonly Move[]): Penalty[] {
+  const pingPong = detectPingPong(planned, learned.recent);
   const fromPingPong = penalise(
     { outcomes: [], pingPong, exchanges: [] },
-    [...previous, ...fromOutcomes],
-    config,
-    now,
-    learnOptions,
+    [...learned.previous, ...learned.fromOutcomes],
+    read.config,
+    read.now,
+    learned.options,
   );
-  const penalties = [...fromOutcomes, ...fromPingPong];
-  for (const penalty of penalties) deps.log.info({ run: id, ...penalty }, 'learned a penalty');
-  const points = history.map((h) => ({ round: h.round, cv: h.cv }));
-  const convergence = estimateConvergence(
-    points,
-    { round, cv: decision.before.cv, expectedCv: after.cv },
-    options.targetCv ?? BALANCER_DEFAULTS.targetCv,
-  );
+  return [...learned.fromOutcomes, ...fromPingPong];
+}
 
-  const reasons: Partial<Record<Reason['code'], number>> = {};
-  for (const pair of decision.pairs) reasons[pair.reason.code] = (reasons[pair.reason.code] ?? 0) + 1;
+/** Why each node of the view took no part: left out by the view or the round, or not paired. */
+function skippedNodes(read: Read, decision: RoundDecision): RunRecord['skipped'] {
   const paired = new Set(decision.pairs.flatMap((p) => [p.requester, p.selected]));
   for (const s of decision.skipped) paired.add(s.node);
-  const unpaired = view.input.nodes
+  const unpaired = read.view.input.nodes
     .filter((n) => !paired.has(n.id))
     .map((n) => ({ node: n.id, reason: 'not paired this round' }));
-  const skipped = [...view.skipped, ...decision.skipped, ...unpaired];
-  const ordersWritten = orders.filter((o) => o.outcome === 'written').length;
-  const record: RunRecord = {
-    id,
-    at: now,
-    shard,
-    shards,
-    round,
-    dryRun,
-    config,
-    nodes: { read: records.length, inShard: view.inShard, considered: view.input.nodes.length },
+  return [...read.view.skipped, ...decision.skipped, ...unpaired];
+}
+
+function reasonCounts(pairs: readonly PairDecision[]): RunRecord['reasons'] {
+  const reasons: Partial<Record<Reason['code'], number>> = {};
+  for (const pair of pairs) reasons[pair.reason.code] = (reasons[pair.reason.code] ?? 0) + 1;
+  return reasons;
+}
+
+/** Record: what the run saw, decided, wrote and learned, as one run item. */
+function buildRecord(
+  read: Read,
+  learned: Learned,
+  decided: Decided,
+  written: Written,
+  usage: Usage,
+  options: BalancerOptions,
+): RunRecord {
+  const { decision } = decided;
+  const { view } = read;
+  const after =
+    written.planned.length === decision.moves.length
+      ? decision.after
+      : expectedImbalance(view.loads, written.planned, decided.draining);
+  const penalties = newPenalties(read, learned, written.planned);
+  const points = learned.history.map((h) => ({ round: h.round, cv: h.cv }));
+  const convergence = estimateConvergence(
+    points,
+    { round: read.round, cv: decision.before.cv, expectedCv: after.cv },
+    options.targetCv ?? BALANCER_DEFAULTS.targetCv,
+  );
+  const { orders } = written;
+  return {
+    id: read.id,
+    at: read.now,
+    shard: read.shard,
+    shards: read.shards,
+    round: read.round,
+    dryRun: read.dryRun,
+    config: read.config,
+    nodes: { read: read.records.length, inShard: view.inShard, considered: view.input.nodes.length },
     pairs: decision.pairs,
-    reasons,
-    exchanges,
+    reasons: reasonCounts(decision.pairs),
+    exchanges: written.exchanges,
     orders,
-    ordersWritten,
+    ordersWritten: orders.filter((o) => o.outcome === 'written').length,
     ordersLost: orders.filter(
       (o) => o.outcome === 'lost' || o.outcome === 'unclaimed' || o.outcome === 'failed',
     ).length,
-    skipped,
+    skipped: skippedNodes(read, decision),
     before: decision.before,
     after,
     usage,
     learning: {
-      evaluated: outcomes,
+      evaluated: learned.outcomes,
       penalties,
-      active: active.size,
-      heldBack: held.heldBack.map((p) => `${p.requester}|${p.selected}`),
+      active: learned.active.size,
+      heldBack: decided.heldBack.map((p) => `${p.requester}|${p.selected}`),
     },
     convergence,
     ...(decision.trigger ? { trigger: decision.trigger } : {}),
-    decideMs,
+    decideMs: decided.decideMs,
     durationMs: 0,
   };
+}
 
-  if (!dryRun) {
-    const learned: LearnRecord = {
-      run: id,
-      at: now,
-      round,
-      shard,
-      cv: decision.before.cv,
-      exchanges: newExchanges,
-      evaluated: outcomes.map((o) => o.exchange),
-      penalties,
-      expected: untouchedLoads(view.loads, decided.moves),
-    };
-    await putLearning(clients, learned, learnOptions.windowMs);
-    // The record counts its own write (capacity estimated at 1 unit per KB, as DynamoDB bills it).
-    usage.writes += 1;
-    usage.writeCapacity += Math.ceil(Buffer.byteLength(JSON.stringify(record)) / 1024);
-    record.durationMs = deps.clock() - now;
+/** Stores the learning item and the run record (a dry run stores nothing) and stamps the record's usage. */
+async function recordRun(
+  deps: BalancerDeps,
+  clients: Clients,
+  run: { read: Read; learned: Learned; decided: Decided; written: Written; record: RunRecord; usage: Usage },
+): Promise<void> {
+  const { read, learned, decided, written, record, usage } = run;
+  if (read.dryRun) {
+    record.durationMs = deps.clock() - read.now;
     record.usage = { ...usage };
-    const stored = await putRun(deps.clients, record);
-    if (stored.omitted) record.omitted = stored.omitted;
-  } else {
-    record.durationMs = deps.clock() - now;
-    record.usage = { ...usage };
+    return;
   }
-  deps.log.info(
+  const learnedItem: LearnRecord = {
+    run: read.id,
+    at: read.now,
+    round: read.round,
+    shard: read.shard,
+    cv: decided.decision.before.cv,
+    exchanges: exchangeRecords(read.id, read.now, written.planned, read.view.loads),
+    evaluated: learned.outcomes.map((o) => o.exchange),
+    penalties: record.learning.penalties,
+    expected: untouchedLoads(read.view.loads, decided.round.moves),
+  };
+  await putLearning(clients, learnedItem, learned.options.windowMs);
+  // The record counts its own write (capacity estimated at 1 unit per KB, as DynamoDB bills it).
+  usage.writes += 1;
+  usage.writeCapacity += Math.ceil(Buffer.byteLength(JSON.stringify(record)) / 1024);
+  record.durationMs = deps.clock() - read.now;
+  record.usage = { ...usage };
+  const stored = await putRun(deps.clients, record);
+  if (stored.omitted) record.omitted = stored.omitted;
+}
+
+function logRun(log: Logger, record: RunRecord, decideMs: number): void {
+  for (const penalty of record.learning.penalties)
+    log.info({ run: record.id, ...penalty }, 'learned a penalty');
+  log.info(
     {
-      run: id,
-      shard,
-      round,
-      dryRun,
+      run: record.id,
+      shard: record.shard,
+      round: record.round,
+      dryRun: record.dryRun,
       nodes: record.nodes,
-      exchanges,
-      ordersWritten,
+      exchanges: record.exchanges,
+      ordersWritten: record.ordersWritten,
       ordersLost: record.ordersLost,
       cvBefore: record.before.cv,
       cvAfter: record.after.cv,
-      reads: usage.reads,
-      writes: usage.writes,
+      reads: record.usage.reads,
+      writes: record.usage.writes,
       decideMs: Math.round(decideMs * 10) / 10,
     },
     'balancer run',
   );
-  return record;
 }
-
-export interface RunContext {
-  id: string;
-  /** Read at each exchange: a long run must not book nodes with claims that lapsed while it ran. */
-  clock: () => number;
-  options: Pick<BalancerOptions, 'claimTtlMs' | 'orderDeadlineMs'>;
-  fenceOf: (vm: string, node: string) => number | undefined;
-}
-
-/**
- * One exchange (also an applied plan's): claim both nodes (in id order, so two runs meet on the same node first), then order
- * each move on its VM item. A lost claim or a changed VM is a normal outcome of overlapping runs.
- */
-export async function carryOut(
-  clients: Clients,
-  log: Logger,
-  pair: Pick<PairDecision, 'requester' | 'selected' | 'moves'>,
-  first: number,
-  run: RunContext,
-): Promise<{ orders: RunOrder[]; written: Move[] }> {
-  const orders: RunOrder[] = [];
-  const written: Move[] = [];
-  const migrationId = (k: number) => `${run.id}-${first + k}`;
-  const now = run.clock();
-  const until = now + (run.options.claimTtlMs ?? BALANCER_DEFAULTS.claimTtlMs);
-  const claimed: string[] = [];
-  const nodes = [pair.requester, pair.selected].sort();
-  try {
-    for (const node of nodes) {
-      await claimNode(clients, node, run.id, now, until);
-      claimed.push(node);
-    }
-  } catch (error) {
-    const taken = nodes[claimed.length];
-    const lost = error instanceof ConditionFailed;
-    if (lost) log.info({ run: run.id, pair: nodes, node: taken }, 'claim lost to another run');
-    else log.warn({ run: run.id, pair: nodes, node: taken, err: error }, 'claim failed');
-    await releaseAll(clients, claimed, run.id).catch(() => undefined);
-    for (const [k, move] of pair.moves.entries()) {
-      orders.push({
-        ...moveIds(move),
-        migration: migrationId(k),
-        outcome: lost ? 'unclaimed' : 'failed',
-        detail: lost ? `${taken} is booked` : String((error as Error).message ?? error),
-      });
-    }
-    return { orders, written };
-  }
-  const deadline = now + (run.options.orderDeadlineMs ?? BALANCER_DEFAULTS.orderDeadlineMs);
-  for (const [k, move] of pair.moves.entries()) {
-    const order: MigrationOrder = {
-      id: migrationId(k),
-      from: move.from,
-      to: move.to,
-      phase: 'ORDERED',
-      deadline,
-      orderedAt: now,
-      origin: run.id,
-      predicted: { loadOnSource: move.loadOnSource, loadOnTarget: move.loadOnTarget },
-    };
-    const fence = run.fenceOf(move.vm, move.from);
-    try {
-      if (fence === undefined) throw new ConditionFailed('orderMigration', 'no fence in the report');
-      await orderMigration(clients, move.vm, fence, order);
-      orders.push({ ...moveIds(move), migration: order.id, outcome: 'written' });
-      written.push(move);
-    } catch (error) {
-      if (error instanceof ConditionFailed) {
-        log.info({ run: run.id, vm: move.vm, from: move.from, to: move.to }, 'order lost: the VM changed');
-        orders.push({ ...moveIds(move), migration: order.id, outcome: 'lost', detail: error.message });
-      } else {
-        // A store error (throttling, network) loses this order only; the run goes on and records it.
-        log.warn({ run: run.id, vm: move.vm, err: error }, 'order failed');
-        orders.push({
-          ...moveIds(move),
-          migration: order.id,
-          outcome: 'failed',
-          detail: String((error as Error).message),
-        });
-      }
-    }
-  }
-  if (written.length === 0) await releaseAll(clients, claimed, run.id).catch(() => undefined);
-  return { orders, written };
-}
-
-const moveIds = (move: Move) => ({ vm: move.vm, from: move.from, to: move.to });
 
 /**
  * The loads of the nodes no decided move touches (a move may still be in flight at the next run, so
@@ -407,15 +414,4 @@ export function untouchedLoads(loads: ReadonlyMap<string, number>, moves: readon
     out[id] = Number(load.toPrecision(6));
   }
   return out;
-}
-
-async function releaseAll(clients: Clients, nodes: readonly string[], run: string): Promise<void> {
-  for (const node of nodes) {
-    try {
-      await releaseClaim(clients, node, run);
-    } catch (error) {
-      // Someone else's claim replaced ours after it lapsed: nothing of ours to release.
-      if (!(error instanceof ConditionFailed)) throw error;
-    }
-  }
 }

@@ -2,20 +2,12 @@
 // what the table says the node owns. Decisions come from shared/domain/protocol.ts; every table
 // write is a fenced transition, so a stale or slow agent fails instead of doing harm.
 import { randomUUID } from 'node:crypto';
-import {
-  type Holding,
-  type LeaseRules,
-  mayRunGuests,
-  type ProtocolTimings,
-} from '../../shared/domain/protocol.ts';
-import type { Clients } from '../../shared/storage/clients.ts';
+import { type Holding, mayRunGuests } from '../../shared/domain/protocol.ts';
 import { ConditionFailed, NotFound } from '../../shared/storage/errors.ts';
 import {
   getNode,
-  type LeaseHolder,
   NodeHeld,
   type NodeRecord,
-  type NodeSpec,
   registerNode,
   releaseLease,
   renewLease,
@@ -25,340 +17,355 @@ import { GuestFault } from '../kernel/budget.ts';
 import { UNITS_PER_CORE } from '../kernel/index.ts';
 import type { Kernel } from '../kernel/types.ts';
 import { Crash, type FaultHook, type FaultPoint, Fenced } from './faults.ts';
-import { ForeignStart, type OpContext, runVmOp } from './ops.ts';
+import { ForeignStart, runVmOp } from './ops.ts';
 import { buildReport } from './report.ts';
+import type { Agent, AgentConfig, AgentDeps, AgentStatus, OpContext, Outbound, PeriodDirt } from './types.ts';
 
-/** The structured logger the agent writes to (pino satisfies it). */
-export interface Log {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-  debug(obj: object, msg?: string): void;
-}
+export type { Agent, AgentConfig, AgentDeps, AgentStatus, ImageCleaner } from './types.ts';
 
-/** Removes a deleted VM's images from the image store. */
-export interface ImageCleaner {
-  deleteVmImages(vmId: string): Promise<unknown>;
-}
-
-export interface AgentConfig {
-  node: NodeSpec;
-  lease: Pick<LeaseRules, 'leaseMs' | 'fenceMarginMs'>;
-  /** Periodic delta checkpoint of each running VM. */
-  checkpointMs: number;
-  /** Quiet period a VM gets after it moves here (the balancing config's cooldownMs). */
-  cooldownMs: number;
-  timings: ProtocolTimings;
-}
-
-export interface AgentDeps {
-  clients: Clients;
-  kernel: Kernel;
-  clock: () => number;
-  log: Log;
-  images?: ImageCleaner;
-  /** This process's pid and host, recorded on the node item so a refused second agent can name it. */
-  holder?: LeaseHolder;
-  faults?: FaultHook;
-  newId?: () => string;
-}
-
-export type AgentStatus = 'new' | 'ready' | 'waiting' | 'fenced' | 'superseded' | 'crashed' | 'stopped';
-
-export interface Agent {
-  readonly nodeId: string;
-  readonly kernel: Kernel;
-  readonly incarnation: string;
-  status(): AgentStatus;
-  /** Registers the node; waits (by status `waiting`) out a previous incarnation's lease before acting. */
-  register(): Promise<void>;
-  /** Renews the lease with a load report; on a lost lease fences and re-registers. */
-  heartbeat(periodMs: number): Promise<void>;
-  /** Reads the VMs filed under this node and starts one operation per VM that needs one. */
-  reconcile(): Promise<void>;
-  /** Resolves when no VM operation is in flight. */
-  idle(): Promise<void>;
-  /** Runs one kernel tick, unless the lease no longer allows running guests (then stops them all). */
-  tick(): void;
-  /** Graceful shutdown: final checkpoints, stop guests, give the lease up. */
-  shutdown(): Promise<void>;
-  /** The harness's kill: the process is gone; nothing it started may continue. */
-  crash(): void;
-  /** What the kernel holds, by VM. */
-  holdings(): ReadonlyMap<string, Holding>;
+/** Everything one agent process knows; the functions below read and change it. */
+interface AgentState {
+  deps: AgentDeps;
+  config: AgentConfig;
+  self: string;
+  newId: () => string;
+  held: Map<string, Holding>;
+  records: Map<string, VmRecord>;
+  lastCheckpoint: Map<string, number>;
+  outbound: Map<string, Outbound>;
+  ops: Map<string, Promise<void>>;
+  /** Each guest's paging in the last report period (see PeriodDirt). */
+  dirt: Map<string, PeriodDirt>;
+  incarnation: string;
+  leaseUntil: number;
+  readyAt: number;
+  status: AgentStatus;
+  /** Bumped whenever the node fences itself; operations started before must stop at their next step. */
+  epoch: number;
 }
 
 export function createAgent(deps: AgentDeps, config: AgentConfig): Agent {
-  const { clients, kernel, clock, log } = deps;
-  const self = config.node.id;
-  const newId = deps.newId ?? (() => randomUUID());
-  const held = new Map<string, Holding>();
-  const records = new Map<string, VmRecord>();
-  const lastCheckpoint = new Map<string, number>();
-  const outbound = new Map<string, { stoppedAt: number; precopy: number }>();
-  const ops = new Map<string, Promise<void>>();
-  let incarnation = '';
-  let leaseUntil = 0;
-  let readyAt = Number.POSITIVE_INFINITY;
-  let status: AgentStatus = 'new';
-  /** Bumped whenever the node fences itself; operations started before must stop at their next step. */
-  let epoch = 0;
+  const s: AgentState = {
+    deps,
+    config,
+    self: config.node.id,
+    newId: deps.newId ?? (() => randomUUID()),
+    held: new Map(),
+    records: new Map(),
+    lastCheckpoint: new Map(),
+    outbound: new Map(),
+    ops: new Map(),
+    dirt: new Map(),
+    incarnation: '',
+    leaseUntil: 0,
+    readyAt: Number.POSITIVE_INFINITY,
+    status: 'new',
+    epoch: 0,
+  };
+  return {
+    nodeId: s.self,
+    kernel: deps.kernel,
+    get incarnation() {
+      return s.incarnation;
+    },
+    status: () => s.status,
+    register: () => register(s),
+    heartbeat: (periodMs) => heartbeat(s, periodMs),
+    reconcile: () => reconcile(s),
+    idle: () => idle(s),
+    tick: () => tick(s),
+    shutdown: () => shutdown(s),
+    crash: () => crash(s),
+    holdings: () => s.held,
+  };
+}
 
-  const alive = () => status !== 'crashed' && status !== 'superseded' && status !== 'stopped';
-  const leaseOk = (now: number) => mayRunGuests(leaseUntil, now, config.lease);
+const alive = (s: AgentState) =>
+  s.status !== 'crashed' && s.status !== 'superseded' && s.status !== 'stopped';
+const leaseOk = (s: AgentState, now: number) => mayRunGuests(s.leaseUntil, now, s.config.lease);
 
-  async function fault(point: FaultPoint, ctx: Omit<Parameters<FaultHook>[1], 'node'>) {
-    if (status === 'crashed') throw new Crash(point);
-    if (!deps.faults) return undefined;
-    try {
-      return await deps.faults(point, { node: self, ...ctx });
-    } catch (error) {
-      if (error instanceof Crash) crash();
-      throw error;
-    }
+/** Calls the fault hook at a point; a Crash it throws kills this agent. */
+async function fault(s: AgentState, point: FaultPoint, ctx: Omit<Parameters<FaultHook>[1], 'node'>) {
+  if (s.status === 'crashed') throw new Crash(point);
+  if (!s.deps.faults) return undefined;
+  try {
+    return await s.deps.faults(point, { node: s.self, ...ctx });
+  } catch (error) {
+    if (error instanceof Crash) crash(s);
+    throw error;
   }
+}
 
-  function fenceAll(why: string) {
-    epoch += 1;
-    if (held.size) log.warn({ node: self, vms: [...held.keys()], why }, 'fencing: stopping all guests');
-    for (const id of held.keys()) kernel.stop(id);
-    held.clear();
-    outbound.clear();
+/** Self-fencing: stop every guest; operations under the old epoch stop at their next step. */
+function fenceAll(s: AgentState, why: string) {
+  s.epoch += 1;
+  if (s.held.size)
+    s.deps.log.warn({ node: s.self, vms: [...s.held.keys()], why }, 'fencing: stopping all guests');
+  for (const id of s.held.keys()) s.deps.kernel.stop(id);
+  s.held.clear();
+  s.outbound.clear();
+}
+
+function crash(s: AgentState) {
+  if (s.status === 'crashed') return;
+  s.status = 'crashed';
+  s.epoch += 1;
+}
+
+function supersede(s: AgentState, by: string | undefined) {
+  s.status = 'superseded';
+  s.deps.log.error({ node: s.self, by }, 'another agent process holds this node; stopping');
+}
+
+async function register(s: AgentState) {
+  const { clients, clock, log } = s.deps;
+  await fault(s, 'register', { phase: 'before' });
+  let previous: NodeRecord | undefined;
+  try {
+    previous = await getNode(clients, s.self);
+  } catch (error) {
+    if (!(error instanceof NotFound)) throw error;
   }
+  const mine = s.incarnation;
+  const next = s.newId();
+  const now = clock();
+  // Conditional: refused (NodeHeld) while another process's lease on this node id is live.
+  const record = await registerNode(clients, s.config.node, next, now, s.config.lease.leaseMs, {
+    ...(mine ? { replaces: mine } : {}),
+    ...(s.deps.holder ? { holder: s.deps.holder } : {}),
+  });
+  s.incarnation = next;
+  s.leaseUntil = record.leaseUntil;
+  // Another process held this node until previous.leaseUntil and fences itself by then; act only after.
+  s.readyAt =
+    previous && previous.incarnation !== mine && previous.leaseUntil >= now ? previous.leaseUntil : now;
+  s.status = s.readyAt > now ? 'waiting' : 'ready';
+  log.info(
+    { node: s.self, incarnation: s.incarnation, leaseUntil: s.leaseUntil, readyAt: s.readyAt },
+    'registered',
+  );
+  await fault(s, 'register', { phase: 'after' });
+}
 
-  function crash() {
-    if (status === 'crashed') return;
-    status = 'crashed';
-    epoch += 1;
+/** The period's load report; a kernel that cannot measure costs the report's VM lines, never the renewal. */
+function loadReport(s: AgentState, periodMs: number) {
+  let measurements: ReturnType<Kernel['measure']> = [];
+  try {
+    measurements = s.deps.kernel.measure();
+  } catch (error) {
+    s.deps.log.error(
+      { node: s.self, err: (error as Error).message },
+      'measuring failed; renewing the lease without VM lines',
+    );
   }
+  s.dirt = new Map(
+    measurements.map((m) => [
+      m.id,
+      { dirtiedPages: m.dirtiedPages, residentPages: m.residentPages, periodMs },
+    ]),
+  );
+  return buildReport({
+    now: s.deps.clock(),
+    measurements,
+    records: s.records,
+    held: s.held,
+    busy: new Set(s.ops.keys()),
+    capacity: s.config.node.capacity,
+    periodMs,
+    loadPerWorkUnit: (s.config.node.weights.cpu ?? 1) / UNITS_PER_CORE,
+  });
+}
 
-  async function register() {
-    await fault('register', { phase: 'before' });
-    let previous: NodeRecord | undefined;
-    try {
-      previous = await getNode(clients, self);
-    } catch (error) {
-      if (!(error instanceof NotFound)) throw error;
-    }
-    const mine = incarnation;
-    const next = newId();
-    const now = clock();
-    // Conditional: refused (NodeHeld) while another process's lease on this node id is live.
-    const record = await registerNode(clients, config.node, next, now, config.lease.leaseMs, {
-      ...(mine ? { replaces: mine } : {}),
-      ...(deps.holder ? { holder: deps.holder } : {}),
-    });
-    incarnation = next;
-    leaseUntil = record.leaseUntil;
-    // Another process held this node until previous.leaseUntil and fences itself by then; act only after.
-    readyAt =
-      previous && previous.incarnation !== mine && previous.leaseUntil >= now ? previous.leaseUntil : now;
-    status = readyAt > now ? 'waiting' : 'ready';
-    log.info({ node: self, incarnation, leaseUntil, readyAt }, 'registered');
-    await fault('register', { phase: 'after' });
+async function heartbeat(s: AgentState, periodMs: number) {
+  if (!alive(s)) return;
+  if (s.status === 'new') return register(s);
+  const report = loadReport(s, periodMs);
+  const before = s.epoch;
+  await fault(s, 'renew', { phase: 'before' });
+  const { clients, clock } = s.deps;
+  try {
+    const record = await renewLease(clients, s.self, s.incarnation, clock(), s.config.lease.leaseMs, report);
+    if (!alive(s)) return;
+    s.leaseUntil = Math.max(s.leaseUntil, record.leaseUntil);
+    if (s.status === 'fenced' && before === s.epoch) s.status = 'ready';
+    if (s.status === 'waiting' && clock() >= s.readyAt) s.status = 'ready';
+  } catch (error) {
+    if (!(error instanceof ConditionFailed)) throw error;
+    await onLeaseLost(s);
   }
+}
 
-  async function heartbeat(periodMs: number) {
-    if (!alive()) return;
-    if (status === 'new') return register();
-    // The lease comes first: a kernel that cannot measure (it holds guests to their budget, but
-    // still) costs the report, never the renewal.
-    let measurements: ReturnType<Kernel['measure']> = [];
-    try {
-      measurements = kernel.measure();
-    } catch (error) {
-      log.error(
-        { node: self, err: (error as Error).message },
-        'measuring failed; renewing the lease without VM lines',
-      );
-    }
-    const report = buildReport({
-      now: clock(),
-      measurements,
-      records,
-      held,
-      busy: new Set(ops.keys()),
-      capacity: config.node.capacity,
-      periodMs,
-      loadPerWorkUnit: (config.node.weights.cpu ?? 1) / UNITS_PER_CORE,
-    });
-    const before = epoch;
-    await fault('renew', { phase: 'before' });
-    const now = clock();
-    try {
-      const record = await renewLease(clients, self, incarnation, now, config.lease.leaseMs, report);
-      if (!alive()) return;
-      leaseUntil = Math.max(leaseUntil, record.leaseUntil);
-      if (status === 'fenced' && before === epoch) status = 'ready';
-      if (status === 'waiting' && clock() >= readyAt) status = 'ready';
-    } catch (error) {
-      if (!(error instanceof ConditionFailed)) throw error;
-      const node = await getNode(clients, self).catch(() => undefined);
-      fenceAll('lease lost');
-      if (node && node.incarnation !== incarnation && node.leaseUntil >= clock()) {
-        status = 'superseded';
-        log.error({ node: self, by: node.incarnation }, 'another agent process holds this node; stopping');
-        return;
-      }
-      status = 'fenced';
-      log.warn({ node: self, incarnation }, 'lease lapsed; re-registering under a new incarnation');
-      try {
-        await register();
-      } catch (error) {
-        if (!(error instanceof NodeHeld)) throw error;
-        status = 'superseded';
-        log.error(
-          { node: self, by: error.node.incarnation },
-          'another agent process holds this node; stopping',
-        );
-      }
-    }
+/** The renewal was refused: fence, then stop for good (another live process) or re-register. */
+async function onLeaseLost(s: AgentState) {
+  const node = await getNode(s.deps.clients, s.self).catch(() => undefined);
+  fenceAll(s, 'lease lost');
+  if (node && node.incarnation !== s.incarnation && node.leaseUntil >= s.deps.clock())
+    return supersede(s, node.incarnation);
+  s.status = 'fenced';
+  s.deps.log.warn(
+    { node: s.self, incarnation: s.incarnation },
+    'lease lapsed; re-registering under a new incarnation',
+  );
+  try {
+    await register(s);
+  } catch (error) {
+    if (!(error instanceof NodeHeld)) throw error;
+    supersede(s, error.node.incarnation);
   }
+}
 
-  function opContext(): OpContext {
-    // Operations started under this epoch stop at their next step once the node fences itself.
-    const start = epoch;
-    return {
-      self,
-      incarnation,
-      clients,
-      kernel,
-      clock,
-      log,
-      config,
-      held,
-      records,
-      lastCheckpoint,
-      outbound,
-      images: deps.images,
-      async step<T>(
-        point: FaultPoint,
-        vm: string,
-        fn: () => Promise<T> | T,
-        describe?: (out: T) => Parameters<FaultHook>[1]['image'],
-      ): Promise<T> {
-        const check = () => {
-          if (status === 'crashed') throw new Crash(point);
-          if (epoch !== start) throw new Fenced();
-        };
-        check();
-        await fault(point, { phase: 'before', vm });
-        check();
-        let out = await fn();
-        const image = describe?.(out);
-        const again = await fault(point, { phase: 'after', vm, ...(image ? { image } : {}) });
-        if (again === 'repeat') {
-          check();
-          out = await fn();
-        }
-        check();
-        return out;
-      },
-    };
+/** One protocol step of an operation started under `epoch`, between its two fault points. */
+async function step<T>(
+  s: AgentState,
+  epoch: number,
+  point: FaultPoint,
+  vm: string,
+  fn: () => Promise<T> | T,
+  describe?: (out: T) => Parameters<FaultHook>[1]['image'],
+): Promise<T> {
+  const check = () => {
+    if (s.status === 'crashed') throw new Crash(point);
+    if (s.epoch !== epoch) throw new Fenced();
+  };
+  check();
+  await fault(s, point, { phase: 'before', vm });
+  check();
+  let out = await fn();
+  const image = describe?.(out);
+  const again = await fault(s, point, { phase: 'after', vm, ...(image ? { image } : {}) });
+  if (again === 'repeat') {
+    check();
+    out = await fn();
   }
+  check();
+  return out;
+}
 
-  async function reconcile() {
-    if (!alive() || status === 'new') return;
-    const now = clock();
-    if (status === 'waiting' && now >= readyAt) status = 'ready';
-    if (status !== 'ready' || !leaseOk(now)) return;
-    const listed = await listVmsForNode(clients, self);
-    if (!alive()) return;
-    const ids = new Set<string>(held.keys());
-    for (const vm of listed) {
-      records.set(vm.id, vm);
-      ids.add(vm.id);
-    }
-    for (const id of records.keys()) if (!ids.has(id)) records.delete(id);
-    const context = opContext();
-    for (const id of ids) {
-      if (ops.has(id)) continue;
-      const op = runVmOp(
+function opContext(s: AgentState): OpContext {
+  // Operations started under this epoch stop at their next step once the node fences itself.
+  const epoch = s.epoch;
+  const { clients, kernel, clock, log, images } = s.deps;
+  return {
+    self: s.self,
+    incarnation: s.incarnation,
+    clients,
+    kernel,
+    clock,
+    log,
+    config: s.config,
+    held: s.held,
+    records: s.records,
+    lastCheckpoint: s.lastCheckpoint,
+    outbound: s.outbound,
+    images,
+    dirt: (id) => s.dirt.get(id),
+    step: (point, vm, fn, describe) => step(s, epoch, point, vm, fn, describe),
+  };
+}
+
+async function reconcile(s: AgentState) {
+  if (!alive(s) || s.status === 'new') return;
+  const now = s.deps.clock();
+  if (s.status === 'waiting' && now >= s.readyAt) s.status = 'ready';
+  if (s.status !== 'ready' || !leaseOk(s, now)) return;
+  const listed = await listVmsForNode(s.deps.clients, s.self);
+  if (!alive(s)) return;
+  const ids = new Set<string>(s.held.keys());
+  for (const vm of listed) {
+    s.records.set(vm.id, vm);
+    ids.add(vm.id);
+  }
+  for (const id of s.records.keys()) if (!ids.has(id)) s.records.delete(id);
+  const context = opContext(s);
+  for (const id of ids)
+    if (!s.ops.has(id))
+      startOp(
+        s,
         context,
         id,
         listed.find((vm) => vm.id === id),
-      )
-        .catch(async (error: unknown) => {
-          if (error instanceof Crash || error instanceof Fenced) return;
-          if (error instanceof ForeignStart) return onForeignStart(error);
-          // The guest failed under the operation (a checkpoint's digest trapped, say): the kernel
-          // keeps the reason, and the next reconcile records it. The guest's fault, not the agent's.
-          if (error instanceof GuestFault)
-            return log.warn({ node: self, vm: id, reason: error.reason }, 'guest failed during an operation');
-          log.error({ node: self, vm: id, err: (error as Error).message }, 'operation failed');
-        })
-        .finally(() => ops.delete(id));
-      ops.set(id, op);
-    }
-  }
+      );
+}
 
-  /** Two processes run this node id: the one that does not hold the node item's lease stops. */
-  async function onForeignStart(error: ForeignStart) {
-    const node = await getNode(clients, self).catch(() => undefined);
-    if (node && node.incarnation === incarnation) {
-      // This process holds the lease; the next reconcile restarts the VM under a new fence.
-      log.warn({ node: self, vm: error.vm, by: error.by }, 'a stale process of this node id started a VM');
-      return;
-    }
-    fenceAll('another process holds this node');
-    status = 'superseded';
-    log.error({ node: self, by: node?.incarnation }, 'another agent process holds this node; stopping');
-  }
+/** Starts one VM's operation; it leaves the in-flight set when it ends, however it ends. */
+function startOp(s: AgentState, context: OpContext, id: string, hint: VmRecord | undefined) {
+  const op = runVmOp(context, id, hint)
+    .catch(async (error: unknown) => {
+      if (error instanceof Crash || error instanceof Fenced) return;
+      if (error instanceof ForeignStart) return onForeignStart(s, error);
+      // The guest failed under the operation (a checkpoint's digest trapped, say): the kernel
+      // keeps the reason, and the next reconcile records it. The guest's fault, not the agent's.
+      if (error instanceof GuestFault)
+        return s.deps.log.warn(
+          { node: s.self, vm: id, reason: error.reason },
+          'guest failed during an operation',
+        );
+      s.deps.log.error({ node: s.self, vm: id, err: (error as Error).message }, 'operation failed');
+    })
+    .finally(() => s.ops.delete(id));
+  s.ops.set(id, op);
+}
 
-  async function idle() {
-    while (ops.size) await Promise.all([...ops.values()]);
+/** Two processes run this node id: the one that does not hold the node item's lease stops. */
+async function onForeignStart(s: AgentState, error: ForeignStart) {
+  const node = await getNode(s.deps.clients, s.self).catch(() => undefined);
+  if (node && node.incarnation === s.incarnation) {
+    // This process holds the lease; the next reconcile restarts the VM under a new fence.
+    s.deps.log.warn(
+      { node: s.self, vm: error.vm, by: error.by },
+      'a stale process of this node id started a VM',
+    );
+    return;
   }
+  fenceAll(s, 'another process holds this node');
+  supersede(s, node?.incarnation);
+}
 
-  function tick() {
-    if (!alive()) return;
-    if (!leaseOk(clock())) {
-      if (held.size) fenceAll('lease about to lapse');
-      if (status === 'ready' || status === 'waiting') status = 'fenced';
-      return;
-    }
-    kernel.tick();
+async function idle(s: AgentState) {
+  while (s.ops.size) await Promise.all([...s.ops.values()]);
+}
+
+function tick(s: AgentState) {
+  if (!alive(s)) return;
+  if (!leaseOk(s, s.deps.clock())) {
+    if (s.held.size) fenceAll(s, 'lease about to lapse');
+    if (s.status === 'ready' || s.status === 'waiting') s.status = 'fenced';
+    return;
   }
+  s.deps.kernel.tick();
+}
 
-  async function shutdown() {
-    if (!alive()) return;
-    status = 'stopped';
-    await Promise.allSettled([...ops.values()]);
-    const now = clock();
-    if (leaseOk(now)) {
-      for (const [id, holding] of held) {
-        if (holding.paused) continue;
-        try {
-          kernel.pause(id);
-          const result = await kernel.checkpoint(id, 'delta');
-          await recordCheckpoint(clients, id, self, holding.fence, result.image, undefined, clock());
-        } catch (error) {
-          log.warn({ node: self, vm: id, err: (error as Error).message }, 'final checkpoint not recorded');
-        }
-      }
-    }
-    fenceAll('shutdown');
+/** Writes a last delta of every running VM, so a restart elsewhere loses nothing. */
+async function finalCheckpoints(s: AgentState) {
+  const { clients, kernel, clock, log } = s.deps;
+  for (const [id, holding] of s.held) {
+    if (holding.paused) continue;
     try {
-      await releaseLease(clients, self, incarnation, clock());
+      kernel.pause(id);
+      const result = await kernel.checkpoint(id, 'delta');
+      await recordCheckpoint(clients, {
+        id,
+        node: s.self,
+        fence: holding.fence,
+        image: result.image,
+        now: clock(),
+      });
     } catch (error) {
-      if (!(error instanceof ConditionFailed)) throw error;
+      log.warn({ node: s.self, vm: id, err: (error as Error).message }, 'final checkpoint not recorded');
     }
-    log.info({ node: self }, 'stopped; lease released');
   }
+}
 
-  return {
-    nodeId: self,
-    kernel,
-    get incarnation() {
-      return incarnation;
-    },
-    status: () => status,
-    register,
-    heartbeat,
-    reconcile,
-    idle,
-    tick,
-    shutdown,
-    crash,
-    holdings: () => held,
-  };
+async function shutdown(s: AgentState) {
+  if (!alive(s)) return;
+  s.status = 'stopped';
+  await Promise.allSettled([...s.ops.values()]);
+  if (leaseOk(s, s.deps.clock())) await finalCheckpoints(s);
+  fenceAll(s, 'shutdown');
+  try {
+    await releaseLease(s.deps.clients, s.self, s.incarnation, s.deps.clock());
+  } catch (error) {
+    if (!(error instanceof ConditionFailed)) throw error;
+  }
+  s.deps.log.info({ node: s.self }, 'stopped; lease released');
 }

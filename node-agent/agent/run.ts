@@ -1,6 +1,8 @@
 // Drives an agent on the real clock: kernel ticks, heartbeats with load reports, and reconciles,
 // each on its own timer so a long migration never delays the lease.
-import type { Agent, Log } from './agent.ts';
+import type { Logger } from '../../shared/runtime/logger.ts';
+import { type Repeating, repeatEvery } from '../../shared/runtime/timer.ts';
+import type { Agent } from './types.ts';
 
 export interface Periods {
   tickMs: number;
@@ -18,7 +20,7 @@ export interface RunningAgent {
 export function runAgent(
   agent: Agent,
   periods: Periods,
-  log: Log,
+  log: Logger,
   onReport?: () => Promise<void>,
 ): RunningAgent {
   let stopping = false;
@@ -34,34 +36,28 @@ export function runAgent(
     }
   }, periods.tickMs);
 
-  const every = (ms: number, what: string, fn: () => Promise<void>) => {
-    let timer: NodeJS.Timeout | undefined;
-    let running: Promise<void> = Promise.resolve();
-    const loop = async () => {
-      if (stopping) return;
-      running = fn().catch((error: unknown) => log.warn({ err: (error as Error).message }, `${what} failed`));
-      await running;
-      if (agent.status() === 'superseded') void stop();
-      if (!stopping) timer = setTimeout(loop, ms);
-    };
-    timer = setTimeout(loop, 0);
-    return async () => {
-      clearTimeout(timer);
-      await running;
-    };
-  };
+  /** Repeats `fn` from now on; a node taken over by another process stops the whole loop. */
+  const every = (ms: number, what: string, fn: () => Promise<void>): Repeating =>
+    repeatEvery(
+      ms,
+      async () => {
+        await fn().catch((error: unknown) => log.warn({ err: (error as Error).message }, `${what} failed`));
+        if (agent.status() === 'superseded') void stop();
+      },
+      { firstDelayMs: 0 },
+    );
 
-  const stopHeartbeat = every(periods.reportMs, 'heartbeat', async () => {
+  const heartbeat = every(periods.reportMs, 'heartbeat', async () => {
     await agent.heartbeat(periods.reportMs);
     await onReport?.();
   });
-  const stopReconcile = every(periods.reconcileMs, 'reconcile', () => agent.reconcile());
+  const reconcile = every(periods.reconcileMs, 'reconcile', () => agent.reconcile());
 
   async function stop() {
     if (stopping) return done;
     stopping = true;
     clearInterval(ticker);
-    await Promise.all([stopHeartbeat(), stopReconcile()]);
+    await Promise.all([heartbeat.stop(), reconcile.stop()]);
     await agent.shutdown();
     finish();
     return done;

@@ -2,7 +2,8 @@
 // (gitignored) for inspection or for registering them as modules. The kernel does not need them:
 // it compiles the WAT sources itself.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { BUILTIN_GUESTS, guestBinary } from './index.ts';
+import { BUILTIN_GUESTS } from '../../shared/domain/guests.ts';
+import { guestBinary } from './index.ts';
 
 const out = new URL('./dist/', import.meta.url);
 mkdirSync(out, { recursive: true });

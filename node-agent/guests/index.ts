@@ -3,13 +3,7 @@
 // ships them precompiled beside it, so an agent installed from it needs no wabt.
 import { existsSync, readFileSync } from 'node:fs';
 import type wabtInit from 'wabt';
-
-export const BUILTIN_GUESTS = ['cpu', 'memory', 'io', 'trace', 'idle'] as const;
-export type BuiltinGuest = (typeof BUILTIN_GUESTS)[number];
-
-export function isBuiltinGuest(kind: string): kind is BuiltinGuest {
-  return (BUILTIN_GUESTS as readonly string[]).includes(kind);
-}
+import type { BuiltinGuest } from '../../shared/domain/guests.ts';
 
 /** The WAT source of a built-in guest. */
 export function guestSource(kind: BuiltinGuest): string {

@@ -1,7 +1,6 @@
 // A VM's virtual disk, cached on the node as 64 KiB blocks (absent blocks read as zeros). The
 // guest's disk_write is the only write path, so dirty blocks are marked there at no extra cost.
-
-export const DISK_BLOCK = 65536;
+import { DISK_BLOCK_BYTES } from '../../shared/domain/guests.ts';
 
 /** The node's account of disk blocks held in memory; a write needing a block it refuses fails. */
 export interface DiskBudget {
@@ -39,9 +38,9 @@ export class VirtualDisk {
     let done = 0;
     while (done < len) {
       const pos = offset + done;
-      const index = Math.floor(pos / DISK_BLOCK);
-      const within = pos - index * DISK_BLOCK;
-      const n = Math.min(len - done, DISK_BLOCK - within);
+      const index = Math.floor(pos / DISK_BLOCK_BYTES);
+      const within = pos - index * DISK_BLOCK_BYTES;
+      const n = Math.min(len - done, DISK_BLOCK_BYTES - within);
       const block = this.blocks.get(index);
       if (block) into.set(block.subarray(within, within + n), at + done);
       else into.fill(0, at + done, at + done + n);
@@ -55,8 +54,8 @@ export class VirtualDisk {
     if (offset + len > this.bytes) return false;
     if (this.budget) {
       let needed = 0;
-      const last = Math.floor((offset + len - 1) / DISK_BLOCK);
-      for (let i = Math.floor(offset / DISK_BLOCK); len > 0 && i <= last; i++)
+      const last = Math.floor((offset + len - 1) / DISK_BLOCK_BYTES);
+      for (let i = Math.floor(offset / DISK_BLOCK_BYTES); len > 0 && i <= last; i++)
         if (!this.blocks.has(i)) needed++;
       for (let n = 0; n < needed; n++) {
         if (!this.budget.admit()) {
@@ -69,12 +68,12 @@ export class VirtualDisk {
     let done = 0;
     while (done < len) {
       const pos = offset + done;
-      const index = Math.floor(pos / DISK_BLOCK);
-      const within = pos - index * DISK_BLOCK;
-      const n = Math.min(len - done, DISK_BLOCK - within);
+      const index = Math.floor(pos / DISK_BLOCK_BYTES);
+      const within = pos - index * DISK_BLOCK_BYTES;
+      const n = Math.min(len - done, DISK_BLOCK_BYTES - within);
       let block = this.blocks.get(index);
       if (!block) {
-        block = new Uint8Array(DISK_BLOCK);
+        block = new Uint8Array(DISK_BLOCK_BYTES);
         this.blocks.set(index, block);
       }
       block.set(from.subarray(at + done, at + done + n), within);

@@ -1,10 +1,10 @@
 // One guest instance: the wasm instance with its host imports, and exact capture and restore of
 // the state that lives outside linear memory (its exported mutable globals).
+import { PAGE_BYTES } from '../../shared/domain/guests.ts';
 import type { GuestGlobal } from '../../shared/guest-abi.ts';
 import { DIRTY_MAP_EXPORT, PARAM_PREFIX } from '../../shared/guest-abi.ts';
 import { InvalidInput } from '../../shared/storage/errors.ts';
 import type { VirtualDisk } from './disk.ts';
-import { PAGE } from './pages.ts';
 
 /** What a guest's host imports reach: the kernel's view of this VM. */
 export interface GuestHost {
@@ -49,9 +49,9 @@ export async function instantiateGuest(
 ): Promise<Guest> {
   let exports: Exports | undefined;
   let view = new Uint8Array(0);
+  // A grown memory detaches its old buffer, which leaves the view empty: only then read it again.
   const mem = () => {
-    const buffer = exports!.memory.buffer;
-    if (view.buffer !== buffer) view = new Uint8Array(buffer);
+    if (view.byteLength === 0) view = new Uint8Array(exports!.memory.buffer);
     return view;
   };
   const inMemory = (ptr: number, len: number) => len >= 0 && ptr >= 0 && ptr + len <= mem().byteLength;
@@ -63,7 +63,7 @@ export async function instantiateGuest(
     if (!mapGlobal || len <= 0) return;
     const map = mapGlobal();
     const bytes = mem();
-    for (let p = Math.floor(ptr / PAGE); p <= Math.floor((ptr + len - 1) / PAGE); p++)
+    for (let p = Math.floor(ptr / PAGE_BYTES); p <= Math.floor((ptr + len - 1) / PAGE_BYTES); p++)
       if (map + p < bytes.byteLength) bytes[map + p] = 1;
   };
   const env = {
@@ -135,7 +135,7 @@ export async function instantiateGuest(
 
 /** Grows a guest's memory to at least `pages`. */
 export function growMemory(memory: WebAssembly.Memory, pages: number) {
-  const have = memory.buffer.byteLength / PAGE;
+  const have = memory.buffer.byteLength / PAGE_BYTES;
   if (pages <= have) return;
   try {
     memory.grow(pages - have);

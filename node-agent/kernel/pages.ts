@@ -1,10 +1,10 @@
 // Dirty-page tracking for guest memory. Wasm memory cannot be write-protected, so the tracker
 // keeps a shadow copy and compares it with memory at each scan (measure and checkpoint), a
 // native memcmp per 1 MiB chunk and then per page where a chunk differs; a guest that keeps a
-// dirty map (see DIRTY_MAP_EXPORT) is compared only where it says it wrote. See "Dirty pages" in the README
-// for the measured costs.
+// dirty map (see DIRTY_MAP_EXPORT) is compared only where it says it wrote. See "Dirty pages" in
+// docs/kernel.md for the measured costs.
+import { PAGE_BYTES } from '../../shared/domain/guests.ts';
 
-export const PAGE = 65536;
 const CHUNK_PAGES = 16;
 
 export class PageTracker {
@@ -16,10 +16,10 @@ export class PageTracker {
   /** Pages whose contents are not all zero (as of the last scan). */
   private resident: Uint8Array;
   private residentCount = 0;
-  private static zero = Buffer.alloc(PAGE);
+  private static zero = Buffer.alloc(PAGE_BYTES);
 
   constructor(pages: number) {
-    this.shadow = Buffer.alloc(pages * PAGE);
+    this.shadow = Buffer.alloc(pages * PAGE_BYTES);
     this.sinceImage = new Uint8Array(pages);
     this.sincePeriod = new Uint8Array(pages);
     this.resident = new Uint8Array(pages);
@@ -32,12 +32,12 @@ export class PageTracker {
   /** Compares memory with the shadow, records changed pages and refreshes the shadow; returns how many changed. */
   scan(memory: ArrayBuffer): number {
     const mem = Buffer.from(memory);
-    const pages = mem.byteLength / PAGE;
+    const pages = mem.byteLength / PAGE_BYTES;
     if (pages > this.pages) this.grow(pages);
     let changed = 0;
     for (let chunk = 0; chunk < pages; chunk += CHUNK_PAGES) {
-      const start = chunk * PAGE;
-      const end = Math.min(pages, chunk + CHUNK_PAGES) * PAGE;
+      const start = chunk * PAGE_BYTES;
+      const end = Math.min(pages, chunk + CHUNK_PAGES) * PAGE_BYTES;
       if (mem.compare(this.shadow, start, end, start, end) === 0) continue;
       for (let p = chunk; p < Math.min(pages, chunk + CHUNK_PAGES); p++) changed += this.refresh(mem, p);
     }
@@ -46,12 +46,12 @@ export class PageTracker {
 
   /** Compares one page with the shadow; if it changed, copies it and marks it. Returns 1 if changed. */
   private refresh(mem: Buffer, p: number): number {
-    const s = p * PAGE;
-    if (mem.compare(this.shadow, s, s + PAGE, s, s + PAGE) === 0) return 0;
-    mem.copy(this.shadow, s, s, s + PAGE);
+    const s = p * PAGE_BYTES;
+    if (mem.compare(this.shadow, s, s + PAGE_BYTES, s, s + PAGE_BYTES) === 0) return 0;
+    mem.copy(this.shadow, s, s, s + PAGE_BYTES);
     this.sinceImage[p] = 1;
     this.sincePeriod[p] = 1;
-    const nonZero = PageTracker.zero.compare(mem, s, s + PAGE) !== 0 ? 1 : 0;
+    const nonZero = PageTracker.zero.compare(mem, s, s + PAGE_BYTES) !== 0 ? 1 : 0;
     this.residentCount += nonZero - (this.resident[p] ?? 0);
     this.resident[p] = nonZero;
     return 1;
@@ -65,7 +65,7 @@ export class PageTracker {
    */
   scanMarked(memory: ArrayBuffer, map: number): number {
     const mem = new Uint8Array(memory);
-    const pages = mem.byteLength / PAGE;
+    const pages = mem.byteLength / PAGE_BYTES;
     if (!Number.isInteger(map) || map < 0 || map + pages > mem.byteLength) return this.scan(memory);
     if (pages > this.pages) this.grow(pages);
     let changed = 0;
@@ -85,15 +85,15 @@ export class PageTracker {
 
   /** Accepts memory as it is now as clean and imaged (after a restore). */
   reset(memory: ArrayBuffer) {
-    const pages = memory.byteLength / PAGE;
+    const pages = memory.byteLength / PAGE_BYTES;
     this.shadow = Buffer.from(Buffer.from(memory));
     this.sinceImage = new Uint8Array(pages);
     this.sincePeriod = new Uint8Array(pages);
     this.resident = new Uint8Array(pages);
     this.residentCount = 0;
     for (let p = 0; p < pages; p++) {
-      const s = p * PAGE;
-      if (PageTracker.zero.compare(this.shadow, s, s + PAGE) !== 0) {
+      const s = p * PAGE_BYTES;
+      if (PageTracker.zero.compare(this.shadow, s, s + PAGE_BYTES) !== 0) {
         this.resident[p] = 1;
         this.residentCount++;
       }
@@ -123,11 +123,11 @@ export class PageTracker {
   /** Copies of pages of memory, laid out back to back in one buffer (call right after a scan). */
   copyPages(memory: ArrayBuffer, pages: number[]): Map<number, Uint8Array> {
     const mem = Buffer.from(memory);
-    const out = Buffer.allocUnsafe(pages.length * PAGE);
+    const out = Buffer.allocUnsafe(pages.length * PAGE_BYTES);
     return new Map(
       pages.map((p, i) => {
-        mem.copy(out, i * PAGE, p * PAGE, (p + 1) * PAGE);
-        return [p, out.subarray(i * PAGE, (i + 1) * PAGE)];
+        mem.copy(out, i * PAGE_BYTES, p * PAGE_BYTES, (p + 1) * PAGE_BYTES);
+        return [p, out.subarray(i * PAGE_BYTES, (i + 1) * PAGE_BYTES)];
       }),
     );
   }
@@ -144,7 +144,7 @@ export class PageTracker {
   }
 
   private grow(pages: number) {
-    const shadow = Buffer.alloc(pages * PAGE);
+    const shadow = Buffer.alloc(pages * PAGE_BYTES);
     this.shadow.copy(shadow);
     this.shadow = shadow;
     const extend = (a: Uint8Array) => {

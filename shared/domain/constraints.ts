@@ -31,8 +31,3 @@ export function mayEnter(vm: VmInfo, taker: TakerState): Exclusion | undefined {
 export function excludedBy(vm: VmInfo, taker: TakerState, now: number): Exclusion | undefined {
   return mayLeave(vm, now) ?? mayEnter(vm, taker);
 }
-
-/** The end of a VM's cooldown after a move at `now`. */
-export function cooldownAfterMove(now: number, cooldownMs: number): number {
-  return now + cooldownMs;
-}

@@ -19,6 +19,3 @@ export function nodeLoad(node: NodeInfo, vms: readonly VmInfo[]): number {
   for (const vm of vms) sum += vmLoad(vm.factors, node.weights);
   return sum;
 }
-
-/** Weights that count CPU only: the simulator's and the tests' "identical weights". */
-export const CPU_ONLY_WEIGHTS: Weights = { cpu: 1, io: 0, mem: 0 };

@@ -74,8 +74,11 @@ function pairRoundRobin(nodes: readonly PairingNode[], round: number): Pair[] {
  * loaded, the second with the second least, and so on (ties broken at random).
  */
 function pairBySpread(nodes: readonly PairingNode[], rng: Rng): Pair[] {
-  const key = (n: PairingNode) => (n.draining ? Number.POSITIVE_INFINITY : n.load);
-  const order = shuffled(rng, nodes).sort((a, b) => key(b) - key(a) || 0);
+  const shuffledNodes = shuffled(rng, nodes);
+  // Sort positions by a precomputed key (the same stable order as sorting the nodes themselves).
+  const keys = shuffledNodes.map((n) => (n.draining ? Number.POSITIVE_INFINITY : n.load));
+  const positions = keys.map((_, i) => i).sort((a, b) => (keys[b] as number) - (keys[a] as number) || 0);
+  const order = positions.map((i) => shuffledNodes[i] as PairingNode);
   const pairs: Pair[] = [];
   for (let i = 0, j = order.length - 1; i < j; i++, j--) {
     pairs.push({ requester: (order[i] as PairingNode).id, selected: (order[j] as PairingNode).id });

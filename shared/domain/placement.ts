@@ -2,7 +2,9 @@
 // best: the balancer's own constraints (mayEnter: memory, anti-affinity) plus liveness, drain and
 // pin, and the balancer's own notion of load (each node's weights), so placement puts a VM where the
 // balancer would leave it.
+
 import { mayEnter, type TakerState } from './constraints.ts';
+import { PAGE_BYTES } from './guests.ts';
 import { nodeLoad, vmLoad } from './load.ts';
 import type { LoadFactors, NodeInfo, VmInfo } from './types.ts';
 
@@ -45,7 +47,7 @@ export interface Placement {
 const TIE = 1e-9;
 
 /** Bytes of one 64 KiB guest page, in GiB, as the kernel measures `mem`. */
-const PAGE_GIB = 65_536 / 2 ** 30;
+const PAGE_GIB = PAGE_BYTES / 2 ** 30;
 
 /**
  * What a new VM is expected to use before it is measured: its CPU limit in cores (a guest may use a

@@ -18,11 +18,6 @@ export interface ExchangeState {
   aimGap: number;
 }
 
-/** Block 100: the search load, half the difference between the two loads. */
-export function searchLoad(requesterLoad: number, selectedLoad: number): number {
-  return (requesterLoad - selectedLoad) / 2;
-}
-
 /**
  * Whether moving `c` is an improvement: it never raises the pair's maximum, it shrinks the pair's
  * imbalance and it brings the pair closer to the aimed gap.
@@ -44,6 +39,7 @@ export function selectVm(
   state: ExchangeState,
   rule: SelectionRule,
 ): Candidate | undefined {
+  // Block 100: the search load, half the difference between the two loads (less the aimed gap).
   const search = (state.giverLoad - state.takerLoad - state.aimGap) / 2;
   let best: Candidate | undefined;
   let bestScore = Number.POSITIVE_INFINITY;

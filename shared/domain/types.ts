@@ -26,7 +26,6 @@ export interface Weights {
 }
 
 export const FACTOR_NAMES = ['cpu', 'io', 'mem', 'paging', 'net'] as const;
-export type FactorName = (typeof FACTOR_NAMES)[number];
 
 /** A node as the balancer sees it. */
 export interface NodeInfo {

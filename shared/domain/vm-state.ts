@@ -56,11 +56,6 @@ export interface ImageRef {
   vtod: number;
 }
 
-/** Which node must act on a VM next; the byOwner index files the VM under it. */
-export function responsibleNode(vm: { owner: string; migration?: MigrationOrder }): string {
-  return vm.migration?.phase === 'IMAGE_READY' ? vm.migration.to : vm.owner;
-}
-
 /** True when an order has passed its deadline at `now`. */
 export function isExpired(order: MigrationOrder, now: number): boolean {
   return now > order.deadline;

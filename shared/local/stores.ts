@@ -7,8 +7,8 @@ import { CreateTableCommand, DescribeTableCommand, UpdateTimeToLiveCommand } fro
 import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
 import dynalite from 'dynalite';
 import S3rver from 's3rver';
-import type { Clients } from '../storage/clients.ts';
-import { createTableInput, TABLE } from '../storage/schema.ts';
+import { type Clients, createClients } from '../storage/clients.ts';
+import { createTableInput, DEFAULT_BUCKET_NAME, DEFAULT_TABLE_NAME, TABLE } from '../storage/schema.ts';
 
 export const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 
@@ -63,6 +63,21 @@ export async function startLocalStores(options: LocalStoresOptions): Promise<Loc
       await Promise.all([new Promise((resolve) => dynamo.close(resolve)), s3.close()]);
     },
   };
+}
+
+/** SDK clients pointed at the local stores (table and bucket default to the deployed names). */
+export function localClients(
+  stores: Pick<LocalStores, 'dynamoEndpoint' | 's3Endpoint'>,
+  names: { tableName?: string; bucketName?: string } = {},
+): Clients {
+  return createClients({
+    tableName: names.tableName ?? DEFAULT_TABLE_NAME,
+    bucketName: names.bucketName ?? DEFAULT_BUCKET_NAME,
+    region: 'us-east-1',
+    dynamoEndpoint: stores.dynamoEndpoint,
+    s3Endpoint: stores.s3Endpoint,
+    credentials: LOCAL_CREDENTIALS,
+  });
 }
 
 /** Creates the table (with its indexes and TTL) and the bucket if they are missing; safe to repeat. */

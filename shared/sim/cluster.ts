@@ -1,7 +1,8 @@
 // The in-memory cluster the simulator mutates: where each VM is, and each node's memory and groups.
+
+import { PAGE_BYTES } from '../domain/guests.ts';
 import { vmLoad } from '../domain/load.ts';
 import type { NodeInfo, VmInfo } from '../domain/types.ts';
-import { PAGE_BYTES } from './types.ts';
 
 /** Node loads under each node's own weights (the simulator ignores load overrides: it measures). */
 export function nodeLoads(nodes: readonly NodeInfo[], vms: readonly VmInfo[]): number[] {

@@ -89,6 +89,3 @@ export interface SimOptions {
   /** Skip the greedy baseline (it is slow on very large clusters). */
   greedy?: boolean;
 }
-
-/** 64 KiB guest pages. */
-export const PAGE_BYTES = 65_536;

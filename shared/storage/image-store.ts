@@ -8,14 +8,13 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
+import { DISK_BLOCK_BYTES, PAGE_BYTES } from '../domain/guests.ts';
 import type { ImageRef } from '../domain/vm-state.ts';
+import { eachLimited } from '../runtime/pool.ts';
 import type { Clients } from './clients.ts';
 import { Conflict, Corrupt, InvalidInput, NotFound } from './errors.ts';
 import type { GuestSpec } from './vms.ts';
 
-export const PAGE_BYTES = 65536;
-/** Virtual disks are cached and stored in blocks of this size. */
-export const DISK_BLOCK_BYTES = 65536;
 /** Blocks are grouped into pack objects of at most this size, uploaded in parallel. */
 const PACK_BYTES = 8 * 1024 * 1024;
 const CONCURRENCY = 8;
@@ -123,143 +122,14 @@ export function createImageStore(clients: Pick<Clients, 's3' | 'bucketName'>): I
 /** The image store over any BlobStore (see memoryBlobs for tests and benches). */
 export function createImageStoreOn(blobs: BlobStore): ImageStore {
   return {
-    async putImage(image) {
-      checkId('vm id', image.vm);
-      if (image.kind === 'delta' && !image.previous)
-        throw new InvalidInput('a delta image needs its previous image');
-      const key = manifestKey(image.vm, image.fence, image.seq);
-      const prev = image.kind === 'delta' ? image.previous : undefined;
-      const packs: string[] = [];
-      const packIndex = new Map<string, number>();
-      const packOf = (k: string) => {
-        let i = packIndex.get(k);
-        if (i === undefined) {
-          i = packs.length;
-          packs.push(k);
-          packIndex.set(k, i);
-        }
-        return i;
-      };
-      const pageEntries = new Map<number, BlockEntry>();
-      const diskEntries = new Map<number, BlockEntry>();
-      if (prev) {
-        for (const [i, p, o, h] of prev.pages) pageEntries.set(i, [i, packOf(prev.packs[p]!), o, h]);
-        for (const [i, p, o, h] of prev.disk.blocks) diskEntries.set(i, [i, packOf(prev.packs[p]!), o, h]);
-      }
-
-      // Lay the new blocks out in packs, pages first, then disk blocks.
-      const uploads: { key: string; parts: Uint8Array[] }[] = [];
-      let current: { key: string; parts: Uint8Array[]; size: number } | undefined;
-      const place = (bytes: Uint8Array): [number, number] => {
-        if (!current || current.size + bytes.byteLength > PACK_BYTES) {
-          current = { key: packKey(image.vm, image.fence, image.seq, uploads.length), parts: [], size: 0 };
-          uploads.push(current);
-        }
-        const offset = current.size;
-        const last = current.parts.at(-1);
-        if (last && last.buffer === bytes.buffer && last.byteOffset + last.byteLength === bytes.byteOffset) {
-          // blocks laid out back to back by the caller go up without another copy
-          current.parts[current.parts.length - 1] = new Uint8Array(
-            last.buffer,
-            last.byteOffset,
-            last.byteLength + bytes.byteLength,
-          );
-        } else current.parts.push(bytes);
-        current.size += bytes.byteLength;
-        return [packOf(current.key), offset];
-      };
-      for (const [i, bytes] of [...image.pages].sort((a, b) => a[0] - b[0])) {
-        if (bytes.byteLength !== PAGE_BYTES) throw new InvalidInput(`page ${i} is ${bytes.byteLength} bytes`);
-        const [p, o] = place(bytes);
-        pageEntries.set(i, [i, p, o, sha256(bytes)]);
-      }
-      for (const [i, bytes] of [...image.disk.blocks].sort((a, b) => a[0] - b[0])) {
-        if (bytes.byteLength !== DISK_BLOCK_BYTES)
-          throw new InvalidInput(`disk block ${i} is ${bytes.byteLength} bytes`);
-        const [p, o] = place(bytes);
-        diskEntries.set(i, [i, p, o, sha256(bytes)]);
-      }
-
-      const body: Omit<ImageManifest, 'checksum'> = {
-        format: FORMAT,
-        vm: image.vm,
-        fence: image.fence,
-        seq: image.seq,
-        kind: image.kind,
-        base: prev ? prev.base : key,
-        ...(image.previous
-          ? { parent: manifestKey(image.vm, image.previous.fence, image.previous.seq) }
-          : {}),
-        guest: image.guest,
-        memPages: image.memPages,
-        packs,
-        pages: [...pageEntries.values()].sort((a, b) => a[0] - b[0]),
-        disk: { bytes: image.disk.bytes, blocks: [...diskEntries.values()].sort((a, b) => a[0] - b[0]) },
-        globals: image.globals,
-        vtod: image.vtod,
-        vtodOffset: image.vtodOffset,
-        digest: image.digest,
-        createdAt: image.createdAt,
-      };
-      const manifest: ImageManifest = { ...body, checksum: sha256(Buffer.from(JSON.stringify(body))) };
-
-      // Packs and manifest go up together: nobody reads a manifest before its ref is returned (and
-      // recorded in the table), and a reader of an incomplete one gets Corrupt, never garbage.
-      const json = Buffer.from(JSON.stringify(manifest));
-      let bytes = json.byteLength;
-      await eachLimited([...uploads, { key, parts: [json] }], CONCURRENCY, async (u) => {
-        const body = u.parts.length === 1 ? u.parts[0]! : Buffer.concat(u.parts);
-        bytes += u.key === key ? 0 : body.byteLength;
-        await blobs.put(u.key, body);
-      });
-      return {
-        ref: { manifest: key, seq: image.seq, digest: image.digest, vtod: image.vtod },
-        manifest,
-        bytes,
-      };
-    },
-
-    async getImage(key) {
-      const object = await blobs.get(key);
-      if (!object) throw new Corrupt(`image manifest ${key} is missing`);
-      const manifest = parseManifest(key, object.body);
-      const packs = new Map<number, Uint8Array>();
-      const needed = new Set<number>([...manifest.pages, ...manifest.disk.blocks].map((e) => e[1]));
-      await eachLimited([...needed], CONCURRENCY, async (p) => {
-        const packKey = manifest.packs[p];
-        if (packKey === undefined)
-          throw new Corrupt(`image ${key} points at pack #${p}, which it does not list`);
-        const pack = await blobs.get(packKey);
-        if (!pack) throw new Corrupt(`image ${key}: block pack ${packKey} is missing`);
-        packs.set(p, pack.body);
-      });
-      const read = (what: string, entries: BlockEntry[], size: number) => {
-        const out = new Map<number, Uint8Array>();
-        for (const [i, p, o, h] of entries) {
-          const pack = packs.get(p)!;
-          if (o + size > pack.byteLength)
-            throw new Corrupt(`image ${key}: ${what} ${i} lies past the end of ${manifest.packs[p]}`);
-          const bytes = pack.subarray(o, o + size);
-          if (sha256(bytes) !== h)
-            throw new Corrupt(`image ${key}: ${what} ${i} in ${manifest.packs[p]} fails its sha256 check`);
-          out.set(i, bytes);
-        }
-        return out;
-      };
-      return {
-        manifest,
-        pages: read('page', manifest.pages, PAGE_BYTES),
-        disk: read('disk block', manifest.disk.blocks, DISK_BLOCK_BYTES),
-      };
-    },
-
+    putImage: (image) => putImage(blobs, image),
+    getImage: (key) => getImage(blobs, key),
     async deleteVmImages(vmId) {
       checkId('vm id', vmId);
       const keys = await blobs.list(imagePrefix(vmId));
       await eachLimited(keys, CONCURRENCY, (k) => blobs.delete(k));
       return keys.length;
     },
-
     async listImages(vmId) {
       checkId('vm id', vmId);
       const out: { manifest: string; fence: number; seq: number }[] = [];
@@ -269,7 +139,6 @@ export function createImageStoreOn(blobs: BlobStore): ImageStore {
       }
       return out.sort((a, b) => b.seq - a.seq || b.fence - a.fence);
     },
-
     async putModule(name, bytes) {
       checkId('module name', name);
       const key = moduleObjectKey(name);
@@ -277,7 +146,6 @@ export function createImageStoreOn(blobs: BlobStore): ImageStore {
       await blobs.put(key, bytes, { sha256: hash });
       return { key, sha256: hash, bytes: bytes.byteLength };
     },
-
     async getModule(name) {
       checkId('module name', name);
       const key = moduleObjectKey(name);
@@ -288,6 +156,168 @@ export function createImageStoreOn(blobs: BlobStore): ImageStore {
       return object.body;
     },
   };
+}
+
+/** Writes an image: its new blocks in packs, then (with them) the manifest that makes it whole. */
+async function putImage(blobs: BlobStore, image: ImageWrite) {
+  checkId('vm id', image.vm);
+  if (image.kind === 'delta' && !image.previous)
+    throw new InvalidInput('a delta image needs its previous image');
+  const key = manifestKey(image.vm, image.fence, image.seq);
+  const layout = layOutPacks(image);
+  const manifest = manifestOf(image, key, layout);
+  // Packs and manifest go up together: nobody reads a manifest before its ref is returned (and
+  // recorded in the table), and a reader of an incomplete one gets Corrupt, never garbage.
+  const json = Buffer.from(JSON.stringify(manifest));
+  let bytes = json.byteLength;
+  await eachLimited([...layout.uploads, { key, parts: [json] }], CONCURRENCY, async (u) => {
+    const body = u.parts.length === 1 ? u.parts[0]! : Buffer.concat(u.parts);
+    bytes += u.key === key ? 0 : body.byteLength;
+    await blobs.put(u.key, body);
+  });
+  return {
+    ref: { manifest: key, seq: image.seq, digest: image.digest, vtod: image.vtod },
+    manifest,
+    bytes,
+  };
+}
+
+interface PackLayout {
+  packs: string[];
+  pageEntries: Map<number, BlockEntry>;
+  diskEntries: Map<number, BlockEntry>;
+  uploads: { key: string; parts: Uint8Array[] }[];
+}
+
+/**
+ * Lays the new blocks out in packs (pages first, then disk blocks), keeping the previous image's
+ * entries for the blocks a delta does not rewrite.
+ */
+function layOutPacks(image: ImageWrite): PackLayout {
+  const prev = image.kind === 'delta' ? image.previous : undefined;
+  const packs: string[] = [];
+  const packIndex = new Map<string, number>();
+  const packOf = (k: string) => {
+    let i = packIndex.get(k);
+    if (i === undefined) {
+      i = packs.length;
+      packs.push(k);
+      packIndex.set(k, i);
+    }
+    return i;
+  };
+  const pageEntries = new Map<number, BlockEntry>();
+  const diskEntries = new Map<number, BlockEntry>();
+  if (prev) {
+    for (const [i, p, o, h] of prev.pages) pageEntries.set(i, [i, packOf(prev.packs[p]!), o, h]);
+    for (const [i, p, o, h] of prev.disk.blocks) diskEntries.set(i, [i, packOf(prev.packs[p]!), o, h]);
+  }
+  const uploads: PackLayout['uploads'] = [];
+  let current: { key: string; parts: Uint8Array[]; size: number } | undefined;
+  const place = (bytes: Uint8Array): [number, number] => {
+    if (!current || current.size + bytes.byteLength > PACK_BYTES) {
+      current = { key: packKey(image.vm, image.fence, image.seq, uploads.length), parts: [], size: 0 };
+      uploads.push(current);
+    }
+    const offset = current.size;
+    const last = current.parts.at(-1);
+    if (last && last.buffer === bytes.buffer && last.byteOffset + last.byteLength === bytes.byteOffset) {
+      // blocks laid out back to back by the caller go up without another copy
+      current.parts[current.parts.length - 1] = new Uint8Array(
+        last.buffer,
+        last.byteOffset,
+        last.byteLength + bytes.byteLength,
+      );
+    } else current.parts.push(bytes);
+    current.size += bytes.byteLength;
+    return [packOf(current.key), offset];
+  };
+  for (const [i, bytes] of [...image.pages].sort((a, b) => a[0] - b[0])) {
+    if (bytes.byteLength !== PAGE_BYTES) throw new InvalidInput(`page ${i} is ${bytes.byteLength} bytes`);
+    const [p, o] = place(bytes);
+    pageEntries.set(i, [i, p, o, sha256(bytes)]);
+  }
+  for (const [i, bytes] of [...image.disk.blocks].sort((a, b) => a[0] - b[0])) {
+    if (bytes.byteLength !== DISK_BLOCK_BYTES)
+      throw new InvalidInput(`disk block ${i} is ${bytes.byteLength} bytes`);
+    const [p, o] = place(bytes);
+    diskEntries.set(i, [i, p, o, sha256(bytes)]);
+  }
+  return { packs, pageEntries, diskEntries, uploads };
+}
+
+/** The manifest of an image laid out in packs, with its checksum. */
+function manifestOf(image: ImageWrite, key: string, layout: PackLayout): ImageManifest {
+  const prev = image.kind === 'delta' ? image.previous : undefined;
+  const body: Omit<ImageManifest, 'checksum'> = {
+    format: FORMAT,
+    vm: image.vm,
+    fence: image.fence,
+    seq: image.seq,
+    kind: image.kind,
+    base: prev ? prev.base : key,
+    ...(image.previous ? { parent: manifestKey(image.vm, image.previous.fence, image.previous.seq) } : {}),
+    guest: image.guest,
+    memPages: image.memPages,
+    packs: layout.packs,
+    pages: [...layout.pageEntries.values()].sort((a, b) => a[0] - b[0]),
+    disk: { bytes: image.disk.bytes, blocks: [...layout.diskEntries.values()].sort((a, b) => a[0] - b[0]) },
+    globals: image.globals,
+    vtod: image.vtod,
+    vtodOffset: image.vtodOffset,
+    digest: image.digest,
+    createdAt: image.createdAt,
+  };
+  return { ...body, checksum: sha256(Buffer.from(JSON.stringify(body))) };
+}
+
+/** Reads a manifest and every pack it points into, then each block, verifying every checksum. */
+async function getImage(blobs: BlobStore, key: string): Promise<LoadedImage> {
+  const object = await blobs.get(key);
+  if (!object) throw new Corrupt(`image manifest ${key} is missing`);
+  const manifest = parseManifest(key, object.body);
+  const packs = await readPacks(blobs, key, manifest);
+  return {
+    manifest,
+    pages: readBlocks(key, manifest, packs, { what: 'page', entries: manifest.pages, size: PAGE_BYTES }),
+    disk: readBlocks(key, manifest, packs, {
+      what: 'disk block',
+      entries: manifest.disk.blocks,
+      size: DISK_BLOCK_BYTES,
+    }),
+  };
+}
+
+async function readPacks(blobs: BlobStore, key: string, manifest: ImageManifest) {
+  const packs = new Map<number, Uint8Array>();
+  const needed = new Set<number>([...manifest.pages, ...manifest.disk.blocks].map((e) => e[1]));
+  await eachLimited([...needed], CONCURRENCY, async (p) => {
+    const packKey = manifest.packs[p];
+    if (packKey === undefined) throw new Corrupt(`image ${key} points at pack #${p}, which it does not list`);
+    const pack = await blobs.get(packKey);
+    if (!pack) throw new Corrupt(`image ${key}: block pack ${packKey} is missing`);
+    packs.set(p, pack.body);
+  });
+  return packs;
+}
+
+function readBlocks(
+  key: string,
+  manifest: ImageManifest,
+  packs: ReadonlyMap<number, Uint8Array>,
+  { what, entries, size }: { what: string; entries: BlockEntry[]; size: number },
+): Map<number, Uint8Array> {
+  const out = new Map<number, Uint8Array>();
+  for (const [i, p, o, h] of entries) {
+    const pack = packs.get(p)!;
+    if (o + size > pack.byteLength)
+      throw new Corrupt(`image ${key}: ${what} ${i} lies past the end of ${manifest.packs[p]}`);
+    const bytes = pack.subarray(o, o + size);
+    if (sha256(bytes) !== h)
+      throw new Corrupt(`image ${key}: ${what} ${i} in ${manifest.packs[p]} fails its sha256 check`);
+    out.set(i, bytes);
+  }
+  return out;
 }
 
 function parseManifest(key: string, body: Uint8Array): ImageManifest {
@@ -302,14 +332,6 @@ function parseManifest(key: string, body: Uint8Array): ImageManifest {
   if (sha256(Buffer.from(JSON.stringify(rest))) !== checksum)
     throw new Corrupt(`image manifest ${key} fails its sha256 check`);
   return manifest;
-}
-
-async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 // ---- blob stores -------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ export type Kind =
   | 'CONFIG'
   | 'RUN'
   | 'MIGRATION'
-  | 'EVENT'
   | 'MODULE'
   | 'IDEMPOTENCY'
   | 'LEARN'
@@ -17,7 +16,6 @@ export const vmKey = (id: string) => ({ pk: `VM#${id}`, sk: 'VM' });
 export const configKey = (name: string) => ({ pk: `CONFIG#${name}`, sk: 'CONFIG' });
 export const runKey = (id: string) => ({ pk: `RUN#${id}`, sk: 'RUN' });
 export const migrationKey = (id: string) => ({ pk: `MIGRATION#${id}`, sk: 'MIGRATION' });
-export const eventKey = (id: string) => ({ pk: `EVENT#${id}`, sk: 'EVENT' });
 export const moduleKey = (name: string) => ({ pk: `MODULE#${name}`, sk: 'MODULE' });
 /** What one balancer run learned (exchanges to judge, penalties, its CV), read back by later runs. */
 export const learnKey = (run: string) => ({ pk: `LEARN#${run}`, sk: 'LEARN' });

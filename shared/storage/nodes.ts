@@ -6,7 +6,7 @@ import { effectiveWeights } from '../domain/weights.ts';
 import type { Clients } from './clients.ts';
 import { ConditionFailed, NotFound } from './errors.ts';
 import { kindIndexKey, nodeKey } from './keys.ts';
-import { getItem, listKind, type Usage, updateItem } from './table.ts';
+import { getItem, listKind, updateItem } from './table.ts';
 
 /**
  * One VM's line in a load report: the Fig. 5 schedule entry plus what the balancer needs to
@@ -179,7 +179,6 @@ export async function claimNode(
   run: string,
   now: number,
   until: number,
-  usage?: Usage,
 ): Promise<void> {
   await updateItem(clients, 'claimNode', {
     Key: nodeKey(id),
@@ -189,18 +188,16 @@ export async function claimNode(
     ExpressionAttributeNames: { '#until': 'until' },
     ExpressionAttributeValues: { ':claim': { run, until }, ':now': now, ':run': run },
   });
-  if (usage) usage.writes += 1;
 }
 
 /** Drops a run's claim early (a lost race on the partner, or nothing to do). */
-export async function releaseClaim(clients: Clients, id: string, run: string, usage?: Usage): Promise<void> {
+export async function releaseClaim(clients: Clients, id: string, run: string): Promise<void> {
   await updateItem(clients, 'releaseClaim', {
     Key: nodeKey(id),
     UpdateExpression: 'REMOVE claim',
     ConditionExpression: 'claim.run = :run',
     ExpressionAttributeValues: { ':run': run },
   });
-  if (usage) usage.writes += 1;
 }
 
 export async function getNode(clients: Clients, id: string): Promise<NodeRecord> {
@@ -209,8 +206,8 @@ export async function getNode(clients: Clients, id: string): Promise<NodeRecord>
   return node;
 }
 
-export function listNodes(clients: Clients, usage?: Usage): Promise<NodeRecord[]> {
-  return listKind<NodeRecord>(clients, 'NODE', usage);
+export function listNodes(clients: Clients): Promise<NodeRecord[]> {
+  return listKind<NodeRecord>(clients, 'NODE');
 }
 
 /** Administrator changes to a node: drain/undrain, weights, load override, hints. */

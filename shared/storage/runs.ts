@@ -192,21 +192,13 @@ export async function putLearning(clients: Clients, record: LearnRecord, windowM
 }
 
 /** The learning items of runs at or after `since`, oldest first (TTL deletes lazily, so filter by time). */
-export async function listLearningSince(
-  clients: Clients,
-  since: number,
-  usage?: Usage,
-): Promise<LearnRecord[]> {
+export async function listLearningSince(clients: Clients, since: number): Promise<LearnRecord[]> {
   const index = TABLE.indexes.byKind;
-  const items = await queryAll<Record<string, unknown>>(
-    clients,
-    {
-      IndexName: index.name,
-      KeyConditionExpression: '#k = :k AND #s >= :since',
-      ExpressionAttributeNames: { '#k': index.partitionKey, '#s': index.sortKey },
-      ExpressionAttributeValues: { ':k': 'LEARN', ':since': timeOrder(since, '') },
-    },
-    usage,
-  );
+  const items = await queryAll<Record<string, unknown>>(clients, {
+    IndexName: index.name,
+    KeyConditionExpression: '#k = :k AND #s >= :since',
+    ExpressionAttributeNames: { '#k': index.partitionKey, '#s': index.sortKey },
+    ExpressionAttributeValues: { ':k': 'LEARN', ':since': timeOrder(since, '') },
+  });
   return items.map((item) => strip<LearnRecord>(item));
 }

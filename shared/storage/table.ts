@@ -11,7 +11,7 @@ import {
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import type { Clients } from './clients.ts';
-import { ConditionFailed, isConditionalCheckFailure } from './errors.ts';
+import { ConditionFailed, InvalidInput, isConditionalCheckFailure } from './errors.ts';
 import type { Kind } from './keys.ts';
 import { KEY_ATTRIBUTES, TABLE } from './schema.ts';
 
@@ -88,8 +88,8 @@ export function decodeCursor(cursor: string | undefined): Record<string, unknown
 
 const CURSOR_KEYS: ReadonlySet<string> = new Set(KEY_ATTRIBUTES);
 
-export class InvalidCursor extends Error {
-  override readonly name = 'InvalidInput';
+export class InvalidCursor extends InvalidInput {
+  override readonly name = 'InvalidCursor';
   constructor() {
     super('cursor is not one this API returned');
   }
@@ -116,11 +116,10 @@ export async function queryPage<T>(
   return { items: (out.Items ?? []) as T[], ...(next ? { next } : {}) };
 }
 
-/** Every item of a query, following pages; counts read capacity when `usage` is given. */
+/** Every item of a query, following pages. */
 export async function queryAll<T>(
   clients: Clients,
   input: Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey'>,
-  usage?: Usage,
 ): Promise<T[]> {
   const items: T[] = [];
   let start: Record<string, unknown> | undefined;
@@ -130,32 +129,23 @@ export async function queryAll<T>(
         TableName: clients.tableName,
         ...input,
         ExclusiveStartKey: start,
-        ...(usage ? { ReturnConsumedCapacity: 'TOTAL' } : {}),
       }),
     );
     items.push(...((out.Items ?? []) as T[]));
-    if (usage) {
-      usage.reads += out.Count ?? 0;
-      usage.readCapacity += out.ConsumedCapacity?.CapacityUnits ?? 0;
-    }
     start = out.LastEvaluatedKey;
   } while (start);
   return items;
 }
 
 /** Every item of one kind, through the byKind index. */
-export function listKind<T>(clients: Clients, kind: Kind, usage?: Usage): Promise<T[]> {
+export function listKind<T>(clients: Clients, kind: Kind): Promise<T[]> {
   const index = TABLE.indexes.byKind;
-  return queryAll<T>(
-    clients,
-    {
-      IndexName: index.name,
-      KeyConditionExpression: '#k = :k',
-      ExpressionAttributeNames: { '#k': index.partitionKey },
-      ExpressionAttributeValues: { ':k': kind },
-    },
-    usage,
-  );
+  return queryAll<T>(clients, {
+    IndexName: index.name,
+    KeyConditionExpression: '#k = :k',
+    ExpressionAttributeNames: { '#k': index.partitionKey },
+    ExpressionAttributeValues: { ':k': kind },
+  });
 }
 
 /** Store operations counted by a caller (the balancer reports them per run). */

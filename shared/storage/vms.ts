@@ -9,7 +9,7 @@ import type { Clients } from './clients.ts';
 import { ConditionFailed, isConditionalCheckFailure, NotFound } from './errors.ts';
 import { kindIndexKey, ownerIndexKey, vmKey } from './keys.ts';
 import { TABLE } from './schema.ts';
-import { getItem, type Page, putItem, queryAll, queryPage, type Usage, updateItem } from './table.ts';
+import { getItem, type Page, putItem, queryAll, queryPage, updateItem } from './table.ts';
 
 /** What a VM runs: a built-in guest or a registered module, with its parameters. */
 export interface GuestSpec {
@@ -111,18 +111,14 @@ export function findVm(clients: Clients, id: string): Promise<VmRecord | undefin
 }
 
 /** The VMs a node must act on: those it owns, and those whose image is ready for it to take. */
-export function listVmsForNode(clients: Clients, node: string, usage?: Usage): Promise<VmRecord[]> {
+export function listVmsForNode(clients: Clients, node: string): Promise<VmRecord[]> {
   const index = TABLE.indexes.byOwner;
-  return queryAll<VmRecord>(
-    clients,
-    {
-      IndexName: index.name,
-      KeyConditionExpression: '#p = :p',
-      ExpressionAttributeNames: { '#p': index.partitionKey },
-      ExpressionAttributeValues: { ':p': ownerIndexKey(node, '').gsi1pk },
-    },
-    usage,
-  );
+  return queryAll<VmRecord>(clients, {
+    IndexName: index.name,
+    KeyConditionExpression: '#p = :p',
+    ExpressionAttributeNames: { '#p': index.partitionKey },
+    ExpressionAttributeValues: { ':p': ownerIndexKey(node, '').gsi1pk },
+  });
 }
 
 /** One page of all VMs in id order, optionally filtered by owner and state. */
@@ -158,18 +154,14 @@ export function listVmsPage(
   );
 }
 
-export function listAllVms(clients: Clients, usage?: Usage): Promise<VmRecord[]> {
+export function listAllVms(clients: Clients): Promise<VmRecord[]> {
   const index = TABLE.indexes.byKind;
-  return queryAll<VmRecord>(
-    clients,
-    {
-      IndexName: index.name,
-      KeyConditionExpression: '#k = :k',
-      ExpressionAttributeNames: { '#k': index.partitionKey },
-      ExpressionAttributeValues: { ':k': 'VM' },
-    },
-    usage,
-  );
+  return queryAll<VmRecord>(clients, {
+    IndexName: index.name,
+    KeyConditionExpression: '#k = :k',
+    ExpressionAttributeNames: { '#k': index.partitionKey },
+    ExpressionAttributeValues: { ':k': 'VM' },
+  });
 }
 
 // ---- transitions -------------------------------------------------------------------------
@@ -208,12 +200,21 @@ export function markRunning(
 /** Records a new image (checkpoint) of a VM the node still holds under `fence`. */
 export function recordCheckpoint(
   clients: Clients,
-  id: string,
-  node: string,
-  fence: number,
-  image: ImageRef,
-  factors: LoadFactors | undefined,
-  now: number,
+  {
+    id,
+    node,
+    fence,
+    image,
+    factors,
+    now,
+  }: {
+    id: string;
+    node: string;
+    fence: number;
+    image: ImageRef;
+    factors?: LoadFactors | undefined;
+    now: number;
+  },
 ) {
   return updateItem<VmRecord>(clients, 'recordCheckpoint', {
     Key: vmKey(id),
@@ -243,7 +244,6 @@ export async function orderMigration(
   id: string,
   fence: number,
   order: MigrationOrder,
-  usage?: Usage,
 ): Promise<VmRecord> {
   const out = await updateItem<VmRecord>(clients, 'orderMigration', {
     Key: vmKey(id),
@@ -260,7 +260,6 @@ export async function orderMigration(
       ':now': order.orderedAt,
     },
   });
-  if (usage) usage.writes += 1;
   return out;
 }
 
@@ -270,14 +269,25 @@ export async function orderMigration(
  */
 export function markImageReady(
   clients: Clients,
-  id: string,
-  order: Pick<MigrationOrder, 'id' | 'to'>,
-  fence: number,
-  image: ImageRef,
-  stoppedAt: number,
-  bytes: { precopy: number; final: number },
-  now: number,
-  deadline?: number,
+  {
+    id,
+    order,
+    fence,
+    image,
+    stoppedAt,
+    bytes,
+    now,
+    deadline,
+  }: {
+    id: string;
+    order: Pick<MigrationOrder, 'id' | 'to'>;
+    fence: number;
+    image: ImageRef;
+    stoppedAt: number;
+    bytes: { precopy: number; final: number };
+    now: number;
+    deadline?: number | undefined;
+  },
 ) {
   return updateItem<VmRecord>(clients, 'markImageReady', {
     Key: vmKey(id),
@@ -304,12 +314,14 @@ export function markImageReady(
 /** Protocol step 3: the target loaded the image and takes the VM; the fence moves on, then it runs. */
 export function takeOwnership(
   clients: Clients,
-  id: string,
-  migrationId: string,
-  fence: number,
-  node: string,
-  now: number,
-  cooldownUntil: number,
+  {
+    id,
+    migrationId,
+    fence,
+    node,
+    now,
+    cooldownUntil,
+  }: { id: string; migrationId: string; fence: number; node: string; now: number; cooldownUntil: number },
 ) {
   return updateItem<VmRecord>(clients, 'takeOwnership', {
     Key: vmKey(id),
@@ -349,11 +361,13 @@ export function abortMigration(clients: Clients, id: string, migrationId: string
  */
 export function settleMigration(
   clients: Clients,
-  id: string,
-  migrationId: string,
-  fence: number,
-  node: string,
-  now: number,
+  {
+    id,
+    migrationId,
+    fence,
+    node,
+    now,
+  }: { id: string; migrationId: string; fence: number; node: string; now: number },
 ) {
   return updateItem<VmRecord>(clients, 'settleMigration', {
     Key: vmKey(id),
@@ -381,12 +395,14 @@ export function settleMigration(
  */
 export function restartElsewhere(
   clients: Clients,
-  id: string,
-  deadNode: string,
-  fence: number,
-  node: string,
-  now: number,
-  seen: 'PENDING' | 'RUNNING',
+  {
+    id,
+    deadNode,
+    fence,
+    node,
+    now,
+    seen,
+  }: { id: string; deadNode: string; fence: number; node: string; now: number; seen: 'PENDING' | 'RUNNING' },
 ) {
   return updateItem<VmRecord>(clients, 'restartElsewhere', {
     Key: vmKey(id),
@@ -415,7 +431,7 @@ export const restartOwn = (
   fence: number,
   now: number,
   seen: 'PENDING' | 'RUNNING',
-) => restartElsewhere(clients, id, node, fence, node, now, seen);
+) => restartElsewhere(clients, { id, deadNode: node, fence, node, now, seen });
 
 /** Asks the owner to suspend (RUNNING, no migration in flight) or delete a VM; conditional on the fence. */
 export function requestState(
@@ -513,40 +529,6 @@ export async function deleteVmItem(
     );
   } catch (error) {
     if (isConditionalCheckFailure(error)) throw new ConditionFailed('deleteVm');
-    throw error;
-  }
-}
-
-/** Settings that are not state: target load, pinned, anti-affinity group. */
-export async function patchVmSettings(
-  clients: Clients,
-  id: string,
-  patch: { targetLoad?: number | null; pinned?: boolean; group?: string | null },
-  now: number,
-): Promise<VmRecord> {
-  const sets = ['updatedAt = :now'];
-  const removes: string[] = [];
-  const values: Record<string, unknown> = { ':now': now };
-  for (const [field, value] of Object.entries(patch)) {
-    if (value === undefined) continue;
-    if (value === null) removes.push(field === 'group' ? '#group' : field);
-    else {
-      sets.push(`${field === 'group' ? '#group' : field} = :${field}`);
-      values[`:${field}`] = value;
-    }
-  }
-  try {
-    return await updateItem<VmRecord>(clients, 'patchVm', {
-      Key: vmKey(id),
-      UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
-      ConditionExpression: 'attribute_exists(pk)',
-      ...(sets.some((s) => s.includes('#group')) || removes.includes('#group')
-        ? { ExpressionAttributeNames: { '#group': 'group' } }
-        : {}),
-      ExpressionAttributeValues: values,
-    });
-  } catch (error) {
-    if (error instanceof ConditionFailed) throw new NotFound('vm', id);
     throw error;
   }
 }

@@ -3,12 +3,9 @@
 // and no element wider than the viewport. Screenshots go to test-artifacts/.
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ApiServer, startApiServer } from '../../functions/api/server.ts';
-import type { Clients } from '../../shared/storage/clients.ts';
 import { patchNode } from '../../shared/storage/nodes.ts';
-import { seedCluster } from '../support/balancer-cluster.ts';
-import { freshStores } from '../support/stores.ts';
-import { type Browser, launchBrowser, screenshot } from './browser.ts';
+import { type SeededDashboard, seededDashboard } from '../support/dashboard.ts';
+import { screenshot } from './browser.ts';
 
 const TOKEN = 'layout-test-token';
 const LONG_VM = 'vm-with-a-rather-long-identifier-0123456789';
@@ -31,50 +28,44 @@ function overflowing(page: Page) {
 }
 
 describe('dashboard layout and colours', () => {
-  let clients: Clients;
-  let api: ApiServer;
-  let browser: Browser;
+  let dash: SeededDashboard;
 
   beforeAll(async () => {
-    clients = await freshStores();
-    const now = Date.now();
     // Mean of the nodes that take load: (2.4 + 2.0 + 1.5) / 3 ≈ 1.97.
-    await seedCluster(clients, now, [
-      {
-        id: 'node-1',
-        capacity: 4,
-        vms: [
-          { id: 'vm-1', cpu: 1.4 },
-          { id: LONG_VM, cpu: 1 },
-        ],
-      },
-      { id: 'node-2', capacity: 1.8, vms: [{ id: 'vm-2', cpu: 2 }] },
-      { id: 'node-3', capacity: 4, vms: [{ id: 'vm-3', cpu: 1.5 }] },
-      { id: 'node-4', capacity: 4 },
-      { id: 'node-5', capacity: 4, lapsed: true },
-    ]);
-    await patchNode(clients, 'node-4', { draining: true }, now);
-    api = await startApiServer({ clients, token: TOKEN, port: 0 });
+    dash = await seededDashboard(
+      TOKEN,
+      [
+        {
+          id: 'node-1',
+          capacity: 4,
+          vms: [
+            { id: 'vm-1', cpu: 1.4 },
+            { id: LONG_VM, cpu: 1 },
+          ],
+        },
+        { id: 'node-2', capacity: 1.8, vms: [{ id: 'vm-2', cpu: 2 }] },
+        { id: 'node-3', capacity: 4, vms: [{ id: 'vm-3', cpu: 1.5 }] },
+        { id: 'node-4', capacity: 4 },
+        { id: 'node-5', capacity: 4, lapsed: true },
+      ],
+      (clients, now) => patchNode(clients, 'node-4', { draining: true }, now),
+    );
     const call = (method: string, path: string, body?: unknown) =>
-      fetch(`${api.url}${path}`, {
+      fetch(`${dash.api.url}${path}`, {
         method,
         headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
         body: JSON.stringify(body ?? {}),
       });
     await call('PATCH', '/v1/vms/vm-3', { targetLoad: 0.5, cpuLimit: 0.5 });
     for (let i = 0; i < 2; i++) await call('POST', '/v1/balance', { dryRun: false });
-    browser = await launchBrowser();
   }, 60_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await api?.close();
-  });
+  afterAll(() => dash?.close());
 
   const open = async (width: number, height: number): Promise<Page> => {
-    const page = await browser.page();
+    const page = await dash.browser.page();
     await page.setViewportSize({ width, height });
-    await page.goto(`${api.url}/?token=${TOKEN}`);
+    await page.goto(`${dash.api.url}/?token=${TOKEN}`);
     await expect.poll(() => page.locator('[data-node]').count()).toBe(5);
     await page.locator('#runs details').first().waitFor();
     return page;

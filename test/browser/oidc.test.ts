@@ -2,7 +2,7 @@
 // (oidc-provider, its development login pages), the dashboard in Chromium. The page signs in with
 // the code flow and PKCE, calls /ui/v1 with the JWT (checked by the API against the provider's
 // JWKS), shows the cluster, and refreshes its tokens before they lapse.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import Provider from 'oidc-provider';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, startSeesawUp, stopSeesawUp } from '../support/seesaw-up.ts';
 import { type Browser, launchBrowser } from './browser.ts';
 
 const CLIENT = 'seesaw-dashboard';
@@ -18,14 +19,6 @@ const NODES = 2;
 const VMS = 2;
 /** Short-lived tokens: the page refreshes a minute before expiry, so within seconds here. */
 const TOKEN_TTL_S = 70;
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 async function startProvider(dashboardOrigin: string): Promise<{ issuer: string; server: Server }> {
   const server = createServer();
@@ -62,36 +55,6 @@ async function startProvider(dashboardOrigin: string): Promise<{ issuer: string;
   return { issuer, server };
 }
 
-function seesawUp(args: string[], dataDir: string): Promise<{ child: ChildProcess; dashboard: string }> {
-  const child = spawn(process.execPath, ['bin/seesaw.js', 'up', '--data', dataDir, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, SEESAW_TOKEN: '' },
-  });
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`seesaw up printed no dashboard URL:\n${output}`)),
-      90_000,
-    );
-    const read = (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /^dashboard\s+(\S+)/m.exec(output);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve({ child, dashboard: match[1] });
-      }
-    };
-    child.stdout?.on('data', read);
-    child.stderr?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`seesaw up exited (${code}) before printing a dashboard URL:\n${output}`));
-    });
-  });
-}
-
 const storedTokens = (page: Page) =>
   page.evaluate(() => JSON.parse(sessionStorage.getItem('seesaw.oidc.tokens') ?? 'null')) as Promise<{
     idToken: string;
@@ -111,7 +74,7 @@ describe('the dashboard signed in through OpenID Connect (`seesaw up --oidc`)', 
   beforeAll(async () => {
     const port = await freePort();
     provider = await startProvider(`http://127.0.0.1:${port}`);
-    ({ child, dashboard } = await seesawUp(
+    ({ child, dashboard } = await startSeesawUp(
       ['--port', String(port), '--oidc', provider.issuer, '--nodes', String(NODES), '--vms', String(VMS)],
       dataDir,
     ));
@@ -126,11 +89,7 @@ describe('the dashboard signed in through OpenID Connect (`seesaw up --oidc`)', 
 
   afterAll(async () => {
     await browser?.close();
-    if (child && child.exitCode === null) {
-      const exited = new Promise((r) => child?.once('exit', r));
-      child.kill('SIGINT');
-      await exited;
-    }
+    await stopSeesawUp(child);
     await new Promise((resolve) => provider?.server.close(resolve));
     rmSync(dataDir, { recursive: true, force: true });
   }, 60_000);

@@ -2,63 +2,55 @@
 // written straight to storage (no agents): the token flow, dead and draining marks, and escaping.
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ApiServer, startApiServer } from '../../functions/api/server.ts';
 import { afterFailure } from '../../shared/domain/restart.ts';
-import type { Clients } from '../../shared/storage/clients.ts';
 import { patchNode } from '../../shared/storage/nodes.ts';
 import { createVm, failVm, markRunning } from '../../shared/storage/vms.ts';
-import { seedCluster } from '../support/balancer-cluster.ts';
-import { freshStores } from '../support/stores.ts';
-import { type Browser, launchBrowser } from './browser.ts';
+import { type SeededDashboard, seededDashboard } from '../support/dashboard.ts';
 
 const TOKEN = 'page-test-token';
 const HOSTILE_NODE = '<img src=x onerror="document.title=1">';
 const HOSTILE_VM = 'vm-<b>bold</b>&amp;';
 
 describe('the dashboard page', () => {
-  let clients: Clients;
-  let api: ApiServer;
-  let browser: Browser;
+  let dash: SeededDashboard;
 
   beforeAll(async () => {
-    clients = await freshStores();
-    const now = Date.now();
-    await seedCluster(clients, now, [
-      {
-        id: 'node-a',
-        vms: [
-          { id: 'vm-1', cpu: 3 },
-          { id: HOSTILE_VM, cpu: 1 },
-        ],
+    dash = await seededDashboard(
+      TOKEN,
+      [
+        {
+          id: 'node-a',
+          vms: [
+            { id: 'vm-1', cpu: 3 },
+            { id: HOSTILE_VM, cpu: 1 },
+          ],
+        },
+        { id: 'node-b', vms: [{ id: 'vm-2', cpu: 1 }] },
+        { id: 'node-dead', lapsed: true },
+        { id: HOSTILE_NODE },
+      ],
+      async (clients, now) => {
+        await patchNode(clients, 'node-b', { draining: true }, now);
+        await createVm(clients, { id: 'vm-bad', owner: 'node-a', guest: { kind: 'cpu' }, memPages: 1 }, now);
+        await markRunning(clients, 'vm-bad', 'node-a', 1, now);
+        await failVm(
+          clients,
+          'vm-bad',
+          'node-a',
+          1,
+          'trap in digest: unreachable',
+          afterFailure(undefined, 0, now),
+          now,
+        );
       },
-      { id: 'node-b', vms: [{ id: 'vm-2', cpu: 1 }] },
-      { id: 'node-dead', lapsed: true },
-      { id: HOSTILE_NODE },
-    ]);
-    await patchNode(clients, 'node-b', { draining: true }, now);
-    await createVm(clients, { id: 'vm-bad', owner: 'node-a', guest: { kind: 'cpu' }, memPages: 1 }, now);
-    await markRunning(clients, 'vm-bad', 'node-a', 1, now);
-    await failVm(
-      clients,
-      'vm-bad',
-      'node-a',
-      1,
-      'trap in digest: unreachable',
-      afterFailure(undefined, 0, now),
-      now,
     );
-    api = await startApiServer({ clients, token: TOKEN, port: 0 });
-    browser = await launchBrowser();
   }, 60_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await api?.close();
-  });
+  afterAll(() => dash?.close());
 
   const open = async (path: string): Promise<Page> => {
-    const page = await browser.page();
-    await page.goto(`${api.url}${path}`);
+    const page = await dash.browser.page();
+    await page.goto(`${dash.api.url}${path}`);
     return page;
   };
 

@@ -1,60 +1,16 @@
 // The user's path: `seesaw up` in a temporary directory prints a dashboard URL; opened in Chromium,
 // the page shows the demo cluster and, live, the balancer evening it out.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSeesawUp, stopSeesawUp } from '../support/seesaw-up.ts';
 import { type Browser, launchBrowser, screenshot } from './browser.ts';
 
 const NODES = 3;
 const VMS = 6;
-
-/** Starts `seesaw up` and resolves with the dashboard URL it prints. */
-function seesawUp(dataDir: string): Promise<{ child: ChildProcess; dashboard: string }> {
-  const child = spawn(
-    process.execPath,
-    [
-      'bin/seesaw.js',
-      'up',
-      '--port',
-      '0',
-      '--data',
-      dataDir,
-      '--nodes',
-      String(NODES),
-      '--vms',
-      String(VMS),
-      '--interval',
-      '2',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SEESAW_TOKEN: '' } },
-  );
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`seesaw up printed no dashboard URL:\n${output}`)),
-      90_000,
-    );
-    const read = (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /^dashboard\s+(\S+)/m.exec(output);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve({ child, dashboard: match[1] });
-      }
-    };
-    child.stdout?.on('data', read);
-    child.stderr?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`seesaw up exited (${code}) before printing a dashboard URL:\n${output}`));
-    });
-  });
-}
 
 describe('the dashboard behind `seesaw up`', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'seesaw-up-dash-'));
@@ -64,18 +20,17 @@ describe('the dashboard behind `seesaw up`', () => {
   let page: Page;
 
   beforeAll(async () => {
-    ({ child, dashboard } = await seesawUp(dataDir));
+    ({ child, dashboard } = await startSeesawUp(
+      ['--port', '0', '--nodes', String(NODES), '--vms', String(VMS), '--interval', '2'],
+      dataDir,
+    ));
     browser = await launchBrowser();
     page = await browser.page();
   }, 120_000);
 
   afterAll(async () => {
     await browser?.close();
-    if (child && child.exitCode === null) {
-      const exited = new Promise((r) => child?.once('exit', r));
-      child.kill('SIGINT');
-      await exited;
-    }
+    await stopSeesawUp(child);
     rmSync(dataDir, { recursive: true, force: true });
   }, 60_000);
 

@@ -68,10 +68,5 @@ export function allStatements(template: Template): Statement[] {
   return docs.flatMap((d) => d.PolicyDocument.Statement);
 }
 
-/** The logical id a construct's CloudFormation resource gets in the stack. */
-export function logicalId(stack: SeesawStack, construct: { node: { defaultChild?: unknown } }): string {
-  return stack.getLogicalId(construct.node.defaultChild as never);
-}
-
 /** Synthesis bundles three functions with esbuild; on a busy machine that takes a while. */
 export const SYNTH_TIMEOUT_MS = 240_000;

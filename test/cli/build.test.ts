@@ -6,6 +6,7 @@ import { cpSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BUILTIN_GUESTS } from '../../shared/domain/guests.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { getNode } from '../../shared/storage/nodes.ts';
 import { createVm, findVm } from '../../shared/storage/vms.ts';
@@ -61,7 +62,7 @@ describe('the bundle', () => {
   it('is ESM chunks with every built-in guest beside them, as WAT and as valid wasm', () => {
     const files = readdirSync(host);
     expect(JSON.parse(readFileSync(join(host, 'package.json'), 'utf8'))).toEqual({ type: 'module' });
-    for (const guest of ['cpu', 'memory', 'io', 'trace', 'idle']) {
+    for (const guest of BUILTIN_GUESTS) {
       expect(files).toContain(`${guest}.wat`);
       expect(WebAssembly.validate(readFileSync(join(host, `${guest}.wasm`)))).toBe(true);
     }

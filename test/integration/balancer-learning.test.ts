@@ -1,9 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { runBalancer } from '../../functions/balancer/run.ts';
 import { DEFAULT_BALANCING_CONFIG } from '../../shared/domain/config.ts';
-import { createRng } from '../../shared/domain/rng.ts';
 import type { LoadFactors } from '../../shared/domain/types.ts';
-import type { Clients } from '../../shared/storage/clients.ts';
 import {
   getBalancingConfig,
   patchBalancingConfig,
@@ -11,17 +9,16 @@ import {
 } from '../../shared/storage/config-store.ts';
 import { InvalidInput } from '../../shared/storage/errors.ts';
 import { listRuns } from '../../shared/storage/runs.ts';
-import { applyOrders, factorsOf, type NodeFixture, seedCluster } from '../support/balancer-cluster.ts';
+import {
+  applyOrders,
+  balancerDeps,
+  factorsOf,
+  type NodeFixture,
+  seedCluster,
+} from '../support/balancer-cluster.ts';
 import { freshStores } from '../support/stores.ts';
 
 const NOW = 1_700_000_000_000;
-const quiet = { info() {}, warn() {} };
-const depsFor = (clients: Clients, now: number, seed = 1) => ({
-  clients,
-  clock: () => now,
-  rng: createRng(seed),
-  log: quiet,
-});
 
 describe('the balancing config item', () => {
   it('reads the defaults when absent, stores a validated config and lays a partial one over it', async () => {
@@ -39,7 +36,7 @@ describe('the balancing config item', () => {
     expect(await getBalancingConfig(clients)).toEqual(patched);
     await expect(patchBalancingConfig(clients, { shards: 0 }, NOW + 2)).rejects.toThrow(InvalidInput);
 
-    const record = await runBalancer(depsFor(clients, NOW), { round: 1, dryRun: true });
+    const record = await runBalancer(balancerDeps(clients, NOW), { round: 1, dryRun: true });
     expect(record.config).toEqual(patched);
   });
 });
@@ -50,7 +47,7 @@ describe('run records and shards', () => {
     await seedCluster(clients, NOW + 20_000, [{ id: 'a', vms: [{ id: 'v', cpu: 1 }] }, { id: 'b' }]);
     const ids: string[] = [];
     for (const at of [NOW, NOW + 10_000, NOW + 20_000]) {
-      ids.push((await runBalancer(depsFor(clients, at), { round: at / 10_000 })).id);
+      ids.push((await runBalancer(balancerDeps(clients, at), { round: at / 10_000 })).id);
     }
     const first = await listRuns(clients, { limit: 2 });
     expect(first.items.map((r) => r.id)).toEqual([ids[2], ids[1]]);
@@ -68,7 +65,9 @@ describe('run records and shards', () => {
     }));
     await seedCluster(clients, NOW, fixture);
     const runs = await Promise.all(
-      [0, 1, 2].map((shard) => runBalancer(depsFor(clients, NOW, shard), { round: 9, shard, shards: 3 })),
+      [0, 1, 2].map((shard) =>
+        runBalancer(balancerDeps(clients, NOW, shard), { round: 9, shard, shards: 3 }),
+      ),
     );
     const considered = runs.map((r) => r.nodes.considered);
     expect(considered.reduce((a, b) => a + b, 0)).toBe(16);
@@ -111,7 +110,7 @@ describe('learning from outcomes, through the table', () => {
       ['z', factorsOf(0.1)],
     ]);
 
-    const first = await runBalancer(depsFor(clients, NOW), { round: 1 });
+    const first = await runBalancer(balancerDeps(clients, NOW), { round: 1 });
     expect(first.ordersWritten).toBe(1);
     const moved = first.orders[0]?.vm as string;
 
@@ -119,7 +118,7 @@ describe('learning from outcomes, through the table', () => {
     factors.set(moved, factorsOf(2));
     const t2 = NOW + 15_000;
     await applyOrders(clients, fixture, factors, t2);
-    const second = await runBalancer(depsFor(clients, t2), { round: 2 });
+    const second = await runBalancer(balancerDeps(clients, t2), { round: 2 });
 
     expect(second.learning.evaluated).toEqual([
       expect.objectContaining({ exchange: `${first.id}#0`, from: 'a', to: 'b', paidOff: false }),
@@ -134,7 +133,7 @@ describe('learning from outcomes, through the table', () => {
 
     const t3 = t2 + 15_000;
     await applyOrders(clients, fixture, factors, t3);
-    const third = await runBalancer(depsFor(clients, t3), { round: 3 });
+    const third = await runBalancer(balancerDeps(clients, t3), { round: 3 });
     expect(third.learning.active).toBeGreaterThanOrEqual(2);
     expect(third.learning.evaluated.map((o) => o.exchange)).not.toContain(`${first.id}#0`);
     expect(third.pairs.flatMap((p) => p.moves).map((m) => m.vm)).not.toContain(moved);

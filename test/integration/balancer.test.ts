@@ -12,6 +12,7 @@ import { getRun, listRuns } from '../../shared/storage/runs.ts';
 import { listAllVms } from '../../shared/storage/vms.ts';
 import {
   applyOrders,
+  balancerDeps,
   factorsOf,
   type NodeFixture,
   seedCluster,
@@ -20,13 +21,6 @@ import {
 import { freshStores } from '../support/stores.ts';
 
 const NOW = 1_700_000_000_000;
-const quiet = { info() {}, warn() {} };
-const depsFor = (clients: Clients, now: number, seed = 1) => ({
-  clients,
-  clock: () => now,
-  rng: createRng(seed),
-  log: quiet,
-});
 
 async function withConfig(clients: Clients, overrides: Partial<BalancingConfig>): Promise<BalancingConfig> {
   return putBalancingConfig(clients, { ...DEFAULT_BALANCING_CONFIG, ...overrides }, NOW - 1000);
@@ -55,7 +49,7 @@ describe('the scheduled balancer against dynalite', () => {
     ];
     await seedCluster(clients, NOW, fixture);
 
-    const record = await runBalancer(depsFor(clients, NOW, 42), { round: 7 });
+    const record = await runBalancer(balancerDeps(clients, NOW, 42), { round: 7 });
 
     // The same decision, from the fixture rather than from the table.
     const nodes: NodeInfo[] = fixture.map((n) => ({
@@ -130,8 +124,8 @@ describe('the scheduled balancer against dynalite', () => {
       await seedCluster(clients, NOW, fixture);
 
       const [a, b] = await Promise.all([
-        runBalancer(depsFor(clients, NOW, seeds[0]), { round: 3 }),
-        runBalancer(depsFor(clients, NOW, seeds[1]), { round: 3 }),
+        runBalancer(balancerDeps(clients, NOW, seeds[0]), { round: 3 }),
+        runBalancer(balancerDeps(clients, NOW, seeds[1]), { round: 3 }),
       ]);
 
       const runsOf = new Map<string, Set<string>>();
@@ -162,7 +156,7 @@ describe('the scheduled balancer against dynalite', () => {
       { id: 'idle' },
     ]);
 
-    const record = await runBalancer(depsFor(clients, NOW), { round: 1 });
+    const record = await runBalancer(balancerDeps(clients, NOW), { round: 1 });
 
     expect(record.skipped).toEqual(
       expect.arrayContaining([
@@ -193,8 +187,8 @@ describe('the scheduled balancer against dynalite', () => {
     const nodesBefore = await listNodes(clients);
     const vmsBefore = await listAllVms(clients);
 
-    const record = await runBalancer(depsFor(clients, NOW, 3), { round: 2, dryRun: true });
-    const real = await runBalancer(depsFor(clients, NOW, 3), { round: 2, dryRun: false });
+    const record = await runBalancer(balancerDeps(clients, NOW, 3), { round: 2, dryRun: true });
+    const real = await runBalancer(balancerDeps(clients, NOW, 3), { round: 2, dryRun: false });
 
     expect(record.dryRun).toBe(true);
     expect(record.orders.length).toBeGreaterThan(0);
@@ -217,12 +211,12 @@ describe('the scheduled balancer against dynalite', () => {
       { id: 'c', vms: vmsOn('c', [0.5, 0.3]) },
       { id: 'd', vms: vmsOn('d', [0.4, 0.3]) },
     ]);
-    const first = await runBalancer(depsFor(clients, NOW, 1), { round: 1 });
+    const first = await runBalancer(balancerDeps(clients, NOW, 1), { round: 1 });
     expect(first.trigger).toMatchObject({ trigger: 'difference', noise: undefined });
     const touched = new Set(first.orders.flatMap((o) => [o.from, o.to]));
     expect(touched.size).toBeGreaterThan(0);
     // The claims of the first run keep its nodes out; the others' loads have not moved at all.
-    const second = await runBalancer(depsFor(clients, NOW + 1000, 2), { round: 2 });
+    const second = await runBalancer(balancerDeps(clients, NOW + 1000, 2), { round: 2 });
     expect(second.trigger?.noise).toBe(0);
     expect(second.trigger?.trigger).toBe('difference');
   });
@@ -247,7 +241,7 @@ describe('the scheduled balancer against dynalite', () => {
     let rounds = 0;
     const left = async () => (await listAllVms(clients)).filter((vm) => vm.owner === 'drain').length;
     while ((await left()) > 0 && rounds < 12) {
-      const record = await runBalancer(depsFor(clients, now, rounds), { round: rounds });
+      const record = await runBalancer(balancerDeps(clients, now, rounds), { round: rounds });
       expect(record.pairs.filter((p) => p.moves.some((m) => m.to === 'drain'))).toEqual([]);
       now += 15_000; // past the claims
       await applyOrders(clients, fixture, factors, now);
@@ -289,7 +283,7 @@ describe('the scheduled balancer against dynalite', () => {
 
     let now = NOW;
     for (let round = 0; round < 8; round++) {
-      const record = await runBalancer(depsFor(clients, now, round + 1), { round });
+      const record = await runBalancer(balancerDeps(clients, now, round + 1), { round });
       expect(record.pairs.every((p) => p.requester !== 'a' && p.selected !== 'a')).toBe(true);
       now += 15_000; // past the claims
       await applyOrders(clients, fixture, factors, now);

@@ -105,9 +105,16 @@ describe('guest failure transitions against dynalite', () => {
       afterFailure(undefined, 0, 200),
       200,
     );
-    await expect(restartElsewhere(clients, 'f4', 'n1', 1, 'n2', 300, 'RUNNING')).rejects.toBeInstanceOf(
-      ConditionFailed,
-    );
+    await expect(
+      restartElsewhere(clients, {
+        id: 'f4',
+        deadNode: 'n1',
+        fence: 1,
+        node: 'n2',
+        now: 300,
+        seen: 'RUNNING',
+      }),
+    ).rejects.toBeInstanceOf(ConditionFailed);
     await expect(restartVm(clients, 'f4', 0, 'n2', 300)).rejects.toBeInstanceOf(ConditionFailed);
     const again = await restartVm(clients, 'f4', 1, 'n2', 300);
     expect(again).toMatchObject({ state: 'PENDING', owner: 'n2', fence: 2, failures: 0 });
@@ -120,8 +127,15 @@ describe('guest failure transitions against dynalite', () => {
     await createVm(clients, { id: 'f5', owner: 'n1', guest: { kind: 'cpu' }, memPages: 1 }, 100);
     await markRunning(clients, 'f5', 'n1', 1, 110);
     const { recordCheckpoint } = await import('../../shared/storage/vms.ts');
-    await recordCheckpoint(clients, 'f5', 'n1', 1, image(3), undefined, 120);
-    await restartElsewhere(clients, 'f5', 'n1', 1, 'n1', 130, 'RUNNING');
+    await recordCheckpoint(clients, { id: 'f5', node: 'n1', fence: 1, image: image(3), now: 120 });
+    await restartElsewhere(clients, {
+      id: 'f5',
+      deadNode: 'n1',
+      fence: 1,
+      node: 'n1',
+      now: 130,
+      seen: 'RUNNING',
+    });
     const recovery = {
       broken: image(3).manifest,
       why: 'missing',

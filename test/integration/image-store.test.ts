@@ -1,13 +1,9 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { PAGE_BYTES } from '../../shared/domain/guests.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { Conflict, Corrupt, InvalidInput, NotFound } from '../../shared/storage/errors.ts';
-import {
-  createImageStore,
-  type ImageStore,
-  type ImageWrite,
-  PAGE_BYTES,
-} from '../../shared/storage/image-store.ts';
+import { createImageStore, type ImageStore, type ImageWrite } from '../../shared/storage/image-store.ts';
 import { freshStores } from '../support/stores.ts';
 
 const page = (fill: number) => new Uint8Array(PAGE_BYTES).fill(fill);

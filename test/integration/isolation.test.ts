@@ -4,63 +4,33 @@
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runReaper } from '../../functions/reaper/reaper.ts';
-import { type Agent, createAgent } from '../../node-agent/agent/agent.ts';
-import { createKernel } from '../../node-agent/kernel/index.ts';
 import { isLive } from '../../shared/domain/placement.ts';
 import { BASE_BACKOFF_MS } from '../../shared/domain/restart.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { createImageStore, type ImageStore } from '../../shared/storage/image-store.ts';
 import { getNode } from '../../shared/storage/nodes.ts';
 import { createVm, getVm, restartVm } from '../../shared/storage/vms.ts';
+import { AGENT_LEASE_MS, agentRig, quiet } from '../support/agents.ts';
 import { FILL_DISK, GROW_RUN, SPIN_INIT, SPIN_RUN, TRAP_DIGEST, wasmOf } from '../support/hostile.ts';
 import { freshStores } from '../support/stores.ts';
 
-const quiet = { info: () => {}, warn: () => {}, debug: () => {}, error: () => {} };
 const OK_GUEST = { kind: 'memory', params: { wsPages: 2, rate: 10_000 } };
-const LEASE_MS = 1000;
 
 describe('hostile and broken guests on a node agent', () => {
   let clients: Clients;
   let images: ImageStore;
   let now = 1_000_000;
   const clock = () => now;
-
-  const anAgent = (id: string) => {
-    const spec = { id, capacity: 1e9, weights: { cpu: 1, io: 0.2, mem: 0.1 }, memCapacityPages: 1024 };
-    const kernel = createKernel(
-      {
-        nodeId: id,
-        capacity: spec.capacity,
-        weights: spec.weights,
-        tickMs: 10,
-        clock,
-        guestBudgetMs: 200,
-        memCapacityPages: spec.memCapacityPages,
-      },
-      { images },
-    );
-    return createAgent(
-      { clients, kernel, clock, log: quiet, images },
-      {
-        node: spec,
-        lease: { leaseMs: LEASE_MS, fenceMarginMs: 200 },
-        checkpointMs: 300,
-        cooldownMs: 5000,
-        timings: { orderMs: 2000, takeMs: 2000, perPageMs: 0 },
-      },
-    );
-  };
-  const cycle = async (agents: Agent[], steps = 1, stepMs = 100) => {
-    for (let i = 0; i < steps; i += 1) {
-      now += stepMs;
-      for (const a of agents) a.tick();
-      for (const a of agents) {
-        await a.heartbeat(stepMs);
-        await a.reconcile();
-        await a.idle();
-      }
-    }
-  };
+  const rig = agentRig({
+    clients: () => clients,
+    images: () => images,
+    clock,
+    advance: (ms) => {
+      now += ms;
+    },
+  });
+  const { cycle } = rig;
+  const anAgent = (id: string) => rig.anAgent(id, { kernel: { guestBudgetMs: 200, memCapacityPages: 1024 } });
 
   beforeAll(async () => {
     clients = await freshStores();
@@ -178,7 +148,7 @@ describe('hostile and broken guests on a node agent', () => {
     e.crash();
     await clients.s3.send(new DeleteObjectCommand({ Bucket: clients.bucketName, Key: newest.manifest }));
     const e2 = anAgent('h5');
-    now += 2 * LEASE_MS;
+    now += 2 * AGENT_LEASE_MS;
     await e2.register();
     await cycle([e2], 4);
     const vm = await getVm(clients, 'img');
@@ -201,7 +171,7 @@ describe('hostile and broken guests on a node agent', () => {
         new PutObjectCommand({ Bucket: clients.bucketName, Key: ref.manifest, Body: 'not json' }),
       );
     const f2 = anAgent('h6');
-    now += 2 * LEASE_MS;
+    now += 2 * AGENT_LEASE_MS;
     await f2.register();
     await cycle([f2], 4);
     const vm = await getVm(clients, 'lost');
@@ -229,7 +199,7 @@ describe('hostile and broken guests on a node agent', () => {
     );
     g.crash();
     const g2 = anAgent('h7');
-    now += 2 * LEASE_MS;
+    now += 2 * AGENT_LEASE_MS;
     await g2.register();
     await cycle([g2], 4);
     const vm = await getVm(clients, 'forged');

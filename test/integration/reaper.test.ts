@@ -27,6 +27,16 @@ const image = (vm: string, seq: number) => ({
   vtod: 0,
 });
 const GRACE = 1000;
+/** An order from `from` to `to`, placed at 10 s with its deadline at 20 s. */
+const orderOf = (vm: string, from: string, to: string): MigrationOrder => ({
+  id: `${vm}-m`,
+  from,
+  to,
+  phase: 'ORDERED',
+  deadline: 20_000,
+  orderedAt: 10_000,
+  origin: 'test',
+});
 
 describe('the reaper', () => {
   let clients: Clients;
@@ -47,7 +57,7 @@ describe('the reaper', () => {
   const runningVm = async (id: string, owner: string) => {
     await createVm(clients, { id, owner, guest: { kind: 'memory' }, memPages: 2 }, 0);
     await markRunning(clients, id, owner, 1, 1);
-    await recordCheckpoint(clients, id, owner, 1, image(id, 1), undefined, 2);
+    await recordCheckpoint(clients, { id, node: owner, fence: 1, image: image(id, 1), now: 2 });
   };
   const reap = (now: number, only: string[]) =>
     runReaper(
@@ -72,9 +82,9 @@ describe('the reaper', () => {
     expect(report.restarted).toEqual([{ vm, from: dead, to: live }]);
     const moved = await getVm(clients, vm);
     expect(moved).toMatchObject({ owner: live, state: 'PENDING', fence: 2, image: image(vm, 1) });
-    await expect(recordCheckpoint(clients, vm, dead, 1, image(vm, 2), undefined, 3)).rejects.toBeInstanceOf(
-      ConditionFailed,
-    );
+    await expect(
+      recordCheckpoint(clients, { id: vm, node: dead, fence: 1, image: image(vm, 2), now: 3 }),
+    ).rejects.toBeInstanceOf(ConditionFailed);
   });
 
   it('never restarts a VM its owner started after the reaper read it PENDING (stale read)', async () => {
@@ -142,15 +152,7 @@ describe('the reaper', () => {
     await node(source, 100_000);
     await node(target, 100_000);
     await runningVm(vm, source);
-    const order: MigrationOrder = {
-      id: `${vm}-m`,
-      from: source,
-      to: target,
-      phase: 'ORDERED',
-      deadline: 20_000,
-      orderedAt: 10_000,
-      origin: 'test',
-    };
+    const order = orderOf(vm, source, target);
     await orderMigration(clients, vm, 1, order);
     const report = await reap(30_000, [source, target]);
     expect(report.stuckMigrations).toBe(1);
@@ -167,27 +169,18 @@ describe('the reaper', () => {
       await node(source, 100_000);
       await node(target, targetAlive ? 100_000 : 5_000);
       await runningVm(vm, source);
-      const order: MigrationOrder = {
-        id: `${vm}-m`,
-        from: source,
-        to: target,
-        phase: 'ORDERED',
-        deadline: 20_000,
-        orderedAt: 10_000,
-        origin: 'test',
-      };
+      const order = orderOf(vm, source, target);
       await orderMigration(clients, vm, 1, order);
-      await markImageReady(
-        clients,
-        vm,
+      await markImageReady(clients, {
+        id: vm,
         order,
-        1,
-        image(vm, 2),
-        11_000,
-        { precopy: 10, final: 5 },
-        11_000,
-        21_000,
-      );
+        fence: 1,
+        image: image(vm, 2),
+        stoppedAt: 11_000,
+        bytes: { precopy: 10, final: 5 },
+        now: 11_000,
+        deadline: 21_000,
+      });
       expect((await reap(21_000, [source, target])).settled).toEqual([]);
       const report = await reap(30_000, [source, target]);
       const to = targetAlive ? target : source;

@@ -129,18 +129,40 @@ describe('DynamoDB repository against dynalite', () => {
     await expect(orderMigration(clients, 'vm-1', 1, { ...order, id: 'm-2' })).rejects.toBeInstanceOf(
       ConditionFailed,
     );
-    await markImageReady(clients, 'vm-1', order, 1, image(1), 1003, { precopy: 10, final: 2 }, 1003);
+    await markImageReady(clients, {
+      id: 'vm-1',
+      order,
+      fence: 1,
+      image: image(1),
+      stoppedAt: 1003,
+      bytes: { precopy: 10, final: 2 },
+      now: 1003,
+    });
     expect((await listVmsForNode(clients, 'n2')).map((v) => v.id)).toEqual(['vm-1']);
     expect(await listVmsForNode(clients, 'n1')).toEqual([]);
     // The order can no longer be aborted once the image is ready.
     await expect(abortMigration(clients, 'vm-1', 'm-1', 1004)).rejects.toBeInstanceOf(ConditionFailed);
-    const moved = await takeOwnership(clients, 'vm-1', 'm-1', 1, 'n2', 1005, 5000);
+    const moved = await takeOwnership(clients, {
+      id: 'vm-1',
+      migrationId: 'm-1',
+      fence: 1,
+      node: 'n2',
+      now: 1005,
+      cooldownUntil: 5000,
+    });
     expect(moved).toMatchObject({ owner: 'n2', fence: 2, state: 'RUNNING', moves: 1, cooldownUntil: 5000 });
     expect(moved.migration).toBeUndefined();
     // A repeated take (an order delivered twice) fails on the fence instead of forking the VM.
-    await expect(takeOwnership(clients, 'vm-1', 'm-1', 1, 'n2', 1006, 5000)).rejects.toBeInstanceOf(
-      ConditionFailed,
-    );
+    await expect(
+      takeOwnership(clients, {
+        id: 'vm-1',
+        migrationId: 'm-1',
+        fence: 1,
+        node: 'n2',
+        now: 1006,
+        cooldownUntil: 5000,
+      }),
+    ).rejects.toBeInstanceOf(ConditionFailed);
     expect((await getVm(clients, 'vm-1')).fence).toBe(2);
   });
 

@@ -1,6 +1,7 @@
 // A small cluster in the table for balancer tests: nodes with leases and load reports, RUNNING VMs,
 // and the agents' side of an order played directly (image ready, take ownership, new reports).
 import { vmLoad } from '../../shared/domain/load.ts';
+import { createRng } from '../../shared/domain/rng.ts';
 import type { LoadFactors, Weights } from '../../shared/domain/types.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { type LoadReport, type ReportedVm, registerNode, renewLease } from '../../shared/storage/nodes.ts';
@@ -14,6 +15,14 @@ import {
 } from '../../shared/storage/vms.ts';
 
 export const WEIGHTS: Weights = { cpu: 1, io: 0, mem: 0 };
+
+/** What runBalancer needs for one run at `now`: the stores, a fixed clock, a seeded RNG, no log output. */
+export const balancerDeps = (clients: Clients, now: number, seed = 1) => ({
+  clients,
+  clock: () => now,
+  rng: createRng(seed),
+  log: { info() {}, warn() {} },
+});
 const INCARNATION = 'inc-test';
 const LEASE_MS = 120_000;
 
@@ -131,8 +140,23 @@ export async function applyOrders(
     const order = vm.migration;
     if (!order) continue;
     const image = { manifest: `images/${vm.id}/${vm.fence}.json`, seq: vm.fence, digest: 'd', vtod: now };
-    await markImageReady(clients, vm.id, order, vm.fence, image, now, { precopy: 0, final: 0 }, now);
-    await takeOwnership(clients, vm.id, order.id, vm.fence, order.to, now, now + cooldownMs);
+    await markImageReady(clients, {
+      id: vm.id,
+      order,
+      fence: vm.fence,
+      image,
+      stoppedAt: now,
+      bytes: { precopy: 0, final: 0 },
+      now,
+    });
+    await takeOwnership(clients, {
+      id: vm.id,
+      migrationId: order.id,
+      fence: vm.fence,
+      node: order.to,
+      now,
+      cooldownUntil: now + cooldownMs,
+    });
     moved++;
   }
   const vms = await listAllVms(clients);

@@ -1,8 +1,8 @@
 // Per-test-file storage: a fresh table and bucket on the shared dynalite and s3rver.
 import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
-import { ensureTableAndBucket, LOCAL_CREDENTIALS } from '../../shared/local/stores.ts';
-import { type Clients, createClients } from '../../shared/storage/clients.ts';
+import { ensureTableAndBucket, LOCAL_CREDENTIALS, localClients } from '../../shared/local/stores.ts';
+import type { Clients } from '../../shared/storage/clients.ts';
 
 /** Endpoints of the run's dynalite and s3rver, as environment variables for child processes. */
 export function storeEnv(clients: Clients): Record<string, string> {
@@ -20,15 +20,10 @@ export function storeEnv(clients: Clients): Record<string, string> {
 
 /** Clients bound to a new, empty table and bucket. */
 export async function freshStores(): Promise<Clients> {
-  const { dynamoEndpoint, s3Endpoint } = inject('stores');
   const suffix = randomUUID().slice(0, 8);
-  const clients = createClients({
+  const clients = localClients(inject('stores'), {
     tableName: `seesaw-test-${suffix}`,
     bucketName: `seesaw-test-${suffix}`,
-    region: 'us-east-1',
-    dynamoEndpoint,
-    s3Endpoint,
-    credentials: LOCAL_CREDENTIALS,
   });
   await ensureTableAndBucket(clients);
   return clients;

@@ -1,6 +1,7 @@
 // The built-in guests' param table matches what their WAT declares, and the range checks hold.
 import { describe, expect, it } from 'vitest';
-import { BUILTIN_GUESTS, guestBinary } from '../../node-agent/guests/index.ts';
+import { guestBinary } from '../../node-agent/guests/index.ts';
+import { BUILTIN_GUESTS } from '../../shared/domain/guests.ts';
 import { validateGuestModule } from '../../shared/guest-abi.ts';
 import {
   BUILTIN_PARAM_RULES,

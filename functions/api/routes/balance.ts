@@ -1,5 +1,5 @@
 // Balancing: the config item, running a round now, and the history of runs and migrations.
-import { createRoute, z } from '@hono/zod-openapi';
+import { createRoute, type RouteHandler, z } from '@hono/zod-openapi';
 import { balancingConfigSchema } from '../../../shared/domain/config.ts';
 import { getBalancingConfig, patchBalancingConfig } from '../../../shared/storage/config-store.ts';
 import { listMigrations } from '../../../shared/storage/migrations.ts';
@@ -62,117 +62,119 @@ const cursor = z.string().max(2048).optional();
 
 const tags = ['Balancing'];
 
+const balanceRoute = createRoute({
+  method: 'post',
+  path: '/v1/balance',
+  operationId: 'balance',
+  tags,
+  security: bearerSecurity,
+  summary: 'Run one balancing round now (or only decide it, with dryRun) and return its record',
+  description:
+    'A dry run writes no orders; it stores a plan (`plan` in the answer) that `POST /v1/plans/{id}/apply` carries out exactly, until it expires.',
+  request: { body: jsonBody(z.object({ dryRun: z.boolean().optional() }).strict(), false) },
+  responses: {
+    200: jsonResponse(
+      RunSchema.extend({ plan: PlanSchema.optional() }),
+      'The run record (stored unless dryRun); a dry run’s also carries its plan',
+    ),
+    ...problemResponses(400, 401, 415),
+    503: { description: 'This API process cannot run the balancer' },
+  },
+});
+
 export function balanceRoutes(deps: ApiDeps) {
   const { clients } = deps;
-  const app = newRouter();
-
-  app.openapi(
-    createRoute({
-      method: 'get',
-      path: '/v1/config/balancing',
-      tags,
-      security: bearerSecurity,
-      summary: 'The balancing configuration (defaults until first changed)',
-      responses: { 200: jsonResponse(ConfigSchema, 'The config in force'), ...problemResponses(401) },
-    }),
-    async (c) => c.json(await getBalancingConfig(clients), 200),
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'put',
-      path: '/v1/config/balancing',
-      tags,
-      security: bearerSecurity,
-      summary: 'Change the balancing configuration: the fields given are merged over the stored config',
-      request: { body: jsonBody(ConfigPatchSchema) },
-      responses: {
-        200: jsonResponse(ConfigSchema, 'The config now in force'),
-        ...problemResponses(400, 401, 415),
+  return newRouter()
+    .openapi(
+      createRoute({
+        method: 'get',
+        path: '/v1/config/balancing',
+        operationId: 'getBalancingConfig',
+        tags,
+        security: bearerSecurity,
+        summary: 'The balancing configuration (defaults until first changed)',
+        responses: { 200: jsonResponse(ConfigSchema, 'The config in force'), ...problemResponses(401) },
+      }),
+      async (c) => c.json(await getBalancingConfig(clients), 200),
+    )
+    .openapi(
+      createRoute({
+        method: 'put',
+        path: '/v1/config/balancing',
+        operationId: 'putBalancingConfig',
+        tags,
+        security: bearerSecurity,
+        summary: 'Change the balancing configuration: the fields given are merged over the stored config',
+        request: { body: jsonBody(ConfigPatchSchema) },
+        responses: {
+          200: jsonResponse(ConfigSchema, 'The config now in force'),
+          ...problemResponses(400, 401, 415),
+        },
+      }),
+      async (c) => c.json(await patchBalancingConfig(clients, c.req.valid('json'), deps.clock()), 200),
+    )
+    .openapi(balanceRoute, runRound(deps))
+    .openapi(
+      createRoute({
+        method: 'get',
+        path: '/v1/runs',
+        operationId: 'listRuns',
+        tags,
+        security: bearerSecurity,
+        summary: 'Balancing runs, newest first',
+        request: { query: z.object({ limit: limit(100, 20), cursor }).strict() },
+        responses: { 200: jsonResponse(page(RunSchema), 'One page of runs'), ...problemResponses(400, 401) },
+      }),
+      async (c) => {
+        const q = c.req.valid('query');
+        const runs = await listRuns(clients, { limit: q.limit, ...(q.cursor ? { cursor: q.cursor } : {}) });
+        return c.json({ items: runs.items, next: runs.next ?? null }, 200);
       },
-    }),
-    async (c) => c.json(await patchBalancingConfig(clients, c.req.valid('json'), deps.clock()), 200),
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'post',
-      path: '/v1/balance',
-      tags,
-      security: bearerSecurity,
-      summary: 'Run one balancing round now (or only decide it, with dryRun) and return its record',
-      description:
-        'A dry run writes no orders; it stores a plan (`plan` in the answer) that `POST /v1/plans/{id}/apply` carries out exactly, until it expires.',
-      request: { body: jsonBody(z.object({ dryRun: z.boolean().optional() }).strict(), false) },
-      responses: {
-        200: jsonResponse(
-          RunSchema.extend({ plan: PlanSchema.optional() }),
-          'The run record (stored unless dryRun); a dry run’s also carries its plan',
-        ),
-        ...problemResponses(400, 401, 415),
-        503: { description: 'This API process cannot run the balancer' },
+    )
+    .openapi(
+      createRoute({
+        method: 'get',
+        path: '/v1/migrations',
+        operationId: 'listMigrations',
+        tags,
+        security: bearerSecurity,
+        summary: 'Migration history with bytes and downtime, newest first (optionally one VM’s)',
+        request: {
+          query: z
+            .object({ limit: limit(1000, 50), cursor, vm: z.string().min(1).max(128).optional() })
+            .strict(),
+        },
+        responses: {
+          200: jsonResponse(page(MigrationSchema), 'One page of migrations'),
+          ...problemResponses(400, 401),
+        },
+      }),
+      async (c) => {
+        const q = c.req.valid('query');
+        const out = await listMigrations(clients, {
+          limit: q.limit,
+          ...(q.cursor ? { cursor: q.cursor } : {}),
+          ...(q.vm ? { vm: q.vm } : {}),
+        });
+        return c.json({ items: out.items, next: out.next ?? null }, 200);
       },
-    }),
-    async (c) => {
-      if (!deps.runBalancer)
-        throw new ApiProblem(
-          503,
-          'unavailable',
-          'Balancer unavailable',
-          'this API process has no balancer runner',
-        );
-      const { dryRun } = c.req.valid('json');
-      const run = await deps.runBalancer({ dryRun: dryRun ?? false });
-      if (!run.dryRun) return c.json(run, 200);
-      const plan = await keepPlan(clients, run, deps.newId('plan'), deps.clock(), deps.plans);
-      return c.json({ ...run, plan }, 200);
-    },
-  );
+    );
+}
 
-  app.openapi(
-    createRoute({
-      method: 'get',
-      path: '/v1/runs',
-      tags,
-      security: bearerSecurity,
-      summary: 'Balancing runs, newest first',
-      request: { query: z.object({ limit: limit(100, 20), cursor }).strict() },
-      responses: { 200: jsonResponse(page(RunSchema), 'One page of runs'), ...problemResponses(400, 401) },
-    }),
-    async (c) => {
-      const q = c.req.valid('query');
-      const runs = await listRuns(clients, { limit: q.limit, ...(q.cursor ? { cursor: q.cursor } : {}) });
-      return c.json({ items: runs.items, next: runs.next ?? null }, 200);
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'get',
-      path: '/v1/migrations',
-      tags,
-      security: bearerSecurity,
-      summary: 'Migration history with bytes and downtime, newest first (optionally one VM’s)',
-      request: {
-        query: z
-          .object({ limit: limit(1000, 50), cursor, vm: z.string().min(1).max(128).optional() })
-          .strict(),
-      },
-      responses: {
-        200: jsonResponse(page(MigrationSchema), 'One page of migrations'),
-        ...problemResponses(400, 401),
-      },
-    }),
-    async (c) => {
-      const q = c.req.valid('query');
-      const out = await listMigrations(clients, {
-        limit: q.limit,
-        ...(q.cursor ? { cursor: q.cursor } : {}),
-        ...(q.vm ? { vm: q.vm } : {}),
-      });
-      return c.json({ items: out.items, next: out.next ?? null }, 200);
-    },
-  );
-
-  return app;
+/** POST /v1/balance: one round now; a dry run's answer also carries the plan it stored. */
+function runRound(deps: ApiDeps): RouteHandler<typeof balanceRoute> {
+  return async (c) => {
+    if (!deps.runBalancer)
+      throw new ApiProblem(
+        503,
+        'unavailable',
+        'Balancer unavailable',
+        'this API process has no balancer runner',
+      );
+    const { dryRun } = c.req.valid('json');
+    const run = await deps.runBalancer({ dryRun: dryRun ?? false });
+    if (!run.dryRun) return c.json(run, 200);
+    const plan = await keepPlan(deps.clients, run, deps.newId('plan'), deps.clock(), deps.plans);
+    return c.json({ ...run, plan }, 200);
+  };
 }

@@ -3,11 +3,11 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { isLive } from '../../../shared/domain/placement.ts';
 import { countedImbalance } from '../../../shared/domain/stats.ts';
 import { listNodes } from '../../../shared/storage/nodes.ts';
+import { listRuns } from '../../../shared/storage/runs.ts';
 import { listAllVms } from '../../../shared/storage/vms.ts';
 import type { ApiDeps } from '../deps.ts';
 import { problemResponses } from '../problem.ts';
 import { bearerSecurity, newRouter } from '../router.ts';
-import { lastRun } from '../runs-read.ts';
 import { jsonResponse, VmStateSchema } from '../schemas.ts';
 import { nodeLoadOf } from '../views.ts';
 
@@ -36,51 +36,53 @@ const ClusterSchema = z
 
 export function clusterRoutes(deps: ApiDeps) {
   const { clients } = deps;
-  const app = newRouter();
-
-  app.openapi(
-    createRoute({
-      method: 'get',
-      path: '/v1/cluster',
-      tags: ['Cluster'],
-      security: bearerSecurity,
-      summary:
-        'Node and VM counts, imbalance (CV and max/mean over live, non-draining nodes), last balancing run',
-      responses: { 200: jsonResponse(ClusterSchema, 'The cluster summary'), ...problemResponses(401) },
-    }),
-    async (c) => {
-      const now = deps.clock();
-      const [nodes, vms, run] = await Promise.all([
-        listNodes(clients),
-        listAllVms(clients),
-        lastRun(clients),
-      ]);
-      const live = nodes.filter((n) => isLive(n, now));
-      const byState = { PENDING: 0, RUNNING: 0, SUSPENDING: 0, SUSPENDED: 0, DELETING: 0, FAILED: 0 };
-      for (const vm of vms) byState[vm.state] += 1;
-      return c.json(
-        {
-          nodes: { total: nodes.length, live: live.length, draining: nodes.filter((n) => n.draining).length },
-          vms: { total: vms.length, byState, migrating: vms.filter((vm) => vm.migration).length },
-          imbalance: countedImbalance(live.map((n) => ({ load: nodeLoadOf(n), draining: n.draining }))),
-          loads: Object.fromEntries(live.map((n) => [n.id, nodeLoadOf(n)])),
-          lastRun: run ?? null,
-        },
-        200,
-      );
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'get',
-      path: '/healthz',
-      tags: ['Cluster'],
-      summary: 'Liveness of the API process (no auth, no storage access)',
-      responses: { 200: jsonResponse(z.object({ ok: z.literal(true) }), 'The API is up') },
-    }),
-    (c) => c.json({ ok: true as const }, 200),
-  );
-
-  return app;
+  return newRouter()
+    .openapi(
+      createRoute({
+        method: 'get',
+        path: '/v1/cluster',
+        operationId: 'getCluster',
+        tags: ['Cluster'],
+        security: bearerSecurity,
+        summary:
+          'Node and VM counts, imbalance (CV and max/mean over live, non-draining nodes), last balancing run',
+        responses: { 200: jsonResponse(ClusterSchema, 'The cluster summary'), ...problemResponses(401) },
+      }),
+      async (c) => {
+        const now = deps.clock();
+        const [nodes, vms, runs] = await Promise.all([
+          listNodes(clients),
+          listAllVms(clients),
+          listRuns(clients, { limit: 1 }),
+        ]);
+        const live = nodes.filter((n) => isLive(n, now));
+        const byState = { PENDING: 0, RUNNING: 0, SUSPENDING: 0, SUSPENDED: 0, DELETING: 0, FAILED: 0 };
+        for (const vm of vms) byState[vm.state] += 1;
+        return c.json(
+          {
+            nodes: {
+              total: nodes.length,
+              live: live.length,
+              draining: nodes.filter((n) => n.draining).length,
+            },
+            vms: { total: vms.length, byState, migrating: vms.filter((vm) => vm.migration).length },
+            imbalance: countedImbalance(live.map((n) => ({ load: nodeLoadOf(n), draining: n.draining }))),
+            loads: Object.fromEntries(live.map((n) => [n.id, nodeLoadOf(n)])),
+            lastRun: runs.items[0] ?? null,
+          },
+          200,
+        );
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'get',
+        path: '/healthz',
+        operationId: 'health',
+        tags: ['Cluster'],
+        summary: 'Liveness of the API process (no auth, no storage access)',
+        responses: { 200: jsonResponse(z.object({ ok: z.literal(true) }), 'The API is up') },
+      }),
+      (c) => c.json({ ok: true as const }, 200),
+    );
 }

@@ -1,10 +1,16 @@
 // Guest modules: upload a wasm module (validated against the guest ABI) and list them. A name is
 // registered once: VM images refer to their module by name, so its code must never change.
-import { createRoute, z } from '@hono/zod-openapi';
+import { createRoute, type RouteHandler, z } from '@hono/zod-openapi';
+import { MODULE_NAME } from '../../../shared/domain/guests.ts';
+import { ConditionFailed } from '../../../shared/errors.ts';
 import { validateGuestModule } from '../../../shared/guest-abi.ts';
 import { checkModuleResources } from '../../../shared/guest-params.ts';
-import { ConditionFailed } from '../../../shared/storage/errors.ts';
-import { createImageStore, moduleObjectKey, sha256 } from '../../../shared/storage/image-store.ts';
+import {
+  createImageStore,
+  type ImageStore,
+  moduleObjectKey,
+  sha256,
+} from '../../../shared/storage/image-store.ts';
 import {
   findModule,
   forgetModule,
@@ -17,7 +23,6 @@ import { conflict, problemResponses, unprocessable } from '../problem.ts';
 import { bearerSecurity, newRouter } from '../router.ts';
 import { jsonResponse } from '../schemas.ts';
 
-export const MODULE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const moduleName = z
   .string()
   .regex(MODULE_NAME, { message: 'name must be 1–64 of A-Z a-z 0-9 . _ - (not starting with . _ -)' });
@@ -50,109 +55,112 @@ const ModuleSchema = z
 
 const tags = ['Modules'];
 
+const registerModuleRoute = createRoute({
+  method: 'post',
+  path: '/v1/modules',
+  operationId: 'registerModule',
+  tags,
+  security: bearerSecurity,
+  summary:
+    'Register a guest module (application/wasm with ?name=, or JSON with base64), checked against the guest ABI',
+  request: {
+    query: UploadQuerySchema,
+    body: {
+      required: false,
+      content: {
+        'application/json': { schema: UploadJsonSchema },
+        'application/wasm': { schema: z.string().openapi({ format: 'binary' }) },
+      },
+    },
+  },
+  responses: {
+    201: jsonResponse(ModuleSchema, 'Registered'),
+    200: jsonResponse(ModuleSchema, 'Already registered with these exact bytes'),
+    ...problemResponses(400, 401, 409, 415, 422),
+  },
+});
+
 export function moduleRoutes(deps: ApiDeps) {
   const { clients } = deps;
   const images = createImageStore(clients);
-  const app = newRouter();
-
-  app.openapi(
-    createRoute({
-      method: 'post',
-      path: '/v1/modules',
-      tags,
-      security: bearerSecurity,
-      summary:
-        'Register a guest module (application/wasm with ?name=, or JSON with base64), checked against the guest ABI',
-      request: {
-        query: UploadQuerySchema,
-        body: {
-          required: false,
-          content: {
-            'application/json': { schema: UploadJsonSchema },
-            'application/wasm': { schema: z.string().openapi({ format: 'binary' }) },
-          },
+  return newRouter()
+    .openapi(registerModuleRoute, registerModuleHandler(deps, images))
+    .openapi(
+      createRoute({
+        method: 'get',
+        path: '/v1/modules',
+        operationId: 'listModules',
+        tags,
+        security: bearerSecurity,
+        summary: 'List registered guest modules',
+        responses: {
+          200: jsonResponse(z.object({ items: z.array(ModuleSchema) }), 'Every registered module'),
+          ...problemResponses(401),
         },
-      },
-      responses: {
-        201: jsonResponse(ModuleSchema, 'Registered'),
-        200: jsonResponse(ModuleSchema, 'Already registered with these exact bytes'),
-        ...problemResponses(400, 401, 409, 415, 422),
-      },
-    }),
-    async (c) => {
-      let name: string;
-      let bytes: Uint8Array;
-      if ((c.req.header('content-type') ?? '').toLowerCase().startsWith('application/wasm')) {
-        const query = c.req.valid('query');
-        if (!query.name) throw unprocessable('an application/wasm upload needs ?name=<module name>');
-        name = query.name;
-        bytes = new Uint8Array(await c.req.arrayBuffer());
-      } else {
-        const body = c.req.valid('json');
-        if (typeof body !== 'object' || !('name' in body))
-          throw unprocessable('send the module as application/wasm (?name=) or JSON {name, wasm}');
-        name = body.name;
-        bytes = new Uint8Array(Buffer.from(body.wasm, 'base64'));
-      }
-      const checked = validateGuestModule(bytes);
-      if (!checked.ok)
-        throw unprocessable(
-          `module ${name} does not follow the guest ABI: ${checked.problems[0]}`,
-          checked.problems.map((message) => ({ path: 'module', message })),
-        );
-      const resources = checkModuleResources(checked.exports);
-      if (resources.length)
-        throw unprocessable(
-          `module ${name} declares resources a VM cannot have: ${resources[0]}`,
-          resources.map((message) => ({ path: 'module', message })),
-        );
-      const hash = sha256(bytes);
-      const existing = await findModule(clients, name);
-      if (existing) {
-        if (existing.sha256 === hash) return c.json(existing, 200);
-        throw conflict(
-          `module ${name} is already registered with different bytes; register it under a new name`,
-        );
-      }
-      // Claim the name first, so a losing concurrent upload can never overwrite the winner's bytes.
-      const record: ModuleRecord = {
-        name,
-        sha256: hash,
-        bytes: bytes.byteLength,
-        key: moduleObjectKey(name),
-        exports: checked.exports,
-        createdAt: deps.clock(),
-      };
-      try {
-        await registerModule(clients, record);
-      } catch (error) {
-        if (error instanceof ConditionFailed) throw conflict(`module ${name} was registered meanwhile`);
-        throw error;
-      }
-      try {
-        await images.putModule(name, bytes);
-      } catch (error) {
-        await forgetModule(clients, name).catch(deps.logError);
-        throw error;
-      }
-      return c.json(record, 201);
-    },
-  );
+      }),
+      async (c) => c.json({ items: await listModules(clients) }, 200),
+    );
+}
 
-  app.openapi(
-    createRoute({
-      method: 'get',
-      path: '/v1/modules',
-      tags,
-      security: bearerSecurity,
-      summary: 'List registered guest modules',
-      responses: {
-        200: jsonResponse(z.object({ items: z.array(ModuleSchema) }), 'Every registered module'),
-        ...problemResponses(401),
-      },
-    }),
-    async (c) => c.json({ items: await listModules(clients) }, 200),
-  );
-
-  return app;
+/** POST /v1/modules: checks the bytes against the guest ABI, claims the name, then stores the bytes. */
+function registerModuleHandler(deps: ApiDeps, images: ImageStore): RouteHandler<typeof registerModuleRoute> {
+  const { clients } = deps;
+  return async (c) => {
+    let name: string;
+    let bytes: Uint8Array;
+    if ((c.req.header('content-type') ?? '').toLowerCase().startsWith('application/wasm')) {
+      const query = c.req.valid('query');
+      if (!query.name) throw unprocessable('an application/wasm upload needs ?name=<module name>');
+      name = query.name;
+      bytes = new Uint8Array(await c.req.arrayBuffer());
+    } else {
+      const body = c.req.valid('json');
+      if (typeof body !== 'object' || !('name' in body))
+        throw unprocessable('send the module as application/wasm (?name=) or JSON {name, wasm}');
+      name = body.name;
+      bytes = new Uint8Array(Buffer.from(body.wasm, 'base64'));
+    }
+    const checked = validateGuestModule(bytes);
+    if (!checked.ok)
+      throw unprocessable(
+        `module ${name} does not follow the guest ABI: ${checked.problems[0]}`,
+        checked.problems.map((message) => ({ path: 'module', message })),
+      );
+    const resources = checkModuleResources(checked.exports);
+    if (resources.length)
+      throw unprocessable(
+        `module ${name} declares resources a VM cannot have: ${resources[0]}`,
+        resources.map((message) => ({ path: 'module', message })),
+      );
+    const hash = sha256(bytes);
+    const existing = await findModule(clients, name);
+    if (existing) {
+      if (existing.sha256 === hash) return c.json(existing, 200);
+      throw conflict(
+        `module ${name} is already registered with different bytes; register it under a new name`,
+      );
+    }
+    // Claim the name first, so a losing concurrent upload can never overwrite the winner's bytes.
+    const record: ModuleRecord = {
+      name,
+      sha256: hash,
+      bytes: bytes.byteLength,
+      key: moduleObjectKey(name),
+      exports: checked.exports,
+      createdAt: deps.clock(),
+    };
+    try {
+      await registerModule(clients, record);
+    } catch (error) {
+      if (error instanceof ConditionFailed) throw conflict(`module ${name} was registered meanwhile`);
+      throw error;
+    }
+    try {
+      await images.putModule(name, bytes);
+    } catch (error) {
+      await forgetModule(clients, name).catch(deps.logError);
+      throw error;
+    }
+    return c.json(record, 201);
+  };
 }

@@ -34,71 +34,70 @@ const tags = ['Nodes'];
 
 export function nodeRoutes(deps: ApiDeps) {
   const { clients } = deps;
-  const app = newRouter();
-
-  app.openapi(
-    createRoute({
-      method: 'get',
-      path: '/v1/nodes',
-      tags,
-      security: bearerSecurity,
-      summary: 'List nodes with their weights, liveness and last reported load',
-      responses: {
-        200: jsonResponse(z.object({ items: z.array(NodeSchema) }), 'Every registered node'),
-        ...problemResponses(401),
-      },
-    }),
-    async (c) => {
-      const now = deps.clock();
-      return c.json({ items: (await listNodes(clients)).map((n) => toNodeView(n, now, false)) }, 200);
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'get',
-      path: '/v1/nodes/{id}',
-      tags,
-      security: bearerSecurity,
-      summary: "Show a node, with its last report's per-VM entries",
-      request: { params: IdParamSchema },
-      responses: { 200: jsonResponse(NodeSchema, 'The node'), ...problemResponses(400, 401, 404) },
-    }),
-    async (c) => c.json(toNodeView(await getNode(clients, c.req.valid('param').id), deps.clock(), true), 200),
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'patch',
-      path: '/v1/nodes/{id}',
-      tags,
-      security: bearerSecurity,
-      summary: 'Change weights, drain or undrain, set or clear a load override, set performance hints',
-      request: { params: IdParamSchema, body: jsonBody(PatchNodeSchema) },
-      responses: {
-        200: jsonResponse(NodeSchema, 'The node after the change'),
-        ...problemResponses(400, 401, 404, 415),
-      },
-    }),
-    async (c) => {
-      const { id } = c.req.valid('param');
-      const body = c.req.valid('json');
-      const current = await getNode(clients, id);
-      const now = deps.clock();
-      const updated = await patchNode(
-        clients,
-        id,
-        {
-          ...(body.draining !== undefined ? { draining: body.draining } : {}),
-          ...(body.loadOverride !== undefined ? { loadOverride: body.loadOverride } : {}),
-          ...(body.hints ? { hints: body.hints } : {}),
-          ...(body.weights ? { weights: { ...current.weights, ...body.weights } } : {}),
+  return newRouter()
+    .openapi(
+      createRoute({
+        method: 'get',
+        path: '/v1/nodes',
+        operationId: 'listNodes',
+        tags,
+        security: bearerSecurity,
+        summary: 'List nodes with their weights, liveness and last reported load',
+        responses: {
+          200: jsonResponse(z.object({ items: z.array(NodeSchema) }), 'Every registered node'),
+          ...problemResponses(401),
         },
-        now,
-      );
-      return c.json(toNodeView(updated, now, true), 200);
-    },
-  );
-
-  return app;
+      }),
+      async (c) => {
+        const now = deps.clock();
+        return c.json({ items: (await listNodes(clients)).map((n) => toNodeView(n, now, false)) }, 200);
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'get',
+        path: '/v1/nodes/{id}',
+        operationId: 'getNode',
+        tags,
+        security: bearerSecurity,
+        summary: "Show a node, with its last report's per-VM entries",
+        request: { params: IdParamSchema },
+        responses: { 200: jsonResponse(NodeSchema, 'The node'), ...problemResponses(400, 401, 404) },
+      }),
+      async (c) =>
+        c.json(toNodeView(await getNode(clients, c.req.valid('param').id), deps.clock(), true), 200),
+    )
+    .openapi(
+      createRoute({
+        method: 'patch',
+        path: '/v1/nodes/{id}',
+        operationId: 'patchNode',
+        tags,
+        security: bearerSecurity,
+        summary: 'Change weights, drain or undrain, set or clear a load override, set performance hints',
+        request: { params: IdParamSchema, body: jsonBody(PatchNodeSchema) },
+        responses: {
+          200: jsonResponse(NodeSchema, 'The node after the change'),
+          ...problemResponses(400, 401, 404, 415),
+        },
+      }),
+      async (c) => {
+        const { id } = c.req.valid('param');
+        const body = c.req.valid('json');
+        const current = await getNode(clients, id);
+        const now = deps.clock();
+        const updated = await patchNode(
+          clients,
+          id,
+          {
+            ...(body.draining !== undefined ? { draining: body.draining } : {}),
+            ...(body.loadOverride !== undefined ? { loadOverride: body.loadOverride } : {}),
+            ...(body.hints ? { hints: body.hints } : {}),
+            ...(body.weights ? { weights: { ...current.weights, ...body.weights } } : {}),
+          },
+          now,
+        );
+        return c.json(toNodeView(updated, now, true), 200);
+      },
+    );
 }

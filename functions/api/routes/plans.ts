@@ -73,93 +73,92 @@ const PlanIdSchema = z.object({
 
 const tags = ['Balancing'];
 
+const refused = (description: string) => ({
+  description,
+  content: { [PROBLEM_CONTENT_TYPE]: { schema: StalePlanSchema } },
+});
+
 /** A plan as callers see it: an open plan past its expiry says so. */
 const asShown = (plan: Plan, now: number): Omit<Plan, 'status'> & { status: Plan['status'] | 'expired' } =>
   plan.status === 'open' && isPlanExpired(plan, now) ? { ...plan, status: 'expired' } : plan;
 
 export function planRoutes(deps: ApiDeps) {
   const { clients } = deps;
-  const app = newRouter();
-
-  app.openapi(
-    createRoute({
-      method: 'get',
-      path: '/v1/plans',
-      tags,
-      security: bearerSecurity,
-      summary: 'Plans of dry runs, newest first (open, applied and expired until they are removed)',
-      request: {
-        query: z
-          .object({
-            limit: z.coerce.number().int().min(1).max(100).default(20),
-            cursor: z.string().max(2048).optional(),
-          })
-          .strict(),
+  return newRouter()
+    .openapi(
+      createRoute({
+        method: 'get',
+        path: '/v1/plans',
+        operationId: 'listPlans',
+        tags,
+        security: bearerSecurity,
+        summary: 'Plans of dry runs, newest first (open, applied and expired until they are removed)',
+        request: {
+          query: z
+            .object({
+              limit: z.coerce.number().int().min(1).max(100).default(20),
+              cursor: z.string().max(2048).optional(),
+            })
+            .strict(),
+        },
+        responses: {
+          200: jsonResponse(
+            z.object({ items: z.array(PlanSchema), next: z.string().nullable() }),
+            'One page of plans',
+          ),
+          ...problemResponses(400, 401),
+        },
+      }),
+      async (c) => {
+        const q = c.req.valid('query');
+        const page = await listPlans(clients, { limit: q.limit, ...(q.cursor ? { cursor: q.cursor } : {}) });
+        const now = deps.clock();
+        return c.json({ items: page.items.map((p) => asShown(p, now)), next: page.next ?? null }, 200);
       },
-      responses: {
-        200: jsonResponse(
-          z.object({ items: z.array(PlanSchema), next: z.string().nullable() }),
-          'One page of plans',
+    )
+    .openapi(
+      createRoute({
+        method: 'get',
+        path: '/v1/plans/{id}',
+        operationId: 'getPlan',
+        tags,
+        security: bearerSecurity,
+        summary: 'Show a plan',
+        request: { params: PlanIdSchema },
+        responses: { 200: jsonResponse(PlanSchema, 'The plan'), ...problemResponses(400, 401, 404) },
+      }),
+      async (c) => c.json(asShown(await getPlan(clients, c.req.valid('param').id), deps.clock()), 200),
+    )
+    .openapi(
+      createRoute({
+        method: 'post',
+        path: '/v1/plans/{id}/apply',
+        operationId: 'applyPlan',
+        tags,
+        security: bearerSecurity,
+        summary: 'Order exactly the moves of a plan, through the balancer’s fenced exchange writes',
+        description:
+          'Refused with 409 when a VM’s fence, owner or state changed, a node left or is draining, or a node’s load drifted beyond the plan’s bound (`changes` says which), or when the plan was applied already; with 410 once it expired. A refused apply changes nothing.',
+        request: { params: PlanIdSchema },
+        responses: {
+          200: jsonResponse(PlanSchema, 'The applied plan, with what became of each move'),
+          ...problemResponses(400, 401, 404),
+          409: refused('The cluster changed since the plan was made, or the plan was applied already'),
+          410: refused('The plan expired'),
+        },
+      }),
+      async (c) =>
+        c.json(
+          await applyPlan(
+            {
+              clients,
+              clock: deps.clock,
+              orderDeadlineMs: deps.migrationDeadlineMs,
+              logError: deps.logError,
+            },
+            c.req.valid('param').id,
+          ),
+          200,
         ),
-        ...problemResponses(400, 401),
-      },
-    }),
-    async (c) => {
-      const q = c.req.valid('query');
-      const page = await listPlans(clients, { limit: q.limit, ...(q.cursor ? { cursor: q.cursor } : {}) });
-      const now = deps.clock();
-      return c.json({ items: page.items.map((p) => asShown(p, now)), next: page.next ?? null }, 200);
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'get',
-      path: '/v1/plans/{id}',
-      tags,
-      security: bearerSecurity,
-      summary: 'Show a plan',
-      request: { params: PlanIdSchema },
-      responses: { 200: jsonResponse(PlanSchema, 'The plan'), ...problemResponses(400, 401, 404) },
-    }),
-    async (c) => c.json(asShown(await getPlan(clients, c.req.valid('param').id), deps.clock()), 200),
-  );
-
-  const refused = (description: string) => ({
-    description,
-    content: { [PROBLEM_CONTENT_TYPE]: { schema: StalePlanSchema } },
-  });
-  app.openapi(
-    createRoute({
-      method: 'post',
-      path: '/v1/plans/{id}/apply',
-      tags,
-      security: bearerSecurity,
-      summary: 'Order exactly the moves of a plan, through the balancer’s fenced exchange writes',
-      description:
-        'Refused with 409 when a VM’s fence, owner or state changed, a node left or is draining, or a node’s load drifted beyond the plan’s bound (`changes` says which), or when the plan was applied already; with 410 once it expired. A refused apply changes nothing.',
-      request: { params: PlanIdSchema },
-      responses: {
-        200: jsonResponse(PlanSchema, 'The applied plan, with what became of each move'),
-        ...problemResponses(400, 401, 404),
-        409: refused('The cluster changed since the plan was made, or the plan was applied already'),
-        410: refused('The plan expired'),
-      },
-    }),
-    async (c) =>
-      c.json(
-        await applyPlan(
-          {
-            clients,
-            clock: deps.clock,
-            orderDeadlineMs: deps.migrationDeadlineMs,
-            logError: deps.logError,
-          },
-          c.req.valid('param').id,
-        ),
-        200,
-      ),
-  );
-
-  return app;
+    );
 }

@@ -1,7 +1,7 @@
-// VM lifecycle: launch, list, show, change settings, suspend, resume, migrate, delete.
+// VM lifecycle: launch, list, show, change settings, suspend, resume, restart, migrate, delete.
 // Each mutation reads the item and writes conditionally on the fence it read: a lost race is a
-// 409 and nothing changes.
-import { createRoute, z } from '@hono/zod-openapi';
+// 409 and nothing changes. The routes are declared in vm-schemas.ts; one named handler each here.
+import type { RouteHandler, z } from '@hono/zod-openapi';
 import {
   expectedFactors,
   type PlacementVm,
@@ -9,16 +9,19 @@ import {
   placementVmOf,
 } from '../../../shared/domain/placement.ts';
 import type { MigrationOrder } from '../../../shared/domain/vm-state.ts';
-import { MAX_VM_MEM_PAGES } from '../../../shared/guest-params.ts';
+import { ConditionFailed } from '../../../shared/errors.ts';
+import type { Clients } from '../../../shared/storage/clients.ts';
 import { getBalancingConfig } from '../../../shared/storage/config-store.ts';
-import { ConditionFailed } from '../../../shared/storage/errors.ts';
 import { createImageStore } from '../../../shared/storage/image-store.ts';
+import { findNode, listNodesById } from '../../../shared/storage/node-lookups.ts';
 import { listNodes, placementNode } from '../../../shared/storage/nodes.ts';
+import { patchVmAtFence } from '../../../shared/storage/vm-settings.ts';
 import {
   createVm,
   deleteVmItem,
   getVm,
   listVmsPage,
+  type NewVm,
   orderMigration,
   requestState,
   restartVm,
@@ -27,394 +30,248 @@ import {
 } from '../../../shared/storage/vms.ts';
 import type { ApiDeps } from '../deps.ts';
 import { checkLaunch } from '../launch-checks.ts';
-import { findNode, listNodesById } from '../node-reads.ts';
-import { conflict, notFound, problemResponses, unprocessable } from '../problem.ts';
-import { bearerSecurity, newRouter } from '../router.ts';
-import {
-  IdParamSchema,
-  jsonBody,
-  jsonResponse,
-  RestartPolicySchema,
-  VmSchema,
-  VmStateSchema,
-} from '../schemas.ts';
+import { conflict, notFound, unprocessable } from '../problem.ts';
+import { newRouter } from '../router.ts';
 import { choosePlacement, toVmView } from '../views.ts';
-import { patchVmAtFence } from '../vm-writes.ts';
+import {
+  type CreateVmSchema,
+  deleteVmRoute,
+  getVmRoute,
+  launchVmRoute,
+  listVmsRoute,
+  migrateVmRoute,
+  patchVmRoute,
+  restartVmRoute,
+  resumeVmRoute,
+  suspendVmRoute,
+} from './vm-schemas.ts';
 
-export const BUILT_IN_GUESTS = ['cpu', 'memory', 'io', 'trace', 'idle'] as const;
-const MAX_MEM_PAGES = MAX_VM_MEM_PAGES;
-
-const nodeId = z.string().min(1).max(128);
-const targetLoad = z.number().finite().min(0).max(1_000_000);
-const group = z.string().min(1).max(128);
-const cpuLimit = z.number().finite().gt(0).max(1024).openapi({
-  description: 'Cores the VM may use at most (e.g. 0.5), enforced by the kernel. Not the target load.',
-});
-
-const CreateVmSchema = z
-  .object({
-    guest: z
-      .string()
-      .regex(/^(cpu|memory|io|trace|idle|module:[A-Za-z0-9][A-Za-z0-9._-]{0,63})$/, {
-        message: 'guest must be cpu, memory, io, trace, idle or module:<name>',
-      })
-      .openapi({ example: 'cpu' }),
-    node: nodeId.optional().openapi({
-      description:
-        'Place it here; default: the live node with the least load with it, under each node’s weights (anti-affinity, drain and memory apply).',
-    }),
-    targetLoad: targetLoad.optional().openapi({
-      description:
-        'Programmed target load (patent Fig. 7): guides selection and sharing; does not limit the VM.',
-    }),
-    cpuLimit: cpuLimit.optional(),
-    memPages: z.number().int().min(1).max(MAX_MEM_PAGES).optional().openapi({ description: '64 KiB pages.' }),
-    group: group
-      .optional()
-      .openapi({ description: 'Anti-affinity group: no two VMs of a group share a node.' }),
-    pinned: z.boolean().optional(),
-    params: z.record(z.string().min(1).max(64), z.number().finite()).optional(),
-    series: z.array(z.number().finite().min(0).max(100)).min(1).max(100_000).optional().openapi({
-      description: 'For the trace guest: utilisation per step, in percent.',
-    }),
-    restartPolicy: RestartPolicySchema.optional(),
-  })
-  .strict()
-  .openapi('CreateVm');
-
-const PatchVmSchema = z
-  .object({
-    targetLoad: targetLoad.nullable().optional(),
-    cpuLimit: cpuLimit.nullable().optional(),
-    pinned: z.boolean().optional(),
-    group: group.nullable().optional(),
-  })
-  .strict()
-  .openapi('PatchVm');
-
-const ResumeSchema = z.object({ node: nodeId.optional() }).strict().openapi('ResumeVm');
-const MigrateSchema = z
-  .object({
-    to: nodeId.openapi({ description: "A node id, or 'auto' for the best placement (as for create)." }),
-  })
-  .strict()
-  .openapi('MigrateVm');
-const EmptySchema = z.object({}).strict();
-
-const ListQuerySchema = z
-  .object({
-    node: nodeId.optional(),
-    state: VmStateSchema.optional(),
-    limit: z.coerce.number().int().min(1).max(500).default(50),
-    cursor: z.string().max(2048).optional(),
-  })
-  .strict();
-
-const VmPageSchema = z.object({ items: z.array(VmSchema), next: z.string().nullable() }).openapi('VmPage');
-
-const vmPath = '/v1/vms/{id}';
-const tags = ['VMs'];
-
+/** The VM routes, chained so the app's type (and the typed client) carries every one. */
 export function vmRoutes(deps: ApiDeps) {
-  const { clients } = deps;
-  const images = createImageStore(clients);
-  const app = newRouter();
-
-  const view = async (vm: VmRecord) => toVmView(vm, await findNode(clients, vm.owner));
-
-  /** Reads a VM, turning a fence race on the following write into a 409 that names the VM. */
-  const raced = (id: string) => (error: unknown) => {
-    if (error instanceof ConditionFailed)
-      throw conflict(`vm ${id} changed while the request ran (${error.transition}); nothing was changed`);
-    throw error;
-  };
-
-  app.openapi(
-    createRoute({
-      method: 'post',
-      path: '/v1/vms',
-      tags,
-      security: bearerSecurity,
-      summary: 'Launch a VM from a built-in guest or a registered module',
-      request: { body: jsonBody(CreateVmSchema) },
-      responses: {
-        201: jsonResponse(VmSchema, 'The new VM (PENDING until its node starts it)'),
-        ...problemResponses(400, 401, 404, 409, 415, 422),
-      },
-    }),
-    async (c) => {
-      const body = c.req.valid('json');
-      const now = deps.clock();
-      if (body.series && body.guest !== 'trace') throw unprocessable('series is only for the trace guest');
-      const memPages = await checkLaunch(clients, body);
-      const placed: PlacementVm = {
-        factors: expectedFactors({
-          memPages,
-          ...(body.cpuLimit !== undefined ? { cpuLimit: body.cpuLimit } : {}),
-        }),
-        memPages,
-        ...(body.group !== undefined ? { group: body.group } : {}),
-      };
-      const owner = choosePlacement(await listNodes(clients), placed, now, body.node, 'place the VM');
-      const vm = await createVm(
-        clients,
-        {
-          id: deps.newId('vm'),
-          owner,
-          guest: {
-            kind: body.guest,
-            ...(body.params ? { params: body.params } : {}),
-            ...(body.series ? { series: body.series } : {}),
-          },
-          memPages,
-          ...(body.targetLoad !== undefined ? { targetLoad: body.targetLoad } : {}),
-          ...(body.cpuLimit !== undefined ? { cpuLimit: body.cpuLimit } : {}),
-          ...(body.pinned !== undefined ? { pinned: body.pinned } : {}),
-          ...(body.group !== undefined ? { group: body.group } : {}),
-          // Placed by placement (not on a node the caller named): its first cooldown, as after a move.
-          ...(body.node === undefined
-            ? { cooldownUntil: now + (await getBalancingConfig(clients)).cooldownMs }
-            : {}),
-          ...(body.restartPolicy !== undefined ? { restartPolicy: body.restartPolicy } : {}),
-        },
-        now,
-      );
-      c.header('Location', `/v1/vms/${vm.id}`);
-      return c.json(await view(vm), 201);
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'get',
-      path: '/v1/vms',
-      tags,
-      security: bearerSecurity,
-      summary: 'List VMs, optionally by node and state, a page at a time',
-      description:
-        'Pages follow `next` as `cursor`. A filtered page may hold fewer than `limit` items (even none) while `next` is set.',
-      request: { query: ListQuerySchema },
-      responses: { 200: jsonResponse(VmPageSchema, 'One page of VMs'), ...problemResponses(400, 401) },
-    }),
-    async (c) => {
-      const q = c.req.valid('query');
-      const page = await listVmsPage(clients, {
-        limit: q.limit,
-        ...(q.cursor ? { cursor: q.cursor } : {}),
-        ...(q.node ? { owner: q.node } : {}),
-        ...(q.state ? { state: q.state } : {}),
-      });
-      const nodes = await listNodesById(clients);
-      return c.json(
-        { items: page.items.map((vm) => toVmView(vm, nodes.get(vm.owner))), next: page.next ?? null },
-        200,
-      );
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'get',
-      path: vmPath,
-      tags,
-      security: bearerSecurity,
-      summary: 'Show a VM: owner, state, load, factors, target load, fence, digest, migration in flight',
-      request: { params: IdParamSchema },
-      responses: { 200: jsonResponse(VmSchema, 'The VM'), ...problemResponses(400, 401, 404) },
-    }),
-    async (c) => c.json(await view(await getVm(clients, c.req.valid('param').id)), 200),
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'patch',
-      path: vmPath,
-      tags,
-      security: bearerSecurity,
-      summary: 'Change target load, pinned or anti-affinity group (null clears)',
-      request: { params: IdParamSchema, body: jsonBody(PatchVmSchema) },
-      responses: {
-        200: jsonResponse(VmSchema, 'The VM after the change'),
-        ...problemResponses(400, 401, 404, 409, 415),
-      },
-    }),
-    async (c) => {
-      const { id } = c.req.valid('param');
-      const patch = c.req.valid('json');
-      const vm = await getVm(clients, id);
-      if (vm.state === 'DELETING') throw conflict(`vm ${id} is being deleted`);
-      const updated = await patchVmAtFence(clients, id, vm.fence, patch, deps.clock()).catch(raced(id));
-      return c.json(await view(updated), 200);
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'post',
-      path: `${vmPath}/suspend`,
-      tags,
-      security: bearerSecurity,
-      summary:
-        'Ask the owner to write the whole state to the image and stop (RUNNING → SUSPENDING → SUSPENDED)',
-      request: { params: IdParamSchema, body: jsonBody(EmptySchema, false) },
-      responses: {
-        202: jsonResponse(VmSchema, 'Suspension requested'),
-        ...problemResponses(400, 401, 404, 409),
-      },
-    }),
-    async (c) => {
-      const { id } = c.req.valid('param');
-      const vm = await getVm(clients, id);
-      if (vm.state !== 'RUNNING' || vm.migration)
-        throw conflict(
-          `vm ${id} is ${describe(vm)}; only a RUNNING VM with no migration in flight can be suspended`,
-        );
-      const updated = await requestState(clients, id, vm.fence, 'SUSPENDING', deps.clock()).catch(raced(id));
-      return c.json(await view(updated), 202);
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'post',
-      path: `${vmPath}/resume`,
-      tags,
-      security: bearerSecurity,
-      summary: 'Resume a SUSPENDED VM from its image, on `node` or the best placement',
-      request: { params: IdParamSchema, body: jsonBody(ResumeSchema, false) },
-      responses: {
-        202: jsonResponse(VmSchema, 'Resumed: PENDING on its new owner'),
-        ...problemResponses(400, 401, 404, 409, 422),
-      },
-    }),
-    async (c) => {
-      const { id } = c.req.valid('param');
-      const body = c.req.valid('json');
-      const now = deps.clock();
-      const vm = await getVm(clients, id);
-      if (vm.state !== 'SUSPENDED')
-        throw conflict(`vm ${id} is ${describe(vm)}; only a SUSPENDED VM can be resumed`);
-      const placed = placementVmOf(vm);
-      const target = choosePlacement(await listNodes(clients), placed, now, body.node, 'resume it');
-      const updated = await resumeVm(clients, id, vm.fence, target, now).catch(raced(id));
-      return c.json(await view(updated), 202);
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'post',
-      path: `${vmPath}/restart`,
-      tags,
-      security: bearerSecurity,
-      summary:
-        'Give a FAILED VM a fresh try from its last image (failures forgotten), on `node`, its owner if it fits, or the least-loaded live node',
-      request: { params: IdParamSchema, body: jsonBody(ResumeSchema, false) },
-      responses: {
-        202: jsonResponse(VmSchema, 'Restarted: PENDING on its owner'),
-        ...problemResponses(400, 401, 404, 409, 422),
-      },
-    }),
-    async (c) => {
-      const { id } = c.req.valid('param');
-      const body = c.req.valid('json');
-      const now = deps.clock();
-      const vm = await getVm(clients, id);
-      if (vm.state !== 'FAILED')
-        throw conflict(`vm ${id} is ${describe(vm)}; only a FAILED VM can be restarted`);
-      const records = await listNodes(clients);
-      const placed = placementVmOf(vm);
-      // Its own node first: a failure is the guest's doing, not the node's.
-      const own = records.find((n) => n.id === vm.owner);
-      const stays =
-        body.node === undefined &&
-        own !== undefined &&
-        placementExclusion(placementNode(own), placed, now) === undefined;
-      const target = stays ? vm.owner : choosePlacement(records, placed, now, body.node, 'restart it');
-      const updated = await restartVm(clients, id, vm.fence, target, now).catch(raced(id));
-      return c.json(await view(updated), 202);
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'post',
-      path: `${vmPath}/migrate`,
-      tags,
-      security: bearerSecurity,
-      summary: "Order a live migration to a node, or to 'auto' (the best placement other than the owner)",
-      request: { params: IdParamSchema, body: jsonBody(MigrateSchema) },
-      responses: {
-        202: jsonResponse(VmSchema, 'Migration ordered; follow it with GET /v1/vms/{id}'),
-        ...problemResponses(400, 401, 404, 409, 415, 422),
-      },
-    }),
-    async (c) => {
-      const { id } = c.req.valid('param');
-      const { to } = c.req.valid('json');
-      const now = deps.clock();
-      const vm = await getVm(clients, id);
-      if (vm.state !== 'RUNNING' || vm.migration)
-        throw conflict(
-          `vm ${id} is ${describe(vm)}; only a RUNNING VM with no migration in flight can migrate`,
-        );
-      if (vm.pinned) throw conflict(`vm ${id} is pinned; unpin it (PATCH pinned=false) to migrate it`);
-      const nodes = await listNodes(clients);
-      if (to !== 'auto' && !nodes.some((n) => n.id === to)) throw notFound('node', to);
-      if (to === vm.owner) throw unprocessable(`vm ${id} already runs on ${to}`);
-      const line = nodes.find((n) => n.id === vm.owner)?.report?.vms[id];
-      const placed: PlacementVm = { ...placementVmOf(vm, line?.factors), leaving: vm.owner };
-      const target = choosePlacement(nodes, placed, now, to === 'auto' ? undefined : to, `migrate vm ${id}`);
-      const order: MigrationOrder = {
-        id: deps.newId('mig'),
-        from: vm.owner,
-        to: target,
-        phase: 'ORDERED',
-        deadline: now + deps.migrationDeadlineMs,
-        orderedAt: now,
-        origin: 'api',
-      };
-      const updated = await orderMigration(clients, id, vm.fence, order).catch(raced(id));
-      return c.json(await view(updated), 202);
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'delete',
-      path: vmPath,
-      tags,
-      security: bearerSecurity,
-      summary:
-        'Delete a VM: a running one is stopped by its owner (202); a suspended or failed one goes at once (204)',
-      request: { params: IdParamSchema },
-      responses: {
-        202: jsonResponse(VmSchema, 'Deletion requested; the owner stops the VM and removes its image'),
-        204: { description: 'Deleted, with its images' },
-        ...problemResponses(400, 401, 404, 409),
-      },
-    }),
-    async (c) => {
-      const { id } = c.req.valid('param');
-      const vm = await getVm(clients, id);
-      if (vm.state === 'DELETING') return c.json(await view(vm), 202);
-      if (vm.state === 'SUSPENDED' || vm.state === 'FAILED') {
-        // The item goes first: a concurrent resume then fails on the fence instead of finding no image.
-        await deleteVmItem(clients, id, vm.fence, vm.state).catch(raced(id));
-        await images.deleteVmImages(id).catch(deps.logError);
-        return c.body(null, 204);
-      }
-      if ((vm.state !== 'RUNNING' && vm.state !== 'PENDING') || vm.migration)
-        throw conflict(`vm ${id} is ${describe(vm)}; wait for it to settle, then delete it`);
-      const updated = await requestState(clients, id, vm.fence, 'DELETING', deps.clock()).catch(raced(id));
-      return c.json(await view(updated), 202);
-    },
-  );
-
-  return app;
+  return newRouter()
+    .openapi(launchVmRoute, launch(deps))
+    .openapi(listVmsRoute, list(deps))
+    .openapi(getVmRoute, show(deps))
+    .openapi(patchVmRoute, patch(deps))
+    .openapi(suspendVmRoute, suspend(deps))
+    .openapi(resumeVmRoute, resume(deps))
+    .openapi(restartVmRoute, restart(deps))
+    .openapi(migrateVmRoute, migrate(deps))
+    .openapi(deleteVmRoute, remove(deps));
 }
+
+const view = async (clients: Clients, vm: VmRecord) => toVmView(vm, await findNode(clients, vm.owner));
+
+/** Turns a fence race on a write into a 409 that names the VM. */
+const raced = (id: string) => (error: unknown) => {
+  if (error instanceof ConditionFailed)
+    throw conflict(`vm ${id} changed while the request ran (${error.transition}); nothing was changed`);
+  throw error;
+};
 
 function describe(vm: VmRecord): string {
   if (vm.migration) return `${vm.state} with migration ${vm.migration.id} to ${vm.migration.to} in flight`;
   return vm.state;
 }
+
+/** POST /v1/vms: checks the guest, places the VM and writes it PENDING on its node. */
+const launch =
+  (deps: ApiDeps): RouteHandler<typeof launchVmRoute> =>
+  async (c) => {
+    const { clients } = deps;
+    const body = c.req.valid('json');
+    const now = deps.clock();
+    if (body.series && body.guest !== 'trace') throw unprocessable('series is only for the trace guest');
+    const memPages = await checkLaunch(clients, body);
+    const placed: PlacementVm = {
+      factors: expectedFactors({
+        memPages,
+        ...(body.cpuLimit !== undefined ? { cpuLimit: body.cpuLimit } : {}),
+      }),
+      memPages,
+      ...(body.group !== undefined ? { group: body.group } : {}),
+    };
+    const owner = choosePlacement(await listNodes(clients), placed, now, body.node, 'place the VM');
+    // Placed by placement (not on a node the caller named): its first cooldown, as after a move.
+    const cooldownUntil =
+      body.node === undefined ? now + (await getBalancingConfig(clients)).cooldownMs : undefined;
+    const vm = await createVm(clients, newVmOf(body, deps.newId('vm'), owner, memPages, cooldownUntil), now);
+    c.header('Location', `/v1/vms/${vm.id}`);
+    return c.json(await view(clients, vm), 201);
+  };
+
+function newVmOf(
+  body: z.infer<typeof CreateVmSchema>,
+  id: string,
+  owner: string,
+  memPages: number,
+  cooldownUntil: number | undefined,
+): NewVm {
+  return {
+    id,
+    owner,
+    guest: {
+      kind: body.guest,
+      ...(body.params ? { params: body.params } : {}),
+      ...(body.series ? { series: body.series } : {}),
+    },
+    memPages,
+    ...(body.targetLoad !== undefined ? { targetLoad: body.targetLoad } : {}),
+    ...(body.cpuLimit !== undefined ? { cpuLimit: body.cpuLimit } : {}),
+    ...(body.pinned !== undefined ? { pinned: body.pinned } : {}),
+    ...(body.group !== undefined ? { group: body.group } : {}),
+    ...(cooldownUntil !== undefined ? { cooldownUntil } : {}),
+    ...(body.restartPolicy !== undefined ? { restartPolicy: body.restartPolicy } : {}),
+  };
+}
+
+/** GET /v1/vms: one page, filtered by owner and state. */
+const list =
+  ({ clients }: ApiDeps): RouteHandler<typeof listVmsRoute> =>
+  async (c) => {
+    const q = c.req.valid('query');
+    const page = await listVmsPage(clients, {
+      limit: q.limit,
+      ...(q.cursor ? { cursor: q.cursor } : {}),
+      ...(q.node ? { owner: q.node } : {}),
+      ...(q.state ? { state: q.state } : {}),
+    });
+    const nodes = await listNodesById(clients);
+    return c.json(
+      { items: page.items.map((vm) => toVmView(vm, nodes.get(vm.owner))), next: page.next ?? null },
+      200,
+    );
+  };
+
+/** GET /v1/vms/{id}. */
+const show =
+  ({ clients }: ApiDeps): RouteHandler<typeof getVmRoute> =>
+  async (c) =>
+    c.json(await view(clients, await getVm(clients, c.req.valid('param').id)), 200);
+
+/** PATCH /v1/vms/{id}: settings, at the fence read. */
+const patch =
+  (deps: ApiDeps): RouteHandler<typeof patchVmRoute> =>
+  async (c) => {
+    const { clients } = deps;
+    const { id } = c.req.valid('param');
+    const vm = await getVm(clients, id);
+    if (vm.state === 'DELETING') throw conflict(`vm ${id} is being deleted`);
+    const updated = await patchVmAtFence(clients, {
+      id,
+      fence: vm.fence,
+      patch: c.req.valid('json'),
+      now: deps.clock(),
+    }).catch(raced(id));
+    return c.json(await view(clients, updated), 200);
+  };
+
+/** POST /v1/vms/{id}/suspend: asks the owner to write the state and stop. */
+const suspend =
+  (deps: ApiDeps): RouteHandler<typeof suspendVmRoute> =>
+  async (c) => {
+    const { clients } = deps;
+    const { id } = c.req.valid('param');
+    const vm = await getVm(clients, id);
+    if (vm.state !== 'RUNNING' || vm.migration)
+      throw conflict(
+        `vm ${id} is ${describe(vm)}; only a RUNNING VM with no migration in flight can be suspended`,
+      );
+    const updated = await requestState(clients, id, vm.fence, 'SUSPENDING', deps.clock()).catch(raced(id));
+    return c.json(await view(clients, updated), 202);
+  };
+
+/** POST /v1/vms/{id}/resume: a SUSPENDED VM, PENDING again on `node` or the best placement. */
+const resume =
+  (deps: ApiDeps): RouteHandler<typeof resumeVmRoute> =>
+  async (c) => {
+    const { clients } = deps;
+    const { id } = c.req.valid('param');
+    const body = c.req.valid('json');
+    const now = deps.clock();
+    const vm = await getVm(clients, id);
+    if (vm.state !== 'SUSPENDED')
+      throw conflict(`vm ${id} is ${describe(vm)}; only a SUSPENDED VM can be resumed`);
+    const placed = placementVmOf(vm);
+    const target = choosePlacement(await listNodes(clients), placed, now, body.node, 'resume it');
+    const updated = await resumeVm(clients, id, vm.fence, target, now).catch(raced(id));
+    return c.json(await view(clients, updated), 202);
+  };
+
+/** POST /v1/vms/{id}/restart: a FAILED VM, PENDING again; its own node first when it still fits. */
+const restart =
+  (deps: ApiDeps): RouteHandler<typeof restartVmRoute> =>
+  async (c) => {
+    const { clients } = deps;
+    const { id } = c.req.valid('param');
+    const body = c.req.valid('json');
+    const now = deps.clock();
+    const vm = await getVm(clients, id);
+    if (vm.state !== 'FAILED')
+      throw conflict(`vm ${id} is ${describe(vm)}; only a FAILED VM can be restarted`);
+    const records = await listNodes(clients);
+    const placed = placementVmOf(vm);
+    // Its own node first: a failure is the guest's doing, not the node's.
+    const own = records.find((n) => n.id === vm.owner);
+    const stays =
+      body.node === undefined &&
+      own !== undefined &&
+      placementExclusion(placementNode(own), placed, now) === undefined;
+    const target = stays ? vm.owner : choosePlacement(records, placed, now, body.node, 'restart it');
+    const updated = await restartVm(clients, id, vm.fence, target, now).catch(raced(id));
+    return c.json(await view(clients, updated), 202);
+  };
+
+/** POST /v1/vms/{id}/migrate: writes a migration order on the VM, to a node or the best placement. */
+const migrate =
+  (deps: ApiDeps): RouteHandler<typeof migrateVmRoute> =>
+  async (c) => {
+    const { clients } = deps;
+    const { id } = c.req.valid('param');
+    const { to } = c.req.valid('json');
+    const now = deps.clock();
+    const vm = await getVm(clients, id);
+    if (vm.state !== 'RUNNING' || vm.migration)
+      throw conflict(
+        `vm ${id} is ${describe(vm)}; only a RUNNING VM with no migration in flight can migrate`,
+      );
+    if (vm.pinned) throw conflict(`vm ${id} is pinned; unpin it (PATCH pinned=false) to migrate it`);
+    const nodes = await listNodes(clients);
+    if (to !== 'auto' && !nodes.some((n) => n.id === to)) throw notFound('node', to);
+    if (to === vm.owner) throw unprocessable(`vm ${id} already runs on ${to}`);
+    const line = nodes.find((n) => n.id === vm.owner)?.report?.vms[id];
+    const placed: PlacementVm = { ...placementVmOf(vm, line?.factors), leaving: vm.owner };
+    const target = choosePlacement(nodes, placed, now, to === 'auto' ? undefined : to, `migrate vm ${id}`);
+    const order: MigrationOrder = {
+      id: deps.newId('mig'),
+      from: vm.owner,
+      to: target,
+      phase: 'ORDERED',
+      deadline: now + deps.migrationDeadlineMs,
+      orderedAt: now,
+      origin: 'api',
+    };
+    const updated = await orderMigration(clients, id, vm.fence, order).catch(raced(id));
+    return c.json(await view(clients, updated), 202);
+  };
+
+/** DELETE /v1/vms/{id}: a stopped VM goes at once (204); a running one is stopped by its owner (202). */
+const remove = (deps: ApiDeps): RouteHandler<typeof deleteVmRoute> => {
+  const images = createImageStore(deps.clients);
+  return async (c) => {
+    const { clients } = deps;
+    const { id } = c.req.valid('param');
+    const vm = await getVm(clients, id);
+    if (vm.state === 'DELETING') return c.json(await view(clients, vm), 202);
+    if (vm.state === 'SUSPENDED' || vm.state === 'FAILED') {
+      // The item goes first: a concurrent resume then fails on the fence instead of finding no image.
+      await deleteVmItem(clients, id, vm.fence, vm.state).catch(raced(id));
+      await images.deleteVmImages(id).catch(deps.logError);
+      return c.body(null, 204);
+    }
+    if ((vm.state !== 'RUNNING' && vm.state !== 'PENDING') || vm.migration)
+      throw conflict(`vm ${id} is ${describe(vm)}; wait for it to settle, then delete it`);
+    const updated = await requestState(clients, id, vm.fence, 'DELETING', deps.clock()).catch(raced(id));
+    return c.json(await view(clients, updated), 202);
+  };
+};

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BUILTIN_GUESTS, guestBinary } from '../../../node-agent/guests/index.ts';
+import { guestBinary } from '../../../node-agent/guests/index.ts';
+import { BUILTIN_GUESTS } from '../../../shared/domain/guests.ts';
 import { validateGuestModule } from '../../../shared/guest-abi.ts';
 import { CLOCK_GUEST, wat } from './fixtures.ts';
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { PAGE, PageTracker } from '../../../node-agent/kernel/pages.ts';
+import { PageTracker } from '../../../node-agent/kernel/pages.ts';
+import { PAGE_BYTES } from '../../../shared/domain/guests.ts';
 
 describe('dirty-page tracking by shadow comparison', () => {
   it('finds exactly the pages written since the last scan and counts resident pages', () => {
@@ -7,13 +8,13 @@ describe('dirty-page tracking by shadow comparison', () => {
     const bytes = new Uint8Array(memory.buffer);
     const tracker = new PageTracker(0);
     expect(tracker.scan(memory.buffer)).toBe(0);
-    bytes[3 * PAGE + 17] = 1;
-    bytes[33 * PAGE] = 2;
+    bytes[3 * PAGE_BYTES + 17] = 1;
+    bytes[33 * PAGE_BYTES] = 2;
     expect(tracker.scan(memory.buffer)).toBe(2);
     expect(tracker.pagesFor('delta')).toEqual([3, 33]);
     expect(tracker.residentPages).toBe(2);
     expect(tracker.scan(memory.buffer)).toBe(0);
-    bytes[3 * PAGE + 17] = 0;
+    bytes[3 * PAGE_BYTES + 17] = 0;
     expect(tracker.scan(memory.buffer)).toBe(1);
     expect(tracker.residentPages).toBe(1);
     expect(tracker.pagesFor('full')).toEqual([33]);
@@ -26,7 +27,7 @@ describe('dirty-page tracking by shadow comparison', () => {
     const tracker = new PageTracker(0);
     tracker.scan(memory.buffer);
     memory.grow(2);
-    new Uint8Array(memory.buffer)[2 * PAGE + 5] = 9;
+    new Uint8Array(memory.buffer)[2 * PAGE_BYTES + 5] = 9;
     tracker.scan(memory.buffer);
     expect(tracker.pages).toBe(3);
     const marks = tracker.markImaged();
@@ -38,7 +39,7 @@ describe('dirty-page tracking by shadow comparison', () => {
 
   it('treats restored memory as clean', () => {
     const memory = new WebAssembly.Memory({ initial: 4 });
-    new Uint8Array(memory.buffer)[PAGE] = 1;
+    new Uint8Array(memory.buffer)[PAGE_BYTES] = 1;
     const tracker = new PageTracker(0);
     tracker.reset(memory.buffer);
     expect(tracker.residentPages).toBe(1);
@@ -52,9 +53,9 @@ describe('dirty-page tracking by shadow comparison', () => {
     const tracker = new PageTracker(0);
     tracker.scan(memory.buffer);
     const map = 100; // one byte per page, inside page 0
-    bytes[5 * PAGE] = 1;
+    bytes[5 * PAGE_BYTES] = 1;
     bytes[map + 5] = 1;
-    bytes[6 * PAGE] = 1; // written but not marked: the guest broke its promise, so it is not seen
+    bytes[6 * PAGE_BYTES] = 1; // written but not marked: the guest broke its promise, so it is not seen
     bytes[map + 7] = 1; // marked but unchanged: taken as dirty all the same
     expect(tracker.scanMarked(memory.buffer, map)).toBe(2);
     expect(tracker.pagesFor('delta')).toEqual([5, 7]);
@@ -71,7 +72,7 @@ describe('dirty-page tracking by shadow comparison', () => {
     const memory = new WebAssembly.Memory({ initial: 2 });
     const tracker = new PageTracker(0);
     tracker.scan(memory.buffer);
-    new Uint8Array(memory.buffer)[PAGE + 3] = 4;
-    expect(tracker.scanMarked(memory.buffer, 2 * PAGE - 1)).toBe(1);
+    new Uint8Array(memory.buffer)[PAGE_BYTES + 3] = 4;
+    expect(tracker.scanMarked(memory.buffer, 2 * PAGE_BYTES - 1)).toBe(1);
   });
 });

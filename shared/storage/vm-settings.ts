@@ -1,10 +1,9 @@
-// The API's own fenced writes to a VM item: settings changes conditional on the fence the
-// handler read, so a VM that moved or restarted meanwhile answers 409 and nothing changes.
-
-import type { Clients } from '../../shared/storage/clients.ts';
-import { vmKey } from '../../shared/storage/keys.ts';
-import { updateItem } from '../../shared/storage/table.ts';
-import type { VmRecord } from '../../shared/storage/vms.ts';
+// Settings of a VM that are not its state (target load, CPU limit, pinned, group), changed by an
+// operator: one update conditional on the fence the caller read.
+import type { Clients } from './clients.ts';
+import { vmKey } from './keys.ts';
+import { updateItem } from './table.ts';
+import type { VmRecord } from './vms.ts';
 
 export interface VmSettingsPatch {
   /** null clears it. */
@@ -16,19 +15,18 @@ export interface VmSettingsPatch {
   group?: string | null;
 }
 
-/** Changes target load, pinned or group of a VM still at `fence`; ConditionFailed('patchVm') otherwise. */
+const SETTINGS = ['targetLoad', 'cpuLimit', 'pinned', 'group'] as const;
+
+/** Changes the settings of a VM still at `fence`; ConditionFailed('patchVm') when absent or moved on. */
 export function patchVmAtFence(
   clients: Clients,
-  id: string,
-  fence: number,
-  patch: VmSettingsPatch,
-  now: number,
+  { id, fence, patch, now }: { id: string; fence: number; patch: VmSettingsPatch; now: number },
 ): Promise<VmRecord> {
   const names: Record<string, string> = {};
   const values: Record<string, unknown> = { ':now': now, ':f': fence };
   const sets = ['updatedAt = :now'];
   const removes: string[] = [];
-  for (const field of ['targetLoad', 'cpuLimit', 'pinned', 'group'] as const) {
+  for (const field of SETTINGS) {
     const value = patch[field];
     if (value === undefined) continue;
     names[`#${field}`] = field;

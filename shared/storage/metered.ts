@@ -11,8 +11,10 @@ import {
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { Clients } from '../../shared/storage/clients.ts';
-import type { Usage } from '../../shared/storage/table.ts';
+import type { Clients } from './clients.ts';
+import { newUsage, type Usage } from './table.ts';
+
+export { newUsage, type Usage };
 
 interface Capacity {
   CapacityUnits?: number;

@@ -1,0 +1,109 @@
+// The agent's shapes, shared by the agent loop (agent.ts) and the VM operations (ops.ts and the
+// handlers): kept apart so that neither imports the other's module.
+import type { Action, Holding, LeaseRules, ProtocolTimings } from '../../shared/domain/protocol.ts';
+import type { ImageRef } from '../../shared/domain/vm-state.ts';
+import type { Logger } from '../../shared/runtime/logger.ts';
+import type { Clients } from '../../shared/storage/clients.ts';
+import type { LeaseHolder, NodeSpec } from '../../shared/storage/nodes.ts';
+import type { VmRecord } from '../../shared/storage/vms.ts';
+import type { Kernel } from '../kernel/types.ts';
+import type { FaultHook, FaultPoint } from './faults.ts';
+
+/** Removes a deleted VM's images from the image store. */
+export interface ImageCleaner {
+  deleteVmImages(vmId: string): Promise<unknown>;
+}
+
+export interface AgentConfig {
+  node: NodeSpec;
+  lease: Pick<LeaseRules, 'leaseMs' | 'fenceMarginMs'>;
+  /** Periodic delta checkpoint of each running VM. */
+  checkpointMs: number;
+  /** Quiet period a VM gets after it moves here (the balancing config's cooldownMs). */
+  cooldownMs: number;
+  timings: ProtocolTimings;
+}
+
+export interface AgentDeps {
+  clients: Clients;
+  kernel: Kernel;
+  clock: () => number;
+  log: Logger;
+  images?: ImageCleaner;
+  /** This process's pid and host, recorded on the node item so a refused second agent can name it. */
+  holder?: LeaseHolder;
+  faults?: FaultHook;
+  newId?: () => string;
+}
+
+export type AgentStatus = 'new' | 'ready' | 'waiting' | 'fenced' | 'superseded' | 'crashed' | 'stopped';
+
+export interface Agent {
+  readonly nodeId: string;
+  readonly kernel: Kernel;
+  readonly incarnation: string;
+  status(): AgentStatus;
+  /** Registers the node; waits (by status `waiting`) out a previous incarnation's lease before acting. */
+  register(): Promise<void>;
+  /** Renews the lease with a load report; on a lost lease fences and re-registers. */
+  heartbeat(periodMs: number): Promise<void>;
+  /** Reads the VMs filed under this node and starts one operation per VM that needs one. */
+  reconcile(): Promise<void>;
+  /** Resolves when no VM operation is in flight. */
+  idle(): Promise<void>;
+  /** Runs one kernel tick, unless the lease no longer allows running guests (then stops them all). */
+  tick(): void;
+  /** Graceful shutdown: final checkpoints, stop guests, give the lease up. */
+  shutdown(): Promise<void>;
+  /** The harness's kill: the process is gone; nothing it started may continue. */
+  crash(): void;
+  /** What the kernel holds, by VM. */
+  holdings(): ReadonlyMap<string, Holding>;
+}
+
+/** A source's progress between its stop and the hand-over, kept across retries. */
+export interface Outbound {
+  stoppedAt: number;
+  precopy: number;
+}
+
+/** A guest's paging over the last measured period: the pre-copy's dirty-rate estimate. */
+export interface PeriodDirt {
+  dirtiedPages: number;
+  residentPages: number;
+  periodMs: number;
+}
+
+/** What one VM operation may see and touch of its agent. */
+export interface OpContext {
+  self: string;
+  /** This agent process's incarnation (recorded on the VMs it marks RUNNING). */
+  incarnation: string;
+  clients: Clients;
+  kernel: Kernel;
+  clock: () => number;
+  log: Logger;
+  config: AgentConfig;
+  held: Map<string, Holding>;
+  records: Map<string, VmRecord>;
+  lastCheckpoint: Map<string, number>;
+  outbound: Map<string, Outbound>;
+  images: ImageCleaner | undefined;
+  /** The VM's paging in the last measured period, if it was measured here. */
+  dirt(id: string): PeriodDirt | undefined;
+  /** Runs one protocol step between fault points; throws Crash/Fenced when the node died or fenced meanwhile. */
+  step<T>(
+    point: FaultPoint,
+    vm: string,
+    fn: () => Promise<T> | T,
+    describe?: (out: T) => ImageRef | undefined,
+  ): Promise<T>;
+}
+
+/** Acts on one decision about a VM item; true when the VM needs another decision right away (e.g. recover → start). */
+export type Handler<K extends Action['kind']> = (
+  ctx: OpContext,
+  action: Extract<Action, { kind: K }>,
+  vm: VmRecord,
+  id: string,
+) => Promise<boolean> | boolean;

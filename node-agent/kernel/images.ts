@@ -1,0 +1,233 @@
+// A VM's way in and out of the image store: loading it fresh or from its image chain (falling back
+// to an older image when the newest is broken), and writing its state as a full or delta image.
+import { PAGE_BYTES } from '../../shared/domain/guests.ts';
+import { MAX_VM_MEM_PAGES } from '../../shared/guest-params.ts';
+import { Corrupt, InvalidInput, NotFound } from '../../shared/storage/errors.ts';
+import type { LoadedImage } from '../../shared/storage/image-store.ts';
+import { GuestFault, trapReason } from './budget.ts';
+import { VirtualDisk } from './disk.ts';
+import { type Guest, growMemory, instantiateGuest } from './guest.ts';
+import { sample } from './measure.ts';
+import { PageTracker } from './pages.ts';
+import { callAlone, emptyPeriod, type KernelState, nowNs, UNITS_PER_CORE, type Vm, vtodOf } from './state.ts';
+import type { CheckpointResult, StartResult, VmLaunch } from './types.ts';
+
+/** A VM's virtual disk size unless its guest params say `diskMiB`. */
+export const DEFAULT_DISK_MIB = 16;
+/** Params the kernel reads itself; a guest need not declare them. */
+const KERNEL_PARAMS = ['diskMiB'] as const;
+/** A delta whose image would point into more packs than this is written as a full image instead, which bounds what a restore reads. */
+export const MAX_CHAIN_PACKS = 32;
+/** Older images a restore tries, newest first, when the newest is broken. */
+export const MAX_FALLBACK_IMAGES = 8;
+
+/**
+ * Loads a VM; when its newest image is broken (Corrupt: missing, unreadable, failing a checksum or
+ * a digest), the newest older image of the VM that restores instead, with the guest time lost.
+ * Corrupt when none does. Never retries by itself: the agent fails the VM on Corrupt.
+ */
+export async function launchOrFallBack(
+  state: KernelState,
+  vm: VmLaunch,
+): Promise<{ vm: Vm; recovery?: StartResult['recovery'] }> {
+  try {
+    return { vm: await launch(state, vm) };
+  } catch (error) {
+    const newest = vm.image;
+    if (!(error instanceof Corrupt) || !newest) throw error;
+    const fenceOf = Number(/^images\/[^/]+\/(\d+)\//.exec(newest.manifest)?.[1] ?? Number.POSITIVE_INFINITY);
+    const older = (await state.images.listImages(vm.id))
+      .filter((r) => r.seq < newest.seq && r.fence <= fenceOf)
+      .slice(0, MAX_FALLBACK_IMAGES);
+    for (const candidate of older) {
+      try {
+        const image = { manifest: candidate.manifest, seq: candidate.seq, digest: '', vtod: 0 };
+        const loaded = await launch(state, { ...vm, image }, false);
+        const m = loaded.manifest!;
+        return {
+          vm: loaded,
+          recovery: {
+            image: { manifest: candidate.manifest, seq: m.seq, digest: m.digest, vtod: m.vtod },
+            why: error.message,
+            lostSeconds: Math.max(0, Math.round((newest.vtod - m.vtod) / 100) / 10),
+          },
+        };
+      } catch (olderError) {
+        if (!(olderError instanceof Corrupt)) throw olderError;
+      }
+    }
+    const tried = older.length
+      ? `none of the ${older.length} older images restores either`
+      : 'no older image';
+    throw new Corrupt(`${error.message}; ${tried}`);
+  }
+}
+
+/** Loads a VM fresh, or from `vm.image`, whose digest must match the table's unless `checkTableDigest` is false. */
+async function launch(state: KernelState, vm: VmLaunch, checkTableDigest = true): Promise<Vm> {
+  if (!Number.isInteger(vm.memPages) || vm.memPages < 1 || vm.memPages > MAX_VM_MEM_PAGES)
+    throw new InvalidInput(`memPages must be an integer in 1..${MAX_VM_MEM_PAGES}`);
+  const { module, globals, writesMemory } = await state.modules.load(vm.guest.kind, vm.memPages);
+  const diskMiB = vm.guest.params?.diskMiB ?? DEFAULT_DISK_MIB;
+  if (!(diskMiB > 0 && diskMiB <= 4095)) throw new InvalidInput('diskMiB must be in (0, 4095]');
+  const image = vm.image ? await openImage(state, vm) : undefined;
+  const disk = image
+    ? VirtualDisk.from(image.manifest.disk.bytes, image.disk, state.diskBudget)
+    : new VirtualDisk(Math.floor(diskMiB * 1024 * 1024), state.diskBudget);
+  const { clock, tickMs } = state.options;
+  const io = { ops: 0, bytes: 0, netBytes: 0 };
+  const record = { io, disk, vtodOffset: 0, lastVtod: clock(), memLimit: vm.memPages } as Vm;
+  // Until the guest exists, a fault is the instantiation's (a start function) or a trap in it.
+  const guest = await instantiateGuest(
+    module,
+    globals,
+    { vtod: () => vtodOf(record, clock), disk, series: vm.guest.series ?? [], io },
+    (instantiate) => {
+      try {
+        return state.watchdog.one('init', instantiate);
+      } catch (error) {
+        if (error instanceof GuestFault) throw error;
+        throw new GuestFault(trapReason('init', error));
+      }
+    },
+  );
+  record.guest = guest;
+  const started = image ? restore(state, record, vm, image, checkTableDigest) : startFresh(state, record, vm);
+  return Object.assign(record, started, {
+    id: vm.id,
+    fence: vm.fence,
+    spec: vm.guest,
+    targetLoad: vm.targetLoad,
+    capPerTick:
+      vm.cpuLimit === undefined ? undefined : Math.floor((vm.cpuLimit * UNITS_PER_CORE * tickMs) / 1000),
+    paused: vm.paused ?? false,
+    writesMemory,
+    ranSinceScan: true,
+    chain: Promise.resolve(),
+    period: emptyPeriod(),
+    lastLoad: 0,
+    lastDemand: 0,
+    lastShare: 0,
+  });
+}
+
+/** The VM's image, checked to be this VM's, at the sequence and of the guest kind the table says. */
+async function openImage(state: KernelState, vm: VmLaunch): Promise<LoadedImage> {
+  const ref = vm.image!;
+  const image = await state.images.getImage(ref.manifest);
+  const m = image.manifest;
+  if (m.vm !== vm.id) throw new Corrupt(`image ${ref.manifest} belongs to VM ${m.vm}, not ${vm.id}`);
+  if (m.seq !== ref.seq) throw new Corrupt(`image ${ref.manifest} has seq ${m.seq}, not ${ref.seq}`);
+  if (m.guest.kind !== vm.guest.kind)
+    throw new InvalidInput(`image of ${vm.id} runs ${m.guest.kind}, not ${vm.guest.kind}`);
+  return image;
+}
+
+type Started = Pick<Vm, 'tracker' | 'vtodOffset' | 'lastVtod' | 'seq' | 'lastDigest' | 'digestFresh'> &
+  Partial<Pick<Vm, 'manifest'>>;
+
+/** A fresh guest: its params set and its `init` run. */
+function startFresh(state: KernelState, record: Vm, vm: VmLaunch): Started {
+  const { guest } = record;
+  growMemory(guest.memory, vm.memPages);
+  guest.setParams(vm.guest.params ?? {}, KERNEL_PARAMS);
+  callAlone(state, record, 'init', () => guest.init());
+  const now = state.options.clock();
+  return {
+    tracker: new PageTracker(0),
+    vtodOffset: 0,
+    lastVtod: now,
+    seq: 0,
+    lastDigest: '',
+    digestFresh: false,
+  };
+}
+
+/** The guest put back in the image's state, which must digest to what the image (and the table) recorded. */
+function restore(
+  state: KernelState,
+  record: Vm,
+  vm: VmLaunch,
+  image: LoadedImage,
+  checkTableDigest: boolean,
+): Started {
+  const { guest } = record;
+  const m = image.manifest;
+  const ref = vm.image!;
+  growMemory(guest.memory, Math.max(m.memPages, vm.memPages));
+  writePages(guest, image.pages);
+  guest.restoreGlobals(m.globals);
+  const digest = callAlone(state, record, 'restore', () => guest.digest());
+  if (digest !== m.digest)
+    throw new Corrupt(`image ${ref.manifest} restores to digest ${digest}, not ${m.digest}`);
+  if (checkTableDigest && digest !== ref.digest)
+    throw new Corrupt(`image ${ref.manifest} restores to digest ${digest}; the table recorded ${ref.digest}`);
+  const tracker = new PageTracker(0);
+  tracker.reset(guest.memory.buffer);
+  // The guest's clock continues from the image's, never behind it, whatever this node's clock says.
+  const now = state.options.clock();
+  const vtodOffset = Math.max(m.vtod, now + m.vtodOffset) - now;
+  return {
+    tracker,
+    vtodOffset,
+    lastVtod: m.vtod,
+    seq: m.seq,
+    lastDigest: m.digest,
+    digestFresh: true,
+    manifest: m,
+  };
+}
+
+function writePages(guest: Guest, pages: Map<number, Uint8Array>) {
+  const bytes = new Uint8Array(guest.memory.buffer);
+  bytes.fill(0);
+  for (const [p, page] of pages) bytes.set(page, p * PAGE_BYTES);
+}
+
+/**
+ * Writes the VM's state as the next image of its chain: a delta of what changed since the previous
+ * image, or a full image when asked, when there is none, or when the chain is long.
+ */
+export async function writeImage(
+  state: KernelState,
+  vm: Vm,
+  mode: 'full' | 'delta',
+): Promise<CheckpointResult> {
+  if (state.vms.get(vm.id) !== vm) throw new NotFound('vm', vm.id);
+  const { clock } = state.options;
+  // Everything up to putImage is synchronous, so pages, globals, disk and clock are one instant.
+  const t0 = nowNs();
+  const digest = callAlone(state, vm, 'digest', () => vm.guest.digest());
+  const kind =
+    mode === 'full' || !vm.manifest || vm.manifest.packs.length >= MAX_CHAIN_PACKS ? 'full' : 'delta';
+  sample(state.counters, vm, kind === 'full');
+  const pages = vm.tracker.copyPages(vm.guest.memory.buffer, vm.tracker.pagesFor(kind));
+  const marks = vm.tracker.markImaged();
+  const disk = vm.disk.takeBlocks(kind);
+  const write = {
+    vm: vm.id,
+    fence: vm.fence,
+    seq: ++vm.seq,
+    kind,
+    ...(vm.manifest ? { previous: vm.manifest } : {}),
+    guest: vm.spec,
+    memPages: vm.guest.memory.buffer.byteLength / PAGE_BYTES,
+    pages,
+    disk: { bytes: vm.disk.bytes, blocks: disk.blocks },
+    globals: vm.guest.captureGlobals(),
+    vtod: vtodOf(vm, clock),
+    vtodOffset: vm.vtodOffset,
+    digest,
+    createdAt: clock(),
+  } as const;
+  state.counters.totalNanos += nowNs() - t0;
+  try {
+    const out = await state.images.putImage(write);
+    vm.manifest = out.manifest;
+    return { image: out.ref, bytes: out.bytes, pages: pages.size };
+  } catch (error) {
+    vm.tracker.restoreMarks(marks);
+    vm.disk.restoreMarks(disk.marks);
+    throw error;
+  }
+}

@@ -1,0 +1,256 @@
+// One pair's exchange (Figs. 2 and 3 blocks 58–64), in named steps: judge the pair (who gives, or why
+// nobody does), open the exchange (how much to shed, which VMs may go), step it one move at a time,
+// and close it (a swap when no single move helped, and the reason).
+import { mayEnter } from './constraints.ts';
+import { exceeds } from './exceeds.ts';
+import {
+  applyMove,
+  budgetOf,
+  candidatesFor,
+  describe,
+  fmt,
+  hasBudget,
+  loadOf,
+  nodeOf,
+  type ResultBuilder,
+  type RoundState,
+  resultFor,
+  takerOf,
+} from './round-state.ts';
+import { type Candidate, type ExchangeState, selectSwap, selectVm } from './selection.ts';
+import { OVERLOAD_FACTOR } from './trigger.ts';
+import type { Move, NodeInfo, PairDecision, Weights } from './types.ts';
+
+/** How far past the mean (as a fraction of the giver's excess) a mean-aimed exchange may fill the taker. */
+export const MEAN_OVERSHOOT = 0.25;
+
+/** An exchange under way: the giver sheds VMs to the taker one move per step. */
+export interface Exchange {
+  giver: NodeInfo;
+  taker: NodeInfo;
+  /** Whether the less loaded side pulled (Fig. 3 blocks 80/82). */
+  pulled: boolean;
+  /** Both loads as the exchange opened. */
+  g: number;
+  t: number;
+  result: ResultBuilder;
+  /** Every VM of the giver that could go as the exchange opened (a swap chooses among them). */
+  candidates: Candidate[];
+  /** Those that still fit the taker. */
+  pool: Candidate[];
+  pair: ExchangeState;
+  moves: Move[];
+  maxMoves: number;
+  stoppedByLimit: boolean;
+}
+
+/** Who gives in the pair, or the decision that nobody does (exceeds test, direction, trigger). */
+function judgePair(
+  state: RoundState,
+  requester: string,
+  selected: string,
+  result: ResultBuilder,
+): { giver: NodeInfo; taker: NodeInfo; pulled: boolean } | PairDecision {
+  const { config } = state;
+  const r = loadOf(state, requester);
+  const s = loadOf(state, selected);
+  const rNode = nodeOf(state, requester);
+  const sNode = nodeOf(state, selected);
+  let sides: { giver: NodeInfo; taker: NodeInfo; pulled: boolean };
+  if (exceeds(r, s, config)) {
+    sides = { giver: rNode, taker: sNode, pulled: false };
+  } else if (exceeds(s, r, config)) {
+    if (config.direction === 'push-only') {
+      return result({
+        code: 'push-only',
+        detail: `${selected} (${fmt(s)}) exceeds ${requester} (${fmt(r)}) but only the requester may give`,
+      });
+    }
+    sides = { giver: sNode, taker: rNode, pulled: true };
+  } else if (r === s) {
+    return result({
+      code: 'balanced',
+      detail: `${requester} and ${selected} carry the same load (${fmt(r)})`,
+    });
+  } else {
+    return result({
+      code: 'below-threshold',
+      detail: `${fmt(r)} vs ${fmt(s)}: the difference is within factor ${config.thresholdFactor} / margin ${config.margin}`,
+    });
+  }
+  const { giver } = sides;
+  const g = loadOf(state, giver.id);
+  if (state.trigger.trigger === 'headroom' && g <= config.highThreshold * giver.capacity) {
+    return result({
+      code: 'below-threshold',
+      detail: `${giver.id} (${fmt(g)}) has headroom below ${config.highThreshold} of its capacity ${fmt(giver.capacity)}`,
+    });
+  }
+  if (state.trigger.trigger === 'overload' && g <= OVERLOAD_FACTOR * giver.capacity) {
+    return result({
+      code: 'below-threshold',
+      detail: `${giver.id} (${fmt(g)}) is not overloaded (capacity ${fmt(giver.capacity)}) and the loads are noisy (spread ${fmt(state.trigger.spread)}, noise ${fmt(state.trigger.noise ?? 0)})`,
+    });
+  }
+  return sides;
+}
+
+/** Open the pair's exchange, or decide at once why it makes none (see `judgePair`, limits, constraints). */
+export function openExchange(
+  state: RoundState,
+  requester: string,
+  selected: string,
+): Exchange | PairDecision {
+  const result = resultFor(state, requester, selected);
+  const sides = judgePair(state, requester, selected, result);
+  if ('reason' in sides) return sides;
+  const { giver, taker, pulled } = sides;
+  const g = loadOf(state, giver.id);
+  const t = loadOf(state, taker.id);
+  const transfer = desiredTransfer(state, giver, taker, g, t);
+  if (transfer <= 0) {
+    return result({
+      code: 'balanced',
+      detail: `${giver.id} (${fmt(g)}) and ${taker.id} (${fmt(t)}) need nothing to reach the aim (mean ${fmt(state.mean)})`,
+    });
+  }
+  if (state.clusterBudget <= 0) return result(clusterLimit(state));
+  const { candidates, excluded, total } = candidatesFor(state, giver, taker);
+  if (total === 0) return result({ code: 'no-candidate', detail: `${giver.id} has no VMs to give` });
+  if (candidates.length === 0) {
+    return result({
+      code: 'constraint',
+      detail: `no VM of ${giver.id} may move to ${taker.id}: ${describe(excluded)}`,
+    });
+  }
+  return {
+    giver,
+    taker,
+    pulled,
+    g,
+    t,
+    result,
+    candidates,
+    pool: candidates.slice(),
+    pair: { giverLoad: g, takerLoad: t, aimGap: g - t - 2 * transfer },
+    moves: [],
+    maxMoves: state.config.multiVm ? state.config.maxMovesPerExchange : 1,
+    stoppedByLimit: false,
+  };
+}
+
+/** One move of the exchange, if one improves the pair; false once the exchange is over. */
+export function stepExchange(state: RoundState, ex: Exchange): boolean {
+  const { config } = state;
+  if (ex.moves.length >= ex.maxMoves) return false;
+  if (!hasBudget(state, ex.giver.id, ex.taker.id)) {
+    ex.stoppedByLimit = true;
+    return false;
+  }
+  let pick = selectVm(ex.pool, ex.pair, config.selection);
+  if (!pick && ex.moves.length === 0 && (config.aim ?? 'pair') === 'mean' && ex.g > state.mean) {
+    // Every VM is too large to stop the taker at the mean: let the taker pass it, so that a giver
+    // above the mean is never stuck (its VMs would otherwise stay put for ever).
+    const giverSide = Math.min((ex.g - ex.t) / 2, ex.g - state.mean);
+    ex.pair.aimGap = ex.g - ex.t - 2 * giverSide;
+    pick = selectVm(ex.pool, ex.pair, config.selection);
+  }
+  if (!pick) return false;
+  ex.moves.push(applyMove(state, pick, ex.giver, ex.taker));
+  ex.pair.giverLoad -= pick.loadOnSource;
+  ex.pair.takerLoad += pick.loadOnTarget;
+  const takerState = takerOf(state, ex.taker.id);
+  // The taker's memory and groups changed: keep the candidates that still fit (in place).
+  let kept = 0;
+  for (const c of ex.pool) if (c !== pick && mayEnter(c.vm, takerState) === undefined) ex.pool[kept++] = c;
+  ex.pool.length = kept;
+  return exceeds(ex.pair.giverLoad, ex.pair.takerLoad, config);
+}
+
+/** The exchange's decision once no step moves any more: its moves, else a swap, else why not. */
+export function closeExchange(state: RoundState, ex: Exchange): PairDecision {
+  const { giver, taker, g, t, result } = ex;
+  if (ex.moves.length > 0) {
+    const moved = ex.moves.reduce((sum, m) => sum + m.loadOnSource, 0);
+    return result(
+      {
+        code: 'moved',
+        detail: `${giver.id} ${ex.pulled ? 'gave (pulled by the less loaded side)' : 'gave'} ${ex.moves.length} VM(s), load ${fmt(moved)}, to ${taker.id}: ${fmt(g)}/${fmt(t)} → ${fmt(ex.pair.giverLoad)}/${fmt(ex.pair.takerLoad)}`,
+      },
+      ex.moves,
+    );
+  }
+  if (ex.stoppedByLimit) {
+    if (state.clusterBudget <= 0) return result(clusterLimit(state));
+    return result({ code: 'limit', detail: `migration limit reached for ${giver.id} or ${taker.id}` });
+  }
+  const straddles = g >= state.swapFloor && t < state.mean;
+  const swap = state.config.multiVm && straddles ? trySwap(state, ex) : undefined;
+  if (swap) {
+    return result(
+      {
+        code: 'moved',
+        detail: `no single VM helps, so ${giver.id} and ${taker.id} swapped ${swap[0].vm} (${fmt(swap[0].loadOnSource)}) for ${swap[1].vm} (${fmt(swap[1].loadOnSource)}): ${fmt(g)}/${fmt(t)} → ${fmt(loadOf(state, giver.id))}/${fmt(loadOf(state, taker.id))}`,
+      },
+      swap,
+    );
+  }
+  return result({
+    code: 'no-gain',
+    detail: `none of ${ex.candidates.length} movable VM(s) of ${giver.id} brings ${fmt(g)} vs ${fmt(t)} closer without raising the pair's maximum`,
+  });
+}
+
+function clusterLimit(state: RoundState) {
+  return {
+    code: 'limit' as const,
+    detail: `cluster limit of ${state.config.maxMigrationsPerCluster} migrations reached`,
+  };
+}
+
+/**
+ * When no single VM improves the pair: the best swap of one giver VM for one taker VM, applied (two
+ * moves, giver's first), or undefined. Both nodes spend two migrations of their budget.
+ */
+function trySwap(state: RoundState, ex: Exchange): [Move, Move] | undefined {
+  const { giver, taker } = ex;
+  if (state.clusterBudget < 2 || budgetOf(state, giver.id) < 2 || budgetOf(state, taker.id) < 2) return;
+  // Only between nodes of the same weights: across different weights a swap trades on the weights.
+  if (!sameWeights(giver.weights, taker.weights)) return;
+  const back = candidatesFor(state, taker, giver).candidates;
+  if (back.length === 0) return;
+  const swap = selectSwap(ex.candidates, back, ex.pair);
+  if (!swap) return;
+  const out = applyMove(state, swap.give, giver, taker);
+  const into = applyMove(state, swap.take, taker, giver);
+  return [out, into];
+}
+
+/** How much load the giver should shed, in its own units: half the gap, capped by the aim and headroom. */
+function desiredTransfer(state: RoundState, giver: NodeInfo, taker: NodeInfo, g: number, t: number): number {
+  const { config, mean } = state;
+  let transfer = (g - t) / 2;
+  if ((config.aim ?? 'pair') === 'mean') {
+    // A giver far above the mean may push its partner past the mean by a fraction of its own excess:
+    // it meets one partner per round, and partners near the mean would otherwise take it slowly.
+    transfer = Math.min(transfer, g - mean, Math.max(mean - t, (g - mean) * MEAN_OVERSHOOT));
+  }
+  if (state.trigger.trigger === 'headroom') {
+    transfer = Math.min(transfer, config.highThreshold * taker.capacity - t);
+  }
+  if (state.trigger.trigger === 'overload') {
+    // Shed just the overload: under noise, load moved below capacity is load moved for nothing.
+    transfer = Math.min(transfer, taker.capacity - t, g - giver.capacity);
+  }
+  return transfer;
+}
+
+function sameWeights(a: Weights, b: Weights): boolean {
+  return (
+    a.cpu === b.cpu &&
+    a.io === b.io &&
+    a.mem === b.mem &&
+    (a.paging ?? 0) === (b.paging ?? 0) &&
+    (a.net ?? 0) === (b.net ?? 0)
+  );
+}

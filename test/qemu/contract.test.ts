@@ -1,0 +1,145 @@
+// The qemu driver behind the Driver contract, on nodes that also run the wasm kernel: a real x86
+// guest and a WebAssembly guest side by side, the x86 one migrated by the contract's precopy and
+// finalState into another node's driver set, its counter going on where it stopped.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { combineDrivers, type DriverSet, wasmDriver } from '../../node-agent/drivers/index.ts';
+import { expectedOutput, parseLine } from '../../node-agent/drivers/qemu/counter-image.ts';
+import { QemuDriver, qemuDriver, qemuDriverIfAvailable } from '../../node-agent/drivers/qemu/index.ts';
+import { emptySerial, foldSerial, serialDigest } from '../../node-agent/drivers/qemu/serial.ts';
+import { createImageStore, s3Blobs } from '../../shared/storage/image-store.ts';
+import { freshStores } from '../support/stores.ts';
+import { aKernel, runTicks } from '../unit/kernel/fixtures.ts';
+import { QEMU } from './support.ts';
+
+const WAIT = 15_000;
+const digestAt = (lines: number) => serialDigest(foldSerial(emptySerial(), expectedOutput(1, lines)));
+
+describe('mixed nodes: the wasm kernel and the qemu driver behind one driver set', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'seesaw-qemu-contract-'));
+  const qemus: QemuDriver[] = [];
+  let aNode: (id: string) => { node: DriverSet; qemu: QemuDriver; kernel: ReturnType<typeof aKernel> };
+
+  beforeAll(async () => {
+    const clients = await freshStores();
+    const blobs = s3Blobs(clients);
+    const images = createImageStore(clients);
+    aNode = (nodeId) => {
+      const qemu = new QemuDriver({
+        nodeId,
+        binary: QEMU,
+        workDir: join(dir, nodeId),
+        accel: 'tcg',
+        blobs,
+        weights: { cpu: 1, io: 1, mem: 1 },
+        clock: Date.now,
+      });
+      qemus.push(qemu);
+      const kernel = aKernel(images, { nodeId });
+      return { node: combineDrivers([wasmDriver(kernel), qemuDriver(qemu)]), qemu, kernel };
+    };
+  });
+  afterEach(async () => {
+    await Promise.all(qemus.map((q) => q.stopAll()));
+    qemus.length = 0;
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('runs both kinds of guest and migrates the x86 one with QEMU pre-copy, reporting rounds and downtime', async () => {
+    const a = aNode('a');
+    const b = aNode('b');
+    expect(a.node.offers).toEqual(['wasm', 'qemu']);
+    await a.node.start({ id: 'w', fence: 1, guest: { kind: 'cpu' }, memPages: 2 });
+    await a.node.start({ id: 'x', fence: 1, guest: { kind: 'qemu:counter' }, memPages: 256 });
+    expect(a.kernel.has('x')).toBe(false);
+    expect(a.node.running().sort()).toEqual(['w', 'x']);
+    await a.qemu.processOf('x').serial.wait((s) => s.lines >= 3, WAIT);
+    runTicks(a.kernel, 2);
+    const measured = await a.node.measure();
+    expect(measured.map((m) => m.id).sort()).toEqual(['w', 'x']);
+    const x = measured.find((m) => m.id === 'x')!;
+    expect(x.residentPages).toBeGreaterThanOrEqual(256);
+    expect(x.digest).toMatch(/^serial:/);
+
+    const round = await a.node.precopy('x');
+    expect(round).toMatchObject({ bytes: 0, pages: 0 }); // QEMU pre-copies in finalState
+    const final = await a.node.finalState('x');
+    expect(a.node.running()).toEqual(['w']);
+    expect(final.precopy!.bytes).toBeGreaterThan(0);
+    expect(final.precopy!.rounds).toBeGreaterThanOrEqual(1);
+    expect(final.downtimeMs).toBeGreaterThanOrEqual(0);
+    expect(final.bytes).toBeGreaterThan(final.precopy!.bytes);
+    const stoppedAt = a.qemu.processOf('x').serial.sync().lines;
+    expect(await a.node.digest('x')).toBe(digestAt(stoppedAt));
+    await a.node.stop('x');
+
+    await b.node.start({
+      id: 'x',
+      fence: 2,
+      guest: { kind: 'qemu:counter' },
+      memPages: 256,
+      image: final.image,
+      paused: true,
+    });
+    expect(b.node.running()).toEqual([]);
+    await b.node.resume('x');
+    await b.qemu.processOf('x').serial.wait((s) => s.lines >= stoppedAt + 2, WAIT);
+    expect(parseLine(b.qemu.processOf('x').serial.tail.split('\n')[0]!)?.counter).toBe(stoppedAt + 1);
+    expect(await b.node.digest('x')).toBe(digestAt(b.qemu.processOf('x').serial.sync().lines));
+  });
+
+  it('suspends an x86 guest in place and resumes it, and a resume gives up a migration not handed over', async () => {
+    const a = aNode('a');
+    await a.node.start({ id: 'y', fence: 1, guest: { kind: 'qemu:counter' }, memPages: 256 });
+    await a.qemu.processOf('y').serial.wait((s) => s.lines >= 2, WAIT);
+    await a.node.suspend('y');
+    expect(a.node.running()).toEqual([]);
+    const full = await a.node.checkpoint('y', 'full');
+    expect(full.pages).toBeGreaterThan(0);
+    await a.node.resume('y');
+    const at = a.qemu.processOf('y').serial.sync().lines;
+    await a.qemu.processOf('y').serial.wait((s) => s.lines >= at + 2, WAIT);
+
+    // a QEMU pre-copy started by another path and then resumed: the guest runs on here
+    await a.qemu.precopy('y');
+    expect(a.node.running()).toEqual([]);
+    await a.node.resume('y');
+    expect(a.node.running()).toEqual(['y']);
+    const again = a.qemu.processOf('y').serial.sync().lines;
+    await a.qemu.processOf('y').serial.wait((s) => s.lines >= again + 2, WAIT);
+    expect(await a.node.digest('y')).toBe(digestAt(a.qemu.processOf('y').serial.sync().lines));
+  });
+
+  it('reports a guest whose QEMU process died as failed', async () => {
+    const a = aNode('a');
+    await a.node.start({ id: 'z', fence: 1, guest: { kind: 'qemu:counter' }, memPages: 256 });
+    expect(a.node.failure('z')).toBeUndefined();
+    await a.qemu.processOf('z').kill();
+    expect(a.node.failure('z')).toMatch(/QEMU process \d+ exited/);
+  });
+
+  it('offers qemu only where qemu-system-x86_64 runs', async () => {
+    const none = await qemuDriverIfAvailable({
+      nodeId: 'n',
+      binary: join(dir, 'no-such-qemu'),
+      workDir: dir,
+      blobs: s3Blobs(await freshStores()),
+      weights: { cpu: 1, io: 1, mem: 1 },
+      clock: Date.now,
+    });
+    expect(none).toBeUndefined();
+    const here = await qemuDriverIfAvailable({
+      nodeId: 'n',
+      binary: QEMU,
+      accel: 'tcg',
+      workDir: dir,
+      blobs: s3Blobs(await freshStores()),
+      weights: { cpu: 1, io: 1, mem: 1 },
+      clock: Date.now,
+    });
+    expect(here?.driver.name).toBe('qemu');
+    expect(here?.version).toMatch(/QEMU emulator version/);
+  });
+});

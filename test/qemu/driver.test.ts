@@ -1,0 +1,291 @@
+// The qemu driver against s3rver: checkpoints, suspend/resume and migration all go through QEMU's
+// migration stream in the image store, and the counter guest goes on where it stopped, in another
+// process of another "node" (driver), with nothing lost or repeated.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { detectAccel } from '../../node-agent/drivers/qemu/accel.ts';
+import { expectedOutput, parseLine } from '../../node-agent/drivers/qemu/counter-image.ts';
+import { QemuDriver } from '../../node-agent/drivers/qemu/driver.ts';
+import { emptySerial, foldSerial, serialDigest } from '../../node-agent/drivers/qemu/serial.ts';
+import { readStateManifest } from '../../node-agent/drivers/qemu/state-store.ts';
+import { Corrupt, InvalidInput } from '../../shared/storage/errors.ts';
+import { type BlobStore, s3Blobs } from '../../shared/storage/image-store.ts';
+import { freshStores } from '../support/stores.ts';
+import { QEMU } from './support.ts';
+
+const WAIT = 15_000;
+const guest = { kind: 'qemu:counter' };
+const digestAt = (lines: number) => serialDigest(foldSerial(emptySerial(), expectedOutput(1, lines)));
+
+describe('the qemu driver with the image store on s3rver', () => {
+  let blobs: BlobStore;
+  const dir = mkdtempSync(join(tmpdir(), 'seesaw-qemu-driver-'));
+  const drivers: QemuDriver[] = [];
+  const aNode = (nodeId: string) => {
+    const driver = new QemuDriver({
+      nodeId,
+      binary: QEMU,
+      workDir: join(dir, nodeId),
+      accel: 'tcg',
+      blobs,
+      weights: { cpu: 1, io: 1, mem: 1 },
+      clock: Date.now,
+    });
+    drivers.push(driver);
+    return driver;
+  };
+  const linesOf = (driver: QemuDriver, id: string) => driver.processOf(id).serial.sync().lines;
+  const waitLines = (driver: QemuDriver, id: string, n: number) =>
+    driver.processOf(id).serial.wait((s) => s.lines >= n, WAIT);
+
+  beforeAll(async () => {
+    blobs = s3Blobs(await freshStores());
+  });
+  afterEach(async () => {
+    await Promise.all(drivers.map((d) => d.stopAll()));
+    drivers.length = 0;
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('suspends to S3 and resumes on another node, the counter going on from where it stopped', async () => {
+    const a = aNode('a');
+    const b = aNode('b');
+    await a.start({ id: 'vm-s', fence: 1, guest, memPages: 256 });
+    await waitLines(a, 'vm-s', 5);
+    await a.pause('vm-s');
+    const saved = await a.checkpoint('vm-s');
+    const stoppedAt = linesOf(a, 'vm-s');
+    await a.stop('vm-s');
+    expect(a.has('vm-s')).toBe(false);
+    expect(saved.image).toMatchObject({ manifest: 'images/vm-s/1/1/manifest.json', seq: 1 });
+    expect(saved.image.digest).toBe(digestAt(stoppedAt));
+    expect(saved.migration.precopyBytes).toBe(0); // it was stopped: no pre-copy
+
+    const manifest = await readStateManifest(blobs, saved.image.manifest);
+    expect(manifest.parts.length).toBeGreaterThan(0);
+    expect(manifest.bytes).toBe(saved.migration.bytes);
+    expect(manifest.serial.lines).toBe(stoppedAt);
+
+    await b.start({ id: 'vm-s', fence: 2, guest, memPages: 256, image: saved.image });
+    await waitLines(b, 'vm-s', stoppedAt + 3);
+    expect(b.processOf('vm-s').serial.tail.startsWith(expectedOutput(stoppedAt + 1, stoppedAt + 3))).toBe(
+      true,
+    );
+    const now = linesOf(b, 'vm-s');
+    expect(b.digest('vm-s')).toBe(digestAt(now));
+  });
+
+  it('checkpoints a running VM live: it goes on running, and the checkpoint restores where it was taken', async () => {
+    const a = aNode('a');
+    const b = aNode('b');
+    await a.start({ id: 'vm-c', fence: 1, guest, memPages: 256 });
+    await waitLines(a, 'vm-c', 3);
+    const saved = await a.checkpoint('vm-c');
+    const manifest = await readStateManifest(blobs, saved.image.manifest);
+    // the source was not stopped for good: it prints on past the checkpoint
+    await waitLines(a, 'vm-c', manifest.serial.lines + 3);
+    expect(a.running()).toEqual(['vm-c']);
+    await b.start({ id: 'vm-c', fence: 2, guest, memPages: 256, image: saved.image });
+    await waitLines(b, 'vm-c', manifest.serial.lines + 2);
+    const first = b.processOf('vm-c').serial.tail.split('\n')[0]!;
+    expect(parseLine(first)?.counter).toBe(manifest.serial.lines + 1);
+  });
+
+  it('migrates with QEMU pre-copy, three times between two nodes, and digests like a VM that never moved', async () => {
+    const nodes = [aNode('a'), aNode('b')];
+    await nodes[0]!.start({ id: 'vm-m', fence: 1, guest, memPages: 256 });
+    let fence = 1;
+    for (let move = 0; move < 3; move++) {
+      const source = nodes[move % 2]!;
+      const target = nodes[(move + 1) % 2]!;
+      await waitLines(source, 'vm-m', 3 * (move + 1));
+      const pre = await source.precopy('vm-m');
+      expect(pre.bytes).toBeGreaterThan(0);
+      const final = await source.finalState('vm-m');
+      expect(final.migration.precopyBytes).toBe(pre.bytes);
+      expect(final.migration.downtimeMs).toBeGreaterThanOrEqual(0);
+      expect(final.migration.rounds).toBeGreaterThanOrEqual(1);
+      const stoppedAt = linesOf(source, 'vm-m');
+      await source.stop('vm-m');
+      fence += 1;
+      await target.start({ id: 'vm-m', fence, guest, memPages: 256, image: final.image, paused: true });
+      expect(target.running()).toEqual([]);
+      await target.resume('vm-m');
+      await waitLines(target, 'vm-m', stoppedAt + 1);
+      expect(parseLine(target.processOf('vm-m').serial.tail.split('\n')[0]!)?.counter).toBe(stoppedAt + 1);
+    }
+    const last = nodes[1]!;
+    const lines = linesOf(last, 'vm-m');
+    expect(last.digest('vm-m')).toBe(digestAt(lines));
+    expect(parseLine(last.processOf('vm-m').serial.current.last)?.counter).toBe(lines);
+  });
+
+  it('gives up a migration after pre-copy, and the guest runs on at the source', async () => {
+    const a = aNode('a');
+    await a.start({ id: 'vm-x', fence: 1, guest, memPages: 256 });
+    await waitLines(a, 'vm-x', 2);
+    await a.precopy('vm-x');
+    expect(a.running()).toEqual([]);
+    const at = linesOf(a, 'vm-x');
+    await a.abortMigration('vm-x');
+    expect(a.running()).toEqual(['vm-x']);
+    await waitLines(a, 'vm-x', at + 2);
+    expect(a.digest('vm-x')).toBe(digestAt(linesOf(a, 'vm-x')));
+  });
+
+  it('refuses a saved state with an altered part, and leaves no process behind', async () => {
+    const a = aNode('a');
+    const b = aNode('b');
+    await a.start({ id: 'vm-k', fence: 1, guest, memPages: 256 });
+    await waitLines(a, 'vm-k', 1);
+    await a.pause('vm-k');
+    const saved = await a.checkpoint('vm-k');
+    const manifest = await readStateManifest(blobs, saved.image.manifest);
+    const part = manifest.parts[0]!;
+    const body = (await blobs.get(part.key))!.body;
+    body[body.byteLength >> 1]! ^= 0xff;
+    await blobs.delete(part.key);
+    await blobs.put(part.key, body);
+    await expect(b.start({ id: 'vm-k', fence: 2, guest, memPages: 256, image: saved.image })).rejects.toThrow(
+      Corrupt,
+    );
+    expect(b.has('vm-k')).toBe(false);
+  });
+
+  it('measures CPU from the process and memory from its resident set', async () => {
+    const a = aNode('a');
+    await a.start({ id: 'vm-l', fence: 1, guest, memPages: 256 });
+    await waitLines(a, 'vm-l', 3);
+    const [m] = await a.measure();
+    expect(m!.id).toBe('vm-l');
+    expect(m!.factors.cpu).toBeGreaterThanOrEqual(0);
+    expect(m!.factors.mem).toBeGreaterThan(16 / 1024); // at least its 16 MiB of RAM, in GiB
+    expect(m!.load).toBeCloseTo(m!.factors.cpu + m!.factors.io + m!.factors.mem, 9);
+    expect(m!.digest).toMatch(/^serial:\d+:[0-9a-f]{32}$/);
+  });
+
+  it('refuses a guest that is not a qemu image, or an image it does not know', async () => {
+    const a = aNode('a');
+    await expect(a.start({ id: 'w', fence: 1, guest: { kind: 'cpu' }, memPages: 1 })).rejects.toThrow(
+      InvalidInput,
+    );
+    await expect(a.start({ id: 'w', fence: 1, guest: { kind: 'qemu:nope' }, memPages: 1 })).rejects.toThrow(
+      InvalidInput,
+    );
+    expect(a.has('w')).toBe(false);
+  });
+});
+
+describe('choosing the accelerator', () => {
+  it('uses TCG when /dev/kvm cannot be opened', async () => {
+    expect(await detectAccel(QEMU, { device: '/nonexistent/kvm' })).toMatchObject({ accel: 'tcg' });
+  });
+
+  it('uses TCG when a guest does not run under KVM', async () => {
+    // /dev/null opens read-write like /dev/kvm, but `false` never boots the test guest
+    const out = await detectAccel('false', { device: '/dev/null' });
+    expect(out.accel).toBe('tcg');
+    expect(out.why).toMatch(/KVM did not run a test guest/);
+  });
+});
+
+describe('the qemu driver when the image store fails', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'seesaw-qemu-faults-'));
+  let blobs: BlobStore;
+  const drivers: QemuDriver[] = [];
+  /** The store, with puts of stream parts failing after `okParts` of them while `failing` is set. */
+  const flaky = { failing: false, okParts: 0, partsPut: 0, failGets: false };
+  const aNode = (nodeId: string) => {
+    const store: BlobStore = {
+      ...blobs,
+      async put(key, body, metadata) {
+        if (/qemu-\d+\.bin$/.test(key) && flaky.failing && flaky.partsPut++ >= flaky.okParts)
+          throw new Error('S3 is down');
+        return blobs.put(key, body, metadata);
+      },
+      async get(key) {
+        if (/qemu-[1-9]\d*\.bin$/.test(key) && flaky.failGets) throw new Error('S3 is down');
+        return blobs.get(key);
+      },
+    };
+    const driver = new QemuDriver({
+      nodeId,
+      binary: QEMU,
+      workDir: join(dir, nodeId),
+      accel: 'tcg',
+      blobs: store,
+      weights: { cpu: 1, io: 1, mem: 1 },
+      clock: Date.now,
+      statePartBytes: 64 * 1024, // many parts, uploaded while QEMU streams
+    });
+    drivers.push(driver);
+    return driver;
+  };
+  const waitLines = (driver: QemuDriver, id: string, n: number) =>
+    driver.processOf(id).serial.wait((s) => s.lines >= n, WAIT);
+
+  beforeAll(async () => {
+    blobs = s3Blobs(await freshStores());
+  });
+  afterEach(async () => {
+    Object.assign(flaky, { failing: false, okParts: 0, partsPut: 0, failGets: false });
+    await Promise.all(drivers.map((d) => d.stopAll()));
+    drivers.length = 0;
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('fails a checkpoint whose upload breaks mid-stream: no state becomes visible and the guest runs on', async () => {
+    const a = aNode('a');
+    await a.start({ id: 'vm-u', fence: 1, guest, memPages: 256 });
+    await waitLines(a, 'vm-u', 2);
+    Object.assign(flaky, { failing: true, okParts: 3 });
+    await expect(a.checkpoint('vm-u')).rejects.toThrow(/S3 is down/);
+    expect(flaky.partsPut).toBeGreaterThan(3);
+    expect(await blobs.list('images/vm-u/')).not.toContain('images/vm-u/1/1/manifest.json');
+    const at = a.processOf('vm-u').serial.sync().lines;
+    await waitLines(a, 'vm-u', at + 2);
+    expect(a.digest('vm-u')).toBe(digestAt(a.processOf('vm-u').serial.sync().lines));
+    // the store is back: the next save works, under a new sequence (keys are written once)
+    flaky.failing = false;
+    const saved = await a.checkpoint('vm-u');
+    expect(saved.image.seq).toBe(2);
+    expect((await readStateManifest(blobs, saved.image.manifest)).parts.length).toBeGreaterThan(3);
+  });
+
+  it('keeps a migrating guest on its source when the final upload fails, and runs it again on abort', async () => {
+    const a = aNode('a');
+    await a.start({ id: 'vm-f', fence: 1, guest, memPages: 256 });
+    await waitLines(a, 'vm-f', 2);
+    await a.precopy('vm-f');
+    Object.assign(flaky, { failing: true, okParts: 0 });
+    await expect(a.finalState('vm-f')).rejects.toThrow();
+    expect(a.running()).toEqual([]);
+    const at = a.processOf('vm-f').serial.sync().lines;
+    await a.abortMigration('vm-f');
+    expect(a.running()).toEqual(['vm-f']);
+    await waitLines(a, 'vm-f', at + 2);
+    expect(a.digest('vm-f')).toBe(digestAt(a.processOf('vm-f').serial.sync().lines));
+  });
+
+  it('fails a load whose parts cannot be read, leaves no process, and loads on a retry', async () => {
+    const a = aNode('a');
+    const b = aNode('b');
+    await a.start({ id: 'vm-r', fence: 1, guest, memPages: 256 });
+    await waitLines(a, 'vm-r', 2);
+    await a.pause('vm-r');
+    const saved = await a.checkpoint('vm-r');
+    const stoppedAt = a.processOf('vm-r').serial.sync().lines;
+    await a.stop('vm-r');
+    flaky.failGets = true;
+    await expect(b.start({ id: 'vm-r', fence: 2, guest, memPages: 256, image: saved.image })).rejects.toThrow(
+      /S3 is down/,
+    );
+    expect(b.has('vm-r')).toBe(false);
+    flaky.failGets = false;
+    await b.start({ id: 'vm-r', fence: 2, guest, memPages: 256, image: saved.image });
+    await waitLines(b, 'vm-r', stoppedAt + 1);
+    expect(parseLine(b.processOf('vm-r').serial.tail.split('\n')[0]!)?.counter).toBe(stoppedAt + 1);
+  });
+});

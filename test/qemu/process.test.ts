@@ -1,0 +1,108 @@
+// One real QEMU process per VM, under TCG: the counter guest boots, is measured, paused and
+// resumed over QMP, and its state moves through QEMU's migration stream into another process.
+import { describe, expect, it } from 'vitest';
+import { expectedOutput, parseLine } from '../../node-agent/drivers/qemu/counter-image.ts';
+import { emptySerial, foldSerial } from '../../node-agent/drivers/qemu/serial.ts';
+import { qemuScratch } from './support.ts';
+
+const WAIT = 15_000;
+const counterOf = (line: string) => parseLine(line)!.counter;
+
+describe('a QEMU process running the counter guest', () => {
+  const scratch = qemuScratch();
+
+  it('boots and prints the counter sequence, one line per timer tick', async () => {
+    const vm = await scratch.spawn();
+    const state = await vm.serial.wait((s) => s.lines >= 5, WAIT);
+    expect(vm.serial.tail.startsWith(expectedOutput(1, 5))).toBe(true);
+    expect(state.chain).toBe(foldSerial(emptySerial(), expectedOutput(1, state.lines)).chain);
+  });
+
+  it('is measured from /proc and QMP: CPU time and resident memory of its own process', async () => {
+    const vm = await scratch.spawn();
+    await vm.serial.wait((s) => s.lines >= 2, WAIT);
+    const sample = await vm.sample();
+    expect(sample.cpuNanos).toBeGreaterThan(0);
+    expect(sample.residentBytes).toBeGreaterThan(16 * 2 ** 20); // the guest's 16 MiB is touched at boot
+    expect(sample.ioOps).toBeGreaterThanOrEqual(0);
+  });
+
+  it('stops and continues its vCPU over QMP', async () => {
+    const vm = await scratch.spawn();
+    await vm.serial.wait((s) => s.lines >= 2, WAIT);
+    await vm.pause();
+    expect(await vm.status()).toMatchObject({ running: false, status: 'paused' });
+    const at = vm.serial.sync().lines;
+    await vm.resume();
+    expect((await vm.status()).running).toBe(true);
+    await vm.serial.wait((s) => s.lines >= at + 2, WAIT);
+  });
+
+  it('moves its state through the migration stream to a new process, where the counter goes on', async () => {
+    const source = await scratch.spawn();
+    await source.serial.wait((s) => s.lines >= 5, WAIT);
+    const chunks: Buffer[] = [];
+    const stats = await source.migrateOut((c) => {
+      chunks.push(c);
+    });
+    expect((await source.status()).running).toBe(false);
+    const stopped = source.serial.sync();
+    expect(stats.bytes).toBe(chunks.reduce((n, c) => n + c.byteLength, 0));
+    expect(stats.ramBytes).toBeGreaterThan(0);
+    expect(stats.rounds).toBeGreaterThanOrEqual(1);
+    expect(stats.precopyBytes).toBeGreaterThan(0); // it ran during the first round
+    expect(stats.precopyBytes).toBeLessThanOrEqual(stats.bytes);
+    await source.quit();
+
+    const target = await scratch.spawn({ incoming: true, serial: stopped });
+    await target.migrateIn(
+      (async function* () {
+        yield* chunks;
+      })(),
+    );
+    expect(await target.status()).toMatchObject({ running: false });
+    await target.resume();
+    const after = await target.serial.wait((s) => s.lines >= stopped.lines + 3, WAIT);
+    // the target's first line is the one after the source's last: nothing lost, nothing repeated
+    expect(target.serial.tail.startsWith(expectedOutput(stopped.lines + 1, stopped.lines + 3))).toBe(true);
+    expect(counterOf(after.last)).toBe(after.lines);
+    expect(after.chain).toBe(foldSerial(emptySerial(), expectedOutput(1, after.lines)).chain);
+  });
+
+  it('fails the load, instead of hanging, when the target process dies during it', async () => {
+    const source = await scratch.spawn();
+    await source.serial.wait((s) => s.lines >= 1, WAIT);
+    const chunks: Buffer[] = [];
+    await source.migrateOut((c) => {
+      chunks.push(c);
+    });
+    const target = await scratch.spawn({ incoming: true });
+    const load = target.migrateIn(
+      (async function* () {
+        yield chunks[0]!.subarray(0, 1024);
+        await target.kill();
+        yield chunks[0]!.subarray(1024);
+      })(),
+    );
+    await expect(load).rejects.toThrow();
+  });
+
+  it('rejects a stream that is cut short, and the process does not run', async () => {
+    const source = await scratch.spawn();
+    await source.serial.wait((s) => s.lines >= 1, WAIT);
+    const chunks: Buffer[] = [];
+    await source.migrateOut((c) => {
+      chunks.push(c);
+    });
+    const whole = Buffer.concat(chunks);
+    const target = await scratch.spawn({ incoming: true });
+    await expect(
+      target.migrateIn(
+        (async function* () {
+          yield whole.subarray(0, whole.byteLength >> 1);
+        })(),
+      ),
+    ).rejects.toThrow();
+    expect(target.serial.sync().lines).toBe(0);
+  });
+});

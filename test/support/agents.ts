@@ -1,0 +1,78 @@
+// Node agents in one process on a virtual clock, with real kernels over the shared dynalite and
+// s3rver: what the agent and isolation integration tests drive, period by period.
+import { type Agent, createAgent } from '../../node-agent/agent/agent.ts';
+import { createKernel } from '../../node-agent/kernel/index.ts';
+import type { Clients } from '../../shared/storage/clients.ts';
+import type { ImageStore } from '../../shared/storage/image-store.ts';
+
+export const quiet = { info: () => {}, warn: () => {}, debug: () => {}, error: () => {} };
+/** The agents' lease: a node that misses it for longer stops its guests. */
+export const AGENT_LEASE_MS = 1000;
+
+type KernelOptions = Parameters<typeof createKernel>[0];
+
+export interface AgentRigOptions {
+  /** The stores, read when an agent is made (tests open them in beforeAll). */
+  clients: () => Clients;
+  images: () => ImageStore;
+  clock: () => number;
+  /** Moves the virtual clock on. */
+  advance: (ms: number) => void;
+}
+
+export interface AgentOptions {
+  faults?: Parameters<typeof createAgent>[0]['faults'];
+  /** Kernel options beyond the node's id, capacity, weights, tick and clock. */
+  kernel?: Partial<KernelOptions>;
+}
+
+/** Builds agents of one shape (1e9 capacity, 1,024 pages, 1 s lease, 300 ms checkpoints) and runs their periods. */
+export function agentRig(rig: AgentRigOptions) {
+  const anAgent = (id: string, options: AgentOptions = {}): Agent => {
+    const spec = { id, capacity: 1e9, weights: { cpu: 1, io: 0.2, mem: 0.1 }, memCapacityPages: 1024 };
+    const images = rig.images();
+    const kernel = createKernel(
+      {
+        nodeId: id,
+        capacity: spec.capacity,
+        weights: spec.weights,
+        tickMs: 10,
+        clock: rig.clock,
+        ...options.kernel,
+      },
+      { images },
+    );
+    return createAgent(
+      {
+        clients: rig.clients(),
+        kernel,
+        clock: rig.clock,
+        log: quiet,
+        images,
+        ...(options.faults ? { faults: options.faults } : {}),
+      },
+      {
+        node: spec,
+        lease: { leaseMs: AGENT_LEASE_MS, fenceMarginMs: 200 },
+        checkpointMs: 300,
+        cooldownMs: 5000,
+        timings: { orderMs: 2000, takeMs: 2000, perPageMs: 0 },
+      },
+    );
+  };
+
+  /** One period per step: time passes, guests tick, heartbeats and reconciles run to completion. */
+  const cycle = async (agents: Agent[], steps = 1, stepMs = 100) => {
+    for (let i = 0; i < steps; i += 1) {
+      rig.advance(stepMs);
+      for (const a of agents) a.tick();
+      for (const a of agents) {
+        await a.heartbeat(stepMs);
+        await a.reconcile();
+        await a.idle();
+      }
+    }
+  };
+
+  return { anAgent, cycle };
+}
