@@ -1223,7 +1223,21 @@ export async function runSchedules(
     lanes.map(async (lane) => {
       while (next < seeds.length) {
         const seed = seeds[next++]!;
-        const r = await runSchedule(lane, seed, kinds);
+        // A schedule that throws (a harness or store error) counts as failed; the others go on.
+        const r = await runSchedule(lane, seed, kinds).catch(
+          (error: unknown): ScheduleResult => ({
+            seed,
+            scenario: 'harness-error',
+            faults: [],
+            violations: [`the schedule threw: ${(error as Error).stack ?? error}`],
+            rounds: 0,
+            migrations: { completed: 0, aborted: 0, settled: 0 },
+            errors: [],
+            swaps: 0,
+            lost: 0,
+            doubled: 0,
+          }),
+        );
         results.push(r);
         onResult?.(r);
       }
