@@ -171,12 +171,14 @@ interface Results {
   suites: Record<string, { at: string; quick: boolean; figures?: Record<string, unknown>; error?: string }>;
 }
 
-/** The snapshot with the full (not --quick), successful suites of a bench run in place of older ones. */
+/** The snapshot with the full (not --quick), successful, not skipped suites of a run in place of older ones. */
 export function takeResults(baseline: Baseline, results: Results, log: (line: string) => void): Baseline {
   const suites = { ...baseline.suites };
   for (const [name, outcome] of Object.entries(results.suites)) {
     if (outcome.error || !outcome.figures) log(`${name}: failed in the last run, snapshot kept`);
     else if (outcome.quick) log(`${name}: a --quick run, snapshot kept (run it without --quick)`);
+    else if (typeof outcome.figures.skipped === 'string')
+      log(`${name}: skipped (${outcome.figures.skipped}), snapshot kept`);
     else if (suites[name]?.at === outcome.at) continue;
     else {
       suites[name] = { at: outcome.at, node: results.node, figures: outcome.figures };
@@ -191,8 +193,10 @@ async function main(args: string[]): Promise<number> {
   let baseline = existsSync(BASELINE) ? readBaseline() : { suites: {} };
   if (!check) {
     if (existsSync(RESULTS)) {
-      baseline = takeResults(baseline, JSON.parse(readFileSync(RESULTS, 'utf8')) as Results, console.log);
-      writeFileSync(BASELINE, `${JSON.stringify(baseline, null, 2)}\n`);
+      const taken = takeResults(baseline, JSON.parse(readFileSync(RESULTS, 'utf8')) as Results, console.log);
+      if (JSON.stringify(taken) !== JSON.stringify(baseline))
+        writeFileSync(BASELINE, `${JSON.stringify(taken, null, 2)}\n`);
+      baseline = taken;
     } else console.log('no bench/results.json (npm run bench writes it): docs rewritten from the snapshot');
   }
   let stale = 0;

@@ -83,5 +83,5 @@ export function createApp(deps: ApiDeps) {
   return api;
 }
 
-/** The app's type: every operation with its request and response schemas, for Hono's typed client. */
+/** The app's type: every operation with its request and response schemas, for Hono's typed client. @public */
 export type ApiApp = ReturnType<typeof createApp>;

@@ -46,7 +46,7 @@ import {
 import { carryOut, EXCHANGE_DEFAULTS, type Logger } from './exchange.ts';
 import { type RoundView, roundView } from './input.ts';
 
-export { carryOut, type Logger, type RunContext } from './exchange.ts';
+export { carryOut, type Logger } from './exchange.ts';
 
 export interface BalancerDeps {
   clients: Clients;

@@ -21,7 +21,7 @@ import { ForeignStart, runVmOp } from './ops.ts';
 import { buildReport } from './report.ts';
 import type { Agent, AgentConfig, AgentDeps, AgentStatus, OpContext, Outbound, PeriodDirt } from './types.ts';
 
-export type { Agent, AgentConfig, AgentDeps, AgentStatus, ImageCleaner } from './types.ts';
+export type { Agent, AgentConfig, AgentDeps } from './types.ts';
 
 /** Everything one agent process knows; the functions below read and change it. */
 interface AgentState {

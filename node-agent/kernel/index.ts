@@ -21,7 +21,7 @@ import { runTick } from './tick.ts';
 import type { Kernel, KernelOptions } from './types.ts';
 
 export { GuestFault } from './budget.ts';
-export { DEFAULT_DISK_MIB, MAX_CHAIN_PACKS, MAX_FALLBACK_IMAGES } from './images.ts';
+export { MAX_CHAIN_PACKS } from './images.ts';
 export type { ScheduleEntry } from './schedule.ts';
 export type * from './types.ts';
 export { UNITS_PER_CORE };

@@ -110,8 +110,12 @@ describe('taking a bench run into the snapshot', () => {
     expect(lines).toEqual(['demo: snapshot from the run of 2026-11-30T00:00:00.000Z']);
   });
 
-  it('keeps the snapshot when the run was --quick or failed', () => {
-    for (const over of [{ quick: true }, { error: 'boom', figures: undefined }]) {
+  it('keeps the snapshot when the run was --quick, failed or skipped', () => {
+    for (const over of [
+      { quick: true },
+      { error: 'boom', figures: undefined },
+      { figures: { skipped: 'qemu-system-x86_64 not found' } },
+    ]) {
       const lines: string[] = [];
       expect(takeResults(before, run(over), (l) => lines.push(l))).toEqual(before);
       expect(lines[0]).toMatch(/snapshot kept/);

@@ -6,7 +6,6 @@ import type { Driver, FinalState, VmMeasurement } from '../types.ts';
 import { DEFAULT_QEMU_BINARY, detectAccel, qemuVersion } from './accel.ts';
 import { QemuDriver, type QemuDriverOptions } from './driver.ts';
 
-export { DEFAULT_QEMU_BINARY, detectAccel, qemuVersion } from './accel.ts';
 export { QemuDriver, type QemuDriverOptions } from './driver.ts';
 
 const PAGE = 65536;
