@@ -711,6 +711,8 @@ class Schedule {
 
   /** True when every VM runs (or stays suspended) exactly where the table says, under its fence. */
   async stable(): Promise<boolean> {
+    // A balancer run still going (one paused at a fault point goes on once faults stop) may yet order.
+    if (this.pending > 0) return false;
     // Cheap check first: each VM held, unpaused, by exactly one live node (or by none if suspended).
     for (const id of this.vms) {
       const holders = this.sims().filter((n) => !n.dead && n.agent.holdings().has(id));
