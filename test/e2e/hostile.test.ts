@@ -73,6 +73,12 @@ describe('hostile guests on a live `seesaw up` cluster', () => {
         ordinary.add(vm.id);
       }
 
+      // A new VM is PENDING until its node starts it.
+      await c.until('the ordinary VMs to run', 120_000, async () => {
+        const vms = (await listVms(c)).filter((v) => ordinary.has(v.id));
+        return vms.length === ordinary.size && vms.every((v) => v.state === 'RUNNING') ? true : undefined;
+      });
+
       const hostile = new Map<string, Kind>();
       let wave = 0;
       const launchWave = async () => {

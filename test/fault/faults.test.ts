@@ -20,7 +20,7 @@ const seeds = process.env.SEESAW_FAULT_SEEDS
   : Array.from({ length: COUNT }, (_, i) => 1000 + i);
 
 describe('the migration protocol under injected faults', () => {
-  it(`keeps every invariant over ${seeds.length} randomized schedules`, { timeout: 600_000 }, async () => {
+  it(`keeps every invariant over ${seeds.length} randomized schedules`, { timeout: 1_800_000 }, async () => {
     const lanes = await Promise.all(
       Array.from({ length: LANES }, async () => createLane(await freshStores())),
     );

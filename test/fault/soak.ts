@@ -91,7 +91,7 @@ const results = await runSchedules(
         `${done}/${seeds.length} schedules, ${failed.length} failed, ${((Date.now() - started) / 1000).toFixed(0)} s`,
       );
       // The table so far, so a run cut short still leaves its figures.
-      if (done % 200 === 0) console.log(scenarioTable(seen).join('\n'));
+      if (done % 100 === 0) console.log(scenarioTable(seen).join('\n'));
     }
   },
   kinds,
