@@ -1,5 +1,6 @@
 // From the node items a run read to the domain's RoundInput: which nodes are in this round's shard,
 // which of those the run must leave out (and why), and the VMs from the nodes' load reports.
+import { driversOfLabels } from '../../shared/domain/guests.ts';
 import type { NodeObservation } from '../../shared/domain/learning.ts';
 import { vmLoad } from '../../shared/domain/load.ts';
 import { isLive } from '../../shared/domain/placement.ts';
@@ -69,6 +70,7 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
       capacity: record.capacity,
       memCapacityPages: record.memCapacityPages,
       draining: record.draining ?? false,
+      drivers: driversOfLabels(record.labels),
     };
     if (record.loadOverride !== undefined) info.loadOverride = record.loadOverride;
     nodes.push(info);
@@ -96,6 +98,7 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
       if (entry.targetLoad !== undefined) vm.targetLoad = entry.targetLoad;
       if (entry.group !== undefined) vm.group = entry.group;
       if (entry.cooldownUntil !== undefined) vm.cooldownUntil = entry.cooldownUntil;
+      if (entry.driver !== undefined) vm.driver = entry.driver;
       seen.set(id, vm);
       load += vmLoad(vm.factors, info.weights);
       vms.push(vm);

@@ -1,5 +1,6 @@
 // The load report an agent posts with each heartbeat: the kernel's measurements for the period
 // joined with what the agent knows of each VM item, so the balancer reads only node items.
+import { driverOf } from '../../shared/domain/guests.ts';
 import type { Holding } from '../../shared/domain/protocol.ts';
 import type { LoadReport, ReportedVm } from '../../shared/storage/nodes.ts';
 import type { VmRecord } from '../../shared/storage/vms.ts';
@@ -45,6 +46,8 @@ export function buildReport(input: ReportInput): LoadReport {
     if (record.targetLoad !== undefined) entry.targetLoad = record.targetLoad;
     if (record.group !== undefined) entry.group = record.group;
     if (record.cooldownUntil !== undefined) entry.cooldownUntil = record.cooldownUntil;
+    const driver = driverOf(record.guest.kind);
+    if (driver !== 'wasm') entry.driver = driver;
     vms[m.id] = entry;
     total += m.load;
     steal += m.steal;

@@ -57,6 +57,14 @@ export const driverOf = (kind: string): DriverName => parseGuest(kind).driver;
 export const DEFAULT_DRIVERS: readonly DriverName[] = ['wasm'];
 
 /** Whether a node offering `drivers` can run a guest of this kind. */
+/**
+ * The drivers a node offers, from its labels: every node runs wasm guests; a node whose agent found
+ * a working QEMU carries the label `qemu=<kvm|tcg>` and offers `qemu` too.
+ */
+export function driversOfLabels(labels: Readonly<Record<string, string>> | undefined): DriverName[] {
+  return labels?.qemu ? ['wasm', 'qemu'] : ['wasm'];
+}
+
 export function offersDriver(drivers: readonly DriverName[] | undefined, kind: string): boolean {
   return (drivers ?? DEFAULT_DRIVERS).includes(driverOf(kind));
 }

@@ -4,7 +4,7 @@
 // balancer would leave it.
 
 import { mayEnter, type TakerState } from './constraints.ts';
-import { PAGE_BYTES } from './guests.ts';
+import { type DriverName, driverOf, PAGE_BYTES } from './guests.ts';
 import { nodeLoad, vmLoad } from './load.ts';
 import type { LoadFactors, NodeInfo, VmInfo } from './types.ts';
 
@@ -26,9 +26,18 @@ export interface PlacementVm {
   pinned?: boolean;
   /** The node it leaves (a migration): never a candidate, and a pinned VM may not leave it. */
   leaving?: string;
+  /** The driver it needs, when not the default wasm kernel. */
+  driver?: DriverName;
 }
 
-export type PlacementExclusion = 'dead' | 'draining' | 'memory' | 'anti-affinity' | 'pinned' | 'current';
+export type PlacementExclusion =
+  | 'dead'
+  | 'draining'
+  | 'driver'
+  | 'memory'
+  | 'anti-affinity'
+  | 'pinned'
+  | 'current';
 
 export interface PlacementCandidate {
   node: string;
@@ -59,13 +68,21 @@ export function expectedFactors(vm: { memPages: number; cpuLimit?: number }): Lo
 
 /** A VM as placement sees it: its last measured factors if any, else its recorded ones, else the expected. */
 export function placementVmOf(
-  vm: { memPages: number; cpuLimit?: number; group?: string; factors?: LoadFactors },
+  vm: {
+    memPages: number;
+    cpuLimit?: number;
+    group?: string;
+    factors?: LoadFactors;
+    guest?: { kind: string };
+  },
   measured?: LoadFactors,
 ): PlacementVm {
+  const driver = vm.guest ? driverOf(vm.guest.kind) : 'wasm';
   return {
     factors: measured ?? vm.factors ?? expectedFactors(vm),
     memPages: vm.memPages,
     ...(vm.group !== undefined ? { group: vm.group } : {}),
+    ...(driver !== 'wasm' ? { driver } : {}),
   };
 }
 
@@ -93,7 +110,10 @@ export function placementExclusion(
   if (node.draining) return { reason: 'draining', detail: `node ${id} is draining` };
   const probe: VmInfo = { id: '', node: '', factors: vm.factors, memPages: vm.memPages, pinned: false };
   if (vm.group !== undefined) probe.group = vm.group;
+  if (vm.driver !== undefined) probe.driver = vm.driver;
   switch (mayEnter(probe, takerState(node))) {
+    case 'driver':
+      return { reason: 'driver', detail: `node ${id} does not offer the ${vm.driver} driver` };
     case 'memory':
       return { reason: 'memory', detail: `node ${id} has no room for ${vm.memPages} more memory pages` };
     case 'anti-affinity':

@@ -1,3 +1,4 @@
+import type { DriverName } from './guests.ts';
 // The plain data the balancing method works on, named as in the patent.
 // Everything here is data: no methods, no I/O. Policies are functions over it.
 import type { TriggerChoice } from './trigger.ts';
@@ -39,6 +40,8 @@ export interface NodeInfo {
   draining: boolean;
   /** Administrator override of the node's load (block 50: "the load may be set manually"). */
   loadOverride?: number;
+  /** The VM drivers the node offers (default: wasm only). */
+  drivers?: readonly DriverName[];
 }
 
 /** A VM as the balancer sees it: the schedule entry of Fig. 5 plus placement constraints. */
@@ -59,6 +62,8 @@ export interface VmInfo {
   cooldownUntil?: number;
   /** True while a migration or other state change is in flight; such VMs are not candidates. */
   busy?: boolean;
+  /** The driver the VM needs, when not the default wasm kernel: only nodes offering it may take it. */
+  driver?: DriverName;
 }
 
 export type PairingPolicy = 'random' | 'round-robin' | 'sender' | 'receiver' | 'symmetric' | 'spread';

@@ -1,5 +1,6 @@
 // Node items: registration, the lease (heartbeat), load reports, balancer claims and admin changes.
 // Each change is one conditional write that names what it protects.
+import { type DriverName, driversOfLabels } from '../domain/guests.ts';
 import type { PlacementNode } from '../domain/placement.ts';
 import { bucketOf, groupOf, shardReads } from '../domain/shards.ts';
 import type { LoadFactors, NodeInfo, Weights } from '../domain/types.ts';
@@ -24,6 +25,8 @@ export interface ReportedVm {
   pinned: boolean;
   group?: string;
   cooldownUntil?: number;
+  /** The driver the VM runs under, when not the default wasm kernel. */
+  driver?: DriverName;
   /** The fence the agent runs the VM under; orders are conditional on it. */
   fence: number;
   /** A migration or state change is in flight. */
@@ -327,11 +330,13 @@ export function placementNode(node: NodeRecord): PlacementNode {
     capacity: node.capacity,
     memCapacityPages: node.memCapacityPages,
     draining: node.draining ?? false,
+    drivers: driversOfLabels(node.labels),
     leaseUntil: node.leaseUntil,
     vms: Object.values(node.report?.vms ?? {}).map((vm) => ({
       factors: vm.factors,
       memPages: vm.memPages,
       ...(vm.group !== undefined ? { group: vm.group } : {}),
+      ...(vm.driver !== undefined ? { driver: vm.driver } : {}),
     })),
   };
   if (node.loadOverride !== undefined) out.loadOverride = node.loadOverride;
