@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stopSeesawUp } from '../support/seesaw-up.ts';
 
 export interface UpOptions {
   nodes: number;
@@ -26,6 +27,30 @@ export interface LiveCluster {
   /** Whether the `seesaw up` process is still running. */
   running(): boolean;
   stop(): Promise<void>;
+}
+
+/**
+ * Polls `probe` every 500 ms until it returns a value; after `timeoutMs` throws with the last error
+ * and what the cluster said (`said`).
+ */
+export async function pollUntil<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined>,
+  said: () => string,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'none';
+  for (;;) {
+    const value = await probe().catch((error: Error) => {
+      last = error.message;
+      return undefined;
+    });
+    if (value !== undefined) return value;
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what} (last error: ${last})\n--- seesaw up said:\n${said()}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
 }
 
 export async function startCluster(options: UpOptions): Promise<LiveCluster> {
@@ -84,29 +109,11 @@ export async function startCluster(options: UpOptions): Promise<LiveCluster> {
     return (text ? JSON.parse(text) : undefined) as T;
   };
 
-  const until = async <T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>) => {
-    const deadline = Date.now() + timeoutMs;
-    let last = 'none';
-    for (;;) {
-      const value = await probe().catch((error: Error) => {
-        last = error.message;
-        return undefined;
-      });
-      if (value !== undefined) return value;
-      if (Date.now() > deadline)
-        throw new Error(
-          `timed out waiting for ${what} (last error: ${last})\n--- seesaw up said:\n${output.slice(-20_000)}`,
-        );
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  };
+  const until = <T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>) =>
+    pollUntil(what, timeoutMs, probe, () => output.slice(-20_000));
 
   const stop = async () => {
-    if (up.exitCode === null && up.signalCode === null) {
-      const exited = new Promise((r) => up.once('exit', r));
-      up.kill('SIGINT');
-      await exited;
-    }
+    if (up.signalCode === null) await stopSeesawUp(up);
     rmSync(dir, { recursive: true, force: true });
   };
 

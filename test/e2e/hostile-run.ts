@@ -5,12 +5,13 @@ import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({ options: { minutes: { type: 'string', default: '5' } } });
 const minutes = Number(values.minutes);
-if (!(minutes > 0)) {
+if (minutes > 0) {
+  const run = spawnSync('npx', ['vitest', 'run', 'test/e2e/hostile.test.ts'], {
+    stdio: 'inherit',
+    env: { ...process.env, SEESAW_HOSTILE_SECONDS: String(Math.round(minutes * 60)) },
+  });
+  process.exitCode = run.status ?? 1;
+} else {
   console.error(`seesaw: --minutes must be a positive number, not ${values.minutes}`);
-  process.exit(2);
+  process.exitCode = 2;
 }
-const run = spawnSync('npx', ['vitest', 'run', 'test/e2e/hostile.test.ts'], {
-  stdio: 'inherit',
-  env: { ...process.env, SEESAW_HOSTILE_SECONDS: String(Math.round(minutes * 60)) },
-});
-process.exit(run.status ?? 1);

@@ -10,6 +10,7 @@ import { guestModule } from '../../node-agent/guests/index.ts';
 import { createClients } from '../../shared/storage/clients.ts';
 import { createImageStore } from '../../shared/storage/image-store.ts';
 import { getVm } from '../../shared/storage/vms.ts';
+import { pollUntil } from './cluster.ts';
 
 const NODES = 4;
 const VMS = 24;
@@ -50,22 +51,8 @@ describe('seesaw up', () => {
     return text ? JSON.parse(text) : undefined;
   };
 
-  const until = async <T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>) => {
-    const deadline = Date.now() + timeoutMs;
-    let last = 'none';
-    for (;;) {
-      const value = await probe().catch((error: Error) => {
-        last = error.message;
-        return undefined;
-      });
-      if (value !== undefined) return value;
-      if (Date.now() > deadline)
-        throw new Error(
-          `timed out waiting for ${what} (last error: ${last})\n--- seesaw up said:\n${output}`,
-        );
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  };
+  const until = <T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>) =>
+    pollUntil(what, timeoutMs, probe, () => output);
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'seesaw-up-'));
