@@ -8,5 +8,8 @@ export default defineConfig({
     exclude: ['test/unit/domain/decide-equivalence.test.ts'],
     testTimeout: 30_000,
     pool: 'forks',
+    // One mutant after another in the same worker: the domain is pure, so its modules need not be
+    // re-imported for every run (Stryker switches mutants at run time).
+    isolate: false,
   },
 });

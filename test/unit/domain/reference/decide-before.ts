@@ -140,10 +140,13 @@ function drainAll(state: RoundState, skipped: RoundDecision['skipped']): PairDec
       continue;
     }
     let left = vmsOf(state, giver.id).length;
+    // Fixed with drain.ts: a VM given to an earlier taker is not given again.
+    const gone = new Set<string>();
     for (const taker of receivers) {
       if (left <= 0 || budgetOf(state, giver.id) <= 0 || state.clusterBudget <= 0) break;
-      const decision = drain(state, giver, taker, resultFor(state, giver.id, taker.id));
+      const decision = drain(state, giver, taker, resultFor(state, giver.id, taker.id), gone);
       left -= decision.moves.length;
+      for (const m of decision.moves) gone.add(m.vm);
       // Keep the exchanges that moved something; one line for a drain that could not start.
       if (decision.moves.length > 0 || out.every((d) => d.requester !== giver.id)) out.push(decision);
       if (decision.moves.length === 0 && decision.reason.code !== 'draining') break;
@@ -482,8 +485,9 @@ function drain(
   giver: NodeInfo,
   taker: NodeInfo,
   result: (reason: Reason, moves?: Move[]) => PairDecision,
+  gone: ReadonlySet<string> = new Set(),
 ): PairDecision {
-  const all = vmsOf(state, giver.id);
+  const all = vmsOf(state, giver.id).filter((vm) => !gone.has(vm.id));
   if (all.length === 0)
     return result({ code: 'draining', detail: `${giver.id} is draining and already empty` });
   const takerState = takerOf(state, taker.id);
