@@ -78,6 +78,23 @@ describe('an exchange that does not start', () => {
     ]);
   });
 
+  it('leaves a giver exactly at the headroom threshold alone', () => {
+    const input = twoNodes([80], [0], { a: { capacity: 100 }, b: { capacity: 100 } });
+    expect(decide(input, { trigger: 'headroom', highThreshold: 0.8 }).moves).toEqual([]);
+  });
+
+  it('fills the taker only up to the headroom threshold', () => {
+    // a 95 (VMs of 2.5), b 70: b may take 10 of the 12.5 that would even the pair.
+    const input = twoNodes(Array(38).fill(2.5), [70], { a: { capacity: 100 }, b: { capacity: 100 } });
+    const d = decide(input, { trigger: 'headroom', highThreshold: 0.8, aim: 'pair' });
+    expect(d.expected).toEqual({ a: 85, b: 80 });
+  });
+
+  it('ignores the headroom threshold under the difference trigger', () => {
+    const input = twoNodes([90, 9], [81], { a: { capacity: 100 }, b: { capacity: 100 } });
+    expect(decide(input, { trigger: 'difference', highThreshold: 0.8 }).expected).toEqual({ a: 90, b: 90 });
+  });
+
   it('needs nothing when the taker is already at its headroom threshold', () => {
     // a (95) is over 80 % of its capacity, but b (85) is too: b may take nothing.
     const input = twoNodes([95], [85], { a: { capacity: 100 }, b: { capacity: 100 } });
@@ -117,6 +134,18 @@ describe('an exchange that does not start', () => {
     expect(at(105).moves).toEqual([]);
     expect(at(106).trigger?.trigger).toBe('overload');
     expect(at(106).moves.map((m) => m.vm)).toEqual(['a-1']);
+  });
+
+  it('sheds under the overload trigger no more than the taker can hold below its capacity', () => {
+    // a 130 and b 90 (capacity 100 each), noisy: b may take 10 of the 30 above a's capacity.
+    const input = aRound(
+      [aNode({ id: 'a', capacity: 100 }), aNode({ id: 'b', capacity: 100 })],
+      [...vmsOn('a', Array(26).fill(5)), ...vmsOn('b', [90])],
+      { expected: { a: 90, b: 130 } },
+    );
+    const d = decide(input, { trigger: 'auto' });
+    expect(d.trigger?.trigger).toBe('overload');
+    expect(d.expected).toEqual({ a: 120, b: 100 });
   });
 
   it('says the cluster limit is reached when migrations in flight fill it', () => {
@@ -199,6 +228,35 @@ describe('an exchange that moves', () => {
       vmsOn('a', [10, 10, 10, 10], { memPages: 300 }),
     );
     expect(decide(input).moves).toHaveLength(1);
+  });
+
+  it('stops a giver slightly above the mean at the mean, however far below it the taker is', () => {
+    // Mean 16: a (22, VMs of 2) sheds its 6 above the mean to b (2), not the 10 that would even them.
+    const input = aRound(
+      ['x', 'y', 'a', 'b'].map((id) => aNode({ id })),
+      [...vmsOn('x', [20, 20]), ...vmsOn('a', Array(11).fill(2)), ...vmsOn('b', [2])],
+    );
+    const d = decide(input, { aim: 'mean' });
+    expect(d.moves.filter((m) => m.from === 'a').map((m) => m.to)).toEqual(['b', 'b', 'b']);
+  });
+
+  it('lets a giver far above the mean pass a taker near the mean by a quarter of its excess', () => {
+    // a 60 (VMs of 2) and five nodes of 10: mean 18.33; a sheds a quarter of its 41.67 excess (10.42),
+    // to the nearest VM: five VMs.
+    const others = ['b', 'c', 'd', 'e', 'f'];
+    const input = aRound(
+      [aNode({ id: 'a' }), ...others.map((id) => aNode({ id }))],
+      [...vmsOn('a', Array(30).fill(2)), ...others.flatMap((id) => vmsOn(id, [10]))],
+    );
+    const d = decide(input, { aim: 'mean' });
+    expect(d.moves.filter((m) => m.from === 'a')).toHaveLength(5);
+  });
+
+  it('needs nothing from a giver whose taker already has all it may take, and says the aim', () => {
+    // Headroom: b sits exactly at the threshold (80), so a (95) has nothing to give it.
+    const input = twoNodes([95], [80], { a: { capacity: 100 }, b: { capacity: 100 } });
+    const p = pairOf(decide(input, { trigger: 'headroom', highThreshold: 0.8 }), 'a', 'b');
+    expect(p.reason.code).toBe('balanced');
   });
 
   it('lets a giver above the mean pass the taker over the mean when every VM is too large to stop at it', () => {
