@@ -314,6 +314,17 @@ export function markImageReady(
   });
 }
 
+/** Where a VM goes under a new fence, from the fence the caller read. */
+interface FencedMove {
+  id: string;
+  fence: number;
+  node: string;
+  now: number;
+}
+
+/** A move that finishes or settles migration `migrationId`. */
+type MigrationMove = FencedMove & { migrationId: string };
+
 /**
  * The write every move of a VM to `node` under a new fence shares: owner, fence, state and the
  * owner index change together. `set`, `remove` and `condition` are the transition's own.
@@ -355,14 +366,7 @@ function moveUnderNewFence(
 /** Protocol step 3: the target loaded the image and takes the VM; the fence moves on, then it runs. */
 export function takeOwnership(
   clients: Clients,
-  {
-    id,
-    migrationId,
-    fence,
-    node,
-    now,
-    cooldownUntil,
-  }: { id: string; migrationId: string; fence: number; node: string; now: number; cooldownUntil: number },
+  { id, migrationId, fence, node, now, cooldownUntil }: MigrationMove & { cooldownUntil: number },
 ) {
   return moveUnderNewFence(clients, 'takeOwnership', {
     id,
@@ -391,16 +395,7 @@ export function abortMigration(clients: Clients, id: string, migrationId: string
  * Settles an IMAGE_READY order nobody finished: the image is final and the guest stopped, so the
  * VM restarts from it on `node` (target or source) under a new fence.
  */
-export function settleMigration(
-  clients: Clients,
-  {
-    id,
-    migrationId,
-    fence,
-    node,
-    now,
-  }: { id: string; migrationId: string; fence: number; node: string; now: number },
-) {
+export function settleMigration(clients: Clients, { id, migrationId, fence, node, now }: MigrationMove) {
   return moveUnderNewFence(clients, 'settleMigration', {
     id,
     node,
@@ -505,14 +500,6 @@ export function markSuspended(
       ':now': now,
     },
   });
-}
-
-/** Where a VM goes under a new fence, from the fence the caller read. */
-interface FencedMove {
-  id: string;
-  fence: number;
-  node: string;
-  now: number;
 }
 
 /** SUSPENDED → PENDING on `node` under a new fence; the node loads the image and runs it. */
