@@ -1,4 +1,5 @@
-// Storage records as the balancer reads them from the table, for tests that feed it without one.
+// Storage records as the balancer reads and writes them, for tests that feed them without a table.
+import type { PairDecision } from '../../shared/domain/types.ts';
 import type { NodeRecord, ReportedVm } from '../../shared/storage/nodes.ts';
 
 /** A VM as an agent reports it: CPU factor 1 (load 1), 16 pages, fence 1, idle. */
@@ -33,6 +34,24 @@ export function aNodeRecord(
     registeredAt: now - 60_000,
     updatedAt: now,
     report: { at: now - 1000, total, vms, steal: 0, utilisation: total / 4 },
+    ...over,
+  };
+}
+
+/** A pair of a run record: `requester` and `selected` at loads `[r, s]`, no moves, predicted unchanged. */
+export function aPair(
+  requester: string,
+  selected: string,
+  [r, s]: [number, number],
+  over: Partial<PairDecision> = {},
+): PairDecision {
+  return {
+    requester,
+    selected,
+    loads: { requester: r, selected: s },
+    moves: [],
+    reason: { code: 'balanced', detail: '' },
+    predicted: { requester: r, selected: s },
     ...over,
   };
 }
