@@ -412,7 +412,7 @@ async function idle(s: AgentState) {
 function tick(s: AgentState) {
   if (!alive(s)) return;
   if (!leaseOk(s, s.deps.clock())) {
-    if (s.held.size) fenceAll(s, 'lease about to lapse');
+    if (s.held.size || s.ops.size) fenceAll(s, 'lease about to lapse');
     if (s.status === 'ready' || s.status === 'waiting') s.status = 'fenced';
     return;
   }

@@ -26,6 +26,8 @@ export interface QemuDriverOptions {
   migrationTimeoutMs?: number;
   /** Bytes of QEMU's stream per object in the image store (tests use small parts). */
   statePartBytes?: number;
+  /** Serial log bytes per VM before it is rotated (default 1 MiB). */
+  serialLogBytes?: number;
 }
 
 export interface QemuLaunch {
@@ -132,6 +134,7 @@ export class QemuDriver {
       paused: true,
       incoming: manifest !== undefined,
       ...(manifest ? { serial: manifest.serial } : {}),
+      ...(this.options.serialLogBytes ? { serialLogBytes: this.options.serialLogBytes } : {}),
     });
     this.loading.set(launch.id, process);
     try {

@@ -30,6 +30,8 @@ export interface QemuSpawn {
   serial?: SerialState;
   /** How long QEMU may take to connect to QMP. */
   startTimeoutMs?: number;
+  /** The serial log is rotated once it holds this many bytes (default 1 MiB); see rotateSerial. */
+  serialLogBytes?: number;
 }
 
 /** QEMU's own figures for one migration (QMP query-migrate once it completed). */
@@ -56,6 +58,10 @@ export interface ProcessSample {
   ioBytes: number;
 }
 
+export const SERIAL_LOG_BYTES = 1024 * 1024;
+/** How often a process checks whether its serial log is due for rotation. */
+const SERIAL_CHECK_MS = 1000;
+
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ on Linux/x86-64
 const PAGE_BYTES = 4096;
@@ -74,6 +80,10 @@ export class QemuProcess {
   readonly serial: SerialLog;
   private exitError: Error | undefined;
   private migrations = 0;
+  /** Serial log files so far (serial.log, then serial-1.log, …); one at a time is kept. */
+  private serialFiles = 0;
+  private rotating: Promise<void> | undefined;
+  private readonly serialCheck: NodeJS.Timeout;
   /** Fires (never rejects) with an error when the process exits. */
   readonly exited: Promise<Error>;
 
@@ -88,8 +98,50 @@ export class QemuProcess {
     this.serial = serial;
     this.exited = exited.then((e) => {
       this.exitError = e;
+      clearInterval(this.serialCheck);
       return e;
     });
+    // a guest that prints forever must not fill the disk
+    const limit = options.serialLogBytes ?? SERIAL_LOG_BYTES;
+    this.serialCheck = setInterval(
+      () => {
+        if (!this.alive) return;
+        this.serial.sync();
+        if (this.serial.fileBytes >= limit) void this.rotateSerial();
+      },
+      Math.min(SERIAL_CHECK_MS, Math.max(50, limit / 64)),
+    );
+    this.serialCheck.unref();
+  }
+
+  /** Serial log rotations so far. */
+  get serialRotations(): number {
+    return this.serialFiles;
+  }
+
+  /**
+   * Moves the serial console's log to a new file and removes the old one once read, so a VM keeps
+   * at most about `serialLogBytes` of log on disk. QMP `chardev-change` gives the serial port a new
+   * backend (`null`, logging to the new file): QEMU closes the old file before the command returns,
+   * and no byte the guest writes is lost between the two (the chain in `serial` is unaffected).
+   * After the first rotation the stdout pipe no longer signals output; SerialLog.wait polls.
+   */
+  rotateSerial(): Promise<void> {
+    this.rotating ??= (async () => {
+      const next = join(this.options.dir, `serial-${this.serialFiles + 1}.log`);
+      rmSync(next, { force: true });
+      await this.qmp.execute('chardev-change', {
+        id: 'ser0',
+        backend: { type: 'null', data: { logfile: next, logappend: false } },
+      });
+      this.serialFiles += 1;
+      this.serial.switchTo(next);
+    })()
+      .catch(() => {}) // the process ended meanwhile, or QEMU refused: the next check tries again
+      .finally(() => {
+        this.rotating = undefined;
+      });
+    return this.rotating;
   }
 
   get pid(): number {
@@ -369,6 +421,7 @@ export class QemuProcess {
 
   /** Kills the process at once (self-fencing, crash tests); nothing is saved. */
   async kill(): Promise<void> {
+    clearInterval(this.serialCheck);
     if (this.alive) {
       this.child.kill('SIGKILL');
       await this.exited;
