@@ -9,7 +9,13 @@ import { Conflict, InvalidInput, NotFound } from '../../../shared/storage/errors
 import type { BlobStore } from '../../../shared/storage/image-store.ts';
 import type { GuestSpec } from '../../../shared/storage/vms.ts';
 import { materialiseImage, qemuImageOf } from './images.ts';
-import { type Accel, type MigrationStats, type ProcessSample, QemuProcess } from './process.ts';
+import {
+  type Accel,
+  type MigrationStats,
+  type OutgoingMigration,
+  type ProcessSample,
+  QemuProcess,
+} from './process.ts';
 import { serialDigest } from './serial.ts';
 import { readStateManifest, startStateUpload, stateStream } from './state-store.ts';
 
@@ -78,7 +84,7 @@ interface QemuVm {
 
 interface Outbound {
   upload: ReturnType<typeof startStateUpload>;
-  migration: Awaited<ReturnType<QemuProcess['startMigration']>>;
+  migration: OutgoingMigration;
   seq: number;
   precopyBytes: number;
 }
