@@ -142,7 +142,11 @@ async function register(s: AgentState) {
   const next = s.newId();
   const now = clock();
   // Conditional: refused (NodeHeld) while another process's lease on this node id is live.
-  const record = await registerNode(clients, s.config.node, next, now, s.config.lease.leaseMs, {
+  const record = await registerNode(clients, {
+    spec: s.config.node,
+    incarnation: next,
+    now,
+    leaseMs: s.config.lease.leaseMs,
     ...(mine ? { replaces: mine } : {}),
     ...(s.deps.holder ? { holder: s.deps.holder } : {}),
   });
@@ -196,7 +200,13 @@ async function heartbeat(s: AgentState, periodMs: number) {
   await fault(s, 'renew', { phase: 'before' });
   const { clients, clock } = s.deps;
   try {
-    const record = await renewLease(clients, s.self, s.incarnation, clock(), s.config.lease.leaseMs, report);
+    const record = await renewLease(clients, {
+      id: s.self,
+      incarnation: s.incarnation,
+      now: clock(),
+      leaseMs: s.config.lease.leaseMs,
+      report,
+    });
     if (!alive(s)) return;
     s.leaseUntil = Math.max(s.leaseUntil, record.leaseUntil);
     if (s.status === 'fenced' && before === s.epoch) s.status = 'ready';
