@@ -1,27 +1,9 @@
-// Takes the README's picture of the dashboard on a real local cluster mid-balance:
-//   npx tsx test/browser/screenshot.ts docs/dashboard.png
-// Four unequal nodes, ten VMs placed unevenly, two balancing rounds run from the page, then a dry run
-// of the next round with its proposed moves on screen.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ensureTableAndBucket, LOCAL_CREDENTIALS, startLocalStores } from '../../shared/local/stores.ts';
-import { createClients } from '../../shared/storage/clients.ts';
+import { startScratchStores } from '../../shared/local/stores.ts';
 import { launchBrowser, screenshot } from './browser.ts';
 import { startLocalCluster } from './cluster.ts';
 
 const out = process.argv[2] ?? 'test-artifacts/dashboard-readme.png';
-const scratch = mkdtempSync(join(tmpdir(), 'seesaw-shot-'));
-const stores = await startLocalStores({ scratchDir: scratch, dynamoPort: 0, s3Port: 0 });
-const clients = createClients({
-  tableName: 'seesaw-screenshot',
-  bucketName: 'seesaw-screenshot',
-  region: 'us-east-1',
-  dynamoEndpoint: stores.dynamoEndpoint,
-  s3Endpoint: stores.s3Endpoint,
-  credentials: LOCAL_CREDENTIALS,
-});
-await ensureTableAndBucket(clients);
+const { clients, close } = await startScratchStores('seesaw-screenshot');
 const cluster = await startLocalCluster(clients, [
   { id: 'node-1', capacity: 4 },
   { id: 'node-2', capacity: 4 },
@@ -67,5 +49,4 @@ await screenshot(page, out);
 console.log(`wrote ${out}`);
 await browser.close();
 await cluster.stop();
-await stores.close();
-rmSync(scratch, { recursive: true, force: true });
+await close();
