@@ -1,3 +1,6 @@
+// API latency: p50/p99 of GET /v1/vms/{id} and POST /v1/vms against the app served over HTTP by
+// @hono/node-server, on an in-memory dynalite this suite starts on a free port. Requests are
+// sequential (one client, keep-alive), so the figures are per-request latency, not throughput.
 import { loadavg } from 'node:os';
 import { startApiServer } from '../../functions/api/server.ts';
 import { startScratchStores } from '../../shared/local/stores.ts';

@@ -1,3 +1,7 @@
+// Takes the README's picture of the dashboard on a real local cluster mid-balance:
+//   npx tsx test/browser/screenshot.ts docs/dashboard.png
+// Four unequal nodes, ten VMs placed unevenly, two balancing rounds run from the page, then a dry run
+// of the next round with its proposed moves on screen.
 import { startScratchStores } from '../../shared/local/stores.ts';
 import { launchBrowser, screenshot } from './browser.ts';
 import { startLocalCluster } from './cluster.ts';
