@@ -8,8 +8,9 @@ import type { ImageRef } from '../../../shared/domain/vm-state.ts';
 import { Conflict, InvalidInput, NotFound } from '../../../shared/storage/errors.ts';
 import type { BlobStore } from '../../../shared/storage/image-store.ts';
 import type { GuestSpec } from '../../../shared/storage/vms.ts';
-import { materialiseImage, qemuImageOf } from './images.ts';
+import { qemuImageOf } from './images.ts';
 import { type Accel, type MigrationStats, type ProcessSample, QemuProcess } from './process.ts';
+import { guestMedia } from './registered-images.ts';
 import { serialDigest } from './serial.ts';
 import { readStateManifest, startStateUpload, stateStream } from './state-store.ts';
 
@@ -113,7 +114,12 @@ export class QemuDriver {
       throw new Conflict(`VM ${launch.id} is already on node ${this.options.nodeId}`);
     const image = qemuImageOf(launch.guest.kind);
     if (image === undefined) throw new InvalidInput(`guest ${launch.guest.kind} is not a qemu:<image> guest`);
-    const media = materialiseImage(join(this.options.workDir, 'images'), image, launch.guest.params);
+    const media = await guestMedia(
+      this.options.blobs,
+      join(this.options.workDir, 'images'),
+      image,
+      launch.guest.params,
+    );
     const memMiB = Math.max(MIN_MEM_MIB, Math.ceil(launch.memPages / MIB_PAGES));
     const manifest = launch.image
       ? await readStateManifest(this.options.blobs, launch.image.manifest)
