@@ -2,16 +2,15 @@
 // (bytes to s3rver, record to dynalite), booted by the qemu driver from its own checksum-verified
 // cache as a read-only virtio disk, and migrated to another node that fetches the same disk: the
 // stream carries no disk, and the counter goes on.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { counterFloppy, parseLine } from '../../node-agent/drivers/qemu/counter-image.ts';
-import { QemuDriver } from '../../node-agent/drivers/qemu/driver.ts';
+import type { QemuDriver } from '../../node-agent/drivers/qemu/driver.ts';
 import { Corrupt } from '../../shared/storage/errors.ts';
 import { type BlobStore, s3Blobs, sha256 } from '../../shared/storage/image-store.ts';
 import { anApi, type TestApi } from '../api/support.ts';
-import { QEMU } from './support.ts';
+import { qemuNodes } from './drivers.ts';
 
 const WAIT = 15_000;
 const HZ = 100;
@@ -19,24 +18,10 @@ const HZ = 100;
 describe('a registered raw image on the qemu driver', () => {
   let api: TestApi;
   let blobs: BlobStore;
-  const dir = mkdtempSync(join(tmpdir(), 'seesaw-qemu-registered-'));
-  const drivers: QemuDriver[] = [];
-  const aNode = (nodeId: string) => {
-    const driver = new QemuDriver({
-      nodeId,
-      binary: QEMU,
-      workDir: join(dir, nodeId),
-      accel: 'tcg',
-      blobs,
-      weights: { cpu: 1, io: 1, mem: 1 },
-      clock: Date.now,
-    });
-    drivers.push(driver);
-    return driver;
-  };
+  const { aNode, workDir } = qemuNodes('seesaw-qemu-registered-', () => blobs);
   const waitLines = (driver: QemuDriver, id: string, n: number) =>
     driver.processOf(id).serial.wait((s) => s.lines >= n, WAIT);
-  const cacheOf = (nodeId: string) => join(dir, nodeId, 'images', 'registered');
+  const cacheOf = (nodeId: string) => join(workDir(nodeId), 'images', 'registered');
 
   beforeAll(async () => {
     api = await anApi();
@@ -45,11 +30,6 @@ describe('a registered raw image on the qemu driver', () => {
     const res = await api.call('POST', '/v1/images', { body: { name: 'my-counter', format: 'raw', disk } });
     expect(res.status).toBe(201);
   });
-  afterEach(async () => {
-    await Promise.all(drivers.map((d) => d.stopAll()));
-    drivers.length = 0;
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('boots from the cached disk, read-only, and migrates to a node that fetches the same disk', async () => {
     const a = aNode('a');
