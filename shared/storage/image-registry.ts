@@ -2,13 +2,14 @@
 // the byKind index; the files live in the bucket under user-images/<name>/, each keyed by its
 // sha256 and written once, beside an image.json that tells a node what to fetch. Nodes read only
 // the bucket (the image.json and the files), never the table.
+import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { QEMU_GUEST_PREFIX } from '../domain/guests.ts';
 import type { ImageFormat, ImageRole } from '../qemu-images.ts';
 import type { Clients } from './clients.ts';
-import { Corrupt, NotFound } from './errors.ts';
+import { ConditionFailed, Corrupt, isConditionalCheckFailure, NotFound } from './errors.ts';
 import { type BlobStore, sha256 } from './image-store.ts';
 import { imageKey, kindIndexKey } from './keys.ts';
-import { deleteItem, getItem, listKind, putItem } from './table.ts';
+import { getItem, listKind, putItem } from './table.ts';
 import { listAllVms } from './vms.ts';
 
 /** One file of an image in the bucket. */
@@ -92,11 +93,19 @@ export async function listRegisteredImages(clients: Clients): Promise<ImageRecor
  * delete and register of the same name cannot remove the newer one); ConditionFailed otherwise.
  */
 export async function forgetImage(clients: Clients, name: string, hash: string): Promise<void> {
-  await deleteItem(clients, 'forgetImage', {
-    Key: imageKey(name),
-    ConditionExpression: 'sha256 = :h',
-    ExpressionAttributeValues: { ':h': hash },
-  });
+  try {
+    await clients.doc.send(
+      new DeleteCommand({
+        TableName: clients.tableName,
+        Key: imageKey(name),
+        ConditionExpression: 'sha256 = :h',
+        ExpressionAttributeValues: { ':h': hash },
+      }),
+    );
+  } catch (error) {
+    if (isConditionalCheckFailure(error)) throw new ConditionFailed('forgetImage');
+    throw error;
+  }
 }
 
 /** The ids of the VMs whose guest is `qemu:<name>`, in any state. */

@@ -1,8 +1,6 @@
 // Thin helpers over the DocumentClient shared by the repositories: conditional writes that
 // turn a failed guard into ConditionFailed, and paginated index queries.
 import {
-  DeleteCommand,
-  type DeleteCommandInput,
   GetCommand,
   PutCommand,
   type PutCommandInput,
@@ -35,20 +33,6 @@ export async function putItem(
 ): Promise<void> {
   try {
     await clients.doc.send(new PutCommand({ TableName: clients.tableName, ...input }));
-  } catch (error) {
-    if (isConditionalCheckFailure(error)) throw new ConditionFailed(transition);
-    throw error;
-  }
-}
-
-/** A conditional delete; a failed condition becomes ConditionFailed(transition). */
-export async function deleteItem(
-  clients: Clients,
-  transition: string,
-  input: Omit<DeleteCommandInput, 'TableName'>,
-): Promise<void> {
-  try {
-    await clients.doc.send(new DeleteCommand({ TableName: clients.tableName, ...input }));
   } catch (error) {
     if (isConditionalCheckFailure(error)) throw new ConditionFailed(transition);
     throw error;
