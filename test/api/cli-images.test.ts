@@ -23,19 +23,18 @@ describe('seesaw images', () => {
 
   beforeAll(async () => {
     clients = await freshStores();
-    await registerNode(
-      clients,
-      {
+    await registerNode(clients, {
+      spec: {
         id: 'q1',
         capacity: 4,
         weights: { cpu: 1, io: 1, mem: 1 },
         memCapacityPages: 8192,
         labels: { qemu: 'tcg' },
       },
-      'inc-q1',
-      Date.now(),
-      600_000,
-    );
+      incarnation: 'inc-q1',
+      now: Date.now(),
+      leaseMs: 600_000,
+    });
     writeFileSync(disk, counterFloppy(50));
     server = await startApiServer({ clients, token: TOKEN, port: 0 });
   });

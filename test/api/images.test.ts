@@ -32,19 +32,18 @@ function bzImage(): Uint8Array {
 
 /** A live node that offers the qemu driver (the label its agent sets). */
 async function aQemuNode(api: TestApi, id: string) {
-  await registerNode(
-    api.clients,
-    {
+  await registerNode(api.clients, {
+    spec: {
       id,
       capacity: 4,
       weights: { cpu: 1, io: 0.5, mem: 0.25 },
       memCapacityPages: 8192,
       labels: { qemu: 'tcg' },
     },
-    `inc-${id}`,
-    NOW,
-    10_000,
-  );
+    incarnation: `inc-${id}`,
+    now: NOW,
+    leaseMs: 10_000,
+  });
 }
 
 describe('qemu images', () => {

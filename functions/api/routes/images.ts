@@ -1,7 +1,7 @@
 // Qemu guest images: register a disk (raw or qcow2) or a kernel with its initrd and command line,
 // list, show and delete them. As with modules, a name is registered once: a VM `qemu:<name>` must
 // boot the same bytes on every node it moves to, so they never change under it.
-import { createRoute, type RouteHandler, z } from '@hono/zod-openapi';
+import { type RouteHandler, z } from '@hono/zod-openapi';
 import { ConditionFailed } from '../../../shared/errors.ts';
 import {
   BUILTIN_QEMU_IMAGES,
@@ -26,7 +26,7 @@ import {
 import { type BlobStore, s3Blobs, sha256 } from '../../../shared/storage/image-store.ts';
 import type { ApiDeps } from '../deps.ts';
 import { conflict, notFound, problemResponses, unprocessable } from '../problem.ts';
-import { bearerSecurity, newRouter } from '../router.ts';
+import { newRouter, routesOf } from '../router.ts';
 import { jsonBody, jsonResponse } from '../schemas.ts';
 
 const imageName = z
@@ -81,11 +81,9 @@ const NameParamSchema = z.object({
     .openapi({ param: { name: 'name', in: 'path' } }),
 });
 
-const tags = ['Images'];
-const common = { tags, security: bearerSecurity };
+const route = routesOf('Images');
 
-const registerImageRoute = createRoute({
-  ...common,
+const registerImageRoute = route({
   method: 'post',
   path: '/v1/images',
   operationId: 'registerImage',
@@ -98,8 +96,7 @@ const registerImageRoute = createRoute({
   },
 });
 
-const listImagesRoute = createRoute({
-  ...common,
+const listImagesRoute = route({
   method: 'get',
   path: '/v1/images',
   operationId: 'listImages',
@@ -110,8 +107,7 @@ const listImagesRoute = createRoute({
   },
 });
 
-const getImageRoute = createRoute({
-  ...common,
+const getImageRoute = route({
   method: 'get',
   path: '/v1/images/{name}',
   operationId: 'getImage',
@@ -120,8 +116,7 @@ const getImageRoute = createRoute({
   responses: { 200: jsonResponse(ImageSchema, 'The image'), ...problemResponses(400, 401, 404) },
 });
 
-const deleteImageRoute = createRoute({
-  ...common,
+const deleteImageRoute = route({
   method: 'delete',
   path: '/v1/images/{name}',
   operationId: 'deleteImage',
