@@ -25,6 +25,7 @@ import { createImageStore, type ImageStore } from '../../shared/storage/image-st
 import { listNodes } from '../../shared/storage/nodes.ts';
 import type { RunRecord } from '../../shared/storage/runs.ts';
 import { createVm, listAllVms } from '../../shared/storage/vms.ts';
+import { createClient } from '../client.ts';
 import { CLI_ENTRY as CLI } from '../self.ts';
 import { type DemoNode, demoNodes, demoVms } from './demo.ts';
 import { acquireClusterLock } from './lock.ts';
@@ -131,18 +132,22 @@ async function startApi(
 }
 
 /** The demo VMs, on a cluster that has none yet. */
-async function launchDemoVms(clients: Clients, nodes: DemoNode[], options: LocalClusterOptions) {
+async function launchDemoVms(
+  clients: Clients,
+  nodes: DemoNode[],
+  options: LocalClusterOptions,
+  api: () => ReturnType<typeof createClient>,
+) {
   if (options.vms <= 0 || (await listAllVms(clients)).length > 0) return;
   const now = Date.now();
   for (const vm of demoVms(options.vms, nodes)) await createVm(clients, vm, now);
   options.say(`launched ${options.vms} demo VMs, most of them on ${nodes[0]?.id}`);
   if (!options.qemu) return;
-  await createVm(
-    clients,
-    { id: 'x86-counter', owner: nodes[0]!.id, guest: { kind: 'qemu:counter' }, memPages: 256 },
-    now,
-  );
-  options.say(`launched x86-counter, a real x86 VM under QEMU, on ${nodes[0]?.id}`);
+  // Through the API, as a user would: it checks the image and places the VM on a qemu node.
+  await api()
+    .createVm({ guest: 'qemu:counter', memPages: 256, node: nodes[0]!.id })
+    .then((vm) => options.say(`launched ${vm.id}, a real x86 VM under QEMU (qemu:counter), on ${vm.owner}`))
+    .catch((error: Error) => options.say(`could not launch the x86 VM: ${error.message}`));
 }
 
 /** The balancer and the reaper, each every interval; the stops, in the order they started. */
@@ -211,7 +216,9 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       clock,
       options.say,
     );
-    await launchDemoVms(clients, nodes, options);
+    await launchDemoVms(clients, nodes, options, () =>
+      createClient({ api: endpoints.api, via: 'seesaw up', auth: 'token', token }),
+    );
     cleanups.push(...startLoops(options, balancerDeps, createImageStore(clients)));
 
     return { apiUrl: api.url, token, clients, endpoints, stop: stopAll };

@@ -16,6 +16,7 @@ import {
   type ProcessSample,
   QemuProcess,
 } from './process.ts';
+import { guestMedia } from './registered-images.ts';
 import { serialDigest } from './serial.ts';
 import { readStateManifest, startStateUpload, stateStream } from './state-store.ts';
 
@@ -124,7 +125,12 @@ export class QemuDriver {
       throw new Conflict(`VM ${launch.id} is already on node ${this.options.nodeId}`);
     const image = qemuImageOf(launch.guest.kind);
     if (image === undefined) throw new InvalidInput(`guest ${launch.guest.kind} is not a qemu:<image> guest`);
-    const media = materialiseImage(join(this.options.workDir, 'images'), image, launch.guest.params);
+    const media = await guestMedia(
+      this.options.blobs,
+      join(this.options.workDir, 'images'),
+      image,
+      launch.guest.params,
+    );
     const memMiB = Math.max(MIN_MEM_MIB, Math.ceil(launch.memPages / MIB_PAGES));
     const manifest = launch.image
       ? await readStateManifest(this.options.blobs, launch.image.manifest)

@@ -20,8 +20,10 @@ export interface QemuSpawn {
   memMiB: number;
   /** The boot disk: a raw image, attached read-only as the first floppy (the counter guest) … */
   floppy?: string;
-  /** … or a disk (raw or qcow2) attached read-write through virtio. */
-  disk?: { path: string; format: 'raw' | 'qcow2' };
+  /** … or a disk (raw or qcow2) attached through virtio, read-write unless `readonly` … */
+  disk?: { path: string; format: 'raw' | 'qcow2'; readonly?: boolean };
+  /** … or a Linux kernel booted directly (`-kernel`, `-initrd`, `-append`). */
+  kernel?: { path: string; initrd?: string; append?: string };
   /** Start with the vCPU stopped (`-S`); `cont` runs it. */
   paused?: boolean;
   /** Wait for a migration stream (`-incoming defer`) instead of booting. */
@@ -194,8 +196,12 @@ export class QemuProcess {
       'chardev=qmp,mode=control',
       ...(options.floppy ? ['-drive', `file=${options.floppy},format=raw,if=floppy,readonly=on`] : []),
       ...(options.disk
-        ? ['-drive', `file=${options.disk.path},format=${options.disk.format},if=virtio,cache=writeback`]
+        ? [
+            '-drive',
+            `file=${options.disk.path},format=${options.disk.format},if=virtio,${options.disk.readonly ? 'readonly=on' : 'cache=writeback'}`,
+          ]
         : []),
+      ...(options.kernel ? kernelArgs(options.kernel) : []),
       ...(options.paused || options.incoming ? ['-S'] : []),
       ...(options.incoming ? ['-incoming', 'defer'] : []),
     ];
@@ -482,4 +488,14 @@ export class QemuProcess {
   stderrTail(): string {
     return this.stderr();
   }
+}
+
+/** QEMU's direct Linux boot: the kernel, its initrd and command line. */
+function kernelArgs(kernel: NonNullable<QemuSpawn['kernel']>): string[] {
+  return [
+    '-kernel',
+    kernel.path,
+    ...(kernel.initrd ? ['-initrd', kernel.initrd] : []),
+    ...(kernel.append !== undefined ? ['-append', kernel.append] : []),
+  ];
 }
