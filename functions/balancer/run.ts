@@ -28,6 +28,7 @@ import type {
   Reason,
   Rng,
   RoundDecision,
+  VmInfo,
 } from '../../shared/domain/types.ts';
 import { eachLimited } from '../../shared/runtime/pool.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
@@ -253,7 +254,7 @@ function decide(read: Read, learned: Learned, rng: Rng): Decided {
   const { view } = read;
   const input = {
     ...view.input,
-    vms: applyVmPenalties(view.input.vms, learned.active),
+    vms: penalisedVms(view, learned.active),
     ...(learned.expected ? { expected: learned.expected } : {}),
   };
   const start = performance.now();
@@ -262,6 +263,26 @@ function decide(read: Read, learned: Learned, rng: Rng): Decided {
   const held = holdBackPairs(round, learned.active, view.loads, draining);
   const decideMs = performance.now() - start;
   return { round, decision: held.decision, heldBack: held.heldBack, draining, decideMs };
+}
+
+/**
+ * The round's VMs with the learned VM penalties applied (as applyVmPenalties does), looked up by id
+ * in the view rather than per VM: a run with no VM penalty keeps the view's array as it is.
+ */
+function penalisedVms(view: RoundView, active: Learned['active']): VmInfo[] {
+  const { vms } = view.input;
+  let out: VmInfo[] | undefined;
+  for (const penalty of active.values()) {
+    if (penalty.kind !== 'vm') continue;
+    const k = view.vmAt(penalty.key);
+    if (k < 0) continue;
+    const vm = vms[k] as VmInfo;
+    const [penalised] = applyVmPenalties([vm], active);
+    if (penalised === vm) continue;
+    out ??= vms.slice();
+    out[k] = penalised as VmInfo;
+  }
+  return out ?? vms;
 }
 
 /** Write: claim each exchanging pair and order its moves (a dry run only numbers them). */

@@ -32,9 +32,25 @@ export interface RoundState {
   swapFloor: number;
   /** The trigger this round uses (the configured one, or the one `auto` chose). */
   trigger: TriggerChoice;
+  /** The last two ids `at` looked up and their positions. */
+  lastAt: { a: string | undefined; ai: number; b: string | undefined; bi: number };
 }
 
-export const at = (state: RoundState, id: string) => state.index.get(id) as number;
+/**
+ * The position of node `id` in `input.nodes`. An exchange asks about its two nodes over and over:
+ * the last two answers are kept, so most calls skip the Map.
+ */
+export function at(state: RoundState, id: string): number {
+  const last = state.lastAt;
+  if (id === last.a) return last.ai;
+  if (id === last.b) return last.bi;
+  const i = state.index.get(id) as number;
+  last.b = last.a;
+  last.bi = last.ai;
+  last.a = id;
+  last.ai = i;
+  return i;
+}
 export const nodeOf = (state: RoundState, id: string) => state.input.nodes[at(state, id)] as NodeInfo;
 export const loadOf = (state: RoundState, id: string) => state.loads[at(state, id)] as number;
 export const budgetOf = (state: RoundState, id: string) => state.budget[at(state, id)] as number;
@@ -117,6 +133,7 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
     mean,
     trigger: chooseTrigger(config, counted, input.expected),
     swapFloor: mean + SWAP_SHARE * (Math.max(max, mean) - mean),
+    lastAt: { a: undefined, ai: -1, b: undefined, bi: -1 },
   };
 }
 
@@ -155,16 +172,24 @@ export function vmsOf(state: RoundState, id: string): VmInfo[] {
   return list;
 }
 
+/** A node without anti-affinity groups shares this map until a grouped VM arrives (never written). */
+const NO_GROUPS: Map<string, number> = new Map();
+
 /** The node's memory in use and anti-affinity groups, computed on first use. */
 export function takerOf(state: RoundState, id: string): TakerState {
   const i = at(state, id);
   let t = state.takers[i];
   if (!t) {
     let mem = 0;
-    const groups = new Map<string, number>();
-    for (const vm of vmsOf(state, id)) {
+    let groups = NO_GROUPS;
+    const { vms } = state.input;
+    for (let k = state.start[i] as number; k < (state.start[i + 1] as number); k++) {
+      const vm = vms[state.order[k] as number] as VmInfo;
       mem += vm.memPages;
-      if (vm.group !== undefined) groups.set(vm.group, (groups.get(vm.group) ?? 0) + 1);
+      if (vm.group !== undefined) {
+        if (groups === NO_GROUPS) groups = new Map();
+        groups.set(vm.group, (groups.get(vm.group) ?? 0) + 1);
+      }
     }
     t = { node: state.input.nodes[i] as NodeInfo, memUsedPages: mem, groups };
     state.takers[i] = t;
@@ -190,15 +215,19 @@ export function candidateOf(vm: VmInfo, giver: NodeInfo, taker: NodeInfo): Candi
   };
 }
 
+/** What `candidatesFor` reports when no constraint kept a VM back (never written). */
+const NOT_EXCLUDED: Map<Exclusion, number> = new Map();
+
 /** The giver's VMs that may move to the taker, and how many each constraint kept back. */
 export function candidatesFor(state: RoundState, giver: NodeInfo, taker: NodeInfo) {
   const takerState = takerOf(state, taker.id);
-  const excluded = new Map<Exclusion, number>();
+  let excluded = NOT_EXCLUDED;
   const candidates: Candidate[] = [];
   const vms = vmsOf(state, giver.id);
   for (const vm of vms) {
     const why = excludedBy(vm, takerState, state.input.now);
     if (why) {
+      if (excluded === NOT_EXCLUDED) excluded = new Map();
       excluded.set(why, (excluded.get(why) ?? 0) + 1);
       continue;
     }
@@ -219,10 +248,15 @@ export function applyMove(state: RoundState, c: Candidate, giver: NodeInfo, take
   state.loads[t] = (state.loads[t] as number) + c.loadOnTarget;
   const ts = takerOf(state, taker.id);
   ts.memUsedPages += c.vm.memPages;
-  if (c.vm.group !== undefined) ts.groups.set(c.vm.group, (ts.groups.get(c.vm.group) ?? 0) + 1);
   const gs = takerOf(state, giver.id);
   gs.memUsedPages -= c.vm.memPages;
-  if (c.vm.group !== undefined) gs.groups.set(c.vm.group, (gs.groups.get(c.vm.group) ?? 1) - 1);
+  const { group } = c.vm;
+  if (group !== undefined) {
+    if (ts.groups === NO_GROUPS) ts.groups = new Map();
+    ts.groups.set(group, (ts.groups.get(group) ?? 0) + 1);
+    if (gs.groups === NO_GROUPS) gs.groups = new Map();
+    gs.groups.set(group, (gs.groups.get(group) ?? 1) - 1);
+  }
   state.budget[g] = (state.budget[g] as number) - 1;
   state.budget[t] = (state.budget[t] as number) - 1;
   state.clusterBudget--;
