@@ -349,12 +349,16 @@ function newPenalties(read: Read, learned: Learned, planned: readonly Move[]): P
 
 /** Why each node of the view took no part: left out by the view or the round, or not paired. */
 function skippedNodes(read: Read, decision: RoundDecision): RunRecord['skipped'] {
-  const paired = new Set(decision.pairs.flatMap((p) => [p.requester, p.selected]));
+  const paired = new Set<string>();
+  for (const p of decision.pairs) {
+    paired.add(p.requester);
+    paired.add(p.selected);
+  }
   for (const s of decision.skipped) paired.add(s.node);
-  const unpaired = read.view.input.nodes
-    .filter((n) => !paired.has(n.id))
-    .map((n) => ({ node: n.id, reason: 'not paired this round' }));
-  return [...read.view.skipped, ...decision.skipped, ...unpaired];
+  const out = [...read.view.skipped, ...decision.skipped];
+  for (const n of read.view.input.nodes)
+    if (!paired.has(n.id)) out.push({ node: n.id, reason: 'not paired this round' });
+  return out;
 }
 
 function reasonCounts(pairs: readonly PairDecision[]): RunRecord['reasons'] {

@@ -4,7 +4,16 @@ import { type Exclusion, excludedBy, type TakerState } from './constraints.ts';
 import { vmLoad } from './load.ts';
 import type { Candidate } from './selection.ts';
 import { chooseTrigger, type TriggerChoice } from './trigger.ts';
-import type { BalancingConfig, Move, NodeInfo, PairDecision, Reason, RoundInput, VmInfo } from './types.ts';
+import type {
+  BalancingConfig,
+  Move,
+  NodeInfo,
+  PairDecision,
+  Reason,
+  RoundInput,
+  VmInfo,
+  Weights,
+} from './types.ts';
 
 /** Swaps are for givers in this upper share of the excess of the most loaded node over the mean. */
 export const SWAP_SHARE = 0.5;
@@ -15,6 +24,8 @@ export interface RoundState {
   config: BalancingConfig;
   index: Map<string, number>;
   loads: Float64Array;
+  /** Each VM's load under the weights of the node it is on as the round starts (vmLoad's value). */
+  vmLoads: Float64Array;
   budget: Float64Array;
   /** VMs of node i are `vms[order[start[i]]] … vms[order[start[i + 1] - 1]]`. */
   start: Int32Array;
@@ -67,6 +78,7 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
   const vmNode = new Int32Array(input.vms.length);
   const start = new Int32Array(n + 1);
   const loads = new Float64Array(n);
+  const vmLoads = new Float64Array(input.vms.length);
   let lastNode: string | undefined;
   let last = -1;
   for (let v = 0; v < input.vms.length; v++) {
@@ -80,13 +92,14 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
     if (i < 0) continue;
     start[i + 1] = (start[i + 1] as number) + 1;
     const f = vm.factors;
-    loads[i] =
-      (loads[i] as number) +
-      ((w.cpu[i] as number) * f.cpu +
-        (w.io[i] as number) * f.io +
-        (w.mem[i] as number) * f.mem +
-        (w.paging[i] as number) * (f.paging ?? 0) +
-        (w.net[i] as number) * (f.net ?? 0));
+    const load =
+      (w.cpu[i] as number) * f.cpu +
+      (w.io[i] as number) * f.io +
+      (w.mem[i] as number) * f.mem +
+      (w.paging[i] as number) * (f.paging ?? 0) +
+      (w.net[i] as number) * (f.net ?? 0);
+    vmLoads[v] = load;
+    loads[i] = (loads[i] as number) + load;
   }
   for (let i = 0; i < n; i++) start[i + 1] = (start[i + 1] as number) + (start[i] as number);
   const order = new Int32Array(start[n] as number);
@@ -100,6 +113,11 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
   let total = 0;
   let receiving = 0;
   const { inFlight } = input;
+  let anyInFlight = false;
+  for (const _ in inFlight) {
+    anyInFlight = true;
+    break;
+  }
   let clusterInFlight = 0;
   const budget = new Float64Array(n);
   const counted = new Map<string, number>();
@@ -114,7 +132,7 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
       counted.set(node.id, load);
       if (load > max) max = load;
     }
-    const f = inFlight ? (inFlight[node.id] ?? 0) : 0;
+    const f = anyInFlight ? ((inFlight as Record<string, number>)[node.id] ?? 0) : 0;
     clusterInFlight += f;
     budget[i] = config.maxMigrationsPerNode - f;
   }
@@ -124,6 +142,7 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
     config,
     index,
     loads,
+    vmLoads,
     budget,
     start,
     order,
@@ -223,17 +242,39 @@ export function candidatesFor(state: RoundState, giver: NodeInfo, taker: NodeInf
   const takerState = takerOf(state, taker.id);
   let excluded = NOT_EXCLUDED;
   const candidates: Candidate[] = [];
-  const vms = vmsOf(state, giver.id);
-  for (const vm of vms) {
-    const why = excludedBy(vm, takerState, state.input.now);
+  const { vms, now } = state.input;
+  const i = at(state, giver.id);
+  const first = state.start[i] as number;
+  const end = state.start[i + 1] as number;
+  // The giver's VMs are on it as the round started: their load there is already known, and a taker
+  // of the same weights sees the same load (vmLoad of the same terms).
+  const same = sameWeights(giver.weights, taker.weights);
+  for (let k = first; k < end; k++) {
+    const v = state.order[k] as number;
+    const vm = vms[v] as VmInfo;
+    const why = excludedBy(vm, takerState, now);
     if (why) {
       if (excluded === NOT_EXCLUDED) excluded = new Map();
       excluded.set(why, (excluded.get(why) ?? 0) + 1);
       continue;
     }
-    candidates.push(candidateOf(vm, giver, taker));
+    const loadOnSource = state.vmLoads[v] as number;
+    const loadOnTarget = same ? loadOnSource : vmLoad(vm.factors, taker.weights);
+    candidates.push({ vm, loadOnSource, loadOnTarget });
   }
-  return { candidates, excluded, total: vms.length };
+  return { candidates, excluded, total: end - first };
+}
+
+/** Whether two weights give every VM the same load (each term as vmLoad reads it). */
+function sameWeights(a: Weights, b: Weights): boolean {
+  return (
+    a === b ||
+    (Object.is(a.cpu, b.cpu) &&
+      Object.is(a.io, b.io) &&
+      Object.is(a.mem, b.mem) &&
+      Object.is(a.paging ?? 0, b.paging ?? 0) &&
+      Object.is(a.net ?? 0, b.net ?? 0))
+  );
 }
 
 export function hasBudget(state: RoundState, a: string, b: string): boolean {
