@@ -260,7 +260,11 @@ function decide(read: Read, learned: Learned, rng: Rng): Decided {
   const start = performance.now();
   const round = decideRound(input, read.config, rng);
   const draining = new Set(view.input.nodes.filter((n) => n.draining).map((n) => n.id));
-  const held = holdBackPairs(round, learned.active, view.loads, draining);
+  // Only a live pair penalty can hold a pair back: without one, the round stands as decided.
+  const anyPairPenalty = [...learned.active.values()].some((p) => p.kind === 'pair');
+  const held = anyPairPenalty
+    ? holdBackPairs(round, learned.active, view.loads, draining)
+    : { decision: round, heldBack: [] };
   const decideMs = performance.now() - start;
   return { round, decision: held.decision, heldBack: held.heldBack, draining, decideMs };
 }
