@@ -16,6 +16,7 @@ import {
 import { createRng } from '../../../shared/domain/rng.ts';
 import { improves } from '../../../shared/domain/selection.ts';
 import type { VmInfo, Weights } from '../../../shared/domain/types.ts';
+import { aPlacementNode as aNode } from './fixtures.ts';
 
 const NOW = 1_000_000;
 const cpu = (load: number, group?: string) => ({
@@ -23,18 +24,6 @@ const cpu = (load: number, group?: string) => ({
   memPages: 16,
   ...(group !== undefined ? { group } : {}),
 });
-function aNode(id: string, over: Partial<PlacementNode> = {}): PlacementNode {
-  return {
-    id,
-    weights: { cpu: 1, io: 0, mem: 0 },
-    capacity: 4,
-    memCapacityPages: 1024,
-    draining: false,
-    leaseUntil: NOW + 10_000,
-    vms: [],
-    ...over,
-  };
-}
 const aVm = (load: number, over: Partial<PlacementVm> = {}): PlacementVm => ({ ...cpu(load), ...over });
 
 describe('placementCandidates', () => {
@@ -99,6 +88,48 @@ describe('placementCandidates', () => {
     expect(bestPlacement(nodes, aVm(1), NOW, ['c', 'a'])).toBe('a');
     expect(bestPlacement(nodes, aVm(1), NOW, ['c'])).toBe('b');
     expect(bestPlacement([], aVm(1), NOW)).toBeUndefined();
+  });
+
+  it('puts the first preferred node that may take the VM first, and keeps the rest best first', () => {
+    const nodes = [
+      aNode('a', { vms: [cpu(3)] }),
+      aNode('b'),
+      aNode('c', { vms: [cpu(1)] }),
+      aNode('d', { draining: true }),
+    ];
+    const order = (prefer?: string[]) =>
+      placementCandidates(nodes, aVm(1), NOW, { prefer }).candidates.map((c) => c.node);
+    expect(order()).toEqual(['b', 'c', 'a']);
+    expect(order(['a'])).toEqual(['a', 'b', 'c']);
+    expect(order(['d', 'c', 'a'])).toEqual(['c', 'b', 'a']);
+    expect(order(['d', 'x'])).toEqual(['b', 'c', 'a']);
+    expect(placementCandidates(nodes, aVm(1), NOW, { prefer: ['d'] }).excluded.map((e) => e.node)).toEqual([
+      'd',
+    ]);
+  });
+
+  it('only reorders: a preference never adds, drops or excludes a node', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ load: fc.double({ min: 0, max: 4, noNaN: true }), draining: fc.boolean() }), {
+          minLength: 1,
+          maxLength: 6,
+        }),
+        fc.array(fc.nat(7), { maxLength: 3 }),
+        (specs, picks) => {
+          const nodes = specs.map((s, i) => aNode(`n${i}`, { draining: s.draining, vms: [cpu(s.load)] }));
+          const prefer = picks.map((i) => `n${i}`);
+          const plain = placementCandidates(nodes, aVm(1), NOW);
+          const preferred = placementCandidates(nodes, aVm(1), NOW, { prefer });
+          const ids = (p: typeof plain) => p.candidates.map((c) => c.node);
+          expect(preferred.excluded).toEqual(plain.excluded);
+          const first = prefer.find((id) => ids(plain).includes(id));
+          const expected =
+            first === undefined ? ids(plain) : [first, ...ids(plain).filter((id) => id !== first)];
+          expect(ids(preferred)).toEqual(expected);
+        },
+      ),
+    );
   });
 
   it('expects a new VM to use its CPU limit, or a whole core without one', () => {
