@@ -53,6 +53,10 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
   const vms: VmInfo[] = [];
   // The fence each VM of `vms` was reported under, and the VMs by id (first report wins).
   const fences: number[] = [];
+  // Each VM's node (its position in `nodes`) and load there, handed to the round (RoundInput.vmLoads).
+  const vmNodes: number[] = [];
+  const vmLoads: number[] = [];
+  let duplicateNode = false;
   const byId = new IdIndex(records.length * 8);
   const inFlight: Record<string, number> = {};
   const skipped: RoundView['skipped'] = [];
@@ -78,6 +82,7 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
     };
     if (record.loadOverride !== undefined) info.loadOverride = record.loadOverride;
     nodes.push(info);
+    if (reports.has(record.id)) duplicateNode = true;
     reports.set(record.id, report);
     const w = info.weights;
     const wPaging = w.paging ?? 0;
@@ -111,7 +116,11 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
       if (entry.driver !== undefined) vm.driver = entry.driver;
       vms.push(vm);
       fences.push(entry.fence);
-      load += w.cpu * f.cpu + w.io * f.io + w.mem * f.mem + wPaging * (f.paging ?? 0) + wNet * (f.net ?? 0);
+      const vmLoad =
+        w.cpu * f.cpu + w.io * f.io + w.mem * f.mem + wPaging * (f.paging ?? 0) + wNet * (f.net ?? 0);
+      vmNodes.push(nodes.length - 1);
+      vmLoads.push(vmLoad);
+      load += vmLoad;
     }
     loads.set(record.id, info.loadOverride ?? load);
     if (busy > 0) inFlight[record.id] = busy;
@@ -128,8 +137,11 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
     if (k >= 0 && (vms[k] as VmInfo).node === node) return fences[k];
     return reports.get(node)?.vms[vm]?.fence;
   };
+  const input: RoundInput = { nodes, vms, round: options.round, now: options.now, inFlight };
+  // A node listed twice would leave the round's own index pointing at its last copy: let it recompute.
+  if (!duplicateNode) input.vmLoads = { node: vmNodes, load: vmLoads };
   return {
-    input: { nodes, vms, round: options.round, now: options.now, inFlight },
+    input,
     skipped,
     inShard,
     loads,

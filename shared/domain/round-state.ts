@@ -79,27 +79,41 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
   const start = new Int32Array(n + 1);
   const loads = new Float64Array(n);
   const vmLoads = new Float64Array(input.vms.length);
-  let lastNode: string | undefined;
-  let last = -1;
-  for (let v = 0; v < input.vms.length; v++) {
-    const vm = input.vms[v] as VmInfo;
-    if (vm.node !== lastNode) {
-      lastNode = vm.node;
-      last = index.get(vm.node) ?? -1;
+  const given = input.vmLoads;
+  if (given && given.node.length === input.vms.length && given.load.length === input.vms.length) {
+    // The builder's figures: the same sums in the same order, without touching the VMs.
+    for (let v = 0; v < input.vms.length; v++) {
+      const i = given.node[v] as number;
+      vmNode[v] = i;
+      if (i < 0) continue;
+      start[i + 1] = (start[i + 1] as number) + 1;
+      const load = given.load[v] as number;
+      vmLoads[v] = load;
+      loads[i] = (loads[i] as number) + load;
     }
-    const i = last;
-    vmNode[v] = i;
-    if (i < 0) continue;
-    start[i + 1] = (start[i + 1] as number) + 1;
-    const f = vm.factors;
-    const load =
-      (w.cpu[i] as number) * f.cpu +
-      (w.io[i] as number) * f.io +
-      (w.mem[i] as number) * f.mem +
-      (w.paging[i] as number) * (f.paging ?? 0) +
-      (w.net[i] as number) * (f.net ?? 0);
-    vmLoads[v] = load;
-    loads[i] = (loads[i] as number) + load;
+  } else {
+    let lastNode: string | undefined;
+    let last = -1;
+    for (let v = 0; v < input.vms.length; v++) {
+      const vm = input.vms[v] as VmInfo;
+      if (vm.node !== lastNode) {
+        lastNode = vm.node;
+        last = index.get(vm.node) ?? -1;
+      }
+      const i = last;
+      vmNode[v] = i;
+      if (i < 0) continue;
+      start[i + 1] = (start[i + 1] as number) + 1;
+      const f = vm.factors;
+      const load =
+        (w.cpu[i] as number) * f.cpu +
+        (w.io[i] as number) * f.io +
+        (w.mem[i] as number) * f.mem +
+        (w.paging[i] as number) * (f.paging ?? 0) +
+        (w.net[i] as number) * (f.net ?? 0);
+      vmLoads[v] = load;
+      loads[i] = (loads[i] as number) + load;
+    }
   }
   for (let i = 0; i < n; i++) start[i + 1] = (start[i + 1] as number) + (start[i] as number);
   const order = new Int32Array(start[n] as number);

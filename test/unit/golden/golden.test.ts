@@ -4,7 +4,12 @@
 // change regenerates the fixture with `npm run golden`.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { type Golden, roundEntries, runEntries, viewEntries } from './scenarios.ts';
+import { roundView } from '../../../functions/balancer/input.ts';
+import { DEFAULT_BALANCING_CONFIG } from '../../../shared/domain/config.ts';
+import { decideRound } from '../../../shared/domain/decide.ts';
+import { createRng } from '../../../shared/domain/rng.ts';
+import type { RoundInput } from '../../../shared/domain/types.ts';
+import { type Golden, roundEntries, runEntries, variedRecords, viewEntries } from './scenarios.ts';
 
 const golden = JSON.parse(readFileSync(new URL('./decisions.json', import.meta.url), 'utf8')) as Golden;
 
@@ -28,6 +33,26 @@ describe('golden decisions', () => {
       'balanced',
     ])
       expect(codes).toContain(code);
+  });
+
+  it('the VM loads the view hands the round decide what the round computes itself', () => {
+    const view = roundView(variedRecords(400, 41), {
+      now: 1_700_000_000_000,
+      round: 2,
+      shard: 0,
+      shards: 1,
+      reportStaleMs: 30_000,
+      run: 'r',
+    });
+    expect(view.input.vmLoads?.load).toHaveLength(view.input.vms.length);
+    const { vmLoads, ...bare } = view.input;
+    const decide = (input: RoundInput) => decideRound(input, DEFAULT_BALANCING_CONFIG, createRng(5));
+    const given = decide(view.input);
+    expect(given.moves.length).toBeGreaterThan(0);
+    expect(given).toEqual(decide(bare));
+    // A mismatched length is ignored, not trusted.
+    expect(decide({ ...bare, vmLoads: { node: [], load: [] } })).toEqual(given);
+    void vmLoads;
   });
 
   it('input building gives the view the fixture recorded for each shard', () => {

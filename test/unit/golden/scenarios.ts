@@ -362,8 +362,10 @@ export function viewEntries(): { name: string; digest: string }[] {
       const o = view.observe(n.id);
       return o && { at: o.at, load: o.load, vms: [...o.vms] };
     });
+    // The VMs' loads handed to the round are a cache of what the round would compute (left out).
+    const { vmLoads, ...input } = view.input;
     const whole = {
-      input: view.input,
+      input,
       skipped: view.skipped,
       inShard: view.inShard,
       loads: [...view.loads],
