@@ -15,12 +15,14 @@ import { createRng } from '../../../shared/domain/rng.ts';
 import type {
   BalancingConfig,
   NodeInfo,
-  Rng,
   RoundDecision,
   RoundInput,
   VmInfo,
-  Weights,
 } from '../../../shared/domain/types.ts';
+
+type Rng = ReturnType<typeof createRng>;
+type Weights = NodeInfo['weights'];
+
 import type { Clients } from '../../../shared/storage/clients.ts';
 import type { NodeRecord, ReportedVm } from '../../../shared/storage/nodes.ts';
 import type { LearnRecord, RunRecord } from '../../../shared/storage/runs.ts';
