@@ -3,7 +3,7 @@
 // without any reconcile; crashes between the announce (IMAGE_READY) and the hand-over lose nothing.
 import { describe, expect, it } from 'vitest';
 import type { Agent } from '../../node-agent/agent/agent.ts';
-import { Crash, type FaultHook } from '../../node-agent/agent/faults.ts';
+import { Crash, type FaultHook, type FaultPoint } from '../../node-agent/agent/faults.ts';
 import { orderDeadline } from '../../shared/domain/protocol.ts';
 import { getMigration } from '../../shared/storage/migrations.ts';
 import { listNodeWork } from '../../shared/storage/switchover.ts';
@@ -11,6 +11,18 @@ import { createVm, getVm, listVmsForNode, orderMigration, type VmRecord } from '
 import { AGENT_LEASE_MS, agentRig } from '../support/agents.ts';
 
 const GUEST = { kind: 'memory', params: { wsPages: 4, rate: 10_000 } };
+
+/** A fault hook that crashes its agent once, just before it reaches `at`. */
+function crashOnceBefore(at: FaultPoint): FaultHook {
+  let armed = true;
+  return (point, ctx) => {
+    if (armed && point === at && ctx.phase === 'before') {
+      armed = false;
+      throw new Crash(point);
+    }
+    return undefined;
+  };
+}
 
 describe('the event-driven switchover', () => {
   const rig = agentRig(5_000_000);
@@ -94,14 +106,7 @@ describe('the event-driven switchover', () => {
   });
 
   it('takes the VM on restart when the target crashes between the announce (IMAGE_READY) and the hand-over', async () => {
-    let armed = true;
-    const crashAtTake: FaultHook = (point, ctx) => {
-      if (armed && point === 'takeOwnership' && ctx.phase === 'before') {
-        armed = false;
-        throw new Crash(point);
-      }
-      return undefined;
-    };
+    const crashAtTake = crashOnceBefore('takeOwnership');
     const [a, b] = [anAgent('c1'), anAgent('c2', crashAtTake)];
     const before = await ordered('cr', a, b);
     await cycle([a, b], 1);
@@ -126,14 +131,7 @@ describe('the event-driven switchover', () => {
   });
 
   it('hands over when the source crashes right after the announce, and its restart never runs the VM', async () => {
-    let armed = true;
-    const crashAtStop: FaultHook = (point, ctx) => {
-      if (armed && point === 'stopSource' && ctx.phase === 'before') {
-        armed = false;
-        throw new Crash(point);
-      }
-      return undefined;
-    };
+    const crashAtStop = crashOnceBefore('stopSource');
     const [a, b] = [anAgent('s1', crashAtStop), anAgent('s2')];
     const before = await ordered('sc', a, b);
     await cycle([a, b], 1);
