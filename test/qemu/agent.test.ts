@@ -95,6 +95,9 @@ describe('node agents running x86 guests through the qemu driver', () => {
     expect(a.agent.kernel.running().sort()).toEqual(['wasm', 'x86']);
     await a.qemu.processOf('x86').serial.wait((s) => s.lines >= 3, WAIT);
 
+    const manifests = async () =>
+      (await s3Blobs(clients).list('images/x86/')).filter((k) => k.endsWith('manifest.json'));
+    const before = await manifests();
     const vm = await getVm(clients, 'x86');
     await orderMigration(clients, 'x86', vm.fence, {
       id: 'x86-1',
@@ -111,6 +114,8 @@ describe('node agents running x86 guests through the qemu driver', () => {
     });
     const moved = await getVm(clients, 'x86');
     expect(moved).toMatchObject({ fence: vm.fence + 1, moves: 1 });
+    // one saved state per move: QEMU's own pre-copy, no whole-guest pre-copy rounds by the agent
+    expect((await manifests()).filter((k) => !before.includes(k))).toEqual([moved.image!.manifest]);
     expect(a.qemu.has('x86')).toBe(false);
     expect(b.agent.kernel.running()).toEqual(['x86']);
     expect(a.agent.kernel.running()).toEqual(['wasm']);
