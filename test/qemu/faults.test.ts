@@ -1,21 +1,9 @@
-// Seeded fault schedules for the qemu driver: real agents, real QEMU processes under TCG, dynalite
-// and s3rver, the reaper. A schedule crashes the source agent while QEMU's migration stream is
-// uploading to S3, or kills the target (its QEMU process, or the whole agent with its processes)
-// while it loads the stream with `-incoming`. Afterwards: the VM exists once, runs in exactly one
-// live QEMU process on its owner, and its serial digest is the counter's own sequence from line 1
-// (nothing lost, nothing forked) resumed from a complete saved state; a VM with no state left to
-// run ends FAILED with its reason. A failure names its seed: replay with SEESAW_QEMU_FAULT_SEEDS.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { runReaper } from '../../functions/reaper/reaper.ts';
 import { type Agent, createAgent } from '../../node-agent/agent/agent.ts';
-import { expectedOutput } from '../../node-agent/drivers/qemu/counter-image.ts';
-import { QemuDriver } from '../../node-agent/drivers/qemu/driver.ts';
+import type { QemuDriver } from '../../node-agent/drivers/qemu/driver.ts';
 import { kernelWithQemu } from '../../node-agent/drivers/qemu/kernel-bridge.ts';
 import type { QemuProcess } from '../../node-agent/drivers/qemu/process.ts';
-import { emptySerial, foldSerial, serialDigest } from '../../node-agent/drivers/qemu/serial.ts';
 import { readStateManifest } from '../../node-agent/drivers/qemu/state-store.ts';
 import { createKernel } from '../../node-agent/kernel/index.ts';
 import { orderDeadline } from '../../shared/domain/protocol.ts';
@@ -30,9 +18,8 @@ import {
 } from '../../shared/storage/image-store.ts';
 import { createVm, findVm, getVm, orderMigration } from '../../shared/storage/vms.ts';
 import { freshStores } from '../support/stores.ts';
-import { QEMU } from './support.ts';
+import { counterDigestFor, qemuNodes, WAIT } from './support.ts';
 
-const WAIT = 15_000;
 const quiet = { info: () => {}, warn: () => {}, debug: () => {}, error: () => {} };
 const PART_BYTES = 128 * 1024;
 const KINDS = [
@@ -49,7 +36,6 @@ const seeds = process.env.SEESAW_QEMU_FAULT_SEEDS
   ? process.env.SEESAW_QEMU_FAULT_SEEDS.split(',').map(Number)
   : [1, 2, 3, 4, 5];
 const kindOf = (seed: number): Kind => KINDS[(seed - 1) % KINDS.length]!;
-const digestAt = (lines: number) => serialDigest(foldSerial(emptySerial(), expectedOutput(1, lines)));
 const int = (rng: Rng, lo: number, hi: number) => lo + Math.floor(rng.next() * (hi - lo + 1));
 
 /** A stream part's index, for keys of QEMU saved states (images/<vm>/<fence>/<seq>/qemu-<n>.bin). */
@@ -76,7 +62,7 @@ describe('qemu VMs under seeded fault schedules', () => {
   let blobs: BlobStore;
   let now = 2_000_000;
   const clock = () => now;
-  const dir = mkdtempSync(join(tmpdir(), 'seesaw-qemu-faults-'));
+  const qemuNode = qemuNodes('faults');
 
   /** The node's blob store: S3, with the schedule's fault on stream parts. */
   const faultyBlobs = (node: () => Node): BlobStore => ({
@@ -106,14 +92,9 @@ describe('qemu VMs under seeded fault schedules', () => {
       { images },
     );
     const node = { id, dead: false } as Node;
-    node.qemu = new QemuDriver({
-      nodeId: id,
-      binary: QEMU,
-      workDir: join(dir, id),
-      accel: 'tcg',
+    node.qemu = qemuNode(id, {
       blobs: faultyBlobs(() => node),
       weights: spec.weights,
-      clock: Date.now,
       statePartBytes: PART_BYTES,
     });
     node.agent = createAgent(
@@ -179,7 +160,7 @@ describe('qemu VMs under seeded fault schedules', () => {
     await process.serial.wait((s) => s.lines >= resumedAfter + 2, WAIT);
     // the digest names its line count: read once, so a line printed meanwhile cannot race it
     const digest = runners[0]!.qemu.digest(id);
-    expect(digest).toBe(digestAt(Number(digest.split(':')[1])));
+    expect(digest).toBe(counterDigestFor(digest));
     return { process, resumedAfter };
   };
 
@@ -188,7 +169,6 @@ describe('qemu VMs under seeded fault schedules', () => {
     images = createImageStore(clients);
     blobs = s3Blobs(clients);
   });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   for (const seed of seeds) {
     const kind = kindOf(seed);
