@@ -1,13 +1,11 @@
 // From the node items a run read to the domain's RoundInput: which nodes are in this round's shard,
 // which of those the run must leave out (and why), and the VMs from the nodes' load reports.
-import { driversOfLabels } from '../../shared/domain/guests.ts';
 import type { NodeObservation } from '../../shared/domain/learning.ts';
 import { vmLoad } from '../../shared/domain/load.ts';
 import { isLive } from '../../shared/domain/placement.ts';
 import { shardOf } from '../../shared/domain/shards.ts';
 import type { NodeInfo, RoundInput, VmInfo } from '../../shared/domain/types.ts';
-import { effectiveWeights } from '../../shared/domain/weights.ts';
-import type { NodeRecord, ReportedVm } from '../../shared/storage/nodes.ts';
+import { type NodeRecord, nodeInfoOf, type ReportedVm } from '../../shared/storage/nodes.ts';
 
 export interface RoundView {
   input: RoundInput;
@@ -64,15 +62,7 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
       continue;
     }
     const report = record.report as NonNullable<NodeRecord['report']>;
-    const info: NodeInfo = {
-      id: record.id,
-      weights: effectiveWeights(record.weights, record.hints),
-      capacity: record.capacity,
-      memCapacityPages: record.memCapacityPages,
-      draining: record.draining ?? false,
-      drivers: driversOfLabels(record.labels),
-    };
-    if (record.loadOverride !== undefined) info.loadOverride = record.loadOverride;
+    const info = nodeInfoOf(record);
     nodes.push(info);
     reports.set(record.id, report);
     // The node's load as nodeLoad computes it, summed in the same pass over its report.
