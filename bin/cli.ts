@@ -7,6 +7,7 @@ import { registerAgent } from './commands/agent.ts';
 import { registerBalance } from './commands/balance.ts';
 import { registerBench } from './commands/bench.ts';
 import { registerCluster } from './commands/cluster.ts';
+import { registerImages } from './commands/images.ts';
 import { registerMigrations } from './commands/migrations.ts';
 import { registerNodes } from './commands/nodes.ts';
 import { registerRuns } from './commands/runs.ts';
@@ -56,6 +57,7 @@ export function buildProgram(): Command {
   registerBench(program);
 
   registerVm(program);
+  registerImages(program);
   registerNodes(program);
   registerBalance(program);
   registerRuns(program);

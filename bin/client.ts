@@ -29,6 +29,10 @@ export type NodeView = InferResponseType<Api['v1']['nodes'][':id']['$get'], 200>
 export type NodePatch = InferRequestType<Api['v1']['nodes'][':id']['$patch']>['json'];
 /** getPlan */
 export type Plan = InferResponseType<Api['v1']['plans'][':id']['$get'], 200>;
+/** registerImage */
+export type ImageRegistration = InferRequestType<Api['v1']['images']['$post']>['json'];
+/** getImage */
+export type ImageView = InferResponseType<Api['v1']['images'][':name']['$get'], 200>;
 /** listRuns */
 export type RunRecord = InferResponseType<Api['v1']['runs']['$get'], 200>['items'][number];
 
@@ -222,6 +226,12 @@ function operations(call: Call) {
     /** The VM while its owner stops it, or undefined once it is gone. */
     deleteVm: (id: string) => call((api) => api.v1.vms[':id'].$delete(vm(id))),
     listModules: () => call((api) => api.v1.modules.$get()),
+    registerImage: (body: ImageRegistration) => call((api) => api.v1.images.$post({ json: body })),
+    listImages: () => call((api) => api.v1.images.$get()),
+    getImage: (name: string) =>
+      call((api) => api.v1.images[':name'].$get({ param: { name: segment(name) } })),
+    deleteImage: (name: string) =>
+      call((api) => api.v1.images[':name'].$delete({ param: { name: segment(name) } })),
     listNodes: () => call((api) => api.v1.nodes.$get()),
     getNode: (id: string) => call((api) => api.v1.nodes[':id'].$get(vm(id))),
     patchNode: (id: string, patch: NodePatch) =>

@@ -1,12 +1,9 @@
 // API latency: p50/p99 of GET /v1/vms/{id} and POST /v1/vms against the app served over HTTP by
 // @hono/node-server, on an in-memory dynalite this suite starts on a free port. Requests are
 // sequential (one client, keep-alive), so the figures are per-request latency, not throughput.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { startApiServer } from '../../functions/api/server.ts';
-import { ensureTableAndBucket, LOCAL_CREDENTIALS, startLocalStores } from '../../shared/local/stores.ts';
-import { createClients } from '../../shared/storage/clients.ts';
+import { startScratchStores } from '../../shared/local/stores.ts';
 import { registerNode, renewLease } from '../../shared/storage/nodes.ts';
 import { createVm } from '../../shared/storage/vms.ts';
 
@@ -45,24 +42,14 @@ export async function run(ctx: {
   quick: boolean;
   log: (line: string) => void;
 }): Promise<Record<string, unknown>> {
-  const scratch = mkdtempSync(join(tmpdir(), 'seesaw-bench-api-'));
-  const stores = await startLocalStores({ scratchDir: scratch });
-  const clients = createClients({
-    tableName: 'seesaw-bench-api',
-    bucketName: 'seesaw-bench-api',
-    region: 'us-east-1',
-    dynamoEndpoint: stores.dynamoEndpoint,
-    s3Endpoint: stores.s3Endpoint,
-    credentials: LOCAL_CREDENTIALS,
-  });
+  const { clients, close } = await startScratchStores('seesaw-bench-api');
   const server = await startApiServer({ clients, token: TOKEN, port: 0, logError: () => {} }).catch(
     async (e) => {
-      await stores.close();
+      await close();
       throw e;
     },
   );
   try {
-    await ensureTableAndBucket(clients);
     const now = Date.now();
     const hour = 3_600_000;
     for (let n = 0; n < NODES; n++) {
@@ -135,7 +122,6 @@ export async function run(ctx: {
     };
   } finally {
     await server.close();
-    await stores.close();
-    rmSync(scratch, { recursive: true, force: true });
+    await close();
   }
 }

@@ -1,13 +1,10 @@
 // Dashboard figures in headless Chromium over a real API and table: time from navigation to the
 // cluster on screen (target < 1 s locally), the poll period (target ≤ 2 s), what one poll's API calls
 // take, and the size of the page's files.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { ASSETS } from '../../functions/api/dashboard/assets.ts';
 import { startApiServer } from '../../functions/api/server.ts';
-import { ensureTableAndBucket, localClients, startLocalStores } from '../../shared/local/stores.ts';
+import { startScratchStores } from '../../shared/local/stores.ts';
 import { launchBrowser } from '../../test/browser/browser.ts';
 import { type NodeFixture, seedCluster } from '../../test/support/balancer-cluster.ts';
 
@@ -26,13 +23,7 @@ export async function run(ctx: {
   const nodes = ctx.quick ? 8 : 32;
   const vmsPerNode = ctx.quick ? 5 : 10;
   const loads = ctx.quick ? 5 : 15;
-  const scratch = mkdtempSync(join(tmpdir(), 'seesaw-bench-dash-'));
-  const stores = await startLocalStores({ scratchDir: scratch, dynamoPort: 0, s3Port: 0 });
-  const clients = localClients(stores, {
-    tableName: 'seesaw-bench-dashboard',
-    bucketName: 'seesaw-bench-dashboard',
-  });
-  await ensureTableAndBucket(clients);
+  const { clients, close } = await startScratchStores('seesaw-bench-dashboard');
   const fixtures: NodeFixture[] = Array.from({ length: nodes }, (_, n) => ({
     id: `node-${n + 1}`,
     capacity: 20,
@@ -115,7 +106,6 @@ export async function run(ctx: {
   } finally {
     await browser.close();
     await api.close();
-    await stores.close();
-    rmSync(scratch, { recursive: true, force: true });
+    await close();
   }
 }

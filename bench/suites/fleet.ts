@@ -21,6 +21,33 @@ export const name = 'fleet';
 const quiet = { info() {}, warn() {} };
 const round2 = (x: number) => Math.round(x * 100) / 100;
 
+/** Assumed us-east-1 on-demand list prices (docs/deploy.md): dollars per read and per write request unit. */
+const PRICE = { rru: 0.125 / 1e6, wru: 0.625 / 1e6 };
+/** One balancing round a minute for 30 days. */
+const ROUNDS_PER_MONTH = 43_200;
+
+/**
+ * What the measured round costs a month at 100, 1,000 and 10,000 nodes, every round as measured:
+ * the measured size as it is, the others scaled linearly in nodes from it (and marked so). Writes are
+ * the table's units only (dynalite reports no index units) on the benchmark's skewed first round, so
+ * they bound the converging months, not the steady state.
+ */
+export function monthlyCost(round: { nodes: number; readCapacity: number; writeCapacity: number }) {
+  return [100, 1000, 10_000].map((nodes) => {
+    const k = nodes / round.nodes;
+    const rcu = round.readCapacity * k;
+    const wcu = round.writeCapacity * k;
+    return {
+      nodes,
+      basis: k === 1 ? 'measured' : `extrapolated from ${round.nodes.toLocaleString('en-US')} nodes`,
+      rcuPerRound: round2(rcu),
+      wcuPerRound: round2(wcu),
+      readsUsdPerMonth: round2(rcu * ROUNDS_PER_MONTH * PRICE.rru),
+      skewedWritesUsdPerMonth: round2(wcu * ROUNDS_PER_MONTH * PRICE.wru),
+    };
+  });
+}
+
 export async function run(ctx: {
   quick: boolean;
   log: (line: string) => void;
@@ -114,7 +141,7 @@ export async function run(ctx: {
         `${figures.nodeReadsPerShardRun} node items per shard run; round ${figures.roundWallMs} ms ` +
         `(slowest shard ${figures.slowestShardMs} ms) while agents wrote ${reports} reports`,
     );
-    return { round: figures };
+    return { round: figures, monthly: monthlyCost(figures) };
   } finally {
     await stores.close();
     rmSync(scratch, { recursive: true, force: true });

@@ -85,9 +85,8 @@ function parsePairs(flag: string, text: string | undefined): Record<string, numb
   return out;
 }
 
-export function registerNodes(program: Command) {
-  const nodes = program.command('nodes').description('list and inspect nodes; drain them, change weights');
-
+/** `nodes ls`: every node with its load. */
+function registerList(nodes: Command) {
   withConnection(nodes.command('ls').description('list nodes with their load')).action(
     async (options: CommonOptions) => {
       const { items } = await clientFor(options).listNodes();
@@ -108,7 +107,10 @@ export function registerNodes(program: Command) {
       );
     },
   );
+}
 
+/** `nodes show ID`: one node and its VMs. */
+function registerShow(nodes: Command) {
   withConnection(nodes.command('show <id>').description('show one node and its VMs')).action(
     async (id: string, options: CommonOptions) => {
       const node = await clientFor(options).getNode(id);
@@ -116,7 +118,10 @@ export function registerNodes(program: Command) {
       else showNode(node);
     },
   );
+}
 
+/** `nodes drain|undrain ID`. */
+function registerDrain(nodes: Command) {
   for (const [name, draining] of [
     ['drain', true],
     ['undrain', false],
@@ -131,7 +136,10 @@ export function registerNodes(program: Command) {
       else console.log(`${id} ${draining ? 'is draining' : 'takes VMs again'}`);
     });
   }
+}
 
+/** `nodes weights ID [--set] [--hints]`: show or change the weights and hints. */
+function registerWeights(nodes: Command) {
   withConnection(
     nodes
       .command('weights <id>')
@@ -166,7 +174,10 @@ export function registerNodes(program: Command) {
       ),
     );
   });
+}
 
+/** `nodes override ID LOAD|clear`: the node's load for balancing. */
+function registerOverride(nodes: Command) {
   withConnection(
     nodes
       .command('override <id> <load>')
@@ -182,4 +193,10 @@ export function registerNodes(program: Command) {
           : `${id}: load set to ${num(loadOverride)}`,
       );
   });
+}
+
+export function registerNodes(program: Command) {
+  const nodes = program.command('nodes').description('list and inspect nodes; drain them, change weights');
+  for (const register of [registerList, registerShow, registerDrain, registerWeights, registerOverride])
+    register(nodes);
 }

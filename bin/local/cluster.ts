@@ -9,7 +9,7 @@ import pino from 'pino';
 import { discover, jwtCheck } from '../../functions/api/operator-auth.ts';
 import { startApiServer } from '../../functions/api/server.ts';
 import { startBalancerLoop } from '../../functions/balancer/loop.ts';
-import { runBalancer } from '../../functions/balancer/run.ts';
+import { type BalancerDeps, runBalancer } from '../../functions/balancer/run.ts';
 import { runReaper } from '../../functions/reaper/reaper.ts';
 import { isLive } from '../../shared/domain/placement.ts';
 import { createRng } from '../../shared/domain/rng.ts';
@@ -21,10 +21,11 @@ import {
 } from '../../shared/local/stores.ts';
 import { repeatEvery } from '../../shared/runtime/timer.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
-import { createImageStore } from '../../shared/storage/image-store.ts';
+import { createImageStore, type ImageStore } from '../../shared/storage/image-store.ts';
 import { listNodes } from '../../shared/storage/nodes.ts';
 import type { RunRecord } from '../../shared/storage/runs.ts';
 import { createVm, listAllVms } from '../../shared/storage/vms.ts';
+import { createClient } from '../client.ts';
 import { CLI_ENTRY as CLI } from '../self.ts';
 import { type DemoNode, demoNodes, demoVms } from './demo.ts';
 import { acquireClusterLock } from './lock.ts';
@@ -89,17 +90,83 @@ export function writeEndpoints(dataDir: string, endpoints: Endpoints) {
   chmodSync(file, 0o600);
 }
 
+/** Takes the data dir's lock (before --reset: a running cluster's files are not ours to touch). */
+function lockDataDir(dataDir: string, reset: boolean | undefined) {
+  mkdirSync(dataDir, { recursive: true });
+  const lock = acquireClusterLock(dataDir);
+  if (!reset) return lock;
+  lock.release();
+  rmSync(dataDir, { recursive: true, force: true });
+  mkdirSync(dataDir, { recursive: true });
+  return acquireClusterLock(dataDir);
+}
+
+/** The API server, with sign-in through the issuer when `oidc` is given (as the stack's JWT authorizer does). */
+async function startApi(
+  options: LocalClusterOptions,
+  deps: { clients: Clients; token: string; balancerDeps: BalancerDeps; log: pino.Logger },
+) {
+  const { clients, token, balancerDeps, log } = deps;
+  const oidc = options.oidc && (await discover(options.oidc.issuer, options.oidc.clientId));
+  return startApiServer({
+    clients,
+    token,
+    ...(oidc && options.oidc
+      ? {
+          auth: {
+            mode: 'token' as const,
+            token,
+            jwt: jwtCheck({
+              issuer: options.oidc.issuer,
+              audience: options.oidc.clientId,
+              jwksUri: oidc.jwksUri,
+            }),
+          },
+          signIn: oidc.signIn,
+        }
+      : {}),
+    port: options.port,
+    runBalancer: ({ dryRun }) => runBalancer(balancerDeps, { dryRun, roundMs: options.intervalMs }),
+    logError: (error) => log.error({ err: error }, 'api error'),
+  });
+}
+
+/** The demo VMs, on a cluster that has none yet. */
+async function launchDemoVms(
+  clients: Clients,
+  nodes: DemoNode[],
+  options: LocalClusterOptions,
+  api: () => ReturnType<typeof createClient>,
+) {
+  if (options.vms <= 0 || (await listAllVms(clients)).length > 0) return;
+  const now = Date.now();
+  for (const vm of demoVms(options.vms, nodes)) await createVm(clients, vm, now);
+  options.say(`launched ${options.vms} demo VMs, most of them on ${nodes[0]?.id}`);
+  if (!options.qemu) return;
+  // Through the API, as a user would: it checks the image and places the VM on a qemu node.
+  await api()
+    .createVm({ guest: 'qemu:counter', memPages: 256, node: nodes[0]!.id })
+    .then((vm) => options.say(`launched ${vm.id}, a real x86 VM under QEMU (qemu:counter), on ${vm.owner}`))
+    .catch((error: Error) => options.say(`could not launch the x86 VM: ${error.message}`));
+}
+
+/** The balancer and the reaper, each every interval; the stops, in the order they started. */
+function startLoops(options: LocalClusterOptions, balancerDeps: BalancerDeps, images: ImageStore) {
+  const { clients, clock, log } = balancerDeps;
+  const balancer = startBalancerLoop(balancerDeps, {
+    intervalMs: options.intervalMs,
+    onRun: (record) => options.say(roundLine(record)),
+  });
+  const reaper = repeatEvery(options.intervalMs, async () => {
+    const report = await runReaper({ clients, clock, log, images });
+    for (const r of report.restarted) options.say(`reaper: ${r.vm} restarted on ${r.to} (${r.from} is dead)`);
+  });
+  return [() => balancer.stop(), () => reaper.stop()];
+}
+
 export async function startLocalCluster(options: LocalClusterOptions): Promise<LocalCluster> {
   const dataDir = resolve(options.dataDir);
-  mkdirSync(dataDir, { recursive: true });
-  // Before anything else (--reset included): a running cluster's files are not ours to touch.
-  let lock = acquireClusterLock(dataDir);
-  if (options.reset) {
-    lock.release();
-    rmSync(dataDir, { recursive: true, force: true });
-    mkdirSync(dataDir, { recursive: true });
-    lock = acquireClusterLock(dataDir);
-  }
+  const lock = lockDataDir(dataDir, options.reset);
   const log = pino(
     { level: process.env.LOG_LEVEL ?? 'warn' },
     pino.destination(join(dataDir, 'control-plane.log')),
@@ -120,33 +187,10 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     const clients = localClients(stores);
     await ensureTableAndBucket(clients);
     const token = loadOrCreateToken(dataDir);
-    const images = createImageStore(clients);
     const clock = Date.now;
     const balancerDeps = { clients, clock, rng: createRng(clock()), log };
 
-    // As the stack's JWT authorizer does: keys from the issuer's JWKS, issuer, audience, expiry.
-    const oidc = options.oidc && (await discover(options.oidc.issuer, options.oidc.clientId));
-    const api = await startApiServer({
-      clients,
-      token,
-      ...(oidc && options.oidc
-        ? {
-            auth: {
-              mode: 'token' as const,
-              token,
-              jwt: jwtCheck({
-                issuer: options.oidc.issuer,
-                audience: options.oidc.clientId,
-                jwksUri: oidc.jwksUri,
-              }),
-            },
-            signIn: oidc.signIn,
-          }
-        : {}),
-      port: options.port,
-      runBalancer: ({ dryRun }) => runBalancer(balancerDeps, { dryRun, roundMs: options.intervalMs }),
-      logError: (error) => log.error({ err: error }, 'api error'),
-    });
+    const api = await startApi(options, { clients, token, balancerDeps, log });
     cleanups.push(() => api.close());
 
     const endpoints: Endpoints = {
@@ -166,39 +210,16 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     const nodes = demoNodes(options.nodes);
     const agents = nodes.map((node) => spawnAgent(node, dataDir, options));
     cleanups.push(() => stopAgents(agents));
-
     await waitForNodes(
       clients,
       nodes.map((n) => n.id),
       clock,
       options.say,
     );
-
-    if (options.vms > 0 && (await listAllVms(clients)).length === 0) {
-      const now = clock();
-      for (const vm of demoVms(options.vms, nodes)) await createVm(clients, vm, now);
-      options.say(`launched ${options.vms} demo VMs, most of them on ${nodes[0]?.id}`);
-      if (options.qemu) {
-        await createVm(
-          clients,
-          { id: 'x86-counter', owner: nodes[0]!.id, guest: { kind: 'qemu:counter' }, memPages: 256 },
-          now,
-        );
-        options.say(`launched x86-counter, a real x86 VM under QEMU, on ${nodes[0]?.id}`);
-      }
-    }
-
-    const balancer = startBalancerLoop(balancerDeps, {
-      intervalMs: options.intervalMs,
-      onRun: (record) => options.say(roundLine(record)),
-    });
-    cleanups.push(() => balancer.stop());
-    const reaper = repeatEvery(options.intervalMs, async () => {
-      const report = await runReaper({ clients, clock, log, images });
-      for (const r of report.restarted)
-        options.say(`reaper: ${r.vm} restarted on ${r.to} (${r.from} is dead)`);
-    });
-    cleanups.push(() => reaper.stop());
+    await launchDemoVms(clients, nodes, options, () =>
+      createClient({ api: endpoints.api, via: 'seesaw up', auth: 'token', token }),
+    );
+    cleanups.push(...startLoops(options, balancerDeps, createImageStore(clients)));
 
     return { apiUrl: api.url, token, clients, endpoints, stop: stopAll };
   } catch (error) {

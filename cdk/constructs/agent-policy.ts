@@ -56,14 +56,15 @@ export class AgentPolicy extends Construct {
         ),
         listStatement('FindVmImages', bucket, [BUCKET_PREFIXES.images]),
         objectStatement('ReadModules', bucket, ['GetObject'], [BUCKET_PREFIXES.modules]),
+        objectStatement('ReadQemuImages', bucket, ['GetObject'], [BUCKET_PREFIXES.qemuImages]),
       ],
     });
     acknowledgeObjectPrefixes(
       this.policy,
       bucket,
-      [BUCKET_PREFIXES.images, BUCKET_PREFIXES.modules],
+      [BUCKET_PREFIXES.images, BUCKET_PREFIXES.modules, BUCKET_PREFIXES.qemuImages],
       'an agent writes and reads the images of the VMs it runs, removes those of VMs it deletes, ' +
-        'and reads guest modules',
+        'and reads guest modules and qemu images',
     );
   }
 }

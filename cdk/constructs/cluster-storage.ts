@@ -13,6 +13,8 @@ export const BUCKET_PREFIXES = {
   images: 'images/',
   /** Registered guest modules: modules/<name>.wasm. */
   modules: 'modules/',
+  /** Registered qemu images: user-images/<name>/<sha256>.<role> and image.json (shared/storage/image-registry.ts). */
+  qemuImages: 'user-images/',
 } as const;
 
 /** Days a deleted image object stays recoverable (as a noncurrent version) before it is gone. */

@@ -59,6 +59,9 @@ export class ControlPlaneApi extends Construct {
       queryStatement('ListByKind', table, ['byKind']),
       queryStatement('ListShardNodes', table, ['byBucket']),
       objectStatement('StoreModules', bucket, ['PutObject'], [BUCKET_PREFIXES.modules]),
+      // POST /v1/images stores an image's files; DELETE /v1/images/{name} (or a failed upload) removes them.
+      objectStatement('StoreQemuImages', bucket, ['PutObject', 'DeleteObject'], [BUCKET_PREFIXES.qemuImages]),
+      listStatement('FindQemuImageFiles', bucket, [BUCKET_PREFIXES.qemuImages]),
       // DELETE /v1/vms/{id} removes the VM's images once it has stopped.
       listStatement('FindVmImages', bucket, [BUCKET_PREFIXES.images]),
       objectStatement('RemoveVmImages', bucket, ['DeleteObject'], [BUCKET_PREFIXES.images]),
@@ -68,8 +71,8 @@ export class ControlPlaneApi extends Construct {
     acknowledgeObjectPrefixes(
       this.handler.role,
       bucket,
-      [BUCKET_PREFIXES.modules, BUCKET_PREFIXES.images],
-      'the API stores uploaded modules and removes the images of deleted VMs',
+      [BUCKET_PREFIXES.modules, BUCKET_PREFIXES.images, BUCKET_PREFIXES.qemuImages],
+      'the API stores uploaded modules and qemu images, and removes the images of deleted VMs',
     );
 
     const app = new HttpLambdaIntegration('App', this.handler.function);

@@ -11,12 +11,13 @@ import { ApiProblem, problemResponse, toProblem } from './problem.ts';
 import { balanceRoutes } from './routes/balance.ts';
 import { clusterRoutes } from './routes/cluster.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
+import { imageRoutes } from './routes/images.ts';
 import { moduleRoutes } from './routes/modules.ts';
 import { nodeRoutes } from './routes/nodes.ts';
 import { planRoutes } from './routes/plans.ts';
 import { vmRoutes } from './routes/vms.ts';
 
-/** Largest request body accepted (a guest module upload is the big one). */
+/** Largest request body accepted (a guest module or qemu image upload is the big one). */
 export const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 export function createApp(deps: ApiDeps) {
@@ -56,6 +57,7 @@ export function createApp(deps: ApiDeps) {
   const api = app
     .route('/', vmRoutes(deps))
     .route('/', moduleRoutes(deps))
+    .route('/', imageRoutes(deps))
     .route('/', nodeRoutes(deps))
     .route('/', balanceRoutes(deps))
     .route('/', planRoutes(deps))

@@ -1,13 +1,11 @@
 // From the node items a run read to the domain's RoundInput: which nodes are in this round's shard,
 // which of those the run must leave out (and why), and the VMs from the nodes' load reports.
-import { driversOfLabels } from '../../shared/domain/guests.ts';
+import { IdIndex } from '../../shared/domain/id-index.ts';
 import type { NodeObservation } from '../../shared/domain/learning.ts';
-import { vmLoad } from '../../shared/domain/load.ts';
 import { isLive } from '../../shared/domain/placement.ts';
 import { shardOf } from '../../shared/domain/shards.ts';
 import type { NodeInfo, RoundInput, VmInfo } from '../../shared/domain/types.ts';
-import { effectiveWeights } from '../../shared/domain/weights.ts';
-import type { NodeRecord, ReportedVm } from '../../shared/storage/nodes.ts';
+import { type NodeRecord, nodeInfoOf, type ReportedVm } from '../../shared/storage/nodes.ts';
 
 export interface RoundView {
   input: RoundInput;
@@ -21,6 +19,8 @@ export interface RoundView {
   observe: (node: string) => NodeObservation | undefined;
   /** The fence a VM runs under on the node that reported it: orders are conditional on it. */
   fenceOf: (vm: string, node: string) => number | undefined;
+  /** The position of a VM in `input.vms`, or -1. */
+  vmAt: (vm: string) => number;
 }
 
 export interface ViewOptions {
@@ -49,9 +49,15 @@ export function exclusionOf(node: NodeRecord, options: ViewOptions): string | un
 export function roundView(records: readonly NodeRecord[], options: ViewOptions): RoundView {
   const nodes: NodeInfo[] = [];
   const vms: VmInfo[] = [];
+  // The fence each VM of `vms` was reported under, and the VMs by id (first report wins).
+  const fences: number[] = [];
+  // Each VM's node (its position in `nodes`) and load there, handed to the round (RoundInput.vmLoads).
+  const vmNodes: number[] = [];
+  const vmLoads: number[] = [];
+  let duplicateNode = false;
+  const byId = new IdIndex(records.length * 8);
   const inFlight: Record<string, number> = {};
   const skipped: RoundView['skipped'] = [];
-  const seen = new Map<string, VmInfo>();
   const loads = new Map<string, number>();
   const reports = new Map<string, NonNullable<NodeRecord['report']>>();
   let inShard = 0;
@@ -64,33 +70,32 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
       continue;
     }
     const report = record.report as NonNullable<NodeRecord['report']>;
-    const info: NodeInfo = {
-      id: record.id,
-      weights: effectiveWeights(record.weights, record.hints),
-      capacity: record.capacity,
-      memCapacityPages: record.memCapacityPages,
-      draining: record.draining ?? false,
-      drivers: driversOfLabels(record.labels),
-    };
-    if (record.loadOverride !== undefined) info.loadOverride = record.loadOverride;
+    const info = nodeInfoOf(record);
     nodes.push(info);
+    if (reports.has(record.id)) duplicateNode = true;
     reports.set(record.id, report);
-    // The node's load as nodeLoad computes it, summed in the same pass over its report.
+    const w = info.weights;
+    const wPaging = w.paging ?? 0;
+    const wNet = w.net ?? 0;
+    // The node's load as nodeLoad computes it (vmLoad's terms in vmLoad's order), summed in the same
+    // pass over its report.
     let load = 0;
     let busy = 0;
-    for (const id in report.vms) {
-      const entry = report.vms[id] as ReportedVm;
+    const reported = report.vms;
+    for (const id in reported) {
+      const entry = reported[id] as ReportedVm;
       if (entry.busy) busy++;
-      const twin = seen.get(id);
-      if (twin) {
+      const twin = byId.add(id);
+      if (twin >= 0) {
         // Reported by two nodes: a move is under way, so neither copy is a candidate.
-        twin.busy = true;
+        (vms[twin] as VmInfo).busy = true;
         continue;
       }
+      const f = entry.factors;
       const vm: VmInfo = {
         id,
         node: record.id,
-        factors: entry.factors,
+        factors: f,
         memPages: entry.memPages,
         pinned: entry.pinned,
         busy: entry.busy,
@@ -99,9 +104,13 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
       if (entry.group !== undefined) vm.group = entry.group;
       if (entry.cooldownUntil !== undefined) vm.cooldownUntil = entry.cooldownUntil;
       if (entry.driver !== undefined) vm.driver = entry.driver;
-      seen.set(id, vm);
-      load += vmLoad(vm.factors, info.weights);
       vms.push(vm);
+      fences.push(entry.fence);
+      const vmLoad =
+        w.cpu * f.cpu + w.io * f.io + w.mem * f.mem + wPaging * (f.paging ?? 0) + wNet * (f.net ?? 0);
+      vmNodes.push(nodes.length - 1);
+      vmLoads.push(vmLoad);
+      load += vmLoad;
     }
     loads.set(record.id, info.loadOverride ?? load);
     if (busy > 0) inFlight[record.id] = busy;
@@ -112,12 +121,22 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
     if (!report || load === undefined) return undefined;
     return { at: report.at, load, vms: new Set(Object.keys(report.vms)) };
   };
+  const fenceOf = (vm: string, node: string): number | undefined => {
+    const k = byId.get(vm);
+    // A VM two nodes report is indexed under the first: the other's fence is in its report.
+    if (k >= 0 && (vms[k] as VmInfo).node === node) return fences[k];
+    return reports.get(node)?.vms[vm]?.fence;
+  };
+  const input: RoundInput = { nodes, vms, round: options.round, now: options.now, inFlight };
+  // A node listed twice would leave the round's own index pointing at its last copy: let it recompute.
+  if (!duplicateNode) input.vmLoads = { node: vmNodes, load: vmLoads };
   return {
-    input: { nodes, vms, round: options.round, now: options.now, inFlight },
+    input,
     skipped,
     inShard,
     loads,
     observe,
-    fenceOf: (vm, node) => reports.get(node)?.vms[vm]?.fence,
+    fenceOf,
+    vmAt: (vm) => byId.get(vm),
   };
 }

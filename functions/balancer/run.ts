@@ -28,6 +28,7 @@ import type {
   Reason,
   Rng,
   RoundDecision,
+  VmInfo,
 } from '../../shared/domain/types.ts';
 import { eachLimited } from '../../shared/runtime/pool.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
@@ -253,15 +254,39 @@ function decide(read: Read, learned: Learned, rng: Rng): Decided {
   const { view } = read;
   const input = {
     ...view.input,
-    vms: applyVmPenalties(view.input.vms, learned.active),
+    vms: penalisedVms(view, learned.active),
     ...(learned.expected ? { expected: learned.expected } : {}),
   };
   const start = performance.now();
   const round = decideRound(input, read.config, rng);
   const draining = new Set(view.input.nodes.filter((n) => n.draining).map((n) => n.id));
-  const held = holdBackPairs(round, learned.active, view.loads, draining);
+  // Only a live pair penalty can hold a pair back: without one, the round stands as decided.
+  const anyPairPenalty = [...learned.active.values()].some((p) => p.kind === 'pair');
+  const held = anyPairPenalty
+    ? holdBackPairs(round, learned.active, view.loads, draining)
+    : { decision: round, heldBack: [] };
   const decideMs = performance.now() - start;
   return { round, decision: held.decision, heldBack: held.heldBack, draining, decideMs };
+}
+
+/**
+ * The round's VMs with the learned VM penalties applied (as applyVmPenalties does), looked up by id
+ * in the view rather than per VM: a run with no VM penalty keeps the view's array as it is.
+ */
+function penalisedVms(view: RoundView, active: Learned['active']): VmInfo[] {
+  const { vms } = view.input;
+  let out: VmInfo[] | undefined;
+  for (const penalty of active.values()) {
+    if (penalty.kind !== 'vm') continue;
+    const k = view.vmAt(penalty.key);
+    if (k < 0) continue;
+    const vm = vms[k] as VmInfo;
+    const [penalised] = applyVmPenalties([vm], active);
+    if (penalised === vm) continue;
+    out ??= vms.slice();
+    out[k] = penalised as VmInfo;
+  }
+  return out ?? vms;
 }
 
 /** Write: claim each exchanging pair and order its moves (a dry run only numbers them). */
@@ -328,12 +353,16 @@ function newPenalties(read: Read, learned: Learned, planned: readonly Move[]): P
 
 /** Why each node of the view took no part: left out by the view or the round, or not paired. */
 function skippedNodes(read: Read, decision: RoundDecision): RunRecord['skipped'] {
-  const paired = new Set(decision.pairs.flatMap((p) => [p.requester, p.selected]));
+  const paired = new Set<string>();
+  for (const p of decision.pairs) {
+    paired.add(p.requester);
+    paired.add(p.selected);
+  }
   for (const s of decision.skipped) paired.add(s.node);
-  const unpaired = read.view.input.nodes
-    .filter((n) => !paired.has(n.id))
-    .map((n) => ({ node: n.id, reason: 'not paired this round' }));
-  return [...read.view.skipped, ...decision.skipped, ...unpaired];
+  const out = [...read.view.skipped, ...decision.skipped];
+  for (const n of read.view.input.nodes)
+    if (!paired.has(n.id)) out.push({ node: n.id, reason: 'not paired this round' });
+  return out;
 }
 
 function reasonCounts(pairs: readonly PairDecision[]): RunRecord['reasons'] {

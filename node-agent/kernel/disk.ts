@@ -12,6 +12,19 @@ export interface DiskBudget {
   blocks: number;
 }
 
+/** The pieces of disk[offset, offset+len), one a block: block index, offset within it, length, bytes before it. */
+function* spans(offset: number, len: number) {
+  let done = 0;
+  while (done < len) {
+    const pos = offset + done;
+    const index = Math.floor(pos / PAGE_BYTES);
+    const within = pos - index * PAGE_BYTES;
+    const n = Math.min(len - done, PAGE_BYTES - within);
+    yield { index, within, n, done };
+    done += n;
+  }
+}
+
 export class VirtualDisk {
   readonly blocks = new Map<number, Uint8Array>();
   private dirty = new Set<number>();
@@ -37,16 +50,10 @@ export class VirtualDisk {
   /** Copies disk[offset, offset+len) into `into` at `at`; false if out of range. */
   read(offset: number, into: Uint8Array, at: number, len: number): boolean {
     if (offset + len > this.bytes) return false;
-    let done = 0;
-    while (done < len) {
-      const pos = offset + done;
-      const index = Math.floor(pos / PAGE_BYTES);
-      const within = pos - index * PAGE_BYTES;
-      const n = Math.min(len - done, PAGE_BYTES - within);
+    for (const { index, within, n, done } of spans(offset, len)) {
       const block = this.blocks.get(index);
       if (block) into.set(block.subarray(within, within + n), at + done);
       else into.fill(0, at + done, at + done + n);
-      done += n;
     }
     return true;
   }
@@ -67,12 +74,7 @@ export class VirtualDisk {
         this.budget.blocks += 1;
       }
     }
-    let done = 0;
-    while (done < len) {
-      const pos = offset + done;
-      const index = Math.floor(pos / PAGE_BYTES);
-      const within = pos - index * PAGE_BYTES;
-      const n = Math.min(len - done, PAGE_BYTES - within);
+    for (const { index, within, n, done } of spans(offset, len)) {
       let block = this.blocks.get(index);
       if (!block) {
         block = new Uint8Array(PAGE_BYTES);
@@ -80,7 +82,6 @@ export class VirtualDisk {
       }
       block.set(from.subarray(at + done, at + done + n), within);
       this.dirty.add(index);
-      done += n;
     }
     return true;
   }

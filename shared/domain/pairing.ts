@@ -77,7 +77,14 @@ function pairBySpread(nodes: readonly PairingNode[], rng: Rng): Pair[] {
   const shuffledNodes = shuffled(rng, nodes);
   // Sort positions by a precomputed key (the same stable order as sorting the nodes themselves).
   const keys = shuffledNodes.map((n) => (n.draining ? Number.POSITIVE_INFINITY : n.load));
-  const positions = keys.map((_, i) => i).sort((a, b) => (keys[b] as number) - (keys[a] as number) || 0);
+  // The comparator answers -1/0/1 (the sign of keys[b] − keys[a], 0 for NaN): small integers, not boxed.
+  const positions = keys
+    .map((_, i) => i)
+    .sort((a, b) => {
+      const ka = keys[a] as number;
+      const kb = keys[b] as number;
+      return kb > ka ? 1 : kb < ka ? -1 : 0;
+    });
   const order = positions.map((i) => shuffledNodes[i] as PairingNode);
   const pairs: Pair[] = [];
   for (let i = 0, j = order.length - 1; i < j; i++, j--) {

@@ -4,7 +4,16 @@ import { type Exclusion, excludedBy, type TakerState } from './constraints.ts';
 import { vmLoad } from './load.ts';
 import type { Candidate } from './selection.ts';
 import { chooseTrigger, type TriggerChoice } from './trigger.ts';
-import type { BalancingConfig, Move, NodeInfo, PairDecision, Reason, RoundInput, VmInfo } from './types.ts';
+import type {
+  BalancingConfig,
+  Move,
+  NodeInfo,
+  PairDecision,
+  Reason,
+  RoundInput,
+  VmInfo,
+  Weights,
+} from './types.ts';
 
 /** Swaps are for givers in this upper share of the excess of the most loaded node over the mean. */
 export const SWAP_SHARE = 0.5;
@@ -15,6 +24,8 @@ export interface RoundState {
   config: BalancingConfig;
   index: Map<string, number>;
   loads: Float64Array;
+  /** Each VM's load under the weights of the node it is on as the round starts (vmLoad's value). */
+  vmLoads: Float64Array;
   budget: Float64Array;
   /** VMs of node i are `vms[order[start[i]]] … vms[order[start[i + 1] - 1]]`. */
   start: Int32Array;
@@ -32,9 +43,25 @@ export interface RoundState {
   swapFloor: number;
   /** The trigger this round uses (the configured one, or the one `auto` chose). */
   trigger: TriggerChoice;
+  /** The last two ids `at` looked up and their positions. */
+  lastAt: { a: string | undefined; ai: number; b: string | undefined; bi: number };
 }
 
-export const at = (state: RoundState, id: string) => state.index.get(id) as number;
+/**
+ * The position of node `id` in `input.nodes`. An exchange asks about its two nodes over and over:
+ * the last two answers are kept, so most calls skip the Map.
+ */
+export function at(state: RoundState, id: string): number {
+  const last = state.lastAt;
+  if (id === last.a) return last.ai;
+  if (id === last.b) return last.bi;
+  const i = state.index.get(id) as number;
+  last.b = last.a;
+  last.bi = last.ai;
+  last.a = id;
+  last.ai = i;
+  return i;
+}
 export const nodeOf = (state: RoundState, id: string) => state.input.nodes[at(state, id)] as NodeInfo;
 export const loadOf = (state: RoundState, id: string) => state.loads[at(state, id)] as number;
 export const budgetOf = (state: RoundState, id: string) => state.budget[at(state, id)] as number;
@@ -51,26 +78,42 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
   const vmNode = new Int32Array(input.vms.length);
   const start = new Int32Array(n + 1);
   const loads = new Float64Array(n);
-  let lastNode: string | undefined;
-  let last = -1;
-  for (let v = 0; v < input.vms.length; v++) {
-    const vm = input.vms[v] as VmInfo;
-    if (vm.node !== lastNode) {
-      lastNode = vm.node;
-      last = index.get(vm.node) ?? -1;
+  const vmLoads = new Float64Array(input.vms.length);
+  const given = input.vmLoads;
+  if (given && given.node.length === input.vms.length && given.load.length === input.vms.length) {
+    // The builder's figures: the same sums in the same order, without touching the VMs.
+    for (let v = 0; v < input.vms.length; v++) {
+      const i = given.node[v] as number;
+      vmNode[v] = i;
+      if (i < 0) continue;
+      start[i + 1] = (start[i + 1] as number) + 1;
+      const load = given.load[v] as number;
+      vmLoads[v] = load;
+      loads[i] = (loads[i] as number) + load;
     }
-    const i = last;
-    vmNode[v] = i;
-    if (i < 0) continue;
-    start[i + 1] = (start[i + 1] as number) + 1;
-    const f = vm.factors;
-    loads[i] =
-      (loads[i] as number) +
-      ((w.cpu[i] as number) * f.cpu +
+  } else {
+    let lastNode: string | undefined;
+    let last = -1;
+    for (let v = 0; v < input.vms.length; v++) {
+      const vm = input.vms[v] as VmInfo;
+      if (vm.node !== lastNode) {
+        lastNode = vm.node;
+        last = index.get(vm.node) ?? -1;
+      }
+      const i = last;
+      vmNode[v] = i;
+      if (i < 0) continue;
+      start[i + 1] = (start[i + 1] as number) + 1;
+      const f = vm.factors;
+      const load =
+        (w.cpu[i] as number) * f.cpu +
         (w.io[i] as number) * f.io +
         (w.mem[i] as number) * f.mem +
         (w.paging[i] as number) * (f.paging ?? 0) +
-        (w.net[i] as number) * (f.net ?? 0));
+        (w.net[i] as number) * (f.net ?? 0);
+      vmLoads[v] = load;
+      loads[i] = (loads[i] as number) + load;
+    }
   }
   for (let i = 0; i < n; i++) start[i + 1] = (start[i + 1] as number) + (start[i] as number);
   const order = new Int32Array(start[n] as number);
@@ -84,6 +127,11 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
   let total = 0;
   let receiving = 0;
   const { inFlight } = input;
+  let anyInFlight = false;
+  for (const _ in inFlight) {
+    anyInFlight = true;
+    break;
+  }
   let clusterInFlight = 0;
   const budget = new Float64Array(n);
   const counted = new Map<string, number>();
@@ -98,7 +146,7 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
       counted.set(node.id, load);
       if (load > max) max = load;
     }
-    const f = inFlight ? (inFlight[node.id] ?? 0) : 0;
+    const f = anyInFlight ? ((inFlight as Record<string, number>)[node.id] ?? 0) : 0;
     clusterInFlight += f;
     budget[i] = config.maxMigrationsPerNode - f;
   }
@@ -108,6 +156,7 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
     config,
     index,
     loads,
+    vmLoads,
     budget,
     start,
     order,
@@ -117,6 +166,7 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
     mean,
     trigger: chooseTrigger(config, counted, input.expected),
     swapFloor: mean + SWAP_SHARE * (Math.max(max, mean) - mean),
+    lastAt: { a: undefined, ai: -1, b: undefined, bi: -1 },
   };
 }
 
@@ -155,16 +205,24 @@ export function vmsOf(state: RoundState, id: string): VmInfo[] {
   return list;
 }
 
+/** A node without anti-affinity groups shares this map until a grouped VM arrives (never written). */
+const NO_GROUPS: Map<string, number> = new Map();
+
 /** The node's memory in use and anti-affinity groups, computed on first use. */
 export function takerOf(state: RoundState, id: string): TakerState {
   const i = at(state, id);
   let t = state.takers[i];
   if (!t) {
     let mem = 0;
-    const groups = new Map<string, number>();
-    for (const vm of vmsOf(state, id)) {
+    let groups = NO_GROUPS;
+    const { vms } = state.input;
+    for (let k = state.start[i] as number; k < (state.start[i + 1] as number); k++) {
+      const vm = vms[state.order[k] as number] as VmInfo;
       mem += vm.memPages;
-      if (vm.group !== undefined) groups.set(vm.group, (groups.get(vm.group) ?? 0) + 1);
+      if (vm.group !== undefined) {
+        if (groups === NO_GROUPS) groups = new Map();
+        groups.set(vm.group, (groups.get(vm.group) ?? 0) + 1);
+      }
     }
     t = { node: state.input.nodes[i] as NodeInfo, memUsedPages: mem, groups };
     state.takers[i] = t;
@@ -190,21 +248,47 @@ export function candidateOf(vm: VmInfo, giver: NodeInfo, taker: NodeInfo): Candi
   };
 }
 
+/** What `candidatesFor` reports when no constraint kept a VM back (never written). */
+const NOT_EXCLUDED: Map<Exclusion, number> = new Map();
+
 /** The giver's VMs that may move to the taker, and how many each constraint kept back. */
 export function candidatesFor(state: RoundState, giver: NodeInfo, taker: NodeInfo) {
   const takerState = takerOf(state, taker.id);
-  const excluded = new Map<Exclusion, number>();
+  let excluded = NOT_EXCLUDED;
   const candidates: Candidate[] = [];
-  const vms = vmsOf(state, giver.id);
-  for (const vm of vms) {
-    const why = excludedBy(vm, takerState, state.input.now);
+  const { vms, now } = state.input;
+  const i = at(state, giver.id);
+  const first = state.start[i] as number;
+  const end = state.start[i + 1] as number;
+  // The giver's VMs are on it as the round started: their load there is already known, and a taker
+  // of the same weights sees the same load (vmLoad of the same terms).
+  const same = sameWeights(giver.weights, taker.weights);
+  for (let k = first; k < end; k++) {
+    const v = state.order[k] as number;
+    const vm = vms[v] as VmInfo;
+    const why = excludedBy(vm, takerState, now);
     if (why) {
+      if (excluded === NOT_EXCLUDED) excluded = new Map();
       excluded.set(why, (excluded.get(why) ?? 0) + 1);
       continue;
     }
-    candidates.push(candidateOf(vm, giver, taker));
+    const loadOnSource = state.vmLoads[v] as number;
+    const loadOnTarget = same ? loadOnSource : vmLoad(vm.factors, taker.weights);
+    candidates.push({ vm, loadOnSource, loadOnTarget });
   }
-  return { candidates, excluded, total: vms.length };
+  return { candidates, excluded, total: end - first };
+}
+
+/** Whether two weights give every VM the same load (each term as vmLoad reads it). */
+function sameWeights(a: Weights, b: Weights): boolean {
+  return (
+    a === b ||
+    (Object.is(a.cpu, b.cpu) &&
+      Object.is(a.io, b.io) &&
+      Object.is(a.mem, b.mem) &&
+      Object.is(a.paging ?? 0, b.paging ?? 0) &&
+      Object.is(a.net ?? 0, b.net ?? 0))
+  );
 }
 
 export function hasBudget(state: RoundState, a: string, b: string): boolean {
@@ -219,10 +303,15 @@ export function applyMove(state: RoundState, c: Candidate, giver: NodeInfo, take
   state.loads[t] = (state.loads[t] as number) + c.loadOnTarget;
   const ts = takerOf(state, taker.id);
   ts.memUsedPages += c.vm.memPages;
-  if (c.vm.group !== undefined) ts.groups.set(c.vm.group, (ts.groups.get(c.vm.group) ?? 0) + 1);
   const gs = takerOf(state, giver.id);
   gs.memUsedPages -= c.vm.memPages;
-  if (c.vm.group !== undefined) gs.groups.set(c.vm.group, (gs.groups.get(c.vm.group) ?? 1) - 1);
+  const { group } = c.vm;
+  if (group !== undefined) {
+    if (ts.groups === NO_GROUPS) ts.groups = new Map();
+    ts.groups.set(group, (ts.groups.get(group) ?? 0) + 1);
+    if (gs.groups === NO_GROUPS) gs.groups = new Map();
+    gs.groups.set(group, (gs.groups.get(group) ?? 1) - 1);
+  }
   state.budget[g] = (state.budget[g] as number) - 1;
   state.budget[t] = (state.budget[t] as number) - 1;
   state.clusterBudget--;

@@ -167,6 +167,12 @@ export interface RoundInput {
   inFlight?: Record<string, number>;
   /** The loads the previous round expected each node to have after its moves (`RoundDecision.expected`). */
   expected?: Record<string, number>;
+  /**
+   * What the input's builder already computed, so the round need not walk the VMs again: each VM's
+   * node (its position in `nodes`, -1 for none) and its load under that node's weights (vmLoad's
+   * value). Used only when both are as long as `vms`; the round computes them itself otherwise.
+   */
+  vmLoads?: { node: ArrayLike<number>; load: ArrayLike<number> };
 }
 
 export interface RoundDecision {

@@ -1,7 +1,8 @@
 // The embedded default: dynalite (DynamoDB API) and s3rver (S3 API) on loopback, so the
 // ordinary AWS SDK clients run unchanged against one machine.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateTableCommand, DescribeTableCommand, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
@@ -78,6 +79,27 @@ export function localClients(
     s3Endpoint: stores.s3Endpoint,
     credentials: LOCAL_CREDENTIALS,
   });
+}
+
+/**
+ * In-memory stores for one run (a benchmark, a script) with a table and bucket named `name`, ready
+ * to use; `close` stops them and removes their scratch directory.
+ */
+export async function startScratchStores(
+  name: string,
+): Promise<{ clients: Clients; close(): Promise<void> }> {
+  const scratch = mkdtempSync(join(tmpdir(), `${name}-`));
+  const stores = await startLocalStores({ scratchDir: scratch, dynamoPort: 0, s3Port: 0 });
+  const close = async () => {
+    await stores.close();
+    rmSync(scratch, { recursive: true, force: true });
+  };
+  const clients = localClients(stores, { tableName: name, bucketName: name });
+  await ensureTableAndBucket(clients).catch(async (error) => {
+    await close();
+    throw error;
+  });
+  return { clients, close };
 }
 
 /** Creates the table (with its indexes and TTL) and the bucket if they are missing; safe to repeat. */

@@ -7,6 +7,7 @@ export type Kind =
   | 'RUN'
   | 'MIGRATION'
   | 'MODULE'
+  | 'IMAGE'
   | 'IDEMPOTENCY'
   | 'LEARN'
   | 'PLAN';
@@ -17,6 +18,8 @@ export const configKey = (name: string) => ({ pk: `CONFIG#${name}`, sk: 'CONFIG'
 export const runKey = (id: string) => ({ pk: `RUN#${id}`, sk: 'RUN' });
 export const migrationKey = (id: string) => ({ pk: `MIGRATION#${id}`, sk: 'MIGRATION' });
 export const moduleKey = (name: string) => ({ pk: `MODULE#${name}`, sk: 'MODULE' });
+/** A registered qemu image (its files are in the bucket under user-images/<name>/). */
+export const imageKey = (name: string) => ({ pk: `IMAGE#${name}`, sk: 'IMAGE' });
 /** What one balancer run learned (exchanges to judge, penalties, its CV), read back by later runs. */
 export const learnKey = (run: string) => ({ pk: `LEARN#${run}`, sk: 'LEARN' });
 /** A dry run's reviewed plan, applied at most once. */

@@ -325,15 +325,24 @@ export async function patchNode(
   }
 }
 
-/** A node item as placement sees it: effective weights, lease, and the VMs of its last report. */
-export function placementNode(node: NodeRecord): PlacementNode {
-  const out: PlacementNode = {
+/** A node item as the balancer sees it: effective weights, capacity, memory, drain, drivers, override. */
+export function nodeInfoOf(node: NodeRecord): NodeInfo {
+  const info: NodeInfo = {
     id: node.id,
     weights: effectiveWeights(node.weights, node.hints),
     capacity: node.capacity,
     memCapacityPages: node.memCapacityPages,
     draining: node.draining ?? false,
     drivers: driversOfLabels(node.labels),
+  };
+  if (node.loadOverride !== undefined) info.loadOverride = node.loadOverride;
+  return info;
+}
+
+/** A node item as placement sees it: the balancer's view, its lease, and the VMs of its last report. */
+export function placementNode(node: NodeRecord): PlacementNode {
+  return {
+    ...nodeInfoOf(node),
     leaseUntil: node.leaseUntil,
     vms: Object.values(node.report?.vms ?? {}).map((vm) => ({
       factors: vm.factors,
@@ -342,6 +351,4 @@ export function placementNode(node: NodeRecord): PlacementNode {
       ...(vm.driver !== undefined ? { driver: vm.driver } : {}),
     })),
   };
-  if (node.loadOverride !== undefined) out.loadOverride = node.loadOverride;
-  return out;
 }

@@ -40,7 +40,7 @@ describe('/openapi.json', () => {
         id: op.operationId,
       })),
     );
-    expect(operations.length).toBe(24);
+    expect(operations.length).toBe(28);
     expect(operations.filter((op) => !op.id).map((op) => op.at)).toEqual([]);
     expect(new Set(operations.map((op) => op.id)).size).toBe(operations.length);
     expect(Object.fromEntries(operations.map((op) => [op.at, op.id]))).toMatchObject({
@@ -48,6 +48,8 @@ describe('/openapi.json', () => {
       'GET /v1/vms/{id}': 'getVm',
       'POST /v1/plans/{id}/apply': 'applyPlan',
       'GET /v1/cluster': 'getCluster',
+      'POST /v1/images': 'registerImage',
+      'DELETE /v1/images/{name}': 'deleteImage',
     });
   });
 

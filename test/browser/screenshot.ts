@@ -2,18 +2,12 @@
 //   npx tsx test/browser/screenshot.ts docs/dashboard.png
 // Four unequal nodes, ten VMs placed unevenly, two balancing rounds run from the page, then a dry run
 // of the next round with its proposed moves on screen.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ensureTableAndBucket, localClients, startLocalStores } from '../../shared/local/stores.ts';
+import { startScratchStores } from '../../shared/local/stores.ts';
 import { launchBrowser, screenshot } from './browser.ts';
 import { startLocalCluster } from './cluster.ts';
 
 const out = process.argv[2] ?? 'test-artifacts/dashboard-readme.png';
-const scratch = mkdtempSync(join(tmpdir(), 'seesaw-shot-'));
-const stores = await startLocalStores({ scratchDir: scratch, dynamoPort: 0, s3Port: 0 });
-const clients = localClients(stores, { tableName: 'seesaw-screenshot', bucketName: 'seesaw-screenshot' });
-await ensureTableAndBucket(clients);
+const { clients, close } = await startScratchStores('seesaw-screenshot');
 const cluster = await startLocalCluster(clients, [
   { id: 'node-1', capacity: 4 },
   { id: 'node-2', capacity: 4 },
@@ -59,5 +53,4 @@ await screenshot(page, out);
 console.log(`wrote ${out}`);
 await browser.close();
 await cluster.stop();
-await stores.close();
-rmSync(scratch, { recursive: true, force: true });
+await close();

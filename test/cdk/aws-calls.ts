@@ -44,6 +44,13 @@ const S3_OF_IMAGE_STORE_METHOD: Record<string, string[]> = {
   getModule: ['s3:GetObject modules/'],
 };
 const IMAGE_STORE = 'shared/storage/image-store.ts';
+/** What each qemu image-registry function sends to S3 (shared/storage/image-registry.ts), through a BlobStore. */
+const S3_OF_IMAGE_REGISTRY_FUNCTION: Record<string, string[]> = {
+  storeImageFiles: ['s3:PutObject user-images/'],
+  deleteImageFiles: ['s3:ListBucket user-images/', 's3:DeleteObject user-images/'],
+  readImageManifest: ['s3:GetObject user-images/'],
+  readImageFile: ['s3:GetObject user-images/'],
+};
 
 export interface AwsCalls {
   /** S3 calls the code makes through the image store, as `action prefix`, e.g. `s3:PutObject images/`. */
@@ -92,6 +99,10 @@ export async function awsCallsOf(entry: string): Promise<AwsCalls> {
         if (!Object.hasOwn(S3_OF_IMAGE_STORE_METHOD, method as string)) continue;
         for (const call of S3_OF_IMAGE_STORE_METHOD[method as string] ?? []) calls.objects.add(call);
       }
+      // A registry function defined in the bundle is one some code there calls (esbuild drops the rest).
+      if (file === 'shared/storage/image-registry.ts')
+        for (const [, fn] of section.matchAll(/^async function (\w+)\(/gm))
+          for (const call of S3_OF_IMAGE_REGISTRY_FUNCTION[fn as string] ?? []) calls.objects.add(call);
     }
     for (const [, command] of section.matchAll(/new (\w+Command)\(/g)) {
       const action = ACTION_OF_COMMAND[command as string];

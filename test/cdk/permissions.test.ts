@@ -149,10 +149,20 @@ describe('each function role', () => {
     expect(objectGrants(roleOf('reaper'))).toEqual(['s3:DeleteObject images/', 's3:ListBucket images/']);
   });
 
-  it('api: stores modules and removes deleted VMs’ images, and reads no image', () => {
+  it('api: stores modules and qemu images, removes deleted VMs’ images, and reads no image', () => {
     const s3 = roleOf('api').filter((st) => actionsOf(st).some((a) => a.startsWith('s3:')));
     expect(s3.map(({ Action, Resource, Condition }) => ({ Action, Resource, Condition }))).toEqual([
       { Action: 's3:PutObject', Resource: objectsArn('modules/'), Condition: undefined },
+      {
+        Action: ['s3:PutObject', 's3:DeleteObject'],
+        Resource: objectsArn('user-images/'),
+        Condition: undefined,
+      },
+      {
+        Action: 's3:ListBucket',
+        Resource: { 'Fn::GetAtt': [id(s.stack.storage.bucket), 'Arn'] },
+        Condition: { StringLike: { 's3:prefix': ['user-images/*'] } },
+      },
       {
         Action: 's3:ListBucket',
         Resource: { 'Fn::GetAtt': [id(s.stack.storage.bucket), 'Arn'] },
@@ -211,12 +221,13 @@ describe('the node agent policy', () => {
     expect(new Set(queried)).toEqual(new Set([...calls.agent.indexes].map(indexArn)));
   });
 
-  it('allows exactly the S3 calls the agent code makes: images read, written and deleted; modules read', () => {
+  it('allows exactly the S3 calls the agent code makes: images read, written and deleted; modules and qemu images read', () => {
     expect(objectGrants(agentStatements())).toEqual([...calls.agent.objects].sort());
     expect(objectGrants(agentStatements())).toEqual([
       's3:DeleteObject images/',
       's3:GetObject images/',
       's3:GetObject modules/',
+      's3:GetObject user-images/',
       's3:ListBucket images/',
       's3:PutObject images/',
     ]);

@@ -3,7 +3,12 @@
 // client boundary).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import {
+  CloudFormationClient,
+  DescribeStacksCommand,
+  type Output,
+  type StackStatus,
+} from '@aws-sdk/client-cloudformation';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { findClusterDir, resolveConnection, userConfigPath, writeUserConfig } from '../../bin/connection.ts';
@@ -21,25 +26,23 @@ function aClusterDir(parent: string, api = 'http://127.0.0.1:9999', token = 'tok
   return dir;
 }
 
+/** What DescribeStacks answers for one stack with these outputs. */
+const aStack = (StackName: string, StackStatus: StackStatus, Outputs: Output[]) => ({
+  Stacks: [{ StackName, CreationTime: new Date(), StackStatus, Outputs }],
+});
+
 const noEnv = (extra: Record<string, string> = {}) => ({ XDG_CONFIG_HOME: scratchDir('cfg-'), ...extra });
 
 describe('--stack', () => {
   const url = 'https://abc123.execute-api.eu-west-1.amazonaws.com/';
 
   it("reads the API URL from the stack's ApiUrl output and signs with IAM in the URL's region", async () => {
-    cfn.on(DescribeStacksCommand, { StackName: 'Seesaw' }).resolves({
-      Stacks: [
-        {
-          StackName: 'Seesaw',
-          CreationTime: new Date(),
-          StackStatus: 'CREATE_COMPLETE',
-          Outputs: [
-            { OutputKey: 'TableName', OutputValue: 'seesaw-table' },
-            { OutputKey: 'ApiUrl', OutputValue: url },
-          ],
-        },
-      ],
-    });
+    cfn.on(DescribeStacksCommand, { StackName: 'Seesaw' }).resolves(
+      aStack('Seesaw', 'CREATE_COMPLETE', [
+        { OutputKey: 'TableName', OutputValue: 'seesaw-table' },
+        { OutputKey: 'ApiUrl', OutputValue: url },
+      ]),
+    );
     const connection = await resolveConnection(
       { stack: 'Seesaw' },
       { env: noEnv({ AWS_REGION: 'us-east-2' }), cwd: scratchDir() },
@@ -54,16 +57,9 @@ describe('--stack', () => {
   });
 
   it('takes the stack name from SEESAW_STACK', async () => {
-    cfn.on(DescribeStacksCommand, { StackName: 'Other' }).resolves({
-      Stacks: [
-        {
-          StackName: 'Other',
-          CreationTime: new Date(),
-          StackStatus: 'UPDATE_COMPLETE',
-          Outputs: [{ OutputKey: 'ApiUrl', OutputValue: url }],
-        },
-      ],
-    });
+    cfn
+      .on(DescribeStacksCommand, { StackName: 'Other' })
+      .resolves(aStack('Other', 'UPDATE_COMPLETE', [{ OutputKey: 'ApiUrl', OutputValue: url }]));
     const connection = await resolveConnection(
       {},
       { env: noEnv({ SEESAW_STACK: 'Other', AWS_REGION: 'eu-west-1' }), cwd: scratchDir() },
@@ -72,16 +68,9 @@ describe('--stack', () => {
   });
 
   it('names the stack and its outputs when there is no ApiUrl', async () => {
-    cfn.on(DescribeStacksCommand).resolves({
-      Stacks: [
-        {
-          StackName: 'Seesaw',
-          CreationTime: new Date(),
-          StackStatus: 'CREATE_COMPLETE',
-          Outputs: [{ OutputKey: 'TableName', OutputValue: 't' }],
-        },
-      ],
-    });
+    cfn
+      .on(DescribeStacksCommand)
+      .resolves(aStack('Seesaw', 'CREATE_COMPLETE', [{ OutputKey: 'TableName', OutputValue: 't' }]));
     await expect(
       resolveConnection({ stack: 'Seesaw' }, { env: noEnv({ AWS_REGION: 'eu-west-1' }), cwd: scratchDir() }),
     ).rejects.toThrow('stack Seesaw has no ApiUrl output (outputs: TableName); is it a Seesaw stack?');

@@ -13,6 +13,8 @@ export interface UpOptions {
   /** Seconds between balancing rounds. */
   interval?: number;
   env?: Record<string, string>;
+  /** More flags for `seesaw up` (e.g. `--qemu`). */
+  args?: string[];
 }
 
 export interface LiveCluster {
@@ -74,6 +76,7 @@ export async function startCluster(options: UpOptions): Promise<LiveCluster> {
       String(options.vms),
       '--interval',
       String(options.interval ?? 1),
+      ...(options.args ?? []),
     ],
     {
       env: {

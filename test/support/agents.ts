@@ -1,9 +1,12 @@
 // Node agents in one process on a virtual clock, with real kernels over the shared dynalite and
-// s3rver: what the agent and isolation integration tests drive, period by period.
+// s3rver: what the agent, isolation and switchover integration tests drive, period by period.
+
+import { beforeAll } from 'vitest';
 import { type Agent, createAgent } from '../../node-agent/agent/agent.ts';
 import { createKernel } from '../../node-agent/kernel/index.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
-import type { ImageStore } from '../../shared/storage/image-store.ts';
+import { createImageStore, type ImageStore } from '../../shared/storage/image-store.ts';
+import { freshStores } from './stores.ts';
 
 export const quiet = { info: () => {}, warn: () => {}, debug: () => {}, error: () => {} };
 /** The agents' lease: a node that misses it for longer stops its guests. */
@@ -11,26 +14,29 @@ export const AGENT_LEASE_MS = 1000;
 
 type KernelOptions = Parameters<typeof createKernel>[0];
 
-export interface AgentRigOptions {
-  /** The stores, read when an agent is made (tests open them in beforeAll). */
-  clients: () => Clients;
-  images: () => ImageStore;
-  clock: () => number;
-  /** Moves the virtual clock on. */
-  advance: (ms: number) => void;
-}
-
 export interface AgentOptions {
   faults?: Parameters<typeof createAgent>[0]['faults'];
   /** Kernel options beyond the node's id, capacity, weights, tick and clock. */
   kernel?: Partial<KernelOptions>;
 }
 
-/** Builds agents of one shape (1e9 capacity, 1,024 pages, 1 s lease, 300 ms checkpoints) and runs their periods. */
-export function agentRig(rig: AgentRigOptions) {
+export interface AgentRig {
+  /** Fresh stores, opened before the suite's tests. */
+  clients: Clients;
+  images: ImageStore;
+  /** The virtual clock, in epoch ms: tests read it and move it on; `cycle` moves it too. */
+  now: number;
+  clock: () => number;
+  /** An agent of the rig's one shape (1e9 capacity, 1,024 pages, 1 s lease, 300 ms checkpoints). */
+  anAgent(id: string, options?: AgentOptions): Agent;
+  /** One period per step: time passes, guests tick, heartbeats and reconciles run to completion. */
+  cycle(agents: Agent[], steps?: number, stepMs?: number): Promise<void>;
+}
+
+/** Agents on a virtual clock starting at `start`, over stores the rig opens in the suite's beforeAll. */
+export function agentRig(start = 1_000_000): AgentRig {
   const anAgent = (id: string, options: AgentOptions = {}): Agent => {
     const spec = { id, capacity: 1e9, weights: { cpu: 1, io: 0.2, mem: 0.1 }, memCapacityPages: 1024 };
-    const images = rig.images();
     const kernel = createKernel(
       {
         nodeId: id,
@@ -40,15 +46,15 @@ export function agentRig(rig: AgentRigOptions) {
         clock: rig.clock,
         ...options.kernel,
       },
-      { images },
+      { images: rig.images },
     );
     return createAgent(
       {
-        clients: rig.clients(),
+        clients: rig.clients,
         kernel,
         clock: rig.clock,
         log: quiet,
-        images,
+        images: rig.images,
         ...(options.faults ? { faults: options.faults } : {}),
       },
       {
@@ -61,10 +67,9 @@ export function agentRig(rig: AgentRigOptions) {
     );
   };
 
-  /** One period per step: time passes, guests tick, heartbeats and reconciles run to completion. */
   const cycle = async (agents: Agent[], steps = 1, stepMs = 100) => {
     for (let i = 0; i < steps; i += 1) {
-      rig.advance(stepMs);
+      rig.now += stepMs;
       for (const a of agents) a.tick();
       for (const a of agents) {
         await a.heartbeat(stepMs);
@@ -74,5 +79,10 @@ export function agentRig(rig: AgentRigOptions) {
     }
   };
 
-  return { anAgent, cycle };
+  const rig = { now: start, clock: () => rig.now, anAgent, cycle } as AgentRig;
+  beforeAll(async () => {
+    rig.clients = await freshStores();
+    rig.images = createImageStore(rig.clients);
+  });
+  return rig;
 }

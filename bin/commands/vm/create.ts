@@ -23,8 +23,10 @@ export function registerVmCreate(vm: Command) {
   withConnection(
     vm
       .command('create')
-      .description(`launch a VM from a built-in guest (${BUILTIN_GUESTS.join(', ')}) or module:<name>`)
-      .requiredOption('--guest <kind>', [...BUILTIN_GUESTS, 'module:<name>'].join(' | '))
+      .description(
+        `launch a VM from a built-in guest (${BUILTIN_GUESTS.join(', ')}), module:<name> or qemu:<image>`,
+      )
+      .requiredOption('--guest <kind>', [...BUILTIN_GUESTS, 'module:<name>', 'qemu:<image>'].join(' | '))
       .option('--node <id>', 'place it on this node (default: where the balancer would leave it)')
       .option('--target-load <load>', 'programmed target load (Fig. 7): guides selection, does not limit')
       .option('--cpu-limit <cores>', 'cores the VM may use at most, enforced by the kernel (e.g. 0.5)')

@@ -1,8 +1,8 @@
 // The VM routes as OpenAPI declarations: request schemas and one createRoute per operation. The
 // handlers are in vms.ts; these are what the OpenAPI document and the typed client are made of.
 import { z } from '@hono/zod-openapi';
-import { WASM_GUEST_KIND, WASM_GUEST_KINDS_TEXT } from '../../../shared/domain/guests.ts';
 import { MAX_VM_MEM_PAGES } from '../../../shared/guest-params.ts';
+import { GUEST_KIND, GUEST_KINDS_TEXT } from '../../../shared/qemu-images.ts';
 import { problemResponses } from '../problem.ts';
 import { routesOf } from '../router.ts';
 import {
@@ -25,7 +25,7 @@ export const CreateVmSchema = z
   .object({
     guest: z
       .string()
-      .regex(WASM_GUEST_KIND, { message: `guest must be ${WASM_GUEST_KINDS_TEXT}` })
+      .regex(GUEST_KIND, { message: `guest must be ${GUEST_KINDS_TEXT}` })
       .openapi({ example: 'cpu' }),
     node: nodeId.optional().openapi({
       description:
@@ -94,7 +94,7 @@ export const launchVmRoute = route({
   method: 'post',
   path: '/v1/vms',
   operationId: 'createVm',
-  summary: 'Launch a VM from a built-in guest or a registered module',
+  summary: 'Launch a VM from a built-in guest, a registered module, or a qemu image (qemu:<image>)',
   request: { body: jsonBody(CreateVmSchema) },
   responses: {
     201: jsonResponse(VmSchema, 'The new VM (PENDING until its node starts it)'),

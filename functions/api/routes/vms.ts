@@ -2,6 +2,7 @@
 // Each mutation reads the item and writes conditionally on the fence it read: a lost race is a
 // 409 and nothing changes. The routes are declared in vm-schemas.ts; one named handler each here.
 import type { RouteHandler, z } from '@hono/zod-openapi';
+import { driverOf } from '../../../shared/domain/guests.ts';
 import { expectedFactors, type PlacementVm, placementVmOf } from '../../../shared/domain/placement.ts';
 import type { MigrationOrder } from '../../../shared/domain/vm-state.ts';
 import { ConditionFailed } from '../../../shared/errors.ts';
@@ -85,6 +86,7 @@ const launch =
       }),
       memPages,
       ...(body.group !== undefined ? { group: body.group } : {}),
+      ...(driverOf(body.guest) !== 'wasm' ? { driver: driverOf(body.guest) } : {}),
     };
     const owner = choosePlacement(await listNodes(clients), placed, now, body.node, 'place the VM');
     // Placed by placement (not on a node the caller named): its first cooldown, as after a move.
