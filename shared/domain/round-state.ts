@@ -32,6 +32,8 @@ export interface RoundState {
   swapFloor: number;
   /** The trigger this round uses (the configured one, or the one `auto` chose). */
   trigger: TriggerChoice;
+  /** VMs already moved this round, once a node may give in a second exchange (see `spill`). */
+  gone?: Set<string>;
 }
 
 export const at = (state: RoundState, id: string) => state.index.get(id) as number;
@@ -197,6 +199,7 @@ export function candidatesFor(state: RoundState, giver: NodeInfo, taker: NodeInf
   const candidates: Candidate[] = [];
   const vms = vmsOf(state, giver.id);
   for (const vm of vms) {
+    if (state.gone?.has(vm.id)) continue;
     const why = excludedBy(vm, takerState, state.input.now);
     if (why) {
       excluded.set(why, (excluded.get(why) ?? 0) + 1);

@@ -1,6 +1,7 @@
 // A frozen copy of decideRound as it was before it was split into steps and sped up (issues 16, 17):
 // the equivalence test checks that today's decideRound still makes exactly these decisions. Policy
-// changes made since (issue 15: two-for-one swaps, the retry of stalled givers) are carried into it.
+// changes made since (issue 15: two-for-one swaps, the retry of stalled givers, the tolerance and the
+// spill to further partners) are carried into it.
 // One balancing round (Figs. 2 and 3 for every pair at once): pair the nodes, test each pair,
 // select the VMs to move under the constraints and limits, and say why for every pair.
 import {
@@ -10,7 +11,9 @@ import {
   mayLeave,
   type TakerState,
 } from '../../../../shared/domain/constraints.ts';
+import { SPILL_PARTNERS } from '../../../../shared/domain/decide.ts';
 import { exceeds } from '../../../../shared/domain/exceeds.ts';
+import { TOLERANCE_BAND, TOLERANCE_MIN_VMS } from '../../../../shared/domain/exchange.ts';
 import { vmLoad } from '../../../../shared/domain/load.ts';
 import { type Pair, type PairingNode, pairNodes } from '../../../../shared/domain/pairing.ts';
 import { shuffled } from '../../../../shared/domain/rng.ts';
@@ -63,6 +66,7 @@ interface RoundState {
   swapFloor: number;
   /** The trigger this round uses (the configured one, or the one `auto` chose). */
   trigger: TriggerChoice;
+  gone?: Set<string>;
 }
 
 const at = (state: RoundState, id: string) => state.index.get(id) as number;
@@ -109,9 +113,12 @@ export function decideRoundBefore(input: RoundInput, config: BalancingConfig, rn
     pairs.map((p) => [p, Math.abs(loadOf(state, p.requester) - loadOf(state, p.selected))]),
   );
   pairs.sort((a, b) => (gaps.get(b) ?? 0) - (gaps.get(a) ?? 0));
-  const decisions = retryStalledBefore(
+  const decisions = spillBefore(
     state,
-    pairs.map((p) => decidePair(state, p.requester, p.selected)),
+    retryStalledBefore(
+      state,
+      pairs.map((p) => decidePair(state, p.requester, p.selected)),
+    ),
   );
   decisions.push(...drainAll(state, skipped));
   const moves = decisions.flatMap((d) => d.moves);
@@ -307,7 +314,12 @@ function decidePair(state: RoundState, requester: string, selected: string): Pai
       detail: `no VM of ${giver.id} may move to ${taker.id}: ${describe(excluded)}`,
     });
   }
-  const exchange: ExchangeState = { giverLoad: g, takerLoad: t, aimGap: g - t - 2 * transfer };
+  const exchange: ExchangeState = {
+    giverLoad: g,
+    takerLoad: t,
+    aimGap: g - t - 2 * transfer,
+    tolerance: candidates.length >= TOLERANCE_MIN_VMS ? toleranceBefore(state) : 0,
+  };
   const maxMoves = config.multiVm ? config.maxMovesPerExchange : 1;
   const moves: Move[] = [];
   const pool = candidates;
@@ -414,6 +426,7 @@ function candidatesFor(state: RoundState, giver: NodeInfo, taker: NodeInfo) {
   const candidates: Candidate[] = [];
   const vms = vmsOf(state, giver.id);
   for (const vm of vms) {
+    if (state.gone?.has(vm.id)) continue;
     const why = excludedBy(vm, takerState, state.input.now);
     if (why) {
       excluded.set(why, (excluded.get(why) ?? 0) + 1);
@@ -613,4 +626,49 @@ function retryStalledBefore(state: RoundState, decisions: PairDecision[]): PairD
   if (retried.length === 0) return decisions;
   const busy = new Set(retried.flatMap((d) => [d.requester, d.selected]));
   return [...decisions.filter((d) => !busy.has(d.requester) && !busy.has(d.selected)), ...retried];
+}
+
+function toleranceBefore(state: RoundState): number {
+  if ((state.config.aim ?? 'pair') !== 'mean' || state.trigger.trigger !== 'difference') return 0;
+  const band = TOLERANCE_BAND * (state.config.thresholdFactor - 1) * state.mean;
+  return Math.max(0, Math.min(band, 2 * state.trigger.spread * state.mean));
+}
+
+function spillBefore(state: RoundState, decisions: PairDecision[]): PairDecision[] {
+  const tol = toleranceBefore(state);
+  if (tol <= 0) return decisions;
+  const idle = decisions.filter((d) => d.moves.length === 0).flatMap((d) => [d.requester, d.selected]);
+  const givers = decisions.filter((d) => d.moves.length > 0).map((d) => (d.moves[0] as Move).from);
+  if (idle.length === 0 || givers.length === 0) return decisions;
+  idle.sort((a, b) => loadOf(state, a) - loadOf(state, b));
+  givers.sort((a, b) => loadOf(state, b) - loadOf(state, a));
+  const taken = new Set<string>();
+  const out = decisions.slice();
+  state.gone = new Set(decisions.flatMap((d) => d.moves.map((m) => m.vm)));
+  for (const giver of givers) {
+    let tried = 0;
+    for (const partner of idle) {
+      if (tried >= SPILL_PARTNERS || loadOf(state, giver) <= state.mean + tol) break;
+      if (taken.has(partner)) continue;
+      if (loadOf(state, partner) >= state.mean) break;
+      tried++;
+      const d = decidePair(state, giver, partner);
+      if (d.moves.length === 0) continue;
+      taken.add(partner);
+      for (const m of d.moves) state.gone.add(m.vm);
+      out.push(d);
+    }
+  }
+  if (taken.size === 0) return out;
+  // A partner's earlier (idle) pair is dropped; the nodes it leaves alone pair up with each other.
+  const orphans: string[] = [];
+  const kept = out.filter((d) => {
+    if (d.moves.length > 0 || !(taken.has(d.requester) || taken.has(d.selected))) return true;
+    for (const id of [d.requester, d.selected]) if (!taken.has(id)) orphans.push(id);
+    return false;
+  });
+  for (let i = 0; i + 1 < orphans.length; i += 2) {
+    kept.push(decidePair(state, orphans[i] as string, orphans[i + 1] as string));
+  }
+  return kept;
 }
