@@ -2,6 +2,7 @@
 // select the VMs to move under the constraints and limits, and say why for every pair.
 import { drainAll } from './drain.ts';
 import { closeExchange, openExchange, stepExchange, toleranceOf } from './exchange.ts';
+import { mirrorStalled } from './mirror.ts';
 import { type PairingNode, pairNodes } from './pairing.ts';
 import { countedLoads, loadOf, prepareRound, type RoundState } from './round-state.ts';
 import { imbalance } from './stats.ts';
@@ -21,7 +22,8 @@ export function decideRound(input: RoundInput, config: BalancingConfig, rng: Rng
   const skipped: RoundDecision['skipped'] = [];
   const before = imbalance(countedLoads(state));
   const pairs = pairNodes(pairableNodes(state, skipped), config, input.round, rng);
-  const decisions = spill(state, retryStalled(state, decidePairs(state, pairs)));
+  const decided = spill(state, retryStalled(state, decidePairs(state, pairs)));
+  const decisions = mirrorStalled(state, decided, (a, b) => decideExchange(state, a, b));
   decisions.push(...drainAll(state, skipped));
   const moves = decisions.flatMap((d) => d.moves);
   const after = imbalance(countedLoads(state));
@@ -127,12 +129,14 @@ export const SPILL_PARTNERS = 3;
  * Under `difference` with a tolerance (see `toleranceOf`): a giver still more than the tolerance above
  * the mean after its exchange gives, most loaded first, to up to SPILL_PARTNERS nodes below the mean
  * that made no exchange this round, least loaded first, each a pair exchange of its own under the same
- * law. One partner per round would otherwise cap what a far outlier sheds at what one node near the
+ * law, once the shard has an earlier round to measure noise against. One partner per round would otherwise cap what a far outlier sheds at what one node near the
  * mean may take, and the round count would follow the outliers. No taker takes from two givers.
  */
 function spill(state: RoundState, decisions: PairDecision[]): PairDecision[] {
   const tol = toleranceOf(state);
-  if (tol <= 0) return decisions;
+  // Not in a shard's first round: nothing says yet whether its imbalance is structural (it still is a
+  // round later), and under noise a first-round spill only buys churn.
+  if (tol <= 0 || state.trigger.noise === undefined) return decisions;
   const idle: string[] = [];
   const givers: string[] = [];
   for (const d of decisions) {

@@ -104,9 +104,10 @@ describe('decideRound against its frozen copy', () => {
         const { inFlight: _f, expected: _e, ...rest } = input;
         const grouped = { ...rest, vms: [...input.vms].sort((a, b) => a.node.localeCompare(b.node)) };
         for (const x of bare ? [input, grouped] : [input]) {
-          expect(decideRound(x, config, createRng(seed))).toEqual(
-            decideRoundBefore(x, config, createRng(seed)),
-          );
+          const now = decideRound(x, config, createRng(seed));
+          // Mirrors (stalled tiny shards, shared/domain/mirror.ts) are newer than the frozen copy.
+          if (now.pairs.some((p) => p.reason.detail.startsWith('mirror:'))) continue;
+          expect(now).toEqual(decideRoundBefore(x, config, createRng(seed)));
         }
       }),
       { numRuns: 400 },

@@ -136,13 +136,16 @@ describe('decideRound laws', () => {
     );
   });
 
-  it('shrinks the gap of every pair that moved (identical weights)', () => {
+  it('shrinks the gap of every pair that moved, and a mirror keeps it (identical weights)', () => {
     fc.assert(
       fc.property(clusterArb(false), configArb, fc.nat(), (input, config, seed) => {
         for (const p of run(input, config, seed).pairs) {
           if (p.moves.length === 0) continue;
           const before = Math.abs(p.loads.requester - p.loads.selected);
-          expect(Math.abs(p.predicted.requester - p.predicted.selected)).toBeLessThan(before);
+          const after = Math.abs(p.predicted.requester - p.predicted.selected);
+          // A mirror (a stalled tiny shard, see mirror.ts) keeps the gap; every other exchange shrinks it.
+          if (p.reason.detail.startsWith('mirror:')) expect(after).toBeLessThanOrEqual(before + 1e-9);
+          else expect(after).toBeLessThan(before);
         }
       }),
     );

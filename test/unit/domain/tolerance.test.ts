@@ -55,8 +55,11 @@ describe('spill', () => {
     ...Array.from({ length: 11 }, (_, i) => vmsOn(`c${i}`, [1, 1, 1, 1, 1])).flat(),
   ];
 
+  // The loads the last round expected: noise 0, so the imbalance is structural.
+  const expected = { hot: 40, ...Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`c${i}`, 5])) };
+
   it('lets a far outlier give to further partners, each taker once', () => {
-    const d = decideRound(aRound(nodes, vms), DEFAULT_BALANCING_CONFIG, createRng(1));
+    const d = decideRound(aRound(nodes, vms, { expected }), DEFAULT_BALANCING_CONFIG, createRng(1));
     const partners = new Set(d.moves.filter((m) => m.from === 'hot').map((m) => m.to));
     expect(partners.size).toBe(3);
     expect(partners.size).toBeLessThanOrEqual(1 + SPILL_PARTNERS);
@@ -67,9 +70,14 @@ describe('spill', () => {
     expect(new Set(d.moves.map((m) => m.vm)).size).toBe(d.moves.length);
   });
 
+  it('does not spill in a first round (no noise measured yet)', () => {
+    const d = decideRound(aRound(nodes, vms), DEFAULT_BALANCING_CONFIG, createRng(1));
+    expect(new Set(d.moves.filter((m) => m.from === 'hot').map((m) => m.to)).size).toBe(1);
+  });
+
   it('does not spill under a configured trigger other than difference', () => {
     const d = decideRound(
-      aRound(nodes, vms),
+      aRound(nodes, vms, { expected }),
       { ...DEFAULT_BALANCING_CONFIG, trigger: 'headroom', highThreshold: 0.1 },
       createRng(1),
     );

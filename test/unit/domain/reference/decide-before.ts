@@ -636,7 +636,7 @@ function toleranceBefore(state: RoundState): number {
 
 function spillBefore(state: RoundState, decisions: PairDecision[]): PairDecision[] {
   const tol = toleranceBefore(state);
-  if (tol <= 0) return decisions;
+  if (tol <= 0 || state.trigger.noise === undefined) return decisions;
   const idle = decisions.filter((d) => d.moves.length === 0).flatMap((d) => [d.requester, d.selected]);
   const givers = decisions.filter((d) => d.moves.length > 0).map((d) => (d.moves[0] as Move).from);
   if (idle.length === 0 || givers.length === 0) return decisions;
