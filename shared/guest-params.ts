@@ -31,7 +31,11 @@ export const BUILTIN_PARAM_RULES: Readonly<Record<string, Readonly<Record<string
     opBytes: { type: 'i32', min: 512, max: 65_536 },
     diskMiB: { type: 'i32', min: 1, max: MAX_DISK_MIB },
   },
-  memory: { wsPages: { type: 'i32', min: 0, max: MAX_VM_MEM_PAGES }, rate },
+  memory: {
+    wsPages: { type: 'i32', min: 0, max: MAX_VM_MEM_PAGES },
+    rate,
+    residentPages: { type: 'i32', min: 0, max: MAX_VM_MEM_PAGES },
+  },
   trace: { peak: rate, stepTicks: { type: 'i32', min: 1, max: 1_000_000 } },
   idle: {},
 } satisfies Record<BuiltinGuest, Record<string, ParamRule>>;

@@ -67,19 +67,24 @@ export async function run(ctx: {
     const hour = 3_600_000;
     for (let n = 0; n < NODES; n++) {
       const id = `node-${n}`;
-      await registerNode(
-        clients,
-        { id, capacity: 4, weights: { cpu: 1, io: 0.2, mem: 0.1 }, memCapacityPages: 1 << 20 },
-        'bench',
+      await registerNode(clients, {
+        spec: { id, capacity: 4, weights: { cpu: 1, io: 0.2, mem: 0.1 }, memCapacityPages: 1 << 20 },
+        incarnation: 'bench',
         now,
-        hour,
-      );
-      await renewLease(clients, id, 'bench', now, hour, {
-        at: now,
-        total: n,
-        vms: {},
-        steal: 0,
-        utilisation: 0,
+        leaseMs: hour,
+      });
+      await renewLease(clients, {
+        id,
+        incarnation: 'bench',
+        now,
+        leaseMs: hour,
+        report: {
+          at: now,
+          total: n,
+          vms: {},
+          steal: 0,
+          utilisation: 0,
+        },
       });
     }
     const seeded = ctx.quick ? 50 : 200;

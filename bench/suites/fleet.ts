@@ -48,9 +48,15 @@ export async function run(ctx: {
       while (running) {
         await eachLimited(records, 8, async (r) => {
           if (!running) return;
-          await renewLease(clients, r.id, r.incarnation, Date.now(), 600_000, {
-            ...(r.report as NonNullable<typeof r.report>),
-            at: Date.now(),
+          await renewLease(clients, {
+            id: r.id,
+            incarnation: r.incarnation,
+            now: Date.now(),
+            leaseMs: 600_000,
+            report: {
+              ...(r.report as NonNullable<typeof r.report>),
+              at: Date.now(),
+            },
           });
           reports++;
         });

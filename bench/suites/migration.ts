@@ -1,7 +1,9 @@
 // Live migration between two agents (real clock, real kernels, dynalite + s3rver started here):
 // bytes written by pre-copy and by the final delta, downtime (guest stopped on the source → its
 // first tick on the target) and total time, for a hot guest that dirties its whole working set
-// every tick and a cool one whose small working set sits in a larger memory.
+// every tick and a cool one whose small working set sits in a larger memory; and where each
+// downtime went, from the two agents' logs: the source's encode, upload and item write, the
+// target's notice of IMAGE_READY, its download and apply, the take and the first tick.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,11 +15,45 @@ import { ensureTableAndBucket, LOCAL_CREDENTIALS, startLocalStores } from '../..
 import { createClients } from '../../shared/storage/clients.ts';
 import { createImageStore } from '../../shared/storage/image-store.ts';
 import { getMigration, type MigrationRecord } from '../../shared/storage/migrations.ts';
-import { createVm, findVm, orderMigration, type VmRecord } from '../../shared/storage/vms.ts';
+import { createVm, findVm, type GuestSpec, orderMigration, type VmRecord } from '../../shared/storage/vms.ts';
 
 export const name = 'migration';
 
 const quiet = { info: () => {}, warn: () => {}, debug: () => {}, error: () => {} };
+
+/** The phase fields the agents log at the hand-over ('image handed over', 'migrated in'), by migration id. */
+type Phases = Record<string, number | string | undefined>;
+function phaseLog() {
+  const source = new Map<string, Phases>();
+  const target = new Map<string, Phases>();
+  const log = {
+    ...quiet,
+    info(obj: object, msg?: string) {
+      const o = obj as { migration?: string; phases?: Phases };
+      if (!o.migration || !o.phases) return;
+      if (msg === 'image handed over') source.set(o.migration, o.phases);
+      if (msg === 'migrated in') target.set(o.migration, o.phases);
+    },
+  };
+  return { log, source, target };
+}
+
+/** One migration's downtime, phase by phase (ms); the phases before `take` follow one another. */
+function breakdownOf(s: Phases | undefined, t: Phases | undefined) {
+  const n = (v: unknown) => (typeof v === 'number' ? v : Number.NaN);
+  if (!s || !t) return undefined;
+  return {
+    encodeMs: n(s.encodeMs),
+    uploadMs: n(s.uploadMs),
+    itemWriteMs: n(s.itemWriteMs),
+    noticeMs: n(t.enteredAt) - n(s.readyAt),
+    downloadMs: n(t.downloadMs),
+    applyMs: n(t.applyMs),
+    takeMs: n(t.takeMs),
+    firstTickMs: n(t.firstTickMs),
+    applied: t.path === 'apply' ? 1 : 0,
+  };
+}
 const REPORT_MS = 500;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -31,9 +67,14 @@ async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 60_000)
   throw new Error('timed out');
 }
 
-const GUESTS = [
+const GUESTS: { label: string; guest: GuestSpec; memPages: number }[] = [
   { label: 'hot', guest: { kind: 'memory', params: { wsPages: 64, rate: 200_000 } }, memPages: 66 },
-  { label: 'cool', guest: { kind: 'memory', params: { wsPages: 16, rate: 2_000 } }, memPages: 256 },
+  // 16 MiB resident (zero pages are neither imaged nor copied), of which it keeps writing 1 MiB.
+  {
+    label: 'cool',
+    guest: { kind: 'memory', params: { wsPages: 16, rate: 2_000, residentPages: 256 } },
+    memPages: 256,
+  },
 ];
 
 const median = (xs: number[]) => {
@@ -59,6 +100,7 @@ export async function run(ctx: {
   const images = createImageStore(clients);
   const nodes = ['bench-a', 'bench-b'];
   const loops = [];
+  const phases = phaseLog();
   for (const id of nodes) {
     const spec = { id, capacity: 40_000_000, weights: { cpu: 1, io: 0.2, mem: 0.1 }, memCapacityPages: 8192 };
     const kernel = createKernel(
@@ -66,7 +108,7 @@ export async function run(ctx: {
       { images },
     );
     const agent = createAgent(
-      { clients, kernel, clock: Date.now, log: quiet, images },
+      { clients, kernel, clock: Date.now, log: phases.log, images },
       {
         node: spec,
         lease: { leaseMs: 5000, fenceMarginMs: 1000 },
@@ -114,6 +156,23 @@ export async function run(ctx: {
         });
         records.push(await until(() => getMigration(clients, order.id)));
       }
+      const parts = records.flatMap((r) => {
+        const b = breakdownOf(phases.source.get(r.id), phases.target.get(r.id));
+        return b ? [b] : [];
+      });
+      const p50 = (k: keyof NonNullable<ReturnType<typeof breakdownOf>>) =>
+        Math.round(median(parts.map((b) => b[k]).filter((v) => !Number.isNaN(v))) * 10) / 10;
+      const breakdown = {
+        encodeMs: p50('encodeMs'),
+        uploadMs: p50('uploadMs'),
+        itemWriteMs: p50('itemWriteMs'),
+        noticeMs: p50('noticeMs'),
+        downloadMs: p50('downloadMs'),
+        applyMs: p50('applyMs'),
+        takeMs: p50('takeMs'),
+        firstTickMs: p50('firstTickMs'),
+        applied: parts.filter((b) => b.applied).length,
+      };
       const out = {
         memMiB: Math.round((memPages * 64) / 1024),
         precopyKiB: Math.round(median(records.map((r) => r.bytes?.precopy ?? 0)) / 1024),
@@ -121,9 +180,15 @@ export async function run(ctx: {
         downtimeMsP50: median(records.map((r) => r.downtimeMs ?? 0)),
         downtimeMsMax: Math.max(...records.map((r) => r.downtimeMs ?? 0)),
         totalMsP50: median(records.map((r) => r.totalMs)),
+        breakdownP50: breakdown,
       };
       ctx.log(
         `${label} guest (${out.memMiB} MiB): pre-copy ${out.precopyKiB} KiB, final delta ${out.finalDeltaKiB} KiB, downtime p50 ${out.downtimeMsP50} ms (max ${out.downtimeMsMax}), total p50 ${out.totalMsP50} ms`,
+      );
+      ctx.log(
+        `${label} downtime p50 by phase (ms): ${Object.entries(breakdown)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}`,
       );
       figures[label] = out;
     }

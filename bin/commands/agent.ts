@@ -2,7 +2,7 @@
 // `seesaw agent install --systemd`: the unit that keeps it running on a host.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type { AgentFlags } from '../../node-agent/main.ts';
 import { CLI_ENTRY } from '../self.ts';
 import { agentUnit, DEFAULT_ENV_FILE, DEFAULT_UNIT_DIR, UNIT_NAME } from '../systemd.ts';
@@ -10,7 +10,9 @@ import { agentUnit, DEFAULT_ENV_FILE, DEFAULT_UNIT_DIR, UNIT_NAME } from '../sys
 interface InstallFlags {
   systemd?: boolean;
   user: string;
-  envFile: string;
+  environmentFile: string;
+  /** The old spelling: Node reads `--env-file` itself wherever it stands, so it is refused. */
+  envFile?: string;
   dir: string;
   print?: boolean;
   entry: string;
@@ -41,17 +43,22 @@ function registerInstall(agent: Command) {
     )
     .option('--systemd', 'install as a systemd service (the only kind so far)')
     .option('--user <name>', 'the dedicated user the agent runs as', 'seesaw')
-    .option('--env-file <path>', 'environment file the unit reads, if present', DEFAULT_ENV_FILE)
+    .option('--environment-file <path>', 'environment file the unit reads, if present', DEFAULT_ENV_FILE)
+    .addOption(new Option('--env-file <path>').hideHelp())
     .option('--dir <dir>', 'where to write the unit', DEFAULT_UNIT_DIR)
     .option('--print', 'print the unit instead of writing it')
     .option('--entry <path>', 'the seesaw entry the unit runs', CLI_ENTRY)
     .option('--node-path <path>', 'the node binary the unit runs', process.execPath)
     .action((extra: string[], flags: InstallFlags, install: Command) => {
+      if (flags.envFile !== undefined)
+        throw new Error(
+          "--env-file is Node's own flag (node loads that file into its own environment, or stops when it is missing); use --environment-file",
+        );
       if (!flags.systemd) throw new Error('say how to install: --systemd (the only installer so far)');
       for (const [name, path] of [
         ['--entry', flags.entry],
         ['--node-path', flags.nodePath],
-        ['--env-file', flags.envFile],
+        ['--environment-file', flags.environmentFile],
       ] as const)
         if (!isAbsolute(path)) throw new Error(`${name} must be an absolute path, got "${path}"`);
       if (!/^[a-z_][a-z0-9_-]*$/.test(flags.user))
@@ -60,7 +67,7 @@ function registerInstall(agent: Command) {
         node: flags.nodePath,
         entry: flags.entry,
         user: flags.user,
-        envFile: flags.envFile,
+        envFile: flags.environmentFile,
         agentArgs: [...agentFlagsGiven(install.parent), ...extra],
       });
       if (flags.print) return void process.stdout.write(unit);

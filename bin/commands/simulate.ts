@@ -2,6 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { BalancingConfig } from '../../shared/domain/types.ts';
+import type { SimulateArgs } from '../../shared/sim/run.ts';
 import { BUILTIN_SCENARIOS } from '../../shared/sim/scenarios.ts';
 
 const int = (min: number) => (value: string) => {
@@ -21,38 +22,54 @@ const oneOf =
     return value as T;
   };
 
-interface Flags {
-  scenario?: string;
-  trace?: string;
-  history?: string;
-  nodes?: number;
-  vms?: number;
-  capacity?: number;
-  policy?: BalancingConfig['pairing'];
-  withRandom?: boolean;
-  selection?: BalancingConfig['selection'];
-  threshold?: number;
-  margin?: number;
-  aim?: 'pair' | 'mean';
-  trigger?: 'difference' | 'headroom' | 'auto';
-  high?: number;
-  low?: number;
-  direction?: 'both' | 'push-only';
-  maxMoves?: number;
-  perNode?: number;
-  rounds?: number;
-  seed: number;
-  shards?: number;
-  estimate?: string;
-  greedy: boolean;
-  json?: boolean;
-  plot?: string;
+/** Each config flag and the config field it sets. */
+const CONFIG_FLAGS = {
+  policy: 'pairing',
+  withRandom: 'withRandom',
+  selection: 'selection',
+  threshold: 'thresholdFactor',
+  margin: 'margin',
+  aim: 'aim',
+  trigger: 'trigger',
+  high: 'highThreshold',
+  low: 'lowThreshold',
+  direction: 'direction',
+  maxMoves: 'maxMovesPerExchange',
+  perNode: 'maxMigrationsPerNode',
+  shards: 'shards',
+} as const satisfies Record<string, keyof BalancingConfig>;
+type ConfigFlags = { [F in keyof typeof CONFIG_FLAGS]?: BalancingConfig[(typeof CONFIG_FLAGS)[F]] };
+
+/** The flags that pass to the run as they are. */
+const INPUT_FLAGS = [
+  'scenario',
+  'trace',
+  'history',
+  'nodes',
+  'vms',
+  'capacity',
+  'rounds',
+  'estimate',
+] as const;
+
+type Flags = Pick<SimulateArgs, (typeof INPUT_FLAGS)[number] | 'seed'> &
+  ConfigFlags & { greedy: boolean; json?: boolean; plot?: string };
+
+/** The config flags given, as config fields (laid over the scenario's config and the defaults). */
+function configOf(flags: Flags): Partial<BalancingConfig> {
+  const config: Record<string, unknown> = {};
+  for (const [flag, field] of Object.entries(CONFIG_FLAGS))
+    if (flags[flag as keyof ConfigFlags] !== undefined) config[field] = flags[flag as keyof ConfigFlags];
+  return config as Partial<BalancingConfig>;
 }
 
-export function registerSimulate(program: Command) {
-  program
-    .command('simulate')
-    .description('simulate balancing rounds on an in-memory cluster, against greedy and no balancing')
+function argsOf(flags: Flags): SimulateArgs {
+  const given = INPUT_FLAGS.filter((flag) => flags[flag] !== undefined).map((flag) => [flag, flags[flag]]);
+  return { ...Object.fromEntries(given), seed: flags.seed, config: configOf(flags), greedy: flags.greedy };
+}
+
+function declareOptions(command: Command): Command {
+  return command
     .option(
       '--scenario <name|file>',
       `built-in (${Object.keys(BUILTIN_SCENARIOS).join(', ')}) or a JSON file`,
@@ -89,55 +106,35 @@ export function registerSimulate(program: Command) {
     .option('--estimate <how>', 'trace replay: what the balancer sees: last, peak:N or ewma:A', 'last')
     .option('--no-greedy', 'skip the greedy baseline (slow on very large clusters)')
     .option('--json', 'print one JSON object')
-    .option('--plot <file.svg>', 'write node-load spread and CV per round as SVG')
-    .action(async (flags: Flags) => {
-      const [{ plotSvg }, { formatTable }, { runSimulation, seriesJson }] = await Promise.all([
-        import('../../shared/sim/plot.ts'),
-        import('../../shared/sim/report.ts'),
-        import('../../shared/sim/run.ts'),
-      ]);
-      const config: Partial<BalancingConfig> = {
-        ...(flags.policy ? { pairing: flags.policy } : {}),
-        ...(flags.withRandom !== undefined ? { withRandom: flags.withRandom } : {}),
-        ...(flags.selection ? { selection: flags.selection } : {}),
-        ...(flags.threshold !== undefined ? { thresholdFactor: flags.threshold } : {}),
-        ...(flags.margin !== undefined ? { margin: flags.margin } : {}),
-        ...(flags.aim ? { aim: flags.aim } : {}),
-        ...(flags.trigger ? { trigger: flags.trigger } : {}),
-        ...(flags.high !== undefined ? { highThreshold: flags.high } : {}),
-        ...(flags.low !== undefined ? { lowThreshold: flags.low } : {}),
-        ...(flags.direction ? { direction: flags.direction } : {}),
-        ...(flags.maxMoves !== undefined ? { maxMovesPerExchange: flags.maxMoves } : {}),
-        ...(flags.perNode !== undefined ? { maxMigrationsPerNode: flags.perNode } : {}),
-        ...(flags.shards !== undefined ? { shards: flags.shards } : {}),
-      };
-      const { result, series } = runSimulation({
-        ...(flags.scenario !== undefined ? { scenario: flags.scenario } : {}),
-        ...(flags.trace !== undefined ? { trace: flags.trace } : {}),
-        ...(flags.history !== undefined ? { history: flags.history } : {}),
-        ...(flags.nodes !== undefined ? { nodes: flags.nodes } : {}),
-        ...(flags.vms !== undefined ? { vms: flags.vms } : {}),
-        ...(flags.capacity !== undefined ? { capacity: flags.capacity } : {}),
-        ...(flags.rounds !== undefined ? { rounds: flags.rounds } : {}),
-        ...(flags.estimate !== undefined ? { estimate: flags.estimate } : {}),
-        seed: flags.seed,
-        config,
-        greedy: flags.greedy,
-      });
-      if (flags.plot) writeFileSync(flags.plot, plotSvg(`${result.scenario} (seed ${flags.seed})`, series));
-      if (flags.json) {
-        process.stdout.write(
-          `${JSON.stringify({ ...result, series: seriesJson(series, result.lowerBound) })}\n`,
-        );
-        return;
-      }
-      console.log(formatTable(result));
-      if ('recorded' in result) {
-        const r = result.recorded as { rounds: number; migrations: number; final: { cv: number } };
-        console.log(
-          `recorded: ${r.rounds} rounds, ${r.migrations} migrations, final CV ${(r.final.cv * 100).toFixed(2)}%`,
-        );
-      }
-      if (flags.plot) console.log(`plot written to ${flags.plot}`);
-    });
+    .option('--plot <file.svg>', 'write node-load spread and CV per round as SVG');
+}
+
+async function simulateFromFlags(flags: Flags) {
+  const [{ plotSvg }, { formatTable }, { runSimulation, seriesJson }] = await Promise.all([
+    import('../../shared/sim/plot.ts'),
+    import('../../shared/sim/report.ts'),
+    import('../../shared/sim/run.ts'),
+  ]);
+  const { result, series } = runSimulation(argsOf(flags));
+  if (flags.plot) writeFileSync(flags.plot, plotSvg(`${result.scenario} (seed ${flags.seed})`, series));
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify({ ...result, series: seriesJson(series, result.lowerBound) })}\n`);
+    return;
+  }
+  console.log(formatTable(result));
+  if ('recorded' in result) {
+    const r = result.recorded as { rounds: number; migrations: number; final: { cv: number } };
+    console.log(
+      `recorded: ${r.rounds} rounds, ${r.migrations} migrations, final CV ${(r.final.cv * 100).toFixed(2)}%`,
+    );
+  }
+  if (flags.plot) console.log(`plot written to ${flags.plot}`);
+}
+
+export function registerSimulate(program: Command) {
+  declareOptions(
+    program
+      .command('simulate')
+      .description('simulate balancing rounds on an in-memory cluster, against greedy and no balancing'),
+  ).action(simulateFromFlags);
 }

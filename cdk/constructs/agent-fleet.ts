@@ -217,9 +217,8 @@ export function agentHostScript(options: { zip: string; tableName: string; bucke
     // One core serves 1,000,000 work units a second (the kernel's UNITS_PER_CORE).
     'SEESAW_CAPACITY=$(( $(nproc) * 1000000 ))',
     'EOF',
-    // The unit runs the bundle as the seesaw user and reads the environment file above (its
-    // default path; `--env-file` is left out because Node 20 takes it for its own option).
-    `${NODE} ${AGENT_ENTRY} agent install --systemd --user ${AGENT_USER} --entry ${AGENT_ENTRY} --node-path ${NODE}`,
+    // The unit runs the bundle as the seesaw user and reads the environment file above.
+    `${NODE} ${AGENT_ENTRY} agent install --systemd --user ${AGENT_USER} --entry ${AGENT_ENTRY} --node-path ${NODE} --environment-file ${AGENT_ENV_FILE}`,
     'systemctl daemon-reload',
     `systemctl enable --now ${AGENT_UNIT}`,
   ];

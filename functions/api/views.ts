@@ -3,6 +3,7 @@
 
 import {
   isLive,
+  type PlacementOptions,
   type PlacementVm,
   placementCandidates,
   placementExclusion,
@@ -107,7 +108,8 @@ export function toNodeView(node: NodeRecord, now: number, withVms: boolean): Nod
 
 /**
  * Where the API puts a VM: on `wanted` when given and it may take it (else 422 with the reason), or
- * on the best candidate by the balancer's notion of load (else 409 naming why each node refused).
+ * on the first of `prefer` that may take it, or on the best candidate by the balancer's notion of
+ * load (else 409 naming why each node refused).
  */
 export function choosePlacement(
   records: readonly NodeRecord[],
@@ -115,6 +117,7 @@ export function choosePlacement(
   now: number,
   wanted: string | undefined,
   verb: string,
+  options: PlacementOptions = {},
 ): string {
   const nodes = records.map(placementNode);
   if (wanted !== undefined) {
@@ -124,7 +127,7 @@ export function choosePlacement(
     if (why) throw unprocessable(`cannot ${verb} there: ${why.detail}`);
     return node.id;
   }
-  const { candidates, excluded } = placementCandidates(nodes, vm, now);
+  const { candidates, excluded } = placementCandidates(nodes, vm, now, options);
   const best = candidates[0];
   if (!best) {
     const reasons = excluded.filter((e) => e.reason !== 'current').map((e) => e.detail);

@@ -43,7 +43,7 @@ export async function carryOut(
   const nodes = [pair.requester, pair.selected].sort();
   try {
     for (const node of nodes) {
-      await claimNode(clients, node, run.id, now, until);
+      await claimNode(clients, { id: node, run: run.id, now, until });
       claimed.push(node);
     }
   } catch (error) {

@@ -194,7 +194,7 @@ async function reapOrphan(sweep: Sweep, vm: VmRecord): Promise<void> {
       await restartOrphan(sweep, vm, vm.state);
       return;
     case 'SUSPENDING':
-      await markSuspended(clients, vm.id, vm.owner, vm.fence, undefined, clock());
+      await markSuspended(clients, { id: vm.id, node: vm.owner, fence: vm.fence, now: clock() });
       report.suspended.push(vm.id);
       return;
     case 'DELETING':

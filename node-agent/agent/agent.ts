@@ -142,7 +142,11 @@ async function register(s: AgentState) {
   const next = s.newId();
   const now = clock();
   // Conditional: refused (NodeHeld) while another process's lease on this node id is live.
-  const record = await registerNode(clients, s.config.node, next, now, s.config.lease.leaseMs, {
+  const record = await registerNode(clients, {
+    spec: s.config.node,
+    incarnation: next,
+    now,
+    leaseMs: s.config.lease.leaseMs,
     ...(mine ? { replaces: mine } : {}),
     ...(s.deps.holder ? { holder: s.deps.holder } : {}),
   });
@@ -196,7 +200,13 @@ async function heartbeat(s: AgentState, periodMs: number) {
   await fault(s, 'renew', { phase: 'before' });
   const { clients, clock } = s.deps;
   try {
-    const record = await renewLease(clients, s.self, s.incarnation, clock(), s.config.lease.leaseMs, report);
+    const record = await renewLease(clients, {
+      id: s.self,
+      incarnation: s.incarnation,
+      now: clock(),
+      leaseMs: s.config.lease.leaseMs,
+      report,
+    });
     if (!alive(s)) return;
     s.leaseUntil = Math.max(s.leaseUntil, record.leaseUntil);
     if (s.status === 'fenced' && before === s.epoch) s.status = 'ready';
@@ -334,19 +344,19 @@ const switchoverSignature = (vm: VmRecord | undefined) =>
     : 'gone';
 
 /**
- * A ready target polls fast at first (the final delta is due: downtime); anyone else, and the
- * target later on, polls slower. At most this many reads (real time; the reconcile takes over after).
+ * A ready target reads the item back to back (no sleep between reads: the final delta is due, and
+ * every ms is downtime) for up to WATCH_TIGHT_MS; anyone else, and the target later on, polls every
+ * WATCH_SLOW_MS. For at most WATCH_MS (real time; the reconcile takes over after).
  */
-const WATCH_FAST_MS = 5;
-const WATCH_FAST_POLLS = 40;
+const WATCH_TIGHT_MS = 2_000;
 const WATCH_SLOW_MS = 25;
-const WATCH_POLLS = 400;
+const WATCH_MS = 10_000;
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Waits on one VM item for the other side of a switchover (see awaitsPeer), and starts the VM's
- * operation as soon as the item changes: a consistent read every few ms of one item, instead of
- * the next reconcile's query.
+ * operation as soon as the item changes, with the consistent read that saw the change (no second
+ * read): instead of the next reconcile's query.
  */
 function watch(s: AgentState, id: string, seen: VmRecord) {
   if (s.watching.has(id) || !alive(s)) return;
@@ -354,14 +364,17 @@ function watch(s: AgentState, id: string, seen: VmRecord) {
   const epoch = s.epoch;
   const before = switchoverSignature(seen);
   const current = () => alive(s) && s.epoch === epoch;
-  const fastPolls =
-    seen.migration?.to === s.self && seen.migration.targetReadyAt !== undefined ? WATCH_FAST_POLLS : 0;
+  const startedAt = performance.now();
+  const tight = seen.migration?.to === s.self && seen.migration.targetReadyAt !== undefined;
   void (async () => {
-    for (let i = 0; i < WATCH_POLLS && current(); i += 1) {
-      await pause(i < fastPolls ? WATCH_FAST_MS : WATCH_SLOW_MS);
-      if (!current() || switchoverSignature(await findVm(s.deps.clients, id)) === before) continue;
-      await s.ops.get(id);
-      if (current() && !s.ops.has(id)) startOp(s, opContext(s), id, undefined);
+    while (current() && performance.now() - startedAt < WATCH_MS) {
+      if (!tight || performance.now() - startedAt >= WATCH_TIGHT_MS) await pause(WATCH_SLOW_MS);
+      if (!current()) return;
+      const read = await findVm(s.deps.clients, id);
+      if (!current() || switchoverSignature(read) === before) continue;
+      const busy = s.ops.get(id);
+      await busy;
+      if (current() && !s.ops.has(id)) startOp(s, opContext(s), id, undefined, busy ? undefined : read);
       return;
     }
   })()
@@ -369,9 +382,18 @@ function watch(s: AgentState, id: string, seen: VmRecord) {
     .finally(() => s.watching.delete(id));
 }
 
-/** Starts one VM's operation; it leaves the in-flight set when it ends, however it ends. */
-function startOp(s: AgentState, context: OpContext, id: string, hint: VmRecord | undefined) {
-  const op = runVmOp(context, id, hint)
+/**
+ * Starts one VM's operation (with `fresh`, a consistent read just taken, it skips its own first
+ * read); it leaves the in-flight set when it ends, however it ends.
+ */
+function startOp(
+  s: AgentState,
+  context: OpContext,
+  id: string,
+  hint: VmRecord | undefined,
+  fresh?: VmRecord | undefined,
+) {
+  const op = runVmOp(context, id, hint, fresh)
     .then(() => undefined)
     .catch(async (error: unknown) => {
       if (error instanceof Crash || error instanceof Fenced) return;

@@ -83,7 +83,9 @@ function startFailure(error: unknown): string | undefined {
 async function recordFailure(ctx: OpContext, vm: VmRecord, reason: string) {
   const now = ctx.clock();
   const next = afterFailure(vm.restartPolicy, vm.failures ?? 0, now);
-  await ctx.step('fail', vm.id, () => failVm(ctx.clients, vm.id, ctx.self, vm.fence, reason, next, now));
+  await ctx.step('fail', vm.id, () =>
+    failVm(ctx.clients, { id: vm.id, node: ctx.self, fence: vm.fence, reason, next, now }),
+  );
   stopGuest(ctx, vm.id);
   ctx.log.warn(
     {
@@ -119,12 +121,18 @@ async function recordRecovery(ctx: OpContext, vm: VmRecord, recovery: NonNullabl
   const broken = vm.image?.manifest;
   if (!broken) return;
   await ctx.step('recordImageRecovery', vm.id, () =>
-    recordImageRecovery(ctx.clients, vm.id, ctx.self, vm.fence, recovery.image, {
-      broken,
-      why: recovery.why,
-      restored: recovery.image.manifest,
-      lostSeconds: recovery.lostSeconds,
-      at: ctx.clock(),
+    recordImageRecovery(ctx.clients, {
+      id: vm.id,
+      node: ctx.self,
+      fence: vm.fence,
+      image: recovery.image,
+      recovery: {
+        broken,
+        why: recovery.why,
+        restored: recovery.image.manifest,
+        lostSeconds: recovery.lostSeconds,
+        at: ctx.clock(),
+      },
     }),
   );
   ctx.log.warn(
@@ -152,7 +160,7 @@ export const resumeHeld: Handler<'resume'> = (ctx, _action, _vm, id) => {
 
 export const recover: Handler<'recover'> = async (ctx, _action, vm, id) => {
   await ctx.step('recover', id, () =>
-    restartOwn(ctx.clients, id, ctx.self, vm.fence, ctx.clock(), 'RUNNING'),
+    restartOwn(ctx.clients, { id, node: ctx.self, fence: vm.fence, now: ctx.clock(), seen: 'RUNNING' }),
   );
   ctx.log.warn(
     { node: ctx.self, vm: id, fence: vm.fence + 1 },
@@ -199,7 +207,14 @@ export const suspend: Handler<'suspend'> = async (ctx, _action, vm, id) => {
   await ctx.step(
     'markSuspended',
     id,
-    () => markSuspended(ctx.clients, id, ctx.self, vm.fence, full.image, ctx.clock()),
+    () =>
+      markSuspended(ctx.clients, {
+        id,
+        node: ctx.self,
+        fence: vm.fence,
+        image: full.image,
+        now: ctx.clock(),
+      }),
     () => full.image,
   );
   stopGuest(ctx, id);
@@ -211,7 +226,7 @@ export const suspendFromImage: Handler<'suspendFromImage'> = async (ctx, _action
   await ctx.step(
     'markSuspended',
     id,
-    () => markSuspended(ctx.clients, id, ctx.self, vm.fence, undefined, ctx.clock()),
+    () => markSuspended(ctx.clients, { id, node: ctx.self, fence: vm.fence, now: ctx.clock() }),
     () => vm.image,
   );
   return false;
@@ -235,7 +250,13 @@ export const deleteVm: Handler<'delete'> = async (ctx, _action, vm, id) => {
  */
 async function markRunningOnce(ctx: OpContext, vm: VmRecord) {
   try {
-    await markRunning(ctx.clients, vm.id, ctx.self, vm.fence, ctx.clock(), ctx.incarnation);
+    await markRunning(ctx.clients, {
+      id: vm.id,
+      node: ctx.self,
+      fence: vm.fence,
+      now: ctx.clock(),
+      incarnation: ctx.incarnation,
+    });
   } catch (error) {
     if (!(error instanceof ConditionFailed)) throw error;
     const now = await findVm(ctx.clients, vm.id);

@@ -3,6 +3,7 @@
 // the fence and the order, so a step repeated or raced fails instead of forking the VM.
 import { bestPlacement, placementVmOf } from '../../shared/domain/placement.ts';
 import { afterRound, dirtyRateOf, nextPrecopyStep } from '../../shared/domain/precopy.ts';
+import type { Holding } from '../../shared/domain/protocol.ts';
 import { sourceStep, takeDeadline } from '../../shared/domain/protocol.ts';
 import type { ImageRef, MigrationOrder } from '../../shared/domain/vm-state.ts';
 import { migrationRecord, putMigration } from '../../shared/storage/migrations.ts';
@@ -15,6 +16,7 @@ import {
   takeOwnership,
   type VmRecord,
 } from '../../shared/storage/vms.ts';
+import type { VmLaunch } from '../kernel/types.ts';
 import { Crash, Fenced } from './faults.ts';
 import { launchOf, load, resumeGuest, stopGuest } from './lifecycle.ts';
 import type { Handler, OpContext } from './types.ts';
@@ -147,8 +149,20 @@ async function stopAndCopy(ctx: OpContext, vm: VmRecord, order: MigrationOrder) 
       }),
     () => final.image,
   );
+  const readyAt = ctx.clock();
   await ctx.step('stopSource', id, () => stopGuest(ctx, id));
-  ctx.log.info({ node: ctx.self, vm: id, to: order.to, migration: order.id, bytes }, 'image handed over');
+  // Where the downtime went on this side (the target logs its own part; the bench joins them).
+  const phases = {
+    stoppedAt,
+    encodeMs: final.timing?.encodeMs,
+    uploadMs: final.timing?.uploadMs,
+    itemWriteMs: readyAt - now,
+    readyAt,
+  };
+  ctx.log.info(
+    { node: ctx.self, vm: id, to: order.to, migration: order.id, bytes, phases },
+    'image handed over',
+  );
 }
 
 /** Target side, ahead of the final delta: restore paused from the pre-copy, say ready, watch the item. */
@@ -174,13 +188,15 @@ export const prepareIn: Handler<'prepareIn'> = async (ctx, action, vm, id) => {
 };
 
 /**
- * Target side at IMAGE_READY: bring the copy up to the final image (a restore the pre-copy already
- * validated and compiled), take ownership, run, and tick at once.
+ * Target side at IMAGE_READY: bring the copy up to the final image (applying the final delta to the
+ * copy restored from the pre-copy, or a whole restore when there is none), take ownership, run,
+ * and tick at once.
  */
 export const migrateIn: Handler<'migrateIn'> = async (ctx, action, vm, id) => {
+  const enteredAt = ctx.clock();
   const order = action.order;
   const image = vm.image;
-  let loading: Promise<unknown> = Promise.resolve();
+  let loading: Promise<LoadTiming | undefined> = Promise.resolve(undefined);
   if (!ctx.held.has(id) || ctx.held.get(id)?.image !== image?.manifest) {
     const launch = { ...launchOf(vm), fence: vm.fence + 1, ...(image ? { image } : {}), paused: true };
     const holding = {
@@ -189,29 +205,40 @@ export const migrateIn: Handler<'migrateIn'> = async (ctx, action, vm, id) => {
       migrationId: order.id,
       ...(image ? { image: image.manifest } : {}),
     };
-    loading = ctx.step('loadTarget', id, () => load(ctx, launch, holding));
+    loading = ctx.step('loadTarget', id, () => bringUp(ctx, launch, holding));
   }
   // The load and the take overlap; the guest runs only once both are done. A take without a load
   // leaves the VM owned here and not held: the next decision restarts it from this same image.
   const now = ctx.clock();
-  const taking = ctx.step('takeOwnership', id, () =>
-    takeOwnership(ctx.clients, {
-      id,
-      migrationId: order.id,
-      fence: vm.fence,
-      node: ctx.self,
-      now,
-      cooldownUntil: now + ctx.config.cooldownMs,
-    }),
-  );
+  const taking = ctx
+    .step('takeOwnership', id, () =>
+      takeOwnership(ctx.clients, {
+        id,
+        migrationId: order.id,
+        fence: vm.fence,
+        node: ctx.self,
+        now,
+        cooldownUntil: now + ctx.config.cooldownMs,
+      }),
+    )
+    .then(() => ctx.clock());
   const [loaded, taken] = await Promise.allSettled([loading, taking]);
   if (loaded.status === 'rejected') throw loaded.reason;
   if (taken.status === 'rejected') throw taken.reason;
+  const resumedAt = ctx.clock();
   await ctx.step('resumeTarget', id, () => resumeGuest(ctx, id));
   ctx.wake();
   const runningAt = ctx.clock();
   ctx.lastCheckpoint.set(id, runningAt);
   await history(ctx, id, order, { outcome: 'completed', endedAt: runningAt, runningAt, by: ctx.self });
+  // Where the downtime went on this side (see stopAndCopy for the source's part).
+  const phases = {
+    enteredAt,
+    ...loaded.value,
+    takeMs: taken.value - now,
+    firstTickMs: runningAt - resumedAt,
+    runningAt,
+  };
   ctx.log.info(
     {
       node: ctx.self,
@@ -220,11 +247,50 @@ export const migrateIn: Handler<'migrateIn'> = async (ctx, action, vm, id) => {
       migration: order.id,
       bytes: order.bytes,
       downtimeMs: order.stoppedAt === undefined ? undefined : runningAt - order.stoppedAt,
+      phases,
     },
     'migrated in',
   );
   return false;
 };
+
+/** How the target brought its copy up to the final image, and what that took (ms). */
+interface LoadTiming {
+  path: 'apply' | 'restore';
+  downloadMs?: number;
+  applyMs?: number;
+}
+
+/**
+ * Applies the final image to the copy held paused for this migration (only what differs is read);
+ * when that is impossible or fails, loads the image whole, as a copy that never was would be.
+ */
+async function bringUp(ctx: OpContext, launch: VmLaunch, holding: Holding): Promise<LoadTiming> {
+  const id = launch.id;
+  const held = ctx.held.get(id);
+  const apply = ctx.kernel.applyImage?.bind(ctx.kernel);
+  if (
+    apply &&
+    launch.image &&
+    held?.paused &&
+    held.image !== undefined &&
+    held.migrationId === holding.migrationId &&
+    ctx.kernel.has(id)
+  ) {
+    try {
+      const out = await apply(id, launch.image);
+      ctx.held.set(id, { ...held, image: launch.image.manifest });
+      return { path: 'apply', ...out.timing };
+    } catch (error) {
+      ctx.log.warn(
+        { node: ctx.self, vm: id, err: (error as Error).message },
+        'final image not applied to the held copy; loading it whole',
+      );
+    }
+  }
+  const out = await load(ctx, launch, holding);
+  return { path: 'restore', ...out?.timing };
+}
 
 /** An ORDERED migration past its deadline (or declined): drop the order; the source keeps the VM. */
 export const abort: Handler<'abort'> = async (ctx, action, _vm, id) => {

@@ -45,13 +45,15 @@ const HANDLERS: { [K in Exclude<Kind, 'none' | 'stop'>]: Handler<K> } = {
 };
 
 /**
- * Brings one VM in line with the table; `hint` is the (eventually consistent) index copy, if any.
- * Resolves with the item as last read (the hint when it showed nothing to do).
+ * Brings one VM in line with the table; `hint` is the (eventually consistent) index copy, if any;
+ * `fresh`, a consistent read the caller just took, stands in for the first read. Resolves with the
+ * item as last read (the hint when it showed nothing to do).
  */
 export async function runVmOp(
   ctx: OpContext,
   id: string,
   hint: VmRecord | undefined,
+  fresh?: VmRecord,
 ): Promise<VmRecord | undefined> {
   const decide = (vm: VmRecord | undefined) =>
     nextAction({
@@ -67,7 +69,7 @@ export async function runVmOp(
   if (hint && decide(hint).kind === 'none') return watchIfWaiting(ctx, hint);
   let vm: VmRecord | undefined;
   for (let round = 0; round < MAX_ROUNDS; round += 1) {
-    vm = await findVm(ctx.clients, id);
+    vm = round === 0 && fresh ? fresh : await findVm(ctx.clients, id);
     if (vm) ctx.records.set(id, vm);
     const action = decide(vm);
     if (action.kind === 'none') return watchIfWaiting(ctx, vm);

@@ -3,11 +3,13 @@
 ;; It marks each page it writes in a dirty map (one byte per page at address 0, exported as
 ;; `dirty_map`), so the kernel finds its dirty pages without comparing all of memory.
 ;; Params: wsPages (default 64, clamped to the memory the VM has), rate (units per virtual second,
-;; default 200,000).
+;; default 200,000), residentPages (default 0): init writes a word into each page after the working
+;; set up to this many pages, so they are resident (imaged and copied) but never written again.
 (module
   (memory (export "memory") 1)
   (global $ws_param (export "param_wsPages") (mut i32) (i32.const 64))
   (global $rate (export "param_rate") (mut f64) (f64.const 200000))
+  (global $resident (export "param_residentPages") (mut i32) (i32.const 0))
   (global $ws (export "ws") (mut i32) (i32.const 1))
   (global $map (export "dirty_map") i32 (i32.const 0))
   (global $x (export "x") (mut i64) (i64.const 0x4F1BBCDCBFA53E0B))
@@ -15,14 +17,22 @@
   (global $done (export "done") (mut i64) (i64.const 0))
 
   (func (export "init")
-    (local $ws i32)
+    (local $ws i32) (local $p i32)
     (local.set $ws (global.get $ws_param))
     (if (i32.lt_s (local.get $ws) (i32.const 1)) (then (local.set $ws (i32.const 1))))
     ;; the working set needs ws pages after page 0; grow if the VM was given less
     (if (i32.gt_u (i32.add (local.get $ws) (i32.const 1)) (memory.size))
       (then (if (i32.lt_s (memory.grow (i32.sub (i32.add (local.get $ws) (i32.const 1)) (memory.size))) (i32.const 0))
         (then (local.set $ws (i32.sub (memory.size) (i32.const 1)))))))
-    (global.set $ws (local.get $ws)))
+    (global.set $ws (local.get $ws))
+    (local.set $p (i32.add (local.get $ws) (i32.const 1)))
+    (block $filled
+      (loop $fill
+        (br_if $filled (i32.ge_u (local.get $p) (global.get $resident)))
+        (br_if $filled (i32.ge_u (local.get $p) (memory.size)))
+        (i64.store (i32.mul (local.get $p) (i32.const 65536)) (i64.extend_i32_u (i32.add (local.get $p) (i32.const 1))))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $fill))))
 
   (func (export "demand") (param $tick_ms i32) (result i32)
     (local $w f64)

@@ -93,6 +93,25 @@ export class VirtualDisk {
     return { blocks: new Map(indexes.map((i) => [i, new Uint8Array(this.blocks.get(i)!)])), marks };
   }
 
+  /** Blocks written since the last image was taken. */
+  changedBlocks(): ReadonlySet<number> {
+    return this.dirty;
+  }
+
+  /** Puts a block as an image has it (all zeros: absent), clean; false when the node's budget refuses it. */
+  setImaged(index: number, contents: Uint8Array | undefined): boolean {
+    const had = this.blocks.has(index);
+    if (contents && !had) {
+      if (this.budget && !this.budget.admit()) return false;
+      if (this.budget) this.budget.blocks += 1;
+    }
+    if (!contents && had && this.budget) this.budget.blocks -= 1;
+    if (contents) this.blocks.set(index, new Uint8Array(contents));
+    else this.blocks.delete(index);
+    this.dirty.delete(index);
+    return true;
+  }
+
   restoreMarks(marks: Set<number>) {
     for (const i of marks) this.dirty.add(i);
   }

@@ -29,9 +29,10 @@ export const MAX_FALLBACK_IMAGES = 8;
 export async function launchOrFallBack(
   state: KernelState,
   vm: VmLaunch,
-): Promise<{ vm: Vm; recovery?: StartResult['recovery'] }> {
+): Promise<{ vm: Vm; recovery?: StartResult['recovery']; timing?: StartResult['timing'] }> {
   try {
-    return { vm: await launch(state, vm) };
+    const timing = { downloadMs: 0, applyMs: 0 };
+    return { vm: await launch(state, vm, true, timing), timing };
   } catch (error) {
     const newest = vm.image;
     if (!(error instanceof Corrupt) || !newest) throw error;
@@ -63,14 +64,24 @@ export async function launchOrFallBack(
   }
 }
 
-/** Loads a VM fresh, or from `vm.image`, whose digest must match the table's unless `checkTableDigest` is false. */
-async function launch(state: KernelState, vm: VmLaunch, checkTableDigest = true): Promise<Vm> {
+/**
+ * Loads a VM fresh, or from `vm.image`, whose digest must match the table's unless `checkTableDigest`
+ * is false; `timing` learns how long reading and restoring the image took.
+ */
+async function launch(
+  state: KernelState,
+  vm: VmLaunch,
+  checkTableDigest = true,
+  timing?: NonNullable<StartResult['timing']>,
+): Promise<Vm> {
   if (!Number.isInteger(vm.memPages) || vm.memPages < 1 || vm.memPages > MAX_VM_MEM_PAGES)
     throw new InvalidInput(`memPages must be an integer in 1..${MAX_VM_MEM_PAGES}`);
   const { module, globals, writesMemory } = await state.modules.load(vm.guest.kind, vm.memPages);
   const diskMiB = vm.guest.params?.diskMiB ?? DEFAULT_DISK_MIB;
   if (!(diskMiB > 0 && diskMiB <= 4095)) throw new InvalidInput('diskMiB must be in (0, 4095]');
+  const t0 = performance.now();
   const image = vm.image ? await openImage(state, vm) : undefined;
+  const t1 = performance.now();
   const disk = image
     ? VirtualDisk.from(image.manifest.disk.bytes, image.disk, state.diskBudget)
     : new VirtualDisk(Math.floor(diskMiB * 1024 * 1024), state.diskBudget);
@@ -93,6 +104,7 @@ async function launch(state: KernelState, vm: VmLaunch, checkTableDigest = true)
   );
   record.guest = guest;
   const started = image ? restore(state, record, vm, image, checkTableDigest) : startFresh(state, record, vm);
+  if (timing) Object.assign(timing, { downloadMs: t1 - t0, applyMs: performance.now() - t1 });
   return Object.assign(record, started, {
     id: vm.id,
     fence: vm.fence,
@@ -220,11 +232,13 @@ export async function writeImage(
     digest,
     createdAt: clock(),
   } as const;
-  state.counters.totalNanos += nowNs() - t0;
+  const snapshotNs = nowNs() - t0;
+  state.counters.totalNanos += snapshotNs;
   try {
     const out = await state.images.putImage(write);
     vm.manifest = out.manifest;
-    return { image: out.ref, bytes: out.bytes, pages: pages.size };
+    const timing = { encodeMs: snapshotNs / 1e6 + out.timing.encodeMs, uploadMs: out.timing.uploadMs };
+    return { image: out.ref, bytes: out.bytes, pages: pages.size, timing };
   } catch (error) {
     vm.tracker.restoreMarks(marks);
     vm.disk.restoreMarks(disk.marks);

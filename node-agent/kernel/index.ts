@@ -3,6 +3,7 @@
 // store (images.ts). This file puts the parts together behind the Kernel interface.
 import { Conflict, InvalidInput } from '../../shared/storage/errors.ts';
 import type { ImageStore } from '../../shared/storage/image-store.ts';
+import { applyImage } from './apply.ts';
 import { createWatchdog } from './budget.ts';
 import { launchOrFallBack, writeImage } from './images.ts';
 import { measureAll } from './measure.ts';
@@ -89,9 +90,9 @@ function lifecycle(state: KernelState) {
         throw new Conflict(`vm ${launch.id} is already on node ${state.options.nodeId}`);
       starting.add(launch.id);
       try {
-        const { vm, recovery } = await launchOrFallBack(state, launch);
+        const { vm, recovery, timing } = await launchOrFallBack(state, launch);
         vms.set(launch.id, vm);
-        return recovery ? { recovery } : undefined;
+        return { ...(recovery ? { recovery } : {}), ...(timing ? { timing } : {}) };
       } finally {
         starting.delete(launch.id);
       }
@@ -111,6 +112,12 @@ function lifecycle(state: KernelState) {
     checkpoint(id, mode) {
       const vm = getVm(state, id);
       const result = vm.chain.then(() => writeImage(state, vm, mode));
+      vm.chain = result.catch(() => undefined);
+      return result;
+    },
+    applyImage(id, image) {
+      const vm = getVm(state, id);
+      const result = vm.chain.then(() => applyImage(state, vm, image));
       vm.chain = result.catch(() => undefined);
       return result;
     },

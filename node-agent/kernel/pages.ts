@@ -100,6 +100,25 @@ export class PageTracker {
     }
   }
 
+  /**
+   * Accepts these pages of memory as they are now as clean and imaged (after an image was applied
+   * to them); other pages keep their marks.
+   */
+  acceptPages(memory: ArrayBuffer, pages: Iterable<number>) {
+    const mem = Buffer.from(memory);
+    const count = mem.byteLength / PAGE_BYTES;
+    if (count > this.pages) this.grow(count);
+    for (const p of pages) {
+      const s = p * PAGE_BYTES;
+      mem.copy(this.shadow, s, s, s + PAGE_BYTES);
+      this.sinceImage[p] = 0;
+      this.sincePeriod[p] = 0;
+      const nonZero = PageTracker.zero.compare(mem, s, s + PAGE_BYTES) !== 0 ? 1 : 0;
+      this.residentCount += nonZero - (this.resident[p] ?? 0);
+      this.resident[p] = nonZero;
+    }
+  }
+
   get residentPages(): number {
     return this.residentCount;
   }

@@ -66,6 +66,17 @@ export interface CheckpointResult {
   bytes: number;
   /** Pages written (all resident pages for a full image, dirty ones for a delta). */
   pages: number;
+  /** Where the time went: taking the state and building the image, and uploading it (ms). */
+  timing?: { encodeMs: number; uploadMs: number };
+}
+
+/** What bringing a loaded copy up to a newer image read and wrote. */
+export interface ApplyResult {
+  /** Pages (and disk blocks) read from the image store and written into the copy. */
+  pages: number;
+  bytes: number;
+  /** Reading the image's manifest and the changed blocks, and writing them into the guest (ms). */
+  timing: { downloadMs: number; applyMs: number };
 }
 
 /** What a start did beyond loading: a restore that had to skip broken images. */
@@ -78,6 +89,8 @@ export interface StartResult {
     /** Guest time (vTOD) between the broken image and the restored one, in seconds. */
     lostSeconds: number;
   };
+  /** Reading the image, and instantiating and restoring the guest (ms). */
+  timing?: { downloadMs: number; applyMs: number };
 }
 
 export interface Kernel {
@@ -98,6 +111,13 @@ export interface Kernel {
    * since the previous image of this chain. Safe while the VM runs (a pre-copy), exact when paused.
    */
   checkpoint(id: string, mode: 'full' | 'delta'): Promise<CheckpointResult>;
+  /**
+   * Brings a paused VM loaded from an image up to a newer image of the same VM in place (a
+   * migration target's copy and the final delta): only the blocks that differ from what the copy
+   * holds are read, checksum-verified and written; the guest must then digest to what the image
+   * and the table say. On any failure the copy is left unusable for another apply (load it whole).
+   */
+  applyImage?(id: string, image: ImageRef): Promise<ApplyResult>;
   /** Runs one tick: shares capacity by the schedule and runs each guest's slice. */
   tick(): void;
   /** Measurements since the previous call (one reporting period), per VM. */

@@ -126,11 +126,20 @@ export function placementExclusion(
   }
 }
 
-/** The nodes that may take the VM, best first, and why each other node may not. */
+/** How to order the candidates: `prefer` names nodes to put first, the first of them that may take the VM. */
+export interface PlacementOptions {
+  prefer?: readonly string[] | undefined;
+}
+
+/**
+ * The nodes that may take the VM, best first (or the first of `prefer` that may take it, then the
+ * rest best first), and why each other node may not.
+ */
 export function placementCandidates(
   nodes: readonly PlacementNode[],
   vm: PlacementVm,
   now: number,
+  { prefer = [] }: PlacementOptions = {},
 ): Placement {
   const candidates: PlacementCandidate[] = [];
   const excluded: Placement['excluded'] = [];
@@ -150,6 +159,11 @@ export function placementCandidates(
     if (Math.abs(after) > TIE) return after;
     return a.load - b.load || (a.node < b.node ? -1 : 1);
   });
+  const first = prefer.find((id) => candidates.some((c) => c.node === id));
+  if (first !== undefined) {
+    const at = candidates.findIndex((c) => c.node === first);
+    candidates.unshift(...candidates.splice(at, 1));
+  }
   return { candidates, excluded };
 }
 
@@ -160,7 +174,5 @@ export function bestPlacement(
   now: number,
   prefer: readonly string[] = [],
 ): string | undefined {
-  const { candidates } = placementCandidates(nodes, vm, now);
-  for (const id of prefer) if (candidates.some((c) => c.node === id)) return id;
-  return candidates[0]?.node;
+  return placementCandidates(nodes, vm, now, { prefer }).candidates[0]?.node;
 }

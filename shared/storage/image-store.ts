@@ -19,13 +19,19 @@ import type { GuestSpec } from './vms.ts';
 const PACK_BYTES = 8 * 1024 * 1024;
 const CONCURRENCY = 8;
 const FORMAT = 'seesaw-image/1';
+/**
+ * A manifest object that carries its image's new blocks after its JSON and a newline (a delta that
+ * fits one pack): the whole image is one PutObject, and `packs` names the manifest key itself.
+ */
+const FORMAT_INLINE = 'seesaw-image/2';
+const NEWLINE = Buffer.from('\n');
 
 /** Where one block lives: [block index, pack index in `packs`, byte offset in the pack, sha256 hex]. */
 export type BlockEntry = [index: number, pack: number, offset: number, sha256: string];
 
 /** A VM image: everything needed to rebuild the guest exactly, pointing at immutable packs. */
 export interface ImageManifest {
-  format: typeof FORMAT;
+  format: typeof FORMAT | typeof FORMAT_INLINE;
   vm: string;
   fence: number;
   seq: number;
@@ -37,7 +43,7 @@ export interface ImageManifest {
   guest: GuestSpec;
   /** Size of linear memory, in pages; pages not listed are zero. */
   memPages: number;
-  /** Pack object keys; a delta lists the older packs it still points into. */
+  /** Pack object keys (or manifest keys, for inline blocks); a delta lists the older packs it still points into. */
   packs: string[];
   pages: BlockEntry[];
   disk: { bytes: number; blocks: BlockEntry[] };
@@ -72,15 +78,33 @@ export interface ImageWrite {
 
 export interface LoadedImage {
   manifest: ImageManifest;
+  /** The blocks read (all of them, unless a pick chose some), each checksum-verified. */
   pages: Map<number, Uint8Array>;
   disk: Map<number, Uint8Array>;
 }
 
+/** The block indexes to read of an image, chosen from its (verified) manifest; Corrupt/InvalidInput to refuse it. */
+export type BlockPick = (manifest: ImageManifest) => {
+  pages: ReadonlySet<number>;
+  disk: ReadonlySet<number>;
+};
+
+/** What an image write cost: building the manifest and blocks, and the uploads (ms). */
+export interface WriteTiming {
+  encodeMs: number;
+  uploadMs: number;
+}
+
 export interface ImageStore {
   /** Writes the packs of new blocks and the manifest; the returned ref is what makes the image visible. */
-  putImage(image: ImageWrite): Promise<{ ref: ImageRef; manifest: ImageManifest; bytes: number }>;
-  /** Reads a manifest and every block it points to, verifying each checksum; Corrupt otherwise. */
-  getImage(manifestKey: string): Promise<LoadedImage>;
+  putImage(
+    image: ImageWrite,
+  ): Promise<{ ref: ImageRef; manifest: ImageManifest; bytes: number; timing: WriteTiming }>;
+  /**
+   * Reads a manifest and every block it points to (or only those `pick` chooses), verifying each
+   * checksum; Corrupt otherwise.
+   */
+  getImage(manifestKey: string, pick?: BlockPick): Promise<LoadedImage>;
   /** Removes every object of a VM (all fences and sequences); returns how many. */
   deleteVmImages(vmId: string): Promise<number>;
   /** The manifests stored for a VM, newest first (by sequence, then fence); none are read. */
@@ -123,7 +147,7 @@ export function createImageStore(clients: Pick<Clients, 's3' | 'bucketName'>): I
 export function createImageStoreOn(blobs: BlobStore): ImageStore {
   return {
     putImage: (image) => putImage(blobs, image),
-    getImage: (key) => getImage(blobs, key),
+    getImage: (key, pick) => getImage(blobs, key, pick),
     async deleteVmImages(vmId) {
       checkId('vm id', vmId);
       const keys = await blobs.list(imagePrefix(vmId));
@@ -158,27 +182,38 @@ export function createImageStoreOn(blobs: BlobStore): ImageStore {
   };
 }
 
-/** Writes an image: its new blocks in packs, then (with them) the manifest that makes it whole. */
+/**
+ * Writes an image: its new blocks in packs, then (with them) the manifest that makes it whole. A
+ * delta whose new blocks fit one pack carries them in its manifest object: one PutObject in all.
+ */
 async function putImage(blobs: BlobStore, image: ImageWrite) {
+  const t0 = performance.now();
   checkId('vm id', image.vm);
   if (image.kind === 'delta' && !image.previous)
     throw new InvalidInput('a delta image needs its previous image');
   const key = manifestKey(image.vm, image.fence, image.seq);
-  const layout = layOutPacks(image);
+  const inline =
+    image.kind === 'delta' && (image.pages.size + image.disk.blocks.size) * PAGE_BYTES <= PACK_BYTES;
+  const layout = layOutPacks(image, inline ? key : undefined);
   const manifest = manifestOf(image, key, layout);
+  const json = Buffer.from(JSON.stringify(manifest));
+  const blocks = layout.uploads.reduce((n, u) => n + u.parts.reduce((m, p) => m + p.byteLength, 0), 0);
   // Packs and manifest go up together: nobody reads a manifest before its ref is returned (and
   // recorded in the table), and a reader of an incomplete one gets Corrupt, never garbage.
-  const json = Buffer.from(JSON.stringify(manifest));
-  let bytes = json.byteLength;
-  await eachLimited([...layout.uploads, { key, parts: [json] }], CONCURRENCY, async (u) => {
-    const body = u.parts.length === 1 ? u.parts[0]! : Buffer.concat(u.parts);
-    bytes += u.key === key ? 0 : body.byteLength;
-    await blobs.put(u.key, body);
-  });
+  const uploads = inline
+    ? [{ key, parts: [json, NEWLINE, ...(layout.uploads[0]?.parts ?? [])] }]
+    : [...layout.uploads, { key, parts: [json] }];
+  const bodies = uploads.map((u) => ({
+    key: u.key,
+    body: u.parts.length === 1 ? u.parts[0]! : Buffer.concat(u.parts),
+  }));
+  const t1 = performance.now();
+  await eachLimited(bodies, CONCURRENCY, (u) => blobs.put(u.key, u.body));
   return {
     ref: { manifest: key, seq: image.seq, digest: image.digest, vtod: image.vtod },
     manifest,
-    bytes,
+    bytes: json.byteLength + blocks,
+    timing: { encodeMs: t1 - t0, uploadMs: performance.now() - t1 },
   };
 }
 
@@ -193,7 +228,7 @@ interface PackLayout {
  * Lays the new blocks out in packs (pages first, then disk blocks), keeping the previous image's
  * entries for the blocks a delta does not rewrite.
  */
-function layOutPacks(image: ImageWrite): PackLayout {
+function layOutPacks(image: ImageWrite, inlineKey?: string): PackLayout {
   const prev = image.kind === 'delta' ? image.previous : undefined;
   const packs: string[] = [];
   const packIndex = new Map<string, number>();
@@ -216,7 +251,8 @@ function layOutPacks(image: ImageWrite): PackLayout {
   let current: { key: string; parts: Uint8Array[]; size: number } | undefined;
   const place = (bytes: Uint8Array): [number, number] => {
     if (!current || current.size + bytes.byteLength > PACK_BYTES) {
-      current = { key: packKey(image.vm, image.fence, image.seq, uploads.length), parts: [], size: 0 };
+      const key = inlineKey ?? packKey(image.vm, image.fence, image.seq, uploads.length);
+      current = { key, parts: [], size: 0 };
       uploads.push(current);
     }
     const offset = current.size;
@@ -250,7 +286,7 @@ function layOutPacks(image: ImageWrite): PackLayout {
 function manifestOf(image: ImageWrite, key: string, layout: PackLayout): ImageManifest {
   const prev = image.kind === 'delta' ? image.previous : undefined;
   const body: Omit<ImageManifest, 'checksum'> = {
-    format: FORMAT,
+    format: layout.packs.includes(key) ? FORMAT_INLINE : FORMAT,
     vm: image.vm,
     fence: image.fence,
     seq: image.seq,
@@ -271,32 +307,47 @@ function manifestOf(image: ImageWrite, key: string, layout: PackLayout): ImageMa
   return { ...body, checksum: sha256(Buffer.from(JSON.stringify(body))) };
 }
 
-/** Reads a manifest and every pack it points into, then each block, verifying every checksum. */
-async function getImage(blobs: BlobStore, key: string): Promise<LoadedImage> {
+/** Reads a manifest and the packs its (picked) blocks lie in, then each block, verifying every checksum. */
+async function getImage(blobs: BlobStore, key: string, pick?: BlockPick): Promise<LoadedImage> {
   const object = await blobs.get(key);
   if (!object) throw new Corrupt(`image manifest ${key} is missing`);
-  const manifest = parseManifest(key, object.body);
-  const packs = await readPacks(blobs, key, manifest);
+  const { json, inline } = splitManifestObject(object.body);
+  const manifest = parseManifest(key, json);
+  const wanted = pick?.(manifest);
+  const pages = wanted ? manifest.pages.filter((e) => wanted.pages.has(e[0])) : manifest.pages;
+  const disk = wanted ? manifest.disk.blocks.filter((e) => wanted.disk.has(e[0])) : manifest.disk.blocks;
+  const packs = await readPacks(blobs, key, manifest, [...pages, ...disk], inline);
   return {
     manifest,
-    pages: readBlocks(key, manifest, packs, { what: 'page', entries: manifest.pages, size: PAGE_BYTES }),
-    disk: readBlocks(key, manifest, packs, {
-      what: 'disk block',
-      entries: manifest.disk.blocks,
-      size: PAGE_BYTES,
-    }),
+    pages: readBlocks(key, manifest, packs, { what: 'page', entries: pages, size: PAGE_BYTES }),
+    disk: readBlocks(key, manifest, packs, { what: 'disk block', entries: disk, size: PAGE_BYTES }),
   };
 }
 
-async function readPacks(blobs: BlobStore, key: string, manifest: ImageManifest) {
+/** A manifest object's JSON, and the blocks an inline image carries after it (empty otherwise). */
+function splitManifestObject(body: Uint8Array): { json: Uint8Array; inline: Uint8Array } {
+  const end = body.indexOf(0x0a);
+  if (end < 0) return { json: body, inline: body.subarray(body.byteLength) };
+  return { json: body.subarray(0, end), inline: body.subarray(end + 1) };
+}
+
+async function readPacks(
+  blobs: BlobStore,
+  key: string,
+  manifest: ImageManifest,
+  entries: readonly BlockEntry[],
+  inline: Uint8Array,
+) {
   const packs = new Map<number, Uint8Array>();
-  const needed = new Set<number>([...manifest.pages, ...manifest.disk.blocks].map((e) => e[1]));
+  const needed = new Set<number>(entries.map((e) => e[1]));
   await eachLimited([...needed], CONCURRENCY, async (p) => {
     const packKey = manifest.packs[p];
     if (packKey === undefined) throw new Corrupt(`image ${key} points at pack #${p}, which it does not list`);
+    if (packKey === key) return void packs.set(p, inline);
     const pack = await blobs.get(packKey);
     if (!pack) throw new Corrupt(`image ${key}: block pack ${packKey} is missing`);
-    packs.set(p, pack.body);
+    // An older inline image's blocks follow its manifest's JSON.
+    packs.set(p, packKey.endsWith('/manifest.json') ? splitManifestObject(pack.body).inline : pack.body);
   });
   return packs;
 }
@@ -327,7 +378,8 @@ function parseManifest(key: string, body: Uint8Array): ImageManifest {
   } catch {
     throw new Corrupt(`image manifest ${key} is not valid JSON`);
   }
-  if (manifest?.format !== FORMAT) throw new Corrupt(`image manifest ${key} has format ${manifest?.format}`);
+  if (manifest?.format !== FORMAT && manifest?.format !== FORMAT_INLINE)
+    throw new Corrupt(`image manifest ${key} has format ${manifest?.format}`);
   const { checksum, ...rest } = manifest;
   if (sha256(Buffer.from(JSON.stringify(rest))) !== checksum)
     throw new Corrupt(`image manifest ${key} fails its sha256 check`);

@@ -5,8 +5,7 @@ import type { MigrationOrder } from '../domain/vm-state.ts';
 import type { Clients } from './clients.ts';
 import { ConditionFailed, InvalidInput } from './errors.ts';
 import { kindIndexKey, migrationKey } from './keys.ts';
-import { TABLE } from './schema.ts';
-import { getItem, type Page, putItem, queryPage } from './table.ts';
+import { getItem, kindPage, type Page, putItem } from './table.ts';
 
 /** completed: the target runs it; aborted: the source kept it; settled: restarted from the final image after a deadline. */
 export type MigrationOutcome = 'completed' | 'aborted' | 'settled';
@@ -108,20 +107,12 @@ export async function listMigrations(
 ): Promise<Page<MigrationRecord>> {
   if (!Number.isInteger(options.limit) || options.limit < 1 || options.limit > 1000)
     throw new InvalidInput('limit must be an integer from 1 to 1000');
-  const index = TABLE.indexes.byKind;
-  const page = await queryPage<MigrationRecord & Record<string, unknown>>(
-    clients,
-    {
-      IndexName: index.name,
-      KeyConditionExpression: '#k = :k',
-      ExpressionAttributeNames: { '#k': index.partitionKey, ...(options.vm ? { '#vm': 'vm' } : {}) },
-      ExpressionAttributeValues: { ':k': 'MIGRATION', ...(options.vm ? { ':vm': options.vm } : {}) },
-      ScanIndexForward: false,
-      Limit: options.limit,
-      ...(options.vm ? { FilterExpression: '#vm = :vm' } : {}),
-    },
-    options.cursor,
-  );
+  const { vm } = options;
+  const page = await kindPage<MigrationRecord & Record<string, unknown>>(clients, 'MIGRATION', {
+    limit: options.limit,
+    cursor: options.cursor,
+    ...(vm ? { filter: { expression: '#vm = :vm', names: { '#vm': 'vm' }, values: { ':vm': vm } } } : {}),
+  });
   return { ...page, items: page.items.map(stripKeys) };
 }
 

@@ -106,12 +106,16 @@ function bucketValues(id: string) {
  */
 export async function registerNode(
   clients: Clients,
-  spec: NodeSpec,
-  incarnation: string,
-  now: number,
-  leaseMs: number,
-  options: { replaces?: string; holder?: LeaseHolder } = {},
+  options: {
+    spec: NodeSpec;
+    incarnation: string;
+    now: number;
+    leaseMs: number;
+    replaces?: string | undefined;
+    holder?: LeaseHolder | undefined;
+  },
 ): Promise<NodeRecord> {
+  const { spec, incarnation, now, leaseMs } = options;
   try {
     return await updateItem<NodeRecord>(clients, 'registerNode', {
       Key: nodeKey(spec.id),
@@ -151,11 +155,13 @@ export async function registerNode(
 /** Extends the lease; fails (ConditionFailed) if another incarnation took the node or the lease lapsed. */
 export function renewLease(
   clients: Clients,
-  id: string,
-  incarnation: string,
-  now: number,
-  leaseMs: number,
-  report?: LoadReport,
+  {
+    id,
+    incarnation,
+    now,
+    leaseMs,
+    report,
+  }: { id: string; incarnation: string; now: number; leaseMs: number; report?: LoadReport | undefined },
 ): Promise<NodeRecord> {
   return updateItem<NodeRecord>(clients, 'renewLease', {
     Key: nodeKey(id),
@@ -192,10 +198,7 @@ export async function releaseLease(
 /** Books a node for one exchange of run `run` until `until`; fails if another live claim holds it. */
 export async function claimNode(
   clients: Clients,
-  id: string,
-  run: string,
-  now: number,
-  until: number,
+  { id, run, now, until }: { id: string; run: string; now: number; until: number },
 ): Promise<void> {
   await updateItem(clients, 'claimNode', {
     Key: nodeKey(id),

@@ -5,7 +5,7 @@ import type { Clients } from './clients.ts';
 import { ConditionFailed, NotFound } from './errors.ts';
 import { kindIndexKey, planKey } from './keys.ts';
 import { TABLE } from './schema.ts';
-import { getItem, type Page, putItem, queryPage, updateItem } from './table.ts';
+import { getItem, kindPage, type Page, putItem, updateItem } from './table.ts';
 
 /** How long a plan item outlives its expiry, so a late apply is told "expired" rather than "not found". */
 export const PLAN_RETENTION_MS = 24 * 60 * 60 * 1000;
@@ -41,19 +41,10 @@ export async function listPlans(
   clients: Clients,
   options: { limit?: number; cursor?: string } = {},
 ): Promise<Page<Plan>> {
-  const index = TABLE.indexes.byKind;
-  const page = await queryPage<PlanItem>(
-    clients,
-    {
-      IndexName: index.name,
-      KeyConditionExpression: '#k = :k',
-      ExpressionAttributeNames: { '#k': index.partitionKey },
-      ExpressionAttributeValues: { ':k': 'PLAN' },
-      ScanIndexForward: false,
-      Limit: options.limit ?? 20,
-    },
-    options.cursor,
-  );
+  const page = await kindPage<PlanItem>(clients, 'PLAN', {
+    limit: options.limit ?? 20,
+    cursor: options.cursor,
+  });
   return { ...page, items: page.items.map((item) => item.plan) };
 }
 

@@ -8,7 +8,7 @@ import type { Clients } from './clients.ts';
 import { NotFound } from './errors.ts';
 import { kindIndexKey, learnKey, runKey } from './keys.ts';
 import { TABLE } from './schema.ts';
-import { getItem, type Page, putItem, queryAll, queryPage, type Usage } from './table.ts';
+import { getItem, kindPage, type Page, putItem, queryAll, type Usage } from './table.ts';
 
 /** What happened to one move the run decided. */
 export interface RunOrder {
@@ -179,19 +179,10 @@ export async function listRuns(
   clients: Clients,
   options: { limit?: number; cursor?: string } = {},
 ): Promise<Page<RunRecord>> {
-  const index = TABLE.indexes.byKind;
-  const page = await queryPage<Record<string, unknown>>(
-    clients,
-    {
-      IndexName: index.name,
-      KeyConditionExpression: '#k = :k',
-      ExpressionAttributeNames: { '#k': index.partitionKey },
-      ExpressionAttributeValues: { ':k': 'RUN' },
-      ScanIndexForward: false,
-      Limit: options.limit ?? 20,
-    },
-    options.cursor,
-  );
+  const page = await kindPage<Record<string, unknown>>(clients, 'RUN', {
+    limit: options.limit ?? 20,
+    cursor: options.cursor,
+  });
   return { ...page, items: page.items.map((item) => strip<RunRecord>(item)) };
 }
 

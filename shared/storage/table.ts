@@ -137,6 +137,36 @@ export async function queryAll<T>(
   return items;
 }
 
+/**
+ * One page of the items of one kind, newest first, through the byKind index; `filter` drops items
+ * from the page after the read (so a filtered page may hold fewer than `limit`).
+ */
+export function kindPage<T>(
+  clients: Clients,
+  kind: Kind,
+  options: {
+    limit: number;
+    cursor?: string | undefined;
+    filter?: { expression: string; names: Record<string, string>; values: Record<string, unknown> };
+  },
+): Promise<Page<T>> {
+  const index = TABLE.indexes.byKind;
+  const { filter } = options;
+  return queryPage<T>(
+    clients,
+    {
+      IndexName: index.name,
+      KeyConditionExpression: '#k = :k',
+      ExpressionAttributeNames: { '#k': index.partitionKey, ...filter?.names },
+      ExpressionAttributeValues: { ':k': kind, ...filter?.values },
+      ScanIndexForward: false,
+      Limit: options.limit,
+      ...(filter ? { FilterExpression: filter.expression } : {}),
+    },
+    options.cursor,
+  );
+}
+
 /** Every item of one kind, through the byKind index. */
 export function listKind<T>(clients: Clients, kind: Kind): Promise<T[]> {
   const index = TABLE.indexes.byKind;

@@ -173,11 +173,13 @@ export function listAllVms(clients: Clients): Promise<VmRecord[]> {
  */
 export function markRunning(
   clients: Clients,
-  id: string,
-  node: string,
-  fence: number,
-  now: number,
-  incarnation?: string,
+  {
+    id,
+    node,
+    fence,
+    now,
+    incarnation,
+  }: { id: string; node: string; fence: number; now: number; incarnation?: string | undefined },
 ) {
   return updateItem<VmRecord>(clients, 'markRunning', {
     Key: vmKey(id),
@@ -312,37 +314,70 @@ export function markImageReady(
   });
 }
 
+/** Where a VM goes under a new fence, from the fence the caller read. */
+interface FencedMove {
+  id: string;
+  fence: number;
+  node: string;
+  now: number;
+}
+
+/** A move that finishes or settles migration `migrationId`. */
+type MigrationMove = FencedMove & { migrationId: string };
+
+/**
+ * The write every move of a VM to `node` under a new fence shares: owner, fence, state and the
+ * owner index change together. `set`, `remove` and `condition` are the transition's own.
+ */
+function moveUnderNewFence(
+  clients: Clients,
+  transition: string,
+  move: {
+    id: string;
+    node: string;
+    now: number;
+    state: 'PENDING' | 'RUNNING';
+    condition: string;
+    set?: string;
+    remove?: string;
+    names?: Record<string, string>;
+    values: Record<string, unknown>;
+  },
+) {
+  const { id, node, now } = move;
+  return updateItem<VmRecord>(clients, transition, {
+    Key: vmKey(id),
+    UpdateExpression:
+      `SET #owner = :n, fence = fence + :one, #state = :to, gsi1pk = :holder, updatedAt = :now${move.set ? `, ${move.set}` : ''}` +
+      (move.remove ? ` REMOVE ${move.remove}` : ''),
+    ConditionExpression: move.condition,
+    ExpressionAttributeNames: { '#owner': 'owner', '#state': 'state', ...move.names },
+    ExpressionAttributeValues: {
+      ':n': node,
+      ':to': move.state,
+      ':one': 1,
+      ':now': now,
+      ':holder': ownerIndexKey(node, id).gsi1pk,
+      ...move.values,
+    },
+  });
+}
+
 /** Protocol step 3: the target loaded the image and takes the VM; the fence moves on, then it runs. */
 export function takeOwnership(
   clients: Clients,
-  {
+  { id, migrationId, fence, node, now, cooldownUntil }: MigrationMove & { cooldownUntil: number },
+) {
+  return moveUnderNewFence(clients, 'takeOwnership', {
     id,
-    migrationId,
-    fence,
     node,
     now,
-    cooldownUntil,
-  }: { id: string; migrationId: string; fence: number; node: string; now: number; cooldownUntil: number },
-) {
-  return updateItem<VmRecord>(clients, 'takeOwnership', {
-    Key: vmKey(id),
-    UpdateExpression:
-      'SET #owner = :n, fence = fence + :one, #state = :running, lastMovedAt = :now, cooldownUntil = :cool, ' +
-      'moves = moves + :one, gsi1pk = :holder, updatedAt = :now REMOVE migration',
-    ConditionExpression:
-      'fence = :f AND migration.id = :m AND migration.phase = :ready AND migration.#to = :n',
-    ExpressionAttributeNames: { '#owner': 'owner', '#state': 'state', '#to': 'to' },
-    ExpressionAttributeValues: {
-      ':n': node,
-      ':f': fence,
-      ':m': migrationId,
-      ':ready': 'IMAGE_READY',
-      ':running': 'RUNNING',
-      ':one': 1,
-      ':now': now,
-      ':cool': cooldownUntil,
-      ':holder': ownerIndexKey(node, id).gsi1pk,
-    },
+    state: 'RUNNING',
+    set: 'lastMovedAt = :now, cooldownUntil = :cool, moves = moves + :one',
+    remove: 'migration',
+    condition: 'fence = :f AND migration.id = :m AND migration.phase = :ready AND migration.#to = :n',
+    names: { '#to': 'to' },
+    values: { ':f': fence, ':m': migrationId, ':ready': 'IMAGE_READY', ':cool': cooldownUntil },
   });
 }
 
@@ -360,32 +395,15 @@ export function abortMigration(clients: Clients, id: string, migrationId: string
  * Settles an IMAGE_READY order nobody finished: the image is final and the guest stopped, so the
  * VM restarts from it on `node` (target or source) under a new fence.
  */
-export function settleMigration(
-  clients: Clients,
-  {
+export function settleMigration(clients: Clients, { id, migrationId, fence, node, now }: MigrationMove) {
+  return moveUnderNewFence(clients, 'settleMigration', {
     id,
-    migrationId,
-    fence,
     node,
     now,
-  }: { id: string; migrationId: string; fence: number; node: string; now: number },
-) {
-  return updateItem<VmRecord>(clients, 'settleMigration', {
-    Key: vmKey(id),
-    UpdateExpression:
-      'SET #owner = :n, fence = fence + :one, #state = :pending, gsi1pk = :holder, updatedAt = :now REMOVE migration',
-    ConditionExpression: 'fence = :f AND migration.id = :m AND migration.phase = :ready',
-    ExpressionAttributeNames: { '#owner': 'owner', '#state': 'state' },
-    ExpressionAttributeValues: {
-      ':n': node,
-      ':f': fence,
-      ':m': migrationId,
-      ':ready': 'IMAGE_READY',
-      ':pending': 'PENDING',
-      ':one': 1,
-      ':now': now,
-      ':holder': ownerIndexKey(node, id).gsi1pk,
-    },
+    state: 'PENDING',
+    remove: 'migration',
+    condition: 'fence = :f AND migration.id = :m AND migration.phase = :ready',
+    values: { ':f': fence, ':m': migrationId, ':ready': 'IMAGE_READY' },
   });
 }
 
@@ -405,42 +423,33 @@ export function restartElsewhere(
     seen,
   }: { id: string; deadNode: string; fence: number; node: string; now: number; seen: 'PENDING' | 'RUNNING' },
 ) {
-  return updateItem<VmRecord>(clients, 'restartElsewhere', {
-    Key: vmKey(id),
-    UpdateExpression:
-      'SET #owner = :n, fence = fence + :one, #state = :pending, gsi1pk = :holder, updatedAt = :now REMOVE migration, startedBy',
-    ConditionExpression: '#owner = :dead AND fence = :f AND #state = :seen',
-    ExpressionAttributeNames: { '#owner': 'owner', '#state': 'state' },
-    ExpressionAttributeValues: {
-      ':n': node,
-      ':dead': deadNode,
-      ':f': fence,
-      ':pending': 'PENDING',
-      ':seen': seen,
-      ':one': 1,
-      ':now': now,
-      ':holder': ownerIndexKey(node, id).gsi1pk,
-    },
+  return moveUnderNewFence(clients, 'restartElsewhere', {
+    id,
+    node,
+    now,
+    state: 'PENDING',
+    remove: 'migration, startedBy',
+    condition: '#owner = :dead AND fence = :f AND #state = :seen',
+    values: { ':dead': deadNode, ':f': fence, ':seen': seen },
   });
 }
 
 /** A node restarts a VM it owns but no longer holds (it restarted or fenced itself), under a new fence. */
 export const restartOwn = (
   clients: Clients,
-  id: string,
-  node: string,
-  fence: number,
-  now: number,
-  seen: 'PENDING' | 'RUNNING',
+  {
+    id,
+    node,
+    fence,
+    now,
+    seen,
+  }: { id: string; node: string; fence: number; now: number; seen: 'PENDING' | 'RUNNING' },
 ) => restartElsewhere(clients, { id, deadNode: node, fence, node, now, seen });
 
 /** Asks the owner to suspend (RUNNING, no migration in flight) or delete a VM; conditional on the fence. */
 export function requestState(
   clients: Clients,
-  id: string,
-  fence: number,
-  want: 'SUSPENDING' | 'DELETING',
-  now: number,
+  { id, fence, want, now }: { id: string; fence: number; want: 'SUSPENDING' | 'DELETING'; now: number },
 ) {
   return updateItem<VmRecord>(clients, want === 'SUSPENDING' ? 'requestSuspend' : 'requestDelete', {
     Key: vmKey(id),
@@ -467,11 +476,13 @@ export function requestState(
  */
 export function markSuspended(
   clients: Clients,
-  id: string,
-  node: string,
-  fence: number,
-  image: ImageRef | undefined,
-  now: number,
+  {
+    id,
+    node,
+    fence,
+    image,
+    now,
+  }: { id: string; node: string; fence: number; image?: ImageRef | undefined; now: number },
 ) {
   return updateItem<VmRecord>(clients, 'markSuspended', {
     Key: vmKey(id),
@@ -492,22 +503,14 @@ export function markSuspended(
 }
 
 /** SUSPENDED → PENDING on `node` under a new fence; the node loads the image and runs it. */
-export function resumeVm(clients: Clients, id: string, fence: number, node: string, now: number) {
-  return updateItem<VmRecord>(clients, 'resumeVm', {
-    Key: vmKey(id),
-    UpdateExpression:
-      'SET #owner = :n, fence = fence + :one, #state = :pending, gsi1pk = :holder, updatedAt = :now',
-    ConditionExpression: 'fence = :f AND #state = :suspended',
-    ExpressionAttributeNames: { '#owner': 'owner', '#state': 'state' },
-    ExpressionAttributeValues: {
-      ':n': node,
-      ':f': fence,
-      ':one': 1,
-      ':suspended': 'SUSPENDED',
-      ':pending': 'PENDING',
-      ':now': now,
-      ':holder': ownerIndexKey(node, id).gsi1pk,
-    },
+export function resumeVm(clients: Clients, { id, fence, node, now }: FencedMove) {
+  return moveUnderNewFence(clients, 'resumeVm', {
+    id,
+    node,
+    now,
+    state: 'PENDING',
+    condition: 'fence = :f AND #state = :suspended',
+    values: { ':f': fence, ':suspended': 'SUSPENDED' },
   });
 }
 
@@ -541,12 +544,14 @@ export async function deleteVmItem(
  */
 export function failVm(
   clients: Clients,
-  id: string,
-  node: string,
-  fence: number,
-  reason: string,
-  next: AfterFailure,
-  now: number,
+  {
+    id,
+    node,
+    fence,
+    reason,
+    next,
+    now,
+  }: { id: string; node: string; fence: number; reason: string; next: AfterFailure; now: number },
 ) {
   const retry = next.state === 'PENDING';
   return updateItem<VmRecord>(clients, retry ? 'backOffVm' : 'failVm', {
@@ -574,24 +579,16 @@ export function failVm(
 }
 
 /** FAILED → PENDING on `node` under a new fence: a fresh try, failures forgotten (the reason too). */
-export function restartVm(clients: Clients, id: string, fence: number, node: string, now: number) {
-  return updateItem<VmRecord>(clients, 'restartVm', {
-    Key: vmKey(id),
-    UpdateExpression:
-      'SET #owner = :n, fence = fence + :one, #state = :pending, failures = :zero, gsi1pk = :holder, ' +
-      'updatedAt = :now REMOVE reason, failedAt, retryAt',
-    ConditionExpression: 'fence = :f AND #state = :failed',
-    ExpressionAttributeNames: { '#owner': 'owner', '#state': 'state' },
-    ExpressionAttributeValues: {
-      ':n': node,
-      ':f': fence,
-      ':one': 1,
-      ':zero': 0,
-      ':failed': 'FAILED',
-      ':pending': 'PENDING',
-      ':now': now,
-      ':holder': ownerIndexKey(node, id).gsi1pk,
-    },
+export function restartVm(clients: Clients, { id, fence, node, now }: FencedMove) {
+  return moveUnderNewFence(clients, 'restartVm', {
+    id,
+    node,
+    now,
+    state: 'PENDING',
+    set: 'failures = :zero',
+    remove: 'reason, failedAt, retryAt',
+    condition: 'fence = :f AND #state = :failed',
+    values: { ':f': fence, ':zero': 0, ':failed': 'FAILED' },
   });
 }
 
@@ -601,11 +598,13 @@ export function restartVm(clients: Clients, id: string, fence: number, node: str
  */
 export function recordImageRecovery(
   clients: Clients,
-  id: string,
-  node: string,
-  fence: number,
-  image: ImageRef,
-  recovery: ImageRecovery,
+  {
+    id,
+    node,
+    fence,
+    image,
+    recovery,
+  }: { id: string; node: string; fence: number; image: ImageRef; recovery: ImageRecovery },
 ) {
   return updateItem<VmRecord>(clients, 'recordImageRecovery', {
     Key: vmKey(id),

@@ -28,7 +28,14 @@ describe('failed VMs in the CLI', () => {
     await aNode(clients, 'n1', { vms: { ok: 1 } });
     await aVm(clients, 'ok', 'n1');
     await aVm(clients, 'bad', 'n1');
-    await failVm(clients, 'bad', 'n1', 1, 'timeout in run after 500 ms', afterFailure(undefined, 0, 1), 1);
+    await failVm(clients, {
+      id: 'bad',
+      node: 'n1',
+      fence: 1,
+      reason: 'timeout in run after 500 ms',
+      next: afterFailure(undefined, 0, 1),
+      now: 1,
+    });
     server = await startApiServer({ clients, token: TOKEN, port: 0 });
   });
   afterAll(async () => {

@@ -4,7 +4,8 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { anApi } from './support.ts';
 
-type Doc = { openapi: string; paths: Record<string, Record<string, { operationId?: string }>> };
+type Operation = { operationId?: string; tags?: string[]; security?: unknown[] };
+type Doc = { openapi: string; paths: Record<string, Record<string, Operation>> };
 
 describe('/openapi.json', () => {
   let doc: Doc;
@@ -18,6 +19,18 @@ describe('/openapi.json', () => {
     expect(result.errors ?? []).toEqual([]);
     expect(result.valid).toBe(true);
     expect(doc.openapi).toBe('3.0.3');
+  });
+
+  it('tags every operation with its group, and puts every /v1 operation behind the bearer token', () => {
+    const operations = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.entries(ops).map(([method, op]) => ({ at: `${method.toUpperCase()} ${path}`, path, op })),
+    );
+    expect(operations.filter(({ op }) => op.tags?.length !== 1).map((o) => o.at)).toEqual([]);
+    const open = operations.filter(({ op }) => op.security === undefined).map((o) => o.at);
+    expect(open).toEqual(operations.filter(({ path }) => !path.startsWith('/v1/')).map((o) => o.at));
+    expect(open).toContain('GET /healthz');
+    expect(doc.paths['/v1/vms']?.get?.tags).toEqual(['VMs']);
+    expect(doc.paths['/v1/nodes']?.get?.security).toEqual([{ bearerAuth: [] }]);
   });
 
   it('gives every operation a unique operationId', () => {

@@ -68,8 +68,8 @@ describe('plans: apply the moves that were reviewed', () => {
   it('refuses with a 409 naming the VM whose fence changed, and changes nothing', async () => {
     const api = await aCluster();
     const { plan } = await dryRun(api);
-    await restartOwn(api.clients, 'vm-2', 'n1', 1, NOW, 'RUNNING');
-    await markRunning(api.clients, 'vm-2', 'n1', 2, NOW);
+    await restartOwn(api.clients, { id: 'vm-2', node: 'n1', fence: 1, now: NOW, seen: 'RUNNING' });
+    await markRunning(api.clients, { id: 'vm-2', node: 'n1', fence: 2, now: NOW });
     const before = await api.snapshot();
     const res = await api.call('POST', `/v1/plans/${plan.id}/apply`);
     expect(res.status).toBe(409);

@@ -15,15 +15,14 @@ describe('failed VMs through the API', () => {
 
   async function aFailedVm(id: string, owner: string) {
     await aVm(api.clients, id, owner);
-    return failVm(
-      api.clients,
+    return failVm(api.clients, {
       id,
-      owner,
-      1,
-      'trap in digest: unreachable',
-      afterFailure(undefined, 0, NOW),
-      NOW,
-    );
+      node: owner,
+      fence: 1,
+      reason: 'trap in digest: unreachable',
+      next: afterFailure(undefined, 0, NOW),
+      now: NOW,
+    });
   }
 
   it('shows the failure reason, failures and restart policy in GET /v1/vms/{id} and the list', async () => {

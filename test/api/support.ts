@@ -84,18 +84,17 @@ export async function aNode(
 ) {
   const live = options.live ?? true;
   const leaseMs = 10_000;
-  await registerNode(
-    clients,
-    {
+  await registerNode(clients, {
+    spec: {
       id,
       capacity: 4,
       weights: options.weights ?? weights,
       memCapacityPages: options.memCapacityPages ?? 4096,
     },
-    `inc-${id}`,
-    live ? NOW : NOW - 2 * leaseMs,
+    incarnation: `inc-${id}`,
+    now: live ? NOW : NOW - 2 * leaseMs,
     leaseMs,
-  );
+  });
   if (!live) return;
   const vms: LoadReport['vms'] = {};
   for (const [vm, load] of Object.entries(options.vms ?? {})) {
@@ -113,12 +112,18 @@ export async function aNode(
     };
   }
   const total = options.load ?? Object.values(options.vms ?? {}).reduce((a, b) => a + b, 0);
-  await renewLease(clients, id, `inc-${id}`, NOW, leaseMs, {
-    at: NOW,
-    total,
-    vms,
-    steal: 0,
-    utilisation: 0.5,
+  await renewLease(clients, {
+    id,
+    incarnation: `inc-${id}`,
+    now: NOW,
+    leaseMs,
+    report: {
+      at: NOW,
+      total,
+      vms,
+      steal: 0,
+      utilisation: 0.5,
+    },
   });
 }
 
@@ -132,18 +137,17 @@ export async function aVm(
 ): Promise<VmRecord> {
   let vm = await createVm(clients, { id, owner, guest: { kind: 'cpu' }, memPages: 16, ...extra }, NOW - 1000);
   if (state === 'PENDING') return vm;
-  vm = await markRunning(clients, id, owner, 1, NOW - 900);
+  vm = await markRunning(clients, { id, node: owner, fence: 1, now: NOW - 900 });
   if (state === 'RUNNING') return vm;
-  if (state === 'DELETING') return requestState(clients, id, 1, 'DELETING', NOW - 800);
-  await requestState(clients, id, 1, 'SUSPENDING', NOW - 800);
-  return markSuspended(
-    clients,
+  if (state === 'DELETING') return requestState(clients, { id, fence: 1, want: 'DELETING', now: NOW - 800 });
+  await requestState(clients, { id, fence: 1, want: 'SUSPENDING', now: NOW - 800 });
+  return markSuspended(clients, {
     id,
-    owner,
-    1,
-    { manifest: `images/${id}/1.json`, seq: 1, digest: 'd1', vtod: NOW - 700 },
-    NOW - 700,
-  );
+    node: owner,
+    fence: 1,
+    image: { manifest: `images/${id}/1.json`, seq: 1, digest: 'd1', vtod: NOW - 700 },
+    now: NOW - 700,
+  });
 }
 
 export const PROBLEM = 'application/problem+json';

@@ -32,16 +32,15 @@ describe('the dashboard page', () => {
       async (clients, now) => {
         await patchNode(clients, 'node-b', { draining: true }, now);
         await createVm(clients, { id: 'vm-bad', owner: 'node-a', guest: { kind: 'cpu' }, memPages: 1 }, now);
-        await markRunning(clients, 'vm-bad', 'node-a', 1, now);
-        await failVm(
-          clients,
-          'vm-bad',
-          'node-a',
-          1,
-          'trap in digest: unreachable',
-          afterFailure(undefined, 0, now),
+        await markRunning(clients, { id: 'vm-bad', node: 'node-a', fence: 1, now });
+        await failVm(clients, {
+          id: 'vm-bad',
+          node: 'node-a',
+          fence: 1,
+          reason: 'trap in digest: unreachable',
+          next: afterFailure(undefined, 0, now),
           now,
-        );
+        });
       },
     );
   }, 60_000);

@@ -1,7 +1,7 @@
 // `seesaw agent install --systemd`: the unit it writes passes `systemd-analyze verify` with no
 // warning, restarts on failure, runs as a dedicated user with hardening, and starts this very CLI.
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CLI, type CliResult, scratchDir, seesaw } from './support.ts';
@@ -86,6 +86,27 @@ describe('seesaw agent install --systemd', () => {
     expect(out.stdout).toMatch(/^# Written by `seesaw agent install --systemd`\.\n\[Unit\]/);
     expect(out.stdout).toContain('\nUser=agent\n');
     expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('names the environment file with --environment-file, and refuses --env-file (a flag Node reads itself)', async () => {
+    const dir = scratchDir('seesaw-unit-');
+    const named = await seesaw([
+      'agent',
+      'install',
+      '--systemd',
+      '--print',
+      '--environment-file',
+      '/etc/seesaw/other.env',
+    ]);
+    expect(named.code).toBe(0);
+    expect(named.stdout.split('\n')).toContain('EnvironmentFile=-/etc/seesaw/other.env');
+    // An existing file, so that Node itself gets past its own reading of --env-file.
+    const envFile = join(dir, 'agent.env');
+    writeFileSync(envFile, '');
+    const old = await seesaw(['agent', 'install', '--systemd', '--dir', dir, '--env-file', envFile]);
+    expect(old.code).toBe(1);
+    expect(old.stderr).toContain('use --environment-file');
+    expect(readdirSync(dir)).toEqual(['agent.env']);
   });
 
   it('refuses to guess the installer and refuses relative paths', async () => {

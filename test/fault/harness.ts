@@ -401,8 +401,8 @@ class Schedule {
     const claimedAt = this.lane.now;
     const until = claimedAt + TIMING.claimMs;
     try {
-      await claimNode(clients, from, run, claimedAt, until);
-      await claimNode(clients, to, run, claimedAt, until);
+      await claimNode(clients, { id: from, run, now: claimedAt, until });
+      await claimNode(clients, { id: to, run, now: claimedAt, until });
     } catch (error) {
       if (error instanceof ConditionFailed) {
         this.notes.push(`r${this.round} balancer ${run} lost the claim`);
@@ -495,8 +495,8 @@ class Schedule {
     const claimedAt = this.lane.now;
     const until = claimedAt + TIMING.claimMs;
     try {
-      await claimNode(clients, a, run, claimedAt, until);
-      await claimNode(clients, b, run, claimedAt, until);
+      await claimNode(clients, { id: a, run, now: claimedAt, until });
+      await claimNode(clients, { id: b, run, now: claimedAt, until });
     } catch (error) {
       if (error instanceof ConditionFailed) {
         this.notes.push(`r${this.round} balancer ${run} lost the claim`);
@@ -1119,13 +1119,23 @@ export async function runSchedule(
             pick(rng, ['suspend', 'checkpoint', 'markSuspended'] as FaultPoint[]),
             s.randomAction(),
           );
-          await requestState(lane.clients, v1, vm.fence, 'SUSPENDING', lane.now).catch(() => undefined);
+          await requestState(lane.clients, {
+            id: v1,
+            fence: vm.fence,
+            want: 'SUSPENDING',
+            now: lane.now,
+          }).catch(() => undefined);
           for (let i = 0; i < 30; i += 1) {
             await s.step();
             const now = await findVm(lane.clients, v1);
             if (now?.state === 'SUSPENDED') {
               if (chance(rng, 0.8))
-                await resumeVm(lane.clients, v1, now.fence, pick(rng, [b, c]).id, lane.now);
+                await resumeVm(lane.clients, {
+                  id: v1,
+                  fence: now.fence,
+                  node: pick(rng, [b, c]).id,
+                  now: lane.now,
+                });
               else s.suspended.add(v1);
               break;
             }

@@ -64,12 +64,12 @@ describe('the node agent', () => {
     await b.register();
     await createVm(clients, { id: 'sus', owner: 's1', guest: GUEST, memPages: 5 }, now);
     await cycle([a, b], 3);
-    await requestState(clients, 'sus', 1, 'SUSPENDING', now);
+    await requestState(clients, { id: 'sus', fence: 1, want: 'SUSPENDING', now });
     await cycle([a, b], 2);
     const suspended = await getVm(clients, 'sus');
     expect(suspended).toMatchObject({ state: 'SUSPENDED', owner: 's1' });
     expect(a.kernel.has('sus')).toBe(false);
-    await resumeVm(clients, 'sus', suspended.fence, 's2', now);
+    await resumeVm(clients, { id: 'sus', fence: suspended.fence, node: 's2', now });
     await cycle([a, b], 1);
     // Resumed but not yet ticked: exactly the suspended state.
     expect(b.kernel.running()).toEqual(['sus']);
@@ -77,7 +77,7 @@ describe('the node agent', () => {
     await cycle([a, b], 1);
     const resumed = await getVm(clients, 'sus');
     expect(resumed).toMatchObject({ state: 'RUNNING', owner: 's2', fence: 2 });
-    await requestState(clients, 'sus', resumed.fence, 'DELETING', now);
+    await requestState(clients, { id: 'sus', fence: resumed.fence, want: 'DELETING', now });
     await cycle([a, b], 2);
     expect(await findVm(clients, 'sus')).toBeUndefined();
     expect(b.kernel.has('sus')).toBe(false);
@@ -215,15 +215,14 @@ describe('the node agent', () => {
       // Another process takes the node id over and starts the VM between this agent's load and its markRunning.
       if (point === 'markRunning' && ctx.phase === 'before' && !other) {
         other = 'another-incarnation';
-        await registerNode(
-          clients,
-          { id: 'm1', capacity: 1, weights: { cpu: 1, io: 0, mem: 0 }, memCapacityPages: 1 },
-          other,
+        await registerNode(clients, {
+          spec: { id: 'm1', capacity: 1, weights: { cpu: 1, io: 0, mem: 0 }, memCapacityPages: 1 },
+          incarnation: other,
           now,
-          1000,
-          { replaces: a.incarnation },
-        );
-        await markRunning(clients, 'twin', 'm1', 1, now, other);
+          leaseMs: 1000,
+          replaces: a.incarnation,
+        });
+        await markRunning(clients, { id: 'twin', node: 'm1', fence: 1, now, incarnation: other });
       }
       return undefined;
     });

@@ -85,8 +85,18 @@ describe('the API data access against dynalite', () => {
 
   it('finds a node by id, undefined for an unknown one, and lists nodes by id', async () => {
     const spec = { capacity: 4, weights: { cpu: 1, io: 0.2, mem: 0.1 }, memCapacityPages: 4096 };
-    await registerNode(clients, { id: 'na', ...spec }, 'inc', 1000, 5000);
-    await registerNode(clients, { id: 'nb', ...spec }, 'inc', 1000, 5000);
+    await registerNode(clients, {
+      spec: { id: 'na', ...spec },
+      incarnation: 'inc',
+      now: 1000,
+      leaseMs: 5000,
+    });
+    await registerNode(clients, {
+      spec: { id: 'nb', ...spec },
+      incarnation: 'inc',
+      now: 1000,
+      leaseMs: 5000,
+    });
     expect((await findNode(clients, 'na'))?.id).toBe('na');
     expect(await findNode(clients, 'nz')).toBeUndefined();
     expect([...(await listNodesById(clients)).keys()].sort()).toEqual(['na', 'nb']);

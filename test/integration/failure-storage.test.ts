@@ -34,7 +34,7 @@ describe('guest failure transitions against dynalite', () => {
       { id, owner: 'n1', guest: { kind: 'cpu' }, memPages: 1, ...(policy ? { restartPolicy: policy } : {}) },
       100,
     );
-    await markRunning(clients, id, 'n1', 1, 110);
+    await markRunning(clients, { id, node: 'n1', fence: 1, now: 110 });
   }
 
   it('fails a running VM with its reason, dropping an ORDERED migration, and refuses a second write', async () => {
@@ -49,7 +49,14 @@ describe('guest failure transitions against dynalite', () => {
       origin: 'test',
     });
     const next = afterFailure(undefined, 0, 200);
-    const failed = await failVm(clients, 'f1', 'n1', 1, 'trap in run: unreachable', next, 200);
+    const failed = await failVm(clients, {
+      id: 'f1',
+      node: 'n1',
+      fence: 1,
+      reason: 'trap in run: unreachable',
+      next,
+      now: 200,
+    });
     expect(failed).toMatchObject({
       state: 'FAILED',
       reason: 'trap in run: unreachable',
@@ -57,54 +64,57 @@ describe('guest failure transitions against dynalite', () => {
       fence: 1,
     });
     expect(failed.migration).toBeUndefined();
-    await expect(failVm(clients, 'f1', 'n1', 1, 'again', next, 210)).rejects.toBeInstanceOf(ConditionFailed);
+    await expect(
+      failVm(clients, { id: 'f1', node: 'n1', fence: 1, reason: 'again', next, now: 210 }),
+    ).rejects.toBeInstanceOf(ConditionFailed);
   });
 
   it('lets only the owner under its fence record a failure', async () => {
     await running('f2');
     const next = afterFailure(undefined, 0, 200);
-    await expect(failVm(clients, 'f2', 'n2', 1, 'x', next, 200)).rejects.toBeInstanceOf(ConditionFailed);
-    await expect(failVm(clients, 'f2', 'n1', 2, 'x', next, 200)).rejects.toBeInstanceOf(ConditionFailed);
+    await expect(
+      failVm(clients, { id: 'f2', node: 'n2', fence: 1, reason: 'x', next, now: 200 }),
+    ).rejects.toBeInstanceOf(ConditionFailed);
+    await expect(
+      failVm(clients, { id: 'f2', node: 'n1', fence: 2, reason: 'x', next, now: 200 }),
+    ).rejects.toBeInstanceOf(ConditionFailed);
     expect((await getVm(clients, 'f2')).state).toBe('RUNNING');
   });
 
   it('backs an on-failure VM off under a new fence, then fails it once its retries are spent', async () => {
     await running('f3', { kind: 'on-failure', maxRetries: 1 });
-    const first = await failVm(
-      clients,
-      'f3',
-      'n1',
-      1,
-      'timeout in run after 500 ms',
-      afterFailure({ kind: 'on-failure', maxRetries: 1 }, 0, 1000),
-      1000,
-    );
+    const first = await failVm(clients, {
+      id: 'f3',
+      node: 'n1',
+      fence: 1,
+      reason: 'timeout in run after 500 ms',
+      next: afterFailure({ kind: 'on-failure', maxRetries: 1 }, 0, 1000),
+      now: 1000,
+    });
     expect(first).toMatchObject({ state: 'PENDING', fence: 2, failures: 1, retryAt: 11_000, owner: 'n1' });
-    await markRunning(clients, 'f3', 'n1', 2, 12_000);
-    const second = await failVm(
-      clients,
-      'f3',
-      'n1',
-      2,
-      'timeout in run after 500 ms',
-      afterFailure(first.restartPolicy, first.failures ?? 0, 13_000),
-      13_000,
-    );
+    await markRunning(clients, { id: 'f3', node: 'n1', fence: 2, now: 12_000 });
+    const second = await failVm(clients, {
+      id: 'f3',
+      node: 'n1',
+      fence: 2,
+      reason: 'timeout in run after 500 ms',
+      next: afterFailure(first.restartPolicy, first.failures ?? 0, 13_000),
+      now: 13_000,
+    });
     expect(second).toMatchObject({ state: 'FAILED', fence: 2, failures: 2 });
     expect(second.retryAt).toBeUndefined();
   });
 
   it('never lets the reaper restart a FAILED VM, and restarts it by hand only from FAILED', async () => {
     await running('f4');
-    await failVm(
-      clients,
-      'f4',
-      'n1',
-      1,
-      'memory limit of 1 pages exceeded',
-      afterFailure(undefined, 0, 200),
-      200,
-    );
+    await failVm(clients, {
+      id: 'f4',
+      node: 'n1',
+      fence: 1,
+      reason: 'memory limit of 1 pages exceeded',
+      next: afterFailure(undefined, 0, 200),
+      now: 200,
+    });
     await expect(
       restartElsewhere(clients, {
         id: 'f4',
@@ -115,17 +125,21 @@ describe('guest failure transitions against dynalite', () => {
         seen: 'RUNNING',
       }),
     ).rejects.toBeInstanceOf(ConditionFailed);
-    await expect(restartVm(clients, 'f4', 0, 'n2', 300)).rejects.toBeInstanceOf(ConditionFailed);
-    const again = await restartVm(clients, 'f4', 1, 'n2', 300);
+    await expect(restartVm(clients, { id: 'f4', fence: 0, node: 'n2', now: 300 })).rejects.toBeInstanceOf(
+      ConditionFailed,
+    );
+    const again = await restartVm(clients, { id: 'f4', fence: 1, node: 'n2', now: 300 });
     expect(again).toMatchObject({ state: 'PENDING', owner: 'n2', fence: 2, failures: 0 });
     expect(again.reason).toBeUndefined();
     expect((await listVmsForNode(clients, 'n2')).map((v) => v.id)).toContain('f4');
-    await expect(restartVm(clients, 'f4', 2, 'n2', 310)).rejects.toBeInstanceOf(ConditionFailed);
+    await expect(restartVm(clients, { id: 'f4', fence: 2, node: 'n2', now: 310 })).rejects.toBeInstanceOf(
+      ConditionFailed,
+    );
   });
 
   it('records an image recovery only for the broken image the table still names', async () => {
     await createVm(clients, { id: 'f5', owner: 'n1', guest: { kind: 'cpu' }, memPages: 1 }, 100);
-    await markRunning(clients, 'f5', 'n1', 1, 110);
+    await markRunning(clients, { id: 'f5', node: 'n1', fence: 1, now: 110 });
     const { recordCheckpoint } = await import('../../shared/storage/vms.ts');
     await recordCheckpoint(clients, { id: 'f5', node: 'n1', fence: 1, image: image(3), now: 120 });
     await restartElsewhere(clients, {
@@ -144,9 +158,21 @@ describe('guest failure transitions against dynalite', () => {
       at: 140,
     };
     await expect(
-      recordImageRecovery(clients, 'f5', 'n1', 2, image(2), { ...recovery, broken: 'other' }),
+      recordImageRecovery(clients, {
+        id: 'f5',
+        node: 'n1',
+        fence: 2,
+        image: image(2),
+        recovery: { ...recovery, broken: 'other' },
+      }),
     ).rejects.toBeInstanceOf(ConditionFailed);
-    const out = await recordImageRecovery(clients, 'f5', 'n1', 2, image(2), recovery);
+    const out = await recordImageRecovery(clients, {
+      id: 'f5',
+      node: 'n1',
+      fence: 2,
+      image: image(2),
+      recovery,
+    });
     expect(out.image).toEqual(image(2));
     expect(out.recovery).toEqual(recovery);
   });

@@ -3,7 +3,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { PAGE_BYTES } from '../../shared/domain/guests.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { Conflict, Corrupt, InvalidInput, NotFound } from '../../shared/storage/errors.ts';
-import { createImageStore, type ImageStore, type ImageWrite } from '../../shared/storage/image-store.ts';
+import {
+  createImageStore,
+  createImageStoreOn,
+  type ImageStore,
+  type ImageWrite,
+  s3Blobs,
+} from '../../shared/storage/image-store.ts';
 import { freshStores } from '../support/stores.ts';
 
 const page = (fill: number) => new Uint8Array(PAGE_BYTES).fill(fill);
@@ -41,7 +47,7 @@ describe('the S3 image store against s3rver', () => {
       .map((o) => o.Key!)
       .sort();
 
-  it('writes a full image and a delta that holds only changed pages, and reads back the whole state', async () => {
+  it('writes a full image and a delta that holds only changed pages (inline, one object), and reads back the whole state', async () => {
     const full = await images.putImage(
       anImage({
         vm: 'vm1',
@@ -86,8 +92,57 @@ describe('the S3 image store against s3rver', () => {
       'images/vm1/1/1/manifest.json',
       'images/vm1/1/1/pack-0.bin',
       'images/vm1/2/2/manifest.json',
-      'images/vm1/2/2/pack-0.bin',
     ]);
+    expect(delta.manifest.packs).toContain(delta.ref.manifest);
+  });
+
+  it('reads only the picked blocks of an image, from the packs they lie in', async () => {
+    const full = await images.putImage(
+      anImage({
+        vm: 'pick',
+        seq: 1,
+        pages: new Map([
+          [1, page(1)],
+          [2, page(2)],
+        ]),
+      }),
+    );
+    const delta = await images.putImage(
+      anImage({ vm: 'pick', seq: 2, kind: 'delta', previous: full.manifest, pages: new Map([[2, page(5)]]) }),
+    );
+    const read: string[] = [];
+    const store = createImageStoreOn({
+      ...s3Blobs(clients),
+      get: (k) => {
+        read.push(k);
+        return s3Blobs(clients).get(k);
+      },
+    });
+    const loaded = await store.getImage(delta.ref.manifest, () => ({ pages: new Set([2]), disk: new Set() }));
+    expect([...loaded.pages.keys()]).toEqual([2]);
+    expect(loaded.pages.get(2)![0]).toBe(5);
+    expect(read).toEqual([delta.ref.manifest]);
+    const old = await store.getImage(delta.ref.manifest, () => ({ pages: new Set([1]), disk: new Set() }));
+    expect(old.pages.get(1)![0]).toBe(1);
+    expect(read.slice(1)).toEqual([delta.ref.manifest, 'images/pick/1/1/pack-0.bin']);
+  });
+
+  it('detects a corrupted block carried inline in a delta manifest, naming the page', async () => {
+    const full = await images.putImage(anImage({ vm: 'inl', seq: 1, pages: new Map([[0, page(1)]]) }));
+    const delta = await images.putImage(
+      anImage({ vm: 'inl', seq: 2, kind: 'delta', previous: full.manifest, pages: new Map([[4, page(4)]]) }),
+    );
+    const key = delta.ref.manifest;
+    const object = await clients.s3.send(new GetObjectCommand({ Bucket: clients.bucketName, Key: key }));
+    const bytes = await object.Body!.transformToByteArray();
+    bytes[bytes.byteLength - 10] = bytes[bytes.byteLength - 10]! ^ 0xff;
+    await clients.s3.send(new PutObjectCommand({ Bucket: clients.bucketName, Key: key, Body: bytes }));
+    await expect(images.getImage(key)).rejects.toThrow(
+      new Corrupt(`image ${key}: page 4 in ${key} fails its sha256 check`),
+    );
+    // The full image's blocks are still read from their own pack, intact.
+    const first = await images.getImage(key, () => ({ pages: new Set([0]), disk: new Set() }));
+    expect(first.pages.get(0)![0]).toBe(1);
   });
 
   it('detects a corrupted page block as Corrupt, naming the page', async () => {

@@ -131,7 +131,7 @@ describe('hostile and broken guests on a node agent', () => {
     await cycle([d], 3);
     expect(await getVm(clients, 'loop')).toMatchObject({ state: 'FAILED', failures: 2 });
     // A restart by hand is a fresh try: it runs (and fails) again.
-    await restartVm(clients, 'loop', 2, 'h4', now);
+    await restartVm(clients, { id: 'loop', fence: 2, node: 'h4', now });
     await cycle([d], 3);
     expect(await getVm(clients, 'loop')).toMatchObject({ state: 'PENDING', failures: 1, fence: 4 });
   });

@@ -47,16 +47,15 @@ describe('the reaper', () => {
     return { dead: `dead${n}`, live: `live${n}`, vm: `vm${n}` };
   };
   const node = (id: string, leaseUntil: number) =>
-    registerNode(
-      clients,
-      { id, capacity: 1, weights, memCapacityPages: 100 },
-      `${id}-i`,
-      leaseUntil - 10_000,
-      10_000,
-    );
+    registerNode(clients, {
+      spec: { id, capacity: 1, weights, memCapacityPages: 100 },
+      incarnation: `${id}-i`,
+      now: leaseUntil - 10_000,
+      leaseMs: 10_000,
+    });
   const runningVm = async (id: string, owner: string) => {
     await createVm(clients, { id, owner, guest: { kind: 'memory' }, memPages: 2 }, 0);
-    await markRunning(clients, id, owner, 1, 1);
+    await markRunning(clients, { id, node: owner, fence: 1, now: 1 });
     await recordCheckpoint(clients, { id, node: owner, fence: 1, image: image(id, 1), now: 2 });
   };
   const reap = (now: number, only: string[]) =>
@@ -101,7 +100,13 @@ describe('the reaper', () => {
     }) => {
       if (!raced && command.input.ConditionExpression?.includes('#owner = :dead')) {
         raced = true;
-        await markRunning(clients, vm, dead, 1, 50_000 + GRACE + 2, 'inc-new');
+        await markRunning(clients, {
+          id: vm,
+          node: dead,
+          fence: 1,
+          now: 50_000 + GRACE + 2,
+          incarnation: 'inc-new',
+        });
       }
       return send(command as never);
     }) as never);
@@ -141,7 +146,7 @@ describe('the reaper', () => {
     await node(dead, 50_000);
     await node(live, 100_000);
     await runningVm(vm, dead);
-    await requestState(clients, vm, 1, 'SUSPENDING', 3);
+    await requestState(clients, { id: vm, fence: 1, want: 'SUSPENDING', now: 3 });
     const report = await reap(60_000, [dead, live]);
     expect(report.suspended).toEqual([vm]);
     expect(await getVm(clients, vm)).toMatchObject({ state: 'SUSPENDED', owner: dead, image: image(vm, 1) });

@@ -27,7 +27,8 @@ describe('per-shard node reads', () => {
   it('reads each shard’s nodes alone: disjoint, complete, and the same sets the domain deals', async () => {
     const clients = await freshStores();
     const ids = Array.from({ length: 120 }, (_, i) => `node-${i}`);
-    for (const id of ids) await registerNode(clients, spec(id), 'inc', NOW, 60_000);
+    for (const id of ids)
+      await registerNode(clients, { spec: spec(id), incarnation: 'inc', now: NOW, leaseMs: 60_000 });
     const shards = 4;
     const seen = new Set<string>();
     for (let shard = 0; shard < shards; shard++) {
@@ -46,7 +47,7 @@ describe('per-shard node reads', () => {
 
   it('files a node under its bucket when it registers and again on every lease renewal', async () => {
     const clients = await freshStores();
-    await registerNode(clients, spec('solo'), 'inc', NOW, 60_000);
+    await registerNode(clients, { spec: spec('solo'), incarnation: 'inc', now: NOW, leaseMs: 60_000 });
     const bucket = bucketOf('solo');
     const own = { group: groupOf(bucket), bucket };
     expect((await listNodesInBuckets(clients, [own])).map((n) => n.id)).toEqual(['solo']);
@@ -55,7 +56,12 @@ describe('per-shard node reads', () => {
     ]);
     const next = (bucket + 1) % 1024;
     expect(await listNodesInBuckets(clients, [{ group: groupOf(next), bucket: next }])).toEqual([]);
-    const renewed = await renewLease(clients, 'solo', 'inc', NOW + 1000, 60_000);
+    const renewed = await renewLease(clients, {
+      id: 'solo',
+      incarnation: 'inc',
+      now: NOW + 1000,
+      leaseMs: 60_000,
+    });
     expect(renewed).toMatchObject({ gsi3sk: `${String(bucket).padStart(4, '0')}#solo` });
     expect((await listNodesInBuckets(clients, [own])).map((n) => n.id)).toEqual(['solo']);
   });
@@ -108,7 +114,8 @@ describe('per-shard node reads', () => {
     );
     await ensureTableAndBucket(clients);
     const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
-    for (const id of ids) await registerNode(clients, spec(id), 'inc', NOW, 60_000);
+    for (const id of ids)
+      await registerNode(clients, { spec: spec(id), incarnation: 'inc', now: NOW, leaseMs: 60_000 });
     const read = await listShardNodes(clients, { round: 1, shard: 0, shards: 2 });
     // Every node comes back; the run's own shard filter narrows them.
     expect(read.map((n) => n.id).sort()).toEqual(ids);

@@ -34,10 +34,15 @@ describe('DynamoDB repository against dynalite', () => {
   });
 
   it('registers nodes, lists them through the kind index and keeps admin state across re-registration', async () => {
-    await registerNode(clients, aNodeSpec('n1'), 'inc-1', 1000, 5000);
-    await registerNode(clients, aNodeSpec('n2'), 'inc-1', 1000, 5000);
+    await registerNode(clients, { spec: aNodeSpec('n1'), incarnation: 'inc-1', now: 1000, leaseMs: 5000 });
+    await registerNode(clients, { spec: aNodeSpec('n2'), incarnation: 'inc-1', now: 1000, leaseMs: 5000 });
     await patchNode(clients, 'n1', { draining: true, loadOverride: 7 }, 1100);
-    const again = await registerNode(clients, aNodeSpec('n1'), 'inc-2', 6001, 5000);
+    const again = await registerNode(clients, {
+      spec: aNodeSpec('n1'),
+      incarnation: 'inc-2',
+      now: 6001,
+      leaseMs: 5000,
+    });
     expect(again.draining).toBe(true);
     expect(again.loadOverride).toBe(7);
     expect((await listNodes(clients)).map((n) => n.id)).toEqual(['n1', 'n2']);
@@ -47,8 +52,18 @@ describe('DynamoDB repository against dynalite', () => {
 
   it('refuses to register a node whose live lease another incarnation holds, naming the holder', async () => {
     const holder = { pid: 4242, host: 'host-a' };
-    await registerNode(clients, aNodeSpec('nh'), 'inc-a', 1000, 5000, { holder });
-    const refused = registerNode(clients, aNodeSpec('nh'), 'inc-b', 3000, 5000, {
+    await registerNode(clients, {
+      spec: aNodeSpec('nh'),
+      incarnation: 'inc-a',
+      now: 1000,
+      leaseMs: 5000,
+      holder,
+    });
+    const refused = registerNode(clients, {
+      spec: aNodeSpec('nh'),
+      incarnation: 'inc-b',
+      now: 3000,
+      leaseMs: 5000,
       holder: { pid: 7, host: 'b' },
     });
     await expect(refused).rejects.toBeInstanceOf(NodeHeld);
@@ -56,18 +71,35 @@ describe('DynamoDB repository against dynalite', () => {
       'node nh is held by a live agent: incarnation inc-a (pid 4242 on host-a); its lease ends at 1970-01-01T00:00:06.000Z (in 3.0 s)',
     );
     // Even at the lease's last instant; and a process naming some other incarnation as its own does not help.
-    await expect(registerNode(clients, aNodeSpec('nh'), 'inc-b', 6000, 5000)).rejects.toBeInstanceOf(
-      NodeHeld,
-    );
     await expect(
-      registerNode(clients, aNodeSpec('nh'), 'inc-b', 3000, 5000, { replaces: 'inc-x' }),
+      registerNode(clients, { spec: aNodeSpec('nh'), incarnation: 'inc-b', now: 6000, leaseMs: 5000 }),
+    ).rejects.toBeInstanceOf(NodeHeld);
+    await expect(
+      registerNode(clients, {
+        spec: aNodeSpec('nh'),
+        incarnation: 'inc-b',
+        now: 3000,
+        leaseMs: 5000,
+        replaces: 'inc-x',
+      }),
     ).rejects.toBeInstanceOf(NodeHeld);
     expect(await getNode(clients, 'nh')).toMatchObject({ incarnation: 'inc-a', leaseUntil: 6000, holder });
     // The holder itself may re-register under a new incarnation while its lease is live.
-    await registerNode(clients, aNodeSpec('nh'), 'inc-a2', 4000, 5000, { replaces: 'inc-a', holder });
+    await registerNode(clients, {
+      spec: aNodeSpec('nh'),
+      incarnation: 'inc-a2',
+      now: 4000,
+      leaseMs: 5000,
+      replaces: 'inc-a',
+      holder,
+    });
     expect((await getNode(clients, 'nh')).incarnation).toBe('inc-a2');
     // Once the lease has lapsed, anyone takes the node over.
-    const taken = await registerNode(clients, aNodeSpec('nh'), 'inc-b', 9001, 5000, {
+    const taken = await registerNode(clients, {
+      spec: aNodeSpec('nh'),
+      incarnation: 'inc-b',
+      now: 9001,
+      leaseMs: 5000,
       holder: { pid: 7, host: 'b' },
     });
     expect(taken).toMatchObject({ incarnation: 'inc-b', leaseUntil: 14_001, holder: { pid: 7, host: 'b' } });
@@ -75,7 +107,9 @@ describe('DynamoDB repository against dynalite', () => {
 
   it('lets one of two concurrent registrations of a new node win and refuses the other', async () => {
     const results = await Promise.allSettled(
-      ['inc-1', 'inc-2', 'inc-3'].map((inc) => registerNode(clients, aNodeSpec('nrace'), inc, 1000, 5000)),
+      ['inc-1', 'inc-2', 'inc-3'].map((inc) =>
+        registerNode(clients, { spec: aNodeSpec('nrace'), incarnation: inc, now: 1000, leaseMs: 5000 }),
+      ),
     );
     // The first write creates the item; the others find a live lease of another incarnation.
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
@@ -84,23 +118,35 @@ describe('DynamoDB repository against dynalite', () => {
 
   it('records which incarnation marked a VM RUNNING', async () => {
     await createVm(clients, { id: 'vm-inc', owner: 'n-inc', guest: { kind: 'idle' }, memPages: 1 }, 1000);
-    const running = await markRunning(clients, 'vm-inc', 'n-inc', 1, 1001, 'inc-2');
+    const running = await markRunning(clients, {
+      id: 'vm-inc',
+      node: 'n-inc',
+      fence: 1,
+      now: 1001,
+      incarnation: 'inc-2',
+    });
     expect(running.startedBy).toBe('inc-2');
   });
 
   it('refuses to renew a lease held by another incarnation or already lapsed', async () => {
-    await registerNode(clients, aNodeSpec('n3'), 'inc-a', 0, 1000);
-    await expect(renewLease(clients, 'n3', 'inc-b', 500, 1000)).rejects.toBeInstanceOf(ConditionFailed);
-    await expect(renewLease(clients, 'n3', 'inc-a', 2000, 1000)).rejects.toBeInstanceOf(ConditionFailed);
-    const renewed = await renewLease(clients, 'n3', 'inc-a', 900, 1000);
+    await registerNode(clients, { spec: aNodeSpec('n3'), incarnation: 'inc-a', now: 0, leaseMs: 1000 });
+    await expect(
+      renewLease(clients, { id: 'n3', incarnation: 'inc-b', now: 500, leaseMs: 1000 }),
+    ).rejects.toBeInstanceOf(ConditionFailed);
+    await expect(
+      renewLease(clients, { id: 'n3', incarnation: 'inc-a', now: 2000, leaseMs: 1000 }),
+    ).rejects.toBeInstanceOf(ConditionFailed);
+    const renewed = await renewLease(clients, { id: 'n3', incarnation: 'inc-a', now: 900, leaseMs: 1000 });
     expect(renewed.leaseUntil).toBe(1900);
   });
 
   it('lets only one run claim a node until the claim expires', async () => {
-    await registerNode(clients, aNodeSpec('n4'), 'inc', 0, 1000);
-    await claimNode(clients, 'n4', 'run-1', 100, 200);
-    await expect(claimNode(clients, 'n4', 'run-2', 150, 300)).rejects.toBeInstanceOf(ConditionFailed);
-    await claimNode(clients, 'n4', 'run-2', 250, 400);
+    await registerNode(clients, { spec: aNodeSpec('n4'), incarnation: 'inc', now: 0, leaseMs: 1000 });
+    await claimNode(clients, { id: 'n4', run: 'run-1', now: 100, until: 200 });
+    await expect(claimNode(clients, { id: 'n4', run: 'run-2', now: 150, until: 300 })).rejects.toBeInstanceOf(
+      ConditionFailed,
+    );
+    await claimNode(clients, { id: 'n4', run: 'run-2', now: 250, until: 400 });
     expect((await getNode(clients, 'n4')).claim).toEqual({ run: 'run-2', until: 400 });
   });
 
@@ -114,7 +160,7 @@ describe('DynamoDB repository against dynalite', () => {
     await expect(
       createVm(clients, { id: 'vm-1', owner: 'n2', guest: { kind: 'cpu' }, memPages: 16 }, 1000),
     ).rejects.toBeInstanceOf(ConditionFailed);
-    await markRunning(clients, 'vm-1', 'n1', 1, 1001);
+    await markRunning(clients, { id: 'vm-1', node: 'n1', fence: 1, now: 1001 });
     const order = {
       id: 'm-1',
       from: 'n1',

@@ -57,18 +57,17 @@ export async function seedCluster(
   const factors = new Map<string, LoadFactors>();
   for (const node of nodes) {
     const at = now - (node.lapsed ? 1 : (node.reportAgeMs ?? 0));
-    await registerNode(
-      clients,
-      {
+    await registerNode(clients, {
+      spec: {
         id: node.id,
         capacity: node.capacity ?? 10,
         weights: node.weights ?? WEIGHTS,
         memCapacityPages: node.memCapacityPages ?? 1_000_000,
       },
-      INCARNATION,
-      at,
-      LEASE_MS,
-    );
+      incarnation: INCARNATION,
+      now: at,
+      leaseMs: LEASE_MS,
+    });
     for (const vm of node.vms ?? []) {
       await createVm(
         clients,
@@ -82,7 +81,7 @@ export async function seedCluster(
         },
         at,
       );
-      await markRunning(clients, vm.id, node.id, 1, at);
+      await markRunning(clients, { id: vm.id, node: node.id, fence: 1, now: at });
       factors.set(vm.id, factorsOf(vm.cpu));
     }
   }
@@ -90,7 +89,13 @@ export async function seedCluster(
   for (const node of nodes) {
     const at = now - (node.lapsed ? 1 : (node.reportAgeMs ?? 0));
     const report = reportFor(node.id, node.weights ?? WEIGHTS, vms, factors, at);
-    await renewLease(clients, node.id, INCARNATION, at, node.lapsed ? 0 : LEASE_MS, report);
+    await renewLease(clients, {
+      id: node.id,
+      incarnation: INCARNATION,
+      now: at,
+      leaseMs: node.lapsed ? 0 : LEASE_MS,
+      report,
+    });
   }
 }
 
@@ -162,7 +167,7 @@ export async function applyOrders(
   const vms = await listAllVms(clients);
   for (const node of nodes) {
     const report = reportFor(node.id, node.weights ?? WEIGHTS, vms, factors, now);
-    await renewLease(clients, node.id, INCARNATION, now, LEASE_MS, report);
+    await renewLease(clients, { id: node.id, incarnation: INCARNATION, now, leaseMs: LEASE_MS, report });
   }
   return moved;
 }

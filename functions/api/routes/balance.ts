@@ -1,5 +1,5 @@
 // Balancing: the config item, running a round now, and the history of runs and migrations.
-import { createRoute, type RouteHandler, z } from '@hono/zod-openapi';
+import { type RouteHandler, z } from '@hono/zod-openapi';
 import { balancingConfigSchema } from '../../../shared/domain/config.ts';
 import { getBalancingConfig, patchBalancingConfig } from '../../../shared/storage/config-store.ts';
 import { listMigrations } from '../../../shared/storage/migrations.ts';
@@ -7,7 +7,7 @@ import { listRuns } from '../../../shared/storage/runs.ts';
 import type { ApiDeps } from '../deps.ts';
 import { keepPlan } from '../plans.ts';
 import { ApiProblem, problemResponses } from '../problem.ts';
-import { bearerSecurity, newRouter } from '../router.ts';
+import { newRouter, routesOf } from '../router.ts';
 import { jsonBody, jsonResponse } from '../schemas.ts';
 import { PlanSchema } from './plans.ts';
 
@@ -109,14 +109,12 @@ const page = <T extends z.ZodType>(item: T) =>
 const limit = (max: number, fallback: number) => z.coerce.number().int().min(1).max(max).default(fallback);
 const cursor = z.string().max(2048).optional();
 
-const tags = ['Balancing'];
+const route = routesOf('Balancing');
 
-const balanceRoute = createRoute({
+const balanceRoute = route({
   method: 'post',
   path: '/v1/balance',
   operationId: 'balance',
-  tags,
-  security: bearerSecurity,
   summary: 'Run one balancing round now (or only decide it, with dryRun) and return its record',
   description:
     'A dry run writes no orders; it stores a plan (`plan` in the answer) that `POST /v1/plans/{id}/apply` carries out exactly, until it expires.',
@@ -135,24 +133,20 @@ export function balanceRoutes(deps: ApiDeps) {
   const { clients } = deps;
   return newRouter()
     .openapi(
-      createRoute({
+      route({
         method: 'get',
         path: '/v1/config/balancing',
         operationId: 'getBalancingConfig',
-        tags,
-        security: bearerSecurity,
         summary: 'The balancing configuration (defaults until first changed)',
         responses: { 200: jsonResponse(ConfigSchema, 'The config in force'), ...problemResponses(401) },
       }),
       async (c) => c.json(await getBalancingConfig(clients), 200),
     )
     .openapi(
-      createRoute({
+      route({
         method: 'put',
         path: '/v1/config/balancing',
         operationId: 'putBalancingConfig',
-        tags,
-        security: bearerSecurity,
         summary: 'Change the balancing configuration: the fields given are merged over the stored config',
         request: { body: jsonBody(ConfigPatchSchema) },
         responses: {
@@ -164,12 +158,10 @@ export function balanceRoutes(deps: ApiDeps) {
     )
     .openapi(balanceRoute, runRound(deps))
     .openapi(
-      createRoute({
+      route({
         method: 'get',
         path: '/v1/runs',
         operationId: 'listRuns',
-        tags,
-        security: bearerSecurity,
         summary: 'Balancing runs, newest first',
         request: { query: z.object({ limit: limit(100, 20), cursor }).strict() },
         responses: { 200: jsonResponse(page(RunSchema), 'One page of runs'), ...problemResponses(400, 401) },
@@ -181,12 +173,10 @@ export function balanceRoutes(deps: ApiDeps) {
       },
     )
     .openapi(
-      createRoute({
+      route({
         method: 'get',
         path: '/v1/migrations',
         operationId: 'listMigrations',
-        tags,
-        security: bearerSecurity,
         summary: 'Migration history with bytes and downtime, newest first (optionally one VM’s)',
         request: {
           query: z

@@ -1,5 +1,5 @@
 // The cluster at a glance (counts, imbalance, last run) and the unauthenticated health check.
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import { isLive } from '../../../shared/domain/placement.ts';
 import { countedImbalance } from '../../../shared/domain/stats.ts';
 import { listNodes } from '../../../shared/storage/nodes.ts';
@@ -7,7 +7,7 @@ import { listRuns } from '../../../shared/storage/runs.ts';
 import { listAllVms } from '../../../shared/storage/vms.ts';
 import type { ApiDeps } from '../deps.ts';
 import { problemResponses } from '../problem.ts';
-import { bearerSecurity, newRouter } from '../router.ts';
+import { newRouter, routesOf } from '../router.ts';
 import { jsonResponse, VmStateSchema } from '../schemas.ts';
 import { nodeLoadOf } from '../views.ts';
 import { RunSchema } from './balance.ts';
@@ -35,16 +35,16 @@ const ClusterSchema = z
   })
   .openapi('Cluster');
 
+const route = routesOf('Cluster');
+
 export function clusterRoutes(deps: ApiDeps) {
   const { clients } = deps;
   return newRouter()
     .openapi(
-      createRoute({
+      route({
         method: 'get',
         path: '/v1/cluster',
         operationId: 'getCluster',
-        tags: ['Cluster'],
-        security: bearerSecurity,
         summary:
           'Node and VM counts, imbalance (CV and max/mean over live, non-draining nodes), last balancing run',
         responses: { 200: jsonResponse(ClusterSchema, 'The cluster summary'), ...problemResponses(401) },
@@ -76,11 +76,10 @@ export function clusterRoutes(deps: ApiDeps) {
       },
     )
     .openapi(
-      createRoute({
+      route.open({
         method: 'get',
         path: '/healthz',
         operationId: 'health',
-        tags: ['Cluster'],
         summary: 'Liveness of the API process (no auth, no storage access)',
         responses: { 200: jsonResponse(z.object({ ok: z.literal(true) }), 'The API is up') },
       }),

@@ -1,6 +1,6 @@
 // Guest modules: upload a wasm module (validated against the guest ABI) and list them. A name is
 // registered once: VM images refer to their module by name, so its code must never change.
-import { createRoute, type RouteHandler, z } from '@hono/zod-openapi';
+import { type RouteHandler, z } from '@hono/zod-openapi';
 import { MODULE_NAME } from '../../../shared/domain/guests.ts';
 import { ConditionFailed } from '../../../shared/errors.ts';
 import { validateGuestModule } from '../../../shared/guest-abi.ts';
@@ -20,7 +20,7 @@ import {
 } from '../../../shared/storage/modules.ts';
 import type { ApiDeps } from '../deps.ts';
 import { conflict, problemResponses, unprocessable } from '../problem.ts';
-import { bearerSecurity, newRouter } from '../router.ts';
+import { newRouter, routesOf } from '../router.ts';
 import { jsonResponse } from '../schemas.ts';
 
 const moduleName = z
@@ -53,14 +53,12 @@ const ModuleSchema = z
   })
   .openapi('Module');
 
-const tags = ['Modules'];
+const route = routesOf('Modules');
 
-const registerModuleRoute = createRoute({
+const registerModuleRoute = route({
   method: 'post',
   path: '/v1/modules',
   operationId: 'registerModule',
-  tags,
-  security: bearerSecurity,
   summary:
     'Register a guest module (application/wasm with ?name=, or JSON with base64), checked against the guest ABI',
   request: {
@@ -86,12 +84,10 @@ export function moduleRoutes(deps: ApiDeps) {
   return newRouter()
     .openapi(registerModuleRoute, registerModuleHandler(deps, images))
     .openapi(
-      createRoute({
+      route({
         method: 'get',
         path: '/v1/modules',
         operationId: 'listModules',
-        tags,
-        security: bearerSecurity,
         summary: 'List registered guest modules',
         responses: {
           200: jsonResponse(z.object({ items: z.array(ModuleSchema) }), 'Every registered module'),

@@ -1,9 +1,9 @@
 // Nodes: list, show, and the administrator's changes (weights, drain, load override, hints).
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import { getNode, listNodes, patchNode } from '../../../shared/storage/nodes.ts';
 import type { ApiDeps } from '../deps.ts';
 import { problemResponses } from '../problem.ts';
-import { bearerSecurity, newRouter } from '../router.ts';
+import { newRouter, routesOf } from '../router.ts';
 import { HintsSchema, IdParamSchema, jsonBody, jsonResponse, NodeSchema, WeightsSchema } from '../schemas.ts';
 import { toNodeView } from '../views.ts';
 
@@ -30,18 +30,16 @@ const PatchNodeSchema = z
   })
   .openapi('PatchNode');
 
-const tags = ['Nodes'];
+const route = routesOf('Nodes');
 
 export function nodeRoutes(deps: ApiDeps) {
   const { clients } = deps;
   return newRouter()
     .openapi(
-      createRoute({
+      route({
         method: 'get',
         path: '/v1/nodes',
         operationId: 'listNodes',
-        tags,
-        security: bearerSecurity,
         summary: 'List nodes with their weights, liveness and last reported load',
         responses: {
           200: jsonResponse(z.object({ items: z.array(NodeSchema) }), 'Every registered node'),
@@ -54,12 +52,10 @@ export function nodeRoutes(deps: ApiDeps) {
       },
     )
     .openapi(
-      createRoute({
+      route({
         method: 'get',
         path: '/v1/nodes/{id}',
         operationId: 'getNode',
-        tags,
-        security: bearerSecurity,
         summary: "Show a node, with its last report's per-VM entries",
         request: { params: IdParamSchema },
         responses: { 200: jsonResponse(NodeSchema, 'The node'), ...problemResponses(400, 401, 404) },
@@ -68,12 +64,10 @@ export function nodeRoutes(deps: ApiDeps) {
         c.json(toNodeView(await getNode(clients, c.req.valid('param').id), deps.clock(), true), 200),
     )
     .openapi(
-      createRoute({
+      route({
         method: 'patch',
         path: '/v1/nodes/{id}',
         operationId: 'patchNode',
-        tags,
-        security: bearerSecurity,
         summary: 'Change weights, drain or undrain, set or clear a load override, set performance hints',
         request: { params: IdParamSchema, body: jsonBody(PatchNodeSchema) },
         responses: {

@@ -1,11 +1,11 @@
 // Plans: the moves a dry run decided, listed, shown and applied exactly as reviewed.
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import { isPlanExpired, type Plan } from '../../../shared/domain/plans.ts';
 import { getPlan, listPlans } from '../../../shared/storage/plans.ts';
 import type { ApiDeps } from '../deps.ts';
 import { applyPlan } from '../plans.ts';
 import { PROBLEM_CONTENT_TYPE, ProblemSchema, problemResponses } from '../problem.ts';
-import { bearerSecurity, newRouter } from '../router.ts';
+import { newRouter, routesOf } from '../router.ts';
 import { jsonResponse } from '../schemas.ts';
 
 const PlannedMoveSchema = z.object({
@@ -71,7 +71,7 @@ const PlanIdSchema = z.object({
     .openapi({ param: { name: 'id', in: 'path' }, example: 'plan-3f9a1c2e01' }),
 });
 
-const tags = ['Balancing'];
+const route = routesOf('Balancing');
 
 const refused = (description: string) => ({
   description,
@@ -86,12 +86,10 @@ export function planRoutes(deps: ApiDeps) {
   const { clients } = deps;
   return newRouter()
     .openapi(
-      createRoute({
+      route({
         method: 'get',
         path: '/v1/plans',
         operationId: 'listPlans',
-        tags,
-        security: bearerSecurity,
         summary: 'Plans of dry runs, newest first (open, applied and expired until they are removed)',
         request: {
           query: z
@@ -117,12 +115,10 @@ export function planRoutes(deps: ApiDeps) {
       },
     )
     .openapi(
-      createRoute({
+      route({
         method: 'get',
         path: '/v1/plans/{id}',
         operationId: 'getPlan',
-        tags,
-        security: bearerSecurity,
         summary: 'Show a plan',
         request: { params: PlanIdSchema },
         responses: { 200: jsonResponse(PlanSchema, 'The plan'), ...problemResponses(400, 401, 404) },
@@ -130,12 +126,10 @@ export function planRoutes(deps: ApiDeps) {
       async (c) => c.json(asShown(await getPlan(clients, c.req.valid('param').id), deps.clock()), 200),
     )
     .openapi(
-      createRoute({
+      route({
         method: 'post',
         path: '/v1/plans/{id}/apply',
         operationId: 'applyPlan',
-        tags,
-        security: bearerSecurity,
         summary: 'Order exactly the moves of a plan, through the balancer’s fenced exchange writes',
         description:
           'Refused with 409 when a VM’s fence, owner or state changed, a node left or is draining, or a node’s load drifted beyond the plan’s bound (`changes` says which), or when the plan was applied already; with 410 once it expired. A refused apply changes nothing.',

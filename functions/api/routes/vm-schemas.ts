@@ -1,10 +1,10 @@
 // The VM routes as OpenAPI declarations: request schemas and one createRoute per operation. The
 // handlers are in vms.ts; these are what the OpenAPI document and the typed client are made of.
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import { WASM_GUEST_KIND, WASM_GUEST_KINDS_TEXT } from '../../../shared/domain/guests.ts';
 import { MAX_VM_MEM_PAGES } from '../../../shared/guest-params.ts';
 import { problemResponses } from '../problem.ts';
-import { bearerSecurity } from '../router.ts';
+import { routesOf } from '../router.ts';
 import {
   IdParamSchema,
   jsonBody,
@@ -88,10 +88,9 @@ const VmPageSchema = z.object({ items: z.array(VmSchema), next: z.string().nulla
 
 const vmPath = '/v1/vms/{id}';
 
-const common = { tags: ['VMs'], security: bearerSecurity };
+const route = routesOf('VMs');
 
-export const launchVmRoute = createRoute({
-  ...common,
+export const launchVmRoute = route({
   method: 'post',
   path: '/v1/vms',
   operationId: 'createVm',
@@ -103,8 +102,7 @@ export const launchVmRoute = createRoute({
   },
 });
 
-export const listVmsRoute = createRoute({
-  ...common,
+export const listVmsRoute = route({
   method: 'get',
   path: '/v1/vms',
   operationId: 'listVms',
@@ -115,8 +113,7 @@ export const listVmsRoute = createRoute({
   responses: { 200: jsonResponse(VmPageSchema, 'One page of VMs'), ...problemResponses(400, 401) },
 });
 
-export const getVmRoute = createRoute({
-  ...common,
+export const getVmRoute = route({
   method: 'get',
   path: vmPath,
   operationId: 'getVm',
@@ -125,8 +122,7 @@ export const getVmRoute = createRoute({
   responses: { 200: jsonResponse(VmSchema, 'The VM'), ...problemResponses(400, 401, 404) },
 });
 
-export const patchVmRoute = createRoute({
-  ...common,
+export const patchVmRoute = route({
   method: 'patch',
   path: vmPath,
   operationId: 'patchVm',
@@ -138,8 +134,7 @@ export const patchVmRoute = createRoute({
   },
 });
 
-export const suspendVmRoute = createRoute({
-  ...common,
+export const suspendVmRoute = route({
   method: 'post',
   path: `${vmPath}/suspend`,
   operationId: 'suspendVm',
@@ -151,8 +146,7 @@ export const suspendVmRoute = createRoute({
   },
 });
 
-export const resumeVmRoute = createRoute({
-  ...common,
+export const resumeVmRoute = route({
   method: 'post',
   path: `${vmPath}/resume`,
   operationId: 'resumeVm',
@@ -164,8 +158,7 @@ export const resumeVmRoute = createRoute({
   },
 });
 
-export const restartVmRoute = createRoute({
-  ...common,
+export const restartVmRoute = route({
   method: 'post',
   path: `${vmPath}/restart`,
   operationId: 'restartVm',
@@ -178,8 +171,7 @@ export const restartVmRoute = createRoute({
   },
 });
 
-export const migrateVmRoute = createRoute({
-  ...common,
+export const migrateVmRoute = route({
   method: 'post',
   path: `${vmPath}/migrate`,
   operationId: 'migrateVm',
@@ -191,8 +183,7 @@ export const migrateVmRoute = createRoute({
   },
 });
 
-export const deleteVmRoute = createRoute({
-  ...common,
+export const deleteVmRoute = route({
   method: 'delete',
   path: vmPath,
   operationId: 'deleteVm',

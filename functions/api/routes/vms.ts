@@ -2,19 +2,14 @@
 // Each mutation reads the item and writes conditionally on the fence it read: a lost race is a
 // 409 and nothing changes. The routes are declared in vm-schemas.ts; one named handler each here.
 import type { RouteHandler, z } from '@hono/zod-openapi';
-import {
-  expectedFactors,
-  type PlacementVm,
-  placementExclusion,
-  placementVmOf,
-} from '../../../shared/domain/placement.ts';
+import { expectedFactors, type PlacementVm, placementVmOf } from '../../../shared/domain/placement.ts';
 import type { MigrationOrder } from '../../../shared/domain/vm-state.ts';
 import { ConditionFailed } from '../../../shared/errors.ts';
 import type { Clients } from '../../../shared/storage/clients.ts';
 import { getBalancingConfig } from '../../../shared/storage/config-store.ts';
 import { createImageStore } from '../../../shared/storage/image-store.ts';
 import { findNode, listNodesById } from '../../../shared/storage/node-lookups.ts';
-import { listNodes, placementNode } from '../../../shared/storage/nodes.ts';
+import { listNodes } from '../../../shared/storage/nodes.ts';
 import { patchVmAtFence } from '../../../shared/storage/vm-settings.ts';
 import {
   createVm,
@@ -166,60 +161,88 @@ const patch =
     return c.json(await view(clients, updated), 200);
   };
 
+/** Reads VM `id` and refuses it (409) unless `may(vm)`; `only` says which VMs may, for the message. */
+async function vmThatMay(
+  clients: Clients,
+  id: string,
+  may: (vm: VmRecord) => boolean,
+  only: string,
+): Promise<VmRecord> {
+  const vm = await getVm(clients, id);
+  if (!may(vm)) throw conflict(`vm ${id} is ${describe(vm)}; ${only}`);
+  return vm;
+}
+
+const runningAlone = (vm: VmRecord) => vm.state === 'RUNNING' && !vm.migration;
+
+/** Asks the owner, at the fence read, to suspend or delete the VM; the VM as it is then. */
+async function askOwner(deps: ApiDeps, vm: VmRecord, want: 'SUSPENDING' | 'DELETING') {
+  const { id, fence } = vm;
+  const updated = await requestState(deps.clients, { id, fence, want, now: deps.clock() }).catch(raced(id));
+  return view(deps.clients, updated);
+}
+
 /** POST /v1/vms/{id}/suspend: asks the owner to write the state and stop. */
 const suspend =
   (deps: ApiDeps): RouteHandler<typeof suspendVmRoute> =>
   async (c) => {
-    const { clients } = deps;
     const { id } = c.req.valid('param');
-    const vm = await getVm(clients, id);
-    if (vm.state !== 'RUNNING' || vm.migration)
-      throw conflict(
-        `vm ${id} is ${describe(vm)}; only a RUNNING VM with no migration in flight can be suspended`,
-      );
-    const updated = await requestState(clients, id, vm.fence, 'SUSPENDING', deps.clock()).catch(raced(id));
-    return c.json(await view(clients, updated), 202);
+    const only = 'only a RUNNING VM with no migration in flight can be suspended';
+    const vm = await vmThatMay(deps.clients, id, runningAlone, only);
+    return c.json(await askOwner(deps, vm, 'SUSPENDING'), 202);
   };
+
+/** How a stopped VM starts again: from which state, by which conditional write, which nodes first. */
+interface StartAgain {
+  from: 'SUSPENDED' | 'FAILED';
+  verb: string;
+  done: string;
+  write: typeof resumeVm;
+  prefer?: (vm: VmRecord) => string[];
+}
+
+/**
+ * A stopped VM PENDING again under a new fence: on `node` when the caller names one, else on the
+ * first preferred node that may take it, else on the best placement.
+ */
+async function startAgain(deps: ApiDeps, id: string, node: string | undefined, how: StartAgain) {
+  const { clients } = deps;
+  const now = deps.clock();
+  const vm = await vmThatMay(
+    clients,
+    id,
+    (v) => v.state === how.from,
+    `only a ${how.from} VM can be ${how.done}`,
+  );
+  const prefer = how.prefer?.(vm);
+  const target = choosePlacement(await listNodes(clients), placementVmOf(vm), now, node, `${how.verb} it`, {
+    prefer,
+  });
+  const updated = await how.write(clients, { id, fence: vm.fence, node: target, now }).catch(raced(id));
+  return view(clients, updated);
+}
 
 /** POST /v1/vms/{id}/resume: a SUSPENDED VM, PENDING again on `node` or the best placement. */
 const resume =
   (deps: ApiDeps): RouteHandler<typeof resumeVmRoute> =>
   async (c) => {
-    const { clients } = deps;
-    const { id } = c.req.valid('param');
-    const body = c.req.valid('json');
-    const now = deps.clock();
-    const vm = await getVm(clients, id);
-    if (vm.state !== 'SUSPENDED')
-      throw conflict(`vm ${id} is ${describe(vm)}; only a SUSPENDED VM can be resumed`);
-    const placed = placementVmOf(vm);
-    const target = choosePlacement(await listNodes(clients), placed, now, body.node, 'resume it');
-    const updated = await resumeVm(clients, id, vm.fence, target, now).catch(raced(id));
-    return c.json(await view(clients, updated), 202);
+    const how: StartAgain = { from: 'SUSPENDED', verb: 'resume', done: 'resumed', write: resumeVm };
+    return c.json(await startAgain(deps, c.req.valid('param').id, c.req.valid('json').node, how), 202);
   };
 
 /** POST /v1/vms/{id}/restart: a FAILED VM, PENDING again; its own node first when it still fits. */
 const restart =
   (deps: ApiDeps): RouteHandler<typeof restartVmRoute> =>
   async (c) => {
-    const { clients } = deps;
-    const { id } = c.req.valid('param');
-    const body = c.req.valid('json');
-    const now = deps.clock();
-    const vm = await getVm(clients, id);
-    if (vm.state !== 'FAILED')
-      throw conflict(`vm ${id} is ${describe(vm)}; only a FAILED VM can be restarted`);
-    const records = await listNodes(clients);
-    const placed = placementVmOf(vm);
     // Its own node first: a failure is the guest's doing, not the node's.
-    const own = records.find((n) => n.id === vm.owner);
-    const stays =
-      body.node === undefined &&
-      own !== undefined &&
-      placementExclusion(placementNode(own), placed, now) === undefined;
-    const target = stays ? vm.owner : choosePlacement(records, placed, now, body.node, 'restart it');
-    const updated = await restartVm(clients, id, vm.fence, target, now).catch(raced(id));
-    return c.json(await view(clients, updated), 202);
+    const how: StartAgain = {
+      from: 'FAILED',
+      verb: 'restart',
+      done: 'restarted',
+      write: restartVm,
+      prefer: (vm) => [vm.owner],
+    };
+    return c.json(await startAgain(deps, c.req.valid('param').id, c.req.valid('json').node, how), 202);
   };
 
 /** POST /v1/vms/{id}/migrate: writes a migration order on the VM, to a node or the best placement. */
@@ -230,11 +253,8 @@ const migrate =
     const { id } = c.req.valid('param');
     const { to } = c.req.valid('json');
     const now = deps.clock();
-    const vm = await getVm(clients, id);
-    if (vm.state !== 'RUNNING' || vm.migration)
-      throw conflict(
-        `vm ${id} is ${describe(vm)}; only a RUNNING VM with no migration in flight can migrate`,
-      );
+    const only = 'only a RUNNING VM with no migration in flight can migrate';
+    const vm = await vmThatMay(clients, id, runningAlone, only);
     if (vm.pinned) throw conflict(`vm ${id} is pinned; unpin it (PATCH pinned=false) to migrate it`);
     const nodes = await listNodes(clients);
     if (to !== 'auto' && !nodes.some((n) => n.id === to)) throw notFound('node', to);
@@ -271,7 +291,6 @@ const remove = (deps: ApiDeps): RouteHandler<typeof deleteVmRoute> => {
     }
     if ((vm.state !== 'RUNNING' && vm.state !== 'PENDING') || vm.migration)
       throw conflict(`vm ${id} is ${describe(vm)}; wait for it to settle, then delete it`);
-    const updated = await requestState(clients, id, vm.fence, 'DELETING', deps.clock()).catch(raced(id));
-    return c.json(await view(clients, updated), 202);
+    return c.json(await askOwner(deps, vm, 'DELETING'), 202);
   };
 };

@@ -101,6 +101,48 @@ describe('placementCandidates', () => {
     expect(bestPlacement([], aVm(1), NOW)).toBeUndefined();
   });
 
+  it('puts the first preferred node that may take the VM first, and keeps the rest best first', () => {
+    const nodes = [
+      aNode('a', { vms: [cpu(3)] }),
+      aNode('b'),
+      aNode('c', { vms: [cpu(1)] }),
+      aNode('d', { draining: true }),
+    ];
+    const order = (prefer?: string[]) =>
+      placementCandidates(nodes, aVm(1), NOW, { prefer }).candidates.map((c) => c.node);
+    expect(order()).toEqual(['b', 'c', 'a']);
+    expect(order(['a'])).toEqual(['a', 'b', 'c']);
+    expect(order(['d', 'c', 'a'])).toEqual(['c', 'b', 'a']);
+    expect(order(['d', 'x'])).toEqual(['b', 'c', 'a']);
+    expect(placementCandidates(nodes, aVm(1), NOW, { prefer: ['d'] }).excluded.map((e) => e.node)).toEqual([
+      'd',
+    ]);
+  });
+
+  it('only reorders: a preference never adds, drops or excludes a node', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ load: fc.double({ min: 0, max: 4, noNaN: true }), draining: fc.boolean() }), {
+          minLength: 1,
+          maxLength: 6,
+        }),
+        fc.array(fc.nat(7), { maxLength: 3 }),
+        (specs, picks) => {
+          const nodes = specs.map((s, i) => aNode(`n${i}`, { draining: s.draining, vms: [cpu(s.load)] }));
+          const prefer = picks.map((i) => `n${i}`);
+          const plain = placementCandidates(nodes, aVm(1), NOW);
+          const preferred = placementCandidates(nodes, aVm(1), NOW, { prefer });
+          const ids = (p: typeof plain) => p.candidates.map((c) => c.node);
+          expect(preferred.excluded).toEqual(plain.excluded);
+          const first = prefer.find((id) => ids(plain).includes(id));
+          const expected =
+            first === undefined ? ids(plain) : [first, ...ids(plain).filter((id) => id !== first)];
+          expect(ids(preferred)).toEqual(expected);
+        },
+      ),
+    );
+  });
+
   it('expects a new VM to use its CPU limit, or a whole core without one', () => {
     expect(expectedFactors({ memPages: 16, cpuLimit: 0.5 }).cpu).toBe(0.5);
     expect(expectedFactors({ memPages: 16 })).toEqual({ cpu: 1, io: 0, mem: 16 / 16_384 });
