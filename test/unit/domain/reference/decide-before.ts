@@ -1,7 +1,7 @@
 // A frozen copy of decideRound as it was before it was split into steps and sped up (issues 16, 17):
 // the equivalence test checks that today's decideRound still makes exactly these decisions. Policy
-// changes made since (issue 15: two-for-one swaps, the retry of stalled givers, the tolerance and the
-// spill to further partners) are carried into it.
+// changes made since (issue 15: two-for-one swaps, the retry of stalled givers, the tolerance) are
+// carried into it; rounds with a spill or a mirror are newer than it and left out of the comparison.
 // One balancing round (Figs. 2 and 3 for every pair at once): pair the nodes, test each pair,
 // select the VMs to move under the constraints and limits, and say why for every pair.
 import {
@@ -11,7 +11,6 @@ import {
   mayLeave,
   type TakerState,
 } from '../../../../shared/domain/constraints.ts';
-import { SPILL_PARTNERS } from '../../../../shared/domain/decide.ts';
 import { exceeds } from '../../../../shared/domain/exceeds.ts';
 import { TOLERANCE_BAND, TOLERANCE_MIN_VMS } from '../../../../shared/domain/exchange.ts';
 import { vmLoad } from '../../../../shared/domain/load.ts';
@@ -66,7 +65,6 @@ interface RoundState {
   swapFloor: number;
   /** The trigger this round uses (the configured one, or the one `auto` chose). */
   trigger: TriggerChoice;
-  gone?: Set<string>;
 }
 
 const at = (state: RoundState, id: string) => state.index.get(id) as number;
@@ -113,12 +111,9 @@ export function decideRoundBefore(input: RoundInput, config: BalancingConfig, rn
     pairs.map((p) => [p, Math.abs(loadOf(state, p.requester) - loadOf(state, p.selected))]),
   );
   pairs.sort((a, b) => (gaps.get(b) ?? 0) - (gaps.get(a) ?? 0));
-  const decisions = spillBefore(
+  const decisions = retryStalledBefore(
     state,
-    retryStalledBefore(
-      state,
-      pairs.map((p) => decidePair(state, p.requester, p.selected)),
-    ),
+    pairs.map((p) => decidePair(state, p.requester, p.selected)),
   );
   decisions.push(...drainAll(state, skipped));
   const moves = decisions.flatMap((d) => d.moves);
@@ -426,7 +421,6 @@ function candidatesFor(state: RoundState, giver: NodeInfo, taker: NodeInfo) {
   const candidates: Candidate[] = [];
   const vms = vmsOf(state, giver.id);
   for (const vm of vms) {
-    if (state.gone?.has(vm.id)) continue;
     const why = excludedBy(vm, takerState, state.input.now);
     if (why) {
       excluded.set(why, (excluded.get(why) ?? 0) + 1);
@@ -632,43 +626,4 @@ function toleranceBefore(state: RoundState): number {
   if ((state.config.aim ?? 'pair') !== 'mean' || state.trigger.trigger !== 'difference') return 0;
   const band = TOLERANCE_BAND * (state.config.thresholdFactor - 1) * state.mean;
   return Math.max(0, Math.min(band, 2 * state.trigger.spread * state.mean));
-}
-
-function spillBefore(state: RoundState, decisions: PairDecision[]): PairDecision[] {
-  const tol = toleranceBefore(state);
-  if (tol <= 0 || state.trigger.noise === undefined) return decisions;
-  const idle = decisions.filter((d) => d.moves.length === 0).flatMap((d) => [d.requester, d.selected]);
-  const givers = decisions.filter((d) => d.moves.length > 0).map((d) => (d.moves[0] as Move).from);
-  if (idle.length === 0 || givers.length === 0) return decisions;
-  idle.sort((a, b) => loadOf(state, a) - loadOf(state, b));
-  givers.sort((a, b) => loadOf(state, b) - loadOf(state, a));
-  const taken = new Set<string>();
-  const out = decisions.slice();
-  state.gone = new Set(decisions.flatMap((d) => d.moves.map((m) => m.vm)));
-  for (const giver of givers) {
-    let tried = 0;
-    for (const partner of idle) {
-      if (tried >= SPILL_PARTNERS || loadOf(state, giver) <= state.mean + tol) break;
-      if (taken.has(partner)) continue;
-      if (loadOf(state, partner) >= state.mean) break;
-      tried++;
-      const d = decidePair(state, giver, partner);
-      if (d.moves.length === 0) continue;
-      taken.add(partner);
-      for (const m of d.moves) state.gone.add(m.vm);
-      out.push(d);
-    }
-  }
-  if (taken.size === 0) return out;
-  // A partner's earlier (idle) pair is dropped; the nodes it leaves alone pair up with each other.
-  const orphans: string[] = [];
-  const kept = out.filter((d) => {
-    if (d.moves.length > 0 || !(taken.has(d.requester) || taken.has(d.selected))) return true;
-    for (const id of [d.requester, d.selected]) if (!taken.has(id)) orphans.push(id);
-    return false;
-  });
-  for (let i = 0; i + 1 < orphans.length; i += 2) {
-    kept.push(decidePair(state, orphans[i] as string, orphans[i + 1] as string));
-  }
-  return kept;
 }
