@@ -7,8 +7,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { ASSETS } from '../../functions/api/dashboard/assets.ts';
 import { startApiServer } from '../../functions/api/server.ts';
-import { ensureTableAndBucket, LOCAL_CREDENTIALS, startLocalStores } from '../../shared/local/stores.ts';
-import { createClients } from '../../shared/storage/clients.ts';
+import { ensureTableAndBucket, localClients, startLocalStores } from '../../shared/local/stores.ts';
 import { launchBrowser } from '../../test/browser/browser.ts';
 import { type NodeFixture, seedCluster } from '../../test/support/balancer-cluster.ts';
 
@@ -29,13 +28,9 @@ export async function run(ctx: {
   const loads = ctx.quick ? 5 : 15;
   const scratch = mkdtempSync(join(tmpdir(), 'seesaw-bench-dash-'));
   const stores = await startLocalStores({ scratchDir: scratch, dynamoPort: 0, s3Port: 0 });
-  const clients = createClients({
+  const clients = localClients(stores, {
     tableName: 'seesaw-bench-dashboard',
     bucketName: 'seesaw-bench-dashboard',
-    region: 'us-east-1',
-    dynamoEndpoint: stores.dynamoEndpoint,
-    s3Endpoint: stores.s3Endpoint,
-    credentials: LOCAL_CREDENTIALS,
   });
   await ensureTableAndBucket(clients);
   const fixtures: NodeFixture[] = Array.from({ length: nodes }, (_, n) => ({

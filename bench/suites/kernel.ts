@@ -8,7 +8,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cpuUsage, hrtime } from 'node:process';
-import wabtInit from 'wabt';
 import { createWatchdog } from '../../node-agent/kernel/budget.ts';
 import { createKernel, type SeesawKernel } from '../../node-agent/kernel/index.ts';
 import { PageTracker } from '../../node-agent/kernel/pages.ts';
@@ -22,6 +21,7 @@ import {
   memoryBlobs,
 } from '../../shared/storage/image-store.ts';
 import type { GuestSpec } from '../../shared/storage/vms.ts';
+import { wasmOf } from '../../test/support/hostile.ts';
 
 export const name = 'kernel';
 
@@ -311,7 +311,7 @@ async function checkpointFigures(ctx: Ctx) {
     await ensureTableAndBucket(clients);
     const figures: Record<string, unknown> = { target: 'delta < 100 ms on s3rver' };
     for (const mapped of [false, true]) {
-      const wasm = await wat(dirtyGuest(mapped));
+      const wasm = await wasmOf(dirtyGuest(mapped));
       const s3 = await checkpointOn(createImageStore(clients), wasm, mapped ? 'big-mapped' : 'big', ctx);
       const memory = await checkpointOn(createImageStoreOn(memoryBlobs()), wasm, 'big', ctx);
       const tracking = mapped ? 'dirty map' : 'shadow compare';
@@ -375,16 +375,6 @@ async function checkpointOn(images: ImageStore, wasm: Uint8Array, id: string, ct
     deltaBytes: last.bytes,
     restoreMs: round(restoreMs, 1),
   };
-}
-
-async function wat(source: string): Promise<Uint8Array> {
-  const wabt = await wabtInit();
-  const parsed = wabt.parseWat('bench.wat', source);
-  try {
-    return new Uint8Array(parsed.toBinary({}).buffer);
-  } finally {
-    parsed.destroy();
-  }
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

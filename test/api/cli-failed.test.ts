@@ -1,30 +1,15 @@
-import { execFile } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ApiServer, startApiServer } from '../../functions/api/server.ts';
+import { describe, expect, it } from 'vitest';
 import { afterFailure } from '../../shared/domain/restart.ts';
-import type { Clients } from '../../shared/storage/clients.ts';
 import { failVm, findVm } from '../../shared/storage/vms.ts';
-import { freshStores } from '../support/stores.ts';
-import { aNode, aVm } from './support.ts';
+import { seesaw as run } from '../cli/support.ts';
+import { aNode, aServedApi, aVm } from './support.ts';
 
 const TOKEN = 'cli-failed-token';
-
-function seesaw(args: string[], url: string) {
-  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(
-      process.execPath,
-      ['bin/seesaw.js', ...args, '--api', url],
-      { env: { ...process.env, SEESAW_TOKEN: TOKEN, SEESAW_API: '' }, timeout: 60_000 },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const seesaw = (args: string[], url: string) =>
+  run([...args, '--api', url], { env: { SEESAW_TOKEN: TOKEN } });
 
 describe('failed VMs in the CLI', () => {
-  let clients: Clients;
-  let server: ApiServer;
-  beforeAll(async () => {
-    clients = await freshStores();
+  const server = aServedApi(TOKEN, async (clients) => {
     await aNode(clients, 'n1', { vms: { ok: 1 } });
     await aVm(clients, 'ok', 'n1');
     await aVm(clients, 'bad', 'n1');
@@ -36,10 +21,6 @@ describe('failed VMs in the CLI', () => {
       next: afterFailure(undefined, 0, 1),
       now: 1,
     });
-    server = await startApiServer({ clients, token: TOKEN, port: 0 });
-  });
-  afterAll(async () => {
-    await server.close();
   });
 
   it('shows the reason in vm ls and vm show', async () => {
@@ -56,14 +37,14 @@ describe('failed VMs in the CLI', () => {
     const out = await seesaw(['vm', 'restart', 'ok', '--no-wait'], server.url);
     expect(out.code).not.toBe(0);
     expect(out.stderr).toMatch(/only a FAILED VM can be restarted/);
-    expect((await findVm(clients, 'ok'))?.state).toBe('RUNNING');
+    expect((await findVm(server.clients, 'ok'))?.state).toBe('RUNNING');
   });
 
   it('restarts a FAILED VM', async () => {
     const out = await seesaw(['vm', 'restart', 'bad', '--no-wait'], server.url);
     expect(out.code).toBe(0);
     expect(out.stdout).toMatch(/bad restarting on n1/);
-    expect(await findVm(clients, 'bad')).toMatchObject({ state: 'PENDING', fence: 2 });
+    expect(await findVm(server.clients, 'bad')).toMatchObject({ state: 'PENDING', fence: 2 });
   });
 
   it('rejects a bad --restart policy before calling the API', async () => {

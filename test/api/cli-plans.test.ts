@@ -1,28 +1,13 @@
 // `seesaw balance --dry-run`, `--apply ID` and `--plans` against a running API.
-import { execFile } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ApiServer, startApiServer } from '../../functions/api/server.ts';
-import type { Clients } from '../../shared/storage/clients.ts';
+import { describe, expect, it } from 'vitest';
 import { findVm } from '../../shared/storage/vms.ts';
-import { freshStores } from '../support/stores.ts';
-import { aNode, aVm } from './support.ts';
+import { seesaw as run } from '../cli/support.ts';
+import { aNode, aServedApi, aVm } from './support.ts';
 
 const TOKEN = 'cli-plans-token';
 
 describe('seesaw balance with plans', () => {
-  let clients: Clients;
-  let server: ApiServer;
-  const seesaw = (args: string[]) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(
-        process.execPath,
-        ['bin/seesaw.js', ...args],
-        { env: { ...process.env, SEESAW_TOKEN: TOKEN, SEESAW_API: server.url }, timeout: 60_000 },
-        (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-      );
-    });
-  beforeAll(async () => {
-    clients = await freshStores();
+  const server = aServedApi(TOKEN, async (clients) => {
     await aNode(clients, 'n1', { vms: { 'vm-1': 3, 'vm-2': 1 } });
     await aNode(clients, 'n2', { vms: { 'vm-3': 1 } });
     for (const [vm, node] of [
@@ -31,11 +16,8 @@ describe('seesaw balance with plans', () => {
       ['vm-3', 'n2'],
     ] as const)
       await aVm(clients, vm, node);
-    server = await startApiServer({ clients, token: TOKEN, port: 0 });
   });
-  afterAll(async () => {
-    await server.close();
-  });
+  const seesaw = (args: string[]) => run(args, { env: { SEESAW_TOKEN: TOKEN, SEESAW_API: server.url } });
 
   it('prints the plan of a dry run, applies exactly it, lists it, and refuses a second apply', async () => {
     const dry = await seesaw(['balance', '--dry-run']);
@@ -44,7 +26,7 @@ describe('seesaw balance with plans', () => {
     const id = /plan (plan-[0-9a-f]+): 1 move, valid until /.exec(dry.stdout)?.[1];
     expect(id).toBeDefined();
     expect(dry.stdout).toContain(`apply exactly these: seesaw balance --apply ${id}`);
-    expect((await findVm(clients, 'vm-2'))?.migration).toBeUndefined();
+    expect((await findVm(server.clients, 'vm-2'))?.migration).toBeUndefined();
 
     const listed = await seesaw(['balance', '--plans', '--json']);
     expect(JSON.parse(listed.stdout).map((p: { id: string }) => p.id)).toEqual([id]);
@@ -52,7 +34,7 @@ describe('seesaw balance with plans', () => {
     const applied = await seesaw(['balance', '--apply', id as string]);
     expect(applied.code).toBe(0);
     expect(applied.stdout).toContain(`plan ${id} applied: 1 of 1 order(s) written`);
-    expect((await findVm(clients, 'vm-2'))?.migration).toMatchObject({ origin: id, to: 'n2' });
+    expect((await findVm(server.clients, 'vm-2'))?.migration).toMatchObject({ origin: id, to: 'n2' });
 
     const again = await seesaw(['balance', '--apply', id as string]);
     expect(again.code).toBe(1);

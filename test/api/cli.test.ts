@@ -1,39 +1,19 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ApiServer, startApiServer } from '../../functions/api/server.ts';
-import type { Clients } from '../../shared/storage/clients.ts';
+import { describe, expect, it } from 'vitest';
 import { findVm } from '../../shared/storage/vms.ts';
-import { freshStores } from '../support/stores.ts';
-import { aNode, aVm } from './support.ts';
+import { seesaw as run } from '../cli/support.ts';
+import { aNode, aServedApi, aVm } from './support.ts';
 
 const TOKEN = 'cli-test-token';
-
-function seesaw(args: string[], env: Record<string, string> = {}) {
-  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(
-      process.execPath,
-      ['bin/seesaw.js', ...args],
-      { env: { ...process.env, SEESAW_TOKEN: '', SEESAW_API: '', ...env }, timeout: 60_000 },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const seesaw = (args: string[], env: Record<string, string> = {}) => run(args, { env });
 
 describe('the seesaw CLI against a running API', () => {
-  let clients: Clients;
-  let server: ApiServer;
-  beforeAll(async () => {
-    clients = await freshStores();
+  const server = aServedApi(TOKEN, async (clients) => {
     // A live node for the API's own clock (the server runs on Date.now).
     await aNode(clients, 'n1', { vms: { 'vm-1': 1 } });
     await aVm(clients, 'vm-1', 'n1');
-    server = await startApiServer({ clients, token: TOKEN, port: 0 });
-  });
-  afterAll(async () => {
-    await server.close();
   });
 
   it('lists VMs as JSON with --api and --token', async () => {
@@ -60,7 +40,7 @@ describe('the seesaw CLI against a running API', () => {
     });
     expect(out.code).toBe(0);
     expect(out.stdout.trim()).toBe('vm-1 is suspending');
-    expect((await findVm(clients, 'vm-1'))?.state).toBe('SUSPENDING');
+    expect((await findVm(server.clients, 'vm-1'))?.state).toBe('SUSPENDING');
   });
 
   it('exits non-zero with one line naming the API when it cannot reach it', async () => {

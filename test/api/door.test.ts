@@ -3,7 +3,7 @@
 // cursor are 4xx problems that change nothing.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { encodeCursor } from '../../shared/storage/table.ts';
-import { wat } from '../unit/kernel/fixtures.ts';
+import { wasmOf } from '../support/hostile.ts';
 import { aNode, anApi, aVm, PROBLEM, type TestApi } from './support.ts';
 
 /** A minimal guest module with the given memory limits and extra globals. */
@@ -17,7 +17,7 @@ describe('validation at the door', () => {
   let api: TestApi;
   const upload = async (name: string, source: string) =>
     api.call('POST', `/v1/modules?name=${name}`, {
-      raw: new Uint8Array(await wat(source)) as unknown as BodyInit,
+      raw: new Uint8Array(await wasmOf(source)) as unknown as BodyInit,
       headers: { 'content-type': 'application/wasm' },
     });
 

@@ -1,8 +1,10 @@
 // Helpers for the API tests: the real app over a fresh dynalite table, a fixed clock, and
 // small builders for nodes (with a load report) and VMs in a given state.
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll } from 'vitest';
 import { createApp } from '../../functions/api/app.ts';
 import { apiDeps } from '../../functions/api/deps.ts';
+import { type ApiServer, startApiServer } from '../../functions/api/server.ts';
 import type { LoadFactors } from '../../shared/domain/types.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { type LoadReport, registerNode, renewLease } from '../../shared/storage/nodes.ts';
@@ -151,3 +153,18 @@ export async function aVm(
 }
 
 export const PROBLEM = 'application/problem+json';
+
+/** The API on a local port over fresh stores seeded by `seed`, for a suite that drives the `seesaw`
+ *  CLI against it: started before the suite's tests, closed after them. */
+export function aServedApi(token: string, seed: (clients: Clients) => Promise<void>) {
+  let server: ApiServer | undefined;
+  const served = {} as { clients: Clients; url: string };
+  beforeAll(async () => {
+    served.clients = await freshStores();
+    await seed(served.clients);
+    server = await startApiServer({ clients: served.clients, token, port: 0 });
+    served.url = server.url;
+  });
+  afterAll(() => server?.close());
+  return served;
+}

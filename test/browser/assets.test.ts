@@ -10,6 +10,20 @@ import { ASSETS } from '../../functions/api/dashboard/assets.ts';
 import { assetFiles, readAsset, renderAssetsModule } from '../../functions/api/dashboard/build.ts';
 import { dashboard } from '../../functions/api/routes/dashboard.ts';
 
+/** The code esbuild bundles from `entry` for Node 20, as the Lambda build does. */
+async function bundled(entry: string, format: 'esm' | 'cjs'): Promise<string> {
+  const out = await build({
+    entryPoints: [entry],
+    bundle: true,
+    platform: 'node',
+    format,
+    target: 'node20',
+    write: false,
+    logLevel: 'error',
+  });
+  return out.outputFiles[0]?.text ?? '';
+}
+
 describe('embedded dashboard assets', () => {
   it('match the files in functions/api/dashboard (run `npm run dashboard:build` after editing them)', () => {
     expect(Object.keys(ASSETS).sort()).toEqual(assetFiles());
@@ -67,36 +81,19 @@ describe('dashboard route', () => {
   });
 
   it('still serves the page when esbuild bundles it, as the Lambda bundle does', async () => {
-    const out = await build({
-      entryPoints: ['functions/api/routes/dashboard.ts'],
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      write: false,
-    });
-    const code = out.outputFiles[0]?.text ?? '';
-    const bundled = (await import(`data:text/javascript;base64,${Buffer.from(code).toString('base64')}`)) as {
+    const code = await bundled('functions/api/routes/dashboard.ts', 'esm');
+    const module = (await import(`data:text/javascript;base64,${Buffer.from(code).toString('base64')}`)) as {
       dashboard: typeof dashboard;
     };
-    const res = await bundled.dashboard.request('/');
+    const res = await module.dashboard.request('/');
     expect(res.status).toBe(200);
     expect(await res.text()).toBe(ASSETS['index.html']?.body);
   });
 
   it('is served by the esbuild bundle of the Lambda entry, through the API Gateway adapter', async () => {
-    const out = await build({
-      entryPoints: ['functions/api/lambda.ts'],
-      bundle: true,
-      platform: 'node',
-      format: 'cjs',
-      target: 'node20',
-      write: false,
-      logLevel: 'error',
-    });
     const dir = mkdtempSync(join(tmpdir(), 'seesaw-lambda-'));
     const file = join(dir, 'lambda.cjs');
-    writeFileSync(file, out.outputFiles[0]?.text ?? '');
+    writeFileSync(file, await bundled('functions/api/lambda.ts', 'cjs'));
     // The entry builds its clients at load; nothing here reaches storage.
     const env: Record<string, string> = {
       SEESAW_TABLE: 'seesaw-bundle-test',

@@ -5,22 +5,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureTableAndBucket, LOCAL_CREDENTIALS, startLocalStores } from '../../shared/local/stores.ts';
-import { createClients } from '../../shared/storage/clients.ts';
+import { ensureTableAndBucket, localClients, startLocalStores } from '../../shared/local/stores.ts';
 import { launchBrowser, screenshot } from './browser.ts';
 import { startLocalCluster } from './cluster.ts';
 
 const out = process.argv[2] ?? 'test-artifacts/dashboard-readme.png';
 const scratch = mkdtempSync(join(tmpdir(), 'seesaw-shot-'));
 const stores = await startLocalStores({ scratchDir: scratch, dynamoPort: 0, s3Port: 0 });
-const clients = createClients({
-  tableName: 'seesaw-screenshot',
-  bucketName: 'seesaw-screenshot',
-  region: 'us-east-1',
-  dynamoEndpoint: stores.dynamoEndpoint,
-  s3Endpoint: stores.s3Endpoint,
-  credentials: LOCAL_CREDENTIALS,
-});
+const clients = localClients(stores, { tableName: 'seesaw-screenshot', bucketName: 'seesaw-screenshot' });
 await ensureTableAndBucket(clients);
 const cluster = await startLocalCluster(clients, [
   { id: 'node-1', capacity: 4 },

@@ -1,28 +1,20 @@
 // Ctrl-C while `seesaw vm migrate` waits: the wait stops, the migration does not, and the CLI says
 // what is still in flight and how to follow it.
 import { spawn } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ApiServer, startApiServer } from '../../functions/api/server.ts';
-import type { Clients } from '../../shared/storage/clients.ts';
+import { describe, expect, it } from 'vitest';
 import { findVm } from '../../shared/storage/vms.ts';
-import { aNode, aVm } from '../api/support.ts';
-import { freshStores } from '../support/stores.ts';
+import { aNode, aServedApi, aVm } from '../api/support.ts';
 import { CLI, scratchDir } from './support.ts';
 
 const TOKEN = 'interrupt-token';
 
 describe('Ctrl-C during a wait', () => {
-  let clients: Clients;
-  let server: ApiServer;
-  beforeAll(async () => {
-    clients = await freshStores();
-    // No agents: the order stays ORDERED, so the CLI waits until interrupted.
+  // No agents: the order stays ORDERED, so the CLI waits until interrupted.
+  const server = aServedApi(TOKEN, async (clients) => {
     await aNode(clients, 'n1', { vms: { 'vm-1': 1 } });
     await aNode(clients, 'n2');
     await aVm(clients, 'vm-1', 'n1');
-    server = await startApiServer({ clients, token: TOKEN, port: 0 });
   });
-  afterAll(() => server.close());
 
   it('prints the migration still in flight and `seesaw vm show`, and exits 130', async () => {
     const child = spawn(
@@ -45,7 +37,7 @@ describe('Ctrl-C during a wait', () => {
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     let order: string | undefined;
     for (let i = 0; i < 200 && !order; i++) {
-      order = (await findVm(clients, 'vm-1'))?.migration?.id;
+      order = (await findVm(server.clients, 'vm-1'))?.migration?.id;
       if (!order) await new Promise((r) => setTimeout(r, 50));
     }
     expect(order).toBeDefined();
@@ -57,6 +49,6 @@ describe('Ctrl-C during a wait', () => {
       `stopped waiting; still in flight: migration ${order} of vm-1 n1 → n2 (ORDERED) — follow it with \`seesaw vm show vm-1\``,
     );
     // The migration itself goes on.
-    expect((await findVm(clients, 'vm-1'))?.migration?.id).toBe(order);
+    expect((await findVm(server.clients, 'vm-1'))?.migration?.id).toBe(order);
   });
 });

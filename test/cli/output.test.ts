@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { RunRecord } from '../../bin/client.ts';
 import { printRun } from '../../bin/commands/balance.ts';
 import { abbreviate, clock, pct, resolvePrefix, WIDTH, wrap } from '../../bin/commands/output.ts';
+import { aPair } from '../support/records.ts';
 
 const RUNS = [
   'run-0mx3npz1c-s0-ca1e3fa5',
@@ -86,22 +87,10 @@ describe('printRun', () => {
       ordersLost: 0,
       orders: [],
       pairs: [
-        {
-          requester: 'node-1',
-          selected: 'node-3',
-          loads: { requester: 1.31, selected: 0.62 },
-          moves: [],
-          reason: { code: 'no-gain', detail },
-          predicted: { requester: 1.31, selected: 0.62 },
-        },
-        {
-          requester: 'node-2',
-          selected: 'node-4',
-          loads: { requester: 0.5, selected: 0.45 },
-          moves: [],
+        aPair('node-1', 'node-3', [1.31, 0.62], { reason: { code: 'no-gain', detail } }),
+        aPair('node-2', 'node-4', [0.5, 0.45], {
           reason: { code: 'below-threshold', detail: '0.5 vs 0.45: within factor 1.1' },
-          predicted: { requester: 0.5, selected: 0.45 },
-        },
+        }),
       ],
       before: { cv: 0.452, maxOverMean: 1.6, maxLoad: 1.31, mean: 0.72 },
       after: { cv: 0.452, maxOverMean: 1.6, maxLoad: 1.31, mean: 0.72 },

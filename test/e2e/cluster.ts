@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { stopSeesawUp } from '../support/seesaw-up.ts';
 
 export interface UpOptions {
@@ -18,6 +19,8 @@ export interface LiveCluster {
   dir: string;
   api: string;
   token: string;
+  /** The `seesaw up` process. */
+  pid: number | undefined;
   /** Everything `seesaw up` printed so far. */
   output(): string;
   /** An API call; throws with the status and body on anything but 2xx. */
@@ -133,12 +136,23 @@ export async function startCluster(options: UpOptions): Promise<LiveCluster> {
     dir,
     api,
     token,
+    pid: up.pid,
     output: () => output,
     call,
     until,
     running: () => up.exitCode === null && up.signalCode === null,
     stop,
   };
+}
+
+/** A cluster started before the suite's tests (up to 5 minutes) and stopped after them. */
+export function clusterForSuite(options: UpOptions): LiveCluster {
+  const cluster = {} as LiveCluster;
+  beforeAll(async () => {
+    Object.assign(cluster, await startCluster(options));
+  }, 300_000);
+  afterAll(() => cluster.stop?.(), 60_000);
+  return cluster;
 }
 
 /** What the tests read of `GET /v1/nodes`. */

@@ -3,9 +3,9 @@
 // stall: the imbalance figure (which leaves draining nodes out) falls to the target among the
 // other nodes. After `seesaw nodes undrain` the node takes VMs again.
 import { spawnSync } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { imbalance } from '../../shared/domain/stats.ts';
-import { type LiveCluster, listNodes, listVms, type NodeView, startCluster } from './cluster.ts';
+import { clusterForSuite, listNodes, listVms, type NodeView } from './cluster.ts';
 
 const NODES = 4;
 const VMS = 20;
@@ -25,15 +25,7 @@ interface Migration {
 }
 
 describe('draining a node of a live `seesaw up` cluster', () => {
-  let cluster: LiveCluster;
-
-  beforeAll(async () => {
-    cluster = await startCluster({ nodes: NODES, vms: VMS });
-  }, 300_000);
-
-  afterAll(async () => {
-    await cluster?.stop();
-  }, 60_000);
+  const cluster = clusterForSuite({ nodes: NODES, vms: VMS });
 
   /** The CLI as an operator types it, against this cluster's data folder. */
   const seesaw = (...args: string[]) => {

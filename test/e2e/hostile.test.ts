@@ -6,9 +6,9 @@
 //
 // CI runs it for 60 s of hostility; `npm run e2e:hostile -- --minutes 5` (or SEESAW_HOSTILE_SECONDS)
 // runs it longer.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GROW_RUN, SPIN_RUN, TRAP_DIGEST, wasmOf } from '../support/hostile.ts';
-import { type LiveCluster, listNodes, listVms, startCluster, type VmView } from './cluster.ts';
+import { clusterForSuite, listNodes, listVms, type VmView } from './cluster.ts';
 
 const SECONDS = Number(process.env.SEESAW_HOSTILE_SECONDS ?? 60);
 const NODES = 4;
@@ -27,15 +27,7 @@ type Kind = keyof typeof HOSTILE;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('hostile guests on a live `seesaw up` cluster', () => {
-  let cluster: LiveCluster;
-
-  beforeAll(async () => {
-    cluster = await startCluster({ nodes: NODES, vms: DEMO_VMS });
-  }, 300_000);
-
-  afterAll(async () => {
-    await cluster?.stop();
-  }, 60_000);
+  const cluster = clusterForSuite({ nodes: NODES, vms: DEMO_VMS });
 
   it(
     `keeps every node live and the ordinary VMs running for ${SECONDS} s of hostile waves`,

@@ -1,16 +1,15 @@
 // `seesaw up` end to end: the real CLI starts stores, API, balancer, reaper and agent processes in a
 // temporary directory; the skewed demo cluster must balance, and every VM must come through with
 // its work intact.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { guestModule } from '../../node-agent/guests/index.ts';
 import { createClients } from '../../shared/storage/clients.ts';
 import { createImageStore } from '../../shared/storage/image-store.ts';
 import { getVm } from '../../shared/storage/vms.ts';
-import { pollUntil } from './cluster.ts';
+import { clusterForSuite, listNodes, type VmView } from './cluster.ts';
 
 const NODES = 4;
 const VMS = 24;
@@ -22,100 +21,28 @@ interface Cluster {
   imbalance: { cv: number };
 }
 
-interface VmView {
-  id: string;
-  owner: string;
-  state: string;
-  guest: { kind: string };
-  digest: string;
-}
-
 describe('seesaw up', () => {
-  let dir: string;
-  let up: ChildProcess;
-  let output = '';
-  let api = '';
-  let token = '';
-
-  const call = async (method: string, path: string, body?: unknown) => {
-    const response = await fetch(`${api}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    if (!response.ok) throw new Error(`${method} ${path} → ${response.status} ${text}`);
-    return text ? JSON.parse(text) : undefined;
-  };
-
+  const up = clusterForSuite({ nodes: NODES, vms: VMS });
+  const call = <T = { items: VmView[] }>(method: string, path: string, body?: unknown) =>
+    up.call<T>(method, path, body);
   const until = <T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>) =>
-    pollUntil(what, timeoutMs, probe, () => output);
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'seesaw-up-'));
-    up = spawn(
-      process.execPath,
-      [
-        'bin/seesaw.js',
-        'up',
-        '--data',
-        dir,
-        '--port',
-        '0',
-        '--nodes',
-        String(NODES),
-        '--vms',
-        String(VMS),
-        '--interval',
-        '1',
-      ],
-      {
-        env: { ...process.env, SEESAW_LEASE_MS: '6000', SEESAW_REPORT_MS: '500', LOG_LEVEL: 'info' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    up.stdout?.on('data', (chunk) => {
-      output += chunk;
-    });
-    up.stderr?.on('data', (chunk) => {
-      output += chunk;
-    });
-    const line = await until(
-      'the API line',
-      240_000,
-      async () => output.match(/API\s+(\S+)\s+token\s+(\S+)/) ?? undefined,
-    );
-    api = line[1]!;
-    token = line[2]!;
-  }, 300_000);
-
-  afterAll(async () => {
-    if (up && up.exitCode === null) {
-      const exited = new Promise((r) => up.once('exit', r));
-      up.kill('SIGINT');
-      await exited;
-    }
-    rmSync(dir, { recursive: true, force: true });
-  }, 60_000);
+    up.until(what, timeoutMs, probe);
 
   it('writes endpoints.json (0600, no token) and a private token that the API accepts', async () => {
-    const text = readFileSync(join(dir, 'endpoints.json'), 'utf8');
-    expect(text).not.toContain(token);
-    expect(statSync(join(dir, 'endpoints.json')).mode & 0o777).toBe(0o600);
-    expect(statSync(join(dir, 'token')).mode & 0o777).toBe(0o600);
+    const text = readFileSync(join(up.dir, 'endpoints.json'), 'utf8');
+    expect(text).not.toContain(up.token);
+    expect(statSync(join(up.dir, 'endpoints.json')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(up.dir, 'token')).mode & 0o777).toBe(0o600);
     const endpoints = JSON.parse(text);
-    expect(endpoints).toMatchObject({ api, table: 'seesaw', bucket: 'seesaw-images' });
+    expect(endpoints).toMatchObject({ api: up.api, table: 'seesaw', bucket: 'seesaw-images' });
     expect(endpoints.dynamodb).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    expect(readFileSync(join(dir, 'token'), 'utf8').trim()).toBe(token);
-    const unauthorised = await fetch(`${api}/v1/cluster`);
+    expect(readFileSync(join(up.dir, 'token'), 'utf8').trim()).toBe(up.token);
+    const unauthorised = await fetch(`${up.api}/v1/cluster`);
     expect(unauthorised.status).toBe(401);
   });
 
   it('refuses a second `seesaw up` in the same folder at once, naming the running cluster and how to stop it', async () => {
-    const second = spawn(process.execPath, ['bin/seesaw.js', 'up', '--data', dir, '--port', '0'], {
+    const second = spawn(process.execPath, ['bin/seesaw.js', 'up', '--data', up.dir, '--port', '0'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let said = '';
@@ -134,33 +61,30 @@ describe('seesaw up', () => {
     });
     expect(code, said).toBe(1);
     expect(said).toContain(
-      `a cluster is already running from ${dir}: pid ${up.pid}, API port ${new URL(api).port}`,
+      `a cluster is already running from ${up.dir}: pid ${up.pid}, API port ${new URL(up.api).port}`,
     );
     expect(said).toContain(`kill ${up.pid}`);
     expect(said).not.toMatch(/Database is closed/);
     // The running cluster is untouched.
-    expect(up.exitCode).toBeNull();
-    expect((await fetch(`${api}/v1/cluster`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(
-      200,
-    );
+    expect(up.running()).toBe(true);
+    expect(
+      (await fetch(`${up.api}/v1/cluster`, { headers: { authorization: `Bearer ${up.token}` } })).status,
+    ).toBe(200);
   }, 90_000);
 
   it(
     'balances the skewed demo cluster below 10% CV and keeps every VM and its work',
     async () => {
       // A short cooldown suits a test that counts rounds in seconds (the default is a minute).
-      await call('PUT', '/v1/config/balancing', { cooldownMs: 3000 });
+      await call<unknown>('PUT', '/v1/config/balancing', { cooldownMs: 3000 });
 
       // Every VM runs and shows up in its node's load report; the demo starts badly skewed.
       const reported = async () => {
-        const nodes = (await call('GET', '/v1/nodes')).items as {
-          live: boolean;
-          report?: { vmCount: number };
-        }[];
-        const vms = (await call('GET', '/v1/vms?limit=100')).items as VmView[];
+        const nodes = await listNodes(up);
+        const vms = (await call('GET', '/v1/vms?limit=100')).items;
         const running = vms.length === VMS && vms.every((v) => v.state === 'RUNNING');
         const counted = nodes.filter((n) => n.live).reduce((sum, n) => sum + (n.report?.vmCount ?? 0), 0);
-        return running && counted === VMS ? ((await call('GET', '/v1/cluster')) as Cluster) : undefined;
+        return running && counted === VMS ? await call<Cluster>('GET', '/v1/cluster') : undefined;
       };
       const skewed = await until('the demo VMs to run and report', 120_000, async () => {
         const cluster = await reported();
@@ -174,28 +98,28 @@ describe('seesaw up', () => {
         return cluster && cluster.imbalance.cv < CV_TARGET ? cluster : undefined;
       });
       expect(reached.imbalance.cv).toBeLessThan(CV_TARGET);
-      const migrations = (await call('GET', '/v1/migrations?limit=100')).items as unknown[];
+      const migrations = (await call<{ items: unknown[] }>('GET', '/v1/migrations?limit=100')).items;
       expect(migrations.length).toBeGreaterThan(0);
 
       // Every VM is accounted for: suspend them all and check each image against a guest that never moved.
-      const vms = (await call('GET', '/v1/vms?limit=100')).items as VmView[];
+      const vms = (await call('GET', '/v1/vms?limit=100')).items;
       expect(vms.map((v) => v.id).sort()).toEqual(
         Array.from({ length: VMS }, (_, i) => `demo-${String(i + 1).padStart(2, '0')}`),
       );
       // Quiesce first, as an operator would: no new orders, and none in flight.
-      await call('PUT', '/v1/config/balancing', { thresholdFactor: 10, margin: 1000 });
+      await call<unknown>('PUT', '/v1/config/balancing', { thresholdFactor: 10, margin: 1000 });
       await until('migrations in flight to finish', 60_000, async () => {
-        const all = (await call('GET', '/v1/vms?limit=100')).items as (VmView & { migration?: unknown })[];
+        const all = (await call('GET', '/v1/vms?limit=100')).items;
         return all.every((v) => !v.migration && v.state === 'RUNNING') ? true : undefined;
       });
       for (const vm of vms)
-        await until(`suspend ${vm.id}`, 30_000, () => call('POST', `/v1/vms/${vm.id}/suspend`));
+        await until(`suspend ${vm.id}`, 30_000, () => call<unknown>('POST', `/v1/vms/${vm.id}/suspend`));
       const suspended = await until('all suspended', 60_000, async () => {
-        const all = (await call('GET', '/v1/vms?limit=100')).items as VmView[];
+        const all = (await call('GET', '/v1/vms?limit=100')).items;
         return all.every((v) => v.state === 'SUSPENDED') ? all : undefined;
       });
 
-      const endpoints = JSON.parse(readFileSync(join(dir, 'endpoints.json'), 'utf8'));
+      const endpoints = JSON.parse(readFileSync(join(up.dir, 'endpoints.json'), 'utf8'));
       const clients = createClients({
         tableName: endpoints.table,
         bucketName: endpoints.bucket,

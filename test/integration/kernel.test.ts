@@ -7,8 +7,9 @@ import type { Clients } from '../../shared/storage/clients.ts';
 import { Corrupt } from '../../shared/storage/errors.ts';
 import { createImageStore, type ImageStore } from '../../shared/storage/image-store.ts';
 import type { GuestSpec } from '../../shared/storage/vms.ts';
+import { wasmOf } from '../support/hostile.ts';
 import { freshStores } from '../support/stores.ts';
-import { aClock, aKernel, CLOCK_GUEST, runTicks, TICK_MS, wat } from '../unit/kernel/fixtures.ts';
+import { aClock, aKernel, CLOCK_GUEST, runTicks, TICK_MS } from '../unit/kernel/fixtures.ts';
 
 const GUESTS: [string, GuestSpec, number][] = [
   ['cpu', { kind: 'cpu', params: { rate: 200_000 } }, 4],
@@ -26,7 +27,7 @@ describe('the kernel with images on s3rver', () => {
   beforeAll(async () => {
     clients = await freshStores();
     images = createImageStore(clients);
-    await images.putModule('clock', await wat(CLOCK_GUEST));
+    await images.putModule('clock', await wasmOf(CLOCK_GUEST));
   });
 
   it.each(GUESTS)(
@@ -82,12 +83,8 @@ describe('the kernel with images on s3rver', () => {
 
   it('detects a corrupted page block on resume and refuses to run the VM', async () => {
     const kernel = aKernel(images);
-    await kernel.start({
-      id: 'victim',
-      fence: 1,
-      guest: { kind: 'memory', params: { wsPages: 4 } },
-      memPages: 8,
-    });
+    const guest = { kind: 'memory', params: { wsPages: 4 } };
+    await kernel.start({ id: 'victim', fence: 1, guest, memPages: 8 });
     runTicks(kernel, 3);
     kernel.pause('victim');
     const { image } = await kernel.checkpoint('victim', 'full');

@@ -1,4 +1,5 @@
-// Hostile guests for isolation tests, as WAT: each breaks the host's budget in one way.
+// Hostile guests for isolation tests, as WAT: each breaks the host's budget in one way; and the
+// WAT compiler every test (and the kernel bench) builds its modules with.
 import wabtInit from 'wabt';
 
 /** `run` never returns. */
@@ -46,9 +47,10 @@ export const BIG_MEMORY = `(module
   (func (export "run") (param i32) (result i32) (i32.const 0))
   (func (export "digest") (result i64) (i64.const 1)))`;
 
+/** The wasm binary of a WAT module. */
 export async function wasmOf(source: string): Promise<Uint8Array> {
   const wabt = await wabtInit();
-  const parsed = wabt.parseWat('hostile.wat', source);
+  const parsed = wabt.parseWat('test.wat', source);
   try {
     return new Uint8Array(parsed.toBinary({}).buffer);
   } finally {

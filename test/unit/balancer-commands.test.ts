@@ -13,8 +13,9 @@ import { recordRunMetrics } from '../../functions/metrics.ts';
 import { observability, SERVICES } from '../../functions/observability.ts';
 import { createRng } from '../../shared/domain/rng.ts';
 import { createClients } from '../../shared/storage/clients.ts';
-import type { NodeRecord, ReportedVm } from '../../shared/storage/nodes.ts';
+import type { ReportedVm } from '../../shared/storage/nodes.ts';
 import { captureEmf } from '../support/emf.ts';
+import { aNodeRecord, aReportedVm } from '../support/records.ts';
 
 const NOW = 1_700_000_000_000;
 const clients = createClients({
@@ -26,32 +27,9 @@ const clients = createClients({
 const quiet = { info() {}, warn() {} };
 const deps = { clients, clock: () => NOW, rng: createRng(1), log: quiet };
 
-const entry = (cpu: number, fence: number): ReportedVm => ({
-  factors: { cpu, io: 0, mem: 0 },
-  load: cpu,
-  memPages: 16,
-  pinned: false,
-  fence,
-  busy: false,
-  digest: 'd',
-});
-
-function aNode(id: string, vms: Record<string, ReportedVm>): NodeRecord {
-  const total = Object.values(vms).reduce((sum, vm) => sum + vm.load, 0);
-  return {
-    id,
-    weights: { cpu: 1, io: 0, mem: 0 },
-    capacity: 4,
-    memCapacityPages: 100_000,
-    draining: false,
-    labels: {},
-    incarnation: 'i',
-    leaseUntil: NOW + 60_000,
-    registeredAt: NOW - 60_000,
-    updatedAt: NOW,
-    report: { at: NOW - 1000, total, vms, steal: 0, utilisation: total / 4 },
-  };
-}
+const entry = (cpu: number, fence: number): ReportedVm =>
+  aReportedVm({ factors: { cpu, io: 0, mem: 0 }, load: cpu, fence });
+const aNode = (id: string, vms: Record<string, ReportedVm>) => aNodeRecord(id, { now: NOW, vms });
 
 describe('a balancer run, at the SDK boundary', () => {
   const ddb = mockClient(DynamoDBDocumentClient);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { roundLine } from '../../bin/local/cluster.ts';
 import type { RunRecord } from '../../shared/storage/runs.ts';
+import { aPair } from '../support/records.ts';
 
 const aRun = (overrides: Partial<RunRecord>): RunRecord =>
   ({
@@ -18,14 +19,10 @@ describe('the round line seesaw up prints', () => {
     const line = roundLine(
       aRun({
         pairs: [
-          {
-            requester: 'node-2',
-            selected: 'node-1',
-            loads: { requester: 1.2, selected: 0.8 },
-            moves: [],
+          aPair('node-2', 'node-1', [1.2, 0.8], {
             reason: { code: 'moved', detail: '' },
             predicted: { requester: 1, selected: 1 },
-          },
+          }),
         ],
         reasons: { moved: 1, 'no-gain': 2 },
         orders: [

@@ -8,7 +8,7 @@ import { driversOfLabels } from '../../../shared/domain/guests.ts';
 import { placementCandidates, placementVmOf } from '../../../shared/domain/placement.ts';
 import { createRng } from '../../../shared/domain/rng.ts';
 import type { NodeInfo } from '../../../shared/domain/types.ts';
-import { aConfig, aNode, aRound, aVm, vmsOn } from './fixtures.ts';
+import { aConfig, aNode, aPlacementNode, aRound, aVm, vmsOn } from './fixtures.ts';
 
 const NOW = 1_000_000;
 const taker = (node: NodeInfo) => ({ node, memUsedPages: 0, groups: new Map<string, number>() });
@@ -35,16 +35,8 @@ describe('the driver constraint', () => {
     const vm = placementVmOf({ memPages: 16, guest: { kind: 'qemu:counter' } });
     expect(vm.driver).toBe('qemu');
     expect(placementVmOf({ memPages: 16, guest: { kind: 'cpu' } }).driver).toBeUndefined();
-    const node = (id: string, drivers?: NodeInfo['drivers']) => ({
-      id,
-      weights: { cpu: 1, io: 0, mem: 0 },
-      capacity: 4,
-      memCapacityPages: 1024,
-      draining: false,
-      leaseUntil: NOW + 10_000,
-      vms: [],
-      ...(drivers ? { drivers } : {}),
-    });
+    const node = (id: string, drivers?: NodeInfo['drivers']) =>
+      aPlacementNode(id, drivers ? { drivers } : {}, NOW);
     // The emptiest node lacks the driver: placement must pass it over.
     const busy = {
       ...node('q', ['wasm', 'qemu']),

@@ -1,5 +1,6 @@
 // Small builders for domain tests: a node, a VM, a config, a round.
 import { DEFAULT_BALANCING_CONFIG } from '../../../shared/domain/config.ts';
+import type { PlacementNode } from '../../../shared/domain/placement.ts';
 import type { BalancingConfig, NodeInfo, RoundInput, VmInfo, Weights } from '../../../shared/domain/types.ts';
 
 export const CPU: Weights = { cpu: 1, io: 0, mem: 0 };
@@ -25,4 +26,18 @@ export function aRound(nodes: NodeInfo[], vms: VmInfo[], over: Partial<RoundInpu
 /** VMs with the given loads on one node, named `<node>-<i>`. */
 export function vmsOn(node: string, loads: number[], over: Partial<VmInfo> = {}): VmInfo[] {
   return loads.map((load, i) => aVm({ id: `${node}-${i}`, node, load, ...over }));
+}
+
+/** A node a VM may be placed on: live until 10 s after `now`, capacity 4, 1,024 pages, no VMs yet. */
+export function aPlacementNode(
+  id: string,
+  over: Partial<PlacementNode> = {},
+  now = 1_000_000,
+): PlacementNode {
+  return {
+    ...aNode({ id, capacity: 4, memCapacityPages: 1024 }),
+    leaseUntil: now + 10_000,
+    vms: [],
+    ...over,
+  };
 }

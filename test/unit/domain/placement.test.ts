@@ -16,6 +16,7 @@ import {
 import { createRng } from '../../../shared/domain/rng.ts';
 import { improves } from '../../../shared/domain/selection.ts';
 import type { VmInfo, Weights } from '../../../shared/domain/types.ts';
+import { aPlacementNode as aNode } from './fixtures.ts';
 
 const NOW = 1_000_000;
 const cpu = (load: number, group?: string) => ({
@@ -23,18 +24,6 @@ const cpu = (load: number, group?: string) => ({
   memPages: 16,
   ...(group !== undefined ? { group } : {}),
 });
-function aNode(id: string, over: Partial<PlacementNode> = {}): PlacementNode {
-  return {
-    id,
-    weights: { cpu: 1, io: 0, mem: 0 },
-    capacity: 4,
-    memCapacityPages: 1024,
-    draining: false,
-    leaseUntil: NOW + 10_000,
-    vms: [],
-    ...over,
-  };
-}
 const aVm = (load: number, over: Partial<PlacementVm> = {}): PlacementVm => ({ ...cpu(load), ...over });
 
 describe('placementCandidates', () => {

@@ -1,5 +1,4 @@
-// Small builders for kernel tests: a settable clock, a kernel over any image store, WAT modules.
-import wabtInit from 'wabt';
+// Small builders for kernel tests: a settable clock, a kernel over any image store, a clock guest.
 import { createKernel, type SeesawKernel } from '../../../node-agent/kernel/index.ts';
 import type { KernelOptions } from '../../../node-agent/kernel/types.ts';
 import type { Weights } from '../../../shared/domain/types.ts';
@@ -53,16 +52,6 @@ export function runTicks(kernel: SeesawKernel & { clock: TestClock }, n: number)
   for (let i = 0; i < n; i++) {
     kernel.tick();
     kernel.clock.advance(TICK_MS);
-  }
-}
-
-export async function wat(source: string): Promise<Uint8Array> {
-  const wabt = await wabtInit();
-  const parsed = wabt.parseWat('test.wat', source);
-  try {
-    return new Uint8Array(parsed.toBinary({}).buffer);
-  } finally {
-    parsed.destroy();
   }
 }
 

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { guestBinary } from '../../../node-agent/guests/index.ts';
 import { BUILTIN_GUESTS } from '../../../shared/domain/guests.ts';
 import { validateGuestModule } from '../../../shared/guest-abi.ts';
-import { CLOCK_GUEST, wat } from './fixtures.ts';
+import { wasmOf } from '../../support/hostile.ts';
+import { CLOCK_GUEST } from './fixtures.ts';
 
 const minimal = (body: string) => `(module ${body})`;
 const MEMORY = '(memory (export "memory") 1)';
@@ -10,7 +11,7 @@ const RUN = '(func (export "run") (param i32) (result i32) (local.get 0))';
 const DIGEST = '(func (export "digest") (result i64) (i64.const 7))';
 
 async function problemsOf(source: string): Promise<string[]> {
-  const result = validateGuestModule(await wat(source));
+  const result = validateGuestModule(await wasmOf(source));
   return result.ok ? [] : result.problems;
 }
 
@@ -69,7 +70,7 @@ describe('guest ABI validation', () => {
 
   it('knows which guests can never write their memory, so the kernel need not scan them', async () => {
     const writes = async (source: string) => {
-      const result = validateGuestModule(await wat(source));
+      const result = validateGuestModule(await wasmOf(source));
       if (!result.ok) throw new Error(result.problems.join('; '));
       return result.exports.writesMemory;
     };

@@ -117,18 +117,12 @@ describe('disk blocks in node memory', () => {
   it('refuses disk writes past the node memory capacity, leaves the neighbour be, and frees blocks when the VM goes', async () => {
     const images = await storeWith({ fill: FILL_DISK });
     const kernel = aKernel(images, { memCapacityPages: 40 });
-    await kernel.start({
-      id: 'ok',
-      fence: 1,
-      guest: { kind: 'cpu', params: { rate: 100_000 } },
-      memPages: 1,
-    });
-    await kernel.start({
-      id: 'fill',
-      fence: 1,
-      guest: { kind: 'module:fill', params: { diskMiB: 64 } },
-      memPages: 1,
-    });
+    const [cpu, fill] = [
+      { kind: 'cpu', params: { rate: 100_000 } },
+      { kind: 'module:fill', params: { diskMiB: 64 } },
+    ];
+    await kernel.start({ id: 'ok', fence: 1, guest: cpu, memPages: 1 });
+    await kernel.start({ id: 'fill', fence: 1, guest: fill, memPages: 1 });
     runTicks(kernel, 60);
     // 40 pages: 2 of guest memory, so 38 disk blocks; every later write is refused (-1 to the guest).
     expect(kernel.diskBlocks()).toBe(38);

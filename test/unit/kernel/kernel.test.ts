@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { MAX_CHAIN_PACKS, UNITS_PER_CORE } from '../../../node-agent/kernel/index.ts';
 import { Conflict, InvalidInput, NotFound } from '../../../shared/storage/errors.ts';
 import { createImageStoreOn, memoryBlobs } from '../../../shared/storage/image-store.ts';
-import { aClock, aKernel, CLOCK_GUEST, runTicks, TICK_MS, wat } from './fixtures.ts';
+import { wasmOf } from '../../support/hostile.ts';
+import { aClock, aKernel, CLOCK_GUEST, runTicks, TICK_MS } from './fixtures.ts';
 
 const store = () => createImageStoreOn(memoryBlobs());
 const cpu = (rate: number) => ({ kind: 'cpu', params: { rate } });
@@ -103,7 +104,7 @@ describe('the VM kernel', () => {
     // dirties one new page a tick, so every delta adds a pack the chain still needs
     await images.putModule(
       'stripe',
-      await wat(`(module (memory (export "memory") 64)
+      await wasmOf(`(module (memory (export "memory") 64)
         (global $n (export "n") (mut i32) (i32.const 0))
         (func (export "demand") (param i32) (result i32) (i32.const 1))
         (func (export "run") (param i32) (result i32)
@@ -129,7 +130,7 @@ describe('the VM kernel', () => {
     // tick 1 writes page 1 to disk (and marks page 1); later ticks read it back into page 2 unmarked
     await images.putModule(
       'reader',
-      await wat(`(module
+      await wasmOf(`(module
         (import "env" "disk_read" (func $read (param i32 i32 i32) (result i32)))
         (import "env" "disk_write" (func $write (param i32 i32 i32) (result i32)))
         (memory (export "memory") 3)
@@ -171,7 +172,7 @@ describe('the VM kernel', () => {
 
   it('never lets a guest see its clock go backwards when the node clock steps back', async () => {
     const images = store();
-    await images.putModule('clock', await wat(CLOCK_GUEST));
+    await images.putModule('clock', await wasmOf(CLOCK_GUEST));
     const clock = aClock(5_000_000);
     const kernel = aKernel(images, { clock });
     await kernel.start({ id: 'vm', fence: 1, guest: { kind: 'module:clock' }, memPages: 1 });
@@ -208,7 +209,7 @@ describe('the VM kernel', () => {
     const images = store();
     await images.putModule(
       'crash',
-      await wat(`(module (memory (export "memory") 1)
+      await wasmOf(`(module (memory (export "memory") 1)
         (func (export "run") (param i32) (result i32) unreachable)
         (func (export "digest") (result i64) (i64.const 0)))`),
     );
@@ -225,7 +226,7 @@ describe('the VM kernel', () => {
 
   it('refuses to run a registered module that breaks the ABI', async () => {
     const images = store();
-    await images.putModule('norun', await wat('(module (memory (export "memory") 1))'));
+    await images.putModule('norun', await wasmOf('(module (memory (export "memory") 1))'));
     const kernel = aKernel(images);
     await expect(
       kernel.start({ id: 'x', fence: 1, guest: { kind: 'module:norun' }, memPages: 1 }),

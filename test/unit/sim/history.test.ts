@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_BALANCING_CONFIG } from '../../../shared/domain/config.ts';
 import { clusterFromHistory, historyRounds, replayHistory } from '../../../shared/sim/history.ts';
 import { runSimulation } from '../../../shared/sim/run.ts';
+import { aPair } from '../../support/records.ts';
 
 /** Two run records as `seesaw runs --json` prints them (only the fields replay reads, plus a few). */
 const runs = [
@@ -15,22 +16,12 @@ const runs = [
     shards: 1,
     dryRun: false,
     pairs: [
-      {
-        requester: 'a',
-        selected: 'b',
-        loads: { requester: 120, selected: 80 },
+      aPair('a', 'b', [120, 80], {
         moves: [{ vm: 'v20', from: 'a', to: 'b', loadOnSource: 20, loadOnTarget: 20 }],
         reason: { code: 'moved', detail: '' },
         predicted: { requester: 100, selected: 100 },
-      },
-      {
-        requester: 'c',
-        selected: 'd',
-        loads: { requester: 60, selected: 40 },
-        moves: [],
-        reason: { code: 'below-threshold', detail: '' },
-        predicted: { requester: 60, selected: 40 },
-      },
+      }),
+      aPair('c', 'd', [60, 40], { reason: { code: 'below-threshold', detail: '' } }),
     ],
     orders: [{ vm: 'v20', outcome: 'written' }],
   },
@@ -38,6 +29,7 @@ const runs = [
     id: 'r2',
     round: 2,
     dryRun: false,
+    // Only what replay reads: a pair needs no reason or prediction.
     pairs: [
       {
         requester: 'a',
