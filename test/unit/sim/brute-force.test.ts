@@ -84,22 +84,16 @@ describe('the defaults on small coarse clusters', () => {
     expect(single.length).toBeGreaterThan(5);
   });
 
-  it('get past a stall only a mirror opens (seeds 13 and 30)', () => {
-    // Seed 13 stalled at 10 / 10 / 11 / 8: the 10 of 1 1 2 6 gives its 2 to the 8 (a mirror, 10 / 8 →
-    // 8 / 10), then the 11 gives its 4 and takes 1 + 1 from it. Optimum 10.
-    expect(finalMax(placed([[4, 6], [1, 1, 2, 6], [7, 4], [8]]))).toBe(10);
-    // Seed 30 stalled at 13 / 14 / 14 / 15: the 13 and a 14 swap a 4 for a 5 (14 / 13), then the 15
-    // gives its 7 and takes 4 + 2 from the 13. Optimum 14.
-    expect(
-      finalMax(
-        placed([
-          [4, 9],
-          [2, 4, 8],
-          [7, 5, 2],
-          [4, 4, 7],
-        ]),
-      ),
-    ).toBe(14);
+  // Seed 13 stalled at 10 / 10 / 11 / 8: the 10 of 1 1 2 6 gives its 2 to the 8 (a mirror, 10 / 8 →
+  // 8 / 10), then the 11 gives its 4 and takes 1 + 1 from it. Seed 30 stalled at 13 / 14 / 14 / 15: the
+  // 13 and a 14 swap a 4 for a 5 (14 / 13), then the 15 gives its 7 and takes 4 + 2 from the 13.
+  const mirrored: [number, string, number][] = [
+    [13, '4 6 | 1 1 2 6 | 7 4 | 8', 10],
+    [30, '4 9 | 2 4 8 | 7 5 2 | 4 4 7', 14],
+  ];
+  it.each(mirrored)('get past a stall only a mirror opens (seed %i)', (_seed, layout, optimum) => {
+    const placement = layout.split('|').map((node) => node.trim().split(' ').map(Number));
+    expect(finalMax(placed(placement))).toBe(optimum);
   });
 
   it('finish with a two-for-one swap where one-for-one swaps stalled (seeds 14 and 21)', () => {
