@@ -30,6 +30,21 @@ describe('who takes part in a round', () => {
   });
 });
 
+describe('the order pairs are served in', () => {
+  it('spends a tight cluster limit on the pair with the widest gap, however the nodes were paired', () => {
+    // x (100) is in the widest pair whoever its partner is; a (10) can only be in a narrower one.
+    const input = cluster([[50, 50], [5, 5], [], []]);
+    for (let seed = 1; seed <= 12; seed++) {
+      const config = aConfig({ pairing: 'random', aim: 'pair', maxMigrationsPerCluster: 1 });
+      const d = decideRound(input, config, createRng(seed));
+      expect(
+        d.moves.map((m) => m.from),
+        `seed ${seed}`,
+      ).toEqual(['n0']);
+    }
+  });
+});
+
 describe('the retry of a stalled giver', () => {
   // n0 3 + 2, n1 5, n2 4, n3 empty. Spread pairing meets n1 with n3 and n0 with n2: n1's single 5
   // would only mirror the gap, and n0 cannot help n2. n1 tries n2 (no better); n0 then gives its 2 to
