@@ -163,6 +163,8 @@ export async function run(ctx: {
       const out = {
         memMiB: Math.round((memPages * 64) / 1024),
         precopyKiB: Math.round(median(records.map((r) => r.bytes?.precopy ?? 0)) / 1024),
+        // The first move of a VM pre-copies all it holds; later ones only what changed since.
+        precopyKiBMax: Math.round(Math.max(...records.map((r) => r.bytes?.precopy ?? 0)) / 1024),
         finalDeltaKiB: Math.round(median(records.map((r) => r.bytes?.final ?? 0)) / 1024),
         downtimeMsP50: median(records.map((r) => r.downtimeMs ?? 0)),
         downtimeMsMax: Math.max(...records.map((r) => r.downtimeMs ?? 0)),

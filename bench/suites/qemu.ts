@@ -38,6 +38,29 @@ export async function run(ctx: {
   }
   const { accel, why } = await detectAccel(DEFAULT_QEMU_BINARY);
   ctx.log(`${version}; accelerator ${accel} (${why})`);
+  const bench = await twoQemuNodes(accel);
+  const moves = ctx.quick ? 3 : 10;
+  const figures: Record<string, unknown> = {
+    accel,
+    movesPerGuest: moves,
+    loadavg1: Math.round(loadavg()[0]! * 10) / 10,
+  };
+  try {
+    for (const guest of GUESTS) {
+      const out = await benchGuest(bench.nodes, guest, moves);
+      ctx.log(
+        `${guest.label} (${out.memMiB} MiB, ${out.hz} Hz): stream ${out.streamKiBP50} KiB (pre-copy ${out.precopyKiBP50}, final ${out.finalKiBP50}), ${out.roundsP50} rounds, downtime p50 ${out.downtimeMsP50} ms (max ${out.downtimeMsMax}), move p50 ${out.moveMsP50} ms, suspend ${out.suspendKiB} KiB, idle CPU ${out.idleHostCpuCores} cores`,
+      );
+      figures[guest.label] = out;
+    }
+  } finally {
+    await bench.close();
+  }
+  return figures;
+}
+
+/** Two qemu drivers sharing one image store on local s3rver, in a scratch directory. */
+async function twoQemuNodes(accel: 'kvm' | 'tcg') {
   const scratch = mkdtempSync(join(tmpdir(), 'seesaw-bench-qemu-'));
   const stores = await startLocalStores({ scratchDir: join(scratch, 's3') });
   const clients = createClients({
@@ -62,75 +85,81 @@ export async function run(ctx: {
         clock: Date.now,
       }),
   );
-  const moves = ctx.quick ? 3 : 10;
-  const figures: Record<string, unknown> = {
-    accel,
-    movesPerGuest: moves,
-    loadavg1: Math.round(loadavg()[0]! * 10) / 10,
+  return {
+    nodes,
+    async close() {
+      await Promise.all(nodes.map((d) => d.stopAll()));
+      clients.dynamo.destroy();
+      clients.s3.destroy();
+      await stores.close();
+      rmSync(scratch, { recursive: true, force: true });
+    },
   };
-  try {
-    for (const { label, hz, memMiB } of GUESTS) {
-      const id = `bench-${label}`;
-      const guest = { kind: 'qemu:counter', params: { hz } };
-      const memPages = memMiB * 16;
-      let fence = 1;
-      await nodes[0]!.start({ id, fence, guest, memPages });
-      const lines = (d: QemuDriver) => d.processOf(id).serial.sync().lines;
-      await nodes[0]!.processOf(id).serial.wait((s) => s.lines >= 5, 30_000);
+}
 
-      // an idle VM's cost to its host: CPU of its QEMU process over one second
-      await nodes[0]!.measure();
-      await new Promise((r) => setTimeout(r, 1000));
-      const [idle] = await nodes[0]!.measure();
+type Save = QemuCheckpoint & { runningMs: number };
 
-      const saves: (QemuCheckpoint & { runningMs: number })[] = [];
-      for (let i = 0; i < moves; i++) {
-        const source = nodes[i % 2]!;
-        const target = nodes[(i + 1) % 2]!;
-        const t0 = performance.now();
-        await source.precopy(id);
-        const final = await source.finalState(id);
-        const stoppedAt = lines(source);
-        await source.stop(id);
-        fence += 1;
-        await target.start({ id, fence, guest, memPages, image: final.image });
-        const runningMs = performance.now() - t0;
-        await target.processOf(id).serial.wait((s) => s.lines >= stoppedAt + 1, 30_000);
-        const first = parseLine(target.processOf(id).serial.tail.split('\n')[0]!);
-        if (first?.counter !== stoppedAt + 1)
-          throw new Error(`after move ${i} the counter went on at ${first?.counter}, not ${stoppedAt + 1}`);
-        saves.push({ ...final, runningMs });
-      }
-      const owner = nodes[moves % 2]!;
-      await owner.pause(id);
-      const suspended = await owner.checkpoint(id);
-      await owner.stop(id);
+/** One guest: boot, its idle host CPU, `moves` migrations back and forth, a suspend; its figures. */
+async function benchGuest(
+  nodes: QemuDriver[],
+  { label, hz, memMiB }: (typeof GUESTS)[number],
+  moves: number,
+) {
+  const id = `bench-${label}`;
+  const vm = { id, guest: { kind: 'qemu:counter', params: { hz } }, memPages: memMiB * 16 };
+  await nodes[0]!.start({ ...vm, fence: 1 });
+  await nodes[0]!.processOf(id).serial.wait((s) => s.lines >= 5, 30_000);
+  const idle = await idleCpu(nodes[0]!);
+  const saves: Save[] = [];
+  for (let i = 0; i < moves; i++) saves.push(await move(vm, nodes[i % 2]!, nodes[(i + 1) % 2]!, i + 2));
+  const owner = nodes[moves % 2]!;
+  await owner.pause(id);
+  const suspended = await owner.checkpoint(id);
+  await owner.stop(id);
+  return {
+    memMiB,
+    hz,
+    streamKiBP50: kib(median(saves.map((s) => s.migration.bytes))),
+    precopyKiBP50: kib(median(saves.map((s) => s.migration.precopyBytes))),
+    finalKiBP50: kib(median(saves.map((s) => s.migration.bytes - s.migration.precopyBytes))),
+    roundsP50: median(saves.map((s) => s.migration.rounds)),
+    downtimeMsP50: median(saves.map((s) => s.migration.downtimeMs)),
+    downtimeMsMax: Math.max(...saves.map((s) => s.migration.downtimeMs)),
+    qemuTotalMsP50: median(saves.map((s) => s.migration.totalMs)),
+    moveMsP50: Math.round(median(saves.map((s) => s.runningMs))),
+    suspendKiB: kib(suspended.bytes),
+    idleHostCpuCores: Math.round(idle * 1000) / 1000,
+  };
+}
 
-      const out = {
-        memMiB,
-        hz,
-        streamKiBP50: kib(median(saves.map((s) => s.migration.bytes))),
-        precopyKiBP50: kib(median(saves.map((s) => s.migration.precopyBytes))),
-        finalKiBP50: kib(median(saves.map((s) => s.migration.bytes - s.migration.precopyBytes))),
-        roundsP50: median(saves.map((s) => s.migration.rounds)),
-        downtimeMsP50: median(saves.map((s) => s.migration.downtimeMs)),
-        downtimeMsMax: Math.max(...saves.map((s) => s.migration.downtimeMs)),
-        qemuTotalMsP50: median(saves.map((s) => s.migration.totalMs)),
-        moveMsP50: Math.round(median(saves.map((s) => s.runningMs))),
-        suspendKiB: kib(suspended.bytes),
-        idleHostCpuCores: Math.round((idle?.factors.cpu ?? Number.NaN) * 1000) / 1000,
-      };
-      ctx.log(
-        `${label} (${memMiB} MiB, ${hz} Hz): stream ${out.streamKiBP50} KiB (pre-copy ${out.precopyKiBP50}, final ${out.finalKiBP50}), ${out.roundsP50} rounds, downtime p50 ${out.downtimeMsP50} ms (max ${out.downtimeMsMax}), move p50 ${out.moveMsP50} ms, suspend ${out.suspendKiB} KiB, idle CPU ${out.idleHostCpuCores} cores`,
-      );
-      figures[label] = out;
-    }
-  } finally {
-    await Promise.all(nodes.map((d) => d.stopAll()));
-    clients.dynamo.destroy();
-    clients.s3.destroy();
-    await stores.close();
-    rmSync(scratch, { recursive: true, force: true });
-  }
-  return figures;
+/** An idle VM's cost to its host: CPU of its QEMU process over one second, in cores. */
+async function idleCpu(node: QemuDriver): Promise<number> {
+  await node.measure();
+  await new Promise((r) => setTimeout(r, 1000));
+  const [idle] = await node.measure();
+  return idle?.factors.cpu ?? Number.NaN;
+}
+
+/** One migration with QEMU's pre-copy; checks the counter goes on at the line after the last one. */
+async function move(
+  vm: { id: string; guest: { kind: string; params: { hz: number } }; memPages: number },
+  source: QemuDriver,
+  target: QemuDriver,
+  fence: number,
+): Promise<Save> {
+  const { id } = vm;
+  const t0 = performance.now();
+  await source.precopy(id);
+  const final = await source.finalState(id);
+  const stoppedAt = source.processOf(id).serial.sync().lines;
+  await source.stop(id);
+  await target.start({ ...vm, fence, image: final.image });
+  const runningMs = performance.now() - t0;
+  await target.processOf(id).serial.wait((s) => s.lines >= stoppedAt + 1, 30_000);
+  const first = parseLine(target.processOf(id).serial.tail.split('\n')[0]!);
+  if (first?.counter !== stoppedAt + 1)
+    throw new Error(
+      `after move to fence ${fence} the counter went on at ${first?.counter}, not ${stoppedAt + 1}`,
+    );
+  return { ...final, runningMs };
 }

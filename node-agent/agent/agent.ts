@@ -112,7 +112,8 @@ function fenceAll(s: AgentState, why: string) {
   s.epoch += 1;
   if (s.held.size)
     s.deps.log.warn({ node: s.self, vms: [...s.held.keys()], why }, 'fencing: stopping all guests');
-  for (const id of s.held.keys()) s.deps.kernel.stop(id);
+  // a guest still loading for an operation in flight is not held yet, and must not run on either
+  for (const id of new Set([...s.held.keys(), ...s.ops.keys()])) s.deps.kernel.stop(id);
   s.held.clear();
   s.outbound.clear();
   s.precopied.clear();
@@ -433,7 +434,7 @@ async function idle(s: AgentState) {
 function tick(s: AgentState) {
   if (!alive(s)) return;
   if (!leaseOk(s, s.deps.clock())) {
-    if (s.held.size) fenceAll(s, 'lease about to lapse');
+    if (s.held.size || s.ops.size) fenceAll(s, 'lease about to lapse');
     if (s.status === 'ready' || s.status === 'waiting') s.status = 'fenced';
     return;
   }

@@ -73,7 +73,9 @@ async function precopyAndAnnounce(ctx: OpContext, vm: VmRecord, order: Migration
   let precopyBytes = 0;
   let image: ImageRef | undefined;
   let decision = nextPrecopyStep(state);
-  while (decision.kind === 'round') {
+  // a driver that pre-copies inside its final state (QEMU) would write the whole guest each round
+  const selfCopying = ctx.kernel.precopiesItself?.(vm.guest.kind) === true;
+  while (decision.kind === 'round' && !selfCopying) {
     const startedAt = ctx.clock();
     const result = await ctx.step(
       'precopy',
@@ -92,8 +94,9 @@ async function precopyAndAnnounce(ctx: OpContext, vm: VmRecord, order: Migration
       node: ctx.self,
       vm: id,
       rounds: state.rounds,
-      why: decision.why,
-      predictedPages: decision.predictedPages,
+      ...(decision.kind === 'stop'
+        ? { why: decision.why, predictedPages: decision.predictedPages }
+        : { why: 'the driver pre-copies' }),
     },
     'pre-copy done; announcing it to the target',
   );
@@ -169,7 +172,7 @@ async function stopAndCopy(ctx: OpContext, vm: VmRecord, order: MigrationOrder) 
 export const prepareIn: Handler<'prepareIn'> = async (ctx, action, vm, id) => {
   const order = action.order;
   const image = vm.image;
-  if (image) {
+  if (image && !ctx.kernel.precopiesItself?.(vm.guest.kind)) {
     const launch = { ...launchOf(vm), fence: vm.fence + 1, image, paused: true };
     const holding = { fence: vm.fence + 1, paused: true, migrationId: order.id, image: image.manifest };
     await ctx.step('prepareTarget', id, () => load(ctx, launch, holding));

@@ -9,6 +9,18 @@ import type { VmRecord } from '../../shared/storage/vms.ts';
 import type { Kernel } from '../kernel/types.ts';
 import type { FaultHook, FaultPoint } from './faults.ts';
 
+/**
+ * The kernel the agent drives. One that also runs QEMU VMs (node-agent/drivers/qemu/kernel-bridge.ts)
+ * says which guests pre-copy by themselves.
+ */
+export interface AgentKernel extends Kernel {
+  /**
+   * True for a guest kind whose driver pre-copies inside its final state (QEMU's live migration):
+   * the agent writes no pre-copy rounds of it, and a target prepares no copy from an older image.
+   */
+  precopiesItself?(guestKind: string): boolean;
+}
+
 /** Removes a deleted VM's images from the image store. */
 export interface ImageCleaner {
   deleteVmImages(vmId: string): Promise<unknown>;
@@ -26,7 +38,7 @@ export interface AgentConfig {
 
 export interface AgentDeps {
   clients: Clients;
-  kernel: Kernel;
+  kernel: AgentKernel;
   clock: () => number;
   log: Logger;
   images?: ImageCleaner;
@@ -40,7 +52,7 @@ export type AgentStatus = 'new' | 'ready' | 'waiting' | 'fenced' | 'superseded' 
 
 export interface Agent {
   readonly nodeId: string;
-  readonly kernel: Kernel;
+  readonly kernel: AgentKernel;
   readonly incarnation: string;
   status(): AgentStatus;
   /** Registers the node; waits (by status `waiting`) out a previous incarnation's lease before acting. */
@@ -82,7 +94,7 @@ export interface OpContext {
   /** This agent process's incarnation (recorded on the VMs it marks RUNNING). */
   incarnation: string;
   clients: Clients;
-  kernel: Kernel;
+  kernel: AgentKernel;
   clock: () => number;
   log: Logger;
   config: AgentConfig;

@@ -33,10 +33,13 @@ export function drainAll(state: RoundState, skipped: RoundDecision['skipped']): 
       continue;
     }
     let left = vmsOf(state, giver.id).length;
+    // vmsOf lists the node's VMs as the round started: those given to an earlier taker are gone.
+    const gone = new Set<string>();
     for (const taker of receivers) {
       if (left <= 0 || budgetOf(state, giver.id) <= 0 || state.clusterBudget <= 0) break;
-      const decision = drain(state, giver, taker, resultFor(state, giver.id, taker.id));
+      const decision = drain(state, giver, taker, resultFor(state, giver.id, taker.id), gone);
       left -= decision.moves.length;
+      for (const m of decision.moves) gone.add(m.vm);
       // Keep the exchanges that moved something; one line for a drain that could not start.
       if (decision.moves.length > 0 || out.every((d) => d.requester !== giver.id)) out.push(decision);
       if (decision.moves.length === 0 && decision.reason.code !== 'draining') break;
@@ -49,8 +52,14 @@ export function drainAll(state: RoundState, skipped: RoundDecision['skipped']): 
  * A draining node gives every VM it may, largest first, regardless of the loads; it takes none. The
  * taker always gets one VM and then more only while it stays at or below the mean.
  */
-function drain(state: RoundState, giver: NodeInfo, taker: NodeInfo, result: ResultBuilder): PairDecision {
-  const all = vmsOf(state, giver.id);
+function drain(
+  state: RoundState,
+  giver: NodeInfo,
+  taker: NodeInfo,
+  result: ResultBuilder,
+  gone: ReadonlySet<string>,
+): PairDecision {
+  const all = vmsOf(state, giver.id).filter((vm) => !gone.has(vm.id));
   if (all.length === 0)
     return result({ code: 'draining', detail: `${giver.id} is draining and already empty` });
   const takerState = takerOf(state, taker.id);

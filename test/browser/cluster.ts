@@ -2,17 +2,21 @@
 // one agent (with its VM kernel) per node driven on timers, and the balancer, run on demand through
 // the API and, once started, on an interval.
 import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startApiServer } from '../../functions/api/server.ts';
 import { startBalancerLoop } from '../../functions/balancer/loop.ts';
 import { type BalancerDeps, runBalancer } from '../../functions/balancer/run.ts';
 import { type Agent, createAgent } from '../../node-agent/agent/agent.ts';
+import { QemuDriver } from '../../node-agent/drivers/qemu/driver.ts';
+import { kernelWithQemu } from '../../node-agent/drivers/qemu/kernel-bridge.ts';
 import { createKernel, UNITS_PER_CORE } from '../../node-agent/kernel/index.ts';
 import { DEFAULT_TIMINGS } from '../../shared/domain/protocol.ts';
 import { createRng } from '../../shared/domain/rng.ts';
 import type { Weights } from '../../shared/domain/types.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { patchBalancingConfig } from '../../shared/storage/config-store.ts';
-import { createImageStore } from '../../shared/storage/image-store.ts';
+import { createImageStore, s3Blobs } from '../../shared/storage/image-store.ts';
 
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
 const TICK_MS = 50;
@@ -24,6 +28,8 @@ export interface NodeSetup {
   /** Cores; the node serves this many load units under weight cpu = 1. */
   capacity: number;
   weights?: Weights;
+  /** Offer the qemu driver beside the kernel (real QEMU processes under TCG). */
+  qemu?: boolean;
 }
 
 export interface LocalCluster {
@@ -44,10 +50,27 @@ function startAgent(clients: Clients, node: NodeSetup): { agent: Agent; stop(): 
     { nodeId: node.id, capacity: node.capacity * UNITS_PER_CORE, weights, tickMs: TICK_MS, clock },
     { images },
   );
+  const qemu = node.qemu
+    ? new QemuDriver({
+        nodeId: node.id,
+        binary: 'qemu-system-x86_64',
+        workDir: join(tmpdir(), `seesaw-browser-qemu-${node.id}-${process.pid}`),
+        accel: 'tcg',
+        blobs: s3Blobs(clients),
+        weights,
+        clock,
+      })
+    : undefined;
   const agent = createAgent(
-    { clients, kernel, clock, log: quiet },
+    { clients, kernel: qemu ? kernelWithQemu(kernel, qemu) : kernel, clock, log: quiet },
     {
-      node: { id: node.id, capacity: node.capacity, weights, memCapacityPages: 65_536 },
+      node: {
+        id: node.id,
+        capacity: node.capacity,
+        weights,
+        memCapacityPages: 65_536,
+        ...(qemu ? { labels: { qemu: 'tcg' } } : {}),
+      },
       lease: { leaseMs: 10_000, fenceMarginMs: 2_000 },
       checkpointMs: 5_000,
       cooldownMs: 60_000,
@@ -76,6 +99,7 @@ function startAgent(clients: Clients, node: NodeSetup): { agent: Agent; stop(): 
       clearInterval(ticker);
       await beat.catch(() => undefined);
       await agent.shutdown().catch(() => undefined);
+      await qemu?.stopAll();
     },
   };
 }

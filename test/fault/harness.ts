@@ -379,6 +379,38 @@ class Schedule {
     return { kind: 'repeat' };
   }
 
+  /** A balancer run's fault point: false when the run is killed there; a pause waits its rounds out. */
+  private balancerPoint<P extends string>(
+    run: string,
+    fault?: { at: P; action: 'kill' | 'pause'; rounds: number },
+  ) {
+    return async (at: P) => {
+      if (fault?.at !== at) return true;
+      this.notes.push(`r${this.round} balancer ${run} ${fault.action} at ${at}`);
+      if (fault.action === 'kill') return false;
+      const until = this.round + fault.rounds;
+      while (this.round < until && this.injecting) await new Promise((r) => setTimeout(r, 1));
+      return true;
+    };
+  }
+
+  /** Claims both nodes for a run, as the balancer does; the claim's end, or undefined when lost. */
+  private async claimPair(run: string, a: string, b: string): Promise<number | undefined> {
+    const { clients } = this.lane;
+    const claimedAt = this.lane.now;
+    const until = claimedAt + TIMING.claimMs;
+    try {
+      await claimNode(clients, { id: a, run, now: claimedAt, until });
+      await claimNode(clients, { id: b, run, now: claimedAt, until });
+      return until;
+    } catch (error) {
+      if (!(error instanceof ConditionFailed)) throw error;
+      this.notes.push(`r${this.round} balancer ${run} lost the claim`);
+      await releaseClaim(clients, a, run).catch(() => undefined);
+      return undefined;
+    }
+  }
+
   /** A balancer run ordering `vm` from `from` to `to`, with its own fault. */
   async balance(
     run: string,
@@ -389,28 +421,10 @@ class Schedule {
     twice = false,
   ) {
     const { clients } = this.lane;
-    const point = async (at: BalancerPoint) => {
-      if (fault?.at !== at) return true;
-      this.notes.push(`r${this.round} balancer ${run} ${fault.action} at ${at}`);
-      if (fault.action === 'kill') return false;
-      const until = this.round + fault.rounds;
-      while (this.round < until && this.injecting) await new Promise((r) => setTimeout(r, 1));
-      return true;
-    };
+    const point = this.balancerPoint(run, fault);
     if (!(await point('claim'))) return;
-    const claimedAt = this.lane.now;
-    const until = claimedAt + TIMING.claimMs;
-    try {
-      await claimNode(clients, { id: from, run, now: claimedAt, until });
-      await claimNode(clients, { id: to, run, now: claimedAt, until });
-    } catch (error) {
-      if (error instanceof ConditionFailed) {
-        this.notes.push(`r${this.round} balancer ${run} lost the claim`);
-        await releaseClaim(clients, from, run).catch(() => undefined);
-        return;
-      }
-      throw error;
-    }
+    const until = await this.claimPair(run, from, to);
+    if (until === undefined) return;
     const record = await findVm(clients, vm);
     const busy = await this.inFlightNodes();
     if (!(await point('order'))) return;
@@ -483,28 +497,10 @@ class Schedule {
     fault?: { at: BalancerPoint | 'between'; action: 'kill' | 'pause'; rounds: number },
   ) {
     const { clients } = this.lane;
-    const point = async (at: BalancerPoint | 'between') => {
-      if (fault?.at !== at) return true;
-      this.notes.push(`r${this.round} balancer ${run} ${fault.action} at ${at}`);
-      if (fault.action === 'kill') return false;
-      const until = this.round + fault.rounds;
-      while (this.round < until && this.injecting) await new Promise((r) => setTimeout(r, 1));
-      return true;
-    };
+    const point = this.balancerPoint(run, fault);
     if (!(await point('claim'))) return;
-    const claimedAt = this.lane.now;
-    const until = claimedAt + TIMING.claimMs;
-    try {
-      await claimNode(clients, { id: a, run, now: claimedAt, until });
-      await claimNode(clients, { id: b, run, now: claimedAt, until });
-    } catch (error) {
-      if (error instanceof ConditionFailed) {
-        this.notes.push(`r${this.round} balancer ${run} lost the claim`);
-        await releaseClaim(clients, a, run).catch(() => undefined);
-        return;
-      }
-      throw error;
-    }
+    const until = await this.claimPair(run, a, b);
+    if (until === undefined) return;
     const [out, back] = await Promise.all([findVm(clients, give), findVm(clients, take)]);
     const busy = await this.inFlightNodes();
     if (!(await point('order'))) return;

@@ -5,8 +5,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { type Agent, createAgent } from '../../node-agent/agent/agent.ts';
 import { Crash, type FaultHook } from '../../node-agent/agent/faults.ts';
 import { createKernel } from '../../node-agent/kernel/index.ts';
+import type { Kernel } from '../../node-agent/kernel/types.ts';
 import { orderDeadline } from '../../shared/domain/protocol.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
+import { Corrupt } from '../../shared/storage/errors.ts';
 import { createImageStore, type ImageStore } from '../../shared/storage/image-store.ts';
 import { getMigration } from '../../shared/storage/migrations.ts';
 import { listNodeWork } from '../../shared/storage/switchover.ts';
@@ -23,14 +25,25 @@ describe('the event-driven switchover', () => {
   let now = 5_000_000;
   const clock = () => now;
 
-  const anAgent = (id: string, faults?: FaultHook) => {
+  /** The targets' 'migrated in' log lines: how each brought its copy up to the final image. */
+  const arrivals: { vm: string; phases: { path?: string } }[] = [];
+  const log = {
+    ...quiet,
+    info: (obj: object, msg?: string) => {
+      if (msg === 'migrated in') arrivals.push(obj as (typeof arrivals)[number]);
+    },
+  };
+  const arrival = (vm: string) => arrivals.find((a) => a.vm === vm)?.phases.path;
+
+  const anAgent = (id: string, faults?: FaultHook, tweak?: (kernel: Kernel) => void) => {
     const spec = { id, capacity: 1e9, weights: { cpu: 1, io: 0.2, mem: 0.1 }, memCapacityPages: 1024 };
     const kernel = createKernel(
       { nodeId: id, capacity: spec.capacity, weights: spec.weights, tickMs: 10, clock },
       { images },
     );
+    tweak?.(kernel);
     return createAgent(
-      { clients, kernel, clock, log: quiet, images, ...(faults ? { faults } : {}) },
+      { clients, kernel, clock, log, images, ...(faults ? { faults } : {}) },
       {
         node: spec,
         lease: { leaseMs: LEASE_MS, fenceMarginMs: 200 },
@@ -121,8 +134,10 @@ describe('the event-driven switchover', () => {
     expect(moved.fence).toBe(before.fence + 1);
     expect(a.kernel.has('ev')).toBe(false);
     expect(b.kernel.running()).toEqual(['ev']);
-    // Not ticked on the target yet: exactly the state the source stopped in.
+    // Not ticked on the target yet: exactly the state the source stopped in, reached by applying the
+    // final delta to the copy restored from the pre-copy.
     expect(b.kernel.digest('ev')).toBe(moved.image?.digest);
+    expect(await until(async () => arrival('ev'))).toBe('apply');
     const record = await until(() => getMigration(clients, 'ev-m'));
     expect(record).toMatchObject({ outcome: 'completed', from: 'e1', to: 'e2' });
     expect(record.bytes?.final).toBeGreaterThan(0);
@@ -207,5 +222,30 @@ describe('the event-driven switchover', () => {
     const moved = await getVm(clients, 'wt');
     expect(moved).toMatchObject({ owner: 'w2', state: 'RUNNING' });
     expect(b.kernel.digest('wt')).toBe(handed.image?.digest);
+  });
+
+  it('loads the final image whole when the held copy cannot be brought up to date, and the VM continues where it stopped', async () => {
+    const refuse = (kernel: Kernel) => {
+      kernel.applyImage = () => Promise.reject(new Corrupt('the copy cannot take this image'));
+    };
+    const [a, b] = [anAgent('f1'), anAgent('f2', undefined, refuse)];
+    const before = await ordered('fb', a, b);
+    await cycle([a, b], 1);
+    const moved = await until(movedTo('fb', b));
+    expect(moved.fence).toBe(before.fence + 1);
+    expect(await until(async () => arrival('fb'))).toBe('restore');
+    expect(b.kernel.digest('fb')).toBe(moved.image?.digest);
+  });
+
+  it('applies the final delta again harmlessly when the step repeats', async () => {
+    const repeatLoad: FaultHook = (point, ctx) =>
+      point === 'loadTarget' && ctx.phase === 'after' ? 'repeat' : undefined;
+    const [a, b] = [anAgent('r1'), anAgent('r2', repeatLoad)];
+    const before = await ordered('rp', a, b);
+    await cycle([a, b], 1);
+    const moved = await until(movedTo('rp', b));
+    expect(moved.fence).toBe(before.fence + 1);
+    expect(await until(async () => arrival('rp'))).toBe('apply');
+    expect(b.kernel.digest('rp')).toBe(moved.image?.digest);
   });
 });

@@ -1,13 +1,9 @@
 // Real x86 VMs under the node agent: two agents (on a virtual clock for their leases, with dynalite
 // and s3rver) run the wasm kernel and the qemu driver side by side. An x86 counter guest migrates
 // between them by the ordinary protocol and counts on; a node that loses its lease stops its QEMU.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { type Agent, createAgent } from '../../node-agent/agent/agent.ts';
 import { parseLine } from '../../node-agent/drivers/qemu/counter-image.ts';
-import { QemuDriver } from '../../node-agent/drivers/qemu/driver.ts';
 import { kernelWithQemu } from '../../node-agent/drivers/qemu/kernel-bridge.ts';
 import { readStateManifest } from '../../node-agent/drivers/qemu/state-store.ts';
 import { createKernel } from '../../node-agent/kernel/index.ts';
@@ -17,9 +13,8 @@ import { createImageStore, type ImageStore, s3Blobs } from '../../shared/storage
 import { getMigration } from '../../shared/storage/migrations.ts';
 import { createVm, getVm, orderMigration } from '../../shared/storage/vms.ts';
 import { freshStores } from '../support/stores.ts';
-import { QEMU } from './support.ts';
+import { qemuNodes, WAIT } from './support.ts';
 
-const WAIT = 15_000;
 const quiet = { info: () => {}, warn: () => {}, debug: () => {}, error: () => {} };
 const X86 = { kind: 'qemu:counter' };
 
@@ -28,8 +23,7 @@ describe('node agents running x86 guests through the qemu driver', () => {
   let images: ImageStore;
   let now = 1_000_000;
   const clock = () => now;
-  const dir = mkdtempSync(join(tmpdir(), 'seesaw-qemu-agent-'));
-  const qemus: QemuDriver[] = [];
+  const qemuNode = qemuNodes('agent');
 
   const anAgent = (id: string) => {
     const spec = { id, capacity: 1e9, weights: { cpu: 1, io: 0.2, mem: 0.1 }, memCapacityPages: 8192 };
@@ -37,16 +31,7 @@ describe('node agents running x86 guests through the qemu driver', () => {
       { nodeId: id, capacity: spec.capacity, weights: spec.weights, tickMs: 10, clock },
       { images },
     );
-    const qemu = new QemuDriver({
-      nodeId: id,
-      binary: QEMU,
-      workDir: join(dir, id),
-      accel: 'tcg',
-      blobs: s3Blobs(clients),
-      weights: spec.weights,
-      clock: Date.now,
-    });
-    qemus.push(qemu);
+    const qemu = qemuNode(id, { blobs: s3Blobs(clients), weights: spec.weights });
     const agent = createAgent(
       { clients, kernel: kernelWithQemu(wasm, qemu), clock, log: quiet, images },
       {
@@ -78,11 +63,6 @@ describe('node agents running x86 guests through the qemu driver', () => {
     clients = await freshStores();
     images = createImageStore(clients);
   });
-  afterEach(async () => {
-    await Promise.all(qemus.map((q) => q.stopAll()));
-    qemus.length = 0;
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('migrates a real x86 VM between two agents, beside a wasm VM, and its counter goes on', async () => {
     const a = anAgent('q1');
@@ -95,6 +75,9 @@ describe('node agents running x86 guests through the qemu driver', () => {
     expect(a.agent.kernel.running().sort()).toEqual(['wasm', 'x86']);
     await a.qemu.processOf('x86').serial.wait((s) => s.lines >= 3, WAIT);
 
+    const manifests = async () =>
+      (await s3Blobs(clients).list('images/x86/')).filter((k) => k.endsWith('manifest.json'));
+    const before = await manifests();
     const vm = await getVm(clients, 'x86');
     await orderMigration(clients, 'x86', vm.fence, {
       id: 'x86-1',
@@ -111,6 +94,8 @@ describe('node agents running x86 guests through the qemu driver', () => {
     });
     const moved = await getVm(clients, 'x86');
     expect(moved).toMatchObject({ fence: vm.fence + 1, moves: 1 });
+    // one saved state per move: QEMU's own pre-copy, no whole-guest pre-copy rounds by the agent
+    expect((await manifests()).filter((k) => !before.includes(k))).toEqual([moved.image!.manifest]);
     expect(a.qemu.has('x86')).toBe(false);
     expect(b.agent.kernel.running()).toEqual(['x86']);
     expect(a.agent.kernel.running()).toEqual(['wasm']);

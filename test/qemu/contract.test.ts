@@ -1,25 +1,18 @@
 // The qemu driver behind the Driver contract, on nodes that also run the wasm kernel: a real x86
 // guest and a WebAssembly guest side by side, the x86 one migrated by the contract's precopy and
 // finalState into another node's driver set, its counter going on where it stopped.
-import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { combineDrivers, type DriverSet, wasmDriver } from '../../node-agent/drivers/index.ts';
-import { expectedOutput, parseLine } from '../../node-agent/drivers/qemu/counter-image.ts';
-import { QemuDriver, qemuDriver, qemuDriverIfAvailable } from '../../node-agent/drivers/qemu/index.ts';
-import { emptySerial, foldSerial, serialDigest } from '../../node-agent/drivers/qemu/serial.ts';
+import { parseLine } from '../../node-agent/drivers/qemu/counter-image.ts';
+import { type QemuDriver, qemuDriver, qemuDriverIfAvailable } from '../../node-agent/drivers/qemu/index.ts';
 import { createImageStore, s3Blobs } from '../../shared/storage/image-store.ts';
 import { freshStores } from '../support/stores.ts';
 import { aKernel, runTicks } from '../unit/kernel/fixtures.ts';
-import { QEMU } from './support.ts';
-
-const WAIT = 15_000;
-const digestAt = (lines: number) => serialDigest(foldSerial(emptySerial(), expectedOutput(1, lines)));
+import { counterDigestFor, digestAt, QEMU, qemuNodes, waitLines } from './support.ts';
 
 describe('mixed nodes: the wasm kernel and the qemu driver behind one driver set', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'seesaw-qemu-contract-'));
-  const qemus: QemuDriver[] = [];
+  const qemuNode = qemuNodes('contract');
   let aNode: (id: string) => { node: DriverSet; qemu: QemuDriver; kernel: ReturnType<typeof aKernel> };
 
   beforeAll(async () => {
@@ -27,25 +20,11 @@ describe('mixed nodes: the wasm kernel and the qemu driver behind one driver set
     const blobs = s3Blobs(clients);
     const images = createImageStore(clients);
     aNode = (nodeId) => {
-      const qemu = new QemuDriver({
-        nodeId,
-        binary: QEMU,
-        workDir: join(dir, nodeId),
-        accel: 'tcg',
-        blobs,
-        weights: { cpu: 1, io: 1, mem: 1 },
-        clock: Date.now,
-      });
-      qemus.push(qemu);
+      const qemu = qemuNode(nodeId, { blobs });
       const kernel = aKernel(images, { nodeId });
       return { node: combineDrivers([wasmDriver(kernel), qemuDriver(qemu)]), qemu, kernel };
     };
   });
-  afterEach(async () => {
-    await Promise.all(qemus.map((q) => q.stopAll()));
-    qemus.length = 0;
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('runs both kinds of guest and migrates the x86 one with QEMU pre-copy, reporting rounds and downtime', async () => {
     const a = aNode('a');
@@ -55,7 +34,7 @@ describe('mixed nodes: the wasm kernel and the qemu driver behind one driver set
     await a.node.start({ id: 'x', fence: 1, guest: { kind: 'qemu:counter' }, memPages: 256 });
     expect(a.kernel.has('x')).toBe(false);
     expect(a.node.running().sort()).toEqual(['w', 'x']);
-    await a.qemu.processOf('x').serial.wait((s) => s.lines >= 3, WAIT);
+    await waitLines(a.qemu, 'x', 3);
     runTicks(a.kernel, 2);
     const measured = await a.node.measure();
     expect(measured.map((m) => m.id).sort()).toEqual(['w', 'x']);
@@ -85,22 +64,23 @@ describe('mixed nodes: the wasm kernel and the qemu driver behind one driver set
     });
     expect(b.node.running()).toEqual([]);
     await b.node.resume('x');
-    await b.qemu.processOf('x').serial.wait((s) => s.lines >= stoppedAt + 2, WAIT);
+    await waitLines(b.qemu, 'x', stoppedAt + 2);
     expect(parseLine(b.qemu.processOf('x').serial.tail.split('\n')[0]!)?.counter).toBe(stoppedAt + 1);
-    expect(await b.node.digest('x')).toBe(digestAt(b.qemu.processOf('x').serial.sync().lines));
+    const bDigest = await b.node.digest('x');
+    expect(bDigest).toBe(counterDigestFor(bDigest));
   });
 
   it('suspends an x86 guest in place and resumes it, and a resume gives up a migration not handed over', async () => {
     const a = aNode('a');
     await a.node.start({ id: 'y', fence: 1, guest: { kind: 'qemu:counter' }, memPages: 256 });
-    await a.qemu.processOf('y').serial.wait((s) => s.lines >= 2, WAIT);
+    await waitLines(a.qemu, 'y', 2);
     await a.node.suspend('y');
     expect(a.node.running()).toEqual([]);
     const full = await a.node.checkpoint('y', 'full');
     expect(full.pages).toBeGreaterThan(0);
     await a.node.resume('y');
     const at = a.qemu.processOf('y').serial.sync().lines;
-    await a.qemu.processOf('y').serial.wait((s) => s.lines >= at + 2, WAIT);
+    await waitLines(a.qemu, 'y', at + 2);
 
     // a QEMU pre-copy started by another path and then resumed: the guest runs on here
     await a.qemu.precopy('y');
@@ -108,8 +88,9 @@ describe('mixed nodes: the wasm kernel and the qemu driver behind one driver set
     await a.node.resume('y');
     expect(a.node.running()).toEqual(['y']);
     const again = a.qemu.processOf('y').serial.sync().lines;
-    await a.qemu.processOf('y').serial.wait((s) => s.lines >= again + 2, WAIT);
-    expect(await a.node.digest('y')).toBe(digestAt(a.qemu.processOf('y').serial.sync().lines));
+    await waitLines(a.qemu, 'y', again + 2);
+    const aDigest = await a.node.digest('y');
+    expect(aDigest).toBe(counterDigestFor(aDigest));
   });
 
   it('reports a guest whose QEMU process died as failed', async () => {
@@ -121,24 +102,17 @@ describe('mixed nodes: the wasm kernel and the qemu driver behind one driver set
   });
 
   it('offers qemu only where qemu-system-x86_64 runs', async () => {
-    const none = await qemuDriverIfAvailable({
+    const options = {
       nodeId: 'n',
-      binary: join(dir, 'no-such-qemu'),
-      workDir: dir,
+      workDir: tmpdir(), // nothing is started
       blobs: s3Blobs(await freshStores()),
       weights: { cpu: 1, io: 1, mem: 1 },
       clock: Date.now,
-    });
-    expect(none).toBeUndefined();
-    const here = await qemuDriverIfAvailable({
-      nodeId: 'n',
-      binary: QEMU,
-      accel: 'tcg',
-      workDir: dir,
-      blobs: s3Blobs(await freshStores()),
-      weights: { cpu: 1, io: 1, mem: 1 },
-      clock: Date.now,
-    });
+    };
+    expect(
+      await qemuDriverIfAvailable({ ...options, binary: '/nonexistent/qemu-system-x86_64' }),
+    ).toBeUndefined();
+    const here = await qemuDriverIfAvailable({ ...options, binary: QEMU, accel: 'tcg' });
     expect(here?.driver.name).toBe('qemu');
     expect(here?.version).toMatch(/QEMU emulator version/);
   });

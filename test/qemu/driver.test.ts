@@ -1,53 +1,27 @@
 // The qemu driver against s3rver: checkpoints, suspend/resume and migration all go through QEMU's
 // migration stream in the image store, and the counter guest goes on where it stopped, in another
 // process of another "node" (driver), with nothing lost or repeated.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { detectAccel } from '../../node-agent/drivers/qemu/accel.ts';
 import { expectedOutput, parseLine } from '../../node-agent/drivers/qemu/counter-image.ts';
-import { QemuDriver } from '../../node-agent/drivers/qemu/driver.ts';
-import { emptySerial, foldSerial, serialDigest } from '../../node-agent/drivers/qemu/serial.ts';
+import type { QemuDriver } from '../../node-agent/drivers/qemu/driver.ts';
 import { readStateManifest } from '../../node-agent/drivers/qemu/state-store.ts';
 import { Corrupt, InvalidInput } from '../../shared/storage/errors.ts';
 import { type BlobStore, s3Blobs } from '../../shared/storage/image-store.ts';
 import { freshStores } from '../support/stores.ts';
-import { QEMU } from './support.ts';
+import { counterDigestFor, digestAt, QEMU, qemuNodes, waitLines } from './support.ts';
 
-const WAIT = 15_000;
 const guest = { kind: 'qemu:counter' };
-const digestAt = (lines: number) => serialDigest(foldSerial(emptySerial(), expectedOutput(1, lines)));
 
 describe('the qemu driver with the image store on s3rver', () => {
   let blobs: BlobStore;
-  const dir = mkdtempSync(join(tmpdir(), 'seesaw-qemu-driver-'));
-  const drivers: QemuDriver[] = [];
-  const aNode = (nodeId: string) => {
-    const driver = new QemuDriver({
-      nodeId,
-      binary: QEMU,
-      workDir: join(dir, nodeId),
-      accel: 'tcg',
-      blobs,
-      weights: { cpu: 1, io: 1, mem: 1 },
-      clock: Date.now,
-    });
-    drivers.push(driver);
-    return driver;
-  };
+  const nodes = qemuNodes('driver');
+  const aNode = (nodeId: string) => nodes(nodeId, { blobs });
   const linesOf = (driver: QemuDriver, id: string) => driver.processOf(id).serial.sync().lines;
-  const waitLines = (driver: QemuDriver, id: string, n: number) =>
-    driver.processOf(id).serial.wait((s) => s.lines >= n, WAIT);
 
   beforeAll(async () => {
     blobs = s3Blobs(await freshStores());
   });
-  afterEach(async () => {
-    await Promise.all(drivers.map((d) => d.stopAll()));
-    drivers.length = 0;
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('suspends to S3 and resumes on another node, the counter going on from where it stopped', async () => {
     const a = aNode('a');
@@ -73,8 +47,8 @@ describe('the qemu driver with the image store on s3rver', () => {
     expect(b.processOf('vm-s').serial.tail.startsWith(expectedOutput(stoppedAt + 1, stoppedAt + 3))).toBe(
       true,
     );
-    const now = linesOf(b, 'vm-s');
-    expect(b.digest('vm-s')).toBe(digestAt(now));
+    const bDigest = b.digest('vm-s');
+    expect(bDigest).toBe(counterDigestFor(bDigest));
   });
 
   it('checkpoints a running VM live: it goes on running, and the checkpoint restores where it was taken', async () => {
@@ -94,12 +68,12 @@ describe('the qemu driver with the image store on s3rver', () => {
   });
 
   it('migrates with QEMU pre-copy, three times between two nodes, and digests like a VM that never moved', async () => {
-    const nodes = [aNode('a'), aNode('b')];
-    await nodes[0]!.start({ id: 'vm-m', fence: 1, guest, memPages: 256 });
+    const pair = [aNode('a'), aNode('b')];
+    await pair[0]!.start({ id: 'vm-m', fence: 1, guest, memPages: 256 });
     let fence = 1;
     for (let move = 0; move < 3; move++) {
-      const source = nodes[move % 2]!;
-      const target = nodes[(move + 1) % 2]!;
+      const source = pair[move % 2]!;
+      const target = pair[(move + 1) % 2]!;
       await waitLines(source, 'vm-m', 3 * (move + 1));
       const pre = await source.precopy('vm-m');
       expect(pre.bytes).toBeGreaterThan(0);
@@ -116,10 +90,11 @@ describe('the qemu driver with the image store on s3rver', () => {
       await waitLines(target, 'vm-m', stoppedAt + 1);
       expect(parseLine(target.processOf('vm-m').serial.tail.split('\n')[0]!)?.counter).toBe(stoppedAt + 1);
     }
-    const last = nodes[1]!;
-    const lines = linesOf(last, 'vm-m');
-    expect(last.digest('vm-m')).toBe(digestAt(lines));
-    expect(parseLine(last.processOf('vm-m').serial.current.last)?.counter).toBe(lines);
+    const last = pair[1]!;
+    const digest = last.digest('vm-m');
+    expect(digest).toBe(counterDigestFor(digest));
+    const state = last.processOf('vm-m').serial.current;
+    expect(parseLine(state.last)?.counter).toBe(state.lines);
   });
 
   it('gives up a migration after pre-copy, and the guest runs on at the source', async () => {
@@ -132,7 +107,8 @@ describe('the qemu driver with the image store on s3rver', () => {
     await a.abortMigration('vm-x');
     expect(a.running()).toEqual(['vm-x']);
     await waitLines(a, 'vm-x', at + 2);
-    expect(a.digest('vm-x')).toBe(digestAt(linesOf(a, 'vm-x')));
+    const aDigest = a.digest('vm-x');
+    expect(aDigest).toBe(counterDigestFor(aDigest));
   });
 
   it('refuses a saved state with an altered part, and leaves no process behind', async () => {
@@ -192,11 +168,10 @@ describe('choosing the accelerator', () => {
 });
 
 describe('the qemu driver when the image store fails', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'seesaw-qemu-faults-'));
   let blobs: BlobStore;
-  const drivers: QemuDriver[] = [];
   /** The store, with puts of stream parts failing after `okParts` of them while `failing` is set. */
   const flaky = { failing: false, okParts: 0, partsPut: 0, failGets: false };
+  const nodes = qemuNodes('store-faults');
   const aNode = (nodeId: string) => {
     const store: BlobStore = {
       ...blobs,
@@ -210,31 +185,16 @@ describe('the qemu driver when the image store fails', () => {
         return blobs.get(key);
       },
     };
-    const driver = new QemuDriver({
-      nodeId,
-      binary: QEMU,
-      workDir: join(dir, nodeId),
-      accel: 'tcg',
-      blobs: store,
-      weights: { cpu: 1, io: 1, mem: 1 },
-      clock: Date.now,
-      statePartBytes: 64 * 1024, // many parts, uploaded while QEMU streams
-    });
-    drivers.push(driver);
-    return driver;
+    // many parts, uploaded while QEMU streams
+    return nodes(nodeId, { blobs: store, statePartBytes: 64 * 1024 });
   };
-  const waitLines = (driver: QemuDriver, id: string, n: number) =>
-    driver.processOf(id).serial.wait((s) => s.lines >= n, WAIT);
 
   beforeAll(async () => {
     blobs = s3Blobs(await freshStores());
   });
-  afterEach(async () => {
+  afterEach(() => {
     Object.assign(flaky, { failing: false, okParts: 0, partsPut: 0, failGets: false });
-    await Promise.all(drivers.map((d) => d.stopAll()));
-    drivers.length = 0;
   });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('fails a checkpoint whose upload breaks mid-stream: no state becomes visible and the guest runs on', async () => {
     const a = aNode('a');
@@ -246,7 +206,8 @@ describe('the qemu driver when the image store fails', () => {
     expect(await blobs.list('images/vm-u/')).not.toContain('images/vm-u/1/1/manifest.json');
     const at = a.processOf('vm-u').serial.sync().lines;
     await waitLines(a, 'vm-u', at + 2);
-    expect(a.digest('vm-u')).toBe(digestAt(a.processOf('vm-u').serial.sync().lines));
+    const aDigest = a.digest('vm-u');
+    expect(aDigest).toBe(counterDigestFor(aDigest));
     // the store is back: the next save works, under a new sequence (keys are written once)
     flaky.failing = false;
     const saved = await a.checkpoint('vm-u');
@@ -266,7 +227,8 @@ describe('the qemu driver when the image store fails', () => {
     await a.abortMigration('vm-f');
     expect(a.running()).toEqual(['vm-f']);
     await waitLines(a, 'vm-f', at + 2);
-    expect(a.digest('vm-f')).toBe(digestAt(a.processOf('vm-f').serial.sync().lines));
+    const aDigest = a.digest('vm-f');
+    expect(aDigest).toBe(counterDigestFor(aDigest));
   });
 
   it('fails a load whose parts cannot be read, leaves no process, and loads on a retry', async () => {

@@ -2,11 +2,11 @@
 // resumed over QMP, and its state moves through QEMU's migration stream into another process.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { expectedOutput, parseLine } from '../../node-agent/drivers/qemu/counter-image.ts';
+import { counterFloppy, expectedOutput, parseLine } from '../../node-agent/drivers/qemu/counter-image.ts';
 import { emptySerial, foldSerial } from '../../node-agent/drivers/qemu/serial.ts';
 import { QEMU, qemuScratch } from './support.ts';
 
@@ -20,6 +20,19 @@ describe('a QEMU process running the counter guest', () => {
     const vm = await scratch.spawn();
     const state = await vm.serial.wait((s) => s.lines >= 5, WAIT);
     expect(vm.serial.tail.startsWith(expectedOutput(1, 5))).toBe(true);
+    expect(state.chain).toBe(foldSerial(emptySerial(), expectedOutput(1, state.lines)).chain);
+  });
+
+  it('rotates the serial log of a guest that prints a lot: the log on disk stays small, no line is lost', async () => {
+    const floppy = join(scratch.dir, 'counter-1000hz.img');
+    writeFileSync(floppy, counterFloppy(1000));
+    const vm = await scratch.spawn({ floppy, serialLogBytes: 4096 });
+    const state = await vm.serial.wait((s) => s.lines >= 2000, WAIT); // 36 kB of output
+    expect(vm.serialRotations).toBeGreaterThanOrEqual(3);
+    const logs = readdirSync(vm.options.dir).filter((f) => f.startsWith('serial'));
+    expect(logs).toHaveLength(1);
+    expect(statSync(join(vm.options.dir, logs[0]!)).size).toBeLessThan(16 * 1024);
+    // every line of every rotated file went into the chain, in order, once
     expect(state.chain).toBe(foldSerial(emptySerial(), expectedOutput(1, state.lines)).chain);
   });
 

@@ -696,6 +696,7 @@ export function buildView({ nodes, vms }, now, proposal) {
       const list = (byOwner.get(node.id) ?? []).map((vm) => ({
         id: vm.id,
         state: vm.state,
+        guest: vm.guest?.kind,
         reason: vm.reason ?? null,
         load: vm.load ?? reported[vm.id]?.load ?? 0,
         targetLoad: vm.targetLoad,
@@ -1401,6 +1402,10 @@ button.quiet {
   background: #e3f7ec;
   color: #1d7a46;
 }
+.badge.driver {
+  background: #efe9fb;
+  color: #5b3ca8;
+}
 .badge.pinned,
 .badge.override {
   background: #f0eaff;
@@ -1734,6 +1739,9 @@ function vmRow(vm, node, actions) {
       badge(vm.reason, 'failed', vm.state === 'FAILED' ? 'why the guest failed' : 'last failure; retrying'),
     );
   if (vm.pinned) badges.push(badge('pinned', 'pinned'));
+  // A real x86 VM says so; the WebAssembly kernel is the default driver and goes unmarked.
+  if (vm.guest?.startsWith('qemu:'))
+    badges.push(badge(vm.guest, 'driver', 'runs under the qemu driver: one QEMU process'));
   if (vm.migration) {
     badges.push(badge(\`→ \${vm.migration.to} · \${vm.migration.phase}\`, 'moving', 'migration in flight'));
   }

@@ -84,6 +84,7 @@ export function buildView({ nodes, vms }, now, proposal) {
       const list = (byOwner.get(node.id) ?? []).map((vm) => ({
         id: vm.id,
         state: vm.state,
+        guest: vm.guest?.kind,
         reason: vm.reason ?? null,
         load: vm.load ?? reported[vm.id]?.load ?? 0,
         targetLoad: vm.targetLoad,

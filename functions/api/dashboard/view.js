@@ -40,6 +40,9 @@ function vmRow(vm, node, actions) {
       badge(vm.reason, 'failed', vm.state === 'FAILED' ? 'why the guest failed' : 'last failure; retrying'),
     );
   if (vm.pinned) badges.push(badge('pinned', 'pinned'));
+  // A real x86 VM says so; the WebAssembly kernel is the default driver and goes unmarked.
+  if (vm.guest?.startsWith('qemu:'))
+    badges.push(badge(vm.guest, 'driver', 'runs under the qemu driver: one QEMU process'));
   if (vm.migration) {
     badges.push(badge(`→ ${vm.migration.to} · ${vm.migration.phase}`, 'moving', 'migration in flight'));
   }

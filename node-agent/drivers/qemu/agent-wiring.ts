@@ -6,12 +6,13 @@ import { join } from 'node:path';
 import type { Weights } from '../../../shared/domain/types.ts';
 import type { Clients } from '../../../shared/storage/clients.ts';
 import { s3Blobs } from '../../../shared/storage/image-store.ts';
+import type { AgentKernel } from '../../agent/types.ts';
 import type { Kernel } from '../../kernel/types.ts';
 import { qemuDriverIfAvailable } from './index.ts';
 import { kernelWithQemu } from './kernel-bridge.ts';
 
 export interface QemuWiring {
-  kernel: Kernel;
+  kernel: AgentKernel;
   /** `qemu=<kvm|tcg>` for the node item; empty when QEMU is not available here. */
   labels: Record<string, string>;
   /** Ends every QEMU process of this node (after the agent stopped). */

@@ -82,9 +82,17 @@ class Asm {
 /** The boot sector (512 bytes, 0x55AA-signed) of the counter guest, ticking at `hz` (19..1000). */
 export function counterBootSector(hz: number = COUNTER_HZ): Uint8Array {
   if (!Number.isInteger(hz) || hz < 19 || hz > 1000) throw new RangeError(`hz ${hz} must be 19..1000`);
-  const divisor = Math.round(PIT_HZ / hz);
   const a = new Asm();
-  // --- set-up: flat real-mode segments, stack below the sector, our own IRQ0 handler
+  emitSetup(a, Math.round(PIT_HZ / hz));
+  emitMainLoop(a);
+  emitHex32(a);
+  emitPutc(a);
+  emitIrq0(a);
+  return signedSector(a.link());
+}
+
+/** Set-up: flat real-mode segments, stack below the sector, our own IRQ0 handler, the PIT, the PIC. */
+function emitSetup(a: Asm, divisor: number) {
   a.emit(0xfa); // cli
   a.emit(0xea).abs16('start').word(0); // jmp 0000:start (some BIOSes enter at 07C0:0000)
   a.label('start');
@@ -107,8 +115,10 @@ export function counterBootSector(hz: number = COUNTER_HZ): Uint8Array {
   a.emit(0xb0, 0xff); // mov al, 0xff
   a.emit(0xe6, 0xa1); // out 0xa1, al
   a.emit(0xfb); // sti
+}
 
-  // --- main loop: sleep until a tick, then do one step
+/** The main loop: sleep until a tick, then step the counter and hash, dirty a page, print a line. */
+function emitMainLoop(a: Asm) {
   a.label('main');
   a.emit(0xf4); // hlt
   a.emit(0xa1).word(TICKS); // mov ax, [ticks]
@@ -138,8 +148,10 @@ export function counterBootSector(hz: number = COUNTER_HZ): Uint8Array {
   a.emit(0xb0, 0x0a); // mov al, '\n'
   a.rel16(0xe8, 'putc'); // call putc
   a.rel8(0xeb, 'main'); // jmp main
+}
 
-  // --- hex32: print eax as 8 upper-case hex digits
+/** hex32: prints eax as 8 upper-case hex digits. */
+function emitHex32(a: Asm) {
   a.label('hex32');
   a.emit(0xb9).word(8); // mov cx, 8
   a.label('digit');
@@ -155,8 +167,10 @@ export function counterBootSector(hz: number = COUNTER_HZ): Uint8Array {
   a.emit(0x66, 0x58); // pop eax
   a.rel8(0xe2, 'digit'); // loop digit
   a.emit(0xc3); // ret
+}
 
-  // --- putc: write al to COM1 once its transmit register is empty (clobbers ah, dx)
+/** putc: writes al to COM1 once its transmit register is empty (clobbers ah, dx). */
+function emitPutc(a: Asm) {
   a.label('putc');
   a.emit(0x88, 0xc4); // mov ah, al
   a.emit(0xba).word(0x3fd); // mov dx, 0x3fd (line status)
@@ -168,8 +182,10 @@ export function counterBootSector(hz: number = COUNTER_HZ): Uint8Array {
   a.emit(0xba).word(0x3f8); // mov dx, 0x3f8
   a.emit(0xee); // out dx, al
   a.emit(0xc3); // ret
+}
 
-  // --- IRQ0: count the tick and acknowledge it; cs: because DS is ours only in the main loop
+/** IRQ0: counts the tick and acknowledges it; cs: because DS is ours only in the main loop. */
+function emitIrq0(a: Asm) {
   a.label('irq0');
   a.emit(0x2e, 0xff, 0x06).word(TICKS); // inc word cs:[ticks]
   a.emit(0x50); // push ax
@@ -177,8 +193,10 @@ export function counterBootSector(hz: number = COUNTER_HZ): Uint8Array {
   a.emit(0xe6, 0x20); // out 0x20, al   (EOI)
   a.emit(0x58); // pop ax
   a.emit(0xcf); // iret
+}
 
-  const code = a.link();
+/** The 512-byte sector: the code, the variables' initial values, the boot signature. */
+function signedSector(code: number[]): Uint8Array {
   if (code.length > DATA) throw new Error(`counter guest code is ${code.length} bytes, over ${DATA}`);
   const sector = new Uint8Array(512);
   sector.set(code);

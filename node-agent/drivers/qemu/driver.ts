@@ -9,7 +9,13 @@ import { Conflict, InvalidInput, NotFound } from '../../../shared/storage/errors
 import type { BlobStore } from '../../../shared/storage/image-store.ts';
 import type { GuestSpec } from '../../../shared/storage/vms.ts';
 import { materialiseImage, qemuImageOf } from './images.ts';
-import { type Accel, type MigrationStats, type ProcessSample, QemuProcess } from './process.ts';
+import {
+  type Accel,
+  type MigrationStats,
+  type OutgoingMigration,
+  type ProcessSample,
+  QemuProcess,
+} from './process.ts';
 import { serialDigest } from './serial.ts';
 import { readStateManifest, startStateUpload, stateStream } from './state-store.ts';
 
@@ -26,6 +32,8 @@ export interface QemuDriverOptions {
   migrationTimeoutMs?: number;
   /** Bytes of QEMU's stream per object in the image store (tests use small parts). */
   statePartBytes?: number;
+  /** Serial log bytes per VM before it is rotated (default 1 MiB). */
+  serialLogBytes?: number;
 }
 
 export interface QemuLaunch {
@@ -76,7 +84,7 @@ interface QemuVm {
 
 interface Outbound {
   upload: ReturnType<typeof startStateUpload>;
-  migration: Awaited<ReturnType<QemuProcess['startMigration']>>;
+  migration: OutgoingMigration;
   seq: number;
   precopyBytes: number;
 }
@@ -86,6 +94,8 @@ const MIN_MEM_MIB = 16;
 
 export class QemuDriver {
   private readonly vms = new Map<string, QemuVm>();
+  /** Processes still loading a saved state: `stop` and `stopAll` (self-fencing) end them too. */
+  private readonly loading = new Map<string, QemuProcess>();
   private spawned = 0;
 
   constructor(readonly options: QemuDriverOptions) {}
@@ -94,8 +104,9 @@ export class QemuDriver {
     return this.options.accel;
   }
 
+  /** Whether the VM is here: running, paused, or its process still loading a saved state. */
   has(id: string): boolean {
-    return this.vms.has(id);
+    return this.vms.has(id) || this.loading.has(id);
   }
 
   /** Whether QEMU has pre-copied the VM and stopped it for a switchover that has not happened yet. */
@@ -109,7 +120,7 @@ export class QemuDriver {
 
   /** Boots the VM's image, or loads its saved state into a new QEMU process. */
   async start(launch: QemuLaunch): Promise<void> {
-    if (this.vms.has(launch.id))
+    if (this.vms.has(launch.id) || this.loading.has(launch.id))
       throw new Conflict(`VM ${launch.id} is already on node ${this.options.nodeId}`);
     const image = qemuImageOf(launch.guest.kind);
     if (image === undefined) throw new InvalidInput(`guest ${launch.guest.kind} is not a qemu:<image> guest`);
@@ -129,14 +140,21 @@ export class QemuDriver {
       paused: true,
       incoming: manifest !== undefined,
       ...(manifest ? { serial: manifest.serial } : {}),
+      ...(this.options.serialLogBytes ? { serialLogBytes: this.options.serialLogBytes } : {}),
     });
+    this.loading.set(launch.id, process);
     try {
       if (manifest) await process.migrateIn(stateStream(this.options.blobs, manifest), this.timeout());
+      // stopped while loading (the node fenced itself, or gave the VM up): it must not run here
+      if (this.loading.get(launch.id) !== process)
+        throw new Conflict(`VM ${launch.id} was stopped on node ${this.options.nodeId} while it loaded`);
       if (!launch.paused) await process.resume();
     } catch (error) {
       await process.kill();
       process.dispose();
       throw error;
+    } finally {
+      if (this.loading.get(launch.id) === process) this.loading.delete(launch.id);
     }
     this.vms.set(launch.id, {
       launch,
@@ -162,6 +180,10 @@ export class QemuDriver {
 
   /** Ends the VM's process without saving anything (it moved on, or the node lost its fence). */
   async stop(id: string): Promise<void> {
+    const loading = this.loading.get(id);
+    this.loading.delete(id);
+    // a load in progress fails once its process is gone, and its start cleans up
+    if (loading) await loading.kill();
     const vm = this.vms.get(id);
     if (!vm) return;
     this.vms.delete(id);
@@ -169,9 +191,9 @@ export class QemuDriver {
     vm.process.dispose();
   }
 
-  /** Self-fencing: every QEMU process of this node ends at once, nothing saved. */
+  /** Self-fencing: every QEMU process of this node ends at once (loading ones too), nothing saved. */
   async stopAll(): Promise<void> {
-    await Promise.all([...this.vms.keys()].map((id) => this.stop(id)));
+    await Promise.all([...new Set([...this.vms.keys(), ...this.loading.keys()])].map((id) => this.stop(id)));
   }
 
   /**
@@ -263,7 +285,7 @@ export class QemuDriver {
 
   /** The QEMU process of a VM (tests and benches read its serial console and pid). */
   processOf(id: string): QemuProcess {
-    return this.get(id).process;
+    return this.loading.get(id) ?? this.get(id).process;
   }
 
   private async beginSave(vm: QemuVm): Promise<Outbound> {

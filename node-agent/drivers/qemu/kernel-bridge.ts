@@ -4,12 +4,14 @@
 // and the next asynchronous call on that VM (checkpoint, start) waits for it. Meant to go once the
 // agent drives a DriverSet (node-agent/drivers/types.ts) itself.
 //
-// How the agent's protocol maps onto QEMU: `pause` starts QEMU's live pre-copy, which ends with
-// QEMU stopping the guest before the switchover; the checkpoint that follows a pause (the final
-// delta of a migration, the full image of a suspend, a shutdown's last delta) completes that
-// stream into the image store; `resume` after a pause gives the pre-copy up and runs the guest
-// again; a checkpoint of a running x86 guest is a live one that leaves it running.
+// How the agent's protocol maps onto QEMU: the agent writes no pre-copy rounds of an x86 guest
+// (`precopiesItself`), so a migration saves the guest once: `pause` starts QEMU's live pre-copy,
+// which ends with QEMU stopping the guest before the switchover; the checkpoint that follows a
+// pause (the final delta of a migration, the full image of a suspend, a shutdown's last delta)
+// completes that stream into the image store; `resume` after a pause gives the pre-copy up and
+// runs the guest again; a checkpoint of a running x86 guest is a live one that leaves it running.
 import { driverOf } from '../../../shared/domain/guests.ts';
+import type { AgentKernel } from '../../agent/types.ts';
 import type { CheckpointResult, Kernel, VmMeasurement } from '../../kernel/types.ts';
 import type { Driver } from '../types.ts';
 import type { QemuDriver } from './driver.ts';
@@ -20,7 +22,7 @@ export function kernelWithQemu(
   kernel: Kernel,
   qemu: QemuDriver,
   log?: (msg: string, err: Error) => void,
-): Kernel {
+): AgentKernel {
   const driver: Driver = qemuDriver(qemu);
   const queues = new Map<string, Promise<void>>();
   const failures = new Map<string, string>();
@@ -76,6 +78,8 @@ export function kernelWithQemu(
       return qemu.isMigratingOut(id) ? driver.finalState(id) : driver.checkpoint(id, mode);
     },
     tick: () => kernel.tick(),
+    // QEMU's live migration is the pre-copy: the agent's rounds would each save the whole guest
+    precopiesItself: (kind) => driverOf(kind) === 'qemu',
     measure() {
       // QEMU is measured over QMP and /proc, asynchronously: each call returns the previous sample
       if (!measuring)

@@ -30,6 +30,8 @@ export interface QemuSpawn {
   serial?: SerialState;
   /** How long QEMU may take to connect to QMP. */
   startTimeoutMs?: number;
+  /** The serial log is rotated once it holds this many bytes (default 1 MiB); see rotateSerial. */
+  serialLogBytes?: number;
 }
 
 /** QEMU's own figures for one migration (QMP query-migrate once it completed). */
@@ -48,6 +50,21 @@ export interface MigrationStats {
   precopyBytes: number;
 }
 
+/** A migration QEMU is sending (see QemuProcess.startMigration). */
+export interface OutgoingMigration {
+  /** Resolves once QEMU pre-copied and stopped the guest before the switchover. */
+  switchover: Promise<{ precopyBytes: number }>;
+  /** Sends the device state and last dirty pages; QEMU's figures once complete. */
+  complete(): Promise<MigrationStats>;
+  /** Gives up: QEMU runs the guest again if it was running. */
+  cancel(): Promise<void>;
+}
+
+interface MigrationEvents {
+  paused: Promise<{ data?: Record<string, unknown> }>;
+  finished: Promise<{ data?: Record<string, unknown> }>;
+}
+
 export interface ProcessSample {
   /** CPU time (user + system) of the whole QEMU process so far, in ns. */
   cpuNanos: number;
@@ -55,6 +72,10 @@ export interface ProcessSample {
   ioOps: number;
   ioBytes: number;
 }
+
+export const SERIAL_LOG_BYTES = 1024 * 1024;
+/** How often a process checks whether its serial log is due for rotation. */
+const SERIAL_CHECK_MS = 1000;
 
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ on Linux/x86-64
@@ -74,6 +95,10 @@ export class QemuProcess {
   readonly serial: SerialLog;
   private exitError: Error | undefined;
   private migrations = 0;
+  /** Serial log files so far (serial.log, then serial-1.log, …); one at a time is kept. */
+  private serialFiles = 0;
+  private rotating: Promise<void> | undefined;
+  private readonly serialCheck: NodeJS.Timeout;
   /** Fires (never rejects) with an error when the process exits. */
   readonly exited: Promise<Error>;
 
@@ -88,8 +113,50 @@ export class QemuProcess {
     this.serial = serial;
     this.exited = exited.then((e) => {
       this.exitError = e;
+      clearInterval(this.serialCheck);
       return e;
     });
+    // a guest that prints forever must not fill the disk
+    const limit = options.serialLogBytes ?? SERIAL_LOG_BYTES;
+    this.serialCheck = setInterval(
+      () => {
+        if (!this.alive) return;
+        this.serial.sync();
+        if (this.serial.fileBytes >= limit) void this.rotateSerial();
+      },
+      Math.min(SERIAL_CHECK_MS, Math.max(50, limit / 64)),
+    );
+    this.serialCheck.unref();
+  }
+
+  /** Serial log rotations so far. */
+  get serialRotations(): number {
+    return this.serialFiles;
+  }
+
+  /**
+   * Moves the serial console's log to a new file and removes the old one once read, so a VM keeps
+   * at most about `serialLogBytes` of log on disk. QMP `chardev-change` gives the serial port a new
+   * backend (`null`, logging to the new file): QEMU closes the old file before the command returns,
+   * and no byte the guest writes is lost between the two (the chain in `serial` is unaffected).
+   * After the first rotation the stdout pipe no longer signals output; SerialLog.wait polls.
+   */
+  rotateSerial(): Promise<void> {
+    this.rotating ??= (async () => {
+      const next = join(this.options.dir, `serial-${this.serialFiles + 1}.log`);
+      rmSync(next, { force: true });
+      await this.qmp.execute('chardev-change', {
+        id: 'ser0',
+        backend: { type: 'null', data: { logfile: next, logappend: false } },
+      });
+      this.serialFiles += 1;
+      this.serial.switchTo(next);
+    })()
+      .catch(() => {}) // the process ended meanwhile, or QEMU refused: the next check tries again
+      .finally(() => {
+        this.rotating = undefined;
+      });
+    return this.rotating;
   }
 
   get pid(): number {
@@ -216,11 +283,28 @@ export class QemuProcess {
   async startMigration(
     sink: (chunk: Buffer) => Promise<void> | void,
     { timeoutMs = 60_000, downtimeLimitMs }: { timeoutMs?: number; downtimeLimitMs?: number } = {},
-  ): Promise<{
-    switchover: Promise<{ precopyBytes: number }>;
-    complete(): Promise<MigrationStats>;
-    cancel(): Promise<void>;
-  }> {
+  ): Promise<OutgoingMigration> {
+    const endpoint = await this.streamEndpoint();
+    try {
+      if (downtimeLimitMs !== undefined)
+        await this.qmp.execute('migrate-set-parameters', { 'downtime-limit': downtimeLimitMs });
+      await this.qmp.execute('migrate-set-capabilities', {
+        capabilities: [{ capability: 'pause-before-switchover', state: true }],
+      });
+      const { running } = await this.status();
+      const events = this.migrationEvents(timeoutMs);
+      await this.qmp.execute('migrate', { uri: `unix:${endpoint.path}` });
+      const [socket] = await endpoint.connection;
+      const stream = this.drainInto(socket, sink);
+      return this.outgoing({ running, events, stream, cleanup: endpoint.cleanup });
+    } catch (error) {
+      endpoint.cleanup();
+      throw error;
+    }
+  }
+
+  /** A Unix socket QEMU's outgoing stream connects to once; `cleanup` closes and removes it. */
+  private async streamEndpoint() {
     const path = join(this.options.dir, `out-${++this.migrations}.sock`);
     rmSync(path, { force: true });
     const server = createServer();
@@ -233,90 +317,103 @@ export class QemuProcess {
       server.close();
       rmSync(path, { force: true });
     };
-    let bytes = 0;
-    try {
-      if (downtimeLimitMs !== undefined)
-        await this.qmp.execute('migrate-set-parameters', { 'downtime-limit': downtimeLimitMs });
-      await this.qmp.execute('migrate-set-capabilities', {
-        capabilities: [{ capability: 'pause-before-switchover', state: true }],
+    return { path, connection, cleanup };
+  }
+
+  /** QEMU's MIGRATION events from now on: the stop before the switchover, and the end. */
+  private migrationEvents(timeoutMs: number): MigrationEvents {
+    const mark = this.qmp.events.length;
+    const status = (...wanted: string[]) =>
+      this.qmp.waitEvent('MIGRATION', {
+        timeoutMs,
+        since: mark,
+        match: (e) => wanted.includes(String(e.data?.status)),
       });
-      const { running } = await this.status();
-      const mark = this.qmp.events.length;
-      const status = (...wanted: string[]) =>
-        this.qmp.waitEvent('MIGRATION', {
-          timeoutMs,
-          since: mark,
-          match: (e) => wanted.includes(String(e.data?.status)),
-        });
-      const paused = status('pre-switchover', 'failed', 'cancelled');
-      const finished = status('completed', 'failed', 'cancelled');
-      paused.catch(() => {});
-      finished.catch(() => {});
-      await this.qmp.execute('migrate', { uri: `unix:${path}` });
-      const [socket] = await connection;
-      const drained = (async () => {
-        for await (const chunk of socket as AsyncIterable<Buffer>) {
-          bytes += chunk.byteLength;
-          await sink(chunk);
+    const paused = status('pre-switchover', 'failed', 'cancelled');
+    const finished = status('completed', 'failed', 'cancelled');
+    paused.catch(() => {});
+    finished.catch(() => {});
+    return { paused, finished };
+  }
+
+  /** Feeds the stream from `socket` to `sink`; a sink that throws cancels the migration. */
+  private drainInto(socket: Socket, sink: (chunk: Buffer) => Promise<void> | void) {
+    let bytes = 0;
+    const drained = (async () => {
+      for await (const chunk of socket as AsyncIterable<Buffer>) {
+        bytes += chunk.byteLength;
+        await sink(chunk);
+      }
+    })();
+    drained.catch(() => this.qmp.execute('migrate_cancel').catch(() => {}));
+    return { drained, bytes: () => bytes };
+  }
+
+  /** The handle on a started migration: its switchover, then complete or cancel. */
+  private outgoing({
+    running,
+    events: { paused, finished },
+    stream: { drained, bytes },
+    cleanup,
+  }: {
+    running: boolean;
+    events: MigrationEvents;
+    stream: ReturnType<QemuProcess['drainInto']>;
+    cleanup: () => void;
+  }): OutgoingMigration {
+    const died = this.exited.then((e) => Promise.reject(e));
+    died.catch(() => {});
+    const failed = async (event: { data?: Record<string, unknown> }) => {
+      const info = await this.qmp.execute<{ 'error-desc'?: string }>('query-migrate').catch(() => undefined);
+      await drained.catch(() => {});
+      cleanup();
+      return new Error(
+        `migration ${event.data?.status}${info?.['error-desc'] ? `: ${info['error-desc']}` : ''}`,
+      );
+    };
+    const switchover = (async () => {
+      const event = await Promise.race([paused, died, drained.then(() => paused)]);
+      if (event.data?.status !== 'pre-switchover') throw await failed(event);
+      const before = await this.qmp.execute<{ ram?: { transferred?: number } }>('query-migrate');
+      return { precopyBytes: running ? (before.ram?.transferred ?? 0) : 0 };
+    })();
+    switchover.catch(() => {});
+    return {
+      switchover,
+      complete: async () => {
+        try {
+          const { precopyBytes } = await switchover;
+          await this.qmp.execute('migrate-continue', { state: 'pre-switchover' });
+          const event = await Promise.race([finished, died]);
+          if (event.data?.status !== 'completed') throw await failed(event);
+          await drained;
+          return { ...(await this.completedStats()), bytes: bytes(), precopyBytes };
+        } finally {
+          cleanup();
         }
-      })();
-      drained.catch(() => this.qmp.execute('migrate_cancel').catch(() => {}));
-      const died = this.exited.then((e) => Promise.reject(e));
-      died.catch(() => {});
-      const failed = async (event: { data?: Record<string, unknown> }) => {
-        const info = await this.qmp
-          .execute<{ 'error-desc'?: string }>('query-migrate')
-          .catch(() => undefined);
+      },
+      cancel: async () => {
+        await this.qmp.execute('migrate_cancel').catch(() => {});
+        await Promise.race([finished, died]).catch(() => {});
         await drained.catch(() => {});
         cleanup();
-        return new Error(
-          `migration ${event.data?.status}${info?.['error-desc'] ? `: ${info['error-desc']}` : ''}`,
-        );
-      };
-      const switchover = (async () => {
-        const event = await Promise.race([paused, died, drained.then(() => paused)]);
-        if (event.data?.status !== 'pre-switchover') throw await failed(event);
-        const before = await this.qmp.execute<{ ram?: { transferred?: number } }>('query-migrate');
-        return { precopyBytes: running ? (before.ram?.transferred ?? 0) : 0 };
-      })();
-      switchover.catch(() => {});
-      return {
-        switchover,
-        complete: async () => {
-          try {
-            const { precopyBytes } = await switchover;
-            await this.qmp.execute('migrate-continue', { state: 'pre-switchover' });
-            const event = await Promise.race([finished, died]);
-            if (event.data?.status !== 'completed') throw await failed(event);
-            await drained;
-            const info = await this.qmp.execute<{
-              'total-time'?: number;
-              downtime?: number;
-              ram?: { transferred?: number; 'dirty-sync-count'?: number };
-            }>('query-migrate');
-            return {
-              bytes,
-              ramBytes: info.ram?.transferred ?? 0,
-              rounds: info.ram?.['dirty-sync-count'] ?? 0,
-              downtimeMs: info.downtime ?? 0,
-              totalMs: info['total-time'] ?? 0,
-              precopyBytes,
-            };
-          } finally {
-            cleanup();
-          }
-        },
-        cancel: async () => {
-          await this.qmp.execute('migrate_cancel').catch(() => {});
-          await Promise.race([finished, died]).catch(() => {});
-          await drained.catch(() => {});
-          cleanup();
-        },
-      };
-    } catch (error) {
-      cleanup();
-      throw error;
-    }
+      },
+    };
+  }
+
+  /** QEMU's figures for the migration that just completed (QMP query-migrate). */
+  private async completedStats(): Promise<Omit<MigrationStats, 'bytes' | 'precopyBytes'>> {
+    const info = await this.qmp.execute<{
+      'total-time'?: number;
+      downtime?: number;
+      ram?: { transferred?: number; 'dirty-sync-count'?: number };
+    }>('query-migrate');
+    return {
+      ramBytes: info.ram?.transferred ?? 0,
+      rounds: info.ram?.['dirty-sync-count'] ?? 0,
+      downtimeMs: info.downtime ?? 0,
+      totalMs: info['total-time'] ?? 0,
+    };
   }
 
   /**
@@ -369,6 +466,7 @@ export class QemuProcess {
 
   /** Kills the process at once (self-fencing, crash tests); nothing is saved. */
   async kill(): Promise<void> {
+    clearInterval(this.serialCheck);
     if (this.alive) {
       this.child.kill('SIGKILL');
       await this.exited;

@@ -4,7 +4,7 @@
 // The digest folds complete lines into a sha256 chain, so it does not depend on where the output
 // was cut by a suspend or a migration: a VM that moved ten times digests like one that never did.
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync, rmSync } from 'node:fs';
 
 /** What of the serial console travels with the VM's saved state. */
 export interface SerialState {
@@ -40,7 +40,14 @@ export function foldSerial(from: SerialState, text: string): SerialState {
 /** The driver's digest of a serial state: line count and the chain, short enough for a table. */
 export const serialDigest = (s: SerialState) => `serial:${s.lines}:${s.chain.slice(0, 32)}`;
 
-/** Reads a QEMU serial log file incrementally and keeps the folded state. */
+/** How often `wait` reads the log when no output notice comes (after a rotation, there is none). */
+const POLL_MS = 20;
+
+/**
+ * Reads a QEMU serial log file incrementally and keeps the folded state. The log is rotated by
+ * `switchTo` (QemuProcess.rotateSerial): the state lives here, so the file only carries the bytes
+ * not yet read.
+ */
 export class SerialLog {
   private offset = 0;
   private state: SerialState;
@@ -49,10 +56,27 @@ export class SerialLog {
   tail = '';
 
   constructor(
-    private readonly path: string,
+    private path: string,
     from: SerialState = emptySerial(),
   ) {
     this.state = { ...from };
+  }
+
+  /** Bytes of the current log file read so far: its size on disk as far as this reader knows. */
+  get fileBytes(): number {
+    return this.offset;
+  }
+
+  /**
+   * Continues in `next` once QEMU writes there and has closed the current file: reads the current
+   * file to its end, removes it, and reads `next` from its start.
+   */
+  switchTo(next: string) {
+    this.sync();
+    rmSync(this.path, { force: true });
+    this.path = next;
+    this.offset = 0;
+    this.sync();
   }
 
   /** Reads whatever the guest wrote since the last call, then the state. */
@@ -98,6 +122,7 @@ export class SerialLog {
     return new Promise((resolve, reject) => {
       const done = (error?: Error) => {
         clearTimeout(timer);
+        clearInterval(poll);
         this.listeners.delete(check);
         if (error) reject(error);
         else resolve(this.state);
@@ -115,6 +140,10 @@ export class SerialLog {
         timeoutMs,
       );
       this.listeners.add(check);
+      const poll = setInterval(() => {
+        this.sync();
+        check();
+      }, POLL_MS);
       abort?.then((e) => done(e));
     });
   }
