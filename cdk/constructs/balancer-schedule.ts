@@ -9,7 +9,7 @@ import { Construct } from 'constructs';
 import { SERVICES } from '../../functions/services.ts';
 import { itemStatement, queryStatement } from './data-access.ts';
 import { InvokeWithInput, SchedulerInvokeRole } from './invoke-target.ts';
-import { SeesawFunction } from './seesaw-function.ts';
+import { SeesawFunction, storageEnvironment } from './seesaw-function.ts';
 
 export interface BalancerScheduleProps {
   entry: string;
@@ -43,8 +43,7 @@ export class BalancerSchedule extends Construct {
       entry: props.entry,
       description: 'Seesaw balancer: one round for one shard',
       environment: {
-        SEESAW_TABLE: table.tableName,
-        SEESAW_BUCKET: props.bucket.bucketName,
+        ...storageEnvironment(table, props.bucket),
         SEESAW_CLUSTER: props.cluster,
         // Round numbers (which salt the shard hash) advance once per scheduled period.
         SEESAW_BALANCER_ROUND_MS: String(props.rate.toMilliseconds()),

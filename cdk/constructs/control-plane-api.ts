@@ -16,7 +16,7 @@ import { BUCKET_PREFIXES } from './cluster-storage.ts';
 import { itemStatement, listStatement, objectStatement, queryStatement } from './data-access.ts';
 import { acknowledge, acknowledgeObjectPrefixes, refToken } from './nag-reasons.ts';
 import type { OperatorSignIn } from './operator-sign-in.ts';
-import { SeesawFunction } from './seesaw-function.ts';
+import { SeesawFunction, storageEnvironment } from './seesaw-function.ts';
 
 export interface ControlPlaneApiProps {
   entry: string;
@@ -44,8 +44,7 @@ export class ControlPlaneApi extends Construct {
       entry: props.entry,
       description: 'Seesaw HTTP API (VM lifecycle, nodes, balancing config)',
       environment: {
-        SEESAW_TABLE: table.tableName,
-        SEESAW_BUCKET: bucket.bucketName,
+        ...storageEnvironment(table, bucket),
         SEESAW_AUTH: 'gateway',
       },
       memorySize: 1024,

@@ -11,7 +11,7 @@ import { BUCKET_PREFIXES } from './cluster-storage.ts';
 import { itemStatement, listStatement, objectStatement, queryStatement } from './data-access.ts';
 import { InvokeWithInput, SchedulerInvokeRole } from './invoke-target.ts';
 import { acknowledgeObjectPrefixes } from './nag-reasons.ts';
-import { SeesawFunction } from './seesaw-function.ts';
+import { SeesawFunction, storageEnvironment } from './seesaw-function.ts';
 
 export interface ReaperScheduleProps {
   entry: string;
@@ -35,8 +35,7 @@ export class ReaperSchedule extends Construct {
       entry: props.entry,
       description: 'Seesaw reaper: expired leases, stuck migrations, deleted VMs',
       environment: {
-        SEESAW_TABLE: table.tableName,
-        SEESAW_BUCKET: bucket.bucketName,
+        ...storageEnvironment(table, bucket),
         SEESAW_CLUSTER: props.cluster,
       },
       memorySize: 512,

@@ -43,6 +43,12 @@ export interface SeesawFunctionProps {
 }
 
 /** Fails the synth with a clear message instead of letting NodejsFunction fall back to Docker. */
+/** The cluster's table and bucket as the environment every function's config reads. */
+export const storageEnvironment = (table: { tableName: string }, bucket: { bucketName: string }) => ({
+  SEESAW_TABLE: table.tableName,
+  SEESAW_BUCKET: bucket.bucketName,
+});
+
 export function assertLocalEsbuild(): void {
   try {
     createRequire(path.join(PROJECT_ROOT, 'package.json')).resolve('esbuild');

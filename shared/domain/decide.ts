@@ -1,11 +1,20 @@
 // One balancing round (Figs. 2 and 3 for every pair at once): pair the nodes, test each pair,
 // select the VMs to move under the constraints and limits, and say why for every pair.
 import { drainAll } from './drain.ts';
-import { closeExchange, openExchange, stepExchange } from './exchange.ts';
+import { closeExchange, openExchange, stepExchange, toleranceOf } from './exchange.ts';
+import { mirrorStalled } from './mirror.ts';
 import { type PairingNode, pairNodes } from './pairing.ts';
 import { countedLoads, loadOf, prepareRound, type RoundState } from './round-state.ts';
 import { imbalance } from './stats.ts';
-import type { BalancingConfig, NodeInfo, PairDecision, Rng, RoundDecision, RoundInput } from './types.ts';
+import type {
+  BalancingConfig,
+  Move,
+  NodeInfo,
+  PairDecision,
+  Rng,
+  RoundDecision,
+  RoundInput,
+} from './types.ts';
 
 /** Decide a whole round: node loads, disjoint pairs, the exceeds test, selection under constraints, reasons. */
 export function decideRound(input: RoundInput, config: BalancingConfig, rng: Rng): RoundDecision {
@@ -13,7 +22,8 @@ export function decideRound(input: RoundInput, config: BalancingConfig, rng: Rng
   const skipped: RoundDecision['skipped'] = [];
   const before = imbalance(countedLoads(state));
   const pairs = pairNodes(pairableNodes(state, skipped), config, input.round, rng);
-  const decisions = retryStalled(state, decidePairs(state, pairs));
+  const decided = spill(state, retryStalled(state, decidePairs(state, pairs)));
+  const decisions = mirrorStalled(state, decided, (a, b) => decideExchange(state, a, b));
   decisions.push(...drainAll(state, skipped));
   const moves = decisions.flatMap((d) => d.moves);
   const after = imbalance(countedLoads(state));
@@ -110,4 +120,59 @@ function retryStalled(state: RoundState, decisions: PairDecision[]): PairDecisio
   const busy = new Set(retried.flatMap((d) => [d.requester, d.selected]));
   const kept = decisions.filter((d) => !busy.has(d.requester) && !busy.has(d.selected));
   return [...kept, ...retried];
+}
+
+/** How many more partners a giver still above the tolerance meets after its exchange. */
+export const SPILL_PARTNERS = 3;
+
+/**
+ * Under `difference` with a tolerance (see `toleranceOf`): a giver still more than the tolerance above
+ * the mean after its exchange gives, most loaded first, to up to SPILL_PARTNERS nodes below the mean
+ * that made no exchange this round, least loaded first, each a pair exchange of its own under the same
+ * law, once the shard has an earlier round to measure noise against. One partner per round would otherwise cap what a far outlier sheds at what one node near the
+ * mean may take, and the round count would follow the outliers. No taker takes from two givers.
+ */
+function spill(state: RoundState, decisions: PairDecision[]): PairDecision[] {
+  const tol = toleranceOf(state);
+  // Not in a shard's first round: nothing says yet whether its imbalance is structural (it still is a
+  // round later), and under noise a first-round spill only buys churn.
+  if (tol <= 0 || state.trigger.noise === undefined) return decisions;
+  const idle: string[] = [];
+  const givers: string[] = [];
+  for (const d of decisions) {
+    if (d.moves.length === 0) idle.push(d.requester, d.selected);
+    else givers.push((d.moves[0] as Move).from);
+  }
+  if (idle.length === 0 || givers.length === 0) return decisions;
+  idle.sort((a, b) => loadOf(state, a) - loadOf(state, b));
+  givers.sort((a, b) => loadOf(state, b) - loadOf(state, a));
+  const taken = new Set<string>();
+  const out = decisions.slice();
+  state.gone = new Set(decisions.flatMap((d) => d.moves.map((m) => m.vm)));
+  for (const giver of givers) {
+    let tried = 0;
+    for (const partner of idle) {
+      if (tried >= SPILL_PARTNERS || loadOf(state, giver) <= state.mean + tol) break;
+      if (taken.has(partner)) continue;
+      if (loadOf(state, partner) >= state.mean) break;
+      tried++;
+      const d = decideExchange(state, giver, partner);
+      if (d.moves.length === 0) continue;
+      taken.add(partner);
+      for (const m of d.moves) state.gone.add(m.vm);
+      out.push(d);
+    }
+  }
+  if (taken.size === 0) return out;
+  // A partner's earlier (idle) pair is dropped; the nodes it leaves alone pair up with each other.
+  const orphans: string[] = [];
+  const kept = out.filter((d) => {
+    if (d.moves.length > 0 || !(taken.has(d.requester) || taken.has(d.selected))) return true;
+    for (const id of [d.requester, d.selected]) if (!taken.has(id)) orphans.push(id);
+    return false;
+  });
+  for (let i = 0; i + 1 < orphans.length; i += 2) {
+    kept.push(decideExchange(state, orphans[i] as string, orphans[i + 1] as string));
+  }
+  return kept;
 }

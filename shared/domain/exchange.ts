@@ -24,6 +24,12 @@ import type { Move, NodeInfo, PairDecision, Weights } from './types.ts';
 /** How far past the mean (as a fraction of the giver's excess) a mean-aimed exchange may fill the taker. */
 export const MEAN_OVERSHOOT = 0.25;
 
+/** The tolerance band, in units of the exceeds test's resolution (see `toleranceOf`). */
+export const TOLERANCE_BAND = 2;
+
+/** A giver with fewer movable VMs than this aims exactly: its load moves in coarse steps. */
+export const TOLERANCE_MIN_VMS = 8;
+
 /** An exchange under way: the giver sheds VMs to the taker one move per step. */
 export interface Exchange {
   giver: NodeInfo;
@@ -132,7 +138,12 @@ export function openExchange(
     result,
     candidates,
     pool: candidates.slice(),
-    pair: { giverLoad: g, takerLoad: t, aimGap: g - t - 2 * transfer },
+    pair: {
+      giverLoad: g,
+      takerLoad: t,
+      aimGap: g - t - 2 * transfer,
+      tolerance: candidates.length >= TOLERANCE_MIN_VMS ? toleranceOf(state) : 0,
+    },
     moves: [],
     maxMoves: state.config.multiVm ? state.config.maxMovesPerExchange : 1,
     stoppedByLimit: false,
@@ -248,6 +259,18 @@ function desiredTransfer(state: RoundState, giver: NodeInfo, taker: NodeInfo, g:
     transfer = Math.min(transfer, taker.capacity - t, g - giver.capacity);
   }
   return transfer;
+}
+
+/**
+ * How far from the mean an exchange may leave either node (load units): TOLERANCE_BAND times the
+ * exceeds test's own resolution ((thresholdFactor − 1) × mean), but never more than twice the shard's
+ * current standard deviation of loads, so the aim sharpens as the shard evens out. Only under `difference`
+ * with the mean aim; 0 otherwise (the exchange aims exactly, as before).
+ */
+export function toleranceOf(state: RoundState): number {
+  if ((state.config.aim ?? 'pair') !== 'mean' || state.trigger.trigger !== 'difference') return 0;
+  const band = TOLERANCE_BAND * (state.config.thresholdFactor - 1) * state.mean;
+  return Math.max(0, Math.min(band, 2 * state.trigger.spread * state.mean));
 }
 
 function sameWeights(a: Weights, b: Weights): boolean {

@@ -45,6 +45,8 @@ export interface RoundState {
   trigger: TriggerChoice;
   /** The last two ids `at` looked up and their positions. */
   lastAt: { a: string | undefined; ai: number; b: string | undefined; bi: number };
+  /** VMs already moved this round, once a node may give in a second exchange (see `spill`). */
+  gone?: Set<string>;
 }
 
 /**
@@ -263,9 +265,11 @@ export function candidatesFor(state: RoundState, giver: NodeInfo, taker: NodeInf
   // The giver's VMs are on it as the round started: their load there is already known, and a taker
   // of the same weights sees the same load (vmLoad of the same terms).
   const same = sameWeights(giver.weights, taker.weights);
+  const gone = state.gone;
   for (let k = first; k < end; k++) {
     const v = state.order[k] as number;
     const vm = vms[v] as VmInfo;
+    if (gone?.has(vm.id)) continue;
     const why = excludedBy(vm, takerState, now);
     if (why) {
       if (excluded === NOT_EXCLUDED) excluded = new Map();

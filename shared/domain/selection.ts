@@ -16,6 +16,11 @@ export interface ExchangeState {
   takerLoad: number;
   /** 0 to even the pair (the patent); larger when the exchange should stop at the mean. */
   aimGap: number;
+  /**
+   * How far from the aim each side may end (load units, default 0): the exchange stops once the
+   * remaining transfer is within it, and prefers the largest VM that lands within it.
+   */
+  tolerance?: number;
 }
 
 /**
@@ -41,11 +46,39 @@ export function selectVm(
 ): Candidate | undefined {
   // Block 100: the search load, half the difference between the two loads (less the aimed gap).
   const search = (state.giverLoad - state.takerLoad - state.aimGap) / 2;
+  const tol = state.tolerance ?? 0;
+  if (tol > 0 && rule === 'best-balance') return largestWithin(candidates, state, search, tol);
   let best: Candidate | undefined;
   let bestScore = Number.POSITIVE_INFINITY;
   for (const c of candidates) {
     if (!improves(c, state)) continue;
     const score = scoreOf(c, state, search, rule);
+    if (score < bestScore) {
+      best = c;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+/**
+ * Best-balance with a tolerance: nothing once the remaining transfer `search` is within it; else the
+ * largest improving VM that leaves the remainder within it, or failing that the one nearest the aim.
+ */
+function largestWithin(
+  candidates: readonly Candidate[],
+  state: ExchangeState,
+  search: number,
+  tol: number,
+): Candidate | undefined {
+  if (search <= tol) return undefined;
+  let best: Candidate | undefined;
+  let bestScore = Number.POSITIVE_INFINITY;
+  for (const c of candidates) {
+    if (!improves(c, state)) continue;
+    const miss = Math.abs(search - c.loadOnSource);
+    // Within the tolerance the largest VM wins (fewer migrations); outside it the nearest.
+    const score = miss <= tol ? -c.loadOnSource - 1e9 : miss;
     if (score < bestScore) {
       best = c;
       bestScore = score;

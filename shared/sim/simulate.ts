@@ -27,18 +27,30 @@ export function simulate(scenario: Scenario, options: SimOptions): { result: Sim
   const none = runStrategy('none', scenario, options);
   const lnu = runStrategy('lowNodeUtilization', scenario, options);
   const proxlb = runStrategy('proxlb', scenario, options);
-  const result: SimResult = {
+  const head = {
     scenario: scenario.name,
     nodes: scenario.nodes.length,
     vms: scenario.vms.length,
     rounds: options.rounds,
     lowerBound: lowerBound(scenario.nodes, scenario.vms),
+  };
+  return simOutcome(head, { seesaw, greedy, none, lowNodeUtilization: lnu, proxlb });
+}
+
+/** Every strategy's run as one result (Seesaw's figures on top, the others as baselines) and a series each. */
+export function simOutcome(
+  head: Pick<SimResult, 'scenario' | 'nodes' | 'vms' | 'rounds' | 'lowerBound'>,
+  runs: Record<'seesaw' | 'none' | Peer, Omit<StrategyRun, 'moves'> & Partial<Pick<StrategyRun, 'moves'>>>,
+): { result: SimResult; series: SimSeries } {
+  const { seesaw, greedy, none, lowNodeUtilization, proxlb } = runs;
+  const result: SimResult = {
+    ...head,
     ...seesaw.result,
-    moves: seesaw.moves,
+    moves: seesaw.moves ?? [],
     baselines: {
       greedy: greedy.result,
       none: none.result,
-      lowNodeUtilization: lnu.result,
+      lowNodeUtilization: lowNodeUtilization.result,
       proxlb: proxlb.result,
     },
   };
@@ -48,7 +60,7 @@ export function simulate(scenario: Scenario, options: SimOptions): { result: Sim
       seesaw: seesaw.points,
       greedy: greedy.points,
       none: none.points,
-      lowNodeUtilization: lnu.points,
+      lowNodeUtilization: lowNodeUtilization.points,
       proxlb: proxlb.points,
     },
   };

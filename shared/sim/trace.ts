@@ -4,7 +4,7 @@ import { createRng } from '../domain/rng.ts';
 import type { BalancingConfig, NodeInfo, VmInfo } from '../domain/types.ts';
 import { bytesOf } from './cluster.ts';
 import { greedyState } from './greedy.ts';
-import { PEERS, type Peer, type RoundMemory, seesawRound } from './simulate.ts';
+import { PEERS, type Peer, type RoundMemory, seesawRound, simOutcome } from './simulate.ts';
 import { LoadTracker } from './tracker.ts';
 import type { SimMove, SimResult, SimSeries, StrategyResult } from './types.ts';
 
@@ -71,32 +71,17 @@ export function replayTraces(
   const peakDemand = traces.vms.reduce((m, v) => Math.max(m, ...v.percent.slice(0, ticks)), 0) / 100;
   const meanTotal =
     traces.vms.reduce((s, v) => s + v.percent.slice(0, ticks).reduce((a, b) => a + b, 0), 0) / 100 / ticks;
-  const result: SimResult = {
+  const head = {
     scenario: `trace:${traces.name}`,
     nodes: options.nodes,
     vms: traces.vms.length,
     rounds: ticks,
     // Mean demand per node over the day, or the largest single demand, whichever is larger.
     lowerBound: Math.max(meanTotal / options.nodes, peakDemand),
-    ...seesaw.result,
-    moves: seesaw.moves,
-    baselines: {
-      greedy: greedy?.result ?? seesaw.result,
-      none: none.result,
-      lowNodeUtilization: lnu.result,
-      proxlb: proxlb.result,
-    },
   };
-  return {
-    result,
-    series: {
-      seesaw: seesaw.points,
-      greedy: greedy?.points ?? [],
-      none: none.points,
-      lowNodeUtilization: lnu.points,
-      proxlb: proxlb.points,
-    },
-  };
+  // Without the greedy run its figures stand in as Seesaw's, with no series.
+  const greedyRun = greedy ?? { result: seesaw.result, points: [] };
+  return simOutcome(head, { seesaw, greedy: greedyRun, none, lowNodeUtilization: lnu, proxlb });
 }
 
 function runTraceStrategy(strategy: Strategy, traces: TraceSet, options: TraceOptions, ticks: number) {

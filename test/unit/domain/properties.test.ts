@@ -85,11 +85,20 @@ describe('decideRound laws', () => {
     );
   });
 
-  it('puts no node in two pairs', () => {
+  it('puts no node in two pairs, except a giver that spills its excess to further partners', () => {
     fc.assert(
       fc.property(clusterArb(true), configArb, fc.nat(), (input, config, seed) => {
-        const ids = run(input, config, seed).pairs.flatMap((p) => [p.requester, p.selected]);
-        expect(new Set(ids).size).toBe(ids.length);
+        const pairs = run(input, config, seed).pairs;
+        const count = new Map<string, number>();
+        for (const id of pairs.flatMap((p) => [p.requester, p.selected]))
+          count.set(id, (count.get(id) ?? 0) + 1);
+        for (const [id, n] of count) {
+          if (n === 1) continue;
+          // A node in several pairs gave VMs away in every one of them.
+          for (const p of pairs.filter((q) => q.requester === id || q.selected === id)) {
+            expect(p.moves.some((m) => m.from === id)).toBe(true);
+          }
+        }
       }),
     );
   });
@@ -127,13 +136,16 @@ describe('decideRound laws', () => {
     );
   });
 
-  it('shrinks the gap of every pair that moved (identical weights)', () => {
+  it('shrinks the gap of every pair that moved, and a mirror keeps it (identical weights)', () => {
     fc.assert(
       fc.property(clusterArb(false), configArb, fc.nat(), (input, config, seed) => {
         for (const p of run(input, config, seed).pairs) {
           if (p.moves.length === 0) continue;
           const before = Math.abs(p.loads.requester - p.loads.selected);
-          expect(Math.abs(p.predicted.requester - p.predicted.selected)).toBeLessThan(before);
+          const after = Math.abs(p.predicted.requester - p.predicted.selected);
+          // A mirror (a stalled tiny shard, see mirror.ts) keeps the gap; every other exchange shrinks it.
+          if (p.reason.detail.startsWith('mirror:')) expect(after).toBeLessThanOrEqual(before + 1e-9);
+          else expect(after).toBeLessThan(before);
         }
       }),
     );

@@ -1,0 +1,87 @@
+// Issue 15: the mean-aimed exchange's tolerance (largest VM within it, stop once within it) and the
+// spill of a far outlier's excess to further partners in the same round.
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_BALANCING_CONFIG } from '../../../shared/domain/config.ts';
+import { decideRound, SPILL_PARTNERS } from '../../../shared/domain/decide.ts';
+import { createRng } from '../../../shared/domain/rng.ts';
+import { type Candidate, selectVm } from '../../../shared/domain/selection.ts';
+import { aNode, aRound, aVm, vmsOn } from './fixtures.ts';
+
+const candidate = (id: string, load: number): Candidate => ({
+  vm: aVm({ id, node: 'g', load }),
+  loadOnSource: load,
+  loadOnTarget: load,
+});
+
+describe('best-balance with a tolerance', () => {
+  const small = candidate('small', 0.6);
+  const large = candidate('large', 1.5);
+  // 12 vs 8, aiming at 11 / 9: one unit to shed.
+  const state = { giverLoad: 12, takerLoad: 8, aimGap: 2 };
+
+  it('takes the VM nearest the aim without one', () => {
+    expect(selectVm([small, large], state, 'best-balance')?.vm.id).toBe('small');
+  });
+
+  it('takes the largest VM that lands within it', () => {
+    expect(selectVm([small, large], { ...state, tolerance: 0.6 }, 'best-balance')?.vm.id).toBe('large');
+  });
+
+  it('takes the nearest when none lands within it', () => {
+    expect(selectVm([small, large], { ...state, tolerance: 0.3 }, 'best-balance')?.vm.id).toBe('small');
+  });
+
+  it('moves nothing once what is left to shed is within it', () => {
+    expect(selectVm([small, large], { ...state, tolerance: 1 }, 'best-balance')).toBeUndefined();
+  });
+
+  it('still never raises the pair maximum', () => {
+    // 10 vs 0.5 aiming at 5.25 each: a VM of 10 lands within a tolerance of 5 but raises the maximum to 10.5.
+    const ten = candidate('ten', 10);
+    const s = { giverLoad: 10, takerLoad: 0.5, aimGap: 0, tolerance: 5 };
+    expect(selectVm([ten], s, 'best-balance')).toBeUndefined();
+  });
+});
+
+describe('spill', () => {
+  // One outlier of 20 VMs of 2, eleven nodes of 5 VMs of 1 (mean 7.9): its one partner takes 8 (four
+  // VMs, half its migration budget), so it gives the rest of its budget to further partners.
+  const nodes = [aNode({ id: 'hot' }), ...Array.from({ length: 11 }, (_, i) => aNode({ id: `c${i}` }))];
+  const vms = [
+    ...vmsOn(
+      'hot',
+      Array.from({ length: 20 }, () => 2),
+    ),
+    ...Array.from({ length: 11 }, (_, i) => vmsOn(`c${i}`, [1, 1, 1, 1, 1])).flat(),
+  ];
+
+  // The loads the last round expected: noise 0, so the imbalance is structural.
+  const expected = { hot: 40, ...Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`c${i}`, 5])) };
+
+  it('lets a far outlier give to further partners, each taker once', () => {
+    const d = decideRound(aRound(nodes, vms, { expected }), DEFAULT_BALANCING_CONFIG, createRng(1));
+    const partners = new Set(d.moves.filter((m) => m.from === 'hot').map((m) => m.to));
+    expect(partners.size).toBe(3);
+    expect(partners.size).toBeLessThanOrEqual(1 + SPILL_PARTNERS);
+    const takers = d.moves.map((m) => m.to);
+    for (const t of new Set(takers))
+      expect(d.pairs.filter((p) => p.moves.some((m) => m.to === t))).toHaveLength(1);
+    // No VM moves twice in the round.
+    expect(new Set(d.moves.map((m) => m.vm)).size).toBe(d.moves.length);
+  });
+
+  it('does not spill in a first round (no noise measured yet)', () => {
+    const d = decideRound(aRound(nodes, vms), DEFAULT_BALANCING_CONFIG, createRng(1));
+    expect(new Set(d.moves.filter((m) => m.from === 'hot').map((m) => m.to)).size).toBe(1);
+  });
+
+  it('does not spill under a configured trigger other than difference', () => {
+    const d = decideRound(
+      aRound(nodes, vms, { expected }),
+      { ...DEFAULT_BALANCING_CONFIG, trigger: 'headroom', highThreshold: 0.1 },
+      createRng(1),
+    );
+    const partners = new Set(d.moves.filter((m) => m.from === 'hot').map((m) => m.to));
+    expect(partners.size).toBeLessThanOrEqual(1);
+  });
+});
