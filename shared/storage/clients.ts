@@ -58,9 +58,6 @@ export function createClients(config: StorageConfig): Clients {
     // s3rver predates the SDK's default CRC32 trailers; only send checksums where S3 requires them.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-    // A put waiting for "100 Continue" costs a round trip per image; our puts are conditional
-    // (If-None-Match) and almost never refused, so send the body at once.
-    expectContinueHeader: false,
   });
   return { dynamo, doc, s3, tableName: config.tableName, bucketName: config.bucketName };
 }
