@@ -79,16 +79,13 @@ const median = (xs: number[]) => {
   return s[Math.floor(s.length / 2)] ?? Number.NaN;
 };
 
-export async function run(ctx: {
-  quick: boolean;
-  log: (line: string) => void;
-}): Promise<Record<string, unknown>> {
-  const { clients, close } = await startScratchStores('bench-migration');
-  const images = createImageStore(clients);
-  const nodes = ['bench-a', 'bench-b'];
+type PhaseLog = ReturnType<typeof phaseLog>;
+type Clients = Awaited<ReturnType<typeof startScratchStores>>['clients'];
+
+/** Two agents on their own kernels, running on the scratch stores; their loops, to stop. */
+async function startAgents(clients: Clients, images: ReturnType<typeof createImageStore>, phases: PhaseLog) {
   const loops = [];
-  const phases = phaseLog();
-  for (const id of nodes) {
+  for (const id of NODES) {
     const spec = { id, capacity: 40_000_000, weights: { cpu: 1, io: 0.2, mem: 0.1 }, memCapacityPages: 8192 };
     const kernel = createKernel(
       { nodeId: id, capacity: spec.capacity, weights: spec.weights, tickMs: 20, clock: Date.now },
@@ -107,75 +104,106 @@ export async function run(ctx: {
     await agent.register();
     loops.push(runAgent(agent, { tickMs: 20, reportMs: REPORT_MS, reconcileMs: 100 }, quiet));
   }
+  return loops;
+}
+
+const NODES = ['bench-a', 'bench-b'];
+
+/** Moves one guest back and forth `moves` times; the migration records. */
+async function moveBackAndForth(
+  clients: Clients,
+  { label, guest, memPages }: (typeof GUESTS)[number],
+  moves: number,
+) {
+  const id = `bench-${label}`;
+  await createVm(clients, { id, owner: NODES[0]!, guest, memPages }, Date.now());
+  let vm = await until(async () => {
+    const v = await findVm(clients, id);
+    return v?.state === 'RUNNING' ? v : undefined;
+  });
+  const records: MigrationRecord[] = [];
+  for (let i = 0; i < moves; i += 1) {
+    // Past one report period, so the source has measured the guest's paging since it arrived.
+    await sleep(REPORT_MS + 100);
+    const from = vm.owner;
+    const to = NODES.find((n) => n !== from)!;
+    const now = Date.now();
+    const order = {
+      id: `${id}-${i}`,
+      from,
+      to,
+      phase: 'ORDERED' as const,
+      deadline: orderDeadline(now, memPages),
+      orderedAt: now,
+      origin: 'bench',
+    };
+    await orderMigration(clients, id, vm.fence, order);
+    vm = await until<VmRecord>(async () => {
+      const v = await findVm(clients, id);
+      return v?.owner === to && v.state === 'RUNNING' && !v.migration ? v : undefined;
+    });
+    records.push(await until(() => getMigration(clients, order.id)));
+  }
+  return records;
+}
+
+/** Each downtime phase's median over the moves the agents logged, and how many took the apply path. */
+function breakdownP50(records: MigrationRecord[], phases: PhaseLog) {
+  const parts = records.flatMap((r) => {
+    const b = breakdownOf(phases.source.get(r.id), phases.target.get(r.id));
+    return b ? [b] : [];
+  });
+  const p50 = (k: keyof NonNullable<ReturnType<typeof breakdownOf>>) =>
+    Math.round(median(parts.map((b) => b[k]).filter((v) => !Number.isNaN(v))) * 10) / 10;
+  return {
+    encodeMs: p50('encodeMs'),
+    uploadMs: p50('uploadMs'),
+    itemWriteMs: p50('itemWriteMs'),
+    noticeMs: p50('noticeMs'),
+    downloadMs: p50('downloadMs'),
+    applyMs: p50('applyMs'),
+    takeMs: p50('takeMs'),
+    firstTickMs: p50('firstTickMs'),
+    applied: parts.filter((b) => b.applied).length,
+  };
+}
+
+/** The stable figures of one guest (bench keys other tools read) and the breakdown beside them. */
+function figuresOf(memPages: number, records: MigrationRecord[], phases: PhaseLog) {
+  return {
+    memMiB: Math.round((memPages * 64) / 1024),
+    precopyKiB: Math.round(median(records.map((r) => r.bytes?.precopy ?? 0)) / 1024),
+    // The first move of a VM pre-copies all it holds; later ones only what changed since.
+    precopyKiBMax: Math.round(Math.max(...records.map((r) => r.bytes?.precopy ?? 0)) / 1024),
+    finalDeltaKiB: Math.round(median(records.map((r) => r.bytes?.final ?? 0)) / 1024),
+    downtimeMsP50: median(records.map((r) => r.downtimeMs ?? 0)),
+    downtimeMsMax: Math.max(...records.map((r) => r.downtimeMs ?? 0)),
+    totalMsP50: median(records.map((r) => r.totalMs)),
+    breakdownP50: breakdownP50(records, phases),
+  };
+}
+
+export async function run(ctx: {
+  quick: boolean;
+  log: (line: string) => void;
+}): Promise<Record<string, unknown>> {
+  const { clients, close } = await startScratchStores('bench-migration');
+  const phases = phaseLog();
+  const loops = await startAgents(clients, createImageStore(clients), phases);
   const moves = ctx.quick ? 2 : 6;
   const figures: Record<string, unknown> = {
     movesPerGuest: moves,
     loadavg1: Math.round(loadavg()[0]! * 10) / 10,
   };
   try {
-    for (const { label, guest, memPages } of GUESTS) {
-      const id = `bench-${label}`;
-      await createVm(clients, { id, owner: nodes[0]!, guest, memPages }, Date.now());
-      let vm = await until(async () => {
-        const v = await findVm(clients, id);
-        return v?.state === 'RUNNING' ? v : undefined;
-      });
-      const records: MigrationRecord[] = [];
-      for (let i = 0; i < moves; i += 1) {
-        // Past one report period, so the source has measured the guest's paging since it arrived.
-        await sleep(REPORT_MS + 100);
-        const from = vm.owner;
-        const to = nodes.find((n) => n !== from)!;
-        const now = Date.now();
-        const order = {
-          id: `${id}-${i}`,
-          from,
-          to,
-          phase: 'ORDERED' as const,
-          deadline: orderDeadline(now, memPages),
-          orderedAt: now,
-          origin: 'bench',
-        };
-        await orderMigration(clients, id, vm.fence, order);
-        vm = await until<VmRecord>(async () => {
-          const v = await findVm(clients, id);
-          return v?.owner === to && v.state === 'RUNNING' && !v.migration ? v : undefined;
-        });
-        records.push(await until(() => getMigration(clients, order.id)));
-      }
-      const parts = records.flatMap((r) => {
-        const b = breakdownOf(phases.source.get(r.id), phases.target.get(r.id));
-        return b ? [b] : [];
-      });
-      const p50 = (k: keyof NonNullable<ReturnType<typeof breakdownOf>>) =>
-        Math.round(median(parts.map((b) => b[k]).filter((v) => !Number.isNaN(v))) * 10) / 10;
-      const breakdown = {
-        encodeMs: p50('encodeMs'),
-        uploadMs: p50('uploadMs'),
-        itemWriteMs: p50('itemWriteMs'),
-        noticeMs: p50('noticeMs'),
-        downloadMs: p50('downloadMs'),
-        applyMs: p50('applyMs'),
-        takeMs: p50('takeMs'),
-        firstTickMs: p50('firstTickMs'),
-        applied: parts.filter((b) => b.applied).length,
-      };
-      const out = {
-        memMiB: Math.round((memPages * 64) / 1024),
-        precopyKiB: Math.round(median(records.map((r) => r.bytes?.precopy ?? 0)) / 1024),
-        // The first move of a VM pre-copies all it holds; later ones only what changed since.
-        precopyKiBMax: Math.round(Math.max(...records.map((r) => r.bytes?.precopy ?? 0)) / 1024),
-        finalDeltaKiB: Math.round(median(records.map((r) => r.bytes?.final ?? 0)) / 1024),
-        downtimeMsP50: median(records.map((r) => r.downtimeMs ?? 0)),
-        downtimeMsMax: Math.max(...records.map((r) => r.downtimeMs ?? 0)),
-        totalMsP50: median(records.map((r) => r.totalMs)),
-        breakdownP50: breakdown,
-      };
+    for (const guest of GUESTS) {
+      const out = figuresOf(guest.memPages, await moveBackAndForth(clients, guest, moves), phases);
+      const { label } = guest;
       ctx.log(
         `${label} guest (${out.memMiB} MiB): pre-copy ${out.precopyKiB} KiB, final delta ${out.finalDeltaKiB} KiB, downtime p50 ${out.downtimeMsP50} ms (max ${out.downtimeMsMax}), total p50 ${out.totalMsP50} ms`,
       );
       ctx.log(
-        `${label} downtime p50 by phase (ms): ${Object.entries(breakdown)
+        `${label} downtime p50 by phase (ms): ${Object.entries(out.breakdownP50)
           .map(([k, v]) => `${k} ${v}`)
           .join(', ')}`,
       );

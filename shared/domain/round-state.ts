@@ -73,67 +73,109 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
   const n = input.nodes.length;
   const index = new Map<string, number>();
   for (let i = 0; i < n; i++) index.set((input.nodes[i] as NodeInfo).id, i);
-  // One pass over the VMs: node of each VM, loads under each node's weights, counts per node. The
-  // weights sit in flat arrays, and a VM on the same node as the one before skips the id lookup
-  // (reports list a node's VMs together); the sum is vmLoad's, term by term.
-  const w = weightArrays(input.nodes);
-  const vmNode = new Int32Array(input.vms.length);
+  const { vmNode, start, loads, vmLoads } = placeVms(input, index);
+  for (let i = 0; i < n; i++) start[i + 1] = (start[i + 1] as number) + (start[i] as number);
+  const order = vmsByNode(vmNode, start, n);
+  const totals = nodeTotals(input, config, loads);
+  return {
+    input,
+    config,
+    index,
+    loads,
+    vmLoads,
+    budget: totals.budget,
+    start,
+    order,
+    vmLists: new Array(n),
+    takers: new Array(n),
+    clusterBudget: config.maxMigrationsPerCluster - totals.clusterInFlight,
+    mean: totals.mean,
+    trigger: chooseTrigger(config, totals.counted, input.expected),
+    swapFloor: totals.mean + SWAP_SHARE * (Math.max(totals.max, totals.mean) - totals.mean),
+    lastAt: { a: undefined, ai: -1, b: undefined, bi: -1 },
+  };
+}
+
+/**
+ * One pass over the VMs: the node of each VM, its load under that node's weights, each node's sum,
+ * and how many VMs each node has (in `start[i + 1]`, not yet summed up). The weights sit in flat
+ * arrays, and a VM on the same node as the one before skips the id lookup (reports list a node's VMs
+ * together); the sum is vmLoad's, term by term. The input builder's figures, when given, are the
+ * same sums in the same order, without touching the VMs.
+ */
+function placeVms(input: RoundInput, index: ReadonlyMap<string, number>) {
+  const n = input.nodes.length;
+  const count = input.vms.length;
+  const vmNode = new Int32Array(count);
   const start = new Int32Array(n + 1);
   const loads = new Float64Array(n);
-  const vmLoads = new Float64Array(input.vms.length);
+  const vmLoads = new Float64Array(count);
+  const place = (v: number, i: number, load: number) => {
+    vmNode[v] = i;
+    if (i < 0) return;
+    start[i + 1] = (start[i + 1] as number) + 1;
+    vmLoads[v] = load;
+    loads[i] = (loads[i] as number) + load;
+  };
   const given = input.vmLoads;
-  if (given && given.node.length === input.vms.length && given.load.length === input.vms.length) {
-    // The builder's figures: the same sums in the same order, without touching the VMs.
-    for (let v = 0; v < input.vms.length; v++) {
-      const i = given.node[v] as number;
-      vmNode[v] = i;
-      if (i < 0) continue;
-      start[i + 1] = (start[i + 1] as number) + 1;
-      const load = given.load[v] as number;
-      vmLoads[v] = load;
-      loads[i] = (loads[i] as number) + load;
-    }
-  } else {
-    let lastNode: string | undefined;
-    let last = -1;
-    for (let v = 0; v < input.vms.length; v++) {
-      const vm = input.vms[v] as VmInfo;
-      if (vm.node !== lastNode) {
-        lastNode = vm.node;
-        last = index.get(vm.node) ?? -1;
-      }
-      const i = last;
-      vmNode[v] = i;
-      if (i < 0) continue;
-      start[i + 1] = (start[i + 1] as number) + 1;
-      const f = vm.factors;
-      const load =
-        (w.cpu[i] as number) * f.cpu +
-        (w.io[i] as number) * f.io +
-        (w.mem[i] as number) * f.mem +
-        (w.paging[i] as number) * (f.paging ?? 0) +
-        (w.net[i] as number) * (f.net ?? 0);
-      vmLoads[v] = load;
-      loads[i] = (loads[i] as number) + load;
-    }
+  if (given && given.node.length === count && given.load.length === count) {
+    for (let v = 0; v < count; v++) place(v, given.node[v] as number, given.load[v] as number);
+    return { vmNode, start, loads, vmLoads };
   }
-  for (let i = 0; i < n; i++) start[i + 1] = (start[i + 1] as number) + (start[i] as number);
+  const w = weightArrays(input.nodes);
+  let lastNode: string | undefined;
+  let last = -1;
+  for (let v = 0; v < count; v++) {
+    const vm = input.vms[v] as VmInfo;
+    if (vm.node !== lastNode) {
+      lastNode = vm.node;
+      last = index.get(vm.node) ?? -1;
+    }
+    const i = last;
+    if (i < 0) {
+      vmNode[v] = i;
+      continue;
+    }
+    const f = vm.factors;
+    const load =
+      (w.cpu[i] as number) * f.cpu +
+      (w.io[i] as number) * f.io +
+      (w.mem[i] as number) * f.mem +
+      (w.paging[i] as number) * (f.paging ?? 0) +
+      (w.net[i] as number) * (f.net ?? 0);
+    place(v, i, load);
+  }
+  return { vmNode, start, loads, vmLoads };
+}
+
+/** The VMs' positions grouped by node: node i's are order[start[i]] up to order[start[i + 1]]. */
+function vmsByNode(vmNode: Int32Array, start: Int32Array, n: number) {
   const order = new Int32Array(start[n] as number);
   const fill = start.slice(0, n);
-  for (let v = 0; v < input.vms.length; v++) {
+  for (let v = 0; v < vmNode.length; v++) {
     const i = vmNode[v] as number;
     if (i < 0) continue;
     order[fill[i] as number] = v;
     fill[i] = (fill[i] as number) + 1;
   }
-  let total = 0;
-  let receiving = 0;
-  const { inFlight } = input;
+  return order;
+}
+
+/**
+ * Per node: its load (an override replaces the measured one), its migration budget left after the
+ * migrations in flight; over the cluster: the mean and maximum of the nodes that may receive, and
+ * their loads for the trigger.
+ */
+function nodeTotals(input: RoundInput, config: BalancingConfig, loads: Float64Array) {
+  const n = input.nodes.length;
+  const inFlight = input.inFlight as Record<string, number>;
   let anyInFlight = false;
   for (const _ in inFlight) {
     anyInFlight = true;
     break;
   }
+  let total = 0;
+  let receiving = 0;
   let clusterInFlight = 0;
   const budget = new Float64Array(n);
   const counted = new Map<string, number>();
@@ -148,28 +190,12 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
       counted.set(node.id, load);
       if (load > max) max = load;
     }
-    const f = anyInFlight ? ((inFlight as Record<string, number>)[node.id] ?? 0) : 0;
+    const f = anyInFlight ? (inFlight[node.id] ?? 0) : 0;
     clusterInFlight += f;
     budget[i] = config.maxMigrationsPerNode - f;
   }
   const mean = receiving > 0 ? total / receiving : 0;
-  return {
-    input,
-    config,
-    index,
-    loads,
-    vmLoads,
-    budget,
-    start,
-    order,
-    vmLists: new Array(n),
-    takers: new Array(n),
-    clusterBudget: config.maxMigrationsPerCluster - clusterInFlight,
-    mean,
-    trigger: chooseTrigger(config, counted, input.expected),
-    swapFloor: mean + SWAP_SHARE * (Math.max(max, mean) - mean),
-    lastAt: { a: undefined, ai: -1, b: undefined, bi: -1 },
-  };
+  return { budget, counted, max, mean, clusterInFlight };
 }
 
 /** Each node's Fig. 4 weights as flat arrays (a missing paging or network weight is 0, as in vmLoad). */

@@ -28,8 +28,11 @@ export interface ExchangeState {
  * imbalance and it brings the pair closer to the aimed gap.
  */
 export function improves(c: Candidate, s: ExchangeState): boolean {
-  const giver = s.giverLoad - c.loadOnSource;
-  const taker = s.takerLoad + c.loadOnTarget;
+  return improvesTo(s.giverLoad - c.loadOnSource, s.takerLoad + c.loadOnTarget, s);
+}
+
+/** The law behind `improves` and `swapImproves`, on the pair's loads after the exchange. */
+function improvesTo(giver: number, taker: number, s: ExchangeState): boolean {
   const maxBefore = Math.max(s.giverLoad, s.takerLoad);
   if (Math.max(giver, taker) > maxBefore + 1e-12) return false;
   const gapBefore = s.giverLoad - s.takerLoad;
@@ -133,12 +136,7 @@ function afterSwap(w: Swap, s: ExchangeState) {
 /** Whether a swap improves the pair by the same law as a single move (see `improves`). */
 export function swapImproves(w: Swap, s: ExchangeState): boolean {
   const { giver, taker } = afterSwap(w, s);
-  const maxBefore = Math.max(s.giverLoad, s.takerLoad);
-  if (Math.max(giver, taker) > maxBefore + 1e-12) return false;
-  const gapBefore = s.giverLoad - s.takerLoad;
-  const gapAfter = giver - taker;
-  if (Math.abs(gapAfter) >= Math.abs(gapBefore) - 1e-12) return false;
-  return Math.abs(gapAfter - s.aimGap) < Math.abs(gapBefore - s.aimGap) - 1e-12;
+  return improvesTo(giver, taker, s);
 }
 
 /**
