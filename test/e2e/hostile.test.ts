@@ -133,8 +133,16 @@ describe('hostile guests on a live `seesaw up` cluster', () => {
         expect(v.reason, `${v.id} (${hostile.get(v.id)})`).toMatch(HOSTILE[hostile.get(v.id)!].reason);
 
       // The ordinary VMs kept working: each is reported afresh, and each cpu guest's digest moved on.
-      const now = await listVms(c);
-      for (const v of now.filter((x) => ordinary.has(x.id))) {
+      // A VM that has just moved has no report from its new owner yet, so wait for one report of each.
+      const fresh = (v: VmView) =>
+        (v.reportedAt ?? 0) > (first.get(v.id)?.reportedAt ?? Number.POSITIVE_INFINITY);
+      const now = await c
+        .until('a fresh report of every ordinary VM', 30_000, async () => {
+          const vms = (await listVms(c)).filter((x) => ordinary.has(x.id));
+          return vms.every(fresh) ? vms : undefined;
+        })
+        .catch(async () => (await listVms(c)).filter((x) => ordinary.has(x.id)));
+      for (const v of now) {
         expect(v.state, v.id).toBe('RUNNING');
         const before = first.get(v.id);
         expect(before, `${v.id} was reported`).toBeDefined();
