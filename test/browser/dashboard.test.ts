@@ -5,7 +5,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshStores } from '../support/stores.ts';
 import { type Browser, launchBrowser, screenshot } from './browser.ts';
-import { type LocalCluster, startLocalCluster } from './cluster.ts';
+import { type LocalCluster, startLocalCluster, until } from './cluster.ts';
 
 interface VmItem {
   id: string;
@@ -24,16 +24,6 @@ interface NodeItem {
 const NODES = ['node-1', 'node-2', 'node-3'];
 /** Work units per second each VM wants (1,000,000 = one core): all start on node-1. */
 const RATES = [600_000, 500_000, 400_000, 300_000, 300_000, 200_000];
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 const vmsOn = (page: Page, node: string) => page.locator(`[data-node="${node}"] [data-vm]`);
 

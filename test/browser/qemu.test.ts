@@ -3,10 +3,9 @@
 // marked with its driver, with its measured load, and shows it on the other node after a migration.
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createVm } from '../../shared/storage/vms.ts';
 import { freshStores } from '../support/stores.ts';
 import { type Browser, launchBrowser, screenshot } from './browser.ts';
-import { type LocalCluster, startLocalCluster } from './cluster.ts';
+import { type LocalCluster, startLocalCluster, until } from './cluster.ts';
 
 interface VmItem {
   id: string;
@@ -25,7 +24,8 @@ describe('the dashboard with a real x86 VM', () => {
   let browser: Browser;
   let page: Page;
 
-  const vm = () => cluster.api<VmItem>('GET', '/v1/vms/x86-counter');
+  let id: string;
+  const vm = () => cluster.api<VmItem>('GET', `/v1/vms/${id}`);
 
   beforeAll(async () => {
     const clients = await freshStores();
@@ -33,18 +33,21 @@ describe('the dashboard with a real x86 VM', () => {
       clients,
       NODES.map((id) => ({ id, capacity: 4, qemu: true })),
     );
-    // the API takes qemu guests only with image registration; `seesaw up --qemu` writes it the same way
-    await createVm(
-      clients,
-      { id: 'x86-counter', owner: 'q-node-1', guest: { kind: 'qemu:counter' }, memPages: 256 },
-      Date.now(),
+    // Through the API, as a user would: it places the VM on a node that offers qemu.
+    const created = await cluster.api<VmItem>('POST', '/v1/vms', {
+      guest: 'qemu:counter',
+      memPages: 256,
+      node: 'q-node-1',
+    });
+    id = created.id;
+    await until(
+      'the x86 VM to run with a load',
+      async () => {
+        const item = await vm();
+        return item.state === 'RUNNING' && item.load !== null ? true : undefined;
+      },
+      60_000,
     );
-    for (let tries = 0; ; tries += 1) {
-      const item = await vm();
-      if (item.state === 'RUNNING' && item.load !== null) break;
-      if (tries > 300) throw new Error(`x86-counter is ${item.state}, not RUNNING with a load`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
     browser = await launchBrowser();
     page = await browser.page();
   }, 120_000);
@@ -56,7 +59,7 @@ describe('the dashboard with a real x86 VM', () => {
 
   it('shows the x86 VM under its node, marked with its driver, with its load', async () => {
     await page.goto(`${cluster.url}/?token=${cluster.token}`);
-    const row = vmRow(page, 'q-node-1', 'x86-counter');
+    const row = vmRow(page, 'q-node-1', id);
     await row.waitFor({ timeout: 30_000 });
     expect(await row.locator('.badge.driver').textContent()).toBe('qemu:counter');
     // running: no state badge, and a measured load like a WebAssembly VM's
@@ -66,16 +69,16 @@ describe('the dashboard with a real x86 VM', () => {
   });
 
   it('shows it on the other node once it migrated there', async () => {
-    await cluster.api('POST', '/v1/vms/x86-counter/migrate', { to: 'q-node-2' });
+    await cluster.api('POST', `/v1/vms/${id}/migrate`, { to: 'q-node-2' });
     await expect
       .poll(async () => (await vm()).owner === 'q-node-2' && !(await vm()).migration, {
         timeout: 60_000,
         interval: 200,
       })
       .toBe(true);
-    const row = vmRow(page, 'q-node-2', 'x86-counter');
+    const row = vmRow(page, 'q-node-2', id);
     await row.waitFor({ timeout: 30_000 });
     expect(await row.locator('.badge.driver').textContent()).toBe('qemu:counter');
-    expect(await vmRow(page, 'q-node-1', 'x86-counter').count()).toBe(0);
+    expect(await vmRow(page, 'q-node-1', id).count()).toBe(0);
   }, 90_000);
 });
