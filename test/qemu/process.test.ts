@@ -36,6 +36,20 @@ describe('a QEMU process running the counter guest', () => {
     expect(state.chain).toBe(foldSerial(emptySerial(), expectedOutput(1, state.lines)).chain);
   });
 
+  it('repeats and loses no byte while the agent process reads nothing for a second', async () => {
+    // The seed-10 flake of test/qemu/faults.test.ts: on a loaded machine the agent's event loop
+    // stalled, QEMU could not write the guest's next byte to a reader in this process, and its log
+    // got that byte twice. A 1000 Hz guest prints 18 kB/s; the thread is blocked below, as a
+    // starved or collecting Node process is, and the guest's output must not depend on it.
+    const floppy = join(scratch.dir, 'counter-1000hz-stall.img');
+    writeFileSync(floppy, counterFloppy(1000));
+    const vm = await scratch.spawn({ floppy });
+    const before = await vm.serial.wait((s) => s.lines >= 20, WAIT);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
+    const after = await vm.serial.wait((s) => s.lines >= before.lines + 1200, WAIT);
+    expect(after.chain).toBe(foldSerial(emptySerial(), expectedOutput(1, after.lines)).chain);
+  });
+
   it('is measured from /proc and QMP: CPU time and resident memory of its own process', async () => {
     const vm = await scratch.spawn();
     await vm.serial.wait((s) => s.lines >= 2, WAIT);

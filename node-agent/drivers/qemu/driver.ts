@@ -8,7 +8,7 @@ import type { ImageRef } from '../../../shared/domain/vm-state.ts';
 import { Conflict, InvalidInput, NotFound } from '../../../shared/storage/errors.ts';
 import type { BlobStore } from '../../../shared/storage/image-store.ts';
 import type { GuestSpec } from '../../../shared/storage/vms.ts';
-import { materialiseImage, qemuImageOf } from './images.ts';
+import { qemuImageOf } from './images.ts';
 import {
   type Accel,
   type MigrationStats,

@@ -139,9 +139,8 @@ export class QemuProcess {
   /**
    * Moves the serial console's log to a new file and removes the old one once read, so a VM keeps
    * at most about `serialLogBytes` of log on disk. QMP `chardev-change` gives the serial port a new
-   * backend (`null`, logging to the new file): QEMU closes the old file before the command returns,
+   * `null` backend logging to the new file: QEMU closes the old file before the command returns,
    * and no byte the guest writes is lost between the two (the chain in `serial` is unaffected).
-   * After the first rotation the stdout pipe no longer signals output; SerialLog.wait polls.
    */
   rotateSerial(): Promise<void> {
     this.rotating ??= (async () => {
@@ -186,8 +185,10 @@ export class QemuProcess {
       String(options.memMiB),
       '-display',
       'none',
+      // the serial port's only output is the log file: a `null` backend never refuses a byte (a
+      // pipe to this process would, while its event loop stalls, and QEMU then logs the byte twice)
       '-chardev',
-      `stdio,id=ser0,signal=off,logfile=${serialPath},logappend=off`,
+      `null,id=ser0,logfile=${serialPath},logappend=off`,
       '-serial',
       'chardev:ser0',
       '-chardev',
@@ -210,14 +211,13 @@ export class QemuProcess {
     const [command, argv] = SETPRIV
       ? [SETPRIV, ['--pdeathsig', 'KILL', '--', options.binary, ...args]]
       : [options.binary, args];
-    const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (s: string) => {
       stderr = (stderr + s).slice(-4096);
     });
     const serial = new SerialLog(serialPath, options.serial);
-    child.stdout!.on('data', () => serial.poke());
     const exited = new Promise<Error>((resolve) => {
       child.once('error', (e) => resolve(e));
       child.once('exit', (code, signal) =>

@@ -1,6 +1,7 @@
-// The guest's serial console, as the qemu driver sees it. QEMU copies every byte the guest writes to
-// a log file synchronously (`logfile=` on the chardev), so once QEMU reports the VM stopped, reading
-// the file to its end gives the guest's exact output; the stdout pipe only says "there is more".
+// The guest's serial console, as the qemu driver sees it. QEMU writes every byte the guest sends
+// to a log file synchronously (a `null` chardev with `logfile=`: no reader can refuse a byte, so
+// none is retried and logged twice), so once QEMU reports the VM stopped, reading the file to its
+// end gives the guest's exact output. Nothing signals new output: readers poll the file.
 // The digest folds complete lines into a sha256 chain, so it does not depend on where the output
 // was cut by a suspend or a migration: a VM that moved ten times digests like one that never did.
 import { createHash } from 'node:crypto';
@@ -40,7 +41,7 @@ export function foldSerial(from: SerialState, text: string): SerialState {
 /** The driver's digest of a serial state: line count and the chain, short enough for a table. */
 export const serialDigest = (s: SerialState) => `serial:${s.lines}:${s.chain.slice(0, 32)}`;
 
-/** How often `wait` reads the log when no output notice comes (after a rotation, there is none). */
+/** How often `wait` reads the log. */
 const POLL_MS = 20;
 
 /**
@@ -51,7 +52,6 @@ const POLL_MS = 20;
 export class SerialLog {
   private offset = 0;
   private state: SerialState;
-  private readonly listeners = new Set<() => void>();
   /** Output read since the process started (capped), for logs and error messages. */
   tail = '';
 
@@ -110,12 +110,6 @@ export class SerialLog {
     return this.state;
   }
 
-  /** Called when the pipe says more output is there. */
-  poke() {
-    this.sync();
-    for (const l of [...this.listeners]) l();
-  }
-
   /** Resolves once `until(state)` holds; rejects after `timeoutMs` or when `abort` fires. */
   wait(until: (s: SerialState) => boolean, timeoutMs: number, abort?: Promise<Error>): Promise<SerialState> {
     if (until(this.sync())) return Promise.resolve(this.state);
@@ -123,12 +117,8 @@ export class SerialLog {
       const done = (error?: Error) => {
         clearTimeout(timer);
         clearInterval(poll);
-        this.listeners.delete(check);
         if (error) reject(error);
         else resolve(this.state);
-      };
-      const check = () => {
-        if (until(this.state)) done();
       };
       const timer = setTimeout(
         () =>
@@ -139,10 +129,8 @@ export class SerialLog {
           ),
         timeoutMs,
       );
-      this.listeners.add(check);
       const poll = setInterval(() => {
-        this.sync();
-        check();
+        if (until(this.sync())) done();
       }, POLL_MS);
       abort?.then((e) => done(e));
     });
