@@ -1,10 +1,13 @@
 // The qemu driver against s3rver: checkpoints, suspend/resume and migration all go through QEMU's
 // migration stream in the image store, and the counter guest goes on where it stopped, in another
 // process of another "node" (driver), with nothing lost or repeated.
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { detectAccel } from '../../node-agent/drivers/qemu/accel.ts';
 import { expectedOutput, parseLine } from '../../node-agent/drivers/qemu/counter-image.ts';
 import type { QemuDriver } from '../../node-agent/drivers/qemu/driver.ts';
+import { QemuProcess } from '../../node-agent/drivers/qemu/process.ts';
 import { readStateManifest } from '../../node-agent/drivers/qemu/state-store.ts';
 import { Corrupt, InvalidInput } from '../../shared/storage/errors.ts';
 import { type BlobStore, s3Blobs } from '../../shared/storage/image-store.ts';
@@ -128,6 +131,30 @@ describe('the qemu driver with the image store on s3rver', () => {
       Corrupt,
     );
     expect(b.has('vm-k')).toBe(false);
+  });
+
+  it('ends a VM stopped before or while its QEMU is spawned: the start fails and leaves no process', async () => {
+    // a node that fences itself (stop) before QEMU is up: a process coming up afterwards must not
+    // stay on the node, paused or not
+    const a = aNode('e');
+    const early = a.start({ id: 'vm-e', fence: 1, guest, memPages: 256 });
+    expect(a.has('vm-e')).toBe(true);
+    await a.stop('vm-e');
+    await expect(early).rejects.toThrow(/stopped on node e while it started/);
+    expect(a.has('vm-e')).toBe(false);
+
+    const spawn = QemuProcess.spawn.bind(QemuProcess);
+    vi.spyOn(QemuProcess, 'spawn').mockImplementationOnce((options) => {
+      void a.stop('vm-e'); // the fence lands while QEMU comes up
+      return spawn(options);
+    });
+    await expect(a.start({ id: 'vm-e', fence: 2, guest, memPages: 256 })).rejects.toThrow(/while it started/);
+    vi.restoreAllMocks();
+    expect(a.has('vm-e')).toBe(false);
+    expect(readdirSync(join(a.options.workDir, 'vms'))).toEqual([]); // its process was killed and removed
+
+    await a.start({ id: 'vm-e', fence: 3, guest, memPages: 256 });
+    await waitLines(a, 'vm-e', 1);
   });
 
   it('measures CPU from the process and memory from its resident set', async () => {

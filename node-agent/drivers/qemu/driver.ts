@@ -83,6 +83,11 @@ interface QemuVm {
   resumeOnAbort?: boolean;
 }
 
+/** A VM being started: its process once spawned. */
+interface Starting {
+  process?: QemuProcess;
+}
+
 interface Outbound {
   upload: ReturnType<typeof startStateUpload>;
   migration: OutgoingMigration;
@@ -95,8 +100,8 @@ const MIN_MEM_MIB = 16;
 
 export class QemuDriver {
   private readonly vms = new Map<string, QemuVm>();
-  /** Processes still loading a saved state: `stop` and `stopAll` (self-fencing) end them too. */
-  private readonly loading = new Map<string, QemuProcess>();
+  /** VMs still starting (their process spawning or loading a saved state): `stop` ends them too. */
+  private readonly loading = new Map<string, Starting>();
   private spawned = 0;
 
   constructor(readonly options: QemuDriverOptions) {}
@@ -105,7 +110,7 @@ export class QemuDriver {
     return this.options.accel;
   }
 
-  /** Whether the VM is here: running, paused, or its process still loading a saved state. */
+  /** Whether the VM is here: running, paused, or still starting (see `start`). */
   has(id: string): boolean {
     return this.vms.has(id) || this.loading.has(id);
   }
@@ -119,10 +124,37 @@ export class QemuDriver {
     return [...this.vms.values()].filter((v) => !v.paused).map((v) => v.launch.id);
   }
 
-  /** Boots the VM's image, or loads its saved state into a new QEMU process. */
+  /**
+   * Boots the VM's image, or loads its saved state into a new QEMU process. The VM is here (`has`)
+   * from the call on, and a `stop` at any point of the start ends it: the start then fails and
+   * leaves no process behind, even one that was still being spawned when the stop came.
+   */
   async start(launch: QemuLaunch): Promise<void> {
-    if (this.vms.has(launch.id) || this.loading.has(launch.id))
-      throw new Conflict(`VM ${launch.id} is already on node ${this.options.nodeId}`);
+    if (this.has(launch.id)) throw new Conflict(`VM ${launch.id} is already on node ${this.options.nodeId}`);
+    const starting: Starting = {};
+    this.loading.set(launch.id, starting);
+    // stopped meanwhile (the node fenced itself, or gave the VM up): it must not run here
+    const goOn = () => {
+      if (this.loading.get(launch.id) !== starting)
+        throw new Conflict(`VM ${launch.id} was stopped on node ${this.options.nodeId} while it started`);
+    };
+    try {
+      const vm = await this.launch(launch, starting, goOn);
+      goOn();
+      this.vms.set(launch.id, vm);
+    } catch (error) {
+      if (starting.process) {
+        await starting.process.kill();
+        starting.process.dispose();
+      }
+      throw error;
+    } finally {
+      if (this.loading.get(launch.id) === starting) this.loading.delete(launch.id);
+    }
+  }
+
+  /** The steps of `start`, each after `goOn` (which throws once the VM was stopped). */
+  private async launch(launch: QemuLaunch, starting: Starting, goOn: () => void): Promise<QemuVm> {
     const image = qemuImageOf(launch.guest.kind);
     if (image === undefined) throw new InvalidInput(`guest ${launch.guest.kind} is not a qemu:<image> guest`);
     const media = await guestMedia(
@@ -137,6 +169,7 @@ export class QemuDriver {
       : undefined;
     if (manifest && manifest.memMiB !== memMiB)
       throw new InvalidInput(`saved state of ${launch.id} has ${manifest.memMiB} MiB of RAM, not ${memMiB}`);
+    goOn();
     const process = await QemuProcess.spawn({
       binary: this.options.binary,
       dir: join(this.options.workDir, 'vms', `${launch.id}-${launch.fence}-${++this.spawned}`),
@@ -148,28 +181,19 @@ export class QemuDriver {
       ...(manifest ? { serial: manifest.serial } : {}),
       ...(this.options.serialLogBytes ? { serialLogBytes: this.options.serialLogBytes } : {}),
     });
-    this.loading.set(launch.id, process);
-    try {
-      if (manifest) await process.migrateIn(stateStream(this.options.blobs, manifest), this.timeout());
-      // stopped while loading (the node fenced itself, or gave the VM up): it must not run here
-      if (this.loading.get(launch.id) !== process)
-        throw new Conflict(`VM ${launch.id} was stopped on node ${this.options.nodeId} while it loaded`);
-      if (!launch.paused) await process.resume();
-    } catch (error) {
-      await process.kill();
-      process.dispose();
-      throw error;
-    } finally {
-      if (this.loading.get(launch.id) === process) this.loading.delete(launch.id);
-    }
-    this.vms.set(launch.id, {
+    starting.process = process;
+    goOn();
+    if (manifest) await process.migrateIn(stateStream(this.options.blobs, manifest), this.timeout());
+    goOn();
+    if (!launch.paused) await process.resume();
+    return {
       launch,
       process,
       seq: launch.image?.seq ?? 0,
       paused: launch.paused === true,
       memMiB,
       last: { ...(await this.sampleOf(process)), at: this.options.clock() },
-    });
+    };
   }
 
   async pause(id: string): Promise<void> {
@@ -186,10 +210,10 @@ export class QemuDriver {
 
   /** Ends the VM's process without saving anything (it moved on, or the node lost its fence). */
   async stop(id: string): Promise<void> {
-    const loading = this.loading.get(id);
+    const starting = this.loading.get(id);
     this.loading.delete(id);
-    // a load in progress fails once its process is gone, and its start cleans up
-    if (loading) await loading.kill();
+    // a start in progress fails at its next step, or at once when its process is killed, and cleans up
+    if (starting?.process) await starting.process.kill();
     const vm = this.vms.get(id);
     if (!vm) return;
     this.vms.delete(id);
@@ -291,7 +315,14 @@ export class QemuDriver {
 
   /** The QEMU process of a VM (tests and benches read its serial console and pid). */
   processOf(id: string): QemuProcess {
-    return this.loading.get(id) ?? this.get(id).process;
+    const process = this.processIfAny(id);
+    if (!process) throw new NotFound('VM', `${id} on node ${this.options.nodeId}`);
+    return process;
+  }
+
+  /** The VM's QEMU process; undefined when the VM is not here, or its process is not spawned yet. */
+  processIfAny(id: string): QemuProcess | undefined {
+    return this.loading.get(id)?.process ?? this.vms.get(id)?.process;
   }
 
   private async beginSave(vm: QemuVm): Promise<Outbound> {

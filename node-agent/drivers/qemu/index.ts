@@ -48,8 +48,8 @@ export function qemuDriver(qemu: QemuDriver): Driver {
     has: (id) => qemu.has(id),
     running: () => qemu.running(),
     failure(id) {
-      if (!qemu.has(id)) return undefined;
-      const process = qemu.processOf(id);
+      const process = qemu.processIfAny(id);
+      if (!process) return qemu.has(id) ? failures.get(id) : undefined;
       if (!process.alive)
         failures.set(id, `QEMU process ${process.pid} exited: ${process.stderrTail().trim()}`);
       return failures.get(id);
