@@ -1,7 +1,7 @@
 // Real x86 VMs under the node agent: two agents (on a virtual clock for their leases, with dynalite
 // and s3rver) run the wasm kernel and the qemu driver side by side. An x86 counter guest migrates
 // between them by the ordinary protocol and counts on; a node that loses its lease stops its QEMU.
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { type Agent, createAgent } from '../../node-agent/agent/agent.ts';
 import { parseLine } from '../../node-agent/drivers/qemu/counter-image.ts';
 import { kernelWithQemu } from '../../node-agent/drivers/qemu/kernel-bridge.ts';
@@ -72,8 +72,9 @@ describe('node agents running x86 guests through the qemu driver', () => {
     await createVm(clients, { id: 'x86', owner: 'q1', guest: X86, memPages: 256 }, now);
     await createVm(clients, { id: 'wasm', owner: 'q1', guest: { kind: 'idle' }, memPages: 1 }, now);
     await cycleUntil([a.agent, b.agent], async () => (await getVm(clients, 'x86')).state === 'RUNNING');
-    expect(a.agent.kernel.running().sort()).toEqual(['wasm', 'x86']);
+    // the x86 guest runs once QEMU has answered the queued QMP `cont` (the bridge's resume)
     await a.qemu.processOf('x86').serial.wait((s) => s.lines >= 3, WAIT);
+    await vi.waitFor(() => expect(a.agent.kernel.running().sort()).toEqual(['wasm', 'x86']), WAIT);
 
     const manifests = async () =>
       (await s3Blobs(clients).list('images/x86/')).filter((k) => k.endsWith('manifest.json'));
@@ -96,8 +97,8 @@ describe('node agents running x86 guests through the qemu driver', () => {
     expect(moved).toMatchObject({ fence: vm.fence + 1, moves: 1 });
     // one saved state per move: QEMU's own pre-copy, no whole-guest pre-copy rounds by the agent
     expect((await manifests()).filter((k) => !before.includes(k))).toEqual([moved.image!.manifest]);
+    await vi.waitFor(() => expect(b.agent.kernel.running()).toEqual(['x86']), WAIT);
     expect(a.qemu.has('x86')).toBe(false);
-    expect(b.agent.kernel.running()).toEqual(['x86']);
     expect(a.agent.kernel.running()).toEqual(['wasm']);
 
     // the target's first line is the one after the last line of the state it loaded
@@ -128,5 +129,21 @@ describe('node agents running x86 guests through the qemu driver', () => {
     expect(exit).toBeInstanceOf(Error);
     expect(process.alive).toBe(false);
     expect(a.qemu.has('fenced')).toBe(false);
+  });
+
+  it('cancels an x86 start waiting for queued QMP work of its VM when a fence stops the VM meanwhile', async () => {
+    const { agent, qemu } = anAgent('w1');
+    const kernel = agent.kernel;
+    const launch = { id: 'reload', fence: 1, guest: X86, memPages: 256, paused: true };
+    await kernel.start(launch);
+    // the agent drops a copy before it loads the VM anew (lifecycle's load): the QMP stop is queued
+    kernel.stop('reload');
+    const again = kernel.start({ ...launch, fence: 2 });
+    while (qemu.has('reload')) await Promise.resolve(); // the old process is being killed
+    expect(kernel.has('reload')).toBe(true); // the waiting start is here already
+    kernel.stop('reload'); // the node fences itself now
+    await expect(again).rejects.toThrow(/stopped on node w1 while it started/);
+    expect(kernel.has('reload')).toBe(false);
+    expect(qemu.has('reload')).toBe(false);
   });
 });

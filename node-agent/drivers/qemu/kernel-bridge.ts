@@ -11,6 +11,7 @@
 // completes that stream into the image store; `resume` after a pause gives the pre-copy up and
 // runs the guest again; a checkpoint of a running x86 guest is a live one that leaves it running.
 import { driverOf } from '../../../shared/domain/guests.ts';
+import { Conflict } from '../../../shared/storage/errors.ts';
 import type { AgentKernel } from '../../agent/types.ts';
 import type { CheckpointResult, Kernel, VmMeasurement } from '../../kernel/types.ts';
 import type { Driver } from '../types.ts';
@@ -39,7 +40,9 @@ export function kernelWithQemu(
     return next;
   };
   const settled = (id: string) => queues.get(id) ?? Promise.resolve();
-  const isQemu = (id: string) => qemu.has(id);
+  /** x86 starts still waiting for their VM's queued work: here already, and a stop cancels them. */
+  const waiting = new Map<string, { stopped: boolean }>();
+  const isQemu = (id: string) => qemu.has(id) || waiting.has(id);
   let measured: VmMeasurement[] = [];
   let measuring: Promise<void> | undefined;
 
@@ -47,7 +50,16 @@ export function kernelWithQemu(
     nodeId: kernel.nodeId,
     async start(vm) {
       if (driverOf(vm.guest.kind) !== 'qemu') return kernel.start(vm);
-      await settled(vm.id);
+      const wait = { stopped: false };
+      waiting.set(vm.id, wait);
+      try {
+        await settled(vm.id);
+      } finally {
+        if (waiting.get(vm.id) === wait) waiting.delete(vm.id);
+      }
+      // a fence (stop) while it waited; from here on the driver's own start answers a stop
+      if (wait.stopped)
+        throw new Conflict(`VM ${vm.id} was stopped on node ${kernel.nodeId} while it started`);
       failures.delete(vm.id);
       return driver.start(vm);
     },
@@ -61,6 +73,9 @@ export function kernelWithQemu(
     },
     stop(id) {
       if (!isQemu(id)) return kernel.stop(id);
+      const wait = waiting.get(id);
+      if (wait) wait.stopped = true;
+      waiting.delete(id);
       void enqueue(id, 'stop', () => qemu.stop(id)).then(() => {
         if (!qemu.has(id)) queues.delete(id);
       });
