@@ -4,17 +4,13 @@ import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runClaims } from '../../functions/balancer/exchange.ts';
-import { createClients } from '../../shared/storage/clients.ts';
+import { localClients } from '../../shared/local/stores.ts';
 import { ConditionFailed } from '../../shared/storage/errors.ts';
 
 const NOW = 1_700_000_000_000;
 const TTL = 10_000;
-const clients = createClients({
-  tableName: 'seesaw-unit',
-  bucketName: 'seesaw-unit',
-  region: 'us-east-1',
-  credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-});
+// The SDK is mocked below: these endpoints are never reached.
+const clients = localClients({ dynamoEndpoint: 'http://127.0.0.1:9', s3Endpoint: 'http://127.0.0.1:9' });
 const RUN = { id: 'run-1', options: { claimTtlMs: TTL } };
 // A giver in three exchanges of one run (it spilled), each partner in one.
 const PAIRS = [
