@@ -73,8 +73,7 @@ export function runClaims(
     }
     return booking;
   };
-  for (const pair of pairs)
-    for (const node of new Set([pair.requester, pair.selected])) bookingOf(node).pending++;
+  for (const pair of pairs) for (const node of nodesOf(pair)) bookingOf(node).pending++;
   return {
     async hold(node, now) {
       const booking = bookingOf(node);
