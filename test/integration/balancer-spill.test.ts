@@ -10,7 +10,7 @@ import { DEFAULT_DRIFT, DEFAULT_PLAN_TTL_MS } from '../../shared/domain/plans.ts
 import type { PairDecision } from '../../shared/domain/types.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { putBalancingConfig } from '../../shared/storage/config-store.ts';
-import { claimNode, getNode } from '../../shared/storage/nodes.ts';
+import { claimNode, getNode, patchNode } from '../../shared/storage/nodes.ts';
 import type { RunRecord } from '../../shared/storage/runs.ts';
 import { putLearning } from '../../shared/storage/runs.ts';
 import { listAllVms, orderMigration } from '../../shared/storage/vms.ts';
@@ -312,5 +312,36 @@ describe('a run whose giver spills to several partners, against dynalite', () =>
       expect(order.outcome, order.vm).toBe(lost.has(order.vm) ? 'lost' : 'written');
     expect((await claimOf(clients, 'hot'))?.run).toBe(plan.id);
     expect(await claimOf(clients, partnerOf(last))).toBeUndefined();
+  });
+
+  it('keeps a draining node booked while any of its exchanges to several receivers wrote', async () => {
+    const clients = await freshStores();
+    await putBalancingConfig(clients, DEFAULT_BALANCING_CONFIG, NOW - 1000);
+    const drainFixture: NodeFixture[] = [
+      { id: 'd', vms: Array.from({ length: 6 }, (_, i) => ({ id: `d-vm${i}`, cpu: 1 })) },
+      ...['r0', 'r1', 'r2'].map((id) => ({
+        id,
+        vms: [
+          { id: `${id}-vm0`, cpu: 1 },
+          { id: `${id}-vm1`, cpu: 1 },
+        ],
+      })),
+    ];
+    await seedCluster(clients, NOW, drainFixture);
+    await patchNode(clients, 'd', { draining: true }, NOW);
+    const dry = await runBalancer(balancerDeps(clients, NOW), { round: ROUND, dryRun: true });
+    const drains = dry.pairs.filter((p) => p.moves.some((m) => m.from === 'd'));
+    // The premise: a drain is one giver in several exchanges of the run too.
+    expect(drains.length).toBeGreaterThanOrEqual(2);
+    const last = drains.at(-1) as PairDecision;
+    await orderElsewhere(clients, last);
+
+    const record = await runBalancer(balancerDeps(clients, NOW), { round: ROUND, concurrency: 1 });
+
+    const lost = new Set(last.moves.map((m) => m.vm));
+    for (const order of record.orders)
+      expect(order.outcome, order.vm).toBe(lost.has(order.vm) ? 'lost' : 'written');
+    expect((await claimOf(clients, 'd'))?.run).toBe(record.id);
+    expect(await claimOf(clients, last.selected)).toBeUndefined();
   });
 });
