@@ -152,7 +152,10 @@ describe('a run whose giver spills to several partners, against dynalite', () =>
     expect(record.ordersWritten).toBe(decided.length);
     expect(record.ordersLost).toBe(0);
     expect([...(await ordersByOrigin(clients)).keys()]).toEqual([record.id]);
-    for (const node of new Set(decided.flatMap((m) => [m.from, m.to]))) {
+    const touched = new Set(decided.flatMap((m) => [m.from, m.to]));
+    // One claim per node however many exchanges it is in, one write per order, the learning item and the record.
+    expect(record.usage.writes).toBe(touched.size + record.ordersWritten + 2);
+    for (const node of touched) {
       expect(await claimOf(clients, node), node).toEqual({ run: record.id, until: NOW + CLAIM_TTL_MS });
     }
     await handOverAndCheck(clients, movedTo(record));
