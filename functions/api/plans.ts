@@ -17,7 +17,7 @@ import { getPlan, markPlanApplied, putPlan, recordPlanOutcome } from '../../shar
 import type { RunOrder, RunRecord } from '../../shared/storage/runs.ts';
 import { findVm } from '../../shared/storage/vms.ts';
 import { exclusionOf, roundView } from '../balancer/input.ts';
-import { carryOut } from '../balancer/run.ts';
+import { carryOut, runClaims } from '../balancer/run.ts';
 import { ApiProblem, conflict } from './problem.ts';
 
 export interface PlanSettings {
@@ -36,8 +36,9 @@ export function planOf(run: RunRecord, id: string, now: number, settings: PlanSe
   const loads: Record<string, number> = {};
   for (const pair of run.pairs) {
     if (pair.moves.length === 0) continue;
-    loads[pair.requester] = pair.loads.requester;
-    loads[pair.selected] = pair.loads.selected;
+    // A node in several exchanges (a giver that spilled) keeps the load the run read: its first one's.
+    loads[pair.requester] ??= pair.loads.requester;
+    loads[pair.selected] ??= pair.loads.selected;
   }
   return {
     id,
@@ -163,13 +164,21 @@ export async function applyPlan(deps: ApplyDeps, id: string): Promise<Plan> {
   const fences = new Map(plan.moves.map((m) => [m.vm, m.fence]));
   const orders: RunOrder[] = [];
   let first = 0;
-  for (const exchange of planExchanges(plan.moves)) {
-    const [requester, selected] = exchange.nodes;
-    const result = await carryOut(clients, log, { requester, selected, moves: exchange.moves }, first, {
+  const exchanges = planExchanges(plan.moves).map((e) => ({
+    requester: e.nodes[0],
+    selected: e.nodes[1],
+    moves: e.moves,
+  }));
+  const options = { orderDeadlineMs: deps.orderDeadlineMs };
+  // A giver that spilled is in several of the plan's exchanges: they share one booking per node.
+  const claims = runClaims(clients, { id: plan.id, options }, exchanges);
+  for (const exchange of exchanges) {
+    const result = await carryOut(clients, log, exchange, first, {
       id: plan.id,
       clock: deps.clock,
-      options: { orderDeadlineMs: deps.orderDeadlineMs },
+      options,
       fenceOf: (vm) => fences.get(vm),
+      claims,
     });
     first += exchange.moves.length;
     orders.push(...result.orders);

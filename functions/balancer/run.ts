@@ -44,10 +44,10 @@ import {
   type RunOrder,
   type RunRecord,
 } from '../../shared/storage/runs.ts';
-import { carryOut, EXCHANGE_DEFAULTS, type Logger } from './exchange.ts';
+import { carryOut, EXCHANGE_DEFAULTS, type Logger, runClaims } from './exchange.ts';
 import { type RoundView, roundView } from './input.ts';
 
-export { carryOut, type Logger } from './exchange.ts';
+export { carryOut, type Logger, runClaims } from './exchange.ts';
 
 export interface BalancerDeps {
   clients: Clients;
@@ -289,7 +289,7 @@ function penalisedVms(view: RoundView, active: Learned['active']): VmInfo[] {
   return out ?? vms;
 }
 
-/** Write: claim each exchanging pair and order its moves (a dry run only numbers them). */
+/** Write: claim the nodes of the exchanging pairs and order their moves (a dry run only numbers them). */
 async function writeOrders(
   clients: Clients,
   deps: BalancerDeps,
@@ -309,7 +309,9 @@ async function writeOrders(
     numbered.push({ pair, first });
     first += pair.moves.length;
   }
-  const context = { id: read.id, clock: deps.clock, options, fenceOf: read.view.fenceOf };
+  // One booking per node for all the run's exchanges: a giver that spills is in several of them.
+  const claims = runClaims(clients, { id: read.id, options }, exchanging);
+  const context = { id: read.id, clock: deps.clock, options, fenceOf: read.view.fenceOf, claims };
   const concurrency = options.concurrency ?? BALANCER_DEFAULTS.concurrency;
   await eachLimited(numbered, concurrency, async ({ pair, first }) => {
     const result = await carryOut(clients, deps.log, pair, first, context);

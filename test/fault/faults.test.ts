@@ -48,6 +48,11 @@ describe('the migration protocol under injected faults', () => {
           results.filter((r) => r.scenario === kind && r.swaps > 0).length,
           `${kind} schedules that ordered a swap`,
         ).toBeGreaterThan(0);
+      // The spill kind really ordered spills: one run giving from one node to several.
+      expect(
+        results.filter((r) => r.scenario === 'real-spill' && r.spills > 0).length,
+        'real-spill schedules that ordered a spill',
+      ).toBeGreaterThan(0);
       // Hostile schedules ran hostile VMs of every kind, and each ended FAILED (checked per schedule).
       const hostile = results.filter((r) => r.scenario.startsWith('hostile')).flatMap((r) => r.faults);
       for (const kind of ['spin', 'trap', 'grow'])

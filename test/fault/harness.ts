@@ -20,6 +20,7 @@ import { createImageStore, type ImageStore } from '../../shared/storage/image-st
 import { nodeKey, vmKey } from '../../shared/storage/keys.ts';
 import { getMigration } from '../../shared/storage/migrations.ts';
 import { claimNode, getNode, NodeHeld, type NodeSpec, releaseClaim } from '../../shared/storage/nodes.ts';
+import { putLearning } from '../../shared/storage/runs.ts';
 import {
   createVm,
   findVm,
@@ -147,6 +148,8 @@ export interface ScheduleResult {
   errors: string[];
   /** Swaps ordered (two orders of one exchange, one each way). */
   swaps: number;
+  /** Real balancer runs that ordered a spill (one source giving to several targets in one run). */
+  spills: number;
   /** Violations by what they mean: a VM lost (item or work), doubled (two runs), or anything else. */
   lost: number;
   doubled: number;
@@ -211,6 +214,8 @@ class Schedule {
   checkLeases = false;
   /** Swaps the schedule ordered (two orders of one exchange, one each way). */
   swaps = 0;
+  /** Real balancer runs that spilled: one source ordered to several targets by one run. */
+  spills = 0;
   private restarts = 0;
 
   constructor(
@@ -575,21 +580,21 @@ class Schedule {
   /** Processes taken out of the schedule (the losing twin): still checked for running nothing. */
   readonly retired: SimNode[] = [];
 
-  /** The real balancer (functions/balancer/run.ts) in place of the harness's order writer. */
-  async realBalance(label: string) {
-    const record = await runBalancer(
-      {
-        clients: this.lane.clients,
-        clock: () => this.lane.now,
-        rng: createRng(this.seed * 31 + this.round),
-        log: { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} } as never,
-      },
-      {
-        roundMs: 1000,
-        claimTtlMs: TIMING.claimMs,
-        orderDeadlineMs: TIMING.timings.orderMs,
-      },
-    );
+  /**
+   * The real balancer (functions/balancer/run.ts) in place of the harness's order writer. With
+   * `dieAfter`, the run's process dies after that many writes: nothing it sends later reaches the
+   * store, so its claims are left to lapse and its orders written so far stand.
+   */
+  async realBalance(label: string, dieAfter?: number) {
+    if (dieAfter !== undefined) {
+      await runBalancer(this.balancerDeps(this.dyingClients(label, dieAfter)), this.balancerOptions()).catch(
+        (error: unknown) => {
+          if (!(error instanceof RunDied)) throw error;
+        },
+      );
+      return;
+    }
+    const record = await runBalancer(this.balancerDeps(this.lane.clients), this.balancerOptions());
     const written = record.orders.filter((o) => o.outcome === 'written');
     for (const o of written) {
       this.orders.add(o.migration);
@@ -599,10 +604,88 @@ class Schedule {
       );
     }
     if (written.some((o) => written.some((p) => p.from === o.to && p.to === o.from))) this.swaps += 1;
+    this.countSpill(written);
     if (!record.orders.some((o) => o.outcome === 'written'))
       this.notes.push(
         `r${this.round} idle-run ${label} (${[...Object.keys(record.reasons), ...record.skipped.map((k) => k.reason)].join(', ') || 'no pairs'}; cv ${record.before.cv.toFixed(2)})`,
       );
+  }
+
+  private balancerDeps(clients: Clients) {
+    return {
+      clients,
+      clock: () => this.lane.now,
+      rng: createRng(this.seed * 31 + this.round),
+      log: { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} } as never,
+    };
+  }
+
+  private balancerOptions() {
+    return { roundMs: 1000, claimTtlMs: TIMING.claimMs, orderDeadlineMs: TIMING.timings.orderMs };
+  }
+
+  /** A spill: one run ordered VMs from one source to several targets. */
+  private countSpill(written: readonly { from: string; to: string }[]) {
+    const targets = new Map<string, Set<string>>();
+    for (const o of written) targets.set(o.from, (targets.get(o.from) ?? new Set()).add(o.to));
+    if ([...targets.values()].some((t) => t.size > 1)) this.spills += 1;
+  }
+
+  /** The lane's clients for a run whose process dies after `writes` writes; its orders until then are noted. */
+  private dyingClients(label: string, writes: number): Clients {
+    const { clients } = this.lane;
+    const inner = clients.doc;
+    const doc = Object.create(inner) as Clients['doc'];
+    const written: MigrationOrder[] = [];
+    let sent = 0;
+    const send = async (command: { input: Record<string, unknown> }) => {
+      const { input } = command;
+      const write = 'UpdateExpression' in input || 'Item' in input;
+      if (write && sent >= writes) {
+        if (sent++ === writes) {
+          this.notes.push(`r${this.round} balancer ${label} kill at write ${writes}`);
+          this.countSpill(written);
+        }
+        throw new RunDied();
+      }
+      if (write) sent += 1;
+      const out = await inner.send(command as never);
+      const order = (input.ExpressionAttributeValues as Record<string, unknown> | undefined)?.[':m'];
+      if (String(input.UpdateExpression).startsWith('SET migration') && order) {
+        const o = order as MigrationOrder;
+        written.push(o);
+        this.orders.add(o.id);
+        const vm = String((input.Key as { pk: string }).pk).replace('VM#', '');
+        this.notes.push(`r${this.round} ${label} ordered ${short(vm)} ${short(o.from)}→${short(o.to)}`);
+      }
+      return out;
+    };
+    Object.defineProperty(doc, 'send', { value: send });
+    return { ...clients, doc };
+  }
+
+  /** A learning item as a previous run of the shard would leave it, expecting the loads reported now (no noise). */
+  async rememberLoads() {
+    const expected: Record<string, number> = {};
+    for (const id of this.nodes.keys()) {
+      const report = (await getNode(this.lane.clients, id)).report;
+      if (report) expected[id] = report.total;
+    }
+    await putLearning(
+      this.lane.clients,
+      {
+        run: `${this.prefix}-before`,
+        at: this.lane.now,
+        round: 0,
+        shard: 0,
+        cv: 0,
+        exchanges: [],
+        evaluated: [],
+        penalties: [],
+        expected,
+      },
+      60_000,
+    );
   }
 
   /** No node frozen and no balancer run still going. */
@@ -827,6 +910,11 @@ class Schedule {
 
 const short = (id: string) => id.split('-').pop() ?? id;
 
+/** A balancer run's process died (the schedule's fault): every later send of it fails. */
+class RunDied extends Error {
+  override readonly name = 'RunDied';
+}
+
 export const SCENARIOS = [
   'source-fault',
   'target-fault',
@@ -844,6 +932,7 @@ export const SCENARIOS = [
   'hostile-race',
   'swap',
   'real-swap',
+  'real-spill',
 ] as const;
 export type ScheduleKind = (typeof SCENARIOS)[number];
 
@@ -871,25 +960,34 @@ export async function runSchedule(
   const skew = () => int(rng, -skewMax, skewMax);
   // A third node only where the scenario needs one: every node costs table traffic each round.
   // The real balancer's swap needs a pair with no third node to give to.
+  const spill = scenario === 'real-spill';
   const three =
     scenario !== 'real-swap' &&
+    !spill &&
     (scenario === 'two-balancers' ||
       scenario === 'kill-any' ||
       scenario === 'suspend-resume' ||
       scenario === 'hostile' ||
       scenario === 'hostile-race' ||
       chance(rng, 0.3));
-  for (const id of three ? ['a', 'b', 'c'] : ['a', 'b']) s.addNode(id, skew());
+  // A spill needs a giver, its partner and two idle nodes to spill to.
+  for (const id of spill ? ['a', 'b', 'c', 'd'] : three ? ['a', 'b', 'c'] : ['a', 'b']) s.addNode(id, skew());
   const [a, b] = [s.node('a'), s.node('b')];
-  const c = three ? s.node('c') : b;
+  const c = three || spill ? s.node('c') : b;
   const vmCount = chance(rng, 0.5) || scenario === 'real-balancer' || scenario === 'swap' ? 2 : 1;
   // The real balancer needs an imbalance to act on: both VMs start on one node.
   const homes = scenario === 'real-balancer' ? [a, a] : [a, b];
   // For `real-swap`, loads that only a swap improves: a holds 3 + 3, b holds 2 + 2 (cpu guests, in
   // thousands of work units a second). Moving a 3 raises the pair's maximum; swapping a 3 for a 2
   // makes it 5 / 5.
-  const plan =
-    scenario === 'real-swap'
+  // For `real-spill`, four VMs of 1 on a and nothing elsewhere: a gives to its partner, and (the
+  // round after one that saw no noise) spills to the two idle nodes, three exchanges in one run.
+  const plan = spill
+    ? Array.from({ length: 4 }, () => ({
+        home: a,
+        guest: { kind: 'cpu', params: { rate: 1000 } } as GuestSpec,
+      }))
+    : scenario === 'real-swap'
       ? (
           [
             [a, 3000],
@@ -1106,6 +1204,24 @@ export async function runSchedule(
         if (chance(rng, 0.3)) s.concurrentReaper = true;
         break;
       }
+      case 'real-spill': {
+        // One run, one giver in several exchanges: faults at a protocol step, a second run racing,
+        // or the run's process dying after a few writes (its claims lapse, its orders stand).
+        if (chance(rng, 0.5))
+          s.arm(pick(rng, [a, b, c]).id, pick(rng, [...SOURCE_POINTS, ...TARGET_POINTS]), s.randomAction());
+        await patchBalancingConfig(
+          lane.clients,
+          { margin: 0, thresholdFactor: 1.1, trigger: 'difference', multiVm: true },
+          lane.now,
+        );
+        await waitUntil(at + 2 * TIMING.heartbeatEvery + 1);
+        await s.rememberLoads();
+        // Four claims (the giver once), then up to three orders: death comes among the claims or the orders.
+        s.track(s.realBalance('run1', chance(rng, 0.3) ? int(rng, 2, 7) : undefined));
+        if (chance(rng, 0.3)) s.track(s.realBalance('run2'));
+        if (chance(rng, 0.3)) s.concurrentReaper = true;
+        break;
+      }
       case 'suspend-resume': {
         await waitUntil(at);
         const vm = await findVm(lane.clients, v1);
@@ -1182,6 +1298,7 @@ export async function runSchedule(
       migrations: await s.migrationCounts(),
       errors: s.errors,
       swaps: s.swaps,
+      spills: s.spills,
       lost: s.tracker.violations.filter((v) => violationKind(v) === 'lost').length,
       doubled: s.tracker.violations.filter((v) => violationKind(v) === 'doubled').length,
     };
@@ -1257,6 +1374,7 @@ export async function runSchedules(
             migrations: { completed: 0, aborted: 0, settled: 0 },
             errors: [],
             swaps: 0,
+            spills: 0,
             lost: 0,
             doubled: 0,
           }),
