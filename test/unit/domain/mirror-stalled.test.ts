@@ -76,10 +76,13 @@ const tail = ', so the most loaded node can improve next';
 
 /** The pair's maximum does not rise and its gap does not grow (each load under its own node's weights). */
 function keepsLaw(d: PairDecision) {
-  const before = [d.loads.requester, d.loads.selected];
-  const after = [d.predicted.requester, d.predicted.selected];
-  expect(Math.max(...after)).toBeLessThanOrEqual(Math.max(...before) + 1e-9);
-  expect(Math.abs(after[0] - after[1])).toBeLessThanOrEqual(Math.abs(before[0] - before[1]) + 1e-9);
+  const { loads, predicted } = d;
+  expect(Math.max(predicted.requester, predicted.selected)).toBeLessThanOrEqual(
+    Math.max(loads.requester, loads.selected) + 1e-9,
+  );
+  expect(Math.abs(predicted.requester - predicted.selected)).toBeLessThanOrEqual(
+    Math.abs(loads.requester - loads.selected) + 1e-9,
+  );
 }
 
 /** The exchange of `top` with `z` in the next round, once the mirror's moves are made. */
