@@ -239,6 +239,20 @@ const pinned: Pinned[] = [
     next: ['n0', 'n2', 'no single VM helps, so n0 and n2 swapped n0-0 (3) for n1-0 (2): 7/5 → 6/6'],
   },
   {
+    // n1 (9: 8 1) and n0 (9) are the most loaded; n1, listed first, stalled with n3 (8). n0 and the
+    // empty n2 trade places (9 / 0 → 0 / 9): a single move of n1 to n0 then helps (n0 has nothing to
+    // swap); the next round's exchange, aiming at the mean, gives the 1.
+    name: 'one for none, when a single move of the most loaded node follows',
+    shard: { placement: [[9], [8, 1], [], [8]] },
+    pairs: [
+      ['n3', 'n1'],
+      ['n2', 'n0'],
+    ],
+    mirror: 'mirror: n0 gave n0-0 (9) for nothing of n2: 9/0 → 0/9',
+    regrouped: [],
+    next: ['n1', 'n0', 'n1 gave 1 VM(s), load 1, to n0: 9/0 → 8/1'],
+  },
+  {
     // Three nodes at 10: the first listed, n1 (2 8), counts as the most loaded, and only its pair found
     // no gain. n2 (3 7) and n0 (1 1 6) trade a 3 for a 1 (8 / 10), after which n1 could swap its 2 for
     // n2's 1 (9 / 9; mirrors judge the follow-up by the pairwise law, without the mean aim).
