@@ -333,35 +333,43 @@ describe('what a mirror may cost', () => {
     expect(two.out).toBe(two.decisions);
   });
 
-  it(`tries only nodes of at most ${MIRROR_VMS} VMs`, () => {
-    const ones = Array.from({ length: MIRROR_VMS }, () => 1);
-    // The less loaded of the two: n2, twelve VMs of 1, takes a 1 from n3 (13 / 12 → 12 / 13); with a
-    // thirteenth VM it is left out, and n3 gives its 1 to n1 instead.
-    const taker: Shard = { placement: [[6, 8], [8, 1], ones, [7, 1, 5]] };
-    const takerPairs: [string, string][] = [
-      ['n0', 'n1'],
-      ['n2', 'n3'],
-    ];
-    expect(run(taker, takerPairs).detail).toBe(
-      `mirror: n3 gave n3-1 (1) for nothing of n2: 13/12 → 12/13${tail}`,
-    );
-    expect(run({ ...taker, extra: [2] }, takerPairs).detail).toBe(
-      `mirror: n3 gave n3-1 (1) for nothing of n1: 13/9 → 12/10${tail}`,
-    );
-    // The more loaded of the two: n3, twelve VMs of 1, gives a 1 to n1 (12 / 10 → 11 / 11); with a
-    // thirteenth VM it is left out, and n1 and n0 trade instead.
-    const giver: Shard = { placement: [[9], [4, 6], [7, 7], ones] };
-    const giverPairs: [string, string][] = [
-      ['n2', 'n0'],
-      ['n3', 'n1'],
-    ];
-    expect(run(giver, giverPairs).detail).toBe(
-      `mirror: n3 gave n3-0 (1) for nothing of n1: 12/10 → 11/11${tail}`,
-    );
-    expect(run({ ...giver, extra: [3] }, giverPairs).detail).toBe(
-      `mirror: n1 gave n1-0 (4) and n1-1 (6) for n0-0 (9) of n0: 10/9 → 9/10${tail}`,
-    );
-  });
+  const ones = Array.from({ length: MIRROR_VMS }, () => 1);
+  const limits: [string, Shard, [string, string][], number, string, string][] = [
+    [
+      // n2, twelve VMs of 1, takes a 1 from n3 (13 / 12 → 12 / 13); with a thirteenth VM it is left
+      // out, and n3 gives its 1 to n1 instead.
+      'the less loaded',
+      { placement: [[6, 8], [8, 1], ones, [7, 1, 5]] },
+      [
+        ['n0', 'n1'],
+        ['n2', 'n3'],
+      ],
+      2,
+      'mirror: n3 gave n3-1 (1) for nothing of n2: 13/12 → 12/13',
+      'mirror: n3 gave n3-1 (1) for nothing of n1: 13/9 → 12/10',
+    ],
+    [
+      // n3, twelve VMs of 1, gives a 1 to n1 (12 / 10 → 11 / 11); with a thirteenth VM it is left out,
+      // and n1 and n0 trade instead.
+      'the more loaded',
+      { placement: [[9], [4, 6], [7, 7], ones] },
+      [
+        ['n2', 'n0'],
+        ['n3', 'n1'],
+      ],
+      3,
+      'mirror: n3 gave n3-0 (1) for nothing of n1: 12/10 → 11/11',
+      'mirror: n1 gave n1-0 (4) and n1-1 (6) for n0-0 (9) of n0: 10/9 → 9/10',
+    ],
+  ];
+
+  it.each(limits)(
+    `tries %s of the two only with at most ${MIRROR_VMS} VMs`,
+    (_, shard, pairs, node, within, without) => {
+      expect(run(shard, pairs).detail).toBe(within + tail);
+      expect(run({ ...shard, extra: [node] }, pairs).detail).toBe(without + tail);
+    },
+  );
 });
 
 describe('mirrors across nodes of different weights', () => {
