@@ -73,4 +73,16 @@ describe(`the retry of a stalled giver (${RETRY_PARTNERS} partners)`, () => {
     );
     expect(summary(d)).toEqual(['b-e constraint', 'a-d moved a-1→d', 'f-c no-gain']);
   });
+
+  it('tries only partners less loaded than the giver', () => {
+    // b (10: 6 4) stalled with c (8, pinned); d (3) is full. a (12: 1 11) is more loaded than b and
+    // could give it its 1 (12 / 10 → 11 / 11), but a retry gives load away: it stops before a.
+    const d = round([
+      { id: 'a', sizes: [1, 11] },
+      { id: 'b', sizes: [6, 4] },
+      { id: 'c', sizes: [8], pinned: true },
+      { id: 'd', sizes: [3], full: true },
+    ]);
+    expect(summary(d)).toEqual(['a-d constraint', 'b-c no-gain']);
+  });
 });
