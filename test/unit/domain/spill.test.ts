@@ -1,0 +1,119 @@
+// The spill of a far outlier (decide.ts `spill`), pinned: to whom it gives after its own exchange, in
+// what order, how many, when it stops, and who meets whom afterwards. Every round here has an
+// earlier one that expected today's loads (noise 0), so the imbalance counts as structural.
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_BALANCING_CONFIG } from '../../../shared/domain/config.ts';
+import { decideRound, SPILL_PARTNERS } from '../../../shared/domain/decide.ts';
+import { createRng } from '../../../shared/domain/rng.ts';
+import type { BalancingConfig, RoundDecision } from '../../../shared/domain/types.ts';
+import { aNode, aRound, vmsOn } from './fixtures.ts';
+
+/** Node `id` holds VMs of the given sizes; `full` nodes have no memory room beyond their own VMs. */
+function round(
+  nodes: [string, number[], { full?: boolean; inFlight?: number }?][],
+  over: Partial<BalancingConfig> = {},
+): RoundDecision {
+  const input = aRound(
+    nodes.map(([id, sizes, o]) => aNode({ id, memCapacityPages: o?.full ? 16 * sizes.length : 1_000_000 })),
+    nodes.flatMap(([id, sizes]) => vmsOn(id, sizes)),
+    {
+      expected: Object.fromEntries(nodes.map(([id, sizes]) => [id, sizes.reduce((a, b) => a + b, 0)])),
+      inFlight: Object.fromEntries(nodes.flatMap(([id, , o]) => (o?.inFlight ? [[id, o.inFlight]] : []))),
+    },
+  );
+  const config = {
+    ...DEFAULT_BALANCING_CONFIG,
+    cooldownMs: 0,
+    withRandom: false,
+    maxMigrationsPerNode: 40,
+    ...over,
+  };
+  return decideRound(input, config, createRng(1));
+}
+
+const summary = (d: RoundDecision) =>
+  d.pairs.map((p) => `${p.requester}-${p.selected} ${p.reason.code} ${p.moves.length}`);
+
+const twos = (n: number) => Array.from({ length: n }, () => 2);
+const ones = (n: number) => Array.from({ length: n }, () => 1);
+
+describe(`the spill of a far outlier (${SPILL_PARTNERS} further partners)`, () => {
+  // hot (40: twenty 2s) and seven nodes of 1 to 7 (mean 8.5). Spread pairing: hot–c0, c6–c1, c5–c2,
+  // c4–c3, all but the first idle (below the threshold or balanced).
+  const cluster: [string, number[]][] = [
+    ['hot', twos(20)],
+    ...Array.from({ length: 7 }, (_, i): [string, number[]] => [`c${i}`, ones(i + 1)]),
+  ];
+
+  it('gives to the least loaded idle nodes below the mean, three at most, and pairs the nodes they leave', () => {
+    // After c0, hot (32) gives to c1, c2 and c3 (26, 20, 16: still far above the mean, but the three
+    // are spent). c6, c5 and c4 lost their partners: c6 and c5 meet, c4 is left over.
+    expect(summary(round(cluster))).toEqual([
+      'hot-c0 moved 4',
+      'hot-c1 moved 3',
+      'hot-c2 moved 3',
+      'hot-c3 moved 2',
+      'c6-c5 balanced 0',
+    ]);
+  });
+
+  it('does not spill without a tolerance (threshold factor 1)', () => {
+    expect(summary(round(cluster, { thresholdFactor: 1 }))).toEqual([
+      'hot-c0 moved 4',
+      'c6-c1 balanced 0',
+      'c5-c2 balanced 0',
+      'c4-c3 balanced 0',
+    ]);
+  });
+
+  it('counts a partner that refuses, and gives to none twice', () => {
+    // c1 has no memory room: tried and refused, it still counts, so c4 is never reached. c1 keeps its
+    // pair with c6; c5 and c4, whose partners took from hot, meet.
+    const d = round(cluster.map(([id, sizes]) => [id, sizes, { full: id === 'c1' }]));
+    expect(summary(d)).toEqual([
+      'hot-c0 moved 4',
+      'c6-c1 balanced 0',
+      'hot-c2 moved 3',
+      'hot-c3 moved 2',
+      'c5-c4 balanced 0',
+    ]);
+  });
+
+  it('serves the more loaded of two givers first, and gives no taker to both', () => {
+    // h1 (40) and h2 (30) each meet one of the four least loaded nodes; then h1 spills to the next
+    // three least loaded, and h2 to the rest.
+    const d = round([
+      ['h1', twos(20)],
+      ['h2', twos(15)],
+      ...Array.from({ length: 8 }, (_, i): [string, number[]] => [`c${i}`, ones(i + 1)]),
+    ]);
+    expect(summary(d)).toEqual([
+      'h1-c0 moved 5',
+      'h2-c1 moved 4',
+      'h1-c2 moved 4',
+      'h1-c3 moved 3',
+      'h1-c4 moved 3',
+      'h2-c5 moved 2',
+      'h2-c6 moved 2',
+      'h2-c7 moved 1',
+    ]);
+    const takers = d.moves.map((m) => m.to);
+    for (const t of new Set(takers))
+      expect(new Set(d.moves.filter((m) => m.to === t).map((m) => m.from)).size).toBe(1);
+  });
+
+  it('stops at a node already at the mean', () => {
+    // hot (26: thirteen 2s), a and b (2 each), m (10) = the mean. b may take one VM more (7 in flight);
+    // after a, hot (16) is still above the mean, but the next idle node, m, is at it.
+    const d = round(
+      [
+        ['hot', twos(13)],
+        ['a', [1, 1]],
+        ['b', [1, 1], { inFlight: 7 }],
+        ['m', [10]],
+      ],
+      { maxMigrationsPerNode: 8 },
+    );
+    expect(summary(d)).toEqual(['hot-b moved 1', 'hot-a moved 4']);
+  });
+});
