@@ -125,10 +125,7 @@ describe('hostile and broken guests on a node agent', () => {
 
   it('restores the newest complete image when the newest is missing, and records the guest time lost', async () => {
     const e = anAgent('h5');
-    await e.register();
-    await createVm(rig.clients, { id: 'img', owner: 'h5', guest: OK_GUEST, memPages: 4 }, rig.now);
-    await cycle([e], 5);
-    const older = (await getVm(rig.clients, 'img')).image!;
+    const older = (await rig.runVm([e], { id: 'img', guest: OK_GUEST, memPages: 4 }, 5)).image!;
     await cycle([e], 5);
     const newest = (await getVm(rig.clients, 'img')).image!;
     expect(newest.seq).toBeGreaterThan(older.seq);
@@ -150,10 +147,7 @@ describe('hostile and broken guests on a node agent', () => {
 
   it('fails a VM whose images are all unusable, once, instead of retrying every reconcile', async () => {
     const f = anAgent('h6');
-    await f.register();
-    await createVm(rig.clients, { id: 'lost', owner: 'h6', guest: OK_GUEST, memPages: 4 }, rig.now);
-    await cycle([f], 5);
-    const newest = (await getVm(rig.clients, 'lost')).image!;
+    const newest = (await rig.runVm([f], { id: 'lost', guest: OK_GUEST, memPages: 4 }, 5)).image!;
     f.crash();
     for (const ref of await rig.images.listImages('lost'))
       await rig.clients.s3.send(
@@ -172,9 +166,7 @@ describe('hostile and broken guests on a node agent', () => {
 
   it('refuses to restore an image whose digest differs from the one the table recorded', async () => {
     const g = anAgent('h7');
-    await g.register();
-    await createVm(rig.clients, { id: 'forged', owner: 'h7', guest: OK_GUEST, memPages: 4 }, rig.now);
-    await cycle([g], 10);
+    await rig.runVm([g], { id: 'forged', guest: OK_GUEST, memPages: 4 }, 10);
     expect((await getVm(rig.clients, 'forged')).image!.seq).toBeGreaterThan(1);
     const { UpdateCommand } = await import('@aws-sdk/lib-dynamodb');
     const { vmKey } = await import('../../shared/storage/keys.ts');
