@@ -1233,6 +1233,38 @@ export function scenarioTable(results: ScheduleResult[]): string[] {
   );
 }
 
+/** A batch in a few lines: schedules by kind, its table, the events injected by kind, and the moves they led to. */
+export function batchSummary(results: ScheduleResult[]): string[] {
+  const by = new Map<string, number>();
+  const moves = { completed: 0, aborted: 0, settled: 0 };
+  let events = 0;
+  let swaps = 0;
+  for (const r of results) {
+    by.set(r.scenario, (by.get(r.scenario) ?? 0) + 1);
+    for (const k of ['completed', 'aborted', 'settled'] as const) moves[k] += r.migrations[k];
+    events += r.faults.length;
+    swaps += r.swaps;
+  }
+  const line = (entries: Iterable<[string, number]>) => [...entries].map(([k, v]) => `${k} ${v}`).join(', ');
+  return [
+    `  scenarios: ${line(by)}`,
+    '  by kind:',
+    ...scenarioTable(results),
+    `  events by kind: ${line(Object.entries(eventCounts(results)))}`,
+    `  events: ${events}; migrations completed ${moves.completed}, aborted ${moves.aborted}, settled ${moves.settled}; swaps ordered ${swaps}`,
+  ];
+}
+
+/** A failed schedule: its seed, how to replay it, then its violations, its steps and its first errors. */
+export function failureReport(r: ScheduleResult, replay: string): string {
+  return [
+    `seed ${r.seed} (${r.scenario}) FAILED — replay: ${replay}`,
+    ...r.violations.map((v) => `  violation: ${v}`),
+    ...r.faults.map((f) => `  step: ${f}`),
+    ...r.errors.slice(0, 5).map((e) => `  error: ${e}`),
+  ].join('\n');
+}
+
 /** Runs seeds on `lanes` lanes at once; returns every result. */
 export async function runSchedules(
   lanes: Lane[],

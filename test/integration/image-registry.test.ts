@@ -19,9 +19,9 @@ import {
   storeImageFiles,
   vmsUsingImage,
 } from '../../shared/storage/image-registry.ts';
-import { type BlobStore, s3Blobs, sha256 } from '../../shared/storage/image-store.ts';
+import { type BlobStore, sha256 } from '../../shared/storage/image-store.ts';
 import { createVm } from '../../shared/storage/vms.ts';
-import { freshStores } from '../support/stores.ts';
+import { freshImageStores } from '../support/stores.ts';
 
 /** A kernel image record with its files' bytes. */
 function aKernelImage(name: string, kernel: Uint8Array, initrd: Uint8Array) {
@@ -52,8 +52,7 @@ describe('qemu image registry on dynalite and s3rver', () => {
   let clients: Clients;
   let blobs: BlobStore;
   beforeAll(async () => {
-    clients = await freshStores();
-    blobs = s3Blobs(clients);
+    ({ clients, blobs } = await freshImageStores());
   });
 
   it('registers a name once, finds and lists it, and forgets it only at the checksum it holds', async () => {
