@@ -20,6 +20,14 @@ describe('hostile and broken guests on a node agent', () => {
   /** A 2-page VM for `owner` running the registered module `name`. */
   const moduleVm = (id: string, owner: string, name: string) =>
     createVm(rig.clients, { id, owner, guest: { kind: `module:${name}` }, memPages: 2 }, rig.now);
+  /** A new agent for `node` once the crashed one's lease has lapsed, after four periods: `vm`'s record then. */
+  const restartedWith = async (node: string, vm: string) => {
+    const agent = anAgent(node);
+    rig.now += 2 * AGENT_LEASE_MS;
+    await agent.register();
+    await cycle([agent], 4);
+    return getVm(rig.clients, vm);
+  };
 
   beforeAll(async () => {
     for (const [name, source] of Object.entries({
@@ -133,11 +141,7 @@ describe('hostile and broken guests on a node agent', () => {
     await rig.clients.s3.send(
       new DeleteObjectCommand({ Bucket: rig.clients.bucketName, Key: newest.manifest }),
     );
-    const e2 = anAgent('h5');
-    rig.now += 2 * AGENT_LEASE_MS;
-    await e2.register();
-    await cycle([e2], 4);
-    const vm = await getVm(rig.clients, 'img');
+    const vm = await restartedWith('h5', 'img');
     expect(vm.state).toBe('RUNNING');
     expect(vm.recovery).toMatchObject({ broken: newest.manifest, why: expect.stringMatching(/missing/) });
     expect(vm.recovery!.restored).not.toBe(newest.manifest);
@@ -153,11 +157,7 @@ describe('hostile and broken guests on a node agent', () => {
       await rig.clients.s3.send(
         new PutObjectCommand({ Bucket: rig.clients.bucketName, Key: ref.manifest, Body: 'not json' }),
       );
-    const f2 = anAgent('h6');
-    rig.now += 2 * AGENT_LEASE_MS;
-    await f2.register();
-    await cycle([f2], 4);
-    const vm = await getVm(rig.clients, 'lost');
+    const vm = await restartedWith('h6', 'lost');
     expect(vm.state).toBe('FAILED');
     expect(vm.reason).toMatch(/^no usable image: image manifest .* is not valid JSON/);
     expect(vm.image).toEqual(newest);

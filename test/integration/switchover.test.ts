@@ -73,6 +73,16 @@ describe('the event-driven switchover', () => {
     return record;
   }
 
+  /** Orders `vm` from `from` to `to`; it moves with the next fence, and `to` holds exactly the final image, brought up to date by `path`. */
+  async function expectHandOver(vm: string, from: Agent, to: Agent, path: 'apply' | 'restore') {
+    const before = await ordered(vm, from, to);
+    await cycle([from, to], 1);
+    const moved = await until(movedTo(vm, to));
+    expect(moved.fence).toBe(before.fence + 1);
+    expect(await until(async () => arrival(vm))).toBe(path);
+    expect(to.kernel.digest(vm)).toBe(moved.image?.digest);
+  }
+
   it('restores the target from the pre-copy while the source runs, then hands over on the final delta without a reconcile', async () => {
     const [a, b] = [anAgent('e1'), anAgent('e2')];
     const before = await ordered('ev', a, b);
@@ -185,23 +195,13 @@ describe('the event-driven switchover', () => {
       kernel.applyImage = () => Promise.reject(new Corrupt('the copy cannot take this image'));
     };
     const [a, b] = [anAgent('f1'), anAgent('f2', undefined, refuse)];
-    const before = await ordered('fb', a, b);
-    await cycle([a, b], 1);
-    const moved = await until(movedTo('fb', b));
-    expect(moved.fence).toBe(before.fence + 1);
-    expect(await until(async () => arrival('fb'))).toBe('restore');
-    expect(b.kernel.digest('fb')).toBe(moved.image?.digest);
+    await expectHandOver('fb', a, b, 'restore');
   });
 
   it('applies the final delta again harmlessly when the step repeats', async () => {
     const repeatLoad: FaultHook = (point, ctx) =>
       point === 'loadTarget' && ctx.phase === 'after' ? 'repeat' : undefined;
     const [a, b] = [anAgent('r1'), anAgent('r2', repeatLoad)];
-    const before = await ordered('rp', a, b);
-    await cycle([a, b], 1);
-    const moved = await until(movedTo('rp', b));
-    expect(moved.fence).toBe(before.fence + 1);
-    expect(await until(async () => arrival('rp'))).toBe('apply');
-    expect(b.kernel.digest('rp')).toBe(moved.image?.digest);
+    await expectHandOver('rp', a, b, 'apply');
   });
 });
