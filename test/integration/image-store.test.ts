@@ -95,13 +95,7 @@ describe('the S3 image store against s3rver', () => {
   });
 
   it('reads only the picked blocks of an image, from the packs they lie in', async () => {
-    const full = await images.putImage(
-      anImage({
-        vm: 'pick',
-        seq: 1,
-        pages: pagesOf({ 1: 1, 2: 2 }),
-      }),
-    );
+    const full = await images.putImage(anImage({ vm: 'pick', seq: 1, pages: pagesOf({ 1: 1, 2: 2 }) }));
     const delta = await images.putImage(
       anImage({ vm: 'pick', seq: 2, kind: 'delta', previous: full.manifest, pages: pagesOf({ 2: 5 }) }),
     );
