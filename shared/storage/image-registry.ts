@@ -59,6 +59,31 @@ export function imageFingerprint(
   return sha256(Buffer.from(JSON.stringify([format, cmdline ?? null, parts])));
 }
 
+/** A registration's record: each file keyed by its own checksum, their bytes summed, and the fingerprint. */
+export function imageRecordOf(r: {
+  name: string;
+  format: ImageFormat;
+  contents: ReadonlyMap<ImageRole, Uint8Array>;
+  cmdline?: string | undefined;
+  virtualBytes: number;
+  createdAt: number;
+}): ImageRecord {
+  const files = [...r.contents].map(([role, bytes]) => {
+    const hash = sha256(bytes);
+    return { role, key: imageFileKey(r.name, role, hash), sha256: hash, bytes: bytes.byteLength };
+  });
+  return {
+    name: r.name,
+    format: r.format,
+    files,
+    ...(r.cmdline !== undefined ? { cmdline: r.cmdline } : {}),
+    bytes: files.reduce((sum, f) => sum + f.bytes, 0),
+    virtualBytes: r.virtualBytes,
+    sha256: imageFingerprint(r.format, files, r.cmdline),
+    createdAt: r.createdAt,
+  };
+}
+
 const strip = (r: ImageRecord): ImageRecord => ({
   name: r.name,
   format: r.format,

@@ -2,9 +2,9 @@
 // draining and dead nodes marked as such, capacity to one decimal, the dominant reason of each run,
 // and no element wider than the viewport. Screenshots go to test-artifacts/.
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { patchNode } from '../../shared/storage/nodes.ts';
-import { type SeededDashboard, seededDashboard } from '../support/dashboard.ts';
+import { seededDashboardForSuite } from '../support/dashboard.ts';
 import { screenshot } from './browser.ts';
 
 const TOKEN = 'layout-test-token';
@@ -28,28 +28,27 @@ function overflowing(page: Page) {
 }
 
 describe('dashboard layout and colours', () => {
-  let dash: SeededDashboard;
+  // Mean of the nodes that take load: (2.4 + 2.0 + 1.5) / 3 ≈ 1.97.
+  const dash = seededDashboardForSuite(
+    TOKEN,
+    [
+      {
+        id: 'node-1',
+        capacity: 4,
+        vms: [
+          { id: 'vm-1', cpu: 1.4 },
+          { id: LONG_VM, cpu: 1 },
+        ],
+      },
+      { id: 'node-2', capacity: 1.8, vms: [{ id: 'vm-2', cpu: 2 }] },
+      { id: 'node-3', capacity: 4, vms: [{ id: 'vm-3', cpu: 1.5 }] },
+      { id: 'node-4', capacity: 4 },
+      { id: 'node-5', capacity: 4, lapsed: true },
+    ],
+    (clients, now) => patchNode(clients, 'node-4', { draining: true }, now),
+  );
 
   beforeAll(async () => {
-    // Mean of the nodes that take load: (2.4 + 2.0 + 1.5) / 3 ≈ 1.97.
-    dash = await seededDashboard(
-      TOKEN,
-      [
-        {
-          id: 'node-1',
-          capacity: 4,
-          vms: [
-            { id: 'vm-1', cpu: 1.4 },
-            { id: LONG_VM, cpu: 1 },
-          ],
-        },
-        { id: 'node-2', capacity: 1.8, vms: [{ id: 'vm-2', cpu: 2 }] },
-        { id: 'node-3', capacity: 4, vms: [{ id: 'vm-3', cpu: 1.5 }] },
-        { id: 'node-4', capacity: 4 },
-        { id: 'node-5', capacity: 4, lapsed: true },
-      ],
-      (clients, now) => patchNode(clients, 'node-4', { draining: true }, now),
-    );
     const call = (method: string, path: string, body?: unknown) =>
       fetch(`${dash.api.url}${path}`, {
         method,
@@ -59,8 +58,6 @@ describe('dashboard layout and colours', () => {
     await call('PATCH', '/v1/vms/vm-3', { targetLoad: 0.5, cpuLimit: 0.5 });
     for (let i = 0; i < 2; i++) await call('POST', '/v1/balance', { dryRun: false });
   }, 60_000);
-
-  afterAll(() => dash?.close());
 
   const open = async (width: number, height: number): Promise<Page> => {
     const page = await dash.browser.page();

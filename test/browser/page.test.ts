@@ -1,51 +1,45 @@
 // The dashboard's own behaviour in headless Chromium over a real API and table, with nodes and VMs
 // written straight to storage (no agents): the token flow, dead and draining marks, and escaping.
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { afterFailure } from '../../shared/domain/restart.ts';
 import { patchNode } from '../../shared/storage/nodes.ts';
 import { createVm, failVm, markRunning } from '../../shared/storage/vms.ts';
-import { type SeededDashboard, seededDashboard } from '../support/dashboard.ts';
+import { seededDashboardForSuite } from '../support/dashboard.ts';
 
 const TOKEN = 'page-test-token';
 const HOSTILE_NODE = '<img src=x onerror="document.title=1">';
 const HOSTILE_VM = 'vm-<b>bold</b>&amp;';
 
 describe('the dashboard page', () => {
-  let dash: SeededDashboard;
-
-  beforeAll(async () => {
-    dash = await seededDashboard(
-      TOKEN,
-      [
-        {
-          id: 'node-a',
-          vms: [
-            { id: 'vm-1', cpu: 3 },
-            { id: HOSTILE_VM, cpu: 1 },
-          ],
-        },
-        { id: 'node-b', vms: [{ id: 'vm-2', cpu: 1 }] },
-        { id: 'node-dead', lapsed: true },
-        { id: HOSTILE_NODE },
-      ],
-      async (clients, now) => {
-        await patchNode(clients, 'node-b', { draining: true }, now);
-        await createVm(clients, { id: 'vm-bad', owner: 'node-a', guest: { kind: 'cpu' }, memPages: 1 }, now);
-        await markRunning(clients, { id: 'vm-bad', node: 'node-a', fence: 1, now });
-        await failVm(clients, {
-          id: 'vm-bad',
-          node: 'node-a',
-          fence: 1,
-          reason: 'trap in digest: unreachable',
-          next: afterFailure(undefined, 0, now),
-          now,
-        });
+  const dash = seededDashboardForSuite(
+    TOKEN,
+    [
+      {
+        id: 'node-a',
+        vms: [
+          { id: 'vm-1', cpu: 3 },
+          { id: HOSTILE_VM, cpu: 1 },
+        ],
       },
-    );
-  }, 60_000);
-
-  afterAll(() => dash?.close());
+      { id: 'node-b', vms: [{ id: 'vm-2', cpu: 1 }] },
+      { id: 'node-dead', lapsed: true },
+      { id: HOSTILE_NODE },
+    ],
+    async (clients, now) => {
+      await patchNode(clients, 'node-b', { draining: true }, now);
+      await createVm(clients, { id: 'vm-bad', owner: 'node-a', guest: { kind: 'cpu' }, memPages: 1 }, now);
+      await markRunning(clients, { id: 'vm-bad', node: 'node-a', fence: 1, now });
+      await failVm(clients, {
+        id: 'vm-bad',
+        node: 'node-a',
+        fence: 1,
+        reason: 'trap in digest: unreachable',
+        next: afterFailure(undefined, 0, now),
+        now,
+      });
+    },
+  );
 
   const open = async (path: string): Promise<Page> => {
     const page = await dash.browser.page();

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Entries } from '../../cdk/constructs/seesaw-function.ts';
 import { SeesawStack } from '../../cdk/seesaw-stack.ts';
 import { settingsFromContext } from '../../cdk/settings.ts';
@@ -66,6 +67,15 @@ export function allStatements(template: Template): Statement[] {
     }
   }
   return docs.flatMap((d) => d.PolicyDocument.Statement);
+}
+
+/** The AwsSolutions pack's unacknowledged findings on the stack, each `<rule> at <paths>`, and whether it passed. */
+export function nagFindings(s: Synthesized): { findings: string[]; success: boolean } {
+  const report = new AwsSolutionsChecks(s.app).validateScope(s.stack);
+  const findings = report.violations.map(
+    (v) => `${v.ruleName} at ${v.violatingResources.map((r) => r.constructPath)}`,
+  );
+  return { findings, success: report.success };
 }
 
 /** Synthesis bundles three functions with esbuild; on a busy machine that takes a while. */

@@ -6,31 +6,20 @@ import { seesaw } from './support.ts';
 
 describe('seesaw simulate', () => {
   it('passes the input and config flags to the run under their config names', async () => {
-    const out = await seesaw([
-      'simulate',
-      '--scenario',
-      'skewed',
-      '--nodes',
-      '8',
-      '--vms',
-      '40',
-      '--rounds',
-      '6',
-      '--seed',
-      '7',
-      '--policy',
-      'sender',
-      '--no-with-random',
-      '--threshold',
-      '1.1',
-      '--max-moves',
-      '2',
-      '--per-node',
-      '3',
-      '--aim',
-      'mean',
-      '--json',
-    ]);
+    // Each flag beside its value; `--no-with-random` and `--json` take none.
+    const flags = [
+      ['--scenario', 'skewed'],
+      ['--nodes', '8'],
+      ['--vms', '40'],
+      ['--rounds', '6'],
+      ['--seed', '7'],
+      ['--policy', 'sender'],
+      ['--threshold', '1.1'],
+      ['--max-moves', '2'],
+      ['--per-node', '3'],
+      ['--aim', 'mean'],
+    ];
+    const out = await seesaw(['simulate', ...flags.flat(), '--no-with-random', '--json']);
     expect(out.stderr).toBe('');
     expect(out.code).toBe(0);
     const { result, series } = runSimulation({

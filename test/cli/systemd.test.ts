@@ -15,14 +15,13 @@ function analyze(args: string[]): Promise<CliResult> {
 }
 
 const UNIT = 'seesaw-agent.service';
+/** `seesaw agent install --systemd` with these flags. */
+const installSystemd = (flags: string[]) => seesaw(['agent', 'install', '--systemd', ...flags]);
 
 describe('seesaw agent install --systemd', () => {
   it('writes a unit that systemd-analyze verifies without a warning', async () => {
     const dir = scratchDir('seesaw-unit-');
-    const out = await seesaw([
-      'agent',
-      'install',
-      '--systemd',
+    const out = await installSystemd([
       '--dir',
       dir,
       '--node',
@@ -64,7 +63,7 @@ describe('seesaw agent install --systemd', () => {
 
   it("rates the unit's exposure as low in systemd's own security analysis", async () => {
     const dir = scratchDir('seesaw-unit-');
-    await seesaw(['agent', 'install', '--systemd', '--dir', dir]);
+    await installSystemd(['--dir', dir]);
     const security = await analyze(['security', '--offline=true', join(dir, UNIT)]);
     const level = Number(/Overall exposure level for \S+: ([\d.]+)/.exec(security.stdout)?.[1]);
     expect(level).toBeGreaterThan(0);
@@ -73,7 +72,7 @@ describe('seesaw agent install --systemd', () => {
 
   it('fails verification for a unit whose node binary does not exist, so the check above can fail', async () => {
     const dir = scratchDir('seesaw-unit-');
-    await seesaw(['agent', 'install', '--systemd', '--dir', dir, '--node-path', '/nonexistent/node']);
+    await installSystemd(['--dir', dir, '--node-path', '/nonexistent/node']);
     const verify = await analyze(['verify', join(dir, UNIT)]);
     expect(verify.code).not.toBe(0);
     expect(verify.stderr).toContain('/nonexistent/node');
@@ -81,7 +80,7 @@ describe('seesaw agent install --systemd', () => {
 
   it('prints the unit with --print and writes nothing', async () => {
     const dir = scratchDir('seesaw-unit-');
-    const out = await seesaw(['agent', 'install', '--systemd', '--print', '--dir', dir, '--user', 'agent']);
+    const out = await installSystemd(['--print', '--dir', dir, '--user', 'agent']);
     expect(out.code).toBe(0);
     expect(out.stdout).toMatch(/^# Written by `seesaw agent install --systemd`\.\n\[Unit\]/);
     expect(out.stdout).toContain('\nUser=agent\n');
@@ -90,20 +89,13 @@ describe('seesaw agent install --systemd', () => {
 
   it('names the environment file with --environment-file, and refuses --env-file (a flag Node reads itself)', async () => {
     const dir = scratchDir('seesaw-unit-');
-    const named = await seesaw([
-      'agent',
-      'install',
-      '--systemd',
-      '--print',
-      '--environment-file',
-      '/etc/seesaw/other.env',
-    ]);
+    const named = await installSystemd(['--print', '--environment-file', '/etc/seesaw/other.env']);
     expect(named.code).toBe(0);
     expect(named.stdout.split('\n')).toContain('EnvironmentFile=-/etc/seesaw/other.env');
     // An existing file, so that Node itself gets past its own reading of --env-file.
     const envFile = join(dir, 'agent.env');
     writeFileSync(envFile, '');
-    const old = await seesaw(['agent', 'install', '--systemd', '--dir', dir, '--env-file', envFile]);
+    const old = await installSystemd(['--dir', dir, '--env-file', envFile]);
     expect(old.code).toBe(1);
     expect(old.stderr).toContain('use --environment-file');
     expect(readdirSync(dir)).toEqual(['agent.env']);
@@ -114,15 +106,7 @@ describe('seesaw agent install --systemd', () => {
     const none = await seesaw(['agent', 'install', '--dir', dir]);
     expect(none.code).toBe(1);
     expect(none.stderr.trim()).toBe('seesaw: say how to install: --systemd (the only installer so far)');
-    const relative = await seesaw([
-      'agent',
-      'install',
-      '--systemd',
-      '--dir',
-      dir,
-      '--entry',
-      'dist/seesaw.js',
-    ]);
+    const relative = await installSystemd(['--dir', dir, '--entry', 'dist/seesaw.js']);
     expect(relative.code).toBe(1);
     expect(relative.stderr.trim()).toBe('seesaw: --entry must be an absolute path, got "dist/seesaw.js"');
     expect(existsSync(join(dir, UNIT))).toBe(false);

@@ -2,14 +2,7 @@
 // seed; replay it with SEESAW_FAULT_SEEDS=<seed> npx vitest run test/fault.
 import { describe, expect, it } from 'vitest';
 import { freshStores } from '../support/stores.ts';
-import {
-  createLane,
-  eventCounts,
-  parseKinds,
-  runSchedules,
-  type ScheduleResult,
-  scenarioTable,
-} from './harness.ts';
+import { batchSummary, createLane, failureReport, parseKinds, runSchedules } from './harness.ts';
 
 const COUNT = Number(process.env.SEESAW_FAULT_COUNT ?? 200);
 const LANES = 4;
@@ -31,8 +24,13 @@ describe('the migration protocol under injected faults', () => {
       }
     });
     const failed = results.filter((r) => r.violations.length);
-    for (const r of failed) console.error(describeFailure(r));
-    console.log(summary(results));
+    for (const r of failed)
+      console.error(failureReport(r, `SEESAW_FAULT_SEEDS=${r.seed} npx vitest run test/fault`));
+    console.log(
+      [`fault schedules: ${results.length} run, ${failed.length} failed`, ...batchSummary(results)].join(
+        '\n',
+      ),
+    );
     expect(failed.map((r) => r.seed)).toEqual([]);
     expect(results.length).toBe(seeds.length);
     // Every schedule kind ran (with the default 200 seeds), the new racing kinds included.
@@ -63,35 +61,3 @@ describe('the migration protocol under injected faults', () => {
     }
   });
 });
-
-function describeFailure(r: ScheduleResult) {
-  return [
-    `seed ${r.seed} (${r.scenario}) FAILED — replay: SEESAW_FAULT_SEEDS=${r.seed} npx vitest run test/fault`,
-    ...r.violations.map((v) => `  violation: ${v}`),
-    ...r.faults.map((f) => `  step: ${f}`),
-    ...r.errors.slice(0, 5).map((e) => `  error: ${e}`),
-  ].join('\n');
-}
-
-function summary(results: ScheduleResult[]) {
-  const by = new Map<string, number>();
-  const moves = { completed: 0, aborted: 0, settled: 0 };
-  let faults = 0;
-  for (const r of results) {
-    by.set(r.scenario, (by.get(r.scenario) ?? 0) + 1);
-    moves.completed += r.migrations.completed;
-    moves.aborted += r.migrations.aborted;
-    moves.settled += r.migrations.settled;
-    faults += r.faults.length;
-  }
-  return [
-    `fault schedules: ${results.length} run, ${results.filter((r) => r.violations.length).length} failed`,
-    `  scenarios: ${[...by].map(([k, v]) => `${k} ${v}`).join(', ')}`,
-    '  by kind:',
-    ...scenarioTable(results),
-    `  events by kind: ${Object.entries(eventCounts(results))
-      .map(([k, v]) => `${k} ${v}`)
-      .join(', ')}`,
-    `  events: ${faults}; migrations completed ${moves.completed}, aborted ${moves.aborted}, settled ${moves.settled}`,
-  ].join('\n');
-}

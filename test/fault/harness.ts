@@ -11,7 +11,7 @@ import { createKernel } from '../../node-agent/kernel/index.ts';
 import { isLive } from '../../shared/domain/placement.ts';
 import { orderDeadline, type ProtocolTimings, sameExchange } from '../../shared/domain/protocol.ts';
 import { createRng } from '../../shared/domain/rng.ts';
-import type { Rng } from '../../shared/domain/types.ts';
+import type { BalancingConfig, Rng } from '../../shared/domain/types.ts';
 import type { MigrationOrder } from '../../shared/domain/vm-state.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { patchBalancingConfig } from '../../shared/storage/config-store.ts';
@@ -1012,6 +1012,23 @@ export async function runSchedule(
     const waitUntil = async (round: number) => {
       while (s.round < round) await s.step();
     };
+    /** The real runBalancer over `nodes`, maybe with a fault armed on one; a second run races it with chance `race`. */
+    const realBalancing = async (nodes: SimNode[], config: Partial<BalancingConfig>, race: number) => {
+      if (chance(rng, 0.6))
+        s.arm(pick(rng, nodes).id, pick(rng, [...SOURCE_POINTS, ...TARGET_POINTS]), s.randomAction());
+      // The harness's guests are light: any clear difference is worth an exchange.
+      await patchBalancingConfig(
+        lane.clients,
+        { margin: 0, thresholdFactor: 1.1, trigger: 'difference', ...config },
+        lane.now,
+      );
+      // Every node has sent a load report by then (the first heartbeat only registers).
+      await waitUntil(at + 2 * TIMING.heartbeatEvery + 1);
+      s.track(s.realBalance('run1'));
+      // Sometimes a second run races the first (another shard's schedule firing late).
+      if (chance(rng, race)) s.track(s.realBalance('run2'));
+      if (chance(rng, 0.3)) s.concurrentReaper = true;
+    };
     switch (scenario) {
       case 'source-fault':
       case 'target-fault': {
@@ -1094,20 +1111,7 @@ export async function runSchedule(
         break;
       }
       case 'real-balancer': {
-        if (chance(rng, 0.6))
-          s.arm(pick(rng, [a, b, c]).id, pick(rng, [...SOURCE_POINTS, ...TARGET_POINTS]), s.randomAction());
-        // The harness's guests are light: any clear difference is worth an exchange.
-        await patchBalancingConfig(
-          lane.clients,
-          { margin: 0, thresholdFactor: 1.1, trigger: 'difference' },
-          lane.now,
-        );
-        // Every node has sent a load report by then (the first heartbeat only registers).
-        await waitUntil(at + 2 * TIMING.heartbeatEvery + 1);
-        s.track(s.realBalance('run1'));
-        // Sometimes a second run races the first (another shard's schedule firing late).
-        if (chance(rng, 0.5)) s.track(s.realBalance('run2'));
-        if (chance(rng, 0.3)) s.concurrentReaper = true;
+        await realBalancing([a, b, c], {}, 0.5);
         break;
       }
       case 'clock-skew': {
@@ -1191,17 +1195,7 @@ export async function runSchedule(
       }
       case 'real-swap': {
         // The real runBalancer finds no single move that helps and swaps a 3 for a 2.
-        if (chance(rng, 0.6))
-          s.arm(pick(rng, [a, b]).id, pick(rng, [...SOURCE_POINTS, ...TARGET_POINTS]), s.randomAction());
-        await patchBalancingConfig(
-          lane.clients,
-          { margin: 0, thresholdFactor: 1.1, trigger: 'difference', multiVm: true },
-          lane.now,
-        );
-        await waitUntil(at + 2 * TIMING.heartbeatEvery + 1);
-        s.track(s.realBalance('run1'));
-        if (chance(rng, 0.3)) s.track(s.realBalance('run2'));
-        if (chance(rng, 0.3)) s.concurrentReaper = true;
+        await realBalancing([a, b], { multiVm: true }, 0.3);
         break;
       }
       case 'real-spill': {
@@ -1348,6 +1342,38 @@ export function scenarioTable(results: ScheduleResult[]): string[] {
   return [...countsByScenario(results)].map(
     ([k, c]) => `  ${k.padEnd(15)} run ${c.run}, failed ${c.failed}, lost ${c.lost}, doubled ${c.doubled}`,
   );
+}
+
+/** A batch in a few lines: schedules by kind, its table, the events injected by kind, and the moves they led to. */
+export function batchSummary(results: ScheduleResult[]): string[] {
+  const by = new Map<string, number>();
+  const moves = { completed: 0, aborted: 0, settled: 0 };
+  let events = 0;
+  let swaps = 0;
+  for (const r of results) {
+    by.set(r.scenario, (by.get(r.scenario) ?? 0) + 1);
+    for (const k of ['completed', 'aborted', 'settled'] as const) moves[k] += r.migrations[k];
+    events += r.faults.length;
+    swaps += r.swaps;
+  }
+  const line = (entries: Iterable<[string, number]>) => [...entries].map(([k, v]) => `${k} ${v}`).join(', ');
+  return [
+    `  scenarios: ${line(by)}`,
+    '  by kind:',
+    ...scenarioTable(results),
+    `  events by kind: ${line(Object.entries(eventCounts(results)))}`,
+    `  events: ${events}; migrations completed ${moves.completed}, aborted ${moves.aborted}, settled ${moves.settled}; swaps ordered ${swaps}`,
+  ];
+}
+
+/** A failed schedule: its seed, how to replay it, then its violations, its steps and its first errors. */
+export function failureReport(r: ScheduleResult, replay: string): string {
+  return [
+    `seed ${r.seed} (${r.scenario}) FAILED — replay: ${replay}`,
+    ...r.violations.map((v) => `  violation: ${v}`),
+    ...r.faults.map((f) => `  step: ${f}`),
+    ...r.errors.slice(0, 5).map((e) => `  error: ${e}`),
+  ].join('\n');
 }
 
 /** Runs seeds on `lanes` lanes at once; returns every result. */

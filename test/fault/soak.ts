@@ -7,8 +7,9 @@ import { parseArgs } from 'node:util';
 import { ensureTableAndBucket, LOCAL_CREDENTIALS, startLocalStores } from '../../shared/local/stores.ts';
 import { createClients } from '../../shared/storage/clients.ts';
 import {
+  batchSummary,
   createLane,
-  eventCounts,
+  failureReport,
   parseKinds,
   runSchedules,
   type ScheduleResult,
@@ -60,10 +61,6 @@ const lanes = await Promise.all(
 const started = Date.now();
 let done = 0;
 const failed: ScheduleResult[] = [];
-const scenarios = new Map<string, number>();
-const moves = { completed: 0, aborted: 0, settled: 0 };
-let events = 0;
-let swaps = 0;
 let rounds = 0;
 const seen: ScheduleResult[] = [];
 const results = await runSchedules(
@@ -73,18 +70,9 @@ const results = await runSchedules(
     seen.push(r);
     done += 1;
     rounds += r.rounds;
-    events += r.faults.length;
-    swaps += r.swaps;
-    scenarios.set(r.scenario, (scenarios.get(r.scenario) ?? 0) + 1);
-    for (const k of ['completed', 'aborted', 'settled'] as const) moves[k] += r.migrations[k];
     if (r.violations.length) {
       failed.push(r);
-      console.error(
-        `seed ${r.seed} (${r.scenario}) FAILED — replay: npm run soak -- --seeds ${r.seed}${replay}`,
-      );
-      for (const v of r.violations) console.error(`  violation: ${v}`);
-      for (const f of r.faults) console.error(`  step: ${f}`);
-      for (const e of r.errors.slice(0, 5)) console.error(`  error: ${e}`);
+      console.error(failureReport(r, `npm run soak -- --seeds ${r.seed}${replay}`));
     }
     if (done % 100 === 0 || done === seeds.length) {
       console.log(
@@ -99,16 +87,7 @@ const results = await runSchedules(
 console.log(
   `schedules: ${done} run, ${failed.length} failed (${((Date.now() - started) / 1000).toFixed(1)} s, ${rounds} rounds)`,
 );
-console.log(`scenarios: ${[...scenarios].map(([k, v]) => `${k} ${v}`).join(', ')}`);
-console.log(['by kind:', ...scenarioTable(results)].join('\n'));
-console.log(
-  `events injected: ${events}; migrations completed ${moves.completed}, aborted ${moves.aborted}, settled ${moves.settled}; swaps ordered ${swaps}`,
-);
-console.log(
-  `events by kind: ${Object.entries(eventCounts(results))
-    .map(([k, v]) => `${k} ${v}`)
-    .join(', ')}`,
-);
+console.log(batchSummary(results).join('\n'));
 if (process.env.SEESAW_SOAK_REQUESTS)
   console.log(`requests: ${[...requests].map(([k, v]) => `${k} ${v}`).join(', ')}`);
 if (failed.length) console.log(`failed seeds: ${failed.map((r) => r.seed).join(',')}`);

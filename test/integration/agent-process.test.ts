@@ -4,12 +4,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKernel } from '../../node-agent/kernel/index.ts';
-import { orderDeadline } from '../../shared/domain/protocol.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { createImageStore, createImageStoreOn, memoryBlobs } from '../../shared/storage/image-store.ts';
 import { getMigration } from '../../shared/storage/migrations.ts';
 import { getNode } from '../../shared/storage/nodes.ts';
-import { createVm, getVm, orderMigration, type VmRecord } from '../../shared/storage/vms.ts';
+import { createVm, getVm, type VmRecord } from '../../shared/storage/vms.ts';
+import { orderMove } from '../support/orders.ts';
 import { freshStores, storeEnv } from '../support/stores.ts';
 
 const TICK_MS = 50;
@@ -105,14 +105,14 @@ describe('agent processes', () => {
     // Past one report period (leaseMs / 4 = 2.5 s), so the source has measured the guest's paging.
     await sleep(3000);
     const now = Date.now();
-    await orderMigration(clients, 'vm-mig', running.fence, {
+    await orderMove(clients, {
+      vm: 'vm-mig',
+      fence: running.fence,
       id: 'm-proc-1',
       from: 'pa',
       to: 'pb',
-      phase: 'ORDERED',
-      deadline: orderDeadline(now, MEM_PAGES),
-      orderedAt: now,
-      origin: 'test',
+      now,
+      memPages: MEM_PAGES,
     });
     const moved = await until<VmRecord>('the VM running on pb', async () => {
       const vm = await getVm(clients, 'vm-mig');

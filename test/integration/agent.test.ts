@@ -2,7 +2,6 @@
 // lifecycle (start, checkpoint, suspend, resume, delete), load reports, self-fencing, and a
 // restarted node that must not resume what moved on.
 import { describe, expect, it } from 'vitest';
-import { orderDeadline } from '../../shared/domain/protocol.ts';
 import { getMigration } from '../../shared/storage/migrations.ts';
 import { getNode, NodeHeld, registerNode } from '../../shared/storage/nodes.ts';
 import {
@@ -11,12 +10,12 @@ import {
   findVm,
   getVm,
   markRunning,
-  orderMigration,
   requestState,
   restartElsewhere,
   resumeVm,
 } from '../../shared/storage/vms.ts';
 import { type AgentOptions, agentRig } from '../support/agents.ts';
+import { orderMove } from '../support/orders.ts';
 
 const GUEST = { kind: 'memory', params: { wsPages: 4, rate: 10_000 } };
 
@@ -27,10 +26,7 @@ describe('the node agent', () => {
 
   it('starts a pending VM, runs it, reports it and checkpoints it', async () => {
     const a = anAgent('n1');
-    await a.register();
-    await createVm(rig.clients, { id: 'life', owner: 'n1', guest: GUEST, memPages: 5 }, rig.now);
-    await cycle([a], 6);
-    const vm = await getVm(rig.clients, 'life');
+    const vm = await rig.runVm([a], { id: 'life', guest: GUEST, memPages: 5 }, 6);
     expect(vm.state).toBe('RUNNING');
     expect(a.kernel.running()).toEqual(['life']);
     expect(vm.image?.seq).toBeGreaterThan(0);
@@ -41,10 +37,7 @@ describe('the node agent', () => {
 
   it('suspends to an image, resumes on another node from it, and deletes with its images', async () => {
     const [a, b] = [anAgent('s1'), anAgent('s2')];
-    await a.register();
-    await b.register();
-    await createVm(rig.clients, { id: 'sus', owner: 's1', guest: GUEST, memPages: 5 }, rig.now);
-    await cycle([a, b], 3);
+    await rig.runVm([a, b], { id: 'sus', guest: GUEST, memPages: 5 }, 3);
     await requestState(rig.clients, { id: 'sus', fence: 1, want: 'SUSPENDING', now: rig.now });
     await cycle([a, b], 2);
     const suspended = await getVm(rig.clients, 'sus');
@@ -67,19 +60,15 @@ describe('the node agent', () => {
 
   it('migrates a running guest between agents and records bytes and downtime', async () => {
     const [a, b] = [anAgent('m1'), anAgent('m2')];
-    await a.register();
-    await b.register();
-    await createVm(rig.clients, { id: 'mig', owner: 'm1', guest: GUEST, memPages: 5 }, rig.now);
-    await cycle([a, b], 3);
-    const vm = await getVm(rig.clients, 'mig');
-    await orderMigration(rig.clients, 'mig', vm.fence, {
+    const vm = await rig.runVm([a, b], { id: 'mig', guest: GUEST, memPages: 5 }, 3);
+    await orderMove(rig.clients, {
+      vm: 'mig',
+      fence: vm.fence,
       id: 'mig-1',
       from: 'm1',
       to: 'm2',
-      phase: 'ORDERED',
-      deadline: orderDeadline(rig.now, 5),
-      orderedAt: rig.now,
-      origin: 'test',
+      now: rig.now,
+      memPages: 5,
     });
     await cycle([a, b], 3);
     expect(await getVm(rig.clients, 'mig')).toMatchObject({
@@ -109,20 +98,16 @@ describe('the node agent', () => {
       return undefined;
     });
     const b = anAgent('r2');
-    await a.register();
-    await b.register();
-    await createVm(rig.clients, { id: 'ab', owner: 'r1', guest: GUEST, memPages: 5 }, rig.now);
-    await cycle([a, b], 3);
-    const vm = await getVm(rig.clients, 'ab');
+    const vm = await rig.runVm([a, b], { id: 'ab', guest: GUEST, memPages: 5 }, 3);
     abortNow = true;
-    await orderMigration(rig.clients, 'ab', vm.fence, {
+    await orderMove(rig.clients, {
+      vm: 'ab',
+      fence: vm.fence,
       id: 'ab-1',
       from: 'r1',
       to: 'r2',
-      phase: 'ORDERED',
-      deadline: orderDeadline(rig.now, 5),
-      orderedAt: rig.now,
-      origin: 'test',
+      now: rig.now,
+      memPages: 5,
     });
     await cycle([a, b], 3);
     expect(await getVm(rig.clients, 'ab')).toMatchObject({ owner: 'r1', fence: vm.fence, state: 'RUNNING' });
@@ -167,9 +152,7 @@ describe('the node agent', () => {
 
   it('is refused while a previous incarnation’s lease is live, and takes the node over once it lapsed', async () => {
     const old = anAgent('w1');
-    await old.register();
-    await createVm(rig.clients, { id: 'wait', owner: 'w1', guest: GUEST, memPages: 5 }, rig.now);
-    await cycle([old], 3);
+    await rig.runVm([old], { id: 'wait', guest: GUEST, memPages: 5 }, 3);
     const held = await getNode(rig.clients, 'w1');
     old.crash();
     const fresh = anAgent('w1');

@@ -8,10 +8,8 @@ import {
   deleteImageFiles,
   findImage,
   forgetImage,
-  type ImageRecord,
-  imageFileKey,
-  imageFingerprint,
   imageManifestKey,
+  imageRecordOf,
   listRegisteredImages,
   readImageFile,
   readImageManifest,
@@ -19,41 +17,33 @@ import {
   storeImageFiles,
   vmsUsingImage,
 } from '../../shared/storage/image-registry.ts';
-import { type BlobStore, s3Blobs, sha256 } from '../../shared/storage/image-store.ts';
+import { type BlobStore, sha256 } from '../../shared/storage/image-store.ts';
 import { createVm } from '../../shared/storage/vms.ts';
-import { freshStores } from '../support/stores.ts';
+import { freshImageStores } from '../support/stores.ts';
 
-/** A kernel image record with its files' bytes. */
+/** A kernel image record with its files' bytes, as POST /v1/images builds it. */
 function aKernelImage(name: string, kernel: Uint8Array, initrd: Uint8Array) {
-  const contents = new Map([
+  const contents = new Map<'kernel' | 'initrd', Uint8Array>([
     ['kernel', kernel],
     ['initrd', initrd],
-  ] as const);
-  const files = [...contents].map(([role, bytes]) => ({
-    role,
-    key: imageFileKey(name, role, sha256(bytes)),
-    sha256: sha256(bytes),
-    bytes: bytes.byteLength,
-  }));
-  const record: ImageRecord = {
+  ]);
+  const virtualBytes = kernel.byteLength + initrd.byteLength;
+  const record = imageRecordOf({
     name,
     format: 'kernel',
-    files,
+    contents,
     cmdline: 'console=ttyS0',
-    bytes: kernel.byteLength + initrd.byteLength,
-    virtualBytes: kernel.byteLength + initrd.byteLength,
-    sha256: imageFingerprint('kernel', files, 'console=ttyS0'),
+    virtualBytes,
     createdAt: 1000,
-  };
-  return { record, contents: new Map<'kernel' | 'initrd', Uint8Array>(contents) };
+  });
+  return { record, contents };
 }
 
 describe('qemu image registry on dynalite and s3rver', () => {
   let clients: Clients;
   let blobs: BlobStore;
   beforeAll(async () => {
-    clients = await freshStores();
-    blobs = s3Blobs(clients);
+    ({ clients, blobs } = await freshImageStores());
   });
 
   it('registers a name once, finds and lists it, and forgets it only at the checksum it holds', async () => {

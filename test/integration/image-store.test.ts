@@ -4,15 +4,17 @@ import { PAGE_BYTES } from '../../shared/domain/guests.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { Conflict, Corrupt, InvalidInput, NotFound } from '../../shared/storage/errors.ts';
 import {
-  createImageStore,
   createImageStoreOn,
   type ImageStore,
   type ImageWrite,
   s3Blobs,
 } from '../../shared/storage/image-store.ts';
-import { freshStores } from '../support/stores.ts';
+import { freshImageStores } from '../support/stores.ts';
 
 const page = (fill: number) => new Uint8Array(PAGE_BYTES).fill(fill);
+/** Pages (or disk blocks) by index, each filled with one byte. */
+const pagesOf = (fills: Record<number, number>) =>
+  new Map(Object.entries(fills).map(([index, fill]): [number, Uint8Array] => [Number(index), page(fill)]));
 
 function anImage(overrides: Partial<ImageWrite> & Pick<ImageWrite, 'vm' | 'seq'>): ImageWrite {
   return {
@@ -35,8 +37,7 @@ describe('the S3 image store against s3rver', () => {
   let clients: Clients;
   let images: ImageStore;
   beforeAll(async () => {
-    clients = await freshStores();
-    images = createImageStore(clients);
+    ({ clients, images } = await freshImageStores());
   });
 
   const keys = async (prefix: string) =>
@@ -52,11 +53,8 @@ describe('the S3 image store against s3rver', () => {
       anImage({
         vm: 'vm1',
         seq: 1,
-        pages: new Map([
-          [0, page(1)],
-          [3, page(3)],
-        ]),
-        disk: { bytes: 1 << 20, blocks: new Map([[2, page(9)]]) },
+        pages: pagesOf({ 0: 1, 3: 3 }),
+        disk: { bytes: 1 << 20, blocks: pagesOf({ 2: 9 }) },
       }),
     );
     const delta = await images.putImage(
@@ -66,7 +64,7 @@ describe('the S3 image store against s3rver', () => {
         fence: 2,
         kind: 'delta',
         previous: full.manifest,
-        pages: new Map([[3, page(4)]]),
+        pages: pagesOf({ 3: 4 }),
       }),
     );
     expect(full.ref.manifest).toBe('images/vm1/1/1/manifest.json');
@@ -97,18 +95,9 @@ describe('the S3 image store against s3rver', () => {
   });
 
   it('reads only the picked blocks of an image, from the packs they lie in', async () => {
-    const full = await images.putImage(
-      anImage({
-        vm: 'pick',
-        seq: 1,
-        pages: new Map([
-          [1, page(1)],
-          [2, page(2)],
-        ]),
-      }),
-    );
+    const full = await images.putImage(anImage({ vm: 'pick', seq: 1, pages: pagesOf({ 1: 1, 2: 2 }) }));
     const delta = await images.putImage(
-      anImage({ vm: 'pick', seq: 2, kind: 'delta', previous: full.manifest, pages: new Map([[2, page(5)]]) }),
+      anImage({ vm: 'pick', seq: 2, kind: 'delta', previous: full.manifest, pages: pagesOf({ 2: 5 }) }),
     );
     const read: string[] = [];
     const store = createImageStoreOn({
@@ -128,9 +117,9 @@ describe('the S3 image store against s3rver', () => {
   });
 
   it('detects a corrupted block carried inline in a delta manifest, naming the page', async () => {
-    const full = await images.putImage(anImage({ vm: 'inl', seq: 1, pages: new Map([[0, page(1)]]) }));
+    const full = await images.putImage(anImage({ vm: 'inl', seq: 1, pages: pagesOf({ 0: 1 }) }));
     const delta = await images.putImage(
-      anImage({ vm: 'inl', seq: 2, kind: 'delta', previous: full.manifest, pages: new Map([[4, page(4)]]) }),
+      anImage({ vm: 'inl', seq: 2, kind: 'delta', previous: full.manifest, pages: pagesOf({ 4: 4 }) }),
     );
     const key = delta.ref.manifest;
     const object = await clients.s3.send(new GetObjectCommand({ Bucket: clients.bucketName, Key: key }));
@@ -146,7 +135,7 @@ describe('the S3 image store against s3rver', () => {
   });
 
   it('detects a corrupted page block as Corrupt, naming the page', async () => {
-    const { ref } = await images.putImage(anImage({ vm: 'vm2', seq: 1, pages: new Map([[5, page(5)]]) }));
+    const { ref } = await images.putImage(anImage({ vm: 'vm2', seq: 1, pages: pagesOf({ 5: 5 }) }));
     const packKey = 'images/vm2/1/1/pack-0.bin';
     const object = await clients.s3.send(new GetObjectCommand({ Bucket: clients.bucketName, Key: packKey }));
     const bytes = await object.Body!.transformToByteArray();
@@ -158,7 +147,7 @@ describe('the S3 image store against s3rver', () => {
   });
 
   it('detects a missing pack, a missing manifest and a tampered manifest', async () => {
-    const { ref } = await images.putImage(anImage({ vm: 'vm3', seq: 1, pages: new Map([[0, page(7)]]) }));
+    const { ref } = await images.putImage(anImage({ vm: 'vm3', seq: 1, pages: pagesOf({ 0: 7 }) }));
     await expect(images.getImage('images/vm3/1/9/manifest.json')).rejects.toThrow(Corrupt);
     const manifest = JSON.parse(
       await (
@@ -170,15 +159,15 @@ describe('the S3 image store against s3rver', () => {
       new PutObjectCommand({ Bucket: clients.bucketName, Key: ref.manifest, Body: JSON.stringify(manifest) }),
     );
     await expect(images.getImage(ref.manifest)).rejects.toThrow(/fails its sha256 check/);
-    const second = await images.putImage(anImage({ vm: 'vm3', seq: 2, pages: new Map([[0, page(8)]]) }));
+    const second = await images.putImage(anImage({ vm: 'vm3', seq: 2, pages: pagesOf({ 0: 8 }) }));
     await images.deleteVmImages('vm3');
     await expect(images.getImage(second.ref.manifest)).rejects.toThrow(Corrupt);
   });
 
   it('deletes every object of one VM and nothing of another', async () => {
-    await images.putImage(anImage({ vm: 'gone', seq: 1, pages: new Map([[0, page(1)]]) }));
-    await images.putImage(anImage({ vm: 'gone', seq: 2, fence: 3, pages: new Map([[0, page(2)]]) }));
-    await images.putImage(anImage({ vm: 'gone2', seq: 1, pages: new Map([[0, page(3)]]) }));
+    await images.putImage(anImage({ vm: 'gone', seq: 1, pages: pagesOf({ 0: 1 }) }));
+    await images.putImage(anImage({ vm: 'gone', seq: 2, fence: 3, pages: pagesOf({ 0: 2 }) }));
+    await images.putImage(anImage({ vm: 'gone2', seq: 1, pages: pagesOf({ 0: 3 }) }));
     expect(await images.deleteVmImages('gone')).toBe(4);
     expect(await keys('images/gone/')).toEqual([]);
     expect(await keys('images/gone2/')).toHaveLength(2);

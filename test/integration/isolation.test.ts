@@ -20,6 +20,14 @@ describe('hostile and broken guests on a node agent', () => {
   /** A 2-page VM for `owner` running the registered module `name`. */
   const moduleVm = (id: string, owner: string, name: string) =>
     createVm(rig.clients, { id, owner, guest: { kind: `module:${name}` }, memPages: 2 }, rig.now);
+  /** A new agent for `node` once the crashed one's lease has lapsed, after four periods: `vm`'s record then. */
+  const restartedWith = async (node: string, vm: string) => {
+    const agent = anAgent(node);
+    rig.now += 2 * AGENT_LEASE_MS;
+    await agent.register();
+    await cycle([agent], 4);
+    return getVm(rig.clients, vm);
+  };
 
   beforeAll(async () => {
     for (const [name, source] of Object.entries({
@@ -125,10 +133,7 @@ describe('hostile and broken guests on a node agent', () => {
 
   it('restores the newest complete image when the newest is missing, and records the guest time lost', async () => {
     const e = anAgent('h5');
-    await e.register();
-    await createVm(rig.clients, { id: 'img', owner: 'h5', guest: OK_GUEST, memPages: 4 }, rig.now);
-    await cycle([e], 5);
-    const older = (await getVm(rig.clients, 'img')).image!;
+    const older = (await rig.runVm([e], { id: 'img', guest: OK_GUEST, memPages: 4 }, 5)).image!;
     await cycle([e], 5);
     const newest = (await getVm(rig.clients, 'img')).image!;
     expect(newest.seq).toBeGreaterThan(older.seq);
@@ -136,11 +141,7 @@ describe('hostile and broken guests on a node agent', () => {
     await rig.clients.s3.send(
       new DeleteObjectCommand({ Bucket: rig.clients.bucketName, Key: newest.manifest }),
     );
-    const e2 = anAgent('h5');
-    rig.now += 2 * AGENT_LEASE_MS;
-    await e2.register();
-    await cycle([e2], 4);
-    const vm = await getVm(rig.clients, 'img');
+    const vm = await restartedWith('h5', 'img');
     expect(vm.state).toBe('RUNNING');
     expect(vm.recovery).toMatchObject({ broken: newest.manifest, why: expect.stringMatching(/missing/) });
     expect(vm.recovery!.restored).not.toBe(newest.manifest);
@@ -150,20 +151,13 @@ describe('hostile and broken guests on a node agent', () => {
 
   it('fails a VM whose images are all unusable, once, instead of retrying every reconcile', async () => {
     const f = anAgent('h6');
-    await f.register();
-    await createVm(rig.clients, { id: 'lost', owner: 'h6', guest: OK_GUEST, memPages: 4 }, rig.now);
-    await cycle([f], 5);
-    const newest = (await getVm(rig.clients, 'lost')).image!;
+    const newest = (await rig.runVm([f], { id: 'lost', guest: OK_GUEST, memPages: 4 }, 5)).image!;
     f.crash();
     for (const ref of await rig.images.listImages('lost'))
       await rig.clients.s3.send(
         new PutObjectCommand({ Bucket: rig.clients.bucketName, Key: ref.manifest, Body: 'not json' }),
       );
-    const f2 = anAgent('h6');
-    rig.now += 2 * AGENT_LEASE_MS;
-    await f2.register();
-    await cycle([f2], 4);
-    const vm = await getVm(rig.clients, 'lost');
+    const vm = await restartedWith('h6', 'lost');
     expect(vm.state).toBe('FAILED');
     expect(vm.reason).toMatch(/^no usable image: image manifest .* is not valid JSON/);
     expect(vm.image).toEqual(newest);
@@ -172,9 +166,7 @@ describe('hostile and broken guests on a node agent', () => {
 
   it('refuses to restore an image whose digest differs from the one the table recorded', async () => {
     const g = anAgent('h7');
-    await g.register();
-    await createVm(rig.clients, { id: 'forged', owner: 'h7', guest: OK_GUEST, memPages: 4 }, rig.now);
-    await cycle([g], 10);
+    await rig.runVm([g], { id: 'forged', guest: OK_GUEST, memPages: 4 }, 10);
     expect((await getVm(rig.clients, 'forged')).image!.seq).toBeGreaterThan(1);
     const { UpdateCommand } = await import('@aws-sdk/lib-dynamodb');
     const { vmKey } = await import('../../shared/storage/keys.ts');

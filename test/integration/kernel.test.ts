@@ -5,10 +5,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { ImageRef } from '../../shared/domain/vm-state.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { Corrupt } from '../../shared/storage/errors.ts';
-import { createImageStore, type ImageStore } from '../../shared/storage/image-store.ts';
+import type { ImageStore } from '../../shared/storage/image-store.ts';
 import type { GuestSpec } from '../../shared/storage/vms.ts';
 import { wasmOf } from '../support/hostile.ts';
-import { freshStores } from '../support/stores.ts';
+import { freshImageStores } from '../support/stores.ts';
 import { aClock, aKernel, CLOCK_GUEST, runTicks, TICK_MS } from '../unit/kernel/fixtures.ts';
 
 const GUESTS: [string, GuestSpec, number][] = [
@@ -25,8 +25,7 @@ describe('the kernel with images on s3rver', () => {
   let clients: Clients;
   let images: ImageStore;
   beforeAll(async () => {
-    clients = await freshStores();
-    images = createImageStore(clients);
+    ({ clients, images } = await freshImageStores());
     await images.putModule('clock', await wasmOf(CLOCK_GUEST));
   });
 

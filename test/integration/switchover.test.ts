@@ -1,29 +1,22 @@
 // The event-driven switchover against dynalite and s3rver, on a virtual clock: the target restores
 // from the pre-copy and waits on the VM item, so the hand-over follows the source's final delta
 // without any reconcile; crashes between the announce (IMAGE_READY) and the hand-over lose nothing.
-import { beforeAll, describe, expect, it } from 'vitest';
-import { type Agent, createAgent } from '../../node-agent/agent/agent.ts';
-import { Crash, type FaultHook } from '../../node-agent/agent/faults.ts';
-import { createKernel } from '../../node-agent/kernel/index.ts';
+import { describe, expect, it } from 'vitest';
+import type { Agent } from '../../node-agent/agent/agent.ts';
+import { Crash, type FaultHook, type FaultPoint } from '../../node-agent/agent/faults.ts';
 import type { Kernel } from '../../node-agent/kernel/types.ts';
-import { orderDeadline } from '../../shared/domain/protocol.ts';
-import type { Clients } from '../../shared/storage/clients.ts';
 import { Corrupt } from '../../shared/storage/errors.ts';
-import { createImageStore, type ImageStore } from '../../shared/storage/image-store.ts';
 import { getMigration } from '../../shared/storage/migrations.ts';
 import { listNodeWork } from '../../shared/storage/switchover.ts';
-import { createVm, getVm, listVmsForNode, orderMigration, type VmRecord } from '../../shared/storage/vms.ts';
-import { freshStores } from '../support/stores.ts';
+import { getVm, listVmsForNode, type VmRecord } from '../../shared/storage/vms.ts';
+import { AGENT_LEASE_MS, AGENT_TIMINGS, agentRig, quiet } from '../support/agents.ts';
+import { orderMove } from '../support/orders.ts';
 
 const GUEST = { kind: 'memory', params: { wsPages: 4, rate: 10_000 } };
-const quiet = { info: () => {}, warn: () => {}, debug: () => {}, error: () => {} };
-const LEASE_MS = 1000;
 
 describe('the event-driven switchover', () => {
-  let clients: Clients;
-  let images: ImageStore;
-  let now = 5_000_000;
-  const clock = () => now;
+  const rig = agentRig(5_000_000);
+  const { cycle } = rig;
 
   /** The targets' 'migrated in' log lines: how each brought its copy up to the final image. */
   const arrivals: { vm: string; phases: { path?: string } }[] = [];
@@ -35,35 +28,19 @@ describe('the event-driven switchover', () => {
   };
   const arrival = (vm: string) => arrivals.find((a) => a.vm === vm)?.phases.path;
 
-  const anAgent = (id: string, faults?: FaultHook, tweak?: (kernel: Kernel) => void) => {
-    const spec = { id, capacity: 1e9, weights: { cpu: 1, io: 0.2, mem: 0.1 }, memCapacityPages: 1024 };
-    const kernel = createKernel(
-      { nodeId: id, capacity: spec.capacity, weights: spec.weights, tickMs: 10, clock },
-      { images },
-    );
-    tweak?.(kernel);
-    return createAgent(
-      { clients, kernel, clock, log, images, ...(faults ? { faults } : {}) },
-      {
-        node: spec,
-        lease: { leaseMs: LEASE_MS, fenceMarginMs: 200 },
-        checkpointMs: 300,
-        cooldownMs: 5000,
-        timings: { orderMs: 2000, takeMs: 2000, perPageMs: 0 },
-      },
-    );
-  };
-  const cycle = async (agents: Agent[], steps = 1, stepMs = 100) => {
-    for (let i = 0; i < steps; i += 1) {
-      now += stepMs;
-      for (const a of agents) a.tick();
-      for (const a of agents) {
-        await a.heartbeat(stepMs);
-        await a.reconcile();
-        await a.idle();
+  /** A hook that crashes the agent the first time it reaches `at`, before the step. */
+  const crashOnceBefore = (at: FaultPoint): FaultHook => {
+    let armed = true;
+    return (point, ctx) => {
+      if (armed && point === at && ctx.phase === 'before') {
+        armed = false;
+        throw new Crash(point);
       }
-    }
+      return undefined;
+    };
   };
+  const anAgent = (id: string, faults?: FaultHook, alterKernel?: (kernel: Kernel) => void) =>
+    rig.anAgent(id, { faults, alterKernel, log });
   /** Real time passes (the watchers poll in it); the virtual clock stands still. */
   const until = async <T>(probe: () => Promise<T | undefined>, ms = 5000): Promise<T> => {
     const end = Date.now() + ms;
@@ -76,34 +53,35 @@ describe('the event-driven switchover', () => {
   };
   /** The VM is owned by `to` and its kernel runs it (the table's write comes first, then the resume). */
   const movedTo = (id: string, to: Agent) => async () => {
-    const vm = await getVm(clients, id);
+    const vm = await getVm(rig.clients, id);
     const done = vm.owner === to.nodeId && vm.state === 'RUNNING' && !vm.migration;
     return done && to.kernel.running().includes(id) ? vm : undefined;
   };
 
   /** Two agents with a VM running on the first, measured and checkpointed, and an order to move it. */
   async function ordered(vm: string, from: Agent, to: Agent) {
-    await from.register();
-    await to.register();
-    await createVm(clients, { id: vm, owner: from.nodeId, guest: GUEST, memPages: 16 }, now);
-    await cycle([from, to], 4);
-    const record = await getVm(clients, vm);
-    await orderMigration(clients, vm, record.fence, {
-      id: `${vm}-m`,
+    const record = await rig.runVm([from, to], { id: vm, guest: GUEST, memPages: 16 }, 4);
+    await orderMove(rig.clients, {
+      vm,
+      fence: record.fence,
       from: from.nodeId,
       to: to.nodeId,
-      phase: 'ORDERED',
-      deadline: orderDeadline(now, 16, { orderMs: 2000, takeMs: 2000, perPageMs: 0 }),
-      orderedAt: now,
-      origin: 'test',
+      now: rig.now,
+      memPages: 16,
+      timings: AGENT_TIMINGS,
     });
     return record;
   }
 
-  beforeAll(async () => {
-    clients = await freshStores();
-    images = createImageStore(clients);
-  });
+  /** Orders `vm` from `from` to `to`; it moves with the next fence, and `to` holds exactly the final image, brought up to date by `path`. */
+  async function expectHandOver(vm: string, from: Agent, to: Agent, path: 'apply' | 'restore') {
+    const before = await ordered(vm, from, to);
+    await cycle([from, to], 1);
+    const moved = await until(movedTo(vm, to));
+    expect(moved.fence).toBe(before.fence + 1);
+    expect(await until(async () => arrival(vm))).toBe(path);
+    expect(to.kernel.digest(vm)).toBe(moved.image?.digest);
+  }
 
   it('restores the target from the pre-copy while the source runs, then hands over on the final delta without a reconcile', async () => {
     const [a, b] = [anAgent('e1'), anAgent('e2')];
@@ -111,15 +89,15 @@ describe('the event-driven switchover', () => {
     // The source hints the target, pre-copies and announces; the guest keeps running.
     await a.reconcile();
     await a.idle();
-    const announced = await getVm(clients, 'ev');
-    expect(announced.migration?.precopiedAt).toBe(now);
+    const announced = await getVm(rig.clients, 'ev');
+    expect(announced.migration?.precopiedAt).toBe(rig.now);
     expect(announced.migration?.targetReadyAt).toBeUndefined();
     expect(a.kernel.running()).toEqual(['ev']);
     // The hint sits beside the target's VMs: its one reconcile query finds it; VM listings never show it.
-    expect((await listNodeWork(clients, 'e2')).inbound).toEqual([
+    expect((await listNodeWork(rig.clients, 'e2')).inbound).toEqual([
       { vm: 'ev', migration: 'ev-m', from: 'e1', to: 'e2' },
     ]);
-    expect(await listVmsForNode(clients, 'e2')).toEqual([]);
+    expect(await listVmsForNode(rig.clients, 'e2')).toEqual([]);
     // One reconcile of the target: it restores paused from the announced image and says it is ready.
     const image = announced.image!;
     await b.reconcile();
@@ -138,39 +116,34 @@ describe('the event-driven switchover', () => {
     // final delta to the copy restored from the pre-copy.
     expect(b.kernel.digest('ev')).toBe(moved.image?.digest);
     expect(await until(async () => arrival('ev'))).toBe('apply');
-    const record = await until(() => getMigration(clients, 'ev-m'));
+    const record = await until(() => getMigration(rig.clients, 'ev-m'));
     expect(record).toMatchObject({ outcome: 'completed', from: 'e1', to: 'e2' });
     expect(record.bytes?.final).toBeGreaterThan(0);
     // The hint goes at the target's next reconcile.
     await cycle([a, b], 1);
-    await until(async () => ((await listNodeWork(clients, 'e2')).inbound.length === 0 ? true : undefined));
+    await until(async () =>
+      (await listNodeWork(rig.clients, 'e2')).inbound.length === 0 ? true : undefined,
+    );
   });
 
   it('takes the VM on restart when the target crashes between the announce (IMAGE_READY) and the hand-over', async () => {
-    let armed = true;
-    const crashAtTake: FaultHook = (point, ctx) => {
-      if (armed && point === 'takeOwnership' && ctx.phase === 'before') {
-        armed = false;
-        throw new Crash(point);
-      }
-      return undefined;
-    };
+    const crashAtTake = crashOnceBefore('takeOwnership');
     const [a, b] = [anAgent('c1'), anAgent('c2', crashAtTake)];
     const before = await ordered('cr', a, b);
     await cycle([a, b], 1);
     // The source stops on the target's ready; the target crashes before taking the VM.
     const handed = await until(async () => {
-      const vm = await getVm(clients, 'cr');
+      const vm = await getVm(rig.clients, 'cr');
       return vm.migration?.phase === 'IMAGE_READY' && b.status() === 'crashed' ? vm : undefined;
     });
     expect(handed).toMatchObject({ owner: 'c1', fence: before.fence });
     expect(a.kernel.has('cr')).toBe(false);
     // A new process for c2, once the crashed one's lease has lapsed, loads the final image and takes it.
-    now += LEASE_MS + 1;
+    rig.now += AGENT_LEASE_MS + 1;
     const b2 = anAgent('c2');
     await b2.register();
     await cycle([a, b2], 1);
-    const moved = await getVm(clients, 'cr');
+    const moved = await getVm(rig.clients, 'cr');
     expect(moved).toMatchObject({ owner: 'c2', state: 'RUNNING', fence: before.fence + 1 });
     expect(moved.migration).toBeUndefined();
     expect(b2.kernel.running()).toEqual(['cr']);
@@ -179,14 +152,7 @@ describe('the event-driven switchover', () => {
   });
 
   it('hands over when the source crashes right after the announce, and its restart never runs the VM', async () => {
-    let armed = true;
-    const crashAtStop: FaultHook = (point, ctx) => {
-      if (armed && point === 'stopSource' && ctx.phase === 'before') {
-        armed = false;
-        throw new Crash(point);
-      }
-      return undefined;
-    };
+    const crashAtStop = crashOnceBefore('stopSource');
     const [a, b] = [anAgent('s1', crashAtStop), anAgent('s2')];
     const before = await ordered('sc', a, b);
     await cycle([a, b], 1);
@@ -194,13 +160,13 @@ describe('the event-driven switchover', () => {
     expect(a.status()).toBe('crashed');
     expect(moved.fence).toBe(before.fence + 1);
     expect(b.kernel.running()).toEqual(['sc']);
-    now += LEASE_MS + 1;
+    rig.now += AGENT_LEASE_MS + 1;
     const a2 = anAgent('s1');
     await a2.register();
     await cycle([a2, b], 2);
     expect(a2.kernel.has('sc')).toBe(false);
     expect(b.kernel.running()).toEqual(['sc']);
-    expect((await getVm(clients, 'sc')).owner).toBe('s2');
+    expect((await getVm(rig.clients, 'sc')).owner).toBe('s2');
   });
 
   it('hands over after the ready wait when the target never gets ready, and the target takes it at its reconcile', async () => {
@@ -210,16 +176,16 @@ describe('the event-driven switchover', () => {
     await a.idle();
     expect(a.kernel.running()).toEqual(['wt']);
     // Only the source runs: past its ready wait (a quarter of orderMs) it stops and copies anyway.
-    now += 600;
+    rig.now += 600;
     a.tick();
     await a.heartbeat(100);
     await a.reconcile();
     await a.idle();
-    const handed: VmRecord = await getVm(clients, 'wt');
+    const handed: VmRecord = await getVm(rig.clients, 'wt');
     expect(handed.migration?.phase).toBe('IMAGE_READY');
     expect(handed.migration?.targetReadyAt).toBeUndefined();
     await cycle([a, b], 1);
-    const moved = await getVm(clients, 'wt');
+    const moved = await getVm(rig.clients, 'wt');
     expect(moved).toMatchObject({ owner: 'w2', state: 'RUNNING' });
     expect(b.kernel.digest('wt')).toBe(handed.image?.digest);
   });
@@ -229,23 +195,13 @@ describe('the event-driven switchover', () => {
       kernel.applyImage = () => Promise.reject(new Corrupt('the copy cannot take this image'));
     };
     const [a, b] = [anAgent('f1'), anAgent('f2', undefined, refuse)];
-    const before = await ordered('fb', a, b);
-    await cycle([a, b], 1);
-    const moved = await until(movedTo('fb', b));
-    expect(moved.fence).toBe(before.fence + 1);
-    expect(await until(async () => arrival('fb'))).toBe('restore');
-    expect(b.kernel.digest('fb')).toBe(moved.image?.digest);
+    await expectHandOver('fb', a, b, 'restore');
   });
 
   it('applies the final delta again harmlessly when the step repeats', async () => {
     const repeatLoad: FaultHook = (point, ctx) =>
       point === 'loadTarget' && ctx.phase === 'after' ? 'repeat' : undefined;
     const [a, b] = [anAgent('r1'), anAgent('r2', repeatLoad)];
-    const before = await ordered('rp', a, b);
-    await cycle([a, b], 1);
-    const moved = await until(movedTo('rp', b));
-    expect(moved.fence).toBe(before.fence + 1);
-    expect(await until(async () => arrival('rp'))).toBe('apply');
-    expect(b.kernel.digest('rp')).toBe(moved.image?.digest);
+    await expectHandOver('rp', a, b, 'apply');
   });
 });

@@ -15,12 +15,44 @@ import { freshStores } from '../support/stores.ts';
 import { counterDigestFor, digestAt, QEMU, qemuNodes, waitLines } from './support.ts';
 
 const guest = { kind: 'qemu:counter' };
+const linesOf = (driver: QemuDriver, id: string) => driver.processOf(id).serial.sync().lines;
+
+/** Starts `id`, lets it print `lines` lines, and saves it paused: the checkpoint. */
+async function savedAfter(driver: QemuDriver, id: string, lines: number) {
+  await driver.start({ id, fence: 1, guest, memPages: 256 });
+  await waitLines(driver, id, lines);
+  await driver.pause(id);
+  return driver.checkpoint(id);
+}
+
+/** `savedAfter`, then stopped: the checkpoint and the line the guest stopped at. */
+async function suspended(driver: QemuDriver, id: string, lines: number) {
+  const saved = await savedAfter(driver, id, lines);
+  const stoppedAt = linesOf(driver, id);
+  await driver.stop(id);
+  return { saved, stoppedAt };
+}
+
+/** `id` prints two lines past `at`, and its digest is one the counter's sequence gives. */
+async function expectRunsOnFrom(driver: QemuDriver, id: string, at: number) {
+  await waitLines(driver, id, at + 2);
+  const digest = driver.digest(id);
+  expect(digest).toBe(counterDigestFor(digest));
+}
+
+/** Gives up the migration of `id`, stopped for it: it runs again at the source, from where it stood. */
+async function abortAndRunOn(driver: QemuDriver, id: string) {
+  expect(driver.running()).toEqual([]);
+  const at = linesOf(driver, id);
+  await driver.abortMigration(id);
+  expect(driver.running()).toEqual([id]);
+  await expectRunsOnFrom(driver, id, at);
+}
 
 describe('the qemu driver with the image store on s3rver', () => {
   let blobs: BlobStore;
   const nodes = qemuNodes('driver');
   const aNode = (nodeId: string) => nodes(nodeId, { blobs });
-  const linesOf = (driver: QemuDriver, id: string) => driver.processOf(id).serial.sync().lines;
 
   beforeAll(async () => {
     blobs = s3Blobs(await freshStores());
@@ -29,12 +61,7 @@ describe('the qemu driver with the image store on s3rver', () => {
   it('suspends to S3 and resumes on another node, the counter going on from where it stopped', async () => {
     const a = aNode('a');
     const b = aNode('b');
-    await a.start({ id: 'vm-s', fence: 1, guest, memPages: 256 });
-    await waitLines(a, 'vm-s', 5);
-    await a.pause('vm-s');
-    const saved = await a.checkpoint('vm-s');
-    const stoppedAt = linesOf(a, 'vm-s');
-    await a.stop('vm-s');
+    const { saved, stoppedAt } = await suspended(a, 'vm-s', 5);
     expect(a.has('vm-s')).toBe(false);
     expect(saved.image).toMatchObject({ manifest: 'images/vm-s/1/1/manifest.json', seq: 1 });
     expect(saved.image.digest).toBe(digestAt(stoppedAt));
@@ -105,22 +132,13 @@ describe('the qemu driver with the image store on s3rver', () => {
     await a.start({ id: 'vm-x', fence: 1, guest, memPages: 256 });
     await waitLines(a, 'vm-x', 2);
     await a.precopy('vm-x');
-    expect(a.running()).toEqual([]);
-    const at = linesOf(a, 'vm-x');
-    await a.abortMigration('vm-x');
-    expect(a.running()).toEqual(['vm-x']);
-    await waitLines(a, 'vm-x', at + 2);
-    const aDigest = a.digest('vm-x');
-    expect(aDigest).toBe(counterDigestFor(aDigest));
+    await abortAndRunOn(a, 'vm-x');
   });
 
   it('refuses a saved state with an altered part, and leaves no process behind', async () => {
     const a = aNode('a');
     const b = aNode('b');
-    await a.start({ id: 'vm-k', fence: 1, guest, memPages: 256 });
-    await waitLines(a, 'vm-k', 1);
-    await a.pause('vm-k');
-    const saved = await a.checkpoint('vm-k');
+    const saved = await savedAfter(a, 'vm-k', 1);
     const manifest = await readStateManifest(blobs, saved.image.manifest);
     const part = manifest.parts[0]!;
     const body = (await blobs.get(part.key))!.body;
@@ -231,10 +249,7 @@ describe('the qemu driver when the image store fails', () => {
     await expect(a.checkpoint('vm-u')).rejects.toThrow(/S3 is down/);
     expect(flaky.partsPut).toBeGreaterThan(3);
     expect(await blobs.list('images/vm-u/')).not.toContain('images/vm-u/1/1/manifest.json');
-    const at = a.processOf('vm-u').serial.sync().lines;
-    await waitLines(a, 'vm-u', at + 2);
-    const aDigest = a.digest('vm-u');
-    expect(aDigest).toBe(counterDigestFor(aDigest));
+    await expectRunsOnFrom(a, 'vm-u', linesOf(a, 'vm-u'));
     // the store is back: the next save works, under a new sequence (keys are written once)
     flaky.failing = false;
     const saved = await a.checkpoint('vm-u');
@@ -249,24 +264,13 @@ describe('the qemu driver when the image store fails', () => {
     await a.precopy('vm-f');
     Object.assign(flaky, { failing: true, okParts: 0 });
     await expect(a.finalState('vm-f')).rejects.toThrow();
-    expect(a.running()).toEqual([]);
-    const at = a.processOf('vm-f').serial.sync().lines;
-    await a.abortMigration('vm-f');
-    expect(a.running()).toEqual(['vm-f']);
-    await waitLines(a, 'vm-f', at + 2);
-    const aDigest = a.digest('vm-f');
-    expect(aDigest).toBe(counterDigestFor(aDigest));
+    await abortAndRunOn(a, 'vm-f');
   });
 
   it('fails a load whose parts cannot be read, leaves no process, and loads on a retry', async () => {
     const a = aNode('a');
     const b = aNode('b');
-    await a.start({ id: 'vm-r', fence: 1, guest, memPages: 256 });
-    await waitLines(a, 'vm-r', 2);
-    await a.pause('vm-r');
-    const saved = await a.checkpoint('vm-r');
-    const stoppedAt = a.processOf('vm-r').serial.sync().lines;
-    await a.stop('vm-r');
+    const { saved, stoppedAt } = await suspended(a, 'vm-r', 2);
     flaky.failGets = true;
     await expect(b.start({ id: 'vm-r', fence: 2, guest, memPages: 256, image: saved.image })).rejects.toThrow(
       /S3 is down/,

@@ -6,7 +6,6 @@ import { kernelWithQemu } from '../../node-agent/drivers/qemu/kernel-bridge.ts';
 import type { QemuProcess } from '../../node-agent/drivers/qemu/process.ts';
 import { readStateManifest } from '../../node-agent/drivers/qemu/state-store.ts';
 import { createKernel } from '../../node-agent/kernel/index.ts';
-import { orderDeadline } from '../../shared/domain/protocol.ts';
 import { createRng } from '../../shared/domain/rng.ts';
 import type { Rng } from '../../shared/domain/types.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
@@ -16,7 +15,8 @@ import {
   type ImageStore,
   s3Blobs,
 } from '../../shared/storage/image-store.ts';
-import { createVm, findVm, getVm, orderMigration } from '../../shared/storage/vms.ts';
+import { createVm, findVm, getVm } from '../../shared/storage/vms.ts';
+import { orderMove } from '../support/orders.ts';
 import { freshStores } from '../support/stores.ts';
 import { counterDigestFor, qemuNodes, WAIT } from './support.ts';
 
@@ -222,14 +222,14 @@ describe('qemu VMs under seeded fault schedules', () => {
           };
 
         const vm = await getVm(clients, id);
-        await orderMigration(clients, id, vm.fence, {
-          id: `${id}-m`,
+        await orderMove(clients, {
+          vm: id,
+          fence: vm.fence,
           from: a.id,
           to: b.id,
-          phase: 'ORDERED',
-          deadline: orderDeadline(now, 256, { orderMs: 3000, takeMs: 3000, perPageMs: 0 }),
-          orderedAt: now,
-          origin: 'test',
+          now,
+          memPages: 256,
+          timings: { orderMs: 3000, takeMs: 3000, perPageMs: 0 },
         });
         const settled = async () => {
           const v = await findVm(clients, id);

@@ -15,6 +15,16 @@ const counterOf = (line: string) => parseLine(line)!.counter;
 
 describe('a QEMU process running the counter guest', () => {
   const scratch = qemuScratch();
+  /** A source that printed `lines` lines, then streamed its state out: the stream's chunks and stats. */
+  const migratedOut = async (lines: number) => {
+    const source = await scratch.spawn();
+    await source.serial.wait((s) => s.lines >= lines, WAIT);
+    const chunks: Buffer[] = [];
+    const stats = await source.migrateOut((c) => {
+      chunks.push(c);
+    });
+    return { source, chunks, stats };
+  };
 
   it('boots and prints the counter sequence, one line per timer tick', async () => {
     const vm = await scratch.spawn();
@@ -71,12 +81,7 @@ describe('a QEMU process running the counter guest', () => {
   });
 
   it('moves its state through the migration stream to a new process, where the counter goes on', async () => {
-    const source = await scratch.spawn();
-    await source.serial.wait((s) => s.lines >= 5, WAIT);
-    const chunks: Buffer[] = [];
-    const stats = await source.migrateOut((c) => {
-      chunks.push(c);
-    });
+    const { source, chunks, stats } = await migratedOut(5);
     expect((await source.status()).running).toBe(false);
     const stopped = source.serial.sync();
     expect(stats.bytes).toBe(chunks.reduce((n, c) => n + c.byteLength, 0));
@@ -102,12 +107,7 @@ describe('a QEMU process running the counter guest', () => {
   });
 
   it('fails the load, instead of hanging, when the target process dies during it', async () => {
-    const source = await scratch.spawn();
-    await source.serial.wait((s) => s.lines >= 1, WAIT);
-    const chunks: Buffer[] = [];
-    await source.migrateOut((c) => {
-      chunks.push(c);
-    });
+    const { chunks } = await migratedOut(1);
     const target = await scratch.spawn({ incoming: true });
     const load = target.migrateIn(
       (async function* () {
@@ -120,12 +120,7 @@ describe('a QEMU process running the counter guest', () => {
   });
 
   it('rejects a stream that is cut short, and the process does not run', async () => {
-    const source = await scratch.spawn();
-    await source.serial.wait((s) => s.lines >= 1, WAIT);
-    const chunks: Buffer[] = [];
-    await source.migrateOut((c) => {
-      chunks.push(c);
-    });
+    const { chunks } = await migratedOut(1);
     const whole = Buffer.concat(chunks);
     const target = await scratch.spawn({ incoming: true });
     await expect(

@@ -4,13 +4,18 @@
 import { beforeAll } from 'vitest';
 import { type Agent, createAgent } from '../../node-agent/agent/agent.ts';
 import { createKernel } from '../../node-agent/kernel/index.ts';
+import type { Kernel } from '../../node-agent/kernel/types.ts';
+import type { ProtocolTimings } from '../../shared/domain/protocol.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { createImageStore, type ImageStore } from '../../shared/storage/image-store.ts';
+import { createVm, getVm, type NewVm, type VmRecord } from '../../shared/storage/vms.ts';
 import { freshStores } from './stores.ts';
 
 export const quiet = { info: () => {}, warn: () => {}, debug: () => {}, error: () => {} };
 /** The agents' lease: a node that misses it for longer stops its guests. */
 export const AGENT_LEASE_MS = 1000;
+/** The agents' protocol timings: orders and hand-overs due within 2 s, whatever the VM's size. */
+export const AGENT_TIMINGS: ProtocolTimings = { orderMs: 2000, takeMs: 2000, perPageMs: 0 };
 
 type KernelOptions = Parameters<typeof createKernel>[0];
 
@@ -18,6 +23,10 @@ export interface AgentOptions {
   faults?: Parameters<typeof createAgent>[0]['faults'];
   /** Kernel options beyond the node's id, capacity, weights, tick and clock. */
   kernel?: Partial<KernelOptions>;
+  /** Changes the kernel before the agent gets it (to make one of its operations fail, say). */
+  alterKernel?: (kernel: Kernel) => void;
+  /** The agent's logger; quiet unless given. */
+  log?: Parameters<typeof createAgent>[0]['log'];
 }
 
 export interface AgentRig {
@@ -31,6 +40,8 @@ export interface AgentRig {
   anAgent(id: string, options?: AgentOptions): Agent;
   /** One period per step: time passes, guests tick, heartbeats and reconciles run to completion. */
   cycle(agents: Agent[], steps?: number, stepMs?: number): Promise<void>;
+  /** Registers `agents`, creates `vm` on the first of them, and cycles them `steps` periods; the VM's record then. */
+  runVm(agents: Agent[], vm: Omit<NewVm, 'owner'>, steps: number): Promise<VmRecord>;
 }
 
 /** Agents on a virtual clock starting at `start`, over stores the rig opens in the suite's beforeAll. */
@@ -48,12 +59,13 @@ export function agentRig(start = 1_000_000): AgentRig {
       },
       { images: rig.images },
     );
+    options.alterKernel?.(kernel);
     return createAgent(
       {
         clients: rig.clients,
         kernel,
         clock: rig.clock,
-        log: quiet,
+        log: options.log ?? quiet,
         images: rig.images,
         ...(options.faults ? { faults: options.faults } : {}),
       },
@@ -62,7 +74,7 @@ export function agentRig(start = 1_000_000): AgentRig {
         lease: { leaseMs: AGENT_LEASE_MS, fenceMarginMs: 200 },
         checkpointMs: 300,
         cooldownMs: 5000,
-        timings: { orderMs: 2000, takeMs: 2000, perPageMs: 0 },
+        timings: AGENT_TIMINGS,
       },
     );
   };
@@ -79,7 +91,14 @@ export function agentRig(start = 1_000_000): AgentRig {
     }
   };
 
-  const rig = { now: start, clock: () => rig.now, anAgent, cycle } as AgentRig;
+  const runVm = async (agents: Agent[], vm: Omit<NewVm, 'owner'>, steps: number) => {
+    for (const a of agents) await a.register();
+    await createVm(rig.clients, { ...vm, owner: agents[0]!.nodeId }, rig.now);
+    await cycle(agents, steps);
+    return getVm(rig.clients, vm.id);
+  };
+
+  const rig = { now: start, clock: () => rig.now, anAgent, cycle, runVm } as AgentRig;
   beforeAll(async () => {
     rig.clients = await freshStores();
     rig.images = createImageStore(rig.clients);

@@ -1,5 +1,6 @@
 // The dashboard's page tests over a real API and table with no agents: fresh stores seeded with a
 // cluster, the API on a free port behind a token, and Chromium to open it in.
+import { afterAll, beforeAll } from 'vitest';
 import { type ApiServer, startApiServer } from '../../functions/api/server.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { type Browser, launchBrowser } from '../browser/browser.ts';
@@ -37,4 +38,14 @@ export async function seededDashboard(
       await api.close();
     },
   };
+}
+
+/** `seededDashboard` for a suite: opened in the suite's beforeAll, closed after it. */
+export function seededDashboardForSuite(...args: Parameters<typeof seededDashboard>): SeededDashboard {
+  const dash = {} as SeededDashboard;
+  beforeAll(async () => {
+    Object.assign(dash, await seededDashboard(...args));
+  }, 60_000);
+  afterAll(() => dash.close?.());
+  return dash;
 }

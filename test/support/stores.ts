@@ -3,6 +3,12 @@ import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
 import { ensureTableAndBucket, LOCAL_CREDENTIALS, localClients } from '../../shared/local/stores.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
+import {
+  type BlobStore,
+  createImageStore,
+  type ImageStore,
+  s3Blobs,
+} from '../../shared/storage/image-store.ts';
 
 /** Endpoints of the run's dynalite and s3rver, as environment variables for child processes. */
 export function storeEnv(clients: Clients): Record<string, string> {
@@ -27,4 +33,16 @@ export async function freshStores(): Promise<Clients> {
   });
   await ensureTableAndBucket(clients);
   return clients;
+}
+
+export interface ImageStores {
+  clients: Clients;
+  images: ImageStore;
+  blobs: BlobStore;
+}
+
+/** Clients bound to a new, empty table and bucket, with the image store and the bucket's blobs over them. */
+export async function freshImageStores(): Promise<ImageStores> {
+  const clients = await freshStores();
+  return { clients, images: createImageStore(clients), blobs: s3Blobs(clients) };
 }

@@ -13,7 +13,6 @@ import {
   pairKey,
   penalise,
 } from '../../shared/domain/learning.ts';
-import { nodesInShard, roundAt, shardOf } from '../../shared/domain/shards.ts';
 import type { Move, PairDecision, RoundDecision, VmInfo } from '../../shared/domain/types.ts';
 import { fitRunRecord, type RunRecord } from '../../shared/storage/runs.ts';
 
@@ -249,49 +248,6 @@ describe('learning from outcomes', () => {
     expect(
       estimateConvergence([{ round: 0, cv: 0.2 }], { round: 1, cv: 0.3, expectedCv: 0.3 }).rounds,
     ).toBeNull();
-  });
-});
-
-describe('shards', () => {
-  it('puts every node in exactly one shard per round, roughly evenly', () => {
-    const ids = Array.from({ length: 4000 }, (_, i) => `node-${i}`);
-    const shards = 4;
-    const sizes = Array.from({ length: shards }, (_, s) => nodesInShard(ids, 17, s, shards).length);
-    expect(sizes.reduce((a, b) => a + b, 0)).toBe(ids.length);
-    for (const size of sizes) expect(Math.abs(size - 1000)).toBeLessThan(150);
-  });
-
-  it('lets every pair of nodes share a shard within a few rounds', () => {
-    const ids = Array.from({ length: 40 }, (_, i) => `n${i}`);
-    const met = new Set<string>();
-    for (let round = 0; round < 60; round++) {
-      for (let s = 0; s < 4; s++) {
-        const members = nodesInShard(ids, round, s, 4);
-        for (const a of members) for (const b of members) if (a < b) met.add(`${a}|${b}`);
-      }
-    }
-    expect(met.size).toBe((40 * 39) / 2);
-  });
-
-  it('is a pure function of node, round and shard count', () => {
-    fc.assert(
-      fc.property(
-        fc.string(),
-        fc.integer({ min: 0, max: 1e9 }),
-        fc.integer({ min: 1, max: 64 }),
-        (id, round, n) => {
-          const s = shardOf(id, round, n);
-          return s === shardOf(id, round, n) && s >= 0 && s < n && Number.isInteger(s);
-        },
-      ),
-    );
-  });
-
-  it('rejects a bad shard count or shard, and derives the round from the clock', () => {
-    expect(() => shardOf('a', 1, 0)).toThrow(/shards must be a positive integer/);
-    expect(() => nodesInShard(['a'], 1, 3, 3)).toThrow(/shard must be an integer in \[0, 3\)/);
-    expect(roundAt(125_000, 60_000)).toBe(2);
-    expect(() => roundAt(1, 0)).toThrow(/intervalMs must be positive/);
   });
 });
 

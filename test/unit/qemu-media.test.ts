@@ -6,14 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { guestMedia } from '../../node-agent/drivers/qemu/registered-images.ts';
+import type { ImageRole } from '../../shared/qemu-images.ts';
 import { InvalidInput } from '../../shared/storage/errors.ts';
-import {
-  type ImageRecord,
-  imageFileKey,
-  imageFingerprint,
-  storeImageFiles,
-} from '../../shared/storage/image-registry.ts';
-import { memoryBlobs, sha256 } from '../../shared/storage/image-store.ts';
+import { type ImageRecord, imageRecordOf, storeImageFiles } from '../../shared/storage/image-registry.ts';
+import { memoryBlobs } from '../../shared/storage/image-store.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'seesaw-qemu-media-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -25,23 +21,9 @@ async function stored(
   cmdline?: string,
 ) {
   const blobs = memoryBlobs();
-  const list = Object.entries(files).map(([role, bytes]) => ({
-    role: role as 'disk' | 'kernel' | 'initrd',
-    key: imageFileKey(name, role as 'disk', sha256(bytes)),
-    sha256: sha256(bytes),
-    bytes: bytes.byteLength,
-  }));
-  const record: ImageRecord = {
-    name,
-    format,
-    files: list,
-    ...(cmdline !== undefined ? { cmdline } : {}),
-    bytes: 0,
-    virtualBytes: 0,
-    sha256: imageFingerprint(format, list, cmdline),
-    createdAt: 0,
-  };
-  await storeImageFiles(blobs, record, new Map(Object.entries(files)) as Map<'disk', Uint8Array>);
+  const contents = new Map(Object.entries(files)) as Map<ImageRole, Uint8Array>;
+  const record = imageRecordOf({ name, format, contents, cmdline, virtualBytes: 0, createdAt: 0 });
+  await storeImageFiles(blobs, record, contents);
   return blobs;
 }
 

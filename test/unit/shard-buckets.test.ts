@@ -6,10 +6,19 @@ import {
   bucketsInShard,
   groupOf,
   NODE_BUCKETS,
+  nodesInShard,
+  roundAt,
   shardOf,
   shardOfBucket,
   shardReads,
 } from '../../shared/domain/shards.ts';
+
+/** A node id, a round and a shard count of 1 to 64. */
+const nodeRoundShards = fc.tuple(
+  fc.string(),
+  fc.integer({ min: 0, max: 1e9 }),
+  fc.integer({ min: 1, max: 64 }),
+);
 
 describe('shard buckets', () => {
   it('deals every bucket to exactly one shard per round, in equal shares (±1 group or bucket)', () => {
@@ -34,21 +43,16 @@ describe('shard buckets', () => {
 
   it('puts a node in its bucket’s shard, and its bucket never changes', () => {
     fc.assert(
-      fc.property(
-        fc.string(),
-        fc.integer({ min: 0, max: 1e9 }),
-        fc.integer({ min: 1, max: 64 }),
-        (id, round, shards) => {
-          const bucket = bucketOf(id);
-          return (
-            bucket === bucketOf(id) &&
-            bucket >= 0 &&
-            bucket < NODE_BUCKETS &&
-            shardOf(id, round, shards) === shardOfBucket(bucket, round, shards) &&
-            bucketsInShard(round, shardOf(id, round, shards), shards).includes(bucket)
-          );
-        },
-      ),
+      fc.property(nodeRoundShards, ([id, round, shards]) => {
+        const bucket = bucketOf(id);
+        return (
+          bucket === bucketOf(id) &&
+          bucket >= 0 &&
+          bucket < NODE_BUCKETS &&
+          shardOf(id, round, shards) === shardOfBucket(bucket, round, shards) &&
+          bucketsInShard(round, shardOf(id, round, shards), shards).includes(bucket)
+        );
+      }),
       { numRuns: 200 },
     );
   });
@@ -93,5 +97,43 @@ describe('shard reads', () => {
         );
       }
     }
+  });
+});
+
+describe('shards of nodes', () => {
+  it('puts every node in exactly one shard per round, roughly evenly', () => {
+    const ids = Array.from({ length: 4000 }, (_, i) => `node-${i}`);
+    const shards = 4;
+    const sizes = Array.from({ length: shards }, (_, s) => nodesInShard(ids, 17, s, shards).length);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(ids.length);
+    for (const size of sizes) expect(Math.abs(size - 1000)).toBeLessThan(150);
+  });
+
+  it('lets every pair of nodes share a shard within a few rounds', () => {
+    const ids = Array.from({ length: 40 }, (_, i) => `n${i}`);
+    const met = new Set<string>();
+    for (let round = 0; round < 60; round++) {
+      for (let s = 0; s < 4; s++) {
+        const members = nodesInShard(ids, round, s, 4);
+        for (const a of members) for (const b of members) if (a < b) met.add(`${a}|${b}`);
+      }
+    }
+    expect(met.size).toBe((40 * 39) / 2);
+  });
+
+  it('is a pure function of node, round and shard count', () => {
+    fc.assert(
+      fc.property(nodeRoundShards, ([id, round, n]) => {
+        const s = shardOf(id, round, n);
+        return s === shardOf(id, round, n) && s >= 0 && s < n && Number.isInteger(s);
+      }),
+    );
+  });
+
+  it('rejects a bad shard count or shard, and derives the round from the clock', () => {
+    expect(() => shardOf('a', 1, 0)).toThrow(/shards must be a positive integer/);
+    expect(() => nodesInShard(['a'], 1, 3, 3)).toThrow(/shard must be an integer in \[0, 3\)/);
+    expect(roundAt(125_000, 60_000)).toBe(2);
+    expect(() => roundAt(1, 0)).toThrow(/intervalMs must be positive/);
   });
 });

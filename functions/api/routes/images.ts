@@ -16,14 +16,13 @@ import {
   findImage,
   forgetImage,
   type ImageRecord,
-  imageFileKey,
-  imageFingerprint,
+  imageRecordOf,
   listRegisteredImages,
   registerImage,
   storeImageFiles,
   vmsUsingImage,
 } from '../../../shared/storage/image-registry.ts';
-import { type BlobStore, s3Blobs, sha256 } from '../../../shared/storage/image-store.ts';
+import { type BlobStore, s3Blobs } from '../../../shared/storage/image-store.ts';
 import type { ApiDeps } from '../deps.ts';
 import { conflict, notFound, problemResponses, unprocessable } from '../problem.ts';
 import { newRouter, routesOf } from '../router.ts';
@@ -170,20 +169,14 @@ function register(deps: ApiDeps, blobs: BlobStore): RouteHandler<typeof register
         `image ${name} cannot be booted: ${checked.problems[0]}`,
         checked.problems.map((message) => ({ path: 'image', message })),
       );
-    const files = [...contents].map(([role, bytes]) => {
-      const hash = sha256(bytes);
-      return { role, key: imageFileKey(name, role, hash), sha256: hash, bytes: bytes.byteLength };
-    });
-    const record: ImageRecord = {
+    const record = imageRecordOf({
       name,
       format,
-      files,
-      ...(cmdline !== undefined ? { cmdline } : {}),
-      bytes: files.reduce((sum, f) => sum + f.bytes, 0),
+      contents,
+      cmdline,
       virtualBytes: checked.virtualBytes,
-      sha256: imageFingerprint(format, files, cmdline),
       createdAt: deps.clock(),
-    };
+    });
     const existing = await findImage(clients, name);
     if (existing) {
       if (existing.sha256 === record.sha256) return c.json(toImageView(existing), 200);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { decideRound } from '../../../shared/domain/decide.ts';
 import { createRng } from '../../../shared/domain/rng.ts';
 import type { BalancingConfig, RoundInput } from '../../../shared/domain/types.ts';
-import { aConfig, aNode, aRound, aVm, vmsOn } from './fixtures.ts';
+import { aConfig, aNode, aRound, aVm, drainingNodes, vmsOn, vmsOnEach } from './fixtures.ts';
 
 const decide = (input: RoundInput, config: Partial<BalancingConfig> = {}) =>
   decideRound(input, aConfig(config), createRng(1));
@@ -345,19 +345,11 @@ describe('decideRound with the headroom trigger', () => {
 
 describe('decideRound with spread pairing and draining nodes', () => {
   it('pairs a draining node with the least loaded node', () => {
-    const nodes = [
-      aNode({ id: 'drain', draining: true }),
-      aNode({ id: 'mid' }),
-      aNode({ id: 'high' }),
-      aNode({ id: 'low' }),
-    ];
-    const vms = [
-      ...vmsOn('drain', [3]),
-      ...vmsOn('mid', [50]),
-      ...vmsOn('high', [90]),
-      ...vmsOn('low', [10]),
-    ];
-    const decision = decide(aRound(nodes, vms), { pairing: 'spread' });
+    const input = aRound(
+      drainingNodes('drain', 'mid', 'high', 'low'),
+      vmsOnEach({ drain: [3], mid: [50], high: [90], low: [10] }),
+    );
+    const decision = decide(input, { pairing: 'spread' });
     expect(decision.pairs.map((p) => [p.requester, p.selected])).toContainEqual(['drain', 'low']);
     expect(decision.moves.filter((m) => m.from === 'drain').map((m) => m.to)).toEqual(['low']);
   });

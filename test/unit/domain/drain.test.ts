@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { decideRound } from '../../../shared/domain/decide.ts';
 import { createRng } from '../../../shared/domain/rng.ts';
 import type { BalancingConfig, NodeInfo, RoundDecision, RoundInput } from '../../../shared/domain/types.ts';
-import { aConfig, aNode, aRound, aVm, vmsOn } from './fixtures.ts';
+import { aConfig, aNode, aRound, aVm, drainingNodes, vmsOn, vmsOnEach } from './fixtures.ts';
 
 const decide = (input: RoundInput, config: Partial<BalancingConfig> = {}) =>
   decideRound(input, aConfig({ maxMigrationsPerNode: 10, ...config }), createRng(1));
@@ -22,18 +22,10 @@ function movesOnce(input: RoundInput, d: RoundDecision) {
 
 describe('a draining node spread over several receivers', () => {
   // a (draining) holds six VMs of 1; b, c and d carry 2 each, so the mean of the receivers is 4.
-  const nodes = [
-    aNode({ id: 'a', draining: true }),
-    aNode({ id: 'b' }),
-    aNode({ id: 'c' }),
-    aNode({ id: 'd' }),
-  ];
-  const input = aRound(nodes, [
-    ...vmsOn('a', [1, 1, 1, 1, 1, 1]),
-    ...vmsOn('b', [2]),
-    ...vmsOn('c', [2]),
-    ...vmsOn('d', [2]),
-  ]);
+  const input = aRound(
+    drainingNodes('a', 'b', 'c', 'd'),
+    vmsOnEach({ a: [1, 1, 1, 1, 1, 1], b: [2], c: [2], d: [2] }),
+  );
 
   it('gives each of its VMs exactly once, two to each receiver', () => {
     const d = decide(input);
@@ -162,19 +154,12 @@ describe('a draining node whose VMs may not go', () => {
 
   it('tries the next receiver when one may take none of its VMs, and keeps one line for the refusal', () => {
     // b is the least loaded but already holds group g; c takes one VM of g, then none more.
-    const nodes = [
-      aNode({ id: 'a', draining: true }),
-      aNode({ id: 'b' }),
-      aNode({ id: 'c' }),
-      aNode({ id: 'd' }),
-    ];
     const vms = [
       ...vmsOn('a', [1, 1], { group: 'g' }),
       aVm({ id: 'bg', node: 'b', load: 1, group: 'g' }),
-      ...vmsOn('c', [2]),
-      ...vmsOn('d', [2]),
+      ...vmsOnEach({ c: [2], d: [2] }),
     ];
-    const d = decide(aRound(nodes, vms), { pairing: 'round-robin' });
+    const d = decide(aRound(drainingNodes('a', 'b', 'c', 'd'), vms), { pairing: 'round-robin' });
     const mine = pairsOf(d, 'a');
     expect(mine.map((p) => [p.selected, p.reason.code, p.moves.length])).toEqual([
       ['b', 'draining', 0],
@@ -186,18 +171,12 @@ describe('a draining node whose VMs may not go', () => {
 
   it('keeps only the exchanges that moved once it has moved something', () => {
     // c is least loaded and takes one VM of g; b and d already hold g and take nothing.
-    const nodes = [
-      aNode({ id: 'a', draining: true }),
-      aNode({ id: 'b' }),
-      aNode({ id: 'c' }),
-      aNode({ id: 'd' }),
-    ];
     const vms = [
       ...vmsOn('a', [1, 1], { group: 'g' }),
       aVm({ id: 'bg', node: 'b', load: 2, group: 'g' }),
       aVm({ id: 'dg', node: 'd', load: 3, group: 'g' }),
     ];
-    const d = decide(aRound(nodes, vms), { pairing: 'round-robin' });
+    const d = decide(aRound(drainingNodes('a', 'b', 'c', 'd'), vms), { pairing: 'round-robin' });
     expect(pairsOf(d, 'a').map((p) => [p.selected, p.reason.code])).toEqual([['c', 'moved']]);
     expect(d.moves.map((m) => m.to)).toEqual(['c']);
   });

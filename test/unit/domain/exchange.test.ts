@@ -23,11 +23,19 @@ const twoNodes = (a: number[], b: number[], over: { a?: Partial<NodeInfo>; b?: P
     [...vmsOn('a', a), ...vmsOn('b', b)],
   );
 
+/** Both nodes of `twoNodes` at capacity 100, and the headroom trigger at 80 % of it. */
+const CAPACITY_100 = { a: { capacity: 100 }, b: { capacity: 100 } };
+const HEADROOM_80: Partial<BalancingConfig> = { trigger: 'headroom', highThreshold: 0.8 };
+
 const pairOf = (d: RoundDecision, x: string, y: string): PairDecision => {
   const p = d.pairs.find((q) => [q.requester, q.selected].sort().join() === [x, y].sort().join());
   if (!p) throw new Error(`no pair ${x}/${y} in ${JSON.stringify(d.pairs)}`);
   return p;
 };
+
+/** The reason of the pair a/b at capacity 100 under the headroom trigger at 80 %. */
+const headroomReason = (a: number[], b: number[]) =>
+  pairOf(decide(twoNodes(a, b, CAPACITY_100), HEADROOM_80), 'a', 'b').reason;
 
 describe('an exchange that does not start', () => {
   it('says the difference is within the threshold factor and margin', () => {
@@ -63,43 +71,37 @@ describe('an exchange that does not start', () => {
   });
 
   it('leaves a giver with headroom alone under the headroom trigger, and says how much', () => {
-    const input = twoNodes([70], [10], { a: { capacity: 100 }, b: { capacity: 100 } });
-    const p = pairOf(decide(input, { trigger: 'headroom', highThreshold: 0.8 }), 'a', 'b');
-    expect(p.reason).toEqual({
+    expect(headroomReason([70], [10])).toEqual({
       code: 'below-threshold',
       detail: 'a (70) has headroom below 0.8 of its capacity 100',
     });
   });
 
   it('acts under the headroom trigger once the giver is past the threshold', () => {
-    const input = twoNodes([50, 31], [10], { a: { capacity: 100 }, b: { capacity: 100 } });
-    expect(decide(input, { trigger: 'headroom', highThreshold: 0.8 }).moves.map((m) => m.vm)).toEqual([
-      'a-1',
-    ]);
+    const input = twoNodes([50, 31], [10], CAPACITY_100);
+    expect(decide(input, HEADROOM_80).moves.map((m) => m.vm)).toEqual(['a-1']);
   });
 
   it('leaves a giver exactly at the headroom threshold alone', () => {
-    const input = twoNodes([80], [0], { a: { capacity: 100 }, b: { capacity: 100 } });
-    expect(decide(input, { trigger: 'headroom', highThreshold: 0.8 }).moves).toEqual([]);
+    const input = twoNodes([80], [0], CAPACITY_100);
+    expect(decide(input, HEADROOM_80).moves).toEqual([]);
   });
 
   it('fills the taker only up to the headroom threshold', () => {
     // a 95 (VMs of 2.5), b 70: b may take 10 of the 12.5 that would even the pair.
-    const input = twoNodes(Array(38).fill(2.5), [70], { a: { capacity: 100 }, b: { capacity: 100 } });
-    const d = decide(input, { trigger: 'headroom', highThreshold: 0.8, aim: 'pair' });
+    const input = twoNodes(Array(38).fill(2.5), [70], CAPACITY_100);
+    const d = decide(input, { ...HEADROOM_80, aim: 'pair' });
     expect(d.expected).toEqual({ a: 85, b: 80 });
   });
 
   it('ignores the headroom threshold under the difference trigger', () => {
-    const input = twoNodes([90, 9], [81], { a: { capacity: 100 }, b: { capacity: 100 } });
+    const input = twoNodes([90, 9], [81], CAPACITY_100);
     expect(decide(input, { trigger: 'difference', highThreshold: 0.8 }).expected).toEqual({ a: 90, b: 90 });
   });
 
   it('needs nothing when the taker is already at its headroom threshold', () => {
     // a (95) is over 80 % of its capacity, but b (85) is too: b may take nothing.
-    const input = twoNodes([95], [85], { a: { capacity: 100 }, b: { capacity: 100 } });
-    const p = pairOf(decide(input, { trigger: 'headroom', highThreshold: 0.8 }), 'a', 'b');
-    expect(p.reason).toEqual({
+    expect(headroomReason([95], [85])).toEqual({
       code: 'balanced',
       detail: 'a (95) and b (85) need nothing to reach the aim (mean 90)',
     });
@@ -254,9 +256,7 @@ describe('an exchange that moves', () => {
 
   it('needs nothing from a giver whose taker already has all it may take, and says the aim', () => {
     // Headroom: b sits exactly at the threshold (80), so a (95) has nothing to give it.
-    const input = twoNodes([95], [80], { a: { capacity: 100 }, b: { capacity: 100 } });
-    const p = pairOf(decide(input, { trigger: 'headroom', highThreshold: 0.8 }), 'a', 'b');
-    expect(p.reason.code).toBe('balanced');
+    expect(headroomReason([95], [80]).code).toBe('balanced');
   });
 
   it('lets a giver above the mean pass the taker over the mean when every VM is too large to stop at it', () => {

@@ -28,6 +28,16 @@ export function vmsOn(node: string, loads: number[], over: Partial<VmInfo> = {})
   return loads.map((load, i) => aVm({ id: `${node}-${i}`, node, load, ...over }));
 }
 
+/** VMs with the given loads on each node, in the order of the keys (`vmsOn` for each). */
+export function vmsOnEach(loads: Record<string, number[]>): VmInfo[] {
+  return Object.entries(loads).flatMap(([node, nodeLoads]) => vmsOn(node, nodeLoads));
+}
+
+/** A drain scenario's nodes: `draining` drains and gives to the `receivers`, in that order. */
+export function drainingNodes(draining: string, ...receivers: string[]): NodeInfo[] {
+  return [aNode({ id: draining, draining: true }), ...receivers.map((id) => aNode({ id }))];
+}
+
 /** A node a VM may be placed on: live until 10 s after `now`, capacity 4, 1,024 pages, no VMs yet. */
 export function aPlacementNode(
   id: string,

@@ -12,6 +12,10 @@ const config = (pairing: PairingPolicy, over: Partial<BalancingConfig> = {}) => 
   ...over,
 });
 
+/** The pairs of round 0, seed 1, of nodes with these loads (capacity 100) under `pairing`. */
+const firstRoundPairs = (loads: number[], pairing: PairingPolicy, over: Partial<BalancingConfig>) =>
+  pairNodes(nodes(loads), config(pairing, over), 0, createRng(1));
+
 describe('pairNodes', () => {
   it('pairs every node at most once under every policy', () => {
     const cluster = nodes([95, 90, 85, 50, 50, 50, 20, 10, 5, 60, 70]);
@@ -53,44 +57,28 @@ describe('pairNodes', () => {
   });
 
   it('lets only nodes above the high threshold request under sender-initiated pairing', () => {
-    const pairs = pairNodes(
-      nodes([95, 50, 40, 30, 20]),
-      config('sender', { withRandom: false, highThreshold: 0.8 }),
-      0,
-      createRng(1),
-    );
+    const pairs = firstRoundPairs([95, 50, 40, 30, 20], 'sender', { withRandom: false, highThreshold: 0.8 });
     expect(pairs).toHaveLength(1);
     expect(pairs[0]?.requester).toBe('n0');
   });
 
   it('lets only nodes below the low threshold request under receiver-initiated pairing', () => {
-    const pairs = pairNodes(
-      nodes([95, 50, 40, 30, 5]),
-      config('receiver', { withRandom: false, lowThreshold: 0.1 }),
-      0,
-      createRng(1),
-    );
+    const pairs = firstRoundPairs([95, 50, 40, 30, 5], 'receiver', { withRandom: false, lowThreshold: 0.1 });
     expect(pairs).toHaveLength(1);
     expect(pairs[0]?.requester).toBe('n4');
   });
 
   it('pairs senders with receivers first under symmetric pairing', () => {
-    const pairs = pairNodes(
-      nodes([95, 50, 40, 30, 5]),
-      config('symmetric', { withRandom: false, highThreshold: 0.8, lowThreshold: 0.1 }),
-      0,
-      createRng(1),
-    );
+    const pairs = firstRoundPairs([95, 50, 40, 30, 5], 'symmetric', {
+      withRandom: false,
+      highThreshold: 0.8,
+      lowThreshold: 0.1,
+    });
     expect(pairs).toEqual([{ requester: 'n0', selected: 'n4' }]);
   });
 
   it('pairs the nodes a threshold policy leaves over at random when combined with random', () => {
-    const pairs = pairNodes(
-      nodes([95, 50, 40, 30, 20]),
-      config('sender', { withRandom: true, highThreshold: 0.8 }),
-      0,
-      createRng(1),
-    );
+    const pairs = firstRoundPairs([95, 50, 40, 30, 20], 'sender', { withRandom: true, highThreshold: 0.8 });
     expect(pairs).toHaveLength(2);
     expect(pairs[0]?.requester).toBe('n0');
   });

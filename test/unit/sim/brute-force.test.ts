@@ -58,8 +58,9 @@ function misses(config: typeof DEFAULT_BALANCING_CONFIG) {
   return missed;
 }
 
-/** A cluster placed by hand: node i holds the VMs of sizes `placement[i]`. */
-function placed(placement: number[][]): Scenario {
+/** A cluster placed by hand: node i holds the VMs of the sizes in the i-th part of `layout` ('4 6 | 1 1 2 6'). */
+function placed(layout: string): Scenario {
+  const placement = layout.split('|').map((node) => node.trim().split(' ').map(Number));
   const nodes = placement.map((_, i) => aNode({ id: `n${i}`, capacity: 100 }));
   const vms = placement.flatMap((sizes, i) =>
     sizes.map((load, k) => aVm({ id: `v${i}-${k}`, node: `n${i}`, load })),
@@ -92,44 +93,18 @@ describe('the defaults on small coarse clusters', () => {
     [30, '4 9 | 2 4 8 | 7 5 2 | 4 4 7', 14],
   ];
   it.each(mirrored)('get past a stall only a mirror opens (seed %i)', (_seed, layout, optimum) => {
-    const placement = layout.split('|').map((node) => node.trim().split(' ').map(Number));
-    expect(finalMax(placed(placement))).toBe(optimum);
+    expect(finalMax(placed(layout))).toBe(optimum);
   });
 
   it('finish with a two-for-one swap where one-for-one swaps stalled (seeds 14 and 21)', () => {
     // 14/13/11: 14 gives a 4 and takes 1 + 1 from 11. 17/16/14: 17 gives a 9 and takes 4 + 4.
-    expect(
-      finalMax(
-        placed([
-          [4, 4, 6],
-          [4, 9],
-          [1, 8, 1, 1],
-        ]),
-      ),
-    ).toBe(13);
-    expect(
-      finalMax(
-        placed([
-          [4, 4, 9],
-          [9, 7],
-          [4, 4, 5, 1],
-        ]),
-      ),
-    ).toBe(16);
+    expect(finalMax(placed('4 4 6 | 4 9 | 1 8 1 1'))).toBe(13);
+    expect(finalMax(placed('4 4 9 | 9 7 | 4 4 5 1'))).toBe(16);
   });
 
   it('let a stalled giver try another partner (seed 26)', () => {
     // Spread pairing puts 12 with 9 every round, where nothing helps; 12 swaps its 7 for the 6 of a 10.
-    expect(
-      finalMax(
-        placed([
-          [8, 1],
-          [1, 1, 8],
-          [6, 1, 3],
-          [5, 7],
-        ]),
-      ),
-    ).toBe(11);
+    expect(finalMax(placed('8 1 | 1 1 8 | 6 1 3 | 5 7'))).toBe(11);
   });
 
   it('brute force itself is right on a case worked by hand', () => {

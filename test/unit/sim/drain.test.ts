@@ -5,7 +5,7 @@ import { createRng } from '../../../shared/domain/rng.ts';
 import { nodeLoads } from '../../../shared/sim/cluster.ts';
 import { simulate } from '../../../shared/sim/simulate.ts';
 import type { Scenario } from '../../../shared/sim/types.ts';
-import { aNode, aRound, vmsOn } from '../domain/fixtures.ts';
+import { aNode, aRound, drainingNodes, vmsOn, vmsOnEach } from '../domain/fixtures.ts';
 
 // Issue 19: a (draining, empty); b 1.5, 0.3, 0.2; c 0.3, 0.3, 0.3, 0.2, 0.1; e four of 0.1.
 function issue19(): Scenario {
@@ -48,19 +48,11 @@ describe('draining nodes', () => {
   });
 
   it('give every VM to the least loaded receivers, several in one round', () => {
-    const nodes = [
-      aNode({ id: 'a', draining: true }),
-      aNode({ id: 'b' }),
-      aNode({ id: 'c' }),
-      aNode({ id: 'd' }),
-    ];
-    const vms = [
-      ...vmsOn('a', [1, 1, 1, 1, 1, 1]),
-      ...vmsOn('b', [2]),
-      ...vmsOn('c', [2]),
-      ...vmsOn('d', [2]),
-    ];
-    const d = decideRound(aRound(nodes, vms), DEFAULT_BALANCING_CONFIG, createRng(3));
+    const input = aRound(
+      drainingNodes('a', 'b', 'c', 'd'),
+      vmsOnEach({ a: [1, 1, 1, 1, 1, 1], b: [2], c: [2], d: [2] }),
+    );
+    const d = decideRound(input, DEFAULT_BALANCING_CONFIG, createRng(3));
     expect(d.moves.filter((m) => m.from === 'a')).toHaveLength(6);
     expect(d.moves.every((m) => m.to !== 'a')).toBe(true);
     const after = new Set(d.moves.map((m) => m.to));
@@ -68,7 +60,7 @@ describe('draining nodes', () => {
   });
 
   it('are left out of the imbalance figures', () => {
-    const nodes = [aNode({ id: 'a', draining: true }), aNode({ id: 'b' }), aNode({ id: 'c' })];
+    const nodes = drainingNodes('a', 'b', 'c');
     const vms = [...vmsOn('b', [1]), ...vmsOn('c', [1])];
     const d = decideRound(aRound(nodes, vms), DEFAULT_BALANCING_CONFIG, createRng(1));
     expect(d.before.cv).toBe(0);
