@@ -153,6 +153,30 @@ export const jsonResponse = <T extends z.ZodType>(schema: T, description: string
   content: { 'application/json': { schema } },
 });
 
+/** Every item of a kind, in one answer. */
+export const listSchema = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item) });
+
+/** One page of items and the cursor of the next page (null on the last). */
+export const pageSchema = <T extends z.ZodType>(item: T) =>
+  z.object({ items: z.array(item), next: z.string().nullable() });
+
+/** The query of a paged list: how many items (1 to `max`, else `fallback`), and the cursor to go on from. */
+export const pageQuery = (max: number, fallback: number) => ({
+  limit: z.coerce.number().int().min(1).max(max).default(fallback),
+  cursor: z.string().max(2048).optional(),
+});
+
+/** A page query as storage takes it. */
+export const pageOptions = ({ limit, cursor }: { limit: number; cursor?: string | undefined }) => ({
+  limit,
+  ...(cursor ? { cursor } : {}),
+});
+
+/** A page from storage as the API answers it, each item through `view` when given. */
+export function pageAnswer<T, U = T>(page: { items: T[]; next?: string | undefined }, view?: (item: T) => U) {
+  return { items: view ? page.items.map(view) : (page.items as unknown as U[]), next: page.next ?? null };
+}
+
 const ReportedVmSchema = z.object({
   load: z.number(),
   factors: LoadFactorsSchema,

@@ -70,13 +70,14 @@ const strip = (r: ImageRecord): ImageRecord => ({
   createdAt: r.createdAt,
 });
 
-const registry = nameRegistry({ kind: 'IMAGE', key: imageKey, strip, transition: 'registerImage' });
+/** Registered images as one registry (functions/api/register-once.ts); also as the functions below. */
+export const imageRegistry = nameRegistry('IMAGE', { key: imageKey, strip, transition: 'registerImage' });
 
 /** Registers an image once; ConditionFailed('registerImage') if the name is taken. */
-export const registerImage = registry.register;
-export const findImage = registry.find;
+export const registerImage = imageRegistry.register;
+export const findImage = imageRegistry.find;
 /** Every registered image, by name. */
-export const listRegisteredImages = registry.list;
+export const listRegisteredImages = imageRegistry.list;
 
 /**
  * Drops a registration, only while it is still the one with checksum `sha256` (a concurrent

@@ -25,13 +25,14 @@ const strip = ({ name, sha256, bytes, key, exports, createdAt }: ModuleRecord): 
   createdAt,
 });
 
-const registry = nameRegistry({ kind: 'MODULE', key: moduleKey, strip, transition: 'registerModule' });
+/** Registered modules as one registry (functions/api/register-once.ts); also as the functions below. */
+export const moduleRegistry = nameRegistry('MODULE', { key: moduleKey, strip, transition: 'registerModule' });
 
 /** Registers a module once; ConditionFailed('registerModule') if the name is taken. */
-export const registerModule = registry.register;
-export const findModule = registry.find;
+export const registerModule = moduleRegistry.register;
+export const findModule = moduleRegistry.find;
 /** Every registered module, by name. */
-export const listModules = registry.list;
+export const listModules = moduleRegistry.list;
 
 /** Drops a registration whose bytes could not be stored. */
 export async function forgetModule(clients: Clients, name: string): Promise<void> {

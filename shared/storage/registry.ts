@@ -5,6 +5,7 @@ import { type Kind, kindIndexKey } from './keys.ts';
 import { getItem, listKind, putItem } from './table.ts';
 
 export interface NameRegistry<R extends { name: string }> {
+  kind: Kind;
   /** Registers a record once; ConditionFailed(transition) if the name is taken. */
   register(clients: Clients, record: R): Promise<void>;
   /** The record registered under `name`, if any. */
@@ -14,15 +15,18 @@ export interface NameRegistry<R extends { name: string }> {
 }
 
 /** The access patterns of one kind of named registration; `strip` drops the key attributes from an item. */
-export function nameRegistry<R extends { name: string }>(options: {
-  kind: Kind;
-  key: (name: string) => { pk: string; sk: string };
-  strip: (item: R) => R;
-  /** The transition a lost race on the name reports, e.g. 'registerImage'. */
-  transition: string;
-}): NameRegistry<R> {
-  const { kind, key, strip, transition } = options;
+export function nameRegistry<R extends { name: string }>(
+  kind: Kind,
+  options: {
+    key: (name: string) => { pk: string; sk: string };
+    strip: (item: R) => R;
+    /** The transition a lost race on the name reports, e.g. 'registerImage'. */
+    transition: string;
+  },
+): NameRegistry<R> {
+  const { key, strip, transition } = options;
   return {
+    kind,
     async register(clients, record) {
       await putItem(clients, transition, {
         Item: { ...key(record.name), ...kindIndexKey(kind, record.name), ...record },
