@@ -87,6 +87,9 @@ export const GuestSchema = z
   })
   .openapi('Guest');
 
+/** A number or null, with what it means. */
+const nullableNumber = (description: string) => z.number().nullable().openapi({ description });
+
 export const VmSchema = z
   .object({
     id: z.string(),
@@ -94,22 +97,15 @@ export const VmSchema = z
     state: VmStateSchema,
     guest: GuestSchema,
     memPages: z.number().int(),
-    targetLoad: z.number().nullable().openapi({
-      description:
-        'Programmed target load (patent Fig. 7): used by selection and as the sharing weight; not a limit.',
-    }),
-    cpuLimit: z
-      .number()
-      .nullable()
-      .openapi({ description: 'Cores the VM may use at most, enforced by its node’s kernel.' }),
+    targetLoad: nullableNumber(
+      'Programmed target load (patent Fig. 7): used by selection and as the sharing weight; not a limit.',
+    ),
+    cpuLimit: nullableNumber('Cores the VM may use at most, enforced by its node’s kernel.'),
     pinned: z.boolean(),
     group: z.string().nullable(),
     fence: z.number().int(),
     digest: z.string().nullable(),
-    load: z
-      .number()
-      .nullable()
-      .openapi({ description: "Load under the owner's weights, from its last report." }),
+    load: nullableNumber("Load under the owner's weights, from its last report."),
     factors: LoadFactorsSchema.nullable(),
     reportedAt: z.number().nullable(),
     migration: MigrationSchema.nullable(),
@@ -122,7 +118,7 @@ export const VmSchema = z
       .nullable()
       .openapi({ description: 'Why the guest last failed, e.g. `timeout in run after 500 ms`.' }),
     failures: z.number().int().openapi({ description: 'Failures since creation or the last restart.' }),
-    retryAt: z.number().nullable().openapi({ description: 'Backing off after a failure until then.' }),
+    retryAt: nullableNumber('Backing off after a failure until then.'),
     recovery: ImageRecoverySchema.nullable(),
     createdAt: z.number(),
     updatedAt: z.number(),
