@@ -25,11 +25,9 @@ const strip = ({ name, sha256, bytes, key, exports, createdAt }: ModuleRecord): 
   createdAt,
 });
 
-/** Registered modules as one registry (functions/api/register-once.ts); also as the functions below. */
+/** Registered modules (register: ConditionFailed('registerModule') if the name is taken); find and list below. */
 export const moduleRegistry = nameRegistry('MODULE', { key: moduleKey, strip, transition: 'registerModule' });
 
-/** Registers a module once; ConditionFailed('registerModule') if the name is taken. */
-export const registerModule = moduleRegistry.register;
 export const findModule = moduleRegistry.find;
 /** Every registered module, by name. */
 export const listModules = moduleRegistry.list;
