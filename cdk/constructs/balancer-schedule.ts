@@ -1,20 +1,15 @@
 // The balancer function and its schedules: with S shards, S schedules fire each round, each
 // invoking the same function with {"shard": i, "shards": S}. Runs may overlap; the conditional
 // claims on node items keep them from booking a node twice.
-import { Duration } from 'aws-cdk-lib';
-import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type { Duration } from 'aws-cdk-lib';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { Construct } from 'constructs';
 import { SERVICES } from '../../functions/services.ts';
 import { itemStatement, queryStatement } from './data-access.ts';
 import { InvokeWithInput, SchedulerInvokeRole } from './invoke-target.ts';
-import { SeesawFunction, storageEnvironment } from './seesaw-function.ts';
+import { type ClusterFunctionProps, SeesawFunction, timeoutWithin } from './seesaw-function.ts';
 
-export interface BalancerScheduleProps {
-  entry: string;
-  table: dynamodb.ITable;
-  bucket: s3.IBucket;
+export interface BalancerScheduleProps extends ClusterFunctionProps {
   rate: Duration;
   shards: number;
   /** The `Cluster` dimension of the metrics each run emits (the stack name). */
@@ -38,33 +33,29 @@ export class BalancerSchedule extends Construct {
     super(scope, id);
     const { table } = props;
 
-    this.handler = new SeesawFunction(this, 'Handler', {
+    this.handler = new SeesawFunction(this, 'Handler', props, {
       service: SERVICES.balancer,
-      entry: props.entry,
-      description: 'Seesaw balancer: one round for one shard',
       environment: {
-        ...storageEnvironment(table, props.bucket),
         SEESAW_CLUSTER: props.cluster,
         // Round numbers (which salt the shard hash) advance once per scheduled period.
         SEESAW_BALANCER_ROUND_MS: String(props.rate.toMilliseconds()),
       },
+      description: 'Seesaw balancer: one round for one shard',
       memorySize: 1024,
       // A round must finish well inside its period so claims from the last round have lapsed.
-      timeout: Duration.seconds(Math.min(60, props.rate.toSeconds())),
+      timeout: timeoutWithin(props.rate, 60),
+      grants: [
+        // Config, run and learning records read back by key; nodes (with their load reports) listed
+        // by kind, or by bucket for one shard; claims on node items and orders on VM items (conditional updates); the run record
+        // and what the run learned (puts). Nothing is ever deleted.
+        itemStatement('ReadItems', table, ['GetItem']),
+        queryStatement('ListByKind', table, ['byKind']),
+        // A sharded run reads its shard's buckets of nodes alone.
+        queryStatement('ListShardNodes', table, ['byBucket']),
+        itemStatement('ClaimNodesAndOrderMigrations', table, ['UpdateItem']),
+        itemStatement('RecordRuns', table, ['PutItem']),
+      ],
     });
-    for (const statement of [
-      // Config, run and learning records read back by key; nodes (with their load reports) listed
-      // by kind, or by bucket for one shard; claims on node items and orders on VM items (conditional updates); the run record
-      // and what the run learned (puts). Nothing is ever deleted.
-      itemStatement('ReadItems', table, ['GetItem']),
-      queryStatement('ListByKind', table, ['byKind']),
-      // A sharded run reads its shard's buckets of nodes alone.
-      queryStatement('ListShardNodes', table, ['byBucket']),
-      itemStatement('ClaimNodesAndOrderMigrations', table, ['UpdateItem']),
-      itemStatement('RecordRuns', table, ['PutItem']),
-    ]) {
-      this.handler.role.addToPrincipalPolicy(statement);
-    }
 
     const invoker = new SchedulerInvokeRole(this, 'Invoker', this.handler.function);
     this.schedules = shardInputs(props.shards).map(

@@ -57,26 +57,18 @@ export class ClusterAlarms extends Construct {
         'AWS-managed SNS key, and a customer key would cost more than the rest of a small cluster.',
     );
 
-    // Two of three periods with errors: one transient failure does not page, a failing round does.
-    this.balancerErrors = new cloudwatch.Alarm(this, 'BalancerErrors', {
-      alarmDescription:
-        'Balancer rounds are failing (lost races are not errors; these are crashes or timeouts).',
-      metric: props.balancer.metricErrors({ period: PERIOD, statistic: cloudwatch.Stats.SUM }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 3,
-      datapointsToAlarm: 2,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    this.reaperErrors = new cloudwatch.Alarm(this, 'ReaperErrors', {
-      alarmDescription: 'Reaper runs are failing: dead nodes\u2019 VMs are not being restarted.',
-      metric: props.reaper.metricErrors({ period: PERIOD, statistic: cloudwatch.Stats.SUM }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 3,
-      datapointsToAlarm: 2,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
+    this.balancerErrors = functionErrorsAlarm(
+      this,
+      'BalancerErrors',
+      props.balancer,
+      'Balancer rounds are failing (lost races are not errors; these are crashes or timeouts).',
+    );
+    this.reaperErrors = functionErrorsAlarm(
+      this,
+      'ReaperErrors',
+      props.reaper,
+      'Reaper runs are failing: dead nodes\u2019 VMs are not being restarted.',
+    );
     // The reaper resolves a stuck migration when it sees one; seeing some in three periods running
     // means they are not being resolved.
     this.stuckMigrations = new cloudwatch.Alarm(this, 'StuckMigrations', {
@@ -115,4 +107,22 @@ export class ClusterAlarms extends Construct {
       alarm.addOkAction(notify);
     }
   }
+}
+
+/** Two of three periods with errors: one transient failure does not page, a failing run does. */
+function functionErrorsAlarm(
+  scope: Construct,
+  id: string,
+  fn: lambda.IFunction,
+  alarmDescription: string,
+): cloudwatch.Alarm {
+  return new cloudwatch.Alarm(scope, id, {
+    alarmDescription,
+    metric: fn.metricErrors({ period: PERIOD, statistic: cloudwatch.Stats.SUM }),
+    threshold: 1,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    evaluationPeriods: 3,
+    datapointsToAlarm: 2,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
 }

@@ -6,22 +6,23 @@ import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer, HttpUserPoolAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { SERVICES } from '../../functions/services.ts';
 import { BUCKET_PREFIXES } from './cluster-storage.ts';
-import { itemStatement, listStatement, objectStatement, queryStatement } from './data-access.ts';
+import {
+  itemStatement,
+  listStatement,
+  objectStatement,
+  queryStatement,
+  removeVmImages,
+} from './data-access.ts';
 import { acknowledge, acknowledgeObjectPrefixes, refToken } from './nag-reasons.ts';
 import type { OperatorSignIn } from './operator-sign-in.ts';
-import { SeesawFunction, storageEnvironment } from './seesaw-function.ts';
+import { type ClusterFunctionProps, SeesawFunction } from './seesaw-function.ts';
 
-export interface ControlPlaneApiProps {
-  entry: string;
-  table: dynamodb.ITable;
-  bucket: s3.IBucket;
+export interface ControlPlaneApiProps extends ClusterFunctionProps {
   /** Requests per second the stage admits (steady state). */
   rateLimit?: number;
   burstLimit?: number;
@@ -39,34 +40,32 @@ export class ControlPlaneApi extends Construct {
     super(scope, id);
     const { table, bucket } = props;
 
-    this.handler = new SeesawFunction(this, 'Handler', {
+    this.handler = new SeesawFunction(this, 'Handler', props, {
       service: SERVICES.api,
-      entry: props.entry,
+      environment: { SEESAW_AUTH: 'gateway' },
       description: 'Seesaw HTTP API (VM lifecycle, nodes, balancing config)',
-      environment: {
-        ...storageEnvironment(table, bucket),
-        SEESAW_AUTH: 'gateway',
-      },
       memorySize: 1024,
       timeout: Duration.seconds(29),
+      grants: [
+        // VMs, nodes, config, modules and idempotency records; removing a VM or a failed module
+        // registration deletes its item. Listing goes through the byKind index; a balancer run the API
+        // starts (`seesaw balance`) with several shards reads its shard's nodes through byBucket.
+        itemStatement('ReadWriteItems', table, ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem']),
+        queryStatement('ListByKind', table, ['byKind']),
+        queryStatement('ListShardNodes', table, ['byBucket']),
+        objectStatement('StoreModules', bucket, ['PutObject'], [BUCKET_PREFIXES.modules]),
+        // POST /v1/images stores an image's files; DELETE /v1/images/{name} (or a failed upload) removes them.
+        objectStatement(
+          'StoreQemuImages',
+          bucket,
+          ['PutObject', 'DeleteObject'],
+          [BUCKET_PREFIXES.qemuImages],
+        ),
+        listStatement('FindQemuImageFiles', bucket, [BUCKET_PREFIXES.qemuImages]),
+        // DELETE /v1/vms/{id} removes the VM's images once it has stopped.
+        ...removeVmImages(bucket),
+      ],
     });
-    for (const statement of [
-      // VMs, nodes, config, modules and idempotency records; removing a VM or a failed module
-      // registration deletes its item. Listing goes through the byKind index; a balancer run the API
-      // starts (`seesaw balance`) with several shards reads its shard's nodes through byBucket.
-      itemStatement('ReadWriteItems', table, ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem']),
-      queryStatement('ListByKind', table, ['byKind']),
-      queryStatement('ListShardNodes', table, ['byBucket']),
-      objectStatement('StoreModules', bucket, ['PutObject'], [BUCKET_PREFIXES.modules]),
-      // POST /v1/images stores an image's files; DELETE /v1/images/{name} (or a failed upload) removes them.
-      objectStatement('StoreQemuImages', bucket, ['PutObject', 'DeleteObject'], [BUCKET_PREFIXES.qemuImages]),
-      listStatement('FindQemuImageFiles', bucket, [BUCKET_PREFIXES.qemuImages]),
-      // DELETE /v1/vms/{id} removes the VM's images once it has stopped.
-      listStatement('FindVmImages', bucket, [BUCKET_PREFIXES.images]),
-      objectStatement('RemoveVmImages', bucket, ['DeleteObject'], [BUCKET_PREFIXES.images]),
-    ]) {
-      this.handler.role.addToPrincipalPolicy(statement);
-    }
     acknowledgeObjectPrefixes(
       this.handler.role,
       bucket,

@@ -5,6 +5,7 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { TABLE } from '../../shared/storage/schema.ts';
+import { BUCKET_PREFIXES } from './cluster-storage.ts';
 
 export type ItemAction = 'GetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'ConditionCheckItem';
 export type IndexName = keyof typeof TABLE.indexes;
@@ -72,3 +73,9 @@ export function listStatement(sid: string, bucket: s3.IBucket, prefixes: string[
     conditions: { StringLike: { 's3:prefix': prefixes.map((p) => `${p}*`) } },
   });
 }
+
+/** Removing a deleted VM's images (the API, and the reaper for a VM whose node died): find, then delete. */
+export const removeVmImages = (bucket: s3.IBucket): iam.PolicyStatement[] => [
+  listStatement('FindVmImages', bucket, [BUCKET_PREFIXES.images]),
+  objectStatement('RemoveVmImages', bucket, ['DeleteObject'], [BUCKET_PREFIXES.images]),
+];

@@ -1,22 +1,17 @@
 // The reaper: restarts VMs of nodes whose lease lapsed, finishes or rolls back migrations stuck
 // past their deadline, and removes DELETING VMs (images, then item) whose node died. It emits the
 // Seesaw/StuckMigrations metric (CloudWatch EMF) that an alarm watches.
-import { Duration } from 'aws-cdk-lib';
-import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type { Duration } from 'aws-cdk-lib';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { Construct } from 'constructs';
 import { SERVICES } from '../../functions/services.ts';
 import { BUCKET_PREFIXES } from './cluster-storage.ts';
-import { itemStatement, listStatement, objectStatement, queryStatement } from './data-access.ts';
+import { itemStatement, queryStatement, removeVmImages } from './data-access.ts';
 import { InvokeWithInput, SchedulerInvokeRole } from './invoke-target.ts';
 import { acknowledgeObjectPrefixes } from './nag-reasons.ts';
-import { SeesawFunction, storageEnvironment } from './seesaw-function.ts';
+import { type ClusterFunctionProps, SeesawFunction, timeoutWithin } from './seesaw-function.ts';
 
-export interface ReaperScheduleProps {
-  entry: string;
-  table: dynamodb.ITable;
-  bucket: s3.IBucket;
+export interface ReaperScheduleProps extends ClusterFunctionProps {
   rate: Duration;
   /** The `Cluster` dimension of the metrics the reaper emits (the stack name). */
   cluster: string;
@@ -30,28 +25,21 @@ export class ReaperSchedule extends Construct {
     super(scope, id);
     const { table, bucket } = props;
 
-    this.handler = new SeesawFunction(this, 'Handler', {
+    this.handler = new SeesawFunction(this, 'Handler', props, {
       service: SERVICES.reaper,
-      entry: props.entry,
+      environment: { SEESAW_CLUSTER: props.cluster },
       description: 'Seesaw reaper: expired leases, stuck migrations, deleted VMs',
-      environment: {
-        ...storageEnvironment(table, bucket),
-        SEESAW_CLUSTER: props.cluster,
-      },
       memorySize: 512,
-      timeout: Duration.seconds(Math.min(120, props.rate.toSeconds())),
+      timeout: timeoutWithin(props.rate, 120),
+      grants: [
+        // Nodes and VMs listed by kind; restarts under a new fence, aborted or settled orders
+        // (conditional updates), migration history records, and the items of DELETING VMs.
+        queryStatement('ListByKind', table, ['byKind']),
+        itemStatement('FenceRestartAndRecord', table, ['UpdateItem', 'PutItem', 'DeleteItem']),
+        // A dead node's DELETING VMs: the reaper removes their images before their items.
+        ...removeVmImages(bucket),
+      ],
     });
-    for (const statement of [
-      // Nodes and VMs listed by kind; restarts under a new fence, aborted or settled orders
-      // (conditional updates), migration history records, and the items of DELETING VMs.
-      queryStatement('ListByKind', table, ['byKind']),
-      itemStatement('FenceRestartAndRecord', table, ['UpdateItem', 'PutItem', 'DeleteItem']),
-      // A dead node's DELETING VMs: the reaper removes their images before their items.
-      listStatement('FindVmImages', bucket, [BUCKET_PREFIXES.images]),
-      objectStatement('RemoveVmImages', bucket, ['DeleteObject'], [BUCKET_PREFIXES.images]),
-    ]) {
-      this.handler.role.addToPrincipalPolicy(statement);
-    }
     acknowledgeObjectPrefixes(
       this.handler.role,
       bucket,

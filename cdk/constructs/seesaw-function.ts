@@ -1,15 +1,17 @@
 // One way to build every Seesaw Lambda: an esbuild bundle of a handler entry file (never Docker),
 // Node.js 22 on arm64, its own log group with a retention, its own role that can write only to
-// that log group, and X-Ray tracing on (Powertools Tracer). Data permissions are added by the
-// construct that owns the function.
+// that log group, and X-Ray tracing on (Powertools Tracer). The construct that owns the function
+// names its data permissions (grants).
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { METRICS_NAMESPACE, type Service } from '../../functions/services.ts';
 import { acknowledge } from './nag-reasons.ts';
@@ -30,25 +32,33 @@ export type Entries = { [K in keyof typeof DEFAULT_ENTRIES]: string };
 const ESM_REQUIRE_BANNER =
   "import{createRequire as __seesawCreateRequire}from'node:module';const require=__seesawCreateRequire(import.meta.url);";
 
-export interface SeesawFunctionProps {
+/** What every construct that owns a Seesaw function is given: the function's code and the cluster's storage. */
+export interface ClusterFunctionProps {
   /** Entry file, absolute or relative to the repository root; must export `handler`. */
   entry: string;
-  description: string;
+  /** The function's config reads the table's and the bucket's names from its environment. */
+  table: dynamodb.ITable;
+  bucket: s3.IBucket;
+}
+
+export interface SeesawFunctionProps {
   /** Powertools service name: the `service` of its log lines and metrics. */
   service: Service;
+  /** Its own environment, after the storage names. */
   environment: Record<string, string>;
+  description: string;
   memorySize: number;
   timeout: Duration;
+  /** Its data access (data-access.ts), added to its role after the log and X-Ray statements. */
+  grants: iam.PolicyStatement[];
   logRetention?: logs.RetentionDays;
 }
 
-/** Fails the synth with a clear message instead of letting NodejsFunction fall back to Docker. */
-/** The cluster's table and bucket as the environment every function's config reads. */
-export const storageEnvironment = (table: { tableName: string }, bucket: { bucketName: string }) => ({
-  SEESAW_TABLE: table.tableName,
-  SEESAW_BUCKET: bucket.bucketName,
-});
+/** A scheduled function's timeout: at most `maxSeconds`, and never longer than its period. */
+export const timeoutWithin = (rate: Duration, maxSeconds: number) =>
+  Duration.seconds(Math.min(maxSeconds, rate.toSeconds()));
 
+/** Fails the synth with a clear message instead of letting NodejsFunction fall back to Docker. */
 export function assertLocalEsbuild(): void {
   try {
     createRequire(path.join(PROJECT_ROOT, 'package.json')).resolve('esbuild');
@@ -69,7 +79,7 @@ export class SeesawFunction extends Construct {
   readonly role: iam.Role;
   readonly logGroup: logs.LogGroup;
 
-  constructor(scope: Construct, id: string, props: SeesawFunctionProps) {
+  constructor(scope: Construct, id: string, cluster: ClusterFunctionProps, props: SeesawFunctionProps) {
     super(scope, id);
     assertLocalEsbuild();
 
@@ -91,7 +101,7 @@ export class SeesawFunction extends Construct {
     );
 
     this.function = new NodejsFunction(this, 'Function', {
-      entry: resolveEntry(props.entry),
+      entry: resolveEntry(cluster.entry),
       handler: 'handler',
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
@@ -104,6 +114,8 @@ export class SeesawFunction extends Construct {
       logGroup: this.logGroup,
       // Stack traces point into the TypeScript sources (maps ship without sources to stay small).
       environment: {
+        SEESAW_TABLE: cluster.table.tableName,
+        SEESAW_BUCKET: cluster.bucket.bucketName,
         ...props.environment,
         NODE_OPTIONS: '--enable-source-maps',
         POWERTOOLS_SERVICE_NAME: props.service,
@@ -127,6 +139,7 @@ export class SeesawFunction extends Construct {
       },
     });
     this.role.node.addDependency(this.logGroup);
+    for (const grant of props.grants) this.role.addToPrincipalPolicy(grant);
 
     acknowledge(
       this.role,

@@ -87,6 +87,9 @@ export const GuestSchema = z
   })
   .openapi('Guest');
 
+/** A number or null, with what it means. */
+const nullableNumber = (description: string) => z.number().nullable().openapi({ description });
+
 export const VmSchema = z
   .object({
     id: z.string(),
@@ -94,22 +97,15 @@ export const VmSchema = z
     state: VmStateSchema,
     guest: GuestSchema,
     memPages: z.number().int(),
-    targetLoad: z.number().nullable().openapi({
-      description:
-        'Programmed target load (patent Fig. 7): used by selection and as the sharing weight; not a limit.',
-    }),
-    cpuLimit: z
-      .number()
-      .nullable()
-      .openapi({ description: 'Cores the VM may use at most, enforced by its node’s kernel.' }),
+    targetLoad: nullableNumber(
+      'Programmed target load (patent Fig. 7): used by selection and as the sharing weight; not a limit.',
+    ),
+    cpuLimit: nullableNumber('Cores the VM may use at most, enforced by its node’s kernel.'),
     pinned: z.boolean(),
     group: z.string().nullable(),
     fence: z.number().int(),
     digest: z.string().nullable(),
-    load: z
-      .number()
-      .nullable()
-      .openapi({ description: "Load under the owner's weights, from its last report." }),
+    load: nullableNumber("Load under the owner's weights, from its last report."),
     factors: LoadFactorsSchema.nullable(),
     reportedAt: z.number().nullable(),
     migration: MigrationSchema.nullable(),
@@ -122,7 +118,7 @@ export const VmSchema = z
       .nullable()
       .openapi({ description: 'Why the guest last failed, e.g. `timeout in run after 500 ms`.' }),
     failures: z.number().int().openapi({ description: 'Failures since creation or the last restart.' }),
-    retryAt: z.number().nullable().openapi({ description: 'Backing off after a failure until then.' }),
+    retryAt: nullableNumber('Backing off after a failure until then.'),
     recovery: ImageRecoverySchema.nullable(),
     createdAt: z.number(),
     updatedAt: z.number(),
@@ -152,6 +148,30 @@ export const jsonResponse = <T extends z.ZodType>(schema: T, description: string
   description,
   content: { 'application/json': { schema } },
 });
+
+/** Every item of a kind, in one answer. */
+export const listSchema = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item) });
+
+/** One page of items and the cursor of the next page (null on the last). */
+export const pageSchema = <T extends z.ZodType>(item: T) =>
+  z.object({ items: z.array(item), next: z.string().nullable() });
+
+/** The query of a paged list: how many items (1 to `max`, else `fallback`), and the cursor to go on from. */
+export const pageQuery = (max: number, fallback: number) => ({
+  limit: z.coerce.number().int().min(1).max(max).default(fallback),
+  cursor: z.string().max(2048).optional(),
+});
+
+/** A page query as storage takes it. */
+export const pageOptions = ({ limit, cursor }: { limit: number; cursor?: string | undefined }) => ({
+  limit,
+  ...(cursor ? { cursor } : {}),
+});
+
+/** A page from storage as the API answers it, each item through `view` when given. */
+export function pageAnswer<T, U = T>(page: { items: T[]; next?: string | undefined }, view?: (item: T) => U) {
+  return { items: view ? page.items.map(view) : (page.items as unknown as U[]), next: page.next ?? null };
+}
 
 const ReportedVmSchema = z.object({
   load: z.number(),

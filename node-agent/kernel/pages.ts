@@ -48,13 +48,19 @@ export class PageTracker {
   private refresh(mem: Buffer, p: number): number {
     const s = p * PAGE_BYTES;
     if (mem.compare(this.shadow, s, s + PAGE_BYTES, s, s + PAGE_BYTES) === 0) return 0;
+    this.take(mem, p, 1);
+    return 1;
+  }
+
+  /** Copies page `p` into the shadow, marks it dirty (1) or clean (0), and counts it resident unless all zero. */
+  private take(mem: Buffer, p: number, dirty: 0 | 1) {
+    const s = p * PAGE_BYTES;
     mem.copy(this.shadow, s, s, s + PAGE_BYTES);
-    this.sinceImage[p] = 1;
-    this.sincePeriod[p] = 1;
+    this.sinceImage[p] = dirty;
+    this.sincePeriod[p] = dirty;
     const nonZero = PageTracker.zero.compare(mem, s, s + PAGE_BYTES) !== 0 ? 1 : 0;
     this.residentCount += nonZero - (this.resident[p] ?? 0);
     this.resident[p] = nonZero;
-    return 1;
   }
 
   /**
@@ -108,15 +114,7 @@ export class PageTracker {
     const mem = Buffer.from(memory);
     const count = mem.byteLength / PAGE_BYTES;
     if (count > this.pages) this.grow(count);
-    for (const p of pages) {
-      const s = p * PAGE_BYTES;
-      mem.copy(this.shadow, s, s, s + PAGE_BYTES);
-      this.sinceImage[p] = 0;
-      this.sincePeriod[p] = 0;
-      const nonZero = PageTracker.zero.compare(mem, s, s + PAGE_BYTES) !== 0 ? 1 : 0;
-      this.residentCount += nonZero - (this.resident[p] ?? 0);
-      this.resident[p] = nonZero;
-    }
+    for (const p of pages) this.take(mem, p, 0);
   }
 
   get residentPages(): number {

@@ -21,25 +21,35 @@ export const PROXLB_DEFAULTS = { balanciness: 10 };
 const utilisation = (state: GreedyState, loads: Float64Array, i: number) =>
   (100 * (loads[i] ?? 0)) / ((state.nodes[i] as NodeInfo).capacity || 1);
 
-/** Draining nodes first: each VM to the least utilised node that may take it. */
-function evacuate(
+/** The least utilised of `candidates` that `takes` admits (the first of equals); -1 if none. */
+function leastUtilised(
   state: GreedyState,
   loads: Float64Array,
-  budget: number,
-  now: number,
-  move: ReturnType<typeof mover>,
-) {
+  candidates: Iterable<number>,
+  takes: (t: number) => boolean,
+): number {
+  let best = -1;
+  for (const t of candidates) {
+    if (!takes(t)) continue;
+    if (best < 0 || utilisation(state, loads, t) < utilisation(state, loads, best)) best = t;
+  }
+  return best;
+}
+
+/** Draining nodes first: each VM to the least utilised node that may take it. */
+function evacuate(state: GreedyState, loads: Float64Array, budget: number, now: number, move: Move) {
   let made = 0;
   for (let s = 0; s < state.nodes.length && made < budget; s++) {
     if (!state.nodes[s]?.draining) continue;
     for (const vm of [...(state.vmsOf[s] ?? [])]) {
       if (made >= budget) break;
       if (mayLeave(vm, now)) continue;
-      let best = -1;
-      for (let t = 0; t < state.nodes.length; t++) {
-        if (state.nodes[t]?.draining || mayEnter(vm, state.takers[t] as TakerState)) continue;
-        if (best < 0 || utilisation(state, loads, t) < utilisation(state, loads, best)) best = t;
-      }
+      const best = leastUtilised(
+        state,
+        loads,
+        state.nodes.keys(),
+        (t) => !state.nodes[t]?.draining && !mayEnter(vm, state.takers[t] as TakerState),
+      );
       if (best >= 0) {
         move(vm, s, best);
         made++;
@@ -49,17 +59,40 @@ function evacuate(
   return made;
 }
 
-/** One descheduler pass (LowNodeUtilization, deviation thresholds). Returns the number of moves. */
-export function lowNodeUtilizationRound(
-  state: GreedyState,
-  loads: Float64Array,
-  budget: number,
-  now: number,
-  onMove: (m: GreedyMove) => void,
-  options = LNU_DEFAULTS,
-): number {
-  const move = mover(state, loads, onMove);
-  let made = evacuate(state, loads, budget, now, move);
+type Move = ReturnType<typeof mover>;
+
+/**
+ * A peer's round: draining nodes are evacuated first, then `pass` makes its own moves within the
+ * budget left. The round returns the number of moves.
+ */
+function peerRound<O>(
+  defaults: O,
+  pass: (
+    state: GreedyState,
+    loads: Float64Array,
+    budget: number,
+    now: number,
+    move: Move,
+    options: O,
+  ) => number,
+) {
+  return (
+    state: GreedyState,
+    loads: Float64Array,
+    budget: number,
+    now: number,
+    onMove: (m: GreedyMove) => void,
+    options: O = defaults,
+  ): number => {
+    const move = mover(state, loads, onMove);
+    const made = evacuate(state, loads, budget, now, move);
+    return made + pass(state, loads, budget - made, now, move, options);
+  };
+}
+
+/** One descheduler pass (LowNodeUtilization, deviation thresholds). */
+export const lowNodeUtilizationRound = peerRound(LNU_DEFAULTS, (state, loads, budget, now, move, options) => {
+  let made = 0;
   const live = state.nodes.map((_, i) => i).filter((i) => !state.nodes[i]?.draining);
   if (live.length === 0) return made;
   const mean = live.reduce((s, i) => s + utilisation(state, loads, i), 0) / live.length;
@@ -76,33 +109,22 @@ export function lowNodeUtilizationRound(
     for (const vm of vms) {
       if (made >= budget || utilisation(state, loads, s) <= high) break;
       if (mayLeave(vm, now)) continue;
-      let best = -1;
-      for (const t of under) {
+      const best = leastUtilised(state, loads, under, (t) => {
         const target = state.nodes[t] as NodeInfo;
         const after = (100 * ((loads[t] ?? 0) + vmLoad(vm.factors, target.weights))) / (target.capacity || 1);
-        if (after > high || mayEnter(vm, state.takers[t] as TakerState)) continue;
-        if (best < 0 || utilisation(state, loads, t) < utilisation(state, loads, best)) best = t;
-      }
+        return after <= high && !mayEnter(vm, state.takers[t] as TakerState);
+      });
       if (best < 0) continue;
       move(vm, s, best);
       made++;
     }
   }
   return made;
-}
+});
 
 /** One ProxLB run: at most one guest moves, from the most to the least utilised node. */
-export function proxlbRound(
-  state: GreedyState,
-  loads: Float64Array,
-  budget: number,
-  now: number,
-  onMove: (m: GreedyMove) => void,
-  options = PROXLB_DEFAULTS,
-): number {
-  const move = mover(state, loads, onMove);
-  const made = evacuate(state, loads, budget, now, move);
-  if (made >= budget) return made;
+export const proxlbRound = peerRound(PROXLB_DEFAULTS, (state, loads, budget, now, move, options) => {
+  if (budget <= 0) return 0;
   let hi = -1;
   let lo = -1;
   for (let i = 0; i < state.nodes.length; i++) {
@@ -111,8 +133,8 @@ export function proxlbRound(
     if (hi < 0 || u > utilisation(state, loads, hi)) hi = i;
     if (lo < 0 || u < utilisation(state, loads, lo)) lo = i;
   }
-  if (hi < 0 || hi === lo) return made;
-  if (utilisation(state, loads, hi) - utilisation(state, loads, lo) <= options.balanciness) return made;
+  if (hi < 0 || hi === lo) return 0;
+  if (utilisation(state, loads, hi) - utilisation(state, loads, lo) <= options.balanciness) return 0;
   // The guest whose move leaves the two nodes closest, without making the target the busier one.
   const source = state.nodes[hi] as NodeInfo;
   const target = state.nodes[lo] as NodeInfo;
@@ -128,7 +150,7 @@ export function proxlbRound(
       bestGap = Math.abs(s - t);
     }
   }
-  if (!best) return made;
+  if (!best) return 0;
   move(best, hi, lo);
-  return made + 1;
-}
+  return 1;
+});

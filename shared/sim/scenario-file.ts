@@ -5,20 +5,16 @@ import { vmLoad } from '../domain/load.ts';
 import type { NodeInfo, VmInfo } from '../domain/types.ts';
 import type { Scenario } from './types.ts';
 
-const factors = z.object({
+// A VM's load factors and a node's weights: the same five non-negative numbers (Fig. 4).
+const fiveFactors = z.object({
   cpu: z.number().min(0),
   io: z.number().min(0),
   mem: z.number().min(0),
   paging: z.number().min(0).optional(),
   net: z.number().min(0).optional(),
 });
-const weights = z.object({
-  cpu: z.number().min(0),
-  io: z.number().min(0),
-  mem: z.number().min(0),
-  paging: z.number().min(0).optional(),
-  net: z.number().min(0).optional(),
-});
+const factors = fiveFactors;
+const weights = fiveFactors;
 
 export const scenarioFileSchema = z
   .object({

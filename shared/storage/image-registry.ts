@@ -2,14 +2,14 @@
 // the byKind index; the files live in the bucket under user-images/<name>/, each keyed by its
 // sha256 and written once, beside an image.json that tells a node what to fetch. Nodes read only
 // the bucket (the image.json and the files), never the table.
-import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { QEMU_GUEST_PREFIX } from '../domain/guests.ts';
 import type { ImageFormat, ImageRole } from '../qemu-images.ts';
 import type { Clients } from './clients.ts';
-import { ConditionFailed, Corrupt, isConditionalCheckFailure, NotFound } from './errors.ts';
+import { Corrupt, NotFound } from './errors.ts';
 import { type BlobStore, sha256 } from './image-store.ts';
-import { imageKey, kindIndexKey } from './keys.ts';
-import { getItem, listKind, putItem } from './table.ts';
+import { imageKey } from './keys.ts';
+import { nameRegistry } from './registry.ts';
+import { deleteItem } from './table.ts';
 import { listAllVms } from './vms.ts';
 
 /** One file of an image in the bucket. */
@@ -95,42 +95,24 @@ const strip = (r: ImageRecord): ImageRecord => ({
   createdAt: r.createdAt,
 });
 
+/** Registered images as one registry (functions/api/register-once.ts); also as the functions below. */
+export const imageRegistry = nameRegistry('IMAGE', { key: imageKey, strip, transition: 'registerImage' });
+
 /** Registers an image once; ConditionFailed('registerImage') if the name is taken. */
-export async function registerImage(clients: Clients, record: ImageRecord): Promise<void> {
-  await putItem(clients, 'registerImage', {
-    Item: { ...imageKey(record.name), ...kindIndexKey('IMAGE', record.name), ...record },
-    ConditionExpression: 'attribute_not_exists(pk)',
-  });
-}
-
-export async function findImage(clients: Clients, name: string): Promise<ImageRecord | undefined> {
-  const item = await getItem<ImageRecord>(clients, imageKey(name));
-  return item ? strip(item) : undefined;
-}
-
+export const registerImage = imageRegistry.register;
+export const findImage = imageRegistry.find;
 /** Every registered image, by name. */
-export async function listRegisteredImages(clients: Clients): Promise<ImageRecord[]> {
-  return (await listKind<ImageRecord>(clients, 'IMAGE')).map(strip);
-}
+export const listRegisteredImages = imageRegistry.list;
 
 /**
  * Drops a registration, only while it is still the one with checksum `sha256` (a concurrent
  * delete and register of the same name cannot remove the newer one); ConditionFailed otherwise.
  */
 export async function forgetImage(clients: Clients, name: string, hash: string): Promise<void> {
-  try {
-    await clients.doc.send(
-      new DeleteCommand({
-        TableName: clients.tableName,
-        Key: imageKey(name),
-        ConditionExpression: 'sha256 = :h',
-        ExpressionAttributeValues: { ':h': hash },
-      }),
-    );
-  } catch (error) {
-    if (isConditionalCheckFailure(error)) throw new ConditionFailed('forgetImage');
-    throw error;
-  }
+  await deleteItem(clients, 'forgetImage', imageKey(name), {
+    ConditionExpression: 'sha256 = :h',
+    ExpressionAttributeValues: { ':h': hash },
+  });
 }
 
 /** The ids of the VMs whose guest is `qemu:<name>`, in any state. */

@@ -1,6 +1,8 @@
 // Thin helpers over the DocumentClient shared by the repositories: conditional writes that
 // turn a failed guard into ConditionFailed, and paginated index queries.
 import {
+  DeleteCommand,
+  type DeleteCommandInput,
   GetCommand,
   PutCommand,
   type PutCommandInput,
@@ -25,18 +27,39 @@ export async function getItem<T>(clients: Clients, key: Key): Promise<T | undefi
   return out.Item as T | undefined;
 }
 
+/** Runs a conditional write; a failed condition becomes ConditionFailed(transition). */
+async function guarded<T>(transition: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (isConditionalCheckFailure(error)) throw new ConditionFailed(transition);
+    throw error;
+  }
+}
+
 /** A conditional put; a failed condition becomes ConditionFailed(transition). */
 export async function putItem(
   clients: Clients,
   transition: string,
   input: Omit<PutCommandInput, 'TableName'>,
 ): Promise<void> {
-  try {
-    await clients.doc.send(new PutCommand({ TableName: clients.tableName, ...input }));
-  } catch (error) {
-    if (isConditionalCheckFailure(error)) throw new ConditionFailed(transition);
-    throw error;
-  }
+  await guarded(transition, () =>
+    clients.doc.send(new PutCommand({ TableName: clients.tableName, ...input })),
+  );
+}
+
+/** Deletes one item, only while `condition` (if given) holds; a failed one becomes ConditionFailed(transition). */
+export async function deleteItem(
+  clients: Clients,
+  transition: string,
+  key: Key,
+  condition?: Pick<
+    DeleteCommandInput,
+    'ConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'
+  >,
+): Promise<void> {
+  const command = new DeleteCommand({ TableName: clients.tableName, Key: key, ...condition });
+  await guarded(transition, () => clients.doc.send(command));
 }
 
 /** A conditional update returning the new item; a failed condition becomes ConditionFailed(transition). */
@@ -45,15 +68,10 @@ export async function updateItem<T>(
   transition: string,
   input: Omit<UpdateCommandInput, 'TableName' | 'ReturnValues'>,
 ): Promise<T> {
-  try {
-    const out = await clients.doc.send(
-      new UpdateCommand({ TableName: clients.tableName, ReturnValues: 'ALL_NEW', ...input }),
-    );
-    return out.Attributes as T;
-  } catch (error) {
-    if (isConditionalCheckFailure(error)) throw new ConditionFailed(transition);
-    throw error;
-  }
+  const out = await guarded(transition, () =>
+    clients.doc.send(new UpdateCommand({ TableName: clients.tableName, ReturnValues: 'ALL_NEW', ...input })),
+  );
+  return out.Attributes as T;
 }
 
 export interface Page<T> {

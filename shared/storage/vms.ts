@@ -1,15 +1,14 @@
 // VM items and their named transitions. Every state change is one conditional write that
 // names the fence it expects; a failed guard is ConditionFailed(transition), never a silent no-op.
 
-import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import type { AfterFailure } from '../domain/restart.ts';
 import type { LoadFactors } from '../domain/types.ts';
 import type { ImageRef, MigrationOrder, RestartPolicy, VmState } from '../domain/vm-state.ts';
 import type { Clients } from './clients.ts';
-import { ConditionFailed, isConditionalCheckFailure, NotFound } from './errors.ts';
+import { NotFound } from './errors.ts';
 import { kindIndexKey, ownerIndexKey, vmKey } from './keys.ts';
 import { TABLE } from './schema.ts';
-import { getItem, type Page, putItem, queryAll, queryPage, updateItem } from './table.ts';
+import { deleteItem, getItem, type Page, putItem, queryAll, queryPage, updateItem } from './table.ts';
 
 /** What a VM runs: a built-in guest or a registered module, with its parameters. */
 export interface GuestSpec {
@@ -521,20 +520,11 @@ export async function deleteVmItem(
   fence: number,
   state: VmState,
 ): Promise<void> {
-  try {
-    await clients.doc.send(
-      new DeleteCommand({
-        TableName: clients.tableName,
-        Key: vmKey(id),
-        ConditionExpression: 'fence = :f AND #state = :s',
-        ExpressionAttributeNames: { '#state': 'state' },
-        ExpressionAttributeValues: { ':f': fence, ':s': state },
-      }),
-    );
-  } catch (error) {
-    if (isConditionalCheckFailure(error)) throw new ConditionFailed('deleteVm');
-    throw error;
-  }
+  await deleteItem(clients, 'deleteVm', vmKey(id), {
+    ConditionExpression: 'fence = :f AND #state = :s',
+    ExpressionAttributeNames: { '#state': 'state' },
+    ExpressionAttributeValues: { ':f': fence, ':s': state },
+  });
 }
 
 /**

@@ -51,38 +51,50 @@ export function registerVmSuspend(vm: Command) {
   });
 }
 
-export function registerVmResume(vm: Command) {
+/** `resume` and `restart`: the VM runs again, on the node given or where the API places it. */
+function registerStartAgain(
+  vm: Command,
+  command: { name: string; description: string; node: string; doing: string },
+  request: (client: ReturnType<typeof clientFor>, id: string, node: string | undefined) => Promise<VmView>,
+) {
   waitOptions(
     withConnection(
-      vm
-        .command('resume <id>')
-        .description('run a suspended VM again from its image')
-        .option('--node <id>', 'resume on this node (default: where the balancer would leave it)'),
+      vm.command(`${command.name} <id>`).description(command.description).option('--node <id>', command.node),
     ),
   ).action(async (id: string, options: WaitOptions & { node?: string }) => {
     const client = clientFor(options);
-    let current: VmView | undefined = await client.resumeVm(id, options.node);
+    let current: VmView | undefined = await request(client, id, options.node);
     if (options.wait) current = await waitUntilRunning(client, id, current.fence, options);
     if (options.json) printJson(current);
-    else console.log(`${id} ${current?.state === 'RUNNING' ? 'running' : 'resuming'} on ${current?.owner}`);
+    else
+      console.log(`${id} ${current?.state === 'RUNNING' ? 'running' : command.doing} on ${current?.owner}`);
   });
 }
 
+export function registerVmResume(vm: Command) {
+  registerStartAgain(
+    vm,
+    {
+      name: 'resume',
+      description: 'run a suspended VM again from its image',
+      node: 'resume on this node (default: where the balancer would leave it)',
+      doing: 'resuming',
+    },
+    (client, id, node) => client.resumeVm(id, node),
+  );
+}
+
 export function registerVmRestart(vm: Command) {
-  waitOptions(
-    withConnection(
-      vm
-        .command('restart <id>')
-        .description('give a FAILED VM a fresh try from its last image')
-        .option('--node <id>', 'restart on this node (default: its own node if live, else the least-loaded)'),
-    ),
-  ).action(async (id: string, options: WaitOptions & { node?: string }) => {
-    const client = clientFor(options);
-    let current: VmView | undefined = await client.restartVm(id, options.node);
-    if (options.wait) current = await waitUntilRunning(client, id, current.fence, options);
-    if (options.json) printJson(current);
-    else console.log(`${id} ${current?.state === 'RUNNING' ? 'running' : 'restarting'} on ${current?.owner}`);
-  });
+  registerStartAgain(
+    vm,
+    {
+      name: 'restart',
+      description: 'give a FAILED VM a fresh try from its last image',
+      node: 'restart on this node (default: its own node if live, else the least-loaded)',
+      doing: 'restarting',
+    },
+    (client, id, node) => client.restartVm(id, node),
+  );
 }
 
 export function registerVmMigrate(vm: Command) {

@@ -8,7 +8,7 @@ import type { ApiDeps } from '../deps.ts';
 import { keepPlan } from '../plans.ts';
 import { ApiProblem, problemResponses } from '../problem.ts';
 import { newRouter, routesOf } from '../router.ts';
-import { jsonBody, jsonResponse } from '../schemas.ts';
+import { jsonBody, jsonResponse, pageAnswer, pageOptions, pageQuery, pageSchema } from '../schemas.ts';
 import { PlanSchema } from './plans.ts';
 
 // The domain's schema is built before @hono/zod-openapi extends zod, so it is used as it is (inlined).
@@ -104,11 +104,6 @@ const MigrationSchema = z
   })
   .openapi('Migration', { description: 'A finished or abandoned migration, with bytes moved and downtime.' });
 
-const page = <T extends z.ZodType>(item: T) =>
-  z.object({ items: z.array(item), next: z.string().nullable() });
-const limit = (max: number, fallback: number) => z.coerce.number().int().min(1).max(max).default(fallback);
-const cursor = z.string().max(2048).optional();
-
 const route = routesOf('Balancing');
 
 const balanceRoute = route({
@@ -163,13 +158,14 @@ export function balanceRoutes(deps: ApiDeps) {
         path: '/v1/runs',
         operationId: 'listRuns',
         summary: 'Balancing runs, newest first',
-        request: { query: z.object({ limit: limit(100, 20), cursor }).strict() },
-        responses: { 200: jsonResponse(page(RunSchema), 'One page of runs'), ...problemResponses(400, 401) },
+        request: { query: z.object(pageQuery(100, 20)).strict() },
+        responses: {
+          200: jsonResponse(pageSchema(RunSchema), 'One page of runs'),
+          ...problemResponses(400, 401),
+        },
       }),
       async (c) => {
-        const q = c.req.valid('query');
-        const runs = await listRuns(clients, { limit: q.limit, ...(q.cursor ? { cursor: q.cursor } : {}) });
-        return c.json({ items: runs.items, next: runs.next ?? null }, 200);
+        return c.json(pageAnswer(await listRuns(clients, pageOptions(c.req.valid('query')))), 200);
       },
     )
     .openapi(
@@ -179,23 +175,20 @@ export function balanceRoutes(deps: ApiDeps) {
         operationId: 'listMigrations',
         summary: 'Migration history with bytes and downtime, newest first (optionally one VM’s)',
         request: {
-          query: z
-            .object({ limit: limit(1000, 50), cursor, vm: z.string().min(1).max(128).optional() })
-            .strict(),
+          query: z.object({ ...pageQuery(1000, 50), vm: z.string().min(1).max(128).optional() }).strict(),
         },
         responses: {
-          200: jsonResponse(page(MigrationSchema), 'One page of migrations'),
+          200: jsonResponse(pageSchema(MigrationSchema), 'One page of migrations'),
           ...problemResponses(400, 401),
         },
       }),
       async (c) => {
         const q = c.req.valid('query');
-        const out = await listMigrations(clients, {
-          limit: q.limit,
-          ...(q.cursor ? { cursor: q.cursor } : {}),
+        const migrations = await listMigrations(clients, {
+          ...pageOptions(q),
           ...(q.vm ? { vm: q.vm } : {}),
         });
-        return c.json({ items: out.items, next: out.next ?? null }, 200);
+        return c.json(pageAnswer(migrations), 200);
       },
     );
 }

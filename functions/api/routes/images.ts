@@ -17,16 +17,17 @@ import {
   forgetImage,
   type ImageRecord,
   imageRecordOf,
+  imageRegistry,
   listRegisteredImages,
-  registerImage,
   storeImageFiles,
   vmsUsingImage,
 } from '../../../shared/storage/image-registry.ts';
 import { type BlobStore, s3Blobs } from '../../../shared/storage/image-store.ts';
 import type { ApiDeps } from '../deps.ts';
 import { conflict, notFound, problemResponses, unprocessable } from '../problem.ts';
+import { registerOnce } from '../register-once.ts';
 import { newRouter, routesOf } from '../router.ts';
-import { jsonBody, jsonResponse } from '../schemas.ts';
+import { jsonBody, jsonResponse, listSchema } from '../schemas.ts';
 
 const imageName = z
   .string()
@@ -101,7 +102,7 @@ const listImagesRoute = route({
   operationId: 'listImages',
   summary: 'List registered qemu images (the built-in counter image is not listed)',
   responses: {
-    200: jsonResponse(z.object({ items: z.array(ImageSchema) }), 'Every registered image'),
+    200: jsonResponse(listSchema(ImageSchema), 'Every registered image'),
     ...problemResponses(401),
   },
 });
@@ -177,26 +178,13 @@ function register(deps: ApiDeps, blobs: BlobStore): RouteHandler<typeof register
       virtualBytes: checked.virtualBytes,
       createdAt: deps.clock(),
     });
-    const existing = await findImage(clients, name);
-    if (existing) {
-      if (existing.sha256 === record.sha256) return c.json(toImageView(existing), 200);
-      throw conflict(`image ${name} is already registered with other files; register it under a new name`);
-    }
-    // Claim the name first, so a losing concurrent upload never overwrites the winner's files.
-    try {
-      await registerImage(clients, record);
-    } catch (error) {
-      if (error instanceof ConditionFailed) throw conflict(`image ${name} was registered meanwhile`);
-      throw error;
-    }
-    try {
-      await storeImageFiles(blobs, record, contents);
-    } catch (error) {
-      await forgetImage(clients, name, record.sha256).catch(deps.logError);
-      await deleteImageFiles(blobs, name).catch(deps.logError);
-      throw error;
-    }
-    return c.json(toImageView(record), 201);
+    const registered = await registerOnce(clients, imageRegistry, record, {
+      differs: 'other files',
+      store: () => storeImageFiles(blobs, record, contents),
+      release: [() => forgetImage(clients, name, record.sha256), () => deleteImageFiles(blobs, name)],
+      logError: deps.logError,
+    });
+    return c.json(toImageView(registered.record), registered.status);
   };
 }
 

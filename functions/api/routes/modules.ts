@@ -2,7 +2,6 @@
 // registered once: VM images refer to their module by name, so its code must never change.
 import { type RouteHandler, z } from '@hono/zod-openapi';
 import { MODULE_NAME } from '../../../shared/domain/guests.ts';
-import { ConditionFailed } from '../../../shared/errors.ts';
 import { validateGuestModule } from '../../../shared/guest-abi.ts';
 import { checkModuleResources } from '../../../shared/guest-params.ts';
 import {
@@ -12,16 +11,16 @@ import {
   sha256,
 } from '../../../shared/storage/image-store.ts';
 import {
-  findModule,
   forgetModule,
   listModules,
   type ModuleRecord,
-  registerModule,
+  moduleRegistry,
 } from '../../../shared/storage/modules.ts';
 import type { ApiDeps } from '../deps.ts';
-import { conflict, problemResponses, unprocessable } from '../problem.ts';
+import { problemResponses, unprocessable } from '../problem.ts';
+import { registerOnce } from '../register-once.ts';
 import { newRouter, routesOf } from '../router.ts';
-import { jsonResponse } from '../schemas.ts';
+import { jsonResponse, listSchema } from '../schemas.ts';
 
 const moduleName = z
   .string()
@@ -90,7 +89,7 @@ export function moduleRoutes(deps: ApiDeps) {
         operationId: 'listModules',
         summary: 'List registered guest modules',
         responses: {
-          200: jsonResponse(z.object({ items: z.array(ModuleSchema) }), 'Every registered module'),
+          200: jsonResponse(listSchema(ModuleSchema), 'Every registered module'),
           ...problemResponses(401),
         },
       }),
@@ -128,35 +127,20 @@ function registerModuleHandler(deps: ApiDeps, images: ImageStore): RouteHandler<
         `module ${name} declares resources a VM cannot have: ${resources[0]}`,
         resources.map((message) => ({ path: 'module', message })),
       );
-    const hash = sha256(bytes);
-    const existing = await findModule(clients, name);
-    if (existing) {
-      if (existing.sha256 === hash) return c.json(existing, 200);
-      throw conflict(
-        `module ${name} is already registered with different bytes; register it under a new name`,
-      );
-    }
-    // Claim the name first, so a losing concurrent upload can never overwrite the winner's bytes.
     const record: ModuleRecord = {
       name,
-      sha256: hash,
+      sha256: sha256(bytes),
       bytes: bytes.byteLength,
       key: moduleObjectKey(name),
       exports: checked.exports,
       createdAt: deps.clock(),
     };
-    try {
-      await registerModule(clients, record);
-    } catch (error) {
-      if (error instanceof ConditionFailed) throw conflict(`module ${name} was registered meanwhile`);
-      throw error;
-    }
-    try {
-      await images.putModule(name, bytes);
-    } catch (error) {
-      await forgetModule(clients, name).catch(deps.logError);
-      throw error;
-    }
-    return c.json(record, 201);
+    const registered = await registerOnce(clients, moduleRegistry, record, {
+      differs: 'different bytes',
+      store: () => images.putModule(name, bytes),
+      release: [() => forgetModule(clients, name)],
+      logError: deps.logError,
+    });
+    return c.json(registered.record, registered.status);
   };
 }

@@ -4,7 +4,15 @@ import { getNode, listNodes, patchNode } from '../../../shared/storage/nodes.ts'
 import type { ApiDeps } from '../deps.ts';
 import { problemResponses } from '../problem.ts';
 import { newRouter, routesOf } from '../router.ts';
-import { HintsSchema, IdParamSchema, jsonBody, jsonResponse, NodeSchema, WeightsSchema } from '../schemas.ts';
+import {
+  HintsSchema,
+  IdParamSchema,
+  jsonBody,
+  jsonResponse,
+  listSchema,
+  NodeSchema,
+  WeightsSchema,
+} from '../schemas.ts';
 import { toNodeView } from '../views.ts';
 
 const PatchNodeSchema = z
@@ -42,7 +50,7 @@ export function nodeRoutes(deps: ApiDeps) {
         operationId: 'listNodes',
         summary: 'List nodes with their weights, liveness and last reported load',
         responses: {
-          200: jsonResponse(z.object({ items: z.array(NodeSchema) }), 'Every registered node'),
+          200: jsonResponse(listSchema(NodeSchema), 'Every registered node'),
           ...problemResponses(401),
         },
       }),

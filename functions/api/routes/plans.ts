@@ -6,7 +6,7 @@ import type { ApiDeps } from '../deps.ts';
 import { applyPlan } from '../plans.ts';
 import { PROBLEM_CONTENT_TYPE, ProblemSchema, problemResponses } from '../problem.ts';
 import { newRouter, routesOf } from '../router.ts';
-import { jsonResponse } from '../schemas.ts';
+import { jsonResponse, pageAnswer, pageOptions, pageQuery, pageSchema } from '../schemas.ts';
 
 const PlannedMoveSchema = z.object({
   vm: z.string(),
@@ -92,26 +92,20 @@ export function planRoutes(deps: ApiDeps) {
         operationId: 'listPlans',
         summary: 'Plans of dry runs, newest first (open, applied and expired until they are removed)',
         request: {
-          query: z
-            .object({
-              limit: z.coerce.number().int().min(1).max(100).default(20),
-              cursor: z.string().max(2048).optional(),
-            })
-            .strict(),
+          query: z.object(pageQuery(100, 20)).strict(),
         },
         responses: {
-          200: jsonResponse(
-            z.object({ items: z.array(PlanSchema), next: z.string().nullable() }),
-            'One page of plans',
-          ),
+          200: jsonResponse(pageSchema(PlanSchema), 'One page of plans'),
           ...problemResponses(400, 401),
         },
       }),
       async (c) => {
-        const q = c.req.valid('query');
-        const page = await listPlans(clients, { limit: q.limit, ...(q.cursor ? { cursor: q.cursor } : {}) });
+        const page = await listPlans(clients, pageOptions(c.req.valid('query')));
         const now = deps.clock();
-        return c.json({ items: page.items.map((p) => asShown(p, now)), next: page.next ?? null }, 200);
+        return c.json(
+          pageAnswer(page, (plan) => asShown(plan, now)),
+          200,
+        );
       },
     )
     .openapi(

@@ -9,6 +9,8 @@ import {
   IdParamSchema,
   jsonBody,
   jsonResponse,
+  pageQuery,
+  pageSchema,
   RestartPolicySchema,
   VmSchema,
   VmStateSchema,
@@ -79,12 +81,11 @@ const ListQuerySchema = z
   .object({
     node: nodeId.optional(),
     state: VmStateSchema.optional(),
-    limit: z.coerce.number().int().min(1).max(500).default(50),
-    cursor: z.string().max(2048).optional(),
+    ...pageQuery(500, 50),
   })
   .strict();
 
-const VmPageSchema = z.object({ items: z.array(VmSchema), next: z.string().nullable() }).openapi('VmPage');
+const VmPageSchema = pageSchema(VmSchema).openapi('VmPage');
 
 const vmPath = '/v1/vms/{id}';
 

@@ -28,6 +28,7 @@ import type { ApiDeps } from '../deps.ts';
 import { checkLaunch } from '../launch-checks.ts';
 import { conflict, notFound, unprocessable } from '../problem.ts';
 import { newRouter } from '../router.ts';
+import { pageAnswer, pageOptions } from '../schemas.ts';
 import { choosePlacement, toVmView } from '../views.ts';
 import {
   type CreateVmSchema,
@@ -128,14 +129,13 @@ const list =
   async (c) => {
     const q = c.req.valid('query');
     const page = await listVmsPage(clients, {
-      limit: q.limit,
-      ...(q.cursor ? { cursor: q.cursor } : {}),
+      ...pageOptions(q),
       ...(q.node ? { owner: q.node } : {}),
       ...(q.state ? { state: q.state } : {}),
     });
     const nodes = await listNodesById(clients);
     return c.json(
-      { items: page.items.map((vm) => toVmView(vm, nodes.get(vm.owner))), next: page.next ?? null },
+      pageAnswer(page, (vm) => toVmView(vm, nodes.get(vm.owner))),
       200,
     );
   };
