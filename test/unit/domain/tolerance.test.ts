@@ -85,3 +85,27 @@ describe('spill', () => {
     expect(partners.size).toBeLessThanOrEqual(1);
   });
 });
+
+describe('a taker already within the tolerance', () => {
+  // A giver of 14 VMs of 1 and four nodes of 9.7 (mean 10.56, tolerance 1.06): the giver's partner
+  // lacks 0.86, within the tolerance, so no VM stops it at the mean and one VM passes the mean.
+  const nodes = [aNode({ id: 'g' }), ...Array.from({ length: 4 }, (_, i) => aNode({ id: `t${i}` }))];
+  const vms = [
+    ...vmsOn(
+      'g',
+      Array.from({ length: 14 }, () => 1),
+    ),
+    ...Array.from({ length: 4 }, (_, i) => vmsOn(`t${i}`, [4.85, 4.85])).flat(),
+  ];
+
+  it('takes one VM past the mean, not a fill to the pair midpoint', () => {
+    const d = decideRound(aRound(nodes, vms), DEFAULT_BALANCING_CONFIG, createRng(1));
+    const given = d.moves.filter((m) => m.from === 'g');
+    // Aiming at the midpoint (12.1 each) after the first VM would move a second and leave its
+    // partner at 11.7, beyond the tolerance above the mean: load that must leave it again.
+    expect(given).toHaveLength(1);
+    const to = (given[0] as { to: string }).to;
+    expect(d.expected?.[to]).toBeCloseTo(10.7, 9);
+    expect(d.expected?.g).toBeCloseTo(13, 9);
+  });
+});
