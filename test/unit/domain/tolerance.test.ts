@@ -24,7 +24,14 @@ describe('best-balance with a tolerance', () => {
   });
 
   it('takes the largest VM that lands within it', () => {
-    expect(selectVm([small, large], { ...state, tolerance: 0.6 }, 'best-balance')?.vm.id).toBe('large');
+    const most = candidate('most', 0.9);
+    expect(selectVm([small, most], { ...state, tolerance: 0.6 }, 'best-balance')?.vm.id).toBe('most');
+  });
+
+  it('does not pass the aim to land within it', () => {
+    // 1.5 would leave the pair 10.5 / 9.5, past the aim by 0.5 (within the tolerance): load the taker
+    // must give back. 0.6 stops 0.4 short of the aim, within it too.
+    expect(selectVm([small, large], { ...state, tolerance: 0.6 }, 'best-balance')?.vm.id).toBe('small');
   });
 
   it('takes the nearest when none lands within it', () => {
