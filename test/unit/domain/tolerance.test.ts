@@ -50,17 +50,19 @@ describe('best-balance with a tolerance', () => {
   });
 });
 
+/** A giver with VMs of `giverVms` and `others` nodes `<prefix><i>`, each with VMs of `otherVms`. */
+function oneGiver(giver: string, giverVms: number[], prefix: string, others: number, otherVms: number[]) {
+  const ids = Array.from({ length: others }, (_, i) => `${prefix}${i}`);
+  return {
+    nodes: [aNode({ id: giver }), ...ids.map((id) => aNode({ id }))],
+    vms: [...vmsOn(giver, giverVms), ...ids.flatMap((id) => vmsOn(id, otherVms))],
+  };
+}
+
 describe('spill', () => {
   // One outlier of 20 VMs of 2, eleven nodes of 5 VMs of 1 (mean 7.9): its one partner takes 8 (four
   // VMs, half its migration budget), so it gives the rest of its budget to further partners.
-  const nodes = [aNode({ id: 'hot' }), ...Array.from({ length: 11 }, (_, i) => aNode({ id: `c${i}` }))];
-  const vms = [
-    ...vmsOn(
-      'hot',
-      Array.from({ length: 20 }, () => 2),
-    ),
-    ...Array.from({ length: 11 }, (_, i) => vmsOn(`c${i}`, [1, 1, 1, 1, 1])).flat(),
-  ];
+  const { nodes, vms } = oneGiver('hot', Array(20).fill(2), 'c', 11, [1, 1, 1, 1, 1]);
 
   // The loads the last round expected: noise 0, so the imbalance is structural.
   const expected = { hot: 40, ...Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`c${i}`, 5])) };
@@ -96,14 +98,7 @@ describe('spill', () => {
 describe('a taker already within the tolerance', () => {
   // A giver of 14 VMs of 1 and four nodes of 9.7 (mean 10.56, tolerance 1.06): the giver's partner
   // lacks 0.86, within the tolerance, so no VM stops it at the mean and one VM passes the mean.
-  const nodes = [aNode({ id: 'g' }), ...Array.from({ length: 4 }, (_, i) => aNode({ id: `t${i}` }))];
-  const vms = [
-    ...vmsOn(
-      'g',
-      Array.from({ length: 14 }, () => 1),
-    ),
-    ...Array.from({ length: 4 }, (_, i) => vmsOn(`t${i}`, [4.85, 4.85])).flat(),
-  ];
+  const { nodes, vms } = oneGiver('g', Array(14).fill(1), 't', 4, [4.85, 4.85]);
 
   it('takes one VM past the mean, not a fill to the pair midpoint', () => {
     const d = decideRound(aRound(nodes, vms), DEFAULT_BALANCING_CONFIG, createRng(1));
