@@ -159,17 +159,22 @@ export function stepExchange(state: RoundState, ex: Exchange): boolean {
     return false;
   }
   let pick = selectVm(ex.pool, ex.pair, config.selection);
+  let passing = false;
   if (!pick && ex.moves.length === 0 && (config.aim ?? 'pair') === 'mean' && ex.g > state.mean) {
-    // Every VM is too large to stop the taker at the mean: let the taker pass it, so that a giver
-    // above the mean is never stuck (its VMs would otherwise stay put for ever).
+    // Every VM is too large to stop the taker at the mean (or what it lacks is within the
+    // tolerance): let one VM pass the mean, so that a giver above the mean is never stuck.
     const giverSide = Math.min((ex.g - ex.t) / 2, ex.g - state.mean);
     ex.pair.aimGap = ex.g - ex.t - 2 * giverSide;
     pick = selectVm(ex.pool, ex.pair, config.selection);
+    passing = true;
   }
   if (!pick) return false;
   ex.moves.push(applyMove(state, pick, ex.giver, ex.taker));
   ex.pair.giverLoad -= pick.loadOnSource;
   ex.pair.takerLoad += pick.loadOnTarget;
+  // One VM, no more: aiming on at the pair's midpoint would fill the taker past the mean with load
+  // that must leave it again (or stay on it as imbalance). The giver meets other partners instead.
+  if (passing) return false;
   const takerState = takerOf(state, ex.taker.id);
   // The taker's memory and groups changed: keep the candidates that still fit (in place).
   let kept = 0;

@@ -66,7 +66,8 @@ export function selectVm(
 
 /**
  * Best-balance with a tolerance: nothing once the remaining transfer `search` is within it; else the
- * largest improving VM that leaves the remainder within it, or failing that the one nearest the aim.
+ * largest improving VM that leaves the remainder within it without passing the aim (the taker stays at
+ * or below it, the giver at or above it), or failing that the one nearest the aim.
  */
 function largestWithin(
   candidates: readonly Candidate[],
@@ -79,9 +80,11 @@ function largestWithin(
   let bestScore = Number.POSITIVE_INFINITY;
   for (const c of candidates) {
     if (!improves(c, state)) continue;
-    const miss = Math.abs(search - c.loadOnSource);
-    // Within the tolerance the largest VM wins (fewer migrations); outside it the nearest.
-    const score = miss <= tol ? -c.loadOnSource - 1e9 : miss;
+    const short = search - c.loadOnSource;
+    // Short of the aim by at most the tolerance, the largest VM wins (fewer migrations); else the
+    // nearest. Passing the aim moves load that must come back: both sides stop short of the mean
+    // move less load for the same spread of loads.
+    const score = short >= -1e-12 && short <= tol ? -c.loadOnSource - 1e9 : Math.abs(short);
     if (score < bestScore) {
       best = c;
       bestScore = score;

@@ -24,7 +24,14 @@ describe('best-balance with a tolerance', () => {
   });
 
   it('takes the largest VM that lands within it', () => {
-    expect(selectVm([small, large], { ...state, tolerance: 0.6 }, 'best-balance')?.vm.id).toBe('large');
+    const most = candidate('most', 0.9);
+    expect(selectVm([small, most], { ...state, tolerance: 0.6 }, 'best-balance')?.vm.id).toBe('most');
+  });
+
+  it('does not pass the aim to land within it', () => {
+    // 1.5 would leave the pair 10.5 / 9.5, past the aim by 0.5 (within the tolerance): load the taker
+    // must give back. 0.6 stops 0.4 short of the aim, within it too.
+    expect(selectVm([small, large], { ...state, tolerance: 0.6 }, 'best-balance')?.vm.id).toBe('small');
   });
 
   it('takes the nearest when none lands within it', () => {
@@ -43,17 +50,19 @@ describe('best-balance with a tolerance', () => {
   });
 });
 
+/** A giver with VMs of `giverVms` and `others` nodes `<prefix><i>`, each with VMs of `otherVms`. */
+function oneGiver(giver: string, giverVms: number[], prefix: string, others: number, otherVms: number[]) {
+  const ids = Array.from({ length: others }, (_, i) => `${prefix}${i}`);
+  return {
+    nodes: [aNode({ id: giver }), ...ids.map((id) => aNode({ id }))],
+    vms: [...vmsOn(giver, giverVms), ...ids.flatMap((id) => vmsOn(id, otherVms))],
+  };
+}
+
 describe('spill', () => {
   // One outlier of 20 VMs of 2, eleven nodes of 5 VMs of 1 (mean 7.9): its one partner takes 8 (four
   // VMs, half its migration budget), so it gives the rest of its budget to further partners.
-  const nodes = [aNode({ id: 'hot' }), ...Array.from({ length: 11 }, (_, i) => aNode({ id: `c${i}` }))];
-  const vms = [
-    ...vmsOn(
-      'hot',
-      Array.from({ length: 20 }, () => 2),
-    ),
-    ...Array.from({ length: 11 }, (_, i) => vmsOn(`c${i}`, [1, 1, 1, 1, 1])).flat(),
-  ];
+  const { nodes, vms } = oneGiver('hot', Array(20).fill(2), 'c', 11, [1, 1, 1, 1, 1]);
 
   // The loads the last round expected: noise 0, so the imbalance is structural.
   const expected = { hot: 40, ...Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`c${i}`, 5])) };
@@ -83,5 +92,22 @@ describe('spill', () => {
     );
     const partners = new Set(d.moves.filter((m) => m.from === 'hot').map((m) => m.to));
     expect(partners.size).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('a taker already within the tolerance', () => {
+  // A giver of 14 VMs of 1 and four nodes of 9.7 (mean 10.56, tolerance 1.06): the giver's partner
+  // lacks 0.86, within the tolerance, so no VM stops it at the mean and one VM passes the mean.
+  const { nodes, vms } = oneGiver('g', Array(14).fill(1), 't', 4, [4.85, 4.85]);
+
+  it('takes one VM past the mean, not a fill to the pair midpoint', () => {
+    const d = decideRound(aRound(nodes, vms), DEFAULT_BALANCING_CONFIG, createRng(1));
+    const given = d.moves.filter((m) => m.from === 'g');
+    // Aiming at the midpoint (12.1 each) after the first VM would move a second and leave its
+    // partner at 11.7, beyond the tolerance above the mean: load that must leave it again.
+    expect(given).toHaveLength(1);
+    const to = (given[0] as { to: string }).to;
+    expect(d.expected?.[to]).toBeCloseTo(10.7, 9);
+    expect(d.expected?.g).toBeCloseTo(13, 9);
   });
 });
