@@ -2,7 +2,10 @@
 // that changed one digit of a reason or one decision would fail here (and the golden fixtures).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { decideRound } from '../../../shared/domain/decide.ts';
+import { createRng } from '../../../shared/domain/rng.ts';
 import { fmt, toFixed3 } from '../../../shared/domain/round-state.ts';
+import { aConfig, aNode, aRound, vmsOn } from './fixtures.ts';
 
 describe('toFixed3', () => {
   const same = (x: number) => expect(toFixed3(x)).toBe(x.toFixed(3));
@@ -54,5 +57,40 @@ describe('toFixed3', () => {
     expect(fmt(-0.0001)).toBe('-0.000');
     expect(fmt(12)).toBe('12');
     expect(fmt(-0)).toBe('0');
+  });
+});
+
+describe("a round's expected loads (built on first read)", () => {
+  const input = aRound(
+    [aNode({ id: 'a' }), aNode({ id: 'b' }), aNode({ id: 'c' }), aNode({ id: 'd' })],
+    [...vmsOn('a', [5, 4, 3, 2]), ...vmsOn('b', [1]), ...vmsOn('c', [2, 2, 2]), ...vmsOn('d', [1, 1])],
+  );
+  const decide = () => decideRound(input, aConfig({ pairing: 'spread' }), createRng(3));
+
+  it('are each node load as it started, less what it gave and plus what it took', () => {
+    const d = decide();
+    expect(d.moves.length).toBeGreaterThan(0);
+    const loads: Record<string, number> = { a: 14, b: 1, c: 6, d: 2 };
+    for (const m of d.moves) {
+      loads[m.from] = (loads[m.from] as number) - m.loadOnSource;
+      loads[m.to] = (loads[m.to] as number) + m.loadOnTarget;
+    }
+    for (const [id, load] of Object.entries(loads)) expect(d.expected?.[id]).toBeCloseTo(load, 9);
+  });
+
+  it('are one object however often read, and plain data once copied or serialised', () => {
+    const d = decide();
+    expect(d.expected).toBe(d.expected);
+    expect({ ...d }.expected).toEqual(d.expected);
+    expect(JSON.parse(JSON.stringify(d)).expected).toEqual(d.expected);
+    expect(Object.keys(d)).toEqual(['pairs', 'moves', 'skipped', 'before', 'after', 'expected', 'trigger']);
+  });
+
+  it('may be replaced like any field', () => {
+    const d = decide();
+    d.expected = { a: 1 };
+    expect(d.expected).toEqual({ a: 1 });
+    d.expected = undefined;
+    expect(d.expected).toBeUndefined();
   });
 });
