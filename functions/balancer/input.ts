@@ -51,8 +51,10 @@ function partakers(records: readonly NodeRecord[], options: ViewOptions) {
   const skipped: RoundView['skipped'] = [];
   let inShard = 0;
   let reported = 0;
+  // One shard holds every node (shardOf answers 0 for each): the hash per node is skipped.
+  const whole = options.shards === 1 && options.shard === 0 && Number.isInteger(options.round);
   for (const record of records) {
-    if (shardOf(record.id, options.round, options.shards) !== options.shard) continue;
+    if (!whole && shardOf(record.id, options.round, options.shards) !== options.shard) continue;
     inShard++;
     const why = exclusionOf(record, options);
     if (why) {
