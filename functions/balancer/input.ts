@@ -83,7 +83,9 @@ function vmColumns(reported: number) {
 export function roundView(records: readonly NodeRecord[], options: ViewOptions): RoundView {
   const { taking, skipped, inShard, reported: upTo } = partakers(records, options);
   const nodes: NodeInfo[] = [];
-  const vms: VmInfo[] = [];
+  // Made as long as the VMs reported at once (no regrowth), cut to the VMs kept at the end.
+  const vms: VmInfo[] = new Array(upTo);
+  let kept = 0;
   const columns = vmColumns(upTo);
   let duplicateNode = false;
   const byId = new IdIndex(upTo);
@@ -115,8 +117,8 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
         continue;
       }
       const f = entry.factors;
-      const k = vms.length;
-      vms.push(vmInfoOf(id, record.id, entry));
+      const k = kept++;
+      vms[k] = vmInfoOf(id, record.id, entry);
       columns.fences[k] = entry.fence;
       const vmLoad =
         w.cpu * f.cpu + w.io * f.io + w.mem * f.mem + wPaging * (f.paging ?? 0) + wNet * (f.net ?? 0);
@@ -127,6 +129,7 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
     loads.set(record.id, info.loadOverride ?? load);
     if (busy > 0) inFlight[record.id] = busy;
   }
+  vms.length = kept;
   const observe = (node: string): NodeObservation | undefined => {
     const report = reports.get(node);
     const load = loads.get(node);

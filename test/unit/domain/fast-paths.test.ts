@@ -3,6 +3,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decideRound } from '../../../shared/domain/decide.ts';
+import { IdIndex } from '../../../shared/domain/id-index.ts';
 import { createRng } from '../../../shared/domain/rng.ts';
 import { fmt, toFixed3 } from '../../../shared/domain/round-state.ts';
 import { aConfig, aNode, aRound, vmsOn } from './fixtures.ts';
@@ -92,5 +93,31 @@ describe("a round's expected loads (built on first read)", () => {
     expect(d.expected).toEqual({ a: 1 });
     d.expected = undefined;
     expect(d.expected).toBeUndefined();
+  });
+});
+
+describe('IdIndex', () => {
+  it('numbers ids as a Map of first sightings would, whatever it was told to expect', () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ maxLength: 6 }), { maxLength: 200 }), fc.nat(64), (ids, expected) => {
+        const index = new IdIndex(expected);
+        const map = new Map<string, number>();
+        for (const id of ids) {
+          const known = map.get(id);
+          if (index.add(id) !== (known ?? -1)) return false;
+          if (known === undefined) map.set(id, map.size);
+        }
+        if (index.size !== map.size) return false;
+        return [...ids, 'never added'].every((id) => index.get(id) === (map.get(id) ?? -1));
+      }),
+    );
+  });
+
+  it('grows past what it expected and still finds every id', () => {
+    const index = new IdIndex(2);
+    for (let n = 0; n < 1000; n++) expect(index.add(`vm-${n}`)).toBe(-1);
+    expect(index.size).toBe(1000);
+    expect(index.get('vm-999')).toBe(999);
+    expect(index.add('vm-0')).toBe(0);
   });
 });
