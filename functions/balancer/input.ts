@@ -91,14 +91,22 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
   const byId = new IdIndex(upTo);
   const inFlight: Record<string, number> = {};
   const loads = new Map<string, number>();
-  const reports = new Map<string, NonNullable<NodeRecord['report']>>();
+  let reports: Map<string, NonNullable<NodeRecord['report']>> | undefined;
+  // Each node's report by id (the last item of a node listed twice wins), built on first need: a
+  // run asks only to judge earlier exchanges and for the fence of a VM two nodes report.
+  const reportOf = (node: string) => {
+    if (!reports) {
+      reports = new Map();
+      for (const record of taking) reports.set(record.id, record.report as NonNullable<NodeRecord['report']>);
+    }
+    return reports.get(node);
+  };
   for (const record of taking) {
     const report = record.report as NonNullable<NodeRecord['report']>;
     const info = nodeInfoOf(record);
     const i = nodes.length;
     nodes.push(info);
-    if (reports.has(record.id)) duplicateNode = true;
-    reports.set(record.id, report);
+    if (loads.has(record.id)) duplicateNode = true;
     const w = info.weights;
     const wPaging = w.paging ?? 0;
     const wNet = w.net ?? 0;
@@ -131,7 +139,7 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
   }
   vms.length = kept;
   const observe = (node: string): NodeObservation | undefined => {
-    const report = reports.get(node);
+    const report = reportOf(node);
     const load = loads.get(node);
     if (!report || load === undefined) return undefined;
     return { at: report.at, load, vms: new Set(Object.keys(report.vms)) };
@@ -140,7 +148,7 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
     const k = byId.get(vm);
     // A VM two nodes report is indexed under the first: the other's fence is in its report.
     if (k >= 0 && (vms[k] as VmInfo).node === node) return columns.fences[k];
-    return reports.get(node)?.vms[vm]?.fence;
+    return reportOf(node)?.vms[vm]?.fence;
   };
   const input: RoundInput = { nodes, vms, round: options.round, now: options.now, inFlight };
   // A node listed twice would leave the round's own index pointing at its last copy: let it recompute.
