@@ -45,35 +45,68 @@ export function exclusionOf(node: NodeRecord, options: ViewOptions): string | un
   return undefined;
 }
 
-/** Builds the round's input from the node items (one item per node: its report carries its VMs). */
-export function roundView(records: readonly NodeRecord[], options: ViewOptions): RoundView {
-  const nodes: NodeInfo[] = [];
-  const vms: VmInfo[] = [];
-  // The fence each VM of `vms` was reported under, and the VMs by id (first report wins).
-  const fences: number[] = [];
-  // Each VM's node (its position in `nodes`) and load there, handed to the round (RoundInput.vmLoads).
-  const vmNodes: number[] = [];
-  const vmLoads: number[] = [];
-  let duplicateNode = false;
-  const byId = new IdIndex(records.length * 8);
-  const inFlight: Record<string, number> = {};
+/** The node items of the run's shard that take part in the round, and those it leaves out (with why). */
+function partakers(records: readonly NodeRecord[], options: ViewOptions) {
+  const taking: NodeRecord[] = [];
   const skipped: RoundView['skipped'] = [];
-  const loads = new Map<string, number>();
-  const reports = new Map<string, NonNullable<NodeRecord['report']>>();
   let inShard = 0;
+  let reported = 0;
+  // One shard holds every node (shardOf answers 0 for each): the hash per node is skipped.
+  const whole = options.shards === 1 && options.shard === 0 && Number.isInteger(options.round);
   for (const record of records) {
-    if (shardOf(record.id, options.round, options.shards) !== options.shard) continue;
+    if (!whole && shardOf(record.id, options.round, options.shards) !== options.shard) continue;
     inShard++;
     const why = exclusionOf(record, options);
     if (why) {
       skipped.push({ node: record.id, reason: why });
       continue;
     }
+    taking.push(record);
+    for (const _ in (record.report as NonNullable<NodeRecord['report']>).vms) reported++;
+  }
+  return { taking, skipped, inShard, reported };
+}
+
+/**
+ * Per VM of `input.vms`: the fence it was reported under, its node (position in `nodes`) and its load
+ * there. Typed arrays sized by the VMs reported, so that building them allocates nothing per VM.
+ */
+function vmColumns(reported: number) {
+  return {
+    fences: new Float64Array(reported),
+    node: new Int32Array(reported),
+    load: new Float64Array(reported),
+  };
+}
+
+/** Builds the round's input from the node items (one item per node: its report carries its VMs). */
+export function roundView(records: readonly NodeRecord[], options: ViewOptions): RoundView {
+  const { taking, skipped, inShard, reported: upTo } = partakers(records, options);
+  const nodes: NodeInfo[] = [];
+  // Made as long as the VMs reported at once (no regrowth), cut to the VMs kept at the end.
+  const vms: VmInfo[] = new Array(upTo);
+  let kept = 0;
+  const columns = vmColumns(upTo);
+  let duplicateNode = false;
+  const byId = new IdIndex(upTo);
+  const inFlight: Record<string, number> = {};
+  const loads = new Map<string, number>();
+  let reports: Map<string, NonNullable<NodeRecord['report']>> | undefined;
+  // Each node's report by id (the last item of a node listed twice wins), built on first need: a
+  // run asks only to judge earlier exchanges and for the fence of a VM two nodes report.
+  const reportOf = (node: string) => {
+    if (!reports) {
+      reports = new Map();
+      for (const record of taking) reports.set(record.id, record.report as NonNullable<NodeRecord['report']>);
+    }
+    return reports.get(node);
+  };
+  for (const record of taking) {
     const report = record.report as NonNullable<NodeRecord['report']>;
     const info = nodeInfoOf(record);
+    const i = nodes.length;
     nodes.push(info);
-    if (reports.has(record.id)) duplicateNode = true;
-    reports.set(record.id, report);
+    if (loads.has(record.id)) duplicateNode = true;
     const w = info.weights;
     const wPaging = w.paging ?? 0;
     const wNet = w.net ?? 0;
@@ -81,9 +114,9 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
     // pass over its report.
     let load = 0;
     let busy = 0;
-    const reported = report.vms;
-    for (const id in reported) {
-      const entry = reported[id] as ReportedVm;
+    const reportedVms = report.vms;
+    for (const id in reportedVms) {
+      const entry = reportedVms[id] as ReportedVm;
       if (entry.busy) busy++;
       const twin = byId.add(id);
       if (twin >= 0) {
@@ -92,31 +125,21 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
         continue;
       }
       const f = entry.factors;
-      const vm: VmInfo = {
-        id,
-        node: record.id,
-        factors: f,
-        memPages: entry.memPages,
-        pinned: entry.pinned,
-        busy: entry.busy,
-      };
-      if (entry.targetLoad !== undefined) vm.targetLoad = entry.targetLoad;
-      if (entry.group !== undefined) vm.group = entry.group;
-      if (entry.cooldownUntil !== undefined) vm.cooldownUntil = entry.cooldownUntil;
-      if (entry.driver !== undefined) vm.driver = entry.driver;
-      vms.push(vm);
-      fences.push(entry.fence);
+      const k = kept++;
+      vms[k] = vmInfoOf(id, record.id, entry);
+      columns.fences[k] = entry.fence;
       const vmLoad =
         w.cpu * f.cpu + w.io * f.io + w.mem * f.mem + wPaging * (f.paging ?? 0) + wNet * (f.net ?? 0);
-      vmNodes.push(nodes.length - 1);
-      vmLoads.push(vmLoad);
+      columns.node[k] = i;
+      columns.load[k] = vmLoad;
       load += vmLoad;
     }
     loads.set(record.id, info.loadOverride ?? load);
     if (busy > 0) inFlight[record.id] = busy;
   }
+  vms.length = kept;
   const observe = (node: string): NodeObservation | undefined => {
-    const report = reports.get(node);
+    const report = reportOf(node);
     const load = loads.get(node);
     if (!report || load === undefined) return undefined;
     return { at: report.at, load, vms: new Set(Object.keys(report.vms)) };
@@ -124,12 +147,14 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
   const fenceOf = (vm: string, node: string): number | undefined => {
     const k = byId.get(vm);
     // A VM two nodes report is indexed under the first: the other's fence is in its report.
-    if (k >= 0 && (vms[k] as VmInfo).node === node) return fences[k];
-    return reports.get(node)?.vms[vm]?.fence;
+    if (k >= 0 && (vms[k] as VmInfo).node === node) return columns.fences[k];
+    return reportOf(node)?.vms[vm]?.fence;
   };
   const input: RoundInput = { nodes, vms, round: options.round, now: options.now, inFlight };
   // A node listed twice would leave the round's own index pointing at its last copy: let it recompute.
-  if (!duplicateNode) input.vmLoads = { node: vmNodes, load: vmLoads };
+  const n = vms.length;
+  if (!duplicateNode)
+    input.vmLoads = { node: columns.node.subarray(0, n), load: columns.load.subarray(0, n) };
   return {
     input,
     skipped,
@@ -139,4 +164,21 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
     fenceOf,
     vmAt: (vm) => byId.get(vm),
   };
+}
+
+/** A reported VM as the round sees it on the node that reported it. */
+function vmInfoOf(id: string, node: string, entry: ReportedVm): VmInfo {
+  const vm: VmInfo = {
+    id,
+    node,
+    factors: entry.factors,
+    memPages: entry.memPages,
+    pinned: entry.pinned,
+    busy: entry.busy,
+  };
+  if (entry.targetLoad !== undefined) vm.targetLoad = entry.targetLoad;
+  if (entry.group !== undefined) vm.group = entry.group;
+  if (entry.cooldownUntil !== undefined) vm.cooldownUntil = entry.cooldownUntil;
+  if (entry.driver !== undefined) vm.driver = entry.driver;
+  return vm;
 }

@@ -328,14 +328,15 @@ async function writeOrders(
 function dryRunOrders(read: Read, decision: RoundDecision, exchanges: number): Written {
   const orders: RunOrder[] = decision.moves.map((move, n) => {
     const fence = read.view.fenceOf(move.vm, move.from);
-    return {
+    const order: RunOrder = {
       vm: move.vm,
       from: move.from,
       to: move.to,
       migration: `${read.id}-${n}`,
       outcome: 'dry-run',
-      ...(fence !== undefined ? { fence } : {}),
     };
+    if (fence !== undefined) order.fence = fence;
+    return order;
   });
   return { orders, planned: decision.moves, exchanges };
 }

@@ -25,12 +25,34 @@ export function decideRound(input: RoundInput, config: BalancingConfig, rng: Rng
   const decided = spill(state, retryStalled(state, decidePairs(state, pairs)));
   const decisions = mirrorStalled(state, decided, (a, b) => decideExchange(state, a, b));
   decisions.push(...drainAll(state, skipped));
-  const moves = decisions.flatMap((d) => d.moves);
+  const moves: Move[] = [];
+  for (const d of decisions) for (const m of d.moves) moves.push(m);
   const after = imbalance(countedLoads(state));
+  let expected: Record<string, number> | undefined | null = null;
+  return {
+    pairs: decisions,
+    moves,
+    skipped,
+    before,
+    after,
+    // Built on first read: a balancer run never reads it (the next round's input comes from the store).
+    get expected() {
+      if (expected === null) expected = expectedLoads(state);
+      return expected;
+    },
+    set expected(loads) {
+      expected = loads;
+    },
+    trigger: state.trigger,
+  };
+}
+
+/** Each node's load as the round leaves it, by id. */
+function expectedLoads(state: RoundState): Record<string, number> {
+  const { nodes } = state.input;
   const expected: Record<string, number> = {};
-  for (let i = 0; i < input.nodes.length; i++)
-    expected[(input.nodes[i] as NodeInfo).id] = state.loads[i] as number;
-  return { pairs: decisions, moves, skipped, before, after, expected, trigger: state.trigger };
+  for (let i = 0; i < nodes.length; i++) expected[(nodes[i] as NodeInfo).id] = state.loads[i] as number;
+  return expected;
 }
 
 /** The nodes that take a pairing slot: not draining, and with migration budget left (else skipped). */

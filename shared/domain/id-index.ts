@@ -16,7 +16,9 @@ export class IdIndex {
   /** Slot s is table[2s] (the id's number + 1, 0 when empty) and table[2s + 1] (the id's hash). */
   private table: Int32Array;
   private mask: number;
-  private readonly ids: string[] = [];
+  /** The ids by number: `count` of them, in an array made `expected` long at once (no regrowth). */
+  private readonly ids: string[];
+  private count = 0;
 
   /** `expected`: about how many ids will be added (the table grows past it). */
   constructor(expected = 16) {
@@ -24,11 +26,12 @@ export class IdIndex {
     while (slots < expected * 2) slots *= 2;
     this.table = new Int32Array(2 * slots);
     this.mask = slots - 1;
+    this.ids = new Array(expected > 0 ? Math.floor(expected) : 0);
   }
 
   /** How many ids were added. */
   get size(): number {
-    return this.ids.length;
+    return this.count;
   }
 
   /** The number of `id`, or -1 when it was never added. */
@@ -44,7 +47,7 @@ export class IdIndex {
 
   /** Numbers `id` (the next number, `size` before the call) and returns -1; or its number if it has one. */
   add(id: string): number {
-    if ((this.ids.length + 1) * 2 > this.mask + 1) this.grow();
+    if ((this.count + 1) * 2 > this.mask + 1) this.grow();
     const h = hashOf(id);
     const { table, mask, ids } = this;
     let slot = h & mask;
@@ -53,8 +56,8 @@ export class IdIndex {
       if (held === 0) break;
       if (table[2 * slot + 1] === h && ids[held - 1] === id) return held - 1;
     }
-    ids.push(id);
-    table[2 * slot] = ids.length;
+    ids[this.count++] = id;
+    table[2 * slot] = this.count;
     table[2 * slot + 1] = h;
     return -1;
   }

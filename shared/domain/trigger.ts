@@ -37,7 +37,8 @@ export function chooseTrigger(
   let sq = 0;
   let driftSq = 0;
   let compared = 0;
-  for (const [id, load] of loads) {
+  // forEach, not for…of: no [id, load] entry is allocated per node.
+  loads.forEach((load, id) => {
     n++;
     sum += load;
     sq += load * load;
@@ -46,7 +47,7 @@ export function chooseTrigger(
       driftSq += (load - before) ** 2;
       compared++;
     }
-  }
+  });
   const mean = n > 0 ? sum / n : 0;
   const spread = mean > 0 ? Math.sqrt(Math.max(0, sq / n - mean * mean)) / mean : 0;
   const noise = compared > 0 && mean > 0 ? Math.sqrt(driftSq / compared) / mean : undefined;
