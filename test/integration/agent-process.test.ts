@@ -205,6 +205,11 @@ describe('agent processes', () => {
       return node.incarnation !== held.incarnation && node.report ? node : undefined;
     });
     expect(taken.holder?.pid).toBe(procs.get('pdup-4')!.child.pid);
+    // The node item keeps the old holder's report, so wait for the new process's own start line: its SIGTERM handler is
+    // installed then (a SIGTERM between its registration and that line ends it by the signal, with no exit code).
+    await until('the new agent started', async () =>
+      procs.get('pdup-4')!.output.join('').includes('agent started') ? true : undefined,
+    );
     expect(await stopAgent('pdup-4')).toBe(0);
   });
 });
