@@ -168,9 +168,16 @@ export const pageOptions = ({ limit, cursor }: { limit: number; cursor?: string 
   ...(cursor ? { cursor } : {}),
 });
 
+type StoredPage<T> = { items: T[]; next?: string | undefined };
+
 /** A page from storage as the API answers it, each item through `view` when given. */
-export function pageAnswer<T, U = T>(page: { items: T[]; next?: string | undefined }, view?: (item: T) => U) {
-  return { items: view ? page.items.map(view) : (page.items as unknown as U[]), next: page.next ?? null };
+export function pageAnswer<T>(page: StoredPage<T>): { items: T[]; next: string | null };
+export function pageAnswer<T, U>(
+  page: StoredPage<T>,
+  view: (item: T) => U,
+): { items: U[]; next: string | null };
+export function pageAnswer<T, U>(page: StoredPage<T>, view?: (item: T) => U) {
+  return { items: view ? page.items.map(view) : page.items, next: page.next ?? null };
 }
 
 const ReportedVmSchema = z.object({

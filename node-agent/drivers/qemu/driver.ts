@@ -101,7 +101,7 @@ const MIN_MEM_MIB = 16;
 export class QemuDriver {
   private readonly vms = new Map<string, QemuVm>();
   /** VMs still starting (their process spawning or loading a saved state): `stop` ends them too. */
-  private readonly loading = new Map<string, Starting>();
+  private readonly starting = new Map<string, Starting>();
   private spawned = 0;
 
   constructor(readonly options: QemuDriverOptions) {}
@@ -112,7 +112,7 @@ export class QemuDriver {
 
   /** Whether the VM is here: running, paused, or still starting (see `start`). */
   has(id: string): boolean {
-    return this.vms.has(id) || this.loading.has(id);
+    return this.vms.has(id) || this.starting.has(id);
   }
 
   /** Whether QEMU has pre-copied the VM and stopped it for a switchover that has not happened yet. */
@@ -132,10 +132,10 @@ export class QemuDriver {
   async start(launch: QemuLaunch): Promise<void> {
     if (this.has(launch.id)) throw new Conflict(`VM ${launch.id} is already on node ${this.options.nodeId}`);
     const starting: Starting = {};
-    this.loading.set(launch.id, starting);
+    this.starting.set(launch.id, starting);
     // stopped meanwhile (the node fenced itself, or gave the VM up): it must not run here
     const goOn = () => {
-      if (this.loading.get(launch.id) !== starting)
+      if (this.starting.get(launch.id) !== starting)
         throw new Conflict(`VM ${launch.id} was stopped on node ${this.options.nodeId} while it started`);
     };
     try {
@@ -149,7 +149,7 @@ export class QemuDriver {
       }
       throw error;
     } finally {
-      if (this.loading.get(launch.id) === starting) this.loading.delete(launch.id);
+      if (this.starting.get(launch.id) === starting) this.starting.delete(launch.id);
     }
   }
 
@@ -210,8 +210,8 @@ export class QemuDriver {
 
   /** Ends the VM's process without saving anything (it moved on, or the node lost its fence). */
   async stop(id: string): Promise<void> {
-    const starting = this.loading.get(id);
-    this.loading.delete(id);
+    const starting = this.starting.get(id);
+    this.starting.delete(id);
     // a start in progress fails at its next step, or at once when its process is killed, and cleans up
     if (starting?.process) await starting.process.kill();
     const vm = this.vms.get(id);
@@ -221,9 +221,9 @@ export class QemuDriver {
     vm.process.dispose();
   }
 
-  /** Self-fencing: every QEMU process of this node ends at once (loading ones too), nothing saved. */
+  /** Self-fencing: every QEMU process of this node ends at once (starting ones too), nothing saved. */
   async stopAll(): Promise<void> {
-    await Promise.all([...new Set([...this.vms.keys(), ...this.loading.keys()])].map((id) => this.stop(id)));
+    await Promise.all([...new Set([...this.vms.keys(), ...this.starting.keys()])].map((id) => this.stop(id)));
   }
 
   /**
@@ -322,7 +322,7 @@ export class QemuDriver {
 
   /** The VM's QEMU process; undefined when the VM is not here, or its process is not spawned yet. */
   processIfAny(id: string): QemuProcess | undefined {
-    return this.loading.get(id)?.process ?? this.vms.get(id)?.process;
+    return this.starting.get(id)?.process ?? this.vms.get(id)?.process;
   }
 
   private async beginSave(vm: QemuVm): Promise<Outbound> {
