@@ -19,7 +19,8 @@ function line(label: string, all: RoundDeclines[]) {
       `(${pct(
         count((r) => r.declined),
         count((r) => r.orders),
-      )}), exposed ${count((r) => r.exposed)}`,
+      )}), exposed ${count((r) => r.exposed)}; ` +
+      `orders whose source also takes from a third node ${count((r) => r.mixed)}`,
   );
 }
 

@@ -9,7 +9,7 @@ import { type Agent, createAgent } from '../../node-agent/agent/agent.ts';
 import { Crash, type FaultContext, type FaultPoint } from '../../node-agent/agent/faults.ts';
 import { createKernel } from '../../node-agent/kernel/index.ts';
 import { isLive } from '../../shared/domain/placement.ts';
-import { orderDeadline, type ProtocolTimings, sameExchange } from '../../shared/domain/protocol.ts';
+import { orderDeadline, type ProtocolTimings, sameRun } from '../../shared/domain/protocol.ts';
 import { createRng } from '../../shared/domain/rng.ts';
 import type { BalancingConfig, Rng } from '../../shared/domain/types.ts';
 import type { MigrationOrder } from '../../shared/domain/vm-state.ts';
@@ -769,10 +769,10 @@ class Schedule {
     if (this.round % TIMING.sampleEvery === 0) await this.sample();
   }
 
-  /** Invariants that must hold at every instant: each VM exists, has one owner among the nodes, and no node is in two exchanges. */
+  /** Invariants that must hold at every instant: each VM exists, has one owner among the nodes, and no node has orders of two runs. */
   async sample() {
     const records = await this.readVms();
-    // An exchange is one run's orders for one pair of nodes (both ways, a swap) or from one source.
+    // A node's orders from one run are one booking of it (a swap, a spill, a drain, giving while taking).
     const exchanges = new Map<string, MigrationOrder[]>();
     for (const [i, vm] of records.entries()) {
       const id = this.vms[i]!;
@@ -787,9 +787,9 @@ class Schedule {
     for (const [n, orders] of exchanges)
       for (const [i, o] of orders.entries())
         for (const p of orders.slice(i + 1))
-          if (!sameExchange(o, p))
+          if (!sameRun(o, p))
             this.tracker.violation(
-              `${short(n)} is in two exchanges at once: ${o.origin} ${short(o.from)}→${short(o.to)} and ${p.origin} ${short(p.from)}→${short(p.to)}`,
+              `${short(n)} is booked by two runs at once: ${o.origin} ${short(o.from)}→${short(o.to)} and ${p.origin} ${short(p.from)}→${short(p.to)}`,
             );
     // Hostile guests never take a node down: a node the schedule left alone keeps its lease live.
     if (this.checkLeases)

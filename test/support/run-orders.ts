@@ -41,6 +41,8 @@ export interface RunDeclines {
   declined: number;
   /** Orders the source declines if the run's other orders on it were handed over (IMAGE_READY) first. */
   exposed: number;
+  /** Orders whose source also takes, in the run, from a node other than this order's target (spill, drain). */
+  mixed: number;
 }
 
 /** Asks the agents' rule about every order of one run, against the run's other orders. */
@@ -51,13 +53,15 @@ export function runDeclines(orders: readonly ProtocolVm[]): RunDeclines {
   }));
   let declined = 0;
   let exposed = 0;
+  let mixed = 0;
   for (const vm of orders) {
-    const source = vm.migration?.from as string;
-    if (inEarlierExchange(vm, orders, source)) declined++;
+    const { from, to } = vm.migration as NonNullable<ProtocolVm['migration']>;
+    if (inEarlierExchange(vm, orders, from)) declined++;
     const others = handedOver.filter((other) => other.id !== vm.id);
-    if (inEarlierExchange(vm, others, source)) exposed++;
+    if (inEarlierExchange(vm, others, from)) exposed++;
+    if (orders.some((other) => other.migration?.to === from && other.migration.from !== to)) mixed++;
   }
-  return { orders: orders.length, declined, exposed };
+  return { orders: orders.length, declined, exposed, mixed };
 }
 
 /** The random rounds the decline rate is measured on: every built-in scenario but `large`, small. */

@@ -8,10 +8,12 @@ import {
   nextAction,
   orderDeadline,
   type ProtocolVm,
+  sameRun,
   sourceStep,
   takeDeadline,
 } from '../../shared/domain/protocol.ts';
 import type { MigrationOrder } from '../../shared/domain/vm-state.ts';
+import { scenarioDeclines } from '../support/run-orders.ts';
 
 const aVm = (over: Partial<ProtocolVm> = {}): ProtocolVm => ({
   id: 'vm-1',
@@ -108,7 +110,7 @@ describe('the protocol decision', () => {
     const handingIn = aVm({
       id: 'vm-2',
       owner: 'c',
-      migration: anOrder({ id: 'm-0', from: 'c', to: 'a', phase: 'IMAGE_READY' }),
+      migration: anOrder({ id: 'm-0', from: 'c', to: 'a', phase: 'IMAGE_READY', origin: 'run-0' }),
     });
     const earlier = aVm({ id: 'vm-3', migration: anOrder({ id: 'm-1', orderedAt: 100, origin: 'run-0' }) });
     const later = aVm({ id: 'vm-4', migration: anOrder({ id: 'm-3', orderedAt: 900, origin: 'run-2' }) });
@@ -139,6 +141,58 @@ describe('the protocol decision', () => {
         'a',
       ),
     ).toBe(false);
+  });
+
+  it('carries out every order of its own run, also giving in one exchange while taking in another', () => {
+    // Pinned from a drain round (scenario drain, seed 1, round 2): n23 swaps with n10 and takes a
+    // VM of the draining n01. Ids compare as strings, so run-11 sorts before run-2.
+    const gives = aVm({
+      id: 'n23-vm',
+      owner: 'n23',
+      migration: anOrder({ id: 'run-2', from: 'n23', to: 'n10', origin: 'run' }),
+    });
+    const swapBack = aVm({
+      id: 'n10-vm',
+      owner: 'n10',
+      migration: anOrder({ id: 'run-3', from: 'n10', to: 'n23', origin: 'run' }),
+    });
+    const takes = aVm({
+      id: 'n01-vm',
+      owner: 'n01',
+      migration: anOrder({ id: 'run-11', from: 'n01', to: 'n23', origin: 'run' }),
+    });
+    const handedOver = { ...takes, migration: { ...takes.migration!, phase: 'IMAGE_READY' as const } };
+    const run = [gives, swapBack, takes];
+    expect(inEarlierExchange(gives, run, 'n23')).toBe(false);
+    // ...also once the drained VM is handed over first, or ordered earlier.
+    expect(inEarlierExchange(gives, [gives, swapBack, handedOver], 'n23')).toBe(false);
+    const orderedEarlier = { ...takes, migration: { ...takes.migration!, orderedAt: -1 } };
+    expect(inEarlierExchange(gives, [gives, orderedEarlier], 'n23')).toBe(false);
+    const busyElsewhere = inEarlierExchange(gives, [gives, swapBack, handedOver], 'n23');
+    expect(nextAction({ vm: gives, self: 'n23', held: running, now: 1000, busyElsewhere }).kind).toBe(
+      'migrateOut',
+    );
+    // The same orders from two runs are two bookings of n23: the later one is declined.
+    const otherRun = { ...takes, migration: { ...takes.migration!, origin: 'run-0' } };
+    expect(inEarlierExchange(gives, [gives, otherRun], 'n23')).toBe(true);
+    const otherRunLater = { ...otherRun, migration: { ...otherRun.migration, orderedAt: 1, id: 'run-0-0' } };
+    expect(inEarlierExchange(gives, [gives, otherRunLater], 'n23')).toBe(false);
+    expect(sameRun(gives.migration!, takes.migration!)).toBe(true);
+    expect(sameRun(gives.migration!, otherRun.migration)).toBe(false);
+  });
+
+  it('on random rounds with spills and drains, declines no order of the run that wrote it', () => {
+    const rounds = [
+      ...[1, 2, 3, 4, 5].flatMap((seed) => scenarioDeclines('drain', seed, { nodes: 40, rounds: 3 })),
+      ...[5, 8, 13].flatMap((seed) => scenarioDeclines('hotspot', seed, { nodes: 40, rounds: 12 })),
+    ];
+    const sum = (key: 'orders' | 'declined' | 'exposed' | 'mixed') =>
+      rounds.reduce((total, r) => total + r[key], 0);
+    // The premise: sources that also take from a node other than their partner, in the same run.
+    expect(sum('mixed')).toBeGreaterThan(10);
+    expect(sum('orders')).toBeGreaterThan(500);
+    expect(sum('declined')).toBe(0);
+    expect(sum('exposed')).toBe(0);
   });
 
   it('checkpoints when due, but not while an order is in flight', () => {
