@@ -1,9 +1,9 @@
-// Run by hand: `npx tsx test/measure-declines.ts [seeds] [rounds] [nodes]`. How often the agents'
+// Run by hand: `npx tsx test/measure-declines.ts [seeds] [rounds] [nodes] [first seed]`. How often the agents'
 // order-taking rule declines an order its own balancer run wrote, on random rounds of the built-in
 // scenarios (docs/protocol.md, claims). Prints one line per scenario and the total.
 import { MEASURED_SCENARIOS, type RoundDeclines, scenarioDeclines } from './support/run-orders.ts';
 
-const [seeds = 20, rounds = 12, nodes = 40] = process.argv.slice(2).map(Number);
+const [seeds = 20, rounds = 12, nodes = 40, first = 1] = process.argv.slice(2).map(Number);
 
 function line(label: string, all: RoundDeclines[]) {
   const withOrders = all.filter((r) => r.orders > 0);
@@ -27,7 +27,8 @@ function line(label: string, all: RoundDeclines[]) {
 const all: RoundDeclines[] = [];
 for (const scenario of MEASURED_SCENARIOS) {
   const rows: RoundDeclines[] = [];
-  for (let seed = 1; seed <= seeds; seed++) rows.push(...scenarioDeclines(scenario, seed, { nodes, rounds }));
+  for (let seed = first; seed < first + seeds; seed++)
+    rows.push(...scenarioDeclines(scenario, seed, { nodes, rounds }));
   line(scenario, rows);
   all.push(...rows);
 }
