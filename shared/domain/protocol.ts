@@ -70,7 +70,7 @@ export interface DecisionInput {
   now: number;
   /** True when the periodic checkpoint interval has passed for this VM. */
   checkpointDue?: boolean;
-  /** True when another run booked this node first (see `inEarlierExchange`): decline this order. */
+  /** True when another run booked this node first (see `bookedByEarlierRun`): decline this order. */
   busyElsewhere?: boolean;
   /** Why the guest this node holds failed in its kernel, if it did. */
   failure?: string;
@@ -166,7 +166,7 @@ export function nextAction({
  * decided them one after another against one round state (a swap both ways, a spill or drain to
  * several partners, a node that gives in one exchange and takes in another), so none is declined.
  */
-export function inEarlierExchange(vm: ProtocolVm, others: Iterable<ProtocolVm>, self: string): boolean {
+export function bookedByEarlierRun(vm: ProtocolVm, others: Iterable<ProtocolVm>, self: string): boolean {
   const mine = vm.migration;
   if (!mine) return false;
   for (const other of others) {

@@ -7,7 +7,7 @@ import { applyPlan, keepPlan } from '../../functions/api/plans.ts';
 import { runBalancer } from '../../functions/balancer/run.ts';
 import { DEFAULT_BALANCING_CONFIG } from '../../shared/domain/config.ts';
 import { DEFAULT_DRIFT, DEFAULT_PLAN_TTL_MS } from '../../shared/domain/plans.ts';
-import { inEarlierExchange, nextAction } from '../../shared/domain/protocol.ts';
+import { bookedByEarlierRun, nextAction } from '../../shared/domain/protocol.ts';
 import type { PairDecision } from '../../shared/domain/types.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { putBalancingConfig } from '../../shared/storage/config-store.ts';
@@ -383,7 +383,7 @@ describe('a run whose giver spills to several partners, against dynalite', () =>
       if (!out) throw new Error(`${node} has no order to give`);
       if (node === 'a') expect(work.map((vm) => vm.id)).toContain('d-vm0');
       // The agent's decision on its order, as node-agent/agent/ops.ts takes it: carried out, not declined.
-      const busyElsewhere = inEarlierExchange(out, work, node);
+      const busyElsewhere = bookedByEarlierRun(out, work, node);
       const held = { fence: out.fence, paused: false };
       expect(nextAction({ vm: out, self: node, held, now: NOW + 1, busyElsewhere }).kind, node).toBe(
         'migrateOut',

@@ -1,9 +1,9 @@
 // A balancer run's orders as the agents see them, built from a round's decision without the stores:
 // numbered pair by pair as runBalancer writes them (`<run>-<n>`, one origin, one orderedAt), so the
-// agents' order-taking rule (`inEarlierExchange`) can be asked about every order of a run at once.
+// agents' order-taking rule (`bookedByEarlierRun`) can be asked about every order of a run at once.
 import { DEFAULT_BALANCING_CONFIG } from '../../shared/domain/config.ts';
 import { decideRound } from '../../shared/domain/decide.ts';
-import { inEarlierExchange, type ProtocolVm } from '../../shared/domain/protocol.ts';
+import { bookedByEarlierRun, type ProtocolVm } from '../../shared/domain/protocol.ts';
 import { createRng } from '../../shared/domain/rng.ts';
 import type { PairDecision, RoundDecision, VmInfo } from '../../shared/domain/types.ts';
 import { builtinScenario } from '../../shared/sim/scenarios.ts';
@@ -56,9 +56,9 @@ export function runDeclines(orders: readonly ProtocolVm[]): RunDeclines {
   let mixed = 0;
   for (const vm of orders) {
     const { from, to } = vm.migration as NonNullable<ProtocolVm['migration']>;
-    if (inEarlierExchange(vm, orders, from)) declined++;
+    if (bookedByEarlierRun(vm, orders, from)) declined++;
     const others = handedOver.filter((other) => other.id !== vm.id);
-    if (inEarlierExchange(vm, others, from)) exposed++;
+    if (bookedByEarlierRun(vm, others, from)) exposed++;
     if (orders.some((other) => other.migration?.to === from && other.migration.from !== to)) mixed++;
   }
   return { orders: orders.length, declined, exposed, mixed };

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   awaitsPeer,
+  bookedByEarlierRun,
   type Holding,
-  inEarlierExchange,
   isDead,
   mayRunGuests,
   nextAction,
@@ -104,7 +104,7 @@ describe('the protocol decision', () => {
     expect(decide(aVm({ state: 'SUSPENDED' }), 'a')).toBe('none');
   });
 
-  it('declines an order that arrives while the source is in an earlier exchange', () => {
+  it('declines an order that arrives while another run booked the source first', () => {
     const vm = aVm({ migration: anOrder({ id: 'm-2', orderedAt: 500 }) });
     expect(nextAction({ vm, self: 'a', held: running, now: 1000, busyElsewhere: true }).kind).toBe('abort');
     const handingIn = aVm({
@@ -116,26 +116,26 @@ describe('the protocol decision', () => {
     const later = aVm({ id: 'vm-4', migration: anOrder({ id: 'm-3', orderedAt: 900, origin: 'run-2' }) });
     // A second VM of the same run's exchange for the same pair is not another exchange.
     const sameRun = aVm({ id: 'vm-6', migration: anOrder({ id: 'm-0', orderedAt: 100 }) });
-    expect(inEarlierExchange(vm, [vm, sameRun], 'a')).toBe(false);
+    expect(bookedByEarlierRun(vm, [vm, sameRun], 'a')).toBe(false);
     // A swap: the same run's order the other way between the same two nodes is the same exchange...
     const swapBack = aVm({
       id: 'vm-7',
       owner: 'b',
       migration: anOrder({ id: 'm-0', from: 'b', to: 'a', orderedAt: 100 }),
     });
-    expect(inEarlierExchange(vm, [vm, swapBack], 'a')).toBe(false);
+    expect(bookedByEarlierRun(vm, [vm, swapBack], 'a')).toBe(false);
     // ...but another run's order the other way is another exchange.
     const otherRunBack = aVm({
       id: 'vm-8',
       owner: 'b',
       migration: anOrder({ id: 'm-0', from: 'b', to: 'a', orderedAt: 100, origin: 'run-0' }),
     });
-    expect(inEarlierExchange(vm, [vm, otherRunBack], 'a')).toBe(true);
-    expect(inEarlierExchange(vm, [vm, handingIn], 'a')).toBe(true);
-    expect(inEarlierExchange(vm, [vm, earlier], 'a')).toBe(true);
-    expect(inEarlierExchange(vm, [vm, later], 'a')).toBe(false);
+    expect(bookedByEarlierRun(vm, [vm, otherRunBack], 'a')).toBe(true);
+    expect(bookedByEarlierRun(vm, [vm, handingIn], 'a')).toBe(true);
+    expect(bookedByEarlierRun(vm, [vm, earlier], 'a')).toBe(true);
+    expect(bookedByEarlierRun(vm, [vm, later], 'a')).toBe(false);
     expect(
-      inEarlierExchange(
+      bookedByEarlierRun(
         vm,
         [vm, aVm({ id: 'vm-5', owner: 'x', migration: anOrder({ from: 'x', to: 'y' }) })],
         'a',
@@ -163,20 +163,20 @@ describe('the protocol decision', () => {
     });
     const handedOver = { ...takes, migration: { ...takes.migration!, phase: 'IMAGE_READY' as const } };
     const run = [gives, swapBack, takes];
-    expect(inEarlierExchange(gives, run, 'n23')).toBe(false);
+    expect(bookedByEarlierRun(gives, run, 'n23')).toBe(false);
     // ...also once the drained VM is handed over first, or ordered earlier.
-    expect(inEarlierExchange(gives, [gives, swapBack, handedOver], 'n23')).toBe(false);
+    expect(bookedByEarlierRun(gives, [gives, swapBack, handedOver], 'n23')).toBe(false);
     const orderedEarlier = { ...takes, migration: { ...takes.migration!, orderedAt: -1 } };
-    expect(inEarlierExchange(gives, [gives, orderedEarlier], 'n23')).toBe(false);
-    const busyElsewhere = inEarlierExchange(gives, [gives, swapBack, handedOver], 'n23');
+    expect(bookedByEarlierRun(gives, [gives, orderedEarlier], 'n23')).toBe(false);
+    const busyElsewhere = bookedByEarlierRun(gives, [gives, swapBack, handedOver], 'n23');
     expect(nextAction({ vm: gives, self: 'n23', held: running, now: 1000, busyElsewhere }).kind).toBe(
       'migrateOut',
     );
     // The same orders from two runs are two bookings of n23: the later one is declined.
     const otherRun = { ...takes, migration: { ...takes.migration!, origin: 'run-0' } };
-    expect(inEarlierExchange(gives, [gives, otherRun], 'n23')).toBe(true);
+    expect(bookedByEarlierRun(gives, [gives, otherRun], 'n23')).toBe(true);
     const otherRunLater = { ...otherRun, migration: { ...otherRun.migration, orderedAt: 1, id: 'run-0-0' } };
-    expect(inEarlierExchange(gives, [gives, otherRunLater], 'n23')).toBe(false);
+    expect(bookedByEarlierRun(gives, [gives, otherRunLater], 'n23')).toBe(false);
     expect(sameRun(gives.migration!, takes.migration!)).toBe(true);
     expect(sameRun(gives.migration!, otherRun.migration)).toBe(false);
   });
