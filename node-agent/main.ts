@@ -141,74 +141,109 @@ export function resolveAgentConfig(
   return parsed.data;
 }
 
+/**
+ * SIGTERM/SIGINT from the start of the process: `stop` is called on the first (a second gets Node's
+ * default, ending the process at once); `requested` says whether one came before there was anything
+ * to stop. Without this a signal during registration ended the process with its new lease held.
+ */
+function handleSignals(log: pino.Logger) {
+  let requested = false;
+  let stop: (() => void) | undefined;
+  const on = (signal: string) => () => {
+    requested = true;
+    log.info({ signal }, 'shutting down');
+    stop?.();
+  };
+  const onTerm = on('SIGTERM');
+  const onInt = on('SIGINT');
+  process.once('SIGTERM', onTerm);
+  process.once('SIGINT', onInt);
+  return {
+    get requested() {
+      return requested;
+    },
+    /** What a signal does from now on (at once, if one came already). */
+    onStop(fn: () => void) {
+      stop = fn;
+      if (requested) fn();
+    },
+    dispose() {
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+    },
+  };
+}
+
 /** Starts the agent process and resolves when it has stopped (SIGTERM/SIGINT, or superseded). */
 export async function runAgentProcess(config: AgentProcessConfig): Promise<void> {
   const log = pino({ name: 'seesaw-agent', level: config.logLevel, base: { node: config.node } });
+  const signals = handleSignals(log);
   const clients = createClients(config.storage);
   const images = createImageStore(clients);
   const clock = Date.now;
-  const wasm = createKernel(
-    {
-      nodeId: config.node,
-      capacity: config.capacity,
-      weights: config.weights,
-      tickMs: config.tickMs,
-      clock,
-      memCapacityPages: config.memCapacityPages,
-    },
-    { images },
-  );
-  const qemu = config.qemu
-    ? await withQemu(wasm, { nodeId: config.node, clients, weights: config.weights, clock, log })
-    : undefined;
-  const kernel = qemu?.kernel ?? wasm;
-  const agentConfig = {
-    node: {
-      id: config.node,
-      // The kernel serves work units; the node item speaks the balancer's load units (cores × CPU weight).
-      capacity: (config.capacity / UNITS_PER_CORE) * config.weights.cpu,
-      weights: config.weights,
-      memCapacityPages: config.memCapacityPages,
-      labels: { ...qemu?.labels, ...config.labels },
-    },
-    lease: { leaseMs: config.leaseMs, fenceMarginMs: config.fenceMarginMs },
-    checkpointMs: config.checkpointMs,
-    cooldownMs: 60_000,
-    timings: DEFAULT_TIMINGS,
-  };
-  const refreshCooldown = async () => {
-    agentConfig.cooldownMs = (await getBalancingConfig(clients)).cooldownMs;
-  };
-  await refreshCooldown().catch(() => undefined);
-  const holder = { pid: process.pid, host: hostname() };
-  const agent = createAgent({ clients, kernel, clock, log, images, holder }, agentConfig);
+  let qemu: Awaited<ReturnType<typeof withQemu>> | undefined;
   try {
+    const wasm = createKernel(
+      {
+        nodeId: config.node,
+        capacity: config.capacity,
+        weights: config.weights,
+        tickMs: config.tickMs,
+        clock,
+        memCapacityPages: config.memCapacityPages,
+      },
+      { images },
+    );
+    qemu = config.qemu
+      ? await withQemu(wasm, { nodeId: config.node, clients, weights: config.weights, clock, log })
+      : undefined;
+    const kernel = qemu?.kernel ?? wasm;
+    const agentConfig = {
+      node: {
+        id: config.node,
+        // The kernel serves work units; the node item speaks the balancer's load units (cores × CPU weight).
+        capacity: (config.capacity / UNITS_PER_CORE) * config.weights.cpu,
+        weights: config.weights,
+        memCapacityPages: config.memCapacityPages,
+        labels: { ...qemu?.labels, ...config.labels },
+      },
+      lease: { leaseMs: config.leaseMs, fenceMarginMs: config.fenceMarginMs },
+      checkpointMs: config.checkpointMs,
+      cooldownMs: 60_000,
+      timings: DEFAULT_TIMINGS,
+    };
+    const refreshCooldown = async () => {
+      agentConfig.cooldownMs = (await getBalancingConfig(clients)).cooldownMs;
+    };
+    await refreshCooldown().catch(() => undefined);
+    const holder = { pid: process.pid, host: hostname() };
+    const agent = createAgent({ clients, kernel, clock, log, images, holder }, agentConfig);
+    // Asked to stop before registering: there is no lease to take, nor to give up.
+    if (signals.requested) return;
     // One process per node id: a live lease of another incarnation refuses this one (NodeHeld).
     await agent.register();
-  } catch (error) {
+    // Asked to stop while registering: the lease just taken is given up at once.
+    if (signals.requested) return await agent.shutdown();
+    let reports = 0;
+    const running = runAgent(
+      agent,
+      { tickMs: config.tickMs, reportMs: config.reportMs, reconcileMs: config.reconcileMs },
+      log,
+      async () => {
+        reports += 1;
+        if (reports % 20 === 0) await refreshCooldown();
+      },
+    );
+    signals.onStop(() => void running.stop());
+    log.info(
+      { capacity: config.capacity, weights: config.weights, leaseMs: config.leaseMs },
+      'agent started',
+    );
+    await running.done;
+  } finally {
+    signals.dispose();
+    await qemu?.stop();
     clients.dynamo.destroy();
     clients.s3.destroy();
-    throw error;
   }
-  let reports = 0;
-  const running = runAgent(
-    agent,
-    { tickMs: config.tickMs, reportMs: config.reportMs, reconcileMs: config.reconcileMs },
-    log,
-    async () => {
-      reports += 1;
-      if (reports % 20 === 0) await refreshCooldown();
-    },
-  );
-  const onSignal = (signal: string) => {
-    log.info({ signal }, 'shutting down');
-    void running.stop();
-  };
-  process.once('SIGTERM', () => onSignal('SIGTERM'));
-  process.once('SIGINT', () => onSignal('SIGINT'));
-  log.info({ capacity: config.capacity, weights: config.weights, leaseMs: config.leaseMs }, 'agent started');
-  await running.done;
-  await qemu?.stop();
-  clients.dynamo.destroy();
-  clients.s3.destroy();
 }

@@ -1,7 +1,7 @@
 // One VM's operation: re-read the item, decide with the protocol, act. A step whose fenced write
 // fails (someone else moved the VM on) loops back to a fresh read, so the node always ends in
 // the state the table asks for, or does nothing. Each action has its own handler, named for it.
-import { type Action, awaitsPeer, inEarlierExchange, nextAction } from '../../shared/domain/protocol.ts';
+import { type Action, awaitsPeer, bookedByEarlierRun, nextAction } from '../../shared/domain/protocol.ts';
 import { ConditionFailed } from '../../shared/storage/errors.ts';
 import { findVm, type VmRecord } from '../../shared/storage/vms.ts';
 import {
@@ -62,7 +62,7 @@ export async function runVmOp(
       held: ctx.held.get(id),
       now: ctx.clock(),
       checkpointDue: ctx.clock() - (ctx.lastCheckpoint.get(id) ?? 0) >= ctx.config.checkpointMs,
-      busyElsewhere: vm !== undefined && inEarlierExchange(vm, ctx.records.values(), ctx.self),
+      busyElsewhere: vm !== undefined && bookedByEarlierRun(vm, ctx.records.values(), ctx.self),
       ...failureOf(ctx, id),
     });
   // Skip the consistent read when the index copy says there is nothing to do.

@@ -70,7 +70,7 @@ export interface DecisionInput {
   now: number;
   /** True when the periodic checkpoint interval has passed for this VM. */
   checkpointDue?: boolean;
-  /** True when this node is already in an earlier exchange (see `inEarlierExchange`): decline this order. */
+  /** True when another run booked this node first (see `bookedByEarlierRun`): decline this order. */
   busyElsewhere?: boolean;
   /** Why the guest this node holds failed in its kernel, if it did. */
   failure?: string;
@@ -102,7 +102,7 @@ export function nextAction({
   }
 
   if (order?.phase === 'ORDERED' && expired) return { kind: 'abort', order };
-  // A node is in one exchange at a time: a source declines an order that arrives while it is in another.
+  // A node is booked by one run at a time: a source declines an order of a run that came after another.
   if (order?.phase === 'ORDERED' && order.from === self && busyElsewhere) return { kind: 'abort', order };
 
   if (order?.phase === 'ORDERED' && order.to === self && vm.owner !== self) {
@@ -160,19 +160,19 @@ export function nextAction({
 }
 
 /**
- * True when `self` is in another exchange that came first: an order it is the source or target
- * of that is already handed over (IMAGE_READY), or was ordered earlier (ties broken by id).
- * Orders one run wrote for the same pair are one exchange (several VMs may move in it, both ways:
- * a swap), and so are the orders one run wrote from the same source (a draining node giving to
- * several receivers).
+ * True when `self` is booked by another run that came first: it is the source or target of an order
+ * another run wrote that is already handed over (IMAGE_READY), or was ordered earlier (ties broken
+ * by id). A node's orders from one run are one booking however many exchanges they make: the run
+ * decided them one after another against one round state (a swap both ways, a spill or drain to
+ * several partners, a node that gives in one exchange and takes in another), so none is declined.
  */
-export function inEarlierExchange(vm: ProtocolVm, others: Iterable<ProtocolVm>, self: string): boolean {
+export function bookedByEarlierRun(vm: ProtocolVm, others: Iterable<ProtocolVm>, self: string): boolean {
   const mine = vm.migration;
   if (!mine) return false;
   for (const other of others) {
     const o = other.migration;
     if (other.id === vm.id || !o || (o.from !== self && o.to !== self)) continue;
-    if (sameExchange(o, mine)) continue;
+    if (sameRun(o, mine)) continue;
     if (
       o.phase === 'IMAGE_READY' ||
       o.orderedAt < mine.orderedAt ||
@@ -183,9 +183,8 @@ export function inEarlierExchange(vm: ProtocolVm, others: Iterable<ProtocolVm>, 
   return false;
 }
 
-/** Two orders belong to one exchange when one run wrote both for the same pair of nodes (either way) or the same source. */
-export const sameExchange = (a: MigrationOrder, b: MigrationOrder) =>
-  a.origin === b.origin && (a.from === b.from || (a.from === b.to && a.to === b.from));
+/** Two orders belong to one booking of their nodes when one run (an applied plan, the API) wrote both. */
+export const sameRun = (a: MigrationOrder, b: MigrationOrder) => a.origin === b.origin;
 
 /**
  * True while `self` waits on a VM item for the other side of a switchover: a target for the

@@ -51,6 +51,11 @@ describe('the migration protocol under injected faults', () => {
         results.filter((r) => r.scenario === 'real-spill' && r.spills > 0).length,
         'real-spill schedules that ordered a spill',
       ).toBeGreaterThan(0);
+      // The give-and-take kind really had a node give in one exchange and take in another of one run.
+      expect(
+        results.filter((r) => r.scenario === 'real-give-take' && r.givesAndTakes > 0).length,
+        'real-give-take schedules in which a node gave and took',
+      ).toBeGreaterThan(0);
       // Hostile schedules ran hostile VMs of every kind, and each ended FAILED (checked per schedule).
       const hostile = results.filter((r) => r.scenario.startsWith('hostile')).flatMap((r) => r.faults);
       for (const kind of ['spin', 'trap', 'grow'])

@@ -9,7 +9,7 @@ import { type Agent, createAgent } from '../../node-agent/agent/agent.ts';
 import { Crash, type FaultContext, type FaultPoint } from '../../node-agent/agent/faults.ts';
 import { createKernel } from '../../node-agent/kernel/index.ts';
 import { isLive } from '../../shared/domain/placement.ts';
-import { orderDeadline, type ProtocolTimings, sameExchange } from '../../shared/domain/protocol.ts';
+import { orderDeadline, type ProtocolTimings, sameRun } from '../../shared/domain/protocol.ts';
 import { createRng } from '../../shared/domain/rng.ts';
 import type { BalancingConfig, Rng } from '../../shared/domain/types.ts';
 import type { MigrationOrder } from '../../shared/domain/vm-state.ts';
@@ -19,7 +19,14 @@ import { ConditionFailed } from '../../shared/storage/errors.ts';
 import { createImageStore, type ImageStore } from '../../shared/storage/image-store.ts';
 import { nodeKey, vmKey } from '../../shared/storage/keys.ts';
 import { getMigration } from '../../shared/storage/migrations.ts';
-import { claimNode, getNode, NodeHeld, type NodeSpec, releaseClaim } from '../../shared/storage/nodes.ts';
+import {
+  claimNode,
+  getNode,
+  NodeHeld,
+  type NodeSpec,
+  patchNode,
+  releaseClaim,
+} from '../../shared/storage/nodes.ts';
 import { putLearning } from '../../shared/storage/runs.ts';
 import {
   createVm,
@@ -150,6 +157,8 @@ export interface ScheduleResult {
   swaps: number;
   /** Real balancer runs that ordered a spill (one source giving to several targets in one run). */
   spills: number;
+  /** Real balancer runs in which a node gives in one exchange and takes from a third node in another. */
+  givesAndTakes: number;
   /** Violations by what they mean: a VM lost (item or work), doubled (two runs), or anything else. */
   lost: number;
   doubled: number;
@@ -216,6 +225,8 @@ class Schedule {
   swaps = 0;
   /** Real balancer runs that spilled: one source ordered to several targets by one run. */
   spills = 0;
+  /** Real balancer runs in which a node gives and also takes from a node other than its partner. */
+  givesAndTakes = 0;
   private restarts = 0;
 
   constructor(
@@ -624,8 +635,9 @@ class Schedule {
     return { roundMs: 1000, claimTtlMs: TIMING.claimMs, orderDeadlineMs: TIMING.timings.orderMs };
   }
 
-  /** A spill: one run ordered VMs from one source to several targets. */
+  /** A spill: one run ordered VMs from one source to several targets. Also counts a node that gives and takes. */
   private countSpill(written: readonly { from: string; to: string }[]) {
+    if (written.some((o) => written.some((p) => p.to === o.from && p.from !== o.to))) this.givesAndTakes += 1;
     const targets = new Map<string, Set<string>>();
     for (const o of written) targets.set(o.from, (targets.get(o.from) ?? new Set()).add(o.to));
     if ([...targets.values()].some((t) => t.size > 1)) this.spills += 1;
@@ -769,10 +781,10 @@ class Schedule {
     if (this.round % TIMING.sampleEvery === 0) await this.sample();
   }
 
-  /** Invariants that must hold at every instant: each VM exists, has one owner among the nodes, and no node is in two exchanges. */
+  /** Invariants that must hold at every instant: each VM exists, has one owner among the nodes, and no node has orders of two runs. */
   async sample() {
     const records = await this.readVms();
-    // An exchange is one run's orders for one pair of nodes (both ways, a swap) or from one source.
+    // A node's orders from one run are one booking of it (a swap, a spill, a drain, giving while taking).
     const exchanges = new Map<string, MigrationOrder[]>();
     for (const [i, vm] of records.entries()) {
       const id = this.vms[i]!;
@@ -787,9 +799,9 @@ class Schedule {
     for (const [n, orders] of exchanges)
       for (const [i, o] of orders.entries())
         for (const p of orders.slice(i + 1))
-          if (!sameExchange(o, p))
+          if (!sameRun(o, p))
             this.tracker.violation(
-              `${short(n)} is in two exchanges at once: ${o.origin} ${short(o.from)}→${short(o.to)} and ${p.origin} ${short(p.from)}→${short(p.to)}`,
+              `${short(n)} is booked by two runs at once: ${o.origin} ${short(o.from)}→${short(o.to)} and ${p.origin} ${short(p.from)}→${short(p.to)}`,
             );
     // Hostile guests never take a node down: a node the schedule left alone keeps its lease live.
     if (this.checkLeases)
@@ -933,6 +945,7 @@ export const SCENARIOS = [
   'swap',
   'real-swap',
   'real-spill',
+  'real-give-take',
 ] as const;
 export type ScheduleKind = (typeof SCENARIOS)[number];
 
@@ -961,10 +974,12 @@ export async function runSchedule(
   // A third node only where the scenario needs one: every node costs table traffic each round.
   // The real balancer's swap needs a pair with no third node to give to.
   const spill = scenario === 'real-spill';
+  const giveTake = scenario === 'real-give-take';
   const three =
     scenario !== 'real-swap' &&
     !spill &&
-    (scenario === 'two-balancers' ||
+    (giveTake ||
+      scenario === 'two-balancers' ||
       scenario === 'kill-any' ||
       scenario === 'suspend-resume' ||
       scenario === 'hostile' ||
@@ -982,20 +997,32 @@ export async function runSchedule(
   // makes it 5 / 5.
   // For `real-spill`, four VMs of 1 on a and nothing elsewhere: a gives to its partner, and (the
   // round after one that saw no noise) spills to the two idle nodes, three exchanges in one run.
+  // For `real-give-take`, a holds 5 + 5, b 3 + 3 and the draining c a 1: a and b swap a 5 for a 3,
+  // and c drains to whichever the swap leaves less loaded, which so gives in one exchange of the run
+  // and takes in another.
+  const rates: readonly (readonly [SimNode, number])[] | undefined = giveTake
+    ? [
+        [a, 5000],
+        [a, 5000],
+        [b, 3000],
+        [b, 3000],
+        [c, 1000],
+      ]
+    : scenario === 'real-swap'
+      ? [
+          [a, 3000],
+          [a, 3000],
+          [b, 2000],
+          [b, 2000],
+        ]
+      : undefined;
   const plan = spill
     ? Array.from({ length: 4 }, () => ({
         home: a,
         guest: { kind: 'cpu', params: { rate: 1000 } } as GuestSpec,
       }))
-    : scenario === 'real-swap'
-      ? (
-          [
-            [a, 3000],
-            [a, 3000],
-            [b, 2000],
-            [b, 2000],
-          ] as const
-        ).map(([home, rate]) => ({ home, guest: { kind: 'cpu', params: { rate } } as GuestSpec }))
+    : rates
+      ? rates.map(([home, rate]) => ({ home, guest: { kind: 'cpu', params: { rate } } as GuestSpec }))
       : Array.from({ length: vmCount }, (_, i) => ({ home: homes[i]!, guest: GUEST }));
   for (const [i, { home, guest }] of plan.entries()) {
     const id = `${s.prefix}-v${i + 1}`;
@@ -1198,6 +1225,13 @@ export async function runSchedule(
         await realBalancing([a, b], { multiVm: true }, 0.3);
         break;
       }
+      case 'real-give-take': {
+        // One run makes a node the source of one exchange (the swap) and the target of another (the
+        // drain): it carries out both, under the same faults and racing runs as the other real kinds.
+        await patchNode(lane.clients, c.id, { draining: true }, lane.now);
+        await realBalancing([a, b, c], { multiVm: true }, 0.3);
+        break;
+      }
       case 'real-spill': {
         // One run, one giver in several exchanges: faults at a protocol step, a second run racing,
         // or the run's process dying after a few writes (its claims lapse, its orders stand).
@@ -1293,6 +1327,7 @@ export async function runSchedule(
       errors: s.errors,
       swaps: s.swaps,
       spills: s.spills,
+      givesAndTakes: s.givesAndTakes,
       lost: s.tracker.violations.filter((v) => violationKind(v) === 'lost').length,
       doubled: s.tracker.violations.filter((v) => violationKind(v) === 'doubled').length,
     };
@@ -1350,11 +1385,13 @@ export function batchSummary(results: ScheduleResult[]): string[] {
   const moves = { completed: 0, aborted: 0, settled: 0 };
   let events = 0;
   let swaps = 0;
+  let givesAndTakes = 0;
   for (const r of results) {
     by.set(r.scenario, (by.get(r.scenario) ?? 0) + 1);
     for (const k of ['completed', 'aborted', 'settled'] as const) moves[k] += r.migrations[k];
     events += r.faults.length;
     swaps += r.swaps;
+    givesAndTakes += r.givesAndTakes;
   }
   const line = (entries: Iterable<[string, number]>) => [...entries].map(([k, v]) => `${k} ${v}`).join(', ');
   return [
@@ -1362,7 +1399,7 @@ export function batchSummary(results: ScheduleResult[]): string[] {
     '  by kind:',
     ...scenarioTable(results),
     `  events by kind: ${line(Object.entries(eventCounts(results)))}`,
-    `  events: ${events}; migrations completed ${moves.completed}, aborted ${moves.aborted}, settled ${moves.settled}; swaps ordered ${swaps}`,
+    `  events: ${events}; migrations completed ${moves.completed}, aborted ${moves.aborted}, settled ${moves.settled}; swaps ordered ${swaps}; runs in which a node gave and took ${givesAndTakes}`,
   ];
 }
 
@@ -1401,6 +1438,7 @@ export async function runSchedules(
             errors: [],
             swaps: 0,
             spills: 0,
+            givesAndTakes: 0,
             lost: 0,
             doubled: 0,
           }),

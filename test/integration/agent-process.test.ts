@@ -2,7 +2,9 @@
 // `memory` guest migrates from one to the other with its digest intact, and the migration
 // record reports bytes and downtime.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createKernel } from '../../node-agent/kernel/index.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { createImageStore, createImageStoreOn, memoryBlobs } from '../../shared/storage/image-store.ts';
@@ -29,11 +31,58 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/**
+ * A proxy in front of dynalite that passes every request on, but keeps the reply to the agent's
+ * registration (its write has landed: the lease is taken) until `release`.
+ */
+async function holdingRegistration(target: string) {
+  let held = false;
+  let reply: (() => void) | undefined;
+  let seen!: () => void;
+  const registered = new Promise<void>((resolve) => {
+    seen = resolve;
+  });
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const upstream = request(
+        new URL(req.url ?? '/', target),
+        { method: req.method, headers: req.headers },
+        (answer) => {
+          const pass = () => {
+            res.writeHead(answer.statusCode ?? 502, answer.headers);
+            answer.pipe(res);
+          };
+          if (!held && body.includes('registeredAt')) {
+            held = true;
+            reply = pass;
+            seen();
+          } else pass();
+        },
+      );
+      upstream.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    registered,
+    release: () => {
+      const pass = reply;
+      reply = undefined;
+      pass?.();
+    },
+    close: () => new Promise((resolve) => server.close(resolve)),
+  };
+}
+
 describe('agent processes', () => {
   let clients: Clients;
   const procs = new Map<string, { child: ChildProcess; output: string[] }>();
 
-  const startAgent = (node: string, key = node) => {
+  const startAgent = (node: string, key = node, env: Record<string, string> = {}) => {
     const child = spawn(
       process.execPath,
       [
@@ -58,7 +107,7 @@ describe('agent processes', () => {
         '--checkpoint-ms',
         '60000',
       ],
-      { env: { ...process.env, ...storeEnv(clients) }, stdio: ['ignore', 'pipe', 'pipe'] },
+      { env: { ...process.env, ...storeEnv(clients), ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const output: string[] = [];
     child.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
@@ -69,7 +118,7 @@ describe('agent processes', () => {
 
   const exitOf = (key: string) => {
     const { child } = procs.get(key)!;
-    if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+    if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
     return new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   };
 
@@ -205,11 +254,37 @@ describe('agent processes', () => {
       return node.incarnation !== held.incarnation && node.report ? node : undefined;
     });
     expect(taken.holder?.pid).toBe(procs.get('pdup-4')!.child.pid);
-    // The node item keeps the old holder's report, so wait for the new process's own start line: its SIGTERM handler is
-    // installed then (a SIGTERM between its registration and that line ends it by the signal, with no exit code).
+    // The node item keeps the old holder's report, so wait for the new process's own start line: it runs its loop then
+    // (a SIGTERM earlier, while it registers, is pinned by the test below).
     await until('the new agent started', async () =>
       procs.get('pdup-4')!.output.join('').includes('agent started') ? true : undefined,
     );
     expect(await stopAgent('pdup-4')).toBe(0);
+  });
+
+  it('gives its lease up when SIGTERM comes while it registers', { timeout: 60_000 }, async () => {
+    const proxy = await holdingRegistration(inject('stores').dynamoEndpoint);
+    try {
+      const child = startAgent('pterm', 'pterm', { AWS_ENDPOINT_URL_DYNAMODB: proxy.url });
+      const said = () => procs.get('pterm')!.output.join('');
+      await proxy.registered;
+      // The registration's write landed: the node is leased to a process that does not know it yet.
+      expect((await getNode(clients, 'pterm')).leaseUntil).toBeGreaterThan(Date.now());
+      child.kill('SIGTERM');
+      await until('the signal handled (or the process ended by it)', async () =>
+        said().includes('shutting down') || child.exitCode !== null || child.signalCode !== null
+          ? true
+          : undefined,
+      );
+      proxy.release();
+      expect(await exitOf('pterm')).toBe(0);
+      expect(child.signalCode).toBeNull();
+      expect(said()).toContain('lease released');
+      expect(said()).not.toContain('agent started');
+      expect((await getNode(clients, 'pterm')).leaseUntil).toBeLessThanOrEqual(Date.now());
+    } finally {
+      proxy.release();
+      await proxy.close();
+    }
   });
 });

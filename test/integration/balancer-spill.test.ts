@@ -7,13 +7,15 @@ import { applyPlan, keepPlan } from '../../functions/api/plans.ts';
 import { runBalancer } from '../../functions/balancer/run.ts';
 import { DEFAULT_BALANCING_CONFIG } from '../../shared/domain/config.ts';
 import { DEFAULT_DRIFT, DEFAULT_PLAN_TTL_MS } from '../../shared/domain/plans.ts';
+import { bookedByEarlierRun, nextAction } from '../../shared/domain/protocol.ts';
 import type { PairDecision } from '../../shared/domain/types.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { putBalancingConfig } from '../../shared/storage/config-store.ts';
 import { claimNode, getNode, patchNode } from '../../shared/storage/nodes.ts';
 import type { RunRecord } from '../../shared/storage/runs.ts';
 import { putLearning } from '../../shared/storage/runs.ts';
-import { listAllVms, orderMigration } from '../../shared/storage/vms.ts';
+import { listNodeWork } from '../../shared/storage/switchover.ts';
+import { listAllVms, markImageReady, orderMigration, takeOwnership } from '../../shared/storage/vms.ts';
 import {
   applyOrders,
   balancerDeps,
@@ -346,5 +348,51 @@ describe('a run whose giver spills to several partners, against dynalite', () =>
       expect(order.outcome, order.vm).toBe(lost.has(order.vm) ? 'lost' : 'written');
     expect((await claimOf(clients, 'd'))?.run).toBe(record.id);
     expect(await claimOf(clients, last.selected)).toBeUndefined();
+  });
+
+  it('has a node that swaps in one exchange and takes a drained VM in another carry out both', async () => {
+    // a (5 + 5) and b (3 + 3) swap a 5 for a 3; the draining d gives its 1 to a, the least loaded after.
+    const clients = await freshStores();
+    await putBalancingConfig(clients, DEFAULT_BALANCING_CONFIG, NOW - 1000);
+    const cluster: NodeFixture[] = [
+      { id: 'a', vms: [5, 5].map((cpu, i) => ({ id: `a-vm${i}`, cpu })) },
+      { id: 'b', vms: [3, 3].map((cpu, i) => ({ id: `b-vm${i}`, cpu })) },
+      { id: 'd', vms: [{ id: 'd-vm0', cpu: 1 }] },
+    ];
+    await seedCluster(clients, NOW, cluster);
+    await patchNode(clients, 'd', { draining: true }, NOW);
+
+    const record = await runBalancer(balancerDeps(clients, NOW), { round: ROUND });
+
+    const written = record.orders.filter((o) => o.outcome === 'written');
+    // The premise: one run makes a the source of one exchange and the target of another, from d.
+    expect(written.map((o) => `${o.vm} ${o.from}>${o.to}`).sort()).toEqual([
+      'a-vm0 a>b',
+      'b-vm0 b>a',
+      'd-vm0 d>a',
+    ]);
+    // The drain is handed over first: its item is filed under a, which then sees both of its exchanges.
+    const drained = (await listAllVms(clients)).find((vm) => vm.id === 'd-vm0');
+    const order = drained?.migration as NonNullable<NonNullable<typeof drained>['migration']>;
+    const image = { manifest: 'images/d-vm0/1.json', seq: 1, digest: 'd', vtod: NOW };
+    const bytes = { precopy: 0, final: 0 };
+    await markImageReady(clients, { id: 'd-vm0', order, fence: 1, image, stoppedAt: NOW, bytes, now: NOW });
+    for (const node of ['a', 'b']) {
+      const { vms: work } = await listNodeWork(clients, node);
+      const out = work.find((vm) => vm.owner === node && vm.migration?.from === node);
+      if (!out) throw new Error(`${node} has no order to give`);
+      if (node === 'a') expect(work.map((vm) => vm.id)).toContain('d-vm0');
+      // The agent's decision on its order, as node-agent/agent/ops.ts takes it: carried out, not declined.
+      const busyElsewhere = bookedByEarlierRun(out, work, node);
+      const held = { fence: out.fence, paused: false };
+      expect(nextAction({ vm: out, self: node, held, now: NOW + 1, busyElsewhere }).kind, node).toBe(
+        'migrateOut',
+      );
+    }
+    const take = { id: 'd-vm0', migrationId: order.id, fence: 1, node: 'a', now: NOW, cooldownUntil: NOW };
+    await takeOwnership(clients, take);
+    await applyOrders(clients, cluster, new Map(), NOW + 30_000);
+    const owners = Object.fromEntries((await listAllVms(clients)).map((vm) => [vm.id, vm.owner]));
+    expect(owners).toEqual({ 'a-vm0': 'b', 'a-vm1': 'a', 'b-vm0': 'a', 'b-vm1': 'b', 'd-vm0': 'a' });
   });
 });

@@ -1,17 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import {
   awaitsPeer,
+  bookedByEarlierRun,
   type Holding,
-  inEarlierExchange,
   isDead,
   mayRunGuests,
   nextAction,
   orderDeadline,
   type ProtocolVm,
+  sameRun,
   sourceStep,
   takeDeadline,
 } from '../../shared/domain/protocol.ts';
 import type { MigrationOrder } from '../../shared/domain/vm-state.ts';
+import { scenarioDeclines } from '../support/run-orders.ts';
 
 const aVm = (over: Partial<ProtocolVm> = {}): ProtocolVm => ({
   id: 'vm-1',
@@ -102,43 +104,95 @@ describe('the protocol decision', () => {
     expect(decide(aVm({ state: 'SUSPENDED' }), 'a')).toBe('none');
   });
 
-  it('declines an order that arrives while the source is in an earlier exchange', () => {
+  it('declines an order that arrives while another run booked the source first', () => {
     const vm = aVm({ migration: anOrder({ id: 'm-2', orderedAt: 500 }) });
     expect(nextAction({ vm, self: 'a', held: running, now: 1000, busyElsewhere: true }).kind).toBe('abort');
     const handingIn = aVm({
       id: 'vm-2',
       owner: 'c',
-      migration: anOrder({ id: 'm-0', from: 'c', to: 'a', phase: 'IMAGE_READY' }),
+      migration: anOrder({ id: 'm-0', from: 'c', to: 'a', phase: 'IMAGE_READY', origin: 'run-0' }),
     });
     const earlier = aVm({ id: 'vm-3', migration: anOrder({ id: 'm-1', orderedAt: 100, origin: 'run-0' }) });
     const later = aVm({ id: 'vm-4', migration: anOrder({ id: 'm-3', orderedAt: 900, origin: 'run-2' }) });
     // A second VM of the same run's exchange for the same pair is not another exchange.
     const sameRun = aVm({ id: 'vm-6', migration: anOrder({ id: 'm-0', orderedAt: 100 }) });
-    expect(inEarlierExchange(vm, [vm, sameRun], 'a')).toBe(false);
+    expect(bookedByEarlierRun(vm, [vm, sameRun], 'a')).toBe(false);
     // A swap: the same run's order the other way between the same two nodes is the same exchange...
     const swapBack = aVm({
       id: 'vm-7',
       owner: 'b',
       migration: anOrder({ id: 'm-0', from: 'b', to: 'a', orderedAt: 100 }),
     });
-    expect(inEarlierExchange(vm, [vm, swapBack], 'a')).toBe(false);
+    expect(bookedByEarlierRun(vm, [vm, swapBack], 'a')).toBe(false);
     // ...but another run's order the other way is another exchange.
     const otherRunBack = aVm({
       id: 'vm-8',
       owner: 'b',
       migration: anOrder({ id: 'm-0', from: 'b', to: 'a', orderedAt: 100, origin: 'run-0' }),
     });
-    expect(inEarlierExchange(vm, [vm, otherRunBack], 'a')).toBe(true);
-    expect(inEarlierExchange(vm, [vm, handingIn], 'a')).toBe(true);
-    expect(inEarlierExchange(vm, [vm, earlier], 'a')).toBe(true);
-    expect(inEarlierExchange(vm, [vm, later], 'a')).toBe(false);
+    expect(bookedByEarlierRun(vm, [vm, otherRunBack], 'a')).toBe(true);
+    expect(bookedByEarlierRun(vm, [vm, handingIn], 'a')).toBe(true);
+    expect(bookedByEarlierRun(vm, [vm, earlier], 'a')).toBe(true);
+    expect(bookedByEarlierRun(vm, [vm, later], 'a')).toBe(false);
     expect(
-      inEarlierExchange(
+      bookedByEarlierRun(
         vm,
         [vm, aVm({ id: 'vm-5', owner: 'x', migration: anOrder({ from: 'x', to: 'y' }) })],
         'a',
       ),
     ).toBe(false);
+  });
+
+  it('carries out every order of its own run, also giving in one exchange while taking in another', () => {
+    // Pinned from a drain round (scenario drain, seed 1, round 2): n23 swaps with n10 and takes a
+    // VM of the draining n01. Ids compare as strings, so run-11 sorts before run-2.
+    const gives = aVm({
+      id: 'n23-vm',
+      owner: 'n23',
+      migration: anOrder({ id: 'run-2', from: 'n23', to: 'n10', origin: 'run' }),
+    });
+    const swapBack = aVm({
+      id: 'n10-vm',
+      owner: 'n10',
+      migration: anOrder({ id: 'run-3', from: 'n10', to: 'n23', origin: 'run' }),
+    });
+    const takes = aVm({
+      id: 'n01-vm',
+      owner: 'n01',
+      migration: anOrder({ id: 'run-11', from: 'n01', to: 'n23', origin: 'run' }),
+    });
+    const handedOver = { ...takes, migration: { ...takes.migration!, phase: 'IMAGE_READY' as const } };
+    const run = [gives, swapBack, takes];
+    expect(bookedByEarlierRun(gives, run, 'n23')).toBe(false);
+    // ...also once the drained VM is handed over first, or ordered earlier.
+    expect(bookedByEarlierRun(gives, [gives, swapBack, handedOver], 'n23')).toBe(false);
+    const orderedEarlier = { ...takes, migration: { ...takes.migration!, orderedAt: -1 } };
+    expect(bookedByEarlierRun(gives, [gives, orderedEarlier], 'n23')).toBe(false);
+    const busyElsewhere = bookedByEarlierRun(gives, [gives, swapBack, handedOver], 'n23');
+    expect(nextAction({ vm: gives, self: 'n23', held: running, now: 1000, busyElsewhere }).kind).toBe(
+      'migrateOut',
+    );
+    // The same orders from two runs are two bookings of n23: the later one is declined.
+    const otherRun = { ...takes, migration: { ...takes.migration!, origin: 'run-0' } };
+    expect(bookedByEarlierRun(gives, [gives, otherRun], 'n23')).toBe(true);
+    const otherRunLater = { ...otherRun, migration: { ...otherRun.migration, orderedAt: 1, id: 'run-0-0' } };
+    expect(bookedByEarlierRun(gives, [gives, otherRunLater], 'n23')).toBe(false);
+    expect(sameRun(gives.migration!, takes.migration!)).toBe(true);
+    expect(sameRun(gives.migration!, otherRun.migration)).toBe(false);
+  });
+
+  it('on random rounds with spills and drains, declines no order of the run that wrote it', () => {
+    const rounds = [
+      ...[1, 2, 3, 4, 5].flatMap((seed) => scenarioDeclines('drain', seed, { nodes: 40, rounds: 3 })),
+      ...[5, 8, 13].flatMap((seed) => scenarioDeclines('hotspot', seed, { nodes: 40, rounds: 12 })),
+    ];
+    const sum = (key: 'orders' | 'declined' | 'exposed' | 'mixed') =>
+      rounds.reduce((total, r) => total + r[key], 0);
+    // The premise: sources that also take from a node other than their partner, in the same run.
+    expect(sum('mixed')).toBeGreaterThan(10);
+    expect(sum('orders')).toBeGreaterThan(500);
+    expect(sum('declined')).toBe(0);
+    expect(sum('exposed')).toBe(0);
   });
 
   it('checkpoints when due, but not while an order is in flight', () => {
