@@ -82,12 +82,11 @@ function vmColumns(reported: number) {
 /** Builds the round's input from the node items (one item per node: its report carries its VMs). */
 export function roundView(records: readonly NodeRecord[], options: ViewOptions): RoundView {
   const { taking, skipped, inShard, reported: upTo } = partakers(records, options);
-  const nodes: NodeInfo[] = [];
+  const nodes: NodeInfo[] = new Array(taking.length);
   // Made as long as the VMs reported at once (no regrowth), cut to the VMs kept at the end.
   const vms: VmInfo[] = new Array(upTo);
   let kept = 0;
   const columns = vmColumns(upTo);
-  let duplicateNode = false;
   const byId = new IdIndex(upTo);
   const inFlight: Record<string, number> = {};
   const loads = new Map<string, number>();
@@ -101,12 +100,11 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
     }
     return reports.get(node);
   };
-  for (const record of taking) {
+  for (let i = 0; i < taking.length; i++) {
+    const record = taking[i] as NodeRecord;
     const report = record.report as NonNullable<NodeRecord['report']>;
     const info = nodeInfoOf(record);
-    const i = nodes.length;
-    nodes.push(info);
-    if (loads.has(record.id)) duplicateNode = true;
+    nodes[i] = info;
     const w = info.weights;
     const wPaging = w.paging ?? 0;
     const wNet = w.net ?? 0;
@@ -151,9 +149,10 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
     return reportOf(node)?.vms[vm]?.fence;
   };
   const input: RoundInput = { nodes, vms, round: options.round, now: options.now, inFlight };
-  // A node listed twice would leave the round's own index pointing at its last copy: let it recompute.
+  // A node listed twice (fewer loads than nodes) would leave the round's own index pointing at its
+  // last copy: let it recompute.
   const n = vms.length;
-  if (!duplicateNode)
+  if (loads.size === nodes.length)
     input.vmLoads = { node: columns.node.subarray(0, n), load: columns.load.subarray(0, n) };
   return {
     input,

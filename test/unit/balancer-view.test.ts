@@ -77,4 +77,13 @@ describe('roundView', () => {
     }
     expect(twins).toBeGreaterThan(0);
   });
+
+  it('hands over no VM loads when a node item is listed twice, so that the round computes its own', () => {
+    expect(roundView(records, options()).input.vmLoads).toBeDefined();
+    const taking = roundView(records, options()).input.nodes.map((n) => n.id);
+    const twice = records.find((r) => r.id === taking[0]);
+    const view = roundView([...records, twice as (typeof records)[number]], options());
+    expect(view.input.nodes.filter((n) => n.id === taking[0])).toHaveLength(2);
+    expect(view.input.vmLoads).toBeUndefined();
+  });
 });
