@@ -89,6 +89,16 @@ const round2 = (x: number) => Math.round(x * 100) / 100;
 /** The ≤ 100 ms of CPU issue 17 sets for a whole run at 10,000 nodes × 100,000 VMs. */
 const TARGET_CPU_MS = 100;
 
+/** A run's CPU by phase in words: input building, decideRound, the orders, the record, the rest. */
+function breakdown(phases: Record<string, number>): string {
+  const ms = (key: string) => phases[key] ?? 0;
+  const rest = round2(ms('readMs') + ms('learnMs'));
+  return (
+    `input building ${ms('inputMs')} ms, decideRound ${ms('decideMs')} ms, ` +
+    `orders ${ms('writeMs')} ms, record ${ms('recordMs')} ms, reading and learning ${rest} ms`
+  );
+}
+
 /**
  * The whole dry run at `nodes` × `vmsPerNode`, timed in a process of its own (_balancer-run.ts) under
  * the given V8 flags: the balancer Lambda's heap flags, or none for V8's defaults.
@@ -210,7 +220,7 @@ export async function run(ctx: {
     `whole dry run over ${big.nodes} nodes × ${big.vms} VMs under the Lambda's heap flags ` +
       `(${big.heapFlags.join(' ')}), median of ${reps} warm runs: ` +
       `${big.runMs} ms (CPU ${big.runCpuMs} ms, fastest ${big.minRunCpuMs} ms, first run ${big.firstRunCpuMs} ms); ` +
-      `CPU by phase ${JSON.stringify(big.phasesCpuMs)}; ${big.moves} moves, CV ${big.cvBefore} → ${big.cvAfter}; ` +
+      `CPU by phase: ${breakdown(big.phasesCpuMs)}; ${big.moves} moves, CV ${big.cvBefore} → ${big.cvAfter}; ` +
       `target ≤ ${TARGET_CPU_MS} ms CPU: ${big.met ? 'met' : 'MISSED'}`,
   );
   // The same run under V8's default heap sizes, for comparison (what the flags are worth).
@@ -222,7 +232,7 @@ export async function run(ctx: {
   };
   ctx.log(
     `the same under V8's default heap sizes: CPU ${defaultHeap.runCpuMs} ms (fastest ${defaultHeap.minRunCpuMs} ms); ` +
-      `CPU by phase ${JSON.stringify(defaultHeap.phasesCpuMs)}`,
+      `CPU by phase: ${breakdown(defaultHeap.phasesCpuMs)}`,
   );
 
   const scratch = mkdtempSync(join(tmpdir(), 'seesaw-bench-balancer-'));

@@ -7,10 +7,11 @@ export const BALANCER_MEMORY_MB = 1024;
 /**
  * The young generation's semi-space (MiB). A 10,000-node run allocates about 35 MB, much of it (the
  * input's VMs, the round's decisions) alive for the whole run: with V8's default of at most 16 MiB
- * (less when memory is small), scavenges copy those objects again and again, about a fifth of the
- * run's CPU. With 64 MiB a run takes a scavenge or two.
+ * (less when memory is small), scavenges copy those objects again and again. Of 16, 24, 32, 48 and
+ * 64 MiB, measured in alternation on the bench's 10,000-node run, 32 gave the lowest medians: a
+ * larger one saves scavenges but each copies more and the allocations stray further from the cache.
  */
-export const BALANCER_SEMI_SPACE_MB = 64;
+export const BALANCER_SEMI_SPACE_MB = 32;
 
 /**
  * The heap flags for a process of `memoryMb`: the semi-space above, and an old space of 90 % of the
