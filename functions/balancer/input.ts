@@ -84,7 +84,7 @@ type VmColumns = ReturnType<typeof vmColumns>;
 
 /**
  * Every VM the taking nodes report, in report order, with each node's load (vmLoad's terms in
- * vmLoad's order, summed as nodeLoad sums them) and its VMs marked busy (in flight).
+ * vmLoad's order, summed as nodeLoad sums them) and how many of its VMs are busy (in flight).
  */
 function reportedVms(taking: readonly NodeRecord[], upTo: number) {
   const nodes: NodeInfo[] = new Array(taking.length);
