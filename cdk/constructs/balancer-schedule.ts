@@ -4,6 +4,7 @@
 import type { Duration } from 'aws-cdk-lib';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { Construct } from 'constructs';
+import { BALANCER_MEMORY_MB, balancerHeapFlags } from '../../functions/balancer/heap.ts';
 import { SERVICES } from '../../functions/services.ts';
 import { itemStatement, queryStatement } from './data-access.ts';
 import { InvokeWithInput, SchedulerInvokeRole } from './invoke-target.ts';
@@ -41,7 +42,10 @@ export class BalancerSchedule extends Construct {
         SEESAW_BALANCER_ROUND_MS: String(props.rate.toMilliseconds()),
       },
       description: 'Seesaw balancer: one round for one shard',
-      memorySize: 1024,
+      memorySize: BALANCER_MEMORY_MB,
+      // A large young generation: a run's objects die in one or two scavenges instead of being
+      // copied over and over (functions/balancer/heap.ts; the bench measures under the same flags).
+      nodeOptions: balancerHeapFlags(BALANCER_MEMORY_MB),
       // A round must finish well inside its period so claims from the last round have lapsed.
       timeout: timeoutWithin(props.rate, 60),
       grants: [

@@ -52,6 +52,8 @@ export interface SeesawFunctionProps {
   /** Its data access (data-access.ts), added to its role after the log and X-Ray statements. */
   grants: iam.PolicyStatement[];
   logRetention?: logs.RetentionDays;
+  /** Node.js flags after `--enable-source-maps` in its NODE_OPTIONS (e.g. the balancer's heap sizes). */
+  nodeOptions?: string[];
 }
 
 /** A scheduled function's timeout: at most `maxSeconds`, and never longer than its period. */
@@ -117,7 +119,7 @@ export class SeesawFunction extends Construct {
         SEESAW_TABLE: cluster.table.tableName,
         SEESAW_BUCKET: cluster.bucket.bucketName,
         ...props.environment,
-        NODE_OPTIONS: '--enable-source-maps',
+        NODE_OPTIONS: ['--enable-source-maps', ...(props.nodeOptions ?? [])].join(' '),
         POWERTOOLS_SERVICE_NAME: props.service,
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       },

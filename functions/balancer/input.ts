@@ -68,64 +68,48 @@ function partakers(records: readonly NodeRecord[], options: ViewOptions) {
 }
 
 /**
- * Per VM of `input.vms`: the fence it was reported under, its node (position in `nodes`) and its load
- * there. Typed arrays sized by the VMs reported, so that building them allocates nothing per VM.
+ * Per VM of `input.vms`: its id, the fence it was reported under, its node (position in `nodes`) and
+ * its load there. Sized by the VMs reported, so that building them allocates nothing per VM.
  */
 function vmColumns(reported: number) {
   return {
+    ids: new Array<string>(reported),
     fences: new Float64Array(reported),
     node: new Int32Array(reported),
     load: new Float64Array(reported),
   };
 }
 
-/** Builds the round's input from the node items (one item per node: its report carries its VMs). */
-export function roundView(records: readonly NodeRecord[], options: ViewOptions): RoundView {
-  const { taking, skipped, inShard, reported: upTo } = partakers(records, options);
-  const nodes: NodeInfo[] = [];
+type VmColumns = ReturnType<typeof vmColumns>;
+
+/**
+ * Every VM the taking nodes report, in report order, with each node's load (vmLoad's terms in
+ * vmLoad's order, summed as nodeLoad sums them) and how many of its VMs are busy (in flight).
+ */
+function reportedVms(taking: readonly NodeRecord[], upTo: number) {
+  const nodes: NodeInfo[] = new Array(taking.length);
   // Made as long as the VMs reported at once (no regrowth), cut to the VMs kept at the end.
   const vms: VmInfo[] = new Array(upTo);
-  let kept = 0;
   const columns = vmColumns(upTo);
-  let duplicateNode = false;
-  const byId = new IdIndex(upTo);
   const inFlight: Record<string, number> = {};
   const loads = new Map<string, number>();
-  let reports: Map<string, NonNullable<NodeRecord['report']>> | undefined;
-  // Each node's report by id (the last item of a node listed twice wins), built on first need: a
-  // run asks only to judge earlier exchanges and for the fence of a VM two nodes report.
-  const reportOf = (node: string) => {
-    if (!reports) {
-      reports = new Map();
-      for (const record of taking) reports.set(record.id, record.report as NonNullable<NodeRecord['report']>);
-    }
-    return reports.get(node);
-  };
-  for (const record of taking) {
-    const report = record.report as NonNullable<NodeRecord['report']>;
+  let count = 0;
+  for (let i = 0; i < taking.length; i++) {
+    const record = taking[i] as NodeRecord;
     const info = nodeInfoOf(record);
-    const i = nodes.length;
-    nodes.push(info);
-    if (loads.has(record.id)) duplicateNode = true;
+    nodes[i] = info;
     const w = info.weights;
     const wPaging = w.paging ?? 0;
     const wNet = w.net ?? 0;
-    // The node's load as nodeLoad computes it (vmLoad's terms in vmLoad's order), summed in the same
-    // pass over its report.
     let load = 0;
     let busy = 0;
-    const reportedVms = report.vms;
-    for (const id in reportedVms) {
-      const entry = reportedVms[id] as ReportedVm;
+    const reported = (record.report as NonNullable<NodeRecord['report']>).vms;
+    for (const id in reported) {
+      const entry = reported[id] as ReportedVm;
       if (entry.busy) busy++;
-      const twin = byId.add(id);
-      if (twin >= 0) {
-        // Reported by two nodes: a move is under way, so neither copy is a candidate.
-        (vms[twin] as VmInfo).busy = true;
-        continue;
-      }
       const f = entry.factors;
-      const k = kept++;
+      const k = count++;
+      columns.ids[k] = id;
       vms[k] = vmInfoOf(id, record.id, entry);
       columns.fences[k] = entry.fence;
       const vmLoad =
@@ -137,7 +121,68 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
     loads.set(record.id, info.loadOverride ?? load);
     if (busy > 0) inFlight[record.id] = busy;
   }
-  vms.length = kept;
+  return { nodes, vms, columns, inFlight, loads, count };
+}
+
+/**
+ * The VMs by id. A VM two nodes report is being moved, so neither copy is a candidate: the first copy
+ * stays, marked busy, and the later ones are dropped (with their load, so each node's load is summed
+ * again over the VMs it keeps, in the same order).
+ */
+function indexVms(read: ReturnType<typeof reportedVms>): { byId: IdIndex; count: number } {
+  const { vms, columns, nodes, loads } = read;
+  const { index, twins } = IdIndex.of(columns.ids, read.count);
+  if (twins.length === 0) return { byId: index, count: read.count };
+  for (const twin of twins) (vms[twin.first] as VmInfo).busy = true;
+  const count = dropPositions(vms, columns, read.count, twins);
+  const sums = new Float64Array(nodes.length);
+  for (let k = 0; k < count; k++) {
+    const i = columns.node[k] as number;
+    sums[i] = (sums[i] as number) + (columns.load[k] as number);
+  }
+  for (let i = 0; i < nodes.length; i++) {
+    const node = nodes[i] as NodeInfo;
+    loads.set(node.id, node.loadOverride ?? (sums[i] as number));
+  }
+  return { byId: IdIndex.of(columns.ids, count).index, count };
+}
+
+/** Closes up the VMs and their columns over the given positions (in increasing order); the count left. */
+function dropPositions(vms: VmInfo[], columns: VmColumns, count: number, drop: readonly { at: number }[]) {
+  let kept = 0;
+  let next = 0;
+  for (let k = 0; k < count; k++) {
+    if (next < drop.length && (drop[next] as { at: number }).at === k) {
+      next++;
+      continue;
+    }
+    vms[kept] = vms[k] as VmInfo;
+    columns.ids[kept] = columns.ids[k] as string;
+    columns.fences[kept] = columns.fences[k] as number;
+    columns.node[kept] = columns.node[k] as number;
+    columns.load[kept] = columns.load[k] as number;
+    kept++;
+  }
+  return kept;
+}
+
+/** Builds the round's input from the node items (one item per node: its report carries its VMs). */
+export function roundView(records: readonly NodeRecord[], options: ViewOptions): RoundView {
+  const { taking, skipped, inShard, reported: upTo } = partakers(records, options);
+  const read = reportedVms(taking, upTo);
+  const { nodes, vms, columns, inFlight, loads } = read;
+  const { byId, count } = indexVms(read);
+  vms.length = count;
+  let reports: Map<string, NonNullable<NodeRecord['report']>> | undefined;
+  // Each node's report by id (the last item of a node listed twice wins), built on first need: a
+  // run asks only to judge earlier exchanges and for the fence of a VM two nodes report.
+  const reportOf = (node: string) => {
+    if (!reports) {
+      reports = new Map();
+      for (const record of taking) reports.set(record.id, record.report as NonNullable<NodeRecord['report']>);
+    }
+    return reports.get(node);
+  };
   const observe = (node: string): NodeObservation | undefined => {
     const report = reportOf(node);
     const load = loads.get(node);
@@ -151,10 +196,10 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
     return reportOf(node)?.vms[vm]?.fence;
   };
   const input: RoundInput = { nodes, vms, round: options.round, now: options.now, inFlight };
-  // A node listed twice would leave the round's own index pointing at its last copy: let it recompute.
-  const n = vms.length;
-  if (!duplicateNode)
-    input.vmLoads = { node: columns.node.subarray(0, n), load: columns.load.subarray(0, n) };
+  // A node listed twice (fewer loads than nodes) would leave the round's own index pointing at its
+  // last copy: let it recompute.
+  if (loads.size === nodes.length)
+    input.vmLoads = { node: columns.node.subarray(0, count), load: columns.load.subarray(0, count) };
   return {
     input,
     skipped,

@@ -1,9 +1,15 @@
 // The synthesized template, read as a spec of what `cdk deploy` creates.
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { STUCK_MIGRATIONS_METRIC } from '../../cdk/constructs/cluster-alarms.ts';
+import {
+  BALANCER_MEMORY_MB,
+  BALANCER_SEMI_SPACE_MB,
+  balancerHeapFlags,
+} from '../../functions/balancer/heap.ts';
 import { createTableInput, TABLE } from '../../shared/storage/schema.ts';
 import { roleStatements, SYNTH_TIMEOUT_MS, type Synthesized, synthSeesaw } from './support.ts';
 
@@ -153,9 +159,36 @@ describe('the functions', () => {
       expect(functionProps(name).Environment.Variables).toMatchObject({
         SEESAW_TABLE: { Ref: ref(s.stack.storage.table) },
         SEESAW_BUCKET: { Ref: ref(s.stack.storage.bucket) },
-        NODE_OPTIONS: '--enable-source-maps',
       });
+      expect(functionProps(name).Environment.Variables.NODE_OPTIONS).toMatch(/^--enable-source-maps( |$)/);
     }
+  });
+
+  it('size the balancer heap in NODE_OPTIONS: a 32 MiB semi-space, an old space within its memory', () => {
+    const options = functionProps('balancer').Environment.Variables.NODE_OPTIONS as string;
+    expect(options).toBe(['--enable-source-maps', ...balancerHeapFlags(BALANCER_MEMORY_MB)].join(' '));
+    expect(options).toContain(`--max-semi-space-size=${BALANCER_SEMI_SPACE_MB}`);
+    expect(BALANCER_SEMI_SPACE_MB).toBe(32);
+    const oldSpace = Number(/--max-old-space-size=(\d+)/.exec(options)?.[1]);
+    // The young generation is three semi-spaces; with the old space they leave a tenth of the memory.
+    expect(oldSpace + 3 * BALANCER_SEMI_SPACE_MB).toBeLessThanOrEqual(0.9 * BALANCER_MEMORY_MB);
+    expect(oldSpace).toBeGreaterThan(BALANCER_MEMORY_MB / 2);
+    expect(functionProps('balancer').MemorySize).toBe(BALANCER_MEMORY_MB);
+    for (const name of ['api', 'reaper'] as const) {
+      expect(functionProps(name).Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
+    }
+  });
+
+  it('give the balancer NODE_OPTIONS that Node.js takes from the environment and sizes its heap by', () => {
+    const options = functionProps('balancer').Environment.Variables.NODE_OPTIONS as string;
+    const limit = execFileSync(
+      process.execPath,
+      ['-e', 'process.stdout.write(String(require("v8").getHeapStatistics().heap_size_limit))'],
+      { env: { ...process.env, NODE_OPTIONS: options }, encoding: 'utf8' },
+    );
+    const oldSpace = Number(/--max-old-space-size=(\d+)/.exec(options)?.[1]);
+    // V8's heap limit is the old space plus the young generation (three semi-spaces).
+    expect(Number(limit) / 2 ** 20).toBe(oldSpace + 3 * BALANCER_SEMI_SPACE_MB);
   });
 
   it('trace with X-Ray and name their Powertools service and metrics namespace', () => {

@@ -77,4 +77,29 @@ describe('roundView', () => {
     }
     expect(twins).toBeGreaterThan(0);
   });
+
+  it('hands over no VM loads when a node item is listed twice, so that the round computes its own', () => {
+    expect(roundView(records, options()).input.vmLoads).toBeDefined();
+    const taking = roundView(records, options()).input.nodes.map((n) => n.id);
+    const twice = records.find((r) => r.id === taking[0]);
+    const view = roundView([...records, twice as (typeof records)[number]], options());
+    expect(view.input.nodes.filter((n) => n.id === taking[0])).toHaveLength(2);
+    expect(view.input.vmLoads).toBeUndefined();
+  });
+
+  it("sums each node's load over the VMs it keeps: a VM two nodes report counts on the first alone", () => {
+    const view = roundView(records, options());
+    const { nodes, vms, vmLoads } = view.input;
+    const sums = new Map<string, number>(nodes.map((n) => [n.id, 0]));
+    vms.forEach((vm, k) => {
+      sums.set(vm.node, (sums.get(vm.node) as number) + (vmLoads?.load[k] as number));
+    });
+    for (const node of nodes) {
+      expect(view.loads.get(node.id)).toBe(node.loadOverride ?? sums.get(node.id));
+    }
+    const reported = records
+      .filter((r) => sums.has(r.id))
+      .reduce((n, r) => n + Object.keys(r.report?.vms ?? {}).length, 0);
+    expect(vms.length).toBeLessThan(reported);
+  });
 });
