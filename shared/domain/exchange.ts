@@ -240,7 +240,7 @@ function trySwap(state: RoundState, ex: Exchange): Move[] | undefined {
   if (!sameWeights(giver.weights, taker.weights)) return;
   const back = candidatesFor(state, taker, giver).candidates;
   if (back.length === 0) return;
-  const swap = selectSwap(ex.candidates, back, ex.pair, room);
+  const swap = selectSwap(ex.candidates, back, ex.pair, room, state.config.margin);
   if (!swap) return;
   const out = swap.give.map((c) => applyMove(state, c, giver, taker));
   const into = swap.take.map((c) => applyMove(state, c, taker, giver));

@@ -146,7 +146,7 @@ function unlocks(
   const strict = (t: number, zz: number) => Math.max(t, zz) < lt - EPS;
   if (mine.some((c) => improves(c, pair) && strict(lt - c.loadOnSource, z2 + c.loadOnTarget))) return true;
   if (z2 >= state.mean) return false;
-  const swap = selectSwap(mine, back, pair, 3);
+  const swap = selectSwap(mine, back, pair, 3, state.config.margin);
   if (!swap) return false;
   const t2 = lt - sum(swap.give, 'loadOnSource') + sum(swap.take, 'loadOnTarget');
   const zz = z2 + sum(swap.give, 'loadOnTarget') - sum(swap.take, 'loadOnSource');

@@ -1,5 +1,6 @@
-// Mirrors (shared/domain/mirror.ts) must buy something: never a trade that leaves both loads where they
-// were (two VMs of one size), never one that unlocks an exchange the next round would not make, and
+// Swaps and mirrors must buy something. A swap never moves a net load within the exceeds test's margin.
+// A mirror (shared/domain/mirror.ts) is never a trade that leaves both loads where they were (two VMs
+// of one size), never one that unlocks an exchange the next round would not make, and
 // never while several nodes share the maximum. Each of these once let a small shard migrate round
 // after round without ever lowering its maximum.
 import { describe, expect, it } from 'vitest';
@@ -27,6 +28,26 @@ function migrationsPerRound(s: Scenario, rounds: number, seed = 1): number[] {
   const { series } = simulate(s, { rounds, seed, config, intervalMs: 60_000, greedy: false });
   return series.seesaw.slice(1).map((p, i) => p.migrations - (series.seesaw[i]?.migrations ?? 0));
 }
+
+describe('swaps', () => {
+  it('never trade VMs of about one size', () => {
+    // 18 (9 9) / 9.99 (8.99 0.5 0.5): no single VM helps (each is 8.01 or more). A 9 for the 8.99
+    // shrinks the gap by 0.02 for two migrations, and used to be taken as the first one-for-one swap
+    // that helps. Now the swap is the 9 for the two 0.5s: 10 / 17.99.
+    const nodes = [aNode({ id: 'a' }), aNode({ id: 'b' })];
+    const vms = [
+      aVm({ id: 'a-0', node: 'a', load: 9 }),
+      aVm({ id: 'a-1', node: 'a', load: 9 }),
+      aVm({ id: 'b-0', node: 'b', load: 8.99 }),
+      aVm({ id: 'b-1', node: 'b', load: 0.5 }),
+      aVm({ id: 'b-2', node: 'b', load: 0.5 }),
+    ];
+    const d = decideRound(aRound(nodes, vms), config, createRng(1));
+    expect(d.moves.map((m) => m.loadOnSource).sort()).toEqual([0.5, 0.5, 9]);
+    expect(d.pairs[0]?.predicted.requester).toBeCloseTo(10, 9);
+    expect(d.pairs[0]?.predicted.selected).toBeCloseTo(17.99, 9);
+  });
+});
 
 describe('mirrors', () => {
   it('never trade two VMs of one size', () => {
