@@ -152,15 +152,16 @@ function retryStalled(state: RoundState, decisions: PairDecision[]): PairDecisio
   return [...kept, ...retried];
 }
 
-/** How many more partners a giver still above the tolerance meets after its exchange. */
+/** How many more partners a giver still above its side's tolerance meets after its exchange. */
 export const SPILL_PARTNERS = 3;
 
 /**
- * Under `difference` with a tolerance (see `toleranceOf`): a giver still more than the tolerance above
- * the mean after its exchange gives, most loaded first, to up to SPILL_PARTNERS nodes below the mean
- * that made no exchange this round, least loaded first, each a pair exchange of its own under the same
- * law, once the shard has an earlier round to measure noise against. One partner per round would otherwise cap what a far outlier sheds at what one node near the
- * mean may take, and the round count would follow the outliers. No taker takes from two givers.
+ * Under `difference` with a tolerance (see `toleranceOf`): a giver still more than its side's
+ * tolerance (`sideTolerance`) above the mean after its exchange gives, most loaded first, to up to
+ * SPILL_PARTNERS nodes below the mean that made no exchange this round, least loaded first, each a
+ * pair exchange of its own under the same law, once the shard has an earlier round to measure noise
+ * against. One partner per round would otherwise cap what a far outlier sheds at what one node near
+ * the mean may take, and the round count would follow the outliers. No taker takes from two givers.
  */
 function spill(state: RoundState, decisions: PairDecision[]): PairDecision[] {
   const tol = toleranceOf(state);
