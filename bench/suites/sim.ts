@@ -244,9 +244,9 @@ function planetlabRoot(): string {
 }
 
 /**
- * Where the defaults were tuned; every other day and seed is held out. The unseen skewed seeds were
- * first run after the last policy change (the fallback's one VM past the mean, stopping short of the
- * aim), once.
+ * Where the defaults were tuned; every other day and seed is held out. The unseen skewed seeds are
+ * run by the bench only, once after each policy change (last: each side of the mean its own
+ * tolerance, `sideTolerance`).
  */
 const TUNED = { days: ['20110303'], traceSeeds: [1, 2], skewedSeeds: [1, 2, 3] };
 const UNSEEN_SKEWED_SEEDS = [31, 57, 314, 2718];

@@ -1,7 +1,14 @@
 // One balancing round (Figs. 2 and 3 for every pair at once): pair the nodes, test each pair,
 // select the VMs to move under the constraints and limits, and say why for every pair.
 import { drainAll } from './drain.ts';
-import { closeExchange, openExchange, stepExchange, toleranceOf } from './exchange.ts';
+import {
+  closeExchange,
+  countSides,
+  openExchange,
+  sideTolerance,
+  stepExchange,
+  toleranceOf,
+} from './exchange.ts';
 import { mirrorStalled } from './mirror.ts';
 import { type PairingNode, pairNodes } from './pairing.ts';
 import { countedLoads, loadOf, prepareRound, type RoundState } from './round-state.ts';
@@ -19,6 +26,7 @@ import type {
 /** Decide a whole round: node loads, disjoint pairs, the exceeds test, selection under constraints, reasons. */
 export function decideRound(input: RoundInput, config: BalancingConfig, rng: Rng): RoundDecision {
   const state = prepareRound(input, config);
+  countSides(state);
   const skipped: RoundDecision['skipped'] = [];
   const before = imbalance(countedLoads(state));
   const pairs = pairNodes(pairableNodes(state, skipped), config, input.round, rng);
@@ -144,21 +152,24 @@ function retryStalled(state: RoundState, decisions: PairDecision[]): PairDecisio
   return [...kept, ...retried];
 }
 
-/** How many more partners a giver still above the tolerance meets after its exchange. */
+/** How many more partners a giver still above its side's tolerance meets after its exchange. */
 export const SPILL_PARTNERS = 3;
 
 /**
- * Under `difference` with a tolerance (see `toleranceOf`): a giver still more than the tolerance above
- * the mean after its exchange gives, most loaded first, to up to SPILL_PARTNERS nodes below the mean
- * that made no exchange this round, least loaded first, each a pair exchange of its own under the same
- * law, once the shard has an earlier round to measure noise against. One partner per round would otherwise cap what a far outlier sheds at what one node near the
- * mean may take, and the round count would follow the outliers. No taker takes from two givers.
+ * Under `difference` with a tolerance (see `toleranceOf`): a giver still more than its side's
+ * tolerance (`sideTolerance`) above the mean after its exchange gives, most loaded first, to up to
+ * SPILL_PARTNERS nodes below the mean that made no exchange this round, least loaded first, each a
+ * pair exchange of its own under the same law, once the shard has an earlier round to measure noise
+ * against. One partner per round would otherwise cap what a far outlier sheds at what one node near
+ * the mean may take, and the round count would follow the outliers. No taker takes from two givers.
  */
 function spill(state: RoundState, decisions: PairDecision[]): PairDecision[] {
   const tol = toleranceOf(state);
   // Not in a shard's first round: nothing says yet whether its imbalance is structural (it still is a
   // round later), and under noise a first-round spill only buys churn.
   if (tol <= 0 || state.trigger.noise === undefined) return decisions;
+  // A giver within its side's tolerance is done (see `sideTolerance`).
+  const giverTol = sideTolerance(state, true);
   const idle: string[] = [];
   const givers: string[] = [];
   for (const d of decisions) {
@@ -174,7 +185,7 @@ function spill(state: RoundState, decisions: PairDecision[]): PairDecision[] {
   for (const giver of givers) {
     let tried = 0;
     for (const partner of idle) {
-      if (tried >= SPILL_PARTNERS || loadOf(state, giver) <= state.mean + tol) break;
+      if (tried >= SPILL_PARTNERS || loadOf(state, giver) <= state.mean + giverTol) break;
       if (taken.has(partner)) continue;
       if (loadOf(state, partner) >= state.mean) break;
       tried++;

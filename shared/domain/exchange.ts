@@ -142,7 +142,8 @@ export function openExchange(
       giverLoad: g,
       takerLoad: t,
       aimGap: g - t - 2 * transfer,
-      tolerance: candidates.length >= TOLERANCE_MIN_VMS ? toleranceOf(state) : 0,
+      tolerance:
+        candidates.length >= TOLERANCE_MIN_VMS ? sideTolerance(state, transfer >= g - state.mean - 1e-12) : 0,
     },
     moves: [],
     maxMoves: state.config.multiVm ? state.config.maxMovesPerExchange : 1,
@@ -240,7 +241,7 @@ function trySwap(state: RoundState, ex: Exchange): Move[] | undefined {
   if (!sameWeights(giver.weights, taker.weights)) return;
   const back = candidatesFor(state, taker, giver).candidates;
   if (back.length === 0) return;
-  const swap = selectSwap(ex.candidates, back, ex.pair, room);
+  const swap = selectSwap(ex.candidates, back, ex.pair, room, state.config.margin);
   if (!swap) return;
   const out = swap.give.map((c) => applyMove(state, c, giver, taker));
   const into = swap.take.map((c) => applyMove(state, c, taker, giver));
@@ -276,6 +277,40 @@ export function toleranceOf(state: RoundState): number {
   if ((state.config.aim ?? 'pair') !== 'mean' || state.trigger.trigger !== 'difference') return 0;
   const band = TOLERANCE_BAND * (state.config.thresholdFactor - 1) * state.mean;
   return Math.max(0, Math.min(band, 2 * state.trigger.spread * state.mean));
+}
+
+/** How many counted nodes were above and below the mean as the round started (see `sideTolerance`). */
+const sidesByRound = new WeakMap<RoundState, { above: number; below: number }>();
+
+/** Count the nodes on each side of the mean; `decideRound` calls it before the first move. */
+export function countSides(state: RoundState): void {
+  const sides = { above: 0, below: 0 };
+  const { nodes } = state.input;
+  for (let i = 0; i < nodes.length; i++) {
+    if ((nodes[i] as NodeInfo).draining) continue;
+    const load = state.loads[i] as number;
+    if (load > state.mean) sides.above++;
+    else if (load < state.mean) sides.below++;
+  }
+  sidesByRound.set(state, sides);
+}
+
+/**
+ * How far from the mean a giver (`giverSide`) or a taker may stop: the tolerance for the side with
+ * more nodes, and further out for the side with fewer. Load that leaves the nodes above the mean is
+ * load that reaches the nodes below it, so if every giver stops `a` above the mean and every taker `b`
+ * below it, a × (nodes above) = b × (nodes below): for a given spread of loads that split moves the
+ * least load. When a fifth of the nodes hold the excess, a giver may stop about four tolerances
+ * above the mean, where the takers stop one below; never more than twice the shard's spread (the
+ * tolerance's own cap). With as many nodes on each side it is the tolerance.
+ */
+export function sideTolerance(state: RoundState, giverSide: boolean): number {
+  const tol = toleranceOf(state);
+  const sides = sidesByRound.get(state);
+  if (tol <= 0 || !sides) return tol;
+  const [mine, other] = giverSide ? [sides.above, sides.below] : [sides.below, sides.above];
+  if (mine === 0 || other <= mine) return tol;
+  return Math.max(tol, Math.min((tol * other) / mine, 2 * state.trigger.spread * state.mean));
 }
 
 function sameWeights(a: Weights, b: Weights): boolean {

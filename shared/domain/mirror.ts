@@ -1,6 +1,7 @@
 // Tiny shards stuck above the optimum: a *mirror* exchange, where two nodes trade places (the pair's
 // maximum and gap do not grow), made only when it lets the most loaded node improve with one of the
 // two afterwards. The pairwise law alone cannot plan it: a mirror leaves its own pair no better off.
+import { exceeds } from './exceeds.ts';
 import {
   applyMove,
   budgetOf,
@@ -45,6 +46,9 @@ export function mirrorStalled(
   const ids = decisions.flatMap((d) => [d.requester, d.selected]);
   if (ids.length < 3 || ids.length > MIRROR_NODES) return decisions;
   const top = ids.reduce((a, b) => (loadOf(state, b) > loadOf(state, a) ? b : a));
+  // With two nodes at the maximum, unlocking one lowers nothing: mirrors would trade on forever.
+  if (ids.some((id) => id !== top && loadOf(state, id) >= loadOf(state, top) - EPS)) return decisions;
+
   if (!decisions.some((d) => d.reason.code === 'no-gain' && (d.requester === top || d.selected === top))) {
     return decisions;
   }
@@ -74,6 +78,9 @@ function findMirror(state: RoundState, top: string, x: string, y: string): Trade
     const y2 = ly + trade.give.reduce((s, c) => s + c.loadOnTarget, 0) - into;
     // Never worsens the pair: its maximum does not rise and its gap does not grow.
     if (Math.max(x2, y2) > Math.max(lx, ly) + EPS || Math.abs(x2 - y2) > Math.abs(lx - ly) + EPS) continue;
+    // A trade that leaves a load where it was (two VMs of one size) is migrations for nothing: what
+    // it seems to unlock was open before, and the next round would find the same trade again.
+    if (!movesLoad(lx - x2, ly - y2, state.config.margin)) continue;
     if (
       unlocks(state, top, x, x2, trade.take, trade.give) ||
       unlocks(state, top, y, y2, trade.give, trade.take)
@@ -82,6 +89,15 @@ function findMirror(state: RoundState, top: string, x: string, y: string): Trade
     }
   }
   return undefined;
+}
+
+/**
+ * Whether a trade changes both loads by more than the exceeds test's margin (and more than rounding):
+ * a smaller change is not one the balancer would act on, so it cannot be worth two migrations.
+ */
+function movesLoad(xChange: number, yChange: number, margin: number): boolean {
+  const least = Math.max(margin, EPS);
+  return Math.abs(xChange) > least && Math.abs(yChange) > least;
 }
 
 /** One for none, one for one, two for one and one for two, within the migration room. */
@@ -118,7 +134,10 @@ function unlocks(
 ): boolean {
   const [nt, nz] = [nodeOf(state, top), nodeOf(state, z)];
   const lt = loadOf(state, top);
-  if (z2 >= lt - EPS) return false;
+  // Only what the next round would do: an exchange opens where top exceeds z, and a swap only with a
+  // taker below the mean (`closeExchange`). Else the mirror unlocks nothing, and may be undone and
+  // made again round after round.
+  if (z2 >= lt - EPS || !exceeds(lt, z2, state.config)) return false;
   const leaving = new Set(lost.map((c) => c.vm.id));
   const zVms: VmInfo[] = [...vmsOf(state, z).filter((v) => !leaving.has(v.id)), ...gained.map((c) => c.vm)];
   const mine = candidatesFor(state, nt, nz).candidates;
@@ -126,7 +145,8 @@ function unlocks(
   const pair = { giverLoad: lt, takerLoad: z2, aimGap: 0 };
   const strict = (t: number, zz: number) => Math.max(t, zz) < lt - EPS;
   if (mine.some((c) => improves(c, pair) && strict(lt - c.loadOnSource, z2 + c.loadOnTarget))) return true;
-  const swap = selectSwap(mine, back, pair, 3);
+  if (z2 >= state.mean) return false;
+  const swap = selectSwap(mine, back, pair, 3, state.config.margin);
   if (!swap) return false;
   const t2 = lt - sum(swap.give, 'loadOnSource') + sum(swap.take, 'loadOnTarget');
   const zz = z2 + sum(swap.give, 'loadOnTarget') - sum(swap.take, 'loadOnSource');

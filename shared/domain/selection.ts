@@ -153,11 +153,12 @@ export function selectSwap(
   takes: readonly Candidate[],
   state: ExchangeState,
   maxVms = 2,
+  minNet = 0,
 ): Swap | undefined {
-  const one = bestSwap(singles(gives), singles(takes), state);
+  const one = bestSwap(singles(gives), singles(takes), state, minNet);
   if (one || maxVms < 3 || gives.length > MULTI_SWAP_LIMIT || takes.length > MULTI_SWAP_LIMIT) return one;
-  const giveTwo = bestSwap(couples(gives), singles(takes), state);
-  const takeTwo = bestSwap(singles(gives), couples(takes), state);
+  const giveTwo = bestSwap(couples(gives), singles(takes), state, minNet);
+  const takeTwo = bestSwap(singles(gives), couples(takes), state, minNet);
   if (!giveTwo || !takeTwo) return giveTwo ?? takeTwo;
   return score(giveTwo, state) <= score(takeTwo, state) ? giveTwo : takeTwo;
 }
@@ -179,13 +180,25 @@ function score(w: Swap, s: ExchangeState): number {
   return Math.abs(giver - taker - s.aimGap);
 }
 
-function bestSwap(gives: Candidate[][], takes: Candidate[][], state: ExchangeState): Swap | undefined {
+/**
+ * The improving swap nearest the aim. Its net transfer must exceed `minNet` on both nodes: a swap that
+ * moves less (two VMs of about one size) costs two or three migrations for a change the exceeds test
+ * would not act on.
+ */
+function bestSwap(
+  gives: Candidate[][],
+  takes: Candidate[][],
+  state: ExchangeState,
+  minNet: number,
+): Swap | undefined {
   let best: Swap | undefined;
   let bestScore = Number.POSITIVE_INFINITY;
   for (const give of gives) {
     for (const take of takes) {
       const w = { give, take };
       if (!swapImproves(w, state)) continue;
+      const { giver, taker } = afterSwap(w, state);
+      if (state.giverLoad - giver <= minNet || taker - state.takerLoad <= minNet) continue;
       const sc = score(w, state);
       if (sc < bestScore) {
         best = w;

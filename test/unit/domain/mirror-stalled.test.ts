@@ -169,9 +169,9 @@ describe('a mirror in a stalled shard', () => {
   });
 
   it(`is sought in shards of up to ${MIRROR_NODES} nodes`, () => {
-    // Pinned nodes as loaded as n2 can neither give nor take in a mirror: the same mirror as before.
+    // Pinned nodes just below n2 can neither give nor take in a mirror: the same mirror as before.
     const withIdle = (extra: number): Shard => ({
-      placement: [...stalled.placement, ...Array.from({ length: extra }, () => [12])],
+      placement: [...stalled.placement, ...Array.from({ length: extra }, () => [11])],
       pinned: Array.from({ length: extra }, (_, i) => 4 + i),
     });
     const idlePairs = (extra: number): [string, string][] =>
@@ -227,50 +227,44 @@ const pinned: Pinned[] = [
     next: ['n3', 'n2', 'no single VM helps, so n3 and n2 swapped n3-0 (8) for n1-0 (5): 17/10 → 14/13'],
   },
   {
-    // n2 (a single 7) takes n1's 2 and 3 for it (5 / 7).
+    // n0 (13: 9 4) is stalled with n1 (12). n2 (12: 3 5 4) gives its 5 for n3's 2 and 2 (12 / 11 →
+    // 11 / 12); n0 can then swap its 4 for n2's 3, a taker below the mean (11.5) as a swap needs.
     name: 'one for two (three migrations)',
-    shard: { placement: [[3, 4], [2, 3], [7], [5]] },
-    pairs: [
-      ['n0', 'n3'],
-      ['n2', 'n1'],
-    ],
-    mirror: 'mirror: n2 gave n2-0 (7) for n1-0 (2) and n1-1 (3) of n1: 7/5 → 5/7',
-    regrouped: [],
-    next: ['n0', 'n2', 'no single VM helps, so n0 and n2 swapped n0-0 (3) for n1-0 (2): 7/5 → 6/6'],
-  },
-  {
-    // n1 (9: 8 1) and n0 (9) are the most loaded; n1, listed first, stalled with n3 (8). n0 and the
-    // empty n2 trade places (9 / 0 → 0 / 9): a single move of n1 to n0 then helps (n0 has nothing to
-    // swap); the next round's exchange, aiming at the mean, gives the 1.
-    name: 'one for none, when a single move of the most loaded node follows',
-    shard: { placement: [[9], [8, 1], [], [8]] },
-    pairs: [
-      ['n3', 'n1'],
-      ['n2', 'n0'],
-    ],
-    mirror: 'mirror: n0 gave n0-0 (9) for nothing of n2: 9/0 → 0/9',
-    regrouped: [],
-    next: ['n1', 'n0', 'n1 gave 1 VM(s), load 1, to n0: 9/0 → 8/1'],
-  },
-  {
-    // Three nodes at 10: the first listed, n1 (2 8), counts as the most loaded, and only its pair found
-    // no gain. n2 (3 7) and n0 (1 1 6) trade a 3 for a 1 (8 / 10), after which n1 could swap its 2 for
-    // n2's 1 (9 / 9; mirrors judge the follow-up by the pairwise law, without the mean aim).
-    name: 'the first of several equally loaded nodes is the most loaded',
     shard: {
       placement: [
-        [1, 1, 6],
-        [2, 8],
-        [3, 7],
-        [4, 6],
+        [9, 4],
+        [4, 8],
+        [3, 5, 4],
+        [7, 2, 2],
       ],
     },
     pairs: [
-      ['n1', 'n0'],
       ['n2', 'n3'],
+      ['n0', 'n1'],
     ],
-    mirror: 'mirror: n2 gave n2-0 (3) for n0-0 (1) of n0: 10/8 → 8/10',
-    regrouped: ['n1-n3'],
+    mirror: 'mirror: n2 gave n2-1 (5) for n3-1 (2) and n3-2 (2) of n3: 12/11 → 11/12',
+    regrouped: [],
+    next: ['n0', 'n2', 'no single VM helps, so n0 and n2 swapped n0-1 (4) for n2-0 (3): 13/11 → 12/12'],
+  },
+  {
+    // n3 (13: 4 4 5) is stalled. n0 (12: 8 3 1) gives its 1 to n1 (10), 11 / 11; n3 can then swap a 4
+    // for n0's 3.
+    name: 'one for none',
+    shard: {
+      placement: [
+        [8, 3, 1],
+        [5, 5],
+        [9, 3],
+        [4, 4, 5],
+      ],
+    },
+    pairs: [
+      ['n0', 'n1'],
+      ['n3', 'n2'],
+    ],
+    mirror: 'mirror: n0 gave n0-2 (1) for nothing of n1: 12/10 → 11/11',
+    regrouped: [],
+    next: ['n3', 'n0', 'no single VM helps, so n3 and n0 swapped n3-0 (4) for n0-1 (3): 13/11 → 12/12'],
   },
 ];
 
@@ -286,34 +280,65 @@ describe('pinned mirrors', () => {
   });
 });
 
+describe('mirrors that would lower nothing', () => {
+  it('are not made while several nodes share the maximum', () => {
+    // Three nodes at 10 (the optimum). Unlocking one of them lowers no maximum: n2 and n0 used to
+    // trade a 3 for a 1, and the next round's mirror traded on, forever.
+    const { out, decisions } = run(
+      {
+        placement: [
+          [1, 1, 6],
+          [2, 8],
+          [3, 7],
+          [4, 6],
+        ],
+      },
+      [
+        ['n1', 'n0'],
+        ['n2', 'n3'],
+      ],
+    );
+    expect(decisions[0]?.reason.code).toBe('no-gain');
+    expect(out).toBe(decisions);
+  });
+});
+
 describe('what a mirror may cost', () => {
   it('trades one for one only with room for two migrations on both nodes', () => {
-    // n2 (a single 8) and n0 (a single 4) trade places (4 / 8); n3 (8: 3 5) could then give n2 its 3.
+    // n3 (11: 3 3 5) and n2 (9: 8 1) trade a 3 for the 1 (9 / 11); n0 (13: 5 8) could then swap its 5
+    // for n3's 3.
     const shard = (inFlight: number): Shard => ({
-      placement: [[4], [6], [8], [3, 5]],
-      inFlight: { n0: inFlight },
+      placement: [[5, 8], [9], [8, 1], [3, 3, 5]],
+      inFlight: { n2: inFlight },
     });
     const pairs: [string, string][] = [
-      ['n3', 'n1'],
-      ['n2', 'n0'],
+      ['n3', 'n2'],
+      ['n0', 'n1'],
     ];
     const roomy = run(shard(6), pairs);
-    expect(roomy.mirror?.reason.detail).toBe(`mirror: n2 gave n2-0 (8) for n0-0 (4) of n0: 8/4 → 4/8${tail}`);
+    expect(roomy.mirror?.reason.detail).toBe(
+      `mirror: n3 gave n3-0 (3) for n2-1 (1) of n2: 11/9 → 9/11${tail}`,
+    );
     const tight = run(shard(7), pairs);
     expect(tight.out).toBe(tight.decisions);
   });
 
   it('trades one for two only with room for three', () => {
     const shard = (inFlight: number): Shard => ({
-      placement: [[3, 4], [2, 3], [7], [5]],
-      inFlight: { n1: inFlight },
+      placement: [
+        [9, 4],
+        [4, 8],
+        [3, 5, 4],
+        [7, 2, 2],
+      ],
+      inFlight: { n3: inFlight },
     });
     const pairs: [string, string][] = [
-      ['n0', 'n3'],
-      ['n2', 'n1'],
+      ['n2', 'n3'],
+      ['n0', 'n1'],
     ];
     expect(run(shard(5), pairs).mirror?.reason.detail).toBe(
-      `mirror: n2 gave n2-0 (7) for n1-0 (2) and n1-1 (3) of n1: 7/5 → 5/7${tail}`,
+      `mirror: n2 gave n2-1 (5) for n3-1 (2) and n3-2 (2) of n3: 12/11 → 11/12${tail}`,
     );
     const tight = run(shard(6), pairs);
     expect(tight.out).toBe(tight.decisions);
@@ -336,17 +361,17 @@ describe('what a mirror may cost', () => {
   const ones = Array.from({ length: MIRROR_VMS }, () => 1);
   const limits: [string, Shard, [string, string][], number, string, string][] = [
     [
-      // n2, twelve VMs of 1, takes a 1 from n3 (13 / 12 → 12 / 13); with a thirteenth VM it is left
-      // out, and n3 gives its 1 to n1 instead.
+      // n2, twelve VMs of 1, gives two of them for n3's 3 (13 / 12 → 12 / 13); with a thirteenth VM it
+      // is left out, and n3 gives its 3 to n1 instead.
       'the less loaded',
-      { placement: [[6, 8], [8, 1], ones, [7, 1, 5]] },
+      { placement: [[6, 9], [9], ones, [5, 3, 5]] },
       [
+        ['n3', 'n2'],
         ['n0', 'n1'],
-        ['n2', 'n3'],
       ],
       2,
-      'mirror: n3 gave n3-1 (1) for nothing of n2: 13/12 → 12/13',
-      'mirror: n3 gave n3-1 (1) for nothing of n1: 13/9 → 12/10',
+      'mirror: n3 gave n3-1 (3) for n2-0 (1) and n2-1 (1) of n2: 13/12 → 12/13',
+      'mirror: n3 gave n3-1 (3) for nothing of n1: 13/9 → 10/12',
     ],
     [
       // n3, twelve VMs of 1, gives a 1 to n1 (12 / 10 → 11 / 11); with a thirteenth VM it is left out,
