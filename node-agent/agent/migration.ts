@@ -130,7 +130,7 @@ async function stopAndCopy(ctx: OpContext, vm: VmRecord, order: MigrationOrder) 
   const final = await ctx.step(
     'finalDelta',
     id,
-    () => ctx.kernel.checkpoint(id, 'delta'),
+    () => ctx.kernel.checkpoint(id, 'delta', { final: true }),
     (r) => r.image,
   );
   const bytes = { precopy: progress.precopy, final: final.bytes };
