@@ -1,8 +1,10 @@
 // The migration handlers: the source's pre-copy, stop and final delta; the target's load, take
 // and run; and the expired orders anyone may abort or settle. Each table write is conditional on
 // the fence and the order, so a step repeated or raced fails instead of forking the VM.
+
+import { PAGE_BYTES } from '../../shared/domain/guests.ts';
 import { bestPlacement, placementVmOf } from '../../shared/domain/placement.ts';
-import { afterRound, dirtyRateOf, nextPrecopyStep } from '../../shared/domain/precopy.ts';
+import { afterRound, budgetOf, dirtyRateOf, nextPrecopyStep } from '../../shared/domain/precopy.ts';
 import type { Holding } from '../../shared/domain/protocol.ts';
 import { sourceStep, takeDeadline } from '../../shared/domain/protocol.ts';
 import type { ImageRef, MigrationOrder } from '../../shared/domain/vm-state.ts';
@@ -43,8 +45,8 @@ export const migrateOut: Handler<'migrateOut'> = async (ctx, action, vm, id) => 
   return false;
 };
 
-/** Pages per ms assumed for the image store before a round has measured it (64 MB/s). */
-const PRIOR_TRANSFER_PAGES_PER_MS = 1;
+/** Bytes per ms assumed for the image store before a round has measured it (64 MB/s). */
+const PRIOR_TRANSFER_BYTES_PER_MS = PAGE_BYTES;
 
 /**
  * Pre-copy while the guest runs, for as long as a round shrinks the remainder enough (see
@@ -63,12 +65,17 @@ async function precopyAndAnnounce(ctx: OpContext, vm: VmRecord, order: Migration
     ctx.log.warn({ node: ctx.self, vm: id, err: (error as Error).message }, 'inbound hint not written');
   }
   const seen = ctx.dirt(id);
+  // Before a round has measured anything, whole pages: the last report's paging bounds the rounds'
+  // wire bytes from above, so the first decision errs towards stopping.
+  const residentBytes = (seen?.residentPages ?? vm.memPages) * PAGE_BYTES;
   let state: Parameters<typeof afterRound>[0] = {
     rounds: 0,
-    remainderPages: seen?.residentPages ?? vm.memPages,
-    transferPagesPerMs: PRIOR_TRANSFER_PAGES_PER_MS,
-    dirtyPagesPerMs: seen ? dirtyRateOf(seen) : 0,
-    workingSetPages: seen?.dirtiedPages ?? 0,
+    remainderBytes: residentBytes,
+    transferBytesPerMs: PRIOR_TRANSFER_BYTES_PER_MS,
+    dirtyBytesPerMs: seen ? dirtyRateOf(seen) * PAGE_BYTES : 0,
+    workingSetBytes: (seen?.dirtiedPages ?? 0) * PAGE_BYTES,
+    movedBytes: 0,
+    budgetBytes: budgetOf(residentBytes),
   };
   let precopyBytes = 0;
   let image: ImageRef | undefined;
@@ -85,7 +92,7 @@ async function precopyAndAnnounce(ctx: OpContext, vm: VmRecord, order: Migration
     );
     precopyBytes += result.bytes;
     image = result.image;
-    state = afterRound(state, { pages: result.pages, ms: ctx.clock() - startedAt });
+    state = afterRound(state, { bytes: result.bytes, ms: ctx.clock() - startedAt });
     decision = nextPrecopyStep(state);
   }
   ctx.precopied.set(id, precopyBytes);
@@ -95,7 +102,7 @@ async function precopyAndAnnounce(ctx: OpContext, vm: VmRecord, order: Migration
       vm: id,
       rounds: state.rounds,
       ...(decision.kind === 'stop'
-        ? { why: decision.why, predictedPages: decision.predictedPages }
+        ? { why: decision.why, predictedBytes: Math.round(decision.predictedBytes) }
         : { why: 'the driver pre-copies' }),
     },
     'pre-copy done; announcing it to the target',
