@@ -8,6 +8,7 @@ import { afterRound, budgetOf, dirtyRateOf, nextPrecopyStep } from '../../shared
 import type { Holding } from '../../shared/domain/protocol.ts';
 import { sourceStep, takeDeadline } from '../../shared/domain/protocol.ts';
 import type { ImageRef, MigrationOrder } from '../../shared/domain/vm-state.ts';
+import { Corrupt } from '../../shared/storage/errors.ts';
 import { migrationRecord, putMigration } from '../../shared/storage/migrations.ts';
 import { listNodes, placementNode } from '../../shared/storage/nodes.ts';
 import { announcePrecopy, hintInbound, markTargetReady } from '../../shared/storage/switchover.ts';
@@ -299,6 +300,13 @@ async function bringUp(ctx: OpContext, launch: VmLaunch, holding: Holding): Prom
     }
   }
   const out = await load(ctx, launch, holding);
+  if (out?.recovery) {
+    // The final image is broken and an older one restored: never run that unrecorded as if it were
+    // the final state. Dropped here, the VM (owned once the take lands) restarts through `start`,
+    // which records the recovery, or fails the VM with the reason when no image restores.
+    stopGuest(ctx, launch.id);
+    throw new Corrupt(`the final image does not restore: ${out.recovery.why}`);
+  }
   return { path: 'restore', ...out?.timing };
 }
 
