@@ -16,7 +16,7 @@ import { createVm, findVm, type GuestSpec, orderMigration, type VmRecord } from 
 
 export const name = 'migration';
 
-const quiet = { info: () => {}, warn: (o: unknown, m?: string) => console.error('WARN', m, JSON.stringify(o)), debug: () => {}, error: (o: unknown, m?: string) => console.error('ERR', m, JSON.stringify(o)) };
+const quiet = { info: () => {}, warn: () => {}, debug: () => {}, error: () => {} };
 
 /** The phase fields the agents log at the hand-over ('image handed over', 'migrated in'), by migration id. */
 type Phases = Record<string, number | string | undefined>;

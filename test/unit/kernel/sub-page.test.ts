@@ -170,7 +170,13 @@ describe('sub-page deltas', () => {
         },
         /does not decode: a delta run reaches word/,
       ],
-      ['a malformed entry', (m) => void (m.pages[0] = [0, 0, 0] as never), /malformed page entry/],
+      [
+        'a malformed entry',
+        (m) => {
+          m.pages[0] = [0, 0, 0] as never;
+        },
+        /malformed page entry/,
+      ],
       [
         'a delta deeper than allowed',
         (m) => {
@@ -182,7 +188,9 @@ describe('sub-page deltas', () => {
       ],
       [
         'an unknown format',
-        (m) => void (m.format = 'seesaw-image/9' as never),
+        (m) => {
+          m.format = 'seesaw-image/9' as never;
+        },
         /format seesaw-image\/9, which this node cannot read/,
       ],
     ];
