@@ -32,7 +32,7 @@ const FORMAT_INLINE = 'seesaw-image/2';
 const FORMAT_DELTA = 'seesaw-image/3';
 const NEWLINE = Buffer.from('\n');
 /** A delta entry applies to a page at most this many deltas away from a whole page, which bounds a restore's reads. */
-export const MAX_DELTA_DEPTH = 4;
+export const MAX_DELTA_DEPTH = 8;
 
 /** Where one block lives: [block index, pack index in `packs`, byte offset in the pack, sha256 hex]. */
 export type BlockEntry = [index: number, pack: number, offset: number, sha256: string];

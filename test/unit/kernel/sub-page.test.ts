@@ -184,7 +184,7 @@ describe('sub-page deltas', () => {
           for (let i = 0; i < MAX_DELTA_DEPTH + 1; i++) e = [e[0], e[1], e[2], e[3], 0, e];
           m.pages[m.pages.findIndex((x) => x[0] === e[0])] = e;
         },
-        /more than 4 deltas from a whole page/,
+        new RegExp(`more than ${MAX_DELTA_DEPTH} deltas from a whole page`),
       ],
       [
         'an unknown format',
