@@ -119,7 +119,8 @@ export interface LoadedImage {
 /**
  * The block indexes to read of an image, chosen from its (verified) manifest; Corrupt/InvalidInput
  * to refuse it. `base` may hand over the contents of a delta entry's base page that the reader
- * already holds (a migration target's copy), so that only the delta is read.
+ * already holds (a migration target's copy), at any step of the entry's chain, so that only the
+ * deltas after it are read.
  */
 export type BlockPick = (manifest: ImageManifest) => {
   pages: ReadonlySet<number>;
@@ -373,23 +374,23 @@ async function getImage(blobs: BlobStore, key: string, pick?: BlockPick): Promis
   const pages = wanted ? manifest.pages.filter((e) => wanted.pages.has(e[0])) : manifest.pages;
   const disk = wanted ? manifest.disk.blocks.filter((e) => wanted.disk.has(e[0])) : manifest.disk.blocks;
   for (const e of pages) checkPageEntry(key, e, 0);
-  // A delta entry's base is read from its pack only when the caller does not hold it already.
-  const held = new Map<number, Uint8Array>();
+  // A delta entry's base (at any step of its chain) is read only when the caller does not hold it.
+  const held = new Map<PageEntry, Uint8Array>();
   const toRead: BlockEntry[] = [...disk];
   const sizeOf = new Map<BlockEntry, number>();
-  const plan = (e: PageEntry, top: boolean) => {
+  const plan = (e: PageEntry) => {
     const block: BlockEntry = [e[0], e[1], e[2], e[3]];
     toRead.push(block);
-    if (isDelta(e)) sizeOf.set(block, e[4]);
     if (!isDelta(e)) return;
-    const have = top ? wanted?.base?.(e[0], e[5]) : undefined;
-    if (have) held.set(e[0], have);
-    else plan(e[5], false);
+    sizeOf.set(block, e[4]);
+    const have = wanted?.base?.(e[0], e[5]);
+    if (have) held.set(e[5], have);
+    else plan(e[5]);
   };
-  for (const e of pages) plan(e, true);
+  for (const e of pages) plan(e);
   const packs = await readPacks(blobs, key, manifest, toRead, inline);
   const out = new Map<number, Uint8Array>();
-  for (const e of pages) out.set(e[0], resolvePage(key, manifest, packs, e, held.get(e[0])));
+  for (const e of pages) out.set(e[0], resolvePage(key, manifest, packs, e, held));
   const bytes = toRead.reduce((n, e) => n + (sizeOf.get(e) ?? PAGE_BYTES), 0);
   return {
     manifest,
@@ -418,7 +419,7 @@ function checkPageEntry(key: string, e: unknown, depth: number): asserts e is Pa
 }
 
 /**
- * A page's contents: a whole page from its pack, or a delta applied to its base (the copy the
+ * A page's contents: a whole page from its pack, or a delta applied to its base (the page the
  * caller holds, or resolved in turn); every step is checked against its sha256.
  */
 function resolvePage(
@@ -426,7 +427,7 @@ function resolvePage(
   manifest: ImageManifest,
   packs: ReadonlyMap<number, Uint8Array>,
   e: PageEntry,
-  held?: Uint8Array,
+  held: ReadonlyMap<PageEntry, Uint8Array>,
 ): Uint8Array {
   if (!isDelta(e))
     return readBlocks(key, manifest, packs, { what: 'page', entries: [e], size: PAGE_BYTES }).get(e[0])!;
@@ -434,7 +435,7 @@ function resolvePage(
   const pack = packs.get(p)!;
   if (o + length > pack.byteLength)
     throw new Corrupt(`image ${key}: page ${i}'s delta lies past the end of ${manifest.packs[p]}`);
-  const under = held ?? resolvePage(key, manifest, packs, base);
+  const under = held.get(base) ?? resolvePage(key, manifest, packs, base, held);
   let page: Uint8Array;
   try {
     page = applyXorDelta(under, pack.subarray(o, o + length));

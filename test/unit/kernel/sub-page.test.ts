@@ -92,6 +92,31 @@ describe('sub-page deltas', () => {
     expect(target.digest(LAUNCH.id)).toBe(reference.digest(LAUNCH.id));
   });
 
+  it('applies a chain of deltas onto a copy held at an older image, reading only the images after it', async () => {
+    const r = rig();
+    await r.source.start({ ...LAUNCH, fence: 1 });
+    await r.reference.start({ ...LAUNCH, fence: 1 });
+    r.both(5);
+    const first = await r.source.checkpoint(LAUNCH.id, 'delta');
+    const target = aKernel(r.store, { clock: r.clock, nodeId: 'b' });
+    await target.start({ ...LAUNCH, fence: 2, image: first.image, paused: true });
+    r.both(2);
+    const second = await r.source.checkpoint(LAUNCH.id, 'delta');
+    r.both(2);
+    r.source.pause(LAUNCH.id);
+    const final = await r.source.checkpoint(LAUNCH.id, 'delta', { final: true });
+    r.reads.length = 0;
+    const applied = await target.applyImage!(LAUNCH.id, final.image);
+    // the final object and the second image's (its deltas lie between the copy and the final ones)
+    expect(r.reads.sort()).toEqual([final.image.manifest, second.image.manifest].sort());
+    expect(applied.bytes).toBeLessThan(8 * PAGE_BYTES * 0.2);
+    expect(target.digest(LAUNCH.id)).toBe(final.image.digest);
+    target.resume(LAUNCH.id);
+    runTicks(target, 3);
+    runTicks(r.reference, 3);
+    expect(target.digest(LAUNCH.id)).toBe(r.reference.digest(LAUNCH.id));
+  });
+
   it('restores the final image whole on a node without a copy, resolving each delta onto its base', async () => {
     const { store, reference, final } = await migrated();
     const fresh = aKernel(store, { nodeId: 'c' });
