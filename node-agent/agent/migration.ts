@@ -1,11 +1,14 @@
 // The migration handlers: the source's pre-copy, stop and final delta; the target's load, take
 // and run; and the expired orders anyone may abort or settle. Each table write is conditional on
 // the fence and the order, so a step repeated or raced fails instead of forking the VM.
+
+import { PAGE_BYTES } from '../../shared/domain/guests.ts';
 import { bestPlacement, placementVmOf } from '../../shared/domain/placement.ts';
-import { afterRound, dirtyRateOf, nextPrecopyStep } from '../../shared/domain/precopy.ts';
+import { afterRound, budgetOf, dirtyRateOf, nextPrecopyStep } from '../../shared/domain/precopy.ts';
 import type { Holding } from '../../shared/domain/protocol.ts';
 import { sourceStep, takeDeadline } from '../../shared/domain/protocol.ts';
 import type { ImageRef, MigrationOrder } from '../../shared/domain/vm-state.ts';
+import { Corrupt } from '../../shared/storage/errors.ts';
 import { migrationRecord, putMigration } from '../../shared/storage/migrations.ts';
 import { listNodes, placementNode } from '../../shared/storage/nodes.ts';
 import { announcePrecopy, hintInbound, markTargetReady } from '../../shared/storage/switchover.ts';
@@ -43,8 +46,8 @@ export const migrateOut: Handler<'migrateOut'> = async (ctx, action, vm, id) => 
   return false;
 };
 
-/** Pages per ms assumed for the image store before a round has measured it (64 MB/s). */
-const PRIOR_TRANSFER_PAGES_PER_MS = 1;
+/** Bytes per ms assumed for the image store before a round has measured it (64 MB/s). */
+const PRIOR_TRANSFER_BYTES_PER_MS = PAGE_BYTES;
 
 /**
  * Pre-copy while the guest runs, for as long as a round shrinks the remainder enough (see
@@ -63,12 +66,17 @@ async function precopyAndAnnounce(ctx: OpContext, vm: VmRecord, order: Migration
     ctx.log.warn({ node: ctx.self, vm: id, err: (error as Error).message }, 'inbound hint not written');
   }
   const seen = ctx.dirt(id);
+  // Before a round has measured anything, whole pages: the last report's paging bounds the rounds'
+  // wire bytes from above, so the first decision errs towards stopping.
+  const residentBytes = (seen?.residentPages ?? vm.memPages) * PAGE_BYTES;
   let state: Parameters<typeof afterRound>[0] = {
     rounds: 0,
-    remainderPages: seen?.residentPages ?? vm.memPages,
-    transferPagesPerMs: PRIOR_TRANSFER_PAGES_PER_MS,
-    dirtyPagesPerMs: seen ? dirtyRateOf(seen) : 0,
-    workingSetPages: seen?.dirtiedPages ?? 0,
+    remainderBytes: residentBytes,
+    transferBytesPerMs: PRIOR_TRANSFER_BYTES_PER_MS,
+    dirtyBytesPerMs: seen ? dirtyRateOf(seen) * PAGE_BYTES : 0,
+    workingSetBytes: (seen?.dirtiedPages ?? 0) * PAGE_BYTES,
+    movedBytes: 0,
+    budgetBytes: budgetOf(residentBytes),
   };
   let precopyBytes = 0;
   let image: ImageRef | undefined;
@@ -85,7 +93,7 @@ async function precopyAndAnnounce(ctx: OpContext, vm: VmRecord, order: Migration
     );
     precopyBytes += result.bytes;
     image = result.image;
-    state = afterRound(state, { pages: result.pages, ms: ctx.clock() - startedAt });
+    state = afterRound(state, { bytes: result.bytes, ms: ctx.clock() - startedAt });
     decision = nextPrecopyStep(state);
   }
   ctx.precopied.set(id, precopyBytes);
@@ -95,7 +103,7 @@ async function precopyAndAnnounce(ctx: OpContext, vm: VmRecord, order: Migration
       vm: id,
       rounds: state.rounds,
       ...(decision.kind === 'stop'
-        ? { why: decision.why, predictedPages: decision.predictedPages }
+        ? { why: decision.why, predictedBytes: Math.round(decision.predictedBytes) }
         : { why: 'the driver pre-copies' }),
     },
     'pre-copy done; announcing it to the target',
@@ -130,7 +138,7 @@ async function stopAndCopy(ctx: OpContext, vm: VmRecord, order: MigrationOrder) 
   const final = await ctx.step(
     'finalDelta',
     id,
-    () => ctx.kernel.checkpoint(id, 'delta'),
+    () => ctx.kernel.checkpoint(id, 'delta', { final: true }),
     (r) => r.image,
   );
   const bytes = { precopy: progress.precopy, final: final.bytes };
@@ -292,6 +300,13 @@ async function bringUp(ctx: OpContext, launch: VmLaunch, holding: Holding): Prom
     }
   }
   const out = await load(ctx, launch, holding);
+  if (out?.recovery) {
+    // The final image is broken and an older one restored: never run that unrecorded as if it were
+    // the final state. Dropped here, the VM (owned once the take lands) restarts through `start`,
+    // which records the recovery, or fails the VM with the reason when no image restores.
+    stopGuest(ctx, launch.id);
+    throw new Corrupt(`the final image does not restore: ${out.recovery.why}`);
+  }
   return { path: 'restore', ...out?.timing };
 }
 

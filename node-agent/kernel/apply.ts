@@ -5,14 +5,16 @@
 import { PAGE_BYTES } from '../../shared/domain/guests.ts';
 import type { ImageRef } from '../../shared/domain/vm-state.ts';
 import { Conflict, Corrupt, InvalidInput } from '../../shared/storage/errors.ts';
-import type { BlockEntry, ImageManifest } from '../../shared/storage/image-store.ts';
+import type { ImageManifest, PageEntry } from '../../shared/storage/image-store.ts';
 import { growMemory } from './guest.ts';
+import { sentPages } from './images.ts';
 import { callAlone, type KernelState, type Vm } from './state.ts';
 import type { ApplyResult } from './types.ts';
 
 /** Where each block of an image lies: packs are immutable, so the same place and checksum is the same contents. */
-const placesOf = (m: ImageManifest, entries: readonly BlockEntry[]) =>
-  new Map(entries.map(([i, p, o, h]) => [i, `${m.packs[p]}@${o}#${h}`]));
+const placeOf = (m: ImageManifest, [, p, o, h]: PageEntry) => `${m.packs[p]}@${o}#${h}`;
+const placesOf = (m: ImageManifest, entries: readonly PageEntry[]) =>
+  new Map(entries.map((e) => [e[0], placeOf(m, e)]));
 
 /** Blocks that `to` has elsewhere than `from`, or that only one of them has, and the `touched` ones. */
 export function changedBlocks(
@@ -39,6 +41,9 @@ export async function applyImage(state: KernelState, vm: Vm, ref: ImageRef): Pro
   const memPages = vm.guest.memory.buffer.byteLength / PAGE_BYTES;
   let pages = new Set<number>();
   let disk = new Set<number>();
+  const heldPlaces = placesOf(held, held.pages);
+  const touched = new Set(touchedPages);
+  const memory = new Uint8Array(vm.guest.memory.buffer);
   const image = await state.images.getImage(ref.manifest, (m) => {
     if (m.vm !== vm.id) throw new Corrupt(`image ${ref.manifest} belongs to VM ${m.vm}, not ${vm.id}`);
     if (m.seq !== ref.seq) throw new Corrupt(`image ${ref.manifest} has seq ${m.seq}, not ${ref.seq}`);
@@ -46,9 +51,14 @@ export async function applyImage(state: KernelState, vm: Vm, ref: ImageRef): Pro
       throw new InvalidInput(`image of ${vm.id} runs ${m.guest.kind}, not ${vm.spec.kind}`);
     if (m.disk.bytes !== vm.disk.bytes)
       throw new Conflict(`image ${ref.manifest} has a ${m.disk.bytes}-byte disk, the copy ${vm.disk.bytes}`);
-    pages = changedBlocks(placesOf(held, held.pages), placesOf(m, m.pages), touchedPages);
+    pages = changedBlocks(heldPlaces, placesOf(m, m.pages), touchedPages);
     disk = changedBlocks(placesOf(held, held.disk.blocks), placesOf(m, m.disk.blocks), touchedDisk);
-    return { pages, disk };
+    // A sub-page delta against the very page the copy holds (untouched since) applies to it in place.
+    const base = (i: number, entry: PageEntry) =>
+      !touched.has(i) && heldPlaces.get(i) === placeOf(m, entry)
+        ? memory.slice(i * PAGE_BYTES, (i + 1) * PAGE_BYTES)
+        : undefined;
+    return { pages, disk, base };
   });
   const t1 = performance.now();
   if (state.vms.get(vm.id) !== vm || !vm.paused || vm.manifest !== held || vm.error)
@@ -84,9 +94,10 @@ export async function applyImage(state: KernelState, vm: Vm, ref: ImageRef): Pro
   vm.lastDigest = m.digest;
   vm.digestFresh = true;
   vm.manifest = m;
+  sentPages(m, image.pages, vm.sent);
   return {
     pages: pages.size + disk.size,
-    bytes: (image.pages.size + image.disk.size) * PAGE_BYTES,
+    bytes: image.bytes,
     timing: { downloadMs: t1 - t0, applyMs: performance.now() - t1 },
   };
 }

@@ -3,13 +3,29 @@
 import { PAGE_BYTES } from '../../shared/domain/guests.ts';
 import { MAX_VM_MEM_PAGES } from '../../shared/guest-params.ts';
 import { Corrupt, InvalidInput, NotFound } from '../../shared/storage/errors.ts';
-import type { LoadedImage } from '../../shared/storage/image-store.ts';
+import {
+  deltaDepth,
+  type ImageManifest,
+  type LoadedImage,
+  MAX_DELTA_DEPTH,
+  sha256,
+} from '../../shared/storage/image-store.ts';
+import { encodeXorDelta } from '../../shared/storage/page-delta.ts';
 import { GuestFault, trapReason } from './budget.ts';
 import { VirtualDisk } from './disk.ts';
 import { type Guest, growMemory, instantiateGuest } from './guest.ts';
 import { sample } from './measure.ts';
 import { PageTracker } from './pages.ts';
-import { callAlone, emptyPeriod, type KernelState, nowNs, UNITS_PER_CORE, type Vm, vtodOf } from './state.ts';
+import {
+  callAlone,
+  emptyPeriod,
+  type KernelState,
+  nowNs,
+  type SentPage,
+  UNITS_PER_CORE,
+  type Vm,
+  vtodOf,
+} from './state.ts';
 import type { CheckpointResult, StartResult, VmLaunch } from './types.ts';
 
 /** A VM's virtual disk size unless its guest params say `diskMiB`. */
@@ -20,6 +36,10 @@ const KERNEL_PARAMS = ['diskMiB'] as const;
 export const MAX_CHAIN_PACKS = 32;
 /** Older images a restore tries, newest first, when the newest is broken. */
 export const MAX_FALLBACK_IMAGES = 8;
+/** Pages per VM kept as last imaged, for sub-page deltas (64 MiB); a page past it is sent whole. */
+export const MAX_SENT_PAGES = 1024;
+/** A page whose delta codes to more than this is sent whole: hardly smaller, and it starts a fresh chain. */
+const DELTA_LIMIT_BYTES = (PAGE_BYTES * 7) / 8;
 
 /**
  * Loads a VM; when its newest image is broken (Corrupt: missing, unreadable, failing a checksum or
@@ -135,7 +155,10 @@ async function openImage(state: KernelState, vm: VmLaunch): Promise<LoadedImage>
   return image;
 }
 
-type Started = Pick<Vm, 'tracker' | 'vtodOffset' | 'lastVtod' | 'seq' | 'lastDigest' | 'digestFresh'> &
+type Started = Pick<
+  Vm,
+  'tracker' | 'vtodOffset' | 'lastVtod' | 'seq' | 'lastDigest' | 'digestFresh' | 'sent'
+> &
   Partial<Pick<Vm, 'manifest'>>;
 
 /** A fresh guest: its params set and its `init` run. */
@@ -152,6 +175,7 @@ function startFresh(state: KernelState, record: Vm, vm: VmLaunch): Started {
     seq: 0,
     lastDigest: '',
     digestFresh: false,
+    sent: new Map(),
   };
 }
 
@@ -187,7 +211,44 @@ function restore(
     lastDigest: m.digest,
     digestFresh: true,
     manifest: m,
+    sent: sentPages(m, image.pages),
   };
+}
+
+/** The restored (or applied) pages as the image holds them, as the base of the next sub-page deltas. */
+export function sentPages(
+  m: ImageManifest,
+  pages: ReadonlyMap<number, Uint8Array>,
+  into: Map<number, SentPage> = new Map(),
+): Map<number, SentPage> {
+  for (const [i, , , h] of m.pages) {
+    const bytes = pages.get(i);
+    if (bytes && (into.has(i) || into.size < MAX_SENT_PAGES))
+      into.set(i, { bytes: new Uint8Array(bytes), sha256: h });
+  }
+  return into;
+}
+
+/**
+ * The dirty pages a delta image can send as sub-page deltas: those whose previous entry is the
+ * page as last sent (same sha256), not too many deltas from a whole page, and whose XOR codes
+ * small. They leave `pages`; the rest go whole.
+ */
+function subPageDeltas(vm: Vm, pages: Map<number, Uint8Array>, maxDepth: number) {
+  const deltas = new Map<number, { delta: Uint8Array; sha256: string }>();
+  const previous = vm.manifest;
+  if (!previous || vm.sent.size === 0) return deltas;
+  const entries = new Map(previous.pages.map((e) => [e[0], e]));
+  for (const [i, bytes] of pages) {
+    const entry = entries.get(i);
+    const sent = vm.sent.get(i);
+    if (!entry || !sent || sent.sha256 !== entry[3] || deltaDepth(entry) >= maxDepth) continue;
+    const delta = encodeXorDelta(sent.bytes, bytes, DELTA_LIMIT_BYTES);
+    if (!delta) continue;
+    deltas.set(i, { delta, sha256: sha256(bytes) });
+    pages.delete(i);
+  }
+  return deltas;
 }
 
 function writePages(guest: Guest, pages: Map<number, Uint8Array>) {
@@ -204,6 +265,7 @@ export async function writeImage(
   state: KernelState,
   vm: Vm,
   mode: 'full' | 'delta',
+  options: { final?: boolean } = {},
 ): Promise<CheckpointResult> {
   if (state.vms.get(vm.id) !== vm) throw new NotFound('vm', vm.id);
   const { clock } = state.options;
@@ -214,6 +276,13 @@ export async function writeImage(
     mode === 'full' || !vm.manifest || vm.manifest.packs.length >= MAX_CHAIN_PACKS ? 'full' : 'delta';
   sample(state.counters, vm, kind === 'full');
   const pages = vm.tracker.copyPages(vm.guest.memory.buffer, vm.tracker.pagesFor(kind));
+  const written = new Map(pages);
+  // A migration's final delta may go one delta deeper than other images: those reset the chains
+  // first, so the final delta, which is downtime, is never the one that sends pages whole for it.
+  const deltas =
+    kind === 'delta'
+      ? subPageDeltas(vm, pages, options.final ? MAX_DELTA_DEPTH : MAX_DELTA_DEPTH - 1)
+      : undefined;
   const marks = vm.tracker.markImaged();
   const disk = vm.disk.takeBlocks(kind);
   const write = {
@@ -225,6 +294,7 @@ export async function writeImage(
     guest: vm.spec,
     memPages: vm.guest.memory.buffer.byteLength / PAGE_BYTES,
     pages,
+    ...(deltas?.size ? { deltas } : {}),
     disk: { bytes: vm.disk.bytes, blocks: disk.blocks },
     globals: vm.guest.captureGlobals(),
     vtod: vtodOf(vm, clock),
@@ -237,8 +307,9 @@ export async function writeImage(
   try {
     const out = await state.images.putImage(write);
     vm.manifest = out.manifest;
+    sentPages(out.manifest, written, vm.sent);
     const timing = { encodeMs: snapshotNs / 1e6 + out.timing.encodeMs, uploadMs: out.timing.uploadMs };
-    return { image: out.ref, bytes: out.bytes, pages: pages.size, timing };
+    return { image: out.ref, bytes: out.bytes, pages: written.size, timing };
   } catch (error) {
     vm.tracker.restoreMarks(marks);
     vm.disk.restoreMarks(disk.marks);

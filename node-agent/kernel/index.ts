@@ -109,9 +109,9 @@ function lifecycle(state: KernelState) {
       vms.get(id)?.disk.release();
       vms.delete(id);
     },
-    checkpoint(id, mode) {
+    checkpoint(id, mode, options) {
       const vm = getVm(state, id);
-      const result = vm.chain.then(() => writeImage(state, vm, mode));
+      const result = vm.chain.then(() => writeImage(state, vm, mode, options));
       vm.chain = result.catch(() => undefined);
       return result;
     },

@@ -57,6 +57,11 @@ export interface Vm {
   lastVtod: number;
   seq: number;
   manifest?: ImageManifest;
+  /**
+   * The pages as the newest image holds them (with their sha256), so the next delta image can send
+   * a dirty page as its XOR against them (see sentPages in images.ts); bounded by MAX_SENT_PAGES.
+   */
+  sent: Map<number, SentPage>;
   /** Checkpoints of this VM, one after another. */
   chain: Promise<unknown>;
   io: { ops: number; bytes: number; netBytes: number };
@@ -64,6 +69,12 @@ export interface Vm {
   lastLoad: number;
   lastDemand: number;
   lastShare: number;
+}
+
+/** A page's contents as last imaged, and its sha256 in that image's manifest. */
+export interface SentPage {
+  bytes: Uint8Array;
+  sha256: string;
 }
 
 /** A VM's counters over the current reporting period. */

@@ -109,8 +109,9 @@ export interface Kernel {
   /**
    * Writes the VM's state to the image store: `full` writes every page, `delta` only pages dirtied
    * since the previous image of this chain. Safe while the VM runs (a pre-copy), exact when paused.
+   * `final`: a migration's final delta, whose sub-page deltas may go one step deeper (see writeImage).
    */
-  checkpoint(id: string, mode: 'full' | 'delta'): Promise<CheckpointResult>;
+  checkpoint(id: string, mode: 'full' | 'delta', options?: { final?: boolean }): Promise<CheckpointResult>;
   /**
    * Brings a paused VM loaded from an image up to a newer image of the same VM in place (a
    * migration target's copy and the final delta): only the blocks that differ from what the copy

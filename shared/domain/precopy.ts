@@ -1,21 +1,27 @@
 // When to stop pre-copying a running guest (QEMU's convergence check, in the patent's terms: the
 // memory pages modified since the image). A round writes the remainder while the guest runs; the
-// guest dirties pages meanwhile at its dirty rate, and those are the next remainder. Another round
-// pays only when it shrinks the remainder enough; otherwise stop the guest and copy at once, so a
-// guest that dirties everything moves its memory about once, not once per round.
+// guest dirties memory meanwhile at its dirty rate, and that is the next remainder. Everything is
+// in wire bytes, what the rounds actually write: with sub-page deltas a page rewritten in a few
+// lines costs a few lines. Another round pays only when it shrinks the remainder enough, and only
+// while the whole migration stays within its budget of bytes moved; otherwise stop the guest and
+// copy at once, so a guest that rewrites everything moves its memory about once, not once per round.
 
-/** What the source knows before deciding on the next round. */
+/** What the source knows before deciding on the next round (sizes in wire bytes, rates per ms). */
 export interface PrecopyState {
   /** Rounds already written. */
   rounds: number;
-  /** Pages the next round would write: the memory not yet copied, or dirtied since the last round. */
-  remainderPages: number;
-  /** Pages per ms the image store took in (the last round's, or an estimate before the first). */
-  transferPagesPerMs: number;
-  /** Pages per ms the guest dirties; Infinity when it re-dirties its working set faster than measured. */
-  dirtyPagesPerMs: number;
-  /** Distinct pages the guest writes (its writable working set): the most a round can leave dirty. */
-  workingSetPages: number;
+  /** Bytes the next round would write: before the first round, an upper bound (whole pages). */
+  remainderBytes: number;
+  /** Bytes per ms the image store took in (the last round's, or an estimate before the first). */
+  transferBytesPerMs: number;
+  /** Bytes per ms the guest's writes add to the next remainder; Infinity when it re-dirties faster than measured. */
+  dirtyBytesPerMs: number;
+  /** The most a remainder can hold: the guest's writable working set, as whole pages. */
+  workingSetBytes: number;
+  /** Bytes this migration's rounds wrote so far. */
+  movedBytes: number;
+  /** Bytes the whole migration may move, rounds and final delta (see budgetOf). */
+  budgetBytes: number;
 }
 
 export interface PrecopyRules {
@@ -23,38 +29,56 @@ export interface PrecopyRules {
   /** Another round must leave at most this fraction of the remainder dirty (0.5: halve it). */
   shrink: number;
   /** A remainder this small is the final delta already: stop now. */
-  donePages: number;
+  doneBytes: number;
+  /** The budget of bytes moved, as a multiple of the guest's resident memory. */
+  maxMoved: number;
 }
 
-export const PRECOPY_RULES: PrecopyRules = { maxRounds: 4, shrink: 0.5, donePages: 8 };
+export const PRECOPY_RULES: PrecopyRules = { maxRounds: 4, shrink: 0.5, doneBytes: 64 * 1024, maxMoved: 1.1 };
 
 export type PrecopyDecision =
   | { kind: 'round' }
-  | { kind: 'stop'; why: 'converged' | 'not converging' | 'max rounds'; predictedPages: number };
+  | {
+      kind: 'stop';
+      why: 'converged' | 'not converging' | 'over budget' | 'max rounds';
+      predictedBytes: number;
+    };
 
-/** Pages the guest will have dirtied by the end of a round that writes `state.remainderPages`. */
+/** The bytes a migration of a guest holding `residentBytes` may move, rounds and final delta together. */
+export const budgetOf = (residentBytes: number, rules: PrecopyRules = PRECOPY_RULES) =>
+  rules.maxMoved * residentBytes;
+
+/** Bytes the guest will have dirtied by the end of a round that writes `state.remainderBytes`. */
 export function dirtiedDuringRound(state: PrecopyState): number {
-  if (state.remainderPages <= 0 || state.dirtyPagesPerMs <= 0) return 0;
-  if (!(state.transferPagesPerMs > 0) || state.dirtyPagesPerMs === Number.POSITIVE_INFINITY)
-    return state.workingSetPages;
-  const roundMs = state.remainderPages / state.transferPagesPerMs;
-  return Math.min(state.workingSetPages, state.dirtyPagesPerMs * roundMs);
+  if (state.remainderBytes <= 0 || state.dirtyBytesPerMs <= 0) return 0;
+  if (!(state.transferBytesPerMs > 0) || state.dirtyBytesPerMs === Number.POSITIVE_INFINITY)
+    return state.workingSetBytes;
+  const roundMs = state.remainderBytes / state.transferBytesPerMs;
+  return Math.min(state.workingSetBytes, state.dirtyBytesPerMs * roundMs);
 }
 
-/** Another pre-copy round, or stop the guest and copy the remainder now? */
+/**
+ * Another pre-copy round, or stop the guest and copy the remainder now? A round runs only if the
+ * remainder it predicts shrinks by `shrink` and the round, plus the final delta it predicts, keeps
+ * the migration within its budget.
+ */
 export function nextPrecopyStep(state: PrecopyState, rules: PrecopyRules = PRECOPY_RULES): PrecopyDecision {
-  const predictedPages = dirtiedDuringRound(state);
-  if (state.remainderPages <= rules.donePages) return { kind: 'stop', why: 'converged', predictedPages };
-  if (state.rounds >= rules.maxRounds) return { kind: 'stop', why: 'max rounds', predictedPages };
-  if (predictedPages > rules.shrink * state.remainderPages)
-    return { kind: 'stop', why: 'not converging', predictedPages };
+  const predictedBytes = dirtiedDuringRound(state);
+  const stop = (why: Extract<PrecopyDecision, { kind: 'stop' }>['why']) =>
+    ({ kind: 'stop', why, predictedBytes }) as const;
+  if (state.remainderBytes <= rules.doneBytes) return stop('converged');
+  if (state.rounds >= rules.maxRounds) return stop('max rounds');
+  if (predictedBytes > rules.shrink * state.remainderBytes) return stop('not converging');
+  if (state.movedBytes + state.remainderBytes + predictedBytes > state.budgetBytes)
+    return stop('over budget');
   return { kind: 'round' };
 }
 
 /**
- * The dirty rate a measurement period shows: `dirtiedPages` distinct pages over `periodMs`. Distinct
- * pages saturate at the working set, so a guest that dirtied (nearly) all it holds in one period
- * may have done so in any fraction of it: its rate is unbounded as far as we know (Infinity).
+ * The dirty rate a measurement period shows, in pages per ms: `dirtiedPages` distinct pages over
+ * `periodMs`. Distinct pages saturate at the working set, so a guest that dirtied (nearly) all it
+ * holds in one period may have done so in any fraction of it: its rate is unbounded as far as we
+ * know (Infinity).
  */
 export function dirtyRateOf(m: { dirtiedPages: number; residentPages: number; periodMs: number }): number {
   if (m.dirtiedPages <= 0) return 0;
@@ -63,32 +87,29 @@ export function dirtyRateOf(m: { dirtiedPages: number; residentPages: number; pe
 }
 
 /**
- * The state after a round that wrote `round.pages` in `round.ms`: the transfer rate is measured;
- * the pages it wrote were dirtied during the previous round, which bounds the dirty rate from
- * below; the next remainder is what the guest dirties during this one.
+ * The state after a round that wrote `round.bytes` in `round.ms`: the transfer rate is measured;
+ * from the second round on, the bytes it wrote are what the guest dirtied since the previous
+ * round's snapshot (`lastRoundMs` earlier), which replaces the rate estimated before any round (a
+ * whole-page bound that sub-page deltas undercut); the next remainder is what the guest dirties
+ * during this round.
  */
 export function afterRound(
   state: PrecopyState & { lastRoundMs?: number },
-  round: { pages: number; ms: number },
+  round: { bytes: number; ms: number },
 ): PrecopyState & { lastRoundMs: number } {
   const ms = Math.max(round.ms, 1);
-  let dirtyPagesPerMs = state.dirtyPagesPerMs;
-  let workingSetPages = state.workingSetPages;
-  if (state.rounds > 0 && state.lastRoundMs !== undefined) {
-    dirtyPagesPerMs = Math.max(dirtyPagesPerMs, round.pages / Math.max(state.lastRoundMs, 1));
-    workingSetPages = Math.max(workingSetPages, round.pages);
-  }
-  const next = {
+  const measured = state.rounds > 0 && state.lastRoundMs !== undefined;
+  const dirtyBytesPerMs = measured ? round.bytes / Math.max(state.lastRoundMs!, 1) : state.dirtyBytesPerMs;
+  const workingSetBytes = measured ? Math.max(state.workingSetBytes, round.bytes) : state.workingSetBytes;
+  const dirtied = dirtyBytesPerMs === Number.POSITIVE_INFINITY ? workingSetBytes : dirtyBytesPerMs * round.ms;
+  return {
     rounds: state.rounds + 1,
-    remainderPages: 0,
-    transferPagesPerMs: round.pages / ms,
-    dirtyPagesPerMs,
-    workingSetPages,
+    remainderBytes: Math.min(workingSetBytes, dirtied),
+    transferBytesPerMs: round.bytes / ms,
+    dirtyBytesPerMs,
+    workingSetBytes,
+    movedBytes: state.movedBytes + round.bytes,
+    budgetBytes: state.budgetBytes,
     lastRoundMs: round.ms,
   };
-  next.remainderPages = Math.min(
-    workingSetPages,
-    dirtyPagesPerMs === Number.POSITIVE_INFINITY ? workingSetPages : dirtyPagesPerMs * round.ms,
-  );
-  return next;
 }

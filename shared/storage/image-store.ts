@@ -13,6 +13,7 @@ import type { ImageRef } from '../domain/vm-state.ts';
 import { eachLimited } from '../runtime/pool.ts';
 import type { Clients } from './clients.ts';
 import { Conflict, Corrupt, InvalidInput, NotFound } from './errors.ts';
+import { applyXorDelta, DeltaError } from './page-delta.ts';
 import type { GuestSpec } from './vms.ts';
 
 /** Blocks are grouped into pack objects of at most this size, uploaded in parallel. */
@@ -24,14 +25,39 @@ const FORMAT = 'seesaw-image/1';
  * fits one pack): the whole image is one PutObject, and `packs` names the manifest key itself.
  */
 const FORMAT_INLINE = 'seesaw-image/2';
+/**
+ * An image (inline or not) with sub-page deltas among its page entries (see DeltaEntry); readers
+ * of the older formats refuse it by its format, never misread it.
+ */
+const FORMAT_DELTA = 'seesaw-image/3';
 const NEWLINE = Buffer.from('\n');
+/** A delta entry applies to a page at most this many deltas away from a whole page, which bounds a restore's reads. */
+export const MAX_DELTA_DEPTH = 8;
 
 /** Where one block lives: [block index, pack index in `packs`, byte offset in the pack, sha256 hex]. */
 export type BlockEntry = [index: number, pack: number, offset: number, sha256: string];
+/**
+ * A page sent as a sub-page delta (format 3): `length` bytes at the offset are the XOR against the
+ * page that `base` describes (the previous image's entry for the page, its pack index remapped to
+ * this manifest's `packs`), zero-run coded (page-delta.ts); `sha256` is that of the page it gives.
+ */
+export type DeltaEntry = [
+  index: number,
+  pack: number,
+  offset: number,
+  sha256: string,
+  length: number,
+  base: PageEntry,
+];
+export type PageEntry = BlockEntry | DeltaEntry;
+
+const isDelta = (e: PageEntry): e is DeltaEntry => e.length === 6;
+/** Deltas between a page entry and the whole page it starts from (0 for a whole page). */
+export const deltaDepth = (e: PageEntry): number => (isDelta(e) ? 1 + deltaDepth(e[5]) : 0);
 
 /** A VM image: everything needed to rebuild the guest exactly, pointing at immutable packs. */
 export interface ImageManifest {
-  format: typeof FORMAT | typeof FORMAT_INLINE;
+  format: typeof FORMAT | typeof FORMAT_INLINE | typeof FORMAT_DELTA;
   vm: string;
   fence: number;
   seq: number;
@@ -45,7 +71,7 @@ export interface ImageManifest {
   memPages: number;
   /** Pack object keys (or manifest keys, for inline blocks); a delta lists the older packs it still points into. */
   packs: string[];
-  pages: BlockEntry[];
+  pages: PageEntry[];
   disk: { bytes: number; blocks: BlockEntry[] };
   /** Exported mutable globals: i64 as decimal strings, numbers as f64 bits in hex (`f:<hex>`). */
   globals: Record<string, string>;
@@ -68,6 +94,11 @@ export interface ImageWrite {
   memPages: number;
   /** Page index → 64 KiB contents: all non-zero pages for a full image, dirty ones for a delta. */
   pages: Map<number, Uint8Array>;
+  /**
+   * Dirty pages a delta image sends as sub-page deltas instead: the XOR against the previous
+   * image's page (page-delta.ts), and the sha256 of the page it gives. Not also in `pages`.
+   */
+  deltas?: Map<number, { delta: Uint8Array; sha256: string }>;
   disk: { bytes: number; blocks: Map<number, Uint8Array> };
   globals: Record<string, string>;
   vtod: number;
@@ -81,12 +112,20 @@ export interface LoadedImage {
   /** The blocks read (all of them, unless a pick chose some), each checksum-verified. */
   pages: Map<number, Uint8Array>;
   disk: Map<number, Uint8Array>;
+  /** Bytes of blocks read: whole pages and disk blocks, and sub-page deltas (with any base read for them). */
+  bytes: number;
 }
 
-/** The block indexes to read of an image, chosen from its (verified) manifest; Corrupt/InvalidInput to refuse it. */
+/**
+ * The block indexes to read of an image, chosen from its (verified) manifest; Corrupt/InvalidInput
+ * to refuse it. `base` may hand over the contents of a delta entry's base page that the reader
+ * already holds (a migration target's copy), at any step of the entry's chain, so that only the
+ * deltas after it are read.
+ */
 export type BlockPick = (manifest: ImageManifest) => {
   pages: ReadonlySet<number>;
   disk: ReadonlySet<number>;
+  base?: (index: number, base: PageEntry) => Uint8Array | undefined;
 };
 
 /** What an image write cost: building the manifest and blocks, and the uploads (ms). */
@@ -192,8 +231,11 @@ async function putImage(blobs: BlobStore, image: ImageWrite) {
   if (image.kind === 'delta' && !image.previous)
     throw new InvalidInput('a delta image needs its previous image');
   const key = manifestKey(image.vm, image.fence, image.seq);
+  let deltaBytes = 0;
+  for (const d of image.deltas?.values() ?? []) deltaBytes += d.delta.byteLength;
   const inline =
-    image.kind === 'delta' && (image.pages.size + image.disk.blocks.size) * PAGE_BYTES <= PACK_BYTES;
+    image.kind === 'delta' &&
+    (image.pages.size + image.disk.blocks.size) * PAGE_BYTES + deltaBytes <= PACK_BYTES;
   const layout = layOutPacks(image, inline ? key : undefined);
   const manifest = manifestOf(image, key, layout);
   const json = Buffer.from(JSON.stringify(manifest));
@@ -219,7 +261,7 @@ async function putImage(blobs: BlobStore, image: ImageWrite) {
 
 interface PackLayout {
   packs: string[];
-  pageEntries: Map<number, BlockEntry>;
+  pageEntries: Map<number, PageEntry>;
   diskEntries: Map<number, BlockEntry>;
   uploads: { key: string; parts: Uint8Array[] }[];
 }
@@ -241,12 +283,18 @@ function layOutPacks(image: ImageWrite, inlineKey?: string): PackLayout {
     }
     return i;
   };
-  const pageEntries = new Map<number, BlockEntry>();
+  const pageEntries = new Map<number, PageEntry>();
   const diskEntries = new Map<number, BlockEntry>();
   if (prev) {
-    for (const [i, p, o, h] of prev.pages) pageEntries.set(i, [i, packOf(prev.packs[p]!), o, h]);
+    const remap = (e: PageEntry): PageEntry => {
+      const [i, p, o, h] = e;
+      const at = packOf(prev.packs[p]!);
+      return isDelta(e) ? [i, at, o, h, e[4], remap(e[5])] : [i, at, o, h];
+    };
+    for (const e of prev.pages) pageEntries.set(e[0], remap(e));
     for (const [i, p, o, h] of prev.disk.blocks) diskEntries.set(i, [i, packOf(prev.packs[p]!), o, h]);
   }
+  if (image.deltas?.size && !prev) throw new InvalidInput('sub-page deltas need a previous image');
   const uploads: PackLayout['uploads'] = [];
   let current: { key: string; parts: Uint8Array[]; size: number } | undefined;
   const place = (bytes: Uint8Array): [number, number] => {
@@ -273,6 +321,14 @@ function layOutPacks(image: ImageWrite, inlineKey?: string): PackLayout {
     const [p, o] = place(bytes);
     pageEntries.set(i, [i, p, o, sha256(bytes)]);
   }
+  for (const [i, { delta, sha256: h }] of [...(image.deltas ?? [])].sort((a, b) => a[0] - b[0])) {
+    const base = pageEntries.get(i);
+    if (!base) throw new InvalidInput(`page ${i} is sent as a delta, but the previous image lacks it`);
+    if (deltaDepth(base) >= MAX_DELTA_DEPTH)
+      throw new InvalidInput(`page ${i}'s delta would lie ${MAX_DELTA_DEPTH + 1} deltas from a whole page`);
+    const [p, o] = place(delta);
+    pageEntries.set(i, [i, p, o, h, delta.byteLength, base]);
+  }
   for (const [i, bytes] of [...image.disk.blocks].sort((a, b) => a[0] - b[0])) {
     if (bytes.byteLength !== PAGE_BYTES)
       throw new InvalidInput(`disk block ${i} is ${bytes.byteLength} bytes`);
@@ -285,8 +341,9 @@ function layOutPacks(image: ImageWrite, inlineKey?: string): PackLayout {
 /** The manifest of an image laid out in packs, with its checksum. */
 function manifestOf(image: ImageWrite, key: string, layout: PackLayout): ImageManifest {
   const prev = image.kind === 'delta' ? image.previous : undefined;
+  const anyDelta = [...layout.pageEntries.values()].some(isDelta);
   const body: Omit<ImageManifest, 'checksum'> = {
-    format: layout.packs.includes(key) ? FORMAT_INLINE : FORMAT,
+    format: anyDelta ? FORMAT_DELTA : layout.packs.includes(key) ? FORMAT_INLINE : FORMAT,
     vm: image.vm,
     fence: image.fence,
     seq: image.seq,
@@ -316,12 +373,81 @@ async function getImage(blobs: BlobStore, key: string, pick?: BlockPick): Promis
   const wanted = pick?.(manifest);
   const pages = wanted ? manifest.pages.filter((e) => wanted.pages.has(e[0])) : manifest.pages;
   const disk = wanted ? manifest.disk.blocks.filter((e) => wanted.disk.has(e[0])) : manifest.disk.blocks;
-  const packs = await readPacks(blobs, key, manifest, [...pages, ...disk], inline);
+  for (const e of pages) checkPageEntry(key, e, 0);
+  // A delta entry's base (at any step of its chain) is read only when the caller does not hold it.
+  const held = new Map<PageEntry, Uint8Array>();
+  const toRead: BlockEntry[] = [...disk];
+  const sizeOf = new Map<BlockEntry, number>();
+  const plan = (e: PageEntry) => {
+    const block: BlockEntry = [e[0], e[1], e[2], e[3]];
+    toRead.push(block);
+    if (!isDelta(e)) return;
+    sizeOf.set(block, e[4]);
+    const have = wanted?.base?.(e[0], e[5]);
+    if (have) held.set(e[5], have);
+    else plan(e[5]);
+  };
+  for (const e of pages) plan(e);
+  const packs = await readPacks(blobs, key, manifest, toRead, inline);
+  const out = new Map<number, Uint8Array>();
+  for (const e of pages) out.set(e[0], resolvePage(key, manifest, packs, e, held));
+  const bytes = toRead.reduce((n, e) => n + (sizeOf.get(e) ?? PAGE_BYTES), 0);
   return {
     manifest,
-    pages: readBlocks(key, manifest, packs, { what: 'page', entries: pages, size: PAGE_BYTES }),
+    bytes,
+    pages: out,
     disk: readBlocks(key, manifest, packs, { what: 'disk block', entries: disk, size: PAGE_BYTES }),
   };
+}
+
+/** A page entry of the shape its format allows, at most MAX_DELTA_DEPTH deltas deep; Corrupt otherwise. */
+function checkPageEntry(key: string, e: unknown, depth: number): asserts e is PageEntry {
+  const ok =
+    Array.isArray(e) &&
+    (e.length === 4 || e.length === 6) &&
+    [e[0], e[1], e[2]].every((n) => Number.isInteger(n) && n >= 0) &&
+    typeof e[3] === 'string' &&
+    (e.length === 4 || (Number.isInteger(e[4]) && e[4] >= 0 && e[4] <= 2 * PAGE_BYTES && e[5]?.[0] === e[0]));
+  if (!ok) throw new Corrupt(`image ${key} has a malformed page entry ${JSON.stringify(e)?.slice(0, 80)}`);
+  if (e.length === 6) {
+    if (depth >= MAX_DELTA_DEPTH)
+      throw new Corrupt(
+        `image ${key}: page ${e[0]} lies more than ${MAX_DELTA_DEPTH} deltas from a whole page`,
+      );
+    checkPageEntry(key, e[5], depth + 1);
+  }
+}
+
+/**
+ * A page's contents: a whole page from its pack, or a delta applied to its base (the page the
+ * caller holds, or resolved in turn); every step is checked against its sha256.
+ */
+function resolvePage(
+  key: string,
+  manifest: ImageManifest,
+  packs: ReadonlyMap<number, Uint8Array>,
+  e: PageEntry,
+  held: ReadonlyMap<PageEntry, Uint8Array>,
+): Uint8Array {
+  if (!isDelta(e))
+    return readBlocks(key, manifest, packs, { what: 'page', entries: [e], size: PAGE_BYTES }).get(e[0])!;
+  const [i, p, o, h, length, base] = e;
+  const pack = packs.get(p)!;
+  if (o + length > pack.byteLength)
+    throw new Corrupt(`image ${key}: page ${i}'s delta lies past the end of ${manifest.packs[p]}`);
+  const under = held.get(base) ?? resolvePage(key, manifest, packs, base, held);
+  let page: Uint8Array;
+  try {
+    page = applyXorDelta(under, pack.subarray(o, o + length));
+  } catch (error) {
+    if (!(error instanceof DeltaError)) throw error;
+    throw new Corrupt(
+      `image ${key}: page ${i}'s delta in ${manifest.packs[p]} does not decode: ${error.message}`,
+    );
+  }
+  if (sha256(page) !== h)
+    throw new Corrupt(`image ${key}: page ${i}'s delta in ${manifest.packs[p]} fails its sha256 check`);
+  return page;
 }
 
 /** A manifest object's JSON, and the blocks an inline image carries after it (empty otherwise). */
@@ -378,8 +504,8 @@ function parseManifest(key: string, body: Uint8Array): ImageManifest {
   } catch {
     throw new Corrupt(`image manifest ${key} is not valid JSON`);
   }
-  if (manifest?.format !== FORMAT && manifest?.format !== FORMAT_INLINE)
-    throw new Corrupt(`image manifest ${key} has format ${manifest?.format}`);
+  if (![FORMAT, FORMAT_INLINE, FORMAT_DELTA].includes(manifest?.format))
+    throw new Corrupt(`image manifest ${key} has format ${manifest?.format}, which this node cannot read`);
   const { checksum, ...rest } = manifest;
   if (sha256(Buffer.from(JSON.stringify(rest))) !== checksum)
     throw new Corrupt(`image manifest ${key} fails its sha256 check`);

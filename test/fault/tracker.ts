@@ -162,9 +162,9 @@ export class Tracker {
       },
       has: (id: string) => inner.has(id),
       running: () => inner.running(),
-      async checkpoint(id: string, mode: 'full' | 'delta') {
+      async checkpoint(id: string, mode: 'full' | 'delta', options?: { final?: boolean }) {
         const run = runs.get(id);
-        const result = await inner.checkpoint(id, mode);
+        const result = await inner.checkpoint(id, mode, options);
         if (run && !tracker.untracked.has(id)) {
           const pos = tracker.ref(id).find(result.image.digest, run.start, run.pos);
           if (pos === undefined)

@@ -84,8 +84,8 @@ export function kernelWithQemu(
     },
     has: (id) => kernel.has(id) || isQemu(id),
     running: () => [...kernel.running(), ...qemu.running()],
-    async checkpoint(id, mode): Promise<CheckpointResult> {
-      if (!isQemu(id)) return kernel.checkpoint(id, mode);
+    async checkpoint(id, mode, options): Promise<CheckpointResult> {
+      if (!isQemu(id)) return kernel.checkpoint(id, mode, options);
       await settled(id);
       const failed = failures.get(id);
       if (failed) throw new Error(failed);

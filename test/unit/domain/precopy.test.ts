@@ -1,9 +1,11 @@
-// The pre-copy convergence check (shared/domain/precopy.ts): pinned cases beside laws over a model
-// guest that dirties `dirtyPerMs` pages per ms within a working set, copied at `transferPerMs`.
+// The pre-copy convergence check (shared/domain/precopy.ts), in wire bytes: pinned cases beside
+// laws over a model guest that dirties `dirtyPerMs` bytes per ms of wire delta within a working
+// set, copied at `transferPerMs`, with a budget of bytes moved.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   afterRound,
+  budgetOf,
   dirtyRateOf,
   nextPrecopyStep,
   PRECOPY_RULES,
@@ -11,38 +13,45 @@ import {
 } from '../../../shared/domain/precopy.ts';
 
 const INF = Number.POSITIVE_INFINITY;
+const PAGE = 65536;
+const KiB = 1024;
+const MiB = 1024 * KiB;
 
 const aState = (over: Partial<PrecopyState> = {}): PrecopyState => ({
   rounds: 0,
-  remainderPages: 256,
-  transferPagesPerMs: 4,
-  dirtyPagesPerMs: 0,
-  workingSetPages: 0,
+  remainderBytes: 256 * PAGE,
+  transferBytesPerMs: 4 * PAGE,
+  dirtyBytesPerMs: 0,
+  workingSetBytes: 0,
+  movedBytes: 0,
+  budgetBytes: budgetOf(256 * PAGE),
   ...over,
 });
 
 interface Model {
-  memPages: number;
+  memBytes: number;
   workingSet: number;
   dirtyPerMs: number;
   transferPerMs: number;
 }
 
-/** Runs the decision against the model guest, as the agent does against a kernel: pages moved by pre-copy and by the final delta. */
+/** Runs the decision against the model guest, as the agent does against a kernel: bytes moved by pre-copy and by the final delta. */
 function migrate(m: Model) {
   let state: PrecopyState & { lastRoundMs?: number } = {
     rounds: 0,
-    remainderPages: m.memPages,
-    transferPagesPerMs: m.transferPerMs,
-    dirtyPagesPerMs: m.dirtyPerMs,
-    workingSetPages: m.workingSet,
+    remainderBytes: m.memBytes,
+    transferBytesPerMs: m.transferPerMs,
+    dirtyBytesPerMs: m.dirtyPerMs,
+    workingSetBytes: m.workingSet,
+    movedBytes: 0,
+    budgetBytes: budgetOf(m.memBytes),
   };
-  let actual = m.memPages;
+  let actual = m.memBytes;
   let precopy = 0;
   while (nextPrecopyStep(state).kind === 'round') {
     const ms = actual / m.transferPerMs;
     precopy += actual;
-    state = afterRound(state, { pages: actual, ms });
+    state = afterRound(state, { bytes: actual, ms });
     actual = m.dirtyPerMs === INF ? m.workingSet : Math.min(m.workingSet, m.dirtyPerMs * ms);
   }
   return { rounds: state.rounds, precopy, final: actual };
@@ -51,8 +60,8 @@ function migrate(m: Model) {
 const model = fc.record({
   memPages: fc.integer({ min: 1, max: 4096 }),
   wsShare: fc.double({ min: 0, max: 1, noNaN: true }),
-  dirtyPerMs: fc.oneof(fc.constant(INF), fc.double({ min: 0, max: 100, noNaN: true })),
-  transferPerMs: fc.double({ min: 0.01, max: 100, noNaN: true }),
+  dirtyPerMs: fc.oneof(fc.constant(INF), fc.double({ min: 0, max: 100 * PAGE, noNaN: true })),
+  transferPerMs: fc.double({ min: 0.01 * PAGE, max: 100 * PAGE, noNaN: true }),
 });
 const toModel = (g: {
   memPages: number;
@@ -60,8 +69,8 @@ const toModel = (g: {
   dirtyPerMs: number;
   transferPerMs: number;
 }): Model => ({
-  memPages: g.memPages,
-  workingSet: Math.round(g.memPages * g.wsShare),
+  memBytes: g.memPages * PAGE,
+  workingSet: Math.round(g.memPages * g.wsShare) * PAGE,
   dirtyPerMs: g.dirtyPerMs,
   transferPerMs: g.transferPerMs,
 });
@@ -69,65 +78,91 @@ const toModel = (g: {
 describe('the pre-copy convergence check', () => {
   it('stops at once for a guest that re-dirties its whole memory faster than it is copied', () => {
     // The bench's hot guest: 64 of 66 pages rewritten every tick.
-    const hot = aState({ remainderPages: 66, dirtyPagesPerMs: INF, workingSetPages: 64 });
-    expect(nextPrecopyStep(hot)).toEqual({ kind: 'stop', why: 'not converging', predictedPages: 64 });
-    expect(migrate({ memPages: 66, workingSet: 64, dirtyPerMs: INF, transferPerMs: 2 })).toEqual({
-      rounds: 0,
-      precopy: 0,
-      final: 66,
-    });
+    const hot = aState({ remainderBytes: 66 * PAGE, dirtyBytesPerMs: INF, workingSetBytes: 64 * PAGE });
+    expect(nextPrecopyStep(hot)).toEqual({ kind: 'stop', why: 'not converging', predictedBytes: 64 * PAGE });
+    expect(
+      migrate({ memBytes: 66 * PAGE, workingSet: 64 * PAGE, dirtyPerMs: INF, transferPerMs: 2 * PAGE }),
+    ).toEqual({ rounds: 0, precopy: 0, final: 66 * PAGE });
   });
 
-  it('copies a mostly idle guest while it runs and leaves only its dirty pages for the final delta', () => {
-    // 256 pages, 4 of them written slowly: one round, then the final delta holds the few dirtied meanwhile.
-    const out = migrate({ memPages: 256, workingSet: 4, dirtyPerMs: 0.01, transferPerMs: 4 });
-    expect(out.rounds).toBe(1);
-    expect(out.precopy).toBe(256);
-    expect(out.final).toBeLessThanOrEqual(PRECOPY_RULES.donePages);
-    expect(out.final).toBeGreaterThan(0);
+  it('copies a mostly idle guest while it runs and leaves only its dirty bytes for the final delta', () => {
+    // 16 MiB, a 1 MiB working set whose writes add 2 KiB of wire delta per ms: one round, then a small final delta.
+    const out = migrate({
+      memBytes: 16 * MiB,
+      workingSet: 1 * MiB,
+      dirtyPerMs: 2 * KiB,
+      transferPerMs: 20 * KiB,
+    });
+    // round 1: 16 MiB in 819 ms, 1 MiB dirtied; round 2: that 1 MiB in 51 ms; final: 102 KiB dirtied meanwhile
+    expect(out.rounds).toBe(2);
+    expect(out.precopy).toBe(17 * MiB);
+    expect(out.final).toBeCloseTo(102.4 * KiB);
+    expect(out.precopy + out.final).toBeLessThanOrEqual(1.1 * 16 * MiB);
   });
 
   it('keeps copying while each round halves the remainder, and stops once it is small', () => {
     expect(
-      nextPrecopyStep(aState({ remainderPages: 100, dirtyPagesPerMs: 0.1, workingSetPages: 100 })),
-    ).toEqual({
-      kind: 'round',
-    });
+      nextPrecopyStep(
+        aState({ remainderBytes: 100 * PAGE, dirtyBytesPerMs: 0.1 * PAGE, workingSetBytes: 100 * PAGE }),
+      ),
+    ).toEqual({ kind: 'round' });
     expect(
-      nextPrecopyStep(aState({ remainderPages: 8, dirtyPagesPerMs: INF, workingSetPages: 8 })),
-    ).toMatchObject({
-      kind: 'stop',
-      why: 'converged',
-    });
-    expect(nextPrecopyStep(aState({ rounds: 4, remainderPages: 100 }))).toMatchObject({
+      nextPrecopyStep(aState({ remainderBytes: 64 * KiB, dirtyBytesPerMs: INF, workingSetBytes: 8 * PAGE })),
+    ).toMatchObject({ kind: 'stop', why: 'converged' });
+    expect(nextPrecopyStep(aState({ rounds: 4, remainderBytes: 100 * PAGE }))).toMatchObject({
       kind: 'stop',
       why: 'max rounds',
     });
   });
 
-  it('refuses a round that would leave more than half its pages dirty', () => {
-    // 100 pages at 1 page/ms take 100 ms; at 0.6 pages/ms the guest dirties 60 meanwhile.
+  it('refuses a round that would leave more than half its bytes dirty', () => {
+    // 100 KiB at 1 KiB/ms take 100 ms; at 0.6 KiB/ms the guest dirties 60 KiB meanwhile.
     const s = aState({
-      remainderPages: 100,
-      transferPagesPerMs: 1,
-      dirtyPagesPerMs: 0.6,
-      workingSetPages: 100,
+      remainderBytes: 100 * KiB,
+      transferBytesPerMs: 1 * KiB,
+      dirtyBytesPerMs: 0.6 * KiB,
+      workingSetBytes: 100 * KiB,
     });
-    expect(nextPrecopyStep(s)).toEqual({ kind: 'stop', why: 'not converging', predictedPages: 60 });
-    expect(nextPrecopyStep({ ...s, dirtyPagesPerMs: 0.4 })).toEqual({ kind: 'round' });
+    expect(nextPrecopyStep(s)).toEqual({ kind: 'stop', why: 'not converging', predictedBytes: 60 * KiB });
+    expect(nextPrecopyStep({ ...s, dirtyBytesPerMs: 0.4 * KiB })).toEqual({ kind: 'round' });
   });
 
-  it('learns a higher dirty rate from what a round finds dirty', () => {
-    const first = afterRound(aState({ remainderPages: 100, dirtyPagesPerMs: 0.01, workingSetPages: 10 }), {
-      pages: 100,
-      ms: 50,
+  it('refuses a round that, with the final delta it predicts, would move more than the budget', () => {
+    // A 4 MiB guest whose first round is its whole memory and leaves a 1 MiB final delta: 1.25×.
+    const s = aState({
+      remainderBytes: 4 * MiB,
+      transferBytesPerMs: 20 * KiB,
+      dirtyBytesPerMs: 5 * KiB,
+      workingSetBytes: 4 * MiB,
+      budgetBytes: budgetOf(4 * MiB),
     });
-    expect(first).toMatchObject({ rounds: 1, transferPagesPerMs: 2, remainderPages: 0.5, lastRoundMs: 50 });
-    // The second round found 40 pages dirtied during the first one's 50 ms: 0.8 pages/ms, 40 pages of working set.
-    const second = afterRound(first, { pages: 40, ms: 20 });
-    expect(second.dirtyPagesPerMs).toBeCloseTo(0.8);
-    expect(second.workingSetPages).toBe(40);
-    expect(second.remainderPages).toBeCloseTo(16);
+    expect(nextPrecopyStep(s)).toEqual({ kind: 'stop', why: 'over budget', predictedBytes: 1 * MiB });
+    // the same guest dirtying a tenth as fast fits: 4 MiB + 0.1 MiB ≤ 4.4 MiB
+    expect(nextPrecopyStep({ ...s, dirtyBytesPerMs: 0.5 * KiB })).toEqual({ kind: 'round' });
+    // and a later round counts what the earlier ones moved
+    expect(nextPrecopyStep({ ...s, dirtyBytesPerMs: 0.5 * KiB, movedBytes: 0.5 * MiB })).toMatchObject({
+      why: 'over budget',
+    });
+  });
+
+  it('measures the dirty rate in wire bytes from the second round on, replacing the whole-page estimate', () => {
+    const first = afterRound(
+      aState({ remainderBytes: 100 * PAGE, dirtyBytesPerMs: 0.5 * PAGE, workingSetBytes: 10 * PAGE }),
+      { bytes: 100 * PAGE, ms: 50 },
+    );
+    expect(first).toMatchObject({
+      rounds: 1,
+      transferBytesPerMs: 2 * PAGE,
+      remainderBytes: 10 * PAGE,
+      movedBytes: 100 * PAGE,
+      lastRoundMs: 50,
+    });
+    // The second round wrote 40 KiB of sub-page deltas dirtied during the first one's 50 ms: 0.8 KiB/ms.
+    const second = afterRound(first, { bytes: 40 * KiB, ms: 20 });
+    expect(second.dirtyBytesPerMs).toBeCloseTo(0.8 * KiB);
+    expect(second.workingSetBytes).toBe(10 * PAGE);
+    expect(second.remainderBytes).toBeCloseTo(16 * KiB);
+    expect(second.movedBytes).toBe(100 * PAGE + 40 * KiB);
   });
 
   it('reads a saturated measurement (the whole memory dirtied in one period) as an unbounded rate', () => {
@@ -147,59 +182,75 @@ describe('the pre-copy convergence check', () => {
   it('moves a guest that re-dirties all its memory about once', () => {
     fc.assert(
       fc.property(
-        fc.integer({ min: 9, max: 4096 }),
-        fc.double({ min: 0.01, max: 100, noNaN: true }),
+        fc.integer({ min: 2, max: 4096 }),
+        fc.double({ min: 0.01 * PAGE, max: 100 * PAGE, noNaN: true }),
         (mem, b) => {
-          const out = migrate({ memPages: mem, workingSet: mem, dirtyPerMs: INF, transferPerMs: b });
-          expect(out.precopy + out.final).toBeLessThanOrEqual(1.1 * mem);
+          const out = migrate({
+            memBytes: mem * PAGE,
+            workingSet: mem * PAGE,
+            dirtyPerMs: INF,
+            transferPerMs: b,
+          });
+          expect(out.precopy + out.final).toBeLessThanOrEqual(1.1 * mem * PAGE);
         },
       ),
     );
   });
 
-  it('has each round write at most half of the one before, so pre-copy moves under twice the memory', () => {
+  it('keeps every migration the model predicts exactly within its budget of bytes moved', () => {
     fc.assert(
       fc.property(model, (g) => {
         const m = toModel(g);
         const out = migrate(m);
-        expect(out.precopy).toBeLessThan(2 * m.memPages + 1e-9);
+        if (out.rounds > 0) expect(out.precopy + out.final).toBeLessThanOrEqual(budgetOf(m.memBytes) + 1e-6);
+      }),
+    );
+  });
+
+  it('has each round write at most half of the one before', () => {
+    fc.assert(
+      fc.property(model, (g) => {
+        const m = toModel(g);
+        const out = migrate(m);
         if (out.rounds > 0)
           expect(out.final).toBeLessThanOrEqual(
-            Math.max(PRECOPY_RULES.donePages, m.memPages / 2 ** out.rounds) + 1e-9,
+            Math.max(PRECOPY_RULES.doneBytes, m.memBytes / 2 ** out.rounds) + 1e-6,
           );
       }),
     );
   });
 
   // Whole migrations are not monotone in the dirty rate: a slow guest whose remainder lands just
-  // under `donePages` stops after one round where a slightly faster one may halve once more, and
+  // under `doneBytes` stops after one round where a slightly faster one may halve once more, and
   // float rounding at the halving threshold does the same. The law is stated on the check itself.
   it('never turns a stop into another round for a guest that dirties faster (pinned case)', () => {
     const slow = aState({
       rounds: 1,
-      remainderPages: 64,
-      transferPagesPerMs: 4,
-      dirtyPagesPerMs: 3,
-      workingSetPages: 64,
+      remainderBytes: 64 * PAGE,
+      transferBytesPerMs: 4 * PAGE,
+      dirtyBytesPerMs: 3 * PAGE,
+      workingSetBytes: 64 * PAGE,
     });
     expect(nextPrecopyStep(slow).kind).toBe('stop');
-    expect(nextPrecopyStep({ ...slow, dirtyPagesPerMs: 4 }).kind).toBe('stop');
-    expect(nextPrecopyStep({ ...slow, dirtyPagesPerMs: INF }).kind).toBe('stop');
-    expect(nextPrecopyStep({ ...slow, dirtyPagesPerMs: 1 }).kind).toBe('round');
+    expect(nextPrecopyStep({ ...slow, dirtyBytesPerMs: 4 * PAGE }).kind).toBe('stop');
+    expect(nextPrecopyStep({ ...slow, dirtyBytesPerMs: INF }).kind).toBe('stop');
+    expect(nextPrecopyStep({ ...slow, dirtyBytesPerMs: 1 * PAGE }).kind).toBe('round');
   });
 
   it('never turns a stop into another round for a guest that dirties faster', () => {
     const state = fc.record({
       rounds: fc.integer({ min: 0, max: 6 }),
-      remainderPages: fc.integer({ min: 0, max: 4096 }),
-      transferPagesPerMs: fc.double({ min: 0.01, max: 100, noNaN: true }),
-      dirtyPagesPerMs: fc.double({ min: 0, max: 100, noNaN: true }),
-      workingSetPages: fc.integer({ min: 0, max: 4096 }),
+      remainderBytes: fc.integer({ min: 0, max: 4096 * PAGE }),
+      transferBytesPerMs: fc.double({ min: 0.01 * PAGE, max: 100 * PAGE, noNaN: true }),
+      dirtyBytesPerMs: fc.double({ min: 0, max: 100 * PAGE, noNaN: true }),
+      workingSetBytes: fc.integer({ min: 0, max: 4096 * PAGE }),
+      movedBytes: fc.integer({ min: 0, max: 4096 * PAGE }),
+      budgetBytes: fc.integer({ min: 0, max: 8192 * PAGE }),
     });
     fc.assert(
       fc.property(state, fc.double({ min: 1, max: 10, noNaN: true }), (st, factor) => {
         if (nextPrecopyStep(st).kind === 'stop')
-          expect(nextPrecopyStep({ ...st, dirtyPagesPerMs: st.dirtyPagesPerMs * factor }).kind).toBe('stop');
+          expect(nextPrecopyStep({ ...st, dirtyBytesPerMs: st.dirtyBytesPerMs * factor }).kind).toBe('stop');
       }),
       { numRuns: 2_000 },
     );

@@ -1,0 +1,119 @@
+// Sub-page deltas (QEMU's XBZRLE, in the patent's terms: the memory pages modified since the image,
+// sent as what changed within each page). A dirty page is XORed with the copy of it last sent; a
+// guest that rewrote a few lines of the page leaves an XOR that is almost all zero, which is coded
+// as runs of 32-bit words: pairs of (zero words to skip, literal words), each a LEB128 varint, the
+// literal words' XOR bytes after the pair. A trailing zero run is left out. No I/O.
+
+/** The word the runs count in (bytes). Pages are a whole number of words. */
+export const DELTA_WORD = 4;
+/** A run length needs at most this many varint bytes (2^21 words covers any page size we use). */
+const MAX_VARINT_BYTES = 3;
+
+/** A delta that does not decode onto a page of the given size: truncated, overlong, or malformed. */
+export class DeltaError extends Error {}
+
+/**
+ * The XOR of `page` against `base`, zero-run coded; undefined when the code would be longer than
+ * `limit` bytes (the page is cheaper sent whole). Both must be the same whole number of words.
+ */
+export function encodeXorDelta(
+  base: Uint8Array,
+  page: Uint8Array,
+  limit = page.byteLength,
+): Uint8Array | undefined {
+  if (base.byteLength !== page.byteLength || page.byteLength % DELTA_WORD !== 0)
+    throw new DeltaError(
+      `cannot delta a ${page.byteLength}-byte page against a ${base.byteLength}-byte base`,
+    );
+  const a = wordsOf(base);
+  const b = wordsOf(page);
+  const words = a.length;
+  const same = sameBlocks(base, page);
+  const out = new Uint8Array(Math.min(limit, page.byteLength + 2 * MAX_VARINT_BYTES * (words / 2 + 1)) + 16);
+  let at = 0;
+  let i = 0;
+  while (i < words) {
+    let z = i;
+    while (z < words && a[z] === b[z]) z = z % BLOCK_WORDS === 0 && same(z) ? z + BLOCK_WORDS : z + 1;
+    z = Math.min(z, words);
+    if (z === words) break;
+    let l = z;
+    while (l < words && a[l] !== b[l]) l++;
+    if (at + 2 * MAX_VARINT_BYTES + (l - z) * DELTA_WORD > limit) return undefined;
+    at = putVarint(out, at, z - i);
+    at = putVarint(out, at, l - z);
+    for (let k = z * DELTA_WORD; k < l * DELTA_WORD; k++)
+      out[at++] = (base[k] as number) ^ (page[k] as number);
+    i = l;
+  }
+  return at > limit ? undefined : out.slice(0, at);
+}
+
+/**
+ * The page `base` XOR the decoded `delta`, as a new array (the base is left alone); DeltaError when
+ * the delta does not cover exactly a page of the base's size.
+ */
+export function applyXorDelta(base: Uint8Array, delta: Uint8Array): Uint8Array {
+  const out = new Uint8Array(base);
+  const words = base.byteLength / DELTA_WORD;
+  if (!Number.isInteger(words)) throw new DeltaError(`a ${base.byteLength}-byte base is not whole words`);
+  let at = 0;
+  let word = 0;
+  while (at < delta.byteLength) {
+    const zeros = readVarint(delta, at);
+    const literal = readVarint(delta, zeros.next);
+    at = literal.next;
+    if (literal.value === 0) throw new DeltaError('a delta run with no literal words');
+    word += zeros.value;
+    if (word + literal.value > words)
+      throw new DeltaError(`a delta run reaches word ${word + literal.value} of a ${words}-word page`);
+    const bytes = literal.value * DELTA_WORD;
+    if (at + bytes > delta.byteLength) throw new DeltaError('a delta ends inside its literal words');
+    const from = word * DELTA_WORD;
+    for (let k = 0; k < bytes; k++) out[from + k] = (out[from + k] as number) ^ (delta[at + k] as number);
+    at += bytes;
+    word += literal.value;
+  }
+  return out;
+}
+
+/** Words compared at once, natively, to skip unchanged stretches of a page. */
+const BLOCK_WORDS = 64;
+
+/** Whether the block of BLOCK_WORDS words starting at word `w` is the same in both (memcmp). */
+function sameBlocks(x: Uint8Array, y: Uint8Array): (w: number) => boolean {
+  const bx = Buffer.from(x.buffer, x.byteOffset, x.byteLength);
+  const by = Buffer.from(y.buffer, y.byteOffset, y.byteLength);
+  return (w) => {
+    const s = w * DELTA_WORD;
+    const e = Math.min(s + BLOCK_WORDS * DELTA_WORD, bx.byteLength);
+    return bx.compare(by, s, e, s, e) === 0;
+  };
+}
+
+/** 32-bit words over a byte array, copying only when it is not word-aligned. */
+function wordsOf(bytes: Uint8Array): Uint32Array {
+  const aligned = bytes.byteOffset % DELTA_WORD === 0 ? bytes : new Uint8Array(bytes);
+  return new Uint32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / DELTA_WORD);
+}
+
+function putVarint(out: Uint8Array, at: number, value: number): number {
+  let v = value;
+  while (v >= 0x80) {
+    out[at++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  out[at++] = v;
+  return at;
+}
+
+function readVarint(bytes: Uint8Array, at: number): { value: number; next: number } {
+  let value = 0;
+  for (let n = 0; n < MAX_VARINT_BYTES; n++) {
+    const b = bytes[at + n];
+    if (b === undefined) throw new DeltaError('a delta ends inside a run length');
+    value |= (b & 0x7f) << (7 * n);
+    if (b < 0x80) return { value, next: at + n + 1 };
+  }
+  throw new DeltaError(`a run length longer than ${MAX_VARINT_BYTES} bytes`);
+}
