@@ -1,5 +1,5 @@
 // Draining nodes give every VM they may, whatever the loads, and take none.
-import { type Exclusion, excludedBy, mayLeave } from './constraints.ts';
+import { type Exclusion, excludedBy } from './constraints.ts';
 import {
   applyMove,
   budgetOf,
@@ -13,7 +13,6 @@ import {
   takerOf,
   vmsOf,
 } from './round-state.ts';
-import type { Candidate } from './selection.ts';
 import type { Move, NodeInfo, PairDecision, RoundDecision } from './types.ts';
 
 /**
@@ -42,7 +41,6 @@ export function drainAll(state: RoundState, skipped: RoundDecision['skipped']): 
       for (const m of decision.moves) gone.add(m.vm);
       // Keep the exchanges that moved something; one line for a drain that could not start.
       if (decision.moves.length > 0 || out.every((d) => d.requester !== giver.id)) out.push(decision);
-      if (decision.moves.length === 0 && decision.reason.code !== 'draining') break;
     }
   }
   return out;
@@ -59,20 +57,11 @@ function drain(
   result: ResultBuilder,
   gone: ReadonlySet<string>,
 ): PairDecision {
+  // drainAll calls with VMs left (`left`), and excludedBy below counts those that may not leave.
   const all = vmsOf(state, giver.id).filter((vm) => !gone.has(vm.id));
-  if (all.length === 0)
-    return result({ code: 'draining', detail: `${giver.id} is draining and already empty` });
   const takerState = takerOf(state, taker.id);
   const excluded = new Map<Exclusion, number>();
-  const candidates: Candidate[] = [];
-  for (const vm of all) {
-    const why = mayLeave(vm, state.input.now);
-    if (why) {
-      excluded.set(why, (excluded.get(why) ?? 0) + 1);
-      continue;
-    }
-    candidates.push(candidateOf(vm, giver, taker));
-  }
+  const candidates = all.map((vm) => candidateOf(vm, giver, taker));
   candidates.sort((a, b) => b.loadOnSource - a.loadOnSource);
   const moves: Move[] = [];
   let limited = false;
@@ -101,8 +90,8 @@ function drain(
       moves,
     );
   }
-  if (limited)
-    return result({ code: 'limit', detail: `${giver.id} is draining but the migration limit is reached` });
+  // No move and no budget cannot happen: drainAll stops before a giver or the cluster runs out, and
+  // each taker has budget as its turn comes.
   return result({
     code: 'draining',
     detail: `${giver.id} is draining but no VM may move to ${taker.id}: ${describe(excluded)}`,
