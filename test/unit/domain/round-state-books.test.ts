@@ -2,7 +2,9 @@
 // both sides of a move (memory, groups, budgets), candidates under the taker's own weights, and a round
 // where every node drains.
 import { describe, expect, it } from 'vitest';
+import { decideRound } from '../../../shared/domain/decide.ts';
 import { vmLoad } from '../../../shared/domain/load.ts';
+import { createRng } from '../../../shared/domain/rng.ts';
 import {
   applyMove,
   budgetOf,
@@ -12,6 +14,7 @@ import {
   prepareRound,
   resultFor,
   takerOf,
+  toFixed3,
   vmsOf,
 } from '../../../shared/domain/round-state.ts';
 import type { NodeInfo, RoundInput, Weights } from '../../../shared/domain/types.ts';
@@ -126,5 +129,26 @@ describe('a round where every node drains', () => {
     const state = prepareRound(aRound(nodes, vmsOn('a', [2, 2])), config);
     expect(state.mean).toBe(0);
     expect(state.swapFloor).toBe(0);
+  });
+});
+
+describe('a giver without VMs', () => {
+  it('says it has none to give, wherever it is listed', () => {
+    // a's load is an override (10) and it holds no VM; it is listed after b.
+    const input = aRound([aNode({ id: 'b' }), aNode({ id: 'a', loadOverride: 10 })], vmsOn('b', [1]));
+    const d = decideRound(input, config, createRng(1));
+    expect(d.pairs.map((p) => p.reason)).toEqual([{ code: 'no-candidate', detail: 'a has no VMs to give' }]);
+  });
+});
+
+describe('a load printed to three decimals', () => {
+  it('keeps the zeros of a whole number of tenths (pinned)', () => {
+    for (const [x, s] of [
+      [0.1, '0.100'],
+      [2.1, '2.100'],
+      [0.01, '0.010'],
+      [-3.25, '-3.250'],
+    ] as const)
+      expect(toFixed3(x)).toBe(s);
   });
 });
