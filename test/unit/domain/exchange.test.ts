@@ -289,6 +289,14 @@ describe('a swap when no single VM helps', () => {
     });
   });
 
+  it('swaps two for one and names both VMs of the side that gives two', () => {
+    // b (13: 6 4 3) over a (11: 4 1 6): no single VM helps, b's 4 and 3 for a's 6 evens the pair.
+    const d = decide(twoNodes([4, 1, 6], [6, 4, 3]));
+    expect(pairOf(d, 'a', 'b').reason.detail).toBe(
+      'no single VM helps, so b and a swapped b-1 (4) and b-2 (3) for a-2 (6): 13/11 → 12/12',
+    );
+  });
+
   it('says no gain, naming the movable VMs, when a swap is not allowed', () => {
     const d = decide(swapPair(), { multiVm: false });
     expect(d.moves).toEqual([]);
