@@ -1,5 +1,5 @@
 // Draining nodes give every VM they may, whatever the loads, and take none.
-import { type Exclusion, excludedBy } from './constraints.ts';
+import { type Exclusion, excludedBy, mayLeave } from './constraints.ts';
 import {
   applyMove,
   budgetOf,
@@ -13,6 +13,7 @@ import {
   takerOf,
   vmsOf,
 } from './round-state.ts';
+import type { Candidate } from './selection.ts';
 import type { Move, NodeInfo, PairDecision, RoundDecision } from './types.ts';
 
 /**
@@ -57,11 +58,20 @@ function drain(
   result: ResultBuilder,
   gone: ReadonlySet<string>,
 ): PairDecision {
-  // drainAll calls with VMs left (`left`), and excludedBy below counts those that may not leave.
+  // drainAll calls with VMs left (`left`).
   const all = vmsOf(state, giver.id).filter((vm) => !gone.has(vm.id));
   const takerState = takerOf(state, taker.id);
   const excluded = new Map<Exclusion, number>();
-  const candidates = all.map((vm) => candidateOf(vm, giver, taker));
+  // VMs that may not leave are no candidates: counted first, they never meet the limit below.
+  const candidates: Candidate[] = [];
+  for (const vm of all) {
+    const why = mayLeave(vm, state.input.now);
+    if (why) {
+      excluded.set(why, (excluded.get(why) ?? 0) + 1);
+      continue;
+    }
+    candidates.push(candidateOf(vm, giver, taker));
+  }
   candidates.sort((a, b) => b.loadOnSource - a.loadOnSource);
   const moves: Move[] = [];
   let limited = false;

@@ -76,4 +76,29 @@ describe('two draining nodes in one round', () => {
       'a is draining: gave 1 VM(s) to b, 2 left (migration limit)',
     );
   });
+
+  it('does not blame the limit when the VMs it could not give may not leave anyway', () => {
+    // Limit 1: a gives its 3 to b; the pinned 5 (the largest) never counts as stopped by the limit.
+    const input = aRound(
+      [aNode({ id: 'a', draining: true }), aNode({ id: 'b' })],
+      [aVm({ id: 'p', node: 'a', load: 5, pinned: true }), aVm({ id: 'm', node: 'a', load: 3 })],
+    );
+    const d = decide(input, { maxMigrationsPerNode: 1 });
+    expect(pairsOf(d, 'a')[0]?.reason.detail).toBe('a is draining: gave 1 VM(s) to b, 1 left');
+  });
+
+  it('counts the VMs that may not leave before those the taker refuses', () => {
+    // The cooled-down VM is the smaller one; it is still named first.
+    const input = aRound(
+      [aNode({ id: 'a', draining: true }), aNode({ id: 'b' })],
+      [
+        aVm({ id: 'c', node: 'a', load: 1, cooldownUntil: 2_000_000 }),
+        aVm({ id: 'g', node: 'a', load: 5, group: 'g' }),
+        aVm({ id: 'bg', node: 'b', load: 1, group: 'g' }),
+      ],
+    );
+    expect(pairsOf(decide(input), 'a')[0]?.reason.detail).toBe(
+      'a is draining but no VM may move to b: 1 cooldown, 1 anti-affinity',
+    );
+  });
 });
