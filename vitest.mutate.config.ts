@@ -8,6 +8,8 @@ export default defineConfig({
       'test/unit/sim/drain.test.ts',
       // Small coarse clusters against brute force: the swaps and the retry of stalled givers must reach the optimum.
       'test/unit/sim/brute-force.test.ts',
+      // The migration protocol's pure decisions (shared/domain/protocol.ts).
+      'test/unit/protocol.test.ts',
     ],
     // The golden decisions would kill any change at all; the score should come from tests of behaviour.
     exclude: ['test/unit/domain/golden-decisions.test.ts'],

@@ -42,7 +42,6 @@ export function drainAll(state: RoundState, skipped: RoundDecision['skipped']): 
       for (const m of decision.moves) gone.add(m.vm);
       // Keep the exchanges that moved something; one line for a drain that could not start.
       if (decision.moves.length > 0 || out.every((d) => d.requester !== giver.id)) out.push(decision);
-      if (decision.moves.length === 0 && decision.reason.code !== 'draining') break;
     }
   }
   return out;
@@ -59,11 +58,11 @@ function drain(
   result: ResultBuilder,
   gone: ReadonlySet<string>,
 ): PairDecision {
+  // drainAll calls with VMs left (`left`).
   const all = vmsOf(state, giver.id).filter((vm) => !gone.has(vm.id));
-  if (all.length === 0)
-    return result({ code: 'draining', detail: `${giver.id} is draining and already empty` });
   const takerState = takerOf(state, taker.id);
   const excluded = new Map<Exclusion, number>();
+  // VMs that may not leave are no candidates: counted first, they never meet the limit below.
   const candidates: Candidate[] = [];
   for (const vm of all) {
     const why = mayLeave(vm, state.input.now);
@@ -101,8 +100,8 @@ function drain(
       moves,
     );
   }
-  if (limited)
-    return result({ code: 'limit', detail: `${giver.id} is draining but the migration limit is reached` });
+  // No move and no budget cannot happen: drainAll stops before a giver or the cluster runs out, and
+  // each taker has budget as its turn comes.
   return result({
     code: 'draining',
     detail: `${giver.id} is draining but no VM may move to ${taker.id}: ${describe(excluded)}`,

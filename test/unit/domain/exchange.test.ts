@@ -85,6 +85,8 @@ describe('an exchange that does not start', () => {
   it('leaves a giver exactly at the headroom threshold alone', () => {
     const input = twoNodes([80], [0], CAPACITY_100);
     expect(decide(input, HEADROOM_80).moves).toEqual([]);
+    // Even with a VM that would even the pair out.
+    expect(decide(twoNodes([40, 40], [0], CAPACITY_100), HEADROOM_80).moves).toEqual([]);
   });
 
   it('fills the taker only up to the headroom threshold', () => {
@@ -287,6 +289,14 @@ describe('a swap when no single VM helps', () => {
     });
   });
 
+  it('swaps two for one and names both VMs of the side that gives two', () => {
+    // b (13: 6 4 3) over a (11: 4 1 6): no single VM helps, b's 4 and 3 for a's 6 evens the pair.
+    const d = decide(twoNodes([4, 1, 6], [6, 4, 3]));
+    expect(pairOf(d, 'a', 'b').reason.detail).toBe(
+      'no single VM helps, so b and a swapped b-1 (4) and b-2 (3) for a-2 (6): 13/11 → 12/12',
+    );
+  });
+
   it('says no gain, naming the movable VMs, when a swap is not allowed', () => {
     const d = decide(swapPair(), { multiVm: false });
     expect(d.moves).toEqual([]);
@@ -297,7 +307,8 @@ describe('a swap when no single VM helps', () => {
   });
 
   it('swaps between nodes of the same weights only, a missing optional weight counting as 0', () => {
-    const extra: Partial<Weights>[] = [{ io: 1 }, { mem: 1 }, { paging: 1 }, { net: 1 }];
+    // A CPU weight of 1.1 on b would allow a-0 (4) for b-0 (3.3 on b): 16/13.2 → 15/14.3.
+    const extra: Partial<Weights>[] = [{ cpu: 1.1 }, { io: 1 }, { mem: 1 }, { paging: 1 }, { net: 1 }];
     for (const w of extra) {
       const d = decide(swapPair({ weights: { cpu: 1, io: 0, mem: 0, ...w } }));
       expect(d.moves, JSON.stringify(w)).toEqual([]);

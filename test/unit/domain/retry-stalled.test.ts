@@ -74,6 +74,17 @@ describe(`the retry of a stalled giver (${RETRY_PARTNERS} partners)`, () => {
     expect(summary(d)).toEqual(['b-e constraint', 'a-d moved a-1→d', 'f-c no-gain']);
   });
 
+  it('retries with the more loaded node of the stalled pair as the giver, also when it was the one selected', () => {
+    // The same nodes as above with a and f swapped: f (10: 6 4) is now the selected node of a–f and a
+    // (8, pinned) the requester. f is still the giver: it gives d its 4, and a and c meet.
+    const swapped = nodes(true).map((n) =>
+      n.id === 'a' ? { ...n, id: 'f' } : n.id === 'f' ? { ...n, id: 'a' } : n,
+    );
+    const order = ['a', 'b', 'c', 'd', 'e', 'f'];
+    swapped.sort((x, y) => order.indexOf(x.id) - order.indexOf(y.id));
+    expect(summary(round(swapped))).toEqual(['b-e constraint', 'f-d moved f-1→d', 'a-c constraint']);
+  });
+
   it('tries only partners less loaded than the giver', () => {
     // b (10: 6 4) stalled with c (8, pinned); d (3) is full. a (12: 1 11) is more loaded than b and
     // could give it its 1 (12 / 10 → 11 / 11), but a retry gives load away: it stops before a.

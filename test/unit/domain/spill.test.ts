@@ -117,3 +117,31 @@ describe(`the spill of a far outlier (${SPILL_PARTNERS} further partners)`, () =
     expect(summary(d)).toEqual(['hot-b moved 1', 'hot-a moved 4']);
   });
 });
+
+describe('the spill stops once the giver is within the tolerance of the mean', () => {
+  // Fewer than eight VMs per giver: its exchanges aim exactly, so only the spill's own stop keeps it
+  // from giving on (threshold factor 1.05: a tolerance of 0.1 × the mean).
+  it('stops after the exchange that brings the giver within it', () => {
+    // 17, 11, 9 and 4 (mean 10.25, tolerance 1.025): n0 gives n3 6 (11 / 10), within the tolerance, so
+    // n2 (9, below the mean) keeps its own pair with n1.
+    const d = round([
+      ['n0', [1, 4, 1, 2, 4, 2, 3]],
+      ['n1', [4, 4, 3]],
+      ['n2', [1, 2, 2, 4]],
+      ['n3', [4]],
+    ]);
+    expect(summary(d)).toEqual(['n0-n3 moved 2', 'n1-n2 no-gain 0']);
+  });
+
+  it('stops with the giver exactly at the mean plus the tolerance', () => {
+    // 24, 9, 2 and 5 (mean 10, tolerance 1): after n2 and n3, n0 is at 11 and does not meet n1.
+    const d = round([
+      ['n0', [3, 2, 1, 3, 1, 4, 4, 2, 4]],
+      ['n1', [3, 2, 1, 3]],
+      ['n2', [2]],
+      ['n3', [3, 2]],
+    ]);
+    expect(summary(d)).toEqual(['n0-n2 moved 2', 'n0-n3 moved 2']);
+    expect(d.expected).toMatchObject({ n0: 11, n1: 9 });
+  });
+});
