@@ -1,4 +1,4 @@
-// The pre-copy check at its edges: rates that are zero, unknown or unbounded, a round shorter than a
+// The pre-copy check at its edges (in wire bytes): rates that are zero, unknown or unbounded, a round shorter than a
 // millisecond, and the exact boundaries of its rules (shared/domain/precopy.ts).
 import { describe, expect, it } from 'vitest';
 import {
@@ -13,47 +13,56 @@ const INF = Number.POSITIVE_INFINITY;
 
 const aState = (over: Partial<PrecopyState> = {}): PrecopyState => ({
   rounds: 0,
-  remainderPages: 100,
-  transferPagesPerMs: 1,
-  dirtyPagesPerMs: 0.1,
-  workingSetPages: 40,
+  remainderBytes: 100,
+  transferBytesPerMs: 1,
+  dirtyBytesPerMs: 0.1,
+  workingSetBytes: 40,
+  movedBytes: 0,
+  budgetBytes: 1e9,
   ...over,
 });
 
-describe('pages dirtied during a round', () => {
+describe('bytes dirtied during a round', () => {
   it('is none when there is nothing to write or the guest writes nothing, even at an unknown transfer rate', () => {
-    expect(dirtiedDuringRound(aState({ remainderPages: 0, transferPagesPerMs: 0 }))).toBe(0);
-    expect(dirtiedDuringRound(aState({ remainderPages: 0, transferPagesPerMs: 0, dirtyPagesPerMs: 0 }))).toBe(
+    expect(dirtiedDuringRound(aState({ remainderBytes: 0, transferBytesPerMs: 0 }))).toBe(0);
+    expect(dirtiedDuringRound(aState({ remainderBytes: 0, transferBytesPerMs: 0, dirtyBytesPerMs: 0 }))).toBe(
       0,
     );
-    expect(dirtiedDuringRound(aState({ dirtyPagesPerMs: 0, transferPagesPerMs: 0 }))).toBe(0);
-    expect(dirtiedDuringRound(aState({ dirtyPagesPerMs: 0, transferPagesPerMs: Number.NaN }))).toBe(0);
+    expect(dirtiedDuringRound(aState({ dirtyBytesPerMs: 0, transferBytesPerMs: 0 }))).toBe(0);
+    expect(dirtiedDuringRound(aState({ dirtyBytesPerMs: 0, transferBytesPerMs: Number.NaN }))).toBe(0);
   });
 
   it('is the whole working set when the transfer rate is not a positive number', () => {
     for (const rate of [0, -1, Number.NaN]) {
-      expect(dirtiedDuringRound(aState({ transferPagesPerMs: rate })), `rate ${rate}`).toBe(40);
+      expect(dirtiedDuringRound(aState({ transferBytesPerMs: rate })), `rate ${rate}`).toBe(40);
     }
   });
 
   it('is the whole working set for an unbounded dirty rate, however fast the transfer', () => {
-    expect(dirtiedDuringRound(aState({ dirtyPagesPerMs: INF }))).toBe(40);
-    expect(dirtiedDuringRound(aState({ dirtyPagesPerMs: INF, transferPagesPerMs: INF }))).toBe(40);
+    expect(dirtiedDuringRound(aState({ dirtyBytesPerMs: INF }))).toBe(40);
+    expect(dirtiedDuringRound(aState({ dirtyBytesPerMs: INF, transferBytesPerMs: INF }))).toBe(40);
   });
 
   it('is the dirty rate times the round, capped by the working set (pinned)', () => {
-    // 100 pages at 1 page/ms: 100 ms, at 0.1 pages/ms 10 pages; at 1 page/ms 100, capped at 40.
+    // 100 bytes at 1 byte/ms: 100 ms, at 0.1 bytes/ms 10 bytes; at 1 byte/ms 100, capped at 40.
     expect(dirtiedDuringRound(aState())).toBeCloseTo(10);
-    expect(dirtiedDuringRound(aState({ dirtyPagesPerMs: 1 }))).toBe(40);
+    expect(dirtiedDuringRound(aState({ dirtyBytesPerMs: 1 }))).toBe(40);
   });
 });
 
 describe('another round, at the boundaries of the rules', () => {
   it('still runs a round that exactly halves the remainder', () => {
-    // 100 pages at 1 page/ms take 100 ms; at 0.5 pages/ms the guest dirties exactly 50.
-    const s = aState({ dirtyPagesPerMs: 0.5, workingSetPages: 100 });
+    // 100 pages at 1 page/ms take 100 ms; at 0.5 pages/ms the guest dirties exactly 50 (in bytes,
+    // above the size that counts as converged, and well within the budget).
+    const PAGE = 65536;
+    const s = aState({
+      remainderBytes: 100 * PAGE,
+      transferBytesPerMs: PAGE,
+      dirtyBytesPerMs: 0.5 * PAGE,
+      workingSetBytes: 100 * PAGE,
+    });
     expect(nextPrecopyStep(s)).toEqual({ kind: 'round' });
-    expect(nextPrecopyStep({ ...s, dirtyPagesPerMs: 0.51 })).toMatchObject({ why: 'not converging' });
+    expect(nextPrecopyStep({ ...s, dirtyBytesPerMs: 0.51 * PAGE })).toMatchObject({ why: 'not converging' });
   });
 });
 
@@ -77,23 +86,23 @@ describe('the dirty rate a measurement shows', () => {
 describe('the state after a round', () => {
   it('learns no dirty rate from the first round: its pages are the memory, not pages the guest dirtied', () => {
     const next = afterRound(
-      { ...aState({ remainderPages: 1000, dirtyPagesPerMs: 0.1, workingSetPages: 40 }), lastRoundMs: 10 },
-      { pages: 1000, ms: 100 },
+      { ...aState({ remainderBytes: 1000, dirtyBytesPerMs: 0.1, workingSetBytes: 40 }), lastRoundMs: 10 },
+      { bytes: 1000, ms: 100 },
     );
-    expect(next).toMatchObject({ rounds: 1, dirtyPagesPerMs: 0.1, workingSetPages: 40, lastRoundMs: 100 });
-    expect(next.remainderPages).toBeCloseTo(10);
+    expect(next).toMatchObject({ rounds: 1, dirtyBytesPerMs: 0.1, workingSetBytes: 40, lastRoundMs: 100 });
+    expect(next.remainderBytes).toBeCloseTo(10);
   });
 
   it("learns no dirty rate without the previous round's duration", () => {
-    const next = afterRound(aState({ rounds: 2, dirtyPagesPerMs: 0.1, workingSetPages: 40 }), {
-      pages: 30,
+    const next = afterRound(aState({ rounds: 2, dirtyBytesPerMs: 0.1, workingSetBytes: 40 }), {
+      bytes: 30,
       ms: 10,
     });
-    expect(next).toMatchObject({ rounds: 3, dirtyPagesPerMs: 0.1, workingSetPages: 40, remainderPages: 1 });
+    expect(next).toMatchObject({ rounds: 3, dirtyBytesPerMs: 0.1, workingSetBytes: 40, remainderBytes: 1 });
   });
 
   it('leaves the whole working set dirty after a round shorter than a millisecond, for an unbounded dirty rate', () => {
-    const next = afterRound(aState({ dirtyPagesPerMs: INF, workingSetPages: 40 }), { pages: 100, ms: 0 });
-    expect(next).toMatchObject({ remainderPages: 40, transferPagesPerMs: 100, lastRoundMs: 0 });
+    const next = afterRound(aState({ dirtyBytesPerMs: INF, workingSetBytes: 40 }), { bytes: 100, ms: 0 });
+    expect(next).toMatchObject({ remainderBytes: 40, transferBytesPerMs: 100, lastRoundMs: 0 });
   });
 });

@@ -1,12 +1,12 @@
 // The migration protocol's decisions (shared/domain/protocol.ts) in the cases the broad tests in
 // test/unit/protocol.test.ts leave open: each stop with the reason the agent logs, a failure in every
-// state, nodes that are neither source nor target, which order of two came first, and exact deadlines.
+// state, nodes that are neither source nor target, which run booked a node first, and exact deadlines.
 import { describe, expect, it } from 'vitest';
 import {
   type Action,
   awaitsPeer,
+  bookedByEarlierRun,
   type Holding,
-  inEarlierExchange,
   nextAction,
   orderDeadline,
   type ProtocolVm,
@@ -123,35 +123,37 @@ describe('who acts on an ORDERED migration', () => {
   });
 });
 
-describe('which exchange came first', () => {
+describe('which run booked the node first', () => {
   const mine = aVm({ migration: anOrder({ id: 'm-2', orderedAt: 500 }) });
   const other = (over: Partial<MigrationOrder>, id = 'vm-9') =>
     aVm({ id, migration: anOrder({ origin: 'run-0', ...over }) });
 
   it('is never asked of a VM without an order, nor confused by VMs without one', () => {
-    expect(inEarlierExchange(aVm(), [other({ orderedAt: 100 })], 'a')).toBe(false);
-    expect(inEarlierExchange(mine, [aVm({ id: 'vm-8' }), mine], 'a')).toBe(false);
+    expect(bookedByEarlierRun(aVm(), [other({ orderedAt: 100 })], 'a')).toBe(false);
+    expect(bookedByEarlierRun(mine, [aVm({ id: 'vm-8' }), mine], 'a')).toBe(false);
   });
 
   it('counts a handed-over order as earlier whenever it was ordered', () => {
-    expect(inEarlierExchange(mine, [other({ phase: 'IMAGE_READY', orderedAt: 900 })], 'a')).toBe(true);
+    expect(bookedByEarlierRun(mine, [other({ phase: 'IMAGE_READY', orderedAt: 900 })], 'a')).toBe(true);
   });
 
   it('breaks a tie of order times by order id, and never lets a later order count as earlier', () => {
-    expect(inEarlierExchange(mine, [other({ id: 'm-1', orderedAt: 500 })], 'a')).toBe(true);
-    expect(inEarlierExchange(mine, [other({ id: 'm-3', orderedAt: 500 })], 'a')).toBe(false);
-    expect(inEarlierExchange(mine, [other({ id: 'm-1', orderedAt: 900 })], 'a')).toBe(false);
+    expect(bookedByEarlierRun(mine, [other({ id: 'm-1', orderedAt: 500 })], 'a')).toBe(true);
+    expect(bookedByEarlierRun(mine, [other({ id: 'm-3', orderedAt: 500 })], 'a')).toBe(false);
+    expect(bookedByEarlierRun(mine, [other({ id: 'm-1', orderedAt: 900 })], 'a')).toBe(false);
   });
 
-  it('sees a chain of one run (a → b, then b → c) as two exchanges', () => {
-    // b is the target of a → b and the source of b → c, ordered by the same run: not one pair.
+  it('sees a chain of one run (a → b, then b → c) as one booking, and of two runs as two', () => {
+    // b is the target of a → b and the source of b → c: one run decided both, so b takes both.
     const inbound = aVm({ migration: anOrder({ id: 'm-2', orderedAt: 500 }) });
     const onward = aVm({
       id: 'vm-2',
       owner: 'b',
       migration: anOrder({ id: 'm-1', from: 'b', to: 'c', phase: 'IMAGE_READY', orderedAt: 500 }),
     });
-    expect(inEarlierExchange(inbound, [onward], 'b')).toBe(true);
+    expect(bookedByEarlierRun(inbound, [onward], 'b')).toBe(false);
+    const onwardOfAnotherRun = aVm({ ...onward, migration: { ...onward.migration!, origin: 'run-0' } });
+    expect(bookedByEarlierRun(inbound, [onwardOfAnotherRun], 'b')).toBe(true);
   });
 });
 
