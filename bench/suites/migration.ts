@@ -23,8 +23,13 @@ type Phases = Record<string, number | string | undefined>;
 function phaseLog() {
   const source = new Map<string, Phases>();
   const target = new Map<string, Phases>();
+  const decisions = new Map<string, Decision>();
   const log = {
     ...quiet,
+    debug(obj: object, msg?: string) {
+      const o = obj as Decision & { migration?: string };
+      if (msg?.startsWith('pre-copy done') && o.migration) decisions.set(o.migration, o);
+    },
     info(obj: object, msg?: string) {
       const o = obj as { migration?: string; phases?: Phases };
       if (!o.migration || !o.phases) return;
@@ -32,7 +37,28 @@ function phaseLog() {
       if (msg === 'migrated in') target.set(o.migration, o.phases);
     },
   };
-  return { log, source, target };
+  return { log, source, target, decisions };
+}
+
+/** The source's pre-copy decision (see precopyAndAnnounce): the rounds, why it stopped, on what paging. */
+interface Decision {
+  rounds: number;
+  why: string;
+  precopyBytes: number;
+  seen?: { dirtiedPages: number; residentPages: number };
+}
+
+/** One line per move: rounds, why the pre-copy stopped, KiB pre-copied, the last report's paging, final delta, downtime. */
+function decisionsOf(records: MigrationRecord[], phases: PhaseLog) {
+  return records
+    .map((r) => {
+      const d = phases.decisions.get(r.id);
+      if (!d) return `${r.id}: ?`;
+      const seen = d.seen ? `${d.seen.dirtiedPages}/${d.seen.residentPages} pages dirtied` : 'no report';
+      const final = Math.round((r.bytes?.final ?? 0) / 1024);
+      return `${d.rounds} rounds (${d.why}, ${Math.round(d.precopyBytes / 1024)} KiB; ${seen}), final ${final} KiB, down ${r.downtimeMs} ms`;
+    })
+    .join('; ');
 }
 
 /** One migration's downtime, phase by phase (ms); the phases before `take` follow one another. */
@@ -197,8 +223,10 @@ export async function run(ctx: {
   };
   try {
     for (const guest of GUESTS) {
-      const out = figuresOf(guest.memPages, await moveBackAndForth(clients, guest, moves), phases);
+      const records = await moveBackAndForth(clients, guest, moves);
+      const out = figuresOf(guest.memPages, records, phases);
       const { label } = guest;
+      ctx.log(`${label} pre-copy by move: ${decisionsOf(records, phases)}`);
       ctx.log(
         `${label} guest (${out.memMiB} MiB): pre-copy ${out.precopyKiB} KiB, final delta ${out.finalDeltaKiB} KiB, downtime p50 ${out.downtimeMsP50} ms (max ${out.downtimeMsMax}), total p50 ${out.totalMsP50} ms`,
       );

@@ -101,7 +101,10 @@ async function precopyAndAnnounce(ctx: OpContext, vm: VmRecord, order: Migration
     {
       node: ctx.self,
       vm: id,
+      migration: order.id,
       rounds: state.rounds,
+      precopyBytes,
+      seen,
       ...(decision.kind === 'stop'
         ? { why: decision.why, predictedBytes: Math.round(decision.predictedBytes) }
         : { why: 'the driver pre-copies' }),

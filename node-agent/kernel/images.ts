@@ -14,7 +14,7 @@ import { encodeXorDelta } from '../../shared/storage/page-delta.ts';
 import { GuestFault, trapReason } from './budget.ts';
 import { VirtualDisk } from './disk.ts';
 import { type Guest, growMemory, instantiateGuest } from './guest.ts';
-import { sample } from './measure.ts';
+import { sample, startMeasuring } from './measure.ts';
 import { PageTracker } from './pages.ts';
 import {
   callAlone,
@@ -125,7 +125,7 @@ async function launch(
   record.guest = guest;
   const started = image ? restore(state, record, vm, image, checkTableDigest) : startFresh(state, record, vm);
   if (timing) Object.assign(timing, { downloadMs: t1 - t0, applyMs: performance.now() - t1 });
-  return Object.assign(record, started, {
+  const loaded = Object.assign(record, started, {
     id: vm.id,
     fence: vm.fence,
     spec: vm.guest,
@@ -141,6 +141,8 @@ async function launch(
     lastDemand: 0,
     lastShare: 0,
   });
+  if (!image) startMeasuring(state.counters, loaded);
+  return loaded;
 }
 
 /** The VM's image, checked to be this VM's, at the sequence and of the guest kind the table says. */

@@ -34,6 +34,19 @@ export function sample(counters: Counters, vm: Vm, compareAll = false) {
   counters.scanNanos += nowNs() - t0;
 }
 
+/**
+ * Takes the memory a fresh guest starts with (its data and what its `init` wrote) as dirty since
+ * the image, for its first checkpoint to write, but as written in no measurement period: a start-up
+ * is a one-off, not a dirty rate. Counted in the period, it made a guest started during the last
+ * report look as if it had rewritten all it holds, so its first move stopped it at once and copied
+ * all of it while stopped (see dirtyRateOf in shared/domain/precopy.ts). A restored guest starts
+ * from its image the same way (PageTracker.reset). Pages the guest's first ticks write still count.
+ */
+export function startMeasuring(counters: Counters, vm: Vm) {
+  sample(counters, vm, true);
+  vm.tracker.takePeriodDirty();
+}
+
 /** Every VM's measurement since the previous call; the period's counters start again. */
 export function measureAll(state: KernelState): VmMeasurement[] {
   const t0 = nowNs();

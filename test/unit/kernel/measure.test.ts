@@ -1,5 +1,6 @@
 // Digests in the tick before a foreseen measure, and measures that need no watchdog batch.
 import { describe, expect, it } from 'vitest';
+import { dirtyRateOf } from '../../../shared/domain/precopy.ts';
 import { createImageStoreOn, memoryBlobs } from '../../../shared/storage/image-store.ts';
 import { wasmOf } from '../../support/hostile.ts';
 import { aKernel, runTicks } from './fixtures.ts';
@@ -73,5 +74,47 @@ describe('measuring', () => {
     expect(out.find((m) => m.id === 'ok')!.error).toBeUndefined();
     runTicks(kernel, 2);
     expect(kernel.measure().find((m) => m.id === 'ok')!.workDone).toBe(2 * 10_000);
+  });
+});
+
+// The cool and hot guests of the migration bench: a start-up is imaged but measured as no paging.
+const COOL = { kind: 'memory', params: { wsPages: 16, rate: 2_000, residentPages: 256 } } as const;
+const HOT = { kind: 'memory', params: { wsPages: 64, rate: 200_000 } } as const;
+
+describe('paging in the period a guest started in', () => {
+  it("counts none of a fresh guest's start-up writes, though its first delta images all of them", async () => {
+    const kernel = aKernel(createImageStoreOn(memoryBlobs()));
+    await kernel.start({ id: 'cool', fence: 1, guest: COOL, memPages: 256, paused: true });
+    const [m] = kernel.measure();
+    expect(m!.residentPages).toBe(239); // init wrote a word into each of pages 17..255
+    expect(m!.dirtiedPages).toBe(0);
+    const image = await kernel.checkpoint('cool', 'delta');
+    expect(image.pages).toBe(239);
+  });
+
+  it('counts only the working set a cool guest rewrites after its start, in the period it started in', async () => {
+    const kernel = aKernel(createImageStoreOn(memoryBlobs()));
+    await kernel.start({ id: 'cool', fence: 1, guest: COOL, memPages: 256 });
+    runTicks(kernel, 5);
+    const [m] = kernel.measure();
+    expect(m!.dirtiedPages).toBeGreaterThan(0);
+    expect(m!.dirtiedPages).toBeLessThanOrEqual(17); // the working set and the dirty map's page
+    expect(dirtyRateOf({ ...m!, periodMs: 500 })).toBeLessThan(Number.POSITIVE_INFINITY);
+  });
+
+  it('still finds a hot guest rewriting all it holds, in the period it started in and after a restore', async () => {
+    const images = createImageStoreOn(memoryBlobs());
+    const kernel = aKernel(images);
+    await kernel.start({ id: 'hot', fence: 1, guest: HOT, memPages: 66 });
+    runTicks(kernel, 2);
+    const [started] = kernel.measure();
+    expect(dirtyRateOf({ ...started!, periodMs: 500 })).toBe(Number.POSITIVE_INFINITY);
+    kernel.pause('hot');
+    const { image } = await kernel.checkpoint('hot', 'delta');
+    const target = aKernel(images, { nodeId: 'node-b' });
+    await target.start({ id: 'hot', fence: 2, guest: HOT, memPages: 66, image });
+    runTicks(target, 2);
+    const [arrived] = target.measure();
+    expect(dirtyRateOf({ ...arrived!, periodMs: 500 })).toBe(Number.POSITIVE_INFINITY);
   });
 });
