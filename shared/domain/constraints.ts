@@ -13,16 +13,19 @@ export interface TakerState {
   groups: Map<string, number>;
 }
 
-/** Whether the VM may leave its node at all this round (busy, pinned, cooling down). */
-export function mayLeave(vm: VmInfo, now: number): Exclusion | undefined {
+/** Why the VM cannot leave its node this round (busy, pinned, cooling down); undefined if it may. */
+export function cannotLeave(vm: VmInfo, now: number): Exclusion | undefined {
   if (vm.busy) return 'busy';
   if (vm.pinned) return 'pinned';
   if (vm.cooldownUntil !== undefined && vm.cooldownUntil > now) return 'cooldown';
   return undefined;
 }
 
-/** Whether the taker can receive the VM: its memory fits, and no VM of the same group is already there. */
-export function mayEnter(vm: VmInfo, taker: TakerState): Exclusion | undefined {
+/**
+ * Why the taker cannot receive the VM (its driver, its memory, a VM of the same group already
+ * there); undefined if it may.
+ */
+export function cannotEnter(vm: VmInfo, taker: TakerState): Exclusion | undefined {
   if (vm.driver !== undefined && !(taker.node.drivers ?? DEFAULT_DRIVERS).includes(vm.driver))
     return 'driver';
   if (taker.memUsedPages + vm.memPages > taker.node.memCapacityPages) return 'memory';
@@ -32,5 +35,5 @@ export function mayEnter(vm: VmInfo, taker: TakerState): Exclusion | undefined {
 
 /** The first constraint that stops the move, or undefined when the VM may go. */
 export function excludedBy(vm: VmInfo, taker: TakerState, now: number): Exclusion | undefined {
-  return mayLeave(vm, now) ?? mayEnter(vm, taker);
+  return cannotLeave(vm, now) ?? cannotEnter(vm, taker);
 }

@@ -1,5 +1,5 @@
 // Draining nodes give every VM they may, whatever the loads, and take none.
-import { type Exclusion, excludedBy, mayLeave } from './constraints.ts';
+import { cannotLeave, type Exclusion, excludedBy } from './constraints.ts';
 import {
   applyMove,
   budgetOf,
@@ -65,7 +65,7 @@ function drain(
   // VMs that may not leave are no candidates: counted first, they never meet the limit below.
   const candidates: Candidate[] = [];
   for (const vm of all) {
-    const why = mayLeave(vm, state.input.now);
+    const why = cannotLeave(vm, state.input.now);
     if (why) {
       excluded.set(why, (excluded.get(why) ?? 0) + 1);
       continue;

@@ -1,9 +1,9 @@
 // Where a VM may be placed (created, resumed, restarted, settled, moved by hand) and which node is
-// best: the balancer's own constraints (mayEnter: memory, anti-affinity) plus liveness, drain and
+// best: the balancer's own constraints (cannotEnter: memory, anti-affinity) plus liveness, drain and
 // pin, and the balancer's own notion of load (each node's weights), so placement puts a VM where the
 // balancer would leave it.
 
-import { mayEnter, type TakerState } from './constraints.ts';
+import { cannotEnter, type TakerState } from './constraints.ts';
 import { type DriverName, driverOf, PAGE_BYTES } from './guests.ts';
 import { nodeLoad, vmLoad } from './load.ts';
 import type { LoadFactors, NodeInfo, VmInfo } from './types.ts';
@@ -111,7 +111,7 @@ export function placementExclusion(
   const probe: VmInfo = { id: '', node: '', factors: vm.factors, memPages: vm.memPages, pinned: false };
   if (vm.group !== undefined) probe.group = vm.group;
   if (vm.driver !== undefined) probe.driver = vm.driver;
-  switch (mayEnter(probe, takerState(node))) {
+  switch (cannotEnter(probe, takerState(node))) {
     case 'driver':
       return { reason: 'driver', detail: `node ${id} does not offer the ${vm.driver} driver` };
     case 'memory':

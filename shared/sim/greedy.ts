@@ -1,6 +1,6 @@
 // The centralised greedy baseline (DRS-like): repeatedly make the single move that most reduces
 // the standard deviation of node loads, until no move helps or the round's budget is spent.
-import { mayEnter, mayLeave, type TakerState } from '../domain/constraints.ts';
+import { cannotEnter, cannotLeave, type TakerState } from '../domain/constraints.ts';
 import { vmLoad } from '../domain/load.ts';
 import type { NodeInfo, VmInfo } from '../domain/types.ts';
 import { bytesOf } from './cluster.ts';
@@ -63,9 +63,9 @@ export function greedyRound(
     if (!state.nodes[s]?.draining) continue;
     for (const vm of [...(state.vmsOf[s] ?? [])]) {
       if (made >= budget) break;
-      if (mayLeave(vm, now)) continue;
+      if (cannotLeave(vm, now)) continue;
       const t = extremes(state, loads, state.nodes.length, false).find(
-        (i) => mayEnter(vm, state.takers[i] as TakerState) === undefined,
+        (i) => cannotEnter(vm, state.takers[i] as TakerState) === undefined,
       );
       if (t !== undefined) apply(vm, s, t);
     }
@@ -79,7 +79,7 @@ export function greedyRound(
       const ls = loads[s] ?? 0;
       const sw = (state.nodes[s] as NodeInfo).weights;
       for (const vm of state.vmsOf[s] ?? []) {
-        if (mayLeave(vm, now)) continue;
+        if (cannotLeave(vm, now)) continue;
         const a = vmLoad(vm.factors, sw);
         for (const t of targets) {
           if (t === s) continue;
@@ -88,7 +88,7 @@ export function greedyRound(
           // Change in the sum of squares, which moves with the variance (the mean is unchanged
           // under identical weights).
           const delta = (ls - a) ** 2 - ls ** 2 + (lt + b) ** 2 - lt ** 2;
-          if (delta < bestDelta && mayEnter(vm, state.takers[t] as TakerState) === undefined) {
+          if (delta < bestDelta && cannotEnter(vm, state.takers[t] as TakerState) === undefined) {
             best = { vm, s, t };
             bestDelta = delta;
           }

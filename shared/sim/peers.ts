@@ -1,6 +1,6 @@
 // Two peer baselines modelled on the documented behaviour of tools operators use, run on the same
 // placement state and loads as greedy (see greedy.ts). Both evacuate draining nodes like greedy.
-import { mayEnter, mayLeave, type TakerState } from '../domain/constraints.ts';
+import { cannotEnter, cannotLeave, type TakerState } from '../domain/constraints.ts';
 import { vmLoad } from '../domain/load.ts';
 import type { NodeInfo, VmInfo } from '../domain/types.ts';
 import { type GreedyMove, type GreedyState, mover } from './greedy.ts';
@@ -43,12 +43,12 @@ function evacuate(state: GreedyState, loads: Float64Array, budget: number, now: 
     if (!state.nodes[s]?.draining) continue;
     for (const vm of [...(state.vmsOf[s] ?? [])]) {
       if (made >= budget) break;
-      if (mayLeave(vm, now)) continue;
+      if (cannotLeave(vm, now)) continue;
       const best = leastUtilised(
         state,
         loads,
         state.nodes.keys(),
-        (t) => !state.nodes[t]?.draining && !mayEnter(vm, state.takers[t] as TakerState),
+        (t) => !state.nodes[t]?.draining && !cannotEnter(vm, state.takers[t] as TakerState),
       );
       if (best >= 0) {
         move(vm, s, best);
@@ -108,11 +108,11 @@ export const lowNodeUtilizationRound = peerRound(LNU_DEFAULTS, (state, loads, bu
     const vms = [...(state.vmsOf[s] ?? [])].sort((a, b) => vmLoad(b.factors, w) - vmLoad(a.factors, w));
     for (const vm of vms) {
       if (made >= budget || utilisation(state, loads, s) <= high) break;
-      if (mayLeave(vm, now)) continue;
+      if (cannotLeave(vm, now)) continue;
       const best = leastUtilised(state, loads, under, (t) => {
         const target = state.nodes[t] as NodeInfo;
         const after = (100 * ((loads[t] ?? 0) + vmLoad(vm.factors, target.weights))) / (target.capacity || 1);
-        return after <= high && !mayEnter(vm, state.takers[t] as TakerState);
+        return after <= high && !cannotEnter(vm, state.takers[t] as TakerState);
       });
       if (best < 0) continue;
       move(vm, s, best);
@@ -141,7 +141,7 @@ export const proxlbRound = peerRound(PROXLB_DEFAULTS, (state, loads, budget, now
   let best: VmInfo | undefined;
   let bestGap = Math.abs((loads[hi] ?? 0) - (loads[lo] ?? 0));
   for (const vm of state.vmsOf[hi] ?? []) {
-    if (mayLeave(vm, now) || mayEnter(vm, state.takers[lo] as TakerState)) continue;
+    if (cannotLeave(vm, now) || cannotEnter(vm, state.takers[lo] as TakerState)) continue;
     const s = (loads[hi] ?? 0) - vmLoad(vm.factors, source.weights);
     const t = (loads[lo] ?? 0) + vmLoad(vm.factors, target.weights);
     if (t > (loads[hi] ?? 0)) continue;

@@ -2,7 +2,7 @@
 // moved to, a node whose agent offers it (the `qemu` label); wasm VMs go anywhere.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { mayEnter } from '../../../shared/domain/constraints.ts';
+import { cannotEnter } from '../../../shared/domain/constraints.ts';
 import { decideRound } from '../../../shared/domain/decide.ts';
 import { driversOfLabels } from '../../../shared/domain/guests.ts';
 import { placementCandidates, placementVmOf } from '../../../shared/domain/placement.ts';
@@ -25,10 +25,10 @@ describe('the driver constraint', () => {
     const both = aNode({ id: 'q', drivers: ['wasm', 'qemu'] });
     const x86 = aVm({ id: 'x', node: 'q', load: 1, driver: 'qemu' });
     const plain = aVm({ id: 'p', node: 'w', load: 1 });
-    expect(mayEnter(x86, taker(wasmOnly))).toBe('driver');
-    expect(mayEnter(x86, taker(both))).toBeUndefined();
-    expect(mayEnter(plain, taker(wasmOnly))).toBeUndefined();
-    expect(mayEnter(plain, taker(both))).toBeUndefined();
+    expect(cannotEnter(x86, taker(wasmOnly))).toBe('driver');
+    expect(cannotEnter(x86, taker(both))).toBeUndefined();
+    expect(cannotEnter(plain, taker(wasmOnly))).toBeUndefined();
+    expect(cannotEnter(plain, taker(both))).toBeUndefined();
   });
 
   it('places a qemu guest only where the driver is offered, and says why elsewhere', () => {
