@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { PAGE_BYTES } from '../../shared/domain/guests.ts';
 import { getMigration } from '../../shared/storage/migrations.ts';
 import { type GuestSpec, getVm } from '../../shared/storage/vms.ts';
-import { AGENT_TIMINGS, agentRig } from '../support/agents.ts';
+import { AGENT_TIMINGS, agentRig, pollUntil } from '../support/agents.ts';
 import { orderMove } from '../support/orders.ts';
 
 // 64 pages resident (init writes pages 5..63), of which it keeps rewriting 4.
@@ -17,15 +17,8 @@ const HOT = { kind: 'memory', params: { wsPages: 64, rate: 200_000 } };
 describe('a move in the period the guest started in', () => {
   const rig = agentRig(9_000_000);
   let agents: ReturnType<typeof rig.anAgent>[] = [];
-  const until = async <T>(probe: () => Promise<T | undefined>, ms = 8000): Promise<T> => {
-    const end = Date.now() + ms;
-    for (;;) {
-      const v = await probe();
-      if (v !== undefined) return v;
-      if (Date.now() > end) throw new Error('timed out');
-      await rig.cycle(agents, 1);
-    }
-  };
+  const until = <T>(probe: () => Promise<T | undefined>, ms = 8000) =>
+    pollUntil(probe, ms, () => rig.cycle(agents, 1));
 
   /** Starts `id` on the first of two new agents, orders it to the second while the last report is the period it started in; its record once moved. */
   async function moveJustStarted(nodes: [string, string], id: string, guest: GuestSpec, memPages: number) {

@@ -9,7 +9,7 @@ import { createImageStore, type ImageManifest, sha256 } from '../../shared/stora
 import { getMigration } from '../../shared/storage/migrations.ts';
 import { encodeXorDelta } from '../../shared/storage/page-delta.ts';
 import { getVm, restartElsewhere } from '../../shared/storage/vms.ts';
-import { AGENT_TIMINGS, agentRig, quiet } from '../support/agents.ts';
+import { AGENT_TIMINGS, agentRig, pollUntil, quiet } from '../support/agents.ts';
 import { orderMove } from '../support/orders.ts';
 
 // 8 pages of 1,024 lines in 24 resident pages; 2,000 lines a second: a few lines a page per period.
@@ -25,15 +25,7 @@ describe('sub-page deltas on the local stack', () => {
       if (msg === 'migrated in') arrivals.set(o.vm, o.phases?.path);
     },
   };
-  const until = async <T>(probe: () => Promise<T | undefined>, ms = 8000): Promise<T> => {
-    const end = Date.now() + ms;
-    for (;;) {
-      const v = await probe();
-      if (v !== undefined) return v;
-      if (Date.now() > end) throw new Error('timed out');
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  };
+  const until = <T>(probe: () => Promise<T | undefined>, ms = 8000) => pollUntil(probe, ms);
 
   it('writes a delta image to S3 and reads it back whole, or only its delta onto a held base', async () => {
     const store = createImageStore(rig.clients);

@@ -9,7 +9,7 @@ import { Corrupt } from '../../shared/storage/errors.ts';
 import { getMigration } from '../../shared/storage/migrations.ts';
 import { listNodeWork } from '../../shared/storage/switchover.ts';
 import { getVm, listVmsForNode, type VmRecord } from '../../shared/storage/vms.ts';
-import { AGENT_LEASE_MS, AGENT_TIMINGS, agentRig, quiet } from '../support/agents.ts';
+import { AGENT_LEASE_MS, AGENT_TIMINGS, agentRig, pollUntil, quiet } from '../support/agents.ts';
 import { orderMove } from '../support/orders.ts';
 
 const GUEST = { kind: 'memory', params: { wsPages: 4, rate: 10_000 } };
@@ -42,15 +42,7 @@ describe('the event-driven switchover', () => {
   const anAgent = (id: string, faults?: FaultHook, alterKernel?: (kernel: Kernel) => void) =>
     rig.anAgent(id, { faults, alterKernel, log });
   /** Real time passes (the watchers poll in it); the virtual clock stands still. */
-  const until = async <T>(probe: () => Promise<T | undefined>, ms = 5000): Promise<T> => {
-    const end = Date.now() + ms;
-    for (;;) {
-      const v = await probe();
-      if (v !== undefined) return v;
-      if (Date.now() > end) throw new Error('timed out');
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  };
+  const until = <T>(probe: () => Promise<T | undefined>, ms = 5000) => pollUntil(probe, ms);
   /** The VM is owned by `to` and its kernel runs it (the table's write comes first, then the resume). */
   const movedTo = (id: string, to: Agent) => async () => {
     const vm = await getVm(rig.clients, id);

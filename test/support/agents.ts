@@ -105,3 +105,21 @@ export function agentRig(start = 1_000_000): AgentRig {
   });
   return rig;
 }
+
+/**
+ * Resolves with `probe`'s first defined answer; between tries, `between` (by default 5 ms of real
+ * time, in which the agents' watchers poll). Throws 'timed out' after `ms` of real time.
+ */
+export async function pollUntil<T>(
+  probe: () => Promise<T | undefined>,
+  ms: number,
+  between: () => Promise<unknown> = () => new Promise((r) => setTimeout(r, 5)),
+): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error('timed out');
+    await between();
+  }
+}

@@ -12,27 +12,15 @@ import {
   sourceStep,
   takeDeadline,
 } from '../../shared/domain/protocol.ts';
-import type { MigrationOrder } from '../../shared/domain/vm-state.ts';
+import { anOrder, aProtocolVm } from '../support/protocol-vms.ts';
 import { scenarioDeclines } from '../support/run-orders.ts';
 
-const aVm = (over: Partial<ProtocolVm> = {}): ProtocolVm => ({
-  id: 'vm-1',
-  owner: 'a',
-  state: 'RUNNING',
-  fence: 3,
-  image: { manifest: 'images/vm-1/3/2/manifest.json', seq: 2, digest: 'd2', vtod: 0 },
-  ...over,
-});
-const anOrder = (over: Partial<MigrationOrder> = {}): MigrationOrder => ({
-  id: 'm-1',
-  from: 'a',
-  to: 'b',
-  phase: 'ORDERED',
-  deadline: 10_000,
-  orderedAt: 0,
-  origin: 'test',
-  ...over,
-});
+const aVm = (over: Partial<ProtocolVm> = {}) =>
+  aProtocolVm({
+    image: { manifest: 'images/vm-1/3/2/manifest.json', seq: 2, digest: 'd2', vtod: 0 },
+    ...over,
+  });
+
 const running: Holding = { fence: 3, paused: false };
 const decide = (
   vm: ProtocolVm | undefined,

@@ -13,24 +13,11 @@ import {
   takeDeadline,
 } from '../../../shared/domain/protocol.ts';
 import type { MigrationOrder } from '../../../shared/domain/vm-state.ts';
+import { anOrder as anOrderOf, aProtocolVm as aVm } from '../../support/protocol-vms.ts';
 
-const anOrder = (over: Partial<MigrationOrder> = {}): MigrationOrder => ({
-  id: 'm-1',
-  from: 'a',
-  to: 'b',
-  phase: 'ORDERED',
-  deadline: 10_000,
-  orderedAt: 0,
-  origin: 'run-1',
-  ...over,
-});
-const aVm = (over: Partial<ProtocolVm> = {}): ProtocolVm => ({
-  id: 'vm-1',
-  owner: 'a',
-  state: 'RUNNING',
-  fence: 3,
-  ...over,
-});
+// The orders here are one run's (run-1) unless a test names another.
+const anOrder = (over: Partial<MigrationOrder> = {}) => anOrderOf({ origin: 'run-1', ...over });
+
 const running: Holding = { fence: 3, paused: false };
 const prepared: Holding = { fence: 4, paused: true, migrationId: 'm-1' };
 

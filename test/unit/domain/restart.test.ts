@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type Holding, nextAction, type ProtocolVm } from '../../../shared/domain/protocol.ts';
+import { type Holding, nextAction } from '../../../shared/domain/protocol.ts';
 import {
   afterFailure,
   BASE_BACKOFF_MS,
@@ -9,14 +9,8 @@ import {
   MAX_BACKOFF_MS,
 } from '../../../shared/domain/restart.ts';
 import type { VmState } from '../../../shared/domain/vm-state.ts';
+import { aProtocolVm as aVm } from '../../support/protocol-vms.ts';
 
-const aVm = (over: Partial<ProtocolVm> = {}): ProtocolVm => ({
-  id: 'vm-1',
-  owner: 'a',
-  state: 'RUNNING',
-  fence: 3,
-  ...over,
-});
 const held: Holding = { fence: 3, paused: true };
 
 describe('the restart policy', () => {

@@ -3,23 +3,9 @@ import type { SeesawKernel } from '../../../node-agent/kernel/index.ts';
 import type { VmLaunch } from '../../../node-agent/kernel/types.ts';
 import { Conflict, Corrupt } from '../../../shared/storage/errors.ts';
 import { createImageStoreOn, memoryBlobs } from '../../../shared/storage/image-store.ts';
-import { aClock, aKernel, runTicks, type TestClock } from './fixtures.ts';
+import { aClock, aKernel, countedStore, runTicks, type TestClock } from './fixtures.ts';
 
 type TestKernel = SeesawKernel & { clock: TestClock };
-
-/** An image store whose reads are counted by key. */
-function countedStore() {
-  const blobs = memoryBlobs();
-  const reads: string[] = [];
-  const store = createImageStoreOn({
-    ...blobs,
-    get: (key) => {
-      reads.push(key);
-      return blobs.get(key);
-    },
-  });
-  return { store, reads };
-}
 
 const GUESTS: { name: string; launch: Omit<VmLaunch, 'fence'> }[] = [
   {

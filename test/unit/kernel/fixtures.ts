@@ -2,7 +2,7 @@
 import { createKernel, type SeesawKernel } from '../../../node-agent/kernel/index.ts';
 import type { KernelOptions } from '../../../node-agent/kernel/types.ts';
 import type { Weights } from '../../../shared/domain/types.ts';
-import type { ImageStore } from '../../../shared/storage/image-store.ts';
+import { createImageStoreOn, type ImageStore, memoryBlobs } from '../../../shared/storage/image-store.ts';
 
 export const TICK_MS = 100;
 export const weights: Weights = { cpu: 1, io: 0.1, mem: 1, paging: 0.1, net: 0.1 };
@@ -70,3 +70,17 @@ export const CLOCK_GUEST = `(module
     (global.set $last (local.get $t))
     (i32.const 0))
   (func (export "digest") (result i64) (global.get $backwards)))`;
+
+/** An image store in memory whose reads are counted by key; `blobs` is the store under it. */
+export function countedStore() {
+  const blobs = memoryBlobs();
+  const reads: string[] = [];
+  const store = createImageStoreOn({
+    ...blobs,
+    get: (key) => {
+      reads.push(key);
+      return blobs.get(key);
+    },
+  });
+  return { blobs, store, reads };
+}

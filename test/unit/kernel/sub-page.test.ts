@@ -14,7 +14,7 @@ import {
   memoryBlobs,
   sha256,
 } from '../../../shared/storage/image-store.ts';
-import { aClock, aKernel, runTicks } from './fixtures.ts';
+import { aClock, aKernel, countedStore, runTicks } from './fixtures.ts';
 
 // 8 pages of 1,024 lines; 2,000 lines a second is 200 a tick: a few lines of each page per tick.
 const LAUNCH: Omit<VmLaunch, 'fence'> = {
@@ -24,15 +24,7 @@ const LAUNCH: Omit<VmLaunch, 'fence'> = {
 };
 
 function rig() {
-  const blobs = memoryBlobs();
-  const reads: string[] = [];
-  const store = createImageStoreOn({
-    ...blobs,
-    get: (key) => {
-      reads.push(key);
-      return blobs.get(key);
-    },
-  });
+  const { blobs, store, reads } = countedStore();
   const clock = aClock();
   const source = aKernel(store, { clock, nodeId: 'a' });
   const reference = aKernel(createImageStoreOn(memoryBlobs()), { clock: aClock(), nodeId: 'r' });
