@@ -2,6 +2,7 @@
 // select the VMs to move under the constraints and limits, and say why for every pair.
 import { drainAll } from './drain.ts';
 import {
+  byValue,
   closeExchange,
   countSides,
   openExchange,
@@ -31,7 +32,10 @@ export function decideRound(input: RoundInput, config: BalancingConfig, rng: Rng
   const before = imbalance(countedLoads(state));
   const pairs = pairNodes(pairableNodes(state, skipped), config, input.round, rng);
   const decided = spill(state, retryStalled(state, decidePairs(state, pairs)));
-  const decisions = mirrorStalled(state, decided, (a, b) => decideExchange(state, a, b));
+  const decisions = byValue(
+    state,
+    mirrorStalled(state, decided, (a, b) => decideExchange(state, a, b)),
+  );
   decisions.push(...drainAll(state, skipped));
   const moves: Move[] = [];
   for (const d of decisions) for (const m of d.moves) moves.push(m);

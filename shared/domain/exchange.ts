@@ -129,6 +129,10 @@ export function openExchange(
       detail: `no VM of ${giver.id} may move to ${taker.id}: ${describe(excluded)}`,
     });
   }
+  const giverBound = transfer >= g - state.mean - 1e-12;
+  const tolerance = candidates.length >= TOLERANCE_MIN_VMS ? sideTolerance(state, giverBound) : 0;
+  const pair: ExchangeState = { giverLoad: g, takerLoad: t, aimGap: g - t - 2 * transfer, tolerance };
+  if (tolerance > 0 && !giverBound) fitTaker(state, pair, candidates, tolerance);
   return {
     giver,
     taker,
@@ -138,13 +142,7 @@ export function openExchange(
     result,
     candidates,
     pool: candidates.slice(),
-    pair: {
-      giverLoad: g,
-      takerLoad: t,
-      aimGap: g - t - 2 * transfer,
-      tolerance:
-        candidates.length >= TOLERANCE_MIN_VMS ? sideTolerance(state, transfer >= g - state.mean - 1e-12) : 0,
-    },
+    pair,
     moves: [],
     maxMoves: state.config.multiVm ? state.config.maxMovesPerExchange : 1,
     stoppedByLimit: false,
@@ -311,6 +309,56 @@ export function sideTolerance(state: RoundState, giverSide: boolean): number {
   const [mine, other] = giverSide ? [sides.above, sides.below] : [sides.below, sides.above];
   if (mine === 0 || other <= mine) return tol;
   return Math.max(tol, Math.min((tol * other) / mine, 2 * state.trigger.spread * state.mean));
+}
+
+/**
+ * A taker-bound exchange (the giver keeps some of its excess): where the taker should rest and which
+ * of the giver's VMs it sheds anyway (see `ExchangeState.rest`). If every giver stopped one tolerance
+ * above the mean, the takers would rest (nodes above / nodes below) tolerances below it, the load
+ * that leaves the one side being the load that reaches the other; never further than the taker's own
+ * tolerance. The giver sheds anyway its largest VMs that fit in its excess beyond its own side's
+ * tolerance: the last VM is chosen among those for the taker's level, so a taker stops near that
+ * level without a smaller VM (and a migration more) on the giver's side.
+ */
+function fitTaker(state: RoundState, pair: ExchangeState, candidates: Candidate[], tolerance: number): void {
+  const sides = sidesByRound.get(state);
+  if (!sides || sides.below === 0) return;
+  let surplus = pair.giverLoad - state.mean - sideTolerance(state, true);
+  if (surplus <= 0) return;
+  const loads = candidates.map((c) => c.loadOnSource).sort((a, b) => b - a);
+  let smallest = Number.POSITIVE_INFINITY;
+  for (const x of loads) {
+    if (x > surplus) break;
+    surplus -= x;
+    smallest = x;
+  }
+  pair.shedAnyway = smallest;
+  pair.rest = Math.min(tolerance, (toleranceOf(state) * sides.above) / sides.below);
+}
+
+/**
+ * The order a round's exchanges are carried out in: the most imbalance removed per migration first
+ * (the drop in the pair's sum of squared distances from the mean, over its moves; ties in the order
+ * decided). Exchanges without moves keep their places. Orders are written in this order, so the
+ * migrations that even the cluster most start first, and a run cut short has done the most it could.
+ */
+export function byValue(state: RoundState, decisions: PairDecision[]): PairDecision[] {
+  const m = state.mean;
+  const slots: number[] = [];
+  const value: number[] = [];
+  for (let i = 0; i < decisions.length; i++) {
+    const d = decisions[i] as PairDecision;
+    if (d.moves.length === 0) continue;
+    const before = (d.loads.requester - m) ** 2 + (d.loads.selected - m) ** 2;
+    const after = (d.predicted.requester - m) ** 2 + (d.predicted.selected - m) ** 2;
+    slots.push(i);
+    value[i] = (before - after) / d.moves.length;
+  }
+  const movers = slots.slice().sort((a, b) => (value[b] as number) - (value[a] as number) || a - b);
+  const out = decisions.slice();
+  for (let k = 0; k < slots.length; k++)
+    out[slots[k] as number] = decisions[movers[k] as number] as PairDecision;
+  return out;
 }
 
 function sameWeights(a: Weights, b: Weights): boolean {

@@ -21,6 +21,17 @@ export interface ExchangeState {
    * remaining transfer is within it, and prefers the largest VM that lands within it.
    */
   tolerance?: number;
+  /**
+   * Where within the tolerance the taker should stop short of its aim (load units, default 0: as near
+   * the aim as the largest VM allows). Used only with `shedAnyway`.
+   */
+  rest?: number;
+  /**
+   * VMs at least this large are ones the giver sheds anyway before it is within its own tolerance
+   * (default: none). Among them the last VM is the one that stops the taker nearest `rest`: which of
+   * them goes first costs no migration.
+   */
+  shedAnyway?: number;
 }
 
 /**
@@ -65,9 +76,10 @@ export function selectVm(
 }
 
 /**
- * Best-balance with a tolerance: nothing once the remaining transfer `search` is within it; else the
- * largest improving VM that leaves the remainder within it without passing the aim (the taker stays at
- * or below it, the giver at or above it), or failing that the one nearest the aim.
+ * Best-balance with a tolerance: nothing once the remaining transfer `search` is within it; else, among
+ * the improving VMs that leave the remainder within it without passing the aim (the taker stays at or
+ * below it, the giver at or above it), a VM the giver sheds anyway that stops nearest `rest`, else the
+ * largest; failing those, the one nearest the aim.
  */
 function largestWithin(
   candidates: readonly Candidate[],
@@ -76,6 +88,8 @@ function largestWithin(
   tol: number,
 ): Candidate | undefined {
   if (search <= tol) return undefined;
+  const rest = state.rest ?? 0;
+  const anyway = state.shedAnyway ?? Number.POSITIVE_INFINITY;
   let best: Candidate | undefined;
   let bestScore = Number.POSITIVE_INFINITY;
   for (const c of candidates) {
@@ -83,8 +97,11 @@ function largestWithin(
     const short = search - c.loadOnSource;
     // Short of the aim by at most the tolerance, the largest VM wins (fewer migrations); else the
     // nearest. Passing the aim moves load that must come back: both sides stop short of the mean
-    // move less load for the same spread of loads.
-    const score = short >= -1e-12 && short <= tol ? -c.loadOnSource - 1e9 : Math.abs(short);
+    // move less load for the same spread of loads. A VM the giver sheds anyway may stop the taker
+    // where it should rest instead: the same migrations, a taker nearer its level.
+    const within = short >= -1e-12 && short <= tol;
+    const fits = within && c.loadOnSource >= anyway - 1e-12;
+    const score = fits ? Math.abs(short - rest) - 2e9 : within ? -c.loadOnSource - 1e9 : Math.abs(short);
     if (score < bestScore) {
       best = c;
       bestScore = score;

@@ -82,7 +82,9 @@ describe(`the spill of a far outlier (${SPILL_PARTNERS} further partners)`, () =
   it('serves the more loaded of two givers first, and gives no taker to both', () => {
     // h1 (40) and h2 (30) each meet one of the four least loaded nodes; then h1 spills to the next
     // three least loaded, and h2 to the rest. Two nodes above the mean (10.6) and eight below: a
-    // giver may stop four tolerances above it (see `sideTolerance`), so both stop at 14.
+    // giver may stop four tolerances above it (see `sideTolerance`), so both stop at 14. The round
+    // lists its exchanges by the imbalance each removes per migration (`byValue`): h1's single VM to
+    // c4 removes less per migration than h2's exchange with c5, and more than h2's with c6.
     const d = round([
       ['h1', twos(20)],
       ['h2', twos(15)],
@@ -93,8 +95,8 @@ describe(`the spill of a far outlier (${SPILL_PARTNERS} further partners)`, () =
       'h2-c1 moved 4',
       'h1-c2 moved 4',
       'h1-c3 moved 3',
-      'h1-c4 moved 1',
       'h2-c5 moved 2',
+      'h1-c4 moved 1',
       'h2-c6 moved 2',
     ]);
     const takers = d.moves.map((m) => m.to);
