@@ -30,6 +30,7 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
 
 const r3 = (x: number | null | undefined) =>
   x === null || x === undefined ? null : Math.round(x * 1000) / 1000;
+const r4 = (x: number) => Math.round(x * 10_000) / 10_000;
 const cell = (x: number | null | undefined, w: number) => String(x ?? '—').padStart(w);
 const config = (over: Partial<BalancingConfig>): BalancingConfig => ({
   ...DEFAULT_BALANCING_CONFIG,
@@ -245,8 +246,8 @@ function planetlabRoot(): string {
 
 /**
  * Where the defaults were tuned; every other day and seed is held out. The unseen skewed seeds are
- * run by the bench only, once after each policy change (last: each side of the mean its own
- * tolerance, `sideTolerance`).
+ * run by the bench only, once after each policy change, until `fitTaker` and `byValue`, whose
+ * diagnosis looked at them (docs/balancer.md); fresh seeds were that change's unseen check.
  */
 const TUNED = { days: ['20110303'], traceSeeds: [1, 2], skewedSeeds: [1, 2, 3] };
 const UNSEEN_SKEWED_SEEDS = [31, 57, 314, 2718];
@@ -332,10 +333,16 @@ function defaultsFigures(ctx: BenchContext) {
           : 'held-out',
       roundsToCv005: r.roundsToCv['0.05'],
       maxOverLbAt50: r3(r.final.maxLoad / lb),
-      migrationsVsGreedy: r3(
+      // Four decimals: a move or two over greedy's ~3,150 is 1.0003 to 1.0006, which three would hide.
+      migrationsVsGreedy: r4(
         (r.migrationsToCv['0.05'] ?? Number.NaN) / (g.migrationsToCv['0.05'] ?? Number.NaN),
       ),
-      greedy: { roundsToCv005: g.roundsToCv['0.05'], maxOverLbAt50: r3(g.final.maxLoad / lb) },
+      migrationsToCv005: r.migrationsToCv['0.05'],
+      greedy: {
+        roundsToCv005: g.roundsToCv['0.05'],
+        maxOverLbAt50: r3(g.final.maxLoad / lb),
+        migrationsToCv005: g.migrationsToCv['0.05'],
+      },
       lowNodeUtilization: { maxOverLbAt50: r3((r.baselines.lowNodeUtilization?.final.maxLoad ?? 0) / lb) },
       proxlb: { maxOverLbAt50: r3((r.baselines.proxlb?.final.maxLoad ?? 0) / lb) },
     };
@@ -348,7 +355,13 @@ function defaultsFigures(ctx: BenchContext) {
     trace: trace.every((t) => (t.overloadVsGreedy as number) <= 1 && (t.migrationsVsGreedy as number) <= 0.1),
     skewedRounds: skewed.every((s) => s.roundsToCv005 !== null && (s.roundsToCv005 as number) <= 8),
     skewedMaxOverLb: skewed.every((s) => (s.maxOverLbAt50 as number) <= 1.03),
-    skewedMigrations: skewed.every((s) => (s.migrationsVsGreedy as number) <= 1),
+    // On the counts themselves, not the rounded ratio.
+    skewedMigrations: skewed.every(
+      (s) =>
+        s.migrationsToCv005 !== null &&
+        (s.migrationsToCv005 as number) <=
+          ((s.greedy as { migrationsToCv005: number | null }).migrationsToCv005 ?? 0),
+    ),
   };
   for (const [k, v] of Object.entries(met)) ctx.log(`defaults target ${k}: ${v ? 'MET' : 'NOT MET'}`);
   return { tuned: TUNED, unseenSkewedSeeds: UNSEEN_SKEWED_SEEDS, trace, skewed, met };
