@@ -77,6 +77,9 @@ export async function runBench(
   return verdict(outcomes, out);
 }
 
+/** A suite that has printed nothing for this long gets a line from the harness, so long work shows progress. */
+const QUIET_MS = 30_000;
+
 /** One suite, timed; a suite that throws gives an outcome with its error, and the run goes on. */
 async function runSuite(
   mod: Partial<Suite>,
@@ -87,9 +90,19 @@ async function runSuite(
   const started = performance.now();
   const at = new Date().toISOString();
   const took = () => Math.round(performance.now() - started);
+  let lastLine = started;
+  const log = (line: string) => {
+    lastLine = performance.now();
+    out(`  ${line}`);
+  };
+  const beat = setInterval(() => {
+    if (performance.now() - lastLine >= QUIET_MS)
+      log(`… still running, ${Math.round(took() / 1000)} s so far`);
+  }, QUIET_MS / 6);
+  beat.unref();
   try {
     if (typeof mod.run !== 'function') throw new Error(`bench/suites/${file}.ts exports no run()`);
-    const figures = await mod.run({ quick, log: (line) => out(`  ${line}`) });
+    const figures = await mod.run({ quick, log });
     const ms = took();
     out(`  done in ${(ms / 1000).toFixed(1)} s`);
     return { ms, quick, at, figures };
@@ -98,6 +111,8 @@ async function runSuite(
     const ms = took();
     out(`  FAILED after ${(ms / 1000).toFixed(1)} s: ${message}`);
     return { ms, quick, at, error: message };
+  } finally {
+    clearInterval(beat);
   }
 }
 
