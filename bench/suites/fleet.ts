@@ -144,8 +144,8 @@ export async function run(ctx: {
     );
     return { round: figures, monthly: monthlyCost(figures) };
   } finally {
-    // A round that failed leaves the writers running: stop them before their stores go (or they
-    // would fail against closed ports, unhandled, and take the whole bench down).
+    // A round that failed leaves the writers running: stop them before the stores close, or
+    // dynalite's close waits for their connections, which keep writing, and the suite never ends.
     running = false;
     await writers?.catch(() => {});
     await stores.close();
