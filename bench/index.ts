@@ -79,6 +79,22 @@ export async function runBench(
 
 /** A suite that has printed nothing for this long gets a line from the harness, so long work shows progress. */
 const QUIET_MS = 30_000;
+/** A suite still running after this long has hung (the longest full suite takes about 3 min at load 15). */
+const SUITE_LIMIT_MS = 30 * 60_000;
+
+/**
+ * `work`, or a rejection once `ms` have passed. The work itself cannot be stopped: what it holds
+ * open is reported after the suite and, if it keeps the process alive, by the exit watchdog. The
+ * timer is unref'd, so it never keeps the process alive itself.
+ */
+export function withinLimit<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`did not finish within ${ms / 1000} s`)), ms);
+    timer.unref();
+  });
+  return Promise.race([work, limit]).finally(() => clearTimeout(timer));
+}
 
 /** One suite, timed; a suite that throws gives an outcome with its error, and the run goes on. */
 async function runSuite(
@@ -102,7 +118,7 @@ async function runSuite(
   beat.unref();
   try {
     if (typeof mod.run !== 'function') throw new Error(`bench/suites/${file}.ts exports no run()`);
-    const figures = await mod.run({ quick, log });
+    const figures = await withinLimit(mod.run({ quick, log }), SUITE_LIMIT_MS);
     const ms = took();
     out(`  done in ${(ms / 1000).toFixed(1)} s`);
     return { ms, quick, at, figures };

@@ -144,8 +144,9 @@ export async function run(ctx: {
     );
     return { round: figures, monthly: monthlyCost(figures) };
   } finally {
-    // A round that failed leaves the writers running: stop them before the stores close, or
-    // dynalite's close waits for their connections, which keep writing, and the suite never ends.
+    // A round that failed leaves the writers running: stop them before the stores close. Otherwise
+    // either dynalite's close waits for their connections, which keep writing, and the suite never
+    // ends, or a write meets the closed port and its unhandled rejection ends the bench unwritten.
     running = false;
     await writers?.catch(() => {});
     await stores.close();

@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { armExitWatchdog, beyond, leftOpen, openResources } from '../../../bench/handles.ts';
+import { withinLimit } from '../../../bench/index.ts';
 
 const listening = async (): Promise<Server> => {
   const server = createServer();
@@ -114,5 +115,16 @@ describe('the exit watchdog', () => {
     expect(child.stderr).toContain(
       'still running 0.3 s after the results were written, held by: TCPServerWrap. A suite did not close',
     );
+  });
+});
+
+describe('the time limit on a suite', () => {
+  it('gives the work when it finishes in time', async () => {
+    await expect(withinLimit(Promise.resolve(7), 1_000)).resolves.toBe(7);
+    await expect(withinLimit(Promise.reject(new Error('its own')), 1_000)).rejects.toThrow('its own');
+  });
+
+  it('rejects work that never finishes once the limit has passed', async () => {
+    await expect(withinLimit(new Promise(() => {}), 50)).rejects.toThrow('did not finish within 0.05 s');
   });
 });
