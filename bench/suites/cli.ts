@@ -41,8 +41,12 @@ export async function run({ quick, log }: { quick: boolean; log: (line: string) 
   };
   const samples: Record<string, number[]> = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
   for (const measure of Object.values(cases)) measure(); // warm the file cache
-  for (let i = 0; i < runs; i++)
+  for (let i = 0; i < runs; i++) {
     for (const [k, measure] of Object.entries(cases)) samples[k]?.push(measure());
+    // The spawns are synchronous, so the harness's "still running" line cannot run: say it here.
+    if ((i + 1) % 5 === 0 && i + 1 < runs)
+      log(`${i + 1} of ${runs} rounds of ${Object.keys(cases).length} starts`);
+  }
   const ms = Object.fromEntries(Object.entries(samples).map(([k, xs]) => [k, round1(median(xs))]));
   const bare = ms.bare ?? Number.NaN;
   const ratio = (k: string) => round2((ms[k] ?? Number.NaN) / bare);

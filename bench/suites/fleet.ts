@@ -56,6 +56,8 @@ export async function run(ctx: {
   const shards = 10;
   const scratch = mkdtempSync(join(tmpdir(), 'seesaw-bench-fleet-'));
   const stores = await startLocalStores({ scratchDir: scratch });
+  let running = true;
+  let writers: Promise<void> | undefined;
   try {
     const clients = localClients(stores, { tableName: 'bench-fleet', bucketName: 'bench-fleet' });
     await ensureTableAndBucket(clients);
@@ -69,9 +71,8 @@ export async function run(ctx: {
     await seedCluster(clients, records as typeof records, now);
 
     // Report writers: every agent renews its lease with its report, over and over, while the round runs.
-    let running = true;
     let reports = 0;
-    const writers = (async () => {
+    writers = (async () => {
       while (running) {
         await eachLimited(records, 8, async (r) => {
           if (!running) return;
@@ -143,6 +144,11 @@ export async function run(ctx: {
     );
     return { round: figures, monthly: monthlyCost(figures) };
   } finally {
+    // A round that failed leaves the writers running: stop them before the stores close. Otherwise
+    // either dynalite's close waits for their connections, which keep writing, and the suite never
+    // ends, or a write meets the closed port and its unhandled rejection ends the bench unwritten.
+    running = false;
+    await writers?.catch(() => {});
     await stores.close();
     rmSync(scratch, { recursive: true, force: true });
   }

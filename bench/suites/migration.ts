@@ -6,7 +6,7 @@
 // target's notice of IMAGE_READY, its download and apply, the take and the first tick.
 import { loadavg } from 'node:os';
 import { createAgent } from '../../node-agent/agent/agent.ts';
-import { runAgent } from '../../node-agent/agent/run.ts';
+import { type RunningAgent, runAgent } from '../../node-agent/agent/run.ts';
 import { createKernel } from '../../node-agent/kernel/index.ts';
 import { DEFAULT_TIMINGS, orderDeadline } from '../../shared/domain/protocol.ts';
 import { startScratchStores } from '../../shared/local/stores.ts';
@@ -108,9 +108,13 @@ const median = (xs: number[]) => {
 type PhaseLog = ReturnType<typeof phaseLog>;
 type Clients = Awaited<ReturnType<typeof startScratchStores>>['clients'];
 
-/** Two agents on their own kernels, running on the scratch stores; their loops, to stop. */
-async function startAgents(clients: Clients, images: ReturnType<typeof createImageStore>, phases: PhaseLog) {
-  const loops = [];
+/** Two agents on their own kernels, running on the scratch stores; their loops go into `loops`, to stop. */
+async function startAgents(
+  clients: Clients,
+  images: ReturnType<typeof createImageStore>,
+  phases: PhaseLog,
+  loops: RunningAgent[],
+) {
   for (const id of NODES) {
     const spec = { id, capacity: 40_000_000, weights: { cpu: 1, io: 0.2, mem: 0.1 }, memCapacityPages: 8192 };
     const kernel = createKernel(
@@ -130,7 +134,6 @@ async function startAgents(clients: Clients, images: ReturnType<typeof createIma
     await agent.register();
     loops.push(runAgent(agent, { tickMs: 20, reportMs: REPORT_MS, reconcileMs: 100 }, quiet));
   }
-  return loops;
 }
 
 const NODES = ['bench-a', 'bench-b'];
@@ -215,13 +218,16 @@ export async function run(ctx: {
 }): Promise<Record<string, unknown>> {
   const { clients, close } = await startScratchStores('bench-migration');
   const phases = phaseLog();
-  const loops = await startAgents(clients, createImageStore(clients), phases);
+  // Started inside the try: an agent that fails to start must not leave the other's timers and the
+  // stores holding the process open.
+  const loops: RunningAgent[] = [];
   const moves = ctx.quick ? 2 : 6;
   const figures: Record<string, unknown> = {
     movesPerGuest: moves,
     loadavg1: Math.round(loadavg()[0]! * 10) / 10,
   };
   try {
+    await startAgents(clients, createImageStore(clients), phases, loops);
     for (const guest of GUESTS) {
       const records = await moveBackAndForth(clients, guest, moves);
       const out = figuresOf(guest.memPages, records, phases);
@@ -238,7 +244,9 @@ export async function run(ctx: {
       figures[label] = out;
     }
   } finally {
-    await Promise.all(loops.map((l) => l.stop()));
+    // Every agent stops and the stores close even when one agent's shutdown fails (its lease release,
+    // say): a failed stop must not keep the stores running.
+    await Promise.allSettled(loops.map((l) => l.stop()));
     clients.dynamo.destroy();
     clients.s3.destroy();
     await close();

@@ -72,7 +72,16 @@ async function twoQemuNodes(accel: 'kvm' | 'tcg') {
     s3Endpoint: stores.s3Endpoint,
     credentials: LOCAL_CREDENTIALS,
   });
-  await ensureTableAndBucket(clients);
+  const closeStores = async () => {
+    clients.dynamo.destroy();
+    clients.s3.destroy();
+    await stores.close();
+    rmSync(scratch, { recursive: true, force: true });
+  };
+  await ensureTableAndBucket(clients).catch(async (error) => {
+    await closeStores();
+    throw error;
+  });
   const blobs = s3Blobs(clients);
   const nodes = ['a', 'b'].map(
     (nodeId) =>
@@ -89,11 +98,12 @@ async function twoQemuNodes(accel: 'kvm' | 'tcg') {
   return {
     nodes,
     async close() {
-      await Promise.all(nodes.map((d) => d.stopAll()));
-      clients.dynamo.destroy();
-      clients.s3.destroy();
-      await stores.close();
-      rmSync(scratch, { recursive: true, force: true });
+      // The stores close even when stopping a QEMU process fails, or they would hold the bench open.
+      try {
+        await Promise.all(nodes.map((d) => d.stopAll()));
+      } finally {
+        await closeStores();
+      }
     },
   };
 }

@@ -9,7 +9,15 @@ export function registerBench(program: Command) {
     .option('--quick', 'smaller sizes, for a fast look')
     .action(async (suites: string[], flags: { quick?: boolean }) => {
       const { runBench } = await import('../../bench/index.ts');
-      const ok = await runBench(suites, { quick: flags.quick === true });
-      if (!ok) process.exitCode = 1;
+      const { armExitWatchdog, openResources } = await import('../../bench/handles.ts');
+      const since = openResources();
+      try {
+        const ok = await runBench(suites, { quick: flags.quick === true });
+        if (!ok) process.exitCode = 1;
+      } finally {
+        // The process should now end by itself; if something a suite opened still holds it, the
+        // watchdog names it and exits non-zero rather than leave an unattended run hanging.
+        armExitWatchdog({ since });
+      }
     });
 }

@@ -6,6 +6,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { leftOpen, openResources } from '../../bench/handles.ts';
 import { counterFloppy, expectedOutput, parseLine } from '../../node-agent/drivers/qemu/counter-image.ts';
 import { emptySerial, foldSerial } from '../../node-agent/drivers/qemu/serial.ts';
 import { QEMU, qemuScratch } from './support.ts';
@@ -104,6 +105,21 @@ describe('a QEMU process running the counter guest', () => {
     expect(target.serial.tail.startsWith(expectedOutput(stopped.lines + 1, stopped.lines + 3))).toBe(true);
     expect(counterOf(after.last)).toBe(after.lines);
     expect(after.chain).toBe(foldSerial(emptySerial(), expectedOutput(1, after.lines)).chain);
+  });
+
+  it('closes the socket of a migration out when the process ends before the migration does', async () => {
+    // A VM stopped after its pre-copy (the migration given up by a stop, not a cancel): the
+    // listening stream socket must go with the process, or it holds the agent (and `npm run bench`)
+    // open for good.
+    const before = openResources();
+    const vm = await scratch.spawn();
+    await vm.serial.wait((s) => s.lines >= 2, WAIT);
+    const migration = await vm.startMigration(() => {});
+    await migration.switchover;
+    expect(readdirSync(vm.options.dir)).toContain('out-1.sock');
+    await vm.kill();
+    expect(await leftOpen(before)).toEqual([]);
+    expect(readdirSync(vm.options.dir)).not.toContain('out-1.sock');
   });
 
   it('fails the load, instead of hanging, when the target process dies during it', async () => {

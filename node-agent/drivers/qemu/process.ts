@@ -101,6 +101,8 @@ export class QemuProcess {
   private serialFiles = 0;
   private rotating: Promise<void> | undefined;
   private readonly serialCheck: NodeJS.Timeout;
+  /** Cleanups of the migration stream sockets still listening; run when the process ends. */
+  private readonly endpoints = new Set<() => void>();
   /** Fires (never rejects) with an error when the process exits. */
   readonly exited: Promise<Error>;
 
@@ -116,6 +118,9 @@ export class QemuProcess {
     this.exited = exited.then((e) => {
       this.exitError = e;
       clearInterval(this.serialCheck);
+      // A migration out that never completed or was cancelled (the VM stopped after its pre-copy)
+      // would keep its socket listening, and the agent's process alive, for good.
+      for (const cleanup of this.endpoints) cleanup();
       return e;
     });
     // a guest that prints forever must not fill the disk
@@ -320,9 +325,11 @@ export class QemuProcess {
     server.listen(path);
     await once(server, 'listening');
     const cleanup = () => {
+      this.endpoints.delete(cleanup);
       server.close();
       rmSync(path, { force: true });
     };
+    this.endpoints.add(cleanup);
     return { path, connection, cleanup };
   }
 
