@@ -10,11 +10,13 @@ import { aNode, aRound, vmsOn } from './fixtures.ts';
 
 /** Node `id` holds VMs of the given sizes; `full` nodes have no memory room beyond their own VMs. */
 function round(
-  nodes: [string, number[], { full?: boolean; inFlight?: number }?][],
+  nodes: [string, number[], { full?: boolean; pages?: number; inFlight?: number }?][],
   over: Partial<BalancingConfig> = {},
 ): RoundDecision {
   const input = aRound(
-    nodes.map(([id, sizes, o]) => aNode({ id, memCapacityPages: o?.full ? 16 * sizes.length : 1_000_000 })),
+    nodes.map(([id, sizes, o]) =>
+      aNode({ id, memCapacityPages: o?.pages ?? (o?.full ? 16 * sizes.length : 1_000_000) }),
+    ),
     nodes.flatMap(([id, sizes]) => vmsOn(id, sizes)),
     {
       expected: Object.fromEntries(nodes.map(([id, sizes]) => [id, sizes.reduce((a, b) => a + b, 0)])),
@@ -100,6 +102,31 @@ describe(`the spill of a far outlier (${SPILL_PARTNERS} further partners)`, () =
     const takers = d.moves.map((m) => m.to);
     for (const t of new Set(takers))
       expect(new Set(d.moves.filter((m) => m.to === t).map((m) => m.from)).size).toBe(1);
+  });
+
+  it('serves the givers by their load after their own exchange, not by their pair’s gap', () => {
+    // h1 (40) meets c0 (1), the widest pair, and gives it 10 (30 left); h2 (36) meets c1 (2), which
+    // has memory room for one VM only, and gives 2 (34 left). h2 is now the more loaded: it spills
+    // first, to c2, c3 and c4; h1 gets the next three.
+    const d = round([
+      ['h1', twos(20)],
+      ['h2', twos(18)],
+      ...Array.from({ length: 8 }, (_, i): [string, number[], { pages?: number }] => [
+        `c${i}`,
+        ones(i + 1),
+        { pages: i === 1 ? 16 * 3 : 1_000_000 },
+      ]),
+    ]);
+    expect(summary(d)).toEqual([
+      'h1-c0 moved 5',
+      'h2-c1 moved 1',
+      'h2-c2 moved 4',
+      'h2-c3 moved 4',
+      'h2-c4 moved 3',
+      'h1-c5 moved 3',
+      'h1-c6 moved 2',
+      'h1-c7 moved 2',
+    ]);
   });
 
   it('stops at a node already at the mean', () => {
