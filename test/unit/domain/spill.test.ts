@@ -171,4 +171,22 @@ describe('the spill stops once the giver is within the tolerance of the mean', (
     expect(summary(d)).toEqual(['n0-n2 moved 2', 'n0-n3 moved 2']);
     expect(d.expected).toMatchObject({ n0: 11, n1: 9 });
   });
+
+  it('stops with the giver exactly at the mean plus its side’s tolerance, in exact arithmetic', () => {
+    // 60 (ten 6s), 0, 17 and 19: mean 24, tolerance 2 × 0.125 × 24 = 6 (threshold factor 1.125, every
+    // figure exact in binary). One node above the mean and three below: the giver may stop three
+    // tolerances above it, at 42. n0 gives n1 three 6s and lands on 42 exactly: it spills no further,
+    // though n2 could take a 6; n2 keeps its pair with n3.
+    const d = round(
+      [
+        ['n0', Array.from({ length: 10 }, () => 6)],
+        ['n1', []],
+        ['n2', [5, 6, 6]],
+        ['n3', [6, 6, 6, 1]],
+      ],
+      { thresholdFactor: 1.125 },
+    );
+    expect(summary(d)).toEqual(['n0-n1 moved 3', 'n3-n2 below-threshold 0']);
+    expect(d.expected).toEqual({ n0: 42, n1: 18, n2: 17, n3: 19 });
+  });
 });
