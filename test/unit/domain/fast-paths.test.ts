@@ -1,7 +1,7 @@
 // The balancer run's fast paths answer exactly what the simple code they replace answers: a speed-up
 // that changed one digit of a reason or one decision would fail here (and the golden fixtures).
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { decideRound } from '../../../shared/domain/decide.ts';
 import { IdIndex } from '../../../shared/domain/id-index.ts';
 import { createRng } from '../../../shared/domain/rng.ts';
@@ -51,6 +51,22 @@ describe('toFixed3', () => {
       Number.NEGATIVE_INFINITY,
     ])
       same(x);
+  });
+
+  it('answers without toFixed, its slow general path, except near a rounding tie or for a large value', () => {
+    // The reason toFixed3 exists: a round formats tens of thousands of loads (see its comment).
+    const spy = vi.spyOn(Number.prototype, 'toFixed');
+    try {
+      const fast = [1.2344, -3.25, 0.1, 42, 999_999.25].map(toFixed3);
+      const callsFast = spy.mock.calls.length;
+      const slow = [1.0005, -0.0005, 1e7].map(toFixed3);
+      const callsSlow = spy.mock.calls.length - callsFast;
+      expect(fast).toEqual(['1.234', '-3.250', '0.100', '42.000', '999999.250']);
+      expect(slow).toEqual(['1.000', '-0.001', '10000000.000']);
+      expect([callsFast, callsSlow]).toEqual([0, 3]);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('is what fmt prints for a fraction, and fmt prints integers whole', () => {

@@ -96,4 +96,22 @@ describe(`the retry of a stalled giver (${RETRY_PARTNERS} partners)`, () => {
     ]);
     expect(summary(d)).toEqual(['a-d constraint', 'b-c no-gain']);
   });
+  it('skips a stalled giver that an earlier retry already paired', () => {
+    // Two stalled pairs: a (10: 6 4, 64 pages each) with f (8, pinned) and b (5: 3 2) with e (4,
+    // pinned). a, the widest, retries first: d has room for 16 pages only and c none, so a gives its 4
+    // to e, the third partner tried (10 / 4 → 6 / 8); f and b, left alone, meet. b could still give d
+    // its 2 (5 / 1 → 3 / 3), but it already met f: it does not retry, and d keeps its pair with c.
+    const d = round(
+      [
+        { id: 'a', sizes: [6, 4] },
+        { id: 'b', sizes: [3, 2] },
+        { id: 'c', sizes: [3], full: true, pinned: true },
+        { id: 'd', sizes: [1], pages: 32 },
+        { id: 'e', sizes: [4], pinned: true },
+        { id: 'f', sizes: [8], pinned: true },
+      ],
+      { 'a-0': 64, 'a-1': 64 },
+    );
+    expect(summary(d)).toEqual(['c-d constraint', 'a-e moved a-1→e', 'f-b constraint']);
+  });
 });

@@ -123,6 +123,28 @@ describe('a candidate’s load on the taker', () => {
   });
 });
 
+describe('a node’s VMs', () => {
+  it('are gathered on first use and the same list is returned afterwards, as the round started', () => {
+    // Like the round's expected loads, one object however often read (drain and mirror ask again and
+    // again); moves do not change it: it lists the VMs as the round started.
+    const state = prepareRound(
+      aRound(
+        ['a', 'b'].map((id) => aNode({ id })),
+        vmsOn('a', [2, 1]),
+      ),
+      config,
+    );
+    const first = vmsOf(state, 'a');
+    expect(first.map((v) => v.id)).toEqual(['a-0', 'a-1']);
+    const [a, b] = [nodeOf(state, 'a'), nodeOf(state, 'b')];
+    const [c] = candidatesFor(state, a, b).candidates;
+    applyMove(state, c as NonNullable<typeof c>, a, b);
+    expect(vmsOf(state, 'a')).toBe(first);
+    expect(first.map((v) => v.id)).toEqual(['a-0', 'a-1']);
+    expect(vmsOf(state, 'b')).toEqual([]);
+  });
+});
+
 describe('a round where every node drains', () => {
   it('has a mean and a swap floor of 0, not NaN', () => {
     const nodes = ['a', 'b'].map((id) => aNode({ id, draining: true }));

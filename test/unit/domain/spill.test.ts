@@ -10,11 +10,13 @@ import { aNode, aRound, vmsOn } from './fixtures.ts';
 
 /** Node `id` holds VMs of the given sizes; `full` nodes have no memory room beyond their own VMs. */
 function round(
-  nodes: [string, number[], { full?: boolean; inFlight?: number }?][],
+  nodes: [string, number[], { full?: boolean; pages?: number; inFlight?: number }?][],
   over: Partial<BalancingConfig> = {},
 ): RoundDecision {
   const input = aRound(
-    nodes.map(([id, sizes, o]) => aNode({ id, memCapacityPages: o?.full ? 16 * sizes.length : 1_000_000 })),
+    nodes.map(([id, sizes, o]) =>
+      aNode({ id, memCapacityPages: o?.pages ?? (o?.full ? 16 * sizes.length : 1_000_000) }),
+    ),
     nodes.flatMap(([id, sizes]) => vmsOn(id, sizes)),
     {
       expected: Object.fromEntries(nodes.map(([id, sizes]) => [id, sizes.reduce((a, b) => a + b, 0)])),
@@ -104,6 +106,31 @@ describe(`the spill of a far outlier (${SPILL_PARTNERS} further partners)`, () =
       expect(new Set(d.moves.filter((m) => m.to === t).map((m) => m.from)).size).toBe(1);
   });
 
+  it('serves the givers by their load after their own exchange, not by their pair’s gap', () => {
+    // h1 (40) meets c0 (1), the widest pair, and gives it 10 (30 left); h2 (36) meets c1 (2), which
+    // has memory room for one VM only, and gives 2 (34 left). h2 is now the more loaded: it spills
+    // first, to c2, c3 and c4; h1 gets the next three.
+    const d = round([
+      ['h1', twos(20)],
+      ['h2', twos(18)],
+      ...Array.from({ length: 8 }, (_, i): [string, number[], { pages?: number }] => [
+        `c${i}`,
+        ones(i + 1),
+        { pages: i === 1 ? 16 * 3 : 1_000_000 },
+      ]),
+    ]);
+    expect(summary(d)).toEqual([
+      'h1-c0 moved 5',
+      'h2-c1 moved 1',
+      'h2-c2 moved 4',
+      'h2-c3 moved 4',
+      'h2-c4 moved 3',
+      'h1-c5 moved 3',
+      'h1-c6 moved 2',
+      'h1-c7 moved 2',
+    ]);
+  });
+
   it('stops at a node already at the mean', () => {
     // hot (26: thirteen 2s), a and b (2 each), m (10) = the mean. b may take one VM more (7 in flight);
     // after a, hot (16) is still above the mean, but the next idle node, m, is at it.
@@ -145,5 +172,23 @@ describe('the spill stops once the giver is within the tolerance of the mean', (
     ]);
     expect(summary(d)).toEqual(['n0-n2 moved 2', 'n0-n3 moved 2']);
     expect(d.expected).toMatchObject({ n0: 11, n1: 9 });
+  });
+
+  it('stops with the giver exactly at the mean plus its side’s tolerance, in exact arithmetic', () => {
+    // 60 (ten 6s), 0, 17 and 19: mean 24, tolerance 2 × 0.125 × 24 = 6 (threshold factor 1.125, every
+    // figure exact in binary). One node above the mean and three below: the giver may stop three
+    // tolerances above it, at 42. n0 gives n1 three 6s and lands on 42 exactly: it spills no further,
+    // though n2 could take a 6; n2 keeps its pair with n3.
+    const d = round(
+      [
+        ['n0', Array.from({ length: 10 }, () => 6)],
+        ['n1', []],
+        ['n2', [5, 6, 6]],
+        ['n3', [6, 6, 6, 1]],
+      ],
+      { thresholdFactor: 1.125 },
+    );
+    expect(summary(d)).toEqual(['n0-n1 moved 3', 'n3-n2 below-threshold 0']);
+    expect(d.expected).toEqual({ n0: 42, n1: 18, n2: 17, n3: 19 });
   });
 });
