@@ -1,11 +1,12 @@
 // The bookkeeping of one balancing round: node loads, budgets, VMs per node and takers' memory and
 // groups, kept in arrays indexed like `input.nodes` and updated move by move.
-import { type Exclusion, excludedBy, type TakerState } from './constraints.ts';
+import { cannotEnter, cannotEnterAt, type Exclusion, excludedAt, type TakerState } from './constraints.ts';
 import { vmLoad } from './load.ts';
 import type { Candidate } from './selection.ts';
 import { chooseTrigger, type TriggerChoice } from './trigger.ts';
 import type {
   BalancingConfig,
+  LoadFactors,
   Move,
   NodeInfo,
   PairDecision,
@@ -14,6 +15,7 @@ import type {
   VmInfo,
   Weights,
 } from './types.ts';
+import { type VmTable, vmTableOf } from './vm-table.ts';
 
 /** Swaps are for givers in this upper share of the excess of the most loaded node over the mean. */
 export const SWAP_SHARE = 0.5;
@@ -26,6 +28,8 @@ export interface RoundState {
   loads: Float64Array;
   /** Each VM's load under the weights of the node it is on as the round starts (vmLoad's value). */
   vmLoads: Float64Array;
+  /** The round's VMs in columns, by their position in the input. */
+  vms: VmTable;
   budget: Float64Array;
   /** VMs of node i are `vms[order[start[i]]] … vms[order[start[i + 1] - 1]]`. */
   start: Int32Array;
@@ -74,6 +78,9 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
   const index = new Map<string, number>();
   for (let i = 0; i < n; i++) index.set((input.nodes[i] as NodeInfo).id, i);
   const { vmNode, start, loads, vmLoads } = placeVms(input, index);
+  // The builder's columns hold node positions: with a node id listed twice they are not the index's.
+  const table = input.table && index.size === n ? input.table : undefined;
+  const vms = table ?? vmTableOf(input.vms, vmNode, vmLoads);
   for (let i = 0; i < n; i++) start[i + 1] = (start[i + 1] as number) + (start[i] as number);
   const order = vmsByNode(vmNode, start, n);
   const totals = nodeTotals(input, config, loads);
@@ -83,6 +90,7 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
     index,
     loads,
     vmLoads,
+    vms,
     budget: totals.budget,
     start,
     order,
@@ -105,7 +113,8 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
  */
 function placeVms(input: RoundInput, index: ReadonlyMap<string, number>) {
   const n = input.nodes.length;
-  const count = input.vms.length;
+  const table = input.table && index.size === n ? input.table : undefined;
+  const count = table ? table.count : input.vms.length;
   const vmNode = new Int32Array(count);
   const start = new Int32Array(n + 1);
   const loads = new Float64Array(n);
@@ -117,7 +126,7 @@ function placeVms(input: RoundInput, index: ReadonlyMap<string, number>) {
     vmLoads[v] = load;
     loads[i] = (loads[i] as number) + load;
   };
-  const given = input.vmLoads;
+  const given = table ?? input.vmLoads;
   if (given && given.node.length === count && given.load.length === count) {
     for (let v = 0; v < count; v++) place(v, given.node[v] as number, given.load[v] as number);
     return { vmNode, start, loads, vmLoads };
@@ -226,7 +235,7 @@ export function vmsOf(state: RoundState, id: string): VmInfo[] {
   if (!list) {
     list = [];
     for (let k = state.start[i] as number; k < (state.start[i + 1] as number); k++) {
-      list.push(state.input.vms[state.order[k] as number] as VmInfo);
+      list.push(state.vms.info(state.order[k] as number));
     }
     state.vmLists[i] = list;
   }
@@ -243,13 +252,14 @@ export function takerOf(state: RoundState, id: string): TakerState {
   if (!t) {
     let mem = 0;
     let groups = NO_GROUPS;
-    const { vms } = state.input;
+    const { memPages, group } = state.vms;
     for (let k = state.start[i] as number; k < (state.start[i + 1] as number); k++) {
-      const vm = vms[state.order[k] as number] as VmInfo;
-      mem += vm.memPages;
-      if (vm.group !== undefined) {
+      const v = state.order[k] as number;
+      mem += memPages[v] as number;
+      const g = group?.[v];
+      if (g !== undefined) {
         if (groups === NO_GROUPS) groups = new Map();
-        groups.set(vm.group, (groups.get(vm.group) ?? 0) + 1);
+        groups.set(g, (groups.get(g) ?? 0) + 1);
       }
     }
     t = { node: state.input.nodes[i] as NodeInfo, memUsedPages: mem, groups };
@@ -276,6 +286,28 @@ export function candidateOf(vm: VmInfo, giver: NodeInfo, taker: NodeInfo): Candi
   };
 }
 
+/**
+ * A candidate among the round's own VMs: its position in the round's columns, with the `VmInfo`
+ * made only when a step asks for it (most never do).
+ */
+export class TableCandidate implements Candidate {
+  constructor(
+    readonly table: VmTable,
+    readonly v: number,
+    readonly loadOnSource: number,
+    readonly loadOnTarget: number,
+  ) {}
+
+  get vm(): VmInfo {
+    return this.table.info(this.v);
+  }
+}
+
+/** Why the taker cannot receive the candidate's VM (see `cannotEnter`), read from the columns when it can. */
+export function cannotTake(c: Candidate, taker: TakerState): Exclusion | undefined {
+  return c instanceof TableCandidate ? cannotEnterAt(c.table, c.v, taker) : cannotEnter(c.vm, taker);
+}
+
 /** What `candidatesFor` reports when no constraint kept a VM back (never written). */
 const NOT_EXCLUDED: Map<Exclusion, number> = new Map();
 
@@ -284,7 +316,8 @@ export function candidatesFor(state: RoundState, giver: NodeInfo, taker: NodeInf
   const takerState = takerOf(state, taker.id);
   let excluded = NOT_EXCLUDED;
   const candidates: Candidate[] = [];
-  const { vms, now } = state.input;
+  const { now } = state.input;
+  const { vms } = state;
   const i = at(state, giver.id);
   const first = state.start[i] as number;
   const end = state.start[i + 1] as number;
@@ -294,17 +327,16 @@ export function candidatesFor(state: RoundState, giver: NodeInfo, taker: NodeInf
   const gone = state.gone;
   for (let k = first; k < end; k++) {
     const v = state.order[k] as number;
-    const vm = vms[v] as VmInfo;
-    if (gone?.has(vm.id)) continue;
-    const why = excludedBy(vm, takerState, now);
+    if (gone?.has(vms.ids[v] as string)) continue;
+    const why = excludedAt(vms, v, takerState, now);
     if (why) {
       if (excluded === NOT_EXCLUDED) excluded = new Map();
       excluded.set(why, (excluded.get(why) ?? 0) + 1);
       continue;
     }
     const loadOnSource = state.vmLoads[v] as number;
-    const loadOnTarget = same ? loadOnSource : vmLoad(vm.factors, taker.weights);
-    candidates.push({ vm, loadOnSource, loadOnTarget });
+    const loadOnTarget = same ? loadOnSource : vmLoad(vms.factors[v] as LoadFactors, taker.weights);
+    candidates.push(new TableCandidate(vms, v, loadOnSource, loadOnTarget));
   }
   return { candidates, excluded, total: end - first };
 }
@@ -332,10 +364,12 @@ export function applyMove(state: RoundState, c: Candidate, giver: NodeInfo, take
   state.loads[g] = (state.loads[g] as number) - c.loadOnSource;
   state.loads[t] = (state.loads[t] as number) + c.loadOnTarget;
   const ts = takerOf(state, taker.id);
-  ts.memUsedPages += c.vm.memPages;
+  const indexed = c instanceof TableCandidate;
+  const memPages = indexed ? (c.table.memPages[c.v] as number) : c.vm.memPages;
+  ts.memUsedPages += memPages;
   const gs = takerOf(state, giver.id);
-  gs.memUsedPages -= c.vm.memPages;
-  const { group } = c.vm;
+  gs.memUsedPages -= memPages;
+  const group = indexed ? c.table.group?.[c.v] : c.vm.group;
   if (group !== undefined) {
     if (ts.groups === NO_GROUPS) ts.groups = new Map();
     ts.groups.set(group, (ts.groups.get(group) ?? 0) + 1);
@@ -346,7 +380,7 @@ export function applyMove(state: RoundState, c: Candidate, giver: NodeInfo, take
   state.budget[t] = (state.budget[t] as number) - 1;
   state.clusterBudget--;
   return {
-    vm: c.vm.id,
+    vm: indexed ? (c.table.ids[c.v] as string) : c.vm.id,
     from: giver.id,
     to: taker.id,
     loadOnSource: c.loadOnSource,
