@@ -36,30 +36,42 @@ export function decideRound(input: RoundInput, config: BalancingConfig, rng: Rng
   const moves: Move[] = [];
   for (const d of decisions) for (const m of d.moves) moves.push(m);
   const after = imbalance(countedLoads(state));
+  const decision = { pairs: decisions, moves, skipped, before, after, trigger: state.trigger };
+  return withExpected(decision, input.nodes, state.loads);
+}
+
+/**
+ * The decision with its `expected` loads built on first read: a balancer run never reads them (the
+ * next round's input comes from the store). Made apart from decideRound, whose closures share a scope
+ * holding the round state, so that the decision keeps the loads and the nodes, not the whole state.
+ */
+function withExpected(
+  decision: Omit<RoundDecision, 'expected'>,
+  nodes: readonly NodeInfo[],
+  loads: Float64Array,
+): RoundDecision {
   let expected: Record<string, number> | undefined | null = null;
   return {
-    pairs: decisions,
-    moves,
-    skipped,
-    before,
-    after,
-    // Built on first read: a balancer run never reads it (the next round's input comes from the store).
+    pairs: decision.pairs,
+    moves: decision.moves,
+    skipped: decision.skipped,
+    before: decision.before,
+    after: decision.after,
     get expected() {
-      if (expected === null) expected = expectedLoads(state);
+      if (expected === null) expected = expectedLoads(nodes, loads);
       return expected;
     },
-    set expected(loads) {
-      expected = loads;
+    set expected(given) {
+      expected = given;
     },
-    trigger: state.trigger,
+    trigger: decision.trigger,
   };
 }
 
 /** Each node's load as the round leaves it, by id. */
-function expectedLoads(state: RoundState): Record<string, number> {
-  const { nodes } = state.input;
+function expectedLoads(nodes: readonly NodeInfo[], loads: Float64Array): Record<string, number> {
   const expected: Record<string, number> = {};
-  for (let i = 0; i < nodes.length; i++) expected[(nodes[i] as NodeInfo).id] = state.loads[i] as number;
+  for (let i = 0; i < nodes.length; i++) expected[(nodes[i] as NodeInfo).id] = loads[i] as number;
   return expected;
 }
 
