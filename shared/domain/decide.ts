@@ -11,7 +11,7 @@ import {
 } from './exchange.ts';
 import { mirrorStalled } from './mirror.ts';
 import { type PairingNode, pairNodes } from './pairing.ts';
-import { countedLoads, loadOf, prepareRound, type RoundState } from './round-state.ts';
+import { countedLoads, loadOf, prepareRound, type RoundState, recycle } from './round-state.ts';
 import { imbalance } from './stats.ts';
 import type {
   BalancingConfig,
@@ -108,7 +108,10 @@ function decideExchange(state: RoundState, requester: string, selected: string):
   const opened = openExchange(state, requester, selected);
   if ('reason' in opened) return opened;
   while (stepExchange(state, opened)) {}
-  return closeExchange(state, opened);
+  const decision = closeExchange(state, opened);
+  // The decision holds moves, not candidates: the exchange's candidates may serve the next one.
+  recycle(state, opened.candidates);
+  return decision;
 }
 
 /** How many other partners a stalled giver tries before it waits for the next round. */

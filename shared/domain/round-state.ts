@@ -51,6 +51,8 @@ export interface RoundState {
   lastAt: { a: string | undefined; ai: number; b: string | undefined; bi: number };
   /** VMs already moved this round, once a node may give in a second exchange (see `spill`). */
   gone?: Set<string>;
+  /** Candidates of closed exchanges, for `candidatesFor` to fill again (see `recycle`). */
+  spare: TableCandidate[];
 }
 
 /**
@@ -101,6 +103,7 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
     trigger: chooseTrigger(config, countedById(input.nodes, loads, index), input.expected),
     swapFloor: totals.mean + SWAP_SHARE * (Math.max(totals.max, totals.mean) - totals.mean),
     lastAt: { a: undefined, ai: -1, b: undefined, bi: -1 },
+    spare: [],
   };
 }
 
@@ -313,9 +316,9 @@ export function candidateOf(vm: VmInfo, giver: NodeInfo, taker: NodeInfo): Candi
 export class TableCandidate implements Candidate {
   constructor(
     readonly state: RoundState,
-    readonly v: number,
-    readonly loadOnSource: number,
-    readonly loadOnTarget: number,
+    public v: number,
+    public loadOnSource: number,
+    public loadOnTarget: number,
   ) {}
 
   get vm(): VmInfo {
@@ -326,6 +329,15 @@ export class TableCandidate implements Candidate {
 /** Why the taker cannot receive the candidate's VM (see `cannotEnter`), read from the columns when it can. */
 export function cannotTake(c: Candidate, taker: TakerState): Exclusion | undefined {
   return c instanceof TableCandidate ? cannotEnterAt(c.state.vms, c.v, taker) : cannotEnter(c.vm, taker);
+}
+
+/**
+ * Hands a closed exchange's candidates back for `candidatesFor` to fill again: a round makes about
+ * ten per exchange, thousands of exchanges, and none outlives its exchange (moves copy what they
+ * need). Only for candidates nothing refers to any more.
+ */
+export function recycle(state: RoundState, candidates: readonly Candidate[]): void {
+  for (const c of candidates) if (c instanceof TableCandidate && c.state === state) state.spare.push(c);
 }
 
 /** What `candidatesFor` reports when no constraint kept a VM back (never written). */
@@ -356,7 +368,15 @@ export function candidatesFor(state: RoundState, giver: NodeInfo, taker: NodeInf
     }
     const loadOnSource = state.vmLoads[v] as number;
     const loadOnTarget = same ? loadOnSource : vmLoad(vms.factors[v] as LoadFactors, taker.weights);
-    candidates.push(new TableCandidate(state, v, loadOnSource, loadOnTarget));
+    const c = state.spare.pop();
+    if (c === undefined) {
+      candidates.push(new TableCandidate(state, v, loadOnSource, loadOnTarget));
+      continue;
+    }
+    c.v = v;
+    c.loadOnSource = loadOnSource;
+    c.loadOnTarget = loadOnTarget;
+    candidates.push(c);
   }
   return { candidates, excluded, total: end - first };
 }
