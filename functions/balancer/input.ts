@@ -6,7 +6,7 @@ import { IdIndex } from '../../shared/domain/id-index.ts';
 import type { NodeObservation } from '../../shared/domain/learning.ts';
 import { isLive } from '../../shared/domain/placement.ts';
 import { shardOf } from '../../shared/domain/shards.ts';
-import type { LoadFactors, NodeInfo, RoundInput, VmInfo } from '../../shared/domain/types.ts';
+import type { NodeInfo, RoundInput, VmInfo } from '../../shared/domain/types.ts';
 import { BUSY, PINNED, type VmTable } from '../../shared/domain/vm-table.ts';
 import { type NodeRecord, nodeInfoOf, type ReportedVm } from '../../shared/storage/nodes.ts';
 
@@ -72,8 +72,9 @@ function partakers(records: readonly NodeRecord[], options: ViewOptions) {
 
 /**
  * Per VM of `input.vms`: the domain's columns (see vm-table.ts: id, node position, load there,
- * factors, memory, busy and pinned flags, cooldown, group, driver), the fence it was reported under
- * and its report entry. Sized by the VMs reported, so that filling them allocates nothing per VM.
+ * memory, busy and pinned flags, cooldown, group, driver) and the fence it was reported under. Sized
+ * by the VMs reported, so that filling them allocates nothing per VM. The VM's report entry (its
+ * factors, and its VmInfo when asked) is looked up in its node's report.
  */
 function vmColumns(reported: number) {
   return {
@@ -81,13 +82,11 @@ function vmColumns(reported: number) {
     fences: new Float64Array(reported),
     node: new Int32Array(reported),
     load: new Float64Array(reported),
-    factors: new Array<LoadFactors>(reported),
     memPages: new Float64Array(reported),
     flags: new Uint8Array(reported),
     cooldownUntil: new Float64Array(reported),
     group: undefined as (string | undefined)[] | undefined,
     driver: undefined as (DriverName | undefined)[] | undefined,
-    entries: new Array<ReportedVm>(reported),
   };
 }
 
@@ -100,7 +99,7 @@ type VmColumns = ReturnType<typeof vmColumns>;
 function reportedVms(taking: readonly NodeRecord[], upTo: number) {
   const nodes: NodeInfo[] = new Array(taking.length);
   const columns = vmColumns(upTo);
-  const { ids, fences, node, load, factors, memPages, flags, cooldownUntil, entries } = columns;
+  const { ids, fences, node, load, memPages, flags, cooldownUntil } = columns;
   const inFlight: Record<string, number> = {};
   const sums = new Float64Array(taking.length);
   let count = 0;
@@ -120,13 +119,11 @@ function reportedVms(taking: readonly NodeRecord[], upTo: number) {
       const f = entry.factors;
       const k = count++;
       ids[k] = id;
-      entries[k] = entry;
       fences[k] = entry.fence;
       const vmLoad =
         w.cpu * f.cpu + w.io * f.io + w.mem * f.mem + wPaging * (f.paging ?? 0) + wNet * (f.net ?? 0);
       node[k] = i;
       load[k] = vmLoad;
-      factors[k] = f;
       memPages[k] = entry.memPages;
       flags[k] = (entry.busy ? BUSY : 0) | (entry.pinned ? PINNED : 0);
       cooldownUntil[k] = entry.cooldownUntil ?? Number.NaN;
@@ -167,8 +164,7 @@ function indexVms(read: ReturnType<typeof reportedVms>): { byId: IdIndex; count:
 
 /** Closes up the VMs' columns over the given positions (in increasing order); the count left. */
 function dropPositions(columns: VmColumns, count: number, drop: readonly { at: number }[]) {
-  const { ids, fences, node, load, factors, memPages, flags, cooldownUntil, group, driver, entries } =
-    columns;
+  const { ids, fences, node, load, memPages, flags, cooldownUntil, group, driver } = columns;
   let kept = 0;
   let next = 0;
   for (let k = 0; k < count; k++) {
@@ -180,13 +176,11 @@ function dropPositions(columns: VmColumns, count: number, drop: readonly { at: n
     fences[kept] = fences[k] as number;
     node[kept] = node[k] as number;
     load[kept] = load[k] as number;
-    factors[kept] = factors[k] as LoadFactors;
     memPages[kept] = memPages[k] as number;
     flags[kept] = flags[k] as number;
     cooldownUntil[kept] = cooldownUntil[k] as number;
     if (group) group[kept] = group[k];
     if (driver) driver[kept] = driver[k];
-    entries[kept] = entries[k] as ReportedVm;
     kept++;
   }
   return kept;
@@ -196,12 +190,24 @@ function dropPositions(columns: VmColumns, count: number, drop: readonly { at: n
  * The domain's table over the columns' first `count` VMs. A VM's `VmInfo` is made the first time a
  * step asks for it (as `vmInfoOf` makes it, busy when two nodes report it) and kept.
  */
-function tableOf(columns: VmColumns, count: number, nodes: readonly NodeInfo[]): VmTable {
+function tableOf(
+  columns: VmColumns,
+  count: number,
+  nodes: readonly NodeInfo[],
+  taking: readonly NodeRecord[],
+): VmTable {
+  // The entry in the report of the VM's node (for a VM two nodes report, the first, which it keeps).
+  const entryOf = (v: number) => {
+    const report = (taking[columns.node[v] as number] as NodeRecord).report as NonNullable<
+      NodeRecord['report']
+    >;
+    return report.vms[columns.ids[v] as string] as ReportedVm;
+  };
   const made: VmInfo[] = [];
   const info = (v: number): VmInfo => {
     let vm = made[v];
     if (vm === undefined) {
-      const entry = columns.entries[v] as ReportedVm;
+      const entry = entryOf(v);
       vm = vmInfoOf(columns.ids[v] as string, (nodes[columns.node[v] as number] as NodeInfo).id, entry);
       if ((columns.flags[v] as number) & BUSY) vm.busy = true;
       made[v] = vm;
@@ -213,7 +219,7 @@ function tableOf(columns: VmColumns, count: number, nodes: readonly NodeInfo[]):
     ids: columns.ids,
     node: columns.node.subarray(0, count),
     load: columns.load.subarray(0, count),
-    factors: columns.factors,
+    factorsOf: (v) => entryOf(v).factors,
     memPages: columns.memPages,
     flags: columns.flags,
     cooldownUntil: columns.cooldownUntil,
@@ -245,7 +251,7 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
   const read = reportedVms(taking, upTo);
   const { nodes, columns, inFlight, sums } = read;
   const { byId, count } = indexVms(read);
-  const table = tableOf(columns, count, nodes);
+  const table = tableOf(columns, count, nodes, taking);
   let loads: Map<string, number> | undefined;
   // Built on first need: a dry run never asks, a run that writes asks for its learning item.
   const loadsOf = () => {

@@ -6,7 +6,6 @@ import type { Candidate } from './selection.ts';
 import { chooseTrigger, type LoadsById, type TriggerChoice } from './trigger.ts';
 import type {
   BalancingConfig,
-  LoadFactors,
   Move,
   NodeInfo,
   PairDecision,
@@ -367,7 +366,7 @@ export function candidatesFor(state: RoundState, giver: NodeInfo, taker: NodeInf
       continue;
     }
     const loadOnSource = state.vmLoads[v] as number;
-    const loadOnTarget = same ? loadOnSource : vmLoad(vms.factors[v] as LoadFactors, taker.weights);
+    const loadOnTarget = same ? loadOnSource : vmLoad(vms.factorsOf(v), taker.weights);
     const c = state.spare.pop();
     if (c === undefined) {
       candidates.push(new TableCandidate(state, v, loadOnSource, loadOnTarget));

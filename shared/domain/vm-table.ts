@@ -16,7 +16,8 @@ export interface VmTable {
   node: ArrayLike<number>;
   /** The VM's load under its node's weights (vmLoad's value). */
   load: ArrayLike<number>;
-  factors: ArrayLike<LoadFactors>;
+  /** The VM's measured factors (for its load on a node of other weights). */
+  factorsOf(v: number): LoadFactors;
   memPages: ArrayLike<number>;
   /** BUSY and PINNED bits. */
   flags: ArrayLike<number>;
@@ -36,7 +37,6 @@ export interface VmTable {
 export function vmTableOf(vms: readonly VmInfo[], node: Int32Array, load: Float64Array): VmTable {
   const count = vms.length;
   const ids = new Array<string>(count);
-  const factors = new Array<LoadFactors>(count);
   const memPages = new Float64Array(count);
   const flags = new Uint8Array(count);
   const cooldownUntil = new Float64Array(count);
@@ -45,7 +45,6 @@ export function vmTableOf(vms: readonly VmInfo[], node: Int32Array, load: Float6
   for (let v = 0; v < count; v++) {
     const vm = vms[v] as VmInfo;
     ids[v] = vm.id;
-    factors[v] = vm.factors;
     memPages[v] = vm.memPages;
     flags[v] = (vm.busy ? BUSY : 0) | (vm.pinned ? PINNED : 0);
     cooldownUntil[v] = vm.cooldownUntil ?? Number.NaN;
@@ -59,5 +58,6 @@ export function vmTableOf(vms: readonly VmInfo[], node: Int32Array, load: Float6
     }
   }
   const info = (v: number) => vms[v] as VmInfo;
-  return { count, ids, node, load, factors, memPages, flags, cooldownUntil, group, driver, info };
+  const factorsOf = (v: number) => (vms[v] as VmInfo).factors;
+  return { count, ids, node, load, factorsOf, memPages, flags, cooldownUntil, group, driver, info };
 }
