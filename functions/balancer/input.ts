@@ -1,10 +1,13 @@
 // From the node items a run read to the domain's RoundInput: which nodes are in this round's shard,
 // which of those the run must leave out (and why), and the VMs from the nodes' load reports.
+
+import type { DriverName } from '../../shared/domain/guests.ts';
 import { IdIndex } from '../../shared/domain/id-index.ts';
 import type { NodeObservation } from '../../shared/domain/learning.ts';
 import { isLive } from '../../shared/domain/placement.ts';
 import { shardOf } from '../../shared/domain/shards.ts';
 import type { NodeInfo, RoundInput, VmInfo } from '../../shared/domain/types.ts';
+import { BUSY, PINNED, type VmTable } from '../../shared/domain/vm-table.ts';
 import { type NodeRecord, nodeInfoOf, type ReportedVm } from '../../shared/storage/nodes.ts';
 
 export interface RoundView {
@@ -68,8 +71,10 @@ function partakers(records: readonly NodeRecord[], options: ViewOptions) {
 }
 
 /**
- * Per VM of `input.vms`: its id, the fence it was reported under, its node (position in `nodes`) and
- * its load there. Sized by the VMs reported, so that building them allocates nothing per VM.
+ * Per VM of `input.vms`: the domain's columns (see vm-table.ts: id, node position, load there,
+ * memory, busy and pinned flags, cooldown, group, driver) and the fence it was reported under. Sized
+ * by the VMs reported, so that filling them allocates nothing per VM. The VM's report entry (its
+ * factors, and its VmInfo when asked) is looked up in its node's report.
  */
 function vmColumns(reported: number) {
   return {
@@ -77,22 +82,26 @@ function vmColumns(reported: number) {
     fences: new Float64Array(reported),
     node: new Int32Array(reported),
     load: new Float64Array(reported),
+    memPages: new Float64Array(reported),
+    flags: new Uint8Array(reported),
+    cooldownUntil: new Float64Array(reported),
+    group: undefined as (string | undefined)[] | undefined,
+    driver: undefined as (DriverName | undefined)[] | undefined,
   };
 }
 
 type VmColumns = ReturnType<typeof vmColumns>;
 
 /**
- * Every VM the taking nodes report, in report order, with each node's load (vmLoad's terms in
- * vmLoad's order, summed as nodeLoad sums them) and how many of its VMs are busy (in flight).
+ * Every VM the taking nodes report, in report order, into columns, with each node's load (vmLoad's
+ * terms in vmLoad's order, summed as nodeLoad sums them) and how many of its VMs are busy (in flight).
  */
 function reportedVms(taking: readonly NodeRecord[], upTo: number) {
   const nodes: NodeInfo[] = new Array(taking.length);
-  // Made as long as the VMs reported at once (no regrowth), cut to the VMs kept at the end.
-  const vms: VmInfo[] = new Array(upTo);
   const columns = vmColumns(upTo);
+  const { ids, fences, node, load, memPages, flags, cooldownUntil } = columns;
   const inFlight: Record<string, number> = {};
-  const loads = new Map<string, number>();
+  const sums = new Float64Array(taking.length);
   let count = 0;
   for (let i = 0; i < taking.length; i++) {
     const record = taking[i] as NodeRecord;
@@ -101,7 +110,7 @@ function reportedVms(taking: readonly NodeRecord[], upTo: number) {
     const w = info.weights;
     const wPaging = w.paging ?? 0;
     const wNet = w.net ?? 0;
-    let load = 0;
+    let sum = 0;
     let busy = 0;
     const reported = (record.report as NonNullable<NodeRecord['report']>).vms;
     for (const id in reported) {
@@ -109,19 +118,29 @@ function reportedVms(taking: readonly NodeRecord[], upTo: number) {
       if (entry.busy) busy++;
       const f = entry.factors;
       const k = count++;
-      columns.ids[k] = id;
-      vms[k] = vmInfoOf(id, record.id, entry);
-      columns.fences[k] = entry.fence;
+      ids[k] = id;
+      fences[k] = entry.fence;
       const vmLoad =
         w.cpu * f.cpu + w.io * f.io + w.mem * f.mem + wPaging * (f.paging ?? 0) + wNet * (f.net ?? 0);
-      columns.node[k] = i;
-      columns.load[k] = vmLoad;
-      load += vmLoad;
+      node[k] = i;
+      load[k] = vmLoad;
+      memPages[k] = entry.memPages;
+      flags[k] = (entry.busy ? BUSY : 0) | (entry.pinned ? PINNED : 0);
+      cooldownUntil[k] = entry.cooldownUntil ?? Number.NaN;
+      if (entry.group !== undefined) {
+        columns.group ??= new Array(upTo);
+        columns.group[k] = entry.group;
+      }
+      if (entry.driver !== undefined) {
+        columns.driver ??= new Array(upTo);
+        columns.driver[k] = entry.driver;
+      }
+      sum += vmLoad;
     }
-    loads.set(record.id, info.loadOverride ?? load);
+    sums[i] = sum;
     if (busy > 0) inFlight[record.id] = busy;
   }
-  return { nodes, vms, columns, inFlight, loads, count };
+  return { nodes, columns, inFlight, sums, count };
 }
 
 /**
@@ -130,25 +149,22 @@ function reportedVms(taking: readonly NodeRecord[], upTo: number) {
  * again over the VMs it keeps, in the same order).
  */
 function indexVms(read: ReturnType<typeof reportedVms>): { byId: IdIndex; count: number } {
-  const { vms, columns, nodes, loads } = read;
+  const { columns, sums } = read;
   const { index, twins } = IdIndex.of(columns.ids, read.count);
   if (twins.length === 0) return { byId: index, count: read.count };
-  for (const twin of twins) (vms[twin.first] as VmInfo).busy = true;
-  const count = dropPositions(vms, columns, read.count, twins);
-  const sums = new Float64Array(nodes.length);
+  for (const twin of twins) columns.flags[twin.first] = (columns.flags[twin.first] as number) | BUSY;
+  const count = dropPositions(columns, read.count, twins);
+  sums.fill(0);
   for (let k = 0; k < count; k++) {
     const i = columns.node[k] as number;
     sums[i] = (sums[i] as number) + (columns.load[k] as number);
   }
-  for (let i = 0; i < nodes.length; i++) {
-    const node = nodes[i] as NodeInfo;
-    loads.set(node.id, node.loadOverride ?? (sums[i] as number));
-  }
   return { byId: IdIndex.of(columns.ids, count).index, count };
 }
 
-/** Closes up the VMs and their columns over the given positions (in increasing order); the count left. */
-function dropPositions(vms: VmInfo[], columns: VmColumns, count: number, drop: readonly { at: number }[]) {
+/** Closes up the VMs' columns over the given positions (in increasing order); the count left. */
+function dropPositions(columns: VmColumns, count: number, drop: readonly { at: number }[]) {
+  const { ids, fences, node, load, memPages, flags, cooldownUntil, group, driver } = columns;
   let kept = 0;
   let next = 0;
   for (let k = 0; k < count; k++) {
@@ -156,23 +172,92 @@ function dropPositions(vms: VmInfo[], columns: VmColumns, count: number, drop: r
       next++;
       continue;
     }
-    vms[kept] = vms[k] as VmInfo;
-    columns.ids[kept] = columns.ids[k] as string;
-    columns.fences[kept] = columns.fences[k] as number;
-    columns.node[kept] = columns.node[k] as number;
-    columns.load[kept] = columns.load[k] as number;
+    ids[kept] = ids[k] as string;
+    fences[kept] = fences[k] as number;
+    node[kept] = node[k] as number;
+    load[kept] = load[k] as number;
+    memPages[kept] = memPages[k] as number;
+    flags[kept] = flags[k] as number;
+    cooldownUntil[kept] = cooldownUntil[k] as number;
+    if (group) group[kept] = group[k];
+    if (driver) driver[kept] = driver[k];
     kept++;
   }
   return kept;
+}
+
+/**
+ * The domain's table over the columns' first `count` VMs. A VM's `VmInfo` is made the first time a
+ * step asks for it (as `vmInfoOf` makes it, busy when two nodes report it) and kept.
+ */
+function tableOf(
+  columns: VmColumns,
+  count: number,
+  nodes: readonly NodeInfo[],
+  taking: readonly NodeRecord[],
+): VmTable {
+  // The entry in the report of the VM's node (for a VM two nodes report, the first, which it keeps).
+  const entryOf = (v: number) => {
+    const report = (taking[columns.node[v] as number] as NodeRecord).report as NonNullable<
+      NodeRecord['report']
+    >;
+    return report.vms[columns.ids[v] as string] as ReportedVm;
+  };
+  const made: VmInfo[] = [];
+  const info = (v: number): VmInfo => {
+    let vm = made[v];
+    if (vm === undefined) {
+      const entry = entryOf(v);
+      vm = vmInfoOf(columns.ids[v] as string, (nodes[columns.node[v] as number] as NodeInfo).id, entry);
+      if ((columns.flags[v] as number) & BUSY) vm.busy = true;
+      made[v] = vm;
+    }
+    return vm;
+  };
+  return {
+    count,
+    ids: columns.ids,
+    node: columns.node.subarray(0, count),
+    load: columns.load.subarray(0, count),
+    factorsOf: (v) => entryOf(v).factors,
+    memPages: columns.memPages,
+    flags: columns.flags,
+    cooldownUntil: columns.cooldownUntil,
+    group: columns.group,
+    driver: columns.driver,
+    info,
+  };
+}
+
+/** Each node's load by id (its override, else the sum over the VMs it keeps), in node order. */
+function loadsById(nodes: readonly NodeInfo[], sums: Float64Array): Map<string, number> {
+  const loads = new Map<string, number>();
+  for (let i = 0; i < nodes.length; i++) {
+    const node = nodes[i] as NodeInfo;
+    loads.set(node.id, node.loadOverride ?? (sums[i] as number));
+  }
+  return loads;
+}
+
+/** Whether two of the nodes share an id (a node item listed twice). */
+function anyTwice(nodes: readonly NodeInfo[]): boolean {
+  const ids = nodes.map((n) => n.id);
+  return IdIndex.of(ids, ids.length).twins.length > 0;
 }
 
 /** Builds the round's input from the node items (one item per node: its report carries its VMs). */
 export function roundView(records: readonly NodeRecord[], options: ViewOptions): RoundView {
   const { taking, skipped, inShard, reported: upTo } = partakers(records, options);
   const read = reportedVms(taking, upTo);
-  const { nodes, vms, columns, inFlight, loads } = read;
+  const { nodes, columns, inFlight, sums } = read;
   const { byId, count } = indexVms(read);
-  vms.length = count;
+  const table = tableOf(columns, count, nodes, taking);
+  let loads: Map<string, number> | undefined;
+  // Built on first need: a dry run never asks, a run that writes asks for its learning item.
+  const loadsOf = () => {
+    loads ??= loadsById(nodes, sums);
+    return loads;
+  };
   let reports: Map<string, NonNullable<NodeRecord['report']>> | undefined;
   // Each node's report by id (the last item of a node listed twice wins), built on first need: a
   // run asks only to judge earlier exchanges and for the fence of a VM two nodes report.
@@ -185,26 +270,44 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
   };
   const observe = (node: string): NodeObservation | undefined => {
     const report = reportOf(node);
-    const load = loads.get(node);
+    const load = loadsOf().get(node);
     if (!report || load === undefined) return undefined;
     return { at: report.at, load, vms: new Set(Object.keys(report.vms)) };
   };
   const fenceOf = (vm: string, node: string): number | undefined => {
     const k = byId.get(vm);
     // A VM two nodes report is indexed under the first: the other's fence is in its report.
-    if (k >= 0 && (vms[k] as VmInfo).node === node) return columns.fences[k];
+    if (k >= 0 && (nodes[columns.node[k] as number] as NodeInfo).id === node) return columns.fences[k];
     return reportOf(node)?.vms[vm]?.fence;
   };
-  const input: RoundInput = { nodes, vms, round: options.round, now: options.now, inFlight };
-  // A node listed twice (fewer loads than nodes) would leave the round's own index pointing at its
-  // last copy: let it recompute.
-  if (loads.size === nodes.length)
-    input.vmLoads = { node: columns.node.subarray(0, count), load: columns.load.subarray(0, count) };
+  let vms: VmInfo[] | undefined;
+  const input = {
+    nodes,
+    // Made on first read: the round reads the table (below), not these objects.
+    get vms(): VmInfo[] {
+      if (!vms) {
+        vms = new Array(count);
+        for (let v = 0; v < count; v++) vms[v] = table.info(v);
+      }
+      return vms;
+    },
+    round: options.round,
+    now: options.now,
+    inFlight,
+  } as RoundInput;
+  // A node listed twice would leave the round's own index pointing at its last copy: let it recompute.
+  if (!anyTwice(nodes)) {
+    input.vmLoads = { node: table.node, load: table.load };
+    // Not enumerable: a copy of the input (`{ ...input }`) is the plain input of VmInfo objects.
+    Object.defineProperty(input, 'table', { value: table, enumerable: false });
+  }
   return {
     input,
     skipped,
     inShard,
-    loads,
+    get loads() {
+      return loadsOf();
+    },
     observe,
     fenceOf,
     vmAt: (vm) => byId.get(vm),

@@ -28,8 +28,10 @@ import type {
   Reason,
   Rng,
   RoundDecision,
+  RoundInput,
   VmInfo,
 } from '../../shared/domain/types.ts';
+import type { VmTable } from '../../shared/domain/vm-table.ts';
 import { eachLimited } from '../../shared/runtime/pool.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { getBalancingConfig } from '../../shared/storage/config-store.ts';
@@ -252,11 +254,7 @@ async function learn(clients: Clients, read: Read, options: BalancerOptions): Pr
 /** Decide: the domain's round over the view, with VM penalties applied and learned thresholds heeded. */
 function decide(read: Read, learned: Learned, rng: Rng): Decided {
   const { view } = read;
-  const input = {
-    ...view.input,
-    vms: penalisedVms(view, learned.active),
-    ...(learned.expected ? { expected: learned.expected } : {}),
-  };
+  const input = roundInput(view, learned);
   const start = performance.now();
   const round = decideRound(input, read.config, rng);
   const draining = new Set(view.input.nodes.filter((n) => n.draining).map((n) => n.id));
@@ -267,6 +265,50 @@ function decide(read: Read, learned: Learned, rng: Rng): Decided {
     : { decision: round, heldBack: [] };
   const decideMs = performance.now() - start;
   return { round, decision: held.decision, heldBack: held.heldBack, draining, decideMs };
+}
+
+/**
+ * The view's input with the learned VM penalties applied and the loads the shard's last run expected.
+ * When the view has the VMs in columns, the round reads those (with the penalties' cooldowns) and the
+ * `VmInfo` objects are made only if something asks for them.
+ */
+function roundInput(view: RoundView, learned: Learned): RoundInput {
+  const { input } = view;
+  const expected = learned.expected ? { expected: learned.expected } : {};
+  if (!input.table) return { ...input, vms: penalisedVms(view, learned.active), ...expected };
+  let vms: VmInfo[] | undefined;
+  return {
+    nodes: input.nodes,
+    get vms() {
+      vms ??= penalisedVms(view, learned.active);
+      return vms;
+    },
+    round: input.round,
+    now: input.now,
+    ...(input.inFlight ? { inFlight: input.inFlight } : {}),
+    ...(input.vmLoads ? { vmLoads: input.vmLoads } : {}),
+    table: penalisedTable(view, input.table, learned.active),
+    ...expected,
+  };
+}
+
+/** The view's columns with the learned VM penalties' cooldowns (the same table when none applies). */
+function penalisedTable(view: RoundView, table: VmTable, active: Learned['active']): VmTable {
+  let cooldownUntil: Float64Array | undefined;
+  const penalised = new Map<number, VmInfo>();
+  for (const penalty of active.values()) {
+    if (penalty.kind !== 'vm') continue;
+    const k = view.vmAt(penalty.key);
+    if (k < 0) continue;
+    const vm = table.info(k);
+    const [after] = applyVmPenalties([vm], active);
+    if (after === vm || after === undefined) continue;
+    cooldownUntil ??= Float64Array.from(table.cooldownUntil);
+    cooldownUntil[k] = after.cooldownUntil ?? Number.NaN;
+    penalised.set(k, after);
+  }
+  if (!cooldownUntil) return table;
+  return { ...table, cooldownUntil, info: (v) => penalised.get(v) ?? table.info(v) };
 }
 
 /**

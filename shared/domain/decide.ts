@@ -12,7 +12,7 @@ import {
 } from './exchange.ts';
 import { mirrorStalled } from './mirror.ts';
 import { type PairingNode, pairNodes } from './pairing.ts';
-import { countedLoads, loadOf, prepareRound, type RoundState } from './round-state.ts';
+import { countedLoads, loadOf, prepareRound, type RoundState, recycle } from './round-state.ts';
 import { imbalance } from './stats.ts';
 import type {
   BalancingConfig,
@@ -40,30 +40,42 @@ export function decideRound(input: RoundInput, config: BalancingConfig, rng: Rng
   const moves: Move[] = [];
   for (const d of decisions) for (const m of d.moves) moves.push(m);
   const after = imbalance(countedLoads(state));
+  const decision = { pairs: decisions, moves, skipped, before, after, trigger: state.trigger };
+  return withExpected(decision, input.nodes, state.loads);
+}
+
+/**
+ * The decision with its `expected` loads built on first read: a balancer run never reads them (the
+ * next round's input comes from the store). Made apart from decideRound, whose closures share a scope
+ * holding the round state, so that the decision keeps the loads and the nodes, not the whole state.
+ */
+function withExpected(
+  decision: Omit<RoundDecision, 'expected'>,
+  nodes: readonly NodeInfo[],
+  loads: Float64Array,
+): RoundDecision {
   let expected: Record<string, number> | undefined | null = null;
   return {
-    pairs: decisions,
-    moves,
-    skipped,
-    before,
-    after,
-    // Built on first read: a balancer run never reads it (the next round's input comes from the store).
+    pairs: decision.pairs,
+    moves: decision.moves,
+    skipped: decision.skipped,
+    before: decision.before,
+    after: decision.after,
     get expected() {
-      if (expected === null) expected = expectedLoads(state);
+      if (expected === null) expected = expectedLoads(nodes, loads);
       return expected;
     },
-    set expected(loads) {
-      expected = loads;
+    set expected(given) {
+      expected = given;
     },
-    trigger: state.trigger,
+    trigger: decision.trigger,
   };
 }
 
 /** Each node's load as the round leaves it, by id. */
-function expectedLoads(state: RoundState): Record<string, number> {
-  const { nodes } = state.input;
+function expectedLoads(nodes: readonly NodeInfo[], loads: Float64Array): Record<string, number> {
   const expected: Record<string, number> = {};
-  for (let i = 0; i < nodes.length; i++) expected[(nodes[i] as NodeInfo).id] = state.loads[i] as number;
+  for (let i = 0; i < nodes.length; i++) expected[(nodes[i] as NodeInfo).id] = loads[i] as number;
   return expected;
 }
 
@@ -100,7 +112,10 @@ function decideExchange(state: RoundState, requester: string, selected: string):
   const opened = openExchange(state, requester, selected);
   if ('reason' in opened) return opened;
   while (stepExchange(state, opened)) {}
-  return closeExchange(state, opened);
+  const decision = closeExchange(state, opened);
+  // The decision holds moves, not candidates: the exchange's candidates may serve the next one.
+  recycle(state, opened.candidates);
+  return decision;
 }
 
 /** How many other partners a stalled giver tries before it waits for the next round. */

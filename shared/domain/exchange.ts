@@ -1,12 +1,12 @@
 // One pair's exchange (Figs. 2 and 3 blocks 58–64), in named steps: judge the pair (who gives, or why
 // nobody does), open the exchange (how much to shed, which VMs may go), step it one move at a time,
 // and close it (a swap when no single move helped, and the reason).
-import { cannotEnter } from './constraints.ts';
 import { exceeds } from './exceeds.ts';
 import {
   applyMove,
   budgetOf,
   candidatesFor,
+  cannotTake,
   describe,
   fmt,
   hasBudget,
@@ -177,7 +177,7 @@ export function stepExchange(state: RoundState, ex: Exchange): boolean {
   const takerState = takerOf(state, ex.taker.id);
   // The taker's memory and groups changed: keep the candidates that still fit (in place).
   let kept = 0;
-  for (const c of ex.pool) if (c !== pick && cannotEnter(c.vm, takerState) === undefined) ex.pool[kept++] = c;
+  for (const c of ex.pool) if (c !== pick && cannotTake(c, takerState) === undefined) ex.pool[kept++] = c;
   ex.pool.length = kept;
   return exceeds(ex.pair.giverLoad, ex.pair.takerLoad, config);
 }

@@ -1,9 +1,9 @@
 // The bookkeeping of one balancing round: node loads, budgets, VMs per node and takers' memory and
 // groups, kept in arrays indexed like `input.nodes` and updated move by move.
-import { type Exclusion, excludedBy, type TakerState } from './constraints.ts';
+import { cannotEnter, cannotEnterAt, type Exclusion, excludedAt, type TakerState } from './constraints.ts';
 import { vmLoad } from './load.ts';
 import type { Candidate } from './selection.ts';
-import { chooseTrigger, type TriggerChoice } from './trigger.ts';
+import { chooseTrigger, type LoadsById, type TriggerChoice } from './trigger.ts';
 import type {
   BalancingConfig,
   Move,
@@ -14,6 +14,7 @@ import type {
   VmInfo,
   Weights,
 } from './types.ts';
+import { type VmTable, vmTableOf } from './vm-table.ts';
 
 /** Swaps are for givers in this upper share of the excess of the most loaded node over the mean. */
 export const SWAP_SHARE = 0.5;
@@ -26,6 +27,8 @@ export interface RoundState {
   loads: Float64Array;
   /** Each VM's load under the weights of the node it is on as the round starts (vmLoad's value). */
   vmLoads: Float64Array;
+  /** The round's VMs in columns, by their position in the input. */
+  vms: VmTable;
   budget: Float64Array;
   /** VMs of node i are `vms[order[start[i]]] … vms[order[start[i + 1] - 1]]`. */
   start: Int32Array;
@@ -47,6 +50,8 @@ export interface RoundState {
   lastAt: { a: string | undefined; ai: number; b: string | undefined; bi: number };
   /** VMs already moved this round, once a node may give in a second exchange (see `spill`). */
   gone?: Set<string>;
+  /** Candidates of closed exchanges, for `candidatesFor` to fill again (see `recycle`). */
+  spare: TableCandidate[];
 }
 
 /**
@@ -74,6 +79,9 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
   const index = new Map<string, number>();
   for (let i = 0; i < n; i++) index.set((input.nodes[i] as NodeInfo).id, i);
   const { vmNode, start, loads, vmLoads } = placeVms(input, index);
+  // The builder's columns hold node positions: with a node id listed twice they are not the index's.
+  const table = input.table && index.size === n ? input.table : undefined;
+  const vms = table ?? vmTableOf(input.vms, vmNode, vmLoads);
   for (let i = 0; i < n; i++) start[i + 1] = (start[i + 1] as number) + (start[i] as number);
   const order = vmsByNode(vmNode, start, n);
   const totals = nodeTotals(input, config, loads);
@@ -83,6 +91,7 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
     index,
     loads,
     vmLoads,
+    vms,
     budget: totals.budget,
     start,
     order,
@@ -90,9 +99,10 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
     takers: new Array(n),
     clusterBudget: config.maxMigrationsPerCluster - totals.clusterInFlight,
     mean: totals.mean,
-    trigger: chooseTrigger(config, totals.counted, input.expected),
+    trigger: chooseTrigger(config, countedById(input.nodes, loads, index), input.expected),
     swapFloor: totals.mean + SWAP_SHARE * (Math.max(totals.max, totals.mean) - totals.mean),
     lastAt: { a: undefined, ai: -1, b: undefined, bi: -1 },
+    spare: [],
   };
 }
 
@@ -105,7 +115,8 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
  */
 function placeVms(input: RoundInput, index: ReadonlyMap<string, number>) {
   const n = input.nodes.length;
-  const count = input.vms.length;
+  const table = input.table && index.size === n ? input.table : undefined;
+  const count = table ? table.count : input.vms.length;
   const vmNode = new Int32Array(count);
   const start = new Int32Array(n + 1);
   const loads = new Float64Array(n);
@@ -117,7 +128,7 @@ function placeVms(input: RoundInput, index: ReadonlyMap<string, number>) {
     vmLoads[v] = load;
     loads[i] = (loads[i] as number) + load;
   };
-  const given = input.vmLoads;
+  const given = table ?? input.vmLoads;
   if (given && given.node.length === count && given.load.length === count) {
     for (let v = 0; v < count; v++) place(v, given.node[v] as number, given.load[v] as number);
     return { vmNode, start, loads, vmLoads };
@@ -178,7 +189,6 @@ function nodeTotals(input: RoundInput, config: BalancingConfig, loads: Float64Ar
   let receiving = 0;
   let clusterInFlight = 0;
   const budget = new Float64Array(n);
-  const counted = new Map<string, number>();
   let max = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < n; i++) {
     const node = input.nodes[i] as NodeInfo;
@@ -187,7 +197,6 @@ function nodeTotals(input: RoundInput, config: BalancingConfig, loads: Float64Ar
     total += load;
     if (!node.draining) {
       receiving++;
-      counted.set(node.id, load);
       if (load > max) max = load;
     }
     const f = anyInFlight ? (inFlight[node.id] ?? 0) : 0;
@@ -195,7 +204,29 @@ function nodeTotals(input: RoundInput, config: BalancingConfig, loads: Float64Ar
     budget[i] = config.maxMigrationsPerNode - f;
   }
   const mean = receiving > 0 ? total / receiving : 0;
-  return { budget, counted, max, mean, clusterInFlight };
+  return { budget, max, mean, clusterInFlight };
+}
+
+/**
+ * The loads of the nodes that may receive, by id, in node order, for the trigger: read from the
+ * arrays, unless a node id is listed twice, where a map keeps each id once (at its first place, with
+ * its last load).
+ */
+function countedById(
+  nodes: readonly NodeInfo[],
+  loads: Float64Array,
+  index: ReadonlyMap<string, number>,
+): LoadsById {
+  const each = (fn: (load: number, id: string) => void) => {
+    for (let i = 0; i < nodes.length; i++) {
+      const node = nodes[i] as NodeInfo;
+      if (!node.draining) fn(loads[i] as number, node.id);
+    }
+  };
+  if (index.size === nodes.length) return { forEach: each };
+  const counted = new Map<string, number>();
+  each((load, id) => counted.set(id, load));
+  return counted;
 }
 
 /** Each node's Fig. 4 weights as flat arrays (a missing paging or network weight is 0, as in vmLoad). */
@@ -226,7 +257,7 @@ export function vmsOf(state: RoundState, id: string): VmInfo[] {
   if (!list) {
     list = [];
     for (let k = state.start[i] as number; k < (state.start[i + 1] as number); k++) {
-      list.push(state.input.vms[state.order[k] as number] as VmInfo);
+      list.push(state.vms.info(state.order[k] as number));
     }
     state.vmLists[i] = list;
   }
@@ -243,13 +274,14 @@ export function takerOf(state: RoundState, id: string): TakerState {
   if (!t) {
     let mem = 0;
     let groups = NO_GROUPS;
-    const { vms } = state.input;
+    const { memPages, group } = state.vms;
     for (let k = state.start[i] as number; k < (state.start[i + 1] as number); k++) {
-      const vm = vms[state.order[k] as number] as VmInfo;
-      mem += vm.memPages;
-      if (vm.group !== undefined) {
+      const v = state.order[k] as number;
+      mem += memPages[v] as number;
+      const g = group?.[v];
+      if (g !== undefined) {
         if (groups === NO_GROUPS) groups = new Map();
-        groups.set(vm.group, (groups.get(vm.group) ?? 0) + 1);
+        groups.set(g, (groups.get(g) ?? 0) + 1);
       }
     }
     t = { node: state.input.nodes[i] as NodeInfo, memUsedPages: mem, groups };
@@ -276,6 +308,37 @@ export function candidateOf(vm: VmInfo, giver: NodeInfo, taker: NodeInfo): Candi
   };
 }
 
+/**
+ * A candidate among the round's own VMs: its position in the round's columns, with the `VmInfo`
+ * made only when a step asks for it (most never do).
+ */
+export class TableCandidate implements Candidate {
+  constructor(
+    readonly state: RoundState,
+    public v: number,
+    public loadOnSource: number,
+    public loadOnTarget: number,
+  ) {}
+
+  get vm(): VmInfo {
+    return this.state.vms.info(this.v);
+  }
+}
+
+/** Why the taker cannot receive the candidate's VM (see `cannotEnter`), read from the columns when it can. */
+export function cannotTake(c: Candidate, taker: TakerState): Exclusion | undefined {
+  return c instanceof TableCandidate ? cannotEnterAt(c.state.vms, c.v, taker) : cannotEnter(c.vm, taker);
+}
+
+/**
+ * Hands a closed exchange's candidates back for `candidatesFor` to fill again: a round makes about
+ * ten per exchange, thousands of exchanges, and none outlives its exchange (moves copy what they
+ * need). Only for candidates nothing refers to any more.
+ */
+export function recycle(state: RoundState, candidates: readonly Candidate[]): void {
+  for (const c of candidates) if (c instanceof TableCandidate && c.state === state) state.spare.push(c);
+}
+
 /** What `candidatesFor` reports when no constraint kept a VM back (never written). */
 const NOT_EXCLUDED: Map<Exclusion, number> = new Map();
 
@@ -284,7 +347,8 @@ export function candidatesFor(state: RoundState, giver: NodeInfo, taker: NodeInf
   const takerState = takerOf(state, taker.id);
   let excluded = NOT_EXCLUDED;
   const candidates: Candidate[] = [];
-  const { vms, now } = state.input;
+  const { now } = state.input;
+  const { vms } = state;
   const i = at(state, giver.id);
   const first = state.start[i] as number;
   const end = state.start[i + 1] as number;
@@ -294,17 +358,24 @@ export function candidatesFor(state: RoundState, giver: NodeInfo, taker: NodeInf
   const gone = state.gone;
   for (let k = first; k < end; k++) {
     const v = state.order[k] as number;
-    const vm = vms[v] as VmInfo;
-    if (gone?.has(vm.id)) continue;
-    const why = excludedBy(vm, takerState, now);
+    if (gone?.has(vms.ids[v] as string)) continue;
+    const why = excludedAt(vms, v, takerState, now);
     if (why) {
       if (excluded === NOT_EXCLUDED) excluded = new Map();
       excluded.set(why, (excluded.get(why) ?? 0) + 1);
       continue;
     }
     const loadOnSource = state.vmLoads[v] as number;
-    const loadOnTarget = same ? loadOnSource : vmLoad(vm.factors, taker.weights);
-    candidates.push({ vm, loadOnSource, loadOnTarget });
+    const loadOnTarget = same ? loadOnSource : vmLoad(vms.factorsOf(v), taker.weights);
+    const c = state.spare.pop();
+    if (c === undefined) {
+      candidates.push(new TableCandidate(state, v, loadOnSource, loadOnTarget));
+      continue;
+    }
+    c.v = v;
+    c.loadOnSource = loadOnSource;
+    c.loadOnTarget = loadOnTarget;
+    candidates.push(c);
   }
   return { candidates, excluded, total: end - first };
 }
@@ -332,10 +403,13 @@ export function applyMove(state: RoundState, c: Candidate, giver: NodeInfo, take
   state.loads[g] = (state.loads[g] as number) - c.loadOnSource;
   state.loads[t] = (state.loads[t] as number) + c.loadOnTarget;
   const ts = takerOf(state, taker.id);
-  ts.memUsedPages += c.vm.memPages;
+  const indexed = c instanceof TableCandidate;
+  const { vms } = state;
+  const memPages = indexed ? (vms.memPages[c.v] as number) : c.vm.memPages;
+  ts.memUsedPages += memPages;
   const gs = takerOf(state, giver.id);
-  gs.memUsedPages -= c.vm.memPages;
-  const { group } = c.vm;
+  gs.memUsedPages -= memPages;
+  const group = indexed ? vms.group?.[c.v] : c.vm.group;
   if (group !== undefined) {
     if (ts.groups === NO_GROUPS) ts.groups = new Map();
     ts.groups.set(group, (ts.groups.get(group) ?? 0) + 1);
@@ -346,7 +420,7 @@ export function applyMove(state: RoundState, c: Candidate, giver: NodeInfo, take
   state.budget[t] = (state.budget[t] as number) - 1;
   state.clusterBudget--;
   return {
-    vm: c.vm.id,
+    vm: indexed ? (vms.ids[c.v] as string) : c.vm.id,
     from: giver.id,
     to: taker.id,
     loadOnSource: c.loadOnSource,
@@ -357,14 +431,30 @@ export function applyMove(state: RoundState, c: Candidate, giver: NodeInfo, take
 /** A builder of the pair's decision: loads as the exchange starts, predicted loads when it is made. */
 export function resultFor(state: RoundState, requester: string, selected: string) {
   const loads = { requester: loadOf(state, requester), selected: loadOf(state, selected) };
-  return (reason: Reason, moves: Move[] = []): PairDecision => ({
-    requester,
-    selected,
-    loads,
-    moves,
-    reason,
-    predicted: { requester: loadOf(state, requester), selected: loadOf(state, selected) },
-  });
+  return (reason: Reason, moves: Move[] = []): PairDecision => {
+    flatten(reason.detail);
+    return {
+      requester,
+      selected,
+      loads,
+      moves,
+      reason,
+      predicted: { requester: loadOf(state, requester), selected: loadOf(state, selected) },
+    };
+  };
+}
+
+/** The last character `flatten` read (kept so that the read is not optimised away). */
+let lastRead = 0;
+
+/**
+ * Makes a reason's text one flat string. A template's text is a tree of the pieces it joined (a few
+ * hundred bytes for a one-line reason); the round keeps every pair's reason to the end of the run,
+ * so the garbage collector would copy each tree. Reading a character flattens it in place (the
+ * pieces become garbage): the same text, a third of the memory.
+ */
+function flatten(text: string): void {
+  lastRead = text.charCodeAt(text.length - 1) | lastRead;
 }
 
 export type ResultBuilder = ReturnType<typeof resultFor>;

@@ -21,6 +21,11 @@ export interface TriggerChoice {
   noise: number | undefined;
 }
 
+/** Node loads by id, visited in order (a Map is one). */
+export interface LoadsById {
+  forEach(fn: (load: number, id: string) => void): void;
+}
+
 /**
  * The trigger for this round. Under `auto`: `difference` while the spread of loads is more than
  * STRUCTURAL_RATIO times the round-to-round noise, or when there is no earlier round to measure noise
@@ -29,7 +34,7 @@ export interface TriggerChoice {
  */
 export function chooseTrigger(
   config: Pick<BalancingConfig, 'trigger'>,
-  loads: ReadonlyMap<string, number>,
+  loads: LoadsById,
   expected: Readonly<Record<string, number>> | undefined,
 ): TriggerChoice {
   let n = 0;

@@ -2,6 +2,7 @@ import type { DriverName } from './guests.ts';
 // The plain data the balancing method works on, named as in the patent.
 // Everything here is data: no methods, no I/O. Policies are functions over it.
 import type { TriggerChoice } from './trigger.ts';
+import type { VmTable } from './vm-table.ts';
 
 /** Per-VM resource use measured by the VM kernel over one period (Fig. 4 factors). */
 export interface LoadFactors {
@@ -173,6 +174,11 @@ export interface RoundInput {
    * value). Used only when both are as long as `vms`; the round computes them itself otherwise.
    */
   vmLoads?: { node: ArrayLike<number>; load: ArrayLike<number> };
+  /**
+   * The same VMs in columns (see vm-table.ts), when the input's builder has them: the round then reads
+   * them instead of `vms`, and `vmLoads` is not needed.
+   */
+  table?: VmTable;
 }
 
 export interface RoundDecision {
