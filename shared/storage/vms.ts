@@ -5,7 +5,8 @@ import type { AfterFailure } from '../domain/restart.ts';
 import type { LoadFactors } from '../domain/types.ts';
 import type { ImageRef, MigrationOrder, RestartPolicy, VmState } from '../domain/vm-state.ts';
 import type { Clients } from './clients.ts';
-import { NotFound } from './errors.ts';
+import { InvalidInput, NotFound } from './errors.ts';
+import type { HeldObject } from './image-store.ts';
 import { kindIndexKey, ownerIndexKey, vmKey } from './keys.ts';
 import { TABLE } from './schema.ts';
 import { deleteItem, getItem, type Page, putItem, queryAll, queryPage, updateItem } from './table.ts';
@@ -34,6 +35,12 @@ export interface VmRecord {
   pinned: boolean;
   group?: string;
   image?: ImageRef;
+  /**
+   * A migration's final delta, carried in the item instead of S3 (written by `markImageReady`, at
+   * most INLINE_IMAGE_BYTES): the only copy until a node publishes it to its key and drops it here
+   * (`dropInlineImage`). Anyone loading the VM's images publishes it first.
+   */
+  inlineImage?: HeldObject;
   migration?: MigrationOrder;
   cooldownUntil?: number;
   lastMovedAt?: number;
@@ -280,6 +287,7 @@ export function markImageReady(
     bytes,
     now,
     deadline,
+    inline,
   }: {
     id: string;
     order: Pick<MigrationOrder, 'id' | 'to'>;
@@ -289,14 +297,21 @@ export function markImageReady(
     bytes: { precopy: number; final: number };
     now: number;
     deadline?: number | undefined;
+    /** The final image's object itself, not on S3 (see VmRecord.inlineImage); never replaces another. */
+    inline?: HeldObject | undefined;
   },
 ) {
+  if (inline && inline.key !== image.manifest)
+    throw new InvalidInput(`the inline object ${inline.key} is not the image ${image.manifest}`);
   return updateItem<VmRecord>(clients, 'markImageReady', {
     Key: vmKey(id),
     UpdateExpression:
       'SET migration.phase = :ready, migration.stoppedAt = :stopped, migration.bytes = :bytes, ' +
-      `image = :img, digest = :d, gsi1pk = :holder, updatedAt = :now${deadline === undefined ? '' : ', migration.deadline = :dl'}`,
-    ConditionExpression: 'fence = :f AND migration.id = :m AND migration.phase = :ordered',
+      `image = :img, digest = :d, gsi1pk = :holder, updatedAt = :now${deadline === undefined ? '' : ', migration.deadline = :dl'}` +
+      (inline ? ', inlineImage = :inl' : ''),
+    ConditionExpression:
+      'fence = :f AND migration.id = :m AND migration.phase = :ordered' +
+      (inline ? ' AND attribute_not_exists(inlineImage)' : ''),
     ExpressionAttributeValues: {
       ':ready': 'IMAGE_READY',
       ':ordered': 'ORDERED',
@@ -309,6 +324,7 @@ export function markImageReady(
       ':holder': ownerIndexKey(order.to, id).gsi1pk,
       ':now': now,
       ...(deadline === undefined ? {} : { ':dl': deadline }),
+      ...(inline ? { ':inl': { key: inline.key, body: inline.body } } : {}),
     },
   });
 }
