@@ -9,7 +9,16 @@ import { InvalidInput, NotFound } from './errors.ts';
 import type { HeldObject } from './image-store.ts';
 import { kindIndexKey, ownerIndexKey, vmKey } from './keys.ts';
 import { TABLE } from './schema.ts';
-import { deleteItem, getItem, type Page, putItem, queryAll, queryPage, updateItem } from './table.ts';
+import {
+  deleteItem,
+  getItem,
+  type Page,
+  putItem,
+  queryAll,
+  queryPage,
+  updateItem,
+  updateItemOnly,
+} from './table.ts';
 
 /** What a VM runs: a built-in guest or a registered module, with its parameters. */
 export interface GuestSpec {
@@ -303,7 +312,8 @@ export function markImageReady(
 ) {
   if (inline && inline.key !== image.manifest)
     throw new InvalidInput(`the inline object ${inline.key} is not the image ${image.manifest}`);
-  return updateItem<VmRecord>(clients, 'markImageReady', {
+  // Not read back: with the final delta inline, the item is tens of KiB the caller does not need.
+  return updateItemOnly(clients, 'markImageReady', {
     Key: vmKey(id),
     UpdateExpression:
       'SET migration.phase = :ready, migration.stoppedAt = :stopped, migration.bytes = :bytes, ' +
@@ -344,23 +354,27 @@ type MigrationMove = FencedMove & { migrationId: string };
  * The write every move of a VM to `node` under a new fence shares: owner, fence, state and the
  * owner index change together. `set`, `remove` and `condition` are the transition's own.
  */
-function moveUnderNewFence(
-  clients: Clients,
-  transition: string,
-  move: {
-    id: string;
-    node: string;
-    now: number;
-    state: 'PENDING' | 'RUNNING';
-    condition: string;
-    set?: string;
-    remove?: string;
-    names?: Record<string, string>;
-    values: Record<string, unknown>;
-  },
-) {
+function moveUnderNewFence(clients: Clients, transition: string, move: MoveWrite) {
+  return updateItem<VmRecord>(clients, transition, moveInput(move));
+}
+
+/** A move's own parts (see moveUnderNewFence). */
+interface MoveWrite {
+  id: string;
+  node: string;
+  now: number;
+  state: 'PENDING' | 'RUNNING';
+  condition: string;
+  set?: string;
+  remove?: string;
+  names?: Record<string, string>;
+  values: Record<string, unknown>;
+}
+
+/** The UpdateItem input of a move (see moveUnderNewFence). */
+function moveInput(move: MoveWrite) {
   const { id, node, now } = move;
-  return updateItem<VmRecord>(clients, transition, {
+  return {
     Key: vmKey(id),
     UpdateExpression:
       `SET #owner = :n, fence = fence + :one, #state = :to, gsi1pk = :holder, updatedAt = :now${move.set ? `, ${move.set}` : ''}` +
@@ -375,7 +389,7 @@ function moveUnderNewFence(
       ':holder': ownerIndexKey(node, id).gsi1pk,
       ...move.values,
     },
-  });
+  };
 }
 
 /** Protocol step 3: the target loaded the image and takes the VM; the fence moves on, then it runs. */
@@ -383,17 +397,22 @@ export function takeOwnership(
   clients: Clients,
   { id, migrationId, fence, node, now, cooldownUntil }: MigrationMove & { cooldownUntil: number },
 ) {
-  return moveUnderNewFence(clients, 'takeOwnership', {
-    id,
-    node,
-    now,
-    state: 'RUNNING',
-    set: 'lastMovedAt = :now, cooldownUntil = :cool, moves = moves + :one',
-    remove: 'migration',
-    condition: 'fence = :f AND migration.id = :m AND migration.phase = :ready AND migration.#to = :n',
-    names: { '#to': 'to' },
-    values: { ':f': fence, ':m': migrationId, ':ready': 'IMAGE_READY', ':cool': cooldownUntil },
-  });
+  // Not read back: the item may still carry the final delta (until the target publishes it).
+  return updateItemOnly(
+    clients,
+    'takeOwnership',
+    moveInput({
+      id,
+      node,
+      now,
+      state: 'RUNNING',
+      set: 'lastMovedAt = :now, cooldownUntil = :cool, moves = moves + :one',
+      remove: 'migration',
+      condition: 'fence = :f AND migration.id = :m AND migration.phase = :ready AND migration.#to = :n',
+      names: { '#to': 'to' },
+      values: { ':f': fence, ':m': migrationId, ':ready': 'IMAGE_READY', ':cool': cooldownUntil },
+    }),
+  );
 }
 
 /** Drops an order that has not reached IMAGE_READY (declined, or past its deadline); the source keeps running. */
