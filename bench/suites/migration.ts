@@ -2,8 +2,9 @@
 // bytes written by pre-copy and by the final delta, downtime (guest stopped on the source → its
 // first tick on the target) and total time, for a hot guest that dirties its whole working set
 // every tick and a cool one whose small working set sits in a larger memory; and where each
-// downtime went, from the two agents' logs: the source's encode, upload and item write, the
-// target's notice of IMAGE_READY, its download and apply, the take and the first tick.
+// downtime went, from the two agents' logs: the source's encode, upload (none when the final delta
+// travels in the hand-over item) and item write, the target's notice of IMAGE_READY, its download
+// (none from the item) and apply, the take and the first tick.
 import { loadavg } from 'node:os';
 import { createAgent } from '../../node-agent/agent/agent.ts';
 import { type RunningAgent, runAgent } from '../../node-agent/agent/run.ts';
@@ -19,7 +20,7 @@ export const name = 'migration';
 const quiet = { info: () => {}, warn: () => {}, debug: () => {}, error: () => {} };
 
 /** The phase fields the agents log at the hand-over ('image handed over', 'migrated in'), by migration id. */
-type Phases = Record<string, number | string | undefined>;
+type Phases = Record<string, number | string | boolean | undefined>;
 function phaseLog() {
   const source = new Map<string, Phases>();
   const target = new Map<string, Phases>();
@@ -75,6 +76,7 @@ function breakdownOf(s: Phases | undefined, t: Phases | undefined) {
     takeMs: n(t.takeMs),
     firstTickMs: n(t.firstTickMs),
     applied: t.path === 'apply' ? 1 : 0,
+    inlined: t.inline === true ? 1 : 0,
   };
 }
 const REPORT_MS = 500;
@@ -194,6 +196,8 @@ function breakdownP50(records: MigrationRecord[], phases: PhaseLog) {
     takeMs: p50('takeMs'),
     firstTickMs: p50('firstTickMs'),
     applied: parts.filter((b) => b.applied).length,
+    /** Moves whose final delta travelled in the hand-over item and was applied from it (no S3 round trip). */
+    inlined: parts.filter((b) => b.inlined).length,
   };
 }
 

@@ -29,7 +29,9 @@ export type FaultPoint =
   | 'abort'
   | 'settle'
   | 'fail'
-  | 'recordImageRecovery';
+  | 'recordImageRecovery'
+  | 'publishInline'
+  | 'dropInline';
 
 export interface FaultContext {
   node: string;

@@ -16,6 +16,7 @@ import {
 } from '../../shared/storage/vms.ts';
 import { GuestFault } from '../kernel/budget.ts';
 import type { StartResult, VmLaunch } from '../kernel/types.ts';
+import { sealInlineImage } from './inline-image.ts';
 import type { Handler, OpContext } from './types.ts';
 
 /** What the kernel needs to run a VM item's guest (fence, image and pause come per call). */
@@ -102,6 +103,8 @@ async function recordFailure(ctx: OpContext, vm: VmRecord, reason: string) {
 /** Owned and PENDING: load paused (fresh or from its image); a restore that fell back is recorded. */
 export const start: Handler<'start'> = async (ctx, _action, vm, id) => {
   const launch = { ...launchOf(vm), fence: vm.fence, ...(vm.image ? { image: vm.image } : {}), paused: true };
+  // The restore reads the image chain from S3: a final delta still in the item goes there first.
+  await sealInlineImage(ctx, vm);
   let started: StartResult | undefined;
   try {
     started = await ctx.step('start', id, () => load(ctx, launch, { fence: vm.fence, paused: true }));

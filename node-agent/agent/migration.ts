@@ -9,9 +9,16 @@ import type { Holding } from '../../shared/domain/protocol.ts';
 import { sourceStep, takeDeadline } from '../../shared/domain/protocol.ts';
 import type { ImageRef, MigrationOrder } from '../../shared/domain/vm-state.ts';
 import { Corrupt } from '../../shared/storage/errors.ts';
+import type { HeldObject } from '../../shared/storage/image-store.ts';
 import { migrationRecord, putMigration } from '../../shared/storage/migrations.ts';
 import { listNodes, placementNode } from '../../shared/storage/nodes.ts';
-import { announcePrecopy, hintInbound, markTargetReady } from '../../shared/storage/switchover.ts';
+import {
+  announcePrecopy,
+  hintInbound,
+  INLINE_IMAGE_BYTES,
+  inlineImageOf,
+  markTargetReady,
+} from '../../shared/storage/switchover.ts';
 import {
   abortMigration,
   markImageReady,
@@ -21,8 +28,9 @@ import {
 } from '../../shared/storage/vms.ts';
 import type { VmLaunch } from '../kernel/types.ts';
 import { Crash, Fenced } from './faults.ts';
+import { publishHeld, sealInlineImage, sealQuietly } from './inline-image.ts';
 import { launchOf, load, resumeGuest, stopGuest } from './lifecycle.ts';
-import type { Handler, OpContext } from './types.ts';
+import type { Handler, OpContext, Outbound } from './types.ts';
 
 /**
  * Source side, in three steps (see sourceStep): hint the target and pre-copy while the guest runs,
@@ -55,6 +63,8 @@ const PRIOR_TRANSFER_BYTES_PER_MS = PAGE_BYTES;
  */
 async function precopyAndAnnounce(ctx: OpContext, vm: VmRecord, order: MigrationOrder): Promise<VmRecord> {
   const id = vm.id;
+  // An earlier move's final delta still in the item goes to S3 now, so this move's may take its place.
+  await sealQuietly(ctx, vm);
   try {
     await hintInbound(
       ctx.clients,
@@ -127,7 +137,11 @@ async function precopyAndAnnounce(ctx: OpContext, vm: VmRecord, order: Migration
   );
 }
 
-/** Stop the guest, write what it dirtied since the pre-copy, and hand the image over. */
+/**
+ * Stop the guest, write what it dirtied since the pre-copy, and hand the image over. A final delta
+ * of at most INLINE_IMAGE_BYTES is not uploaded: it travels in the hand-over write itself (the
+ * item is its durable copy), and the target publishes it to S3 after its first tick.
+ */
 async function stopAndCopy(ctx: OpContext, vm: VmRecord, order: MigrationOrder) {
   const id = vm.id;
   let progress = ctx.outbound.get(id);
@@ -138,39 +152,70 @@ async function stopAndCopy(ctx: OpContext, vm: VmRecord, order: MigrationOrder) 
     progress = { stoppedAt: ctx.clock(), precopy: ctx.precopied.get(id) ?? 0 };
     ctx.outbound.set(id, progress);
   }
+  const out = progress;
+  // Only one inline image at a time: one still in the item (not yet published) keeps its place.
+  const inlineOk = vm.inlineImage === undefined;
   const final = await ctx.step(
     'finalDelta',
     id,
-    () => ctx.kernel.checkpoint(id, 'delta', { final: true }),
+    async () => {
+      // A delta held back by an earlier try is the parent of this one: it must be on S3 first.
+      await publishOutbound(ctx, id, out);
+      const result = await ctx.kernel.checkpoint(id, 'delta', {
+        final: true,
+        ...(inlineOk ? { holdBackBytes: INLINE_IMAGE_BYTES } : {}),
+      });
+      if (result.held) out.held = result.held;
+      return result;
+    },
     (r) => r.image,
   );
   const bytes = { precopy: progress.precopy, final: final.bytes };
   const now = ctx.clock();
   const stoppedAt = progress.stoppedAt;
-  await ctx.step(
-    'markImageReady',
-    id,
-    () =>
-      markImageReady(ctx.clients, {
-        id,
-        order,
-        fence: vm.fence,
-        image: final.image,
-        stoppedAt,
-        bytes,
-        now,
-        deadline: takeDeadline(now, vm.memPages, ctx.config.timings),
-      }),
-    () => final.image,
-  );
+  const handOver = (inline: HeldObject | undefined) =>
+    markImageReady(ctx.clients, {
+      id,
+      order,
+      fence: vm.fence,
+      image: final.image,
+      stoppedAt,
+      bytes,
+      now,
+      deadline: takeDeadline(now, vm.memPages, ctx.config.timings),
+      inline,
+    });
+  let inlined = final.held !== undefined;
+  try {
+    await ctx.step(
+      'markImageReady',
+      id,
+      () => handOver(final.held),
+      () => final.image,
+    );
+  } catch (error) {
+    if (error instanceof Crash || error instanceof Fenced || !final.held) throw error;
+    // Not handed over (or not known to be): the held delta goes to S3 before anything builds on it.
+    await keepHeld(ctx, id, out);
+    // An item the delta does not fit in (a VM item that is large already) hands over through S3.
+    if (!tooLarge(error) || !ctx.kernel.has(id)) throw error;
+    inlined = false;
+    await ctx.step(
+      'markImageReady',
+      id,
+      () => handOver(undefined),
+      () => final.image,
+    );
+  }
   const readyAt = ctx.clock();
   await ctx.step('stopSource', id, () => stopGuest(ctx, id));
   // Where the downtime went on this side (the target logs its own part; the bench joins them).
   const phases = {
     stoppedAt,
     encodeMs: final.timing?.encodeMs,
-    uploadMs: final.timing?.uploadMs,
+    uploadMs: inlined ? 0 : final.timing?.uploadMs,
     itemWriteMs: readyAt - now,
+    inlineBytes: inlined ? final.bytes : 0,
     readyAt,
   };
   ctx.log.info(
@@ -179,11 +224,40 @@ async function stopAndCopy(ctx: OpContext, vm: VmRecord, order: MigrationOrder) 
   );
 }
 
+/** DynamoDB's refusal of an item over its size limit. */
+const tooLarge = (error: unknown) =>
+  (error as Error).name === 'ValidationException' && /size/i.test((error as Error).message);
+
+/** Publishes the source's held-back final delta, if any (then the progress no longer holds it). */
+async function publishOutbound(ctx: OpContext, id: string, progress: Outbound) {
+  if (!progress.held) return;
+  await publishHeld(ctx, id, progress.held);
+  delete progress.held;
+}
+
+/**
+ * A held delta that was not handed over must reach S3, since the kernel's next image builds on it.
+ * If it cannot, the guest is dropped: the node restarts it from the table's last image instead.
+ */
+async function keepHeld(ctx: OpContext, id: string, progress: Outbound) {
+  try {
+    await publishOutbound(ctx, id, progress);
+  } catch (error) {
+    if (error instanceof Crash || error instanceof Fenced) throw error;
+    ctx.log.warn(
+      { node: ctx.self, vm: id, err: (error as Error).message },
+      'held final delta not published; dropping the stopped guest',
+    );
+    stopGuest(ctx, id);
+  }
+}
+
 /** Target side, ahead of the final delta: restore paused from the pre-copy, say ready, watch the item. */
 export const prepareIn: Handler<'prepareIn'> = async (ctx, action, vm, id) => {
   const order = action.order;
   const image = vm.image;
   if (image && !ctx.kernel.precopiesItself?.(vm.guest.kind)) {
+    await sealInlineImage(ctx, vm);
     const launch = { ...launchOf(vm), fence: vm.fence + 1, image, paused: true };
     const holding = { fence: vm.fence + 1, paused: true, migrationId: order.id, image: image.manifest };
     await ctx.step('prepareTarget', id, () => load(ctx, launch, holding));
@@ -210,6 +284,9 @@ export const migrateIn: Handler<'migrateIn'> = async (ctx, action, vm, id) => {
   const enteredAt = ctx.clock();
   const order = action.order;
   const image = vm.image;
+  // The final delta in the item itself, when the source sent it so: applied without a download.
+  const { held } = inlineImageOf(vm);
+  const inline = held && held.key === image?.manifest ? held : undefined;
   let loading: Promise<LoadTiming | undefined> = Promise.resolve(undefined);
   if (!ctx.held.has(id) || ctx.held.get(id)?.image !== image?.manifest) {
     const launch = { ...launchOf(vm), fence: vm.fence + 1, ...(image ? { image } : {}), paused: true };
@@ -219,7 +296,7 @@ export const migrateIn: Handler<'migrateIn'> = async (ctx, action, vm, id) => {
       migrationId: order.id,
       ...(image ? { image: image.manifest } : {}),
     };
-    loading = ctx.step('loadTarget', id, () => bringUp(ctx, launch, holding));
+    loading = ctx.step('loadTarget', id, () => bringUp(ctx, vm, launch, holding, inline));
   }
   // The load and the take overlap; the guest runs only once both are done. A take without a load
   // leaves the VM owned here and not held: the next decision restarts it from this same image.
@@ -245,6 +322,8 @@ export const migrateIn: Handler<'migrateIn'> = async (ctx, action, vm, id) => {
   const runningAt = ctx.clock();
   ctx.lastCheckpoint.set(id, runningAt);
   await history(ctx, id, order, { outcome: 'completed', endedAt: runningAt, runningAt, by: ctx.self });
+  // Off the downtime: the final delta leaves the item for S3 (a whole load published it already).
+  if (loaded.value?.path !== 'restore') await sealQuietly(ctx, vm);
   // Where the downtime went on this side (see stopAndCopy for the source's part).
   const phases = {
     enteredAt,
@@ -271,15 +350,24 @@ export const migrateIn: Handler<'migrateIn'> = async (ctx, action, vm, id) => {
 /** How the target brought its copy up to the final image, and what that took (ms). */
 interface LoadTiming {
   path: 'apply' | 'restore';
+  /** Applied from the final delta carried in the item (no download). */
+  inline?: boolean;
   downloadMs?: number;
   applyMs?: number;
 }
 
 /**
- * Applies the final image to the copy held paused for this migration (only what differs is read);
- * when that is impossible or fails, loads the image whole, as a copy that never was would be.
+ * Applies the final image to the copy held paused for this migration (only what differs is read,
+ * and the final delta from `inline` when the item carried it); when that is impossible or fails,
+ * publishes any inline image and loads the image whole, as a copy that never was would be.
  */
-async function bringUp(ctx: OpContext, launch: VmLaunch, holding: Holding): Promise<LoadTiming> {
+async function bringUp(
+  ctx: OpContext,
+  vm: VmRecord,
+  launch: VmLaunch,
+  holding: Holding,
+  inline: HeldObject | undefined,
+): Promise<LoadTiming> {
   const id = launch.id;
   const held = ctx.held.get(id);
   const apply = ctx.kernel.applyImage?.bind(ctx.kernel);
@@ -292,9 +380,9 @@ async function bringUp(ctx: OpContext, launch: VmLaunch, holding: Holding): Prom
     ctx.kernel.has(id)
   ) {
     try {
-      const out = await apply(id, launch.image);
+      const out = await apply(id, launch.image, inline);
       ctx.held.set(id, { ...held, image: launch.image.manifest });
-      return { path: 'apply', ...out.timing };
+      return { path: 'apply', ...(inline ? { inline: true } : {}), ...out.timing };
     } catch (error) {
       ctx.log.warn(
         { node: ctx.self, vm: id, err: (error as Error).message },
@@ -302,6 +390,8 @@ async function bringUp(ctx: OpContext, launch: VmLaunch, holding: Holding): Prom
       );
     }
   }
+  // A whole load reads the image chain from S3: an image still in the item goes there first.
+  await sealInlineImage(ctx, vm);
   const out = await load(ctx, launch, holding);
   if (out?.recovery) {
     // The final image is broken and an older one restored: never run that unrecorded as if it were

@@ -4,6 +4,7 @@ import type { Action, Holding, LeaseRules, ProtocolTimings } from '../../shared/
 import type { ImageRef } from '../../shared/domain/vm-state.ts';
 import type { Logger } from '../../shared/runtime/logger.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
+import type { HeldObject } from '../../shared/storage/image-store.ts';
 import type { LeaseHolder, NodeSpec } from '../../shared/storage/nodes.ts';
 import type { VmRecord } from '../../shared/storage/vms.ts';
 import type { Kernel } from '../kernel/types.ts';
@@ -21,9 +22,13 @@ export interface AgentKernel extends Kernel {
   precopiesItself?(guestKind: string): boolean;
 }
 
-/** Removes a deleted VM's images from the image store. */
+/**
+ * Removes a deleted VM's images from the image store, and publishes an image object a migration
+ * carried in the table (without `publish`, the agent publishes through its clients' bucket).
+ */
 export interface ImageCleaner {
   deleteVmImages(vmId: string): Promise<unknown>;
+  publish?(held: HeldObject): Promise<void>;
 }
 
 export interface AgentConfig {
@@ -79,6 +84,8 @@ export interface Agent {
 export interface Outbound {
   stoppedAt: number;
   precopy: number;
+  /** A final delta the kernel held back for the item (not on S3): published before any image builds on it. */
+  held?: HeldObject;
 }
 
 /** A guest's paging over the last measured period: the pre-copy's dirty-rate estimate. */

@@ -5,7 +5,7 @@
 import { PAGE_BYTES } from '../../shared/domain/guests.ts';
 import type { ImageRef } from '../../shared/domain/vm-state.ts';
 import { Conflict, Corrupt, InvalidInput } from '../../shared/storage/errors.ts';
-import type { ImageManifest, PageEntry } from '../../shared/storage/image-store.ts';
+import type { HeldObject, ImageManifest, PageEntry } from '../../shared/storage/image-store.ts';
 import { growMemory } from './guest.ts';
 import { sentPages } from './images.ts';
 import { callAlone, type KernelState, type Vm } from './state.ts';
@@ -29,7 +29,12 @@ export function changedBlocks(
 }
 
 /** See Kernel.applyImage. */
-export async function applyImage(state: KernelState, vm: Vm, ref: ImageRef): Promise<ApplyResult> {
+export async function applyImage(
+  state: KernelState,
+  vm: Vm,
+  ref: ImageRef,
+  heldObject?: HeldObject,
+): Promise<ApplyResult> {
   const held = vm.manifest;
   if (!held || !vm.paused || vm.error)
     throw new Conflict(`vm ${vm.id} holds no paused copy of an image to bring up to date`);
@@ -44,22 +49,28 @@ export async function applyImage(state: KernelState, vm: Vm, ref: ImageRef): Pro
   const heldPlaces = placesOf(held, held.pages);
   const touched = new Set(touchedPages);
   const memory = new Uint8Array(vm.guest.memory.buffer);
-  const image = await state.images.getImage(ref.manifest, (m) => {
-    if (m.vm !== vm.id) throw new Corrupt(`image ${ref.manifest} belongs to VM ${m.vm}, not ${vm.id}`);
-    if (m.seq !== ref.seq) throw new Corrupt(`image ${ref.manifest} has seq ${m.seq}, not ${ref.seq}`);
-    if (m.guest.kind !== vm.spec.kind)
-      throw new InvalidInput(`image of ${vm.id} runs ${m.guest.kind}, not ${vm.spec.kind}`);
-    if (m.disk.bytes !== vm.disk.bytes)
-      throw new Conflict(`image ${ref.manifest} has a ${m.disk.bytes}-byte disk, the copy ${vm.disk.bytes}`);
-    pages = changedBlocks(heldPlaces, placesOf(m, m.pages), touchedPages);
-    disk = changedBlocks(placesOf(held, held.disk.blocks), placesOf(m, m.disk.blocks), touchedDisk);
-    // A sub-page delta against the very page the copy holds (untouched since) applies to it in place.
-    const base = (i: number, entry: PageEntry) =>
-      !touched.has(i) && heldPlaces.get(i) === placeOf(m, entry)
-        ? memory.slice(i * PAGE_BYTES, (i + 1) * PAGE_BYTES)
-        : undefined;
-    return { pages, disk, base };
-  });
+  const image = await state.images.getImage(
+    ref.manifest,
+    (m) => {
+      if (m.vm !== vm.id) throw new Corrupt(`image ${ref.manifest} belongs to VM ${m.vm}, not ${vm.id}`);
+      if (m.seq !== ref.seq) throw new Corrupt(`image ${ref.manifest} has seq ${m.seq}, not ${ref.seq}`);
+      if (m.guest.kind !== vm.spec.kind)
+        throw new InvalidInput(`image of ${vm.id} runs ${m.guest.kind}, not ${vm.spec.kind}`);
+      if (m.disk.bytes !== vm.disk.bytes)
+        throw new Conflict(
+          `image ${ref.manifest} has a ${m.disk.bytes}-byte disk, the copy ${vm.disk.bytes}`,
+        );
+      pages = changedBlocks(heldPlaces, placesOf(m, m.pages), touchedPages);
+      disk = changedBlocks(placesOf(held, held.disk.blocks), placesOf(m, m.disk.blocks), touchedDisk);
+      // A sub-page delta against the very page the copy holds (untouched since) applies to it in place.
+      const base = (i: number, entry: PageEntry) =>
+        !touched.has(i) && heldPlaces.get(i) === placeOf(m, entry)
+          ? memory.slice(i * PAGE_BYTES, (i + 1) * PAGE_BYTES)
+          : undefined;
+      return { pages, disk, base };
+    },
+    heldObject,
+  );
   const t1 = performance.now();
   if (state.vms.get(vm.id) !== vm || !vm.paused || vm.manifest !== held || vm.error)
     throw new Conflict(`vm ${vm.id} changed while its image was read`);

@@ -267,7 +267,7 @@ export async function writeImage(
   state: KernelState,
   vm: Vm,
   mode: 'full' | 'delta',
-  options: { final?: boolean } = {},
+  options: { final?: boolean; holdBackBytes?: number } = {},
 ): Promise<CheckpointResult> {
   if (state.vms.get(vm.id) !== vm) throw new NotFound('vm', vm.id);
   const { clock } = state.options;
@@ -307,11 +307,17 @@ export async function writeImage(
   const snapshotNs = nowNs() - t0;
   state.counters.totalNanos += snapshotNs;
   try {
-    const out = await state.images.putImage(write);
+    const out = await state.images.putImage(write, { holdBackBytes: options.holdBackBytes ?? -1 });
     vm.manifest = out.manifest;
     sentPages(out.manifest, written, vm.sent);
     const timing = { encodeMs: snapshotNs / 1e6 + out.timing.encodeMs, uploadMs: out.timing.uploadMs };
-    return { image: out.ref, bytes: out.bytes, pages: written.size, timing };
+    return {
+      image: out.ref,
+      bytes: out.bytes,
+      pages: written.size,
+      timing,
+      ...(out.held ? { held: out.held } : {}),
+    };
   } catch (error) {
     vm.tracker.restoreMarks(marks);
     vm.disk.restoreMarks(disk.marks);

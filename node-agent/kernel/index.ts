@@ -115,9 +115,9 @@ function lifecycle(state: KernelState) {
       vm.chain = result.catch(() => undefined);
       return result;
     },
-    applyImage(id, image) {
+    applyImage(id, image, held) {
       const vm = getVm(state, id);
-      const result = vm.chain.then(() => applyImage(state, vm, image));
+      const result = vm.chain.then(() => applyImage(state, vm, image, held));
       vm.chain = result.catch(() => undefined);
       return result;
     },

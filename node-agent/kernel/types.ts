@@ -2,6 +2,7 @@
 // The agent decides *what* happens to a VM from the table; the kernel does it to the guest.
 import type { LoadFactors, Weights } from '../../shared/domain/types.ts';
 import type { ImageRef } from '../../shared/domain/vm-state.ts';
+import type { HeldObject } from '../../shared/storage/image-store.ts';
 import type { GuestSpec } from '../../shared/storage/vms.ts';
 
 export interface KernelOptions {
@@ -68,6 +69,8 @@ export interface CheckpointResult {
   pages: number;
   /** Where the time went: taking the state and building the image, and uploading it (ms). */
   timing?: { encodeMs: number; uploadMs: number };
+  /** The image, not uploaded: asked for with `holdBackBytes` and small enough (see ImageStore.putImage). */
+  held?: HeldObject;
 }
 
 /** What bringing a loaded copy up to a newer image read and wrote. */
@@ -110,15 +113,20 @@ export interface Kernel {
    * Writes the VM's state to the image store: `full` writes every page, `delta` only pages dirtied
    * since the previous image of this chain. Safe while the VM runs (a pre-copy), exact when paused.
    * `final`: a migration's final delta, whose sub-page deltas may go one step deeper (see writeImage).
+   * `holdBackBytes`: an image of one object up to that size is returned as `held`, not uploaded.
    */
-  checkpoint(id: string, mode: 'full' | 'delta', options?: { final?: boolean }): Promise<CheckpointResult>;
+  checkpoint(
+    id: string,
+    mode: 'full' | 'delta',
+    options?: { final?: boolean; holdBackBytes?: number },
+  ): Promise<CheckpointResult>;
   /**
    * Brings a paused VM loaded from an image up to a newer image of the same VM in place (a
    * migration target's copy and the final delta): only the blocks that differ from what the copy
    * holds are read, checksum-verified and written; the guest must then digest to what the image
    * and the table say. On any failure the copy is left unusable for another apply (load it whole).
    */
-  applyImage?(id: string, image: ImageRef): Promise<ApplyResult>;
+  applyImage?(id: string, image: ImageRef, held?: HeldObject): Promise<ApplyResult>;
   /** Runs one tick: shares capacity by the schedule and runs each guest's slice. */
   tick(): void;
   /** Measurements since the previous call (one reporting period), per VM. */

@@ -128,6 +128,17 @@ export type BlockPick = (manifest: ImageManifest) => {
   base?: (index: number, base: PageEntry) => Uint8Array | undefined;
 };
 
+/**
+ * An image object written to nobody yet: a migration's final delta that travels inside the
+ * table's hand-over item instead of S3 (see docs/protocol.md). Whoever holds it must `publish` it
+ * before anything else can need it from S3.
+ */
+export interface HeldObject {
+  /** The manifest key it belongs at (an inline image: one object holds the manifest and its blocks). */
+  key: string;
+  body: Uint8Array;
+}
+
 /** What an image write cost: building the manifest and blocks, and the uploads (ms). */
 export interface WriteTiming {
   encodeMs: number;
@@ -138,12 +149,23 @@ export interface ImageStore {
   /** Writes the packs of new blocks and the manifest; the returned ref is what makes the image visible. */
   putImage(
     image: ImageWrite,
-  ): Promise<{ ref: ImageRef; manifest: ImageManifest; bytes: number; timing: WriteTiming }>;
+    options?: { holdBackBytes?: number },
+  ): Promise<{
+    ref: ImageRef;
+    manifest: ImageManifest;
+    bytes: number;
+    timing: WriteTiming;
+    /** Set when `holdBackBytes` kept the image off the store: one object of at most that many bytes. */
+    held?: HeldObject;
+  }>;
   /**
    * Reads a manifest and every block it points to (or only those `pick` chooses), verifying each
-   * checksum; Corrupt otherwise.
+   * checksum; Corrupt otherwise. `held` is the manifest's object when the caller has it (it is read
+   * from there, and verified alike).
    */
-  getImage(manifestKey: string, pick?: BlockPick): Promise<LoadedImage>;
+  getImage(manifestKey: string, pick?: BlockPick, held?: HeldObject): Promise<LoadedImage>;
+  /** Writes a held object at its key; one already there (the same image, written once) is kept. */
+  publish(held: HeldObject): Promise<void>;
   /** Removes every object of a VM (all fences and sequences); returns how many. */
   deleteVmImages(vmId: string): Promise<number>;
   /** The manifests stored for a VM, newest first (by sequence, then fence); none are read. */
@@ -171,6 +193,7 @@ function checkId(what: string, id: string) {
 export const imagePrefix = (vm: string) => `images/${vm}/`;
 export const manifestKey = (vm: string, fence: number, seq: number) =>
   `images/${vm}/${fence}/${seq}/manifest.json`;
+const MANIFEST_KEY = /^images\/[A-Za-z0-9][A-Za-z0-9._-]{0,127}\/\d+\/\d+\/manifest\.json$/;
 const packKey = (vm: string, fence: number, seq: number, n: number) =>
   `images/${vm}/${fence}/${seq}/pack-${n}.bin`;
 export const moduleObjectKey = (name: string) => `modules/${name}.wasm`;
@@ -185,8 +208,16 @@ export function createImageStore(clients: Pick<Clients, 's3' | 'bucketName'>): I
 /** The image store over any BlobStore (see memoryBlobs for tests and benches). */
 export function createImageStoreOn(blobs: BlobStore): ImageStore {
   return {
-    putImage: (image) => putImage(blobs, image),
-    getImage: (key, pick) => getImage(blobs, key, pick),
+    putImage: (image, options) => putImage(blobs, image, options?.holdBackBytes),
+    getImage: (key, pick, held) => getImage(blobs, key, pick, held),
+    async publish(held) {
+      if (!MANIFEST_KEY.test(held.key)) throw new InvalidInput(`"${held.key}" is not an image manifest key`);
+      try {
+        await blobs.put(held.key, held.body);
+      } catch (error) {
+        if (!(error instanceof Conflict)) throw error;
+      }
+    },
     async deleteVmImages(vmId) {
       checkId('vm id', vmId);
       const keys = await blobs.list(imagePrefix(vmId));
@@ -224,8 +255,9 @@ export function createImageStoreOn(blobs: BlobStore): ImageStore {
 /**
  * Writes an image: its new blocks in packs, then (with them) the manifest that makes it whole. A
  * delta whose new blocks fit one pack carries them in its manifest object: one PutObject in all.
+ * Such a one-object image of at most `holdBackBytes` is not written but returned as `held`.
  */
-async function putImage(blobs: BlobStore, image: ImageWrite) {
+async function putImage(blobs: BlobStore, image: ImageWrite, holdBackBytes = -1) {
   const t0 = performance.now();
   checkId('vm id', image.vm);
   if (image.kind === 'delta' && !image.previous)
@@ -250,12 +282,15 @@ async function putImage(blobs: BlobStore, image: ImageWrite) {
     body: u.parts.length === 1 ? u.parts[0]! : Buffer.concat(u.parts),
   }));
   const t1 = performance.now();
-  await eachLimited(bodies, CONCURRENCY, (u) => blobs.put(u.key, u.body));
+  const only = bodies.length === 1 ? bodies[0] : undefined;
+  const held = only && only.body.byteLength <= holdBackBytes ? only : undefined;
+  if (!held) await eachLimited(bodies, CONCURRENCY, (u) => blobs.put(u.key, u.body));
   return {
     ref: { manifest: key, seq: image.seq, digest: image.digest, vtod: image.vtod },
     manifest,
     bytes: json.byteLength + blocks,
     timing: { encodeMs: t1 - t0, uploadMs: performance.now() - t1 },
+    ...(held ? { held } : {}),
   };
 }
 
@@ -365,8 +400,13 @@ function manifestOf(image: ImageWrite, key: string, layout: PackLayout): ImageMa
 }
 
 /** Reads a manifest and the packs its (picked) blocks lie in, then each block, verifying every checksum. */
-async function getImage(blobs: BlobStore, key: string, pick?: BlockPick): Promise<LoadedImage> {
-  const object = await blobs.get(key);
+async function getImage(
+  blobs: BlobStore,
+  key: string,
+  pick?: BlockPick,
+  heldObject?: HeldObject,
+): Promise<LoadedImage> {
+  const object = heldObject?.key === key ? heldObject : await blobs.get(key);
   if (!object) throw new Corrupt(`image manifest ${key} is missing`);
   const { json, inline } = splitManifestObject(object.body);
   const manifest = parseManifest(key, json);

@@ -7,10 +7,18 @@ import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import type { ImageRef } from '../domain/vm-state.ts';
 import type { Clients } from './clients.ts';
 import { ConditionFailed } from './errors.ts';
+import type { HeldObject } from './image-store.ts';
 import { inboundIndexKey, inboundKey, ownerIndexKey, vmKey } from './keys.ts';
 import { TABLE } from './schema.ts';
 import { putItem, queryAll, updateItem } from './table.ts';
 import type { VmRecord } from './vms.ts';
+
+/**
+ * The largest final delta carried inside the VM item (`markImageReady`'s inline object). An item
+ * may hold 400 KB; the rest of a VM item is a few KB, so this leaves room to spare, and a final
+ * delta above it (a hot guest's memory) goes through S3 as before.
+ */
+export const INLINE_IMAGE_BYTES = 160 * 1024;
 
 /** A source's word to a target that a VM is on its way. */
 export interface InboundHint {
@@ -114,4 +122,43 @@ export function markTargetReady(
       ':now': at.now,
     },
   });
+}
+
+/**
+ * The item's inline image when it is well formed (an image key of this VM, at most
+ * INLINE_IMAGE_BYTES of binary); undefined when there is none. A malformed one (a buggy peer's) is
+ * `malformed`: nobody may publish or use it, and the VM's image then fails to load like any broken
+ * image (see docs/protocol.md).
+ */
+export function inlineImageOf(vm: VmRecord): { held?: HeldObject; malformed?: string } {
+  const raw = vm.inlineImage as unknown;
+  if (raw === undefined || raw === null) return {};
+  const { key, body } = raw as Partial<HeldObject>;
+  if (typeof key !== 'string' || !key.startsWith(`images/${vm.id}/`) || !key.endsWith('/manifest.json'))
+    return { malformed: `the inline image's key ${String(key).slice(0, 80)} is not an image of ${vm.id}` };
+  if (!(body instanceof Uint8Array)) return { malformed: `the inline image ${key} is not binary` };
+  if (body.byteLength === 0 || body.byteLength > INLINE_IMAGE_BYTES)
+    return {
+      malformed: `the inline image ${key} is ${body.byteLength} bytes (at most ${INLINE_IMAGE_BYTES})`,
+    };
+  return { held: { key, body } };
+}
+
+/**
+ * Drops the item's inline image once its object is on S3 (the caller published it). Not a state
+ * change of the VM, only a copy removed: the condition is that the item still holds this very
+ * image (keys are written once), whoever owns the VM by now.
+ */
+export async function dropInlineImage(clients: Clients, id: string, key: string): Promise<void> {
+  try {
+    await updateItem<VmRecord>(clients, 'dropInlineImage', {
+      Key: vmKey(id),
+      UpdateExpression: 'REMOVE inlineImage',
+      ConditionExpression: 'inlineImage.#key = :k',
+      ExpressionAttributeNames: { '#key': 'key' },
+      ExpressionAttributeValues: { ':k': key },
+    });
+  } catch (error) {
+    if (!(error instanceof ConditionFailed)) throw error;
+  }
 }

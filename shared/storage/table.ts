@@ -74,6 +74,20 @@ export async function updateItem<T>(
   return out.Attributes as T;
 }
 
+/**
+ * As updateItem, returning nothing: for writes whose caller does not read the item back, where the
+ * item may be large (a final delta carried in it) and echoing it costs the store and the client.
+ */
+export async function updateItemOnly(
+  clients: Clients,
+  transition: string,
+  input: Omit<UpdateCommandInput, 'TableName' | 'ReturnValues'>,
+): Promise<void> {
+  await guarded(transition, () =>
+    clients.doc.send(new UpdateCommand({ TableName: clients.tableName, ReturnValues: 'NONE', ...input })),
+  );
+}
+
 export interface Page<T> {
   items: T[];
   /** Opaque cursor for the next page; absent on the last page. */

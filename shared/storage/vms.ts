@@ -5,10 +5,20 @@ import type { AfterFailure } from '../domain/restart.ts';
 import type { LoadFactors } from '../domain/types.ts';
 import type { ImageRef, MigrationOrder, RestartPolicy, VmState } from '../domain/vm-state.ts';
 import type { Clients } from './clients.ts';
-import { NotFound } from './errors.ts';
+import { InvalidInput, NotFound } from './errors.ts';
+import type { HeldObject } from './image-store.ts';
 import { kindIndexKey, ownerIndexKey, vmKey } from './keys.ts';
 import { TABLE } from './schema.ts';
-import { deleteItem, getItem, type Page, putItem, queryAll, queryPage, updateItem } from './table.ts';
+import {
+  deleteItem,
+  getItem,
+  type Page,
+  putItem,
+  queryAll,
+  queryPage,
+  updateItem,
+  updateItemOnly,
+} from './table.ts';
 
 /** What a VM runs: a built-in guest or a registered module, with its parameters. */
 export interface GuestSpec {
@@ -34,6 +44,12 @@ export interface VmRecord {
   pinned: boolean;
   group?: string;
   image?: ImageRef;
+  /**
+   * A migration's final delta, carried in the item instead of S3 (written by `markImageReady`, at
+   * most INLINE_IMAGE_BYTES): the only copy until a node publishes it to its key and drops it here
+   * (`dropInlineImage`). Anyone loading the VM's images publishes it first.
+   */
+  inlineImage?: HeldObject;
   migration?: MigrationOrder;
   cooldownUntil?: number;
   lastMovedAt?: number;
@@ -280,6 +296,7 @@ export function markImageReady(
     bytes,
     now,
     deadline,
+    inline,
   }: {
     id: string;
     order: Pick<MigrationOrder, 'id' | 'to'>;
@@ -289,14 +306,22 @@ export function markImageReady(
     bytes: { precopy: number; final: number };
     now: number;
     deadline?: number | undefined;
+    /** The final image's object itself, not on S3 (see VmRecord.inlineImage); never replaces another. */
+    inline?: HeldObject | undefined;
   },
 ) {
-  return updateItem<VmRecord>(clients, 'markImageReady', {
+  if (inline && inline.key !== image.manifest)
+    throw new InvalidInput(`the inline object ${inline.key} is not the image ${image.manifest}`);
+  // Not read back: with the final delta inline, the item is tens of KiB the caller does not need.
+  return updateItemOnly(clients, 'markImageReady', {
     Key: vmKey(id),
     UpdateExpression:
       'SET migration.phase = :ready, migration.stoppedAt = :stopped, migration.bytes = :bytes, ' +
-      `image = :img, digest = :d, gsi1pk = :holder, updatedAt = :now${deadline === undefined ? '' : ', migration.deadline = :dl'}`,
-    ConditionExpression: 'fence = :f AND migration.id = :m AND migration.phase = :ordered',
+      `image = :img, digest = :d, gsi1pk = :holder, updatedAt = :now${deadline === undefined ? '' : ', migration.deadline = :dl'}` +
+      (inline ? ', inlineImage = :inl' : ''),
+    ConditionExpression:
+      'fence = :f AND migration.id = :m AND migration.phase = :ordered' +
+      (inline ? ' AND attribute_not_exists(inlineImage)' : ''),
     ExpressionAttributeValues: {
       ':ready': 'IMAGE_READY',
       ':ordered': 'ORDERED',
@@ -309,6 +334,7 @@ export function markImageReady(
       ':holder': ownerIndexKey(order.to, id).gsi1pk,
       ':now': now,
       ...(deadline === undefined ? {} : { ':dl': deadline }),
+      ...(inline ? { ':inl': { key: inline.key, body: inline.body } } : {}),
     },
   });
 }
@@ -328,23 +354,27 @@ type MigrationMove = FencedMove & { migrationId: string };
  * The write every move of a VM to `node` under a new fence shares: owner, fence, state and the
  * owner index change together. `set`, `remove` and `condition` are the transition's own.
  */
-function moveUnderNewFence(
-  clients: Clients,
-  transition: string,
-  move: {
-    id: string;
-    node: string;
-    now: number;
-    state: 'PENDING' | 'RUNNING';
-    condition: string;
-    set?: string;
-    remove?: string;
-    names?: Record<string, string>;
-    values: Record<string, unknown>;
-  },
-) {
+function moveUnderNewFence(clients: Clients, transition: string, move: MoveWrite) {
+  return updateItem<VmRecord>(clients, transition, moveInput(move));
+}
+
+/** A move's own parts (see moveUnderNewFence). */
+interface MoveWrite {
+  id: string;
+  node: string;
+  now: number;
+  state: 'PENDING' | 'RUNNING';
+  condition: string;
+  set?: string;
+  remove?: string;
+  names?: Record<string, string>;
+  values: Record<string, unknown>;
+}
+
+/** The UpdateItem input of a move (see moveUnderNewFence). */
+function moveInput(move: MoveWrite) {
   const { id, node, now } = move;
-  return updateItem<VmRecord>(clients, transition, {
+  return {
     Key: vmKey(id),
     UpdateExpression:
       `SET #owner = :n, fence = fence + :one, #state = :to, gsi1pk = :holder, updatedAt = :now${move.set ? `, ${move.set}` : ''}` +
@@ -359,7 +389,7 @@ function moveUnderNewFence(
       ':holder': ownerIndexKey(node, id).gsi1pk,
       ...move.values,
     },
-  });
+  };
 }
 
 /** Protocol step 3: the target loaded the image and takes the VM; the fence moves on, then it runs. */
@@ -367,17 +397,22 @@ export function takeOwnership(
   clients: Clients,
   { id, migrationId, fence, node, now, cooldownUntil }: MigrationMove & { cooldownUntil: number },
 ) {
-  return moveUnderNewFence(clients, 'takeOwnership', {
-    id,
-    node,
-    now,
-    state: 'RUNNING',
-    set: 'lastMovedAt = :now, cooldownUntil = :cool, moves = moves + :one',
-    remove: 'migration',
-    condition: 'fence = :f AND migration.id = :m AND migration.phase = :ready AND migration.#to = :n',
-    names: { '#to': 'to' },
-    values: { ':f': fence, ':m': migrationId, ':ready': 'IMAGE_READY', ':cool': cooldownUntil },
-  });
+  // Not read back: the item may still carry the final delta (until the target publishes it).
+  return updateItemOnly(
+    clients,
+    'takeOwnership',
+    moveInput({
+      id,
+      node,
+      now,
+      state: 'RUNNING',
+      set: 'lastMovedAt = :now, cooldownUntil = :cool, moves = moves + :one',
+      remove: 'migration',
+      condition: 'fence = :f AND migration.id = :m AND migration.phase = :ready AND migration.#to = :n',
+      names: { '#to': 'to' },
+      values: { ':f': fence, ':m': migrationId, ':ready': 'IMAGE_READY', ':cool': cooldownUntil },
+    }),
+  );
 }
 
 /** Drops an order that has not reached IMAGE_READY (declined, or past its deadline); the source keeps running. */

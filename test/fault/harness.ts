@@ -16,7 +16,12 @@ import type { MigrationOrder } from '../../shared/domain/vm-state.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { patchBalancingConfig } from '../../shared/storage/config-store.ts';
 import { ConditionFailed } from '../../shared/storage/errors.ts';
-import { createImageStore, type ImageStore } from '../../shared/storage/image-store.ts';
+import {
+  createImageStore,
+  createImageStoreOn,
+  type ImageStore,
+  s3Blobs,
+} from '../../shared/storage/image-store.ts';
 import { nodeKey, vmKey } from '../../shared/storage/keys.ts';
 import { getMigration } from '../../shared/storage/migrations.ts';
 import {
@@ -28,6 +33,7 @@ import {
   releaseClaim,
 } from '../../shared/storage/nodes.ts';
 import { putLearning } from '../../shared/storage/runs.ts';
+import { inlineImageOf } from '../../shared/storage/switchover.ts';
 import {
   createVm,
   findVm,
@@ -79,6 +85,7 @@ const SOURCE_POINTS: FaultPoint[] = [
   'pause',
   'finalDelta',
   'markImageReady',
+  'publishInline',
   'stopSource',
 ];
 const TARGET_POINTS: FaultPoint[] = [
@@ -88,6 +95,8 @@ const TARGET_POINTS: FaultPoint[] = [
   'takeOwnership',
   'resumeTarget',
   'history',
+  'publishInline',
+  'dropInline',
   'markRunning',
 ];
 const ANY_POINTS: FaultPoint[] = [
@@ -890,6 +899,28 @@ class Schedule {
         this.tracker.violation(
           `${vm.id}: digest after ${pos} ticks differs from the reference (forked or skipped)`,
         );
+      await this.checkDurable(vm);
+    }
+  }
+
+  /**
+   * Never lost: the VM's recorded image loads whole, every checksum verified, from what is durable
+   * (S3, and a final delta the item still carries), as a node restarting it would load it.
+   */
+  private async checkDurable(vm: VmRecord) {
+    if (!vm.image) return;
+    const inline = inlineImageOf(vm).held;
+    const s3 = s3Blobs(this.lane.clients);
+    const durable = createImageStoreOn({
+      ...s3,
+      get: async (key) => (key === inline?.key ? { body: inline.body, metadata: {} } : s3.get(key)),
+    });
+    try {
+      await durable.getImage(vm.image.manifest);
+    } catch (error) {
+      this.tracker.violation(
+        `${vm.id} is lost: its image ${vm.image.manifest} does not load (${(error as Error).message})`,
+      );
     }
   }
 

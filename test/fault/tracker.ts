@@ -6,7 +6,7 @@
 import { createKernel } from '../../node-agent/kernel/index.ts';
 import type { Kernel, VmLaunch } from '../../node-agent/kernel/types.ts';
 import type { ImageRef } from '../../shared/domain/vm-state.ts';
-import { createImageStoreOn, memoryBlobs } from '../../shared/storage/image-store.ts';
+import { createImageStoreOn, type HeldObject, memoryBlobs } from '../../shared/storage/image-store.ts';
 import type { GuestSpec } from '../../shared/storage/vms.ts';
 
 /** A tick slower than this may have skipped guests (the smallest guest budget is 500 ms). */
@@ -129,31 +129,46 @@ export class Tracker {
   wrap(node: string, inner: Kernel): Kernel & { dead: boolean; position(id: string): number | undefined } {
     const runs = new Map<string, Run>();
     const tracker = this;
+    /** A run of a VM that `node` just loaded (from `image`, or fresh): where it starts, checked by digest. */
+    const begin = (id: string, image: ImageRef | undefined) => {
+      if (tracker.untracked.has(id)) {
+        tracker.runs += 1;
+        runs.set(id, { id: tracker.runs, node, vm: id, start: 0, pos: 0 });
+        return;
+      }
+      let start = 0;
+      if (image) {
+        const pos = tracker.imagePos.get(image.manifest);
+        if (pos === undefined) tracker.violation(`${id} started on ${node} from an unknown image`);
+        start = pos ?? 0;
+      }
+      const digest = inner.digest(id);
+      if (digest !== tracker.ref(id).at(start))
+        tracker.violation(
+          `${id} started on ${node} with a digest that is not the reference at tick ${start}`,
+        );
+      tracker.runs += 1;
+      runs.set(id, { id: tracker.runs, node, vm: id, start, pos: start });
+    };
+    const apply = inner.applyImage?.bind(inner);
     const wrapped = {
       dead: false,
       nodeId: inner.nodeId,
       async start(launch: VmLaunch) {
         const out = await inner.start(launch);
-        if (tracker.untracked.has(launch.id)) {
-          tracker.runs += 1;
-          runs.set(launch.id, { id: tracker.runs, node, vm: launch.id, start: 0, pos: 0 });
-          return out;
-        }
-        let start = 0;
-        if (launch.image) {
-          const pos = tracker.imagePos.get(launch.image.manifest);
-          if (pos === undefined) tracker.violation(`${launch.id} started on ${node} from an unknown image`);
-          start = pos ?? 0;
-        }
-        const digest = inner.digest(launch.id);
-        if (digest !== tracker.ref(launch.id).at(start))
-          tracker.violation(
-            `${launch.id} started on ${node} with a digest that is not the reference at tick ${start}`,
-          );
-        tracker.runs += 1;
-        runs.set(launch.id, { id: tracker.runs, node, vm: launch.id, start, pos: start });
+        begin(launch.id, launch.image);
         return out;
       },
+      // A held copy brought up to a newer image (a migration target's final delta) is a new run from it.
+      ...(apply
+        ? {
+            async applyImage(id: string, image: ImageRef, held?: HeldObject) {
+              const out = await apply(id, image, held);
+              begin(id, image);
+              return out;
+            },
+          }
+        : {}),
       pause: (id: string) => inner.pause(id),
       resume: (id: string) => inner.resume(id),
       stop(id: string) {
@@ -162,7 +177,11 @@ export class Tracker {
       },
       has: (id: string) => inner.has(id),
       running: () => inner.running(),
-      async checkpoint(id: string, mode: 'full' | 'delta', options?: { final?: boolean }) {
+      async checkpoint(
+        id: string,
+        mode: 'full' | 'delta',
+        options?: { final?: boolean; holdBackBytes?: number },
+      ) {
         const run = runs.get(id);
         const result = await inner.checkpoint(id, mode, options);
         if (run && !tracker.untracked.has(id)) {

@@ -188,7 +188,7 @@ describe('DynamoDB repository against dynalite', () => {
     expect(await listVmsForNode(clients, 'n1')).toEqual([]);
     // The order can no longer be aborted once the image is ready.
     await expect(abortMigration(clients, 'vm-1', 'm-1', 1004)).rejects.toBeInstanceOf(ConditionFailed);
-    const moved = await takeOwnership(clients, {
+    await takeOwnership(clients, {
       id: 'vm-1',
       migrationId: 'm-1',
       fence: 1,
@@ -196,6 +196,7 @@ describe('DynamoDB repository against dynalite', () => {
       now: 1005,
       cooldownUntil: 5000,
     });
+    const moved = await getVm(clients, 'vm-1');
     expect(moved).toMatchObject({ owner: 'n2', fence: 2, state: 'RUNNING', moves: 1, cooldownUntil: 5000 });
     expect(moved.migration).toBeUndefined();
     // A repeated take (an order delivered twice) fails on the fence instead of forking the VM.
