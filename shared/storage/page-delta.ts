@@ -14,7 +14,8 @@ export class DeltaError extends Error {}
 
 /**
  * The XOR of `page` against `base`, zero-run coded; undefined when the code would be longer than
- * `limit` bytes (the page is cheaper sent whole). Both must be the same whole number of words.
+ * `limit` bytes (the page is cheaper sent whole). Both must be the same whole number of words. A
+ * page that a sample shows mostly changed is given up at once, without coding it (see mostlyChanged).
  */
 export function encodeXorDelta(
   base: Uint8Array,
@@ -28,7 +29,10 @@ export function encodeXorDelta(
   const a = wordsOf(base);
   const b = wordsOf(page);
   const words = a.length;
+  if (mostlyChanged(a, b, limit)) return undefined;
   const same = sameBlocks(base, page);
+  const xor = scratchWords(words);
+  const xorBytes = new Uint8Array(xor.buffer, 0, words * DELTA_WORD);
   const out = new Uint8Array(Math.min(limit, page.byteLength + 2 * MAX_VARINT_BYTES * (words / 2 + 1)) + 16);
   let at = 0;
   let i = 0;
@@ -38,15 +42,36 @@ export function encodeXorDelta(
     z = Math.min(z, words);
     if (z === words) break;
     let l = z;
-    while (l < words && a[l] !== b[l]) l++;
+    // the XOR a word at a time, copied out in one go
+    for (; l < words && a[l] !== b[l]; l++) xor[l] = (a[l] as number) ^ (b[l] as number);
     if (at + 2 * MAX_VARINT_BYTES + (l - z) * DELTA_WORD > limit) return undefined;
     at = putVarint(out, at, z - i);
     at = putVarint(out, at, l - z);
-    for (let k = z * DELTA_WORD; k < l * DELTA_WORD; k++)
-      out[at++] = (base[k] as number) ^ (page[k] as number);
+    out.set(xorBytes.subarray(z * DELTA_WORD, l * DELTA_WORD), at);
+    at += (l - z) * DELTA_WORD;
     i = l;
   }
   return at > limit ? undefined : out.slice(0, at);
+}
+
+/** Words sampled, evenly spread, to tell a page that mostly changed before coding it. */
+export const SAMPLE_WORDS = 256;
+
+/**
+ * Whether the sampled words say that the code would exceed `limit`: a page whose guest rewrote
+ * most of its lines would otherwise be coded nearly to its end before the limit gives it up, at
+ * the cost of a delta per page (the hot guest's final delta spent 20-40 ms so on pages that all
+ * changed). A page near the limit may be misjudged either way; that costs bytes, never correctness.
+ */
+export function mostlyChanged(a: Uint32Array, b: Uint32Array, limit: number): boolean {
+  const words = a.length;
+  if (words < 4 * SAMPLE_WORDS) return false;
+  // an odd stride, so that the samples do not keep landing on the same word of a line-periodic page
+  const stride = Math.floor(words / SAMPLE_WORDS) | 1;
+  let changed = 0;
+  let sampled = 0;
+  for (let w = stride >> 1; w < words; w += stride, sampled++) if (a[w] !== b[w]) changed++;
+  return (changed / sampled) * words * DELTA_WORD > limit;
 }
 
 /**
@@ -57,6 +82,10 @@ export function applyXorDelta(base: Uint8Array, delta: Uint8Array): Uint8Array {
   const out = new Uint8Array(base);
   const words = base.byteLength / DELTA_WORD;
   if (!Number.isInteger(words)) throw new DeltaError(`a ${base.byteLength}-byte base is not whole words`);
+  const into = new Uint32Array(out.buffer, 0, words);
+  // literal words are copied to an aligned scratch first, then XORed a word at a time
+  const literal32 = scratchWords(words);
+  const literal8 = new Uint8Array(literal32.buffer, 0, words * DELTA_WORD);
   let at = 0;
   let word = 0;
   while (at < delta.byteLength) {
@@ -69,12 +98,20 @@ export function applyXorDelta(base: Uint8Array, delta: Uint8Array): Uint8Array {
       throw new DeltaError(`a delta run reaches word ${word + literal.value} of a ${words}-word page`);
     const bytes = literal.value * DELTA_WORD;
     if (at + bytes > delta.byteLength) throw new DeltaError('a delta ends inside its literal words');
-    const from = word * DELTA_WORD;
-    for (let k = 0; k < bytes; k++) out[from + k] = (out[from + k] as number) ^ (delta[at + k] as number);
+    literal8.set(delta.subarray(at, at + bytes));
+    for (let k = 0; k < literal.value; k++)
+      into[word + k] = (into[word + k] as number) ^ (literal32[k] as number);
     at += bytes;
     word += literal.value;
   }
   return out;
+}
+
+let scratch = new Uint32Array(0);
+/** A reused word buffer of at least `words` words (the codec is synchronous, so one is enough). */
+function scratchWords(words: number): Uint32Array {
+  if (scratch.length < words) scratch = new Uint32Array(words);
+  return scratch;
 }
 
 /** Words compared at once, natively, to skip unchanged stretches of a page. */

@@ -3,7 +3,13 @@
 // applied half-way.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { applyXorDelta, DeltaError, encodeXorDelta } from '../../shared/storage/page-delta.ts';
+import {
+  applyXorDelta,
+  DeltaError,
+  encodeXorDelta,
+  mostlyChanged,
+  SAMPLE_WORDS,
+} from '../../shared/storage/page-delta.ts';
 
 const PAGE = 65536;
 
@@ -33,6 +39,32 @@ describe('the XOR delta codec', () => {
     const page = new Uint8Array(PAGE).fill(1);
     expect(encodeXorDelta(base, page, PAGE / 2)).toBeUndefined();
     expect(encodeXorDelta(base, page)).toBeUndefined(); // a whole-page literal plus its run header
+  });
+
+  it('gives up a page whose sampled words mostly changed without coding it (pinned)', () => {
+    const words = (b: Uint8Array) => new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+    const base = new Uint8Array(PAGE);
+    const all = new Uint8Array(PAGE).fill(1);
+    const oneLine = new Uint8Array(PAGE);
+    oneLine.fill(1, 4096, 4096 + 64);
+    // every sampled word differs: the code would be a whole page, past 7/8 of one
+    expect(mostlyChanged(words(base), words(all), (PAGE * 7) / 8)).toBe(true);
+    expect(mostlyChanged(words(base), words(oneLine), (PAGE * 7) / 8)).toBe(false);
+    // half the words changed (every other 64-byte line): over a 1/4-page limit, under a 7/8 one
+    const half = new Uint8Array(PAGE);
+    for (let at = 0; at < PAGE; at += 128) half.fill(1, at, at + 64);
+    expect(mostlyChanged(words(base), words(half), PAGE / 4)).toBe(true);
+    expect(mostlyChanged(words(base), words(half), (PAGE * 7) / 8)).toBe(false);
+    expect(encodeXorDelta(base, half, (PAGE * 7) / 8)!.byteLength).toBe(512 * (64 + 2)); // 512 runs: skip, 16 words, 64 bytes
+    // a page of fewer than 4 samples' worth of words is never sampled, only coded
+    const small = new Uint32Array(4 * SAMPLE_WORDS - 1);
+    expect(
+      mostlyChanged(
+        small,
+        small.map(() => 1),
+        0,
+      ),
+    ).toBe(false);
   });
 
   it('refuses malformed deltas (pinned)', () => {
@@ -70,6 +102,34 @@ describe('the XOR delta codec', () => {
         expect(delta.byteLength).toBeLessThanOrEqual(changedWords.size * 6 + 6);
         expect(delta.byteLength === 0).toBe(changedWords.size === 0);
       }),
+    );
+  });
+
+  it('gives a delta up only past its limit or on a sample that says the page mostly changed', () => {
+    const bigPages = fc
+      .tuple(
+        fc.nat(1023),
+        fc.array(fc.tuple(fc.nat(PAGE / 64 - 1), fc.integer({ min: 1, max: 255 })), { maxLength: 1024 }),
+        fc.nat(PAGE),
+      )
+      .map(([seed, lines, limit]) => {
+        const base = new Uint8Array(PAGE).map((_, k) => (k * 31 + seed) & 0xff);
+        const page = new Uint8Array(base);
+        for (const [line, x] of lines)
+          for (let k = 0; k < 64; k += 4) page[line * 64 + k] = (page[line * 64 + k] as number) ^ x;
+        return { base, page, limit };
+      });
+    fc.assert(
+      fc.property(bigPages, ({ base, page, limit }) => {
+        const whole = encodeXorDelta(base, page, Number.POSITIVE_INFINITY)!;
+        const coded = encodeXorDelta(base, page, limit);
+        const words = (b: Uint8Array) => new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+        if (coded) expect(coded).toEqual(whole);
+        else expect(whole.byteLength > limit || mostlyChanged(words(base), words(page), limit)).toBe(true);
+        if (!coded && !mostlyChanged(words(base), words(page), limit))
+          expect(whole.byteLength).toBeGreaterThan(limit);
+      }),
+      { numRuns: 60 },
     );
   });
 
