@@ -10,7 +10,7 @@ import {
   MAX_DELTA_DEPTH,
   sha256,
 } from '../../shared/storage/image-store.ts';
-import { encodeXorDelta } from '../../shared/storage/page-delta.ts';
+import { type BlockCoding, codeBlock, encodeXorDelta } from '../../shared/storage/page-delta.ts';
 import { GuestFault, trapReason } from './budget.ts';
 import { VirtualDisk } from './disk.ts';
 import { type Guest, growMemory, instantiateGuest } from './guest.ts';
@@ -253,6 +253,21 @@ function subPageDeltas(vm: Vm, pages: Map<number, Uint8Array>, maxDepth: number)
   return deltas;
 }
 
+/**
+ * The blocks of an image that compress (codeBlock: brotli, when it saves an eighth), as they are
+ * stored: whole pages and sub-page deltas alike; the rest, and disk blocks, go raw.
+ */
+function codeBlocks(pages: Map<number, Uint8Array>, deltas?: Map<number, { delta: Uint8Array }>) {
+  const coded = new Map<number, { bytes: Uint8Array; coding: BlockCoding }>();
+  const code = (i: number, bytes: Uint8Array) => {
+    const c = codeBlock(bytes);
+    if (c) coded.set(i, c);
+  };
+  for (const [i, bytes] of pages) code(i, bytes);
+  for (const [i, { delta }] of deltas ?? []) code(i, delta);
+  return coded;
+}
+
 function writePages(guest: Guest, pages: Map<number, Uint8Array>) {
   const bytes = new Uint8Array(guest.memory.buffer);
   bytes.fill(0);
@@ -285,6 +300,7 @@ export async function writeImage(
     kind === 'delta'
       ? subPageDeltas(vm, pages, options.final ? MAX_DELTA_DEPTH : MAX_DELTA_DEPTH - 1)
       : undefined;
+  const coded = codeBlocks(pages, deltas);
   const marks = vm.tracker.markImaged();
   const disk = vm.disk.takeBlocks(kind);
   const write = {
@@ -297,6 +313,7 @@ export async function writeImage(
     memPages: vm.guest.memory.buffer.byteLength / PAGE_BYTES,
     pages,
     ...(deltas?.size ? { deltas } : {}),
+    ...(coded.size ? { coded } : {}),
     disk: { bytes: vm.disk.bytes, blocks: disk.blocks },
     globals: vm.guest.captureGlobals(),
     vtod: vtodOf(vm, clock),

@@ -1,11 +1,17 @@
-// The sub-page delta codec (shared/storage/page-delta.ts): pinned encodings beside the laws that a
-// delta applied to its base gives the page back, and that a malformed delta is refused, never
-// applied half-way.
+// The sub-page delta codec and the block coding (shared/storage/page-delta.ts): pinned encodings
+// beside the laws that a delta applied to its base gives the page back, that a coded block decodes
+// to its bytes, and that a malformed delta or coded block is refused, never applied half-way.
+
+import { randomBytes } from 'node:crypto';
+import zlib from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   applyXorDelta,
+  CODING_SAMPLE_BYTES,
+  codeBlock,
   DeltaError,
+  decodeBlock,
   encodeXorDelta,
   mostlyChanged,
   SAMPLE_WORDS,
@@ -160,6 +166,79 @@ describe('the XOR delta codec', () => {
           expect(error).toBeInstanceOf(DeltaError);
         }
       }),
+    );
+  });
+});
+
+/** A page as the hot guest leaves it: each 64-byte line one 8-byte value eight times. */
+function linePage(seed: number): Uint8Array {
+  const page = new Uint8Array(PAGE);
+  const value = new Uint8Array(8);
+  for (let line = 0; line < PAGE / 64; line++) {
+    for (let k = 0; k < 8; k++) value[k] = ((line * 131 + k * 29 + seed * 7) * 2654435761) >>> 24;
+    for (let k = 0; k < 64; k += 8) page.set(value, line * 64 + k);
+  }
+  return page;
+}
+
+describe('the block coding', () => {
+  it('codes a page of repeated line values to under a quarter, and gives its bytes back (pinned)', () => {
+    const page = linePage(1);
+    const coded = codeBlock(page)!;
+    expect(coded.coding).toBe('br');
+    expect(coded.bytes.byteLength).toBeLessThan(PAGE / 4);
+    expect(decodeBlock(coded.bytes, 'br', PAGE)).toEqual(page);
+    expect(codeBlock(new Uint8Array(PAGE))!.bytes.byteLength).toBeLessThan(64);
+  });
+
+  it('leaves incompressible blocks raw, judging a long block by its first sample (pinned)', () => {
+    expect(codeBlock(new Uint8Array(randomBytes(PAGE)))).toBeUndefined();
+    // random first sample, zeros after: not coded, though the whole would shrink (the sample's price)
+    const head = new Uint8Array(PAGE);
+    head.set(randomBytes(CODING_SAMPLE_BYTES));
+    expect(codeBlock(head)).toBeUndefined();
+    // zeros first, random after: the sample passes, the whole does not save an eighth
+    const tail = new Uint8Array(randomBytes(PAGE));
+    tail.fill(0, 0, CODING_SAMPLE_BYTES);
+    expect(codeBlock(tail)).toBeUndefined();
+    // a block of up to two samples is coded whole, unsampled
+    const short = new Uint8Array(2 * CODING_SAMPLE_BYTES);
+    short.set(randomBytes(CODING_SAMPLE_BYTES));
+    expect(codeBlock(short)?.bytes.byteLength).toBeLessThanOrEqual((short.byteLength * 7) / 8);
+  });
+
+  it('refuses an unknown coding, a stream that does not decode, and one that decodes past its bound (pinned)', () => {
+    const page = codeBlock(linePage(2))!.bytes;
+    expect(() => decodeBlock(page, 'zstd', PAGE)).toThrow(/coded "zstd", which this node cannot read/);
+    expect(() => decodeBlock(page, 'br', PAGE - 1)).toThrow(/decodes to more than 65535 bytes/);
+    expect(() => decodeBlock(Uint8Array.of(0xff, 0xff, 0xff), 'br', PAGE)).toThrow(/does not decode/);
+    expect(() => decodeBlock(page.subarray(0, page.byteLength >> 1), 'br', PAGE)).toThrow(DeltaError);
+    // a bomb: 256 MiB of zeros in a few hundred bytes is stopped at the bound, not inflated
+    const bomb = zlib.brotliCompressSync(new Uint8Array(256 * 1024 * 1024));
+    expect(bomb.byteLength).toBeLessThan(64 * 1024);
+    expect(() => decodeBlock(bomb, 'br', 2 * PAGE)).toThrow(/decodes to more than 131072 bytes/);
+  });
+
+  it('decodes every coded block to its bytes, coded only when that saves an eighth', () => {
+    const blocks = fc.oneof(
+      fc.uint8Array({ maxLength: 3 * CODING_SAMPLE_BYTES }),
+      fc.tuple(fc.nat(1000), fc.nat(PAGE)).map(([seed, cut]) => linePage(seed).subarray(0, cut)),
+      fc
+        .tuple(fc.nat(1000), fc.array(fc.tuple(fc.nat(PAGE - 1), fc.nat(255)), { maxLength: 200 }))
+        .map(([seed, edits]) => {
+          const page = linePage(seed);
+          for (const [at, x] of edits) page[at] = x;
+          return page;
+        }),
+    );
+    fc.assert(
+      fc.property(blocks, (bytes) => {
+        const coded = codeBlock(bytes);
+        if (!coded) return;
+        expect(coded.bytes.byteLength).toBeLessThanOrEqual((bytes.byteLength * 7) / 8);
+        expect(decodeBlock(coded.bytes, coded.coding, bytes.byteLength)).toEqual(new Uint8Array(bytes));
+      }),
+      { numRuns: 60 },
     );
   });
 });
