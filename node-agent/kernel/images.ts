@@ -268,6 +268,28 @@ function codeBlocks(pages: Map<number, Uint8Array>, deltas?: Map<number, { delta
   return coded;
 }
 
+/** Resident pages wireRatio codes, spread evenly over them. */
+const RATIO_SAMPLE_PAGES = 8;
+
+/**
+ * The fraction of their bytes a VM's resident pages take once coded (codeBlock), from up to
+ * RATIO_SAMPLE_PAGES of them: the pre-copy's first estimate of what its rounds will write, before
+ * a round has measured that (a few ms, once a migration). 1 when nothing is resident.
+ */
+export function wireRatio(state: KernelState, vm: Vm): number {
+  sample(state.counters, vm);
+  const resident = vm.tracker.pagesFor('full');
+  const n = Math.min(RATIO_SAMPLE_PAGES, resident.length);
+  if (n === 0) return 1;
+  const memory = new Uint8Array(vm.guest.memory.buffer);
+  let wire = 0;
+  for (let k = 0; k < n; k++) {
+    const p = resident[Math.floor((k * resident.length) / n)]!;
+    wire += codeBlock(memory.subarray(p * PAGE_BYTES, (p + 1) * PAGE_BYTES))?.bytes.byteLength ?? PAGE_BYTES;
+  }
+  return wire / (n * PAGE_BYTES);
+}
+
 function writePages(guest: Guest, pages: Map<number, Uint8Array>) {
   const bytes = new Uint8Array(guest.memory.buffer);
   bytes.fill(0);

@@ -51,6 +51,8 @@ describe('coded images', () => {
     await reference.start({ ...HOT, fence: 1 });
     runTicks(source, 5);
     runTicks(reference, 5);
+    // the pre-copy's first estimate: its pages code to under a quarter
+    expect(source.wireRatio!(HOT.id)).toBeLessThan(0.25);
     const full = await source.checkpoint(HOT.id, 'full');
     const m = manifestOf(blobs, full.image.manifest);
     expect(m.format).toBe('seesaw-image/4');
@@ -79,6 +81,7 @@ describe('coded images', () => {
     const source = aKernel(store, { nodeId: 'a' });
     await source.start({ ...launch, fence: 1 });
     runTicks(source, 2);
+    expect(source.wireRatio!('rnd')).toBe(1);
     const full = await source.checkpoint('rnd', 'full');
     runTicks(source, 2);
     source.pause('rnd');
