@@ -76,15 +76,17 @@ async function precopyAndAnnounce(ctx: OpContext, vm: VmRecord, order: Migration
     ctx.log.warn({ node: ctx.self, vm: id, err: (error as Error).message }, 'inbound hint not written');
   }
   const seen = ctx.dirt(id);
-  // Before a round has measured anything, whole pages: the last report's paging bounds the rounds'
-  // wire bytes from above, so the first decision errs towards stopping.
+  // Before a round has measured anything, whole pages as they code (the kernel's sample; 1 without
+  // one): the last report's paging bounds the rounds' wire bytes from above, so the first decision
+  // errs towards stopping.
   const residentBytes = (seen?.residentPages ?? vm.memPages) * PAGE_BYTES;
+  const wire = ctx.kernel.wireRatio?.(id) ?? 1;
   let state: Parameters<typeof afterRound>[0] = {
     rounds: 0,
-    remainderBytes: residentBytes,
+    remainderBytes: residentBytes * wire,
     transferBytesPerMs: PRIOR_TRANSFER_BYTES_PER_MS,
-    dirtyBytesPerMs: seen ? dirtyRateOf(seen) * PAGE_BYTES : 0,
-    workingSetBytes: (seen?.dirtiedPages ?? 0) * PAGE_BYTES,
+    dirtyBytesPerMs: seen ? dirtyRateOf(seen) * PAGE_BYTES * wire : 0,
+    workingSetBytes: (seen?.dirtiedPages ?? 0) * PAGE_BYTES * wire,
     movedBytes: 0,
     budgetBytes: budgetOf(residentBytes),
   };

@@ -5,7 +5,7 @@ import { Conflict, InvalidInput } from '../../shared/storage/errors.ts';
 import type { ImageStore } from '../../shared/storage/image-store.ts';
 import { applyImage } from './apply.ts';
 import { createWatchdog } from './budget.ts';
-import { launchOrFallBack, writeImage } from './images.ts';
+import { launchOrFallBack, wireRatio, writeImage } from './images.ts';
 import { measureAll } from './measure.ts';
 import { createModuleCache } from './modules.ts';
 import type { ScheduleEntry } from './schedule.ts';
@@ -140,6 +140,7 @@ function observation(state: KernelState) {
       return callAlone(state, vm, 'digest', () => vm.guest.digest());
     },
     failure: (id) => vms.get(id)?.error,
+    wireRatio: (id) => wireRatio(state, getVm(state, id)),
     schedule: () =>
       [...vms.values()].map((vm) => ({
         vmId: vm.id,

@@ -127,6 +127,11 @@ export interface Kernel {
    * and the table say. On any failure the copy is left unusable for another apply (load it whole).
    */
   applyImage?(id: string, image: ImageRef, held?: HeldObject): Promise<ApplyResult>;
+  /**
+   * The fraction of their bytes the VM's resident pages take in an image (coded blocks), sampled
+   * from its memory now: the pre-copy's estimate of a round's wire bytes before one has run.
+   */
+  wireRatio?(id: string): number;
   /** Runs one tick: shares capacity by the schedule and runs each guest's slice. */
   tick(): void;
   /** Measurements since the previous call (one reporting period), per VM. */

@@ -60,7 +60,13 @@ export function dirtiedDuringRound(state: PrecopyState): number {
 /**
  * Another pre-copy round, or stop the guest and copy the remainder now? A round runs only if the
  * remainder it predicts shrinks by `shrink` and the round, plus the final delta it predicts, keeps
- * the migration within its budget.
+ * the migration within its budget. Before the first round, a dirty rate the last report could not
+ * bound (Infinity: it saw nearly every page dirtied) makes the shrink test say nothing, so the first
+ * round runs anyway (QEMU's first pass) when even the worst case stays within the budget: this round,
+ * then a final delta of the whole working set. Pages that code small (the hot guest's, about a
+ * seventh) make that affordable, and the final delta is then only what the guest wrote during the
+ * round; memory that does not code (random bytes) cannot afford it and stops at once. A rate still
+ * unmeasured after that round stops the pre-copy as before.
  */
 export function nextPrecopyStep(state: PrecopyState, rules: PrecopyRules = PRECOPY_RULES): PrecopyDecision {
   const predictedBytes = dirtiedDuringRound(state);
@@ -68,6 +74,10 @@ export function nextPrecopyStep(state: PrecopyState, rules: PrecopyRules = PRECO
     ({ kind: 'stop', why, predictedBytes }) as const;
   if (state.remainderBytes <= rules.doneBytes) return stop('converged');
   if (state.rounds >= rules.maxRounds) return stop('max rounds');
+  if (state.rounds === 0 && state.dirtyBytesPerMs === Number.POSITIVE_INFINITY)
+    return state.movedBytes + state.remainderBytes + state.workingSetBytes <= state.budgetBytes
+      ? { kind: 'round' }
+      : stop('not converging');
   if (predictedBytes > rules.shrink * state.remainderBytes) return stop('not converging');
   if (state.movedBytes + state.remainderBytes + predictedBytes > state.budgetBytes)
     return stop('over budget');

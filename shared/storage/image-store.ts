@@ -13,7 +13,7 @@ import type { ImageRef } from '../domain/vm-state.ts';
 import { eachLimited } from '../runtime/pool.ts';
 import type { Clients } from './clients.ts';
 import { Conflict, Corrupt, InvalidInput, NotFound } from './errors.ts';
-import { applyXorDelta, DeltaError } from './page-delta.ts';
+import { applyXorDelta, BLOCK_CODINGS, type BlockCoding, DeltaError, decodeBlock } from './page-delta.ts';
 import type { GuestSpec } from './vms.ts';
 
 /** Blocks are grouped into pack objects of at most this size, uploaded in parallel. */
@@ -30,6 +30,8 @@ const FORMAT_INLINE = 'seesaw-image/2';
  * of the older formats refuse it by its format, never misread it.
  */
 const FORMAT_DELTA = 'seesaw-image/3';
+/** An image with a coded (compressed) block among its page entries, at any depth (see CodedEntry). */
+const FORMAT_CODED = 'seesaw-image/4';
 const NEWLINE = Buffer.from('\n');
 /** A delta entry applies to a page at most this many deltas away from a whole page, which bounds a restore's reads. */
 export const MAX_DELTA_DEPTH = 8;
@@ -49,15 +51,34 @@ export type DeltaEntry = [
   length: number,
   base: PageEntry,
 ];
-export type PageEntry = BlockEntry | DeltaEntry;
+/**
+ * A block stored coded (format 4; page-delta.ts): the `length` bytes at the offset decode by
+ * `coding` to the whole page (`base` null) or to the delta code against the page `base` describes.
+ */
+export type CodedEntry = [
+  index: number,
+  pack: number,
+  offset: number,
+  sha256: string,
+  length: number,
+  base: PageEntry | null,
+  coding: BlockCoding,
+];
+export type PageEntry = BlockEntry | DeltaEntry | CodedEntry;
 
-const isDelta = (e: PageEntry): e is DeltaEntry => e.length === 6;
+/** The entry a page entry's delta applies to; undefined for a whole page (plain or coded). */
+const baseOf = (e: PageEntry): PageEntry | undefined => (e.length === 4 ? undefined : (e[5] ?? undefined));
+const isDelta = (e: PageEntry) => baseOf(e) !== undefined;
+const isCoded = (e: PageEntry): boolean => e.length === 7 || (baseOf(e) !== undefined && isCoded(baseOf(e)!));
 /** Deltas between a page entry and the whole page it starts from (0 for a whole page). */
-export const deltaDepth = (e: PageEntry): number => (isDelta(e) ? 1 + deltaDepth(e[5]) : 0);
+export const deltaDepth = (e: PageEntry): number => {
+  const base = baseOf(e);
+  return base ? 1 + deltaDepth(base) : 0;
+};
 
 /** A VM image: everything needed to rebuild the guest exactly, pointing at immutable packs. */
 export interface ImageManifest {
-  format: typeof FORMAT | typeof FORMAT_INLINE | typeof FORMAT_DELTA;
+  format: typeof FORMAT | typeof FORMAT_INLINE | typeof FORMAT_DELTA | typeof FORMAT_CODED;
   vm: string;
   fence: number;
   seq: number;
@@ -99,6 +120,8 @@ export interface ImageWrite {
    * image's page (page-delta.ts), and the sha256 of the page it gives. Not also in `pages`.
    */
   deltas?: Map<number, { delta: Uint8Array; sha256: string }>;
+  /** Pages whose block (the whole page in `pages`, or its delta in `deltas`) is stored coded, as these bytes. */
+  coded?: Map<number, { bytes: Uint8Array; coding: BlockCoding }>;
   disk: { bytes: number; blocks: Map<number, Uint8Array> };
   globals: Record<string, string>;
   vtod: number;
@@ -263,11 +286,11 @@ async function putImage(blobs: BlobStore, image: ImageWrite, holdBackBytes = -1)
   if (image.kind === 'delta' && !image.previous)
     throw new InvalidInput('a delta image needs its previous image');
   const key = manifestKey(image.vm, image.fence, image.seq);
-  let deltaBytes = 0;
-  for (const d of image.deltas?.values() ?? []) deltaBytes += d.delta.byteLength;
-  const inline =
-    image.kind === 'delta' &&
-    (image.pages.size + image.disk.blocks.size) * PAGE_BYTES + deltaBytes <= PACK_BYTES;
+  let blockBytes = image.disk.blocks.size * PAGE_BYTES;
+  for (const i of image.pages.keys()) blockBytes += image.coded?.get(i)?.bytes.byteLength ?? PAGE_BYTES;
+  for (const [i, d] of image.deltas ?? [])
+    blockBytes += image.coded?.get(i)?.bytes.byteLength ?? d.delta.byteLength;
+  const inline = image.kind === 'delta' && blockBytes <= PACK_BYTES;
   const layout = layOutPacks(image, inline ? key : undefined);
   const manifest = manifestOf(image, key, layout);
   const json = Buffer.from(JSON.stringify(manifest));
@@ -324,7 +347,9 @@ function layOutPacks(image: ImageWrite, inlineKey?: string): PackLayout {
     const remap = (e: PageEntry): PageEntry => {
       const [i, p, o, h] = e;
       const at = packOf(prev.packs[p]!);
-      return isDelta(e) ? [i, at, o, h, e[4], remap(e[5])] : [i, at, o, h];
+      if (e.length === 4) return [i, at, o, h];
+      if (e.length === 6) return [i, at, o, h, e[4], remap(e[5])];
+      return [i, at, o, h, e[4], e[5] && remap(e[5]), e[6]];
     };
     for (const e of prev.pages) pageEntries.set(e[0], remap(e));
     for (const [i, p, o, h] of prev.disk.blocks) diskEntries.set(i, [i, packOf(prev.packs[p]!), o, h]);
@@ -353,16 +378,24 @@ function layOutPacks(image: ImageWrite, inlineKey?: string): PackLayout {
   };
   for (const [i, bytes] of [...image.pages].sort((a, b) => a[0] - b[0])) {
     if (bytes.byteLength !== PAGE_BYTES) throw new InvalidInput(`page ${i} is ${bytes.byteLength} bytes`);
-    const [p, o] = place(bytes);
-    pageEntries.set(i, [i, p, o, sha256(bytes)]);
+    const coded = image.coded?.get(i);
+    const [p, o] = place(coded?.bytes ?? bytes);
+    pageEntries.set(
+      i,
+      coded ? [i, p, o, sha256(bytes), coded.bytes.byteLength, null, coded.coding] : [i, p, o, sha256(bytes)],
+    );
   }
   for (const [i, { delta, sha256: h }] of [...(image.deltas ?? [])].sort((a, b) => a[0] - b[0])) {
     const base = pageEntries.get(i);
     if (!base) throw new InvalidInput(`page ${i} is sent as a delta, but the previous image lacks it`);
     if (deltaDepth(base) >= MAX_DELTA_DEPTH)
       throw new InvalidInput(`page ${i}'s delta would lie ${MAX_DELTA_DEPTH + 1} deltas from a whole page`);
-    const [p, o] = place(delta);
-    pageEntries.set(i, [i, p, o, h, delta.byteLength, base]);
+    const coded = image.coded?.get(i);
+    const [p, o] = place(coded?.bytes ?? delta);
+    pageEntries.set(
+      i,
+      coded ? [i, p, o, h, coded.bytes.byteLength, base, coded.coding] : [i, p, o, h, delta.byteLength, base],
+    );
   }
   for (const [i, bytes] of [...image.disk.blocks].sort((a, b) => a[0] - b[0])) {
     if (bytes.byteLength !== PAGE_BYTES)
@@ -376,9 +409,17 @@ function layOutPacks(image: ImageWrite, inlineKey?: string): PackLayout {
 /** The manifest of an image laid out in packs, with its checksum. */
 function manifestOf(image: ImageWrite, key: string, layout: PackLayout): ImageManifest {
   const prev = image.kind === 'delta' ? image.previous : undefined;
-  const anyDelta = [...layout.pageEntries.values()].some(isDelta);
+  const entries = [...layout.pageEntries.values()];
+  const anyDelta = entries.some(isDelta);
+  const format = entries.some(isCoded)
+    ? FORMAT_CODED
+    : anyDelta
+      ? FORMAT_DELTA
+      : layout.packs.includes(key)
+        ? FORMAT_INLINE
+        : FORMAT;
   const body: Omit<ImageManifest, 'checksum'> = {
-    format: anyDelta ? FORMAT_DELTA : layout.packs.includes(key) ? FORMAT_INLINE : FORMAT,
+    format,
     vm: image.vm,
     fence: image.fence,
     seq: image.seq,
@@ -413,7 +454,7 @@ async function getImage(
   const wanted = pick?.(manifest);
   const pages = wanted ? manifest.pages.filter((e) => wanted.pages.has(e[0])) : manifest.pages;
   const disk = wanted ? manifest.disk.blocks.filter((e) => wanted.disk.has(e[0])) : manifest.disk.blocks;
-  for (const e of pages) checkPageEntry(key, e, 0);
+  for (const e of pages) checkPageEntry(key, e, 0, manifest.format === FORMAT_CODED);
   // A delta entry's base (at any step of its chain) is read only when the caller does not hold it.
   const held = new Map<PageEntry, Uint8Array>();
   const toRead: BlockEntry[] = [...disk];
@@ -421,11 +462,13 @@ async function getImage(
   const plan = (e: PageEntry) => {
     const block: BlockEntry = [e[0], e[1], e[2], e[3]];
     toRead.push(block);
-    if (!isDelta(e)) return;
+    if (e.length === 4) return;
     sizeOf.set(block, e[4]);
-    const have = wanted?.base?.(e[0], e[5]);
-    if (have) held.set(e[5], have);
-    else plan(e[5]);
+    const base = baseOf(e);
+    if (!base) return;
+    const have = wanted?.base?.(e[0], base);
+    if (have) held.set(base, have);
+    else plan(base);
   };
   for (const e of pages) plan(e);
   const packs = await readPacks(blobs, key, manifest, toRead, inline);
@@ -440,21 +483,38 @@ async function getImage(
   };
 }
 
-/** A page entry of the shape its format allows, at most MAX_DELTA_DEPTH deltas deep; Corrupt otherwise. */
-function checkPageEntry(key: string, e: unknown, depth: number): asserts e is PageEntry {
+/**
+ * A page entry of the shape its format allows (coded entries in format 4 only), at most
+ * MAX_DELTA_DEPTH deltas deep, naming a coding this node knows; Corrupt otherwise.
+ */
+function checkPageEntry(
+  key: string,
+  e: unknown,
+  depth: number,
+  codedFormat: boolean,
+): asserts e is PageEntry {
+  const base = Array.isArray(e) ? e[5] : undefined;
   const ok =
     Array.isArray(e) &&
-    (e.length === 4 || e.length === 6) &&
+    (e.length === 4 || e.length === 6 || (codedFormat && e.length === 7)) &&
     [e[0], e[1], e[2]].every((n) => Number.isInteger(n) && n >= 0) &&
     typeof e[3] === 'string' &&
-    (e.length === 4 || (Number.isInteger(e[4]) && e[4] >= 0 && e[4] <= 2 * PAGE_BYTES && e[5]?.[0] === e[0]));
+    (e.length === 4 ||
+      (Number.isInteger(e[4]) &&
+        e[4] >= 0 &&
+        e[4] <= 2 * PAGE_BYTES &&
+        ((e.length === 7 && base === null) || base?.[0] === e[0])));
   if (!ok) throw new Corrupt(`image ${key} has a malformed page entry ${JSON.stringify(e)?.slice(0, 80)}`);
-  if (e.length === 6) {
+  if (e.length === 7 && !(BLOCK_CODINGS as readonly unknown[]).includes(e[6]))
+    throw new Corrupt(
+      `image ${key}: page ${e[0]} is coded ${JSON.stringify(e[6])?.slice(0, 40)}, which this node cannot read`,
+    );
+  if (base) {
     if (depth >= MAX_DELTA_DEPTH)
       throw new Corrupt(
         `image ${key}: page ${e[0]} lies more than ${MAX_DELTA_DEPTH} deltas from a whole page`,
       );
-    checkPageEntry(key, e[5], depth + 1);
+    checkPageEntry(key, base, depth + 1, codedFormat);
   }
 }
 
@@ -469,24 +529,28 @@ function resolvePage(
   e: PageEntry,
   held: ReadonlyMap<PageEntry, Uint8Array>,
 ): Uint8Array {
-  if (!isDelta(e))
+  if (e.length === 4)
     return readBlocks(key, manifest, packs, { what: 'page', entries: [e], size: PAGE_BYTES }).get(e[0])!;
   const [i, p, o, h, length, base] = e;
+  const block = base ? `page ${i}'s delta` : `page ${i}`;
   const pack = packs.get(p)!;
   if (o + length > pack.byteLength)
-    throw new Corrupt(`image ${key}: page ${i}'s delta lies past the end of ${manifest.packs[p]}`);
-  const under = held.get(base) ?? resolvePage(key, manifest, packs, base, held);
+    throw new Corrupt(`image ${key}: ${block} lies past the end of ${manifest.packs[p]}`);
+  const under = base ? (held.get(base) ?? resolvePage(key, manifest, packs, base, held)) : undefined;
   let page: Uint8Array;
   try {
-    page = applyXorDelta(under, pack.subarray(o, o + length));
+    const stored = pack.subarray(o, o + length);
+    // a coded whole page decodes to at most a page, a coded delta to at most twice that
+    const code = e.length === 7 ? decodeBlock(stored, e[6], under ? 2 * PAGE_BYTES : PAGE_BYTES) : stored;
+    if (!under && code.byteLength !== PAGE_BYTES)
+      throw new DeltaError(`a coded page decodes to ${code.byteLength} bytes, not ${PAGE_BYTES}`);
+    page = under ? applyXorDelta(under, code) : code;
   } catch (error) {
     if (!(error instanceof DeltaError)) throw error;
-    throw new Corrupt(
-      `image ${key}: page ${i}'s delta in ${manifest.packs[p]} does not decode: ${error.message}`,
-    );
+    throw new Corrupt(`image ${key}: ${block} in ${manifest.packs[p]} does not decode: ${error.message}`);
   }
   if (sha256(page) !== h)
-    throw new Corrupt(`image ${key}: page ${i}'s delta in ${manifest.packs[p]} fails its sha256 check`);
+    throw new Corrupt(`image ${key}: ${block} in ${manifest.packs[p]} fails its sha256 check`);
   return page;
 }
 
@@ -544,7 +608,7 @@ function parseManifest(key: string, body: Uint8Array): ImageManifest {
   } catch {
     throw new Corrupt(`image manifest ${key} is not valid JSON`);
   }
-  if (![FORMAT, FORMAT_INLINE, FORMAT_DELTA].includes(manifest?.format))
+  if (![FORMAT, FORMAT_INLINE, FORMAT_DELTA, FORMAT_CODED].includes(manifest?.format))
     throw new Corrupt(`image manifest ${key} has format ${manifest?.format}, which this node cannot read`);
   const { checksum, ...rest } = manifest;
   if (sha256(Buffer.from(JSON.stringify(rest))) !== checksum)

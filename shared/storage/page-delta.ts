@@ -4,6 +4,8 @@
 // as runs of 32-bit words: pairs of (zero words to skip, literal words), each a LEB128 varint, the
 // literal words' XOR bytes after the pair. A trailing zero run is left out. No I/O.
 
+import zlib from 'node:zlib';
+
 /** The word the runs count in (bytes). Pages are a whole number of words. */
 export const DELTA_WORD = 4;
 /** A run length needs at most this many varint bytes (2^21 words covers any page size we use). */
@@ -14,7 +16,8 @@ export class DeltaError extends Error {}
 
 /**
  * The XOR of `page` against `base`, zero-run coded; undefined when the code would be longer than
- * `limit` bytes (the page is cheaper sent whole). Both must be the same whole number of words.
+ * `limit` bytes (the page is cheaper sent whole). Both must be the same whole number of words. A
+ * page that a sample shows mostly changed is given up at once, without coding it (see mostlyChanged).
  */
 export function encodeXorDelta(
   base: Uint8Array,
@@ -28,7 +31,10 @@ export function encodeXorDelta(
   const a = wordsOf(base);
   const b = wordsOf(page);
   const words = a.length;
+  if (mostlyChanged(a, b, limit)) return undefined;
   const same = sameBlocks(base, page);
+  const xor = scratchWords(words);
+  const xorBytes = new Uint8Array(xor.buffer, 0, words * DELTA_WORD);
   const out = new Uint8Array(Math.min(limit, page.byteLength + 2 * MAX_VARINT_BYTES * (words / 2 + 1)) + 16);
   let at = 0;
   let i = 0;
@@ -38,15 +44,36 @@ export function encodeXorDelta(
     z = Math.min(z, words);
     if (z === words) break;
     let l = z;
-    while (l < words && a[l] !== b[l]) l++;
+    // the XOR a word at a time, copied out in one go
+    for (; l < words && a[l] !== b[l]; l++) xor[l] = (a[l] as number) ^ (b[l] as number);
     if (at + 2 * MAX_VARINT_BYTES + (l - z) * DELTA_WORD > limit) return undefined;
     at = putVarint(out, at, z - i);
     at = putVarint(out, at, l - z);
-    for (let k = z * DELTA_WORD; k < l * DELTA_WORD; k++)
-      out[at++] = (base[k] as number) ^ (page[k] as number);
+    out.set(xorBytes.subarray(z * DELTA_WORD, l * DELTA_WORD), at);
+    at += (l - z) * DELTA_WORD;
     i = l;
   }
   return at > limit ? undefined : out.slice(0, at);
+}
+
+/** Words sampled, evenly spread, to tell a page that mostly changed before coding it. */
+export const SAMPLE_WORDS = 256;
+
+/**
+ * Whether the sampled words say that the code would exceed `limit`: a page whose guest rewrote
+ * most of its lines would otherwise be coded nearly to its end before the limit gives it up, at
+ * the cost of a delta per page (the hot guest's final delta spent 20-40 ms so on pages that all
+ * changed). A page near the limit may be misjudged either way; that costs bytes, never correctness.
+ */
+export function mostlyChanged(a: Uint32Array, b: Uint32Array, limit: number): boolean {
+  const words = a.length;
+  if (words < 4 * SAMPLE_WORDS) return false;
+  // an odd stride, so that the samples do not keep landing on the same word of a line-periodic page
+  const stride = Math.floor(words / SAMPLE_WORDS) | 1;
+  let changed = 0;
+  let sampled = 0;
+  for (let w = stride >> 1; w < words; w += stride, sampled++) if (a[w] !== b[w]) changed++;
+  return (changed / sampled) * words * DELTA_WORD > limit;
 }
 
 /**
@@ -57,6 +84,10 @@ export function applyXorDelta(base: Uint8Array, delta: Uint8Array): Uint8Array {
   const out = new Uint8Array(base);
   const words = base.byteLength / DELTA_WORD;
   if (!Number.isInteger(words)) throw new DeltaError(`a ${base.byteLength}-byte base is not whole words`);
+  const into = new Uint32Array(out.buffer, 0, words);
+  // literal words are copied to an aligned scratch first, then XORed a word at a time
+  const literal32 = scratchWords(words);
+  const literal8 = new Uint8Array(literal32.buffer, 0, words * DELTA_WORD);
   let at = 0;
   let word = 0;
   while (at < delta.byteLength) {
@@ -69,12 +100,20 @@ export function applyXorDelta(base: Uint8Array, delta: Uint8Array): Uint8Array {
       throw new DeltaError(`a delta run reaches word ${word + literal.value} of a ${words}-word page`);
     const bytes = literal.value * DELTA_WORD;
     if (at + bytes > delta.byteLength) throw new DeltaError('a delta ends inside its literal words');
-    const from = word * DELTA_WORD;
-    for (let k = 0; k < bytes; k++) out[from + k] = (out[from + k] as number) ^ (delta[at + k] as number);
+    literal8.set(delta.subarray(at, at + bytes));
+    for (let k = 0; k < literal.value; k++)
+      into[word + k] = (into[word + k] as number) ^ (literal32[k] as number);
     at += bytes;
     word += literal.value;
   }
   return out;
+}
+
+let scratch = new Uint32Array(0);
+/** A reused word buffer of at least `words` words (the codec is synchronous, so one is enough). */
+function scratchWords(words: number): Uint32Array {
+  if (scratch.length < words) scratch = new Uint32Array(words);
+  return scratch;
 }
 
 /** Words compared at once, natively, to skip unchanged stretches of a page. */
@@ -116,4 +155,50 @@ function readVarint(bytes: Uint8Array, at: number): { value: number; next: numbe
     if (b < 0x80) return { value, next: at + n + 1 };
   }
   throw new DeltaError(`a run length longer than ${MAX_VARINT_BYTES} bytes`);
+}
+
+// ---- block coding (format seesaw-image/4) ------------------------------------------------------
+// A block (a whole page, or a page's XOR delta) may be stored compressed, as QEMU's multifd
+// compression sends pages: brotli at quality 1 with a 64 KiB window, which on the hot guest's
+// pages (each 64-byte line one 8-byte value eight times) takes about 4 MiB to 0.6 MiB at a few
+// ms per MiB, and on random bytes gives up faster still (its own check: ~0.1 ms a page, where
+// deflate at level 1 spent ~25 ms a MiB to save nothing, and a brotli pass over a 4 KiB sample
+// cost more than the page). A block that does not shrink by an eighth is stored raw, so a reader
+// pays nothing for memory that does not compress. The coding is named in the block's page entry, and
+// a reader refuses a coding it does not know and any block that would decode past its bound.
+
+/** The codings a page entry may name (format 4). */
+export const BLOCK_CODINGS = ['br'] as const;
+export type BlockCoding = (typeof BLOCK_CODINGS)[number];
+
+const BROTLI_PARAMS = {
+  [zlib.constants.BROTLI_PARAM_QUALITY]: 1,
+  [zlib.constants.BROTLI_PARAM_LGWIN]: 16,
+};
+
+/** `bytes` coded ('br'), or undefined when that would not save an eighth of them. */
+export function codeBlock(bytes: Uint8Array): { bytes: Uint8Array; coding: BlockCoding } | undefined {
+  const coded = zlib.brotliCompressSync(bytes, {
+    params: { ...BROTLI_PARAMS, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: bytes.byteLength },
+  });
+  return coded.byteLength <= (bytes.byteLength * 7) / 8 ? { bytes: coded, coding: 'br' } : undefined;
+}
+
+/**
+ * The bytes a coded block stands for; DeltaError on a coding this node does not know, a stream
+ * that does not decode, or one that would decode to more than `maxBytes` (a decompression bomb is
+ * stopped there, not inflated).
+ */
+export function decodeBlock(stored: Uint8Array, coding: string, maxBytes: number): Uint8Array {
+  if (!(BLOCK_CODINGS as readonly string[]).includes(coding))
+    throw new DeltaError(`a block coded ${JSON.stringify(coding).slice(0, 40)}, which this node cannot read`);
+  try {
+    const out = zlib.brotliDecompressSync(stored, { maxOutputLength: maxBytes });
+    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  } catch (error) {
+    const e = error as Error & { code?: string };
+    if (e.code === 'ERR_BUFFER_TOO_LARGE' || e instanceof RangeError)
+      throw new DeltaError(`a coded block decodes to more than ${maxBytes} bytes`);
+    throw new DeltaError(`a coded block does not decode (${e.code ?? e.message})`);
+  }
 }

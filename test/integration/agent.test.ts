@@ -83,7 +83,9 @@ describe('the node agent', () => {
     expect(record).toMatchObject({ outcome: 'completed', from: 'm1', to: 'm2', by: 'm2' });
     // Five pages are below the pre-copy floor: the guest is stopped and its dirty pages copied at once.
     expect(record?.bytes?.precopy).toBe(0);
-    expect(record?.bytes?.final).toBeGreaterThanOrEqual(4 * 65536);
+    // (its pages stored coded: a fraction of their 4 x 64 KiB)
+    expect(record?.bytes?.final).toBeGreaterThan(0);
+    expect(record?.bytes?.final).toBeLessThan(4 * 65536);
     expect(record?.downtimeMs).toBeGreaterThanOrEqual(0);
     expect((await getVm(rig.clients, 'mig')).cooldownUntil).toBeGreaterThan(rig.now);
   });

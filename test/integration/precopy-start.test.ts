@@ -47,16 +47,21 @@ describe('a move in the period the guest started in', () => {
     return record.bytes!;
   }
 
-  it('pre-copies the memory a cool guest started with and stops it with only its rewrites left', async () => {
+  // Since images are coded (format 4), memory a guest just started with (a word a page, or lines
+  // rewritten once) codes to a few KiB: the pre-copy may find it below its floor and leave it all
+  // to the final delta, which is then that small. The start-up rule itself is pinned in
+  // test/unit/kernel/measure.test.ts; here the move stays small and within its budget.
+  it('moves the memory a cool guest started with in a few KiB, leaving only a small final delta', async () => {
     const bytes = await moveJustStarted(['ps1', 'ps2'], 'ps', GUEST, 64);
-    expect(bytes.precopy).toBeGreaterThan(50 * PAGE_BYTES);
-    expect(bytes.final).toBeLessThan(8 * PAGE_BYTES);
+    expect(bytes.final).toBeGreaterThan(0);
+    expect(bytes.precopy + bytes.final).toBeLessThan(8 * PAGE_BYTES);
   });
 
-  it('still stops a hot guest at once, moving about its memory once', async () => {
+  it('moves a hot guest once at most, within its budget, in coded bytes', async () => {
     const bytes = await moveJustStarted(['ph1', 'ph2'], 'ph', HOT, 66);
-    expect(bytes.precopy).toBe(0);
-    expect(bytes.final).toBeGreaterThan(60 * PAGE_BYTES);
-    expect(bytes.final).toBeLessThanOrEqual(1.1 * 66 * PAGE_BYTES);
+    expect(bytes.final).toBeGreaterThan(0);
+    expect(bytes.precopy + bytes.final).toBeLessThanOrEqual(1.1 * 66 * PAGE_BYTES);
+    // its pages code to a fraction of their bytes: far less than its memory even moved twice
+    expect(bytes.precopy + bytes.final).toBeLessThan(0.5 * 66 * PAGE_BYTES);
   });
 });

@@ -1,7 +1,9 @@
-// Sub-page deltas (image format seesaw-image/3) against s3rver and dynalite: the image store writes
-// and reads deltas, a live migration between two agents sends its final delta as the lines the
-// guest rewrote and the target applies it to its paused copy, and a VM whose images no node can
-// read ends FAILED with the reason, without taking its node down.
+// Sub-page deltas (image format seesaw-image/3) and coded blocks (/4) against s3rver and dynalite:
+// the image store writes and reads deltas and coded pages, a live migration between two agents
+// sends its final delta as the lines the guest rewrote, coded, and the target applies it to its
+// paused copy, and a VM whose images no node can read (an unknown format or coding, a
+// decompression bomb) ends FAILED with the reason, without taking its node down.
+import zlib from 'node:zlib';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { PAGE_BYTES } from '../../shared/domain/guests.ts';
@@ -92,8 +94,8 @@ describe('sub-page deltas on the local stack', () => {
     expect(await until(async () => arrivals.get('sp'))).toBe('apply');
     expect(b.kernel.digest('sp')).toBe(moved.image?.digest);
     const final = (await rig.images.getImage(moved.image!.manifest)).manifest;
-    expect(final.format).toBe('seesaw-image/3');
-    expect(final.pages.filter((e) => e.length === 6).length).toBeGreaterThan(0);
+    expect(final.format).toBe('seesaw-image/4');
+    expect(final.pages.filter((e) => e.length === 7 && e[5] !== null).length).toBeGreaterThan(0);
     const record = await until(() => getMigration(rig.clients, 'sp-m'));
     expect(record.outcome).toBe('completed');
     // The guest rewrote a few lines of its 8 working-set pages: far less than the pages whole.
@@ -105,7 +107,13 @@ describe('sub-page deltas on the local stack', () => {
   });
 
   /** Rewrites every stored manifest of a VM in s3rver (which ignores If-None-Match) with `format`. */
-  async function rewriteFormats(vm: string, format: string) {
+  const rewriteFormats = (vm: string, format: string) =>
+    rewriteManifests(vm, (m) => {
+      m.format = format as never;
+    });
+
+  /** Rewrites every stored manifest of a VM in s3rver, re-checksummed, as `change` leaves it. */
+  async function rewriteManifests(vm: string, change: (m: ImageManifest) => void) {
     const store = createImageStore(rig.clients);
     for (const { manifest: key } of await store.listImages(vm)) {
       const out = await rig.clients.s3.send(
@@ -117,7 +125,8 @@ describe('sub-page deltas on the local stack', () => {
       const body = Buffer.from(await out.Body!.transformToByteArray());
       const end = body.indexOf(0x0a);
       const m = JSON.parse(body.subarray(0, end < 0 ? body.length : end).toString('utf8')) as ImageManifest;
-      const { checksum: _, ...rest } = { ...m, format };
+      change(m);
+      const { checksum: _, ...rest } = m;
       const json = Buffer.from(
         JSON.stringify({ ...rest, checksum: sha256(Buffer.from(JSON.stringify(rest))) }),
       );
@@ -155,5 +164,53 @@ describe('sub-page deltas on the local stack', () => {
     await rig.cycle([a, c], 2);
     expect((await getVm(rig.clients, 'sp-ok')).state).toBe('RUNNING');
     expect(a.kernel.running()).toContain('sp-ok');
+  });
+
+  it('fails a VM whose coded pages are decompression bombs or of an unknown coding, with the reason, and keeps its node running', async () => {
+    const bomb = zlib.brotliCompressSync(new Uint8Array(64 * 1024 * 1024));
+    for (const [id, coding, reason] of [
+      ['sp-bomb', 'br', /no usable image: .*does not decode: a coded block decodes to more than 65536 bytes/],
+      ['sp-zstd', 'zstd', /no usable image: .*coded "zstd", which this node cannot read/],
+    ] as const) {
+      const [a, c] = [rig.anAgent(`${id}-a`, { log }), rig.anAgent(`${id}-c`, { log })];
+      const ran = await rig.runVm([a, c], { id, guest: GUEST, memPages: 24 }, 6);
+      expect(ran.image).toBeDefined();
+      const other = await rig.runVm([c], { id: `${id}-ok`, guest: GUEST, memPages: 24 }, 1);
+      expect(other.state).toBe('RUNNING');
+      // every coded whole page of every image now points at the bomb, coded as `coding`
+      const bombKey = `images/${id}/9/9/pack-0.bin`;
+      await rig.clients.s3.send(
+        new PutObjectCommand({ Bucket: rig.clients.bucketName, Key: bombKey, Body: bomb }),
+      );
+      let bombs = 0;
+      await rewriteManifests(id, (m) => {
+        const at = m.packs.push(bombKey) - 1;
+        m.pages = m.pages.map((e) => {
+          if (e.length !== 7 || e[5] !== null) return e;
+          bombs++;
+          return [e[0], at, 0, e[3], bomb.byteLength, null, coding as 'br'];
+        });
+      });
+      expect(bombs).toBeGreaterThan(0);
+      await restartElsewhere(rig.clients, {
+        id,
+        deadNode: `${id}-a`,
+        fence: ran.fence,
+        node: `${id}-c`,
+        now: rig.now,
+        seen: 'RUNNING',
+      });
+      const failed = await until(async () => {
+        await rig.cycle([c], 1);
+        const vm = await getVm(rig.clients, id);
+        return vm.state === 'FAILED' ? vm : undefined;
+      });
+      expect(failed.reason).toMatch(reason);
+      expect(c.kernel.has(id)).toBe(false);
+      // the node carries on: its other VM still runs there
+      await rig.cycle([c], 2);
+      expect((await getVm(rig.clients, `${id}-ok`)).state).toBe('RUNNING');
+      expect(c.kernel.running()).toContain(`${id}-ok`);
+    }
   });
 });

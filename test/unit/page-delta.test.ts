@@ -1,9 +1,20 @@
-// The sub-page delta codec (shared/storage/page-delta.ts): pinned encodings beside the laws that a
-// delta applied to its base gives the page back, and that a malformed delta is refused, never
-// applied half-way.
+// The sub-page delta codec and the block coding (shared/storage/page-delta.ts): pinned encodings
+// beside the laws that a delta applied to its base gives the page back, that a coded block decodes
+// to its bytes, and that a malformed delta or coded block is refused, never applied half-way.
+
+import { randomBytes } from 'node:crypto';
+import zlib from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { applyXorDelta, DeltaError, encodeXorDelta } from '../../shared/storage/page-delta.ts';
+import {
+  applyXorDelta,
+  codeBlock,
+  DeltaError,
+  decodeBlock,
+  encodeXorDelta,
+  mostlyChanged,
+  SAMPLE_WORDS,
+} from '../../shared/storage/page-delta.ts';
 
 const PAGE = 65536;
 
@@ -33,6 +44,32 @@ describe('the XOR delta codec', () => {
     const page = new Uint8Array(PAGE).fill(1);
     expect(encodeXorDelta(base, page, PAGE / 2)).toBeUndefined();
     expect(encodeXorDelta(base, page)).toBeUndefined(); // a whole-page literal plus its run header
+  });
+
+  it('gives up a page whose sampled words mostly changed without coding it (pinned)', () => {
+    const words = (b: Uint8Array) => new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+    const base = new Uint8Array(PAGE);
+    const all = new Uint8Array(PAGE).fill(1);
+    const oneLine = new Uint8Array(PAGE);
+    oneLine.fill(1, 4096, 4096 + 64);
+    // every sampled word differs: the code would be a whole page, past 7/8 of one
+    expect(mostlyChanged(words(base), words(all), (PAGE * 7) / 8)).toBe(true);
+    expect(mostlyChanged(words(base), words(oneLine), (PAGE * 7) / 8)).toBe(false);
+    // half the words changed (every other 64-byte line): over a 1/4-page limit, under a 7/8 one
+    const half = new Uint8Array(PAGE);
+    for (let at = 0; at < PAGE; at += 128) half.fill(1, at, at + 64);
+    expect(mostlyChanged(words(base), words(half), PAGE / 4)).toBe(true);
+    expect(mostlyChanged(words(base), words(half), (PAGE * 7) / 8)).toBe(false);
+    expect(encodeXorDelta(base, half, (PAGE * 7) / 8)!.byteLength).toBe(512 * (64 + 2)); // 512 runs: skip, 16 words, 64 bytes
+    // a page of fewer than 4 samples' worth of words is never sampled, only coded
+    const small = new Uint32Array(4 * SAMPLE_WORDS - 1);
+    expect(
+      mostlyChanged(
+        small,
+        small.map(() => 1),
+        0,
+      ),
+    ).toBe(false);
   });
 
   it('refuses malformed deltas (pinned)', () => {
@@ -73,6 +110,34 @@ describe('the XOR delta codec', () => {
     );
   });
 
+  it('gives a delta up only past its limit or on a sample that says the page mostly changed', () => {
+    const bigPages = fc
+      .tuple(
+        fc.nat(1023),
+        fc.array(fc.tuple(fc.nat(PAGE / 64 - 1), fc.integer({ min: 1, max: 255 })), { maxLength: 1024 }),
+        fc.nat(PAGE),
+      )
+      .map(([seed, lines, limit]) => {
+        const base = new Uint8Array(PAGE).map((_, k) => (k * 31 + seed) & 0xff);
+        const page = new Uint8Array(base);
+        for (const [line, x] of lines)
+          for (let k = 0; k < 64; k += 4) page[line * 64 + k] = (page[line * 64 + k] as number) ^ x;
+        return { base, page, limit };
+      });
+    fc.assert(
+      fc.property(bigPages, ({ base, page, limit }) => {
+        const whole = encodeXorDelta(base, page, Number.POSITIVE_INFINITY)!;
+        const coded = encodeXorDelta(base, page, limit);
+        const words = (b: Uint8Array) => new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+        if (coded) expect(coded).toEqual(whole);
+        else expect(whole.byteLength > limit || mostlyChanged(words(base), words(page), limit)).toBe(true);
+        if (!coded && !mostlyChanged(words(base), words(page), limit))
+          expect(whole.byteLength).toBeGreaterThan(limit);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
   it('is exact on unaligned views too', () => {
     fc.assert(
       fc.property(pages, fc.integer({ min: 1, max: 3 }), ({ base, page }, shift) => {
@@ -100,6 +165,75 @@ describe('the XOR delta codec', () => {
           expect(error).toBeInstanceOf(DeltaError);
         }
       }),
+    );
+  });
+});
+
+/** A page as the hot guest leaves it: each 64-byte line one 8-byte value eight times. */
+function linePage(seed: number): Uint8Array {
+  const page = new Uint8Array(PAGE);
+  const value = new Uint8Array(8);
+  for (let line = 0; line < PAGE / 64; line++) {
+    for (let k = 0; k < 8; k++) value[k] = ((line * 131 + k * 29 + seed * 7) * 2654435761) >>> 24;
+    for (let k = 0; k < 64; k += 8) page.set(value, line * 64 + k);
+  }
+  return page;
+}
+
+describe('the block coding', () => {
+  it('codes a page of repeated line values to under a quarter, and gives its bytes back (pinned)', () => {
+    const page = linePage(1);
+    const coded = codeBlock(page)!;
+    expect(coded.coding).toBe('br');
+    expect(coded.bytes.byteLength).toBeLessThan(PAGE / 4);
+    expect(decodeBlock(coded.bytes, 'br', PAGE)).toEqual(page);
+    expect(codeBlock(new Uint8Array(PAGE))!.bytes.byteLength).toBeLessThan(64);
+  });
+
+  it('leaves blocks raw that do not save an eighth (pinned)', () => {
+    expect(codeBlock(new Uint8Array(randomBytes(PAGE)))).toBeUndefined();
+    // a page whose first half is random saves about half: coded
+    const half = new Uint8Array(PAGE);
+    half.set(randomBytes(PAGE / 2));
+    expect(codeBlock(half)!.bytes.byteLength).toBeLessThan((PAGE * 5) / 8);
+    // one random eighth more than that: not worth it
+    const most = new Uint8Array(PAGE);
+    most.set(randomBytes((PAGE * 15) / 16));
+    expect(codeBlock(most)).toBeUndefined();
+  });
+
+  it('refuses an unknown coding, a stream that does not decode, and one that decodes past its bound (pinned)', () => {
+    const page = codeBlock(linePage(2))!.bytes;
+    expect(() => decodeBlock(page, 'zstd', PAGE)).toThrow(/coded "zstd", which this node cannot read/);
+    expect(() => decodeBlock(page, 'br', PAGE - 1)).toThrow(/decodes to more than 65535 bytes/);
+    expect(() => decodeBlock(Uint8Array.of(0xff, 0xff, 0xff), 'br', PAGE)).toThrow(/does not decode/);
+    expect(() => decodeBlock(page.subarray(0, page.byteLength >> 1), 'br', PAGE)).toThrow(DeltaError);
+    // a bomb: 256 MiB of zeros in a few hundred bytes is stopped at the bound, not inflated
+    const bomb = zlib.brotliCompressSync(new Uint8Array(256 * 1024 * 1024));
+    expect(bomb.byteLength).toBeLessThan(64 * 1024);
+    expect(() => decodeBlock(bomb, 'br', 2 * PAGE)).toThrow(/decodes to more than 131072 bytes/);
+  });
+
+  it('decodes every coded block to its bytes, coded only when that saves an eighth', () => {
+    const blocks = fc.oneof(
+      fc.uint8Array({ maxLength: 3 * 4096 }),
+      fc.tuple(fc.nat(1000), fc.nat(PAGE)).map(([seed, cut]) => linePage(seed).subarray(0, cut)),
+      fc
+        .tuple(fc.nat(1000), fc.array(fc.tuple(fc.nat(PAGE - 1), fc.nat(255)), { maxLength: 200 }))
+        .map(([seed, edits]) => {
+          const page = linePage(seed);
+          for (const [at, x] of edits) page[at] = x;
+          return page;
+        }),
+    );
+    fc.assert(
+      fc.property(blocks, (bytes) => {
+        const coded = codeBlock(bytes);
+        if (!coded) return;
+        expect(coded.bytes.byteLength).toBeLessThanOrEqual((bytes.byteLength * 7) / 8);
+        expect(decodeBlock(coded.bytes, coded.coding, bytes.byteLength)).toEqual(new Uint8Array(bytes));
+      }),
+      { numRuns: 60 },
     );
   });
 });

@@ -36,7 +36,7 @@ interface Model {
 }
 
 /** Runs the decision against the model guest, as the agent does against a kernel: bytes moved by pre-copy and by the final delta. */
-function migrate(m: Model) {
+function migrate(m: Model, budgetBytes = budgetOf(m.memBytes)) {
   let state: PrecopyState & { lastRoundMs?: number } = {
     rounds: 0,
     remainderBytes: m.memBytes,
@@ -44,7 +44,7 @@ function migrate(m: Model) {
     dirtyBytesPerMs: m.dirtyPerMs,
     workingSetBytes: m.workingSet,
     movedBytes: 0,
-    budgetBytes: budgetOf(m.memBytes),
+    budgetBytes,
   };
   let actual = m.memBytes;
   let precopy = 0;
@@ -77,12 +77,48 @@ const toModel = (g: {
 
 describe('the pre-copy convergence check', () => {
   it('stops at once for a guest that re-dirties its whole memory faster than it is copied', () => {
-    // The bench's hot guest: 64 of 66 pages rewritten every tick.
-    const hot = aState({ remainderBytes: 66 * PAGE, dirtyBytesPerMs: INF, workingSetBytes: 64 * PAGE });
+    // The bench's hot guest: 64 of 66 pages rewritten every tick, its pages not coding smaller.
+    const hot = aState({
+      remainderBytes: 66 * PAGE,
+      dirtyBytesPerMs: INF,
+      workingSetBytes: 64 * PAGE,
+      budgetBytes: budgetOf(66 * PAGE),
+    });
     expect(nextPrecopyStep(hot)).toEqual({ kind: 'stop', why: 'not converging', predictedBytes: 64 * PAGE });
     expect(
       migrate({ memBytes: 66 * PAGE, workingSet: 64 * PAGE, dirtyPerMs: INF, transferPerMs: 2 * PAGE }),
     ).toEqual({ rounds: 0, precopy: 0, final: 66 * PAGE });
+  });
+
+  it('takes a first round of a guest whose unbounded rate it cannot judge when even the worst case fits the budget (pinned)', () => {
+    // The hot guest with its pages coded to a seventh: 66 pages in 9.4 pages of wire bytes, so the
+    // round and a final delta of its whole working set (9.1) stay within 1.1 x 66 pages.
+    const coded = (x: number) => (x * PAGE) / 7;
+    const hot = aState({
+      remainderBytes: coded(66),
+      dirtyBytesPerMs: INF,
+      workingSetBytes: coded(64),
+      budgetBytes: budgetOf(66 * PAGE),
+    });
+    expect(nextPrecopyStep(hot)).toEqual({ kind: 'round' });
+    // not when the worst case would pass the budget, nor once a round ran with the rate unmeasured
+    expect(nextPrecopyStep({ ...hot, movedBytes: budgetOf(66 * PAGE) - coded(130) + 1 }).kind).toBe('stop');
+    expect(nextPrecopyStep(afterRound(hot, { bytes: coded(66), ms: 30 }))).toEqual({
+      kind: 'stop',
+      why: 'not converging',
+      predictedBytes: coded(64),
+    });
+    // so a guest that re-dirties its whole (coded) working set moves it twice at most, within budget
+    expect(
+      migrate(
+        { memBytes: coded(66), workingSet: coded(64), dirtyPerMs: INF, transferPerMs: PAGE },
+        budgetOf(66 * PAGE),
+      ),
+    ).toEqual({
+      rounds: 1,
+      precopy: coded(66),
+      final: coded(64),
+    });
   });
 
   it('copies a mostly idle guest while it runs and leaves only its dirty bytes for the final delta', () => {

@@ -1,7 +1,9 @@
-// Sub-page deltas through the kernel and the image store (format seesaw-image/3): a guest that
-// rewrites a few lines of its pages writes a final delta of those lines, a paused copy applies it
-// in place reading only that object, a node without a copy restores the chain whole, the chains
-// stay bounded, and a broken or unknown delta is refused (Corrupt), never run.
+// Sub-page deltas through the kernel and the image store (format seesaw-image/3, and /4 once they
+// are stored coded): a guest that rewrites a few lines of its pages writes a final delta of those
+// lines, a paused copy applies it in place reading only that object, a node without a copy
+// restores the chain whole, the chains stay bounded, and a broken or unknown delta or coding is
+// refused (Corrupt), never run.
+import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import type { VmLaunch } from '../../../node-agent/kernel/types.ts';
 import { PAGE_BYTES } from '../../../shared/domain/guests.ts';
@@ -12,6 +14,7 @@ import {
   type ImageManifest,
   MAX_DELTA_DEPTH,
   memoryBlobs,
+  type PageEntry,
   sha256,
 } from '../../../shared/storage/image-store.ts';
 import { aClock, aKernel, countedStore, runTicks } from './fixtures.ts';
@@ -34,6 +37,9 @@ function rig() {
   };
   return { blobs, store, reads, clock, source, reference, both };
 }
+
+/** A page entry that is a delta (plain, or coded with a base). */
+const isDeltaEntry = (e: PageEntry) => e.length === 6 || (e.length === 7 && e[5] !== null);
 
 /** The manifest object's JSON (an inline image carries its blocks after a newline). */
 const manifestOf = (blobs: ReturnType<typeof memoryBlobs>, key: string): ImageManifest => {
@@ -58,11 +64,13 @@ async function migrated() {
 }
 
 describe('sub-page deltas', () => {
-  it('writes the final delta of a guest that rewrote a few lines as those lines (format 3)', async () => {
+  it('writes the final delta of a guest that rewrote a few lines as those lines, coded (format 4)', async () => {
     const { blobs, final } = await migrated();
     const m = manifestOf(blobs, final.image.manifest);
-    expect(m.format).toBe('seesaw-image/3');
-    const deltas = m.pages.filter((e) => e.length === 6);
+    expect(m.format).toBe('seesaw-image/4');
+    const deltas = m.pages.filter(isDeltaEntry);
+    // the lines' XOR compresses (each line is one 8-byte value eight times), so each delta is coded
+    expect(deltas.every((e) => e.length === 7 && e[6] === 'br')).toBe(true);
     // every working-set page (1..8) changed, and all go as deltas
     expect(deltas.map((e) => e[0])).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(final.pages).toBe(8);
@@ -165,7 +173,7 @@ describe('sub-page deltas', () => {
   it('refuses a delta whose bytes were changed, on the copy and on a whole restore', async () => {
     const { blobs, store, target, final } = await migrated();
     tamper(blobs, final.image.manifest, (m, blocks) => {
-      const first = m.pages.find((e) => e.length === 6)!;
+      const first = m.pages.find(isDeltaEntry)!;
       blocks[first[2] + 3] = (blocks[first[2] + 3] ?? 0) ^ 0x40;
     });
     await expect(target.applyImage!(LAUNCH.id, final.image)).rejects.toThrow(
@@ -177,15 +185,75 @@ describe('sub-page deltas', () => {
     expect(started?.recovery?.why).toMatch(/delta in .* (fails its sha256 check|does not decode)/);
   });
 
-  it('refuses a delta that does not decode, an entry of the wrong shape, and an unknown format', async () => {
+  /** The index in `m.pages` of its first delta entry, and that entry. */
+  const firstDelta = (m: ImageManifest) => {
+    const at = m.pages.findIndex(isDeltaEntry);
+    return { at, e: m.pages[at] as Extract<PageEntry, { length: 7 }> };
+  };
+  /** Puts `stored` in place of the first delta's block, as a block coded 'br' of that length. */
+  const recode = (m: ImageManifest, blocks: Uint8Array, stored: Uint8Array, base: 'keep' | 'none') => {
+    const { at, e } = firstDelta(m);
+    expect(stored.byteLength).toBeLessThanOrEqual(e[4]);
+    blocks.set(stored, e[2]);
+    m.pages[at] = [e[0], e[1], e[2], e[3], stored.byteLength, base === 'keep' ? e[5] : null, 'br'];
+  };
+
+  it('refuses a delta or a coded block that does not decode, an entry of the wrong shape, and an unknown format or coding', async () => {
     const cases: [string, (m: ImageManifest, blocks: Uint8Array) => void, RegExp][] = [
       [
         'a run past the page',
         (m, blocks) => {
-          const e = m.pages.find((x) => x.length === 6)!;
-          blocks.set([0xff, 0x7f], e[2]); // skip 16,383 words, then a literal run: past the page
+          const { at, e } = firstDelta(m);
+          blocks.set([0xff, 0x7f, 2], e[2]); // skip 16,383 words, then 2 literal words: past the page
+          m.pages[at] = [e[0], e[1], e[2], e[3], 3, e[5]!]; // as a plain (uncoded) delta
         },
         /does not decode: a delta run reaches word/,
+      ],
+      [
+        'a coded delta of a run past the page',
+        (m, blocks) =>
+          recode(
+            m,
+            blocks,
+            zlib.brotliCompressSync(Uint8Array.of(0xff, 0x7f, 2, ...new Array(8).fill(1))),
+            'keep',
+          ),
+        /does not decode: a delta run reaches word/,
+      ],
+      [
+        'a decompression bomb (a coded page that decodes past a page)',
+        (m, blocks) => recode(m, blocks, zlib.brotliCompressSync(new Uint8Array(64 * 1024 * 1024)), 'none'),
+        /does not decode: a coded block decodes to more than 65536 bytes/,
+      ],
+      [
+        'a coded delta that decodes past twice a page',
+        (m, blocks) => recode(m, blocks, zlib.brotliCompressSync(new Uint8Array(4 * 65536)), 'keep'),
+        /does not decode: a coded block decodes to more than 131072 bytes/,
+      ],
+      [
+        'a coded page short of a page',
+        (m, blocks) => recode(m, blocks, zlib.brotliCompressSync(new Uint8Array(100)), 'none'),
+        /does not decode: a coded page decodes to 100 bytes, not 65536/,
+      ],
+      [
+        'a coded block that is not brotli',
+        (m, blocks) => recode(m, blocks, Uint8Array.of(0xff, 0xff, 0xff, 0xff), 'keep'),
+        /does not decode: a coded block does not decode/,
+      ],
+      [
+        'an unknown coding',
+        (m) => {
+          const { e } = firstDelta(m);
+          e[6] = 'zstd' as never;
+        },
+        /coded "zstd", which this node cannot read/,
+      ],
+      [
+        'a coded entry in an image of format 3',
+        (m) => {
+          m.format = 'seesaw-image/3';
+        },
+        /malformed page entry/,
       ],
       [
         'a malformed entry',
@@ -197,7 +265,7 @@ describe('sub-page deltas', () => {
       [
         'a delta deeper than allowed',
         (m) => {
-          let e = m.pages.find((x) => x.length === 6)!;
+          let e = m.pages.find(isDeltaEntry)!;
           for (let i = 0; i < MAX_DELTA_DEPTH + 1; i++) e = [e[0], e[1], e[2], e[3], 0, e];
           m.pages[m.pages.findIndex((x) => x[0] === e[0])] = e;
         },
