@@ -5,14 +5,20 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import type { Agent } from '../../node-agent/agent/agent.ts';
-import { Crash, type FaultHook, type FaultPoint } from '../../node-agent/agent/faults.ts';
+import type { FaultHook } from '../../node-agent/agent/faults.ts';
 import type { Kernel } from '../../node-agent/kernel/types.ts';
 import { Corrupt } from '../../shared/storage/errors.ts';
 import { vmKey } from '../../shared/storage/keys.ts';
 import { INLINE_IMAGE_BYTES } from '../../shared/storage/switchover.ts';
 import { abortMigration, getVm, type VmRecord } from '../../shared/storage/vms.ts';
-import { AGENT_LEASE_MS, AGENT_TIMINGS, agentRig, pollUntil, quiet } from '../support/agents.ts';
-import { orderMove } from '../support/orders.ts';
+import {
+  AGENT_LEASE_MS,
+  agentRig,
+  crashOnceBefore,
+  pollUntil,
+  quiet,
+  runAndOrder,
+} from '../support/agents.ts';
 
 const GUEST = { kind: 'memory', params: { wsPages: 4, rate: 10_000 } };
 
@@ -37,18 +43,6 @@ describe('the final delta in the hand-over item', () => {
     rig.anAgent(id, { faults, alterKernel, log });
   const until = <T>(probe: () => Promise<T | undefined>, ms = 15_000) => pollUntil(probe, ms);
 
-  /** A hook that crashes the agent the first time it reaches `at` (before the step). */
-  const crashOnceBefore = (at: FaultPoint): FaultHook => {
-    let armed = true;
-    return (point, ctx) => {
-      if (armed && point === at && ctx.phase === 'before') {
-        armed = false;
-        throw new Crash(point);
-      }
-      return undefined;
-    };
-  };
-
   /** Whether S3 holds a readable image at `key` (every checksum verified). */
   const onS3 = async (key: string) => {
     try {
@@ -60,19 +54,7 @@ describe('the final delta in the hand-over item', () => {
     }
   };
 
-  async function ordered(vm: string, from: Agent, to: Agent) {
-    const record = await rig.runVm([from, to], { id: vm, guest: GUEST, memPages: 16 }, 4);
-    await orderMove(rig.clients, {
-      vm,
-      fence: record.fence,
-      from: from.nodeId,
-      to: to.nodeId,
-      now: rig.now,
-      memPages: 16,
-      timings: AGENT_TIMINGS,
-    });
-    return record;
-  }
+  const ordered = (vm: string, from: Agent, to: Agent) => runAndOrder(rig, vm, GUEST, from, to);
 
   /** The item once the migration is IMAGE_READY (the source handed over). */
   const handedOver = (id: string) =>
@@ -99,24 +81,33 @@ describe('the final delta in the hand-over item', () => {
   }
 
   it('hands over with the final delta in the item, applies it without S3, then publishes it and drops it from the item', async () => {
-    let atHandOver: { vm: VmRecord; onS3: boolean } | undefined;
+    let atHandOver: { vm: VmRecord } | undefined;
     const look: FaultHook = async (point, ctx) => {
-      if (point === 'markImageReady' && ctx.phase === 'after') {
-        const vm = await getVm(rig.clients, 'in');
-        atHandOver = { vm, onS3: await onS3(vm.image!.manifest) };
+      if (point === 'markImageReady' && ctx.phase === 'after')
+        atHandOver = { vm: await getVm(rig.clients, 'in') };
+      return undefined;
+    };
+    // What S3 held just before the target published the item's object. (Looked at from the source's
+    // hook instead, the target, woken by the hand-over, could already have published it: a race.)
+    let atPublish: { key?: string; onS3: boolean } | undefined;
+    const beforePublish: FaultHook = async (point, ctx) => {
+      if (point === 'publishInline' && ctx.phase === 'before' && ctx.vm === 'in' && !atPublish) {
+        const key = (await getVm(rig.clients, 'in')).inlineImage?.key;
+        atPublish = { key, onS3: key ? await onS3(key) : true };
       }
       return undefined;
     };
-    const [a, b] = [anAgent('i1', look), anAgent('i2')];
+    const [a, b] = [anAgent('i1', look), anAgent('i2', beforePublish)];
     const before = await ordered('in', a, b);
     await cycle([a, b], 1);
     const moved = await settledOn('in', b);
-    // At the hand-over the item held the final image's one object, and S3 did not have it yet.
+    // At the hand-over the item held the final image's one object, and S3 did not have it until the
+    // target published it.
     const final = atHandOver!.vm.image!;
     expect(atHandOver!.vm.inlineImage?.key).toBe(final.manifest);
     expect(atHandOver!.vm.inlineImage?.body.byteLength).toBeGreaterThan(0);
     expect(atHandOver!.vm.inlineImage?.body.byteLength).toBeLessThanOrEqual(INLINE_IMAGE_BYTES);
-    expect(atHandOver!.onS3).toBe(false);
+    expect(atPublish).toEqual({ key: final.manifest, onS3: false });
     expect(handOvers.find((h) => h.vm === 'in')?.phases).toMatchObject({ uploadMs: 0 });
     // The target applied it to its copy from the item, ran exactly that state, and published it.
     expect(arrivals.find((x) => x.vm === 'in')?.phases).toMatchObject({ path: 'apply', inline: true });
@@ -246,12 +237,13 @@ describe('the final delta in the hand-over item', () => {
 
   /** A source kernel whose held final delta is `spoil`ed before it goes in the item (a buggy peer). */
   const buggySource =
-    (spoil: (body: Uint8Array) => Uint8Array, before?: (id: string) => Promise<void>) => (kernel: Kernel) => {
+    (spoil: (body: Uint8Array) => Uint8Array, before?: (id: string, key: string) => Promise<void>) =>
+    (kernel: Kernel) => {
       const checkpoint = kernel.checkpoint.bind(kernel);
       kernel.checkpoint = async (id, mode, options) => {
         const out = await checkpoint(id, mode, options);
         if (!out.held) return out;
-        await before?.(id);
+        await before?.(id, out.held.key);
         return { ...out, held: { key: out.held.key, body: spoil(out.held.body) } };
       };
     };
@@ -262,10 +254,15 @@ describe('the final delta in the hand-over item', () => {
       copy[copy.byteLength - 1]! ^= 0xff;
       return copy;
     };
-    const [a, b] = [anAgent('c1', undefined, buggySource(flip)), anAgent('c2')];
+    // The key of the spoiled object, taken as it is spoiled: the hand-over's IMAGE_READY phase may
+    // be gone (the target took the VM) before a poll of the item would see it.
+    let spoiled: string | undefined;
+    const noteKey = async (_id: string, key: string) => {
+      spoiled = key;
+    };
+    const [a, b] = [anAgent('c1', undefined, buggySource(flip, noteKey)), anAgent('c2')];
     await ordered('cx', a, b);
     await cycle([a, b], 1);
-    const handed = await handedOver('cx');
     const vm = await pollUntil(
       async () => {
         const v = await getVm(rig.clients, 'cx');
@@ -274,7 +271,8 @@ describe('the final delta in the hand-over item', () => {
       20_000,
       () => cycle([a, b], 1),
     );
-    expect(vm.recovery).toMatchObject({ broken: handed.image!.manifest });
+    expect(spoiled).toBeDefined();
+    expect(vm.recovery).toMatchObject({ broken: spoiled });
     expect(vm.recovery!.why).toMatch(/sha256|does not decode|missing/);
     expect(b.status()).not.toBe('crashed');
     expect(warnings.some((w) => w.includes('final image not applied'))).toBe(true);
@@ -287,7 +285,6 @@ describe('the final delta in the hand-over item', () => {
     const [a, b] = [anAgent('o1', undefined, buggySource(huge, dropImages)), anAgent('o2')];
     await ordered('ov', a, b);
     await cycle([a, b], 1);
-    await handedOver('ov');
     const vm = await pollUntil(
       async () => {
         const v = await getVm(rig.clients, 'ov');

@@ -3,14 +3,20 @@
 // without any reconcile; crashes between the announce (IMAGE_READY) and the hand-over lose nothing.
 import { describe, expect, it } from 'vitest';
 import type { Agent } from '../../node-agent/agent/agent.ts';
-import { Crash, type FaultHook, type FaultPoint } from '../../node-agent/agent/faults.ts';
+import type { FaultHook } from '../../node-agent/agent/faults.ts';
 import type { Kernel } from '../../node-agent/kernel/types.ts';
 import { Corrupt } from '../../shared/storage/errors.ts';
 import { getMigration } from '../../shared/storage/migrations.ts';
 import { listNodeWork } from '../../shared/storage/switchover.ts';
 import { getVm, listVmsForNode, type VmRecord } from '../../shared/storage/vms.ts';
-import { AGENT_LEASE_MS, AGENT_TIMINGS, agentRig, pollUntil, quiet } from '../support/agents.ts';
-import { orderMove } from '../support/orders.ts';
+import {
+  AGENT_LEASE_MS,
+  agentRig,
+  crashOnceBefore,
+  pollUntil,
+  quiet,
+  runAndOrder,
+} from '../support/agents.ts';
 
 const GUEST = { kind: 'memory', params: { wsPages: 4, rate: 10_000 } };
 
@@ -28,17 +34,6 @@ describe('the event-driven switchover', () => {
   };
   const arrival = (vm: string) => arrivals.find((a) => a.vm === vm)?.phases.path;
 
-  /** A hook that crashes the agent the first time it reaches `at`, before the step. */
-  const crashOnceBefore = (at: FaultPoint): FaultHook => {
-    let armed = true;
-    return (point, ctx) => {
-      if (armed && point === at && ctx.phase === 'before') {
-        armed = false;
-        throw new Crash(point);
-      }
-      return undefined;
-    };
-  };
   const anAgent = (id: string, faults?: FaultHook, alterKernel?: (kernel: Kernel) => void) =>
     rig.anAgent(id, { faults, alterKernel, log });
   /** Real time passes (the watchers poll in it); the virtual clock stands still. */
@@ -50,20 +45,7 @@ describe('the event-driven switchover', () => {
     return done && to.kernel.running().includes(id) ? vm : undefined;
   };
 
-  /** Two agents with a VM running on the first, measured and checkpointed, and an order to move it. */
-  async function ordered(vm: string, from: Agent, to: Agent) {
-    const record = await rig.runVm([from, to], { id: vm, guest: GUEST, memPages: 16 }, 4);
-    await orderMove(rig.clients, {
-      vm,
-      fence: record.fence,
-      from: from.nodeId,
-      to: to.nodeId,
-      now: rig.now,
-      memPages: 16,
-      timings: AGENT_TIMINGS,
-    });
-    return record;
-  }
+  const ordered = (vm: string, from: Agent, to: Agent) => runAndOrder(rig, vm, GUEST, from, to);
 
   /** Orders `vm` from `from` to `to`; it moves with the next fence, and `to` holds exactly the final image, brought up to date by `path`. */
   async function expectHandOver(vm: string, from: Agent, to: Agent, path: 'apply' | 'restore') {

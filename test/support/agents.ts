@@ -3,12 +3,14 @@
 
 import { beforeAll } from 'vitest';
 import { type Agent, createAgent } from '../../node-agent/agent/agent.ts';
+import { Crash, type FaultHook, type FaultPoint } from '../../node-agent/agent/faults.ts';
 import { createKernel } from '../../node-agent/kernel/index.ts';
 import type { Kernel } from '../../node-agent/kernel/types.ts';
 import type { ProtocolTimings } from '../../shared/domain/protocol.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
 import { createImageStore, type ImageStore } from '../../shared/storage/image-store.ts';
 import { createVm, getVm, type NewVm, type VmRecord } from '../../shared/storage/vms.ts';
+import { orderMove } from './orders.ts';
 import { freshStores } from './stores.ts';
 
 export const quiet = { info: () => {}, warn: () => {}, debug: () => {}, error: () => {} };
@@ -122,4 +124,34 @@ export async function pollUntil<T>(
     if (Date.now() > end) throw new Error('timed out');
     await between();
   }
+}
+
+/** A fault hook that crashes its agent the first time it reaches `at`, before the step. */
+export function crashOnceBefore(at: FaultPoint): FaultHook {
+  let armed = true;
+  return (point, ctx) => {
+    if (armed && point === at && ctx.phase === 'before') {
+      armed = false;
+      throw new Crash(point);
+    }
+    return undefined;
+  };
+}
+
+/**
+ * Runs `vm` (16 pages of `guest`) on `from`, measured and checkpointed over four periods, then
+ * orders it to `to` by hand; the VM's record before the order.
+ */
+export async function runAndOrder(rig: AgentRig, vm: string, guest: NewVm['guest'], from: Agent, to: Agent) {
+  const record = await rig.runVm([from, to], { id: vm, guest, memPages: 16 }, 4);
+  await orderMove(rig.clients, {
+    vm,
+    fence: record.fence,
+    from: from.nodeId,
+    to: to.nodeId,
+    now: rig.now,
+    memPages: 16,
+    timings: AGENT_TIMINGS,
+  });
+  return record;
 }
