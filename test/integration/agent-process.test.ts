@@ -171,10 +171,10 @@ describe('agent processes', () => {
     expect(moved.moves).toBe(1);
     const record = await until('the migration record', () => getMigration(clients, 'm-proc-1'));
     expect(record.outcome).toBe('completed');
-    // It rewrites its 48 hot pages every tick: pre-copy cannot converge, so it is stopped and copied
-    // once, and what moves is about its memory (issue 17: at most 1.1 times).
-    expect(record.bytes?.precopy).toBe(0);
-    expect(record.bytes?.final).toBeGreaterThan(48 * 65536);
+    // It rewrites its 48 hot pages every tick. Its pages code small (seesaw-image/4), so one first
+    // pre-copy round may run when even its worst case fits the budget; whatever ran, what moves in
+    // wire bytes stays within 1.1 times its memory (issue 17), and the final delta carries the rest.
+    expect(record.bytes?.final).toBeGreaterThan(0);
     expect((record.bytes?.precopy ?? 0) + (record.bytes?.final ?? 0)).toBeLessThanOrEqual(
       1.1 * MEM_PAGES * 65536,
     );
