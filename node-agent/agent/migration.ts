@@ -4,7 +4,7 @@
 
 import { PAGE_BYTES } from '../../shared/domain/guests.ts';
 import { bestPlacement, placementVmOf } from '../../shared/domain/placement.ts';
-import { afterRound, budgetOf, dirtyRateOf, nextPrecopyStep } from '../../shared/domain/precopy.ts';
+import { afterRound, firstPrecopyState, nextPrecopyStep } from '../../shared/domain/precopy.ts';
 import type { Holding } from '../../shared/domain/protocol.ts';
 import { sourceStep, takeDeadline } from '../../shared/domain/protocol.ts';
 import type { ImageRef, MigrationOrder } from '../../shared/domain/vm-state.ts';
@@ -76,20 +76,12 @@ async function precopyAndAnnounce(ctx: OpContext, vm: VmRecord, order: Migration
     ctx.log.warn({ node: ctx.self, vm: id, err: (error as Error).message }, 'inbound hint not written');
   }
   const seen = ctx.dirt(id);
-  // Before a round has measured anything, whole pages as they code (the kernel's sample; 1 without
-  // one): the last report's paging bounds the rounds' wire bytes from above, so the first decision
-  // errs towards stopping.
-  const residentBytes = (seen?.residentPages ?? vm.memPages) * PAGE_BYTES;
-  const wire = ctx.kernel.wireRatio?.(id) ?? 1;
-  let state: Parameters<typeof afterRound>[0] = {
-    rounds: 0,
-    remainderBytes: residentBytes * wire,
+  let state: Parameters<typeof afterRound>[0] = firstPrecopyState({
+    residentPages: seen?.residentPages ?? vm.memPages,
+    measured: seen,
+    wireRatio: ctx.kernel.wireRatio?.(id) ?? 1,
     transferBytesPerMs: PRIOR_TRANSFER_BYTES_PER_MS,
-    dirtyBytesPerMs: seen ? dirtyRateOf(seen) * PAGE_BYTES * wire : 0,
-    workingSetBytes: (seen?.dirtiedPages ?? 0) * PAGE_BYTES * wire,
-    movedBytes: 0,
-    budgetBytes: budgetOf(residentBytes),
-  };
+  });
   let precopyBytes = 0;
   let image: ImageRef | undefined;
   let decision = nextPrecopyStep(state);

@@ -6,6 +6,8 @@
 // while the whole migration stays within its budget of bytes moved; otherwise stop the guest and
 // copy at once, so a guest that rewrites everything moves its memory about once, not once per round.
 
+import { PAGE_BYTES } from './guests.ts';
+
 /** What the source knows before deciding on the next round (sizes in wire bytes, rates per ms). */
 export interface PrecopyState {
   /** Rounds already written. */
@@ -94,6 +96,31 @@ export function dirtyRateOf(m: { dirtiedPages: number; residentPages: number; pe
   if (m.dirtiedPages <= 0) return 0;
   if (m.dirtiedPages >= 0.9 * m.residentPages || !(m.periodMs > 0)) return Number.POSITIVE_INFINITY;
   return m.dirtiedPages / m.periodMs;
+}
+
+/**
+ * The state before any round has run. Whole pages as they code (`wireRatio`, the kernel's sample
+ * of how the VM's pages code; 1 without one): the last report's paging (`measured`) bounds the
+ * rounds' wire bytes from above, so the first decision errs towards stopping. The budget is of the
+ * resident memory itself, uncoded.
+ */
+export function firstPrecopyState(o: {
+  residentPages: number;
+  measured?: { dirtiedPages: number; residentPages: number; periodMs: number };
+  wireRatio: number;
+  transferBytesPerMs: number;
+}): PrecopyState {
+  const residentBytes = o.residentPages * PAGE_BYTES;
+  const wire = o.wireRatio;
+  return {
+    rounds: 0,
+    remainderBytes: residentBytes * wire,
+    transferBytesPerMs: o.transferBytesPerMs,
+    dirtyBytesPerMs: o.measured ? dirtyRateOf(o.measured) * PAGE_BYTES * wire : 0,
+    workingSetBytes: (o.measured?.dirtiedPages ?? 0) * PAGE_BYTES * wire,
+    movedBytes: 0,
+    budgetBytes: budgetOf(residentBytes),
+  };
 }
 
 /**
