@@ -32,20 +32,25 @@ export function encodeXorDelta(
   const b = wordsOf(page);
   const words = a.length;
   if (mostlyChanged(a, b, limit)) return undefined;
-  const same = sameBlocks(base, page);
   const xor = scratchWords(words);
   const xorBytes = new Uint8Array(xor.buffer, 0, words * DELTA_WORD);
   const out = new Uint8Array(Math.min(limit, page.byteLength + 2 * MAX_VARINT_BYTES * (words / 2 + 1)) + 16);
   let at = 0;
   let i = 0;
   while (i < words) {
+    // Two tight word loops with nothing else in them. A loop that also tried a native compare of
+    // 256 bytes at every block boundary was slower everywhere: 4.8 against 2.9 ms for the hot
+    // guest's final delta (64 pages, 30 % of lines changed), 2.3-2.9 against 1.5-2.3 ms for 64
+    // pages with 0.1-5 % of lines changed (best of 40, load average 13); same output.
     let z = i;
-    while (z < words && a[z] === b[z]) z = z % BLOCK_WORDS === 0 && same(z) ? z + BLOCK_WORDS : z + 1;
-    z = Math.min(z, words);
+    while (z < words && a[z] === b[z]) z++;
     if (z === words) break;
     let l = z;
-    // the XOR a word at a time, copied out in one go
-    for (; l < words && a[l] !== b[l]; l++) xor[l] = (a[l] as number) ^ (b[l] as number);
+    for (; l < words; l++) {
+      const x = (a[l] as number) ^ (b[l] as number);
+      if (x === 0) break;
+      xor[l] = x;
+    }
     if (at + 2 * MAX_VARINT_BYTES + (l - z) * DELTA_WORD > limit) return undefined;
     at = putVarint(out, at, z - i);
     at = putVarint(out, at, l - z);
@@ -114,20 +119,6 @@ let scratch = new Uint32Array(0);
 function scratchWords(words: number): Uint32Array {
   if (scratch.length < words) scratch = new Uint32Array(words);
   return scratch;
-}
-
-/** Words compared at once, natively, to skip unchanged stretches of a page. */
-const BLOCK_WORDS = 64;
-
-/** Whether the block of BLOCK_WORDS words starting at word `w` is the same in both (memcmp). */
-function sameBlocks(x: Uint8Array, y: Uint8Array): (w: number) => boolean {
-  const bx = Buffer.from(x.buffer, x.byteOffset, x.byteLength);
-  const by = Buffer.from(y.buffer, y.byteOffset, y.byteLength);
-  return (w) => {
-    const s = w * DELTA_WORD;
-    const e = Math.min(s + BLOCK_WORDS * DELTA_WORD, bx.byteLength);
-    return bx.compare(by, s, e, s, e) === 0;
-  };
 }
 
 /** 32-bit words over a byte array, copying only when it is not word-aligned. */
