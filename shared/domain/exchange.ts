@@ -179,8 +179,12 @@ export function stepExchange(state: RoundState, ex: Exchange): boolean {
   let kept = 0;
   for (const c of ex.pool) if (c !== pick && cannotTake(c, takerState) === undefined) ex.pool[kept++] = c;
   ex.pool.length = kept;
-  // What the giver sheds anyway shrinks with each VM it gives (see `fitTaker`).
-  if (ex.pair.shedCount !== undefined) fitTaker(state, ex.pair, ex.pool, ex.pair.tolerance ?? 0);
+  // What the giver sheds anyway shrinks with each VM it gives (see `fitTaker`): by that VM when it was
+  // one of them (the largest that fit in what is left are the others), else counted again.
+  const { shedCount, shedAnyway } = ex.pair;
+  if (shedCount !== undefined && shedCount > 0 && pick.loadOnSource >= (shedAnyway as number)) {
+    ex.pair.shedCount = shedCount - 1;
+  } else if (shedCount !== undefined) fitTaker(state, ex.pair, ex.pool, ex.pair.tolerance ?? 0);
   return exceeds(ex.pair.giverLoad, ex.pair.takerLoad, config);
 }
 

@@ -133,9 +133,11 @@ function fillToRest(
 ): Candidate | undefined {
   const fill = search - (state.rest ?? 0);
   if (fill <= 0) return undefined;
-  const pool = shedAnyway(candidates, state, anyway).filter(
-    (c) => c.loadOnSource <= search + 1e-12 && improves(c, state),
-  );
+  const pool: Candidate[] = [];
+  for (const c of shedAnyway(candidates, state, anyway)) {
+    if (c.loadOnSource <= search + 1e-12 && improves(c, state)) pool.push(c);
+  }
+  if (pool.length === 0) return undefined;
   const sizes = pool.map((c) => c.loadOnSource).sort((a, b) => a - b);
   const count = countToRest(sizes, fill, search, tol);
   if (count === 0) return undefined;
@@ -187,9 +189,14 @@ function pairMiss(
 }
 
 /** The giver's VMs it sheds anyway: those of at least `anyway`, at most the `shedCount` largest. */
-function shedAnyway(candidates: readonly Candidate[], state: ExchangeState, anyway: number): Candidate[] {
+function shedAnyway(
+  candidates: readonly Candidate[],
+  state: ExchangeState,
+  anyway: number,
+): readonly Candidate[] {
+  const count = state.shedCount ?? candidates.length;
+  if (count === 0) return [];
   const above = candidates.filter((c) => c.loadOnSource >= anyway - 1e-12);
-  const count = state.shedCount ?? above.length;
   if (above.length <= count) return above;
   return above.sort((a, b) => b.loadOnSource - a.loadOnSource).slice(0, count);
 }
