@@ -247,7 +247,8 @@ function planetlabRoot(): string {
 /**
  * Where the defaults were tuned; every other day and seed is held out. The unseen skewed seeds are
  * run by the bench only, once after each policy change, until `fitTaker` and `byValue`, whose
- * diagnosis looked at them (docs/balancer.md); fresh seeds were that change's unseen check.
+ * diagnosis looked at them (docs/balancer.md); fresh seeds were that change's unseen check, and
+ * the next one's (fillToRest, oneBeforeSwap: seeds 9001–9040; it ran these four as held out).
  */
 const TUNED = { days: ['20110303'], traceSeeds: [1, 2], skewedSeeds: [1, 2, 3] };
 const UNSEEN_SKEWED_SEEDS = [31, 57, 314, 2718];

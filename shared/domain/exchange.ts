@@ -179,11 +179,18 @@ export function stepExchange(state: RoundState, ex: Exchange): boolean {
   let kept = 0;
   for (const c of ex.pool) if (c !== pick && cannotTake(c, takerState) === undefined) ex.pool[kept++] = c;
   ex.pool.length = kept;
+  // What the giver sheds anyway shrinks with each VM it gives (see `fitTaker`): by that VM when it was
+  // one of them (the largest that fit in what is left are the others), else counted again.
+  const { shedCount, shedAnyway } = ex.pair;
+  if (shedCount !== undefined && shedCount > 0 && pick.loadOnSource >= (shedAnyway as number)) {
+    ex.pair.shedCount = shedCount - 1;
+  } else if (shedCount !== undefined) fitTaker(state, ex.pair, ex.pool, ex.pair.tolerance ?? 0);
   return exceeds(ex.pair.giverLoad, ex.pair.takerLoad, config);
 }
 
 /** The exchange's decision once no step moves any more: its moves, else a swap, else why not. */
 export function closeExchange(state: RoundState, ex: Exchange): PairDecision {
+  if (ex.moves.length === 0 && !ex.stoppedByLimit) oneBeforeSwap(state, ex);
   const { giver, taker, g, t, result } = ex;
   if (ex.moves.length > 0) {
     const moved = ex.moves.reduce((sum, m) => sum + m.loadOnSource, 0);
@@ -199,8 +206,7 @@ export function closeExchange(state: RoundState, ex: Exchange): PairDecision {
     if (state.clusterBudget <= 0) return result(clusterLimit(state));
     return result({ code: 'limit', detail: `migration limit reached for ${giver.id} or ${taker.id}` });
   }
-  const straddles = g >= state.swapFloor && t < state.mean;
-  const swap = state.config.multiVm && straddles ? trySwap(state, ex) : undefined;
+  const swap = state.config.multiVm && mayTrade(state, ex) ? trySwap(state, ex) : undefined;
   if (swap) {
     const list = (ms: Move[]) => ms.map((m) => `${m.vm} (${fmt(m.loadOnSource)})`).join(' and ');
     const gave = swap.filter((m) => m.from === giver.id);
@@ -217,6 +223,28 @@ export function closeExchange(state: RoundState, ex: Exchange): PairDecision {
     code: 'no-gain',
     detail: `none of ${ex.candidates.length} movable VM(s) of ${giver.id} brings ${fmt(g)} vs ${fmt(t)} closer without raising the pair's maximum`,
   });
+}
+
+/** Whether the pair may trade VMs: its giver in the upper part of the excess (`swapFloor`), its taker below the mean. */
+function mayTrade(state: RoundState, ex: Exchange): boolean {
+  return ex.g >= state.swapFloor && ex.t < state.mean;
+}
+
+/**
+ * Where a swap would be tried, one VM first if one improves the pair under the law a swap is judged by
+ * (`improves`, nearest the aim, the tolerance aside) and moves more than the `margin`: a swap is two
+ * or three migrations for what one may do. The tolerance stops an exchange short of the aim; it does
+ * not make two migrations better than one.
+ */
+function oneBeforeSwap(state: RoundState, ex: Exchange): void {
+  if (!state.config.multiVm || !mayTrade(state, ex) || !hasBudget(state, ex.giver.id, ex.taker.id)) return;
+  const { giverLoad, takerLoad, aimGap } = ex.pair;
+  const one = selectVm(ex.pool, { giverLoad, takerLoad, aimGap }, state.config.selection);
+  const { margin } = state.config;
+  if (!one || one.loadOnSource <= margin || one.loadOnTarget <= margin) return;
+  ex.moves.push(applyMove(state, one, ex.giver, ex.taker));
+  ex.pair.giverLoad -= one.loadOnSource;
+  ex.pair.takerLoad += one.loadOnTarget;
 }
 
 function clusterLimit(state: RoundState) {
@@ -317,22 +345,28 @@ export function sideTolerance(state: RoundState, giverSide: boolean): number {
  * above the mean, the takers would rest (nodes above / nodes below) tolerances below it, the load
  * that leaves the one side being the load that reaches the other; never further than the taker's own
  * tolerance. The giver sheds anyway its largest VMs that fit in its excess beyond its own side's
- * tolerance: the last VM is chosen among those for the taker's level, so a taker stops near that
- * level without a smaller VM (and a migration more) on the giver's side.
+ * tolerance: the exchange fills the taker toward that level with those (see `fillToRest` in
+ * selection.ts), so a taker stops near it without a smaller VM (and a migration more) on the giver's
+ * side. Called as the exchange opens and after each of its moves.
  */
 function fitTaker(state: RoundState, pair: ExchangeState, candidates: Candidate[], tolerance: number): void {
+  pair.shedAnyway = undefined;
+  pair.shedCount = undefined;
   const sides = sidesByRound.get(state);
   if (!sides || sides.below === 0) return;
   let surplus = pair.giverLoad - state.mean - sideTolerance(state, true);
   if (surplus <= 0) return;
   const loads = candidates.map((c) => c.loadOnSource).sort((a, b) => b - a);
   let smallest = Number.POSITIVE_INFINITY;
+  let count = 0;
   for (const x of loads) {
     if (x > surplus) break;
     surplus -= x;
     smallest = x;
+    count++;
   }
   pair.shedAnyway = smallest;
+  pair.shedCount = count;
   pair.rest = Math.min(tolerance, (toleranceOf(state) * sides.above) / sides.below);
 }
 

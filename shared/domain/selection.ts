@@ -28,10 +28,12 @@ export interface ExchangeState {
   rest?: number;
   /**
    * VMs at least this large are ones the giver sheds anyway before it is within its own tolerance
-   * (default: none). Among them the last VM is the one that stops the taker nearest `rest`: which of
-   * them goes first costs no migration.
+   * (default: none). The exchange fills the taker toward `rest` with them, as many and of the sizes
+   * that land it nearest (see `fillToRest`): which of them goes where costs no migration.
    */
   shedAnyway?: number;
+  /** How many VMs the giver sheds anyway (its largest; default: every VM of at least `shedAnyway`). */
+  shedCount?: number;
 }
 
 /**
@@ -76,7 +78,8 @@ export function selectVm(
 }
 
 /**
- * Best-balance with a tolerance: nothing once the remaining transfer `search` is within it; else, among
+ * Best-balance with a tolerance: with VMs the giver sheds anyway, the taker filled toward its rest
+ * (`fillToRest`); else nothing once the remaining transfer `search` is within it; else, among
  * the improving VMs that leave the remainder within it without passing the aim (the taker stays at or
  * below it, the giver at or above it), a VM the giver sheds anyway that stops nearest `rest`, else the
  * largest; failing those, the one nearest the aim.
@@ -87,9 +90,13 @@ function largestWithin(
   search: number,
   tol: number,
 ): Candidate | undefined {
-  if (search <= tol) return undefined;
   const rest = state.rest ?? 0;
   const anyway = state.shedAnyway ?? Number.POSITIVE_INFINITY;
+  if (anyway < Number.POSITIVE_INFINITY) {
+    const fill = fillToRest(candidates, state, search, tol, anyway);
+    if (fill) return fill;
+  }
+  if (search <= tol) return undefined;
   let best: Candidate | undefined;
   let bestScore = Number.POSITIVE_INFINITY;
   for (const c of candidates) {
@@ -108,6 +115,115 @@ function largestWithin(
     }
   }
   return best;
+}
+
+/**
+ * A taker-bound exchange with VMs the giver sheds anyway (its `shedCount` largest, each at least
+ * `shedAnyway`): which of them go to this taker costs no migration, only where it lands. So the
+ * exchange takes the fewest of them that bring the taker nearest its rest, within the tolerance and
+ * never past the aim: each the one nearest an equal share of what is left to fill from which the
+ * others can still finish. Undefined when none of them helps (the rule before applies).
+ */
+function fillToRest(
+  candidates: readonly Candidate[],
+  state: ExchangeState,
+  search: number,
+  tol: number,
+  anyway: number,
+): Candidate | undefined {
+  const fill = search - (state.rest ?? 0);
+  if (fill <= 0) return undefined;
+  const pool: Candidate[] = [];
+  for (const c of shedAnyway(candidates, state, anyway)) {
+    if (c.loadOnSource <= search + 1e-12 && improves(c, state)) pool.push(c);
+  }
+  if (pool.length === 0) return undefined;
+  const sizes = pool.map((c) => c.loadOnSource).sort((a, b) => a - b);
+  const count = countToRest(sizes, fill, search, tol);
+  if (count === 0) return undefined;
+  const n = sizes.length;
+  const sum = (from: number, to: number) => {
+    let total = 0;
+    for (let i = from; i < to; i++) total += sizes[i] as number;
+    return total;
+  };
+  const smallest = [sum(0, count - 1), sum(0, count)];
+  const largest = [sum(n - count + 1, n), sum(n - count, n)];
+  let best: Candidate | undefined;
+  let bestScore = Number.POSITIVE_INFINITY;
+  for (const c of pool) {
+    const x = c.loadOnSource;
+    // What the other count − 1 may add: between their smallest and their largest sums.
+    const low =
+      count > 1 && x <= (sizes[count - 2] as number) ? (smallest[1] as number) - x : (smallest[0] as number);
+    const high =
+      count > 1 && x >= (sizes[n - count + 1] as number)
+        ? (largest[1] as number) - x
+        : (largest[0] as number);
+    if (high < search - tol - x - 1e-12 || low > search - x + 1e-12) continue;
+    const score = count === 2 ? pairMiss(pool, c, fill, search, tol) : Math.abs(x - fill / count);
+    if (score < bestScore) {
+      best = c;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+/** Two VMs, `c` and the best other: how far from `fill` they land at best, within the window. */
+function pairMiss(
+  pool: readonly Candidate[],
+  c: Candidate,
+  fill: number,
+  search: number,
+  tol: number,
+): number {
+  let miss = Number.POSITIVE_INFINITY;
+  for (const d of pool) {
+    if (d === c) continue;
+    const sum = c.loadOnSource + d.loadOnSource;
+    if (sum > search + 1e-12 || sum < search - tol - 1e-12) continue;
+    miss = Math.min(miss, Math.abs(fill - sum));
+  }
+  return miss;
+}
+
+/** The giver's VMs it sheds anyway: those of at least `anyway`, at most the `shedCount` largest. */
+function shedAnyway(
+  candidates: readonly Candidate[],
+  state: ExchangeState,
+  anyway: number,
+): readonly Candidate[] {
+  const count = state.shedCount ?? candidates.length;
+  if (count === 0) return [];
+  const above = candidates.filter((c) => c.loadOnSource >= anyway - 1e-12);
+  if (above.length <= count) return above;
+  return above.sort((a, b) => b.loadOnSource - a.loadOnSource).slice(0, count);
+}
+
+/**
+ * The fewest of `sizes` (ascending) whose sum can come nearest `fill` and land within [search − tol,
+ * search]: k of them reach about any sum between the k smallest and the k largest. 0 when none comes
+ * nearer than nothing.
+ */
+function countToRest(sizes: readonly number[], fill: number, search: number, tol: number): number {
+  let count = 0;
+  let miss = fill;
+  let low = 0;
+  let high = 0;
+  for (let k = 1; k <= sizes.length; k++) {
+    low += sizes[k - 1] as number;
+    high += sizes[sizes.length - k] as number;
+    if (low > search + 1e-12) break;
+    if (high < search - tol - 1e-12) continue;
+    const off = fill < low ? low - fill : fill > high ? fill - high : 0;
+    if (off < miss - 1e-12) {
+      count = k;
+      miss = off;
+    }
+    if (low > fill) break;
+  }
+  return count;
 }
 
 /** Lower is better. */

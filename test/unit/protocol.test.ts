@@ -170,8 +170,14 @@ describe('the protocol decision', () => {
   });
 
   it('on random rounds with spills and drains, declines no order of the run that wrote it', () => {
+    // Since one VM goes before a swap (oneBeforeSwap), a source that also takes in the same run is
+    // rare: a taker no longer gives back to its partner while it takes from a draining node. Small
+    // drained clusters still have 11 such orders over these seeds.
+    const seeds = Array.from({ length: 30 }, (_, i) => i + 1);
     const rounds = [
-      ...[1, 2, 3, 4, 5].flatMap((seed) => scenarioDeclines('drain', seed, { nodes: 40, rounds: 3 })),
+      ...[8, 12].flatMap((nodes) =>
+        seeds.flatMap((seed) => scenarioDeclines('drain', seed, { nodes, rounds: 3 })),
+      ),
       ...[5, 8, 13].flatMap((seed) => scenarioDeclines('hotspot', seed, { nodes: 40, rounds: 12 })),
     ];
     const sum = (key: 'orders' | 'declined' | 'exposed' | 'mixed') =>

@@ -58,12 +58,37 @@ describe('the last VM of a taker-bound exchange', () => {
     expect(selectVm(wide, { ...open, rest: 1.0, shedAnyway: 0.5 }, 'best-balance')?.loadOnSource).toBe(1.2);
   });
 
+  it('takes as many of them as land the taker nearest its rest, not the fewest the tolerance allows', () => {
+    // 2.4 left to the aim, rest 0.3: 1.5 alone would leave the taker 0.9 short (within the tolerance,
+    // so the rule before stopped there). Two of the four the giver sheds anyway, 1.2 and 1.0, leave it
+    // 0.2 short; 1.5 and any other would pass the aim.
+    const two: ExchangeState = { ...open, aimGap: 15 - 2 * 2.4, rest: 0.3, shedAnyway: 1.0, shedCount: 4 };
+    expect(picked(two)).toBe(1.2);
+    expect(picked({ ...two, shedAnyway: undefined, shedCount: undefined })).toBe(1.5);
+    // 2.6 to fill (3 to the aim, rest 0.4): 1.4 and 1.2 land on it exactly, 1.5 with any other does not.
+    expect(picked({ ...two, aimGap: 15 - 2 * 3, rest: 0.4 })).toBe(1.4);
+  });
+
+  it('counts as shed anyway only the giver’s `shedCount` largest, however many share the smallest size', () => {
+    // A 1.2 and three 1.0s, of which the giver sheds two anyway (the 1.2 and one 1.0). 3 to the aim,
+    // rest 0.1: three 1.0s would land 0.1 from the rest, but only two of these go anyway, so the two
+    // that do are taken (1.2 first), 0.7 from it. Counted by size alone, a 1.0 would come first.
+    const mixed = [1.2, 1, 1, 1].map((load, i) => ({
+      ...candidate(load),
+      vm: aVm({ id: `v${i}`, node: 'g', load }),
+    }));
+    const state: ExchangeState = { ...open, aimGap: 15 - 2 * 3, rest: 0.1, shedAnyway: 1, shedCount: 2 };
+    expect(selectVm(mixed, state, 'best-balance')?.loadOnSource).toBe(1.2);
+    expect(selectVm(mixed, { ...state, shedCount: undefined }, 'best-balance')?.loadOnSource).toBe(1);
+  });
+
   it('in a round: the hot node stops its taker a third of a tolerance short of the mean', () => {
     // Mean 10, tolerance 1 (0.1 × mean); one node above the mean and three below, so h may stop 3
     // above it and the takers, if every giver stopped one tolerance above, rest 1/3 below. h (22)
     // sheds anyway its largest VMs within 22 − 10 − 3 = 9: 1.5, 1.5, 1.4, 1.3, 1.2, 1.1 and a 0.95.
-    // a (5.7) needs 4.3: after 1.5 and 1.5 it lacks 1.3. Before this rule h gave 1.3 (a at the mean,
-    // 17.7 / 10); now 0.95, which leaves a 0.35 short, nearest 1/3.
+    // a (5.7) needs 4.3. Before fitTaker h gave 1.5, 1.5 and 1.3 (a at the mean, 17.7 / 10); with the
+    // last VM alone chosen for the rest, 1.5, 1.5 and 0.95 (0.35 short). Now all three are chosen among
+    // the VMs h sheds anyway (fillToRest): 1.3, 1.5 and 1.2 leave a 0.3 short, nearer 1/3.
     const d = round([
       ['h', [1.5, 1.5, 1.4, 1.3, 1.2, 1.1, ...Array.from({ length: 14 }, () => 0.95), 0.7]],
       ['a', [1, 1, 1, 1, 1, 0.7]],
@@ -71,9 +96,9 @@ describe('the last VM of a taker-bound exchange', () => {
       ['c', [1, 1, 1, 1, 1, 1, 0.3]],
     ]);
     const moved = d.pairs.find((p) => p.moves.length > 0) as PairDecision;
-    expect(moved.moves.map((m) => m.loadOnSource)).toEqual([1.5, 1.5, 0.95]);
-    expect(moved.predicted.requester).toBeCloseTo(18.05, 9);
-    expect(moved.predicted.selected).toBeCloseTo(9.65, 9);
+    expect(moved.moves.map((m) => m.loadOnSource)).toEqual([1.3, 1.5, 1.2]);
+    expect(moved.predicted.requester).toBeCloseTo(18, 9);
+    expect(moved.predicted.selected).toBeCloseTo(9.7, 9);
   });
 
   it('is the largest short of the mean when the giver keeps no surplus beyond its own tolerance', () => {
@@ -153,5 +178,40 @@ describe('the order of a round’s exchanges (byValue)', () => {
       'n5-n4 1',
     ]);
     expect(d.moves).toEqual(d.pairs.flatMap((p) => p.moves));
+  });
+});
+
+describe('one VM before a swap (oneBeforeSwap)', () => {
+  it('moves the one VM that does what the swap would, where the tolerance stopped the exchange', () => {
+    // Mean 10, tolerance 1. h (11.2) is within its side's tolerance and a (9.4) lacks 0.6, within
+    // the takers' tolerance, and the one VM past the mean would leave the pair within it too: no
+    // move. h is in the upper half of the excess and a below the mean, so the pair swapped, nearest
+    // the midpoint: h gave its 1.2 for a's 0.4 (two migrations, 10.4 / 10.2). One 1.0 does as well
+    // (10.2 / 10.4) in one migration.
+    const d = round([
+      ['h', [1.2, ...Array.from({ length: 9 }, () => 1), 0.6, 0.4]],
+      ['a', [...Array.from({ length: 8 }, () => 1), 0.5, 0.5, 0.4]],
+      ['b', [...Array.from({ length: 9 }, () => 1), 0.7]],
+      ['c', [...Array.from({ length: 9 }, () => 1), 0.7]],
+    ]);
+    const moved = d.pairs.filter((p) => p.moves.length > 0);
+    expect(moved.map((p) => p.moves.map((m) => `${m.from}→${m.to} ${m.loadOnSource}`))).toEqual([['h→a 1']]);
+    expect(moved[0]?.predicted.requester).toBeCloseTo(10.2, 9);
+    expect(moved[0]?.predicted.selected).toBeCloseTo(10.4, 9);
+  });
+
+  it('still swaps when no single VM improves the pair', () => {
+    // Mean 10. h (11) holds five 2.2s and a (9.4) lacks 0.6: any 2.2 would raise the pair's maximum
+    // (a at 11.6), so no one VM helps; a 2.2 for a's 1.4 evens the pair at 10.2.
+    const d = round([
+      ['h', [2.2, 2.2, 2.2, 2.2, 2.2]],
+      ['a', [1.4, ...Array.from({ length: 8 }, () => 1)]],
+      ['b', [...Array.from({ length: 9 }, () => 1), 0.8]],
+      ['c', [...Array.from({ length: 9 }, () => 1), 0.8]],
+    ]);
+    const moved = d.pairs.filter((p) => p.moves.length > 0);
+    expect(moved.map((p) => p.moves.map((m) => `${m.from}→${m.to} ${m.loadOnSource}`))).toEqual([
+      ['h→a 2.2', 'a→h 1.4'],
+    ]);
   });
 });
