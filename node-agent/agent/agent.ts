@@ -356,11 +356,15 @@ const switchoverSignature = (vm: VmRecord | undefined) =>
     : 'gone';
 
 /**
- * A ready target reads the item back to back (no sleep between reads: the final delta is due, and
- * every ms is downtime) for up to WATCH_TIGHT_MS; anyone else, and the target later on, polls every
- * WATCH_SLOW_MS. For at most WATCH_MS (real time; the reconcile takes over after).
+ * A ready target reads the item WATCH_TIGHT_PAUSE_MS apart (the final delta is due, and every ms is
+ * downtime) for up to WATCH_TIGHT_MS; anyone else, and the target later on, polls every
+ * WATCH_SLOW_MS. For at most WATCH_MS (real time; the reconcile takes over after). Not back to
+ * back: reads of the very item the source's hand-over writes held that write up (a 40 KiB write on
+ * dynalite took 46-91 ms p50 against a back-to-back reader, 18-61 with 5 ms between reads, 4-40
+ * alone, at load 19-20; see docs/protocol.md), and that write is downtime too.
  */
 const WATCH_TIGHT_MS = 2_000;
+const WATCH_TIGHT_PAUSE_MS = 5;
 const WATCH_SLOW_MS = 25;
 const WATCH_MS = 10_000;
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -380,7 +384,8 @@ function watch(s: AgentState, id: string, seen: VmRecord) {
   const tight = seen.migration?.to === s.self && seen.migration.targetReadyAt !== undefined;
   void (async () => {
     while (current() && performance.now() - startedAt < WATCH_MS) {
-      if (!tight || performance.now() - startedAt >= WATCH_TIGHT_MS) await pause(WATCH_SLOW_MS);
+      const closely = tight && performance.now() - startedAt < WATCH_TIGHT_MS;
+      await pause(closely ? WATCH_TIGHT_PAUSE_MS : WATCH_SLOW_MS);
       if (!current()) return;
       const read = await findVm(s.deps.clients, id);
       if (!current() || switchoverSignature(read) === before) continue;
