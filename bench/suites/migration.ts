@@ -6,6 +6,7 @@
 // travels in the hand-over item) and item write, the target's notice of IMAGE_READY, its download
 // (none from the item) and apply, the take and the first tick.
 import { loadavg } from 'node:os';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { createAgent } from '../../node-agent/agent/agent.ts';
 import { type RunningAgent, runAgent } from '../../node-agent/agent/run.ts';
 import { createKernel } from '../../node-agent/kernel/index.ts';
@@ -19,27 +20,85 @@ export const name = 'migration';
 
 const quiet = { info: () => {}, warn: () => {}, debug: () => {}, error: () => {} };
 
-/** The phase fields the agents log at the hand-over ('image handed over', 'migrated in'), by migration id. */
+/**
+ * The phase fields the agents log at the hand-over ('image handed over', 'migrated in') and the
+ * target's preparation ('prepared for the final delta'), by migration id; and every warning or
+ * error, with its time, so an outlier move can be matched with what went wrong during it.
+ */
 type Phases = Record<string, number | string | boolean | undefined>;
 function phaseLog() {
   const source = new Map<string, Phases>();
   const target = new Map<string, Phases>();
+  const prepared = new Map<string, Phases>();
   const decisions = new Map<string, Decision>();
+  const warnings: { at: number; vm?: string; msg: string }[] = [];
+  const note = (obj: object, msg?: string) => {
+    const o = obj as { vm?: string; err?: string; why?: string };
+    const detail = o.err ?? o.why;
+    warnings.push({
+      at: Date.now(),
+      ...(o.vm ? { vm: o.vm } : {}),
+      msg: detail ? `${msg}: ${detail}` : `${msg}`,
+    });
+  };
   const log = {
     ...quiet,
+    warn: note,
+    error: note,
     debug(obj: object, msg?: string) {
       const o = obj as Decision & { migration?: string };
       if (msg?.startsWith('pre-copy done') && o.migration) decisions.set(o.migration, o);
     },
     info(obj: object, msg?: string) {
-      const o = obj as { migration?: string; phases?: Phases };
+      const o = obj as { migration?: string; phases?: Phases; prepare?: Phases };
+      if (o.migration && o.prepare && msg === 'prepared for the final delta')
+        prepared.set(o.migration, o.prepare);
       if (!o.migration || !o.phases) return;
       if (msg === 'image handed over') source.set(o.migration, o.phases);
       if (msg === 'migrated in') target.set(o.migration, o.phases);
     },
   };
-  return { log, source, target, decisions };
+  return { log, source, target, prepared, decisions, warnings };
 }
+
+/**
+ * What else held the process while a guest was down: garbage collection (from the runtime's gc
+ * entries) and event-loop stalls (a 5 ms timer firing late by more than STALL_MS), with their
+ * epoch times. dynalite, s3rver and both agents share this one event loop.
+ */
+const STALL_MS = 10;
+function pauseLog() {
+  const gcs: { at: number; ms: number }[] = [];
+  const stalls: { at: number; ms: number }[] = [];
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcs.push({ at: performance.timeOrigin + e.startTime, ms: e.duration });
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    const late = now - last - 5;
+    if (late > STALL_MS) stalls.push({ at: performance.timeOrigin + last, ms: late });
+    last = now;
+  }, 5);
+  const within = (xs: { at: number; ms: number }[], from: number, to: number) =>
+    xs.filter((x) => x.at + x.ms >= from && x.at <= to);
+  return {
+    /** GC and stall ms overlapping [from, to] (epoch ms), and the longest single one of each. */
+    during(from: number, to: number) {
+      const sum = (xs: { ms: number }[]) => Math.round(xs.reduce((a, x) => a + x.ms, 0));
+      const max = (xs: { ms: number }[]) => Math.round(Math.max(0, ...xs.map((x) => x.ms)));
+      const g = within(gcs, from, to);
+      const st = within(stalls, from, to);
+      return { gcMs: sum(g), gcMaxMs: max(g), stallMs: sum(st), stallMaxMs: max(st) };
+    },
+    stop() {
+      observer.disconnect();
+      clearInterval(timer);
+    },
+  };
+}
+type PauseLog = ReturnType<typeof pauseLog>;
 
 /** The source's pre-copy decision (see precopyAndAnnounce): the rounds, why it stopped, on what paging. */
 interface Decision {
@@ -79,6 +138,72 @@ function breakdownOf(s: Phases | undefined, t: Phases | undefined) {
     inlined: t.inline === true ? 1 : 0,
   };
 }
+/**
+ * One move in detail, to explain an outlier: whether the target was restored and waiting when the
+ * source stopped (and for how long), how it learnt of the pre-copy and of IMAGE_READY (a watch's
+ * read or the reconcile), the path it took (apply onto its prepared copy, or a whole restore), each
+ * phase of the downtime, the GC and event-loop stalls inside it, and the warnings logged meanwhile.
+ */
+function moveDetail(r: MigrationRecord, phases: PhaseLog, pauses: PauseLog) {
+  const s = phases.source.get(r.id);
+  const t = phases.target.get(r.id);
+  const p = phases.prepared.get(r.id);
+  const n = (v: unknown) => (typeof v === 'number' ? Math.round(v * 10) / 10 : undefined);
+  const diff = (a: unknown, b: unknown) =>
+    typeof a === 'number' && typeof b === 'number' ? Math.round((a - b) * 10) / 10 : undefined;
+  const from = r.stoppedAt ?? r.orderedAt;
+  const to = r.runningAt ?? r.endedAt;
+  return {
+    id: r.id,
+    downtimeMs: r.downtimeMs,
+    finalKiB: Math.round((r.bytes?.final ?? 0) / 1024),
+    // the target's preparation: announce -> its op started, the restore, and its note
+    prepareWoke: p?.woke,
+    prepareLagMs: diff(p?.startedAt, s?.precopiedAt),
+    restoreMs: diff(p?.restoredAt, p?.startedAt),
+    // ready -> stopped (undefined: the source stopped without the target's note, after readyWaitMs)
+    readyToStopMs: diff(s?.stoppedAt, s?.targetReadyAt),
+    precopiedToStopMs: diff(s?.stoppedAt, s?.precopiedAt),
+    sourceWoke: s?.woke,
+    encodeMs: n(s?.encodeMs),
+    itemWriteMs: n(s?.itemWriteMs),
+    // hand-over written -> the target's read that saw it, -> its operation started
+    seenMs: diff(t?.wokeAt, s?.readyAt),
+    noticeMs: diff(t?.enteredAt, s?.readyAt),
+    targetWoke: t?.woke,
+    prepared: t?.prepared,
+    path: t?.path,
+    inline: t?.inline === true,
+    downloadMs: n(t?.downloadMs),
+    applyMs: n(t?.applyMs),
+    takeMs: n(t?.takeMs),
+    firstTickMs: n(t?.firstTickMs),
+    ...pauses.during(from, to),
+    warnings: phases.warnings
+      .filter((w) => w.at >= r.orderedAt && w.at <= to && (w.vm === undefined || w.vm === r.vm))
+      .map((w) => w.msg),
+  };
+}
+type MoveDetail = ReturnType<typeof moveDetail>;
+
+/** One line of a move's detail for the bench's log. */
+function moveLine(d: MoveDetail) {
+  const ready =
+    d.readyToStopMs === undefined
+      ? `target NOT ready (stopped ${d.precopiedToStopMs} ms after the pre-copy)`
+      : `target ready ${d.readyToStopMs} ms before the stop`;
+  const fields = Object.entries(d)
+    .filter(
+      ([k, v]) =>
+        !['id', 'downtimeMs', 'warnings', 'readyToStopMs', 'precopiedToStopMs'].includes(k) &&
+        v !== undefined,
+    )
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+  const warned = d.warnings.length ? `; warnings: ${d.warnings.join(' | ')}` : '';
+  return `${d.id}: down ${d.downtimeMs} ms; ${ready}; ${fields}${warned}`;
+}
+
 const REPORT_MS = 500;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -145,6 +270,7 @@ async function moveBackAndForth(
   clients: Clients,
   { label, guest, memPages }: (typeof GUESTS)[number],
   moves: number,
+  phases: PhaseLog,
 ) {
   const id = `bench-${label}`;
   await createVm(clients, { id, owner: NODES[0]!, guest, memPages }, Date.now());
@@ -174,6 +300,9 @@ async function moveBackAndForth(
       return v?.owner === to && v.state === 'RUNNING' && !v.migration ? v : undefined;
     });
     records.push(await until(() => getMigration(clients, order.id)));
+    // The target logs its phases after it published the final delta (off the downtime): the last
+    // move's line would otherwise miss the figures, and count as a move that did not apply.
+    await until(async () => (phases.target.has(order.id) ? true : undefined), 10_000).catch(() => undefined);
   }
   return records;
 }
@@ -202,7 +331,7 @@ function breakdownP50(records: MigrationRecord[], phases: PhaseLog) {
 }
 
 /** The stable figures of one guest (bench keys other tools read) and the breakdown beside them. */
-function figuresOf(memPages: number, records: MigrationRecord[], phases: PhaseLog) {
+function figuresOf(memPages: number, records: MigrationRecord[], phases: PhaseLog, pauses: PauseLog) {
   return {
     memMiB: Math.round((memPages * 64) / 1024),
     precopyKiB: Math.round(median(records.map((r) => r.bytes?.precopy ?? 0)) / 1024),
@@ -213,6 +342,9 @@ function figuresOf(memPages: number, records: MigrationRecord[], phases: PhaseLo
     downtimeMsMax: Math.max(...records.map((r) => r.downtimeMs ?? 0)),
     totalMsP50: median(records.map((r) => r.totalMs)),
     breakdownP50: breakdownP50(records, phases),
+    downtimeMsByMove: records.map((r) => r.downtimeMs ?? Number.NaN),
+    /** Each move in detail (see moveDetail), one line a move. */
+    moves: records.map((r) => moveLine(moveDetail(r, phases, pauses))),
   };
 }
 
@@ -222,6 +354,7 @@ export async function run(ctx: {
 }): Promise<Record<string, unknown>> {
   const { clients, close } = await startScratchStores('bench-migration');
   const phases = phaseLog();
+  const pauses = pauseLog();
   // Started inside the try: an agent that fails to start must not leave the other's timers and the
   // stores holding the process open.
   const loops: RunningAgent[] = [];
@@ -233,8 +366,8 @@ export async function run(ctx: {
   try {
     await startAgents(clients, createImageStore(clients), phases, loops);
     for (const guest of GUESTS) {
-      const records = await moveBackAndForth(clients, guest, moves);
-      const out = figuresOf(guest.memPages, records, phases);
+      const records = await moveBackAndForth(clients, guest, moves, phases);
+      const out = figuresOf(guest.memPages, records, phases, pauses);
       const { label } = guest;
       ctx.log(`${label} pre-copy by move: ${decisionsOf(records, phases)}`);
       ctx.log(
@@ -245,11 +378,13 @@ export async function run(ctx: {
           .map(([k, v]) => `${k} ${v}`)
           .join(', ')}`,
       );
+      for (const line of out.moves) ctx.log(`${label} ${line}`);
       figures[label] = out;
     }
   } finally {
     // Every agent stops and the stores close even when one agent's shutdown fails (its lease release,
     // say): a failed stop must not keep the stores running.
+    pauses.stop();
     await Promise.allSettled(loops.map((l) => l.stop()));
     clients.dynamo.destroy();
     clients.s3.destroy();

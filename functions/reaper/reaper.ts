@@ -9,7 +9,7 @@ import {
   type PlacementVm,
   placementVmOf,
 } from '../../shared/domain/placement.ts';
-import { isDead } from '../../shared/domain/protocol.ts';
+import { abortReason, isDead } from '../../shared/domain/protocol.ts';
 import { isExpired, type MigrationOrder } from '../../shared/domain/vm-state.ts';
 import type { Logger } from '../../shared/runtime/logger.ts';
 import type { Clients } from '../../shared/storage/clients.ts';
@@ -158,7 +158,12 @@ async function abortStuck(sweep: Sweep, vm: VmRecord, order: MigrationOrder): Pr
   report.aborted.push(aborted.id);
   await putMigration(
     clients,
-    migrationRecord(order, aborted.id, { outcome: 'aborted', endedAt: clock(), by: 'reaper' }),
+    migrationRecord(order, aborted.id, {
+      outcome: 'aborted',
+      endedAt: clock(),
+      by: 'reaper',
+      reason: abortReason(order, clock()),
+    }),
   );
   return aborted;
 }

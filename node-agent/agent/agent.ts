@@ -20,7 +20,16 @@ import type { Kernel } from '../kernel/types.ts';
 import { Crash, type FaultHook, type FaultPoint, Fenced } from './faults.ts';
 import { ForeignStart, runVmOp } from './ops.ts';
 import { buildReport } from './report.ts';
-import type { Agent, AgentConfig, AgentDeps, AgentStatus, OpContext, Outbound, PeriodDirt } from './types.ts';
+import type {
+  Agent,
+  AgentConfig,
+  AgentDeps,
+  AgentStatus,
+  OpContext,
+  Outbound,
+  PeriodDirt,
+  Wake,
+} from './types.ts';
 
 export type { Agent, AgentConfig, AgentDeps } from './types.ts';
 
@@ -264,7 +273,7 @@ async function step<T>(
   return out;
 }
 
-function opContext(s: AgentState): OpContext {
+function opContext(s: AgentState, woke?: Wake): OpContext {
   // Operations started under this epoch stop at their next step once the node fences itself.
   const epoch = s.epoch;
   const { clients, kernel, clock, log, images } = s.deps;
@@ -285,6 +294,7 @@ function opContext(s: AgentState): OpContext {
     watch: (id, seen) => watch(s, id, seen),
     wake: () => (alive(s) && s.waker ? s.waker() : false),
     dirt: (id) => s.dirt.get(id),
+    ...(woke ? { woke } : {}),
     step: (point, vm, fn, describe) => step(s, epoch, point, vm, fn, describe),
   };
 }
@@ -302,7 +312,8 @@ async function reconcile(s: AgentState) {
     ids.add(vm.id);
   }
   for (const id of s.records.keys()) if (!ids.has(id)) s.records.delete(id);
-  const context = opContext(s);
+  const context = opContext(s, { by: 'reconcile', at: s.deps.clock() });
+  const inboundContext = { ...context, woke: { by: 'inbound' as const, at: context.clock() } };
   for (const id of ids)
     if (!s.ops.has(id))
       startOp(
@@ -315,7 +326,7 @@ async function reconcile(s: AgentState) {
     const mine = listed.find((vm) => vm.id === hint.vm);
     if (mine && mine.migration?.id !== hint.migration)
       void dropInbound(s.deps.clients, hint.vm, hint.migration).catch(() => undefined);
-    else if (!s.ops.has(hint.vm)) startInboundOp(s, context, hint);
+    else if (!s.ops.has(hint.vm)) startInboundOp(s, inboundContext, hint);
   }
 }
 
@@ -345,11 +356,15 @@ const switchoverSignature = (vm: VmRecord | undefined) =>
     : 'gone';
 
 /**
- * A ready target reads the item back to back (no sleep between reads: the final delta is due, and
- * every ms is downtime) for up to WATCH_TIGHT_MS; anyone else, and the target later on, polls every
- * WATCH_SLOW_MS. For at most WATCH_MS (real time; the reconcile takes over after).
+ * A ready target reads the item WATCH_TIGHT_PAUSE_MS apart (the final delta is due, and every ms is
+ * downtime) for up to WATCH_TIGHT_MS; anyone else, and the target later on, polls every
+ * WATCH_SLOW_MS. For at most WATCH_MS (real time; the reconcile takes over after). Not back to
+ * back: reads of the very item the source's hand-over writes held that write up (a 40 KiB write on
+ * dynalite took 46-91 ms p50 against a back-to-back reader, 18-61 with 5 ms between reads, 4-40
+ * alone, at load 19-20; see docs/protocol.md), and that write is downtime too.
  */
 const WATCH_TIGHT_MS = 2_000;
+const WATCH_TIGHT_PAUSE_MS = 5;
 const WATCH_SLOW_MS = 25;
 const WATCH_MS = 10_000;
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -369,13 +384,15 @@ function watch(s: AgentState, id: string, seen: VmRecord) {
   const tight = seen.migration?.to === s.self && seen.migration.targetReadyAt !== undefined;
   void (async () => {
     while (current() && performance.now() - startedAt < WATCH_MS) {
-      if (!tight || performance.now() - startedAt >= WATCH_TIGHT_MS) await pause(WATCH_SLOW_MS);
+      const closely = tight && performance.now() - startedAt < WATCH_TIGHT_MS;
+      await pause(closely ? WATCH_TIGHT_PAUSE_MS : WATCH_SLOW_MS);
       if (!current()) return;
       const read = await findVm(s.deps.clients, id);
       if (!current() || switchoverSignature(read) === before) continue;
+      const woke: Wake = { by: 'watch', at: s.deps.clock() };
       const busy = s.ops.get(id);
       await busy;
-      if (current() && !s.ops.has(id)) startOp(s, opContext(s), id, undefined, busy ? undefined : read);
+      if (current() && !s.ops.has(id)) startOp(s, opContext(s, woke), id, undefined, busy ? undefined : read);
       return;
     }
   })()

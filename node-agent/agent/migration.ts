@@ -6,7 +6,7 @@ import { PAGE_BYTES } from '../../shared/domain/guests.ts';
 import { bestPlacement, placementVmOf } from '../../shared/domain/placement.ts';
 import { afterRound, firstPrecopyState, nextPrecopyStep } from '../../shared/domain/precopy.ts';
 import type { Holding } from '../../shared/domain/protocol.ts';
-import { sourceStep, takeDeadline } from '../../shared/domain/protocol.ts';
+import { abortReason, sourceStep, takeDeadline } from '../../shared/domain/protocol.ts';
 import type { ImageRef, MigrationOrder } from '../../shared/domain/vm-state.ts';
 import { Corrupt } from '../../shared/storage/errors.ts';
 import type { HeldObject } from '../../shared/storage/image-store.ts';
@@ -87,7 +87,7 @@ async function precopyAndAnnounce(ctx: OpContext, vm: VmRecord, order: Migration
   let decision = nextPrecopyStep(state);
   // a driver that pre-copies inside its final state (QEMU) would write the whole guest each round
   const selfCopying = ctx.kernel.precopiesItself?.(vm.guest.kind) === true;
-  while (decision.kind === 'round' && !selfCopying) {
+  while ((decision.kind === 'round' || mustPrepare(vm, state, decision)) && !selfCopying) {
     const startedAt = ctx.clock();
     const result = await ctx.step(
       'precopy',
@@ -130,6 +130,17 @@ async function precopyAndAnnounce(ctx: OpContext, vm: VmRecord, order: Migration
     () => image,
   );
 }
+
+/**
+ * A VM never imaged yet (a fresh one's first move) leaves its target nothing to restore from ahead
+ * of the stop: it would build the whole guest from the final image while the guest is down (a
+ * 16 MiB restore: hundreds of ms, the bench's worst move). So one round runs even when the
+ * convergence check says the remainder is small enough to leave to the final delta ('converged':
+ * at most its floor, 64 KiB of wire), which is also all that round costs. A remainder too large
+ * for the budget still stops at once: its final delta would be the whole memory either way.
+ */
+const mustPrepare = (vm: VmRecord, state: { rounds: number }, decision: ReturnType<typeof nextPrecopyStep>) =>
+  vm.image === undefined && state.rounds === 0 && decision.kind === 'stop' && decision.why === 'converged';
 
 /**
  * Stop the guest, write what it dirtied since the pre-copy, and hand the image over. A final delta
@@ -206,6 +217,10 @@ async function stopAndCopy(ctx: OpContext, vm: VmRecord, order: MigrationOrder) 
   // Where the downtime went on this side (the target logs its own part; the bench joins them).
   const phases = {
     stoppedAt,
+    // what the source knew when it stopped: the target ready (its note's time) or the wait ran out
+    precopiedAt: order.precopiedAt,
+    targetReadyAt: order.targetReadyAt,
+    woke: ctx.woke?.by,
     encodeMs: final.timing?.encodeMs,
     uploadMs: inlined ? 0 : final.timing?.uploadMs,
     itemWriteMs: readyAt - now,
@@ -250,12 +265,14 @@ async function keepHeld(ctx: OpContext, id: string, progress: Outbound) {
 export const prepareIn: Handler<'prepareIn'> = async (ctx, action, vm, id) => {
   const order = action.order;
   const image = vm.image;
+  const startedAt = ctx.clock();
   if (image && !ctx.kernel.precopiesItself?.(vm.guest.kind)) {
     await sealInlineImage(ctx, vm);
     const launch = { ...launchOf(vm), fence: vm.fence + 1, image, paused: true };
     const holding = { fence: vm.fence + 1, paused: true, migrationId: order.id, image: image.manifest };
     await ctx.step('prepareTarget', id, () => load(ctx, launch, holding));
   }
+  const restoredAt = ctx.clock();
   const ready = await ctx.step('targetReady', id, () =>
     markTargetReady(ctx.clients, {
       id,
@@ -266,6 +283,9 @@ export const prepareIn: Handler<'prepareIn'> = async (ctx, action, vm, id) => {
     }),
   );
   ctx.watch(id, ready);
+  // When the target learnt of the pre-copy and what its restore took (the bench joins it to the move).
+  const prepare = { woke: ctx.woke?.by, wokeAt: ctx.woke?.at, startedAt, restoredAt, readyAt: ctx.clock() };
+  ctx.log.info({ node: ctx.self, vm: id, migration: order.id, prepare }, 'prepared for the final delta');
   return false;
 };
 
@@ -277,6 +297,7 @@ export const prepareIn: Handler<'prepareIn'> = async (ctx, action, vm, id) => {
 export const migrateIn: Handler<'migrateIn'> = async (ctx, action, vm, id) => {
   const enteredAt = ctx.clock();
   const order = action.order;
+  const prepared = ctx.held.get(id)?.migrationId === order.id;
   const image = vm.image;
   // The final delta in the item itself, when the source sent it so: applied without a download.
   const { held } = inlineImageOf(vm);
@@ -321,6 +342,9 @@ export const migrateIn: Handler<'migrateIn'> = async (ctx, action, vm, id) => {
   // Where the downtime went on this side (see stopAndCopy for the source's part).
   const phases = {
     enteredAt,
+    prepared,
+    woke: ctx.woke?.by,
+    wokeAt: ctx.woke?.at,
     ...loaded.value,
     takeMs: taken.value - now,
     firstTickMs: runningAt - resumedAt,
@@ -399,8 +423,10 @@ async function bringUp(
 
 /** An ORDERED migration past its deadline (or declined): drop the order; the source keeps the VM. */
 export const abort: Handler<'abort'> = async (ctx, action, _vm, id) => {
+  const reason = abortReason(action.order, ctx.clock());
   await ctx.step('abort', id, () => abortMigration(ctx.clients, id, action.order.id, ctx.clock()));
-  await history(ctx, id, action.order, { outcome: 'aborted', endedAt: ctx.clock(), by: ctx.self });
+  ctx.log.info({ node: ctx.self, vm: id, migration: action.order.id, reason }, 'migration aborted');
+  await history(ctx, id, action.order, { outcome: 'aborted', endedAt: ctx.clock(), by: ctx.self, reason });
   return true;
 };
 

@@ -95,6 +95,15 @@ export interface PeriodDirt {
   periodMs: number;
 }
 
+/**
+ * What started a VM operation: the periodic reconcile, an inbound hint found by it, or a watch that
+ * saw the item change (`at`: when that read returned). Logged with a migration's phases.
+ */
+export interface Wake {
+  by: 'reconcile' | 'inbound' | 'watch';
+  at: number;
+}
+
 /** What one VM operation may see and touch of its agent. */
 export interface OpContext {
   self: string;
@@ -118,6 +127,8 @@ export interface OpContext {
   wake(): boolean;
   /** The VM's paging in the last measured period, if it was measured here. */
   dirt(id: string): PeriodDirt | undefined;
+  /** What started this operation, and when (for the migration's timing log only). */
+  woke?: Wake;
   /** Runs one protocol step between fault points; throws Crash/Fenced when the node died or fenced meanwhile. */
   step<T>(
     point: FaultPoint,

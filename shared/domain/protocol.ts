@@ -203,13 +203,27 @@ export function awaitsPeer(vm: ProtocolVm | undefined, self: string, held: Holdi
   );
 }
 
+/**
+ * Why an ORDERED migration is aborted (`nextAction`'s abort, or the reaper's), for its history: the
+ * step that did not happen before the deadline, or the source's decline of a later run's order.
+ */
+export function abortReason(order: MigrationOrder, now: number): string {
+  if (!isExpired(order, now)) return 'declined: the source is booked by an earlier run';
+  if (order.precopiedAt === undefined) return 'expired before the source announced its pre-copy';
+  if (order.targetReadyAt === undefined) return 'expired before the target said it was restored and waiting';
+  return 'expired before the source handed the final image over';
+}
+
 /** Where a source stands in an ORDERED migration of a VM it runs. */
 export type SourceStep = 'precopy' | 'waitForTarget' | 'stopAndCopy';
 
 /**
  * The source pre-copies first; once that is announced it keeps the guest running until the target
- * says it is restored and waiting (or `readyWaitMs` passed: then the target loads at IMAGE_READY),
- * so the downtime is the final delta's copy, not the target's discovery of it.
+ * says it is restored and waiting, so the downtime is the final delta's copy, never the target's
+ * restore or its discovery of the hand-over. A target that never says so (dead, or unable to
+ * restore) lets the order expire: it is aborted and the guest never stopped, where stopping anyway
+ * would hand it to a node that has nothing ready (a whole restore while it is down, or nobody to
+ * take it until the take deadline settles it). Only a configured `readyWaitMs` stops it earlier.
  */
 export function sourceStep(
   order: MigrationOrder,
@@ -218,11 +232,10 @@ export function sourceStep(
 ): SourceStep {
   if (order.precopiedAt === undefined) return 'precopy';
   if (order.targetReadyAt !== undefined) return 'stopAndCopy';
-  return now >= order.precopiedAt + readyWaitMs(t) ? 'stopAndCopy' : 'waitForTarget';
+  return t.readyWaitMs !== undefined && now >= order.precopiedAt + t.readyWaitMs
+    ? 'stopAndCopy'
+    : 'waitForTarget';
 }
-
-/** How long a source waits for its target to be ready: `readyWaitMs`, by default a quarter of the order's time, at most 1 s. */
-export const readyWaitMs = (t: ProtocolTimings) => t.readyWaitMs ?? Math.min(1000, t.orderMs / 4);
 
 /** How long each protocol phase may take before anyone may abort or settle it. */
 export interface ProtocolTimings {
@@ -232,7 +245,10 @@ export interface ProtocolTimings {
   takeMs: number;
   /** Extra allowance per 64 KiB page of guest memory, for both phases. */
   perPageMs: number;
-  /** How long a source that pre-copied keeps the guest running for its target to be ready (see sourceStep). */
+  /**
+   * How long a source that pre-copied keeps the guest running for its target to be ready, after
+   * which it stops and hands over anyway (see sourceStep); unset: until the order expires.
+   */
   readyWaitMs?: number;
 }
 

@@ -33,6 +33,8 @@ export interface MigrationRecord {
   settledOn?: string;
   /** Who wrote the record (a node id or `reaper`). */
   by: string;
+  /** For an aborted order: why (see abortReason). */
+  reason?: string;
 }
 
 /** Sort key that orders records by end time, then id; listed in reverse for newest first. */
@@ -51,6 +53,7 @@ export function migrationRecord(
     settledOn?: string;
     bytes?: { precopy: number; final: number };
     stoppedAt?: number;
+    reason?: string;
   },
 ): MigrationRecord {
   const stoppedAt = end.stoppedAt ?? order.stoppedAt;
@@ -74,6 +77,7 @@ export function migrationRecord(
     if (stoppedAt !== undefined) record.downtimeMs = Math.max(0, end.runningAt - stoppedAt);
   }
   if (end.settledOn) record.settledOn = end.settledOn;
+  if (end.reason) record.reason = end.reason;
   return record;
 }
 

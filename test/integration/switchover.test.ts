@@ -5,18 +5,22 @@ import { describe, expect, it } from 'vitest';
 import type { Agent } from '../../node-agent/agent/agent.ts';
 import type { FaultHook } from '../../node-agent/agent/faults.ts';
 import type { Kernel } from '../../node-agent/kernel/types.ts';
+import { PAGE_BYTES } from '../../shared/domain/guests.ts';
+import type { ProtocolTimings } from '../../shared/domain/protocol.ts';
 import { Corrupt } from '../../shared/storage/errors.ts';
 import { getMigration } from '../../shared/storage/migrations.ts';
 import { listNodeWork } from '../../shared/storage/switchover.ts';
 import { getVm, listVmsForNode, type VmRecord } from '../../shared/storage/vms.ts';
 import {
   AGENT_LEASE_MS,
+  AGENT_TIMINGS,
   agentRig,
   crashOnceBefore,
   pollUntil,
   quiet,
   runAndOrder,
 } from '../support/agents.ts';
+import { orderMove } from '../support/orders.ts';
 
 const GUEST = { kind: 'memory', params: { wsPages: 4, rate: 10_000 } };
 
@@ -34,8 +38,12 @@ describe('the event-driven switchover', () => {
   };
   const arrival = (vm: string) => arrivals.find((a) => a.vm === vm)?.phases.path;
 
-  const anAgent = (id: string, faults?: FaultHook, alterKernel?: (kernel: Kernel) => void) =>
-    rig.anAgent(id, { faults, alterKernel, log });
+  const anAgent = (
+    id: string,
+    faults?: FaultHook,
+    alterKernel?: (kernel: Kernel) => void,
+    timings?: ProtocolTimings,
+  ) => rig.anAgent(id, { faults, alterKernel, log, ...(timings ? { timings } : {}) });
   /** Real time passes (the watchers poll in it); the virtual clock stands still. */
   const until = <T>(probe: () => Promise<T | undefined>, ms = 5000) => pollUntil(probe, ms);
   /** The VM is owned by `to` and its kernel runs it (the table's write comes first, then the resume). */
@@ -100,6 +108,34 @@ describe('the event-driven switchover', () => {
     );
   });
 
+  it("prepares the target of a VM never imaged: its first move pre-copies once though its memory codes below the round's floor", async () => {
+    // 64 pages resident, 4 rewritten: its coded memory is a few KiB, which the convergence check
+    // alone would leave to the final delta, and the target would then build the guest while it is down.
+    const small = { kind: 'memory', params: { wsPages: 4, rate: 2_000, residentPages: 64 } };
+    const [a, b] = [anAgent('p1'), anAgent('p2')];
+    const before = await rig.runVm([a, b], { id: 'pf', guest: small, memPages: 64 }, 2);
+    expect(before.state).toBe('RUNNING');
+    expect(before.image).toBeUndefined();
+    await orderMove(rig.clients, {
+      vm: 'pf',
+      fence: before.fence,
+      from: 'p1',
+      to: 'p2',
+      now: rig.now,
+      memPages: 64,
+      timings: AGENT_TIMINGS,
+    });
+    await cycle([a, b], 1);
+    const moved = await until(movedTo('pf', b));
+    expect(moved.fence).toBe(before.fence + 1);
+    expect(await until(async () => arrival('pf'))).toBe('apply');
+    expect(b.kernel.digest('pf')).toBe(moved.image?.digest);
+    const record = await until(() => getMigration(rig.clients, 'pf-m'));
+    expect(record.bytes?.precopy).toBeGreaterThan(0);
+    // the round is the floor's worth at most, and the move stays far below the guest's memory
+    expect(record.bytes!.precopy + record.bytes!.final).toBeLessThan(8 * PAGE_BYTES);
+  });
+
   it('takes the VM on restart when the target crashes between the announce (IMAGE_READY) and the hand-over', async () => {
     const crashAtTake = crashOnceBefore('takeOwnership');
     const [a, b] = [anAgent('c1'), anAgent('c2', crashAtTake)];
@@ -143,13 +179,52 @@ describe('the event-driven switchover', () => {
     expect((await getVm(rig.clients, 'sc')).owner).toBe('s2');
   });
 
-  it('hands over after the ready wait when the target never gets ready, and the target takes it at its reconcile', async () => {
-    const [a, b] = [anAgent('w1'), anAgent('w2')];
+  it('keeps the guest running while the target never gets ready, and the expired order ends aborted with the reason', async () => {
+    const [a, b] = [anAgent('n1'), anAgent('n2')];
+    const before = await ordered('nr', a, b);
+    await a.reconcile();
+    await a.idle();
+    // Only the source runs: however long it waits, it never stops the guest without the target's note.
+    for (const ms of [600, 600, 600]) {
+      rig.now += ms;
+      a.tick();
+      await a.heartbeat(ms);
+      await a.reconcile();
+      await a.idle();
+      const vm = await getVm(rig.clients, 'nr');
+      expect(vm.migration?.phase).toBe('ORDERED');
+      expect(vm.migration?.targetReadyAt).toBeUndefined();
+      expect(a.kernel.running()).toEqual(['nr']);
+    }
+    // Past the order's deadline the source aborts it and goes on running the VM under its own fence
+    // (periods short enough that its lease never lapses).
+    const deadline = (await getVm(rig.clients, 'nr')).migration!.deadline;
+    while (rig.now <= deadline) await cycle([a], 1, 400);
+    const kept = await getVm(rig.clients, 'nr');
+    expect(kept).toMatchObject({ owner: 'n1', state: 'RUNNING', fence: before.fence });
+    expect(kept.migration).toBeUndefined();
+    expect(a.kernel.running()).toEqual(['nr']);
+    const record = await until(() => getMigration(rig.clients, 'nr-m'));
+    expect(record).toMatchObject({
+      outcome: 'aborted',
+      reason: 'expired before the target said it was restored and waiting',
+    });
+    expect(record.stoppedAt).toBeUndefined();
+    // The target, back, drops nothing it should keep and never runs the VM.
+    await cycle([a, b], 1);
+    expect(b.kernel.has('nr')).toBe(false);
+  });
+
+  it('with a configured ready wait, hands over when the target never gets ready, and the target takes it at its reconcile', async () => {
+    const [a, b] = [
+      anAgent('w1', undefined, undefined, { ...AGENT_TIMINGS, readyWaitMs: 500 }),
+      anAgent('w2'),
+    ];
     await ordered('wt', a, b);
     await a.reconcile();
     await a.idle();
     expect(a.kernel.running()).toEqual(['wt']);
-    // Only the source runs: past its ready wait (a quarter of orderMs) it stops and copies anyway.
+    // Only the source runs: past its ready wait it stops and copies anyway.
     rig.now += 600;
     a.tick();
     await a.heartbeat(100);

@@ -29,6 +29,8 @@ export interface AgentOptions {
   alterKernel?: (kernel: Kernel) => void;
   /** The agent's logger; quiet unless given. */
   log?: Parameters<typeof createAgent>[0]['log'];
+  /** Protocol timings other than AGENT_TIMINGS (a source's ready wait, say). */
+  timings?: ProtocolTimings;
 }
 
 export interface AgentRig {
@@ -76,7 +78,7 @@ export function agentRig(start = 1_000_000): AgentRig {
         lease: { leaseMs: AGENT_LEASE_MS, fenceMarginMs: 200 },
         checkpointMs: 300,
         cooldownMs: 5000,
-        timings: AGENT_TIMINGS,
+        timings: options.timings ?? AGENT_TIMINGS,
       },
     );
   };

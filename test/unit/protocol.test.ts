@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  abortReason,
   awaitsPeer,
   bookedByEarlierRun,
   type Holding,
@@ -240,13 +241,32 @@ describe('the event-driven switchover', () => {
     expect(decide(aVm(), 'b', prepared)).toBe('stop');
   });
 
-  it('keeps the source running until the target is ready or the ready wait is over', () => {
+  it('keeps the source running until the target is ready, or a configured ready wait is over', () => {
     const t = { orderMs: 2000, takeMs: 2000, perPageMs: 0 };
     expect(sourceStep(anOrder(), 1000, t)).toBe('precopy');
     expect(sourceStep(anOrder({ precopiedAt: 1000 }), 1499, t)).toBe('waitForTarget');
-    expect(sourceStep(anOrder({ precopiedAt: 1000 }), 1500, t)).toBe('stopAndCopy');
+    // no ready wait configured: never without the target's note (the order expires and is aborted)
+    expect(sourceStep(anOrder({ precopiedAt: 1000 }), 1500, t)).toBe('waitForTarget');
+    expect(sourceStep(anOrder({ precopiedAt: 1000 }), 1e12, t)).toBe('waitForTarget');
     expect(sourceStep(anOrder({ precopiedAt: 1000, targetReadyAt: 1001 }), 1001, t)).toBe('stopAndCopy');
+    expect(sourceStep(anOrder({ precopiedAt: 1000 }), 1099, { ...t, readyWaitMs: 100 })).toBe(
+      'waitForTarget',
+    );
     expect(sourceStep(anOrder({ precopiedAt: 1000 }), 1100, { ...t, readyWaitMs: 100 })).toBe('stopAndCopy');
+  });
+
+  it("names why an ORDERED migration ends aborted: the step the deadline caught, or the source's decline", () => {
+    // anOrder's deadline: see the expiry cases above (20,000 is past it, 1,000 is not)
+    expect(abortReason(anOrder(), 20_000)).toBe('expired before the source announced its pre-copy');
+    expect(abortReason(anOrder({ precopiedAt: 500 }), 20_000)).toBe(
+      'expired before the target said it was restored and waiting',
+    );
+    expect(abortReason(anOrder({ precopiedAt: 500, targetReadyAt: 600 }), 20_000)).toBe(
+      'expired before the source handed the final image over',
+    );
+    expect(abortReason(anOrder({ precopiedAt: 500 }), 1000)).toBe(
+      'declined: the source is booked by an earlier run',
+    );
   });
 
   it('watches the VM item exactly while waiting for the other side', () => {
