@@ -8,12 +8,15 @@ import {
   candidatesFor,
   cannotTake,
   describe,
+  exchangeLists,
   fmt,
   hasBudget,
   loadOf,
+  loadsLargestFirst,
   nodeOf,
   type ResultBuilder,
   type RoundState,
+  recycle,
   resultFor,
   takerOf,
 } from './round-state.ts';
@@ -121,7 +124,11 @@ export function openExchange(
     });
   }
   if (state.clusterBudget <= 0) return result(clusterLimit(state));
-  const { candidates, excluded, total } = candidatesFor(state, giver, taker);
+  // The round's own lists, filled again by the next exchange once this one's are recycled.
+  const lists = exchangeLists(state);
+  const { candidates, excluded, total } = candidatesFor(state, giver, taker, lists.candidates);
+  // No exchange follows: the lists go back at once.
+  if (candidates.length === 0) recycle(state, candidates);
   if (total === 0) return result({ code: 'no-candidate', detail: `${giver.id} has no VMs to give` });
   if (candidates.length === 0) {
     return result({
@@ -141,7 +148,7 @@ export function openExchange(
     t,
     result,
     candidates,
-    pool: candidates.slice(),
+    pool: copyInto(lists.pool, candidates),
     pair,
     moves: [],
     maxMoves: state.config.multiVm ? state.config.maxMovesPerExchange : 1,
@@ -246,6 +253,13 @@ function trySwap(state: RoundState, ex: Exchange): Move[] | undefined {
   return [...out, ...into];
 }
 
+/** `from`'s items in `to` (emptied first). */
+function copyInto<T>(to: T[], from: readonly T[]): T[] {
+  to.length = 0;
+  for (const x of from) to.push(x);
+  return to;
+}
+
 /** How much load the giver should shed, in its own units: half the gap, capped by the aim and headroom. */
 function desiredTransfer(state: RoundState, giver: NodeInfo, taker: NodeInfo, g: number, t: number): number {
   const { config, mean } = state;
@@ -325,7 +339,7 @@ function fitTaker(state: RoundState, pair: ExchangeState, candidates: Candidate[
   if (!sides || sides.below === 0) return;
   let surplus = pair.giverLoad - state.mean - sideTolerance(state, true);
   if (surplus <= 0) return;
-  const loads = candidates.map((c) => c.loadOnSource).sort((a, b) => b - a);
+  const loads = loadsLargestFirst(state, candidates);
   let smallest = Number.POSITIVE_INFINITY;
   for (const x of loads) {
     if (x > surplus) break;

@@ -52,6 +52,12 @@ export interface RoundState {
   gone?: Set<string>;
   /** Candidates of closed exchanges, for `candidatesFor` to fill again (see `recycle`). */
   spare: TableCandidate[];
+  /**
+   * Lists an exchange fills and, once `recycle` has handed them back, the next one fills again (see
+   * `openExchange`): a round opens thousands of exchanges, one after the other, and new lists for
+   * each were a fifth of what it allocated. `lent` while an exchange holds them.
+   */
+  reuse: { candidates: Candidate[]; pool: Candidate[]; lent: boolean; loads: Float64Array };
 }
 
 /**
@@ -103,6 +109,7 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
     swapFloor: totals.mean + SWAP_SHARE * (Math.max(totals.max, totals.mean) - totals.mean),
     lastAt: { a: undefined, ai: -1, b: undefined, bi: -1 },
     spare: [],
+    reuse: { candidates: [], pool: [], lent: false, loads: new Float64Array(16) },
   };
 }
 
@@ -291,12 +298,25 @@ export function takerOf(state: RoundState, id: string): TakerState {
 }
 
 /** The loads imbalance figures count: draining nodes are on their way out and are left out. */
-export function countedLoads(state: RoundState): number[] {
-  const out: number[] = [];
-  state.input.nodes.forEach((node, i) => {
-    if (!node.draining) out.push(state.loads[i] as number);
-  });
-  return out;
+export function countedLoads(state: RoundState): Float64Array {
+  const { nodes } = state.input;
+  const out = new Float64Array(nodes.length);
+  let k = 0;
+  for (let i = 0; i < nodes.length; i++)
+    if (!(nodes[i] as NodeInfo).draining) out[k++] = state.loads[i] as number;
+  return out.subarray(0, k);
+}
+
+/**
+ * The candidates' loads on the giver, largest first, in a buffer the round reuses (valid until the
+ * next call): sorting a fresh array of numbers per exchange boxed every load.
+ */
+export function loadsLargestFirst(state: RoundState, candidates: readonly Candidate[]): Float64Array {
+  const n = candidates.length;
+  if (state.reuse.loads.length < n) state.reuse.loads = new Float64Array(2 * n);
+  const loads = state.reuse.loads.subarray(0, n);
+  for (let k = 0; k < n; k++) loads[k] = (candidates[k] as Candidate).loadOnSource;
+  return loads.sort().reverse();
 }
 
 /** A VM of the giver as a candidate for the taker: its load on each side. */
@@ -337,16 +357,32 @@ export function cannotTake(c: Candidate, taker: TakerState): Exclusion | undefin
  */
 export function recycle(state: RoundState, candidates: readonly Candidate[]): void {
   for (const c of candidates) if (c instanceof TableCandidate && c.state === state) state.spare.push(c);
+  if (candidates === state.reuse.candidates) state.reuse.lent = false;
+}
+
+/**
+ * The round's reusable candidate and pool lists for an exchange, or new ones while another exchange
+ * still holds them (exchanges opened side by side, as tests do).
+ */
+export function exchangeLists(state: RoundState): { candidates: Candidate[]; pool: Candidate[] } {
+  const { reuse } = state;
+  if (reuse.lent) return { candidates: [], pool: [] };
+  reuse.lent = true;
+  return reuse;
 }
 
 /** What `candidatesFor` reports when no constraint kept a VM back (never written). */
 const NOT_EXCLUDED: Map<Exclusion, number> = new Map();
 
-/** The giver's VMs that may move to the taker, and how many each constraint kept back. */
-export function candidatesFor(state: RoundState, giver: NodeInfo, taker: NodeInfo) {
+/**
+ * The giver's VMs that may move to the taker, and how many each constraint kept back; in `into`
+ * (emptied first) when given.
+ */
+export function candidatesFor(state: RoundState, giver: NodeInfo, taker: NodeInfo, into: Candidate[] = []) {
   const takerState = takerOf(state, taker.id);
   let excluded = NOT_EXCLUDED;
-  const candidates: Candidate[] = [];
+  const candidates = into;
+  candidates.length = 0;
   const { now } = state.input;
   const { vms } = state;
   const i = at(state, giver.id);
