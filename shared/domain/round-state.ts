@@ -333,12 +333,20 @@ export function candidateOf(vm: VmInfo, giver: NodeInfo, taker: NodeInfo): Candi
  * made only when a step asks for it (most never do).
  */
 export class TableCandidate implements Candidate {
-  constructor(
-    readonly state: RoundState,
-    public v: number,
-    public loadOnSource: number,
-    public loadOnTarget: number,
-  ) {}
+  // Declared only, and assigned in the constructor: a class field is first defined as undefined, after
+  // which V8 stores each load written to it as a new boxed number (and `candidatesFor` writes them
+  // again for every exchange); first written as numbers, they are overwritten in place.
+  declare readonly state: RoundState;
+  declare v: number;
+  declare loadOnSource: number;
+  declare loadOnTarget: number;
+
+  constructor(state: RoundState, v: number, loadOnSource: number, loadOnTarget: number) {
+    this.state = state;
+    this.v = v;
+    this.loadOnSource = loadOnSource;
+    this.loadOnTarget = loadOnTarget;
+  }
 
   get vm(): VmInfo {
     return this.state.vms.info(this.v);
