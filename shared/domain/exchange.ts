@@ -150,7 +150,7 @@ export function openExchange(
     candidates,
     pool: copyInto(lists.pool, candidates),
     pair,
-    moves: [],
+    moves: lists.moves,
     maxMoves: state.config.multiVm ? state.config.maxMovesPerExchange : 1,
     stoppedByLimit: false,
   };
@@ -199,7 +199,9 @@ export function closeExchange(state: RoundState, ex: Exchange): PairDecision {
         code: 'moved',
         detail: `${giver.id} ${ex.pulled ? 'gave (pulled by the less loaded side)' : 'gave'} ${ex.moves.length} VM(s), load ${fmt(moved)}, to ${taker.id}: ${fmt(g)}/${fmt(t)} → ${fmt(ex.pair.giverLoad)}/${fmt(ex.pair.takerLoad)}`,
       },
-      ex.moves,
+      // A copy of its own length: the exchange's list is the round's, and one grown by push is
+      // mostly empty room, kept as long as the decision.
+      ex.moves.slice(),
     );
   }
   if (ex.stoppedByLimit) {

@@ -57,7 +57,7 @@ export interface RoundState {
    * `openExchange`): a round opens thousands of exchanges, one after the other, and new lists for
    * each were a fifth of what it allocated. `lent` while an exchange holds them.
    */
-  reuse: { candidates: Candidate[]; pool: Candidate[]; lent: boolean; loads: Float64Array };
+  reuse: { candidates: Candidate[]; pool: Candidate[]; moves: Move[]; lent: boolean; loads: Float64Array };
 }
 
 /**
@@ -109,7 +109,7 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
     swapFloor: totals.mean + SWAP_SHARE * (Math.max(totals.max, totals.mean) - totals.mean),
     lastAt: { a: undefined, ai: -1, b: undefined, bi: -1 },
     spare: [],
-    reuse: { candidates: [], pool: [], lent: false, loads: new Float64Array(16) },
+    reuse: { candidates: [], pool: [], moves: [], lent: false, loads: new Float64Array(16) },
   };
 }
 
@@ -369,13 +369,19 @@ export function recycle(state: RoundState, candidates: readonly Candidate[]): vo
 }
 
 /**
- * The round's reusable candidate and pool lists for an exchange, or new ones while another exchange
- * still holds them (exchanges opened side by side, as tests do).
+ * The round's reusable candidate, pool and move lists for an exchange, or new ones while another
+ * exchange still holds them (exchanges opened side by side, as tests do). The decision gets a copy
+ * of the moves.
  */
-export function exchangeLists(state: RoundState): { candidates: Candidate[]; pool: Candidate[] } {
+export function exchangeLists(state: RoundState): {
+  candidates: Candidate[];
+  pool: Candidate[];
+  moves: Move[];
+} {
   const { reuse } = state;
-  if (reuse.lent) return { candidates: [], pool: [] };
+  if (reuse.lent) return { candidates: [], pool: [], moves: [] };
   reuse.lent = true;
+  reuse.moves.length = 0;
   return reuse;
 }
 
