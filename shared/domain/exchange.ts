@@ -8,6 +8,7 @@ import {
   candidatesFor,
   cannotTake,
   describe,
+  endAt,
   exchangeLists,
   fmt,
   hasBudget,
@@ -184,7 +185,10 @@ export function stepExchange(state: RoundState, ex: Exchange): boolean {
   const takerState = takerOf(state, ex.taker.id);
   // The taker's memory and groups changed: keep the candidates that still fit (in place).
   let kept = 0;
-  for (const c of ex.pool) if (c !== pick && cannotTake(c, takerState) === undefined) ex.pool[kept++] = c;
+  for (let k = 0; k < ex.pool.length; k++) {
+    const c = ex.pool[k] as Candidate;
+    if (c !== pick && cannotTake(c, takerState) === undefined) ex.pool[kept++] = c;
+  }
   ex.pool.length = kept;
   return exceeds(ex.pair.giverLoad, ex.pair.takerLoad, config);
 }
@@ -255,10 +259,10 @@ function trySwap(state: RoundState, ex: Exchange): Move[] | undefined {
   return [...out, ...into];
 }
 
-/** `from`'s items in `to` (emptied first). */
+/** `from`'s items in `to`, in place of what `to` held. */
 function copyInto<T>(to: T[], from: readonly T[]): T[] {
-  to.length = 0;
-  for (const x of from) to.push(x);
+  for (let k = 0; k < from.length; k++) to[k] = from[k] as T;
+  endAt(to, from.length);
   return to;
 }
 
@@ -322,7 +326,8 @@ export function sideTolerance(state: RoundState, giverSide: boolean): number {
   const tol = toleranceOf(state);
   const sides = sidesByRound.get(state);
   if (tol <= 0 || !sides) return tol;
-  const [mine, other] = giverSide ? [sides.above, sides.below] : [sides.below, sides.above];
+  const mine = giverSide ? sides.above : sides.below;
+  const other = giverSide ? sides.below : sides.above;
   if (mine === 0 || other <= mine) return tol;
   return Math.max(tol, Math.min((tol * other) / mine, 2 * state.trigger.spread * state.mean));
 }
@@ -370,7 +375,13 @@ export function byValue(state: RoundState, decisions: PairDecision[]): PairDecis
     slots.push(i);
     value[i] = (before - after) / d.moves.length;
   }
-  const movers = slots.slice().sort((a, b) => (value[b] as number) - (value[a] as number) || a - b);
+  // The sign of value[b] − value[a], else of a − b (as `||` would fall back on 0 or NaN): small
+  // integers, where a difference of values is a number the sort boxes on every comparison.
+  const movers = slots.slice().sort((a, b) => {
+    const va = value[a] as number;
+    const vb = value[b] as number;
+    return vb > va ? 1 : vb < va ? -1 : a - b;
+  });
   const out = decisions.slice();
   for (let k = 0; k < slots.length; k++)
     out[slots[k] as number] = decisions[movers[k] as number] as PairDecision;

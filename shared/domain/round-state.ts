@@ -1,6 +1,7 @@
 // The bookkeeping of one balancing round: node loads, budgets, VMs per node and takers' memory and
 // groups, kept in arrays indexed like `input.nodes` and updated move by move.
 import { cannotEnter, cannotEnterAt, type Exclusion, excludedAt, type TakerState } from './constraints.ts';
+import { IdIndex } from './id-index.ts';
 import { vmLoad } from './load.ts';
 import type { Candidate } from './selection.ts';
 import { chooseTrigger, type LoadsById, type TriggerChoice } from './trigger.ts';
@@ -23,7 +24,7 @@ export const SWAP_SHARE = 0.5;
 export interface RoundState {
   input: RoundInput;
   config: BalancingConfig;
-  index: Map<string, number>;
+  index: NodeIndex;
   loads: Float64Array;
   /** Each VM's load under the weights of the node it is on as the round starts (vmLoad's value). */
   vmLoads: Float64Array;
@@ -82,8 +83,7 @@ export const budgetOf = (state: RoundState, id: string) => state.budget[at(state
 /** Index the round's input: loads under each node's weights (or its override), budgets, VMs per node. */
 export function prepareRound(input: RoundInput, config: BalancingConfig): RoundState {
   const n = input.nodes.length;
-  const index = new Map<string, number>();
-  for (let i = 0; i < n; i++) index.set((input.nodes[i] as NodeInfo).id, i);
+  const index = nodeIndex(input.nodes);
   const { vmNode, start, loads, vmLoads } = placeVms(input, index);
   // The builder's columns hold node positions: with a node id listed twice they are not the index's.
   const table = input.table && index.size === n ? input.table : undefined;
@@ -113,6 +113,25 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
   };
 }
 
+/** Node positions by id; `size` is the number of distinct ids. */
+export interface NodeIndex {
+  get(id: string): number | undefined;
+  readonly size: number;
+}
+
+/**
+ * The position of each node in `nodes` by id: an IdIndex, where a Map of 10,000 ids cost a megabyte
+ * and its rehashes every round; with an id listed twice, a Map, whose last position wins as before.
+ */
+function nodeIndex(nodes: readonly NodeInfo[]): NodeIndex {
+  const ids = nodes.map((node) => node.id);
+  const { index, twins } = IdIndex.of(ids, ids.length);
+  if (twins.length === 0) return index;
+  const map = new Map<string, number>();
+  for (let i = 0; i < ids.length; i++) map.set(ids[i] as string, i);
+  return map;
+}
+
 /**
  * One pass over the VMs: the node of each VM, its load under that node's weights, each node's sum,
  * and how many VMs each node has (in `start[i + 1]`, not yet summed up). The weights sit in flat
@@ -120,7 +139,7 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
  * together); the sum is vmLoad's, term by term. The input builder's figures, when given, are the
  * same sums in the same order, without touching the VMs.
  */
-function placeVms(input: RoundInput, index: ReadonlyMap<string, number>) {
+function placeVms(input: RoundInput, index: NodeIndex) {
   const n = input.nodes.length;
   const table = input.table && index.size === n ? input.table : undefined;
   const count = table ? table.count : input.vms.length;
@@ -219,11 +238,7 @@ function nodeTotals(input: RoundInput, config: BalancingConfig, loads: Float64Ar
  * arrays, unless a node id is listed twice, where a map keeps each id once (at its first place, with
  * its last load).
  */
-function countedById(
-  nodes: readonly NodeInfo[],
-  loads: Float64Array,
-  index: ReadonlyMap<string, number>,
-): LoadsById {
+function countedById(nodes: readonly NodeInfo[], loads: Float64Array, index: NodeIndex): LoadsById {
   const each = (fn: (load: number, id: string) => void) => {
     for (let i = 0; i < nodes.length; i++) {
       const node = nodes[i] as NodeInfo;
@@ -396,7 +411,7 @@ export function candidatesFor(state: RoundState, giver: NodeInfo, taker: NodeInf
   const takerState = takerOf(state, taker.id);
   let excluded = NOT_EXCLUDED;
   const candidates = into;
-  candidates.length = 0;
+  let count = 0;
   const { now } = state.input;
   const { vms } = state;
   const i = at(state, giver.id);
@@ -419,15 +434,24 @@ export function candidatesFor(state: RoundState, giver: NodeInfo, taker: NodeInf
     const loadOnTarget = same ? loadOnSource : vmLoad(vms.factorsOf(v), taker.weights);
     const c = state.spare.pop();
     if (c === undefined) {
-      candidates.push(new TableCandidate(state, v, loadOnSource, loadOnTarget));
+      candidates[count++] = new TableCandidate(state, v, loadOnSource, loadOnTarget);
       continue;
     }
     c.v = v;
     c.loadOnSource = loadOnSource;
     c.loadOnTarget = loadOnTarget;
-    candidates.push(c);
+    candidates[count++] = c;
   }
+  endAt(candidates, count);
   return { candidates, excluded, total: end - first };
+}
+
+/**
+ * Ends a list refilled by index at `n` items. Setting the length keeps the list's room unless it is
+ * set to 0 (V8 then drops it): emptying a reused list with `length = 0` would allocate it again.
+ */
+export function endAt<T>(list: T[], n: number): void {
+  if (list.length !== n) list.length = n;
 }
 
 /** Whether two weights give every VM the same load (each term as vmLoad reads it). */
