@@ -20,6 +20,7 @@ import {
   recycle,
   resultFor,
   takerOf,
+  text,
 } from './round-state.ts';
 import { type Candidate, type ExchangeState, selectSwap, selectVm } from './selection.ts';
 import { OVERLOAD_FACTOR } from './trigger.ts';
@@ -201,7 +202,7 @@ export function closeExchange(state: RoundState, ex: Exchange): PairDecision {
     return result(
       {
         code: 'moved',
-        detail: `${giver.id} ${ex.pulled ? 'gave (pulled by the less loaded side)' : 'gave'} ${ex.moves.length} VM(s), load ${fmt(moved)}, to ${taker.id}: ${fmt(g)}/${fmt(t)} → ${fmt(ex.pair.giverLoad)}/${fmt(ex.pair.takerLoad)}`,
+        detail: text`${giver.id} ${ex.pulled ? 'gave (pulled by the less loaded side)' : 'gave'} ${ex.moves.length} VM(s), load ${fmt(moved)}, to ${taker.id}: ${fmt(g)}/${fmt(t)} → ${fmt(ex.pair.giverLoad)}/${fmt(ex.pair.takerLoad)}`,
       },
       // A copy of its own length: the exchange's list is the round's, and one grown by push is
       // mostly empty room, kept as long as the decision.

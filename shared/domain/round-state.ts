@@ -555,7 +555,30 @@ export function toFixed3(x: number): string {
   const n = Math.round(scaled);
   if (Math.abs(scaled - Math.floor(scaled) - 0.5) < 1e-6) return x.toFixed(3);
   const whole = Math.floor(n / 1000);
-  const frac = n - whole * 1000;
-  const digits = frac < 10 ? `00${frac}` : frac < 100 ? `0${frac}` : `${frac}`;
-  return `${x < 0 ? '-' : ''}${whole}.${digits}`;
+  const decimals = decimalsOf(n - whole * 1000);
+  return x < 0 ? `-${whole}${decimals}` : `${whole}${decimals}`;
+}
+
+/** '.000' … '.999', made on first use: a load's text is then its whole part joined to one of them. */
+let decimalTexts: string[] | undefined;
+
+function decimalsOf(frac: number): string {
+  decimalTexts ??= Array.from({ length: 1000 }, (_, k) => `.${String(k).padStart(3, '0')}`);
+  return decimalTexts[frac] as string;
+}
+
+/**
+ * A reason's text from a template, used as its tag (text`…`): the same text as the template literal
+ * (each value turned to a string as it would), made flat in one piece. A template literal joins its
+ * pieces one by one, each join a new string (about 1 KB for a moved pair's reason, which `flatten`
+ * then copies again); joining them all at once makes just the text.
+ */
+export function text(strings: TemplateStringsArray, ...values: unknown[]): string {
+  const parts = new Array<string>(2 * values.length + 1);
+  parts[0] = strings[0] as string;
+  for (let k = 0; k < values.length; k++) {
+    parts[2 * k + 1] = String(values[k]);
+    parts[2 * k + 2] = strings[k + 1] as string;
+  }
+  return parts.join('');
 }
