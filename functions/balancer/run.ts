@@ -369,9 +369,11 @@ async function writeOrders(
 }
 
 function dryRunOrders(read: Read, decision: RoundDecision, exchanges: number): Written {
+  // One prefix for every id: each then joins it to its number once, not the run id and '-' again.
+  const prefix = `${read.id}-`;
   const orders: RunOrder[] = decision.moves.map((move, n) => {
     const fence = read.view.fenceOf(move.vm, move.from);
-    const migration = `${read.id}-${n}`;
+    const migration = prefix + n;
     const { vm, from, to } = move;
     // The fence in the literal, not added after: adding a field to a made object allocates room for it.
     if (fence === undefined) return { vm, from, to, migration, outcome: 'dry-run' };

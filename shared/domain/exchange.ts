@@ -198,7 +198,8 @@ export function stepExchange(state: RoundState, ex: Exchange): boolean {
 export function closeExchange(state: RoundState, ex: Exchange): PairDecision {
   const { giver, taker, g, t, result } = ex;
   if (ex.moves.length > 0) {
-    const moved = ex.moves.reduce((sum, m) => sum + m.loadOnSource, 0);
+    let moved = 0;
+    for (let k = 0; k < ex.moves.length; k++) moved += (ex.moves[k] as Move).loadOnSource;
     return result(
       {
         code: 'moved',
