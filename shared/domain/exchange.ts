@@ -368,7 +368,8 @@ function fitTaker(state: RoundState, pair: ExchangeState, candidates: Candidate[
 export function byValue(state: RoundState, decisions: PairDecision[]): PairDecision[] {
   const m = state.mean;
   const slots: number[] = [];
-  const value: number[] = [];
+  // By decision, in a typed array: set at a few thousand scattered places, a plain array grew and boxed.
+  const value = new Float64Array(decisions.length);
   for (let i = 0; i < decisions.length; i++) {
     const d = decisions[i] as PairDecision;
     if (d.moves.length === 0) continue;

@@ -574,11 +574,15 @@ function decimalsOf(frac: number): string {
  * then copies again); joining them all at once makes just the text.
  */
 export function text(strings: TemplateStringsArray, ...values: unknown[]): string {
-  const parts = new Array<string>(2 * values.length + 1);
+  const parts = textParts;
   parts[0] = strings[0] as string;
   for (let k = 0; k < values.length; k++) {
     parts[2 * k + 1] = String(values[k]);
     parts[2 * k + 2] = strings[k + 1] as string;
   }
+  endAt(parts, 2 * values.length + 1);
   return parts.join('');
 }
+
+/** The pieces `text` joins, one list for every call (a call fills and joins it before it returns). */
+const textParts: string[] = [];
