@@ -24,6 +24,8 @@ export interface RoundView {
   fenceOf: (vm: string, node: string) => number | undefined;
   /** The position of a VM in `input.vms`, or -1. */
   vmAt: (vm: string) => number;
+  /** The position of a node in `input.nodes` (the first, for a node listed twice), or -1. */
+  nodeAt: (node: string) => number;
 }
 
 export interface ViewOptions {
@@ -239,10 +241,11 @@ function loadsById(nodes: readonly NodeInfo[], sums: Float64Array): Map<string, 
   return loads;
 }
 
-/** Whether two of the nodes share an id (a node item listed twice). */
-function anyTwice(nodes: readonly NodeInfo[]): boolean {
+/** The nodes by id, and whether two of them share an id (a node item listed twice). */
+function nodesById(nodes: readonly NodeInfo[]): { index: IdIndex; twice: boolean } {
   const ids = nodes.map((n) => n.id);
-  return IdIndex.of(ids, ids.length).twins.length > 0;
+  const { index, twins } = IdIndex.of(ids, ids.length);
+  return { index, twice: twins.length > 0 };
 }
 
 /** Builds the round's input from the node items (one item per node: its report carries its VMs). */
@@ -295,8 +298,9 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
     now: options.now,
     inFlight,
   } as RoundInput;
+  const nodeIds = nodesById(nodes);
   // A node listed twice would leave the round's own index pointing at its last copy: let it recompute.
-  if (!anyTwice(nodes)) {
+  if (!nodeIds.twice) {
     input.vmLoads = { node: table.node, load: table.load };
     // Not enumerable: a copy of the input (`{ ...input }`) is the plain input of VmInfo objects.
     Object.defineProperty(input, 'table', { value: table, enumerable: false });
@@ -311,6 +315,7 @@ export function roundView(records: readonly NodeRecord[], options: ViewOptions):
     observe,
     fenceOf,
     vmAt: (vm) => byId.get(vm),
+    nodeAt: (node) => nodeIds.index.get(node),
   };
 }
 

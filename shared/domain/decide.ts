@@ -38,7 +38,11 @@ export function decideRound(input: RoundInput, config: BalancingConfig, rng: Rng
   );
   decisions.push(...drainAll(state, skipped));
   const moves: Move[] = [];
-  for (const d of decisions) for (const m of d.moves) moves.push(m);
+  // By index: once a round, over thousands of decisions (see `drainAll`).
+  for (let k = 0; k < decisions.length; k++) {
+    const d = decisions[k] as PairDecision;
+    for (let j = 0; j < d.moves.length; j++) moves.push(d.moves[j] as Move);
+  }
   const after = imbalance(countedLoads(state));
   const decision = { pairs: decisions, moves, skipped, before, after, trigger: state.trigger };
   return withExpected(decision, input.nodes, state.loads);
@@ -103,7 +107,11 @@ function pairableNodes(state: RoundState, skipped: RoundDecision['skipped']): Pa
 function decidePairs(state: RoundState, pairs: { requester: string; selected: string }[]): PairDecision[] {
   const gap = (p: { requester: string; selected: string }) =>
     Math.abs(loadOf(state, p.requester) - loadOf(state, p.selected));
-  const ordered = pairs.map((p) => ({ p, gap: gap(p) })).sort((a, b) => b.gap - a.gap);
+  // The comparator answers -1/0/1 (the sign of b.gap − a.gap, 0 for NaN): small integers, where a
+  // difference of loads is a number the sort boxes on every comparison.
+  const ordered = pairs
+    .map((p) => ({ p, gap: gap(p) }))
+    .sort((a, b) => (b.gap > a.gap ? 1 : b.gap < a.gap ? -1 : 0));
   return ordered.map(({ p }) => decideExchange(state, p.requester, p.selected));
 }
 
@@ -132,7 +140,8 @@ function retryStalled(state: RoundState, decisions: PairDecision[]): PairDecisio
   if (stalled.length === 0) return decisions;
   const idle = new Set<string>();
   const partnerOf = new Map<string, string>();
-  for (const d of decisions) {
+  for (let k = 0; k < decisions.length; k++) {
+    const d = decisions[k] as PairDecision;
     if (d.moves.length > 0) continue;
     idle.add(d.requester);
     idle.add(d.selected);

@@ -23,7 +23,10 @@ import type { Move, NodeInfo, PairDecision, RoundDecision } from './types.ts';
 export function drainAll(state: RoundState, skipped: RoundDecision['skipped']): PairDecision[] {
   const out: PairDecision[] = [];
   const { nodes } = state.input;
-  for (const giver of nodes) {
+  // By index: this loop runs once a round, over every node, before V8 would optimise away for-of's
+  // per-node iterator results.
+  for (let i = 0; i < nodes.length; i++) {
+    const giver = nodes[i] as NodeInfo;
     if (!giver.draining || budgetOf(state, giver.id) <= 0 || vmsOf(state, giver.id).length === 0) continue;
     const receivers = nodes
       .filter((n) => !n.draining && budgetOf(state, n.id) > 0)

@@ -8,14 +8,19 @@ import {
   candidatesFor,
   cannotTake,
   describe,
+  endAt,
+  exchangeLists,
   fmt,
   hasBudget,
   loadOf,
+  loadsLargestFirst,
   nodeOf,
   type ResultBuilder,
   type RoundState,
+  recycle,
   resultFor,
   takerOf,
+  text,
 } from './round-state.ts';
 import { type Candidate, type ExchangeState, selectSwap, selectVm } from './selection.ts';
 import { OVERLOAD_FACTOR } from './trigger.ts';
@@ -121,7 +126,11 @@ export function openExchange(
     });
   }
   if (state.clusterBudget <= 0) return result(clusterLimit(state));
-  const { candidates, excluded, total } = candidatesFor(state, giver, taker);
+  // The round's own lists, filled again by the next exchange once this one's are recycled.
+  const lists = exchangeLists(state);
+  const { candidates, excluded, total } = candidatesFor(state, giver, taker, lists.candidates);
+  // No exchange follows: the lists go back at once.
+  if (candidates.length === 0) recycle(state, candidates);
   if (total === 0) return result({ code: 'no-candidate', detail: `${giver.id} has no VMs to give` });
   if (candidates.length === 0) {
     return result({
@@ -141,9 +150,9 @@ export function openExchange(
     t,
     result,
     candidates,
-    pool: candidates.slice(),
+    pool: copyInto(lists.pool, candidates),
     pair,
-    moves: [],
+    moves: lists.moves,
     maxMoves: state.config.multiVm ? state.config.maxMovesPerExchange : 1,
     stoppedByLimit: false,
   };
@@ -177,7 +186,10 @@ export function stepExchange(state: RoundState, ex: Exchange): boolean {
   const takerState = takerOf(state, ex.taker.id);
   // The taker's memory and groups changed: keep the candidates that still fit (in place).
   let kept = 0;
-  for (const c of ex.pool) if (c !== pick && cannotTake(c, takerState) === undefined) ex.pool[kept++] = c;
+  for (let k = 0; k < ex.pool.length; k++) {
+    const c = ex.pool[k] as Candidate;
+    if (c !== pick && cannotTake(c, takerState) === undefined) ex.pool[kept++] = c;
+  }
   ex.pool.length = kept;
   // What the giver sheds anyway shrinks with each VM it gives (see `fitTaker`): by that VM when it was
   // one of them (the largest that fit in what is left are the others), else counted again.
@@ -193,13 +205,16 @@ export function closeExchange(state: RoundState, ex: Exchange): PairDecision {
   if (ex.moves.length === 0 && !ex.stoppedByLimit) oneBeforeSwap(state, ex);
   const { giver, taker, g, t, result } = ex;
   if (ex.moves.length > 0) {
-    const moved = ex.moves.reduce((sum, m) => sum + m.loadOnSource, 0);
+    let moved = 0;
+    for (let k = 0; k < ex.moves.length; k++) moved += (ex.moves[k] as Move).loadOnSource;
     return result(
       {
         code: 'moved',
-        detail: `${giver.id} ${ex.pulled ? 'gave (pulled by the less loaded side)' : 'gave'} ${ex.moves.length} VM(s), load ${fmt(moved)}, to ${taker.id}: ${fmt(g)}/${fmt(t)} → ${fmt(ex.pair.giverLoad)}/${fmt(ex.pair.takerLoad)}`,
+        detail: text`${giver.id} ${ex.pulled ? 'gave (pulled by the less loaded side)' : 'gave'} ${ex.moves.length} VM(s), load ${fmt(moved)}, to ${taker.id}: ${fmt(g)}/${fmt(t)} → ${fmt(ex.pair.giverLoad)}/${fmt(ex.pair.takerLoad)}`,
       },
-      ex.moves,
+      // A copy of its own length: the exchange's list is the round's, and one grown by push is
+      // mostly empty room, kept as long as the decision.
+      ex.moves.slice(),
     );
   }
   if (ex.stoppedByLimit) {
@@ -274,6 +289,13 @@ function trySwap(state: RoundState, ex: Exchange): Move[] | undefined {
   return [...out, ...into];
 }
 
+/** `from`'s items in `to`, in place of what `to` held. */
+function copyInto<T>(to: T[], from: readonly T[]): T[] {
+  for (let k = 0; k < from.length; k++) to[k] = from[k] as T;
+  endAt(to, from.length);
+  return to;
+}
+
 /** How much load the giver should shed, in its own units: half the gap, capped by the aim and headroom. */
 function desiredTransfer(state: RoundState, giver: NodeInfo, taker: NodeInfo, g: number, t: number): number {
   const { config, mean } = state;
@@ -334,7 +356,8 @@ export function sideTolerance(state: RoundState, giverSide: boolean): number {
   const tol = toleranceOf(state);
   const sides = sidesByRound.get(state);
   if (tol <= 0 || !sides) return tol;
-  const [mine, other] = giverSide ? [sides.above, sides.below] : [sides.below, sides.above];
+  const mine = giverSide ? sides.above : sides.below;
+  const other = giverSide ? sides.below : sides.above;
   if (mine === 0 || other <= mine) return tol;
   return Math.max(tol, Math.min((tol * other) / mine, 2 * state.trigger.spread * state.mean));
 }
@@ -356,7 +379,7 @@ function fitTaker(state: RoundState, pair: ExchangeState, candidates: Candidate[
   if (!sides || sides.below === 0) return;
   let surplus = pair.giverLoad - state.mean - sideTolerance(state, true);
   if (surplus <= 0) return;
-  const loads = candidates.map((c) => c.loadOnSource).sort((a, b) => b - a);
+  const loads = loadsLargestFirst(state, candidates);
   let smallest = Number.POSITIVE_INFINITY;
   let count = 0;
   for (const x of loads) {
@@ -379,7 +402,8 @@ function fitTaker(state: RoundState, pair: ExchangeState, candidates: Candidate[
 export function byValue(state: RoundState, decisions: PairDecision[]): PairDecision[] {
   const m = state.mean;
   const slots: number[] = [];
-  const value: number[] = [];
+  // By decision, in a typed array: set at a few thousand scattered places, a plain array grew and boxed.
+  const value = new Float64Array(decisions.length);
   for (let i = 0; i < decisions.length; i++) {
     const d = decisions[i] as PairDecision;
     if (d.moves.length === 0) continue;
@@ -388,7 +412,13 @@ export function byValue(state: RoundState, decisions: PairDecision[]): PairDecis
     slots.push(i);
     value[i] = (before - after) / d.moves.length;
   }
-  const movers = slots.slice().sort((a, b) => (value[b] as number) - (value[a] as number) || a - b);
+  // The sign of value[b] − value[a], else of a − b (as `||` would fall back on 0 or NaN): small
+  // integers, where a difference of values is a number the sort boxes on every comparison.
+  const movers = slots.slice().sort((a, b) => {
+    const va = value[a] as number;
+    const vb = value[b] as number;
+    return vb > va ? 1 : vb < va ? -1 : a - b;
+  });
   const out = decisions.slice();
   for (let k = 0; k < slots.length; k++)
     out[slots[k] as number] = decisions[movers[k] as number] as PairDecision;

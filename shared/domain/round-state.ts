@@ -1,6 +1,7 @@
 // The bookkeeping of one balancing round: node loads, budgets, VMs per node and takers' memory and
 // groups, kept in arrays indexed like `input.nodes` and updated move by move.
 import { cannotEnter, cannotEnterAt, type Exclusion, excludedAt, type TakerState } from './constraints.ts';
+import { IdIndex } from './id-index.ts';
 import { vmLoad } from './load.ts';
 import type { Candidate } from './selection.ts';
 import { chooseTrigger, type LoadsById, type TriggerChoice } from './trigger.ts';
@@ -23,7 +24,7 @@ export const SWAP_SHARE = 0.5;
 export interface RoundState {
   input: RoundInput;
   config: BalancingConfig;
-  index: Map<string, number>;
+  index: NodeIndex;
   loads: Float64Array;
   /** Each VM's load under the weights of the node it is on as the round starts (vmLoad's value). */
   vmLoads: Float64Array;
@@ -52,6 +53,12 @@ export interface RoundState {
   gone?: Set<string>;
   /** Candidates of closed exchanges, for `candidatesFor` to fill again (see `recycle`). */
   spare: TableCandidate[];
+  /**
+   * Lists an exchange fills and, once `recycle` has handed them back, the next one fills again (see
+   * `openExchange`): a round opens thousands of exchanges, one after the other, and new lists for
+   * each were a fifth of what it allocated. `lent` while an exchange holds them.
+   */
+  reuse: { candidates: Candidate[]; pool: Candidate[]; moves: Move[]; lent: boolean; loads: Float64Array };
 }
 
 /**
@@ -76,8 +83,7 @@ export const budgetOf = (state: RoundState, id: string) => state.budget[at(state
 /** Index the round's input: loads under each node's weights (or its override), budgets, VMs per node. */
 export function prepareRound(input: RoundInput, config: BalancingConfig): RoundState {
   const n = input.nodes.length;
-  const index = new Map<string, number>();
-  for (let i = 0; i < n; i++) index.set((input.nodes[i] as NodeInfo).id, i);
+  const index = nodeIndex(input.nodes);
   const { vmNode, start, loads, vmLoads } = placeVms(input, index);
   // The builder's columns hold node positions: with a node id listed twice they are not the index's.
   const table = input.table && index.size === n ? input.table : undefined;
@@ -103,7 +109,27 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
     swapFloor: totals.mean + SWAP_SHARE * (Math.max(totals.max, totals.mean) - totals.mean),
     lastAt: { a: undefined, ai: -1, b: undefined, bi: -1 },
     spare: [],
+    reuse: { candidates: [], pool: [], moves: [], lent: false, loads: new Float64Array(16) },
   };
+}
+
+/** Node positions by id; `size` is the number of distinct ids. */
+export interface NodeIndex {
+  get(id: string): number | undefined;
+  readonly size: number;
+}
+
+/**
+ * The position of each node in `nodes` by id: an IdIndex, where a Map of 10,000 ids cost a megabyte
+ * and its rehashes every round; with an id listed twice, a Map, whose last position wins as before.
+ */
+function nodeIndex(nodes: readonly NodeInfo[]): NodeIndex {
+  const ids = nodes.map((node) => node.id);
+  const { index, twins } = IdIndex.of(ids, ids.length);
+  if (twins.length === 0) return index;
+  const map = new Map<string, number>();
+  for (let i = 0; i < ids.length; i++) map.set(ids[i] as string, i);
+  return map;
 }
 
 /**
@@ -113,7 +139,7 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
  * together); the sum is vmLoad's, term by term. The input builder's figures, when given, are the
  * same sums in the same order, without touching the VMs.
  */
-function placeVms(input: RoundInput, index: ReadonlyMap<string, number>) {
+function placeVms(input: RoundInput, index: NodeIndex) {
   const n = input.nodes.length;
   const table = input.table && index.size === n ? input.table : undefined;
   const count = table ? table.count : input.vms.length;
@@ -212,11 +238,7 @@ function nodeTotals(input: RoundInput, config: BalancingConfig, loads: Float64Ar
  * arrays, unless a node id is listed twice, where a map keeps each id once (at its first place, with
  * its last load).
  */
-function countedById(
-  nodes: readonly NodeInfo[],
-  loads: Float64Array,
-  index: ReadonlyMap<string, number>,
-): LoadsById {
+function countedById(nodes: readonly NodeInfo[], loads: Float64Array, index: NodeIndex): LoadsById {
   const each = (fn: (load: number, id: string) => void) => {
     for (let i = 0; i < nodes.length; i++) {
       const node = nodes[i] as NodeInfo;
@@ -291,12 +313,25 @@ export function takerOf(state: RoundState, id: string): TakerState {
 }
 
 /** The loads imbalance figures count: draining nodes are on their way out and are left out. */
-export function countedLoads(state: RoundState): number[] {
-  const out: number[] = [];
-  state.input.nodes.forEach((node, i) => {
-    if (!node.draining) out.push(state.loads[i] as number);
-  });
-  return out;
+export function countedLoads(state: RoundState): Float64Array {
+  const { nodes } = state.input;
+  const out = new Float64Array(nodes.length);
+  let k = 0;
+  for (let i = 0; i < nodes.length; i++)
+    if (!(nodes[i] as NodeInfo).draining) out[k++] = state.loads[i] as number;
+  return out.subarray(0, k);
+}
+
+/**
+ * The candidates' loads on the giver, largest first, in a buffer the round reuses (valid until the
+ * next call): sorting a fresh array of numbers per exchange boxed every load.
+ */
+export function loadsLargestFirst(state: RoundState, candidates: readonly Candidate[]): Float64Array {
+  const n = candidates.length;
+  if (state.reuse.loads.length < n) state.reuse.loads = new Float64Array(2 * n);
+  const loads = state.reuse.loads.subarray(0, n);
+  for (let k = 0; k < n; k++) loads[k] = (candidates[k] as Candidate).loadOnSource;
+  return loads.sort().reverse();
 }
 
 /** A VM of the giver as a candidate for the taker: its load on each side. */
@@ -313,12 +348,20 @@ export function candidateOf(vm: VmInfo, giver: NodeInfo, taker: NodeInfo): Candi
  * made only when a step asks for it (most never do).
  */
 export class TableCandidate implements Candidate {
-  constructor(
-    readonly state: RoundState,
-    public v: number,
-    public loadOnSource: number,
-    public loadOnTarget: number,
-  ) {}
+  // Declared only, and assigned in the constructor: a class field is first defined as undefined, after
+  // which V8 stores each load written to it as a new boxed number (and `candidatesFor` writes them
+  // again for every exchange); first written as numbers, they are overwritten in place.
+  declare readonly state: RoundState;
+  declare v: number;
+  declare loadOnSource: number;
+  declare loadOnTarget: number;
+
+  constructor(state: RoundState, v: number, loadOnSource: number, loadOnTarget: number) {
+    this.state = state;
+    this.v = v;
+    this.loadOnSource = loadOnSource;
+    this.loadOnTarget = loadOnTarget;
+  }
 
   get vm(): VmInfo {
     return this.state.vms.info(this.v);
@@ -337,16 +380,38 @@ export function cannotTake(c: Candidate, taker: TakerState): Exclusion | undefin
  */
 export function recycle(state: RoundState, candidates: readonly Candidate[]): void {
   for (const c of candidates) if (c instanceof TableCandidate && c.state === state) state.spare.push(c);
+  if (candidates === state.reuse.candidates) state.reuse.lent = false;
+}
+
+/**
+ * The round's reusable candidate, pool and move lists for an exchange, or new ones while another
+ * exchange still holds them (exchanges opened side by side, as tests do). The decision gets a copy
+ * of the moves.
+ */
+export function exchangeLists(state: RoundState): {
+  candidates: Candidate[];
+  pool: Candidate[];
+  moves: Move[];
+} {
+  const { reuse } = state;
+  if (reuse.lent) return { candidates: [], pool: [], moves: [] };
+  reuse.lent = true;
+  reuse.moves.length = 0;
+  return reuse;
 }
 
 /** What `candidatesFor` reports when no constraint kept a VM back (never written). */
 const NOT_EXCLUDED: Map<Exclusion, number> = new Map();
 
-/** The giver's VMs that may move to the taker, and how many each constraint kept back. */
-export function candidatesFor(state: RoundState, giver: NodeInfo, taker: NodeInfo) {
+/**
+ * The giver's VMs that may move to the taker, and how many each constraint kept back; in `into`
+ * (emptied first) when given.
+ */
+export function candidatesFor(state: RoundState, giver: NodeInfo, taker: NodeInfo, into: Candidate[] = []) {
   const takerState = takerOf(state, taker.id);
   let excluded = NOT_EXCLUDED;
-  const candidates: Candidate[] = [];
+  const candidates = into;
+  let count = 0;
   const { now } = state.input;
   const { vms } = state;
   const i = at(state, giver.id);
@@ -369,15 +434,24 @@ export function candidatesFor(state: RoundState, giver: NodeInfo, taker: NodeInf
     const loadOnTarget = same ? loadOnSource : vmLoad(vms.factorsOf(v), taker.weights);
     const c = state.spare.pop();
     if (c === undefined) {
-      candidates.push(new TableCandidate(state, v, loadOnSource, loadOnTarget));
+      candidates[count++] = new TableCandidate(state, v, loadOnSource, loadOnTarget);
       continue;
     }
     c.v = v;
     c.loadOnSource = loadOnSource;
     c.loadOnTarget = loadOnTarget;
-    candidates.push(c);
+    candidates[count++] = c;
   }
+  endAt(candidates, count);
   return { candidates, excluded, total: end - first };
+}
+
+/**
+ * Ends a list refilled by index at `n` items. Setting the length keeps the list's room unless it is
+ * set to 0 (V8 then drops it): emptying a reused list with `length = 0` would allocate it again.
+ */
+export function endAt<T>(list: T[], n: number): void {
+  if (list.length !== n) list.length = n;
 }
 
 /** Whether two weights give every VM the same load (each term as vmLoad reads it). */
@@ -481,7 +555,34 @@ export function toFixed3(x: number): string {
   const n = Math.round(scaled);
   if (Math.abs(scaled - Math.floor(scaled) - 0.5) < 1e-6) return x.toFixed(3);
   const whole = Math.floor(n / 1000);
-  const frac = n - whole * 1000;
-  const digits = frac < 10 ? `00${frac}` : frac < 100 ? `0${frac}` : `${frac}`;
-  return `${x < 0 ? '-' : ''}${whole}.${digits}`;
+  const decimals = decimalsOf(n - whole * 1000);
+  return x < 0 ? `-${whole}${decimals}` : `${whole}${decimals}`;
 }
+
+/** '.000' … '.999', made on first use: a load's text is then its whole part joined to one of them. */
+let decimalTexts: string[] | undefined;
+
+function decimalsOf(frac: number): string {
+  decimalTexts ??= Array.from({ length: 1000 }, (_, k) => `.${String(k).padStart(3, '0')}`);
+  return decimalTexts[frac] as string;
+}
+
+/**
+ * A reason's text from a template, used as its tag (text`…`): the same text as the template literal
+ * (each value turned to a string as it would), made flat in one piece. A template literal joins its
+ * pieces one by one, each join a new string (about 1 KB for a moved pair's reason, which `flatten`
+ * then copies again); joining them all at once makes just the text.
+ */
+export function text(strings: TemplateStringsArray, ...values: unknown[]): string {
+  const parts = textParts;
+  parts[0] = strings[0] as string;
+  for (let k = 0; k < values.length; k++) {
+    parts[2 * k + 1] = String(values[k]);
+    parts[2 * k + 2] = strings[k + 1] as string;
+  }
+  endAt(parts, 2 * values.length + 1);
+  return parts.join('');
+}
+
+/** The pieces `text` joins, one list for every call (a call fills and joins it before it returns). */
+const textParts: string[] = [];
