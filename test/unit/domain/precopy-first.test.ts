@@ -68,3 +68,35 @@ describe('the state before the first pre-copy round', () => {
     expect(nextPrecopyStep(raw)).toMatchObject({ kind: 'stop', why: 'not converging' });
   });
 });
+
+describe('the budget at its edge (figures exact in binary)', () => {
+  // In MiB, past the 64 KiB of a remainder that is the final delta already.
+  const MiB = 2 ** 20;
+  const state = {
+    rounds: 1,
+    remainderBytes: 100 * MiB,
+    transferBytesPerMs: MiB,
+    dirtyBytesPerMs: 0.125 * MiB,
+    workingSetBytes: 40 * MiB,
+    movedBytes: 0,
+    budgetBytes: 112.5 * MiB,
+  };
+
+  it('lets a round run whose bytes, with the final delta it predicts, just fill the budget', () => {
+    // 100 MiB take 100 ms, the guest dirties 12.5 MiB meanwhile: 112.5 MiB in all.
+    expect(nextPrecopyStep(state)).toEqual({ kind: 'round' });
+    expect(nextPrecopyStep({ ...state, budgetBytes: 112.25 * MiB })).toMatchObject({
+      kind: 'stop',
+      why: 'over budget',
+    });
+  });
+
+  it('runs a first round over an unbounded dirty rate when it and the whole working set just fill the budget', () => {
+    const first = { ...state, rounds: 0, dirtyBytesPerMs: Number.POSITIVE_INFINITY, budgetBytes: 140 * MiB };
+    expect(nextPrecopyStep(first)).toEqual({ kind: 'round' });
+    expect(nextPrecopyStep({ ...first, budgetBytes: 139.5 * MiB })).toMatchObject({
+      kind: 'stop',
+      why: 'not converging',
+    });
+  });
+});
