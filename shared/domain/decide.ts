@@ -30,7 +30,7 @@ export function decideRound(input: RoundInput, config: BalancingConfig, rng: Rng
   countSides(state);
   const skipped: RoundDecision['skipped'] = [];
   const before = imbalance(countedLoads(state));
-  const pairs = pairNodes(pairableNodes(state, skipped), config, input.round, rng);
+  const pairs = pairNodes(pairableNodes(state, skipped), state.config, input.round, rng);
   const decided = spill(state, retryStalled(state, decidePairs(state, pairs)));
   const decisions = byValue(
     state,

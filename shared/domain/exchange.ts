@@ -140,7 +140,7 @@ export function openExchange(
   }
   const giverBound = transfer >= g - state.mean - 1e-12;
   const tolerance = candidates.length >= TOLERANCE_MIN_VMS ? sideTolerance(state, giverBound) : 0;
-  const pair: ExchangeState = { giverLoad: g, takerLoad: t, aimGap: g - t - 2 * transfer, tolerance };
+  const pair = exchangeState(g, t, g - t - 2 * transfer, tolerance);
   if (tolerance > 0 && !giverBound) fitTaker(state, pair, candidates, tolerance);
   return {
     giver,
@@ -254,7 +254,11 @@ function mayTrade(state: RoundState, ex: Exchange): boolean {
 function oneBeforeSwap(state: RoundState, ex: Exchange): void {
   if (!state.config.multiVm || !mayTrade(state, ex) || !hasBudget(state, ex.giver.id, ex.taker.id)) return;
   const { giverLoad, takerLoad, aimGap } = ex.pair;
-  const one = selectVm(ex.pool, { giverLoad, takerLoad, aimGap }, state.config.selection);
+  const one = selectVm(
+    ex.pool,
+    exchangeState(giverLoad, takerLoad, aimGap, undefined),
+    state.config.selection,
+  );
   const { margin } = state.config;
   if (!one || one.loadOnSource <= margin || one.loadOnTarget <= margin) return;
   ex.moves.push(applyMove(state, one, ex.giver, ex.taker));
@@ -287,6 +291,28 @@ function trySwap(state: RoundState, ex: Exchange): Move[] | undefined {
   const out = swap.give.map((c) => applyMove(state, c, giver, taker));
   const into = swap.take.map((c) => applyMove(state, c, taker, giver));
   return [...out, ...into];
+}
+
+/**
+ * An exchange's state with every field present, in one order, `fitTaker`'s undefined until it fills
+ * them: fields added later gave the states several shapes, and V8 threw away the exchange steps'
+ * optimised code each time it met a new one.
+ */
+function exchangeState(
+  giverLoad: number,
+  takerLoad: number,
+  aimGap: number,
+  tolerance: number | undefined,
+): ExchangeState {
+  return {
+    giverLoad,
+    takerLoad,
+    aimGap,
+    tolerance,
+    rest: undefined,
+    shedAnyway: undefined,
+    shedCount: undefined,
+  };
 }
 
 /** `from`'s items in `to`, in place of what `to` held. */

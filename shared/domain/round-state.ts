@@ -49,8 +49,12 @@ export interface RoundState {
   trigger: TriggerChoice;
   /** The last two ids `at` looked up and their positions. */
   lastAt: { a: string | undefined; ai: number; b: string | undefined; bi: number };
-  /** VMs already moved this round, once a node may give in a second exchange (see `spill`). */
-  gone?: Set<string>;
+  /**
+   * VMs already moved this round, once a node may give in a second exchange (see `spill`). Always
+   * present (undefined until then): added later, it changed the state's shape mid-round and V8 threw
+   * away the code optimised for the first.
+   */
+  gone: Set<string> | undefined;
   /** Candidates of closed exchanges, for `candidatesFor` to fill again (see `recycle`). */
   spare: TableCandidate[];
   /**
@@ -81,7 +85,8 @@ export const loadOf = (state: RoundState, id: string) => state.loads[at(state, i
 export const budgetOf = (state: RoundState, id: string) => state.budget[at(state, id)] as number;
 
 /** Index the round's input: loads under each node's weights (or its override), budgets, VMs per node. */
-export function prepareRound(input: RoundInput, config: BalancingConfig): RoundState {
+export function prepareRound(input: RoundInput, given: BalancingConfig): RoundState {
+  const config = fixedShape(given);
   const n = input.nodes.length;
   const index = nodeIndex(input.nodes);
   const { vmNode, start, loads, vmLoads } = placeVms(input, index);
@@ -108,9 +113,41 @@ export function prepareRound(input: RoundInput, config: BalancingConfig): RoundS
     trigger: chooseTrigger(config, countedById(input.nodes, loads, index), input.expected),
     swapFloor: totals.mean + SWAP_SHARE * (Math.max(totals.max, totals.mean) - totals.mean),
     lastAt: { a: undefined, ai: -1, b: undefined, bi: -1 },
+    gone: undefined,
     spare: [],
     reuse: { candidates: [], pool: [], moves: [], lent: false, loads: new Float64Array(16) },
   };
+}
+
+/**
+ * The config as an object literal of every field, in one order (an absent one undefined), so that
+ * every round's config has one shape. A config built property by property (a parsed item is) gets a
+ * new hidden class each time once the process has built many objects keyed by ids (V8 then stops
+ * sharing shapes grown from an empty object), and V8 threw away the exchange code optimised for
+ * the last round's config in each of a process's first runs. Mapped over every key, so a field
+ * added to BalancingConfig must be listed here.
+ */
+function fixedShape(c: BalancingConfig): BalancingConfig {
+  const fixed: { [K in keyof Required<BalancingConfig>]: BalancingConfig[K] } = {
+    pairing: c.pairing,
+    withRandom: c.withRandom,
+    selection: c.selection,
+    thresholdFactor: c.thresholdFactor,
+    margin: c.margin,
+    highThreshold: c.highThreshold,
+    lowThreshold: c.lowThreshold,
+    direction: c.direction,
+    multiVm: c.multiVm,
+    maxMovesPerExchange: c.maxMovesPerExchange,
+    cooldownMs: c.cooldownMs,
+    maxMigrationsPerNode: c.maxMigrationsPerNode,
+    maxMigrationsPerCluster: c.maxMigrationsPerCluster,
+    reportStaleMs: c.reportStaleMs,
+    shards: c.shards,
+    aim: c.aim,
+    trigger: c.trigger,
+  };
+  return fixed;
 }
 
 /** Node positions by id; `size` is the number of distinct ids. */

@@ -20,20 +20,20 @@ export interface ExchangeState {
    * How far from the aim each side may end (load units, default 0): the exchange stops once the
    * remaining transfer is within it, and prefers the largest VM that lands within it.
    */
-  tolerance?: number;
+  tolerance?: number | undefined;
   /**
    * Where within the tolerance the taker should stop short of its aim (load units, default 0: as near
    * the aim as the largest VM allows). Used only with `shedAnyway`.
    */
-  rest?: number;
+  rest?: number | undefined;
   /**
    * VMs at least this large are ones the giver sheds anyway before it is within its own tolerance
    * (default: none). The exchange fills the taker toward `rest` with them, as many and of the sizes
    * that land it nearest (see `fillToRest`): which of them goes where costs no migration.
    */
-  shedAnyway?: number;
+  shedAnyway?: number | undefined;
   /** How many VMs the giver sheds anyway (its largest; default: every VM of at least `shedAnyway`). */
-  shedCount?: number;
+  shedCount?: number | undefined;
 }
 
 /**
