@@ -4,7 +4,7 @@
 
 import { PAGE_BYTES } from '../../shared/domain/guests.ts';
 import { bestPlacement, placementVmOf } from '../../shared/domain/placement.ts';
-import { afterRound, firstPrecopyState, nextPrecopyStep } from '../../shared/domain/precopy.ts';
+import { afterRound, firstPrecopyState, nextPrecopyStep, runsRound } from '../../shared/domain/precopy.ts';
 import type { Holding } from '../../shared/domain/protocol.ts';
 import { abortReason, sourceStep, takeDeadline } from '../../shared/domain/protocol.ts';
 import type { ImageRef, MigrationOrder } from '../../shared/domain/vm-state.ts';
@@ -87,7 +87,7 @@ async function precopyAndAnnounce(ctx: OpContext, vm: VmRecord, order: Migration
   let decision = nextPrecopyStep(state);
   // a driver that pre-copies inside its final state (QEMU) would write the whole guest each round
   const selfCopying = ctx.kernel.precopiesItself?.(vm.guest.kind) === true;
-  while ((decision.kind === 'round' || mustPrepare(vm, state, decision)) && !selfCopying) {
+  while (runsRound(decision, state, vm.image !== undefined) && !selfCopying) {
     const startedAt = ctx.clock();
     const result = await ctx.step(
       'precopy',
@@ -130,17 +130,6 @@ async function precopyAndAnnounce(ctx: OpContext, vm: VmRecord, order: Migration
     () => image,
   );
 }
-
-/**
- * A VM never imaged yet (a fresh one's first move) leaves its target nothing to restore from ahead
- * of the stop: it would build the whole guest from the final image while the guest is down (a
- * 16 MiB restore: hundreds of ms, the bench's worst move). So one round runs even when the
- * convergence check says the remainder is small enough to leave to the final delta ('converged':
- * at most its floor, 64 KiB of wire), which is also all that round costs. A remainder too large
- * for the budget still stops at once: its final delta would be the whole memory either way.
- */
-const mustPrepare = (vm: VmRecord, state: { rounds: number }, decision: ReturnType<typeof nextPrecopyStep>) =>
-  vm.image === undefined && state.rounds === 0 && decision.kind === 'stop' && decision.why === 'converged';
 
 /**
  * Stop the guest, write what it dirtied since the pre-copy, and hand the image over. A final delta

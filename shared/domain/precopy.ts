@@ -87,6 +87,21 @@ export function nextPrecopyStep(state: PrecopyState, rules: PrecopyRules = PRECO
 }
 
 /**
+ * Whether the source copies a round now: when `decision` says so, and also on the first step of a
+ * VM never imaged yet (`imaged` false; a fresh one's first move). Such a VM leaves its target
+ * nothing to restore from ahead of the stop: it would build the whole guest from the final image
+ * while the guest is down (a 16 MiB restore: hundreds of ms, the bench's worst move). So one round
+ * runs even when the convergence check says the remainder is small enough to leave to the final
+ * delta ('converged': at most its floor, 64 KiB of wire), which is also all that round costs. A
+ * remainder too large for the budget still stops at once: its final delta would be the whole
+ * memory either way.
+ */
+export function runsRound(decision: PrecopyDecision, state: PrecopyState, imaged: boolean): boolean {
+  if (decision.kind === 'round') return true;
+  return !imaged && state.rounds === 0 && decision.why === 'converged';
+}
+
+/**
  * The dirty rate a measurement period shows, in pages per ms: `dirtiedPages` distinct pages over
  * `periodMs`. Distinct pages saturate at the working set, so a guest that dirtied (nearly) all it
  * holds in one period may have done so in any fraction of it: its rate is unbounded as far as we

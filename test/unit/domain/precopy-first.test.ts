@@ -5,7 +5,7 @@
 // everything, memory that does not code stops at once.
 import { describe, expect, it } from 'vitest';
 import { PAGE_BYTES } from '../../../shared/domain/guests.ts';
-import { firstPrecopyState, nextPrecopyStep } from '../../../shared/domain/precopy.ts';
+import { firstPrecopyState, nextPrecopyStep, runsRound } from '../../../shared/domain/precopy.ts';
 
 describe('the state before the first pre-copy round', () => {
   it('without a measurement: the resident pages as they code, nothing dirtied, the budget uncoded', () => {
@@ -98,5 +98,23 @@ describe('the budget at its edge (figures exact in binary)', () => {
       kind: 'stop',
       why: 'not converging',
     });
+  });
+});
+
+describe('whether the source copies a round (runsRound)', () => {
+  const quiet = firstPrecopyState({ residentPages: 1, wireRatio: 0.5, transferBytesPerMs: 100 });
+  const converged = nextPrecopyStep(quiet);
+
+  it('runs one round for a VM never imaged, even when the remainder is within the floor', () => {
+    expect(converged).toMatchObject({ kind: 'stop', why: 'converged' });
+    expect(runsRound(converged, quiet, false)).toBe(true);
+    expect(runsRound(converged, quiet, true)).toBe(false);
+  });
+
+  it('runs that round only once, and never against any other stop', () => {
+    expect(runsRound(converged, { ...quiet, rounds: 1 }, false)).toBe(false);
+    for (const why of ['not converging', 'over budget', 'max rounds'] as const)
+      expect(runsRound({ kind: 'stop', why, predictedBytes: 0 }, quiet, false)).toBe(false);
+    expect(runsRound({ kind: 'round' }, quiet, true)).toBe(true);
   });
 });
