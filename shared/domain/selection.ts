@@ -118,6 +118,26 @@ function largestWithin(
 }
 
 /**
+ * Scratch for `fillToRest`, which a round calls at most steps of its thousands of exchanges: the
+ * positions (in the exchange's candidates) of the VMs the giver sheds anyway and of those that may
+ * fill the taker, and their sizes. Each call refills them before it reads them; positions rather
+ * than the candidates themselves, so that nothing of a round stays reachable from here after it.
+ * A fresh pool, sorted list of sizes and shed list per call were the largest share of what a
+ * 10,000-node round allocated.
+ */
+const scratch = { shed: new Int32Array(64), pool: new Int32Array(64), sizes: new Float64Array(64) };
+
+/** The scratch lists, with room for `n` entries each. */
+function scratchFor(n: number): typeof scratch {
+  if (scratch.shed.length < n) {
+    scratch.shed = new Int32Array(2 * n);
+    scratch.pool = new Int32Array(2 * n);
+    scratch.sizes = new Float64Array(2 * n);
+  }
+  return scratch;
+}
+
+/**
  * A taker-bound exchange with VMs the giver sheds anyway (its `shedCount` largest, each at least
  * `shedAnyway`): which of them go to this taker costs no migration, only where it lands. So the
  * exchange takes the fewest of them that bring the taker nearest its rest, within the tolerance and
@@ -133,35 +153,37 @@ function fillToRest(
 ): Candidate | undefined {
   const fill = search - (state.rest ?? 0);
   if (fill <= 0) return undefined;
-  const pool: Candidate[] = [];
-  for (const c of shedAnyway(candidates, state, anyway)) {
-    if (c.loadOnSource <= search + 1e-12 && improves(c, state)) pool.push(c);
+  const { shed, pool, sizes } = scratchFor(candidates.length);
+  const shedding = shedAnyway(candidates, state, anyway, shed);
+  let n = 0;
+  for (let k = 0; k < shedding; k++) {
+    const c = candidates[shed[k] as number] as Candidate;
+    if (c.loadOnSource <= search + 1e-12 && improves(c, state)) {
+      pool[n] = shed[k] as number;
+      sizes[n] = c.loadOnSource;
+      n++;
+    }
   }
-  if (pool.length === 0) return undefined;
-  const sizes = pool.map((c) => c.loadOnSource).sort((a, b) => a - b);
-  const count = countToRest(sizes, fill, search, tol);
+  if (n === 0) return undefined;
+  ascending(sizes, n);
+  const count = countToRest(sizes, n, fill, search, tol);
   if (count === 0) return undefined;
-  const n = sizes.length;
-  const sum = (from: number, to: number) => {
-    let total = 0;
-    for (let i = from; i < to; i++) total += sizes[i] as number;
-    return total;
-  };
-  const smallest = [sum(0, count - 1), sum(0, count)];
-  const largest = [sum(n - count + 1, n), sum(n - count, n)];
+  // What `count` of them add up to at least and at most, with and without one of them.
+  const smallestLess = sumOf(sizes, 0, count - 1);
+  const smallest = sumOf(sizes, 0, count);
+  const largestLess = sumOf(sizes, n - count + 1, n);
+  const largest = sumOf(sizes, n - count, n);
   let best: Candidate | undefined;
   let bestScore = Number.POSITIVE_INFINITY;
-  for (const c of pool) {
+  for (let k = 0; k < n; k++) {
+    const c = candidates[pool[k] as number] as Candidate;
     const x = c.loadOnSource;
     // What the other count − 1 may add: between their smallest and their largest sums.
-    const low =
-      count > 1 && x <= (sizes[count - 2] as number) ? (smallest[1] as number) - x : (smallest[0] as number);
-    const high =
-      count > 1 && x >= (sizes[n - count + 1] as number)
-        ? (largest[1] as number) - x
-        : (largest[0] as number);
+    const low = count > 1 && x <= (sizes[count - 2] as number) ? smallest - x : smallestLess;
+    const high = count > 1 && x >= (sizes[n - count + 1] as number) ? largest - x : largestLess;
     if (high < search - tol - x - 1e-12 || low > search - x + 1e-12) continue;
-    const score = count === 2 ? pairMiss(pool, c, fill, search, tol) : Math.abs(x - fill / count);
+    const score =
+      count === 2 ? pairMiss(candidates, pool, n, k, fill, search, tol) : Math.abs(x - fill / count);
     if (score < bestScore) {
       best = c;
       bestScore = score;
@@ -170,50 +192,117 @@ function fillToRest(
   return best;
 }
 
-/** Two VMs, `c` and the best other: how far from `fill` they land at best, within the window. */
+/** The sum of `sizes[from]` … `sizes[to − 1]`, added in that order. */
+function sumOf(sizes: Float64Array, from: number, to: number): number {
+  let total = 0;
+  for (let i = from; i < to; i++) total += sizes[i] as number;
+  return total;
+}
+
+/** Above this many, the scratch lists are sorted by the built-in sort rather than by insertion. */
+const INSERTION_SORT_MAX = 32;
+
+/**
+ * Sorts `xs[0]` … `xs[n − 1]` in place, smallest first: by insertion over a node's few VMs (the
+ * typed array's own sort needs a view of the first n, an object per call).
+ */
+function ascending(xs: Float64Array, n: number): void {
+  if (n > INSERTION_SORT_MAX) {
+    xs.subarray(0, n).sort();
+    return;
+  }
+  for (let i = 1; i < n; i++) {
+    const x = xs[i] as number;
+    let j = i - 1;
+    while (j >= 0 && (xs[j] as number) > x) {
+      xs[j + 1] = xs[j] as number;
+      j--;
+    }
+    xs[j + 1] = x;
+  }
+}
+
+/**
+ * Two VMs, the pool's `k`th and the best other: how far from `fill` they land at best, within the
+ * window. The pool holds positions in `candidates`.
+ */
 function pairMiss(
-  pool: readonly Candidate[],
-  c: Candidate,
+  candidates: readonly Candidate[],
+  pool: Int32Array,
+  n: number,
+  k: number,
   fill: number,
   search: number,
   tol: number,
 ): number {
+  const x = (candidates[pool[k] as number] as Candidate).loadOnSource;
   let miss = Number.POSITIVE_INFINITY;
-  for (const d of pool) {
-    if (d === c) continue;
-    const sum = c.loadOnSource + d.loadOnSource;
+  for (let j = 0; j < n; j++) {
+    if (j === k) continue;
+    const sum = x + (candidates[pool[j] as number] as Candidate).loadOnSource;
     if (sum > search + 1e-12 || sum < search - tol - 1e-12) continue;
     miss = Math.min(miss, Math.abs(fill - sum));
   }
   return miss;
 }
 
-/** The giver's VMs it sheds anyway: those of at least `anyway`, at most the `shedCount` largest. */
+/**
+ * The giver's VMs it sheds anyway: those of at least `anyway`, at most the `shedCount` largest (the
+ * first of equal ones), as positions in `candidates`, in candidate order or, when some are left out,
+ * largest first. Written into `into`; returns how many.
+ */
 function shedAnyway(
   candidates: readonly Candidate[],
   state: ExchangeState,
   anyway: number,
-): readonly Candidate[] {
+  into: Int32Array,
+): number {
   const count = state.shedCount ?? candidates.length;
-  if (count === 0) return [];
-  const above = candidates.filter((c) => c.loadOnSource >= anyway - 1e-12);
-  if (above.length <= count) return above;
-  return above.sort((a, b) => b.loadOnSource - a.loadOnSource).slice(0, count);
+  if (count === 0) return 0;
+  let m = 0;
+  for (let k = 0; k < candidates.length; k++) {
+    if ((candidates[k] as Candidate).loadOnSource >= anyway - 1e-12) into[m++] = k;
+  }
+  if (m <= count) return m;
+  largestFirst(candidates, into, m);
+  return count;
 }
 
 /**
- * The fewest of `sizes` (ascending) whose sum can come nearest `fill` and land within [search − tol,
+ * Sorts the first `m` positions by their candidates' loads, largest first, equal loads in position
+ * order (as the stable sort of the candidates before did): by insertion over a node's few VMs.
+ */
+function largestFirst(candidates: readonly Candidate[], at: Int32Array, m: number): void {
+  if (m > INSERTION_SORT_MAX) {
+    const load = (k: number) => (candidates[k] as Candidate).loadOnSource;
+    at.subarray(0, m).sort((a, b) => (load(b) > load(a) ? 1 : load(b) < load(a) ? -1 : a - b));
+    return;
+  }
+  for (let i = 1; i < m; i++) {
+    const p = at[i] as number;
+    const x = (candidates[p] as Candidate).loadOnSource;
+    let j = i - 1;
+    while (j >= 0 && (candidates[at[j] as number] as Candidate).loadOnSource < x) {
+      at[j + 1] = at[j] as number;
+      j--;
+    }
+    at[j + 1] = p;
+  }
+}
+
+/**
+ * The fewest of `sizes[0]` … `sizes[n − 1]` (ascending) whose sum can come nearest `fill` and land within [search − tol,
  * search]: k of them reach about any sum between the k smallest and the k largest. 0 when none comes
  * nearer than nothing.
  */
-function countToRest(sizes: readonly number[], fill: number, search: number, tol: number): number {
+function countToRest(sizes: Float64Array, n: number, fill: number, search: number, tol: number): number {
   let count = 0;
   let miss = fill;
   let low = 0;
   let high = 0;
-  for (let k = 1; k <= sizes.length; k++) {
+  for (let k = 1; k <= n; k++) {
     low += sizes[k - 1] as number;
-    high += sizes[sizes.length - k] as number;
+    high += sizes[n - k] as number;
     if (low > search + 1e-12) break;
     if (high < search - tol - 1e-12) continue;
     const off = fill < low ? low - fill : fill > high ? fill - high : 0;
