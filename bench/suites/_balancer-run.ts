@@ -1,7 +1,10 @@
 // The balancer suite's timed run, in a process of its own started with the balancer Lambda's heap
 // flags (functions/balancer/heap.ts), so that the figure is that of the run as it is deployed:
-// `node <heap flags> --import tsx bench/suites/_balancer-run.ts <nodes> <vmsPerNode> <reps>` prints
-// the figures as one JSON line. (A leading underscore keeps the harness from taking it for a suite.)
+// `node <heap flags> --import tsx bench/suites/_balancer-run.ts <nodes> <vmsPerNode> <reps> [fresh]`
+// prints the figures as one JSON line. (A leading underscore keeps the harness from taking it for a
+// suite.) With `fresh`, each run reads the same node items built anew just before it (outside the
+// timed span, property by property as the SDK's unmarshalling builds them), as the Lambda reads new
+// items from the store every run, rather than the items the process keeps from run to run.
 import { runBalancer } from '../../functions/balancer/run.ts';
 import { DEFAULT_BALANCING_CONFIG } from '../../shared/domain/config.ts';
 import { createRng } from '../../shared/domain/rng.ts';
@@ -22,10 +25,10 @@ const WARM_UP_RUNS = 2;
  * The medians are of warm runs (as a scheduled run in a warm Lambda container is); the process's
  * first run, which also compiles the code, is reported apart.
  */
-async function decisionTime(nodes: number, vmsPerNode: number, reps: number) {
+async function decisionTime(nodes: number, vmsPerNode: number, reps: number, fresh: boolean) {
   const records = clusterRecords(nodes, vmsPerNode, 7);
   const config = { ...DEFAULT_BALANCING_CONFIG, maxMigrationsPerCluster: 1_000_000 };
-  const clients = memoryClients(records, config);
+  let clients = memoryClients(records, config);
   const whole: number[] = [];
   const wholeCpu: number[] = [];
   const phases: Record<string, number[]> = {};
@@ -35,6 +38,7 @@ async function decisionTime(nodes: number, vmsPerNode: number, reps: number) {
   let firstRunCpuMs = 0;
   for (let r = -WARM_UP_RUNS; r < reps; r++) {
     const round = r + WARM_UP_RUNS;
+    if (fresh) clients = memoryClients(clusterRecords(nodes, vmsPerNode, 7), config);
     const cpu = process.cpuUsage();
     const start = performance.now();
     const record = await runBalancer(
@@ -79,7 +83,7 @@ async function decisionTime(nodes: number, vmsPerNode: number, reps: number) {
 
 export type DecisionFigures = Awaited<ReturnType<typeof decisionTime>>;
 
-const [nodes, vmsPerNode, reps] = process.argv.slice(2).map(Number);
+const [nodes, vmsPerNode, reps] = process.argv.slice(2, 5).map(Number);
 if (nodes && vmsPerNode && reps) {
-  console.log(JSON.stringify(await decisionTime(nodes, vmsPerNode, reps)));
+  console.log(JSON.stringify(await decisionTime(nodes, vmsPerNode, reps, process.argv[5] === 'fresh')));
 }
