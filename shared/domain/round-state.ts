@@ -530,103 +530,28 @@ export function applyMove(state: RoundState, c: Candidate, giver: NodeInfo, take
   state.budget[g] = (state.budget[g] as number) - 1;
   state.budget[t] = (state.budget[t] as number) - 1;
   state.clusterBudget--;
-  return new MoveMade(
-    indexed ? (vms.ids[c.v] as string) : c.vm.id,
-    giver.id,
-    taker.id,
-    c.loadOnSource,
-    c.loadOnTarget,
-  );
-}
-
-// The round's moves and decisions are class instances, not object literals. V8 watches how long the
-// objects of each literal in the code live and, seeing those a round keeps to its end survive a young
-// collection, makes that literal's objects in the old generation from then on ("pretenuring"). After
-// the run they are garbage there until a full collection, and the young objects they point to (a
-// reason's text, a decision's moves) stay alive with them and are promoted in turn. Objects made by
-// `new` always start young: those of a run are freed by the first young collection after it. The
-// decide step's own old-generation allocation went from about 3.7 to 1.3 MB a run at 10,000 nodes.
-// Fields are declared only and assigned in the constructor, in the order the literals had them, so
-// the record's JSON is the same.
-
-/** A move as the round decides it (see `Move`). */
-class MoveMade implements Move {
-  declare vm: string;
-  declare from: string;
-  declare to: string;
-  declare loadOnSource: number;
-  declare loadOnTarget: number;
-
-  constructor(vm: string, from: string, to: string, loadOnSource: number, loadOnTarget: number) {
-    this.vm = vm;
-    this.from = from;
-    this.to = to;
-    this.loadOnSource = loadOnSource;
-    this.loadOnTarget = loadOnTarget;
-  }
-}
-
-/** A pair's two loads (see `PairDecision.loads` and `predicted`). */
-class PairLoads {
-  declare requester: number;
-  declare selected: number;
-
-  constructor(requester: number, selected: number) {
-    this.requester = requester;
-    this.selected = selected;
-  }
-}
-
-/** Why a pair did or did not exchange (see `Reason`), copied from the literal its step wrote. */
-class ReasonGiven implements Reason {
-  declare code: Reason['code'];
-  declare detail: string;
-
-  constructor(code: Reason['code'], detail: string) {
-    this.code = code;
-    this.detail = detail;
-  }
-}
-
-/** A pair's decision (see `PairDecision`). */
-class Decision implements PairDecision {
-  declare requester: string;
-  declare selected: string;
-  declare loads: PairLoads;
-  declare moves: Move[];
-  declare reason: Reason;
-  declare predicted: PairLoads;
-
-  constructor(
-    requester: string,
-    selected: string,
-    loads: PairLoads,
-    moves: Move[],
-    reason: Reason,
-    predicted: PairLoads,
-  ) {
-    this.requester = requester;
-    this.selected = selected;
-    this.loads = loads;
-    this.moves = moves;
-    this.reason = reason;
-    this.predicted = predicted;
-  }
+  return {
+    vm: indexed ? (vms.ids[c.v] as string) : c.vm.id,
+    from: giver.id,
+    to: taker.id,
+    loadOnSource: c.loadOnSource,
+    loadOnTarget: c.loadOnTarget,
+  };
 }
 
 /** A builder of the pair's decision: loads as the exchange starts, predicted loads when it is made. */
 export function resultFor(state: RoundState, requester: string, selected: string) {
-  const loads = new PairLoads(loadOf(state, requester), loadOf(state, selected));
+  const loads = { requester: loadOf(state, requester), selected: loadOf(state, selected) };
   return (reason: Reason, moves: Move[] = []): PairDecision => {
     flatten(reason.detail);
-    return new Decision(
+    return {
       requester,
       selected,
       loads,
       moves,
-      new ReasonGiven(reason.code, reason.detail),
-      new PairLoads(loadOf(state, requester), loadOf(state, selected)),
-    );
+      reason,
+      predicted: { requester: loadOf(state, requester), selected: loadOf(state, selected) },
+    };
   };
 }
 
