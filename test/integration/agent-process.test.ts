@@ -78,6 +78,57 @@ async function holdingRegistration(target: string) {
   };
 }
 
+/**
+ * A proxy in front of dynalite that keeps every request until `open()`. An agent started behind it
+ * loads its modules (seconds on a loaded machine) but reaches storage, and so registers, only when the
+ * test opens the gate; `reached` resolves when its first request arrives (it is up and about to
+ * register). Each agent gets its own gate, so the test decides when each one registers.
+ */
+async function gate(target: string) {
+  let isOpen = false;
+  const held: (() => void)[] = [];
+  let arrived!: () => void;
+  const reached = new Promise<void>((resolve) => {
+    arrived = resolve;
+  });
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const forward = () => {
+        const upstream = request(
+          new URL(req.url ?? '/', target),
+          { method: req.method, headers: req.headers },
+          (answer) => {
+            res.writeHead(answer.statusCode ?? 502, answer.headers);
+            answer.pipe(res);
+          },
+        );
+        upstream.on('error', () => res.destroy());
+        upstream.end(Buffer.concat(chunks));
+      };
+      if (isOpen) forward();
+      else {
+        held.push(forward);
+        arrived();
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    reached,
+    open: () => {
+      isOpen = true;
+      for (const forward of held.splice(0)) forward();
+    },
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
 describe('agent processes', () => {
   let clients: Clients;
   const procs = new Map<string, { child: ChildProcess; output: string[] }>();
@@ -213,53 +264,79 @@ describe('agent processes', () => {
     expect(procs.get('pa')!.output.join('')).toContain('image handed over');
   });
 
+  // Four agent processes register one after another, the last two against a lease that runs on the
+  // clock (4 s). A process takes about 2 s to start on a quiet machine and 5 to 15 s at a load average of
+  // 16 to 18 on two cores: started one after another, the third (to be refused by the dead holder's
+  // lease) could register after that lease lapsed, take the node over and never exit. So the three
+  // later agents start at once, each behind its own gate, and the test opens a gate at the moment that
+  // agent must register: only the storage round trips of registering race the lease.
   it('refuses a second agent for a live node id with exit 1 naming the holder, and takes over only once its lease lapsed', {
     timeout: 60_000,
   }, async () => {
-    const first = startAgent('pdup');
-    const held = await until('the first agent registered', async () => {
-      const node = await getNode(clients, 'pdup');
-      return node.report ? node : undefined;
-    });
-    expect(held.holder).toEqual({ pid: first.pid, host: expect.any(String) });
+    const dynamo = inject('stores').dynamoEndpoint;
+    const gates = new Map<string, Awaited<ReturnType<typeof gate>>>();
+    const startGated = async (key: string) => {
+      const g = await gate(dynamo);
+      gates.set(key, g);
+      startAgent('pdup', key, { AWS_ENDPOINT_URL_DYNAMODB: g.url });
+      return g;
+    };
+    try {
+      const first = startAgent('pdup');
+      const [second, third, fourth] = await Promise.all(['pdup-2', 'pdup-3', 'pdup-4'].map(startGated));
+      const held = await until('the first agent registered', async () => {
+        const node = await getNode(clients, 'pdup');
+        return node.report ? node : undefined;
+      });
+      expect(held.holder).toEqual({ pid: first.pid, host: expect.any(String) });
 
-    startAgent('pdup', 'pdup-2');
-    expect(await exitOf('pdup-2')).toBe(1);
-    const said = procs.get('pdup-2')!.output.join('');
-    expect(said).toContain(`node pdup is held by a live agent: incarnation ${held.incarnation}`);
-    expect(said).toContain(`pid ${first.pid} on ${held.holder!.host}`);
-    expect(said).toMatch(/its lease ends at \d{4}-\d\d-\d\dT[\d:.]+Z \(in \d+\.\d s\)/);
-    // The refused process changed nothing: the first still holds the node and keeps renewing.
-    const after = await getNode(clients, 'pdup');
-    expect(after.incarnation).toBe(held.incarnation);
-    expect(first.exitCode).toBeNull();
+      await second!.reached;
+      second!.open();
+      expect(await exitOf('pdup-2')).toBe(1);
+      const said = procs.get('pdup-2')!.output.join('');
+      expect(said).toContain(`node pdup is held by a live agent: incarnation ${held.incarnation}`);
+      expect(said).toContain(`pid ${first.pid} on ${held.holder!.host}`);
+      expect(said).toMatch(/its lease ends at \d{4}-\d\d-\d\dT[\d:.]+Z \(in \d+\.\d s\)/);
+      // The refused process changed nothing: the first still holds the node and keeps renewing.
+      const after = await getNode(clients, 'pdup');
+      expect(after.incarnation).toBe(held.incarnation);
+      expect(first.exitCode).toBeNull();
 
-    // The holder dies without giving the lease up: a new agent is refused until the lease lapses.
-    const lastLease = await until('a renewal', async () => {
-      const node = await getNode(clients, 'pdup');
-      return node.leaseUntil > after.leaseUntil ? node.leaseUntil : undefined;
-    });
-    first.kill('SIGKILL');
-    await exitOf('pdup');
-    const leaseUntil = Math.max(lastLease, (await getNode(clients, 'pdup')).leaseUntil);
-    if (Date.now() < leaseUntil - 1000) {
-      startAgent('pdup', 'pdup-3');
+      // The holder dies without giving the lease up: a new agent is refused until the lease lapses.
+      await third!.reached;
+      await fourth!.reached;
+      const lastLease = await until('a renewal', async () => {
+        const node = await getNode(clients, 'pdup');
+        return node.leaseUntil > after.leaseUntil ? node.leaseUntil : undefined;
+      });
+      first.kill('SIGKILL');
+      await exitOf('pdup');
+      const leaseUntil = Math.max(lastLease, (await getNode(clients, 'pdup')).leaseUntil);
+      // Just after a renewal, about 3.5 s of the 4 s lease are left; the third agent is already up.
+      expect(leaseUntil - Date.now()).toBeGreaterThan(1000);
+      third!.open();
       expect(await exitOf('pdup-3')).toBe(1);
       expect(procs.get('pdup-3')!.output.join('')).toContain('is held by a live agent');
+
+      await sleep(Math.max(0, leaseUntil - Date.now() + 100));
+      fourth!.open();
+      const taken = await until('the new agent took the node over', async () => {
+        const node = await getNode(clients, 'pdup');
+        return node.incarnation !== held.incarnation && node.report ? node : undefined;
+      });
+      expect(taken.holder?.pid).toBe(procs.get('pdup-4')!.child.pid);
+      // The node item keeps the old holder's report, so wait for the new process's own start line: it runs its loop then
+      // (a SIGTERM earlier, while it registers, is pinned by the test below).
+      await until('the new agent started', async () =>
+        procs.get('pdup-4')!.output.join('').includes('agent started') ? true : undefined,
+      );
+      expect(await stopAgent('pdup-4')).toBe(0);
+    } finally {
+      // An agent still at its gate would wait on storage for ever: let it through before stopping it.
+      for (const g of gates.values()) g.open();
+      for (const key of gates.keys()) await stopAgent(key);
+      for (const g of gates.values()) await g.close();
     }
-    await sleep(Math.max(0, leaseUntil - Date.now() + 100));
-    startAgent('pdup', 'pdup-4');
-    const taken = await until('the new agent took the node over', async () => {
-      const node = await getNode(clients, 'pdup');
-      return node.incarnation !== held.incarnation && node.report ? node : undefined;
-    });
-    expect(taken.holder?.pid).toBe(procs.get('pdup-4')!.child.pid);
-    // The node item keeps the old holder's report, so wait for the new process's own start line: it runs its loop then
-    // (a SIGTERM earlier, while it registers, is pinned by the test below).
-    await until('the new agent started', async () =>
-      procs.get('pdup-4')!.output.join('').includes('agent started') ? true : undefined,
-    );
-    expect(await stopAgent('pdup-4')).toBe(0);
   });
 
   it('gives its lease up when SIGTERM comes while it registers', { timeout: 60_000 }, async () => {
