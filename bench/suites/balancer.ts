@@ -111,9 +111,7 @@ async function decisionTime(nodes: number, vmsPerNode: number, reps: number, fla
   const { stdout } = await promisify(execFile)(
     process.execPath,
     [...flags, '--import', tsx, entry, ...args],
-    {
-      maxBuffer: 1 << 20,
-    },
+    { maxBuffer: 1 << 20 },
   );
   const figures = JSON.parse(stdout.trim().split('\n').at(-1) as string) as DecisionFigures;
   return { ...figures, targetCpuMs: TARGET_CPU_MS, met: figures.runCpuMs <= TARGET_CPU_MS };

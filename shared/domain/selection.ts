@@ -291,9 +291,9 @@ function largestFirst(candidates: readonly Candidate[], at: Int32Array, m: numbe
 }
 
 /**
- * The fewest of `sizes[0]` … `sizes[n − 1]` (ascending) whose sum can come nearest `fill` and land within [search − tol,
- * search]: k of them reach about any sum between the k smallest and the k largest. 0 when none comes
- * nearer than nothing.
+ * The fewest of `sizes[0]` … `sizes[n − 1]` (ascending) whose sum can come nearest `fill` and land
+ * within [search − tol, search]: k of them reach about any sum between the k smallest and the k
+ * largest. 0 when none comes nearer than nothing.
  */
 function countToRest(sizes: Float64Array, n: number, fill: number, search: number, tol: number): number {
   let count = 0;
