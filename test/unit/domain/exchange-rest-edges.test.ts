@@ -3,9 +3,7 @@
 // make the tolerance exactly 2 × 0.25 × 8 = 4 load units, so a VM can fill what is left exactly.
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_BALANCING_CONFIG } from '../../../shared/domain/config.ts';
-import { decideRound } from '../../../shared/domain/decide.ts';
-import { createRng } from '../../../shared/domain/rng.ts';
-import { aNode, aRound, vmsOn } from './fixtures.ts';
+import { movedExchanges } from './fixtures.ts';
 
 const config = {
   ...DEFAULT_BALANCING_CONFIG,
@@ -16,19 +14,7 @@ const config = {
 };
 
 /** Each exchange that moved, as `giver-taker loads`, in the order carried out. */
-function exchanges(nodes: [string, number[]][]): string[] {
-  const d = decideRound(
-    aRound(
-      nodes.map(([id]) => aNode({ id })),
-      nodes.flatMap(([id, sizes]) => vmsOn(id, sizes)),
-    ),
-    config,
-    createRng(1),
-  );
-  return d.pairs
-    .filter((p) => p.moves.length > 0)
-    .map((p) => `${p.requester}-${p.selected} ${p.moves.map((m) => m.loadOnSource)}`);
-}
+const exchanges = (nodes: [string, number[]][]) => movedExchanges(nodes, config);
 
 const ones = (n: number) => Array.from({ length: n }, () => 1);
 

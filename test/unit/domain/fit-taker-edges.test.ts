@@ -12,26 +12,12 @@
 // 1.5,1.5,2,1.25; 2.25,2.25,2 → 2,2.25,2.25).
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_BALANCING_CONFIG } from '../../../shared/domain/config.ts';
-import { decideRound } from '../../../shared/domain/decide.ts';
-import { createRng } from '../../../shared/domain/rng.ts';
-import { aNode, aRound, vmsOn } from './fixtures.ts';
+import { movedExchanges } from './fixtures.ts';
 
 const config = { ...DEFAULT_BALANCING_CONFIG, cooldownMs: 0, withRandom: false, maxMigrationsPerNode: 40 };
 
 /** Each exchange that moved, as `giver-taker loads`, in the order carried out. */
-function exchanges(nodes: [string, number[]][]): string[] {
-  const d = decideRound(
-    aRound(
-      nodes.map(([id]) => aNode({ id })),
-      nodes.flatMap(([id, sizes]) => vmsOn(id, sizes)),
-    ),
-    config,
-    createRng(1),
-  );
-  return d.pairs
-    .filter((p) => p.moves.length > 0)
-    .map((p) => `${p.requester}-${p.selected} ${p.moves.map((m) => m.loadOnSource)}`);
-}
+const exchanges = (nodes: [string, number[]][]) => movedExchanges(nodes, config);
 
 describe('a taker-bound exchange stops the taker at its level', () => {
   it('counts the giver’s largest VMs first as shed anyway, whatever order they are listed in', () => {

@@ -1,6 +1,8 @@
 // Small builders for domain tests: a node, a VM, a config, a round.
 import { DEFAULT_BALANCING_CONFIG } from '../../../shared/domain/config.ts';
+import { decideRound } from '../../../shared/domain/decide.ts';
 import type { PlacementNode } from '../../../shared/domain/placement.ts';
+import { createRng } from '../../../shared/domain/rng.ts';
 import type { BalancingConfig, NodeInfo, RoundInput, VmInfo, Weights } from '../../../shared/domain/types.ts';
 
 export const CPU: Weights = { cpu: 1, io: 0, mem: 0 };
@@ -50,4 +52,22 @@ export function aPlacementNode(
     vms: [],
     ...over,
   };
+}
+
+/**
+ * Each exchange of a round (one run of decideRound, RNG seed 1) that moved VMs, as `giver-taker
+ * loads`, in the order carried out; `nodes` as [id, its VMs' loads].
+ */
+export function movedExchanges(nodes: [string, number[]][], config: BalancingConfig): string[] {
+  const d = decideRound(
+    aRound(
+      nodes.map(([id]) => aNode({ id })),
+      nodes.flatMap(([id, sizes]) => vmsOn(id, sizes)),
+    ),
+    config,
+    createRng(1),
+  );
+  return d.pairs
+    .filter((p) => p.moves.length > 0)
+    .map((p) => `${p.requester}-${p.selected} ${p.moves.map((m) => m.loadOnSource)}`);
 }
