@@ -225,6 +225,14 @@ export async function run(ctx: {
       `CPU by phase: ${breakdown(big.phasesCpuMs)}; ${big.moves} moves, CV ${big.cvBefore} → ${big.cvAfter}; ` +
       `target ≤ ${TARGET_CPU_MS} ms CPU: ${big.met ? 'met' : 'MISSED'}`,
   );
+  const steady = big.steadyState;
+  if (steady) {
+    ctx.log(
+      `the same process's runs ${steady.warmUpRuns}–${steady.warmUpRuns + steady.runs - 1} (a container that has ` +
+        `served a while): CPU median ${steady.runCpuMs} ms, mean ${steady.meanRunCpuMs} ms ` +
+        `(fastest ${steady.minRunCpuMs}, slowest ${steady.maxRunCpuMs} ms); CPU by phase: ${breakdown(steady.phasesCpuMs)}`,
+    );
+  }
   // The same run under V8's default heap sizes, for comparison (what the flags are worth).
   const unflagged = await decisionTime(10_000, 10, reps, []);
   const defaultHeap = {
