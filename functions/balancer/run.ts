@@ -20,6 +20,7 @@ import {
   type Penalty,
   penalise,
 } from '../../shared/domain/learning.ts';
+import { plainMaker } from '../../shared/domain/round-state.ts';
 import { checkShard, roundAt } from '../../shared/domain/shards.ts';
 import type {
   BalancingConfig,
@@ -375,12 +376,29 @@ function dryRunOrders(read: Read, decision: RoundDecision, exchanges: number): W
     const fence = read.view.fenceOf(move.vm, move.from);
     const migration = prefix + n;
     const { vm, from, to } = move;
-    // The fence in the literal, not added after: adding a field to a made object allocates room for it.
+    // The fence set when made, not added after: adding a field to a made object allocates room for it.
     if (fence === undefined) return { vm, from, to, migration, outcome: 'dry-run' };
-    return { vm, from, to, migration, outcome: 'dry-run', fence };
+    return new DryRunOrderOf(vm, from, to, migration, fence);
   });
   return { orders, planned: decision.moves, exchanges };
 }
+
+/** A dry-run order, made by `new` so that V8 does not make it in the old generation (see `plainMaker`). */
+const DryRunOrderOf = plainMaker(function (
+  this: RunOrder,
+  vm: string,
+  from: string,
+  to: string,
+  migration: string,
+  fence: number,
+) {
+  this.vm = vm;
+  this.from = from;
+  this.to = to;
+  this.migration = migration;
+  this.outcome = 'dry-run';
+  this.fence = fence;
+});
 
 /** The penalties this run learned: from judged exchanges and from moves that undo recent ones. */
 function newPenalties(read: Read, learned: Learned, planned: readonly Move[]): Penalty[] {
