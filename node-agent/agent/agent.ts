@@ -225,8 +225,12 @@ function onWake(s: AgentState, message: WakeMessage): 'accepted' | 'unknown' {
   return 'accepted';
 }
 
-/** Pause after a wake-up's read before the next one for the same VM (the rate limit). */
-const WAKE_GAP_MS = 5;
+/**
+ * Pause after a wake-up's read before the next one for the same VM: the rate limit (a flood of
+ * forged wake-ups costs at most one read of the item per gap). A migration's own wake-ups come one
+ * per side, far apart, and the first of any burst is served at once.
+ */
+export const WAKE_GAP_MS = 50;
 
 async function serveWakes(s: AgentState, id: string) {
   const serving = { again: true };

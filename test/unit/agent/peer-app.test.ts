@@ -140,8 +140,14 @@ describe('the peer channel over HTTP', () => {
     const server = await startPeerServer(
       { host: '127.0.0.1' },
       {
-        wake: (m) => (wakes.push(m), verdict),
-        push: (o) => (pushes.push(o), verdict),
+        wake: (m) => {
+          wakes.push(m);
+          return verdict;
+        },
+        push: (o) => {
+          pushes.push(o);
+          return verdict;
+        },
       },
     );
     try {
