@@ -190,7 +190,13 @@ async function register(s: AgentState) {
     previous && previous.incarnation !== mine && previous.leaseUntil >= now ? previous.leaseUntil : now;
   s.status = s.readyAt > now ? 'waiting' : 'ready';
   log.info(
-    { node: s.self, incarnation: s.incarnation, leaseUntil: s.leaseUntil, readyAt: s.readyAt },
+    {
+      node: s.self,
+      incarnation: s.incarnation,
+      leaseUntil: s.leaseUntil,
+      readyAt: s.readyAt,
+      ...(s.peerUrl ? { peerUrl: s.peerUrl } : {}),
+    },
     'registered',
   );
   await fault(s, 'register', { phase: 'after' });
