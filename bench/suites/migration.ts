@@ -266,6 +266,7 @@ async function startAgents(
         checkpointMs: 60_000,
         cooldownMs: 0,
         timings: DEFAULT_TIMINGS,
+        ...(PEER === 'push' ? { pushFinalDelta: true } : {}),
       },
     );
     await agent.register();
@@ -275,15 +276,11 @@ async function startAgents(
 
 const NODES = ['bench-a', 'bench-b'];
 /**
- * The agents talk over the peer channel (wake-ups and pushed final deltas) unless SEESAW_PEER=0;
- * SEESAW_PEER=wake sends wake-ups only (for A/B runs of each step).
+ * The agents wake each other over the peer channel unless SEESAW_PEER=0; SEESAW_PEER=push also
+ * pushes final deltas that go through S3 (off by default: see docs/protocol.md), for A/B runs.
  */
-const PEER = process.env.SEESAW_PEER ?? 'on';
-function peerOf() {
-  if (PEER === '0') return {};
-  const peer = httpPeer({ host: '127.0.0.1' });
-  return { peer: PEER === 'wake' ? { ...peer, push: async () => false } : peer };
-}
+const PEER = process.env.SEESAW_PEER ?? 'wake';
+const peerOf = () => (PEER === '0' ? {} : { peer: httpPeer({ host: '127.0.0.1' }) });
 
 /** Moves one guest back and forth `moves` times; the migration records. */
 async function moveBackAndForth(

@@ -153,7 +153,7 @@ async function stopAndCopy(ctx: OpContext, vm: VmRecord, order: MigrationOrder) 
   // Only one inline image at a time: one still in the item (not yet published) keeps its place.
   const inlineOk = vm.inlineImage === undefined;
   // A target with a peer channel gets the final delta pushed while it is uploaded (see pushFinal).
-  const pushTo = ctx.peer?.address(order.to) ? order.to : undefined;
+  const pushTo = ctx.config.pushFinalDelta && ctx.peer?.address(order.to) ? order.to : undefined;
   const inlineBytes = Math.min(ctx.config.inlineImageBytes ?? INLINE_IMAGE_BYTES, INLINE_IMAGE_BYTES);
   const holdBackBytes = pushTo ? MAX_PUSH_BYTES : inlineOk ? inlineBytes : -1;
   const final = await ctx.step(

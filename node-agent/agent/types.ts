@@ -46,6 +46,11 @@ export interface AgentConfig {
    * INLINE_IMAGE_BYTES); a larger one goes to S3 (and to the target's peer channel, if any). 0: never.
    */
   inlineImageBytes?: number;
+  /**
+   * Push a final delta that goes through S3 to a target on the peer channel as well (default off:
+   * on the migration bench it moved the download's time into the take; see docs/protocol.md).
+   */
+  pushFinalDelta?: boolean;
 }
 
 export interface AgentDeps {

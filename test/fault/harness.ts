@@ -340,6 +340,7 @@ class Schedule {
         timings: TIMING.timings,
         // Half the processes hand every final delta over through S3 and the channel's push.
         ...this.bus.inlineImageBytes(),
+        pushFinalDelta: true,
       },
     );
     return sim;

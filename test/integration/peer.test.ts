@@ -56,13 +56,14 @@ describe('the peer channel between two agents', () => {
   };
   const phases = (vm: string, msg: string) => lines.find((l) => l.vm === vm && l.msg === msg)?.phases;
 
-  /** An agent with a tapped peer channel; final deltas go through S3 (and the channel), not the item. */
+  /** An agent with a tapped peer channel; final deltas go through S3 and are pushed, not in the item. */
   const anAgent = (id: string, tap = tapped(), clients?: Clients) => {
     transports.push(tap.transport);
     return rig.anAgent(id, {
       log,
       peer: tap.transport,
       inlineImageBytes: 0,
+      pushFinalDelta: true,
       ...(clients ? { clients } : {}),
     });
   };

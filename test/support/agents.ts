@@ -35,6 +35,8 @@ export interface AgentOptions {
   peer?: Parameters<typeof createAgent>[0]['peer'];
   /** The agent's bound for final deltas carried in the item (see AgentConfig.inlineImageBytes). */
   inlineImageBytes?: number;
+  /** The agent pushes final deltas that go through S3 to a target on the peer channel. */
+  pushFinalDelta?: boolean;
   /** The clients the agent uses (the rig's unless given: to count its reads, say). */
   clients?: Clients;
 }
@@ -87,6 +89,7 @@ export function agentRig(start = 1_000_000): AgentRig {
         cooldownMs: 5000,
         timings: options.timings ?? AGENT_TIMINGS,
         ...(options.inlineImageBytes === undefined ? {} : { inlineImageBytes: options.inlineImageBytes }),
+        ...(options.pushFinalDelta ? { pushFinalDelta: true } : {}),
       },
     );
   };
