@@ -13,7 +13,6 @@ import { createAgent } from './agent/agent.ts';
 import { runAgent } from './agent/run.ts';
 import { withQemu } from './drivers/qemu/agent-wiring.ts';
 import { createKernel, UNITS_PER_CORE } from './kernel/index.ts';
-import { httpPeer, parseListen } from './peer/transport.ts';
 
 const positive = z.number().int().positive();
 
@@ -47,8 +46,6 @@ export const agentProcessConfigSchema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     /** Offer the qemu driver (x86 VMs) beside the kernel, if qemu-system-x86_64 is installed. */
     qemu: z.boolean(),
-    /** Where the peer channel listens (port 0: an ephemeral one); absent: no channel. */
-    peerListen: z.object({ host: z.string().min(1), port: z.number().int().min(0).max(65_535) }).optional(),
   })
   .refine((c) => c.reportMs < c.leaseMs - c.fenceMarginMs, {
     message:
@@ -72,8 +69,6 @@ export interface AgentFlags {
   data?: string;
   logLevel?: string;
   qemu?: boolean;
-  /** `host[:port]` for the peer channel, or `off`. */
-  peerListen?: string;
 }
 
 /** `cpu=1,io=0.2,mem=0.1` → { cpu: 1, io: 0.2, mem: 0.1 } (values stay strings for zod to reject). */
@@ -137,7 +132,6 @@ export function resolveAgentConfig(
     storage,
     logLevel: flags.logLevel ?? env.LOG_LEVEL ?? 'info',
     qemu: flags.qemu ?? env.SEESAW_QEMU === '1',
-    ...peerListenOf(flags.peerListen ?? env.SEESAW_PEER_LISTEN),
   };
   const parsed = agentProcessConfigSchema.safeParse(raw);
   if (!parsed.success)
@@ -145,12 +139,6 @@ export function resolveAgentConfig(
       `invalid agent configuration: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`).join('; ')}`,
     );
   return parsed.data;
-}
-
-/** The peer channel's listen address from `host[:port]`; none for `off` or nothing given. */
-function peerListenOf(text: string | undefined) {
-  if (text === undefined || text.trim() === '' || text.trim() === 'off') return {};
-  return { peerListen: parseListen(text) };
 }
 
 /**
@@ -229,11 +217,7 @@ export async function runAgentProcess(config: AgentProcessConfig): Promise<void>
     };
     await refreshCooldown().catch(() => undefined);
     const holder = { pid: process.pid, host: hostname() };
-    const peer = config.peerListen ? httpPeer(config.peerListen) : undefined;
-    const agent = createAgent(
-      { clients, kernel, clock, log, images, holder, ...(peer ? { peer } : {}) },
-      agentConfig,
-    );
+    const agent = createAgent({ clients, kernel, clock, log, images, holder }, agentConfig);
     // Asked to stop before registering: there is no lease to take, nor to give up.
     if (signals.requested) return;
     // One process per node id: a live lease of another incarnation refuses this one (NodeHeld).

@@ -10,7 +10,6 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { createAgent } from '../../node-agent/agent/agent.ts';
 import { type RunningAgent, runAgent } from '../../node-agent/agent/run.ts';
 import { createKernel } from '../../node-agent/kernel/index.ts';
-import { httpPeer } from '../../node-agent/peer/transport.ts';
 import { DEFAULT_TIMINGS, orderDeadline } from '../../shared/domain/protocol.ts';
 import { startScratchStores } from '../../shared/local/stores.ts';
 import { createImageStore } from '../../shared/storage/image-store.ts';
@@ -137,7 +136,6 @@ function breakdownOf(s: Phases | undefined, t: Phases | undefined) {
     firstTickMs: n(t.firstTickMs),
     applied: t.path === 'apply' ? 1 : 0,
     inlined: t.inline === true ? 1 : 0,
-    pushed: t.pushed === true ? 1 : 0,
   };
 }
 /**
@@ -176,7 +174,6 @@ function moveDetail(r: MigrationRecord, phases: PhaseLog, pauses: PauseLog) {
     prepared: t?.prepared,
     path: t?.path,
     inline: t?.inline === true,
-    pushed: t?.pushed === true,
     downloadMs: n(t?.downloadMs),
     applyMs: n(t?.applyMs),
     takeMs: n(t?.takeMs),
@@ -252,21 +249,13 @@ async function startAgents(
       { images },
     );
     const agent = createAgent(
-      {
-        clients,
-        kernel,
-        clock: Date.now,
-        log: phases.log,
-        images,
-        ...peerOf(),
-      },
+      { clients, kernel, clock: Date.now, log: phases.log, images },
       {
         node: spec,
         lease: { leaseMs: 5000, fenceMarginMs: 1000 },
         checkpointMs: 60_000,
         cooldownMs: 0,
         timings: DEFAULT_TIMINGS,
-        ...(PEER === 'push' ? { pushFinalDelta: true } : {}),
       },
     );
     await agent.register();
@@ -275,12 +264,6 @@ async function startAgents(
 }
 
 const NODES = ['bench-a', 'bench-b'];
-/**
- * The agents wake each other over the peer channel unless SEESAW_PEER=0; SEESAW_PEER=push also
- * pushes final deltas that go through S3 (off by default: see docs/protocol.md), for A/B runs.
- */
-const PEER = process.env.SEESAW_PEER ?? 'wake';
-const peerOf = () => (PEER === '0' ? {} : { peer: httpPeer({ host: '127.0.0.1' }) });
 
 /** Moves one guest back and forth `moves` times; the migration records. */
 async function moveBackAndForth(
@@ -344,8 +327,6 @@ function breakdownP50(records: MigrationRecord[], phases: PhaseLog) {
     applied: parts.filter((b) => b.applied).length,
     /** Moves whose final delta travelled in the hand-over item and was applied from it (no S3 round trip). */
     inlined: parts.filter((b) => b.inlined).length,
-    /** Moves whose final delta the source pushed over the peer channel and the target applied from it. */
-    pushed: parts.filter((b) => b.pushed).length,
   };
 }
 
@@ -380,7 +361,6 @@ export async function run(ctx: {
   const moves = ctx.quick ? 2 : 6;
   const figures: Record<string, unknown> = {
     movesPerGuest: moves,
-    peer: PEER,
     loadavg1: Math.round(loadavg()[0]! * 10) / 10,
   };
   try {

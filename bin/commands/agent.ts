@@ -102,10 +102,6 @@ export function registerAgent(program: Command) {
     .option('--checkpoint-ms <ms>', 'periodic checkpoint interval per VM')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
     .option('--qemu', 'also run x86 VMs (guest qemu:<image>) under QEMU, if qemu-system-x86_64 is installed')
-    .option(
-      '--peer-listen <host[:port]>',
-      'serve the peer channel (migration wake-ups and final deltas, agent to agent) there; port 0 or none: ephemeral; off: none (default: SEESAW_PEER_LISTEN, else off)',
-    )
     .action(async (flags: AgentFlags) => {
       // --data (global): read the local stores' endpoints from DIR/endpoints.json.
       const { resolveAgentConfig, runAgentProcess } = await import('../../node-agent/main.ts');

@@ -250,9 +250,6 @@ function spawnAgent(node: DemoNode, dataDir: string, options: LocalClusterOption
       labels,
       '--data',
       dataDir,
-      // Migration wake-ups and final deltas agent to agent (hints only; see docs/protocol.md).
-      '--peer-listen',
-      '127.0.0.1:0',
     ],
     {
       env: {

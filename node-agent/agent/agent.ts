@@ -17,10 +17,8 @@ import { findVm, recordCheckpoint, type VmRecord } from '../../shared/storage/vm
 import { GuestFault } from '../kernel/budget.ts';
 import { UNITS_PER_CORE } from '../kernel/index.ts';
 import type { Kernel } from '../kernel/types.ts';
-import type { PushedObject, WakeMessage } from '../peer/app.ts';
 import { Crash, type FaultHook, type FaultPoint, Fenced } from './faults.ts';
 import { ForeignStart, runVmOp } from './ops.ts';
-import { createPeerLink, type PeerLink } from './peer.ts';
 import { buildReport } from './report.ts';
 import type {
   Agent,
@@ -58,11 +56,6 @@ interface AgentState {
   status: AgentStatus;
   /** Bumped whenever the node fences itself; operations started before must stop at their next step. */
   epoch: number;
-  /** The peer channel (deps.peer), and its advertised address once it listens. */
-  peer: PeerLink | undefined;
-  peerUrl: string | undefined;
-  /** Peer wake-ups being served, by VM: one read at a time, later ones folded into one more. */
-  wakes: Map<string, { again: boolean }>;
 }
 
 export function createAgent(deps: AgentDeps, config: AgentConfig): Agent {
@@ -85,17 +78,6 @@ export function createAgent(deps: AgentDeps, config: AgentConfig): Agent {
     readyAt: Number.POSITIVE_INFINITY,
     status: 'new',
     epoch: 0,
-    peer: deps.peer
-      ? createPeerLink({
-          transport: deps.peer,
-          clients: deps.clients,
-          clock: deps.clock,
-          log: deps.log,
-          self: config.node.id,
-        })
-      : undefined,
-    peerUrl: undefined,
-    wakes: new Map(),
   };
   return {
     nodeId: s.self,
@@ -144,15 +126,12 @@ function fenceAll(s: AgentState, why: string) {
   s.held.clear();
   s.outbound.clear();
   s.precopied.clear();
-  s.peer?.clear();
 }
 
 function crash(s: AgentState) {
   if (s.status === 'crashed') return;
   s.status = 'crashed';
   s.epoch += 1;
-  s.peer?.clear();
-  void s.deps.peer?.close().catch(() => undefined);
 }
 
 function supersede(s: AgentState, by: string | undefined) {
@@ -171,7 +150,6 @@ async function register(s: AgentState) {
   }
   const mine = s.incarnation;
   const next = s.newId();
-  await listenToPeers(s);
   const now = clock();
   // Conditional: refused (NodeHeld) while another process's lease on this node id is live.
   const record = await registerNode(clients, {
@@ -181,7 +159,6 @@ async function register(s: AgentState) {
     leaseMs: s.config.lease.leaseMs,
     ...(mine ? { replaces: mine } : {}),
     ...(s.deps.holder ? { holder: s.deps.holder } : {}),
-    ...(s.peerUrl ? { peerUrl: s.peerUrl } : {}),
   });
   s.incarnation = next;
   s.leaseUntil = record.leaseUntil;
@@ -190,86 +167,10 @@ async function register(s: AgentState) {
     previous && previous.incarnation !== mine && previous.leaseUntil >= now ? previous.leaseUntil : now;
   s.status = s.readyAt > now ? 'waiting' : 'ready';
   log.info(
-    {
-      node: s.self,
-      incarnation: s.incarnation,
-      leaseUntil: s.leaseUntil,
-      readyAt: s.readyAt,
-      ...(s.peerUrl ? { peerUrl: s.peerUrl } : {}),
-    },
+    { node: s.self, incarnation: s.incarnation, leaseUntil: s.leaseUntil, readyAt: s.readyAt },
     'registered',
   );
   await fault(s, 'register', { phase: 'after' });
-}
-
-/** Opens the peer channel once (a re-registration advertises the same address); without it, none. */
-async function listenToPeers(s: AgentState) {
-  if (!s.deps.peer || s.peerUrl) return;
-  try {
-    s.peerUrl = await s.deps.peer.listen({ wake: (m) => onWake(s, m), push: (o) => onPush(s, o) });
-  } catch (error) {
-    s.deps.log.warn(
-      { node: s.self, err: (error as Error).message },
-      'peer channel not opened; running without it',
-    );
-  }
-}
-
-/** A VM this agent has business with: one it holds, knows from the table, or watches. */
-const knows = (s: AgentState, vm: string) => s.held.has(vm) || s.records.has(vm) || s.watching.has(vm);
-
-/**
- * A peer says VM `vm`'s item changed. Only a hint: the agent reads the item (consistently) and acts
- * on what the store says, as its watch would. One read at a time per VM, and wake-ups that come
- * while it runs are folded into one more, so a forged or repeated one costs at most a read.
- */
-function onWake(s: AgentState, message: WakeMessage): 'accepted' | 'unknown' {
-  if (!alive(s) || !knows(s, message.vm)) return 'unknown';
-  const serving = s.wakes.get(message.vm);
-  if (serving) serving.again = true;
-  else void serveWakes(s, message.vm);
-  return 'accepted';
-}
-
-/**
- * Pause after a wake-up's read before the next one for the same VM: the rate limit (a flood of
- * forged wake-ups costs at most one read of the item per gap). A migration's own wake-ups come one
- * per side, far apart, and the first of any burst is served at once.
- */
-export const WAKE_GAP_MS = 50;
-
-async function serveWakes(s: AgentState, id: string) {
-  const serving = { again: true };
-  s.wakes.set(id, serving);
-  try {
-    while (serving.again) {
-      serving.again = false;
-      await wakeOn(s, id);
-      await pause(WAKE_GAP_MS);
-    }
-  } catch {
-    // a failed read costs the hint only; the watches and the reconcile carry on
-  } finally {
-    s.wakes.delete(id);
-  }
-}
-
-/** Acts on VM `id`'s item now, with one read: its own, or the operation's after the one in flight. */
-async function wakeOn(s: AgentState, id: string) {
-  const epoch = s.epoch;
-  const current = () => alive(s) && s.epoch === epoch && s.status === 'ready' && leaseOk(s, s.deps.clock());
-  if (!current()) return;
-  const busy = s.ops.get(id);
-  const read = busy ? undefined : await findVm(s.deps.clients, id);
-  await busy;
-  if (!current() || s.ops.has(id)) return;
-  startOp(s, opContext(s, { by: 'peer', at: s.deps.clock() }), id, undefined, read);
-}
-
-/** A peer pushed a final delta for a VM this agent prepares: kept for the apply, which verifies it. */
-function onPush(s: AgentState, object: PushedObject): 'accepted' | 'unknown' | 'full' {
-  if (!alive(s) || !s.peer || s.held.get(object.vm)?.migrationId !== object.order) return 'unknown';
-  return s.peer.keep(object) ? 'accepted' : 'full';
 }
 
 /** The period's load report; a kernel that cannot measure costs the report's VM lines, never the renewal. */
@@ -394,7 +295,6 @@ function opContext(s: AgentState, woke?: Wake): OpContext {
     wake: () => (alive(s) && s.waker ? s.waker() : false),
     dirt: (id) => s.dirt.get(id),
     ...(woke ? { woke } : {}),
-    ...(s.peer ? { peer: s.peer } : {}),
     step: (point, vm, fn, describe) => step(s, epoch, point, vm, fn, describe),
   };
 }
@@ -585,7 +485,6 @@ async function shutdown(s: AgentState) {
   await Promise.allSettled([...s.ops.values()]);
   if (leaseOk(s, s.deps.clock())) await finalCheckpoints(s);
   fenceAll(s, 'shutdown');
-  await s.deps.peer?.close().catch(() => undefined);
   try {
     await releaseLease(s.deps.clients, s.self, s.incarnation, s.deps.clock());
   } catch (error) {

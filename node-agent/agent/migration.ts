@@ -27,7 +27,6 @@ import {
   type VmRecord,
 } from '../../shared/storage/vms.ts';
 import type { VmLaunch } from '../kernel/types.ts';
-import { MAX_PUSH_BYTES } from '../peer/app.ts';
 import { Crash, Fenced } from './faults.ts';
 import { publishHeld, sealInlineImage, sealQuietly } from './inline-image.ts';
 import { launchOf, load, resumeGuest, stopGuest } from './lifecycle.ts';
@@ -64,8 +63,6 @@ const PRIOR_TRANSFER_BYTES_PER_MS = PAGE_BYTES;
  */
 async function precopyAndAnnounce(ctx: OpContext, vm: VmRecord, order: MigrationOrder): Promise<VmRecord> {
   const id = vm.id;
-  // The target's peer address, looked up while the rounds run (for the final delta's push and wake-up).
-  void ctx.peer?.locate(order.to);
   // An earlier move's final delta still in the item goes to S3 now, so this move's may take its place.
   await sealQuietly(ctx, vm);
   try {
@@ -152,25 +149,18 @@ async function stopAndCopy(ctx: OpContext, vm: VmRecord, order: MigrationOrder) 
   const out = progress;
   // Only one inline image at a time: one still in the item (not yet published) keeps its place.
   const inlineOk = vm.inlineImage === undefined;
-  // A target with a peer channel gets the final delta pushed while it is uploaded (see pushFinal).
-  const pushTo = ctx.config.pushFinalDelta && ctx.peer?.address(order.to) ? order.to : undefined;
-  const inlineBytes = Math.min(ctx.config.inlineImageBytes ?? INLINE_IMAGE_BYTES, INLINE_IMAGE_BYTES);
-  const holdBackBytes = pushTo ? MAX_PUSH_BYTES : inlineOk ? inlineBytes : -1;
   const final = await ctx.step(
     'finalDelta',
     id,
-    async (): Promise<FinalDelta> => {
+    async () => {
       // A delta held back by an earlier try is the parent of this one: it must be on S3 first.
       await publishOutbound(ctx, id, out);
-      const result = await ctx.kernel.checkpoint(id, 'delta', { final: true, holdBackBytes });
-      if (!result.held) return result;
-      out.held = result.held;
-      // Held back for the item (as asked, when there is no peer to push to), or small enough for it.
-      if (inlineOk && (!pushTo || result.held.body.byteLength <= inlineBytes)) return result;
-      // Too large for the item (or one is there): to S3 before the hand-over, pushed meanwhile.
-      const uploadMs = await pushFinal(ctx, { id, order, to: pushTo, progress: out });
-      const { held: _published, ...rest } = result;
-      return { ...rest, ...(rest.timing ? { timing: { ...rest.timing, uploadMs } } : {}), pushed: true };
+      const result = await ctx.kernel.checkpoint(id, 'delta', {
+        final: true,
+        ...(inlineOk ? { holdBackBytes: INLINE_IMAGE_BYTES } : {}),
+      });
+      if (result.held) out.held = result.held;
+      return result;
     },
     (r) => r.image,
   );
@@ -212,8 +202,6 @@ async function stopAndCopy(ctx: OpContext, vm: VmRecord, order: MigrationOrder) 
     );
   }
   const readyAt = ctx.clock();
-  // The target reads the item now rather than at its watch's next read.
-  ctx.peer?.wake(order.to, id, order.id);
   await ctx.step('stopSource', id, () => stopGuest(ctx, id));
   // Where the downtime went on this side (the target logs its own part; the bench joins them).
   const phases = {
@@ -226,33 +214,12 @@ async function stopAndCopy(ctx: OpContext, vm: VmRecord, order: MigrationOrder) 
     uploadMs: inlined ? 0 : final.timing?.uploadMs,
     itemWriteMs: readyAt - now,
     inlineBytes: inlined ? final.bytes : 0,
-    pushed: final.pushed === true,
     readyAt,
   };
   ctx.log.info(
     { node: ctx.self, vm: id, to: order.to, migration: order.id, bytes, phases },
     'image handed over',
   );
-}
-
-/** The final delta's checkpoint; `pushed`: published to S3 and pushed to the target, not held. */
-type FinalDelta = Awaited<ReturnType<OpContext['kernel']['checkpoint']>> & { pushed?: boolean };
-
-/**
- * Publishes the held final delta (its durable copy, before any hand-over) while pushing the same
- * bytes to the target, which then applies them without a download. The push is only a hint: its
- * result is not awaited beyond the publish. Returns the publish's ms (the move's upload).
- */
-async function pushFinal(
-  ctx: OpContext,
-  move: { id: string; order: MigrationOrder; to: string | undefined; progress: Outbound },
-): Promise<number> {
-  const held = move.progress.held;
-  if (held && move.to)
-    void ctx.peer?.push(move.to, { vm: move.id, order: move.order.id, key: held.key, body: held.body });
-  const startedAt = performance.now();
-  await publishOutbound(ctx, move.id, move.progress);
-  return performance.now() - startedAt;
 }
 
 /** DynamoDB's refusal of an item over its size limit. */
@@ -288,8 +255,6 @@ export const prepareIn: Handler<'prepareIn'> = async (ctx, action, vm, id) => {
   const order = action.order;
   const image = vm.image;
   const startedAt = ctx.clock();
-  // The source's peer address, looked up during the restore (for the wake-up below).
-  void ctx.peer?.locate(order.from);
   if (image && !ctx.kernel.precopiesItself?.(vm.guest.kind)) {
     await sealInlineImage(ctx, vm);
     const launch = { ...launchOf(vm), fence: vm.fence + 1, image, paused: true };
@@ -307,8 +272,6 @@ export const prepareIn: Handler<'prepareIn'> = async (ctx, action, vm, id) => {
     }),
   );
   ctx.watch(id, ready);
-  // The source stops the guest as soon as it reads the note, not at its watch's or reconcile's pace.
-  ctx.peer?.wake(order.from, id, order.id);
   // When the target learnt of the pre-copy and what its restore took (the bench joins it to the move).
   const prepare = { woke: ctx.woke?.by, wokeAt: ctx.woke?.at, startedAt, restoredAt, readyAt: ctx.clock() };
   ctx.log.info({ node: ctx.self, vm: id, migration: order.id, prepare }, 'prepared for the final delta');
@@ -327,9 +290,7 @@ export const migrateIn: Handler<'migrateIn'> = async (ctx, action, vm, id) => {
   const image = vm.image;
   // The final delta in the item itself, when the source sent it so: applied without a download.
   const { held } = inlineImageOf(vm);
-  // Or pushed by the source over the peer channel: verified in the apply as bytes from S3 are.
-  const pushed = image && !held ? ctx.peer?.take(id, order.id, image.manifest) : undefined;
-  const inline = held && held.key === image?.manifest ? held : pushed;
+  const inline = held && held.key === image?.manifest ? held : undefined;
   let loading: Promise<LoadTiming | undefined> = Promise.resolve(undefined);
   if (!ctx.held.has(id) || ctx.held.get(id)?.image !== image?.manifest) {
     const launch = { ...launchOf(vm), fence: vm.fence + 1, ...(image ? { image } : {}), paused: true };
@@ -339,9 +300,7 @@ export const migrateIn: Handler<'migrateIn'> = async (ctx, action, vm, id) => {
       migrationId: order.id,
       ...(image ? { image: image.manifest } : {}),
     };
-    loading = ctx.step('loadTarget', id, () =>
-      bringUp(ctx, vm, launch, holding, inline, pushed !== undefined),
-    );
+    loading = ctx.step('loadTarget', id, () => bringUp(ctx, vm, launch, holding, inline));
   }
   // The load and the take overlap; the guest runs only once both are done. A take without a load
   // leaves the VM owned here and not held: the next decision restarts it from this same image.
@@ -400,8 +359,6 @@ interface LoadTiming {
   path: 'apply' | 'restore';
   /** Applied from the final delta carried in the item (no download). */
   inline?: boolean;
-  /** Applied from the final delta the source pushed over the peer channel (no download). */
-  pushed?: boolean;
   downloadMs?: number;
   applyMs?: number;
 }
@@ -417,7 +374,6 @@ async function bringUp(
   launch: VmLaunch,
   holding: Holding,
   inline: HeldObject | undefined,
-  pushed: boolean,
 ): Promise<LoadTiming> {
   const id = launch.id;
   const held = ctx.held.get(id);
@@ -433,8 +389,7 @@ async function bringUp(
     try {
       const out = await apply(id, launch.image, inline);
       ctx.held.set(id, { ...held, image: launch.image.manifest });
-      const from = pushed ? { pushed: true } : inline ? { inline: true } : {};
-      return { path: 'apply', ...from, ...out.timing };
+      return { path: 'apply', ...(inline ? { inline: true } : {}), ...out.timing };
     } catch (error) {
       ctx.log.warn(
         { node: ctx.self, vm: id, err: (error as Error).message },

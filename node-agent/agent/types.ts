@@ -8,9 +8,7 @@ import type { HeldObject } from '../../shared/storage/image-store.ts';
 import type { LeaseHolder, NodeSpec } from '../../shared/storage/nodes.ts';
 import type { VmRecord } from '../../shared/storage/vms.ts';
 import type { Kernel } from '../kernel/types.ts';
-import type { PeerTransport } from '../peer/transport.ts';
 import type { FaultHook, FaultPoint } from './faults.ts';
-import type { PeerLink } from './peer.ts';
 
 /**
  * The kernel the agent drives. One that also runs QEMU VMs (node-agent/drivers/qemu/kernel-bridge.ts)
@@ -41,16 +39,6 @@ export interface AgentConfig {
   /** Quiet period a VM gets after it moves here (the balancing config's cooldownMs). */
   cooldownMs: number;
   timings: ProtocolTimings;
-  /**
-   * The largest final delta this node hands over inside the VM item (at most, and by default,
-   * INLINE_IMAGE_BYTES); a larger one goes to S3 (and to the target's peer channel, if any). 0: never.
-   */
-  inlineImageBytes?: number;
-  /**
-   * Push a final delta that goes through S3 to a target on the peer channel as well (default off:
-   * on the migration bench it moved the download's time into the take; see docs/protocol.md).
-   */
-  pushFinalDelta?: boolean;
 }
 
 export interface AgentDeps {
@@ -63,11 +51,6 @@ export interface AgentDeps {
   holder?: LeaseHolder;
   faults?: FaultHook;
   newId?: () => string;
-  /**
-   * The agent-to-agent peer channel (node-agent/peer; httpPeer in a process): wake-ups and pushed
-   * final deltas between a migration's two agents. Absent: no channel, the store's watches alone.
-   */
-  peer?: PeerTransport;
 }
 
 export type AgentStatus = 'new' | 'ready' | 'waiting' | 'fenced' | 'superseded' | 'crashed' | 'stopped';
@@ -114,10 +97,10 @@ export interface PeriodDirt {
 
 /**
  * What started a VM operation: the periodic reconcile, an inbound hint found by it, or a watch that
- * saw the item change, or a peer's wake-up (`at`: when that read returned). Logged with a migration's phases.
+ * saw the item change (`at`: when that read returned). Logged with a migration's phases.
  */
 export interface Wake {
-  by: 'reconcile' | 'inbound' | 'watch' | 'peer';
+  by: 'reconcile' | 'inbound' | 'watch';
   at: number;
 }
 
@@ -146,8 +129,6 @@ export interface OpContext {
   dirt(id: string): PeriodDirt | undefined;
   /** What started this operation, and when (for the migration's timing log only). */
   woke?: Wake;
-  /** The peer channel, when this agent has one (hints and bytes to the other side of a migration). */
-  peer?: PeerLink;
   /** Runs one protocol step between fault points; throws Crash/Fenced when the node died or fenced meanwhile. */
   step<T>(
     point: FaultPoint,

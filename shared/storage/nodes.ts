@@ -51,11 +51,6 @@ export interface NodeRecord extends NodeInfo {
   incarnation: string;
   /** The holding process's pid and host, for the message that refuses a second agent. */
   holder?: LeaseHolder;
-  /**
-   * Where the holding process takes peer-channel messages (node-agent/peer: wake-ups and pushed
-   * final deltas, hints only); absent when it offers none.
-   */
-  peerUrl?: string;
   /** Epoch ms; past it the node is dead unless it renews. */
   leaseUntil: number;
   /** A balancer run's booking of the node for one exchange. */
@@ -104,12 +99,6 @@ function bucketValues(id: string) {
   return { ':bgroup': keys.gsi3pk, ':bsort': keys.gsi3sk };
 }
 
-/** What a registration removes: a previous process's holder and peer address it does not replace. */
-function removals(options: { holder?: LeaseHolder | undefined; peerUrl?: string | undefined }) {
-  const gone = [...(options.holder ? [] : ['holder']), ...(options.peerUrl ? [] : ['peerUrl'])];
-  return gone.length ? ` REMOVE ${gone.join(', ')}` : '';
-}
-
 /**
  * Registers (or re-registers) a node under a new incarnation; admin state (draining, override) is
  * kept. Conditional: only when the node is new, its lease has lapsed, or it is held by `replaces`
@@ -124,8 +113,6 @@ export async function registerNode(
     leaseMs: number;
     replaces?: string | undefined;
     holder?: LeaseHolder | undefined;
-    /** The peer channel's address this process advertises (none: any older one is removed). */
-    peerUrl?: string | undefined;
   },
 ): Promise<NodeRecord> {
   const { spec, incarnation, now, leaseMs } = options;
@@ -137,8 +124,7 @@ export async function registerNode(
         'leaseUntil = :lease, updatedAt = :now, registeredAt = if_not_exists(registeredAt, :now), ' +
         'draining = if_not_exists(draining, :false), #kind = :kind, gsi2sk = :id, gsi3pk = :bgroup, gsi3sk = :bsort' +
         (options.holder ? ', holder = :h' : '') +
-        (options.peerUrl ? ', peerUrl = :peer' : '') +
-        removals(options),
+        (options.holder ? '' : ' REMOVE holder'),
       ConditionExpression:
         'attribute_not_exists(pk) OR attribute_not_exists(incarnation) OR incarnation IN (:i, :mine) OR leaseUntil < :now',
       ExpressionAttributeNames: { '#kind': 'kind', '#capacity': 'capacity' },
@@ -156,7 +142,6 @@ export async function registerNode(
         ':kind': kindIndexKey('NODE', spec.id).kind,
         ...bucketValues(spec.id),
         ...(options.holder ? { ':h': options.holder } : {}),
-        ...(options.peerUrl ? { ':peer': options.peerUrl } : {}),
       },
     });
   } catch (error) {

@@ -56,11 +56,6 @@ describe('the migration protocol under injected faults', () => {
         results.filter((r) => r.scenario === 'real-give-take' && r.givesAndTakes > 0).length,
         'real-give-take schedules in which a node gave and took',
       ).toBeGreaterThan(0);
-      // The peer channel's bus lost, repeated, delayed and spoiled messages, and targets took pushes.
-      const peer = { lost: 0, repeated: 0, delayed: 0, spoiled: 0, pushesTaken: 0 };
-      for (const r of results)
-        for (const k of Object.keys(peer) as (keyof typeof peer)[]) peer[k] += r.peer[k];
-      for (const [k, n] of Object.entries(peer)) expect(n, `peer messages ${k}`).toBeGreaterThan(0);
       // Hostile schedules ran hostile VMs of every kind, and each ended FAILED (checked per schedule).
       const hostile = results.filter((r) => r.scenario.startsWith('hostile')).flatMap((r) => r.faults);
       for (const kind of ['spin', 'trap', 'grow'])

@@ -51,7 +51,6 @@ import {
   hostileModule,
   registerHostileModules,
 } from './hostile-guests.ts';
-import { type BusCounts, noBusCounts, PeerBus } from './peer-bus.ts';
 import { Tracker } from './tracker.ts';
 
 /** Virtual timings: one round is one kernel tick of `stepMs`. */
@@ -172,8 +171,6 @@ export interface ScheduleResult {
   /** Violations by what they mean: a VM lost (item or work), doubled (two runs), or anything else. */
   lost: number;
   doubled: number;
-  /** What the peer channel's bus did: messages lost, repeated, delayed, spoiled. */
-  peer: BusCounts;
 }
 
 /** Agent log errors a schedule may produce: each names a condition the protocol handles. */
@@ -240,8 +237,6 @@ class Schedule {
   /** Real balancer runs in which a node gives and also takes from a node other than its partner. */
   givesAndTakes = 0;
   private restarts = 0;
-  /** The agents' peer channel: wake-ups and pushed final deltas, lost, repeated or late under faults. */
-  readonly bus: PeerBus;
 
   constructor(
     readonly lane: Lane,
@@ -250,15 +245,6 @@ class Schedule {
     this.rng = createRng(seed);
     this.prefix = `s${seed}-${Math.floor(lane.now % 1e6)}`;
     this.tracker = new Tracker(() => lane.now);
-    this.bus = new PeerBus(
-      seed,
-      (label) => {
-        const sim = [...this.nodes.values(), ...this.twins.values()].find((n) => n.label === label);
-        return !sim || sim.dead ? 'dead' : sim.frozen ? 'frozen' : 'up';
-      },
-      () => this.round,
-      () => this.injecting,
-    );
   }
 
   node(id: string) {
@@ -330,7 +316,6 @@ class Schedule {
         },
         faults: (point, ctx) => this.onPoint(sim, point, ctx),
         newId: () => `${label}-inc${++this.restarts}`,
-        peer: this.bus.transport(label),
       },
       {
         node: spec,
@@ -338,9 +323,6 @@ class Schedule {
         checkpointMs: TIMING.checkpointMs,
         cooldownMs: 0,
         timings: TIMING.timings,
-        // Half the processes hand every final delta over through S3 and the channel's push.
-        ...this.bus.inlineImageBytes(),
-        pushFinalDelta: true,
       },
     );
     return sim;
@@ -765,7 +747,6 @@ class Schedule {
     }
     for (const sim of this.nodes.values())
       if (sim.frozen && sim.thawAt !== undefined && this.round >= sim.thawAt) sim.thaw?.();
-    this.bus.deliverDue();
     const active = [...this.nodes.values(), ...this.twins.values()].filter((n) => !n.dead && !n.frozen);
     for (const sim of active) sim.agent.tick();
     await Promise.all(
@@ -1377,7 +1358,6 @@ export async function runSchedule(
       errors: s.errors,
       swaps: s.swaps,
       spills: s.spills,
-      peer: s.bus.counts,
       givesAndTakes: s.givesAndTakes,
       lost: s.tracker.violations.filter((v) => violationKind(v) === 'lost').length,
       doubled: s.tracker.violations.filter((v) => violationKind(v) === 'doubled').length,
@@ -1437,9 +1417,7 @@ export function batchSummary(results: ScheduleResult[]): string[] {
   let events = 0;
   let swaps = 0;
   let givesAndTakes = 0;
-  const peer = noBusCounts();
   for (const r of results) {
-    for (const k of Object.keys(peer) as (keyof BusCounts)[]) peer[k] += r.peer[k];
     by.set(r.scenario, (by.get(r.scenario) ?? 0) + 1);
     for (const k of ['completed', 'aborted', 'settled'] as const) moves[k] += r.migrations[k];
     events += r.faults.length;
@@ -1453,7 +1431,6 @@ export function batchSummary(results: ScheduleResult[]): string[] {
     ...scenarioTable(results),
     `  events by kind: ${line(Object.entries(eventCounts(results)))}`,
     `  events: ${events}; migrations completed ${moves.completed}, aborted ${moves.aborted}, settled ${moves.settled}; swaps ordered ${swaps}; runs in which a node gave and took ${givesAndTakes}`,
-    `  peer channel: ${line(Object.entries(peer))}`,
   ];
 }
 
@@ -1495,7 +1472,6 @@ export async function runSchedules(
             givesAndTakes: 0,
             lost: 0,
             doubled: 0,
-            peer: noBusCounts(),
           }),
         );
         results.push(r);

@@ -31,14 +31,6 @@ export interface AgentOptions {
   log?: Parameters<typeof createAgent>[0]['log'];
   /** Protocol timings other than AGENT_TIMINGS (a source's ready wait, say). */
   timings?: ProtocolTimings;
-  /** The agent's peer channel (none unless given). */
-  peer?: Parameters<typeof createAgent>[0]['peer'];
-  /** The agent's bound for final deltas carried in the item (see AgentConfig.inlineImageBytes). */
-  inlineImageBytes?: number;
-  /** The agent pushes final deltas that go through S3 to a target on the peer channel. */
-  pushFinalDelta?: boolean;
-  /** The clients the agent uses (the rig's unless given: to count its reads, say). */
-  clients?: Clients;
 }
 
 export interface AgentRig {
@@ -74,13 +66,12 @@ export function agentRig(start = 1_000_000): AgentRig {
     options.alterKernel?.(kernel);
     return createAgent(
       {
-        clients: options.clients ?? rig.clients,
+        clients: rig.clients,
         kernel,
         clock: rig.clock,
         log: options.log ?? quiet,
         images: rig.images,
         ...(options.faults ? { faults: options.faults } : {}),
-        ...(options.peer ? { peer: options.peer } : {}),
       },
       {
         node: spec,
@@ -88,8 +79,6 @@ export function agentRig(start = 1_000_000): AgentRig {
         checkpointMs: 300,
         cooldownMs: 5000,
         timings: options.timings ?? AGENT_TIMINGS,
-        ...(options.inlineImageBytes === undefined ? {} : { inlineImageBytes: options.inlineImageBytes }),
-        ...(options.pushFinalDelta ? { pushFinalDelta: true } : {}),
       },
     );
   };
