@@ -20,7 +20,7 @@ import {
   type Penalty,
   penalise,
 } from '../../shared/domain/learning.ts';
-import { plainMaker } from '../../shared/domain/round-state.ts';
+import { plainMaker } from '../../shared/domain/plain.ts';
 import { checkShard, roundAt } from '../../shared/domain/shards.ts';
 import type {
   BalancingConfig,

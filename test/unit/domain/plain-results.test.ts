@@ -4,8 +4,8 @@
 // test/integration/balancer.test.ts), and tests and the API compare them as plain data.
 import { describe, expect, it } from 'vitest';
 import { decideRound } from '../../../shared/domain/decide.ts';
+import { plainMaker } from '../../../shared/domain/plain.ts';
 import { createRng } from '../../../shared/domain/rng.ts';
-import { plainMaker } from '../../../shared/domain/round-state.ts';
 import { aConfig, aNode, aRound, vmsOn } from './fixtures.ts';
 
 const isPlain = (x: unknown) => Object.getPrototypeOf(x) === Object.prototype;
