@@ -163,6 +163,14 @@ function moveDetail(r: MigrationRecord, phases: PhaseLog, pauses: PauseLog) {
     restoreMs: diff(p?.restoredAt, p?.startedAt),
     // ready -> stopped (undefined: the source stopped without the target's note, after readyWaitMs)
     readyToStopMs: diff(s?.stoppedAt, s?.targetReadyAt),
+    // ... of which the target's own ready write (note -> its reply), and the source's stop after that
+    // reply (see docs/protocol.md: the gap is the write, not the source's notice), with the GC and
+    // event-loop stalls between the note and the stop
+    readyWriteMs: diff(p?.readyAt, s?.targetReadyAt),
+    stopAfterWriteMs: diff(s?.stoppedAt, p?.readyAt),
+    ...(typeof s?.targetReadyAt === 'number' && typeof s.stoppedAt === 'number'
+      ? prefixed('ready', pauses.during(s.targetReadyAt, s.stoppedAt))
+      : {}),
     precopiedToStopMs: diff(s?.stoppedAt, s?.precopiedAt),
     sourceWoke: s?.woke,
     encodeMs: n(s?.encodeMs),
@@ -185,6 +193,12 @@ function moveDetail(r: MigrationRecord, phases: PhaseLog, pauses: PauseLog) {
   };
 }
 type MoveDetail = ReturnType<typeof moveDetail>;
+
+/** `{ gcMs }` as `{ readyGcMs }`, say: the same figures for another window of the move. */
+const prefixed = <T extends Record<string, number>>(prefix: string, figures: T) =>
+  Object.fromEntries(
+    Object.entries(figures).map(([k, v]) => [`${prefix}${k[0]!.toUpperCase()}${k.slice(1)}`, v]),
+  ) as Record<string, number>;
 
 /** One line of a move's detail for the bench's log. */
 function moveLine(d: MoveDetail) {
