@@ -31,6 +31,38 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/** Sends a request on; `answered` gets the reply's `pass` (it passes at once unless told otherwise). */
+type Forward = (answered?: (pass: () => void) => void) => void;
+
+/**
+ * A loopback proxy in front of dynalite: `route` gets each request's body and its `forward`, and
+ * decides when the request goes on and when its reply comes back.
+ */
+async function loopbackProxy(target: string, route: (body: Buffer, forward: Forward) => void) {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      route(body, (answered = (pass) => pass()) => {
+        const upstream = request(
+          new URL(req.url ?? '/', target),
+          { method: req.method, headers: req.headers },
+          (answer) =>
+            answered(() => {
+              res.writeHead(answer.statusCode ?? 502, answer.headers);
+              answer.pipe(res);
+            }),
+        );
+        upstream.on('error', () => res.destroy());
+        upstream.end(body);
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
 /**
  * A proxy in front of dynalite that passes every request on, but keeps the reply to the agent's
  * registration (its write has landed: the lease is taken) until `release`.
@@ -42,32 +74,17 @@ async function holdingRegistration(target: string) {
   const registered = new Promise<void>((resolve) => {
     seen = resolve;
   });
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      const upstream = request(
-        new URL(req.url ?? '/', target),
-        { method: req.method, headers: req.headers },
-        (answer) => {
-          const pass = () => {
-            res.writeHead(answer.statusCode ?? 502, answer.headers);
-            answer.pipe(res);
-          };
-          if (!held && body.includes('registeredAt')) {
-            held = true;
-            reply = pass;
-            seen();
-          } else pass();
-        },
-      );
-      upstream.end(body);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { server, url } = await loopbackProxy(target, (body, forward) =>
+    forward((pass) => {
+      if (!held && body.includes('registeredAt')) {
+        held = true;
+        reply = pass;
+        seen();
+      } else pass();
+    }),
+  );
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url,
     registered,
     release: () => {
       const pass = reply;
@@ -91,32 +108,15 @@ async function gate(target: string) {
   const reached = new Promise<void>((resolve) => {
     arrived = resolve;
   });
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const forward = () => {
-        const upstream = request(
-          new URL(req.url ?? '/', target),
-          { method: req.method, headers: req.headers },
-          (answer) => {
-            res.writeHead(answer.statusCode ?? 502, answer.headers);
-            answer.pipe(res);
-          },
-        );
-        upstream.on('error', () => res.destroy());
-        upstream.end(Buffer.concat(chunks));
-      };
-      if (isOpen) forward();
-      else {
-        held.push(forward);
-        arrived();
-      }
-    });
+  const { server, url } = await loopbackProxy(target, (_body, forward) => {
+    if (isOpen) forward();
+    else {
+      held.push(() => forward());
+      arrived();
+    }
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url,
     reached,
     open: () => {
       isOpen = true;

@@ -18,6 +18,15 @@ function decided(nodes: NodeInfo[], vms: VmInfo[], config: BalancingConfig): str
   return d.pairs.map((p) => `${p.requester}-${p.selected} ${p.reason.code}: ${p.reason.detail}`);
 }
 
+/** `decided` on nodes with default weights, each holding VMs of the listed loads. */
+function decidedOn(sizes: [string, number[]][], config: BalancingConfig): string[] {
+  return decided(
+    sizes.map(([id]) => aNode({ id })),
+    sizes.flatMap(([id, s]) => vmsOn(id, s)),
+    config,
+  );
+}
+
 /** VMs on `node` with [cpu, io] factors. */
 function vmsWith(node: string, factors: [number, number][]): VmInfo[] {
   return factors.map(([cpu, io], i) => aVm({ id: `${node}-${i}`, node, factors: { cpu, io, mem: 0 } }));
@@ -96,13 +105,7 @@ describe('an exchange’s later moves and its close', () => {
       ['n4', [2]],
       ['n5', [8, 4]],
     ];
-    expect(
-      decided(
-        sizes.map(([id]) => aNode({ id })),
-        sizes.flatMap(([id, s]) => vmsOn(id, s)),
-        { ...base, maxMigrationsPerNode: 2 },
-      ),
-    ).toEqual([
+    expect(decidedOn(sizes, { ...base, maxMigrationsPerNode: 2 })).toEqual([
       'n2-n1 moved: n2 gave 1 VM(s), load 4.500, to n1: 13/3.750 → 8.500/8.250',
       'n0-n4 moved: n0 gave 2 VM(s), load 3.250, to n4: 14/2 → 10.750/5.250',
       "n5-n3 no-gain: none of 2 movable VM(s) of n5 brings 12 vs 10 closer without raising the pair's maximum",
@@ -122,13 +125,7 @@ describe('an exchange’s later moves and its close', () => {
       ['n5', [2, 1, 4, 3, 1, 2, 3, 1, 1, 5, 4]],
       ['n6', [2.5, 2.5, 5, 5, 0.5, 2, 0.5]],
     ];
-    expect(
-      decided(
-        sizes.map(([id]) => aNode({ id })),
-        sizes.flatMap(([id, s]) => vmsOn(id, s)),
-        { ...base, maxMigrationsPerNode: 8 },
-      ),
-    ).toEqual([
+    expect(decidedOn(sizes, { ...base, maxMigrationsPerNode: 8 })).toEqual([
       'n0-n4 moved: n0 gave 3 VM(s), load 8, to n4: 28.250/0 → 20.250/8',
       'n5-n6 moved: n5 gave 1 VM(s), load 4, to n6: 27/18 → 23/22',
       'n2-n1 moved: n2 gave 1 VM(s), load 1, to n1: 25/21 → 24/22',
