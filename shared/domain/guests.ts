@@ -54,17 +54,21 @@ export function parseGuest(kind: string): ParsedGuest {
 export const driverOf = (kind: string): DriverName => parseGuest(kind).driver;
 
 /** A node that declares no drivers is a node of before drivers: it offers the kernel only. */
-export const DEFAULT_DRIVERS: readonly DriverName[] = ['wasm'];
+export const DEFAULT_DRIVERS: readonly DriverName[] = Object.freeze(['wasm']);
 
-/** Whether a node offering `drivers` can run a guest of this kind. */
+const WASM_AND_QEMU: readonly DriverName[] = Object.freeze(['wasm', 'qemu']);
+
 /**
  * The drivers a node offers, from its labels: every node runs wasm guests; a node whose agent found
- * a working QEMU carries the label `qemu=<kvm|tcg>` and offers `qemu` too.
+ * a working QEMU carries the label `qemu=<kvm|tcg>` and offers `qemu` too. One of two shared, frozen
+ * lists: the balancer asks for every node's each run, and a list per node was 0.4 MB a run at
+ * 10,000 nodes, kept to the run's end.
  */
-export function driversOfLabels(labels: Readonly<Record<string, string>> | undefined): DriverName[] {
-  return labels?.qemu ? ['wasm', 'qemu'] : ['wasm'];
+export function driversOfLabels(labels: Readonly<Record<string, string>> | undefined): readonly DriverName[] {
+  return labels?.qemu ? WASM_AND_QEMU : DEFAULT_DRIVERS;
 }
 
+/** Whether a node offering `drivers` can run a guest of this kind. */
 export function offersDriver(drivers: readonly DriverName[] | undefined, kind: string): boolean {
   return (drivers ?? DEFAULT_DRIVERS).includes(driverOf(kind));
 }

@@ -2,6 +2,7 @@
 // Each change is one conditional write that names what it protects.
 import { type DriverName, driversOfLabels } from '../domain/guests.ts';
 import type { PlacementNode } from '../domain/placement.ts';
+import { plainMaker } from '../domain/plain.ts';
 import { bucketOf, groupOf, shardReads } from '../domain/shards.ts';
 import type { LoadFactors, NodeInfo, Weights } from '../domain/types.ts';
 import { effectiveWeights } from '../domain/weights.ts';
@@ -327,17 +328,22 @@ export async function patchNode(
 
 /** A node item as the balancer sees it: effective weights, capacity, memory, drain, drivers, override. */
 export function nodeInfoOf(node: NodeRecord): NodeInfo {
-  const info: NodeInfo = {
-    id: node.id,
-    weights: effectiveWeights(node.weights, node.hints),
-    capacity: node.capacity,
-    memCapacityPages: node.memCapacityPages,
-    draining: node.draining ?? false,
-    drivers: driversOfLabels(node.labels),
-  };
-  if (node.loadOverride !== undefined) info.loadOverride = node.loadOverride;
-  return info;
+  return new NodeInfoOf(node);
 }
+
+/**
+ * A node as the balancer sees it, made by `new` (see `plainMaker`): each run keeps one per node to
+ * its end, and V8 would make a literal's straight in the old generation (1 MB a run at 10,000 nodes).
+ */
+const NodeInfoOf = plainMaker(function (this: NodeInfo, node: NodeRecord) {
+  this.id = node.id;
+  this.weights = effectiveWeights(node.weights, node.hints);
+  this.capacity = node.capacity;
+  this.memCapacityPages = node.memCapacityPages;
+  this.draining = node.draining ?? false;
+  this.drivers = driversOfLabels(node.labels);
+  if (node.loadOverride !== undefined) this.loadOverride = node.loadOverride;
+});
 
 /** A node item as placement sees it: the balancer's view, its lease, and the VMs of its last report. */
 export function placementNode(node: NodeRecord): PlacementNode {
