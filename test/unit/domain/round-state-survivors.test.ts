@@ -1,0 +1,21 @@
+// Rounds found against the mutants of shared/domain/round-state.ts that outlived the sixth mutation
+// pass (2026-12-01, see docs/development.md), then pinned: each is the smallest case found where the
+// mutant's books differ from the round's.
+import { describe, expect, it } from 'vitest';
+import { loadOf, prepareRound, vmsOf } from '../../../shared/domain/round-state.ts';
+import { aConfig, aNode, aRound, aVm } from './fixtures.ts';
+
+describe('a round whose input lists a node id twice', () => {
+  it('counts a VM of a node outside the round on no node', () => {
+    // With a twin id the round looks nodes up in a Map, which answers undefined for an unknown id
+    // (not −1, as the index of unique ids does): that VM must still count nowhere, not on the second node.
+    const input = aRound(
+      [aNode({ id: 'a' }), aNode({ id: 'b' }), aNode({ id: 'a' })],
+      [aVm({ id: 'a1', node: 'a', load: 1 }), aVm({ id: 'x', node: 'gone', load: 8 })],
+    );
+    const state = prepareRound(input, aConfig());
+    expect([...state.loads]).toEqual([0, 0, 1]);
+    expect(loadOf(state, 'b')).toBe(0);
+    expect(vmsOf(state, 'b')).toEqual([]);
+  });
+});
