@@ -2,8 +2,15 @@
 // pass (2026-12-01, see docs/development.md), then pinned: each is the smallest case found where the
 // mutant's books differ from the round's.
 import { describe, expect, it } from 'vitest';
-import { loadOf, prepareRound, vmsOf } from '../../../shared/domain/round-state.ts';
-import { aConfig, aNode, aRound, aVm } from './fixtures.ts';
+import {
+  candidatesFor,
+  loadOf,
+  loadsLargestFirst,
+  nodeOf,
+  prepareRound,
+  vmsOf,
+} from '../../../shared/domain/round-state.ts';
+import { aConfig, aNode, aRound, aVm, vmsOn } from './fixtures.ts';
 
 describe('a round whose input lists a node id twice', () => {
   it('counts a VM of a node outside the round on no node', () => {
@@ -17,5 +24,18 @@ describe('a round whose input lists a node id twice', () => {
     expect([...state.loads]).toEqual([0, 0, 1]);
     expect(loadOf(state, 'b')).toBe(0);
     expect(vmsOf(state, 'b')).toEqual([]);
+  });
+});
+
+describe('the candidates’ loads largest first', () => {
+  it('holds every candidate’s load when a giver has more candidates than the buffer first held (16)', () => {
+    const sizes = Array.from({ length: 20 }, (_, k) => k + 1);
+    const state = prepareRound(
+      aRound([aNode({ id: 'a' }), aNode({ id: 'b' })], vmsOn('a', sizes)),
+      aConfig(),
+    );
+    const { candidates } = candidatesFor(state, nodeOf(state, 'a'), nodeOf(state, 'b'));
+    expect([...loadsLargestFirst(state, candidates.slice(0, 3))]).toEqual([3, 2, 1]);
+    expect([...loadsLargestFirst(state, candidates)]).toEqual(sizes.toReversed());
   });
 });
