@@ -10,6 +10,7 @@ import {
   prepareRound,
   vmsOf,
 } from '../../../shared/domain/round-state.ts';
+import type { Weights } from '../../../shared/domain/types.ts';
 import { aConfig, aNode, aRound, aVm, vmsOn } from './fixtures.ts';
 
 describe('a round whose input lists a node id twice', () => {
@@ -37,5 +38,24 @@ describe('the candidates’ loads largest first', () => {
     const { candidates } = candidatesFor(state, nodeOf(state, 'a'), nodeOf(state, 'b'));
     expect([...loadsLargestFirst(state, candidates.slice(0, 3))]).toEqual([3, 2, 1]);
     expect([...loadsLargestFirst(state, candidates)]).toEqual(sizes.toReversed());
+  });
+});
+
+describe('a candidate’s load on a taker without the giver’s optional weights', () => {
+  it('counts a paging or network weight that only one of the two nodes has (the other reads as 0)', () => {
+    const factors = { cpu: 1, io: 0, mem: 0, paging: 2, net: 4 };
+    const plain: Weights = { cpu: 1, io: 0, mem: 0 };
+    const cases: [string, Weights, Weights, number, number][] = [
+      ['paging on the giver', { ...plain, paging: 1 }, plain, 3, 1],
+      ['paging on the taker', plain, { ...plain, paging: 1 }, 1, 3],
+      ['network on the giver', { ...plain, net: 1 }, plain, 5, 1],
+      ['network on the taker', plain, { ...plain, net: 1 }, 1, 5],
+    ];
+    for (const [what, giver, taker, onSource, onTarget] of cases) {
+      const nodes = [aNode({ id: 'a', weights: giver }), aNode({ id: 'b', weights: taker })];
+      const state = prepareRound(aRound(nodes, [{ ...aVm({ id: 'v', node: 'a' }), factors }]), aConfig());
+      const [c] = candidatesFor(state, nodeOf(state, 'a'), nodeOf(state, 'b')).candidates;
+      expect([c?.loadOnSource, c?.loadOnTarget], what).toEqual([onSource, onTarget]);
+    }
   });
 });
