@@ -39,6 +39,11 @@ const FOUND: { name: string; request: Hostile; status: number }[] = [
     request: json('PATCH', '/v1/vms/vm-run', '{"targetLoad":1e-200}'),
     status: 400,
   },
+  {
+    name: 'a dashboard file that does not exist is a 404 problem, not a text/plain one',
+    request: { method: 'GET', path: '/dashboard/$', headers: {} },
+    status: 404,
+  },
 ];
 
 describe('counterexamples the fuzz found', () => {
