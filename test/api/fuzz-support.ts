@@ -392,7 +392,8 @@ export function queryOf(
     fc.constantFrom('unknown', '__proto__', 'constructor', ''),
   );
   const validValue = (key: string) => {
-    const schema = query[key];
+    // Own keys only: `constructor` is a hostile name here, not Object's.
+    const schema = Object.hasOwn(query, key) ? query[key] : undefined;
     return schema ? validOf(schema, doc, known, key).map(String) : fc.constant('x');
   };
   const value = (key: string) =>
