@@ -2,6 +2,8 @@
 // fix fails every run, whatever the fuzz's seed and run count: the status it must get, and the laws
 // the fuzz checks (no 5xx, a problem+json whose status is the HTTP status, the stores unchanged).
 import { beforeAll, describe, expect, it } from 'vitest';
+import { guestSource } from '../../node-agent/guests/index.ts';
+import { wasmOf } from '../support/hostile.ts';
 import { aWitness, type Hostile } from './fuzz-support.ts';
 import { aNode, anApi, aVm, type TestApi, TOKEN } from './support.ts';
 
@@ -89,5 +91,39 @@ describe('counterexamples the fuzz found', () => {
     const again = await api.app.request(request.path, { ...request, body });
     expect(again.status).toBe(201);
     expect(again.headers.get('idempotent-replayed')).toBe('true');
+  });
+
+  /** The idle guest with `extra` WAT fields added to its module. */
+  const idleWith = async (extra: string) => wasmOf(guestSource('idle').replace(/\)\s*$/, `${extra})`));
+  const upload = (name: string, bytes: Uint8Array): Hostile => ({
+    method: 'POST',
+    path: `/v1/modules?name=${name}`,
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/wasm' },
+    body: bytes,
+  });
+
+  it('a module with more exports than its item can list (8,000) is a 422, not a 500 from the write', async () => {
+    const many = Array.from({ length: 8000 }, (_, i) => `(export "${'e'.repeat(60)}${i}" (func 0))`).join('');
+    const res = await witness.exchange(upload('many', await idleWith(many)));
+    expect(res.status).toBe(422);
+    expect(String(res.problem?.detail)).toMatch(/at most 1024/);
+  });
+
+  it('a module with a 500 KB export name is a 422', async () => {
+    const res = await witness.exchange(
+      upload('long', await idleWith(`(export "${'n'.repeat(500_000)}" (func 0))`)),
+    );
+    expect(res.status).toBe(422);
+    expect(String(res.problem?.detail)).toMatch(/over 128 bytes/);
+  });
+
+  it('a module with 1,024 exports of 128-byte names is registered', async () => {
+    const names = Array.from(
+      { length: 1020 },
+      (_, i) => `(export "${String(i).padStart(128, 'e')}" (func 0))`,
+    );
+    const res = await witness.exchange(upload('full', await idleWith(names.join(''))));
+    expect(res.status).toBe(201);
+    await witness.start();
   });
 });
