@@ -128,10 +128,7 @@ function plainValidOf(
     case 'boolean':
       return fc.boolean();
     case 'array':
-      return fc.array(validOf(schema.items ?? {}, doc, known, name), {
-        minLength: schema.minItems ?? 0,
-        maxLength: Math.min(schema.maxItems ?? 4, 4),
-      });
+      return validArray(schema, validOf(schema.items ?? {}, doc, known, name));
     case 'object':
       return validObject(schema, doc, known);
     default:
@@ -139,13 +136,40 @@ function plainValidOf(
   }
 }
 
+/** A few items, or now and then as many as the schema allows: what must still fit where it is stored. */
+function validArray(schema: JsonSchema, item: fc.Arbitrary<unknown>): fc.Arbitrary<unknown[]> {
+  const few = fc.array(item, {
+    minLength: schema.minItems ?? 0,
+    maxLength: Math.min(schema.maxItems ?? 4, 4),
+  });
+  if (schema.maxItems === undefined || schema.maxItems <= 4) return few;
+  const most = Math.min(schema.maxItems, 100_000);
+  return fc.oneof(
+    { weight: 9, arbitrary: few },
+    { weight: 1, arbitrary: item.map((one) => Array.from({ length: most }, () => one)) },
+  );
+}
+
 const bound = (value: number | undefined, fallback: number) =>
   Math.max(Math.min(value ?? fallback, 1e6), -1e6);
 
 function validString(schema: JsonSchema, known: readonly string[] | undefined): fc.Arbitrary<string> {
+  const longest =
+    schema.maxLength === undefined
+      ? []
+      : [fc.string({ minLength: schema.maxLength, maxLength: schema.maxLength })];
   const generic = schema.pattern
     ? fc.stringMatching(new RegExp(schema.pattern))
-    : fc.string({ minLength: schema.minLength ?? 0, maxLength: Math.min(schema.maxLength ?? 24, 24) });
+    : fc.oneof(
+        {
+          weight: 9,
+          arbitrary: fc.string({
+            minLength: schema.minLength ?? 0,
+            maxLength: Math.min(schema.maxLength ?? 24, 24),
+          }),
+        },
+        ...longest.map((arbitrary) => ({ weight: 1, arbitrary })),
+      );
   return known?.length ? fc.oneof(fc.constantFrom(...known), generic) : generic;
 }
 

@@ -67,7 +67,7 @@ function knownOf(wasm: Uint8Array): Known {
       node: ['n1', 'n2', 'n3'],
       to: ['n1', 'n2', 'n3', 'auto'],
       vm: ['vm-run', 'vm-susp'],
-      guest: ['cpu', 'idle', 'module:my-idle', 'module:nope', 'qemu:counter', 'qemu:disk'],
+      guest: ['cpu', 'idle', 'trace', 'module:my-idle', 'module:nope', 'qemu:counter', 'qemu:disk'],
     },
     files: [wasm, rawDisk(), qcow2(), bzImage()],
   };
