@@ -3,7 +3,8 @@
 // values. The same laws as fuzz.test.ts: no 5xx, no hang, a 4xx is a problem, and nothing changed.
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type Hostile, hostileSegment, storesOf } from './fuzz-support.ts';
+import { hostileSegment } from './fuzz-support.ts';
+import { type Hostile, storesOf } from './fuzz-witness.ts';
 import { aFuzzWorld, runs } from './fuzz-world.ts';
 import { TOKEN } from './support.ts';
 

@@ -5,7 +5,8 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { storeEnv } from '../support/stores.ts';
-import { hostileSegment, hostileString, storesOf } from './fuzz-support.ts';
+import { hostileSegment, hostileString } from './fuzz-support.ts';
+import { storesOf } from './fuzz-witness.ts';
 import { aFuzzWorld, runs } from './fuzz-world.ts';
 import { PROBLEM } from './support.ts';
 

@@ -4,7 +4,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { guestSource } from '../../node-agent/guests/index.ts';
 import { wasmOf } from '../support/hostile.ts';
-import { aWitness, type Hostile } from './fuzz-support.ts';
+import { aWitness, type Hostile } from './fuzz-witness.ts';
 import { aNode, anApi, aVm, type TestApi, TOKEN } from './support.ts';
 
 const json = (method: string, path: string, body: string): Hostile => ({

@@ -7,7 +7,8 @@ import { connect } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiServer, startApiServer } from '../../functions/api/server.ts';
-import { HANG_MS, hostileSegment, storesOf } from './fuzz-support.ts';
+import { hostileSegment } from './fuzz-support.ts';
+import { HANG_MS, storesOf } from './fuzz-witness.ts';
 import { aFuzzWorld, runs } from './fuzz-world.ts';
 import { PROBLEM, TOKEN } from './support.ts';
 

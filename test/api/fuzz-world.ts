@@ -5,21 +5,22 @@ import fc from 'fast-check';
 import { expect } from 'vitest';
 import { guestBinary } from '../../node-agent/guests/index.ts';
 import {
-  aWitness,
-  CONTENT_TYPES,
   fileBytes,
-  type Hostile,
-  hostileSegment,
   type Known,
-  malformedJson,
-  mutationOf,
   type OpenApiDoc,
   type Operation,
   operationsOf,
+  validOf,
+} from './fuzz-schema.ts';
+import {
+  CONTENT_TYPES,
+  hostileSegment,
+  malformedJson,
+  mutationOf,
   queryOf,
   toJsonText,
-  validOf,
 } from './fuzz-support.ts';
+import { aWitness, type Hostile } from './fuzz-witness.ts';
 import { aNode, anApi, aVm, TOKEN } from './support.ts';
 
 /**
