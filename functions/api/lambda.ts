@@ -6,6 +6,7 @@ import { instrumented, observability, SERVICES, traceClients } from '../observab
 import { createApp } from './app.ts';
 import { type AuthConfig, apiDeps } from './deps.ts';
 import { signInFromEnv } from './operator-auth.ts';
+import { PROBLEM_CONTENT_TYPE, type Problem } from './problem.ts';
 
 const tools = observability(SERVICES.api);
 const clients = traceClients(tools.tracer, createClients(storageConfigFromEnv()));
@@ -26,6 +27,28 @@ const app = createApp(
   }),
 );
 const serve = handle(app);
-export const handler = instrumented(tools, (event: Parameters<typeof serve>[0], context) =>
-  serve(event, context as never),
+export const handler = instrumented(tools, async (event: Parameters<typeof serve>[0], context) =>
+  unreadableAsProblem(await serve(event, context as never)),
 );
+
+type Result = Awaited<ReturnType<typeof serve>>;
+
+/**
+ * An event the adapter cannot make a Request of (a GET or HEAD with a body, a cookie or header beyond
+ * Latin-1) gets the adapter's own bare text/plain 400 before the app sees it. It leaves as the problem
+ * every other 400 is; the app's own 400s are problems already and pass as they are.
+ */
+function unreadableAsProblem(result: Result): Result {
+  const type = result.headers?.['content-type'] ?? result.multiValueHeaders?.['content-type']?.[0];
+  if (result.statusCode !== 400 || String(type).startsWith(PROBLEM_CONTENT_TYPE)) return result;
+  const problem: Problem = {
+    type: 'urn:seesaw:problem:bad-request',
+    title: 'Bad request',
+    status: 400,
+    detail: 'the request could not be read (a GET or HEAD with a body, or a header that is not Latin-1)',
+  };
+  const withType = result.multiValueHeaders
+    ? { multiValueHeaders: { ...result.multiValueHeaders, 'content-type': [PROBLEM_CONTENT_TYPE] } }
+    : { headers: { ...result.headers, 'content-type': PROBLEM_CONTENT_TYPE } };
+  return { ...result, ...withType, body: JSON.stringify(problem), isBase64Encoded: false };
+}

@@ -26,9 +26,10 @@ const served = new Map(
   ]),
 );
 
-function serve(name: string, request: Request, connect: readonly string[] = []): Response {
+/** The asset's response, or undefined when there is no such file (the app's 404 problem answers). */
+function serve(name: string, request: Request, connect: readonly string[] = []): Response | undefined {
   const asset = served.get(name);
-  if (!asset) return new Response('not found', { status: 404, headers: { 'content-type': 'text/plain' } });
+  if (!asset) return undefined;
   const headers = {
     'content-type': asset.type,
     etag: asset.etag,
@@ -46,8 +47,8 @@ function serve(name: string, request: Request, connect: readonly string[] = []):
 /** The page and its files; `connect` lists the extra origins the page may fetch from. */
 export function dashboardRoutes(connect: readonly string[] = []) {
   const routes = new Hono();
-  routes.get('/', (c) => serve('index.html', c.req.raw, connect));
-  routes.get('/dashboard/:file', (c) => serve(c.req.param('file'), c.req.raw));
+  routes.get('/', (c) => serve('index.html', c.req.raw, connect) ?? c.notFound());
+  routes.get('/dashboard/:file', (c) => serve(c.req.param('file'), c.req.raw) ?? c.notFound());
   return routes;
 }
 

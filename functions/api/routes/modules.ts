@@ -2,7 +2,7 @@
 // registered once: VM images refer to their module by name, so its code must never change.
 import { type RouteHandler, z } from '@hono/zod-openapi';
 import { MODULE_NAME } from '../../../shared/domain/guests.ts';
-import { validateGuestModule } from '../../../shared/guest-abi.ts';
+import { type GuestExports, validateGuestModule } from '../../../shared/guest-abi.ts';
 import { checkModuleResources } from '../../../shared/guest-params.ts';
 import {
   createImageStore,
@@ -127,6 +127,12 @@ function registerModuleHandler(deps: ApiDeps, images: ImageStore): RouteHandler<
         `module ${name} declares resources a VM cannot have: ${resources[0]}`,
         resources.map((message) => ({ path: 'module', message })),
       );
+    const unrecordable = recordProblems(checked.exports);
+    if (unrecordable.length)
+      throw unprocessable(
+        `module ${name} cannot be recorded: ${unrecordable[0]}`,
+        unrecordable.map((message) => ({ path: 'module', message })),
+      );
     const record: ModuleRecord = {
       name,
       sha256: sha256(bytes),
@@ -143,4 +149,23 @@ function registerModuleHandler(deps: ApiDeps, images: ImageStore): RouteHandler<
     });
     return c.json(registered.record, registered.status);
   };
+}
+
+/** Exports a module may have, and the bytes of each one's name. */
+const MAX_EXPORTS = 1024;
+const MAX_EXPORT_NAME_BYTES = 128;
+
+/**
+ * The module's item lists its exports, and DynamoDB keeps an item to 400 KB: 8,000 long export names
+ * (or one of 500 KB) failed the write as a 500. The guest ABI needs a handful, plus at most 64 params.
+ */
+function recordProblems(exports: GuestExports): string[] {
+  const names = [...exports.functions, ...exports.globals.map((g) => g.name)];
+  const problems: string[] = [];
+  if (names.length > MAX_EXPORTS)
+    problems.push(`it exports ${names.length} functions and globals; at most ${MAX_EXPORTS}`);
+  const long = names.find((n) => Buffer.byteLength(n) > MAX_EXPORT_NAME_BYTES);
+  if (long !== undefined)
+    problems.push(`export "${long.slice(0, 40)}…" has a name over ${MAX_EXPORT_NAME_BYTES} bytes`);
+  return problems;
 }

@@ -16,6 +16,13 @@ import {
   VmStateSchema,
 } from '../schemas.ts';
 
+/**
+ * Steps of a trace guest's series. The series lives in the VM's item, and the create's answer (which
+ * repeats it) in its Idempotency-Key record: at 17 digits a step, 10,000 keep both under DynamoDB's
+ * 400 KB item limit (100,000 did not, and the write failed as a 500). A month of 5-minute steps is 8,640.
+ */
+const MAX_SERIES_STEPS = 10_000;
+
 const nodeId = z.string().min(1).max(128);
 const targetLoad = z.number().finite().min(0).max(1_000_000);
 const group = z.string().min(1).max(128);
@@ -50,7 +57,7 @@ export const CreateVmSchema = z
       .openapi({ description: 'Anti-affinity group: no two VMs of a group share a node.' }),
     pinned: z.boolean().optional(),
     params: z.record(z.string().min(1).max(64), z.number().finite()).optional(),
-    series: z.array(z.number().finite().min(0).max(100)).min(1).max(100_000).optional().openapi({
+    series: z.array(z.number().finite().min(0).max(100)).min(1).max(MAX_SERIES_STEPS).optional().openapi({
       description: 'For the trace guest: utilisation per step, in percent.',
     }),
     restartPolicy: RestartPolicySchema.optional(),
