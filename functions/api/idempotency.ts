@@ -2,6 +2,7 @@
 // a TTL); a retry with the same key and the same body gets the same response again, and the same
 // key with a different body is refused (422). A retry while the first is still running gets 409.
 import { createHash } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import type { Context, MiddlewareHandler } from 'hono';
 import { ConditionFailed } from '../../shared/errors.ts';
 import {
@@ -37,7 +38,7 @@ export function idempotency(deps: ApiDeps): MiddlewareHandler {
       if (seen.fingerprint !== fingerprint)
         throw unprocessable(`${IDEMPOTENCY_HEADER} ${key} was already used for a different request`);
       if (!seen.response) throw conflict(`a request with ${IDEMPOTENCY_HEADER} ${key} is still in progress`);
-      return replay(seen.response);
+      return replay(key, seen.response);
     }
 
     const claim = {
@@ -72,19 +73,36 @@ async function fingerprintOf(c: Context): Promise<string> {
   return createHash('sha256').update(`${c.req.method} ${c.req.path}\n`).update(body).digest('hex');
 }
 
+/**
+ * What a replay needs of the response. The body is kept gzipped (base64 in the item) so a large one,
+ * a balance run's record or plan, fits DynamoDB's 400 KB item; one that does not fit even so is not
+ * kept: the write would fail after the request had done its work, and its caller get a 500.
+ */
 async function storedResponseOf(res: Response): Promise<StoredResponse> {
   const bytes = new Uint8Array(await res.clone().arrayBuffer());
   const contentType = res.headers.get('content-type');
+  const zipped = gzipSync(bytes);
+  const kept = zipped.length <= MAX_KEPT_BYTES;
   return {
     status: res.status,
-    body: Buffer.from(bytes).toString('base64'),
+    body: kept ? zipped.toString('base64') : '',
     ...(contentType ? { contentType } : {}),
+    ...(kept ? { encoding: 'gzip' as const } : { omittedBytes: bytes.length }),
   };
 }
 
-function replay(stored: StoredResponse): Response {
+/** Gzipped bytes of a response body kept for replay: their base64 (341 KB) still fits the 400 KB item. */
+const MAX_KEPT_BYTES = 256 * 1024;
+
+function replay(key: string, stored: StoredResponse): Response {
+  if (stored.omittedBytes !== undefined)
+    throw conflict(
+      `the request with ${IDEMPOTENCY_HEADER} ${key} succeeded (${stored.status}), but its response ` +
+        `(${stored.omittedBytes} bytes) was too large to keep for a replay; read the result instead`,
+    );
   const headers = new Headers({ 'Idempotent-Replayed': 'true' });
   if (stored.contentType) headers.set('Content-Type', stored.contentType);
-  const body = stored.status === 204 ? null : Buffer.from(stored.body, 'base64');
+  const bytes = Buffer.from(stored.body, 'base64');
+  const body = stored.status === 204 ? null : stored.encoding === 'gzip' ? gunzipSync(bytes) : bytes;
   return new Response(body, { status: stored.status, headers });
 }

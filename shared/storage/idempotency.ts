@@ -8,8 +8,11 @@ import { getItem, putItem } from './table.ts';
 export interface StoredResponse {
   status: number;
   contentType?: string;
-  /** base64 of the body bytes. */
+  /** base64 of the body bytes (gzipped when `encoding` says so; empty when `omittedBytes` is set). */
   body: string;
+  encoding?: 'gzip';
+  /** The body was too large to keep in the item even gzipped: its size, and nothing to replay. */
+  omittedBytes?: number;
 }
 
 export interface IdempotencyRecord {
