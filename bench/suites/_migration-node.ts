@@ -4,7 +4,10 @@
 // config or loop periods. Also what a node's process records for the bench's per-move lines: the
 // log entries the suite reads, and its GC and event-loop stalls. (A leading underscore keeps the
 // harness from taking it for a suite.)
+import { type ChildProcess, fork } from 'node:child_process';
+import { dirname, join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { createAgent } from '../../node-agent/agent/agent.ts';
 import { type RunningAgent, runAgent } from '../../node-agent/agent/run.ts';
 import { createKernel } from '../../node-agent/kernel/index.ts';
@@ -128,4 +131,70 @@ export interface AgentArgs {
   s3Endpoint: string;
   tableName: string;
   bucketName: string;
+}
+
+const AGENT_ENTRY = join(dirname(fileURLToPath(import.meta.url)), '_migration-agent.ts');
+/** How long a child may take to start (tsx compiling the agent, the kernel's wasm, registering) or to stop. */
+const CHILD_MS = 60_000;
+
+/** One agent's child process (_migration-agent.ts): its log entries go to `onLog`; it ends when told, or when this process does. */
+export function startChild(args: AgentArgs, onLog: (e: LogEntry) => void) {
+  const child: ChildProcess = fork(AGENT_ENTRY, [JSON.stringify(args)], {
+    execArgv: ['--import', import.meta.resolve('tsx')],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  let died: string | undefined;
+  let pending: ((p: Pauses) => void) | undefined;
+  const ready = new Promise<void>((resolve, reject) => {
+    child.on('message', (m: FromAgent) => {
+      if (m.type === 'ready') resolve();
+      if (m.type === 'log') onLog(m.entry);
+      if (m.type === 'pauses') pending?.(m.pauses);
+      if (m.type === 'failed') {
+        died = `agent ${args.id} failed: ${m.error}`;
+        reject(new Error(died));
+      }
+    });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      died ??= `agent ${args.id} exited (${signal ?? code})`;
+      reject(new Error(died));
+    });
+  });
+  const tell = (m: ToAgent) => child.connected && child.send(m);
+  return {
+    pid: child.pid,
+    ready: withTimeout(ready, CHILD_MS, `agent ${args.id} did not start`),
+    alive() {
+      if (died) throw new Error(died);
+    },
+    pauses: () =>
+      withTimeout(
+        new Promise<Pauses>((resolve) => {
+          pending = resolve;
+          tell({ type: 'pauses' });
+        }),
+        10_000,
+        `agent ${args.id} did not send its pauses`,
+      ),
+    /** Asks the agent to stop (checkpoint, release its lease) and waits for its exit; kills it after CHILD_MS. */
+    stop: () =>
+      new Promise<void>((done) => {
+        if (child.exitCode !== null || child.signalCode !== null) return done();
+        const force = setTimeout(() => child.kill('SIGKILL'), CHILD_MS);
+        child.once('exit', () => {
+          clearTimeout(force);
+          done();
+        });
+        if (!tell({ type: 'stop' })) child.kill('SIGTERM');
+      }),
+  };
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([work, limit]).finally(() => clearTimeout(timer));
 }

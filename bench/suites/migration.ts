@@ -11,11 +11,9 @@
 // `seesaw up` runs them; on AWS each agent is a host of its own and the stores are services.
 // "oneProcess" (under `oneProcess`): the stores, both agents and the polling on this process's one
 // event loop, as the bench ran before; what that sharing costs is the difference between the two.
-import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { RunningAgent } from '../../node-agent/agent/run.ts';
 import { orderDeadline } from '../../shared/domain/protocol.ts';
 import { ensureTableAndBucket, localClients, startLocalStores } from '../../shared/local/stores.ts';
@@ -24,8 +22,6 @@ import { createImageStore } from '../../shared/storage/image-store.ts';
 import { getMigration, type MigrationRecord } from '../../shared/storage/migrations.ts';
 import { createVm, findVm, type GuestSpec, orderMigration, type VmRecord } from '../../shared/storage/vms.ts';
 import {
-  type AgentArgs,
-  type FromAgent,
   type LogEntry,
   loggerTo,
   NODES,
@@ -34,7 +30,7 @@ import {
   REPORT_MS,
   recordPauses,
   startBenchAgent,
-  type ToAgent,
+  startChild,
 } from './_migration-node.ts';
 
 export const name = 'migration';
@@ -285,74 +281,9 @@ async function nodesInProcess(clients: Clients, phases: PhaseLog): Promise<Nodes
   return { alive: () => {}, pauses: async () => new Map(), stop };
 }
 
-const AGENT_ENTRY = join(dirname(fileURLToPath(import.meta.url)), '_migration-agent.ts');
-/** How long a child may take to start (tsx compiling the agent, the kernel's wasm, registering) or to stop. */
-const CHILD_MS = 60_000;
-
-/** One agent's child process: its messages go to `phases`; it ends when told, or when this process does. */
-function startChild(args: AgentArgs, phases: PhaseLog) {
-  const child: ChildProcess = fork(AGENT_ENTRY, [JSON.stringify(args)], {
-    execArgv: ['--import', import.meta.resolve('tsx')],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  let died: string | undefined;
-  let pending: ((p: Pauses) => void) | undefined;
-  const ready = new Promise<void>((resolve, reject) => {
-    child.on('message', (m: FromAgent) => {
-      if (m.type === 'ready') resolve();
-      if (m.type === 'log') phases.take(m.entry);
-      if (m.type === 'pauses') pending?.(m.pauses);
-      if (m.type === 'failed') {
-        died = `agent ${args.id} failed: ${m.error}`;
-        reject(new Error(died));
-      }
-    });
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      died ??= `agent ${args.id} exited (${signal ?? code})`;
-      reject(new Error(died));
-    });
-  });
-  const tell = (m: ToAgent) => child.connected && child.send(m);
-  return {
-    ready: withTimeout(ready, CHILD_MS, `agent ${args.id} did not start`),
-    alive() {
-      if (died) throw new Error(died);
-    },
-    pauses: () =>
-      withTimeout(
-        new Promise<Pauses>((resolve) => {
-          pending = resolve;
-          tell({ type: 'pauses' });
-        }),
-        10_000,
-        `agent ${args.id} did not send its pauses`,
-      ),
-    /** Asks the agent to stop (checkpoint, release its lease) and waits for its exit; kills it after CHILD_MS. */
-    stop: () =>
-      new Promise<void>((done) => {
-        if (child.exitCode !== null || child.signalCode !== null) return done();
-        const force = setTimeout(() => child.kill('SIGKILL'), CHILD_MS);
-        child.once('exit', () => {
-          clearTimeout(force);
-          done();
-        });
-        if (!tell({ type: 'stop' })) child.kill('SIGTERM');
-      }),
-  };
-}
-
-function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} within ${ms / 1000} s`)), ms);
-  });
-  return Promise.race([work, limit]).finally(() => clearTimeout(timer));
-}
-
 /** "processes": each agent in a child process of its own, on the stores this process runs. */
 async function nodesInChildren(stores: Stores, phases: PhaseLog): Promise<Nodes> {
-  const children = NODES.map((id) => startChild({ id, ...stores.endpoints }, phases));
+  const children = NODES.map((id) => startChild({ id, ...stores.endpoints }, phases.take));
   const stop = async () => {
     await Promise.all(children.map((c) => c.stop()));
   };
