@@ -39,7 +39,7 @@ async function main(args: AgentArgs) {
     }
   };
   process.on('message', (m: ToAgent) => {
-    if (m.type === 'pauses') send({ type: 'pauses', pauses: recorder.pauses });
+    if (m.type === 'pauses') send({ type: 'pauses', pauses: recorder.read() });
     if (m.type === 'stop')
       stop().then(
         () => process.send?.({ type: 'stopped' } satisfies FromAgent, () => process.exit(0)),

@@ -5,6 +5,7 @@
 // log entries the suite reads, and its GC and event-loop stalls. (A leading underscore keeps the
 // harness from taking it for a suite.)
 import { type ChildProcess, fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -83,15 +84,36 @@ export interface Pause {
 export interface Pauses {
   gcs: Pause[];
   stalls: Pause[];
+  /** The main thread's time on a CPU and waiting for one, so far (see schedstat); absent off Linux. */
+  cpu?: CpuTime;
+}
+export interface CpuTime {
+  at: number;
+  runMs: number;
+  waitMs: number;
+}
+
+/**
+ * This process's main thread from /proc/self/schedstat: ms on a CPU and ms runnable but waiting for
+ * one. On a shared machine the wait says how much of a topology's time went to other work: a node's
+ * process that waits for a CPU is slower whatever the protocol does.
+ */
+function schedstat(): CpuTime | undefined {
+  try {
+    const [run = '', wait = ''] = readFileSync('/proc/self/schedstat', 'utf8').trim().split(/\s+/);
+    return { at: Date.now(), runMs: Number(run) / 1e6, waitMs: Number(wait) / 1e6 };
+  } catch {
+    return undefined;
+  }
 }
 
 /**
  * What held this process: garbage collection (from the runtime's gc entries) and event-loop stalls
- * (a 5 ms timer firing late by more than STALL_MS), with their epoch times. `pauses` is what was
- * recorded so far (the arrays themselves, still growing).
+ * (a 5 ms timer firing late by more than STALL_MS), with their epoch times; `read` gives what was
+ * recorded so far, and the main thread's CPU time.
  */
 const STALL_MS = 10;
-export function recordPauses(): { pauses: Pauses; stop(): void } {
+export function recordPauses(): { read(): Pauses; stop(): void } {
   const pauses: Pauses = { gcs: [], stalls: [] };
   const observer = new PerformanceObserver((list) => {
     for (const e of list.getEntries())
@@ -106,7 +128,10 @@ export function recordPauses(): { pauses: Pauses; stop(): void } {
     last = now;
   }, 5);
   return {
-    pauses,
+    read() {
+      const cpu = schedstat();
+      return { ...pauses, ...(cpu ? { cpu } : {}) };
+    },
     stop() {
       observer.disconnect();
       clearInterval(timer);

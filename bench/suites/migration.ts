@@ -411,6 +411,29 @@ function figuresOf(memPages: number, records: MigrationRecord[], phases: PhaseLo
   };
 }
 
+/**
+ * Each process's main thread between two readings: s on a CPU and s runnable but waiting for one
+ * (another process had it), by process ('process' for the one of "oneProcess").
+ */
+function cpuBetween(before: ProcessPauses, after: ProcessPauses) {
+  const out: Record<string, { wallS: number; cpuS: number; runqueueS: number }> = {};
+  const s1 = (ms: number) => Math.round(ms / 100) / 10;
+  for (const [key, { cpu }] of after) {
+    const from = before.get(key)?.cpu;
+    if (!cpu || !from) continue;
+    out[key || 'process'] = {
+      wallS: s1(cpu.at - from.at),
+      cpuS: s1(cpu.runMs - from.runMs),
+      runqueueS: s1(cpu.waitMs - from.waitMs),
+    };
+  }
+  return out;
+}
+const cpuLine = (cpu: ReturnType<typeof cpuBetween>) =>
+  Object.entries(cpu)
+    .map(([k, c]) => `${k} ${c.cpuS} s on a CPU, ${c.runqueueS} s waiting for one, in ${c.wallS} s`)
+    .join('; ') || 'not measured (no /proc/self/schedstat)';
+
 const TOPOLOGIES = ['processes', 'oneProcess'] as const;
 type Topology = (typeof TOPOLOGIES)[number];
 
@@ -427,11 +450,15 @@ async function measure(topology: Topology, moves: number, log: (line: string) =>
       topology === 'processes'
         ? await nodesInChildren(stores, phases)
         : await nodesInProcess(stores.clients, phases);
+    const readAll = async () => {
+      const pauses = await nodes!.pauses();
+      return pauses.set(topology === 'processes' ? 'stores' : '', own.read());
+    };
     for (const guest of GUESTS) {
+      const before = await readAll();
       const records = await moveBackAndForth(stores.clients, guest, moves, phases, nodes.alive);
-      const pauses = await nodes.pauses();
-      pauses.set(topology === 'processes' ? 'stores' : '', own.pauses);
-      const out = figuresOf(guest.memPages, records, phases, pauses);
+      const pauses = await readAll();
+      const out = { ...figuresOf(guest.memPages, records, phases, pauses), cpu: cpuBetween(before, pauses) };
       const label = `${topology} ${guest.label}`;
       log(`${label} pre-copy by move: ${decisionsOf(records, phases)}`);
       log(
@@ -442,6 +469,7 @@ async function measure(topology: Topology, moves: number, log: (line: string) =>
           .map(([k, v]) => `${k} ${v}`)
           .join(', ')}`,
       );
+      log(`${label} main threads over the moves: ${cpuLine(out.cpu)}`);
       for (const line of out.moves) log(`${label} ${line}`);
       figures[guest.label] = out;
     }
