@@ -55,6 +55,16 @@ describe('the migration bench agent in a child process', () => {
     clients.s3.destroy();
   });
 
+  it('says why when its agent cannot start, and ends', async () => {
+    const clients = await freshStores();
+    const child = startChild({ ...argsFor(clients, 'bench-a'), tableName: 'no-such-table' }, () => {});
+    await expect(child.ready).rejects.toThrow(/agent bench-a failed: .*ResourceNotFound/s);
+    await child.stop();
+    expect(alive(child.pid!)).toBe(false);
+    clients.dynamo.destroy();
+    clients.s3.destroy();
+  });
+
   it('ends when the bench process that started it is killed', async () => {
     const clients = await freshStores();
     // A stand-in for the bench: starts the agent, prints its pid once it is ready, and dies at once.
