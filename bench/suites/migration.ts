@@ -325,6 +325,16 @@ async function scratchStores(name: string) {
 }
 type Stores = Awaited<ReturnType<typeof scratchStores>>;
 
+/** A move that did not end on its target in time: why, as far as its record and the warnings say. */
+async function stuck(clients: Clients, id: string, phases: PhaseLog, error: Error): Promise<never> {
+  const record = await getMigration(clients, id).catch(() => undefined);
+  const outcome = record ? `${record.outcome}${record.reason ? ` (${record.reason})` : ''}` : 'no record yet';
+  const warned = phases.warnings.slice(-5).map((w) => w.msg);
+  throw new Error(
+    `${id}: ${error.message}; migration ${outcome}; last warnings: ${warned.join(' | ') || 'none'}`,
+  );
+}
+
 /** Moves one guest back and forth `moves` times; the migration records. */
 async function moveBackAndForth(
   clients: Clients,
@@ -359,7 +369,7 @@ async function moveBackAndForth(
     vm = await until<VmRecord>(async () => {
       const v = await findVm(clients, id);
       return v?.owner === to && v.state === 'RUNNING' && !v.migration ? v : undefined;
-    }, alive);
+    }, alive).catch((error: Error) => stuck(clients, order.id, phases, error));
     records.push(await until(() => getMigration(clients, order.id), alive));
     // The target logs its phases after it published the final delta (off the downtime): the last
     // move's line would otherwise miss the figures, and count as a move that did not apply.
