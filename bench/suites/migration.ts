@@ -51,9 +51,10 @@ function phaseLog() {
   const warnings: { at: number; vm?: string; msg: string }[] = [];
   const take = ({ level, obj, msg, at }: LogEntry) => {
     if (level === 'warn' || level === 'error') {
-      const o = obj as { vm?: string; err?: string; why?: string };
+      const o = obj as { vm?: string; node?: string; err?: string; why?: string };
       const detail = o.err ?? o.why;
-      warnings.push({ at, ...(o.vm ? { vm: o.vm } : {}), msg: detail ? `${msg}: ${detail}` : `${msg}` });
+      const text = `${o.node ? `${o.node}: ` : ''}${msg}${detail ? `: ${detail}` : ''}`;
+      warnings.push({ at, ...(o.vm ? { vm: o.vm } : {}), msg: text });
     }
     if (level === 'debug') {
       const o = obj as Decision & { migration?: string };
