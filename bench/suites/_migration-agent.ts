@@ -5,6 +5,8 @@
 // its GC and event-loop stalls when asked, and stops cleanly (checkpoint, lease released) when told.
 // If the bench dies the channel closes, and so does this process. (A leading underscore keeps the
 // harness from taking it for a suite.)
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { localClients } from '../../shared/local/stores.ts';
 import { createImageStore } from '../../shared/storage/image-store.ts';
 import {
@@ -27,7 +29,7 @@ async function main(args: AgentArgs) {
   const loop = await startBenchAgent(args.id, {
     clients,
     images: createImageStore(clients),
-    log: loggerTo((entry) => send({ type: 'log', entry })),
+    log: traced(args.id, loggerTo((entry) => send({ type: 'log', entry }))),
   });
   const stop = async () => {
     recorder.stop();
@@ -60,3 +62,18 @@ function fail(error: unknown) {
 }
 
 main(JSON.parse(process.argv[2] ?? '{}') as AgentArgs).catch(fail);
+
+/**
+ * With SEESAW_BENCH_AGENT_TRACE=<dir>, every line the agent logs (debug included) is appended to
+ * <dir>/<node>.jsonl as well, to follow a move the suite's own lines do not explain.
+ */
+function traced(node: string, log: ReturnType<typeof loggerTo>): ReturnType<typeof loggerTo> {
+  const dir = process.env.SEESAW_BENCH_AGENT_TRACE;
+  if (!dir) return log;
+  const file = join(dir, `${node}.jsonl`);
+  const at = (level: keyof typeof log) => (obj: object, msg?: string) => {
+    appendFileSync(file, `${JSON.stringify({ at: Date.now(), level, msg, ...obj })}\n`);
+    log[level](obj, msg);
+  };
+  return { info: at('info'), warn: at('warn'), error: at('error'), debug: at('debug') };
+}

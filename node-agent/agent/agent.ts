@@ -49,6 +49,8 @@ interface AgentState {
   precopied: Map<string, number>;
   /** VM items watched for a switchover's other side (see watch). */
   watching: Set<string>;
+  /** Operations started on each VM so far: a read taken before the last one began may be stale. */
+  opsStarted: Map<string, number>;
   waker: (() => boolean) | undefined;
   incarnation: string;
   leaseUntil: number;
@@ -72,6 +74,7 @@ export function createAgent(deps: AgentDeps, config: AgentConfig): Agent {
     dirt: new Map(),
     precopied: new Map(),
     watching: new Set(),
+    opsStarted: new Map(),
     waker: undefined,
     incarnation: '',
     leaseUntil: 0,
@@ -346,7 +349,13 @@ function startInboundOp(s: AgentState, context: OpContext, hint: InboundHint) {
       );
     })
     .finally(() => s.ops.delete(hint.vm));
-  s.ops.set(hint.vm, op);
+  setOp(s, hint.vm, op);
+}
+
+/** Marks `id`'s operation in flight, and counts it (see watch). */
+function setOp(s: AgentState, id: string, op: Promise<void>) {
+  s.ops.set(id, op);
+  s.opsStarted.set(id, (s.opsStarted.get(id) ?? 0) + 1);
 }
 
 /** What a watcher compares: the parts of a VM item a switchover moves on. */
@@ -387,12 +396,17 @@ function watch(s: AgentState, id: string, seen: VmRecord) {
       const closely = tight && performance.now() - startedAt < WATCH_TIGHT_MS;
       await pause(closely ? WATCH_TIGHT_PAUSE_MS : WATCH_SLOW_MS);
       if (!current()) return;
+      const started = s.opsStarted.get(id);
+      const runningThen = s.ops.has(id);
       const read = await findVm(s.deps.clients, id);
       if (!current() || switchoverSignature(read) === before) continue;
       const woke: Wake = { by: 'watch', at: s.deps.clock() };
       const busy = s.ops.get(id);
       await busy;
-      if (current() && !s.ops.has(id)) startOp(s, opContext(s, woke), id, undefined, busy ? undefined : read);
+      // The read may predate what an operation wrote meanwhile (the source's own hand-over, say): if
+      // one was running when the read began or started since, the next operation reads anew.
+      const fresh = !runningThen && busy === undefined && s.opsStarted.get(id) === started ? read : undefined;
+      if (current() && !s.ops.has(id)) startOp(s, opContext(s, woke), id, undefined, fresh);
       return;
     }
   })()
@@ -426,7 +440,7 @@ function startOp(
       s.deps.log.error({ node: s.self, vm: id, err: (error as Error).message }, 'operation failed');
     })
     .finally(() => s.ops.delete(id));
-  s.ops.set(id, op);
+  setOp(s, id, op);
 }
 
 /** Two processes run this node id: the one that does not hold the node item's lease stops. */

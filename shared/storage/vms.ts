@@ -468,8 +468,13 @@ export function restartElsewhere(
   });
 }
 
-/** A node restarts a VM it owns but no longer holds (it restarted or fenced itself), under a new fence. */
-export const restartOwn = (
+/**
+ * A node restarts a VM it owns but no longer holds (it restarted or fenced itself), under a new fence.
+ * Never one it has handed over: the source stops its guest right after IMAGE_READY, which moves no
+ * fence, so a read of the item from before that write (it raced the hand-over) would otherwise
+ * restart the VM from its last image and drop the order the target is taking.
+ */
+export function restartOwn(
   clients: Clients,
   {
     id,
@@ -478,7 +483,18 @@ export const restartOwn = (
     now,
     seen,
   }: { id: string; node: string; fence: number; now: number; seen: 'PENDING' | 'RUNNING' },
-) => restartElsewhere(clients, { id, deadNode: node, fence, node, now, seen });
+) {
+  return moveUnderNewFence(clients, 'restartOwn', {
+    id,
+    node,
+    now,
+    state: 'PENDING',
+    remove: 'migration, startedBy',
+    condition:
+      '#owner = :n AND fence = :f AND #state = :seen AND (attribute_not_exists(migration) OR migration.phase <> :ready)',
+    values: { ':f': fence, ':seen': seen, ':ready': 'IMAGE_READY' },
+  });
+}
 
 /** Asks the owner to suspend (RUNNING, no migration in flight) or delete a VM; conditional on the fence. */
 export function requestState(
