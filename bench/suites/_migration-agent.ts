@@ -29,7 +29,10 @@ async function main(args: AgentArgs) {
   const loop = await startBenchAgent(args.id, {
     clients,
     images: createImageStore(clients),
-    log: traced(args.id, loggerTo((entry) => send({ type: 'log', entry }))),
+    log: traced(
+      args.id,
+      loggerTo((entry) => send({ type: 'log', entry })),
+    ),
   });
   const stop = async () => {
     recorder.stop();
