@@ -3,6 +3,7 @@
 // topology caught one: a watch's read that raced the hand-over) shows the source a VM it owns, RUNNING
 // and ORDERED, that it no longer holds: "recover". The restart must then be refused by the table, not
 // drop the order the target is taking. Real table (dynalite).
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { nextAction } from '../../shared/domain/protocol.ts';
 import { ConditionFailed } from '../../shared/storage/errors.ts';
@@ -15,6 +16,7 @@ import {
   restartOwn,
   type VmRecord,
 } from '../../shared/storage/vms.ts';
+import { agentRig, pollUntil, runAndOrder } from '../support/agents.ts';
 import { freshStores } from '../support/stores.ts';
 
 const image = { manifest: 'vm/v1/manifest-2', seq: 2, digest: 'd', vtod: 0 };
@@ -91,5 +93,72 @@ describe('restarting a VM its own node lost', () => {
     });
     expect(out).toMatchObject({ owner: 'a', state: 'PENDING', fence: ordered.fence + 1 });
     expect(out.migration).toBeUndefined();
+  });
+});
+
+describe("a source's watch whose read raced its own hand-over", () => {
+  const rig = agentRig();
+  const GUEST = { kind: 'memory', params: { wsPages: 4, rate: 10_000 } };
+
+  /**
+   * The source's own clients: the first read of the VM item that sees the target ready is held back
+   * (the table answered it; the answer is late) until `release`. That read is the source's watch's.
+   */
+  function heldReads(vm: string) {
+    let release: () => void = () => {};
+    let held = false;
+    const released = new Promise<void>((r) => {
+      release = r;
+    });
+    const doc = {
+      async send(command: unknown) {
+        const out = await rig.clients.doc.send(command as never);
+        const item = (out as { Item?: VmRecord }).Item;
+        if (
+          !held &&
+          command instanceof GetCommand &&
+          item?.id === vm &&
+          item.migration?.targetReadyAt !== undefined
+        ) {
+          held = true;
+          await released;
+        }
+        return out;
+      },
+    };
+    return { clients: { ...rig.clients, doc } as typeof rig.clients, isHeld: () => held, release };
+  }
+
+  it('acts on a read taken anew, not on the late one: no restart, and the target takes the VM', async () => {
+    const hold = heldReads('rw');
+    const lines: { msg?: string; obj: object }[] = [];
+    const keep = (obj: object, msg?: string) => lines.push({ obj, msg });
+    const log = { info: keep, warn: keep, error: keep, debug: keep };
+    const a = rig.anAgent('r1', { clients: hold.clients, log });
+    const b = rig.anAgent('r2');
+    const before = await runAndOrder(rig, 'rw', GUEST, a, b);
+    // The source pre-copies and announces, then watches for the target's ready.
+    await a.reconcile();
+    await a.idle();
+    // The target prepares and says it is ready; the source's watch reads that, and its answer is held.
+    await b.reconcile();
+    await b.idle();
+    await pollUntil(async () => (hold.isHeld() ? true : undefined), 5000);
+    // Meanwhile the source's reconcile hands the VM over and stops its guest.
+    await a.reconcile();
+    await a.idle();
+    const handed = await getVm(rig.clients, 'rw');
+    expect(handed.migration?.phase).toBe('IMAGE_READY');
+    expect(a.kernel.has('rw')).toBe(false);
+    // Now the watch gets its answer from before the hand-over.
+    hold.release();
+    const moved = await pollUntil(async () => {
+      const vm = await getVm(rig.clients, 'rw');
+      return vm.owner === 'r2' && vm.state === 'RUNNING' && !vm.migration ? vm : undefined;
+    }, 10_000);
+    expect(moved.fence).toBe(before.fence + 1);
+    // The source never tried to restart it: the late read was not acted on.
+    expect(lines.filter((l) => /lost/.test(l.msg ?? ''))).toEqual([]);
+    expect(lines.filter((l) => (l.obj as { action?: string }).action === 'recover')).toEqual([]);
   });
 });

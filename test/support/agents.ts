@@ -31,6 +31,8 @@ export interface AgentOptions {
   log?: Parameters<typeof createAgent>[0]['log'];
   /** Protocol timings other than AGENT_TIMINGS (a source's ready wait, say). */
   timings?: ProtocolTimings;
+  /** The agent's own clients instead of the rig's (to hold back or observe its storage calls). */
+  clients?: Clients;
 }
 
 export interface AgentRig {
@@ -66,7 +68,7 @@ export function agentRig(start = 1_000_000): AgentRig {
     options.alterKernel?.(kernel);
     return createAgent(
       {
-        clients: rig.clients,
+        clients: options.clients ?? rig.clients,
         kernel,
         clock: rig.clock,
         log: options.log ?? quiet,
