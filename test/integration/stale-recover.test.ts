@@ -36,18 +36,15 @@ async function orderedFromA(clients: Awaited<ReturnType<typeof freshStores>>, id
   return orderMigration(clients, id, 1, order);
 }
 
+/** What node `a`, the source, decides from `vm` once it no longer holds the guest. */
+const sourceDecides = (vm: VmRecord) =>
+  nextAction({ vm, self: 'a', held: undefined, now: 200, checkpointDue: false, busyElsewhere: false });
+
 describe('restarting a VM its own node lost', () => {
   it('is what the source decides from a read taken before its own hand-over, once it stopped the guest', async () => {
     const clients = await freshStores();
     const stale = await orderedFromA(clients, 'v1');
-    const decided = nextAction({
-      vm: stale,
-      self: 'a',
-      held: undefined,
-      now: 200,
-      checkpointDue: false,
-      busyElsewhere: false,
-    });
+    const decided = sourceDecides(stale);
     expect(decided.kind).toBe('recover');
   });
 
@@ -70,14 +67,7 @@ describe('restarting a VM its own node lost', () => {
     ).rejects.toBeInstanceOf(ConditionFailed);
     expect(await getVm(clients, 'v2')).toEqual(before);
     // the fresh read the agent takes after the refusal decides nothing for the source
-    const fresh = nextAction({
-      vm: before,
-      self: 'a',
-      held: undefined,
-      now: 200,
-      checkpointDue: false,
-      busyElsewhere: false,
-    });
+    const fresh = sourceDecides(before);
     expect(fresh.kind).toBe('none');
   });
 
