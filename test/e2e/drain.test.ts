@@ -71,7 +71,9 @@ describe('draining a node of a live `seesaw up` cluster', () => {
           // second per node): wait for a pair taken between the same reports. A figure that counted
           // the draining node would never agree, so this still fails on that bug.
           const others = now.nodes.filter((n) => n.id !== DRAINED).map((n) => n.load);
-          return Math.abs(cluster.imbalance.cv - imbalance(others).cv) < 0.05 ? { ...now, cluster } : undefined;
+          return Math.abs(cluster.imbalance.cv - imbalance(others).cv) < 0.05
+            ? { ...now, cluster }
+            : undefined;
         },
       );
       expect(drained.vms.filter((v) => v.owner === DRAINED)).toEqual([]);
