@@ -4,6 +4,7 @@
 import type { DriverName } from '../../shared/domain/guests.ts';
 import { IdIndex } from '../../shared/domain/id-index.ts';
 import type { NodeObservation } from '../../shared/domain/learning.ts';
+import { vmLoad as loadOf } from '../../shared/domain/load.ts';
 import { isLive } from '../../shared/domain/placement.ts';
 import { shardOf } from '../../shared/domain/shards.ts';
 import type { NodeInfo, RoundInput, VmInfo } from '../../shared/domain/types.ts';
@@ -95,8 +96,8 @@ function vmColumns(reported: number) {
 type VmColumns = ReturnType<typeof vmColumns>;
 
 /**
- * Every VM the taking nodes report, in report order, into columns, with each node's load (vmLoad's
- * terms in vmLoad's order, summed as nodeLoad sums them) and how many of its VMs are busy (in flight).
+ * Every VM the taking nodes report, in report order, into columns, with each node's load (each VM's
+ * vmLoad, summed as nodeLoad sums them) and how many of its VMs are busy (in flight).
  */
 function reportedVms(taking: readonly NodeRecord[], upTo: number) {
   const nodes: NodeInfo[] = new Array(taking.length);
@@ -110,8 +111,6 @@ function reportedVms(taking: readonly NodeRecord[], upTo: number) {
     const info = nodeInfoOf(record);
     nodes[i] = info;
     const w = info.weights;
-    const wPaging = w.paging ?? 0;
-    const wNet = w.net ?? 0;
     let sum = 0;
     let busy = 0;
     const reported = (record.report as NonNullable<NodeRecord['report']>).vms;
@@ -122,8 +121,10 @@ function reportedVms(taking: readonly NodeRecord[], upTo: number) {
       const k = count++;
       ids[k] = id;
       fences[k] = entry.fence;
-      const vmLoad =
-        w.cpu * f.cpu + w.io * f.io + w.mem * f.mem + wPaging * (f.paging ?? 0) + wNet * (f.net ?? 0);
+      // vmLoad itself, not its terms written out here: in a process's first runs this loop may run
+      // unoptimised (its code thrown away for feedback it had not met), where each term is a new
+      // boxed number, 100,000 VMs over; the call, optimised on its own, returns one.
+      const vmLoad = loadOf(f, w);
       node[k] = i;
       load[k] = vmLoad;
       memPages[k] = entry.memPages;
