@@ -432,6 +432,8 @@ function skippedNodes(read: Read, decision: RoundDecision): RunRecord['skipped']
   for (const s of decision.skipped) mark(s.node);
   const out = [...read.view.skipped, ...decision.skipped];
   for (let i = 0; i < nodes.length; i++) {
+    // A node's marks are at its first position: it is looked up only when not marked where it is.
+    if (paired[i] === 1) continue;
     const id = (nodes[i] as NodeInfo).id;
     if (paired[read.view.nodeAt(id)] !== 1) out.push({ node: id, reason: 'not paired this round' });
   }

@@ -115,6 +115,8 @@ export function detectPingPong(moves: readonly Move[], recent: readonly Exchange
       left.set(vm, nodes);
     }
   }
+  // With no recent exchange nothing can go back: a lookup per move (thousands a run) finds nothing.
+  if (left.size === 0) return [];
   return moves.filter((move) => left.get(move.vm)?.has(move.to) ?? false);
 }
 
