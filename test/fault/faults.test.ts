@@ -56,6 +56,11 @@ describe('the migration protocol under injected faults', () => {
         results.filter((r) => r.scenario === 'real-give-take' && r.givesAndTakes > 0).length,
         'real-give-take schedules in which a node gave and took',
       ).toBeGreaterThan(0);
+      // Stale-read schedules really answered reads with stale data (held back or replayed).
+      expect(
+        results.filter((r) => r.scenario === 'stale-read' && r.staleReads > 0).length,
+        'stale-read schedules that gave a stale answer',
+      ).toBeGreaterThan(0);
       // Hostile schedules ran hostile VMs of every kind, and each ended FAILED (checked per schedule).
       const hostile = results.filter((r) => r.scenario.startsWith('hostile')).flatMap((r) => r.faults);
       for (const kind of ['spin', 'trap', 'grow'])
