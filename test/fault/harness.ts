@@ -833,7 +833,8 @@ class Schedule {
         // A stale read holds the node's work up: the round goes on without it (the process's
         // timers would), and its reconcile waits until that work is over; its lease is still renewed.
         const heldUp = this.stale ? [this.stale.whenHeld(sim.label)] : [];
-        if (sim.working) return Promise.race([Promise.resolve(beat()).catch(failed), ...heldUp]);
+        if (sim.working)
+          return Promise.race([Promise.resolve(beat()).catch(failed), sim.frozenSignal, ...heldUp]);
         const work = (async () => {
           await beat();
           if (!reconcile) return;

@@ -11,6 +11,9 @@ const EXAMPLES: Record<string, StaleExample> = {
   // Last session's race: the source's watch reads the target ready, and the answer comes back only
   // the round after the source's own operation handed the VM over and stopped it. The source's stop
   // waits 4 rounds (so the watch reads first), the target's take 4 more (so the answer comes first).
+  // Real-time timing remains (the watch polls every 25 ms): with the watch's rule taken out this
+  // failed 16 of 19 runs of this file at load 3-4; test/integration/stale-recover.test.ts pins the
+  // race step by step.
   "the source's watch read across its own hand-over": {
     plot: 'source-fault',
     rules: [{ ...hold, reader: 'a', reads: 'watch', sees: 'target-ready', release: 'round' }],
