@@ -51,6 +51,7 @@ import {
   hostileModule,
   registerHostileModules,
 } from './hostile-guests.ts';
+import { SIGHTS, StaleReads, type StaleRule } from './stale-reads.ts';
 import { Tracker } from './tracker.ts';
 
 /** Virtual timings: one round is one kernel tick of `stepMs`. */
@@ -141,6 +142,8 @@ interface SimNode {
   signalFrozen: () => void;
   heartbeat?: Promise<void>;
   lastHeartbeat: number;
+  /** Its round's reconcile, while a stale read holds it up past the round (stale-read schedules). */
+  working?: Promise<void>;
 }
 
 /** A lane: one table and bucket, one virtual clock, schedules run one after another. */
@@ -171,6 +174,8 @@ export interface ScheduleResult {
   /** Violations by what they mean: a VM lost (item or work), doubled (two runs), or anything else. */
   lost: number;
   doubled: number;
+  /** Stale answers given (held back or replayed) in a stale-read schedule. */
+  staleReads: number;
 }
 
 /** Agent log errors a schedule may produce: each names a condition the protocol handles. */
@@ -237,6 +242,18 @@ class Schedule {
   /** Real balancer runs in which a node gives and also takes from a node other than its partner. */
   givesAndTakes = 0;
   private restarts = 0;
+  /** Stale reads (the `stale-read` kind): each reader's reads may come back old. */
+  stale: StaleReads | undefined;
+  /**
+   * The protocol's deadlines. Some stale-read schedules give orders and hand-overs longer ones (150
+   * ms, 15 rounds, against 6), so that a held read can come back while its order is still current.
+   */
+  timings: ProtocolTimings = TIMING.timings;
+  /** No protocol-step faults: only the stale reads (some stale-read schedules). */
+  faultFree = false;
+  /** The fence each VM was handed over at (IMAGE_READY), by hand-overs in flight and done. */
+  private readonly handing = new Map<string, number>();
+  private readonly handedAt = new Map<string, { fence: number; by: SimNode }>();
 
   constructor(
     readonly lane: Lane,
@@ -301,10 +318,14 @@ class Schedule {
       agent: undefined as unknown as Agent,
     };
     const errors = this.errors;
-    const quiet = () => {};
+    // SEESAW_FAULT_TRACE=1: every agent log line joins the schedule's steps (to read a failure by).
+    const quiet = process.env.SEESAW_FAULT_TRACE
+      ? (obj: object, msg?: string) =>
+          this.notes.push(`r${this.round} log ${short(label)}: ${msg} ${JSON.stringify(obj)}`)
+      : () => {};
     sim.agent = createAgent(
       {
-        clients: this.lane.clients,
+        clients: this.clientsFor(label),
         kernel,
         clock,
         images: this.lane.images,
@@ -322,7 +343,7 @@ class Schedule {
         lease: { leaseMs: TIMING.leaseMs, fenceMarginMs: TIMING.fenceMarginMs },
         checkpointMs: TIMING.checkpointMs,
         cooldownMs: 0,
-        timings: TIMING.timings,
+        timings: this.timings,
       },
     );
     return sim;
@@ -363,9 +384,16 @@ class Schedule {
     return gate.promise;
   }
 
+  /** A reader's clients: stale in a stale-read schedule, the lane's own otherwise. */
+  clientsFor(reader: string): Clients {
+    return this.stale?.clientsFor(reader) ?? this.lane.clients;
+  }
+
   private async onPoint(sim: SimNode, point: FaultPoint, ctx: FaultContext): Promise<undefined | 'repeat'> {
     if (ctx.phase === 'after' && ctx.image && ctx.vm && ACCEPTING.includes(point))
       this.tracker.accept(ctx.vm, ctx.image);
+    if (ctx.vm && (point === 'markImageReady' || point === 'recover'))
+      await this.checkHandOver(sim, point, ctx);
     if (sim.dead) throw new Crash(point);
     if (!this.injecting || sim.label !== sim.id) return undefined;
     for (const f of this.armed) {
@@ -385,7 +413,40 @@ class Schedule {
     return undefined;
   }
 
+  /**
+   * A VM handed over (IMAGE_READY) is taken by its target or settled once its deadline passed, never
+   * restarted by its source (step 3: the source forgets it). A source process that decides to
+   * (`recover`, from a read older than its own hand-over) acted on a stale read, whether or not the
+   * table then refuses the restart; one whose restart lands has dropped the migration. The
+   * hand-over's fence is read before its write (the write needs that very fence).
+   */
+  private async checkHandOver(sim: SimNode, point: FaultPoint, ctx: FaultContext) {
+    const vm = ctx.vm!;
+    const key = `${sim.label}|${vm}`;
+    const read = () => findVm(this.lane.clients, vm).catch(() => undefined);
+    const handed = this.handedAt.get(vm);
+    if (point === 'markImageReady' && ctx.phase === 'before') {
+      const f = (await read())?.fence;
+      if (f !== undefined) this.handing.set(key, f);
+    } else if (point === 'markImageReady' && this.handing.has(key)) {
+      this.handedAt.set(vm, { fence: this.handing.get(key)!, by: sim });
+    } else if (point === 'recover' && ctx.phase === 'before' && handed?.by === sim) {
+      const now = await read();
+      if (now?.fence === handed.fence && now.migration?.phase === 'IMAGE_READY')
+        this.tracker.violation(
+          `${short(vm)}: ${short(sim.label)} decided to restart it (recover) from a read older than its own hand-over at fence ${handed.fence}`,
+        );
+    } else if (point === 'recover' && ctx.phase === 'after' && handed) {
+      // restartOwn moved the fence by one from the fence it acted under.
+      if ((await read())?.fence === handed.fence + 1)
+        this.tracker.violation(
+          `${short(vm)}: ${short(sim.label)} restarted it (recover) after it was handed over at fence ${handed.fence}: the migration was dropped`,
+        );
+    }
+  }
+
   arm(node: string, point: FaultPoint, action: FaultAction, phase?: 'before' | 'after') {
+    if (this.faultFree) return;
     this.armed.push({
       node,
       point,
@@ -460,14 +521,14 @@ class Schedule {
       !record.migration &&
       !busy.has(from) &&
       !busy.has(to) &&
-      now < until - TIMING.timings.orderMs;
+      now < until - this.timings.orderMs;
     if (ok) {
       const order = {
         id: `${run}-${vm}`,
         from,
         to,
         phase: 'ORDERED' as const,
-        deadline: orderDeadline(now, MEM_PAGES, TIMING.timings),
+        deadline: orderDeadline(now, MEM_PAGES, this.timings),
         orderedAt: now,
         origin: run,
       };
@@ -537,14 +598,14 @@ class Schedule {
       ready(back, b) &&
       !busy.has(a) &&
       !busy.has(b) &&
-      now < until - TIMING.timings.orderMs
+      now < until - this.timings.orderMs
     ) {
       const order = (vm: string, from: string, to: string): MigrationOrder => ({
         id: `${run}-${vm}`,
         from,
         to,
         phase: 'ORDERED',
-        deadline: orderDeadline(now, MEM_PAGES, TIMING.timings),
+        deadline: orderDeadline(now, MEM_PAGES, this.timings),
         orderedAt: now,
         origin: run,
       });
@@ -614,7 +675,7 @@ class Schedule {
       );
       return;
     }
-    const record = await runBalancer(this.balancerDeps(this.lane.clients), this.balancerOptions());
+    const record = await runBalancer(this.balancerDeps(this.clientsFor('balancer')), this.balancerOptions());
     const written = record.orders.filter((o) => o.outcome === 'written');
     for (const o of written) {
       this.orders.add(o.migration);
@@ -641,7 +702,7 @@ class Schedule {
   }
 
   private balancerOptions() {
-    return { roundMs: 1000, claimTtlMs: TIMING.claimMs, orderDeadlineMs: TIMING.timings.orderMs };
+    return { roundMs: 1000, claimTtlMs: TIMING.claimMs, orderDeadlineMs: this.timings.orderMs };
   }
 
   /** A spill: one run ordered VMs from one source to several targets. Also counts a node that gives and takes. */
@@ -654,7 +715,7 @@ class Schedule {
 
   /** The lane's clients for a run whose process dies after `writes` writes; its orders until then are noted. */
   private dyingClients(label: string, writes: number): Clients {
-    const { clients } = this.lane;
+    const clients = this.clientsFor('balancer');
     const inner = clients.doc;
     const doc = Object.create(inner) as Clients['doc'];
     const written: MigrationOrder[] = [];
@@ -709,10 +770,13 @@ class Schedule {
     );
   }
 
-  /** No node frozen and no balancer run still going. */
+  /** No node frozen, no balancer run still going, no stale answer held back. */
   quiet() {
     return (
-      this.pending === 0 && this.restartAt.size === 0 && [...this.nodes.values()].every((n) => !n.frozen)
+      this.pending === 0 &&
+      this.restartAt.size === 0 &&
+      [...this.nodes.values()].every((n) => !n.frozen) &&
+      (this.stale?.heldCount() ?? 0) === 0
     );
   }
 
@@ -747,33 +811,53 @@ class Schedule {
     }
     for (const sim of this.nodes.values())
       if (sim.frozen && sim.thawAt !== undefined && this.round >= sim.thawAt) sim.thaw?.();
+    await this.stale?.tick();
     const active = [...this.nodes.values(), ...this.twins.values()].filter((n) => !n.dead && !n.frozen);
     for (const sim of active) sim.agent.tick();
     await Promise.all(
       active.map((sim, i) => {
         const reconcile = this.settling || (this.round + i) % TIMING.reconcileEvery === 0;
-        const work = (async () => {
+        const failed = (error: unknown) => {
+          if (error instanceof NodeHeld) this.refused += 1;
+          else if (!(error instanceof Crash)) this.errors.push(`${sim.label}: ${(error as Error).message}`);
+        };
+        const beat = () => {
           if (!sim.heartbeat && this.round - sim.lastHeartbeat >= TIMING.heartbeatEvery) {
             sim.lastHeartbeat = this.round;
             sim.heartbeat = sim.agent.heartbeat(TIMING.stepMs * TIMING.heartbeatEvery).finally(() => {
               sim.heartbeat = undefined;
             });
           }
-          await sim.heartbeat;
+          return sim.heartbeat;
+        };
+        // A stale read holds the node's work up: the round goes on without it (the process's
+        // timers would), and its reconcile waits until that work is over; its lease is still renewed.
+        const heldUp = this.stale ? [this.stale.whenHeld(sim.label)] : [];
+        if (sim.working)
+          return Promise.race([Promise.resolve(beat()).catch(failed), sim.frozenSignal, ...heldUp]);
+        const work = (async () => {
+          await beat();
           if (!reconcile) return;
           await sim.agent.reconcile();
           await sim.agent.idle();
-        })().catch((error: unknown) => {
-          if (error instanceof NodeHeld) this.refused += 1;
-          else if (!(error instanceof Crash)) this.errors.push(`${sim.label}: ${(error as Error).message}`);
-        });
-        return Promise.race([work, sim.frozenSignal]);
+        })().catch(failed);
+        if (this.stale) {
+          sim.working = work;
+          void work.finally(() => {
+            if (sim.working === work) sim.working = undefined;
+          });
+        }
+        return Promise.race([work, sim.frozenSignal, ...heldUp]);
       }),
     );
     const prefix = `${this.prefix}-`;
     const reap = () =>
       runReaper(
-        { clients: this.lane.clients, clock: () => this.lane.now, log: { info: () => {}, warn: () => {} } },
+        {
+          clients: this.clientsFor('reaper'),
+          clock: () => this.lane.now,
+          log: { info: () => {}, warn: () => {} },
+        },
         { graceMs: TIMING.graceMs, shard: (id) => id.startsWith(prefix) },
       );
     if (this.concurrentReaper) {
@@ -925,6 +1009,7 @@ class Schedule {
   }
 
   async cleanup() {
+    this.stale?.releaseAll();
     for (const sim of this.sims()) {
       sim.dead = true;
       sim.kernel.dead = true;
@@ -977,8 +1062,64 @@ export const SCENARIOS = [
   'real-swap',
   'real-spill',
   'real-give-take',
+  'stale-read',
 ] as const;
 export type ScheduleKind = (typeof SCENARIOS)[number];
+
+/**
+ * What a `stale-read` schedule plays out beneath its stale reads: a migration with a source or
+ * target fault (every phase), a lease lapsing, kills, suspend and resume, twin processes, the
+ * reaper, the real balancer's moves, swaps, spills and a drain.
+ */
+const STALE_PLOTS = [
+  'source-fault',
+  'target-fault',
+  'order-twice',
+  'slow-lease',
+  'kill-any',
+  'suspend-resume',
+  'twin-agent',
+  'reaper-race',
+  'real-balancer',
+  'swap',
+  'real-spill',
+  'real-give-take',
+] as const satisfies readonly ScheduleKind[];
+
+/** Deadlines long enough for a held read to come back while its order is current (see Schedule.timings). */
+const STALE_TIMINGS: ProtocolTimings = { ...TIMING.timings, orderMs: 150, takeMs: 150 };
+
+/** A stale rule of a pinned example: its reader by node letter, its rounds counted from the plot's start. */
+export type PinnedRule = Omit<StaleRule, 'reader'> & { reader: 'a' | 'b' | 'c' | 'reaper' | 'balancer' };
+
+/** A pinned stale-read schedule: the plot, its stale rules, and its protocol faults (no random ones). */
+export interface StaleExample {
+  plot: (typeof STALE_PLOTS)[number];
+  rules: PinnedRule[];
+  /** Orders and hand-overs due in 150 ms instead of 60 (see Schedule.timings). */
+  longDeadlines?: boolean;
+  faults?: { node: 'a' | 'b' | 'c'; point: FaultPoint; action: FaultAction; phase: 'before' | 'after' }[];
+}
+
+/** A random stale rule for one of `readers`, acting from round `at` on. */
+function randomStaleRule(rng: Rng, readers: readonly string[], at: number): StaleRule {
+  const from = at + int(rng, 0, 6);
+  const replay = chance(rng, 0.3);
+  return {
+    reader: pick(rng, readers),
+    // The phases of a migration twice as often: most decisions a stale read can mislead are there.
+    sees: pick(rng, [...SIGHTS, 'ordered', 'precopied', 'target-ready', 'image-ready'] as const),
+    // Only an index query (eventually consistent) may be answered from before it was sent.
+    reads: replay ? 'query' : pick(rng, ['get', 'watch', 'query', 'any'] as const),
+    mode: replay ? 'replay' : 'hold',
+    release: pick(rng, ['write', 'soon', 'round'] as const),
+    p: pick(rng, [0.5, 1]),
+    from,
+    to: from + int(rng, 15, 40),
+    maxRounds: pick(rng, [1, 3, 8, 20]),
+    times: pick(rng, [3, 10, 30]),
+  };
+}
 
 /** Parses a comma-separated list of schedule kinds (all of them when empty). */
 export function parseKinds(list: string | undefined): readonly ScheduleKind[] {
@@ -995,10 +1136,25 @@ export async function runSchedule(
   lane: Lane,
   seed: number,
   kinds: readonly ScheduleKind[] = SCENARIOS,
+  example?: StaleExample,
 ): Promise<ScheduleResult> {
   const s = new Schedule(lane, seed);
   const { rng } = s;
-  const scenario = pick(rng, kinds);
+  const kind = example ? 'stale-read' : pick(rng, kinds);
+  // A stale-read schedule plays out another kind's plot with its readers' reads made stale.
+  const scenario: Exclude<ScheduleKind, 'stale-read'> =
+    kind !== 'stale-read' ? kind : (example?.plot ?? pick(rng, STALE_PLOTS));
+  if (kind === 'stale-read') {
+    s.stale = new StaleReads(
+      lane.clients,
+      () => s.round,
+      createRng(seed * 7919 + 1),
+      (what) => s.notes.push(`r${s.round} stale ${what}`),
+    );
+    s.notes.push(`r0 stale-read plot ${scenario}`);
+    s.faultFree = example !== undefined || chance(rng, 0.4);
+    if (example?.longDeadlines ?? chance(rng, 0.5)) s.timings = STALE_TIMINGS;
+  }
   // Clock skew: a few ms everywhere; in `clock-skew`, up to the fence margin between two nodes.
   const skewMax = scenario === 'clock-skew' ? TIMING.fenceMarginMs / 2 : 5;
   const skew = () => int(rng, -skewMax, skewMax);
@@ -1067,6 +1223,7 @@ export async function runSchedule(
     for (let i = 0; i < 30 && (i < 4 || !(await s.stable())); i += 1) await s.step();
     const v1 = s.vms[0]!;
     const at = s.round + int(rng, 0, 3);
+    if (s.stale) armStale(s, rng, at, scenario, example);
     const waitUntil = async (round: number) => {
       while (s.round < round) await s.step();
     };
@@ -1296,7 +1453,8 @@ export async function runSchedule(
             want: 'SUSPENDING',
             now: lane.now,
           }).catch(() => undefined);
-          for (let i = 0; i < 30; i += 1) {
+          // Stale reads may hold the owner's suspend up for up to 20 rounds.
+          for (let i = 0; i < (s.stale ? 60 : 30); i += 1) {
             await s.step();
             const now = await findVm(lane.clients, v1);
             if (now?.state === 'SUSPENDED') {
@@ -1322,6 +1480,7 @@ export async function runSchedule(
     }
     // Quiesce: no more faults, frozen nodes thaw, most dead nodes come back.
     s.injecting = false;
+    s.stale?.releaseAll();
     s.restartAt.clear();
     await s.resolveTwins();
     for (const sim of s.nodes.values()) sim.thaw?.();
@@ -1350,7 +1509,7 @@ export async function runSchedule(
       if (!EXPECTED_ERRORS.some((re) => re.test(e))) s.tracker.violation(`unexpected agent error: ${e}`);
     result = {
       seed,
-      scenario,
+      scenario: kind,
       faults: s.notes,
       violations: s.tracker.violations,
       rounds: s.round,
@@ -1361,11 +1520,43 @@ export async function runSchedule(
       givesAndTakes: s.givesAndTakes,
       lost: s.tracker.violations.filter((v) => violationKind(v) === 'lost').length,
       doubled: s.tracker.violations.filter((v) => violationKind(v) === 'doubled').length,
+      staleReads: s.stale?.answered ?? 0,
     };
   } finally {
     await s.cleanup();
   }
   return result;
+}
+
+/**
+ * Arms a stale-read schedule's stale reads (from round `at`): a pinned example's, or one to three
+ * random rules over the nodes' agents, the reaper and (when the plot runs it) the real balancer.
+ */
+function armStale(s: Schedule, rng: Rng, at: number, plot: ScheduleKind, example?: StaleExample) {
+  const stale = s.stale!;
+  const letter = (reader: PinnedRule['reader']) =>
+    reader === 'reaper' || reader === 'balancer' ? reader : s.node(reader).label;
+  if (example) {
+    for (const rule of example.rules)
+      stale.arm({ ...rule, reader: letter(rule.reader), from: at + rule.from, to: at + rule.to });
+    for (const f of example.faults ?? [])
+      s.armed.push({ ...f, node: s.node(f.node).id, hit: 1, hits: 0, fired: false });
+  } else {
+    // The first two nodes are the ones most plots move VMs between: twice as likely.
+    const readers = [...s.nodes.values()].map((n) => n.label);
+    readers.push(s.node('a').label, s.node('b').label, 'reaper');
+    if (plot.startsWith('real-')) readers.push('balancer');
+    if (plot === 'twin-agent') readers.push(`${s.node('a').id}~twin`);
+    for (let i = int(rng, 3, 5); i > 0; i -= 1) stale.arm(randomStaleRule(rng, readers, at));
+  }
+  // The reaper's held reads must not hold up the round: it runs beside the agents.
+  if (stale.readers().has('reaper')) s.concurrentReaper = true;
+  s.notes.push(
+    ...stale.rules.map(
+      (r) =>
+        `r${s.round} stale-rule ${r.reader.split('-').pop()} ${r.mode} ${r.reads} seeing ${r.sees} p${r.p} r${r.from}-${r.to} ≤${r.maxRounds} ×${r.times} release ${r.release}`,
+    ),
+  );
 }
 
 /** Counts a batch's injected events by kind (crash, freeze, repeat, kill, restart, balancer faults, orders). */
@@ -1417,12 +1608,14 @@ export function batchSummary(results: ScheduleResult[]): string[] {
   let events = 0;
   let swaps = 0;
   let givesAndTakes = 0;
+  let stale = 0;
   for (const r of results) {
     by.set(r.scenario, (by.get(r.scenario) ?? 0) + 1);
     for (const k of ['completed', 'aborted', 'settled'] as const) moves[k] += r.migrations[k];
     events += r.faults.length;
     swaps += r.swaps;
     givesAndTakes += r.givesAndTakes;
+    stale += r.staleReads;
   }
   const line = (entries: Iterable<[string, number]>) => [...entries].map(([k, v]) => `${k} ${v}`).join(', ');
   return [
@@ -1430,7 +1623,7 @@ export function batchSummary(results: ScheduleResult[]): string[] {
     '  by kind:',
     ...scenarioTable(results),
     `  events by kind: ${line(Object.entries(eventCounts(results)))}`,
-    `  events: ${events}; migrations completed ${moves.completed}, aborted ${moves.aborted}, settled ${moves.settled}; swaps ordered ${swaps}; runs in which a node gave and took ${givesAndTakes}`,
+    `  events: ${events}; migrations completed ${moves.completed}, aborted ${moves.aborted}, settled ${moves.settled}; swaps ordered ${swaps}; runs in which a node gave and took ${givesAndTakes}; stale answers ${stale}`,
   ];
 }
 
@@ -1472,6 +1665,7 @@ export async function runSchedules(
             givesAndTakes: 0,
             lost: 0,
             doubled: 0,
+            staleReads: 0,
           }),
         );
         results.push(r);
