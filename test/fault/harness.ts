@@ -447,15 +447,12 @@ class Schedule {
 
   arm(node: string, point: FaultPoint, action: FaultAction, phase?: 'before' | 'after') {
     if (this.faultFree) return;
-    this.armed.push({
-      node,
-      point,
-      phase: phase ?? (chance(this.rng, 0.5) ? 'before' : 'after'),
-      action,
-      hit: 1,
-      hits: 0,
-      fired: false,
-    });
+    this.pin(node, point, action, phase ?? (chance(this.rng, 0.5) ? 'before' : 'after'));
+  }
+
+  /** Arms a fault even in a fault-free schedule (a pinned example's own faults). */
+  pin(node: string, point: FaultPoint, action: FaultAction, phase: 'before' | 'after') {
+    this.armed.push({ node, point, phase, action, hit: 1, hits: 0, fired: false });
   }
 
   randomAction(): FaultAction {
@@ -1539,8 +1536,7 @@ function armStale(s: Schedule, rng: Rng, at: number, plot: ScheduleKind, example
   if (example) {
     for (const rule of example.rules)
       stale.arm({ ...rule, reader: letter(rule.reader), from: at + rule.from, to: at + rule.to });
-    for (const f of example.faults ?? [])
-      s.armed.push({ ...f, node: s.node(f.node).id, hit: 1, hits: 0, fired: false });
+    for (const f of example.faults ?? []) s.pin(s.node(f.node).id, f.point, f.action, f.phase);
   } else {
     // The first two nodes are the ones most plots move VMs between: twice as likely.
     const readers = [...s.nodes.values()].map((n) => n.label);
